@@ -1,0 +1,204 @@
+"""The alert model: explained, deterministic alerts built from matches.
+
+Every executor hands its matches to :func:`build_alerts`; this is the one
+place where Python touches individual records, and only those that alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .evaluate import Evaluator
+from .expr import Call
+from .plan import AggregateSpec, Plan, RulePlan
+from .vec import Vec
+
+NS = 1_000_000_000
+
+
+def iso_utc(ns: np.ndarray) -> list[str]:
+    """ISO 8601 UTC strings, with fractions only where a value has them."""
+    ns = np.asarray(ns, dtype=np.int64)
+    whole = np.datetime_as_string(ns.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
+    frac = ns % NS
+    out = []
+    for w, f in zip(whole.tolist(), frac.tolist()):
+        if f:
+            out.append(f"{w}.{f:09d}".rstrip("0") + "Z")
+        else:
+            out.append(w + "Z")
+    return out
+
+
+def alert_id(rule_id: str, version: int, key: str, record_id: str) -> str:
+    """Deterministic: same rule version, key and triggering record -> same id."""
+    text = "\x1f".join([rule_id, str(version), key, record_id])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _number(x: float, ltype: str) -> Any:
+    if not math.isfinite(x):
+        return None
+    if ltype in ("int", "duration", "count") or float(x).is_integer():
+        return int(x) if float(x).is_integer() else x
+    return x
+
+
+def to_python(v: Vec, ltype: str | None = None) -> list[Any]:
+    """A column as JSON-ready Python values: None for null, ISO text for time."""
+    n = len(v)
+    if n == 0:
+        return []
+    if v.values.dtype == np.int64:
+        texts = iso_utc(v.values)
+        return [None if nul else t for t, nul in zip(texts, v.null.tolist())]
+    if v.values.dtype == np.float64:
+        return [None if nul else _number(x, ltype or "float") for x, nul in zip(v.values.tolist(), v.null.tolist())]
+    if v.values.dtype == bool:
+        return [None if nul else bool(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
+    return [None if nul else str(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
+
+
+def render_value(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "null"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass
+class Alert:
+    """One alert, with its sort key (trigger's total order, rule id)."""
+
+    seq: int
+    rule_id: str
+    record: dict[str, Any]
+    row: int  # trigger row in its stream's table (for scoring)
+    stream: str
+
+
+class MatchView:
+    """Read access to the rows of the emitted matches of one rule.
+
+    Executors provide the field and aggregate columns; this class is the
+    shared contract between executors and the alert builder.
+    """
+
+    def __init__(self, rule: RulePlan, n: int, field, aggregate, seq: np.ndarray):
+        self.rule = rule
+        self.n = n
+        self._field = field  # (alias, name) -> Vec over the matches
+        self._aggregate = aggregate  # (alias, AggregateSpec) -> Vec over the matches
+        self.seq = seq  # total-order position of each trigger
+
+
+class _StepEnv:
+    def __init__(self, view: MatchView, own: str, aggregates: dict[Call, AggregateSpec]):
+        self.view = view
+        self.own = own
+        self.aggregates = aggregates
+        self.n = view.n
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.view._field(alias or self.own, name)
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.view._aggregate(self.own, self.aggregates[call])
+
+
+def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
+    """Explained alert records for every match in ``view``, in match order."""
+    rp = view.rule
+    rule = rp.rule
+    n = view.n
+    if n == 0:
+        return []
+    steps = rp.steps
+    last = steps[-1]
+    # evidence: the fields the rule used, per step
+    evidence_cols: list[tuple[str, str, dict[str, list[Any]]]] = []
+    for sp in steps:
+        cols = {f: to_python(view._field(sp.alias, f), rp.field_types[(sp.alias, f)]) for f in sp.fields}
+        evidence_cols.append((sp.alias, sp.stream, cols))
+    key_vals = to_python(view._field(last.alias, last.key))
+    ids = to_python(view._field(last.alias, "id"))
+    ts = to_python(view._field(last.alias, "ts"))
+    # conditions, with the values of their parts
+    step_aggs = {sp.alias: sp.aggregates for sp in steps}
+    cond_cols = []
+    for cond in rp.conditions:
+        env = _StepEnv(view, cond.step, step_aggs[cond.step])
+        leaves = []
+        for leaf in cond.leaves:
+            ltype = "count" if isinstance(leaf.expr, Call) and leaf.expr.name in ("count", "distinct") else None
+            leaves.append((leaf, to_python(evaluator.eval(leaf.expr, env), ltype)))
+        cond_cols.append((cond, leaves))
+    # the explanation
+    explain_env = _StepEnv(view, last.alias, {**last.aggregates, **rp.explain_aggregates})
+    explain_cols = []
+    for part in rp.explain:
+        if part.expr is None:
+            explain_cols.append((part, None))
+        else:
+            explain_cols.append((part, to_python(evaluator.eval(part.expr, explain_env))))
+    out = []
+    for i in range(n):  # per alert, not per record
+        evidence = []
+        for alias, stream, cols in evidence_cols:
+            evidence.append({
+                "step": alias,
+                "stream": stream,
+                "id": cols["id"][i],
+                "ts": cols["ts"][i],
+                "fields": {f: vals[i] for f, vals in cols.items() if f not in ("id", "ts")},
+            })
+        conditions = []
+        for cond, leaves in cond_cols:
+            values: dict[str, Any] = {}
+            entry = {"step": cond.step, "expr": cond.text, "values": values}
+            for leaf, vals in leaves:
+                values[leaf.text] = vals[i]
+                if leaf.list_name is not None and vals[i] is not None:
+                    entry["list"] = leaf.list_name
+                    entry["list_entry"] = plan.lists[leaf.list_name].entry(str(vals[i]))
+            conditions.append(entry)
+        if explain_cols:
+            message = "".join(part.text if vals is None else render_value(vals[i], part.spec)
+                              for part, vals in explain_cols)
+        else:
+            message = rule.title
+        key = "" if key_vals[i] is None else str(key_vals[i])
+        out.append({
+            "alert_id": alert_id(rule.id, rule.version, key, str(ids[i])),
+            "rule_id": rule.id,
+            "rule_version": rule.version,
+            "title": rule.title,
+            "severity": rule.severity,
+            "score": rule.score,
+            "status": rule.status,
+            "shadow": rule.shadow,
+            "key": key,
+            "ts": ts[i],
+            "stream": last.stream,
+            "record_id": ids[i],
+            "explain": " ".join(message.split()),
+            "evidence": evidence,
+            "conditions": conditions,
+            "rule_pack": plan.digest,
+        })
+    return out

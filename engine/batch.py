@@ -1,0 +1,353 @@
+"""The batch executor: evaluates a Plan over a whole RecordSet with numpy.
+
+Per rule and step, the step's own conditions and window aggregates are
+computed over the entire stream at once. Sequence steps are then joined on
+their keys with sorted searches that only pair records inside ``within``,
+cross-step conditions are evaluated on the candidate chains, ``unless``
+records are counted between chain ends with searches, and the latest chain
+per triggering record is kept. Python touches a record only when its alert
+is built (engine.alerts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluate import Evaluator
+from .expr import Call
+from .plan import AggregateSpec, Plan, RulePlan, StepPlan
+from .records import RecordSet, Table
+from .vec import Vec
+from .windows import (
+    SUM_SCALE,
+    GroupIndex,
+    composite_searchsorted,
+    factorize,
+    is_new,
+    window_count,
+    window_distinct,
+    window_extreme,
+    window_sum,
+)
+
+MAX_PAIRS_PER_BLOCK = 4_000_000
+
+
+@dataclass
+class RuleMatches:
+    """Every match of one rule: the chain rows per step, and suppression."""
+
+    rule: RulePlan
+    rows: list[np.ndarray]  # per step: row in that step's table, one entry per match
+    key: Vec  # the alert key (the last step's key value)
+    emitted: np.ndarray  # bool: False when suppressed
+
+    @property
+    def n(self) -> int:
+        return len(self.rows[-1]) if self.rows else 0
+
+    @property
+    def suppressed(self) -> int:
+        return int((~self.emitted).sum())
+
+
+def empty_table(stream: str, schema) -> Table:
+    spec = schema.streams[stream]
+    cols = {name: Vec.nulls(f.type, 0) for name, f in spec.fields.items()}
+    return Table(stream, cols, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
+
+
+class Tables:
+    """Tables by stream, with empty ones for streams absent from the input."""
+
+    def __init__(self, records: RecordSet, plan: Plan):
+        self.records = records
+        self.plan = plan
+        self._empty: dict[str, Table] = {}
+
+    def __getitem__(self, stream: str) -> Table:
+        table = self.records.tables.get(stream)
+        if table is None:
+            table = self._empty.setdefault(stream, empty_table(stream, self.plan.schema))
+        return table
+
+
+class AggregateStore:
+    """Computes each distinct window aggregate once per run."""
+
+    def __init__(self, tables: Tables, evaluator: Evaluator):
+        self.tables = tables
+        self.evaluator = evaluator
+        self._groups: dict[tuple[str, str], GroupIndex] = {}
+        self._starts: dict[tuple[str, str, int], np.ndarray] = {}
+        self._values: dict[AggregateSpec, Vec] = {}
+
+    def group(self, stream: str, key: str) -> GroupIndex:
+        gk = (stream, key)
+        if gk not in self._groups:
+            table = self.tables[stream]
+            self._groups[gk] = GroupIndex.build(table.columns[key], table.ts())
+        return self._groups[gk]
+
+    def get(self, spec: AggregateSpec) -> Vec:
+        if spec not in self._values:
+            self._values[spec] = self._compute(spec)
+        return self._values[spec]
+
+    def _compute(self, spec: AggregateSpec) -> Vec:
+        table = self.tables[spec.stream]
+        g = self.group(spec.stream, spec.key)
+        sk = (spec.stream, spec.key, spec.window_ns)
+        if sk not in self._starts:
+            self._starts[sk] = g.window_start(spec.window_ns)
+        start = self._starts[sk]
+        env = TableEnv(table, self)
+        mask = self.evaluator.truth(spec.where, env)[g.order]
+        n = table.n
+        no_null = np.zeros(n, dtype=bool)
+        if spec.func == "count":
+            return g.scatter(window_count(g, start, mask).astype(np.float64), no_null)
+        value = self.evaluator.eval(spec.value, env).take(g.order)
+        valid = mask & ~value.null
+        if spec.func == "distinct":
+            return g.scatter(window_distinct(g, start, value, valid).astype(np.float64), no_null)
+        if spec.func == "is_new":
+            return g.scatter(is_new(g, spec.window_ns, value, mask), no_null)
+        if spec.func in ("sum", "avg"):
+            total = window_sum(g, start, value.values, valid)
+            if spec.func == "sum":
+                return g.scatter(total / SUM_SCALE, no_null)
+            count = window_count(g, start, valid)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                avg = total / SUM_SCALE / count
+            return g.scatter(np.where(count > 0, avg, 0.0), count == 0)
+        fn = np.minimum if spec.func == "min" else np.maximum
+        values, null = window_extreme(start, value.values, valid, fn)
+        return g.scatter(values, null)
+
+
+class TableEnv:
+    """Env over all rows of one table; aggregates come from the store."""
+
+    def __init__(self, table: Table, store: AggregateStore, aggregates: dict[Call, AggregateSpec] | None = None):
+        self.table = table
+        self.store = store
+        self.aggregates = aggregates or {}
+        self.n = table.n
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.table.columns[name]
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.store.get(self.aggregates[call])
+
+
+class ChainEnv:
+    """Env over candidate chains: each alias reads its table at the chain's rows."""
+
+    def __init__(self, rule: RulePlan, tables: Tables, store: AggregateStore, rows: dict[str, np.ndarray],
+                 own: str, aggregates: dict[Call, AggregateSpec] | None = None):
+        self.rule = rule
+        self.tables = tables
+        self.store = store
+        self.rows = rows
+        self.own = own
+        self.streams = {sp.alias: sp.stream for sp in rule.steps}
+        self.aggregates = aggregates if aggregates is not None else next(
+            sp.aggregates for sp in rule.steps if sp.alias == own)
+        self.n = len(rows[own])
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        a = alias or self.own
+        return self.tables[self.streams[a]].columns[name].take(self.rows[a])
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.store.get(self.aggregates[call]).take(self.rows[self.own])
+
+
+def _expand_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For ranges [lo_q, hi_q): (query index, position) for every position."""
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    q = np.repeat(np.arange(len(lo)), counts)
+    offsets = np.cumsum(counts) - counts
+    pos = lo[q] + (np.arange(total) - offsets[q])
+    return q, pos
+
+
+class BatchExecutor:
+    """Evaluates a Plan over a RecordSet."""
+
+    def __init__(self, plan: Plan, records: RecordSet):
+        self.plan = plan
+        self.records = records
+        self.tables = Tables(records, plan)
+        self.evaluator = Evaluator(plan.lists)
+        self.store = AggregateStore(self.tables, self.evaluator)
+
+    def run(self) -> list[RuleMatches]:
+        return [self.run_rule(rp) for rp in self.plan.rules]
+
+    # -- one rule ------------------------------------------------------------
+    def _candidates(self, sp: StepPlan) -> np.ndarray:
+        table = self.tables[sp.stream]
+        env = TableEnv(table, self.store, sp.aggregates)
+        mask = self.evaluator.truth(sp.local, env) & ~table.columns[sp.key].null
+        return np.flatnonzero(mask)
+
+    def run_rule(self, rp: RulePlan) -> RuleMatches:
+        first = rp.steps[0]
+        rows: dict[str, np.ndarray] = {first.alias: self._candidates(first)}
+        for j in range(1, len(rp.steps)):
+            rows = self._extend(rp, rows, j)
+        if rp.unless is not None:
+            rows = self._apply_unless(rp, rows)
+        if len(rp.steps) > 1:
+            rows = self._latest_chain(rp, rows)
+        last = rp.steps[-1]
+        ordered = [rows[sp.alias] for sp in rp.steps]
+        key = self.tables[last.stream].columns[last.key].take(ordered[-1])
+        emitted = self._suppress(rp, ordered[-1], key)
+        return RuleMatches(rp, ordered, key, emitted)
+
+    def _seq(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
+        return self.tables[sp.stream].seq[rows]
+
+    def _ts(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
+        return self.tables[sp.stream].ts()[rows]
+
+    def _extend(self, rp: RulePlan, chains: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
+        """Join the chains of steps 0..j-1 with candidates of step j."""
+        steps = rp.steps
+        sp, prev, first = steps[j], steps[j - 1], steps[0]
+        cand = self._candidates(sp)
+        if sp.follows:  # follow the money: this step's key is a field of an earlier step
+            alias, fname = sp.follows
+            src = next(s for s in steps if s.alias == alias)
+            join = self.tables[src.stream].columns[fname].take(chains[alias])
+        else:  # same entity as the step before
+            join = self.tables[prev.stream].columns[prev.key].take(chains[prev.alias])
+        cand_key = self.tables[sp.stream].columns[sp.key].take(cand)
+        both = np.concatenate([join.values.astype(object), cand_key.values.astype(object)])
+        codes = factorize(both, np.concatenate([join.null, cand_key.null]))
+        chain_code, cand_code = codes[: len(join)], codes[len(join):]
+        # sort chains by (code, ts of the first step); drop chains that cannot join
+        ts_first = self._ts(first, chains[first.alias])
+        live = np.flatnonzero(chain_code >= 0)
+        order = live[np.lexsort((ts_first[live], chain_code[live]))]
+        sc, st = chain_code[order], ts_first[order]
+        cand_ts = self._ts(sp, cand)
+        within = rp.within_ns if rp.within_ns is not None else 0
+        lo = composite_searchsorted(sc, st, cand_code, cand_ts - within, side="left")
+        hi = composite_searchsorted(sc, st, cand_code, cand_ts, side="right")
+        lo = np.where(cand_code < 0, 0, lo)
+        hi = np.where(cand_code < 0, 0, hi)
+        prev_seq = self._seq(prev, chains[prev.alias])
+        cand_seq = self._seq(sp, cand)
+        out: dict[str, list[np.ndarray]] = {a: [] for a in list(chains) + [sp.alias]}
+        counts = np.maximum(hi - lo, 0)
+        # bound memory: expand at most MAX_PAIRS_PER_BLOCK candidate pairs at a time
+        block_id = (np.cumsum(counts) - counts) // MAX_PAIRS_PER_BLOCK
+        splits = np.flatnonzero(np.r_[False, block_id[1:] != block_id[:-1]])
+        for block in np.split(np.arange(len(cand)), splits):
+            if len(block) == 0:
+                continue
+            q, pos = _expand_pairs(lo[block], hi[block])
+            q = block[q]
+            chain_idx = order[pos]
+            ok = prev_seq[chain_idx] < cand_seq[q]  # strictly later in the total order
+            q, chain_idx = q[ok], chain_idx[ok]
+            new_rows = {a: r[chain_idx] for a, r in chains.items()}
+            new_rows[sp.alias] = cand[q]
+            if sp.cross is not None and len(q):
+                env = ChainEnv(rp, self.tables, self.store, new_rows, sp.alias)
+                keep = self.evaluator.truth(sp.cross, env)
+                new_rows = {a: r[keep] for a, r in new_rows.items()}
+            for a, r in new_rows.items():
+                out[a].append(r)
+        return {a: (np.concatenate(parts) if parts else np.zeros(0, np.int64)) for a, parts in out.items()}
+
+    def _apply_unless(self, rp: RulePlan, chains: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Drop chains with an unless record of the same key strictly between their ends."""
+        u = rp.unless
+        first, last, on = rp.steps[0], rp.steps[-1], rp.steps[u.on]
+        table = self.tables[u.stream]
+        env = TableEnv(table, self.store, {})
+        urows = np.flatnonzero(self.evaluator.truth(u.where, env) & ~table.columns[u.key].null)
+        ukey = table.columns[u.key].take(urows)
+        ckey = self.tables[on.stream].columns[on.key].take(chains[on.alias])
+        both = np.concatenate([ukey.values.astype(object), ckey.values.astype(object)])
+        codes = factorize(both, np.concatenate([ukey.null, ckey.null]))
+        ucode, ccode = codes[: len(urows)], codes[len(urows):]
+        useq = table.seq[urows]
+        order = np.lexsort((useq, ucode))
+        uc, us = ucode[order], useq[order]
+        s1 = self._seq(first, chains[first.alias])
+        sk = self._seq(last, chains[last.alias])
+        lo = composite_searchsorted(uc, us, ccode, s1, side="right")
+        hi = composite_searchsorted(uc, us, ccode, sk, side="left")
+        keep = (hi <= lo) | (ccode < 0)
+        return {a: r[keep] for a, r in chains.items()}
+
+    def _latest_chain(self, rp: RulePlan, chains: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One chain per triggering record: the latest r(k-1), then r(k-2), ..."""
+        seqs = [self._seq(sp, chains[sp.alias]) for sp in rp.steps]
+        if len(seqs[-1]) == 0:
+            return chains
+        order = np.lexsort(tuple(seqs))  # last key is primary: trigger, then r(k-1), ...
+        trig = seqs[-1][order]
+        last_of_trigger = np.r_[trig[1:] != trig[:-1], True]
+        pick = order[last_of_trigger]
+        return {a: r[pick] for a, r in chains.items()}
+
+    def _suppress(self, rp: RulePlan, trigger_rows: np.ndarray, key: Vec) -> np.ndarray:
+        """Greedy suppression per key on event time, in the total order."""
+        n = len(trigger_rows)
+        emitted = np.ones(n, dtype=bool)
+        if n == 0 or rp.suppress_ns <= 0:
+            return emitted
+        last = rp.steps[-1]
+        table = self.tables[last.stream]
+        seq = table.seq[trigger_rows]
+        ts = table.ts()[trigger_rows]
+        codes = factorize(key.values, key.null)
+        order = np.lexsort((seq, codes))
+        sc, st = codes[order], ts[order]
+        # next candidate of the same key at least `suppress` later
+        nxt = composite_searchsorted(sc, st, sc, st + rp.suppress_ns, side="left")
+        same = np.zeros(n, dtype=bool)
+        inside = nxt < n
+        same[inside] = sc[nxt[inside]] == sc[inside]
+        nxt = np.where(same, nxt, -1)
+        heads = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        keep = np.zeros(n, dtype=bool)
+        frontier = heads
+        while frontier.size:  # one step per emitted alert of the busiest key
+            keep[frontier] = True
+            frontier = nxt[frontier]
+            frontier = frontier[frontier >= 0]
+        emitted[order] = keep
+        return emitted
+
+
+def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool = True):
+    """The alert builder's view of a rule's matches (see engine.alerts.MatchView)."""
+    from .alerts import MatchView
+
+    rp = matches.rule
+    pick = matches.emitted if only_emitted else np.ones(matches.n, dtype=bool)
+    rows = {sp.alias: r[pick] for sp, r in zip(rp.steps, matches.rows)}
+    streams = {sp.alias: sp.stream for sp in rp.steps}
+    tables = executor.tables
+
+    def field(alias: str, name: str) -> Vec:
+        return tables[streams[alias]].columns[name].take(rows[alias])
+
+    def aggregate(alias: str, spec: AggregateSpec) -> Vec:
+        return executor.store.get(spec).take(rows[alias])
+
+    last = rp.steps[-1]
+    seq = tables[last.stream].seq[rows[last.alias]]
+    return MatchView(rp, int(pick.sum()), field, aggregate, seq)

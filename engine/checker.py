@@ -1,0 +1,400 @@
+"""Type checking of rules against the stream schemas, lists and macros.
+
+Every expression is typed in a :class:`Scope`: the fields of its own stream
+(unqualified names), the fields of earlier sequence steps (``alias.field``),
+whether aggregates may appear, and the pack's lists and macros. Each problem
+is a RuleError at the file:line:col of the offending sub-expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import RuleError
+from .expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from .functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
+from .loader import RulePack
+from .model import ExprSource, Macro, Rule
+from .streams import FieldSpec, StreamSpec
+
+AGGREGATES = {
+    # name: (takes a value argument, result type or None = type of the value)
+    "count": (False, "float"),
+    "sum": (True, None),
+    "avg": (True, None),
+    "min": (True, None),
+    "max": (True, None),
+    "distinct": (True, "float"),
+    "is_new": (True, "bool"),
+}
+MAX_MACRO_DEPTH = 8
+
+
+@dataclass
+class Scope:
+    own: StreamSpec | None
+    aliases: dict[str, StreamSpec] = field(default_factory=dict)
+    allow_aggregates: bool = False
+    extra: dict[str, str] = field(default_factory=dict)  # extra names, e.g. ``row`` in mappings
+    what: str = "expression"
+
+
+class Checker:
+    def __init__(self, pack: RulePack | None, lists=None, macros=None):
+        self.lists = pack.lists if pack else (lists or {})
+        self.macros: dict[str, Macro] = pack.macros if pack else (macros or {})
+        self.errors: list[RuleError] = []
+        self.used_lists: set[str] = set()
+        self.used_macros: set[str] = set()
+
+    # -- entry points ----------------------------------------------------------
+    def check(self, src: ExprSource, scope: Scope, want_bool: bool = True) -> str | None:
+        before = len(self.errors)
+        t = self._infer(src.ast, src, scope, {}, 0, in_aggregate=False)
+        if t is not None and want_bool and t not in ("bool", "null") and len(self.errors) == before:
+            self._err(src, src.ast, f"{scope.what} must be true/false, not {t}")
+        return t
+
+    def _err(self, src: ExprSource, node: Expr, message: str) -> None:
+        self.errors.append(RuleError(message, src.location(node)))
+
+    # -- inference ---------------------------------------------------------------
+    def _field_type(self, spec: FieldSpec) -> str:
+        return spec.type
+
+    def _infer(self, node: Expr, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
+               in_aggregate: bool) -> str | None:
+        recur = lambda n: self._infer(n, src, scope, params, depth, in_aggregate)  # noqa: E731
+        if isinstance(node, Literal):
+            return {"number": "float", "string": "string", "bool": "bool", "null": "null",
+                    "duration": "duration"}[node.kind]
+        if isinstance(node, Field):
+            return self._field(node, src, scope, params, in_aggregate)
+        if isinstance(node, Unary):
+            t = recur(node.operand)
+            if t is None:
+                return None
+            if node.op == "not":
+                if t not in ("bool", "null"):
+                    self._err(src, node, f"'not' needs true/false, not {t}")
+                return "bool"
+            if not is_numeric(t):
+                self._err(src, node, f"cannot negate {t}")
+                return None
+            return t
+        if isinstance(node, Binary):
+            lt, rt = recur(node.left), recur(node.right)
+            if lt is None or rt is None:
+                return "bool" if node.op in COMPARISONS or node.op in ("and", "or") else None
+            if node.op in ("and", "or"):
+                for side, t in ((node.left, lt), (node.right, rt)):
+                    if t not in ("bool", "null"):
+                        self._err(src, side, f"'{node.op}' needs true/false on both sides, not {t}")
+                return "bool"
+            if node.op in COMPARISONS:
+                if not compatible(lt, rt):
+                    self._err(src, node, f"cannot compare {lt} with {rt}")
+                elif node.op not in ("==", "!=") and "bool" in (lt, rt):
+                    self._err(src, node, f"'{node.op}' does not order true/false")
+                self._check_enum_literal(node.left, node.right, src, scope)
+                self._check_enum_literal(node.right, node.left, src, scope)
+                return "bool"
+            if node.op in ARITHMETIC:
+                return self._arith(node, lt, rt, src)
+        if isinstance(node, Cond):
+            tt = recur(node.test)
+            if tt is not None and tt not in ("bool", "null"):
+                self._err(src, node.test, f"the condition after 'if' must be true/false, not {tt}")
+            a, b = recur(node.then), recur(node.other)
+            if a is None or b is None:
+                return None
+            if not compatible(a, b):
+                self._err(src, node, f"both branches must have the same type ({a} vs {b})")
+                return None
+            return b if a == "null" else a
+        if isinstance(node, InList):
+            t = recur(node.operand)
+            self._container(node.container, t, src, scope, params, depth, in_aggregate)
+            return "bool"
+        if isinstance(node, Call):
+            return self._call(node, src, scope, params, depth, in_aggregate)
+        self._err(src, node, "unsupported expression")
+        return None
+
+    def _field(self, node: Field, src: ExprSource, scope: Scope, params: dict[str, str],
+               in_aggregate: bool) -> str | None:
+        if node.alias is None and node.name in params:
+            return params[node.name]
+        if node.alias is None:
+            if node.name in scope.extra:
+                return scope.extra[node.name]
+            if scope.own is not None and node.name in scope.own.fields:
+                return self._field_type(scope.own.fields[node.name])
+            if node.name in scope.aliases:
+                self._err(src, node, f"{node.name!r} is a step alias: name one of its fields, e.g. {node.name}.id")
+                return None
+            where = f"stream {scope.own.name!r}" if scope.own else "this context"
+            self._err(src, node, f"unknown field {node.name!r} in {where}{_suggest(node.name, scope)}")
+            return None
+        if in_aggregate:
+            self._err(src, node, "an aggregate can only use fields of its own record, not of other steps")
+            return None
+        spec = scope.aliases.get(node.alias)
+        if spec is None:
+            known = ", ".join(sorted(scope.aliases)) or "none here"
+            self._err(src, node, f"unknown alias {node.alias!r} (earlier steps: {known})")
+            return None
+        if node.name not in spec.fields:
+            self._err(src, node, f"stream {spec.name!r} (alias {node.alias!r}) has no field {node.name!r}")
+            return None
+        return self._field_type(spec.fields[node.name])
+
+    def _enum_values(self, node: Expr, scope: Scope) -> tuple[str, ...]:
+        if not isinstance(node, Field):
+            return ()
+        spec = scope.aliases.get(node.alias) if node.alias else scope.own
+        if spec is None or node.name not in spec.fields:
+            return ()
+        return spec.fields[node.name].values
+
+    def _check_enum_literal(self, field_node: Expr, lit: Expr, src: ExprSource, scope: Scope) -> None:
+        values = self._enum_values(field_node, scope)
+        if values and isinstance(lit, Literal) and lit.kind == "string" and lit.value not in values:
+            self._err(src, lit, f"{lit.value!r} is not a value of {field_node.dotted} ({', '.join(values)})")
+
+    def _arith(self, node: Binary, lt: str, rt: str, src: ExprSource) -> str | None:
+        op = node.op
+        if "null" in (lt, rt):
+            return rt if lt == "null" else lt
+        if lt == "timestamp" or rt == "timestamp":
+            if op == "-" and lt == rt == "timestamp":
+                return "duration"
+            if op in "+-" and lt == "timestamp" and is_numeric(rt):
+                return "timestamp"
+            if op == "+" and rt == "timestamp" and is_numeric(lt):
+                return "timestamp"
+            self._err(src, node, f"cannot apply '{op}' to {lt} and {rt}")
+            return None
+        if not (is_numeric(lt) and is_numeric(rt)):
+            self._err(src, node, f"cannot apply '{op}' to {lt} and {rt} (use concat() to join text)")
+            return None
+        if "duration" in (lt, rt):
+            if op == "/" and lt == rt == "duration":
+                return "float"
+            return "duration"
+        return "float"
+
+    def _container(self, ref: ListRef, operand_type: str | None, src: ExprSource, scope: Scope,
+                   params: dict[str, str], depth: int, in_aggregate: bool) -> None:
+        if ref.name is not None:
+            if ref.name not in self.lists:
+                known = ", ".join(sorted(self.lists)) or "none"
+                self._err(src, ref, f"unknown list @{ref.name} (lists: {known})")
+                return
+            self.used_lists.add(ref.name)
+            if operand_type is not None and not is_stringy(operand_type):
+                self._err(src, ref, f"@{ref.name} holds text; cannot look up a {operand_type}")
+            return
+        if not ref.items:
+            self._err(src, ref, "empty list")
+        for item in ref.items:
+            if not isinstance(item, Literal):
+                self._err(src, item, "list items must be literals")
+                continue
+            it = self._infer(item, src, scope, params, depth, in_aggregate)
+            if operand_type is not None and it is not None and not compatible(operand_type, it):
+                self._err(src, item, f"list item of type {it} cannot match a {operand_type}")
+
+    def _call(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
+              in_aggregate: bool) -> str | None:
+        if node.name in AGGREGATES:
+            return self._aggregate(node, src, scope, params, depth, in_aggregate)
+        if node.name in self.macros:
+            return self._macro(node, src, scope, params, depth, in_aggregate)
+        fn = FUNCTIONS.get(node.name)
+        if fn is None:
+            self._err(src, node, f"unknown function {node.name!r}")
+            return None
+        if node.kwargs:
+            self._err(src, node.kwargs[0][1], f"{node.name}() takes no keyword arguments")
+        if not fn.min_args <= len(node.args) <= fn.max_args:
+            n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
+            self._err(src, node, f"{node.name}() takes {n} argument(s), got {len(node.args)}")
+            return None
+        types = [self._infer(a, src, scope, params, depth, in_aggregate) for a in node.args]
+        if any(t is None for t in types):
+            return None
+        consts: list[object] = []
+        for i, arg in enumerate(node.args):
+            if i in fn.constant_args:
+                if not isinstance(arg, Literal):
+                    self._err(src, arg, f"argument {i + 1} of {node.name}() must be a literal")
+                    return None
+                consts.append(arg.value)
+            else:
+                consts.append(None)
+        try:
+            result = fn.infer(types)
+            if fn.prepare is not None:
+                fn.prepare(consts)
+        except TypeProblem as exc:
+            target = node.args[exc.arg] if exc.arg is not None and exc.arg < len(node.args) else node
+            self._err(src, target, f"{node.name}(): {exc.message}")
+            return None
+        return result
+
+    def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
+                   in_aggregate: bool) -> str | None:
+        takes_value, result = AGGREGATES[node.name]
+        if not scope.allow_aggregates:
+            self._err(src, node, f"aggregate {node.name}() is not allowed in {scope.what}")
+            return None
+        if in_aggregate:
+            self._err(src, node, "aggregates cannot be nested")
+            return None
+        want = 2 if takes_value else 1
+        usage = f"{node.name}(x, window)" if takes_value else "count(window)"
+        if len(node.args) != want:
+            self._err(src, node, f"{node.name}() takes {want} argument(s): {usage}, optional where=...")
+            return None
+        for k, _ in node.kwargs:
+            if k != "where":
+                self._err(src, node, f"{node.name}(): unknown keyword {k!r} (only where=)")
+                return None
+        window = node.args[-1]
+        if not (isinstance(window, Literal) and window.kind == "duration" and window.value and window.value > 0):
+            self._err(src, window, f"the window of {node.name}() must be a duration literal such as 1h or 7d")
+            return None
+        from .loader import MAX_RETENTION
+
+        if window.value > MAX_RETENTION:
+            self._err(src, window, f"window beyond the retention limit of {int(MAX_RETENTION // 86400)}d")
+            return None
+        vtype = "float"
+        if takes_value:
+            vtype = self._infer(node.args[0], src, scope, params, depth, True)
+            if vtype is None:
+                return None
+            if node.name in ("sum", "avg", "min", "max") and not is_numeric(vtype):
+                self._err(src, node.args[0], f"{node.name}() needs a number, not {vtype}")
+                return None
+        where = node.kwarg("where")
+        if where is not None:
+            wt = self._infer(where, src, scope, params, depth, True)
+            if wt is not None and wt not in ("bool", "null"):
+                self._err(src, where, f"where= must be true/false, not {wt}")
+        if result is not None:
+            return result
+        return "float" if node.name == "avg" and vtype != "duration" else vtype
+
+    def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
+               in_aggregate: bool) -> str | None:
+        macro = self.macros[node.name]
+        self.used_macros.add(macro.name)
+        if depth >= MAX_MACRO_DEPTH:
+            self._err(src, node, f"macros nested deeper than {MAX_MACRO_DEPTH} (a macro that uses itself?)")
+            return None
+        if len(node.args) != len(macro.params) or node.kwargs:
+            self._err(src, node, f"macro {macro.name}() takes {len(macro.params)} argument(s): "
+                                 f"{', '.join(macro.params) or 'none'}")
+            return None
+        arg_types = {}
+        for p, a in zip(macro.params, node.args):
+            t = self._infer(a, src, scope, params, depth, in_aggregate)
+            if t is None:
+                return None
+            arg_types[p] = t
+        before = len(self.errors)
+        t = self._infer(macro.body.ast, macro.body, scope, arg_types, depth + 1, in_aggregate)
+        if len(self.errors) > before:
+            self._err(src, node, f"macro {macro.name}() does not fit here (see the error in its body)")
+        return t
+
+
+def _suggest(name: str, scope: Scope) -> str:
+    import difflib
+
+    names = list(scope.own.fields) if scope.own else []
+    names += list(scope.extra)
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError]]:
+    """The scope of each step's where, checking streams, keys, aliases and follows."""
+    errors: list[RuleError] = []
+    scopes: list[Scope] = []
+    seen: dict[str, StreamSpec] = {}
+    for i, step in enumerate(rule.steps):
+        spec = pack.schema.streams.get(step.stream)
+        if spec is None:
+            errors.append(RuleError(f"unknown stream {step.stream!r} (streams: {', '.join(pack.schema.streams)})",
+                                    step.loc))
+            return [], errors
+        if step.key not in spec.fields:
+            errors.append(RuleError(f"stream {step.stream!r} has no key field {step.key!r}", step.loc))
+        if step.alias in seen:
+            errors.append(RuleError(f"alias {step.alias!r} is used twice", step.loc))
+        if step.follows is not None:
+            if i == 0:
+                errors.append(RuleError("the first step cannot follow another", step.loc))
+            else:
+                a, f = step.follows
+                if a not in seen:
+                    errors.append(RuleError(f"follows: unknown alias {a!r} (earlier steps: {', '.join(seen)})",
+                                            step.loc))
+                elif f not in seen[a].fields:
+                    errors.append(RuleError(f"follows: stream {seen[a].name!r} has no field {f!r}", step.loc))
+        scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
+                            what=f"the where of step {step.alias!r}"))
+        seen[step.alias] = spec
+    if rule.unless is not None:
+        u = rule.unless
+        spec = pack.schema.streams.get(u.stream)
+        if spec is None:
+            errors.append(RuleError(f"unless: unknown stream {u.stream!r}", u.loc))
+        elif u.key not in spec.fields:
+            errors.append(RuleError(f"unless: stream {u.stream!r} has no key field {u.key!r}", u.loc))
+        if u.on not in seen:
+            errors.append(RuleError(f"unless: 'on' names an unknown alias {u.on!r}", u.loc))
+    return scopes, errors
+
+
+def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
+    scopes, errors = rule_scopes(rule, pack)
+    checker.errors.extend(errors)
+    if errors:
+        return
+    for step, scope in zip(rule.steps, scopes):
+        if step.where is not None:
+            checker.check(step.where, scope)
+    if rule.unless is not None and rule.unless.where is not None:
+        spec = pack.schema.streams[rule.unless.stream]
+        checker.check(rule.unless.where, Scope(spec, {}, allow_aggregates=False, what="unless"))
+    if rule.explain is not None:
+        last = rule.steps[-1]
+        aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
+        scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain")
+        for part in rule.explain.parts:
+            if part.expr is None:
+                continue
+            t = checker.check(part.expr, scope, want_bool=False)
+            if t is not None and part.spec:
+                sample: object = 1.5 if is_numeric(t) else ("x" if t not in ("bool",) else True)
+                if t == "timestamp":
+                    sample = "x"
+                try:
+                    format(sample, part.spec)
+                except (ValueError, TypeError) as exc:
+                    checker.errors.append(RuleError(f"explain: format spec {part.spec!r} does not fit a {t}: {exc}",
+                                                    part.expr.location()))
+
+
+def check_pack(pack: RulePack) -> list[RuleError]:
+    checker = Checker(pack)
+    for macro in pack.macros.values():
+        if len(set(macro.params)) != len(macro.params):
+            checker.errors.append(RuleError(f"macro {macro.name}: parameter names repeat", macro.loc))
+    for rule in pack.rules:
+        check_rule(rule, pack, checker)
+    return checker.errors

@@ -1,0 +1,243 @@
+"""Vectorised evaluation of expressions over columns.
+
+One evaluator serves every executor and the record mapper: it walks the
+syntax tree once per batch of rows and computes whole columns with numpy.
+Logic is two-valued (DESIGN §4): a comparison with a null is false, ``not``
+of that is true, and arithmetic on a null is null.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from .expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from .functions import FUNCTIONS
+from .model import NamedList
+from .phones import normalise_one
+from .vec import Vec, as_bool, empty_array
+
+NS = 1_000_000_000
+
+
+class Env(Protocol):
+    """Where an expression finds its inputs, for ``n`` rows."""
+
+    n: int
+
+    def field(self, alias: str | None, name: str) -> Vec: ...
+
+    def aggregate(self, call: Call) -> Vec: ...
+
+
+class ColumnsEnv:
+    """An Env over plain columns (record mapping, tests)."""
+
+    def __init__(self, columns: dict[str, Vec], n: int):
+        self.columns = columns
+        self.n = n
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.columns[name]
+
+    def aggregate(self, call: Call) -> Vec:  # pragma: no cover - mapping has no aggregates
+        raise KeyError(call.name)
+
+
+class ListMatcher:
+    """Membership in a named list: exact, or longest prefix."""
+
+    def __init__(self, lst: NamedList, region: str = "CN"):
+        self.list = lst
+        values = set(lst.values)
+        if lst.kind == "exact":
+            # a list of numbers written locally still matches normalised records
+            values |= {normalise_one(v, region) for v in lst.values if any(c.isdigit() for c in v)}
+        self.values = values
+        self.by_length: dict[int, set[str]] = {}
+        if lst.kind == "prefix":
+            for v in values:
+                self.by_length.setdefault(len(v), set()).add(v)
+
+    def contains(self, v: Vec) -> np.ndarray:
+        out = np.zeros(len(v), dtype=bool)
+        live = ~v.null
+        if not live.any() or not self.values:
+            return out
+        uniq, inv = np.unique(v.values[live].astype(str), return_inverse=True)
+        series = pd.Series(uniq, dtype=object)
+        if self.list.kind == "exact":
+            hit = series.isin(self.values).to_numpy()
+        else:
+            hit = np.zeros(len(uniq), dtype=bool)
+            for length, prefixes in self.by_length.items():
+                hit |= series.str.slice(0, length).isin(prefixes).to_numpy()
+        out[live] = hit[inv]
+        return out
+
+    def entry(self, value: str) -> str | None:
+        """The list entry that matches ``value`` (the longest prefix), for explanations."""
+        if self.list.kind == "exact":
+            return value if value in self.values else None
+        for length in sorted(self.by_length, reverse=True):
+            if value[:length] in self.by_length[length]:
+                return value[:length]
+        return None
+
+
+def _literal(node: Literal, n: int) -> Vec:
+    if node.kind == "null":
+        return Vec.nulls("float", n)
+    if node.kind == "string":
+        return Vec.full(node.value, "string", n)
+    if node.kind == "bool":
+        return Vec.full(bool(node.value), "bool", n)
+    return Vec.full(float(node.value), "float", n)
+
+
+def _is_ts(v: Vec) -> bool:
+    return v.values.dtype == np.int64
+
+
+class Evaluator:
+    """Evaluates expanded expressions; holds lists and prepared constants."""
+
+    def __init__(self, lists: dict[str, ListMatcher] | None = None, prepared: dict[Call, object] | None = None):
+        self.lists = lists or {}
+        self.prepared = prepared if prepared is not None else {}
+
+    def truth(self, expr: Expr | None, env: Env) -> np.ndarray:
+        """A boolean mask: where ``expr`` holds (null counts as false)."""
+        if expr is None:
+            return np.ones(env.n, dtype=bool)
+        return as_bool(self.eval(expr, env))
+
+    def eval(self, node: Expr, env: Env) -> Vec:
+        n = env.n
+        if isinstance(node, Literal):
+            return _literal(node, n)
+        if isinstance(node, Field):
+            return env.field(node.alias, node.name)
+        if isinstance(node, Unary):
+            v = self.eval(node.operand, env)
+            if node.op == "not":
+                return Vec(~as_bool(v), np.zeros(n, dtype=bool))
+            return Vec(-v.values, v.null.copy())
+        if isinstance(node, Binary):
+            return self._binary(node, env)
+        if isinstance(node, Cond):
+            test = self.truth(node.test, env)
+            a, b = self.eval(node.then, env), self.eval(node.other, env)
+            a, b = _unify(a, b)
+            return Vec(np.where(test, a.values, b.values), np.where(test, a.null, b.null))
+        if isinstance(node, InList):
+            v = self.eval(node.operand, env)
+            hit = self._contains(node.container, v, env)
+            return Vec((~hit & ~v.null) if node.negate else hit, np.zeros(n, dtype=bool))
+        if isinstance(node, Call):
+            fn = FUNCTIONS.get(node.name)
+            if fn is None:
+                return env.aggregate(node)
+            args = [self.eval(a, env) for a in node.args]
+            return fn.apply(args, self._constant(node, fn))
+        raise TypeError(f"cannot evaluate {type(node).__name__}")
+
+    def _constant(self, node: Call, fn) -> object:
+        """The prepared constant argument of a call (a compiled regex, a zone), cached."""
+        if fn.prepare is None:
+            return None
+        if node not in self.prepared:
+            consts = [a.value if isinstance(a, Literal) else None for a in node.args]
+            self.prepared[node] = fn.prepare(consts)
+        return self.prepared[node]
+
+    def _contains(self, ref: ListRef, v: Vec, env: Env) -> np.ndarray:
+        if ref.name is not None:
+            return self.lists[ref.name].contains(v)
+        values = [it.value for it in ref.items if isinstance(it, Literal) and it.value is not None]
+        if v.values.dtype == object:
+            hit = pd.Series(v.values, dtype=object).isin([str(x) for x in values]).to_numpy()
+        else:
+            nums = [float(x) for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+            hit = np.isin(v.values, nums)
+        return hit & ~v.null
+
+    def _binary(self, node: Binary, env: Env) -> Vec:
+        n = env.n
+        if node.op == "and":
+            left = self.truth(node.left, env)
+            return Vec(left & self.truth(node.right, env), np.zeros(n, dtype=bool))
+        if node.op == "or":
+            left = self.truth(node.left, env)
+            return Vec(left | self.truth(node.right, env), np.zeros(n, dtype=bool))
+        a, b = self.eval(node.left, env), self.eval(node.right, env)
+        null = a.null | b.null
+        op = node.op
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            a, b = _unify(a, b)
+            av, bv = a.values, b.values
+            with np.errstate(invalid="ignore"):
+                res = {
+                    "==": lambda: av == bv,
+                    "!=": lambda: av != bv,
+                    "<": lambda: av < bv,
+                    "<=": lambda: av <= bv,
+                    ">": lambda: av > bv,
+                    ">=": lambda: av >= bv,
+                }[op]()
+            return Vec(np.asarray(res, dtype=bool) & ~null, np.zeros(n, dtype=bool))
+        return _arith(op, a, b, null)
+
+
+def _unify(a: Vec, b: Vec) -> tuple[Vec, Vec]:
+    """Bring two vectors to one physical type (a null literal adopts the other's)."""
+    if a.values.dtype == b.values.dtype:
+        return a, b
+    if a.null.all():
+        return Vec(empty_array_like(b.values, len(a)), a.null), b
+    if b.null.all():
+        return a, Vec(empty_array_like(a.values, len(b)), b.null)
+    if _is_ts(a) or _is_ts(b):
+        return a, b
+    if a.values.dtype == object or b.values.dtype == object:
+        return Vec(a.filled_strings(), a.null), Vec(b.filled_strings(), b.null)
+    return Vec(a.values.astype(np.float64), a.null), Vec(b.values.astype(np.float64), b.null)
+
+
+def empty_array_like(values: np.ndarray, n: int) -> np.ndarray:
+    if values.dtype == object:
+        return empty_array("string", n)
+    if values.dtype == np.int64:
+        return empty_array("timestamp", n)
+    if values.dtype == bool:
+        return empty_array("bool", n)
+    return empty_array("float", n)
+
+
+def _arith(op: str, a: Vec, b: Vec, null: np.ndarray) -> Vec:
+    a_ts, b_ts = _is_ts(a), _is_ts(b)
+    if a_ts and b_ts:  # timestamp - timestamp = duration in seconds
+        return Vec((a.values - b.values) / NS, null)
+    if a_ts or b_ts:  # timestamp +/- seconds
+        ts, sec = (a, b) if a_ts else (b, a)
+        delta = np.round(sec.values.astype(np.float64) * NS).astype(np.int64)
+        out = ts.values + delta if op == "+" else ts.values - delta
+        return Vec(np.where(null, 0, out).astype(np.int64), null)
+    av = a.values.astype(np.float64)
+    bv = b.values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if op == "+":
+            out = av + bv
+        elif op == "-":
+            out = av - bv
+        elif op == "*":
+            out = av * bv
+        elif op == "/":
+            out = av / bv
+        else:
+            out = np.fmod(av, bv)
+    bad = ~np.isfinite(out)  # x / 0 and x % 0 are null
+    null = null | bad
+    return Vec(np.where(null, 0.0, out), null)

@@ -1,0 +1,372 @@
+"""Scalar functions of the rule language: signatures and vectorised bodies.
+
+Each :class:`Function` declares how to type its arguments (``infer``) and how
+to compute over whole columns (``apply``). Functions that need a constant
+argument (a time zone, a regex, a format) get it as a Python value at plan
+time, so the regex is compiled once and bounded (RE2: linear time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+try:  # RE2 guarantees linear-time matching: a rule cannot hang the engine.
+    import re2 as _re
+except ImportError:  # pragma: no cover - google-re2 is a hard dependency
+    _re = None
+
+from . import phones
+from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+
+MAX_REGEX_CHARS = 1000
+
+
+class TypeProblem(Exception):
+    """A typing error; ``arg`` is the index of the offending argument (or None)."""
+
+    def __init__(self, message: str, arg: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.arg = arg
+
+
+def is_numeric(t: str) -> bool:
+    return t in NUMERIC_TYPES or t == "null"
+
+
+def is_stringy(t: str) -> bool:
+    return t in STRING_TYPES or t == "null"
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    min_args: int
+    max_args: int
+    infer: Callable[[list[str]], str]
+    apply: Callable[..., Vec]
+    constant_args: tuple[int, ...] = ()  # positions that must be literals
+    prepare: Callable[[list[object]], object] | None = None  # validates constants
+    doc: str = ""
+
+
+def _want(types: list[str], i: int, ok: Callable[[str], bool], what: str) -> None:
+    if i < len(types) and not ok(types[i]):
+        raise TypeProblem(f"argument {i + 1} must be {what}, not {types[i]}", i)
+
+
+def _str_map(v: Vec, fn: Callable[[str], object], out_type: str) -> Vec:
+    """Apply a Python function once per distinct string value."""
+    n = len(v)
+    out = empty_array(out_type, n)
+    null = v.null.copy()
+    live = ~v.null
+    if live.any():
+        uniq, inv = np.unique(v.values[live].astype(str), return_inverse=True)
+        mapped = [fn(u) for u in uniq]  # per distinct value
+        mnull = np.array([m is None for m in mapped], dtype=bool)
+        filler = empty_array(out_type, 1)[0]
+        mvals = np.array([filler if m is None else m for m in mapped], dtype=out.dtype)
+        out[live] = mvals[inv]
+        null[live] = mnull[inv]
+    return Vec(out, null)
+
+
+# --- bodies ---------------------------------------------------------------
+
+
+def _country(args: list[Vec], const: object) -> Vec:
+    return Vec(*phones.country(args[0].values, args[0].null))
+
+
+def _number_type(args: list[Vec], const: object) -> Vec:
+    return Vec(*phones.number_type(args[0].values, args[0].null))
+
+
+def _prepare_tz(consts: list[object]) -> object:
+    tz = consts[1] if len(consts) > 1 and consts[1] is not None else "UTC"
+    if not isinstance(tz, str):
+        raise TypeProblem("time zone must be a string such as \"Asia/Shanghai\"", 1)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TypeProblem(f"unknown time zone {tz!r}", 1) from None
+    return tz
+
+
+def _local(args: list[Vec], tz: object) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(args[0].values, unit="ns", utc=True)).tz_convert(str(tz))
+
+
+def _hour(args: list[Vec], tz: object) -> Vec:
+    return Vec(_local(args, tz).hour.to_numpy().astype(np.float64), args[0].null.copy())
+
+
+def _weekday(args: list[Vec], tz: object) -> Vec:
+    # ISO numbering: Monday = 1 ... Sunday = 7 (as DuckDB's isodow).
+    return Vec(_local(args, tz).dayofweek.to_numpy().astype(np.float64) + 1, args[0].null.copy())
+
+
+def _minutes(args: list[Vec], const: object) -> Vec:
+    return Vec(args[0].values / 60.0, args[0].null.copy())
+
+
+def _is_round(args: list[Vec], const: object) -> Vec:
+    x, unit = args
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (unit.values != 0) & (np.fmod(x.values, np.where(unit.values == 0, 1, unit.values)) == 0)
+    return Vec(ok & ~x.null & ~unit.null, np.zeros(len(x), dtype=bool))
+
+
+def _abs(args: list[Vec], const: object) -> Vec:
+    return Vec(np.abs(args[0].values), args[0].null.copy())
+
+
+def _least(args: list[Vec], const: object) -> Vec:
+    a, b = args
+    return Vec(np.minimum(a.values, b.values), a.null | b.null)
+
+
+def _greatest(args: list[Vec], const: object) -> Vec:
+    a, b = args
+    return Vec(np.maximum(a.values, b.values), a.null | b.null)
+
+
+def _lower(args: list[Vec], const: object) -> Vec:
+    return _str_map(args[0], str.lower, "string")
+
+
+def _upper(args: list[Vec], const: object) -> Vec:
+    return _str_map(args[0], str.upper, "string")
+
+
+def _length(args: list[Vec], const: object) -> Vec:
+    return _str_map(args[0], lambda s: float(len(s)), "float")
+
+
+def _pairwise_str(args: list[Vec], fn: Callable[[str, str], bool]) -> Vec:
+    a, b = args
+    sa, sb = a.filled_strings(), b.filled_strings()
+    if len(set(sb.tolist())) == 1:  # the usual case: a constant second argument
+        needle = sb[0] if len(sb) else ""
+        res = _str_map(a, lambda s: fn(s, needle), "bool")
+        return Vec(res.values & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
+    out = np.fromiter((fn(x, y) for x, y in zip(sa, sb)), dtype=bool, count=len(sa))
+    return Vec(out & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
+
+
+def _startswith(args: list[Vec], const: object) -> Vec:
+    return _pairwise_str(args, str.startswith)
+
+
+def _endswith(args: list[Vec], const: object) -> Vec:
+    return _pairwise_str(args, str.endswith)
+
+
+def _contains(args: list[Vec], const: object) -> Vec:
+    return _pairwise_str(args, lambda a, b: b in a)
+
+
+def _prepare_regex(consts: list[object]) -> object:
+    pattern = consts[1]
+    if not isinstance(pattern, str):
+        raise TypeProblem("the regex must be a string literal", 1)
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise TypeProblem(f"regex longer than {MAX_REGEX_CHARS} characters", 1)
+    try:
+        options = _re.Options()
+        options.max_mem = 8 << 20  # bounded automaton size
+        return _re.compile(pattern, options)
+    except Exception as exc:  # re2.error
+        raise TypeProblem(f"regex does not compile (RE2 syntax): {exc}", 1) from None
+
+
+def _matches(args: list[Vec], compiled: object) -> Vec:
+    res = _str_map(args[0], lambda s: compiled.search(s) is not None, "bool")
+    return Vec(res.values & ~args[0].null, np.zeros(len(args[0]), dtype=bool))
+
+
+def _is_null(args: list[Vec], const: object) -> Vec:
+    return Vec(args[0].null.copy(), np.zeros(len(args[0]), dtype=bool))
+
+
+def _coalesce(args: list[Vec], const: object) -> Vec:
+    a, b = args
+    return Vec(np.where(a.null, b.values, a.values), a.null & b.null)
+
+
+def _concat(args: list[Vec], const: object) -> Vec:
+    n = len(args[0])
+    out = np.empty(n, dtype=object)
+    out[:] = ""
+    for a in args:
+        out = out + _to_text(a)
+    return Vec(out, np.zeros(n, dtype=bool))
+
+
+def _to_text(v: Vec) -> np.ndarray:
+    vals = v.values
+    if vals.dtype == object:
+        text = vals.astype(object)
+    elif vals.dtype == np.float64:
+        # integral floats print without ".0" so ids built from numbers look natural
+        integral = np.isfinite(vals) & (np.floor(vals) == vals) & (np.abs(vals) < 2**53)
+        text = np.where(integral, vals.astype(np.int64).astype(str), vals.astype(str)).astype(object)
+    else:
+        text = vals.astype(str).astype(object)
+    text[v.null] = ""
+    return text
+
+
+def _string(args: list[Vec], const: object) -> Vec:
+    return Vec(_to_text(args[0]), args[0].null.copy())
+
+
+def _number(args: list[Vec], const: object) -> Vec:
+    v = args[0]
+    if v.values.dtype != object:
+        return Vec(v.values.astype(np.float64), v.null.copy())
+    parsed = pd.to_numeric(pd.Series(v.filled_strings(), dtype=object).str.strip(), errors="coerce")
+    arr = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(arr) | v.null
+    return Vec(np.where(bad, 0.0, arr), bad)
+
+
+def _timestamp(args: list[Vec], const: object) -> Vec:
+    return parse_timestamps(args[0].filled_strings(), args[0].null, None)
+
+
+def _prepare_format(consts: list[object]) -> object:
+    fmt = consts[1]
+    if not isinstance(fmt, str) or "%" not in fmt:
+        raise TypeProblem("the format must be a strptime string literal such as \"%Y-%m-%d %H:%M:%S %z\"", 1)
+    return fmt
+
+
+def _parse_time(args: list[Vec], fmt: object) -> Vec:
+    return parse_timestamps(args[0].filled_strings(), args[0].null, str(fmt))
+
+
+def parse_timestamps(text: np.ndarray, null: np.ndarray, fmt: str | None) -> Vec:
+    """Parse text to int64 ns UTC, vectorised; unparseable text becomes null.
+
+    ISO 8601 text with an offset is converted to UTC; text without an offset
+    is read as UTC (say the zone in the data, or convert in a mapping file).
+    """
+    series = pd.Series(text, dtype=object).where(~null, None)
+    if fmt:
+        parsed = pd.to_datetime(series, format=fmt, utc=True, errors="coerce")
+    else:
+        parsed = pd.to_datetime(series.str.strip(), format="ISO8601", utc=True, errors="coerce")
+    bad = parsed.isna().to_numpy() | null
+    ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return Vec(np.where(bad, 0, ns).astype(np.int64), bad)
+
+
+# --- type rules -------------------------------------------------------------
+
+
+def _t_phoneish(types: list[str]) -> None:
+    _want(types, 0, is_stringy, "a phone number")
+
+
+def _ret(result: str, check: Callable[[list[str]], None] | None = None) -> Callable[[list[str]], str]:
+    def infer(types: list[str]) -> str:
+        if check:
+            check(types)
+        return result
+
+    return infer
+
+
+def _same_numeric(types: list[str]) -> str:
+    for i in range(len(types)):
+        _want(types, i, is_numeric, "a number or duration")
+    non_null = [t for t in types if t != "null"]
+    return "duration" if "duration" in non_null else "float"
+
+
+def _same_ordered(types: list[str]) -> str:
+    a, b = types
+    if a == "timestamp" or b == "timestamp":
+        if {a, b} - {"timestamp", "null"}:
+            raise TypeProblem(f"cannot compare {a} with {b}", 1)
+        return "timestamp"
+    return _same_numeric(types)
+
+
+def _coalesce_type(types: list[str]) -> str:
+    a, b = types
+    if a == "null":
+        return b
+    if b != "null" and not compatible(a, b):
+        raise TypeProblem(f"both arguments must have the same type ({a} vs {b})", 1)
+    return a
+
+
+def compatible(a: str, b: str) -> bool:
+    """Whether values of types a and b can be compared with each other."""
+    if "null" in (a, b) or a == b:
+        return True
+    if is_numeric(a) and is_numeric(b):
+        return True
+    if is_stringy(a) and is_stringy(b):
+        return True
+    return False
+
+
+def _timestamp_arg(types: list[str]) -> None:
+    _want(types, 0, lambda x: x in ("timestamp", "null"), "a timestamp")
+
+
+def _strings(n: int) -> Callable[[list[str]], None]:
+    def check(types: list[str]) -> None:
+        for i in range(n):
+            _want(types, i, is_stringy, "a string")
+
+    return check
+
+
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in [
+        Function("country", 1, 1, _ret("string", _t_phoneish), _country,
+                 doc="ISO 3166 code of a phone number's country; null when not a valid number"),
+        Function("number_type", 1, 1, _ret("string", _t_phoneish), _number_type,
+                 doc="mobile, fixed, fixed_or_mobile, toll_free, premium_rate, voip, ...; null when invalid"),
+        Function("hour", 1, 2, _ret("float", _timestamp_arg), _hour, constant_args=(1,), prepare=_prepare_tz,
+                 doc="hour 0-23 of a timestamp in a time zone (default UTC)"),
+        Function("weekday", 1, 2, _ret("float", _timestamp_arg), _weekday, constant_args=(1,), prepare=_prepare_tz,
+                 doc="ISO weekday, Monday=1 ... Sunday=7, in a time zone"),
+        Function("minutes", 1, 1, _ret("float", lambda t: _want(t, 0, is_numeric, "a duration")), _minutes,
+                 doc="a duration in minutes"),
+        Function("is_round", 2, 2, _ret("bool", lambda t: [_want(t, i, is_numeric, "a number") for i in (0, 1)]),
+                 _is_round, doc="true when x is a multiple of unit"),
+        Function("abs", 1, 1, _same_numeric, _abs, doc="absolute value"),
+        Function("least", 2, 2, _same_ordered, _least, doc="the smaller of two values (null if either is)"),
+        Function("greatest", 2, 2, _same_ordered, _greatest, doc="the larger of two values (null if either is)"),
+        Function("lower", 1, 1, _ret("string", _strings(1)), _lower, doc="lower-case"),
+        Function("upper", 1, 1, _ret("string", _strings(1)), _upper, doc="upper-case"),
+        Function("length", 1, 1, _ret("float", _strings(1)), _length, doc="number of characters"),
+        Function("startswith", 2, 2, _ret("bool", _strings(2)), _startswith, doc="string prefix test"),
+        Function("endswith", 2, 2, _ret("bool", _strings(2)), _endswith, doc="string suffix test"),
+        Function("contains", 2, 2, _ret("bool", _strings(2)), _contains, doc="substring test"),
+        Function("matches", 2, 2, _ret("bool", _strings(2)), _matches, constant_args=(1,), prepare=_prepare_regex,
+                 doc="RE2 regex search (linear time)"),
+        Function("is_null", 1, 1, _ret("bool"), _is_null, doc="true when the value is null"),
+        Function("coalesce", 2, 2, _coalesce_type, _coalesce, doc="the first argument unless null, else the second"),
+        # conversions, mostly for mapping files
+        Function("concat", 1, 16, _ret("string"), _concat, doc="join values as text (null as empty)"),
+        Function("string", 1, 1, _ret("string"), _string, doc="a value as text"),
+        Function("number", 1, 1, _ret("float"), _number, doc="text to number; null when not numeric"),
+        Function("timestamp", 1, 1, _ret("timestamp", _strings(1)), _timestamp,
+                 doc="ISO 8601 text to a timestamp; null when unparseable"),
+        Function("parse_time", 2, 2, _ret("timestamp", _strings(2)), _parse_time, constant_args=(1,),
+                 prepare=_prepare_format, doc="text to a timestamp with a strptime format"),
+    ]
+}

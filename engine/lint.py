@@ -1,0 +1,119 @@
+"""``fraudrules lint``: load errors plus small pluggable checks.
+
+Each validator is a function ``(pack) -> list[RuleError]`` registered in
+:data:`VALIDATORS`, in the spirit of pySigma's rule validators: one concern
+each, easy to add, easy to test alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .checker import Checker, check_rule
+from .errors import RuleError, RuleErrors
+from .expr import Binary, Call, Literal
+from .loader import RulePack, load_pack
+
+Validator = Callable[[RulePack], list[RuleError]]
+VALIDATORS: dict[str, Validator] = {}
+
+
+def validator(name: str) -> Callable[[Validator], Validator]:
+    def register(fn: Validator) -> Validator:
+        VALIDATORS[name] = fn
+        return fn
+
+    return register
+
+
+@validator("tests-present")
+def tests_present(pack: RulePack) -> list[RuleError]:
+    """A stable rule needs a case that alerts and a case that does not."""
+    out = []
+    for rule in pack.rules:
+        if rule.status != "stable":
+            continue
+        if not any(t.expect for t in rule.tests):
+            out.append(RuleError("stable rule has no positive test (a case with expect: [ids])", rule.loc))
+        if not any(not t.expect for t in rule.tests):
+            out.append(RuleError("stable rule has no negative test (a case with expect: [])", rule.loc))
+    return out
+
+
+@validator("unused")
+def unused_lists_and_macros(pack: RulePack) -> list[RuleError]:
+    checker = Checker(pack)
+    for rule in pack.rules:
+        check_rule(rule, pack, checker)
+    out = []
+    for name, lst in sorted(pack.lists.items()):
+        if name not in checker.used_lists:
+            out.append(RuleError(f"list @{name} is not used by any rule", lst.loc, severity="warning"))
+    for name, macro in sorted(pack.macros.items()):
+        if name not in checker.used_macros:
+            out.append(RuleError(f"macro {name}() is not used by any rule", macro.loc, severity="warning"))
+    return out
+
+
+@validator("trivial-threshold")
+def trivial_thresholds(pack: RulePack) -> list[RuleError]:
+    """``count(1h) >= 1`` always holds: the record itself is in its window."""
+    out = []
+    for rule in pack.rules:
+        for step in rule.steps:
+            if step.where is None:
+                continue
+            for node in step.where.ast.walk():
+                if not (isinstance(node, Binary) and isinstance(node.left, Call) and isinstance(node.right, Literal)):
+                    continue
+                if node.left.name != "count" or node.left.kwarg("where") is not None:
+                    continue
+                value = node.right.value
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    continue
+                if (node.op == ">=" and value <= 1) or (node.op == ">" and value < 1):
+                    out.append(RuleError(f"trivial threshold: {step.where.snippet(node)} holds for every record",
+                                         step.where.location(node), severity="warning"))
+    return out
+
+
+@validator("same-logic")
+def same_logic(pack: RulePack) -> list[RuleError]:
+    """Two rules whose steps, windows and conditions are identical."""
+    seen: dict[tuple, str] = {}
+    out = []
+    for rule in sorted(pack.rules, key=lambda r: r.id):
+        shape = (
+            tuple((s.stream, s.key, s.follows, s.where.ast if s.where else None) for s in rule.steps),
+            rule.within,
+            (rule.unless.stream, rule.unless.key, rule.unless.where.ast if rule.unless.where else None)
+            if rule.unless else None,
+        )
+        if shape in seen:
+            out.append(RuleError(f"same logic as rule {seen[shape]}", rule.loc, severity="warning"))
+        else:
+            seen[shape] = rule.id
+    return out
+
+
+def lint_pack(root: Path, paths: list[Path] | None = None) -> list[RuleError]:
+    """Every problem of the pack (or of the given rule files), sorted by location."""
+    only = None
+    if paths:
+        from .loader import rule_files
+
+        files: list[Path] = []
+        for p in paths:
+            files.extend(rule_files(p) if p.is_dir() and not (p / "streams.yaml").exists() else
+                         (rule_files(p) if p.is_dir() else [p]))
+        only = files
+    try:
+        pack = load_pack(root, only=only)
+    except RuleErrors as exc:
+        return exc.errors
+    findings: list[RuleError] = []
+    for fn in VALIDATORS.values():
+        findings.extend(fn(pack))
+    return sorted(findings, key=lambda e: (e.location.path if e.location else "", e.location.line if e.location
+                                           else 0, e.location.col if e.location else 0, e.message))

@@ -1,0 +1,127 @@
+"""The rule model: small dataclasses, each carrying its source location.
+
+A single-stream rule is a one-step sequence internally, so every executor
+handles one shape; ``Rule.is_sequence`` tells the two apart for humans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import SourceLocation
+from .expr import Expr
+from .source import Node
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+STATUSES = ("stable", "experimental", "deprecated")
+SHADOW_STATUSES = frozenset({"experimental"})
+
+
+@dataclass(frozen=True)
+class ExprSource:
+    """An expression with its text and the YAML node it came from."""
+
+    text: str
+    ast: Expr
+    node: Node
+
+    def location(self, expr: Expr | None = None) -> SourceLocation:
+        return self.node.offset_location(expr.start if expr is not None else 0)
+
+    def snippet(self, expr: Expr) -> str:
+        return " ".join(self.text[expr.start : expr.end].split())
+
+
+@dataclass(frozen=True)
+class Step:
+    alias: str
+    stream: str
+    key: str
+    where: ExprSource | None
+    follows: tuple[str, str] | None = None  # (earlier alias, its field)
+    loc: SourceLocation = SourceLocation("")
+
+
+@dataclass(frozen=True)
+class Unless:
+    stream: str
+    key: str
+    where: ExprSource | None
+    on: str  # alias whose key the unless record must share
+    loc: SourceLocation = SourceLocation("")
+
+
+@dataclass(frozen=True)
+class TemplatePart:
+    text: str = ""  # literal text, when expr is None
+    expr: ExprSource | None = None
+    spec: str = ""
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    parts: tuple[TemplatePart, ...]
+    node: Node | None = None
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    records: tuple[dict, ...]
+    expect: tuple[str, ...]
+    loc: SourceLocation
+    node: Node | None = None
+
+
+@dataclass
+class Rule:
+    id: str
+    title: str
+    severity: str
+    score: int
+    status: str
+    version: int
+    steps: tuple[Step, ...]
+    path: str
+    loc: SourceLocation
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    author: str = ""
+    within: float | None = None  # seconds, sequences only
+    unless: Unless | None = None
+    suppress: float = 0.0  # seconds; 0 = no suppression
+    explain: Template | None = None
+    tests: tuple[RuleTest, ...] = ()
+    is_sequence: bool = False
+    node: Node | None = field(default=None, repr=False)
+
+    @property
+    def shadow(self) -> bool:
+        return self.status in SHADOW_STATUSES
+
+    @property
+    def last(self) -> Step:
+        return self.steps[-1]
+
+
+@dataclass(frozen=True)
+class NamedList:
+    name: str
+    kind: str  # exact | prefix
+    values: tuple[str, ...]
+    description: str
+    source: str
+    path: str
+    loc: SourceLocation
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    params: tuple[str, ...]
+    body: ExprSource
+    description: str
+    loc: SourceLocation

@@ -1,0 +1,97 @@
+"""Phone numbers: E.164 normalisation, country and number type.
+
+Every function works on arrays and calls ``phonenumbers`` once per *distinct*
+value, since record files repeat the same numbers many times. A number that
+is not a valid E.164 number (short codes like 95588 or 110, spoofed garbage)
+is kept as written: it still joins with itself, and its country is null.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+_TYPE_NAMES = {
+    PhoneNumberType.FIXED_LINE: "fixed",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+
+@lru_cache(maxsize=1_000_000)
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    if not text or len(text) > 40:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+@lru_cache(maxsize=1_000_000)
+def normalise_one(text: str, region: str) -> str:
+    """E.164 form of a valid number; otherwise the text as written, trimmed."""
+    stripped = text.strip()
+    number = _parse(stripped, region)
+    if number is None:
+        return stripped
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=1_000_000)
+def country_one(text: str) -> str | None:
+    number = _parse(text, "ZZ") if text.startswith("+") else None
+    return phonenumbers.region_code_for_number(number) if number is not None else None
+
+
+@lru_cache(maxsize=1_000_000)
+def type_one(text: str) -> str | None:
+    number = _parse(text, "ZZ") if text.startswith("+") else None
+    if number is None:
+        return None
+    return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+
+
+def map_unique(values: np.ndarray, null: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``fn`` (str -> str | None) once per distinct non-null value.
+
+    Returns (object array, null mask); a None result is null.
+    """
+    out = np.empty(len(values), dtype=object)
+    out[:] = ""
+    out_null = null.copy()
+    live = ~null
+    if live.any():
+        uniq, inverse = np.unique(values[live].astype(str), return_inverse=True)
+        mapped = [fn(u) for u in uniq]  # one call per distinct value, not per record
+        mapped_null = np.array([m is None for m in mapped], dtype=bool)
+        mapped_vals = np.array(["" if m is None else m for m in mapped], dtype=object)
+        out[live] = mapped_vals[inverse]
+        out_null[live] = mapped_null[inverse]
+    return out, out_null
+
+
+def normalise(values: np.ndarray, null: np.ndarray, region: str) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise an array of phone numbers to E.164 where they are valid."""
+    return map_unique(values, null, lambda s: normalise_one(s, region) or None)
+
+
+def country(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return map_unique(values, null, country_one)
+
+
+def number_type(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return map_unique(values, null, type_one)

@@ -1,0 +1,293 @@
+"""Compile a checked rule pack into a Plan that every executor evaluates.
+
+Compilation expands macros, splits each step's ``where`` into the part that
+reads only the step's own record (evaluated on the whole stream at once) and
+the part that reads earlier steps (evaluated on candidate chains), collects
+the window aggregates to compute, and records which fields and conditions an
+alert must show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .checker import AGGREGATES
+from .evaluate import ListMatcher
+from .expr import Binary, Call, Expr, Field, InList, ListRef, Literal, Unary, conjuncts
+from .loader import Policy, RulePack
+from .model import ExprSource, Macro, Rule
+from .streams import Schema
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    """One window aggregate over (stream, key): computed once, shared by rules."""
+
+    func: str
+    stream: str
+    key: str
+    window_ns: int
+    value: Expr | None
+    where: Expr | None
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A value shown in an alert's conditions: a field, aggregate or call."""
+
+    text: str
+    expr: Expr
+    list_name: str | None = None  # for ``x in @list``: the list, to show the matching entry
+
+
+@dataclass(frozen=True)
+class Condition:
+    step: str
+    text: str
+    expr: Expr
+    leaves: tuple[Leaf, ...]
+
+
+@dataclass
+class StepPlan:
+    alias: str
+    stream: str
+    key: str
+    follows: tuple[str, str] | None
+    local: Expr | None  # reads only this step's record
+    cross: Expr | None  # reads earlier steps too
+    aggregates: dict[Call, AggregateSpec] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()  # fields shown in the evidence
+
+
+@dataclass
+class UnlessPlan:
+    stream: str
+    key: str
+    where: Expr | None
+    on: int  # index of the step whose key the unless record shares
+
+
+@dataclass
+class ExplainPart:
+    text: str = ""
+    expr: Expr | None = None
+    spec: str = ""
+
+
+@dataclass
+class RulePlan:
+    rule: Rule
+    steps: list[StepPlan]
+    within_ns: int | None
+    unless: UnlessPlan | None
+    suppress_ns: int
+    conditions: list[Condition]
+    explain: list[ExplainPart]
+    explain_aggregates: dict[Call, AggregateSpec]
+    field_types: dict[tuple[str, str], str]  # (alias, field) -> schema type
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+@dataclass
+class Plan:
+    rules: list[RulePlan]
+    lists: dict[str, ListMatcher]
+    schema: Schema
+    policy: Policy
+    digest: str
+    region: str = "CN"
+
+    def aggregates(self) -> set[AggregateSpec]:
+        out: set[AggregateSpec] = set()
+        for rp in self.rules:
+            for sp in rp.steps:
+                out.update(sp.aggregates.values())
+            out.update(rp.explain_aggregates.values())
+        return out
+
+    def streams(self) -> set[str]:
+        out = {sp.stream for rp in self.rules for sp in rp.steps}
+        out |= {rp.unless.stream for rp in self.rules if rp.unless}
+        return out
+
+
+# --- macro expansion and rewriting ---------------------------------------------
+
+
+def _rebuild(node: Expr, fn) -> Expr:
+    """Apply ``fn`` bottom-up; fn returns a replacement or None to keep the node."""
+    if isinstance(node, Unary):
+        node = replace(node, operand=_rebuild(node.operand, fn))
+    elif isinstance(node, Binary):
+        node = replace(node, left=_rebuild(node.left, fn), right=_rebuild(node.right, fn))
+    elif isinstance(node, InList):
+        node = replace(node, operand=_rebuild(node.operand, fn), container=_rebuild(node.container, fn))
+    elif isinstance(node, ListRef):
+        node = replace(node, items=tuple(_rebuild(i, fn) for i in node.items))
+    elif isinstance(node, Call):
+        node = replace(node, args=tuple(_rebuild(a, fn) for a in node.args),
+                       kwargs=tuple((k, _rebuild(v, fn)) for k, v in node.kwargs))
+    elif hasattr(node, "then"):
+        node = replace(node, then=_rebuild(node.then, fn), test=_rebuild(node.test, fn),
+                       other=_rebuild(node.other, fn))
+    out = fn(node)
+    return node if out is None else out
+
+
+def expand_macros(expr: Expr, macros: dict[str, Macro], depth: int = 0) -> Expr:
+    def visit(node: Expr) -> Expr | None:
+        if isinstance(node, Call) and node.name in macros and depth < 8:
+            macro = macros[node.name]
+            bound = dict(zip(macro.params, node.args))
+
+            def subst(n: Expr) -> Expr | None:
+                if isinstance(n, Field) and n.alias is None and n.name in bound:
+                    return bound[n.name]
+                return None
+
+            body = _rebuild(macro.body.ast, subst)
+            return expand_macros(body, macros, depth + 1)
+        return None
+
+    return _rebuild(expr, visit)
+
+
+def _own_alias_to_plain(expr: Expr, alias: str) -> Expr:
+    """``pay.amount`` inside step ``pay`` means its own ``amount``."""
+    return _rebuild(expr, lambda n: replace(n, alias=None) if isinstance(n, Field) and n.alias == alias else None)
+
+
+def _and(parts: list[Expr]) -> Expr | None:
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = Binary("and", out, p)
+    return out
+
+
+def _aggregate_calls(expr: Expr | None) -> list[Call]:
+    if expr is None:
+        return []
+    return [n for n in expr.walk() if isinstance(n, Call) and n.name in AGGREGATES]
+
+
+def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
+    window = call.args[-1]
+    assert isinstance(window, Literal)
+    value = call.args[0] if AGGREGATES[call.name][0] else None
+    return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, call.kwarg("where"))
+
+
+def _leaves(src: ExprSource, conj: Expr, macros: dict[str, Macro], alias: str) -> tuple[Leaf, ...]:
+    """The values worth showing for one condition, outermost first, no repeats."""
+    leaves: list[Leaf] = []
+    seen: set[str] = set()
+
+    def add(node: Expr, list_name: str | None = None) -> None:
+        text = src.snippet(node)
+        if text in seen:
+            return
+        seen.add(text)
+        leaves.append(Leaf(text, _own_alias_to_plain(expand_macros(node, macros), alias), list_name))
+
+    def visit(node: Expr) -> None:
+        if isinstance(node, (Field,)):
+            add(node)
+            return
+        if isinstance(node, Call) and node.name not in macros:
+            add(node)
+            if node.name in AGGREGATES:
+                return  # show the aggregate, not its insides
+        if isinstance(node, InList) and node.container.name:
+            add(node.operand, node.container.name)
+            visit_children(node.operand)
+            return
+        visit_children(node)
+
+    def visit_children(node: Expr) -> None:
+        for child in node.children():
+            visit(child)
+
+    visit(conj)
+    return tuple(leaves)
+
+
+def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
+    macros = pack.macros
+    schema = pack.schema
+    steps: list[StepPlan] = []
+    conditions: list[Condition] = []
+    field_types: dict[tuple[str, str], str] = {}
+    used: dict[str, set[str]] = {s.alias: {"id", "ts", s.key} for s in rule.steps}
+    for step in rule.steps:
+        for name, spec in schema.streams[step.stream].fields.items():
+            field_types[(step.alias, name)] = spec.type
+    for step in rule.steps:
+        local: list[Expr] = []
+        cross: list[Expr] = []
+        aggs: dict[Call, AggregateSpec] = {}
+        if step.where is not None:
+            for conj in conjuncts(step.where.ast):
+                expanded = _own_alias_to_plain(expand_macros(conj, macros), step.alias)
+                (cross if any(isinstance(n, Field) and n.alias for n in expanded.walk()) else local).append(expanded)
+                conditions.append(Condition(step.alias, step.where.snippet(conj), expanded,
+                                            _leaves(step.where, conj, macros, step.alias)))
+                for call in _aggregate_calls(expanded):
+                    aggs[call] = _aggregate_spec(call, step.stream, step.key)
+                for n in expanded.walk():
+                    if isinstance(n, Field):
+                        used[n.alias or step.alias].add(n.name)
+        if step.follows:
+            used[step.follows[0]].add(step.follows[1])
+        steps.append(StepPlan(step.alias, step.stream, step.key, step.follows, _and(local), _and(cross), aggs))
+    explain: list[ExplainPart] = []
+    explain_aggs: dict[Call, AggregateSpec] = {}
+    last = rule.steps[-1]
+    if rule.explain is not None:
+        for part in rule.explain.parts:
+            if part.expr is None:
+                explain.append(ExplainPart(text=part.text))
+                continue
+            expanded = _own_alias_to_plain(expand_macros(part.expr.ast, macros), last.alias)
+            for n in expanded.walk():
+                if isinstance(n, Field) and (n.alias or last.alias) in used:
+                    used[n.alias or last.alias].add(n.name)
+            for call in _aggregate_calls(expanded):
+                explain_aggs[call] = _aggregate_spec(call, last.stream, last.key)
+            explain.append(ExplainPart(expr=expanded, spec=part.spec))
+    for sp in steps:
+        sp.fields = tuple(f for f in schema.streams[sp.stream].fields if f in used[sp.alias])
+    unless = None
+    if rule.unless is not None:
+        u = rule.unless
+        on = next(i for i, s in enumerate(rule.steps) if s.alias == u.on)
+        where = expand_macros(u.where.ast, macros) if u.where else None
+        unless = UnlessPlan(u.stream, u.key, where, on)
+    return RulePlan(
+        rule=rule,
+        steps=steps,
+        within_ns=int(round(rule.within * NS)) if rule.within is not None else None,
+        unless=unless,
+        suppress_ns=int(round(rule.suppress * NS)),
+        conditions=conditions,
+        explain=explain,
+        explain_aggregates=explain_aggs,
+        field_types=field_types,
+    )
+
+
+def compile_pack(pack: RulePack, region: str = "CN", rule_ids: set[str] | None = None) -> Plan:
+    """The Plan for every rule of the pack (or only ``rule_ids``), in id order."""
+    rules = sorted(pack.rules, key=lambda r: r.id)
+    if rule_ids is not None:
+        rules = [r for r in rules if r.id in rule_ids]
+    rules = [r for r in rules if r.status != "deprecated"]
+    lists = {name: ListMatcher(lst, region) for name, lst in pack.lists.items()}
+    return Plan([compile_rule(r, pack) for r in rules], lists, pack.schema, pack.policy, pack.digest, region)

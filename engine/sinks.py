@@ -1,0 +1,82 @@
+"""Output files: alerts, scored records, rejects and the summary.
+
+Every file is written to a temporary file beside its target and renamed
+into place, so a reader never sees half a file and a crash leaves the old
+one intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMATS = ("jsonl", "csv", "parquet")
+FLAT_ALERT_COLUMNS = [
+    "alert_id", "rule_id", "rule_version", "title", "severity", "score", "status", "shadow", "key", "ts",
+    "stream", "record_id", "explain", "evidence", "conditions", "rule_pack",
+]
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``target`` when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """The canonical one-line JSON form of an alert (byte-stable)."""
+    return json.dumps(alert, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _flat_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for a in alerts:
+        row = {k: a[k] for k in FLAT_ALERT_COLUMNS if k not in ("evidence", "conditions")}
+        row["evidence"] = json.dumps(a["evidence"], ensure_ascii=False, separators=(",", ":"))
+        row["conditions"] = json.dumps(a["conditions"], ensure_ascii=False, separators=(",", ":"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=FLAT_ALERT_COLUMNS)
+
+
+def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
+    with atomic_path(path) as tmp:
+        if fmt == "jsonl":
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                for a in alerts:
+                    fh.write(alert_line(a) + "\n")
+        elif fmt == "csv":
+            _flat_alerts(alerts).to_csv(tmp, index=False, lineterminator="\n")
+        else:
+            pq.write_table(pa.Table.from_pandas(_flat_alerts(alerts), preserve_index=False), tmp)
+
+
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    with atomic_path(path) as tmp:
+        if fmt == "jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif fmt == "csv":
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+        else:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+
+
+def write_json(data: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,163 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Rule files are untrusted: they are read with PyYAML's *safe* composer only
+(no tags, no object construction), bounded in size and nesting depth, and
+every mapping key and scalar keeps its line and column so that errors can
+point at them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RuleError, SourceLocation
+
+MAX_FILE_BYTES = 2_000_000
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+
+
+@dataclass
+class Node:
+    """A YAML value with its location; mappings and sequences hold Nodes."""
+
+    value: Any
+    loc: SourceLocation
+    style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+    raw: str = ""  # the scalar's source text, to locate offsets inside it
+    key_locs: dict[str, SourceLocation] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if isinstance(self.value, dict):
+            return self.value.get(key, default)
+        return default
+
+    def plain(self) -> Any:
+        """The value with all location information stripped."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+    def offset_location(self, offset: int) -> SourceLocation:
+        """Location of character ``offset`` of this scalar's *value*.
+
+        Folding and quoting only remove whitespace and quote characters, so
+        walking the raw text and the value side by side finds the position.
+        """
+        if not isinstance(self.value, str) or not self.raw:
+            return self.loc
+        value, raw = self.value, self.raw
+        line, col = self.loc.line, self.loc.col
+        ri = 0
+        for vi in range(min(offset, len(value)) + 1):
+            target = value[vi] if vi < len(value) else None
+            while ri < len(raw):
+                ch = raw[ri]
+                if target is not None and ch == target:
+                    break
+                if ch == "\n":
+                    line, col = line + 1, 1
+                else:
+                    col += 1
+                ri += 1
+            if vi == offset:
+                return SourceLocation(self.loc.path, line, col)
+            if ri < len(raw):
+                if raw[ri] == "\n":
+                    line, col = line + 1, 1
+                else:
+                    col += 1
+                ri += 1
+        return SourceLocation(self.loc.path, line, col)
+
+
+def _loc(path: str, mark: yaml.Mark) -> SourceLocation:
+    return SourceLocation(path, mark.line + 1, mark.column + 1)
+
+
+def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[int]) -> Node:
+    counter[0] += 1
+    if depth > MAX_DEPTH:
+        raise RuleError(f"nesting deeper than {MAX_DEPTH} levels", _loc(path, node.start_mark))
+    if counter[0] > MAX_NODES:
+        raise RuleError(f"more than {MAX_NODES} YAML values", _loc(path, node.start_mark))
+    loc = _loc(path, node.start_mark)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Node] = {}
+        key_locs: dict[str, SourceLocation] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise RuleError("mapping keys must be plain strings", _loc(path, key_node.start_mark))
+            key = str(yaml.SafeLoader.construct_scalar(_SCALARS, key_node))
+            if key in out:
+                raise RuleError(f"duplicate key {key!r}", _loc(path, key_node.start_mark))
+            key_locs[key] = _loc(path, key_node.start_mark)
+            out[key] = _convert(value_node, path, text, depth + 1, counter)
+        return Node(out, loc, key_locs=key_locs)
+    if isinstance(node, yaml.SequenceNode):
+        return Node([_convert(v, path, text, depth + 1, counter) for v in node.value], loc)
+    if node.tag not in _SAFE_TAGS:
+        raise RuleError(f"YAML tag {node.tag} is not allowed", loc)
+    value = _SCALARS.construct_object(node, deep=True)
+    raw = text[node.start_mark.index : node.end_mark.index]
+    style = node.style
+    if isinstance(value, str) and style in ("'", '"'):
+        raw = raw[1:]
+        loc = SourceLocation(path, loc.line, loc.col + 1)
+    elif isinstance(value, str) and style in ("|", ">"):
+        # block scalars start after the indicator line
+        nl = raw.find("\n")
+        raw = raw[nl + 1 :] if nl >= 0 else raw
+        loc = SourceLocation(path, loc.line + 1, 1)
+    return Node(value, loc, style=style, raw=raw)
+
+
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+_SCALARS = yaml.SafeLoader("")
+
+
+def load_yaml_text(text: str, path: str) -> Node:
+    """Parse one YAML document from ``text`` into located Nodes."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise RuleError(f"file larger than {MAX_FILE_BYTES} bytes", SourceLocation(path))
+    try:
+        composed = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _loc(path, mark) if mark else SourceLocation(path)
+        raise RuleError(f"YAML syntax: {exc.problem or exc.context}", where) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - composer errors are marked
+        raise RuleError(f"YAML syntax: {exc}", SourceLocation(path)) from None
+    if composed is None:
+        raise RuleError("file is empty", SourceLocation(path, 1, 1))
+    return _convert(composed, path, text, 0, [0])
+
+
+def load_yaml_file(path: Path | str) -> Node:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files are RuleErrors."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"cannot read: {exc.strerror}", SourceLocation(str(p))) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise RuleError(f"file larger than {MAX_FILE_BYTES} bytes", SourceLocation(str(p)))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RuleError("file is not valid UTF-8", SourceLocation(str(p), line, 1)) from None
+    return load_yaml_text(text, str(p))

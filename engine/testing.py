@@ -1,0 +1,92 @@
+"""Inline rule tests: each rule's ``tests:`` cases, run through an executor.
+
+A case lists records (each with a ``stream``) and the ids of the records at
+which the rule must alert. Only that rule runs, with the pack's streams,
+lists and macros, so a case documents the rule alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .batch import BatchExecutor
+from .errors import FraudRulesError
+from .loader import RulePack
+from .model import Rule, RuleTest
+from .plan import Plan, compile_pack
+from .records import records_from_dicts
+
+# An executor takes (plan, records as dicts, region) and returns the ids of the
+# records at which each rule alerted: {rule_id: [record ids in total order]}.
+Executor = Callable[[Plan, list[dict], str], dict[str, list[str]]]
+
+
+def batch_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, list[str]]:
+    recordset = records_from_dicts(records, plan.schema, region=region)
+    if recordset.rejects:
+        reasons = "; ".join(f"record at line {r.line}: {r.reason}" for r in recordset.rejects)
+        raise FraudRulesError(f"test records rejected: {reasons}")
+    executor = BatchExecutor(plan, recordset)
+    out: dict[str, list[str]] = {}
+    for rm in executor.run():
+        last = rm.rule.steps[-1]
+        table = executor.tables[last.stream]
+        rows = rm.rows[-1][rm.emitted]
+        order = table.seq[rows].argsort(kind="stable")
+        out[rm.rule.id] = [str(x) for x in table.columns["id"].values[rows[order]]]
+    return out
+
+
+EXECUTORS: dict[str, Executor] = {"batch": batch_alert_ids}
+
+
+@dataclass
+class CaseResult:
+    rule: Rule
+    case: RuleTest
+    executor: str
+    expected: list[str]
+    actual: list[str] | None
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and self.actual is not None and sorted(self.actual) == sorted(self.expected)
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(set(self.expected) - set(self.actual or []))
+
+    @property
+    def unexpected(self) -> list[str]:
+        return sorted(set(self.actual or []) - set(self.expected))
+
+
+@dataclass
+class TestReport:
+    results: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def run_rule_tests(pack: RulePack, rules: list[Rule] | None = None, executors: list[str] | None = None,
+                   region: str = "CN") -> TestReport:
+    report = TestReport()
+    for rule in sorted(rules if rules is not None else pack.rules, key=lambda r: r.id):
+        plan = compile_pack(pack, region, {rule.id})
+        for case in rule.tests:
+            for name in executors or ["batch"]:
+                expected = list(case.expect)
+                try:
+                    actual = EXECUTORS[name](plan, [dict(r) for r in case.records], region).get(rule.id, [])
+                    report.results.append(CaseResult(rule, case, name, expected, actual))
+                except FraudRulesError as exc:
+                    report.results.append(CaseResult(rule, case, name, expected, None, str(exc)))
+    return report

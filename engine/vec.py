@@ -1,0 +1,101 @@
+"""Vectors with a null mask: the value model every executor evaluates on.
+
+A :class:`Vec` is a numpy array plus a boolean null mask. Null slots hold a
+harmless filler of the right type (0, "", False), so every numpy operation
+runs without special cases and the mask alone decides what is null.
+
+Physical representation by logical type:
+
+========================  ==========================================
+number (int, float)       float64
+duration                  float64 seconds
+timestamp                 int64 nanoseconds since the epoch, UTC
+bool                      bool
+string, phone, enum       object array of str
+========================  ==========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NUMERIC_TYPES = frozenset({"int", "float", "duration", "number"})
+STRING_TYPES = frozenset({"string", "phone", "enum"})
+
+_FILLERS = {"float": 0.0, "int": 0, "bool": False, "object": ""}
+
+
+def physical_kind(ltype: str) -> str:
+    if ltype in NUMERIC_TYPES:
+        return "float"
+    if ltype == "timestamp":
+        return "int"
+    if ltype == "bool":
+        return "bool"
+    return "object"
+
+
+def empty_array(ltype: str, n: int) -> np.ndarray:
+    kind = physical_kind(ltype)
+    if kind == "float":
+        return np.zeros(n, dtype=np.float64)
+    if kind == "int":
+        return np.zeros(n, dtype=np.int64)
+    if kind == "bool":
+        return np.zeros(n, dtype=bool)
+    arr = np.empty(n, dtype=object)
+    arr[:] = ""
+    return arr
+
+
+@dataclass
+class Vec:
+    values: np.ndarray
+    null: np.ndarray  # bool, same length; True where the value is null
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, index: np.ndarray) -> Vec:
+        return Vec(self.values[index], self.null[index])
+
+    @staticmethod
+    def of(values: np.ndarray, null: np.ndarray | None = None) -> Vec:
+        if null is None:
+            null = np.zeros(len(values), dtype=bool)
+        return Vec(values, null)
+
+    @staticmethod
+    def nulls(ltype: str, n: int) -> Vec:
+        return Vec(empty_array(ltype, n), np.ones(n, dtype=bool))
+
+    @staticmethod
+    def full(value: object, ltype: str, n: int) -> Vec:
+        if value is None:
+            return Vec.nulls(ltype, n)
+        arr = empty_array(ltype, n)
+        arr[:] = value
+        return Vec(arr, np.zeros(n, dtype=bool))
+
+    def to_python(self, i: int) -> object:
+        """The value at ``i`` as a plain Python object (None when null)."""
+        if self.null[i]:
+            return None
+        v = self.values[i]
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    def filled_strings(self) -> np.ndarray:
+        """Object array of str with nulls as "" (the invariant, made explicit)."""
+        out = self.values.astype(object)
+        if self.null.any():
+            out[self.null] = ""
+        return out
+
+
+def as_bool(v: Vec) -> np.ndarray:
+    """Two-valued logic: a null boolean counts as false."""
+    return v.values.astype(bool) & ~v.null
