@@ -332,7 +332,7 @@ def parse_expr(text: str) -> Expr:
         raise ExprSyntaxError(_describe_char(text, exc.pos_in_stream), exc.pos_in_stream) from None
     except UnexpectedToken as exc:
         tok: Token = exc.token
-        pos = tok.start_pos if tok.start_pos is not None else len(text)
+        pos = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text.rstrip())
         what = "end of expression" if tok.type == "$END" else f"{tok.value!r}"
         raise ExprSyntaxError(f"unexpected {what}", pos) from None
     except UnexpectedEOF:
@@ -369,3 +369,51 @@ def conjuncts(expr: Expr) -> list[Expr]:
 
 def aliases_used(expr: Expr) -> set[str]:
     return {n.alias for n in expr.walk() if isinstance(n, Field) and n.alias}
+
+
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "in": 4,
+               "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "neg": 7}
+
+
+def _fmt_duration(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def unparse(node: Expr, parent: int = 0) -> str:
+    """Canonical text of an expression (used for macro-expanded explanations)."""
+    if isinstance(node, Literal):
+        if node.kind == "string":
+            return '"' + str(node.value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if node.kind == "duration":
+            return _fmt_duration(float(node.value))
+        if node.kind == "bool":
+            return "true" if node.value else "false"
+        if node.kind == "null":
+            return "null"
+        return repr(node.value)
+    if isinstance(node, Field):
+        return node.dotted
+    if isinstance(node, Call):
+        args = [unparse(a) for a in node.args] + [f"{k}={unparse(v)}" for k, v in node.kwargs]
+        return f"{node.name}({', '.join(args)})"
+    if isinstance(node, ListRef):
+        return f"@{node.name}" if node.name else "[" + ", ".join(unparse(i) for i in node.items) + "]"
+    if isinstance(node, Unary):
+        prec = _PRECEDENCE["not" if node.op == "not" else "neg"]
+        text = f"not {unparse(node.operand, prec)}" if node.op == "not" else f"-{unparse(node.operand, prec)}"
+    elif isinstance(node, Binary):
+        prec = _PRECEDENCE[node.op]
+        text = f"{unparse(node.left, prec)} {node.op} {unparse(node.right, prec + 1)}"
+    elif isinstance(node, InList):
+        prec = _PRECEDENCE["in"]
+        op = "not in" if node.negate else "in"
+        text = f"{unparse(node.operand, prec + 1)} {op} {unparse(node.container)}"
+    elif isinstance(node, Cond):
+        prec = 0
+        text = f"{unparse(node.then, 1)} if {unparse(node.test, 1)} else {unparse(node.other)}"
+    else:  # pragma: no cover
+        raise TypeError(type(node).__name__)
+    return f"({text})" if prec < parent else text

@@ -109,7 +109,7 @@ def _hour(args: list[Vec], tz: object) -> Vec:
 
 def _weekday(args: list[Vec], tz: object) -> Vec:
     # ISO numbering: Monday = 1 ... Sunday = 7 (as DuckDB's isodow).
-    return Vec(_local(args, tz).dayofweek.to_numpy().astype(np.float64) + 1, args[0].null.copy())
+    return Vec(_local(args, tz).day_of_week.to_numpy().astype(np.float64) + 1, args[0].null.copy())
 
 
 def _minutes(args: list[Vec], const: object) -> Vec:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from .checker import AGGREGATES
 from .evaluate import ListMatcher
-from .expr import Binary, Call, Expr, Field, InList, ListRef, Literal, Unary, conjuncts
+from .expr import Binary, Call, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
 from .loader import Policy, RulePack
-from .model import ExprSource, Macro, Rule
+from .model import Macro, Rule
 from .streams import Schema
 
 NS = 1_000_000_000
@@ -185,37 +185,35 @@ def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
     return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, call.kwarg("where"))
 
 
-def _leaves(src: ExprSource, conj: Expr, macros: dict[str, Macro], alias: str) -> tuple[Leaf, ...]:
-    """The values worth showing for one condition, outermost first, no repeats."""
+def _leaves(expanded: Expr) -> tuple[Leaf, ...]:
+    """The values worth showing for one (macro-expanded) condition, no repeats.
+
+    Fields, function calls and aggregates, outermost first; an aggregate is
+    shown whole, not its insides; ``x in @list`` also shows the list entry.
+    """
     leaves: list[Leaf] = []
     seen: set[str] = set()
 
     def add(node: Expr, list_name: str | None = None) -> None:
-        text = src.snippet(node)
-        if text in seen:
-            return
-        seen.add(text)
-        leaves.append(Leaf(text, _own_alias_to_plain(expand_macros(node, macros), alias), list_name))
+        text = unparse(node)
+        if text not in seen:
+            seen.add(text)
+            leaves.append(Leaf(text, node, list_name))
 
     def visit(node: Expr) -> None:
-        if isinstance(node, (Field,)):
+        if isinstance(node, Field):
             add(node)
             return
-        if isinstance(node, Call) and node.name not in macros:
+        if isinstance(node, Call):
             add(node)
             if node.name in AGGREGATES:
-                return  # show the aggregate, not its insides
+                return
         if isinstance(node, InList) and node.container.name:
             add(node.operand, node.container.name)
-            visit_children(node.operand)
-            return
-        visit_children(node)
-
-    def visit_children(node: Expr) -> None:
         for child in node.children():
             visit(child)
 
-    visit(conj)
+    visit(expanded)
     return tuple(leaves)
 
 
@@ -237,8 +235,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
             for conj in conjuncts(step.where.ast):
                 expanded = _own_alias_to_plain(expand_macros(conj, macros), step.alias)
                 (cross if any(isinstance(n, Field) and n.alias for n in expanded.walk()) else local).append(expanded)
-                conditions.append(Condition(step.alias, step.where.snippet(conj), expanded,
-                                            _leaves(step.where, conj, macros, step.alias)))
+                conditions.append(Condition(step.alias, step.where.snippet(conj), expanded, _leaves(expanded)))
                 for call in _aggregate_calls(expanded):
                     aggs[call] = _aggregate_spec(call, step.stream, step.key)
                 for n in expanded.walk():

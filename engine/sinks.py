@@ -70,7 +70,9 @@ def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     with atomic_path(path) as tmp:
         if fmt == "jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            # pandas escapes "/" as "\\/"; JSON allows both, people read the plain one
+            text = frame.to_json(orient="records", lines=True, force_ascii=False) or ""
+            tmp.write_text(text.replace("\\/", "/"), encoding="utf-8")
         elif fmt == "csv":
             frame.to_csv(tmp, index=False, lineterminator="\n")
         else:

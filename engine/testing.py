@@ -77,12 +77,14 @@ class TestReport:
 
 
 def run_rule_tests(pack: RulePack, rules: list[Rule] | None = None, executors: list[str] | None = None,
-                   region: str = "CN") -> TestReport:
+                   region: str = "CN", cases: list[RuleTest] | None = None) -> TestReport:
+    """Run the inline cases of ``rules`` (all by default) through ``executors``
+    (every registered one by default)."""
     report = TestReport()
     for rule in sorted(rules if rules is not None else pack.rules, key=lambda r: r.id):
         plan = compile_pack(pack, region, {rule.id})
-        for case in rule.tests:
-            for name in executors or ["batch"]:
+        for case in cases if cases is not None else rule.tests:
+            for name in executors or list(EXECUTORS):
                 expected = list(case.expect)
                 try:
                     actual = EXECUTORS[name](plan, [dict(r) for r in case.records], region).get(rule.id, [])

@@ -1,0 +1,128 @@
+"""The command line as a user and a CI job see it: outputs, determinism, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, make_pack
+
+CLI = [sys.executable, str(REPO / "cli.py")]
+SAMPLES = REPO / "samples"
+
+
+def run(*args, cwd=REPO):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    out = tmp_path_factory.mktemp("score") / "out"
+    proc = run("score", SAMPLES, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_score_writes_every_output_and_counts_reconcile(scored):
+    out, proc = scored
+    summary = json.loads((out / "summary.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"alerts.jsonl", "scored.jsonl", "rejects.csv", "summary.json"}
+    for i in summary["inputs"]:
+        assert i["read"] == i["scored"] + i["rejected"]
+    scored_rows = pd.read_json(out / "scored.jsonl", lines=True)
+    assert len(scored_rows) == summary["records"]["scored"]
+    alerts = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    assert len(alerts) == summary["alerts"] > 0
+    # every non-shadow alert raises its record's score and names its rule
+    by_id = scored_rows.set_index(["stream", "id"])
+    for a in alerts:
+        row = by_id.loc[(a["stream"], a["record_id"])]
+        assert a["rule_id"] in row["rules"].split(",")
+        if not a["shadow"]:
+            assert row["risk_score"] >= min(a["score"], 100)
+    assert "records/s" in proc.stderr and "alerts by rule" in proc.stderr
+
+
+def test_alerts_explain_themselves(scored):
+    out, _ = scored
+    alerts = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    app = [a for a in alerts if a["rule_id"] == "TF-APP-001"]
+    assert app, "the samples plant an APP scam"
+    a = app[0]
+    assert [e["step"] for e in a["evidence"]] == ["call", "pay"]
+    assert a["evidence"][0]["fields"]["duration"] >= 600
+    assert "min call from +" in a["explain"] and "CNY to new payee" in a["explain"]
+    held = {c["expr"]: c["values"] for c in a["conditions"]}
+    assert held["duration >= 10m"]["duration"] == a["evidence"][0]["fields"]["duration"]
+    listed = [a for a in alerts if a["rule_id"] == "TF-REP-001"]
+    assert listed and all(c.get("list") == "reported_accounts" for a in listed for c in a["conditions"])
+
+
+def test_two_runs_and_two_chunk_sizes_give_byte_identical_alerts(tmp_path, scored):
+    out, _ = scored
+    again = tmp_path / "again"
+    small = tmp_path / "small"
+    assert run("score", SAMPLES, "--out", again, "-q").returncode == 0
+    assert run("score", SAMPLES, "--out", small, "--chunk-rows", 997, "-q").returncode == 0
+    reference = (out / "alerts.jsonl").read_bytes()
+    assert (again / "alerts.jsonl").read_bytes() == reference
+    assert (small / "alerts.jsonl").read_bytes() == reference
+    assert (small / "scored.jsonl").read_bytes() == (out / "scored.jsonl").read_bytes()
+
+
+def test_input_order_of_files_given_separately_is_respected(tmp_path, scored):
+    out, _ = scored
+    names = ["call", "payment", "sim_event", "sms"]
+    proc = run("score", *[f"{n}={SAMPLES / (n + '.csv')}" for n in names], "--out", tmp_path / "o", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "alerts.jsonl").read_bytes() == (out / "alerts.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_other_formats_hold_the_same_alerts(tmp_path, scored, fmt):
+    out, _ = scored
+    assert run("score", SAMPLES, "--out", tmp_path, "--format", fmt, "-q").returncode == 0
+    frame = pd.read_csv(tmp_path / "alerts.csv") if fmt == "csv" else pd.read_parquet(tmp_path / "alerts.parquet")
+    reference = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    assert frame["alert_id"].tolist() == [a["alert_id"] for a in reference]
+    assert json.loads(frame["evidence"].iloc[0]) == reference[0]["evidence"]
+
+
+def test_fail_on_alerts_exits_1_and_clean_data_exits_0(tmp_path):
+    proc = run("score", SAMPLES, "--fail-on-alerts", "-q")
+    assert proc.returncode == 1
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    pd.read_csv(SAMPLES / "sms.csv").head(50).to_csv(clean / "sms.csv", index=False)
+    assert run("score", clean, "--fail-on-alerts", "-q").returncode == 0
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("score", tmp_path / "missing.csv").returncode == 2
+    assert run("score").returncode == 2
+    (tmp_path / "weird.csv").write_text("id,ts\n1,2026-03-01T00:00:00Z\n")
+    proc = run("score", tmp_path / "weird.csv")
+    assert proc.returncode == 2 and "stream" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
+    pack = make_pack(tmp_path, {})
+    shutil.copytree(REPO / "rules" / "lists", pack / "lists", dirs_exist_ok=True)
+    text = (REPO / "rules" / "payments" / "structuring.yaml").read_text()
+    (pack / "structuring.yaml").write_text(text.replace(">= 135000", ">= 150000"))  # deliberately changed
+    proc = run("test", "--rules", pack)
+    assert proc.returncode == 1
+    assert "FAIL" in proc.stderr and "expected: ['p4']" in proc.stderr and "actual:   []" in proc.stderr
+    (pack / "structuring.yaml").write_text(text)
+    assert run("test", "--rules", pack).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["score", "lint", "test", "generate"])
+def test_help_shows_an_example(command):
+    proc = run(command, "--help")
+    assert proc.returncode == 0 and "Example" in proc.stdout

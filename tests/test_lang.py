@@ -1,0 +1,119 @@
+"""Rule files are untrusted input: errors are located, code never runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from engine.errors import RuleErrors
+from engine.evaluate import ColumnsEnv, Evaluator
+from engine.expr import ExprSyntaxError, parse_expr, unparse
+from engine.loader import load_pack
+from engine.vec import Vec
+from tests.helpers import REPO, make_pack
+
+GOOD = """
+id: T-1
+title: t
+score: 10
+stream: payment
+key: payer_account
+where: {where}
+"""
+
+
+def errors_for(tmp_path, where: str) -> list[str]:
+    pack = make_pack(tmp_path, {"r": GOOD.format(where=where)})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    return [str(e) for e in info.value.errors]
+
+
+@pytest.mark.parametrize("where, line, col, message", [
+    ('amount >= 10000 and durration > 1', 7, 28, "unknown field 'durration'"),
+    ('amount > "abc"', 7, 8, "cannot compare float with string"),
+    ('payee_account in @nolist', 7, 25, "unknown list @nolist"),
+    ('frobnicate(amount) > 1', 7, 8, "unknown function 'frobnicate'"),
+    ('count(2x) > 1', 7, 15, "unexpected 'x'"),
+    ('count(1h) >= 3 and', 7, 26, "unexpected end of expression"),
+    ('sum(amount, 500d) > 1', 7, 20, "beyond the retention limit"),
+    ('call.amount > 1', 7, 8, "unknown alias 'call'"),
+    ('matches(payer_account, "(a)\\\\1")', 7, 31, "regex does not compile"),
+    ('hour(ts, "Mars/Olympus") < 5', 7, 17, "unknown time zone"),
+])
+def test_errors_carry_file_line_col(tmp_path, where, line, col, message):
+    errors = errors_for(tmp_path, where)
+    assert any(f"r.yaml:{line}:{col}: error:" in e and message in e for e in errors), errors
+
+
+@pytest.mark.parametrize("where", [
+    '__import__("os").system("touch /tmp/pwned")',
+    'payer_account.__class__',
+    '(lambda x: x)(1)',
+    'amount.__add__(1)',
+    'exec("1")',
+    'eval("1")',
+    'open("/etc/passwd")',
+])
+def test_code_is_refused_at_load(tmp_path, where):
+    errors = errors_for(tmp_path, where)
+    assert errors and all("error" in e for e in errors)
+
+
+def test_python_yaml_tags_are_refused(tmp_path):
+    pack = make_pack(tmp_path, {"r": "id: !!python/object/apply:os.system ['touch /tmp/pwned']\n"})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    assert "r.yaml:1" in str(info.value)
+
+
+def test_deep_yaml_and_deep_expressions_are_bounded(tmp_path):
+    deep = "a: " + "[" * 100 + "]" * 100 + "\n"
+    pack = make_pack(tmp_path, {"r": deep})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    assert "nesting deeper" in str(info.value)
+    with pytest.raises(ExprSyntaxError):
+        parse_expr("(" * 200 + "1" + ")" * 200)
+
+
+def test_unknown_keys_and_bad_values_are_reported_together(tmp_path):
+    rule = GOOD.format(where="amount > 1").replace("score: 10", "score: 500\nsevertiy: high")
+    pack = make_pack(tmp_path, {"r": rule})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    text = str(info.value)
+    assert "unknown key 'severtiy'" in text and "score must be an integer in 0..100" in text
+
+
+def test_catastrophic_regex_cannot_hang_the_engine():
+    # (a+)+$ takes exponential time in backtracking engines on 'aaaa...b'.
+    evil = "a" * 5000 + "b"
+    env = ColumnsEnv({"s": Vec(np.array([evil] * 3, dtype=object), np.zeros(3, dtype=bool))}, 3)
+    started = time.perf_counter()
+    result = Evaluator().eval(parse_expr('matches(s, "(a+)+$")'), env)
+    elapsed = time.perf_counter() - started
+    assert not result.values.any()
+    assert elapsed < 5  # RE2 is linear; a backtracking engine would not finish
+
+
+def test_unparse_round_trips():
+    for text in ['a + b * c', '(a + b) * c', 'x if a > 1 else -y', 'caller not in @irsf and not (p == 1)',
+                 'count(1h, where=amount >= 45000 and amount < 50000) >= 3', '"q\\"x" == s']:
+        assert parse_expr(unparse(parse_expr(text))) == parse_expr(text)
+
+
+def test_broken_rule_file_exits_2_with_location_and_no_traceback(tmp_path):
+    pack = make_pack(tmp_path, {"r": GOOD.format(where="amount >>= 3")})
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "lint", "--rules", str(pack)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "r.yaml:7:" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "score", "--rules", str(pack), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "r.yaml:7:" in proc.stderr and "Traceback" not in proc.stderr
