@@ -109,12 +109,13 @@ class AggregateStore:
         no_null = np.zeros(n, dtype=bool)
         if spec.func == "count":
             return g.scatter(window_count(g, start, mask).astype(np.float64), no_null)
-        value = self.evaluator.eval(spec.value, env).take(g.order)
+        raw = self.evaluator.eval(spec.value, env)  # table order: previous_same/is_new sort it themselves
+        value = raw.take(g.order)
         valid = mask & ~value.null
         if spec.func == "distinct":
-            return g.scatter(window_distinct(g, start, value, valid).astype(np.float64), no_null)
+            return g.scatter(window_distinct(g, start, raw, valid).astype(np.float64), no_null)
         if spec.func == "is_new":
-            return g.scatter(is_new(g, spec.window_ns, value, mask), no_null)
+            return g.scatter(is_new(g, spec.window_ns, raw, mask), no_null)
         if spec.func in ("sum", "avg"):
             total = window_sum(g, start, value.values, valid)
             if spec.func == "sum":

@@ -300,3 +300,27 @@ def test_lists_prefix_and_exact(tmp_path):
                call("c3", "2026-03-01T10:02:00Z", callee="+88213000000") | {"caller": "+8613800000009"}]
     m = run_rule(tmp_path, LIST_RULE, records, LISTS)
     assert ids(m) == ["c1"]
+
+
+DISTINCT_RULE = """
+id: T-DISTINCT
+title: distinct per key
+score: 10
+stream: call
+key: caller
+where: distinct(callee, 1h) >= 2 or not is_new(callee, 1h)
+"""
+
+
+def test_distinct_and_is_new_keep_keys_apart_when_interleaved(tmp_path):
+    # regression: values were once permuted twice, mixing records of other keys
+    records = [{"stream": "call", "id": "x1", "ts": "2026-03-01T10:00:00Z", "caller": "+8613800000001",
+                "callee": "+8613900000001"},
+               {"stream": "call", "id": "y1", "ts": "2026-03-01T10:01:00Z", "caller": "+8613800000002",
+                "callee": "+8613900000002"},
+               {"stream": "call", "id": "x2", "ts": "2026-03-01T10:02:00Z", "caller": "+8613800000001",
+                "callee": "+8613900000001"}]
+    # x2 repeats x1's callee: one distinct value, and not new
+    assert ids(run_rule(tmp_path, DISTINCT_RULE, records)) == ["x2"]
+    no_repeat = DISTINCT_RULE.replace(" or not is_new(callee, 1h)", "")
+    assert ids(run_rule(tmp_path / "b", no_repeat, records)) == []
