@@ -106,7 +106,8 @@ def summary(result: ScoreResult) -> dict[str, Any]:
         "rules": len(result.plan.rules),
         "inputs": [
             {"path": s.path, "stream": s.stream, "format": s.format, "read": s.read, "scored": s.scored,
-             "rejected": s.rejected, "reconciles": s.read == s.scored + s.rejected}
+             "rejected": s.rejected, "filtered": s.filtered,
+             "reconciles": s.read == s.scored + s.rejected + s.filtered}
             for s in rs.inputs
         ],
         "records": {"read": sum(s.read for s in rs.inputs), "scored": sum(s.scored for s in rs.inputs),

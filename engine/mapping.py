@@ -1,0 +1,330 @@
+"""Mapping files: read a foreign record format into a stream (DESIGN §3).
+
+A mapping names the target stream and gives each target field as an
+expression over the source columns, in the rule expression language::
+
+    stream: payment
+    region: CN                      # default phone region of this source
+    source:
+      format: csv                   # else from the file name
+      types: {step: int, amount: float}   # source column types (default string)
+    fields:
+      id: concat("ps-", row)
+      ts: timestamp("2026-03-01T00:00:00+08:00") + step * 1h
+      amount: amount
+      currency: '"XXX"'             # a text constant needs quotes inside the YAML
+    where: type != "DEBIT"          # optional: rows to read (others are counted as filtered)
+
+Besides the source columns an expression may use ``row`` (the 1-based number
+of the data row in its file) and ``line`` (its physical line). Expressions
+are parsed and type-checked when the mapping is loaded, so every mistake is a
+RuleError at file:line:col; nothing in a mapping can run code. At read time
+each expression is evaluated over whole columns, and the results are
+normalised like a native file's values (text is parsed to the field's type).
+
+A source value that does not fit its declared type rejects the row; so does
+a target value that does not fit its field, or a null ``id`` or ``ts`` (the
+reason names the field and the source values it came from).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import phonenumbers
+import pyarrow as pa
+
+from .checker import Checker, Scope
+from .errors import InputError, RuleError, RuleErrors, SourceLocation
+from .evaluate import ColumnsEnv, Evaluator
+from .expr import Cond, ExprSyntaxError, Field, Literal, parse_expr
+from .functions import FUNCTIONS, is_numeric, is_stringy
+from .model import ExprSource
+from .records import FORMATS, Normalised, Problems, RawChunk, _show, convert_column
+from .source import Node, load_yaml_file
+from .streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
+from .vec import STRING_TYPES, Vec
+
+SOURCE_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone")
+RESERVED = {"row": "float", "line": "float"}
+_TOP_KEYS = {"stream", "region", "source", "fields", "where", "description"}
+_SOURCE_KEYS = {"format", "types"}
+
+
+@dataclass
+class Mapping:
+    path: str
+    stream: str
+    fields: dict[str, ExprSource]  # target field -> expression, in the file's order
+    region: str | None = None
+    format: str | None = None
+    types: dict[str, str] = field(default_factory=dict)  # declared source column types
+    where: ExprSource | None = None
+    columns: tuple[str, ...] = ()  # source columns used, in order of first use
+    uses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # target field -> source columns it uses
+    description: str = ""
+
+    def source_type(self, column: str) -> str:
+        return self.types.get(column, "string")
+
+    def check_columns(self, header: list[str] | None, input_name: str) -> None:
+        """Every source column used must be in the file (JSON Lines has no header: missing keys are null)."""
+        if header is None:
+            return
+        have = set(header)
+        for col in self.columns:
+            if col not in have:
+                users = [f for f, cols in self.uses.items() if col in cols] or ["where"]
+                close = difflib.get_close_matches(col, header, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise InputError(
+                    f"{input_name}: source column {col!r} (used by {', '.join(users)} in {self.path}) is not in "
+                    f"the file (columns: {', '.join(header) or 'none'}){hint}; a text constant needs quotes "
+                    f"inside the YAML, e.g. '\"{col}\"'")
+
+    def apply(self, chunk: RawChunk, target: StreamSpec, region: str) -> Normalised:
+        """Evaluate the field expressions over one chunk and type the results."""
+        n = chunk.n
+        problems = Problems(n)
+        if "" in chunk.pre:
+            problems.add(*chunk.pre[""])
+        env_cols: dict[str, Vec] = {}
+        for col in self.columns:
+            ctype = self.source_type(col)
+            if col in chunk.pre:
+                problems.add(*chunk.pre[col])
+            conv = convert_column(chunk.columns.get(col), FieldSpec(col, ctype), region, n, lenient=ctype == "string")
+            problems.add(conv.bad, conv.reason)
+            env_cols[col] = conv.vec
+        env_cols["row"] = Vec.of(chunk.row.astype(np.float64))
+        env_cols["line"] = Vec.of(chunk.line.astype(np.float64))
+        env = ColumnsEnv(env_cols, n)
+        ev = Evaluator()
+        source_bad = problems.any()
+        passing = ev.truth(self.where.ast, env) if self.where is not None else np.ones(n, dtype=bool)
+        filtered = ~passing & ~source_bad
+        live = passing & ~source_bad
+        columns: dict[str, Vec] = {}
+        for name, fspec in target.fields.items():
+            src = self.fields.get(name)
+            if src is None:
+                columns[name] = Vec.nulls(fspec.type, n)
+                continue
+            vec = ev.eval(src.ast, env)
+            conv = convert_column(_to_arrow(vec, fspec.type), fspec, region, n)
+            problems.add(conv.bad & live, conv.reason)
+            if name in REQUIRED_FIELDS:
+                problems.add(conv.vec.null & ~conv.bad & live, self._null_reason(name, src, chunk, env_cols))
+            columns[name] = conv.vec
+        return Normalised(columns, problems, filtered)
+
+    def _null_reason(self, name: str, src: ExprSource, chunk: RawChunk, env_cols: dict[str, Vec]):
+        text = " ".join(src.text.split())
+        if len(text) > 60:
+            text = text[:57] + "..."
+        cols = self.uses.get(name, ())[:3]
+
+        def reason(i: int) -> str:
+            shown = []
+            for c in cols:
+                arr = chunk.columns.get(c)
+                value = arr[i].as_py() if arr is not None else None
+                shown.append(f"{c}={_show(value) if value is not None else 'null'}")
+            where = f" ({', '.join(shown)})" if shown else ""
+            return f"{name}: {text} is null{where}"
+
+        return reason
+
+
+def _to_arrow(vec: Vec, target_type: str) -> pa.Array:
+    """An evaluated column as Arrow, for the same conversion a native file gets."""
+    values, null = vec.values, vec.null
+    mask = null if null.any() else None
+    if values.dtype == np.float64 and target_type in STRING_TYPES:
+        vec = FUNCTIONS["string"].apply([vec], None)  # 12.0 -> "12": ids and codes made from numbers
+        values = vec.values
+    if values.dtype == object:
+        try:
+            return pa.array(values, pa.string(), mask=mask)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # pragma: no cover - the evaluator yields str
+            return pa.array([str(v) for v in values], pa.string(), mask=mask)
+    if values.dtype == np.int64:
+        return pa.array(values, pa.int64(), mask=mask).cast(pa.timestamp("ns", "UTC"))
+    if values.dtype == bool:
+        return pa.array(values, pa.bool_(), mask=mask)
+    return pa.array(values.astype(np.float64), pa.float64(), mask=mask)
+
+
+def _fits(target: str, t: str) -> bool:
+    if t == "null":
+        return True
+    if target == "timestamp":
+        return t == "timestamp" or is_stringy(t)
+    if target in ("int", "float", "duration"):
+        return is_numeric(t) or is_stringy(t)
+    if target == "bool":
+        return t == "bool" or is_stringy(t)
+    return is_stringy(t) or is_numeric(t)
+
+
+def _result_literals(node):
+    """String literals an expression can evaluate to (for enum checks)."""
+    if isinstance(node, Literal) and node.kind == "string":
+        yield node
+    elif isinstance(node, Cond):
+        yield from _result_literals(node.then)
+        yield from _result_literals(node.other)
+
+
+def _expression(node: Node, what: str, errors: list[RuleError]) -> ExprSource | None:
+    value = node.value
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        errors.append(RuleError(f"{what}: expected an expression", node.loc))
+        return None
+    try:
+        ast = parse_expr(value)
+    except ExprSyntaxError as exc:
+        errors.append(RuleError(f"{what}: {exc.message}", node.offset_location(exc.offset)))
+        return None
+    return ExprSource(value, ast, node)
+
+
+def _loc(node: Node, key: str) -> SourceLocation:
+    return node.key_locs.get(key, node.loc)
+
+
+def load_mapping(path: Path | str, schema: Schema) -> Mapping:
+    """Load, parse and type-check a mapping file; RuleError(s) at file:line:col on any problem."""
+    root = load_yaml_file(path)
+    errors: list[RuleError] = []
+    if not isinstance(root.value, dict):
+        raise RuleError("a mapping file is a YAML mapping with stream: and fields:", root.loc)
+    for key in root.value:
+        if key not in _TOP_KEYS:
+            errors.append(RuleError(f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})",
+                                    _loc(root, key)))
+
+    stream_node = root.get("stream")
+    target: StreamSpec | None = None
+    if stream_node is None:
+        errors.append(RuleError("missing required key 'stream'", root.loc))
+    elif stream_node.value not in schema.streams:
+        errors.append(RuleError(f"unknown stream {stream_node.value!r} (streams: {', '.join(schema.streams)})",
+                                stream_node.loc))
+    else:
+        target = schema.streams[stream_node.value]
+
+    region = None
+    region_node = root.get("region")
+    if region_node is not None:
+        region = str(region_node.value).upper() if isinstance(region_node.value, str) else None
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            errors.append(RuleError(f"region {region_node.value!r} is not a region code phonenumbers knows "
+                                    f"(e.g. CN, GB, US)", region_node.loc))
+
+    fmt = None
+    types: dict[str, str] = {}
+    source_node = root.get("source")
+    if source_node is not None:
+        if not isinstance(source_node.value, dict):
+            errors.append(RuleError("source must be a mapping (format:, types:)", source_node.loc))
+        else:
+            for key in source_node.value:
+                if key not in _SOURCE_KEYS:
+                    errors.append(RuleError(f"unknown key {key!r} in source (allowed: format, types)",
+                                            _loc(source_node, key)))
+            fnode = source_node.get("format")
+            if fnode is not None:
+                if fnode.value not in FORMATS:
+                    errors.append(RuleError(f"source format {fnode.value!r} is not one of {', '.join(FORMATS)}",
+                                            fnode.loc))
+                else:
+                    fmt = fnode.value
+            tnode = source_node.get("types")
+            if tnode is not None:
+                if not isinstance(tnode.value, dict):
+                    errors.append(RuleError("source types must be a mapping column: type", tnode.loc))
+                else:
+                    for col, cnode in tnode.value.items():
+                        if col in RESERVED:
+                            errors.append(RuleError(f"{col!r} is reserved (the row's {col} number); a source "
+                                                    f"column of that name cannot be used", _loc(tnode, col)))
+                        elif cnode.value not in SOURCE_TYPES:
+                            errors.append(RuleError(f"type of source column {col!r} must be one of "
+                                                    f"{', '.join(SOURCE_TYPES)}, not {cnode.value!r}", cnode.loc))
+                        else:
+                            types[col] = cnode.value
+
+    fields: dict[str, ExprSource] = {}
+    fields_node = root.get("fields")
+    if fields_node is None or not isinstance(fields_node.value, dict):
+        errors.append(RuleError("missing 'fields:' (target field: expression)",
+                                fields_node.loc if fields_node is not None else root.loc))
+    else:
+        for name, fnode in fields_node.value.items():
+            if target is not None and name not in target.fields:
+                close = difflib.get_close_matches(name, list(target.fields), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                errors.append(RuleError(f"stream {target.name!r} has no field {name!r}{hint}",
+                                        _loc(fields_node, name)))
+                continue
+            src = _expression(fnode, f"field {name}", errors)
+            if src is not None:
+                fields[name] = src
+        if target is not None:
+            for req in REQUIRED_FIELDS:
+                if req not in fields_node.value:
+                    errors.append(RuleError(f"fields: {req!r} is required (every record needs an id and a ts)",
+                                            fields_node.loc))
+    where_node = root.get("where")
+    where = _expression(where_node, "where", errors) if where_node is not None else None
+    desc_node = root.get("description")
+
+    # the source "stream": every plain name used, typed by source.types (default string)
+    columns: list[str] = []
+    uses: dict[str, tuple[str, ...]] = {}
+    for name, src in list(fields.items()) + ([("", where)] if where is not None else []):
+        used = []
+        for node in src.ast.walk():
+            if isinstance(node, Field):
+                if node.alias is not None:
+                    errors.append(RuleError(f"source columns are plain names: write {node.name}, not {node.dotted}",
+                                            src.location(node)))
+                elif node.name not in RESERVED and node.name not in used:
+                    used.append(node.name)
+        if name:
+            uses[name] = tuple(used)
+        columns.extend(c for c in used if c not in columns)
+    source_spec = StreamSpec("source", {c: FieldSpec(c, types.get(c, "string")) for c in columns})
+
+    checker = Checker(None)
+    if target is not None:  # check what parsed, so that one run reports every problem
+        for name, src in fields.items():
+            ftype = target.fields[name].type
+            t = checker.check(src, Scope(source_spec, extra=dict(RESERVED), what=f"field {name}"), want_bool=False)
+            if t is not None and not _fits(ftype, t):
+                checker.errors.append(RuleError(f"field {name}: a {t} cannot become a {ftype}", src.location()))
+            values = target.fields[name].values
+            if values:
+                for lit in _result_literals(src.ast):
+                    if lit.value not in values:
+                        checker.errors.append(RuleError(f"field {name}: {lit.value!r} is not one of "
+                                                        f"{', '.join(values)}", src.location(lit)))
+        if where is not None:
+            checker.check(where, Scope(source_spec, extra=dict(RESERVED), what="where"), want_bool=True)
+    errors.extend(checker.errors)
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise RuleErrors(errors)
+    assert target is not None
+    return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt, types=types,
+                   where=where, columns=tuple(columns), uses=uses,
+                   description=str(desc_node.value) if desc_node is not None else "")

@@ -1,0 +1,263 @@
+"""Mapping files (engine/mapping.py) and the shipped maps of public data sets (samples/maps)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.errors import InputError, RuleError, RuleErrors
+from engine.mapping import load_mapping
+from engine.phones import normalise_one
+from engine.records import parse_inputs, read_inputs
+from engine.streams import load_schema
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
+DATA = ROOT / "tests" / "data"
+PAYSIM_MAP = ROOT / "samples" / "maps" / "paysim.yaml"
+CELLYZER_MAP = ROOT / "samples" / "maps" / "cellyzer.yaml"
+# CI has the shared data beside the clone (<repo>/../shared); a developer's checkout may not.
+SHARED = ROOT.parent / "shared" / "data"
+START = pd.Timestamp("2026-03-01T00:00:00+08:00").value
+HOUR = 3600 * 10**9
+
+
+def read_mapped(map_path, *files, **kw):
+    mapping = load_mapping(map_path, SCHEMA)
+    rs = read_inputs(parse_inputs([str(f) for f in files], SCHEMA, mapping=mapping), SCHEMA, mapping=mapping, **kw)
+    for s in rs.inputs:
+        assert s.read == s.scored + s.rejected + s.filtered
+    return mapping, rs
+
+
+def by_id(table) -> dict[str, int]:
+    return {v: i for i, v in enumerate(table.columns["id"].values.tolist())}
+
+
+def source_rows(path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.index = np.arange(1, len(df) + 1)  # the mapping's `row`
+    return df
+
+
+# --- PaySim ---------------------------------------------------------------------------------------
+
+
+def test_paysim_map_over_the_head_of_the_file():
+    _, rs = read_mapped(PAYSIM_MAP, DATA / "paysim_head.csv")
+    assert rs.rejects == [] and rs.inputs[0].read == 300 and rs.inputs[0].stream == "payment"
+    t = rs.tables["payment"]
+    src = source_rows(DATA / "paysim_head.csv")
+    ids = t.columns["id"].values.tolist()
+    assert len(set(ids)) == 300 and set(ids) == {f"ps-{i}" for i in range(1, 301)}
+    assert (np.diff(t.ts()) >= 0).all() and (np.diff(t.seq) > 0).all()
+    pos = by_id(t)
+    for row in (1, 2, 150, 300):
+        i = pos[f"ps-{row}"]
+        s = src.loc[row]
+        assert t.ts()[i] == START + (int(s.step) - 1) * HOUR
+        assert t.line[i] == row + 1
+        assert t.columns["channel"].values[i] == s.type.lower()
+        assert t.columns["amount"].values[i] == float(s.amount)
+        assert t.columns["payer_account"].values[i] == s.nameOrig
+        assert t.columns["payee_account"].values[i] == s.nameDest
+        assert t.columns["balance_before"].values[i] == float(s.oldbalanceOrg)
+        assert t.columns["balance_after"].values[i] == float(s.newbalanceOrig)
+    assert set(t.columns["currency"].values.tolist()) == {"XXX"}
+    assert t.columns["payer_phone"].null.all()
+    # records of one step share a ts: they keep file order
+    same = t.ts() == t.ts()[0]
+    rows = [int(x[3:]) for x in np.array(ids)[same]]
+    assert len(rows) > 1 and rows == sorted(rows)
+
+
+def test_mapped_reading_does_not_depend_on_chunk_rows():
+    _, whole = read_mapped(CELLYZER_MAP, DATA / "cellyzer_head.csv")
+    _, parts = read_mapped(CELLYZER_MAP, DATA / "cellyzer_head.csv", chunk_rows=7)
+    a, b = whole.tables["call"], parts.tables["call"]
+    for name in a.columns:
+        assert a.columns[name].values.tolist() == b.columns[name].values.tolist()
+        assert a.columns[name].null.tolist() == b.columns[name].null.tolist()
+    assert a.seq.tolist() == b.seq.tolist() and a.line.tolist() == b.line.tolist()
+
+
+def test_where_filters_rows_and_counts_them(tmp_path):
+    text = PAYSIM_MAP.read_text() + 'where: type != "DEBIT"\n'
+    (tmp_path / "paysim.yaml").write_text(text)
+    _, rs = read_mapped(tmp_path / "paysim.yaml", DATA / "paysim_head.csv")
+    debit = int((source_rows(DATA / "paysim_head.csv").type == "DEBIT").sum())
+    s = rs.inputs[0]
+    assert debit > 0 and s.filtered == debit and s.scored == 300 - debit and s.rejected == 0
+    assert "debit" not in set(rs.tables["payment"].columns["channel"].values.tolist())
+
+
+# --- cellyzer -------------------------------------------------------------------------------------
+
+
+def test_cellyzer_map_swaps_caller_and_callee_by_direction():
+    _, rs = read_mapped(CELLYZER_MAP, DATA / "cellyzer_head.csv")
+    assert rs.rejects == [] and rs.inputs[0].read == 300
+    t = rs.tables["call"]
+    src = source_rows(DATA / "cellyzer_head.csv")
+    pos = by_id(t)
+    assert len(pos) == 300
+    assert (np.diff(t.ts()) >= 0).all()
+    seen = set()
+    for row, s in src.iterrows():
+        i = pos[f"cz-{row}"]
+        user, other = normalise_one(s.user, "GB"), normalise_one(s.other, "GB")
+        caller, callee = t.columns["caller"].values[i], t.columns["callee"].values[i]
+        if s.direction == "Outgoing":
+            assert (caller, callee, t.columns["direction"].values[i]) == (user, other, "out")
+        else:
+            assert (caller, callee, t.columns["direction"].values[i]) == (other, user, "in")
+        assert t.columns["answered"].values[i] == (s.direction != "Missed")
+        assert t.columns["duration"].values[i] == float(s.duration)
+        assert t.columns["cell_id"].values[i] == s.antenna_id
+        want = pd.to_datetime(s.timestamp, format="%a %b %d %H:%M:%S %z %Y").tz_convert("UTC").value
+        assert t.ts()[i] == want
+        seen.add(s.direction)
+    assert seen == {"Outgoing", "Incoming", "Missed"}
+    # numbers without a country code are read in GB; invalid ones are kept as written
+    callers = set(t.columns["caller"].values.tolist()) | set(t.columns["callee"].values.tolist())
+    assert "+447434677419" in callers
+    assert any(not c.startswith("+") for c in callers)
+
+
+def test_a_mapping_reads_json_lines_too(tmp_path):
+    src = source_rows(DATA / "cellyzer_head.csv")
+    with open(tmp_path / "calls.jsonl", "w") as fh:
+        for _, s in src.iterrows():
+            rec = dict(s)
+            rec["duration"] = int(rec["duration"])  # typed JSON values
+            rec["user"] = int(rec["user"]) if rec["user"].isdigit() else rec["user"]
+            fh.write(json.dumps(rec) + "\n")
+    _, csv_rs = read_mapped(CELLYZER_MAP, DATA / "cellyzer_head.csv")
+    _, json_rs = read_mapped(CELLYZER_MAP, tmp_path / "calls.jsonl")
+    assert json_rs.rejects == []
+    a, b = csv_rs.tables["call"], json_rs.tables["call"]
+    for name in a.columns:
+        assert a.columns[name].values.tolist() == b.columns[name].values.tolist(), name
+    assert (a.line - 1).tolist() == b.line.tolist()
+
+
+def test_bad_source_values_and_null_required_targets_are_rejected(tmp_path):
+    rows = [
+        "user,other,direction,duration,timestamp,antenna_id,cost",
+        "7434677419,7371326239,Outgoing,31,Mon Feb 11 07:18:23 +0000 2011,10,12",
+        "7434677419,7371326239,Outgoing,x,Mon Feb 11 07:18:23 +0000 2011,10,12",
+        "7434677419,7371326239,Incoming,5,garbage,10,12",
+        "7434677419,7371326239,Sideways,5,Mon Feb 11 07:18:23 +0000 2011,10,12",
+        "7434677419,7371326239,Incoming,5,,10,12",
+    ]
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join(rows) + "\n")
+    _, rs = read_mapped(CELLYZER_MAP, path)
+    assert [(r.line, r.reason) for r in rs.rejects] == [
+        (3, "duration: 'x' is not a number"),
+        (4, "ts: parse_time(timestamp, \"%a %b %d %H:%M:%S %z %Y\") is null (timestamp='garbage')"),
+        (6, "ts: parse_time(timestamp, \"%a %b %d %H:%M:%S %z %Y\") is null (timestamp='')"),
+    ]
+    t = rs.tables["call"]
+    # an unknown direction maps to nulls, not to a guess (and is not a reject: the fields are optional)
+    i = by_id(t)["cz-4"]
+    assert t.columns["direction"].null[i] and t.columns["caller"].null[i] and t.columns["callee"].null[i]
+
+
+def test_a_source_column_missing_from_the_file_is_an_input_error(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text("user,other,direction,duration,timestamp,antenna\n")
+    with pytest.raises(InputError, match=r"source column 'antenna_id' \(used by cell_id in .*cellyzer.yaml\) is "
+                                         r"not in the file .*did you mean 'antenna'"):
+        read_mapped(CELLYZER_MAP, path)
+
+
+def test_inputs_with_a_mapping_go_through_it_unless_named_for_a_stream(tmp_path):
+    mapping = load_mapping(PAYSIM_MAP, SCHEMA)
+    native = tmp_path / "payment.csv"
+    native.write_text("id,ts\np1,2026-03-01T00:00:00Z\n")
+    specs = parse_inputs([str(DATA / "paysim_head.csv"), f"payment={native}"], SCHEMA, mapping=mapping)
+    assert [(s.stream, s.format) for s in specs] == [(None, "csv"), ("payment", "csv")]
+    rs = read_inputs(specs, SCHEMA, mapping=mapping)
+    assert rs.inputs[0].scored == 300 and rs.inputs[1].scored == 1
+    assert rs.tables["payment"].n == 301
+
+
+# --- errors in mapping files ----------------------------------------------------------------------
+
+
+def write_map(tmp_path, text: str) -> pathlib.Path:
+    path = tmp_path / "map.yaml"
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_mapping_errors_carry_file_line_col(tmp_path):
+    path = write_map(tmp_path, """
+        stream: payment
+        source:
+          types: {step: integer}
+        fields:
+          id: concat("ps-", row)
+          ts: timestamp("2026-03-01T00:00:00Z") +
+          amout: amount
+          amount: timestamp("2026-03-01")
+          channel: lowr(type)
+          currency: count(1h)
+        """)
+    with pytest.raises(RuleErrors) as info:
+        load_mapping(path, SCHEMA)
+    got = [(str(e.location), e.message) for e in info.value.errors]
+    assert got == [
+        (f"{path}:3:17", "type of source column 'step' must be one of string, int, float, bool, timestamp, "
+                         "duration, phone, not 'integer'"),
+        (f"{path}:6:42", "field ts: unexpected end of expression"),
+        (f"{path}:7:3", "stream 'payment' has no field 'amout'; did you mean 'amount'?"),
+        (f"{path}:8:11", "field amount: a timestamp cannot become a float"),
+        (f"{path}:9:12", "unknown function 'lowr'"),
+        (f"{path}:10:13", "aggregate count() is not allowed in field currency"),
+    ]
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("stream: fax\nfields: {id: row, ts: row}\n", "1:9", "unknown stream 'fax'"),
+    ("stream: call\nfields:\n  id: row\n", "3:3", "fields: 'ts' is required"),
+    ("stream: call\nfields:\n  id: row\n  ts: timestamp(t)\n  direction: '\"up\" if x else \"in\"'\n", "5:15",
+     "field direction: 'up' is not one of in, out"),
+    ("stream: call\nregion: XX\nfields:\n  id: row\n  ts: timestamp(t)\n", "2:9", "region 'XX'"),
+    ("stream: call\nfields:\n  id: row\n  ts: timestamp(t)\nwhere: amount\n", "5:8", "where must be true/false"),
+    ("stream: call\nfields:\n  id: row\n  ts: src.t\n", "4:7", "source columns are plain names"),
+    ("stream: call\nfields:\n  id: row\n  ts: timestamp(t)\nrename: {}\n", "5:1", "unknown key 'rename'"),
+])
+def test_single_mapping_errors_are_located(tmp_path, text, where, message):
+    path = tmp_path / "map.yaml"
+    path.write_text(text)
+    with pytest.raises((RuleError, RuleErrors)) as info:
+        load_mapping(path, SCHEMA)
+    errors = info.value.errors if isinstance(info.value, RuleErrors) else [info.value]
+    assert any(str(e.location) == f"{path}:{where}" and message in e.message for e in errors), \
+        [str(e) for e in errors]
+
+
+# --- the full public files ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED} (CI has it beside the clone)")
+@pytest.mark.parametrize("map_path, data, stream", [
+    (PAYSIM_MAP, "paysim/paysim_sample.csv", "payment"),
+    (CELLYZER_MAP, "cellyzer/calls.csv", "call"),
+])
+def test_maps_read_the_full_shared_files_without_rejects(map_path, data, stream):
+    path = SHARED / data
+    lines = sum(1 for _ in open(path, "rb")) - 1
+    _, rs = read_mapped(map_path, path)
+    s = rs.inputs[0]
+    assert s.read == lines and s.scored == lines and s.rejected == 0 and rs.rejects == []
+    t = rs.tables[stream]
+    assert t.n == lines and len(set(t.columns["id"].values.tolist())) == lines
+    assert (np.diff(t.ts()) >= 0).all()

@@ -1,0 +1,555 @@
+"""Readers, normalisation, rejects and the total order (engine/records.py, DESIGN §3 and §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import records as rec
+from engine.errors import InputError
+from engine.functions import parse_timestamps
+from engine.records import InputSpec, parse_inputs, read_inputs, records_from_dicts
+from engine.streams import load_schema
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
+PAY_HEADER = "id,ts,payer_account,amount,currency"
+
+
+def ns(iso: str) -> int:
+    return int(pd.Timestamp(iso).tz_convert("UTC").value)
+
+
+def write(tmp_path: pathlib.Path, name: str, content: str | bytes) -> pathlib.Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def read(*args: str | pathlib.Path, **kw) -> rec.RecordSet:
+    rs = read_inputs(parse_inputs([str(a) for a in args], SCHEMA), SCHEMA, **kw)
+    check_reconciles(rs)
+    return rs
+
+
+def check_reconciles(rs: rec.RecordSet) -> None:
+    for s in rs.inputs:
+        assert s.read == s.scored + s.rejected + s.filtered
+        assert s.rejected == sum(1 for r in rs.rejects if r.input == s.path)
+    assert rs.total == sum(s.scored for s in rs.inputs)
+    order = [(i, r.line) for r in rs.rejects for i, s in enumerate(rs.inputs) if s.path == r.input]
+    assert order == sorted(order)
+
+
+def rejects(rs: rec.RecordSet) -> list[tuple[int, str]]:
+    return [(r.line, r.reason) for r in rs.rejects]
+
+
+def table_dump(rs: rec.RecordSet) -> dict:
+    """Everything in the tables, as plain Python, for equality checks."""
+    out = {}
+    for name, t in rs.tables.items():
+        cols = {k: [v.to_python(i) for i in range(t.n)] for k, v in t.columns.items()}
+        out[name] = {"columns": cols, "seq": t.seq.tolist(), "line": t.line.tolist(),
+                     "input": t.input_index.tolist()}
+    return out
+
+
+def same_tables(a: rec.RecordSet, b: rec.RecordSet, with_lines: bool = True) -> None:
+    da, db = table_dump(a), table_dump(b)
+    if not with_lines:
+        for d in (da, db):
+            for t in d.values():
+                t.pop("line")
+    assert da == db
+
+
+# --- one test per malformed row kind ----------------------------------------------------
+
+
+def test_bad_timestamp_is_rejected_with_reason_and_line(tmp_path):
+    p = write(tmp_path, "payment.csv", f"{PAY_HEADER}\np1,2026-03-01T10:00:00+08:00,A,1,CNY\n"
+                                       "p2,2026-13-45T99:00:00,A,1,CNY\np3,yesterday,A,1,CNY\n")
+    rs = read(p)
+    assert rejects(rs) == [(3, "ts: bad timestamp '2026-13-45T99:00:00'"), (4, "ts: bad timestamp 'yesterday'")]
+    assert rs.inputs[0].read == 3 and rs.inputs[0].scored == 1 and rs.inputs[0].rejected == 2
+    assert rs.tables["payment"].columns["id"].values.tolist() == ["p1"]
+
+
+def test_non_numeric_amount_is_rejected_but_empty_is_null(tmp_path):
+    p = write(tmp_path, "payment.csv", f"{PAY_HEADER}\np1,2026-03-01T10:00:00Z,A,abc,CNY\n"
+                                       "p2,2026-03-01T10:00:00Z,A,,CNY\np3,2026-03-01T10:00:00Z,A, 12.5 ,CNY\n"
+                                       "p4,2026-03-01T10:00:00Z,A,\"1,000\",CNY\np5,2026-03-01T10:00:00Z,A,nan,CNY\n")
+    rs = read(p)
+    assert rejects(rs) == [(2, "amount: 'abc' is not a number"), (5, "amount: '1,000' is not a number"),
+                           (6, "amount: 'nan' is not a number")]
+    amount = rs.tables["payment"].columns["amount"]
+    assert amount.null.tolist() == [True, False] and amount.values[1] == 12.5
+
+
+def test_missing_id_and_missing_ts_are_rejected(tmp_path):
+    p = write(tmp_path, "payment.csv", f"{PAY_HEADER}\n,2026-03-01T10:00:00Z,A,1,CNY\np2,,A,1,CNY\n"
+                                       ",,A,1,CNY\np4,2026-03-01T10:00:00Z,A,1,CNY\n")
+    rs = read(p)
+    assert rejects(rs) == [(2, "missing id"), (3, "missing ts"), (4, "missing id; missing ts")]
+    assert rs.inputs[0].scored == 1
+
+
+def test_a_missing_required_column_rejects_every_row(tmp_path):
+    p = write(tmp_path, "payment.csv", "ts,amount\n2026-03-01T10:00:00Z,1\n2026-03-01T11:00:00Z,2\n")
+    rs = read(p)
+    assert rejects(rs) == [(2, "missing column id"), (3, "missing column id")]
+    assert rs.inputs[0].read == 2 and rs.inputs[0].scored == 0
+    assert rs.tables["payment"].n == 0
+
+
+def test_wrong_column_count_is_rejected(tmp_path):
+    p = write(tmp_path, "payment.csv", f"{PAY_HEADER}\np1,2026-03-01T10:00:00Z,A,1,CNY\n"
+                                       "p2,2026-03-01T10:00:00Z,A,1,CNY,x,y\np3,2026-03-01T10:00:00Z,A\n"
+                                       "p4,2026-03-01T10:00:00Z,A,1,CNY\n")
+    rs = read(p)
+    assert rejects(rs) == [(3, "expected 5 columns, got 7"), (4, "expected 5 columns, got 3")]
+    assert rs.tables["payment"].columns["id"].values.tolist() == ["p1", "p4"]
+    assert rs.tables["payment"].line.tolist() == [2, 5]
+
+
+def test_invalid_utf8_lines_are_rejected_and_the_rest_read(tmp_path):
+    content = (f"{PAY_HEADER}\np1,2026-03-01T10:00:00Z,A,1,CNY\n".encode()
+               + b"p2,2026-03-01T10:00:00Z,\xff\xfe,1,CNY\n"
+               + "p3,2026-03-01T10:00:00Z,账户,1,CNY\n".encode()
+               + b"p4,2026-03-01T10:00:00Z,\xe8\xb4,1,CNY\n")
+    rs = read(write(tmp_path, "payment.csv", content))
+    assert rejects(rs) == [(3, "invalid UTF-8"), (5, "invalid UTF-8")]
+    t = rs.tables["payment"]
+    assert t.columns["payer_account"].values.tolist() == ["A", "账户"]
+    assert t.line.tolist() == [2, 4]
+
+
+def test_an_empty_file_reads_nothing(tmp_path):
+    rs = read(write(tmp_path, "payment.csv", b""))
+    assert rs.inputs[0].read == 0 and rs.rejects == []
+    assert rs.tables["payment"].n == 0
+    assert list(rs.tables["payment"].columns) == list(SCHEMA.streams["payment"].fields)
+
+
+def test_a_header_only_file_reads_nothing(tmp_path):
+    for i, content in enumerate([PAY_HEADER, PAY_HEADER + "\n", PAY_HEADER + "\r\n\r\n"]):
+        rs = read(write(tmp_path, f"payment{i}.csv", content).rename(tmp_path / "payment.csv"))
+        assert rs.inputs[0].read == 0 and rs.rejects == [] and rs.tables["payment"].n == 0
+
+
+def test_bad_enum_and_bool_values_are_rejected(tmp_path):
+    p = write(tmp_path, "call.csv", "id,ts,direction,answered\nc1,2026-03-01T10:00:00Z,sideways,true\n"
+                                    "c2,2026-03-01T10:00:00Z,in,maybe\nc3,2026-03-01T10:00:00Z,out,YES\n"
+                                    "c4,2026-03-01T10:00:00Z,IN,0\n")
+    rs = read(p)
+    assert rejects(rs) == [
+        (2, "direction: 'sideways' is not one of in, out"),
+        (3, "answered: 'maybe' is not true/false (true, false, yes, no, 1, 0)"),
+        (5, "direction: 'IN' is not one of in, out"),
+    ]
+    assert rs.tables["call"].columns["answered"].values.tolist() == [True]
+
+
+def test_duplicate_ids_and_unknown_columns_are_kept_and_ignored(tmp_path):
+    p = write(tmp_path, "payment.csv", "id,ts,amount,colour\np1,2026-03-01T10:00:00Z,1,red\n"
+                                       "p1,2026-03-01T11:00:00Z,2,blue\n")
+    rs = read(p)
+    t = rs.tables["payment"]
+    assert t.columns["id"].values.tolist() == ["p1", "p1"] and "colour" not in t.columns
+    assert rs.rejects == []
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def test_phone_numbers_written_differently_become_one_e164_value(tmp_path):
+    p = write(tmp_path, "call.csv", "id,ts,caller,callee\n"
+                                    "c1,2026-03-01T10:00:00Z,+86 138 0000 0001,95588\n"
+                                    "c2,2026-03-01T10:01:00Z,13800000001,110\n"
+                                    "c3,2026-03-01T10:02:00Z,+8613800000001,not a number!\n"
+                                    "c4,2026-03-01T10:03:00Z,(0)20 7946 0958,\n")
+    rs = read(p)
+    assert rs.rejects == []
+    t = rs.tables["call"]
+    assert t.columns["caller"].values[:3].tolist() == ["+8613800000001"] * 3
+    # invalid numbers are kept as written, never rejected; empty is null
+    assert t.columns["callee"].values[:3].tolist() == ["95588", "110", "not a number!"]
+    assert t.columns["callee"].null.tolist() == [False, False, False, True]
+    # the default region decides how a number without + is read
+    gb = read(p, region="GB").tables["call"]
+    assert gb.columns["caller"].values[1] == "13800000001"  # not a valid GB number: as written
+    assert gb.columns["caller"].values[3] == "+442079460958"
+
+
+def test_a_timezone_offset_is_converted_to_utc(tmp_path):
+    p = write(tmp_path, "payment.csv", "id,ts\np1,2026-03-01T10:00:00+08:00\np2,2026-03-01T02:00:00Z\n"
+                                       "p3,2026-03-01T02:00:00\np4,2026-02-28T21:00:00-05:00\n"
+                                       "p5,2026-03-01 07:45:00.5+05:45\n")
+    rs = read(p)
+    ts = rs.tables["payment"].ts()
+    assert ts[:4].tolist() == [ns("2026-03-01T02:00:00Z")] * 4  # naive is UTC
+    assert ts[4] == ns("2026-03-01T02:00:00.5Z")
+
+
+def test_mixed_timestamp_forms_in_one_chunk_fall_back_to_pandas_identically(tmp_path):
+    text = "id,ts\n" + "".join(f"p{i},{t}\n" for i, t in enumerate(
+        ["2026-03-01T10:00:00+08:00", "2026-03-01T02:00:00", "20260301T020000Z", "2026-03-01T02:00Z"]))
+    p = write(tmp_path, "payment.csv", text)
+    one = read(p)
+    per_row = read(p, chunk_rows=1)
+    same_tables(one, per_row)
+    assert set(one.tables["payment"].ts().tolist()) == {ns("2026-03-01T02:00:00Z")}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789+-.eEinfatyINFx_, ", max_size=8))
+def test_arrow_number_parsing_accepts_only_decimal_numbers(text):
+    """The fast number path (Arrow's cast) must take exactly what the regex path takes."""
+    arr = pa.array([text.strip()])
+    try:
+        value = pc.cast(arr, pa.float64())[0].as_py()
+    except pa.ArrowInvalid:
+        return
+    if value is not None and np.isfinite(value):
+        assert pc.match_substring_regex(arr, rec._NUMBER_RE)[0].as_py(), text
+        assert value == float(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+       st.sampled_from(["", "Z", "+08:00", "-05:30", "+0545", "+01"]),
+       st.sampled_from(["T", " "]), st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]))
+def test_arrow_timestamps_agree_with_pandas(when, offset, sep, spec):
+    """Where Arrow's ISO parser accepts a text, it must give pandas' instant (parse_timestamps)."""
+    text = when.isoformat(sep=sep, timespec=spec) + offset
+    want = parse_timestamps(np.array([text], dtype=object), np.zeros(1, dtype=bool), None)
+    for typ in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            got = pc.cast(pa.array([text]), typ).cast(pa.int64())[0].as_py()
+        except pa.ArrowInvalid:
+            continue
+        assert not want.null[0] and got == int(want.values[0]), text
+
+
+# --- formats ----------------------------------------------------------------------------
+
+ROWS = [
+    {"id": "p1", "ts": "2026-03-01T10:00:00+08:00", "payer_account": "A1", "payer_phone": "13800000001",
+     "amount": 48000.0, "currency": "CNY", "balance_before": 50000.5},
+    {"id": "p2", "ts": "2026-03-01T01:00:00Z", "payer_account": "A2", "payer_phone": None, "amount": 0.1,
+     "currency": None, "balance_before": None},
+    {"id": "p3", "ts": "2026-03-01T02:00:00+00:00", "payer_account": "账户", "payer_phone": "+86 138 0000 0002",
+     "amount": 100.0, "currency": "CNY", "balance_before": 3.0},
+]
+
+
+def test_csv_jsonl_and_parquet_give_identical_tables(tmp_path):
+    df = pd.DataFrame(ROWS)
+    df.to_csv(tmp_path / "a.csv", index=False)
+    with open(tmp_path / "b.jsonl", "w") as fh:
+        for r in ROWS:
+            fh.write(json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False) + "\n")
+    typed = df.assign(ts=pd.to_datetime(df.ts, utc=True, format="ISO8601"))
+    typed.to_parquet(tmp_path / "c.parquet", index=False)
+    df.to_parquet(tmp_path / "d.parquet", index=False)  # ts as text in parquet
+    with gzip.open(tmp_path / "e.csv.gz", "wt") as fh:
+        df.to_csv(fh, index=False)
+    results = [read(f"payment={tmp_path / name}") for name in ("a.csv", "b.jsonl", "c.parquet", "d.parquet",
+                                                                "e.csv.gz")]
+    for other in results[1:]:
+        same_tables(results[0], other, with_lines=False)
+    t = results[0].tables["payment"]
+    assert t.columns["id"].values.tolist() == ["p2", "p1", "p3"]  # by ts; p1 and p3 tie: by line
+    assert t.columns["payer_phone"].values.tolist() == ["", "+8613800000001", "+8613800000002"]
+    assert t.columns["payer_phone"].null.tolist() == [True, False, False]
+    assert results[0].tables["payment"].line.tolist() == [3, 2, 4]  # CSV: header is line 1
+    assert results[1].tables["payment"].line.tolist() == [2, 1, 3]  # JSON Lines: physical line
+    assert results[2].tables["payment"].line.tolist() == [2, 1, 3]  # Parquet: row number
+
+
+def test_jsonl_bad_lines_and_wrong_types_are_rejected(tmp_path):
+    lines = [
+        '{"id": "p1", "ts": "2026-03-01T10:00:00Z", "amount": 5}',
+        '{"id": "p2", "ts": "2026-03-01T10:00:00Z", "amount": "abc"}',
+        "",
+        '{"id": "p3", "ts": "2026-03-01T10:00:00Z", "amount": [1]}',
+        "not json",
+        '[1, 2]',
+        '{"id": 7, "ts": "2026-03-01T10:00:00Z", "amount": "12.5"}',
+        '{"id": 1.5, "ts": 1700000000}',
+        '   ',
+        '{"id": "p9", "ts": "2026-03-01T10:00:00Z", "amount": true, "extra": {"x": 1}}',
+    ]
+    rs = read(write(tmp_path, "payment.jsonl", "\n".join(lines) + "\n"))
+    got = rejects(rs)
+    assert got[0] == (2, "amount: 'abc' is not a number")
+    assert got[1] == (4, "amount: expected a number, got a list '[1]'")
+    assert got[2][0] == 5 and got[2][1].startswith("invalid JSON: ")
+    assert got[3] == (6, "not a JSON object (got a list)")
+    assert got[4] == (8, "id: expected text, got a number '1.5'; ts: expected a timestamp string, got a number "
+                         "'1700000000'")
+    assert got[5] == (10, "amount: expected a number, got true/false 'true'")
+    assert len(got) == 6
+    t = rs.tables["payment"]
+    assert t.columns["id"].values.tolist() == ["p1", "7"] and t.columns["amount"].values.tolist() == [5.0, 12.5]
+    assert t.line.tolist() == [1, 7]
+    assert rs.inputs[0].read == 8  # blank lines are not records
+
+
+def test_jsonl_fast_and_per_line_paths_agree(tmp_path):
+    good = [json.dumps({"id": f"p{i}", "ts": f"2026-03-01T10:{i:02d}:00Z", "amount": i * 1.5, "currency": "CNY"})
+            for i in range(20)]
+    clean = read(write(tmp_path, "payment.jsonl", "\n".join(good) + "\n"))
+    dirty_path = tmp_path / "dirty" / "payment.jsonl"
+    dirty_path.parent.mkdir()
+    dirty_path.write_text("\n".join(good[:10] + ["{oops"] + good[10:]) + "\n")
+    dirty = read(dirty_path, chunk_rows=4)
+    assert rejects(dirty) == [(11, "invalid JSON: Expecting property name enclosed in double quotes (column 2)")]
+    same_tables(clean, dirty, with_lines=False)
+
+
+def test_parquet_values_that_do_not_convert_are_rejected_with_row_numbers(tmp_path):
+    table = pa.table({
+        "id": ["p1", "p2", None, "p4"],
+        "ts": pa.array([1, 2, 3, None], pa.timestamp("s")),
+        "amount": ["1.5", "abc", "2", "3"],
+        "payer_phone": pa.array([13800000001, None, 1, 2], pa.int64()),
+        "balance_before": pa.array([1.0, float("nan"), float("inf"), 2.0]),
+    })
+    pq.write_table(table, tmp_path / "payment.parquet")
+    rs = read(tmp_path / "payment.parquet")
+    assert rejects(rs) == [(2, "amount: 'abc' is not a number"), (3, "missing id; balance_before: 'inf' is not a "
+                                                                      "number"), (4, "missing ts")]
+    t = rs.tables["payment"]
+    assert t.columns["payer_phone"].values.tolist() == ["+8613800000001"]
+    assert t.ts().tolist() == [1_000_000_000]
+
+
+def test_parquet_column_of_an_unusable_type_rejects_its_rows(tmp_path):
+    table = pa.table({"id": ["p1", "p2"], "ts": ["2026-03-01T10:00:00Z"] * 2, "amount": [True, None]})
+    pq.write_table(table, tmp_path / "payment.parquet")
+    rs = read(tmp_path / "payment.parquet")
+    assert rejects(rs) == [(1, "amount: expected a number, got true/false 'True'")]
+
+
+# --- odd CSV: quoting, blank lines, line ends, chunking ------------------------------------------
+
+ODD_CSV = (
+    b'\n'  # a blank line before the header
+    b'id,ts,payer_account,amount,currency\r\n'
+    b'p1,2026-03-01T10:00:00Z,"multi\nline",1,CNY\r\n'  # lines 3-4
+    b'\r\n'
+    b'p2,2026-03-01T09:00:00Z,"with ""quotes"", and comma",2,CNY\r\n'  # line 6
+    b'p3,2026-03-01T09:00:00Z,A,oops,CNY\r\n'
+    b'p4,2026-03-01T09:00:00Z,A,4\r\n'  # line 8: 4 columns
+    b'"p5",2026-03-01T08:00:00Z,"",5,\r\n'
+) + b'p6,2026-03-01T08:00:00Z,\xc3\x28,6,CNY\r\n' + (
+    b'p7,2026-03-01T08:00:00Z,"a\r\nb",7,CNY\r\n'  # lines 11-12
+    b'\n\n'
+    b'p8,2026-03-01T08:00:00Z,Z,8,CNY'  # line 15, no final newline
+)
+
+
+def test_odd_csv_keeps_physical_lines(tmp_path):
+    rs = read(write(tmp_path, "payment.csv", ODD_CSV))
+    assert rejects(rs) == [(7, "amount: 'oops' is not a number"), (8, "expected 5 columns, got 4"),
+                           (10, "invalid UTF-8")]
+    t = rs.tables["payment"]
+    accounts = [t.columns["payer_account"].to_python(i) for i in range(t.n)]
+    by_id = dict(zip(t.columns["id"].values.tolist(), zip(t.line.tolist(), accounts)))
+    assert by_id == {"p1": (3, "multi\nline"), "p2": (6, 'with "quotes", and comma'), "p5": (9, None),
+                     "p7": (11, "a\r\nb"), "p8": (15, "Z")}
+
+
+@pytest.mark.parametrize("content", [ODD_CSV, ODD_CSV.replace(b"\r\n", b"\n"), b"id,ts\n" + b"".join(
+    f"x{i},2026-03-01T{i % 24:02d}:00:00Z\n".encode() for i in range(50))])
+def test_chunk_rows_does_not_change_anything(tmp_path, content):
+    p = write(tmp_path, "payment.csv", content)
+    whole = read(p)
+    for chunk in (1, 7):
+        part = read(p, chunk_rows=chunk)
+        same_tables(whole, part)
+        assert rejects(part) == rejects(whole)
+        assert part.inputs == whole.inputs
+
+
+def test_bare_cr_and_stray_quotes_take_the_slow_path_with_exact_lines(tmp_path):
+    content = b'id,ts,payer_account\rp1,2026-03-01T10:00:00Z,5" screen\rp2,bad,B\r'
+    rs = read(write(tmp_path, "payment.csv", content))
+    assert rejects(rs) == [(3, "ts: bad timestamp 'bad'")]
+    t = rs.tables["payment"]
+    assert t.columns["payer_account"].values.tolist() == ['5" screen'] and t.line.tolist() == [2]
+    stray = b'id,ts,payer_account\np1,2026-03-01T10:00:00Z,5" screen\np2,2026-03-01T10:00:00Z,B,x\n'
+    rs = read(write(tmp_path, "payment.csv", stray))
+    assert rejects(rs) == [(3, "expected 3 columns, got 4")]
+    assert rs.tables["payment"].columns["payer_account"].values.tolist() == ['5" screen']
+
+
+_FIELD = st.one_of(
+    st.text(alphabet='ab ,"\n1', max_size=6),
+    st.sampled_from(["", "2026-03-01T10:00:00Z", "2026-03-01T09:00:00+08:00", "12.5", "x", "13800000001", "a\r\nb"]),
+)
+
+
+def _csv_field(value: str) -> str:
+    if any(c in value for c in ',"\n\r') or value == "":
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["row", "row", "row", "blank", "short", "badutf8"]),
+                          st.lists(_FIELD, min_size=5, max_size=5)), max_size=25),
+       st.booleans(), st.integers(1, 9))
+def test_vectorised_csv_paths_agree_with_pythons_csv_module(tmp_path_factory, rows, crlf, chunk):
+    """Whatever path reads a file (one Arrow pass, numpy record boundaries), the
+    result equals the per-record reading of Python's csv module."""
+    eol = b"\r\n" if crlf else b"\n"
+    out = [b"id,ts,payer_account,amount,currency"]
+    for kind, fields in rows:
+        if kind == "blank":
+            out.append(b"")
+            continue
+        cells = [_csv_field(f) for f in fields]
+        if kind == "short":
+            cells = cells[:3]
+        line = ",".join(cells).encode()
+        if kind == "badutf8":
+            line += b"\xff"
+        out.append(line)
+    content = eol.join(out) + eol
+    path = tmp_path_factory.mktemp("csv") / "payment.csv"
+    path.write_bytes(content)
+    specs = parse_inputs([str(path)], SCHEMA)
+    fast = read_inputs(specs, SCHEMA, chunk_rows=chunk)
+    original = rec._source
+    try:
+        rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+        slow = read_inputs(specs, SCHEMA, chunk_rows=chunk)
+    finally:
+        rec._source = original
+    same_tables(fast, slow)
+    assert rejects(fast) == rejects(slow)
+    check_reconciles(fast)
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def test_stream_path_and_directory_inputs(tmp_path):
+    d = tmp_path / "day1"
+    d.mkdir()
+    write(d, "payment.csv", "id,ts\np1,2026-03-01T10:00:00Z\n")
+    write(d, "call.jsonl", '{"id": "c1", "ts": "2026-03-01T09:00:00Z"}\n')
+    write(d, "labels.csv", "id,label\np1,fraud\n")  # not a stream: skipped
+    write(d, "notes.txt", "hello")
+    other = write(tmp_path, "export.csv", "id,ts\nq1,2026-03-01T10:00:00Z\n")
+    specs = parse_inputs([str(d), f"payment={other}"], SCHEMA)
+    assert [(s.path.name, s.stream, s.format) for s in specs] == [
+        ("call.jsonl", "call", "jsonl"), ("payment.csv", "payment", "csv"), ("export.csv", "payment", "csv")]
+    rs = read_inputs(specs, SCHEMA)
+    assert [s.path for s in rs.inputs] == [str(d / "call.jsonl"), str(d / "payment.csv"), str(other)]
+    assert rs.tables["payment"].columns["id"].values.tolist() == ["p1", "q1"]
+    assert rs.tables["payment"].input_index.tolist() == [1, 2]
+    assert rs.tables["call"].seq.tolist() == [0]
+
+
+def test_inputs_that_cannot_be_read_are_input_errors(tmp_path):
+    other = write(tmp_path, "export.csv", "id,ts\n")
+    with pytest.raises(InputError, match="cannot tell which stream"):
+        parse_inputs([str(other)], SCHEMA)
+    with pytest.raises(InputError, match="unknown stream 'fax'"):
+        parse_inputs([f"fax={other}"], SCHEMA)
+    with pytest.raises(InputError, match="no such file"):
+        parse_inputs([str(tmp_path / "nope.csv")], SCHEMA)
+    with pytest.raises(InputError, match="cannot tell the format"):
+        parse_inputs([f"call={write(tmp_path, 'calls.txt', 'x')}"], SCHEMA)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no files named after a stream"):
+        parse_inputs([str(empty)], SCHEMA)
+    with pytest.raises(InputError, match="no stream given"):
+        read_inputs([InputSpec(other, None, "csv")], SCHEMA)
+
+
+def test_total_order_breaks_ts_ties_by_input_order_then_line(tmp_path):
+    a = write(tmp_path, "a.csv", "id,ts\na1,2026-03-01T10:00:00Z\na2,2026-03-01T09:00:00Z\n"
+                                 "a3,2026-03-01T10:00:00+00:00\n")
+    b = write(tmp_path, "b.csv", "id,ts\nb0,2026-03-01T07:00:00Z\nb1,2026-03-01T11:00:00Z\n"
+                                 "b2,2026-03-01T18:00:00+08:00\nb3,2026-03-01T09:00:00Z\n")
+    rs = read(f"call={b}", f"payment={a}")
+    # ts ties: input b (given first) before input a, although a's lines are smaller; within an input by line
+    order = sorted((int(s), i) for t in rs.tables.values() for s, i in zip(t.seq, t.columns["id"].values))
+    assert [i for _, i in order] == ["b0", "b3", "a2", "b2", "a1", "a3", "b1"]
+    for t in rs.tables.values():
+        assert (np.diff(t.seq) > 0).all() and (np.diff(t.ts()) >= 0).all()
+    assert sorted(s for t in rs.tables.values() for s in t.seq.tolist()) == list(range(7))
+
+
+def test_progress_reports_rows_read_so_far(tmp_path):
+    a = write(tmp_path, "a.csv", "id,ts\n" + "".join(f"a{i},2026-03-01T10:00:00Z\n" for i in range(10)))
+    b = write(tmp_path, "b.csv", "id,ts\nb1,bad\n")
+    seen: list[int] = []
+    read(f"call={a}", f"sms={b}", chunk_rows=4, progress=seen.append)
+    assert seen == [4, 8, 10, 11]
+
+
+def test_records_from_dicts_keeps_list_order_for_ties_and_rejects_unknown_fields():
+    records = [
+        {"stream": "payment", "id": "p1", "ts": "2026-03-01T10:00:00+08:00", "amount": 5, "_line": 40},
+        {"stream": "call", "id": "c1", "ts": "2026-03-01T02:00:00Z", "caller": 8613800000001, "duration": 60},
+        {"stream": "payment", "id": "p0", "ts": "2026-03-01T01:00:00Z", "amout": 5},
+        {"stream": "call", "id": "c2", "ts": dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+         "answered": "yes"},
+        {"stream": "call", "id": "c3", "ts": "2026-03-01T02:00:00Z", "direction": "up"},
+    ]
+    rs = records_from_dicts(records, SCHEMA)
+    assert rejects(rs) == [(3, "unknown field 'amout' in stream 'payment'"),
+                           (5, "direction: 'up' is not one of in, out")]
+    order = sorted((int(s), i) for t in rs.tables.values() for s, i in zip(t.seq, t.columns["id"].values))
+    assert [i for _, i in order] == ["p1", "c1", "c2"]  # equal ts: list position decides
+    assert rs.tables["payment"].line.tolist() == [40]
+    assert rs.tables["call"].columns["caller"].values[0] == "+8613800000001"
+    with pytest.raises(InputError, match="unknown or missing stream"):
+        records_from_dicts([{"id": "x", "ts": "2026-03-01T00:00:00Z"}], SCHEMA)
+
+
+def test_parquet_timestamps_with_zones_dates_and_out_of_range_values(tmp_path):
+    utc = dt.timezone.utc
+    pq.write_table(pa.table({
+        "id": ["p1", "p2", "p3"],
+        "ts": pa.array([dt.datetime(2026, 3, 1, 2, tzinfo=utc), dt.datetime(3000, 1, 1, tzinfo=utc), None],
+                       pa.timestamp("s", "Asia/Shanghai")),
+    }), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"id": ["d1"], "ts": pa.array([dt.date(2026, 3, 1)], pa.date32())}), tmp_path / "b.parquet")
+    rs = read(f"payment={tmp_path / 'a.parquet'}", f"payment={tmp_path / 'b.parquet'}")
+    assert rejects(rs) == [(2, "ts: '3000-01-01 08:00:00+08:00' is out of the range of timestamps"),
+                           (3, "missing ts")]
+    assert rs.tables["payment"].ts().tolist() == [ns("2026-03-01T00:00:00Z"), ns("2026-03-01T02:00:00Z")]
+
+
+def test_canonical_cn_mobile_fast_path_equals_the_parser():
+    """phones.normalise skips phonenumbers for +861[3-9]xxxxxxxxx; it must not change results."""
+    import numpy as np
+
+    from engine import phones
+
+    rng = np.random.default_rng(7)
+    numbers = ["+861" + str(d) + "".join(map(str, rng.integers(0, 10, 9))) for d in rng.integers(3, 10, 3000)]
+    numbers += ["+8613800000001", "+86013800000001", "+861380000000", "13800000001", "95588"]
+    values = np.array(numbers, dtype=object)
+    fast, fast_null = phones.normalise(values, np.zeros(len(values), dtype=bool), "CN")
+    assert fast.tolist() == [phones.normalise_one(v, "CN") for v in numbers]
+    assert not fast_null.any()
