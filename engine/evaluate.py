@@ -17,7 +17,7 @@ from .expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Una
 from .functions import FUNCTIONS
 from .model import NamedList
 from .phones import normalise_one
-from .vec import Vec, as_bool, empty_array
+from .vec import Vec, as_bool, distinct_values, empty_array
 
 NS = 1_000_000_000
 
@@ -46,6 +46,21 @@ class ColumnsEnv:
         raise KeyError(call.name)
 
 
+class SubsetEnv:
+    """The rows ``rows`` of another Env."""
+
+    def __init__(self, env: Env, rows: np.ndarray):
+        self.env = env
+        self.rows = rows
+        self.n = len(rows)
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.env.field(alias, name).take(self.rows)
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.env.aggregate(call).take(self.rows)
+
+
 class ListMatcher:
     """Membership in a named list: exact, or longest prefix."""
 
@@ -66,7 +81,7 @@ class ListMatcher:
         live = ~v.null
         if not live.any() or not self.values:
             return out
-        uniq, inv = np.unique(v.values[live].astype(str), return_inverse=True)
+        uniq, inv = distinct_values(v.values[live])
         series = pd.Series(uniq, dtype=object)
         if self.list.kind == "exact":
             hit = series.isin(self.values).to_numpy()
@@ -140,8 +155,13 @@ class Evaluator:
             fn = FUNCTIONS.get(node.name)
             if fn is None:
                 return env.aggregate(node)
-            args = [self.eval(a, env) for a in node.args]
-            return fn.apply(args, self._constant(node, fn))
+            # a call repeated in one expression (often via a macro) is computed once per env
+            state = getattr(env, "__dict__", None)
+            cache = state.setdefault("_calls", {}) if state is not None else {}
+            if node not in cache:
+                args = [self.eval(a, env) for a in node.args]
+                cache[node] = fn.apply(args, self._constant(node, fn))
+            return cache[node]
         raise TypeError(f"cannot evaluate {type(node).__name__}")
 
     def _constant(self, node: Call, fn) -> object:
@@ -166,12 +186,21 @@ class Evaluator:
 
     def _binary(self, node: Binary, env: Env) -> Vec:
         n = env.n
-        if node.op == "and":
+        if node.op in ("and", "or"):
             left = self.truth(node.left, env)
-            return Vec(left & self.truth(node.right, env), np.zeros(n, dtype=bool))
-        if node.op == "or":
-            left = self.truth(node.left, env)
-            return Vec(left | self.truth(node.right, env), np.zeros(n, dtype=bool))
+            # the right side only matters where the left does not decide: evaluate
+            # it on those rows alone (country() or a regex on 5% of rows, not all)
+            undecided = left if node.op == "and" else ~left
+            count = int(undecided.sum())
+            if count == 0:
+                return Vec(left, np.zeros(n, dtype=bool))
+            if count == n:
+                right = self.truth(node.right, env)
+            else:
+                rows = np.flatnonzero(undecided)
+                right = np.zeros(n, dtype=bool)
+                right[rows] = self.truth(node.right, SubsetEnv(env, rows))
+            return Vec(left & right if node.op == "and" else left | right, np.zeros(n, dtype=bool))
         a, b = self.eval(node.left, env), self.eval(node.right, env)
         null = a.null | b.null
         op = node.op

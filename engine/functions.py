@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - google-re2 is a hard dependency
     _re = None
 
 from . import phones
-from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, distinct_values, empty_array
 
 MAX_REGEX_CHARS = 1000
 
@@ -67,7 +67,7 @@ def _str_map(v: Vec, fn: Callable[[str], object], out_type: str) -> Vec:
     null = v.null.copy()
     live = ~v.null
     if live.any():
-        uniq, inv = np.unique(v.values[live].astype(str), return_inverse=True)
+        uniq, inv = distinct_values(v.values[live])
         mapped = [fn(u) for u in uniq]  # per distinct value
         mnull = np.array([m is None for m in mapped], dtype=bool)
         filler = empty_array(out_type, 1)[0]

@@ -27,6 +27,38 @@ def validator(name: str) -> Callable[[Validator], Validator]:
     return register
 
 
+@validator("schema")
+def json_schema(pack: RulePack) -> list[RuleError]:
+    """Each rule file against rules/schema.json, the schema editors use."""
+    import json
+
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - jsonschema is a dependency
+        return []
+    schema_path = Path(__file__).resolve().parent.parent / "rules" / "schema.json"
+    local = pack.root / "schema.json"
+    path = local if local.exists() else schema_path
+    if not path.exists():
+        return []
+    validator_cls = jsonschema.Draft202012Validator
+    check = validator_cls(json.loads(path.read_text(encoding="utf-8")))
+    out = []
+    for rule in pack.rules:
+        if rule.node is None:
+            continue
+        for error in sorted(check.iter_errors(rule.node.plain()), key=lambda e: list(e.absolute_path)):
+            node = rule.node
+            for part in error.absolute_path:  # walk to the offending value for its location
+                child = node.value[part] if isinstance(node.value, (dict, list)) else None
+                if child is None:
+                    break
+                node = child
+            where = "/".join(str(p) for p in error.absolute_path) or "rule"
+            out.append(RuleError(f"schema: {where}: {error.message}", node.loc))
+    return out
+
+
 @validator("tests-present")
 def tests_present(pack: RulePack) -> list[RuleError]:
     """A stable rule needs a case that alerts and a case that does not."""

@@ -14,6 +14,8 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from .vec import distinct_values
+
 _TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed",
     PhoneNumberType.MOBILE: "mobile",
@@ -75,7 +77,7 @@ def map_unique(values: np.ndarray, null: np.ndarray, fn) -> tuple[np.ndarray, np
     out_null = null.copy()
     live = ~null
     if live.any():
-        uniq, inverse = np.unique(values[live].astype(str), return_inverse=True)
+        uniq, inverse = distinct_values(values[live])
         mapped = [fn(u) for u in uniq]  # one call per distinct value, not per record
         mapped_null = np.array([m is None for m in mapped], dtype=bool)
         mapped_vals = np.array(["" if m is None else m for m in mapped], dtype=object)

@@ -99,3 +99,15 @@ class Vec:
 def as_bool(v: Vec) -> np.ndarray:
     """Two-valued logic: a null boolean counts as false."""
     return v.values.astype(bool) & ~v.null
+
+
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, index of each value into them), hash-based.
+
+    Cheaper than ``np.unique`` on text, which sorts; the order of the distinct
+    values is first-seen, which no result depends on.
+    """
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    return np.asarray(uniques, dtype=object), codes

@@ -35,14 +35,35 @@ def factorize(values: np.ndarray, null: np.ndarray) -> np.ndarray:
 def composite_searchsorted(codes: np.ndarray, ts: np.ndarray, q_codes: np.ndarray, q_ts: np.ndarray,
                            side: str) -> np.ndarray:
     """searchsorted over rows sorted by (code, ts), for (code, ts) queries."""
-    if len(codes) == 0 or len(q_codes) == 0:
-        return np.zeros(len(q_codes), dtype=np.int64)
-    uniq = np.unique(np.concatenate([ts, q_ts]))
-    width = len(uniq) + 1
-    lo = int(min(codes.min(), q_codes.min()))
-    key = (codes - lo) * width + np.searchsorted(uniq, ts)
-    q_key = (q_codes - lo) * width + np.searchsorted(uniq, q_ts)
-    return np.searchsorted(key, q_key, side=side)
+    return CompositeIndex(codes, ts).search(q_codes, q_ts, side)
+
+
+class CompositeIndex:
+    """Rows sorted by (code, ts) as one int64 key: code * (U + 1) + rank of ts.
+
+    Ranks come from the rows' own distinct timestamps, computed once, so an
+    index answers many searches (one per window) with two binary searches.
+    """
+
+    def __init__(self, codes: np.ndarray, ts: np.ndarray):
+        self.n = len(codes)
+        self.uniq = np.unique(ts)
+        self.width = len(self.uniq) + 1
+        self.lo = int(codes.min()) if self.n else 0
+        self.keys = (codes - self.lo) * self.width + np.searchsorted(self.uniq, ts)
+
+    def search(self, q_codes: np.ndarray, q_ts: np.ndarray, side: str) -> np.ndarray:
+        if self.n == 0 or len(q_codes) == 0:
+            return np.zeros(len(q_codes), dtype=np.int64)
+        base = (q_codes - self.lo) * self.width
+        if side == "left":  # first row with (code, ts) >= query
+            q = base + np.searchsorted(self.uniq, q_ts, side="left")
+        else:  # first row with (code, ts) > query; rank - 1 may be -1, still above the previous code
+            q = base + np.searchsorted(self.uniq, q_ts, side="right") - 1
+        out = np.searchsorted(self.keys, q, side=side)
+        # queries whose code lies outside the indexed codes land at the ends
+        out = np.where(q_codes < self.lo, 0, out)
+        return out
 
 
 @dataclass
@@ -53,6 +74,7 @@ class GroupIndex:
     codes: np.ndarray  # key code per sorted position (-1 = null key, sorted first)
     ts: np.ndarray  # ts per sorted position
     group_start: np.ndarray  # first sorted position of each row's group
+    _index: CompositeIndex | None = None
 
     @staticmethod
     def build(key: Vec, ts: np.ndarray) -> GroupIndex:
@@ -66,7 +88,9 @@ class GroupIndex:
 
     def window_start(self, window_ns: int) -> np.ndarray:
         """First sorted position of each row's window (ts > ts_r - w, same key)."""
-        return composite_searchsorted(self.codes, self.ts, self.codes, self.ts - window_ns, side="right")
+        if self._index is None:
+            self._index = CompositeIndex(self.codes, self.ts)
+        return self._index.search(self.codes, self.ts - window_ns, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
         values = np.empty_like(sorted_values)

@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
 
 
-def make_pack(tmp: Path, rules: dict[str, str], lists: dict[str, str] | None = None) -> Path:
-    """A rule pack in ``tmp`` with the shipped streams, macros and policy."""
+def make_pack(tmp: Path, rules: dict[str, str], lists: dict[str, str] | None = None, macros: bool = True) -> Path:
+    """A rule pack in ``tmp`` with the shipped streams, policy and (optionally) macros."""
     pack = tmp / "pack"
     pack.mkdir(parents=True, exist_ok=True)
-    for name in ("streams.yaml", "macros.yaml", "policy.yaml"):
+    for name in ("streams.yaml", "policy.yaml") + (("macros.yaml",) if macros else ()):
         shutil.copy(RULES / name, pack / name)
     (pack / "lists").mkdir(exist_ok=True)
     for name, text in (lists or {}).items():

@@ -1,0 +1,106 @@
+"""fraudrules lint: each check finds what it is for, at the right place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from engine.lint import lint_pack
+from engine.loader import rule_files
+from tests.helpers import REPO, make_pack
+
+BASE = """
+id: {id}
+title: t
+score: 10
+status: {status}
+stream: payment
+key: payer_account
+where: {where}
+{extra}
+"""
+TESTS = """
+tests:
+  - name: pos
+    records:
+      - {stream: payment, id: p1, ts: "2026-03-01T10:00:00Z", payer_account: A, amount: 5}
+    expect: [p1]
+  - name: neg
+    records:
+      - {stream: payment, id: p1, ts: "2026-03-01T10:00:00Z", payer_account: A, amount: 0}
+    expect: []
+"""
+
+
+def rule(id="R-1", where="amount > 1", status="stable", extra=TESTS):
+    return BASE.format(id=id, where=where, status=status, extra=extra)
+
+
+def findings(tmp_path, rules, lists=None, macros=False):
+    return [str(f) for f in lint_pack(make_pack(tmp_path, rules, lists, macros=macros))]
+
+
+def has(found, text, where=None):
+    return any(text in f and (where is None or where in f) for f in found)
+
+
+def test_a_clean_rule_has_no_findings(tmp_path):
+    assert findings(tmp_path, {"r": rule()}) == []
+
+
+def test_the_shipped_pack_is_clean():
+    assert [str(f) for f in lint_pack(REPO / "rules")] == []
+
+
+@pytest.mark.parametrize("rules, text, where", [
+    ({"r": rule(extra=TESTS + "severty: high\n")}, "unknown key 'severty'", "r.yaml:"),
+    ({"a": rule(), "b": rule()}, "duplicate rule id 'R-1'", "b.yaml:"),
+    ({"r": rule(extra="")}, "no positive test", "r.yaml:2:1"),
+    ({"r": rule(extra=TESTS.replace("expect: []", "expect: [p1]"))}, "no negative test", "r.yaml:2:1"),
+    ({"r": rule(where="amout > 1")}, "unknown field 'amout'", "r.yaml:8:8"),
+    ({"r": rule(where="payee_account in @missing")}, "unknown list @missing", "r.yaml:8:"),
+    ({"r": rule(where="count(1y) > 1")}, "unexpected", "r.yaml:8:"),
+    ({"r": rule(where="count(500d) > 1")}, "beyond the retention limit", "r.yaml:8:"),
+    ({"r": rule(where="count(1h) >= 1 and amount > 1")}, "trivial threshold", "r.yaml:8:8"),
+    ({"r": rule(where='matches(payer_account, "(?P<x>a)(?P=x)")')}, "regex does not compile", "r.yaml:8:"),
+    ({"r": rule(extra=TESTS + 'explain: "{amount} to {payee}"\n')}, "unknown field 'payee'", "r.yaml:"),
+    ({"a": rule(), "b": rule(id="R-2")}, "same logic as rule R-1", "b.yaml:"),
+    ({"r": rule(extra=TESTS + "suppress: soon\n")}, "is not a duration", "r.yaml:"),
+])
+def test_each_check_finds_its_problem(tmp_path, rules, text, where):
+    found = findings(tmp_path, rules)
+    assert has(found, text, where), found
+
+
+def test_unused_lists_and_macros_are_warnings(tmp_path):
+    found = findings(tmp_path, {"r": rule()}, {"spare": "kind: exact\nvalues: [a]\n"}, macros=True)
+    assert has(found, "list @spare is not used", "warning")
+    assert has(found, "macro overseas() is not used", "warning")
+
+
+def test_experimental_rules_need_no_tests(tmp_path):
+    assert findings(tmp_path, {"r": rule(status="experimental", extra="")}) == []
+
+
+def test_schema_json_accepts_every_shipped_rule_and_rejects_unknown_keys():
+    schema = json.loads((REPO / "rules" / "schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    files = rule_files(REPO / "rules")
+    assert len(files) >= 10
+    for path in files:
+        data = yaml.safe_load(path.read_text())
+        errors = list(validator.iter_errors(data))
+        assert not errors, (path, errors[0].message)
+    bad = yaml.safe_load(rule(extra=TESTS + "severty: high\n"))
+    assert list(validator.iter_errors(bad))
+
+
+def test_lint_paths_restrict_to_given_files(tmp_path):
+    pack = make_pack(tmp_path, {"good": rule(), "bad": rule(id="R-2", where="nope > 1")})
+    only_good = [str(f) for f in lint_pack(pack, [Path(pack / "good.yaml")])]
+    assert not has(only_good, "nope")
+    assert has([str(f) for f in lint_pack(pack)], "unknown field 'nope'")
