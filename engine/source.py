@@ -127,6 +127,8 @@ _SAFE_TAGS = {
     "tag:yaml.org,2002:timestamp",
 }
 _SCALARS = yaml.SafeLoader("")
+# libyaml's safe composer when available: same nodes and marks, ten times faster
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml_text(text: str, path: str) -> Node:
@@ -134,7 +136,7 @@ def load_yaml_text(text: str, path: str) -> Node:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise RuleError(f"file larger than {MAX_FILE_BYTES} bytes", SourceLocation(path))
     try:
-        composed = yaml.compose(text, Loader=yaml.SafeLoader)
+        composed = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _loc(path, mark) if mark else SourceLocation(path)
