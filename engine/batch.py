@@ -21,11 +21,11 @@ from .plan import AggregateSpec, Plan, RulePlan, StepPlan
 from .records import RecordSet, Table
 from .vec import Vec
 from .windows import (
-    SUM_SCALE,
     GroupIndex,
     composite_searchsorted,
     factorize,
     is_new,
+    unscale,
     window_count,
     window_distinct,
     window_extreme,
@@ -119,10 +119,10 @@ class AggregateStore:
         if spec.func in ("sum", "avg"):
             total = window_sum(g, start, value.values, valid)
             if spec.func == "sum":
-                return g.scatter(total / SUM_SCALE, no_null)
+                return g.scatter(unscale(total), no_null)
             count = window_count(g, start, valid)
             with np.errstate(invalid="ignore", divide="ignore"):
-                avg = total / SUM_SCALE / count
+                avg = unscale(total) / count
             return g.scatter(np.where(count > 0, avg, 0.0), count == 0)
         fn = np.minimum if spec.func == "min" else np.maximum
         values, null = window_extreme(start, value.values, valid, fn)

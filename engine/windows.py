@@ -102,8 +102,9 @@ class GroupIndex:
 
 def _prefix(x: np.ndarray) -> np.ndarray:
     """Exclusive-inclusive prefix sums: out[i + 1] = sum(x[:i + 1]), out[0] = 0."""
-    out = np.zeros(len(x) + 1, dtype=np.result_type(x.dtype, np.int64))
-    np.cumsum(x, out=out[1:])
+    dtype = object if x.dtype == object else np.result_type(x.dtype, np.int64)
+    out = np.zeros(len(x) + 1, dtype=dtype)
+    out[1:] = np.cumsum(x)
     return out
 
 
@@ -113,13 +114,28 @@ def window_count(g: GroupIndex, start: np.ndarray, mask: np.ndarray) -> np.ndarr
     return c[i + 1] - c[start]
 
 
+_INT64_SAFE = float(2**62)
+
+
 def scaled(values: np.ndarray) -> np.ndarray:
-    return np.round(values * SUM_SCALE).astype(np.int64)
+    """Values as integers in units of 1/SUM_SCALE: int64, or Python ints (object
+    array) when the values are too large for int64 sums to be safe."""
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values) or float(np.abs(values).sum()) * SUM_SCALE < _INT64_SAFE:
+        return np.round(values * SUM_SCALE).astype(np.int64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [int(round(v * SUM_SCALE)) for v in values.tolist()]  # rare: totals beyond 9e14
+    return out
+
+
+def unscale(total: np.ndarray) -> np.ndarray:
+    """Scaled integer totals back to float64 (float(total) / SUM_SCALE)."""
+    return np.asarray(total).astype(np.float64) / SUM_SCALE
 
 
 def window_sum(g: GroupIndex, start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Window sums as scaled integers."""
-    c = _prefix(np.where(mask, scaled(values), 0))
+    """Window sums as scaled integers (int64, or exact Python ints when huge)."""
+    c = _prefix(scaled(np.where(mask, values, 0.0)))
     i = np.arange(len(mask))
     return c[i + 1] - c[start]
 

@@ -1,0 +1,409 @@
+"""A deliberately naive reference implementation of the rule semantics (DESIGN §4-§6).
+
+It evaluates a compiled :class:`engine.plan.Plan` record by record with plain
+Python loops, so that the vectorised executors can be checked against it on
+random inputs (tests/test_properties.py). Nothing here is fast, and nothing
+here shares logic with the executors: the expression interpreter, the window
+aggregates, the sequence search, ``unless``, suppression and the total order
+are all written again from the text of DESIGN.md. Only scalar helpers that
+are not semantics of their own are reused: phone normalisation, ``country``,
+``number_type`` (engine.phones) and list lookups (``ListMatcher.entry``).
+
+Value model: numbers are Python floats, timestamps are :class:`Ts` (int ns
+since the epoch, UTC), durations are float seconds, strings/phones/enums are
+str, bools are bool, null is None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from engine.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from engine.phones import country_one, normalise_one, type_one
+from engine.plan import AggregateSpec, Plan, RulePlan
+
+NS = 1_000_000_000
+SUM_SCALE = 10_000  # DESIGN: sums are exact to 4 decimals (engine.windows.SUM_SCALE)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class Ts(int):
+    """A timestamp: int nanoseconds since the epoch, UTC."""
+
+
+def parse_ts(value: object) -> Ts | None:
+    """ISO 8601 text to ns UTC; text without an offset is UTC."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        d = value
+    else:
+        d = dt.datetime.fromisoformat(str(value).strip())
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=dt.timezone.utc)
+    delta = d - _EPOCH
+    return Ts((delta.days * 86400 + delta.seconds) * NS + delta.microseconds * 1000)
+
+
+# --- records ------------------------------------------------------------------------
+
+
+@dataclass
+class Rec:
+    pos: int  # place in the total order (ts, then input position)
+    stream: str
+    values: dict[str, object]
+
+    @property
+    def ts(self) -> Ts:
+        return self.values["ts"]  # type: ignore[return-value]
+
+    @property
+    def id(self) -> str:
+        return self.values["id"]  # type: ignore[return-value]
+
+    def get(self, name: str) -> object:
+        return self.values.get(name)
+
+
+def typed_records(plan: Plan, records: list[dict]) -> list[Rec]:
+    """Type each record by the schema and put all of them in the total order."""
+    out = []
+    for i, raw in enumerate(records):
+        stream = raw["stream"]
+        spec = plan.schema.streams[stream]
+        values: dict[str, object] = {}
+        for name, f in spec.fields.items():
+            v = raw.get(name)
+            if v is None:
+                values[name] = None
+            elif f.type == "timestamp":
+                values[name] = parse_ts(v)
+            elif f.type == "phone":
+                values[name] = normalise_one(str(v), plan.region)
+            elif f.type in ("int", "float", "duration"):
+                values[name] = float(v)
+            elif f.type == "bool":
+                values[name] = v.strip().lower() in ("true", "yes", "1") if isinstance(v, str) else bool(v)
+            else:
+                values[name] = str(v)
+        out.append((values["ts"], i, stream, values))
+    out.sort(key=lambda t: (t[0], t[1]))  # total order: ts, then input position
+    return [Rec(pos, stream, values) for pos, (_, _, stream, values) in enumerate(out)]
+
+
+# --- scalar interpreter --------------------------------------------------------------
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _arith(op: str, a: object, b: object) -> object:
+    if a is None or b is None:
+        return None
+    if isinstance(a, Ts) and isinstance(b, Ts):
+        if op != "-":
+            raise TypeError(f"timestamp {op} timestamp")
+        return (int(a) - int(b)) / NS  # seconds
+    if isinstance(a, Ts) or isinstance(b, Ts):
+        if op not in "+-" or isinstance(b, Ts) and op == "-":
+            raise TypeError(f"timestamp arithmetic {op}")
+        ts, sec = (a, b) if isinstance(a, Ts) else (b, a)
+        delta = round(float(sec) * NS)  # type: ignore[arg-type]
+        return Ts(int(ts) + delta if op == "+" else int(ts) - delta)
+    x, y = float(a), float(b)  # type: ignore[arg-type]
+    if op == "+":
+        return _finite(x + y)
+    if op == "-":
+        return _finite(x - y)
+    if op == "*":
+        return _finite(x * y)
+    if y == 0:
+        return None  # x / 0 and x % 0 are null
+    if op == "/":
+        return _finite(x / y)
+    if op == "%":
+        return _finite(math.fmod(x, y))
+    raise TypeError(op)
+
+
+def _compare(op: str, a: object, b: object) -> bool:
+    if a is None or b is None:
+        return False  # any comparison with a null is false
+    if op == "==":
+        return a == b
+    if op == "!=":
+        return a != b
+    if op == "<":
+        return a < b  # type: ignore[operator]
+    if op == "<=":
+        return a <= b  # type: ignore[operator]
+    if op == ">":
+        return a > b  # type: ignore[operator]
+    if op == ">=":
+        return a >= b  # type: ignore[operator]
+    raise TypeError(op)
+
+
+def truth(v: object) -> bool:
+    """Two-valued logic: null is false."""
+    return v is not None and bool(v)
+
+
+def _local_time(ts: object, tz: object) -> dt.datetime | None:
+    if ts is None:
+        return None
+    seconds = int(ts) // NS  # type: ignore[call-overload]
+    return dt.datetime.fromtimestamp(seconds, ZoneInfo(str(tz) if tz is not None else "UTC"))
+
+
+def _str_test(a: object, b: object, fn) -> bool:
+    return a is not None and b is not None and fn(a, b)
+
+
+SCALARS = {
+    "country": lambda a: country_one(a) if a is not None else None,
+    "number_type": lambda a: type_one(a) if a is not None else None,
+    "hour": lambda ts, tz="UTC": None if ts is None else _local_time(ts, tz).hour,
+    "weekday": lambda ts, tz="UTC": None if ts is None else _local_time(ts, tz).isoweekday(),
+    "minutes": lambda d: None if d is None else d / 60.0,
+    "is_round": lambda x, u: x is not None and u is not None and u != 0 and math.fmod(x, u) == 0,
+    "abs": lambda x: None if x is None else abs(x),
+    "least": lambda a, b: None if a is None or b is None else min(a, b),
+    "greatest": lambda a, b: None if a is None or b is None else max(a, b),
+    "lower": lambda s: None if s is None else s.lower(),
+    "upper": lambda s: None if s is None else s.upper(),
+    "length": lambda s: None if s is None else float(len(s)),
+    "startswith": lambda a, b: _str_test(a, b, str.startswith),
+    "endswith": lambda a, b: _str_test(a, b, str.endswith),
+    "contains": lambda a, b: _str_test(a, b, lambda x, y: y in x),
+    "matches": lambda s, rx: s is not None and re.search(rx, s) is not None,
+    "is_null": lambda x: x is None,
+    "coalesce": lambda a, b: b if a is None else a,
+}
+
+
+class Interp:
+    """Evaluates an expression for one record (and, in a chain, its earlier steps)."""
+
+    def __init__(self, plan: Plan, aggregate):
+        self.plan = plan
+        self.aggregate = aggregate  # (Call, own record) -> value
+
+    def eval(self, node: Expr, own: Rec, bound: dict[str, Rec] | None = None) -> object:
+        ev = lambda n: self.eval(n, own, bound)  # noqa: E731
+        if isinstance(node, Literal):
+            if node.kind in ("number", "duration"):
+                return float(node.value)  # type: ignore[arg-type]
+            return node.value
+        if isinstance(node, Field):
+            rec = own if node.alias is None else bound[node.alias]  # type: ignore[index]
+            return rec.get(node.name)
+        if isinstance(node, Unary):
+            if node.op == "not":
+                return not truth(ev(node.operand))
+            v = ev(node.operand)
+            return None if v is None else -v  # type: ignore[operator]
+        if isinstance(node, Binary):
+            if node.op == "and":
+                return truth(ev(node.left)) and truth(ev(node.right))
+            if node.op == "or":
+                return truth(ev(node.left)) or truth(ev(node.right))
+            a, b = ev(node.left), ev(node.right)
+            if node.op in ("==", "!=", "<", "<=", ">", ">="):
+                return _compare(node.op, a, b)
+            return _arith(node.op, a, b)
+        if isinstance(node, Cond):
+            return ev(node.then) if truth(ev(node.test)) else ev(node.other)
+        if isinstance(node, InList):
+            v = ev(node.operand)
+            if v is None:
+                return False  # a comparison with a null, either way round
+            hit = self._member(node.container, v, own, bound)
+            return not hit if node.negate else hit
+        if isinstance(node, Call):
+            if node.name in AGGREGATE_FUNCS:
+                return self.aggregate(node, own)
+            fn = SCALARS[node.name]
+            return fn(*[ev(a) for a in node.args])
+        raise TypeError(f"cannot evaluate {type(node).__name__}")
+
+    def _member(self, ref: ListRef, v: object, own: Rec, bound) -> bool:
+        if ref.name is not None:
+            return self.plan.lists[ref.name].entry(str(v)) is not None
+        return any(_compare("==", v, self.eval(item, own, bound)) for item in ref.items)
+
+    def holds(self, node: Expr | None, own: Rec, bound: dict[str, Rec] | None = None) -> bool:
+        return True if node is None else truth(self.eval(node, own, bound))
+
+
+AGGREGATE_FUNCS = {"count", "sum", "avg", "min", "max", "distinct", "is_new"}
+
+
+# --- window aggregates -----------------------------------------------------------------
+
+
+class Aggregates:
+    """Window aggregates by scanning: nothing precomputed, nothing shared."""
+
+    def __init__(self, plan: Plan, recs: list[Rec]):
+        self.recs = recs
+        self.interp = Interp(plan, self._unexpected)
+        self.cache: dict[tuple[AggregateSpec, int], object] = {}
+
+    def _unexpected(self, call: Call, own: Rec) -> object:
+        raise TypeError("aggregates cannot be nested")
+
+    def value(self, spec: AggregateSpec, r: Rec) -> object:
+        ck = (spec, r.pos)
+        if ck not in self.cache:
+            self.cache[ck] = self._compute(spec, r)
+        return self.cache[ck]
+
+    def _window(self, spec: AggregateSpec, r: Rec) -> list[Rec]:
+        """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=."""
+        key = r.get(spec.key)
+        out = []
+        for q in self.recs:
+            if q.pos > r.pos:
+                break
+            if q.stream != spec.stream or key is None or q.get(spec.key) != key:
+                continue
+            if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
+                continue
+            if not self.interp.holds(spec.where, q):
+                continue
+            out.append(q)
+        return out
+
+    def _compute(self, spec: AggregateSpec, r: Rec) -> object:
+        window = self._window(spec, r)
+        if spec.func == "count":
+            return float(len(window))
+        if spec.func == "is_new":
+            x = self.interp.eval(spec.value, r)  # type: ignore[arg-type]
+            if x is None:
+                return False
+            return not any(q.pos < r.pos and self.interp.eval(spec.value, q) == x for q in window)  # type: ignore[arg-type]
+        values = [self.interp.eval(spec.value, q) for q in window]  # type: ignore[arg-type]
+        values = [v for v in values if v is not None]
+        if spec.func == "distinct":
+            return float(len(set(values)))
+        if spec.func == "sum":
+            return sum(round(v * SUM_SCALE) for v in values) / SUM_SCALE
+        if not values:
+            return None  # avg / min / max of nothing
+        if spec.func == "avg":
+            return sum(round(v * SUM_SCALE) for v in values) / SUM_SCALE / len(values)
+        if spec.func == "min":
+            return min(values)
+        if spec.func == "max":
+            return max(values)
+        raise TypeError(spec.func)
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+class RuleRef:
+    """One rule over the typed records: every chain by brute force, then the latest per trigger."""
+
+    def __init__(self, plan: Plan, rp: RulePlan, recs: list[Rec], aggs: Aggregates):
+        self.rp = rp
+        self.recs = recs
+        self.steps = rp.steps
+        self.aggs = aggs
+        self.interp = Interp(plan, self._aggregate)
+        self._current = 0
+
+    def _aggregate(self, call: Call, own: Rec) -> object:
+        # an aggregate in step j's where covers step j's stream and key, at step j's record
+        return self.aggs.value(self.steps[self._current].aggregates[call], own)
+
+    def step_holds(self, j: int, r: Rec, bound: dict[str, Rec]) -> bool:
+        """r as step j: right stream, non-null key, and the step's whole where (earlier aliases bound)."""
+        sp = self.steps[j]
+        if r.stream != sp.stream or r.get(sp.key) is None:
+            return False
+        self._current = j
+        return self.interp.holds(sp.local, r, bound) and self.interp.holds(sp.cross, r, bound)
+
+    def join_value(self, j: int, bound: dict[str, Rec]) -> object:
+        """The value step j's key must equal, given the chain so far."""
+        sp = self.steps[j]
+        if sp.follows is not None:  # follow the money: a field of an earlier step
+            alias, name = sp.follows
+            return bound[alias].get(name)
+        prev = self.steps[j - 1]  # default: the same entity as the step before
+        return bound[prev.alias].get(prev.key)
+
+    def cancelled(self, chain: list[Rec]) -> bool:
+        """An unless record with the key of step ``on`` strictly between r1 and rk."""
+        u = self.rp.unless
+        if u is None:
+            return False
+        key = chain[u.on].get(self.steps[u.on].key)
+        for q in self.recs[chain[0].pos + 1: chain[-1].pos]:
+            if q.stream == u.stream and q.get(u.key) is not None and q.get(u.key) == key \
+                    and self.interp.holds(u.where, q):
+                return True
+        return False
+
+    def all_chains(self) -> list[list[Rec]]:
+        """Every chain r1 < ... < rk satisfying DESIGN §5, by plain enumeration."""
+        k = len(self.steps)
+        out: list[list[Rec]] = []
+
+        def extend(chain: list[Rec], bound: dict[str, Rec]) -> None:
+            j = len(chain)
+            if j == k:
+                if not self.cancelled(chain):
+                    out.append(chain)
+                return
+            want = self.join_value(j, bound)
+            if want is None:
+                return
+            for q in self.recs[chain[-1].pos + 1:]:
+                if self.rp.within_ns is not None and int(q.ts) - int(chain[0].ts) > self.rp.within_ns:
+                    break  # within is inclusive; later records are only further away
+                if q.get(self.steps[j].key) != want or not self.step_holds(j, q, bound):
+                    continue
+                extend(chain + [q], {**bound, self.steps[j].alias: q})
+
+        for r in self.recs:
+            if self.step_holds(0, r, {}):
+                extend([r], {self.steps[0].alias: r})
+        return out
+
+    def matches(self) -> list[tuple[tuple[str, ...], bool]]:
+        best: dict[int, list[Rec]] = {}  # trigger position -> its latest chain
+        for chain in self.all_chains():
+            trig = chain[-1].pos
+            rank = [c.pos for c in reversed(chain[:-1])]  # r(k-1) first, then r(k-2), ...
+            if trig not in best or rank > [c.pos for c in reversed(best[trig][:-1])]:
+                best[trig] = chain
+        out: list[tuple[tuple[str, ...], bool]] = []
+        last_emitted: dict[object, int] = {}  # alert key -> ts of its last emitted alert
+        last = self.steps[-1]
+        for trig in sorted(best):  # the total order of the triggering records
+            chain = best[trig]
+            r = chain[-1]
+            key = r.get(last.key)
+            prev = last_emitted.get(key)
+            emitted = prev is None or int(r.ts) - prev >= self.rp.suppress_ns
+            if emitted:
+                last_emitted[key] = int(r.ts)
+            out.append((tuple(c.id for c in chain), emitted))
+        return out
+
+
+def reference_matches(plan: Plan, records: list[dict]) -> dict[str, list[tuple[tuple[str, ...], bool]]]:
+    """For every rule of the plan: [(chain record ids per step, emitted)] in the total order of the trigger."""
+    recs = typed_records(plan, records)
+    aggs = Aggregates(plan, recs)
+    return {rp.id: RuleRef(plan, rp, recs, aggs).matches() for rp in plan.rules}
