@@ -512,6 +512,19 @@ def pack_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def _optional_file(path: Path, parse, default, errors: list[RuleError]):
+    """Parse an optional pack file, collecting its errors; ``default`` when absent."""
+    if not path.exists():
+        return default
+    try:
+        value, errs = parse(load_yaml_file(path))
+    except RuleError as exc:
+        errors.append(exc)
+        return default
+    errors.extend(errs)
+    return value
+
+
 def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool = True) -> RulePack:
     """Load a rule pack; raises RuleErrors listing every problem found.
 
@@ -541,21 +554,8 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
         if lst:
             lists[lst.name] = lst
 
-    macros: dict[str, Macro] = {}
-    if (root / "macros.yaml").exists():
-        try:
-            macros, errs = parse_macros(load_yaml_file(root / "macros.yaml"))
-            errors.extend(errs)
-        except RuleError as exc:
-            errors.append(exc)
-
-    policy = Policy()
-    if (root / "policy.yaml").exists():
-        try:
-            policy, errs = parse_policy(load_yaml_file(root / "policy.yaml"))
-            errors.extend(errs)
-        except RuleError as exc:
-            errors.append(exc)
+    macros: dict[str, Macro] = _optional_file(root / "macros.yaml", parse_macros, {}, errors)
+    policy: Policy = _optional_file(root / "policy.yaml", parse_policy, Policy(), errors)
 
     rules: list[Rule] = []
     seen: dict[str, Rule] = {}
