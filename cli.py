@@ -23,6 +23,10 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+if not err.is_terminal:  # logs and CI: tables at full width, not folded at 80 columns
+    err.width = 160
+if not out.is_terminal:
+    out.width = 160
 
 
 def _fail_rules(exc: RuleErrors | RuleError) -> None:
@@ -113,9 +117,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
     except FraudRulesError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
-    elapsed = time.perf_counter() - started
     if out_dir:
         paths = write_outputs(result, Path(out_dir), fmt)
+    elapsed = time.perf_counter() - started  # read, evaluate and write: the whole job
     if not quiet:
         for a in result.alerts[:50]:
             tag = "shadow " if a["shadow"] else ""
@@ -181,8 +185,8 @@ def lint(paths, rules) -> None:
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
-@click.option("--executor", type=click.Choice(["batch", "stream", "both"]), default="batch", show_default=True,
-              help="Which executor(s) run the cases.")
+@click.option("--executor", type=click.Choice(["batch", "stream", "both"]), default="both", show_default=True,
+              help="Which executor(s) run the cases; with both, any difference between them fails too.")
 @click.option("--region", default="CN", show_default=True)
 def test_cmd(paths, rules, executor, region) -> None:
     """Run the inline tests of rules; print each failing case.
@@ -215,10 +219,15 @@ def test_cmd(paths, rules, executor, region) -> None:
                 err.print(f"     missing:    {r.missing}", markup=False)
             if r.unexpected:
                 err.print(f"     unexpected: {r.unexpected}", markup=False)
+    for a, b in report.disagreements:
+        err.print(f"DISAGREE {a.case.loc} {a.rule.id} {a.case.name!r}: [{a.executor}] {a.actual} "
+                  f"!= [{b.executor}] {b.actual}", markup=False)
     n, failed = len(report.results), len(report.failed)
     rules_n = len({r.rule.id for r in report.results})
-    err.print(f"{n - failed} passed, {failed} failed ({rules_n} rules, executors: {', '.join(names)})")
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+    disagree = len(report.disagreements)
+    err.print(f"{n - failed} passed, {failed} failed" + (f", {disagree} disagreement(s)" if disagree else "")
+              + f" ({rules_n} rules, executors: {', '.join(names)})")
+    sys.exit(EXIT_FINDINGS if failed or disagree else EXIT_OK)
 
 
 
@@ -251,6 +260,233 @@ def generate(out_dir, customers, days, seed, start, case_rate) -> None:
         t.add_row(name, f"{n:,}")
     err.print(t)
     err.print(f"done in {time.perf_counter() - started:.1f}s")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
+@click.option("--expected", default="samples/expected/alerts.jsonl", show_default=True,
+              type=click.Path(dir_okay=False), help="The golden alert file.")
+@click.option("--update", is_flag=True, help="Rewrite the golden file with the current alerts.")
+@click.option("--region", default="CN", show_default=True)
+def regress(inputs, rules, expected, update, region) -> None:
+    """Compare current alerts on sample data with the golden alert file.
+
+    Prints the difference by rule (added, removed, changed alerts) and exits 1
+    on any difference, so a CI job catches every changed rule.
+
+    \b
+    Examples:
+      fraudrules regress                  # samples/ against samples/expected/alerts.jsonl
+      fraudrules regress --update         # accept the current alerts as golden
+    """
+    from engine.job import score as run_score
+    from engine.records import parse_inputs
+    from engine.regress import compare, describe, read_alerts
+    from engine.sinks import write_alerts
+
+    pack = _load_pack(rules)
+    try:
+        specs = parse_inputs(list(inputs) or ["samples"], pack.schema)
+        result = run_score(rules, specs, region=region, pack=pack)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    golden = Path(expected)
+    if update:
+        write_alerts(result.alerts, golden, "jsonl")
+        err.print(f"wrote {len(result.alerts)} alerts to {golden}")
+        return
+    if not golden.exists():
+        err.print(f"[red]error:[/red] no golden file {golden}; create it with --update")
+        sys.exit(EXIT_USAGE)
+    reg = compare(read_alerts(golden), result.alerts)
+    if reg.pack_changed:
+        err.print("note: the rule pack changed since the golden file was written (hash differs)")
+    for line in describe(reg):
+        out.print(line, markup=False, highlight=False)
+    if reg.clean:
+        err.print(f"[green]no difference[/green]: {reg.actual_count} alerts match {golden}")
+        return
+    err.print(f"[red]alerts differ[/red] from {golden} ({reg.expected_count} expected, {reg.actual_count} now); "
+              "review, then run with --update to accept")
+    sys.exit(EXIT_FINDINGS)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--labels", "labels_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV: stream,record_id,typology[,case_id] or key,typology[,case_id].")
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
+@click.option("--baseline", type=click.Path(file_okay=False, exists=True), help="Another rule pack to compare with.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True), help="Mapping file for the inputs.")
+@click.option("--region", default="CN", show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
+def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out) -> None:
+    """Measure rules against labelled data: precision per rule, recall per typology.
+
+    \b
+    Examples:
+      fraudrules generate --out data/ --customers 20000 --days 7
+      fraudrules backtest data/ --labels data/labels.csv
+      fraudrules backtest data/ --labels data/labels.csv --baseline ../rules-v1/
+    """
+    from engine.backtest import backtest as run_backtest
+    from engine.backtest import load_labels
+    from engine.job import evaluate
+    from engine.mapping import load_mapping
+    from engine.plan import compile_pack
+    from engine.records import parse_inputs, read_inputs
+
+    packs = {"current": _load_pack(rules)}
+    if baseline:
+        packs["baseline"] = _load_pack(baseline)
+    try:
+        labels = load_labels(labels_file)
+        schema = packs["current"].schema
+        mapping = load_mapping(map_file, schema) if map_file else None
+        records = read_inputs(parse_inputs(list(inputs), schema, mapping=mapping), schema, region=region,
+                              mapping=mapping)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    reports = {}
+    for name, pack in packs.items():
+        alerts, *_ = evaluate(compile_pack(pack, region), records)
+        rule_meta = [(r.id, r.severity, r.status) for r in sorted(pack.rules, key=lambda r: r.id)]
+        reports[name] = run_backtest(alerts, rule_meta, records.total, labels)
+    _print_backtest(reports)
+    if json_out:
+        from engine.sinks import write_json
+
+        write_json({k: v.to_dict() for k, v in reports.items()}, Path(json_out))
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _print_backtest(reports: dict) -> None:
+    current = reports["current"]
+    base = reports.get("baseline")
+    t = Table(title=f"rules ({current.records:,} records, {current.alerts:,} alerts)", title_justify="left")
+    cols = ["rule", "sev", "alerts", "TP", "FP", "precision", "per 1k", "best typology", "case recall"]
+    if base:
+        cols += ["baseline alerts", "baseline precision"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("rule", "sev", "best typology") else "right")
+    for rid in sorted(set(current.rules) | set(base.rules if base else {})):
+        r = current.rules.get(rid)
+        b = base.rules.get(rid) if base else None
+        main = r.main_typology if r else None
+        row = [rid, r.severity if r else "", *(
+            [f"{r.alerts:,}", f"{r.true_positives:,}", f"{r.false_positives:,}", _fmt(r.precision), f"{r.per_1k:.3f}"]
+            if r else ["-"] * 5), main[0] if main else "-", _fmt(main[1]) if main else "-"]
+        if base:
+            row += [f"{b.alerts:,}" if b else "-", _fmt(b.precision) if b else "-"]
+        t.add_row(*row)
+    out.print(t)
+    t = Table(title="typologies", title_justify="left")
+    for c in ("typology", "cases", "caught", "case recall", "records", "record recall"):
+        t.add_column(c, justify="left" if c == "typology" else "right")
+    for ts in current.typologies.values():
+        t.add_row(ts.typology, f"{ts.cases:,}", f"{ts.cases_caught:,}", f"{ts.case_recall:.3f}", f"{ts.records:,}",
+                  f"{ts.record_recall:.3f}")
+    out.print(t)
+
+
+@main.command()
+@click.argument("input_path", metavar="[INPUT|-]", default="-")
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
+              help="Rule pack folder.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="Alert file (JSON Lines); each alert is appended and flushed as it fires.")
+@click.option("--lateness", default="0s", show_default=True,
+              help="Allowed lateness (30s, 5m, 1h): records up to this much behind the newest ts are reordered; "
+                   "older ones are late.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True),
+              help="Mapping file: read the lines as source rows of a foreign format.")
+@click.option("--region", default="CN", show_default=True, help="Default region for numbers written without +.")
+@click.option("--rule", "rule_ids", multiple=True, help="Run only this rule id (repeatable).")
+@click.option("--follow", "-f", is_flag=True, help="Keep reading INPUT as it grows (like tail -f) until interrupted.")
+@click.option("--late", "late_file", type=click.Path(dir_okay=False),
+              help="Write late records here (JSON Lines with a reason); default: stderr.")
+@click.option("--rejects", "rejects_file", type=click.Path(dir_okay=False),
+              help="Write rejected lines here (JSON Lines with a reason); default: stderr.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Checkpoint file: resume from it if it exists, save to it periodically and at shutdown.")
+@click.option("--checkpoint-every", default="10s", show_default=True, help="How often to save --state.")
+@click.option("--stats-every", default="10s", show_default=True, help="How often to print stats to stderr (0: never).")
+@click.option("--shards", default=256, show_default=True, type=click.IntRange(1, 1024),
+              help="durable-rules session ids to shard keys over (at most 1024).")
+@click.option("--summary", "summary_file", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, follow, late_file, rejects_file,
+          state_file, checkpoint_every, stats_every, shards, summary_file) -> None:
+    """Evaluate records as they arrive (durable-rules) and append alerts as they fire.
+
+    INPUT is a JSON Lines file (or - for stdin), one record per line with a
+    "stream" field: {"stream": "call", "id": "c1", "ts": "...", ...}. The
+    alerts are the ones `score` produces for the same records. On end of input,
+    SIGINT or SIGTERM every pending record is processed and a summary printed.
+
+    \b
+    Examples:
+      fraudrules watch records.jsonl --out alerts.jsonl --lateness 5m
+      tail -F /var/log/cdr.jsonl | fraudrules watch - --out alerts.jsonl --lateness 5m --late late.jsonl
+      fraudrules watch feed.jsonl --follow --out alerts.jsonl --state watch.state --lateness 2m
+    """
+    import json
+    import signal
+
+    from engine.plan import compile_pack
+    from engine.watch import WatchJob, WatchOptions, parse_duration
+
+    try:
+        opts = WatchOptions(
+            input=input_path, out=Path(out_file), lateness=parse_duration(lateness), follow=follow,
+            late=Path(late_file) if late_file else None, rejects=Path(rejects_file) if rejects_file else None,
+            state=Path(state_file) if state_file else None, stats_every=parse_duration(stats_every),
+            checkpoint_every=parse_duration(checkpoint_every), shards=shards,
+            summary=Path(summary_file) if summary_file else None)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    if follow and input_path == "-":
+        err.print("[red]error:[/red] --follow needs a file (stdin is followed anyway)")
+        sys.exit(EXIT_USAGE)
+    pack = _load_pack(rules)
+    try:
+        mapping = None
+        if map_file:
+            from engine.mapping import load_mapping
+
+            mapping = load_mapping(map_file, pack.schema)
+        plan = compile_pack(pack, region, set(rule_ids) or None)
+        job = WatchJob(plan, opts, mapping=mapping, region=region,
+                       log=lambda msg: err.print(msg, markup=False, highlight=False))
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except (FraudRulesError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+
+    def stop(signum, frame) -> None:
+        job.stop = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        summary = job.run()
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    err.print(json.dumps(summary), markup=False, highlight=False)
+    err.print(f"{summary['records']:,} records ({summary['rejected']:,} rejected, {summary['late']:,} late) in "
+              f"{summary['seconds']:.2f}s; {summary['alerts']:,} alerts appended to {summary['out']}",
+              markup=False, highlight=False)
+
 
 if __name__ == "__main__":
     main()

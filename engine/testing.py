@@ -38,7 +38,13 @@ def batch_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, l
     return out
 
 
-EXECUTORS: dict[str, Executor] = {"batch": batch_alert_ids}
+def stream_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, list[str]]:
+    from .stream import stream_alert_ids as run  # imports durable-rules only when asked for
+
+    return run(plan, records, region)
+
+
+EXECUTORS: dict[str, Executor] = {"batch": batch_alert_ids, "stream": stream_alert_ids}
 
 
 @dataclass
@@ -72,8 +78,21 @@ class TestReport:
         return [r for r in self.results if not r.passed]
 
     @property
+    def disagreements(self) -> list[tuple[CaseResult, CaseResult]]:
+        """Cases where two executors alerted at different records (or in another order),
+        even if both happen to pass: the executors must agree exactly (DESIGN §5)."""
+        out = []
+        by_case: dict[tuple[str, int], list[CaseResult]] = {}
+        for r in self.results:
+            by_case.setdefault((r.rule.id, id(r.case)), []).append(r)
+        for group in by_case.values():
+            ran = [r for r in group if r.actual is not None]
+            out.extend((ran[0], other) for other in ran[1:] if other.actual != ran[0].actual)
+        return out
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.disagreements
 
 
 def run_rule_tests(pack: RulePack, rules: list[Rule] | None = None, executors: list[str] | None = None,

@@ -1,0 +1,1186 @@
+"""The stream executor: evaluates a Plan record by record, on durable-rules.
+
+Division of labour (DESIGN §5, §7):
+
+- **durable-rules** holds one compiled JSON ruleset with one rule per fraud
+  rule. A single-stream rule is a one-condition rule on a flag event
+  (``ok == true``). A sequence is an ``all`` of one condition per step over
+  *facts*: key equality by cross-fact references (``k == a0.k`` or the
+  followed field), ``q > a(j-1).q`` (strictly later in the total order) and
+  ``ts <= a0.ts + within`` (inclusive, integer nanoseconds). durable-rules
+  performs the join and hands back every candidate chain.
+- **Python** keeps everything that depends on event time or that durable
+  cannot express: the step-local ``where`` (functions, lists, ``in``,
+  aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
+  and attached to the fact as a flag (only flagged records are asserted);
+  window aggregates (the same values as :mod:`engine.windows`, integer-scaled
+  sums included); cross-step conditions on the chains durable returns;
+  ``unless``; latest-chain selection; suppression; the watermark, the reorder
+  buffer and late records; and the release of state. durable timers are never
+  used (the host runs synchronously, without its timer threads).
+
+Records are normalised with :func:`engine.records.records_from_dicts` (the
+batch readers' converters), in micro-batches, then held in a reorder buffer
+and processed in (ts, arrival) order once ``ts <= watermark`` (max ts seen
+minus the allowed lateness). A record whose ``ts`` is below the watermark
+when it arrives is *late*: it goes to the late output with a count, never
+dropped silently. Fed in the batch total order, the executor emits the same
+alerts as the batch executor, byte for byte, because alerts are built by the
+same :func:`engine.alerts.build_alerts` over columns of the same dtypes.
+
+Session ids: facts are sharded over at most ``shards`` (<= 1024) sids by
+crc32 of the chain's key; ``delete_state`` is never called. A
+``MessageObservedException`` (durable identifies messages by a 32-bit hash
+of their id, per sid) is retried with a nonce id, so no record is lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import math
+import zlib
+from bisect import bisect_right
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import fields as dc_fields
+from dataclasses import is_dataclass
+from typing import Any
+
+import numpy as np
+from durable import engine as dr_engine
+from durable.engine import MessageNotHandledException, MessageObservedException
+
+from .alerts import MatchView, build_alerts
+from .errors import FraudRulesError
+from .evaluate import Evaluator
+from .expr import Call, Expr
+from .plan import AggregateSpec, Plan, RulePlan
+from .records import records_from_dicts
+from .vec import Vec, physical_kind
+from .windows import SUM_SCALE, scaled
+
+MAX_SIDS = 1024  # durable-rules 2.0.28: the 1025th live sid of a ruleset is a MemoryError (then a segfault)
+RULESET = "fraudrules"
+MAX_ID_TRIES = 16
+MAX_RELEASE = 50_000  # rows processed per vectorised step
+STATE_FORMAT = "fraudrules-stream-state"
+STATE_VERSION = 1
+DURABLE_MESSAGE_BYTES = 8192  # measured: every stored durable message costs ~8 KB
+PY_ENTRY_BYTES = 160  # rough cost of one Python state entry (deque slot, dict item)
+
+_FILL = {"float": 0.0, "int": 0, "bool": False, "object": ""}
+_DTYPE = {"float": np.float64, "int": np.int64, "bool": np.bool_}
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def fnv1a32(text: str) -> int:
+    """The 32-bit FNV-1a hash durable-rules uses for message ids and sids."""
+    h = 0x811C9DC5
+    for b in text.encode("utf-8"):
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def shard_of(key: str, shards: int) -> str:
+    """Stable sid for a key (crc32, not Python's salted hash)."""
+    return str(zlib.crc32(key.encode("utf-8")) % shards)
+
+
+def fact_id(record_id: str, rule_index: int, step: int) -> str:
+    """The durable message id of one record's fact for one rule step (before any nonce)."""
+    return f"{record_id}~{rule_index}.{step}"
+
+
+def _enc(value: Any) -> str:
+    """A join value as durable sees it: strings as they are, anything else tagged."""
+    if isinstance(value, str):
+        return value
+    return f"\x1f{type(value).__name__}:{value!r}"
+
+
+def _vec(values: list, kind: str) -> Vec:
+    """A Vec of one physical kind from Python values (None = null), with records.py's fillers."""
+    n = len(values)
+    null = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    if null.any():
+        fill = _FILL[kind]
+        values = [fill if v is None else v for v in values]
+    if kind == "object":
+        arr = np.empty(n, dtype=object)
+        arr[:] = values
+    else:
+        arr = np.array(values, dtype=_DTYPE[kind]) if n else np.zeros(0, dtype=_DTYPE[kind])
+    return Vec(arr, null)
+
+
+def _agg_vec(pairs: list[tuple[Any, bool]], spec: AggregateSpec) -> Vec:
+    n = len(pairs)
+    dtype = np.bool_ if spec.func == "is_new" else np.float64
+    values = np.array([p[0] for p in pairs], dtype=dtype) if n else np.zeros(0, dtype=dtype)
+    null = np.array([p[1] for p in pairs], dtype=bool) if n else np.zeros(0, dtype=bool)
+    return Vec(values, null)
+
+
+def _py(vec: Vec) -> list:
+    vals = vec.values.tolist()
+    if vec.null.any():
+        return [None if nu else v for v, nu in zip(vals, vec.null.tolist())]
+    return vals
+
+
+def expr_signature(expr: Expr | None) -> str:
+    """A position-free canonical text of an expression (for matching state across restarts)."""
+    if expr is None:
+        return "-"
+    if is_dataclass(expr):
+        parts = []
+        for f in dc_fields(expr):
+            if f.name in ("start", "end"):
+                continue
+            v = getattr(expr, f.name)
+            if isinstance(v, tuple):
+                v = "(" + ",".join(expr_signature(x) if isinstance(x, Expr) else
+                                   (f"{x[0]}={expr_signature(x[1])}" if isinstance(x, tuple) else repr(x))
+                                   for x in v) + ")"
+            elif isinstance(v, Expr):
+                v = expr_signature(v)
+            else:
+                v = repr(v)
+            parts.append(f"{f.name}={v}")
+        return f"{type(expr).__name__}[{';'.join(parts)}]"
+    return repr(expr)
+
+
+def spec_signature(spec: AggregateSpec) -> str:
+    return "|".join([spec.func, spec.stream, spec.key, str(spec.window_ns), expr_signature(spec.value),
+                     expr_signature(spec.where)])
+
+
+class _SyncHost(dr_engine.Host):
+    """durable Host without its two timer threads: actions run inside post/assert_fact."""
+
+    def __init__(self, actions: dict[str, Callable]):
+        self._named_actions = actions
+        super().__init__()
+
+    def _run(self) -> None:  # no dispatcher or timer threads: durable timers decide nothing
+        pass
+
+    def get_action(self, action_name: str) -> Callable:
+        return self._named_actions[action_name]
+
+
+# --- window aggregates (engine/windows.py semantics, incrementally) ----------------------
+#
+# Each state keeps, per key, the rows that count (those passing ``where=``), in
+# total order. Rows arrive in total order, so ts never goes down within a key
+# and the window (ts_r - w, ts_r] is a deque popped at the front. Keys sit in
+# an OrderedDict ordered by their last append (= by ts): a key whose newest row
+# left the window is dropped whole.
+
+
+class _Agg:
+    def __init__(self, spec: AggregateSpec):
+        self.spec = spec
+        self.w = spec.window_ns
+        self.keys: OrderedDict = OrderedDict()
+
+    def expire(self, now: int) -> None:
+        lo = now - self.w
+        keys = self.keys
+        while keys:
+            k = next(iter(keys))
+            if self._newest(keys[k]) > lo:
+                break
+            del keys[k]
+
+    def entries(self) -> int:
+        return sum(self._size(v) for v in self.keys.values())
+
+    def live_keys(self) -> int:
+        return len(self.keys)
+
+
+class _Count(_Agg):
+    def _newest(self, st):
+        return st[-1] if st else -math.inf
+
+    def _size(self, st):
+        return len(st)
+
+    def step(self, key, ts, mask, value):
+        st = self.keys.get(key)
+        if mask:
+            if st is None:
+                st = self.keys[key] = deque()
+            else:
+                self.keys.move_to_end(key)
+            st.append(ts)
+        elif st is None:
+            return 0.0, False
+        lo = ts - self.w
+        while st and st[0] <= lo:
+            st.popleft()
+        return float(len(st)), False
+
+    def dump(self):
+        return [[k, list(st)] for k, st in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict((k, deque(v)) for k, v in data)
+
+
+class _Sum(_Agg):
+    """sum and avg: exact integers in units of 1/SUM_SCALE (engine.windows.scaled), unscaled as
+    float(total) / SUM_SCALE like engine.windows.unscale; avg divides that by the count."""
+
+    def _newest(self, st):
+        return st[0][-1][0] if st[0] else -math.inf
+
+    def _size(self, st):
+        return len(st[0])
+
+    def step(self, key, ts, valid, scaled):
+        st = self.keys.get(key)
+        if valid:
+            if st is None:
+                st = self.keys[key] = [deque(), 0]
+            else:
+                self.keys.move_to_end(key)
+            st[0].append((ts, scaled))
+            st[1] += scaled
+        if st is None:
+            total, count = 0, 0
+        else:
+            dq = st[0]
+            lo = ts - self.w
+            while dq and dq[0][0] <= lo:
+                st[1] -= dq.popleft()[1]
+            total, count = st[1], len(dq)
+        if self.spec.func == "sum":
+            return float(total) / SUM_SCALE, False
+        if count == 0:
+            return 0.0, True
+        return float(total) / SUM_SCALE / float(count), False
+
+    def dump(self):
+        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict()
+        for k, entries in data:
+            dq = deque((int(t), int(s)) for t, s in entries)
+            self.keys[k] = [dq, sum(s for _, s in dq)]
+
+
+class _Extreme(_Agg):
+    """min / max over a monotonic deque (values as float64, like window_extreme)."""
+
+    def _newest(self, st):
+        return st[-1][0] if st else -math.inf
+
+    def _size(self, st):
+        return len(st)
+
+    def step(self, key, ts, valid, value):
+        st = self.keys.get(key)
+        if valid:
+            if st is None:
+                st = self.keys[key] = deque()
+            else:
+                self.keys.move_to_end(key)
+            if self.spec.func == "min":
+                while st and st[-1][1] >= value:
+                    st.pop()
+            else:
+                while st and st[-1][1] <= value:
+                    st.pop()
+            st.append((ts, value))
+        elif st is None:
+            return 0.0, True
+        lo = ts - self.w
+        while st and st[0][0] <= lo:
+            st.popleft()
+        if not st:
+            return 0.0, True
+        return st[0][1], False
+
+    def dump(self):
+        return [[k, [list(e) for e in st]] for k, st in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict((k, deque((int(t), float(v)) for t, v in entries)) for k, entries in data)
+
+
+class _Distinct(_Agg):
+    def _newest(self, st):
+        return st[0][-1][0] if st[0] else -math.inf
+
+    def _size(self, st):
+        return len(st[0])
+
+    def step(self, key, ts, valid, value):
+        st = self.keys.get(key)
+        if valid:
+            if st is None:
+                st = self.keys[key] = [deque(), {}]
+            else:
+                self.keys.move_to_end(key)
+            st[0].append((ts, value))
+            counts = st[1]
+            counts[value] = counts.get(value, 0) + 1
+        elif st is None:
+            return 0.0, False
+        dq, counts = st
+        lo = ts - self.w
+        while dq and dq[0][0] <= lo:
+            v = dq.popleft()[1]
+            left = counts[v] - 1
+            if left:
+                counts[v] = left
+            else:
+                del counts[v]
+        return float(len(counts)), False
+
+    def dump(self):
+        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict()
+        for k, entries in data:
+            dq = deque((int(t), v) for t, v in entries)
+            self.keys[k] = [dq, dict(Counter(v for _, v in dq))]
+
+
+class _IsNew(_Agg):
+    """is_new(x, w, where=): (key, value) -> ts of the latest earlier row passing where."""
+
+    def expire(self, now: int) -> None:
+        lo = now - self.w
+        d = self.keys
+        while d:
+            k = next(iter(d))
+            if d[k] > lo:
+                break
+            del d[k]
+
+    def entries(self) -> int:
+        return len(self.keys)
+
+    def live_keys(self) -> int:
+        return len({k for k, _ in self.keys})
+
+    def step(self, key, ts, mask, value):
+        if value is None:
+            return False, False
+        k = (key, value)
+        prev = self.keys.get(k)
+        new = not (prev is not None and prev > ts - self.w)
+        if mask:
+            if prev is not None:
+                self.keys.move_to_end(k)
+            self.keys[k] = ts
+        return new, False
+
+    def dump(self):
+        return [[k, v, ts] for (k, v), ts in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
+
+
+_AGG_CLASSES = {"count": _Count, "sum": _Sum, "avg": _Sum, "min": _Extreme, "max": _Extreme,
+                "distinct": _Distinct, "is_new": _IsNew}
+
+
+# --- per-rule runtime -------------------------------------------------------------------------
+
+
+class _Cand:
+    """One record that passed a step's local conditions: its values and aggregates."""
+
+    __slots__ = ("values", "ts", "q", "aggs", "fid", "sid")
+
+    def __init__(self, values: tuple, ts: int, q: int, aggs: dict):
+        self.values = values
+        self.ts = ts
+        self.q = q
+        self.aggs = aggs
+        self.fid: str | None = None
+        self.sid: str | None = None
+
+
+class _Rule:
+    def __init__(self, index: int, rp: RulePlan, ex: StreamExecutor):
+        self.index = index
+        self.rp = rp
+        self.id = rp.id
+        self.k = len(rp.steps)
+        self.within = rp.within_ns if rp.within_ns is not None else 0
+        self.suppress = rp.suppress_ns
+        self.aliases = [sp.alias for sp in rp.steps]
+        self.stream_of = {sp.alias: sp.stream for sp in rp.steps}
+        self.key_idx = [ex._index[sp.stream][sp.key] for sp in rp.steps]
+        self.steps_on: dict[str, list[int]] = {}
+        for j, sp in enumerate(rp.steps):
+            self.steps_on.setdefault(sp.stream, []).append(j)
+        # aggregates stored with a step's candidates (the last step also keeps the explain ones)
+        self.step_specs: list[list[AggregateSpec]] = []
+        for j, sp in enumerate(rp.steps):
+            specs = list(dict.fromkeys(sp.aggregates.values()))
+            if j == self.k - 1:
+                specs = list(dict.fromkeys(specs + list(rp.explain_aggregates.values())))
+            self.step_specs.append(specs)
+        # links: step j joins (k == a{src}.{field}); the source fact carries the field
+        self.links: list[tuple[int, str] | None] = [None]
+        self.carry: list[list[tuple[str, int]]] = [[] for _ in rp.steps]
+        shardable = True
+        for j in range(1, self.k):
+            sp = rp.steps[j]
+            if sp.follows:
+                src = self.aliases.index(sp.follows[0])
+                fname = sp.follows[1]
+            else:
+                src, fname = j - 1, rp.steps[j - 1].key
+            src_sp = rp.steps[src]
+            if fname == src_sp.key:
+                self.links.append((src, "k"))
+            else:
+                shardable = False
+                self.links.append((src, f"l{j}"))
+                self.carry[src].append((f"l{j}", ex._index[src_sp.stream][fname]))
+        # every chain shares one key value: shard by it; otherwise one sid for the rule
+        self.shardable = shardable
+        u = rp.unless
+        self.unless = u
+        if u is not None:
+            self.unless_key_idx = ex._index[u.stream][u.key]
+            self.unless_on_idx = self.key_idx[u.on]
+        self.cands: dict[tuple[int, int], _Cand] = {}
+        self.facts: deque = deque()  # (ts, q, step) of asserted non-last-step facts, in total order
+        self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
+        self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
+        self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
+        self.triggers: list[tuple[_Cand, list[tuple[_Cand, ...]]]] = []
+        self.matches = 0
+        self.suppressed = 0
+        self.alerts = 0
+
+    def durable_rule(self) -> dict:
+        r = self.index
+        if self.k == 1:
+            return {"all": [{"a0": {"$and": [{"r": r}, {"ok": True}]}}], "run": self.id}
+        conds = [{"a0": {"$and": [{"r": r}, {"st": 0}]}}]
+        for j in range(1, self.k):
+            src, field = self.links[j]
+            conds.append({f"a{j}": {"$and": [
+                {"r": r},
+                {"st": j},
+                {"k": {f"a{src}": field}},  # key equality (hash-indexed join)
+                {"$gt": {"q": {f"a{j - 1}": "q"}}},  # strictly later in the total order
+                {"$lte": {"ts": {"$add": {"$l": {"a0": "ts"}, "$r": self.within}}}},  # ts_j - ts_0 <= within
+            ]}})
+        return {"all": conds, "run": self.id}
+
+    def entries(self) -> int:
+        return (len(self.cands) + sum(len(v) for v in self.unless_idx.values()) + len(self.supp))
+
+    def live_keys(self) -> int:
+        return len(self.unless_idx) + len(self.supp)
+
+
+# --- the executor --------------------------------------------------------------------------------
+
+
+class _StreamBatch:
+    """The rows of one stream in a release batch, as lazily built columns."""
+
+    def __init__(self, ex: StreamExecutor, stream: str, rows: list[tuple], ts: list[int]):
+        self.ex = ex
+        self.stream = stream
+        self.rows = rows
+        self.ts = ts
+        self.n = len(rows)
+        self._cols: dict[str, Vec] = {}
+        self.agg_vec: dict[AggregateSpec, Vec] = {}
+        self.agg_py: dict[AggregateSpec, list[tuple[Any, bool]]] = {}
+        self.flags: dict[tuple[int, int], list[bool]] = {}
+        self.uflags: dict[int, list[bool]] = {}
+        self._memo: dict[tuple[str, Expr | None], Any] = {}
+
+    def truth(self, expr: Expr | None) -> np.ndarray:
+        """A field-only condition (an aggregate's where=), once per batch however many specs share it."""
+        key = ("t", expr)
+        out = self._memo.get(key)
+        if out is None:
+            out = self._memo[key] = self.ex.evaluator.truth(expr, self.env())
+        return out
+
+    def value(self, expr: Expr) -> Vec:
+        key = ("v", expr)
+        out = self._memo.get(key)
+        if out is None:
+            out = self._memo[key] = self.ex.evaluator.eval(expr, self.env())
+        return out
+
+    def col(self, name: str) -> Vec:
+        v = self._cols.get(name)
+        if v is None:
+            i = self.ex._index[self.stream][name]
+            v = self._cols[name] = _vec([r[i] for r in self.rows], self.ex._kinds[self.stream][i])
+        return v
+
+    def env(self, aggregates: dict[Call, AggregateSpec] | None = None) -> _RowsEnv:
+        return _RowsEnv(self, aggregates or {})
+
+
+class _RowsEnv:
+    def __init__(self, batch: _StreamBatch, aggregates: dict[Call, AggregateSpec]):
+        self.batch = batch
+        self.aggregates = aggregates
+        self.n = batch.n
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.batch.col(name)
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.batch.agg_vec[self.aggregates[call]]
+
+
+class _Gather:
+    """Columns over chains: each alias reads its candidates' stored values."""
+
+    def __init__(self, ex: StreamExecutor, rule: _Rule, rows: dict[str, list[_Cand]]):
+        self.ex = ex
+        self.rule = rule
+        self.rows = rows
+        self._cache: dict[tuple, Vec] = {}
+
+    def field(self, alias: str, name: str) -> Vec:
+        ck = (alias, name)
+        v = self._cache.get(ck)
+        if v is None:
+            stream = self.rule.stream_of[alias]
+            i = self.ex._index[stream][name]
+            v = self._cache[ck] = _vec([c.values[i] for c in self.rows[alias]], self.ex._kinds[stream][i])
+        return v
+
+    def aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        ck = (alias, spec)
+        v = self._cache.get(ck)
+        if v is None:
+            v = self._cache[ck] = _agg_vec([c.aggs[spec] for c in self.rows[alias]], spec)
+        return v
+
+
+class _ChainEnv:
+    def __init__(self, gather: _Gather, own: str, aggregates: dict[Call, AggregateSpec]):
+        self.gather = gather
+        self.own = own
+        self.aggregates = aggregates
+        self.n = len(gather.rows[own])
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.gather.field(alias or self.own, name)
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.gather.aggregate(self.own, self.aggregates[call])
+
+
+LateHandler = Callable[[dict, dict], None]
+RejectHandler = Callable[[Any, str], None]
+
+
+class StreamExecutor:
+    """Evaluates a Plan incrementally; see the module docstring.
+
+    ``feed(record)`` / ``feed_many(records)`` take records as dicts with a
+    ``stream`` key (as in JSON Lines or inline rule tests) and return the
+    alerts that fired, as :func:`engine.alerts.build_alerts` dicts, in total
+    order. ``flush()`` processes everything still pending (end of input).
+    ``lateness`` is in seconds (``math.inf``: hold everything until flush).
+    Late records go to ``on_late(record, info)`` (or ``late_records``),
+    records that cannot be normalised to ``on_reject(record, reason)`` (or
+    ``rejected_records``).
+    """
+
+    def __init__(self, plan: Plan, *, lateness: float = 0.0, shards: int = 256, region: str | None = None,
+                 on_late: LateHandler | None = None, on_reject: RejectHandler | None = None):
+        if not 1 <= int(shards) <= MAX_SIDS:
+            raise ValueError(f"shards must be between 1 and {MAX_SIDS} (durable-rules' live sid limit)")
+        if lateness < 0 or math.isnan(lateness):
+            raise ValueError("lateness must be >= 0")
+        self.plan = plan
+        self.shards = int(shards)
+        self.lateness = float(lateness)
+        self.lateness_ns: float | int = math.inf if math.isinf(lateness) else int(round(lateness * 1e9))
+        self.region = region or plan.region
+        self.on_late = on_late
+        self.on_reject = on_reject
+        self.late_records: list[tuple[dict, dict]] = []
+        self.rejected_records: list[tuple[Any, str]] = []
+        self.evaluator = Evaluator(plan.lists)
+        schema = plan.schema
+        self._schema = schema
+        self._fields = {s: list(spec.fields) for s, spec in schema.streams.items()}
+        self._index = {s: {f: i for i, f in enumerate(fl)} for s, fl in self._fields.items()}
+        self._kinds = {s: [physical_kind(f.type) for f in spec.fields.values()] for s, spec in schema.streams.items()}
+        self._rules = [_Rule(i, rp, self) for i, rp in enumerate(plan.rules)]
+        self._seq_rules = [r for r in self._rules if r.k > 1]
+        self._used = plan.streams()
+        self._routes: dict[str, list[_Rule]] = {}
+        for r in self._rules:
+            streams = set(r.steps_on) | ({r.unless.stream} if r.unless else set())
+            for s in streams:
+                self._routes.setdefault(s, []).append(r)
+        self._specs = sorted(plan.aggregates(), key=spec_signature)
+        self._aggs = {spec: _AGG_CLASSES[spec.func](spec) for spec in self._specs}
+        self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
+        for spec in self._specs:
+            self._specs_by_stream.setdefault(spec.stream, []).append(spec)
+        # time and order
+        self._heap: list[tuple[int, int, str, tuple]] = []
+        self.max_ts: int | None = None
+        self.last_ts: int | None = None  # ts of the last processed record
+        self.next_arrival = 0
+        self.next_q = 0
+        self.counters: Counter = Counter()
+        self.live_facts = 0
+        self._fired: list[tuple[int, ...]] = []
+        self._action_errors: list[str] = []
+        self._restoring = False
+        self._host = self._new_host()
+
+    # -- durable host ------------------------------------------------------------------
+    def _new_host(self) -> _SyncHost:
+        actions = {r.id: self._make_action(r) for r in self._rules}
+        host = _SyncHost(actions)
+        definition = {RULESET: {r.id: r.durable_rule() for r in self._rules}}
+        if definition[RULESET]:
+            host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
+        self.sids_used: set[str] = set()
+        return host
+
+    def _make_action(self, rule: _Rule) -> Callable:
+        names = [f"a{j}" for j in range(rule.k)]
+
+        def action(c) -> None:
+            try:  # an exception here would be swallowed into durable's state: keep it
+                if not self._restoring:
+                    self._fired.append(tuple(int(c._m[a]["q"]) for a in names))
+            except Exception as exc:  # pragma: no cover - defensive
+                self._action_errors.append(f"{rule.id}: {exc!r}")
+
+        return action
+
+    def _send(self, msg: dict, event: bool) -> str:
+        """assert_fact / post with a nonce retry on 32-bit id hash collisions; returns the id used."""
+        base = msg["id"]
+        call = self._host.post if event else self._host.assert_fact
+        for attempt in range(MAX_ID_TRIES):
+            if attempt:
+                msg["id"] = f"{base}#{attempt}"
+            try:
+                call(RULESET, msg)
+            except MessageObservedException:
+                self.counters["id_collisions"] += 1
+                continue
+            except MessageNotHandledException:
+                raise FraudRulesError(f"durable-rules did not accept {msg!r}") from None
+            self.sids_used.add(msg["sid"])
+            if self._action_errors:
+                raise FraudRulesError("durable action failed: " + "; ".join(self._action_errors))
+            return msg["id"]
+        raise FraudRulesError(f"could not store {base!r} in durable-rules after {MAX_ID_TRIES} ids")
+
+    def _sid(self, rule: _Rule, key: Any) -> str:
+        return shard_of(_enc(key), self.shards) if rule.shardable else "0"
+
+    def _assert_cand(self, rule: _Rule, j: int, cand: _Cand) -> bool:
+        values = cand.values
+        key = values[rule.key_idx[j]]
+        msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": self._sid(rule, key), "r": rule.index,
+               "st": j, "k": _enc(key), "q": cand.q, "ts": cand.ts}
+        for fname, idx in rule.carry[j]:
+            v = values[idx]
+            if v is None:  # a null link never joins (batch: factorize gives -1)
+                return False
+            msg[fname] = _enc(v)
+        cand.sid = msg["sid"]
+        cand.fid = self._send(msg, event=False)
+        self.live_facts += 1
+        rule.live_sid[cand.sid] += 1
+        return True
+
+    def _retract(self, rule: _Rule, cand: _Cand) -> None:
+        self._host.retract_fact(RULESET, {"id": cand.fid, "sid": cand.sid})
+        self.live_facts -= 1
+        left = rule.live_sid[cand.sid] - 1
+        if left:
+            rule.live_sid[cand.sid] = left
+        else:
+            del rule.live_sid[cand.sid]
+
+    # -- input -----------------------------------------------------------------------------
+    @property
+    def watermark(self) -> float | int | None:
+        if self.max_ts is None:
+            return None
+        return self.max_ts - self.lateness_ns
+
+    def _floor(self) -> float:
+        """Records with ts below this are late: the watermark, or what was already processed."""
+        lo = -math.inf
+        if self.max_ts is not None:
+            lo = self.max_ts - self.lateness_ns
+        if self.last_ts is not None and self.last_ts > lo:
+            lo = self.last_ts
+        return lo
+
+    def feed(self, record: dict) -> list[dict]:
+        """Take one record; return the alerts that fired (possibly for earlier records)."""
+        return self.feed_many([record])
+
+    def feed_many(self, records: list) -> list[dict]:
+        """Take records in arrival order (normalised together); return the alerts that fired."""
+        self._intake(records)
+        wm = self.watermark
+        if wm is None:
+            return []
+        return self._release(wm)
+
+    def flush(self) -> list[dict]:
+        """Process every pending record (end of input). Later records older than these are late."""
+        return self._release(math.inf)
+
+    def _reject(self, record: Any, reason: str) -> None:
+        self.counters["rejected"] += 1
+        if self.on_reject is not None:
+            self.on_reject(record, reason)
+        else:
+            self.rejected_records.append((record, reason))
+
+    def _intake(self, records: list) -> None:
+        valid: list[dict] = []
+        for rec in records:
+            self.counters["records_in"] += 1
+            if not isinstance(rec, dict):
+                self._reject(rec, "not a JSON object")
+            elif rec.get("stream") not in self._schema.streams:
+                self._reject(rec, f"unknown or missing stream {rec.get('stream')!r} "
+                                  f"(streams: {', '.join(self._schema.streams)})")
+            else:
+                valid.append(rec)
+        if not valid:
+            return
+        rs = records_from_dicts([{**r, "_line": i + 1} for i, r in enumerate(valid)], self._schema,
+                                region=self.region)
+        for rej in rs.rejects:
+            self._reject(valid[rej.line - 1], rej.reason)
+        arrivals: list[tuple[int, str, int, tuple]] = []
+        for stream, table in rs.tables.items():
+            names = self._fields[stream]
+            cols = [_py(table.columns[f]) for f in names]
+            rows = list(zip(*cols)) if cols else []
+            ts = table.columns["ts"].values.tolist()
+            for line, t, row in zip(table.line.tolist(), ts, rows):
+                arrivals.append((line - 1, stream, t, row))
+        arrivals.sort(key=lambda a: a[0])
+        for idx, stream, ts, row in arrivals:
+            arrival = self.next_arrival
+            self.next_arrival += 1
+            floor = self._floor()
+            if ts < floor:
+                self._late(valid[idx], ts, floor)
+                continue
+            if self.max_ts is None or ts > self.max_ts:
+                self.max_ts = ts
+            if stream in self._used:
+                heapq.heappush(self._heap, (ts, arrival, stream, row))
+            else:
+                self.counters["processed"] += 1  # no rule reads this stream
+
+    def _late(self, record: dict, ts: int, floor: float) -> None:
+        self.counters["late"] += 1
+        info = {"reason": "late", "ts_ns": ts, "watermark_ns": int(floor),
+                "behind_s": (floor - ts) / 1e9}
+        if self.on_late is not None:
+            self.on_late(record, info)
+        else:
+            self.late_records.append((record, info))
+
+    def _release(self, upto: float) -> list[dict]:
+        heap = self._heap
+        out: list[dict] = []
+        while heap and heap[0][0] <= upto:
+            batch = []
+            while heap and heap[0][0] <= upto and len(batch) < MAX_RELEASE:
+                batch.append(heapq.heappop(heap))
+            out.extend(self._process(batch))
+        if upto == math.inf and self.max_ts is not None:
+            self.last_ts = max(self.last_ts if self.last_ts is not None else self.max_ts, self.max_ts)
+        return out
+
+    # -- processing ----------------------------------------------------------------------------
+    def _process(self, batch: list[tuple[int, int, str, tuple]]) -> list[dict]:
+        n = len(batch)
+        q0 = self.next_q
+        self.next_q += n
+        positions: dict[str, list[int]] = {}
+        local = [0] * n
+        for i, entry in enumerate(batch):
+            lst = positions.setdefault(entry[2], [])
+            local[i] = len(lst)
+            lst.append(i)
+        ctx: dict[str, _StreamBatch] = {}
+        for stream, pos in positions.items():
+            sb = _StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
+            ctx[stream] = sb
+            for spec in self._specs_by_stream.get(stream, ()):
+                self._compute_aggregate(spec, sb)
+            for rule in self._routes.get(stream, ()):
+                for j in rule.steps_on.get(stream, ()):
+                    sp = rule.rp.steps[j]
+                    ok = self.evaluator.truth(sp.local, sb.env(sp.aggregates)) & ~sb.col(sp.key).null
+                    sb.flags[(rule.index, j)] = ok.tolist()
+                if rule.unless is not None and rule.unless.stream == stream:
+                    u = rule.unless
+                    ok = self.evaluator.truth(u.where, sb.env()) & ~sb.col(u.key).null
+                    sb.uflags[rule.index] = ok.tolist()
+        expired: list[tuple[_Rule, tuple[int, int]]] = []
+        seq_rules = self._seq_rules
+        for i, (ts, _arrival, stream, values) in enumerate(batch):
+            q = q0 + i
+            for rule in seq_rules:  # retract facts that no chain ending now or later can use
+                facts = rule.facts
+                while facts and facts[0][0] + rule.within < ts:
+                    _, fq, fj = facts.popleft()
+                    self._retract(rule, rule.cands[(fq, fj)])
+                    expired.append((rule, (fq, fj)))
+            routes = self._routes.get(stream)
+            if not routes:
+                continue
+            sb = ctx[stream]
+            li = local[i]
+            for rule in routes:
+                if rule.unless is not None and rule.index in sb.uflags and sb.uflags[rule.index][li]:
+                    self._add_unless(rule, values[rule.unless_key_idx], q, ts)
+                for j in rule.steps_on.get(stream, ()):
+                    if not sb.flags[(rule.index, j)][li]:
+                        continue
+                    aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
+                    cand = _Cand(values, ts, q, aggs)
+                    if j < rule.k - 1:
+                        if self._assert_cand(rule, j, cand):
+                            rule.cands[(q, j)] = cand
+                            rule.facts.append((ts, q, j))
+                    else:
+                        self._trigger(rule, cand)
+            self.counters["processed"] += 1
+        self.last_ts = batch[-1][0]
+        keyed: list[tuple[int, str, int, dict]] = []
+        for rule in self._rules:
+            if rule.triggers:
+                keyed.extend(self._emit(rule))
+        for rule, ck in expired:
+            del rule.cands[ck]
+        self._expire_state(self.last_ts)
+        keyed.sort(key=lambda t: (t[0], t[1], t[2]))
+        alerts = [a for *_, a in keyed]
+        self.counters["alerts"] += len(alerts)
+        return alerts
+
+    def _compute_aggregate(self, spec: AggregateSpec, sb: _StreamBatch) -> None:
+        mask = sb.truth(spec.where).tolist()
+        keys = _py(sb.col(spec.key))
+        state = self._aggs[spec]
+        func = spec.func
+        n = sb.n
+        out: list[tuple[Any, bool]] = [(False if func == "is_new" else 0.0, True)] * n  # null keys: unused
+        ts = sb.ts
+        if func == "count":
+            for i in range(n):
+                if keys[i] is not None:
+                    out[i] = state.step(keys[i], ts[i], mask[i], None)
+        else:
+            value = sb.value(spec.value)
+            vnull = value.null.tolist()
+            if func in ("sum", "avg"):
+                units = scaled(value.values).tolist()  # exact ints, as engine.windows.window_sum
+                for i in range(n):
+                    if keys[i] is not None:
+                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], units[i])
+            elif func in ("min", "max"):
+                vals = value.values.astype(np.float64).tolist()
+                for i in range(n):
+                    if keys[i] is not None:
+                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], vals[i])
+            elif func == "distinct":
+                vals = value.values.tolist()
+                for i in range(n):
+                    if keys[i] is not None:
+                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], vals[i])
+            else:  # is_new: earlier rows count when they pass where=; the row itself need not
+                vals = value.values.tolist()
+                for i in range(n):
+                    if keys[i] is not None:
+                        out[i] = state.step(keys[i], ts[i], mask[i], None if vnull[i] else vals[i])
+        sb.agg_py[spec] = out
+        sb.agg_vec[spec] = _agg_vec(out, spec)
+
+    def _add_unless(self, rule: _Rule, key: Any, q: int, ts: int) -> None:
+        idx = rule.unless_idx
+        lst = idx.get(key)
+        if lst is None:
+            lst = idx[key] = []
+        else:
+            idx.move_to_end(key)
+        lst.append((q, ts))
+        lo = ts - rule.within
+        if lst[0][1] < lo:
+            keep = [e for e in lst if e[1] >= lo]
+            lst[:] = keep
+
+    def _unless_between(self, rule: _Rule, key: Any, q_first: int, q_last: int) -> bool:
+        lst = rule.unless_idx.get(key)
+        if not lst:
+            return False
+        i = bisect_right(lst, (q_first, math.inf))
+        return i < len(lst) and lst[i][0] < q_last
+
+    def _trigger(self, rule: _Rule, cand: _Cand) -> None:
+        values = cand.values
+        key = values[rule.key_idx[-1]]
+        sid = self._sid(rule, key)
+        self._fired = []
+        if rule.k == 1:
+            msg = {"id": fact_id(str(values[0]), rule.index, 0), "sid": sid, "r": rule.index, "ok": True,
+                   "q": cand.q}
+            self._send(msg, event=True)  # consumed by its match: nothing stays stored
+            fired = self._fired
+            if fired != [(cand.q,)]:
+                raise FraudRulesError(f"{rule.id}: durable-rules fired {fired} for record {values[0]!r}")
+            rule.triggers.append((cand, [(cand,)]))
+            return
+        if sid not in rule.live_sid:  # no earlier step is live in this shard: no chain can end here
+            return
+        j = rule.k - 1
+        msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": sid, "r": rule.index, "st": j,
+               "k": _enc(key), "q": cand.q, "ts": cand.ts}
+        fid = self._send(msg, event=False)
+        self._host.retract_fact(RULESET, {"id": fid, "sid": sid})  # nothing later can precede it
+        fired = self._fired
+        self._fired = []
+        if not fired:
+            return
+        chains = []
+        for qs in fired:
+            if qs[-1] != cand.q:  # pragma: no cover - defensive
+                raise FraudRulesError(f"{rule.id}: durable-rules fired a chain {qs} not ending at {cand.q}")
+            chain = tuple(rule.cands[(qj, jj)] for jj, qj in enumerate(qs[:-1])) + (cand,)
+            if rule.unless is not None:
+                on = chain[rule.unless.on]
+                ukey = on.values[rule.unless_on_idx]
+                if self._unless_between(rule, ukey, chain[0].q, cand.q):
+                    continue
+            chains.append(chain)
+        if chains:
+            rule.triggers.append((cand, chains))
+
+    def _emit(self, rule: _Rule) -> list[tuple[int, str, int, dict]]:
+        """Cross conditions, latest chain, suppression and alerts for a rule's triggers in a batch."""
+        triggers, rule.triggers = rule.triggers, []
+        rp = rule.rp
+        flat = [(t, ch) for t, (_, chains) in enumerate(triggers) for ch in chains]
+        keep = np.ones(len(flat), dtype=bool)
+        crosses = [(j, sp) for j, sp in enumerate(rp.steps) if sp.cross is not None]
+        if crosses and flat:
+            rows = {a: [ch[j] for _, ch in flat] for j, a in enumerate(rule.aliases)}
+            gather = _Gather(self, rule, rows)
+            for _j, sp in crosses:
+                keep &= self.evaluator.truth(sp.cross, _ChainEnv(gather, sp.alias, sp.aggregates))
+        best: dict[int, tuple[_Cand, ...]] = {}
+        for (t, ch), ok in zip(flat, keep.tolist()):
+            if not ok:
+                continue
+            cur = best.get(t)
+            if cur is None or [c.q for c in reversed(ch[:-1])] > [c.q for c in reversed(cur[:-1])]:
+                best[t] = ch
+        emitted: list[tuple[_Cand, ...]] = []
+        kidx = rule.key_idx[-1]
+        for t in sorted(best):
+            ch = best[t]
+            trig = ch[-1]
+            rule.matches += 1
+            if rule.suppress > 0:
+                key = trig.values[kidx]
+                last = rule.supp.get(key)
+                if last is not None and trig.ts - last < rule.suppress:
+                    rule.suppressed += 1
+                    self.counters["suppressed"] += 1
+                    continue
+                if last is not None:
+                    rule.supp.move_to_end(key)
+                rule.supp[key] = trig.ts
+            emitted.append(ch)
+        if not emitted:
+            return []
+        rows = {a: [ch[j] for ch in emitted] for j, a in enumerate(rule.aliases)}
+        gather = _Gather(self, rule, rows)
+        seq = np.array([ch[-1].q for ch in emitted], dtype=np.int64)
+        view = MatchView(rp, len(emitted), gather.field, gather.aggregate, seq)
+        alerts = build_alerts(self.plan, view, self.evaluator)
+        rule.alerts += len(alerts)
+        return [(int(seq[i]), rule.id, i, a) for i, a in enumerate(alerts)]
+
+    def _expire_state(self, now: int) -> None:
+        for st in self._aggs.values():
+            st.expire(now)
+        for rule in self._rules:
+            if rule.unless is not None:
+                lo = now - rule.within
+                idx = rule.unless_idx
+                while idx:
+                    k = next(iter(idx))
+                    if idx[k][-1][1] >= lo:
+                        break
+                    del idx[k]
+            if rule.suppress > 0:
+                supp = rule.supp
+                while supp:
+                    k = next(iter(supp))
+                    if now - supp[k] < rule.suppress:
+                        break
+                    del supp[k]
+
+    # -- introspection ----------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, Any]:
+        agg_entries = sum(a.entries() for a in self._aggs.values())
+        rule_entries = sum(r.entries() for r in self._rules)
+        keys = sum(a.live_keys() for a in self._aggs.values()) + sum(r.live_keys() for r in self._rules)
+        pending = len(self._heap)
+        c = self.counters
+        durable_msgs = self.live_facts + len(self.sids_used)  # each sid also stores a state message
+        py_entries = agg_entries + rule_entries + pending
+        return {
+            "records_in": c["records_in"],
+            "rejected": c["rejected"],
+            "late": c["late"],
+            "processed": c["processed"],
+            "pending": pending,
+            "alerts": c["alerts"],
+            "suppressed": c["suppressed"],
+            "id_collisions": c["id_collisions"],
+            "live_facts": self.live_facts,
+            "live_keys": keys,
+            "state_entries": py_entries,
+            "sids": len(self.sids_used),
+            "state_bytes_est": durable_msgs * DURABLE_MESSAGE_BYTES + py_entries * PY_ENTRY_BYTES,
+            "watermark_ns": None if self.watermark is None or math.isinf(self.watermark) else int(self.watermark),
+            "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed}
+                        for r in self._rules},
+        }
+
+    def durable_fact_count(self) -> int:
+        """Facts durable-rules actually stores (for tests): asks every sid used."""
+        total = 0
+        for sid in self.sids_used:
+            total += len(self._host.get_facts(RULESET, sid))
+        return total
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume, as JSON-ready data (no pickle: state files may be untrusted)."""
+        rules = []
+        for r in self._rules:
+            cands = [[j, q, c.ts, list(c.values), [list(c.aggs[s]) for s in r.step_specs[j]]]
+                     for (q, j), c in sorted(r.cands.items())]
+            rules.append({
+                "id": r.id,
+                "cands": cands,
+                "unless": [[k, [list(e) for e in lst]] for k, lst in r.unless_idx.items()],
+                "suppress": [[k, ts] for k, ts in r.supp.items()],
+                "counters": [r.matches, r.alerts, r.suppressed],
+            })
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "rule_pack": self.plan.digest,
+            "rules": [r.id for r in self._rules],
+            "lateness_ns": None if math.isinf(self.lateness_ns) else self.lateness_ns,
+            "region": self.region,
+            "counters": dict(self.counters),
+            "next_arrival": self.next_arrival,
+            "next_q": self.next_q,
+            "max_ts": self.max_ts,
+            "last_ts": self.last_ts,
+            "pending": [[ts, arr, s, list(row)] for ts, arr, s, row in sorted(self._heap)],
+            "aggregates": [[spec_signature(s), self._aggs[s].dump()] for s in self._specs],
+            "rule_state": rules,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict` output: Python state back, live facts re-asserted."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise FraudRulesError("not a fraudrules stream state file")
+        if state.get("version") != STATE_VERSION:
+            raise FraudRulesError(f"state file version {state.get('version')!r} is not {STATE_VERSION}")
+        if state.get("rule_pack") != self.plan.digest or state.get("rules") != [r.id for r in self._rules]:
+            raise FraudRulesError("the state file was written with another rule pack or rule selection")
+        if self.next_arrival or self.next_q or self.live_facts:
+            raise FraudRulesError("load_state needs a fresh executor")
+        sigs = {spec_signature(s): s for s in self._specs}
+        loaded = [sig for sig, _ in state["aggregates"]]
+        if sorted(loaded) != sorted(sigs):
+            raise FraudRulesError("the state file's aggregates do not match the rules")
+        self.counters = Counter(state["counters"])
+        self.next_arrival = int(state["next_arrival"])
+        self.next_q = int(state["next_q"])
+        self.max_ts = state["max_ts"]
+        self.last_ts = state["last_ts"]
+        self._heap = [(int(ts), int(arr), s, tuple(row)) for ts, arr, s, row in state["pending"]]
+        heapq.heapify(self._heap)
+        for sig, data in state["aggregates"]:
+            self._aggs[sigs[sig]].load(data)
+        self._restoring = True
+        try:
+            for r, rs in zip(self._rules, state["rule_state"]):
+                r.matches, r.alerts, r.suppressed = rs["counters"]
+                r.unless_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst]) for k, lst in rs["unless"])
+                r.supp = OrderedDict((_key(k), int(ts)) for k, ts in rs["suppress"])
+                for j, q, ts, values, aggs in rs["cands"]:
+                    cand = _Cand(tuple(values), int(ts), int(q),
+                                 {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)})
+                    if self._assert_cand(r, j, cand):
+                        r.cands[(cand.q, j)] = cand
+                        r.facts.append((cand.ts, cand.q, j))
+        finally:
+            self._restoring = False
+            self._fired = []
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+# --- the inline-test executor (engine.testing.EXECUTORS["stream"]) -----------------------------------
+
+
+def stream_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, list[str]]:
+    """Run a rule test's records through the stream executor (everything held until flush,
+    so records listed out of ts order are ordered as the batch executor orders them)."""
+    rejects: list[str] = []
+    ex = StreamExecutor(plan, lateness=math.inf, region=region,
+                        on_reject=lambda rec, reason: rejects.append(reason))
+    records = [dict(r) for r in records]
+    alerts = ex.feed_many(records) + ex.flush()
+    if rejects:
+        raise FraudRulesError("test records rejected: " + "; ".join(rejects))
+    out: dict[str, list[str]] = {rp.id: [] for rp in plan.rules}
+    for a in alerts:
+        out[a["rule_id"]].append(str(a["record_id"]))
+    return out

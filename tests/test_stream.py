@@ -1,0 +1,452 @@
+"""The stream executor (engine/stream.py) and ``fraudrules watch`` against the batch executor.
+
+The contract (DESIGN §5): fed the batch's total order, the stream executor
+emits the batch's alerts byte for byte; out-of-order input within the allowed
+lateness gives the alerts of the batch over the same arrival order; records
+behind the watermark are late, counted and reported; a killed ``watch``
+resumed from its checkpoint ends with the uninterrupted run's alert file.
+No timings here (bench/bench_stream.py measures).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from engine.generate import generate
+from engine.job import evaluate
+from engine.loader import load_pack
+from engine.plan import compile_pack
+from engine.records import parse_inputs, read_inputs, records_from_dicts
+from engine.sinks import alert_line
+from engine.stream import MAX_SIDS, StreamExecutor, fact_id, fnv1a32
+from engine.testing import run_rule_tests
+from engine.watch import ordered_records
+from tests.helpers import make_pack
+from tests.test_properties import PLAN as PROPS_PLAN
+from tests.test_properties import record_lists
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules"
+SAMPLES = REPO / "samples"
+PACK = load_pack(RULES)
+PLAN = compile_pack(PACK, "CN")
+
+
+def batch_lines(plan, records: list[dict]) -> list[str]:
+    """The batch executor's alert lines for records listed in arrival order."""
+    rs = records_from_dicts(records, plan.schema, region="CN")
+    assert not rs.rejects, rs.rejects[:3]
+    alerts, *_ = evaluate(plan, rs)
+    return [alert_line(a) for a in alerts]
+
+
+def batch_lines_of_dir(path: Path) -> list[str]:
+    specs = parse_inputs([str(path)], PACK.schema)
+    alerts, *_ = evaluate(PLAN, read_inputs(specs, PACK.schema))
+    return [alert_line(a) for a in alerts]
+
+
+def stream_lines(plan, records: list[dict], *, lateness: float = 0.0, chunk: int = 2000, shards: int = 256,
+                 **kw) -> tuple[list[str], StreamExecutor]:
+    ex = StreamExecutor(plan, lateness=lateness, shards=shards, **kw)
+    out = []
+    for i in range(0, len(records), chunk):
+        out.extend(ex.feed_many(records[i: i + chunk]))
+    out.extend(ex.flush())
+    return [alert_line(a) for a in out], ex
+
+
+def jittered(records: list[dict], lateness_s: float, seed: int = 7) -> list[dict]:
+    """An arrival order in which every record is at most ``lateness_s`` behind the newest ts seen."""
+    rs = records_from_dicts(records, PACK.schema, region="CN")
+    ts = {}
+    for t in rs.tables.values():
+        for line, v in zip(t.line.tolist(), t.columns["ts"].values.tolist()):
+            ts[line - 1] = v
+    rnd = random.Random(seed)
+    keyed = sorted(range(len(records)), key=lambda i: (ts[i] + rnd.uniform(0, lateness_s * 1e9), i))
+    return [records[i] for i in keyed]
+
+
+@pytest.fixture(scope="module")
+def samples_records() -> list[dict]:
+    return ordered_records(parse_inputs([str(SAMPLES)], PACK.schema), PACK.schema)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen")
+    generate(out, customers=2000, days=7, seed=5)
+    return out
+
+
+@pytest.fixture(scope="module")
+def generated_records(generated) -> list[dict]:
+    return ordered_records(parse_inputs([str(generated)], PACK.schema), PACK.schema)
+
+
+# --- same alerts as batch ---------------------------------------------------------------------
+
+
+def test_inline_rule_tests_pass_on_both_executors_and_agree():
+    report = run_rule_tests(PACK, executors=["batch", "stream"])
+    assert not report.failed, [(r.rule.id, r.case.name, r.executor, r.actual, r.error) for r in report.failed]
+    assert not report.disagreements
+    assert {r.executor for r in report.results} == {"batch", "stream"}
+
+
+def test_samples_stream_equals_batch_byte_for_byte(samples_records):
+    want = batch_lines_of_dir(SAMPLES)
+    assert want, "the samples should produce alerts"
+    got, ex = stream_lines(PLAN, samples_records)
+    assert got == want
+    s = ex.stats
+    assert s["records_in"] == s["processed"] == len(samples_records) and s["late"] == 0
+
+
+def test_samples_one_record_at_a_time(samples_records):
+    """feed() per record, lateness 0: each record is processed as it arrives."""
+    want = batch_lines_of_dir(SAMPLES)
+    ex = StreamExecutor(PLAN)
+    got = []
+    for r in samples_records[:1500]:
+        got.extend(alert_line(a) for a in ex.feed(r))
+        assert ex.stats["pending"] == 0
+    got.extend(alert_line(a) for a in ex.flush())
+    assert got == batch_lines(PLAN, samples_records[:1500])
+    assert len(want) >= len(got)
+
+
+@pytest.mark.slow
+def test_generated_100k_records_10k_keys_stream_equals_batch(generated, generated_records):
+    assert len(generated_records) >= 100_000
+    keys = set()
+    for rp in PLAN.rules:
+        for sp in rp.steps:
+            keys.update(r[sp.key] for r in generated_records if r["stream"] == sp.stream and sp.key in r)
+    assert len(keys) >= 10_000
+    want = batch_lines_of_dir(generated)
+    got, ex = stream_lines(PLAN, generated_records, chunk=5000)
+    assert len(want) > 20
+    assert got == want
+    s = ex.stats
+    assert s["alerts"] == len(want) and s["rejected"] == 0 and s["late"] == 0
+    assert 0 < s["sids"] <= 256
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists())
+def test_random_records_every_rule_kind(records):
+    """tests/packs/props covers every rule kind: aggregates with where=, is_new, 2-4 step
+    sequences, follows of a non-key field (unsharded), unless, suppression."""
+    want = batch_lines(PROPS_PLAN, records)
+    got, _ = stream_lines(PROPS_PLAN, records, lateness=math.inf, chunk=7, shards=3)  # ts order from the buffer
+    assert got == want
+
+
+# --- time: lateness, late records, state release ------------------------------------------------
+
+
+def test_out_of_order_within_lateness_gives_the_same_alerts(samples_records):
+    arrival = jittered(samples_records, 300)
+    assert arrival != samples_records
+    want = batch_lines(PLAN, arrival)  # batch over the same arrival order (ties in ts keep it)
+    got, ex = stream_lines(PLAN, arrival, lateness=300, chunk=500)
+    assert ex.stats["late"] == 0
+    assert got == want
+    # and the same alerts, whatever the micro-batching
+    got1, _ = stream_lines(PLAN, arrival[:800], lateness=300, chunk=1)
+    assert got1 == batch_lines(PLAN, arrival[:800])
+
+
+def test_records_beyond_lateness_go_to_the_late_output_counted():
+    late: list[tuple[dict, dict]] = []
+    ex = StreamExecutor(PLAN, lateness=60, on_late=lambda rec, info: late.append((rec, info)))
+    base = [{"stream": "payment", "id": f"p{i}", "ts": f"2026-03-01T10:{i:02d}:00Z", "payer_account": "A1",
+             "payee_account": "MULE-0001", "amount": 5000, "currency": "CNY"} for i in range(10)]
+    for r in base:
+        ex.feed(r)
+    old = {"stream": "payment", "id": "old", "ts": "2026-03-01T10:07:59Z", "payer_account": "A2",
+           "payee_account": "MULE-0001", "amount": 5000, "currency": "CNY"}
+    edge = {**old, "id": "edge", "ts": "2026-03-01T10:08:00Z"}  # exactly at the watermark: not late
+    alerts = ex.feed(old) + ex.feed(edge) + ex.flush()
+    assert [r["id"] for r, _ in late] == ["old"]
+    assert late[0][1]["behind_s"] == 1.0
+    assert all(a["record_id"] != "old" for a in alerts)
+    s = ex.stats
+    assert s["late"] == 1 and s["records_in"] == 12
+    assert s["records_in"] == s["processed"] + s["late"] + s["rejected"] + s["pending"]
+    # after flush, anything older than what was processed is late too
+    ex.feed({**old, "id": "after", "ts": "2026-03-01T10:08:30Z"})
+    assert [r["id"] for r, _ in late] == ["old", "after"]
+
+
+def test_rejected_records_are_reported_not_dropped():
+    rejects: list = []
+    ex = StreamExecutor(PLAN, on_reject=lambda rec, reason: rejects.append(reason))
+    ex.feed_many([{"stream": "call", "id": "c1", "ts": "not a time"}, {"stream": "fax", "id": "x", "ts": "2026"},
+                  ["not", "a", "record"], {"stream": "call", "id": "c2", "ts": "2026-03-01T10:00:00Z"}])
+    assert len(rejects) == 3
+    assert any("fax" in r for r in rejects) and any("ts" in r for r in rejects) and "not a JSON object" in rejects
+    assert ex.stats["rejected"] == 3 and ex.stats["processed"] == 1
+
+
+def test_state_is_released_after_the_largest_window(samples_records):
+    ex = StreamExecutor(PLAN)
+    for i in range(0, len(samples_records), 1000):
+        ex.feed_many(samples_records[i: i + 1000])
+    before = ex.stats
+    assert before["live_keys"] > 100 and before["state_entries"] > 100
+    largest = max([s.window_ns for s in PLAN.aggregates()] + [rp.within_ns or 0 for rp in PLAN.rules]
+                  + [rp.suppress_ns for rp in PLAN.rules])
+    far = ex.max_ts + largest + 10**9
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(far // 10**9))
+    ex.feed({"stream": "sms", "id": "tick", "ts": iso, "sender": "+8613800000001", "receiver": "+8613800000002"})
+    ex.feed({"stream": "call", "id": "tick2", "ts": iso, "caller": "+8613800000001", "callee": "+8613800000002"})
+    after = ex.stats
+    assert after["live_facts"] == 0 and ex.durable_fact_count() == 0
+    assert after["state_entries"] <= 5 and after["live_keys"] <= 5
+
+
+# --- durable-rules limits: sids, id collisions ------------------------------------------------------
+
+
+def test_sid_cap_is_enforced_and_never_exceeded(samples_records):
+    for bad in (0, MAX_SIDS + 1):
+        with pytest.raises(ValueError):
+            StreamExecutor(PLAN, shards=bad)
+    got, ex = stream_lines(PLAN, samples_records, shards=4)
+    assert got == batch_lines_of_dir(SAMPLES)
+    assert ex.sids_used <= {"0", "1", "2", "3"}
+    assert ex.durable_fact_count() == ex.stats["live_facts"]
+    # every sid string of a full pool is distinct under durable's own 32-bit hash
+    assert len({fnv1a32(str(i)) for i in range(MAX_SIDS)}) == MAX_SIDS
+
+
+COLLIDE_RULE = """
+id: T-COLLIDE
+title: Long inbound call, then a payment by the callee
+severity: high
+score: 50
+sequence:
+  within: 1h
+  steps:
+    - as: call
+      stream: call
+      key: callee
+      where: duration >= 600
+    - as: pay
+      stream: payment
+      key: payer_phone
+      where: amount >= 100
+explain: "{pay.amount} after call {call.id}"
+"""
+
+
+def _colliding_ids(prefix: str) -> tuple[str, str]:
+    seen: dict[int, str] = {}
+    n = 0
+    while True:
+        rid = f"{prefix}{n}"
+        h = fnv1a32(fact_id(rid, 0, 0))
+        if h in seen:
+            return seen[h], rid
+        seen[h] = rid
+        n += 1
+
+
+def test_message_observed_collision_is_retried_and_loses_no_record(tmp_path):
+    assert fnv1a32("call-46469") == fnv1a32("call-253384")  # FINDINGS §4, the engine's own hash
+    a, b = _colliding_ids("call-")
+    plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": COLLIDE_RULE})), "CN")
+    phone = "+8613800000001"
+    recs = [
+        {"stream": "call", "id": a, "ts": "2026-03-01T10:00:00Z", "caller": "+85523900111", "callee": phone,
+         "duration": 900},
+        {"stream": "call", "id": b, "ts": "2026-03-01T10:05:00Z", "caller": "+85523900111", "callee": phone,
+         "duration": 900},
+        {"stream": "payment", "id": "p1", "ts": "2026-03-01T10:30:00Z", "payer_phone": phone, "amount": 500},
+    ]
+    got, ex = stream_lines(plan, recs, shards=1)  # one sid: the two ids meet in one message index
+    assert ex.stats["id_collisions"] >= 1
+    assert got == batch_lines(plan, recs)
+    assert json.loads(got[0])["evidence"][0]["id"] == b  # the record refused at first is the latest call
+    # both calls are live in durable-rules (one under a nonce id)
+    assert ex.durable_fact_count() == 2 == ex.stats["live_facts"]
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+
+
+def test_checkpoint_roundtrip_in_process(samples_records):
+    arrival = jittered(samples_records, 120, seed=3)
+    want, _ = stream_lines(PLAN, arrival, lateness=120)
+    ex = StreamExecutor(PLAN, lateness=120)
+    out = []
+    cut = len(arrival) // 2
+    for i in range(0, cut, 700):
+        out.extend(ex.feed_many(arrival[i: min(i + 700, cut)]))
+    state = json.loads(json.dumps(ex.state_dict(), allow_nan=False))  # JSON, no pickle
+    assert state["pending"] and any(r["cands"] for r in state["rule_state"])
+    ex2 = StreamExecutor(PLAN, lateness=120, shards=17)  # another shard layout is fine
+    ex2.load_state(state)
+    assert ex2.stats["live_facts"] == ex.stats["live_facts"] == ex2.durable_fact_count()
+    for i in range(cut, len(arrival), 700):
+        out.extend(ex2.feed_many(arrival[i: i + 700]))
+    out.extend(ex2.flush())
+    assert [alert_line(a) for a in out] == want
+
+
+def test_state_from_another_rule_pack_is_refused(samples_records, tmp_path):
+    ex = StreamExecutor(PLAN)
+    ex.feed_many(samples_records[:100])
+    other = compile_pack(load_pack(make_pack(tmp_path, {"rule": COLLIDE_RULE})), "CN")
+    from engine.errors import FraudRulesError
+
+    with pytest.raises(FraudRulesError):
+        StreamExecutor(other).load_state(ex.state_dict())
+
+
+# --- fraudrules watch --------------------------------------------------------------------------------------
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> Path:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+    return path
+
+
+def _watch(*args: str, stdin=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "cli.py"), "watch", *args], cwd=REPO, input=stdin,
+                          capture_output=True, timeout=600, env=env)
+
+
+def test_watch_cli_stdin_late_and_rejects(tmp_path, samples_records):
+    arrival = jittered(samples_records, 600, seed=11)
+    # three records far behind: late; two bad lines: rejected
+    late_recs = [dict(arrival[100], id="late-1"), dict(arrival[200], id="late-2"), dict(arrival[300], id="late-3")]
+    lines = [json.dumps(r) for r in arrival] + ["{not json", "[1, 2]"] + [json.dumps(r) for r in late_recs]
+    data = ("\n".join(lines) + "\n").encode()
+    out, late, rej = tmp_path / "alerts.jsonl", tmp_path / "late.jsonl", tmp_path / "rejects.jsonl"
+    res = _watch("-", "--out", str(out), "--lateness", "10m", "--late", str(late), "--rejects", str(rej),
+                 "--stats-every", "0", "--summary", str(tmp_path / "summary.json"), stdin=data)
+    assert res.returncode == 0, res.stderr.decode()
+    fresh = compile_pack(load_pack(RULES), "CN")  # the pack as the subprocess read it
+    assert out.read_text().splitlines() == batch_lines(fresh, arrival)
+    late_lines = [json.loads(x) for x in late.read_text().splitlines()]
+    assert [x["record"]["id"] for x in late_lines] == ["late-1", "late-2", "late-3"]
+    assert all(x["reason"].startswith("late:") and x["line"] for x in late_lines)
+    assert len(rej.read_text().splitlines()) == 2
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["late"] == 3 and summary["rejected"] == 2 and summary["reconciles"]
+    assert summary["records"] == len(lines)
+
+
+def test_watch_cli_usage_errors(tmp_path):
+    assert _watch("-", "--out", str(tmp_path / "a"), "--lateness", "soon", stdin=b"").returncode == 2
+    assert _watch(str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "a")).returncode == 2
+    assert _watch("--help").returncode == 0 and b"Examples" in _watch("--help").stdout
+
+
+@pytest.mark.slow
+def test_watch_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path, generated, generated_records):
+    """kill -9 a checkpointing watch, restart it: the alert file equals the uninterrupted run's
+    (= the batch alerts, tested above), with lateness so the reorder buffer is in the checkpoint."""
+    arrival = jittered(generated_records, 120, seed=5)
+    src = _write_jsonl(tmp_path / "in.jsonl", arrival)
+    want = batch_lines(PLAN, arrival)
+    out, state = tmp_path / "alerts.jsonl", tmp_path / "watch.state"
+    args = [sys.executable, str(REPO / "cli.py"), "watch", str(src), "--out", str(out), "--lateness", "2m",
+            "--state", str(state), "--checkpoint-every", "1s", "--stats-every", "0"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.exists() and out.exists() and len(out.read_text().splitlines()) >= len(want) // 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = out.read_text().splitlines()
+    assert 0 < len(partial) < len(want)
+    res = subprocess.run(args, cwd=REPO, capture_output=True, timeout=600)
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"resumed from" in res.stderr
+    assert out.read_text().splitlines() == batch_lines(compile_pack(load_pack(RULES), "CN"), arrival)
+
+
+MAPPING = """
+stream: payment
+source:
+  types: {amt: float}
+fields:
+  id: concat("x-", row)
+  ts: when
+  payer_account: src
+  payee_account: dst
+  payee_country: country
+  amount: amt
+  currency: '"CNY"'
+where: kind != "test"
+"""
+
+
+def test_watch_cli_reads_through_a_mapping_like_score(tmp_path):
+    rows = []
+    for i in range(60):
+        rows.append({"when": f"2026-03-01T10:{i:02d}:00+08:00", "src": f"S{i % 7}", "dst": f"D{i % 5}",
+                     "country": ["MM", "SG", "KP"][i % 3], "amt": str(100 + i), "kind": "test" if i % 11 == 0 else "x"})
+    rows.append({"when": "yesterday", "src": "S1", "dst": "D1", "country": "MM", "amt": "5", "kind": "x"})
+    (tmp_path / "map.yaml").write_text(MAPPING)
+    with open(tmp_path / "src.csv", "w") as fh:
+        fh.write("when,src,dst,country,amt,kind\n")
+        for r in rows:
+            fh.write(",".join(r[c] for c in ("when", "src", "dst", "country", "amt", "kind")) + "\n")
+    src = _write_jsonl(tmp_path / "src.jsonl", rows)
+    res = subprocess.run([sys.executable, str(REPO / "cli.py"), "score", str(tmp_path / "src.csv"), "--map",
+                          str(tmp_path / "map.yaml"), "--rule", "TF-HRJ-001", "--out", str(tmp_path / "score"), "-q"],
+                         cwd=REPO, capture_output=True, timeout=300)
+    assert res.returncode == 0, res.stderr.decode()
+    want = (tmp_path / "score" / "alerts.jsonl").read_text().splitlines()
+    assert len(want) == 40 - 4  # MM and KP rows, less the filtered ones
+    res = _watch(str(src), "--map", str(tmp_path / "map.yaml"), "--rule", "TF-HRJ-001", "--out",
+                 str(tmp_path / "w.jsonl"), "--rejects", str(tmp_path / "rej.jsonl"), "--stats-every", "0",
+                 "--summary", str(tmp_path / "s.json"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert (tmp_path / "w.jsonl").read_text().splitlines() == want
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["filtered"] == 6 and summary["rejected"] == 1
+    assert "ts" in (tmp_path / "rej.jsonl").read_text()
+
+
+SUM_RULE = """
+id: T-SUM
+title: Large window totals
+severity: low
+score: 1
+stream: payment
+key: payer_account
+where: sum(amount, 1h) >= 0 and avg(amount, 1h, where=amount > 1) > 0 and min(amount, 1h) > -1e300
+explain: "{sum(amount, 1h)} {avg(amount, 1h, where=amount > 1)} {max(amount, 1h)} {count(1h)}"
+"""
+
+
+def test_sums_exact_beyond_int64_and_fractions(tmp_path):
+    plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": SUM_RULE})), "CN")
+    amounts = [0.1, 0.2, 0.3, 1e15, 3e15, 0.0001, 123456789.1234, 5e14, 0.7, 2.5]
+    recs = [{"stream": "payment", "id": f"p{i}", "ts": f"2026-03-01T10:{i * 6:02d}:00Z", "payer_account": "A",
+             "amount": a} for i, a in enumerate(amounts)]
+    got, _ = stream_lines(plan, recs, chunk=3)
+    assert got == batch_lines(plan, recs) and len(got) >= 5
