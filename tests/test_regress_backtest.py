@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from engine.backtest import Labels, backtest
-from engine.regress import compare, describe, read_alerts
+from engine.regress import compare, describe
 from tests.helpers import REPO
 
 CLI = [sys.executable, str(REPO / "cli.py")]
