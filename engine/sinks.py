@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -94,8 +95,11 @@ def _jsonl_fast(frame: pd.DataFrame) -> str | None:
         pieces += [prefix, text]
     if not pieces:
         return ""
-    lines = pc.binary_join_element_wise(*pieces, "}\n", "")
-    return "".join(lines.to_pylist())
+    lines = pc.binary_join_element_wise(*pieces, "}\n", "").cast(pa.large_string())
+    # the lines lie back to back in the array's data buffer: take them in one piece
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
+    data = lines.buffers()[2]
+    return data[int(offsets[0]): int(offsets[-1])].to_pybytes().decode("utf-8") if len(lines) else ""
 
 
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
