@@ -146,7 +146,7 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
         leaves = []
         for leaf in cond.leaves:
             ltype = "count" if isinstance(leaf.expr, Call) and leaf.expr.name in ("count", "distinct") else None
-            leaves.append((leaf, to_python(evaluator.eval(leaf.expr, env), ltype)))
+            leaves.append((leaf, to_python(evaluator.compute(leaf.expr, env), ltype)))
         cond_cols.append((cond, leaves))
     # the explanation
     explain_env = _StepEnv(view, last.alias, {**last.aggregates, **rp.explain_aggregates})
@@ -155,7 +155,7 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
         if part.expr is None:
             explain_cols.append((part, None))
         else:
-            explain_cols.append((part, to_python(evaluator.eval(part.expr, explain_env))))
+            explain_cols.append((part, to_python(evaluator.compute(part.expr, explain_env))))
     out = []
     for i in range(n):  # per alert, not per record
         evidence = []

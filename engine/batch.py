@@ -109,7 +109,7 @@ class AggregateStore:
         no_null = np.zeros(n, dtype=bool)
         if spec.func == "count":
             return g.scatter(window_count(g, start, mask).astype(np.float64), no_null)
-        raw = self.evaluator.eval(spec.value, env)  # table order: previous_same/is_new sort it themselves
+        raw = self.evaluator.compute(spec.value, env)  # table order: previous_same/is_new sort it themselves
         value = raw.take(g.order)
         valid = mask & ~value.null
         if spec.func == "distinct":

@@ -127,16 +127,16 @@ class Evaluator:
         """A boolean mask: where ``expr`` holds (null counts as false)."""
         if expr is None:
             return np.ones(env.n, dtype=bool)
-        return as_bool(self.eval(expr, env))
+        return as_bool(self.compute(expr, env))
 
-    def eval(self, node: Expr, env: Env) -> Vec:
+    def compute(self, node: Expr, env: Env) -> Vec:
         n = env.n
         if isinstance(node, Literal):
             return _literal(node, n)
         if isinstance(node, Field):
             return env.field(node.alias, node.name)
         if isinstance(node, Unary):
-            v = self.eval(node.operand, env)
+            v = self.compute(node.operand, env)
             if node.op == "not":
                 return Vec(~as_bool(v), np.zeros(n, dtype=bool))
             return Vec(-v.values, v.null.copy())
@@ -144,11 +144,11 @@ class Evaluator:
             return self._binary(node, env)
         if isinstance(node, Cond):
             test = self.truth(node.test, env)
-            a, b = self.eval(node.then, env), self.eval(node.other, env)
+            a, b = self.compute(node.then, env), self.compute(node.other, env)
             a, b = _unify(a, b)
             return Vec(np.where(test, a.values, b.values), np.where(test, a.null, b.null))
         if isinstance(node, InList):
-            v = self.eval(node.operand, env)
+            v = self.compute(node.operand, env)
             hit = self._contains(node.container, v, env)
             return Vec((~hit & ~v.null) if node.negate else hit, np.zeros(n, dtype=bool))
         if isinstance(node, Call):
@@ -159,7 +159,7 @@ class Evaluator:
             state = getattr(env, "__dict__", None)
             cache = state.setdefault("_calls", {}) if state is not None else {}
             if node not in cache:
-                args = [self.eval(a, env) for a in node.args]
+                args = [self.compute(a, env) for a in node.args]
                 cache[node] = fn.apply(args, self._constant(node, fn))
             return cache[node]
         raise TypeError(f"cannot evaluate {type(node).__name__}")
@@ -201,7 +201,7 @@ class Evaluator:
                 right = np.zeros(n, dtype=bool)
                 right[rows] = self.truth(node.right, SubsetEnv(env, rows))
             return Vec(left & right if node.op == "and" else left | right, np.zeros(n, dtype=bool))
-        a, b = self.eval(node.left, env), self.eval(node.right, env)
+        a, b = self.compute(node.left, env), self.compute(node.right, env)
         null = a.null | b.null
         op = node.op
         if op in ("==", "!=", "<", "<=", ">", ">="):

@@ -113,7 +113,7 @@ class Mapping:
             if src is None:
                 columns[name] = Vec.nulls(fspec.type, n)
                 continue
-            vec = ev.eval(src.ast, env)
+            vec = ev.compute(src.ast, env)
             conv = convert_column(_to_arrow(vec, fspec.type), fspec, region, n)
             problems.add(conv.bad & live, conv.reason)
             if name in REQUIRED_FIELDS:

@@ -523,7 +523,7 @@ class _StreamBatch:
         key = ("v", expr)
         out = self._memo.get(key)
         if out is None:
-            out = self._memo[key] = self.ex.evaluator.eval(expr, self.env())
+            out = self._memo[key] = self.ex.evaluator.compute(expr, self.env())
         return out
 
     def col(self, name: str) -> Vec:

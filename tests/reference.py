@@ -195,8 +195,8 @@ class Interp:
         self.plan = plan
         self.aggregate = aggregate  # (Call, own record) -> value
 
-    def eval(self, node: Expr, own: Rec, bound: dict[str, Rec] | None = None) -> object:
-        ev = lambda n: self.eval(n, own, bound)  # noqa: E731
+    def compute(self, node: Expr, own: Rec, bound: dict[str, Rec] | None = None) -> object:
+        ev = lambda n: self.compute(n, own, bound)  # noqa: E731
         if isinstance(node, Literal):
             if node.kind in ("number", "duration"):
                 return float(node.value)  # type: ignore[arg-type]
@@ -236,10 +236,10 @@ class Interp:
     def _member(self, ref: ListRef, v: object, own: Rec, bound) -> bool:
         if ref.name is not None:
             return self.plan.lists[ref.name].entry(str(v)) is not None
-        return any(_compare("==", v, self.eval(item, own, bound)) for item in ref.items)
+        return any(_compare("==", v, self.compute(item, own, bound)) for item in ref.items)
 
     def holds(self, node: Expr | None, own: Rec, bound: dict[str, Rec] | None = None) -> bool:
-        return True if node is None else truth(self.eval(node, own, bound))
+        return True if node is None else truth(self.compute(node, own, bound))
 
 
 AGGREGATE_FUNCS = {"count", "sum", "avg", "min", "max", "distinct", "is_new"}
@@ -286,11 +286,11 @@ class Aggregates:
         if spec.func == "count":
             return float(len(window))
         if spec.func == "is_new":
-            x = self.interp.eval(spec.value, r)  # type: ignore[arg-type]
+            x = self.interp.compute(spec.value, r)  # type: ignore[arg-type]
             if x is None:
                 return False
-            return not any(q.pos < r.pos and self.interp.eval(spec.value, q) == x for q in window)  # type: ignore[arg-type]
-        values = [self.interp.eval(spec.value, q) for q in window]  # type: ignore[arg-type]
+            return not any(q.pos < r.pos and self.interp.compute(spec.value, q) == x for q in window)  # type: ignore[arg-type]
+        values = [self.interp.compute(spec.value, q) for q in window]  # type: ignore[arg-type]
         values = [v for v in values if v is not None]
         if spec.func == "distinct":
             return float(len(set(values)))
