@@ -122,7 +122,34 @@ def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
     assert run("test", "--rules", pack).returncode == 0
 
 
-@pytest.mark.parametrize("command", ["score", "lint", "test", "generate"])
+@pytest.mark.parametrize("command", ["score", "lint", "test", "generate", "regress", "backtest", "watch"])
 def test_help_shows_an_example(command):
     proc = run(command, "--help")
     assert proc.returncode == 0 and "Example" in proc.stdout
+
+
+def test_bad_rows_land_in_rejects_csv_and_the_summary_reconciles(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "payment.csv").write_bytes(
+        b"id,ts,payer_account,payee_account,amount\n"
+        b"p1,2026-03-01T10:00:00Z,A1,B1,100\n"
+        b"p2,not-a-time,A1,B1,100\n"
+        b"p3,2026-03-01T10:01:00Z,A1,B1,lots\n"
+        b",2026-03-01T10:02:00Z,A1,B1,100\n"
+        b"p5,2026-03-01T10:03:00Z,A1,B1,100,extra\n"
+        b"p6,2026-03-01T10:04:00Z,A\xff1,B1,100\n"
+        b"p7,2026-03-01T10:05:00Z,A1,B1,7\n")
+    out = tmp_path / "out"
+    proc = run("score", data, "--out", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert rejects["line"].tolist() == [3, 4, 5, 6, 7]
+    reasons = " | ".join(rejects["reason"])
+    for text in ("bad timestamp", "not a number", "missing id", "columns", "UTF-8"):
+        assert text in reasons, (text, reasons)
+    summary = json.loads((out / "summary.json").read_text())
+    (only,) = summary["inputs"]
+    assert (only["read"], only["scored"], only["rejected"], only["reconciles"]) == (7, 2, 5, True)
+    scored = pd.read_json(out / "scored.jsonl", lines=True)
+    assert scored["id"].tolist() == ["p1", "p7"]
