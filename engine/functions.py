@@ -14,11 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-
-try:  # RE2 guarantees linear-time matching: a rule cannot hang the engine.
-    import re2 as _re
-except ImportError:  # pragma: no cover - google-re2 is a hard dependency
-    _re = None
+import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the engine
 
 from . import phones
 from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, distinct_values, empty_array

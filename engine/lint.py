@@ -32,10 +32,7 @@ def json_schema(pack: RulePack) -> list[RuleError]:
     """Each rule file against rules/schema.json, the schema editors use."""
     import json
 
-    try:
-        import jsonschema
-    except ImportError:  # pragma: no cover - jsonschema is a dependency
-        return []
+    import jsonschema
     schema_path = Path(__file__).resolve().parent.parent / "rules" / "schema.json"
     local = pack.root / "schema.json"
     path = local if local.exists() else schema_path
