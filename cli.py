@@ -103,12 +103,16 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
     started = time.perf_counter()
     try:
         if show_progress:
-            with Progress(TextColumn("reading"), BarColumn(), TextColumn("{task.completed:,} rows"),
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
                           TimeElapsedColumn(), console=err, transient=True) as progress:
-                task = progress.add_task("read", total=None)
+                task = progress.add_task("reading rows", total=None)
+
+                def report(phase: str, done: int, total: int | None) -> None:
+                    label = "reading rows" if phase == "read" else "evaluating rules"
+                    progress.update(task, description=label, completed=done, total=total)
+
                 result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
-                                   rule_ids=set(rule_ids) or None, pack=pack,
-                                   progress=lambda n: progress.update(task, completed=n))
+                                   rule_ids=set(rule_ids) or None, pack=pack, progress=report)
         else:
             result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
                                rule_ids=set(rule_ids) or None, pack=pack)

@@ -49,15 +49,22 @@ class ScoreResult:
         return Counter(self.scored["decision"].tolist()) if len(self.scored) else Counter()
 
 
-def evaluate(plan: Plan, records: RecordSet) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int],
-                                                       pd.DataFrame]:
+# progress(phase, done, total): phase "read" counts rows (total unknown), "rules" counts rules
+Progress = Callable[[str, int, "int | None"], None]
+
+
+def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None
+             ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
     """Run the batch executor and build alerts and scored records."""
     executor = BatchExecutor(plan, records)
     alerts_keyed: list[tuple[int, str, int, dict[str, Any]]] = []
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
-    for rm in executor.run():
+    for done, rule_plan in enumerate(plan.rules, start=1):
+        rm = executor.run_rule(rule_plan)
+        if progress:
+            progress("rules", done, len(plan.rules))
         rp = rm.rule
         last = rp.steps[-1]
         matches[rp.id] = rm.n
@@ -83,7 +90,7 @@ def evaluate(plan: Plan, records: RecordSet) -> tuple[list[dict[str, Any]], dict
 
 def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, region: str = "CN",
           chunk_rows: int = 1_000_000, rule_ids: set[str] | None = None,
-          progress: Callable[[int], None] | None = None, pack: RulePack | None = None) -> ScoreResult:
+          progress: Progress | None = None, pack: RulePack | None = None) -> ScoreResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pack = pack or load_pack(rules_dir)
@@ -91,10 +98,10 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["load rules"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     records = read_inputs(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
-                          progress=progress)
+                          progress=(lambda n: progress("read", n, None)) if progress else None)
     timings["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    alerts, matches, suppressed, scored = evaluate(plan, records)
+    alerts, matches, suppressed, scored = evaluate(plan, records, progress)
     timings["evaluate"] = time.perf_counter() - t0
     return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings)
 
