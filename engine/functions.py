@@ -255,13 +255,32 @@ def parse_timestamps(text: np.ndarray, null: np.ndarray, fmt: str | None) -> Vec
     is read as UTC (say the zone in the data, or convert in a mapping file).
     """
     series = pd.Series(text, dtype=object).where(~null, None)
+    out = np.zeros(len(series), dtype=np.int64)
+    bad = null.copy()
     if fmt:
-        parsed = pd.to_datetime(series, format=fmt, utc=True, errors="coerce")
+        groups = [np.ones(len(series), dtype=bool)]
     else:
-        parsed = pd.to_datetime(series.str.strip(), format="ISO8601", utc=True, errors="coerce")
-    bad = parsed.isna().to_numpy() | null
-    ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
-    return Vec(np.where(bad, 0, ns).astype(np.int64), bad)
+        series = series.str.strip()
+        # Text with and without an offset is parsed in separate calls: pandas
+        # versions disagree on naive text mixed with offsets in one column.
+        has_offset = series.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
+        groups = [has_offset, ~has_offset]
+    for rows in groups:
+        if not rows.any():
+            continue
+        part = series[rows]
+        if fmt:
+            parsed = pd.to_datetime(part, format=fmt, utc=True, errors="coerce")
+        else:
+            parsed = pd.to_datetime(part, format="ISO8601", utc=True, errors="coerce")
+        missing = parsed.isna().to_numpy()
+        ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+        out[rows] = np.where(missing, 0, ns)
+        bad[rows] |= missing
+    return Vec(np.where(bad, 0, out).astype(np.int64), bad)
+
+
+_OFFSET = r"[T ].*(?:Z|z|[+-]\d\d(?::?\d\d)?)$"  # a time part, then Z or an offset
 
 
 # --- type rules -------------------------------------------------------------
