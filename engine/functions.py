@@ -145,27 +145,30 @@ def _length(args: list[Vec], const: object) -> Vec:
     return _str_map(args[0], lambda s: float(len(s)), "float")
 
 
-def _pairwise_str(args: list[Vec], fn: Callable[[str, str], bool]) -> Vec:
+def _pairwise_str(args: list[Vec], scalar_fn: Callable[[str, str], bool],
+                  array_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Vec:
+    """A text test of two arguments: once per distinct value when the second is
+    constant (the usual case), else element-wise in numpy's string routines."""
     a, b = args
     sa, sb = a.filled_strings(), b.filled_strings()
-    if len(set(sb.tolist())) == 1:  # the usual case: a constant second argument
+    if len(sb) == 0 or (sb == sb[0]).all():
         needle = sb[0] if len(sb) else ""
-        res = _str_map(a, lambda s: fn(s, needle), "bool")
-        return Vec(res.values & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
-    out = np.fromiter((fn(x, y) for x, y in zip(sa, sb)), dtype=bool, count=len(sa))
-    return Vec(out & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
+        hit = _str_map(a, lambda s: scalar_fn(s, needle), "bool").values
+    else:
+        hit = np.asarray(array_fn(sa.astype(str), sb.astype(str)), dtype=bool)
+    return Vec(hit & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
 
 
 def _startswith(args: list[Vec], const: object) -> Vec:
-    return _pairwise_str(args, str.startswith)
+    return _pairwise_str(args, str.startswith, np.char.startswith)
 
 
 def _endswith(args: list[Vec], const: object) -> Vec:
-    return _pairwise_str(args, str.endswith)
+    return _pairwise_str(args, str.endswith, np.char.endswith)
 
 
 def _contains(args: list[Vec], const: object) -> Vec:
-    return _pairwise_str(args, lambda a, b: b in a)
+    return _pairwise_str(args, lambda x, y: y in x, lambda x, y: np.char.find(x, y) >= 0)
 
 
 def _prepare_regex(consts: list[object]) -> object:

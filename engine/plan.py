@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from .checker import AGGREGATES
 from .evaluate import ListMatcher
-from .expr import Binary, Call, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
+from .expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
 from .loader import Policy, RulePack
 from .model import Macro, Rule
 from .streams import Schema
@@ -133,7 +133,7 @@ def _rebuild(node: Expr, fn) -> Expr:
     elif isinstance(node, Call):
         node = replace(node, args=tuple(_rebuild(a, fn) for a in node.args),
                        kwargs=tuple((k, _rebuild(v, fn)) for k, v in node.kwargs))
-    elif hasattr(node, "then"):
+    elif isinstance(node, Cond):
         node = replace(node, then=_rebuild(node.then, fn), test=_rebuild(node.test, fn),
                        other=_rebuild(node.other, fn))
     out = fn(node)

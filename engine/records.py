@@ -788,7 +788,7 @@ def _quotes_well_formed(buf: np.ndarray, q: np.ndarray) -> bool:
 _ARROW_TYPE = {"number": pa.float64(), "bool": pa.bool_()}  # JSON kinds Arrow may type; the rest are text
 
 
-def _json_kind(ftype: str, lenient: bool) -> str:
+def json_kind(ftype: str, lenient: bool) -> str:
     if lenient:
         return "any"
     if ftype in STRING_TYPES:
@@ -814,7 +814,7 @@ def _json_type(v: object) -> str:
     return type(v).__name__
 
 
-def _value_text(v: object, kind: str) -> tuple[str | None, bool]:
+def value_text(v: object, kind: str) -> tuple[str | None, bool]:
     """A JSON (or YAML) value as text for the text converter; (text, ok)."""
     if v is None:
         return None, True
@@ -835,7 +835,7 @@ def _value_text(v: object, kind: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def _dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
+def dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
                           ) -> tuple[dict[str, pa.Array], dict[str, tuple[np.ndarray, Callable[[int], str]]]]:
     """Columns of text from parsed objects; values of the wrong JSON type are problems."""
     columns: dict[str, pa.Array] = {}
@@ -846,7 +846,7 @@ def _dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
         texts: list[str | None] = []
         bad = np.zeros(n, dtype=bool)
         for i, r in enumerate(rows):
-            text, ok = _value_text(r.get(name), kind)
+            text, ok = value_text(r.get(name), kind)
             if not ok:
                 bad[i] = True
                 text = None
@@ -964,7 +964,7 @@ class _Jsonl:
                     parsed.append(obj)
                     keep_lines.append(lines[lo + i])
                     keep_rows.append(rows[i])
-                cols, pre = _dict_rows_to_columns(parsed, self.kinds, len(parsed))
+                cols, pre = dict_rows_to_columns(parsed, self.kinds, len(parsed))
                 yield RawChunk(cols, len(parsed), np.array(keep_lines, dtype=np.int64),
                                np.array(keep_rows, dtype=np.int64), sorted(rejects), pre)
 
@@ -1106,7 +1106,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         stream = mapping.stream
         fmt = mapping.format or spec.format
         requested = list(mapping.columns)
-        kinds = {c: _json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in requested}
+        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in requested}
         region = mapping.region or region
     else:
         if spec.stream not in schema.streams:
@@ -1114,7 +1114,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         stream, fmt = spec.stream, spec.format
         sspec = schema.streams[stream]
         requested = list(sspec.fields)
-        kinds = {name: _json_kind(f.type, False) for name, f in sspec.fields.items()}
+        kinds = {name: json_kind(f.type, False) for name, f in sspec.fields.items()}
     target = schema.streams[stream]
 
     def attempt(slow: bool) -> _InputResult:
@@ -1235,8 +1235,8 @@ def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN
         rows = [{k: v for k, v in records[i].items() if k != "stream" and not str(k).startswith("_")} for i in idx]
         lines = np.array([int(records[i].get("_line", i + 1)) for i in idx], dtype=np.int64)
         n = len(rows)
-        kinds = {name: _json_kind(f.type, False) for name, f in spec.fields.items()}
-        cols, pre = _dict_rows_to_columns(rows, kinds, n)
+        kinds = {name: json_kind(f.type, False) for name, f in spec.fields.items()}
+        cols, pre = dict_rows_to_columns(rows, kinds, n)
         unknown = np.array([any(k not in spec.fields for k in r) for r in rows], dtype=bool)
         if unknown.any():
             pre[""] = (unknown, lambda j, rows=rows, spec=spec: "unknown field " + ", ".join(

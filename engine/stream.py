@@ -57,7 +57,7 @@ from .errors import FraudRulesError
 from .evaluate import Evaluator
 from .expr import Call, Expr
 from .plan import AggregateSpec, Plan, RulePlan
-from .records import _json_kind, _value_text, convert_column, records_from_dicts
+from .records import convert_column, json_kind, records_from_dicts, value_text
 from .streams import REQUIRED_FIELDS
 from .vec import Vec, physical_kind
 from .windows import SUM_SCALE, scaled
@@ -639,7 +639,7 @@ class StreamExecutor:
         self._seq_rules = [r for r in self._rules if r.k > 1]
         self._used = plan.streams()
         # single-record fast path (see _fast_rows): per stream, field -> (json kind, FieldSpec, index)
-        self._field_conv = {s: {name: (_json_kind(f.type, False), f, i)
+        self._field_conv = {s: {name: (json_kind(f.type, False), f, i)
                                 for i, (name, f) in enumerate(spec.fields.items())}
                             for s, spec in schema.streams.items()}
         self._cells: dict[tuple[str, str], dict] = {}
@@ -843,7 +843,7 @@ class StreamExecutor:
                     if fspec.type == "string" and type(raw) is str and raw.isascii():
                         cell = raw or None  # what _from_text does to text for a string field
                     else:
-                        text, ok = _value_text(raw, kind)
+                        text, ok = value_text(raw, kind)
                         if not ok:
                             return None
                         try:

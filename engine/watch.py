@@ -343,14 +343,14 @@ class WatchJob:
 
     def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
         """Source rows through the mapping file -> records of its stream (as JSON values)."""
-        from .records import RawChunk, _dict_rows_to_columns, _json_kind
+        from .records import RawChunk, dict_rows_to_columns, json_kind
 
         mapping = self.mapping
         if not rows:
             return []
         n = len(rows)
-        kinds = {c: _json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in mapping.columns}
-        cols, pre = _dict_rows_to_columns(rows, kinds, n)
+        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in mapping.columns}
+        cols, pre = dict_rows_to_columns(rows, kinds, n)
         line = np.array([lines_of[id(r)] for r in rows], dtype=np.int64)
         chunk = RawChunk(cols, n, line, line.copy(), [], pre)
         spec = self.plan.schema.streams[mapping.stream]

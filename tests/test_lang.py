@@ -117,3 +117,13 @@ def test_broken_rule_file_exits_2_with_location_and_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "score", "--rules", str(pack), str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "r.yaml:7:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_text_tests_of_two_columns_match_pythons_string_methods():
+    a = np.array(["+8613800", "abc", "", "x", "hello"], dtype=object)
+    b = np.array(["+86", "c", "", "y", "ll"], dtype=object)
+    null = np.array([False, False, False, True, False])
+    env = ColumnsEnv({"a": Vec(a, np.zeros(5, dtype=bool)), "b": Vec(b, null)}, 5)
+    for fn, py in (("startswith", str.startswith), ("endswith", str.endswith), ("contains", lambda x, y: y in x)):
+        got = Evaluator().compute(parse_expr(f"{fn}(a, b)"), env).values.tolist()
+        assert got == [py(x, y) and not n for x, y, n in zip(a, b, null)], fn
