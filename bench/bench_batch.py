@@ -7,7 +7,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
     python bench/bench_batch.py --records 100000     # quick check
     python bench/bench_batch.py --repeat 3 --split   # as in docs/benchmarks.md
 
-1. Data: ``engine.generate.generate`` writes call, sms, sim_event and payment
+1. Data: ``fraudrules.synth.generate.generate`` writes call, sms, sim_event and payment
    CSV files (about 7.6 records per customer-day; all four streams are kept,
    as the engine scores every record it reads). The files are cached in
    ``--workdir`` under a name made of the size, days and seed, so reruns do
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDS_PER_CUSTOMER_DAY = 7.6  # all four streams, engine.generate defaults
+RECORDS_PER_CUSTOMER_DAY = 7.6  # all four streams, fraudrules.synth.generate defaults
 HUGE_TS = 1 << 40  # seq = ts_ns * 2^40 + input * 2^32 + row: the total order as one HUGEINT
 HUGE_INPUT = 1 << 32
 
@@ -68,7 +68,7 @@ def ensure_data(workdir: Path, records: int, days: int, seed: int, case_rate: fl
     if done.exists():
         return data, json.loads(done.read_text())
     sys.path.insert(0, str(REPO))
-    from engine.generate import generate
+    from fraudrules.synth.generate import generate
 
     t0 = time.perf_counter()
     extra = {"case_rate": case_rate} if case_rate is not None else {}
@@ -96,8 +96,8 @@ def export_rules(workdir: Path, rev: str) -> tuple[Path, str]:
 def input_files(data: Path, rules: Path) -> list[tuple[str, Path]]:
     """(stream, path) of every input in the order the engine reads a folder (DESIGN §5 input position)."""
     sys.path.insert(0, str(REPO))
-    from engine.loader import load_pack
-    from engine.records import parse_inputs
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.pack.loader import load_pack
 
     pack = load_pack(rules)
     specs = parse_inputs([str(data)], pack.schema)
@@ -239,7 +239,7 @@ def _night(plan, rp) -> str:
 
 
 def _struct(plan, rp) -> str:
-    # sums on integers scaled by 10^4, as engine.windows does
+    # sums on integers scaled by 10^4, as fraudrules.runtime.windows does
     return f"""SELECT id, k, t, seq FROM (
         SELECT id, k, t, seq, {window_total('x', D)} AS total FROM (
             SELECT id, payer_account AS k, t, seq, round(amount * 10000)::BIGINT AS x FROM payment
@@ -355,8 +355,8 @@ def rule_statements(plan) -> tuple[list[tuple[str, str]], dict[str, str], list[s
 
 def duckdb_script(inputs, rules: Path, out_csv: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     sys.path.insert(0, str(REPO))
-    from engine.loader import load_pack
-    from engine.plan import compile_pack
+    from fraudrules.pack.loader import load_pack
+    from fraudrules.runtime.plan import compile_pack
 
     pack = load_pack(rules)
     plan = compile_pack(pack)
@@ -396,22 +396,23 @@ def child_pyarrow(paths: list[str]) -> None:
 # engine functions whose CPU time --split reports: (module, attribute, label); few calls each, so the
 # wrappers cost nothing measurable (unlike cProfile, which inflates phonenumbers' many small calls ~5x)
 SPLIT = [
-    ("engine.job", "load_pack", "load rules"),
-    ("engine.job", "read_inputs", "read: total (records.read_inputs)"),
-    ("engine.records", "normalise_native", "read: typing of every column (records.normalise_native)"),
-    ("engine.records", "_phones", "read: E.164 normalisation (records._phones)"),
-    ("engine.job", "evaluate", "evaluate: total (job.evaluate)"),
-    ("engine.batch.BatchExecutor", "run", "evaluate: executor (BatchExecutor.run)"),
-    ("engine.batch.AggregateStore", "_compute", "evaluate: window aggregates (AggregateStore._compute)"),
-    ("engine.windows", "composite_searchsorted", "evaluate: window starts (windows.composite_searchsorted)"),
-    ("engine.phones", "country", "evaluate: country() (phones.country)"),
-    ("engine.evaluate.ListMatcher", "contains", "evaluate: @list membership (ListMatcher.contains)"),
-    ("engine.batch.BatchExecutor", "_extend", "evaluate: sequence joins (BatchExecutor._extend)"),
-    ("engine.windows", "previous_same", "evaluate: distinct()/is_new() (windows.previous_same)"),
-    ("engine.job", "build_alerts", "evaluate: build_alerts"),
-    ("engine.job", "scored_frame", "evaluate: scored_frame"),
-    ("engine.job", "write_outputs", "write: total (job.write_outputs)"),
-    ("engine.job", "write_frame", "write: scored + rejects (sinks.write_frame)"),
+    ("fraudrules.jobs.score", "load_pack", "load rules"),
+    ("fraudrules.jobs.score", "read_inputs", "read: total (records.read_inputs)"),
+    ("fraudrules.io.records", "normalise_native", "read: typing of every column (records.normalise_native)"),
+    ("fraudrules.io.records", "_phones", "read: E.164 normalisation (records._phones)"),
+    ("fraudrules.jobs.score", "evaluate", "evaluate: total (job.evaluate)"),
+    ("fraudrules.executors.batch.BatchExecutor", "run", "evaluate: executor (BatchExecutor.run)"),
+    ("fraudrules.executors.batch.AggregateStore", "_compute", "evaluate: window aggregates (AggregateStore._compute)"),
+    ("fraudrules.runtime.windows", "composite_searchsorted",
+     "evaluate: window starts (windows.composite_searchsorted)"),
+    ("fraudrules.columns.phones", "country", "evaluate: country() (phones.country)"),
+    ("fraudrules.runtime.evaluate.ListMatcher", "contains", "evaluate: @list membership (ListMatcher.contains)"),
+    ("fraudrules.executors.batch.BatchExecutor", "_extend", "evaluate: sequence joins (BatchExecutor._extend)"),
+    ("fraudrules.runtime.windows", "previous_same", "evaluate: distinct()/is_new() (windows.previous_same)"),
+    ("fraudrules.jobs.score", "build_alerts", "evaluate: build_alerts"),
+    ("fraudrules.jobs.score", "scored_frame", "evaluate: scored_frame"),
+    ("fraudrules.jobs.score", "write_outputs", "write: total (job.write_outputs)"),
+    ("fraudrules.jobs.score", "write_frame", "write: scored + rejects (sinks.write_frame)"),
 ]
 
 
@@ -440,9 +441,9 @@ def child_split(data: str, rules: str, out: str, *rule_ids: str) -> None:
                 acc[_label] = acc.get(_label, 0.0) + time.process_time() - t0
 
         setattr(owner, attr, functools.wraps(fn)(wrapped))
-    from engine import job
-    from engine.loader import load_pack
-    from engine.records import parse_inputs
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.jobs import score as job
+    from fraudrules.pack.loader import load_pack
 
     c0, w0 = time.process_time(), time.perf_counter()
     pack = load_pack(rules)
@@ -684,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(SQL in {run_dir / 'duckdb_rules.sql'}, ids in {duck_ids_csv})")
 
     if a.profile:
-        prof = run_dir / "engine.pstats"
+        prof = run_dir / "fraudrules.pstats"
         cmd = [py, "-m", "cProfile", "-o", str(prof), "cli.py", "score", str(data), "--rules", str(a.rules),
                "--out", str(run_dir / "engine-profile-out"), "-q", *rule_args]
         subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

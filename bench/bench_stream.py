@@ -2,7 +2,7 @@
 
 Two parts, each scenario in its own process so that peak RSS is its own:
 
-``compare`` (default): on generated data (engine.generate), in one run,
+``compare`` (default): on generated data (fraudrules.synth.generate), in one run,
   - ``stream``: StreamExecutor.feed_many in micro-batches (normalisation included),
   - ``stream-single``: StreamExecutor.feed one record at a time (latency mode, a prefix),
   - ``naive``: a plain durable-rules program on the same rules: every record
@@ -40,9 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-
-from engine.loader import load_pack  # noqa: E402
-from engine.plan import compile_pack  # noqa: E402
+from fraudrules.pack.loader import load_pack  # noqa: E402
+from fraudrules.runtime.plan import compile_pack  # noqa: E402
 
 OPS = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
@@ -69,15 +68,15 @@ def pct(values, q) -> float:
 
 
 def _records(data_dir: str, rules: str):
-    from engine.records import parse_inputs
-    from engine.watch import ordered_records
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.jobs.watch import ordered_records
 
     pack = load_pack(rules)
     return pack, ordered_records(parse_inputs([data_dir], pack.schema), pack.schema)
 
 
 def run_stream(data_dir: str, rules: str, batch: int) -> dict:
-    from engine.stream import StreamExecutor
+    from fraudrules.executors.stream import StreamExecutor
 
     pack, recs = _records(data_dir, rules)
     plan = compile_pack(pack, "CN")
@@ -96,7 +95,7 @@ def run_stream(data_dir: str, rules: str, batch: int) -> dict:
     secs = time.perf_counter() - t0
     cpu = cpu_s() - c0
     st = ex.stats
-    from engine.records import records_from_dicts  # the normalisation share, timed apart
+    from fraudrules.io.records import records_from_dicts  # the normalisation share, timed apart
 
     n0 = cpu_s()
     for i in range(0, len(recs), batch):
@@ -110,7 +109,7 @@ def run_stream(data_dir: str, rules: str, batch: int) -> dict:
 
 
 def run_stream_single(data_dir: str, rules: str, n: int) -> dict:
-    from engine.stream import StreamExecutor
+    from fraudrules.executors.stream import StreamExecutor
 
     pack, recs = _records(data_dir, rules)
     recs = recs[:n]
@@ -132,7 +131,7 @@ def run_stream_single(data_dir: str, rules: str, n: int) -> dict:
 
 def _naive_condition(plan, rp, j, sp) -> list:
     """The step's simple comparisons as durable tests; everything else is left out."""
-    from engine.expr import Binary, Field, Literal, conjuncts
+    from fraudrules.lang.expr import Binary, Field, Literal, conjuncts
 
     tests: list = [{"stream": sp.stream}]
     if sp.local is not None:
@@ -152,10 +151,9 @@ def _naive_condition(plan, rp, j, sp) -> list:
 
 
 def run_naive(data_dir: str, rules: str) -> dict:
-    from durable import engine as dr
+    from durable import fraudrules as dr
     from durable.engine import MessageNotHandledException, MessageObservedException
-
-    from engine.records import records_from_dicts
+    from fraudrules.io.records import records_from_dicts
 
     pack, recs = _records(data_dir, rules)
     plan = compile_pack(pack, "CN")
@@ -219,7 +217,7 @@ def run_naive(data_dir: str, rules: str) -> dict:
 def compare(args) -> None:
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="bench-stream-")) / "data"
     if not args.data:
-        from engine.generate import generate
+        from fraudrules.synth.generate import generate
 
         generate(data, customers=args.customers, days=args.days, seed=args.seed)
     rows = []
@@ -291,13 +289,13 @@ def churn_records(n: int, keys: int, seed: int = 1, days: float = 1100.0, life_d
 
 
 def _phone_caches() -> list:
-    from engine import phones
+    from fraudrules.columns import phones
 
     return [phones._parse, phones.normalise_one, phones.country_one, phones.type_one]
 
 
 def memory(args) -> None:
-    from engine.stream import StreamExecutor
+    from fraudrules.executors.stream import StreamExecutor
 
     pack = load_pack(args.rules)
     ex = StreamExecutor(compile_pack(pack, "CN"))
@@ -316,7 +314,7 @@ def memory(args) -> None:
         done += len(chunk)
         if done // args.every != before // args.every:
             cached = sum(c.cache_info().currsize for c in _phone_caches())
-            if args.clear_phone_caches:  # engine.phones memoises every distinct number (up to 1M each)
+            if args.clear_phone_caches:  # fraudrules.columns.phones memoises every distinct number (up to 1M each)
                 for c in _phone_caches():
                     c.cache_clear()
             s = ex.stats
@@ -355,7 +353,7 @@ def main() -> None:
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--rules", default=str(REPO / "rules"))
     m.add_argument("--clear-phone-caches", action="store_true",
-                   help="empty engine.phones' lru caches at every report (shows the executor's own state)")
+                   help="empty fraudrules.columns.phones' lru caches at every report (shows the executor's own state)")
     args = ap.parse_args()
     if args.cmd == "_one":
         one(args)

@@ -6,10 +6,10 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from engine.batch import BatchExecutor, RuleMatches
-from engine.loader import load_pack
-from engine.plan import compile_pack
-from engine.records import records_from_dicts
+from fraudrules.executors.batch import BatchExecutor, RuleMatches
+from fraudrules.io.records import records_from_dicts
+from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.plan import compile_pack
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"

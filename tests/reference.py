@@ -1,13 +1,13 @@
 """A deliberately naive reference implementation of the rule semantics (DESIGN §4-§6).
 
-It evaluates a compiled :class:`engine.plan.Plan` record by record with plain
+It evaluates a compiled :class:`fraudrules.runtime.plan.Plan` record by record with plain
 Python loops, so that the vectorised executors can be checked against it on
 random inputs (tests/test_properties.py). Nothing here is fast, and nothing
 here shares logic with the executors: the expression interpreter, the window
 aggregates, the sequence search, ``unless``, suppression and the total order
 are all written again from the text of DESIGN.md. Only scalar helpers that
 are not semantics of their own are reused: phone normalisation, ``country``,
-``number_type`` (engine.phones) and list lookups (``ListMatcher.entry``).
+``number_type`` (fraudrules.columns.phones) and list lookups (``ListMatcher.entry``).
 
 Value model: numbers are Python floats, timestamps are :class:`Ts` (int ns
 since the epoch, UTC), durations are float seconds, strings/phones/enums are
@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from engine.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
-from engine.phones import country_one, normalise_one, type_one
-from engine.plan import AggregateSpec, Plan, RulePlan
+from fraudrules.columns.phones import country_one, normalise_one, type_one
+from fraudrules.lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from fraudrules.runtime.plan import AggregateSpec, Plan, RulePlan
 
 NS = 1_000_000_000
-SUM_SCALE = 10_000  # DESIGN: sums are exact to 4 decimals (engine.windows.SUM_SCALE)
+SUM_SCALE = 10_000  # DESIGN: sums are exact to 4 decimals (fraudrules.runtime.windows.SUM_SCALE)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 

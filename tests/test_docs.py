@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from fraudrules.errors import SourceLocation
+from fraudrules.lang.expr import parse_expr
+from fraudrules.pack.checker import Checker, Scope
+from fraudrules.pack.loader import load_pack
+from fraudrules.pack.model import ExprSource
+from fraudrules.pack.source import Node
 
-from engine.checker import Checker, Scope
-from engine.errors import SourceLocation
-from engine.expr import parse_expr
-from engine.loader import load_pack
-from engine.model import ExprSource
-from engine.source import Node
 from tests.helpers import REPO
 
 WHERE = re.compile(r"^where: (.*?)(\s+#.*)?$", re.M)
@@ -43,8 +43,8 @@ def test_each_where_example_type_checks(expr, pack):
 
 
 def test_every_function_and_aggregate_appears_in_the_guide():
-    from engine.checker import AGGREGATES
-    from engine.functions import FUNCTIONS
+    from fraudrules.lang.functions import FUNCTIONS
+    from fraudrules.pack.checker import AGGREGATES
 
     text = (REPO / "docs" / "rules.md").read_text()
     mapping_only = {"concat", "string", "number", "timestamp", "parse_time", "upper"}

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 import pytest
-
-from engine.generate import CASE_TYPOLOGIES, COLUMNS, TYPOLOGIES, generate
+from fraudrules.synth.generate import CASE_TYPOLOGIES, COLUMNS, TYPOLOGIES, generate
 
 HIGH_RISK_CODES = ("+882", "+881", "+232", "+225", "+677", "+247")
 IRSF_PREFIXES = ("+88213", "+88216", "+2327", "+6913")

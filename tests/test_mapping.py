@@ -9,12 +9,11 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.errors import InputError, RuleError, RuleErrors
-from engine.mapping import load_mapping
-from engine.phones import normalise_one
-from engine.records import parse_inputs, read_inputs
-from engine.streams import load_schema
+from fraudrules.columns.phones import normalise_one
+from fraudrules.errors import InputError, RuleError, RuleErrors
+from fraudrules.io.mapping import load_mapping
+from fraudrules.io.records import parse_inputs, read_inputs
+from fraudrules.pack.streams import load_schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")

@@ -1,7 +1,7 @@
 """An independent oracle for the batch executor (DESIGN §4-§5).
 
 Every rule kind of the language is written twice: once as a rule of a small
-pack (ids ``ORC-*``, no ``suppress``) run by :class:`engine.batch.BatchExecutor`,
+pack (ids ``ORC-*``, no ``suppress``) run by :class:`fraudrules.executors.batch.BatchExecutor`,
 and once as DuckDB SQL over the same CSV files, read back with pandas as raw
 text and typed in SQL. Both must find exactly the same set of triggering
 record ids (matches before suppression) on ~110k generated records; for
@@ -45,11 +45,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from engine.batch import BatchExecutor
-from engine.loader import load_pack
-from engine.plan import compile_pack
-from engine.records import RecordSet, parse_inputs, read_inputs
+from fraudrules.executors.batch import BatchExecutor
+from fraudrules.io.records import RecordSet, parse_inputs, read_inputs
+from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.plan import compile_pack
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"

@@ -26,15 +26,14 @@ import datetime as dt
 import pathlib
 from unittest import mock
 
+import fraudrules.executors.batch
 import pytest
+from fraudrules.executors.batch import BatchExecutor
+from fraudrules.io.records import records_from_dicts
+from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.plan import compile_pack
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-import engine.batch
-from engine.batch import BatchExecutor
-from engine.loader import load_pack
-from engine.plan import compile_pack
-from engine.records import records_from_dicts
 
 try:  # the repository's convention (python -m pytest from the root, as tests.helpers)
     from tests.reference import reference_matches
@@ -219,7 +218,7 @@ BOUNDARIES = {
          rec("payment", "p3", 33, payer_phone=SUB, payee_account="B9", amount=100)],
         "P-ISNEW", [(("p1",), True), (("p2",), True)]),
     # found by the property test: distinct() and is_new() read their values permuted twice
-    # when the stream's rows are not already grouped by key (engine.batch.AggregateStore)
+    # when the stream's rows are not already grouped by key (fraudrules.executors.batch.AggregateStore)
     "distinct with two callers interleaved": (
         [rec("call", "x1", 0, caller=CALLER, callee=SUB, duration=5),
          rec("call", "y1", 0, caller="+88213000123", callee="+8613800000002", duration=5),
@@ -272,5 +271,5 @@ def test_batch_agrees_with_reference(records: list[dict]) -> None:
 @given(records=record_lists())
 def test_blocked_join_agrees_with_reference(records: list[dict]) -> None:
     """The same with the sequence join expanded a few candidate pairs at a time (large-input path)."""
-    with mock.patch.object(engine.batch, "MAX_PAIRS_PER_BLOCK", 3):
+    with mock.patch.object(fraudrules.executors.batch, "MAX_PAIRS_PER_BLOCK", 3):
         assert_agree(records)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.sinks import _jsonl_fast, atomic_path, write_frame
+from fraudrules.io.sinks import _jsonl_fast, atomic_path, write_frame
 
 
 def test_fast_jsonl_is_byte_identical_to_pandas(tmp_path):

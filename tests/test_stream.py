@@ -21,17 +21,17 @@ import time
 from pathlib import Path
 
 import pytest
+from fraudrules.executors.stream import MAX_SIDS, StreamExecutor, fact_id, fnv1a32
+from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
+from fraudrules.io.sinks import alert_line
+from fraudrules.jobs.rule_tests import run_rule_tests
+from fraudrules.jobs.score import evaluate
+from fraudrules.jobs.watch import ordered_records
+from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.plan import compile_pack
+from fraudrules.synth.generate import generate
 from hypothesis import HealthCheck, given, settings
 
-from engine.generate import generate
-from engine.job import evaluate
-from engine.loader import load_pack
-from engine.plan import compile_pack
-from engine.records import parse_inputs, read_inputs, records_from_dicts
-from engine.sinks import alert_line
-from engine.stream import MAX_SIDS, StreamExecutor, fact_id, fnv1a32
-from engine.testing import run_rule_tests
-from engine.watch import ordered_records
 from tests.helpers import make_pack
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_properties import record_lists
@@ -312,7 +312,7 @@ def test_state_from_another_rule_pack_is_refused(samples_records, tmp_path):
     ex = StreamExecutor(PLAN)
     ex.feed_many(samples_records[:100])
     other = compile_pack(load_pack(make_pack(tmp_path, {"rule": COLLIDE_RULE})), "CN")
-    from engine.errors import FraudRulesError
+    from fraudrules.errors import FraudRulesError
 
     with pytest.raises(FraudRulesError):
         StreamExecutor(other).load_state(ex.state_dict())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .loader import Policy
+from ..pack.loader import Policy
 
 
 @dataclass

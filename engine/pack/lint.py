@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import RuleError, RuleErrors
+from ..lang.expr import Binary, Call, Literal
 from .checker import Checker, check_rule
-from .errors import RuleError, RuleErrors
-from .expr import Binary, Call, Literal
 from .loader import RulePack, load_pack
 
 Validator = Callable[[RulePack], list[RuleError]]
@@ -33,7 +33,7 @@ def json_schema(pack: RulePack) -> list[RuleError]:
     import json
 
     import jsonschema
-    schema_path = Path(__file__).resolve().parent.parent / "rules" / "schema.json"
+    schema_path = Path(__file__).resolve().parents[2] / "rules" / "schema.json"  # a source checkout
     local = pack.root / "schema.json"
     path = local if local.exists() else schema_path
     if not path.exists():

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import Evaluator
-from .expr import Call
-from .plan import AggregateSpec, Plan, RulePlan, StepPlan
-from .records import RecordSet, Table
-from .vec import Vec
-from .windows import (
+from ..columns.vec import Vec
+from ..io.records import RecordSet, Table
+from ..lang.expr import Call
+from ..runtime.evaluate import Evaluator
+from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
+from ..runtime.windows import (
     GroupIndex,
     composite_searchsorted,
     factorize,
@@ -335,7 +335,7 @@ class BatchExecutor:
 
 def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool = True):
     """The alert builder's view of a rule's matches (see engine.alerts.MatchView)."""
-    from .alerts import MatchView
+    from ..runtime.alerts import MatchView
 
     rp = matches.rule
     pick = matches.emitted if only_emitted else np.ones(matches.n, dtype=bool)

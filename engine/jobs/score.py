@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .alerts import build_alerts
-from .batch import BatchExecutor, match_view
-from .loader import RulePack, load_pack
-from .plan import Plan, compile_pack
-from .records import InputSpec, RecordSet, read_inputs
-from .scoring import add_matches, new_scores, scored_frame
-from .sinks import write_alerts, write_frame, write_json
+from ..executors.batch import BatchExecutor, match_view
+from ..io.records import InputSpec, RecordSet, read_inputs
+from ..io.sinks import write_alerts, write_frame, write_json
+from ..pack.loader import RulePack, load_pack
+from ..runtime.alerts import build_alerts
+from ..runtime.plan import Plan, compile_pack
+from ..runtime.scoring import add_matches, new_scores, scored_frame
 
 
 @dataclass

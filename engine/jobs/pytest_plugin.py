@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .errors import RuleErrors
+from ..errors import RuleErrors
 
 
 def _pack_root(path: Path) -> Path | None:
@@ -41,7 +41,7 @@ class RuleFile(pytest.File):
         self.pack_root = pack_root
 
     def collect(self):
-        from .loader import load_pack
+        from ..pack.loader import load_pack
 
         try:
             pack = load_pack(self.pack_root, only=[self.path])
@@ -63,7 +63,7 @@ class RuleCase(pytest.Item):
         self.pack, self.rule, self.case, self.error = pack, rule, case, error
 
     def runtest(self) -> None:
-        from .testing import run_rule_tests
+        from .rule_tests import run_rule_tests
 
         if self.error:
             raise RuleCaseFailure(self.error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RuleError
+from ..errors import RuleError
 from .source import Node, load_yaml_file
 
 FIELD_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone", "enum")

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the engine
 
-from . import phones
-from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, distinct_values, empty_array
+from ..columns import phones
+from ..columns.vec import NUMERIC_TYPES, STRING_TYPES, Vec, distinct_values, empty_array
 
 MAX_REGEX_CHARS = 1000
 

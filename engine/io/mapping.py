@@ -37,16 +37,16 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 
-from .checker import Checker, Scope
-from .errors import InputError, RuleError, RuleErrors, SourceLocation
-from .evaluate import ColumnsEnv, Evaluator
-from .expr import Cond, ExprSyntaxError, Field, Literal, parse_expr
-from .functions import FUNCTIONS, is_numeric, is_stringy
-from .model import ExprSource
+from ..columns.vec import STRING_TYPES, Vec
+from ..errors import InputError, RuleError, RuleErrors, SourceLocation
+from ..lang.expr import Cond, ExprSyntaxError, Field, Literal, parse_expr
+from ..lang.functions import FUNCTIONS, is_numeric, is_stringy
+from ..pack.checker import Checker, Scope
+from ..pack.model import ExprSource
+from ..pack.source import Node, load_yaml_file
+from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
+from ..runtime.evaluate import ColumnsEnv, Evaluator
 from .records import FORMATS, Normalised, Problems, RawChunk, _show, convert_column
-from .source import Node, load_yaml_file
-from .streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
-from .vec import STRING_TYPES, Vec
 
 SOURCE_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone")
 RESERVED = {"row": "float", "line": "float"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SourceLocation
-from .expr import Expr
+from ..errors import SourceLocation
+from ..lang.expr import Expr
 from .source import Node
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")

@@ -36,12 +36,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from .alerts import iso_utc
-from .errors import FraudRulesError, InputError
-from .expr import DURATION_UNITS
-from .plan import Plan
-from .sinks import alert_line
-from .stream import StreamExecutor
+from ..errors import FraudRulesError, InputError
+from ..executors.stream import StreamExecutor
+from ..io.sinks import alert_line
+from ..lang.expr import DURATION_UNITS
+from ..runtime.alerts import iso_utc
+from ..runtime.plan import Plan
 
 STATE_KIND = "fraudrules-watch-checkpoint"
 
@@ -343,7 +343,7 @@ class WatchJob:
 
     def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
         """Source rows through the mapping file -> records of its stream (as JSON values)."""
-        from .records import RawChunk, dict_rows_to_columns, json_kind
+        from ..io.records import RawChunk, dict_rows_to_columns, json_kind
 
         mapping = self.mapping
         if not rows:
@@ -437,7 +437,7 @@ def ordered_records(specs, schema, region: str = "CN") -> list[dict]:
     """
     import csv
 
-    from .records import read_inputs
+    from ..io.records import read_inputs
 
     rs = read_inputs(specs, schema, region=region)
     raw: list[list[dict]] = []

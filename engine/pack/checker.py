@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import RuleError
-from .expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
-from .functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
+from ..errors import RuleError
+from ..lang.expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
 from .loader import RulePack
 from .model import ExprSource, Macro, Rule
 from .streams import FieldSpec, StreamSpec

@@ -13,11 +13,11 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from .expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
-from .functions import FUNCTIONS
-from .model import NamedList
-from .phones import normalise_one
-from .vec import Vec, as_bool, distinct_values, empty_array
+from ..columns.phones import normalise_one
+from ..columns.vec import Vec, as_bool, distinct_values, empty_array
+from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from ..lang.functions import FUNCTIONS
+from ..pack.model import NamedList
 
 NS = 1_000_000_000
 

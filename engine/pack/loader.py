@@ -21,8 +21,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RuleError, RuleErrors, SourceLocation
-from .expr import ExprSyntaxError, parse_duration, parse_expr
+from ..errors import RuleError, RuleErrors, SourceLocation
+from ..lang.expr import ExprSyntaxError, parse_duration, parse_expr
 from .model import (
     SEVERITIES,
     STATUSES,

@@ -52,15 +52,15 @@ import pyarrow as pa
 from durable import engine as dr_engine
 from durable.engine import MessageNotHandledException, MessageObservedException
 
-from .alerts import MatchView, build_alerts
-from .errors import FraudRulesError
-from .evaluate import Evaluator
-from .expr import Call, Expr
-from .plan import AggregateSpec, Plan, RulePlan
-from .records import convert_column, json_kind, records_from_dicts, value_text
-from .streams import REQUIRED_FIELDS
-from .vec import Vec, physical_kind
-from .windows import SUM_SCALE, scaled
+from ..columns.vec import Vec, physical_kind
+from ..errors import FraudRulesError
+from ..io.records import convert_column, json_kind, records_from_dicts, value_text
+from ..lang.expr import Call, Expr
+from ..pack.streams import REQUIRED_FIELDS
+from ..runtime.alerts import MatchView, build_alerts
+from ..runtime.evaluate import Evaluator
+from ..runtime.plan import AggregateSpec, Plan, RulePlan
+from ..runtime.windows import SUM_SCALE, scaled
 
 MAX_SIDS = 1024  # durable-rules 2.0.28: the 1025th live sid of a ruleset is a MemoryError (then a segfault)
 RULESET = "fraudrules"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .vec import Vec
+from ..columns.vec import Vec
 
 SUM_SCALE = 10_000
 

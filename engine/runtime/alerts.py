@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ..columns.vec import Vec
+from ..lang.expr import Call
 from .evaluate import Evaluator
-from .expr import Call
 from .plan import AggregateSpec, Plan, RulePlan
-from .vec import Vec
 
 NS = 1_000_000_000
 

@@ -60,11 +60,11 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from . import phones
-from .errors import InputError
-from .functions import parse_timestamps
-from .streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
-from .vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+from ..columns import phones
+from ..columns.vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+from ..errors import InputError
+from ..lang.functions import parse_timestamps
+from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RuleError, SourceLocation
+from ..errors import RuleError, SourceLocation
 
 MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 32

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .checker import AGGREGATES
+from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
+from ..pack.checker import AGGREGATES
+from ..pack.loader import Policy, RulePack
+from ..pack.model import Macro, Rule
+from ..pack.streams import Schema
 from .evaluate import ListMatcher
-from .expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
-from .loader import Policy, RulePack
-from .model import Macro, Rule
-from .streams import Schema
 
 NS = 1_000_000_000
 

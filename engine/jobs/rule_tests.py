@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .batch import BatchExecutor
-from .errors import FraudRulesError
-from .loader import RulePack
-from .model import Rule, RuleTest
-from .plan import Plan, compile_pack
-from .records import records_from_dicts
+from ..errors import FraudRulesError
+from ..executors.batch import BatchExecutor
+from ..io.records import records_from_dicts
+from ..pack.loader import RulePack
+from ..pack.model import Rule, RuleTest
+from ..runtime.plan import Plan, compile_pack
 
 # An executor takes (plan, records as dicts, region) and returns the ids of the
 # records at which each rule alerted: {rule_id: [record ids in total order]}.
@@ -39,7 +39,7 @@ def batch_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, l
 
 
 def stream_alert_ids(plan: Plan, records: list[dict], region: str) -> dict[str, list[str]]:
-    from .stream import stream_alert_ids as run  # imports durable-rules only when asked for
+    from ..executors.stream import stream_alert_ids as run  # imports durable-rules only when asked for
 
     return run(plan, records, region)
 

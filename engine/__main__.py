@@ -1,0 +1,5 @@
+"""``python -m fraudrules`` is the ``fraudrules`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,496 @@
+"""fraudrules command line: a thin click layer over the library (the subpackages beside it).
+
+Exit codes: 0 ok; 1 rule tests failed, or alerts found under --fail-on-alerts;
+2 usage errors, rule errors and unreadable inputs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import FraudRulesError, RuleError, RuleErrors
+
+DEFAULT_RULES = "rules"
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+if not err.is_terminal:  # logs and CI: tables at full width, not folded at 80 columns
+    err.width = 160
+if not out.is_terminal:
+    out.width = 160
+
+
+def _fail_rules(exc: RuleErrors | RuleError) -> None:
+    errors = exc.errors if isinstance(exc, RuleErrors) else [exc]
+    for e in errors:
+        err.print(str(e), markup=False)
+    err.print(f"[red]{len(errors)} error(s) in the rule pack[/red]")
+    sys.exit(EXIT_USAGE)
+
+
+def _load_pack(rules: str):
+    from .pack.loader import load_pack
+
+    try:
+        return load_pack(rules)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fraudrules")
+def main() -> None:
+    """fraudrules: declarative rules that flag telecom and online fraud.
+
+    \b
+    Example:
+      fraudrules score samples/ --out out/
+      fraudrules lint rules/
+      fraudrules test rules/
+    """
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
+              help="Rule pack folder.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True),
+              help="Mapping file that reads a foreign format (e.g. samples/maps/paysim.yaml).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write alerts, scored, rejects, summary here.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--region", default="CN", show_default=True, help="Default region for numbers written without +.")
+@click.option("--rule", "rule_ids", multiple=True, help="Run only this rule id (repeatable).")
+@click.option("--chunk-rows", default=1_000_000, show_default=True, type=click.IntRange(1), help="Rows per read chunk.")
+@click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
+def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, fail_on_alerts, quiet) -> None:
+    """Score record files: every record gets a risk score and a decision.
+
+    INPUTS are files given as STREAM=PATH, files named after their stream
+    (call.csv, payment.parquet, sms.jsonl, ...), or folders of such files.
+
+    \b
+    Examples:
+      fraudrules score samples/ --out out/
+      fraudrules score call=cdr_2026-03-01.csv payment=pay.parquet --out out/ --format parquet
+      fraudrules score ../shared/data/paysim/paysim_sample.csv --map samples/maps/paysim.yaml --out out/
+    """
+    from .io.mapping import load_mapping
+    from .io.records import parse_inputs
+    from .jobs.score import score as run_score
+    from .jobs.score import summary, write_outputs
+
+    pack = _load_pack(rules)
+    try:
+        mapping = load_mapping(map_file, pack.schema) if map_file else None
+        specs = parse_inputs(list(inputs), pack.schema, mapping=mapping)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    total_bytes = sum(s.path.stat().st_size for s in specs if s.path.exists())
+    show_progress = not quiet and total_bytes > 5_000_000 and err.is_terminal
+    started = time.perf_counter()
+    try:
+        if show_progress:
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
+                          TimeElapsedColumn(), console=err, transient=True) as progress:
+                task = progress.add_task("reading rows", total=None)
+
+                def report(phase: str, done: int, total: int | None) -> None:
+                    label = "reading rows" if phase == "read" else "evaluating rules"
+                    progress.update(task, description=label, completed=done, total=total)
+
+                result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
+                                   rule_ids=set(rule_ids) or None, pack=pack, progress=report)
+        else:
+            result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
+                               rule_ids=set(rule_ids) or None, pack=pack)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    if out_dir:
+        paths = write_outputs(result, Path(out_dir), fmt)
+    elapsed = time.perf_counter() - started  # read, evaluate and write: the whole job
+    if not quiet:
+        for a in result.alerts[:50]:
+            tag = "shadow " if a["shadow"] else ""
+            out.print(f"[bold]{a['severity']:>8}[/bold] {tag}{a['rule_id']} {a['ts']} {a['key']}: {a['explain']}",
+                      markup=True, highlight=False)
+        if len(result.alerts) > 50:
+            out.print(f"... and {len(result.alerts) - 50} more alerts" + (f" in {paths['alerts']}" if out_dir else ""))
+    _print_summary(summary(result), elapsed)
+    if out_dir:
+        err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    live = [a for a in result.alerts if not a["shadow"]]
+    sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
+
+
+def _print_summary(s: dict, elapsed: float) -> None:
+    t = Table(title="inputs", title_justify="left")
+    for col in ("input", "stream", "read", "scored", "rejected"):
+        t.add_column(col, justify="right" if col in ("read", "scored", "rejected") else "left")
+    for i in s["inputs"]:
+        t.add_row(i["path"], i["stream"], f"{i['read']:,}", f"{i['scored']:,}", f"{i['rejected']:,}")
+    err.print(t)
+    t = Table(title="alerts by rule", title_justify="left")
+    for col in ("rule", "alerts", "suppressed"):
+        t.add_column(col, justify="left" if col == "rule" else "right")
+    for rule, n in s["matches_by_rule"].items():
+        if n:
+            t.add_row(rule, f"{s['alerts_by_rule'].get(rule, 0):,}", f"{s['suppressed_by_rule'].get(rule, 0):,}")
+    err.print(t)
+    sev = ", ".join(f"{k} {v}" for k, v in s["alerts_by_severity"].items()) or "none"
+    dec = ", ".join(f"{k} {v:,}" for k, v in s["decisions"].items()) or "none"
+    read = s["records"]["read"]
+    rate = read / elapsed if elapsed > 0 else 0.0
+    err.print(f"{read:,} records ({s['records']['rejected']:,} rejected) in {elapsed:.2f}s = {rate:,.0f} records/s; "
+              f"{s['alerts']:,} alerts ({sev}); decisions: {dec}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
+              help="Rule pack folder (streams, lists, macros) the files belong to.")
+def lint(paths, rules) -> None:
+    """Check rule files: schema, types, lists, durations, regexes, templates.
+
+    Errors are printed as file:line:col: message. Exit 2 on any error.
+
+    \b
+    Examples:
+      fraudrules lint                    # the whole pack in rules/
+      fraudrules lint rules/payments/structuring.yaml
+    """
+    from .pack.lint import lint_pack
+
+    findings = lint_pack(Path(rules), [Path(p) for p in paths])
+    for f in findings:
+        err.print(str(f), markup=False)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        err.print(f"[red]{len(errors)} error(s)[/red], {len(findings) - len(errors)} warning(s)")
+        sys.exit(EXIT_USAGE)
+    err.print(f"[green]ok[/green] ({len(findings)} warning(s))")
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
+@click.option("--executor", type=click.Choice(["batch", "stream", "both"]), default="both", show_default=True,
+              help="Which executor(s) run the cases; with both, any difference between them fails too.")
+@click.option("--region", default="CN", show_default=True)
+def test_cmd(paths, rules, executor, region) -> None:
+    """Run the inline tests of rules; print each failing case.
+
+    \b
+    Examples:
+      fraudrules test
+      fraudrules test rules/telecom/wangiri.yaml
+    """
+    from .jobs.rule_tests import EXECUTORS, run_rule_tests
+
+    pack = _load_pack(rules)
+    wanted = {str(Path(p).resolve()) for p in paths}
+    selected = [r for r in pack.rules
+                if not wanted or str(Path(r.path).resolve()) in wanted
+                or any(str(Path(r.path).resolve()).startswith(w.rstrip("/") + "/") for w in wanted)]
+    names = ["batch", "stream"] if executor == "both" else [executor]
+    missing = [n for n in names if n not in EXECUTORS]
+    if missing:
+        err.print(f"[red]error:[/red] executor {', '.join(missing)} is not available")
+        sys.exit(EXIT_USAGE)
+    report = run_rule_tests(pack, selected, names, region)
+    for r in report.failed:
+        err.print(f"FAIL {r.case.loc} {r.rule.id} [{r.executor}] {r.case.name!r}", markup=False)
+        if r.error:
+            err.print(f"     error: {r.error}", markup=False)
+        else:
+            err.print(f"     expected: {r.expected}\n     actual:   {r.actual}", markup=False)
+            if r.missing:
+                err.print(f"     missing:    {r.missing}", markup=False)
+            if r.unexpected:
+                err.print(f"     unexpected: {r.unexpected}", markup=False)
+    for a, b in report.disagreements:
+        err.print(f"DISAGREE {a.case.loc} {a.rule.id} {a.case.name!r}: [{a.executor}] {a.actual} "
+                  f"!= [{b.executor}] {b.actual}", markup=False)
+    n, failed = len(report.results), len(report.failed)
+    rules_n = len({r.rule.id for r in report.results})
+    disagree = len(report.disagreements)
+    err.print(f"{n - failed} passed, {failed} failed" + (f", {disagree} disagreement(s)" if disagree else "")
+              + f" ({rules_n} rules, executors: {', '.join(names)})")
+    sys.exit(EXIT_FINDINGS if failed or disagree else EXIT_OK)
+
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--customers", default=2000, show_default=True, type=click.IntRange(60), help="Number of customers.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1), help="Days of activity.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed: same seed, same bytes.")
+@click.option("--start", default="2026-03-01", show_default=True, help="First day (local time, UTC+8).")
+@click.option("--case-rate", default=0.001, show_default=True, type=float,
+              help="Injected cases per typology, as a share of customers (at least 3 each).")
+def generate(out_dir, customers, days, seed, start, case_rate) -> None:
+    """Generate labelled synthetic calls, SMS, SIM events and payments.
+
+    Writes call.csv, sms.csv, sim_event.csv, payment.csv and labels.csv
+    (stream, record_id, typology, case_id), deterministic for a seed.
+
+    \b
+    Example:
+      fraudrules generate --out data/ --customers 20000 --days 7 --seed 1
+    """
+    from .synth.generate import generate as run_generate
+
+    started = time.perf_counter()
+    counts = run_generate(Path(out_dir), customers=customers, days=days, seed=seed, start=start, case_rate=case_rate)
+    t = Table(title=f"generated in {out_dir}", title_justify="left")
+    t.add_column("file")
+    t.add_column("rows", justify="right")
+    for name, n in counts.items():
+        t.add_row(name, f"{n:,}")
+    err.print(t)
+    err.print(f"done in {time.perf_counter() - started:.1f}s")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
+@click.option("--expected", default="samples/expected/alerts.jsonl", show_default=True,
+              type=click.Path(dir_okay=False), help="The golden alert file.")
+@click.option("--update", is_flag=True, help="Rewrite the golden file with the current alerts.")
+@click.option("--region", default="CN", show_default=True)
+def regress(inputs, rules, expected, update, region) -> None:
+    """Compare current alerts on sample data with the golden alert file.
+
+    Prints the difference by rule (added, removed, changed alerts) and exits 1
+    on any difference, so a CI job catches every changed rule.
+
+    \b
+    Examples:
+      fraudrules regress                  # samples/ against samples/expected/alerts.jsonl
+      fraudrules regress --update         # accept the current alerts as golden
+    """
+    from .io.records import parse_inputs
+    from .io.sinks import write_alerts
+    from .jobs.regress import compare, describe, read_alerts
+    from .jobs.score import score as run_score
+
+    pack = _load_pack(rules)
+    try:
+        specs = parse_inputs(list(inputs) or ["samples"], pack.schema)
+        result = run_score(rules, specs, region=region, pack=pack)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    golden = Path(expected)
+    if update:
+        write_alerts(result.alerts, golden, "jsonl")
+        err.print(f"wrote {len(result.alerts)} alerts to {golden}")
+        return
+    if not golden.exists():
+        err.print(f"[red]error:[/red] no golden file {golden}; create it with --update")
+        sys.exit(EXIT_USAGE)
+    reg = compare(read_alerts(golden), result.alerts)
+    if reg.pack_changed:
+        err.print("note: the rule pack changed since the golden file was written (hash differs)")
+    for line in describe(reg):
+        out.print(line, markup=False, highlight=False)
+    if reg.clean:
+        err.print(f"[green]no difference[/green]: {reg.actual_count} alerts match {golden}")
+        return
+    err.print(f"[red]alerts differ[/red] from {golden} ({reg.expected_count} expected, {reg.actual_count} now); "
+              "review, then run with --update to accept")
+    sys.exit(EXIT_FINDINGS)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--labels", "labels_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV: stream,record_id,typology[,case_id] or key,typology[,case_id].")
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False))
+@click.option("--baseline", type=click.Path(file_okay=False, exists=True), help="Another rule pack to compare with.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True), help="Mapping file for the inputs.")
+@click.option("--region", default="CN", show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
+def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out) -> None:
+    """Measure rules against labelled data: precision per rule, recall per typology.
+
+    \b
+    Examples:
+      fraudrules generate --out data/ --customers 20000 --days 7
+      fraudrules backtest data/ --labels data/labels.csv
+      fraudrules backtest data/ --labels data/labels.csv --baseline ../rules-v1/
+    """
+    from .io.mapping import load_mapping
+    from .io.records import parse_inputs, read_inputs
+    from .jobs.backtest import backtest as run_backtest
+    from .jobs.backtest import load_labels
+    from .jobs.score import evaluate
+    from .runtime.plan import compile_pack
+
+    packs = {"current": _load_pack(rules)}
+    if baseline:
+        packs["baseline"] = _load_pack(baseline)
+    try:
+        labels = load_labels(labels_file)
+        schema = packs["current"].schema
+        mapping = load_mapping(map_file, schema) if map_file else None
+        records = read_inputs(parse_inputs(list(inputs), schema, mapping=mapping), schema, region=region,
+                              mapping=mapping)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    reports = {}
+    for name, pack in packs.items():
+        alerts, *_ = evaluate(compile_pack(pack, region), records)
+        rule_meta = [(r.id, r.severity, r.status) for r in sorted(pack.rules, key=lambda r: r.id)]
+        reports[name] = run_backtest(alerts, rule_meta, records.total, labels)
+    _print_backtest(reports)
+    if json_out:
+        from .io.sinks import write_json
+
+        write_json({k: v.to_dict() for k, v in reports.items()}, Path(json_out))
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _print_backtest(reports: dict) -> None:
+    current = reports["current"]
+    base = reports.get("baseline")
+    t = Table(title=f"rules ({current.records:,} records, {current.alerts:,} alerts)", title_justify="left")
+    cols = ["rule", "sev", "alerts", "TP", "FP", "precision", "per 1k", "best typology", "case recall"]
+    if base:
+        cols += ["baseline alerts", "baseline precision"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("rule", "sev", "best typology") else "right")
+    for rid in sorted(set(current.rules) | set(base.rules if base else {})):
+        r = current.rules.get(rid)
+        b = base.rules.get(rid) if base else None
+        main = r.main_typology if r else None
+        row = [rid, r.severity if r else "", *(
+            [f"{r.alerts:,}", f"{r.true_positives:,}", f"{r.false_positives:,}", _fmt(r.precision), f"{r.per_1k:.3f}"]
+            if r else ["-"] * 5), main[0] if main else "-", _fmt(main[1]) if main else "-"]
+        if base:
+            row += [f"{b.alerts:,}" if b else "-", _fmt(b.precision) if b else "-"]
+        t.add_row(*row)
+    out.print(t)
+    t = Table(title="typologies", title_justify="left")
+    for c in ("typology", "cases", "caught", "case recall", "records", "record recall"):
+        t.add_column(c, justify="left" if c == "typology" else "right")
+    for ts in current.typologies.values():
+        t.add_row(ts.typology, f"{ts.cases:,}", f"{ts.cases_caught:,}", f"{ts.case_recall:.3f}", f"{ts.records:,}",
+                  f"{ts.record_recall:.3f}")
+    out.print(t)
+
+
+@main.command()
+@click.argument("input_path", metavar="[INPUT|-]", default="-")
+@click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
+              help="Rule pack folder.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="Alert file (JSON Lines); each alert is appended and flushed as it fires.")
+@click.option("--lateness", default="0s", show_default=True,
+              help="Allowed lateness (30s, 5m, 1h): records up to this much behind the newest ts are reordered; "
+                   "older ones are late.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True),
+              help="Mapping file: read the lines as source rows of a foreign format.")
+@click.option("--region", default="CN", show_default=True, help="Default region for numbers written without +.")
+@click.option("--rule", "rule_ids", multiple=True, help="Run only this rule id (repeatable).")
+@click.option("--follow", "-f", is_flag=True, help="Keep reading INPUT as it grows (like tail -f) until interrupted.")
+@click.option("--late", "late_file", type=click.Path(dir_okay=False),
+              help="Write late records here (JSON Lines with a reason); default: stderr.")
+@click.option("--rejects", "rejects_file", type=click.Path(dir_okay=False),
+              help="Write rejected lines here (JSON Lines with a reason); default: stderr.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Checkpoint file: resume from it if it exists, save to it periodically and at shutdown.")
+@click.option("--checkpoint-every", default="10s", show_default=True, help="How often to save --state.")
+@click.option("--stats-every", default="10s", show_default=True, help="How often to print stats to stderr (0: never).")
+@click.option("--shards", default=256, show_default=True, type=click.IntRange(1, 1024),
+              help="durable-rules session ids to shard keys over (at most 1024).")
+@click.option("--summary", "summary_file", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, follow, late_file, rejects_file,
+          state_file, checkpoint_every, stats_every, shards, summary_file) -> None:
+    """Evaluate records as they arrive (durable-rules) and append alerts as they fire.
+
+    INPUT is a JSON Lines file (or - for stdin), one record per line with a
+    "stream" field: {"stream": "call", "id": "c1", "ts": "...", ...}. The
+    alerts are the ones `score` produces for the same records. On end of input,
+    SIGINT or SIGTERM every pending record is processed and a summary printed.
+
+    \b
+    Examples:
+      fraudrules watch records.jsonl --out alerts.jsonl --lateness 5m
+      tail -F /var/log/cdr.jsonl | fraudrules watch - --out alerts.jsonl --lateness 5m --late late.jsonl
+      fraudrules watch feed.jsonl --follow --out alerts.jsonl --state watch.state --lateness 2m
+    """
+    import json
+    import signal
+
+    from .jobs.watch import WatchJob, WatchOptions, parse_duration
+    from .runtime.plan import compile_pack
+
+    try:
+        opts = WatchOptions(
+            input=input_path, out=Path(out_file), lateness=parse_duration(lateness), follow=follow,
+            late=Path(late_file) if late_file else None, rejects=Path(rejects_file) if rejects_file else None,
+            state=Path(state_file) if state_file else None, stats_every=parse_duration(stats_every),
+            checkpoint_every=parse_duration(checkpoint_every), shards=shards,
+            summary=Path(summary_file) if summary_file else None)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    if follow and input_path == "-":
+        err.print("[red]error:[/red] --follow needs a file (stdin is followed anyway)")
+        sys.exit(EXIT_USAGE)
+    pack = _load_pack(rules)
+    try:
+        mapping = None
+        if map_file:
+            from .io.mapping import load_mapping
+
+            mapping = load_mapping(map_file, pack.schema)
+        plan = compile_pack(pack, region, set(rule_ids) or None)
+        job = WatchJob(plan, opts, mapping=mapping, region=region,
+                       log=lambda msg: err.print(msg, markup=False, highlight=False))
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except (FraudRulesError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+
+    def stop(signum, frame) -> None:
+        job.stop = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        summary = job.run()
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    err.print(json.dumps(summary), markup=False, highlight=False)
+    err.print(f"{summary['records']:,} records ({summary['rejected']:,} rejected, {summary['late']:,} late) in "
+              f"{summary['seconds']:.2f}s; {summary['alerts']:,} alerts appended to {summary['out']}",
+              markup=False, highlight=False)
+
+
+if __name__ == "__main__":
+    main()
