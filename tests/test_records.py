@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from fraudrules.errors import InputError
 from fraudrules.io import records as rec
+from fraudrules.io.convert import NUMBER_RE
 from fraudrules.io.records import InputSpec, parse_inputs, read_inputs, records_from_dicts
 from fraudrules.lang.functions import parse_timestamps
 from fraudrules.pack.streams import load_schema
@@ -222,7 +223,7 @@ def test_arrow_number_parsing_accepts_only_decimal_numbers(text):
     except pa.ArrowInvalid:
         return
     if value is not None and np.isfinite(value):
-        assert pc.match_substring_regex(arr, rec._NUMBER_RE)[0].as_py(), text
+        assert pc.match_substring_regex(arr, NUMBER_RE)[0].as_py(), text
         assert value == float(text)
 
 

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fraudrules.executors.stream import MAX_SIDS, StreamExecutor, fact_id, fnv1a32
+from fraudrules.executors.stream import StreamExecutor
+from fraudrules.executors.stream.durable import MAX_SIDS, fact_id, fnv1a32
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
 from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.rule_tests import run_rule_tests

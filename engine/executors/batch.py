@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..columns.vec import Vec
-from ..io.records import RecordSet, Table
+from ..io.tables import RecordSet, Table
 from ..lang.expr import Call
 from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan

@@ -46,7 +46,9 @@ from ..pack.model import ExprSource
 from ..pack.source import Node, load_yaml_file
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
 from ..runtime.evaluate import ColumnsEnv, Evaluator
-from .records import FORMATS, Normalised, Problems, RawChunk, _show, convert_column
+from .convert import Normalised, Problems, convert_column, show_value
+from .raw import RawChunk
+from .tables import FORMATS
 
 SOURCE_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone")
 RESERVED = {"row": "float", "line": "float"}
@@ -132,7 +134,7 @@ class Mapping:
             for c in cols:
                 arr = chunk.columns.get(c)
                 value = arr[i].as_py() if arr is not None else None
-                shown.append(f"{c}={_show(value) if value is not None else 'null'}")
+                shown.append(f"{c}={show_value(value) if value is not None else 'null'}")
             where = f" ({', '.join(shown)})" if shown else ""
             return f"{name}: {text} is null{where}"
 

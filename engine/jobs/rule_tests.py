@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from ..errors import FraudRulesError
 from ..executors.batch import BatchExecutor
 from ..io.records import records_from_dicts
-from ..pack.loader import RulePack
-from ..pack.model import Rule, RuleTest
+from ..pack.model import Rule, RulePack, RuleTest
 from ..runtime.plan import Plan, compile_pack
 
 # An executor takes (plan, records as dicts, region) and returns the ids of the

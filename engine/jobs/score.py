@@ -19,7 +19,8 @@ import pandas as pd
 from ..executors.batch import BatchExecutor, match_view
 from ..io.records import InputSpec, RecordSet, read_inputs
 from ..io.sinks import write_alerts, write_frame, write_json
-from ..pack.loader import RulePack, load_pack
+from ..pack.loader import load_pack
+from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
 from ..runtime.plan import Plan, compile_pack
 from ..runtime.scoring import add_matches, new_scores, scored_frame

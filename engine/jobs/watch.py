@@ -343,7 +343,8 @@ class WatchJob:
 
     def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
         """Source rows through the mapping file -> records of its stream (as JSON values)."""
-        from ..io.records import RawChunk, dict_rows_to_columns, json_kind
+        from ..io.convert import dict_rows_to_columns, json_kind
+        from ..io.raw import RawChunk
 
         mapping = self.mapping
         if not rows:

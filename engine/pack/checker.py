@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from ..errors import RuleError
 from ..lang.expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
-from .loader import RulePack
-from .model import ExprSource, Macro, Rule
+from .model import MAX_RETENTION, ExprSource, Macro, Rule, RulePack
 from .streams import FieldSpec, StreamSpec
 
 AGGREGATES = {
@@ -265,7 +264,6 @@ class Checker:
         if not (isinstance(window, Literal) and window.kind == "duration" and window.value and window.value > 0):
             self._err(src, window, f"the window of {node.name}() must be a duration literal such as 1h or 7d")
             return None
-        from .loader import MAX_RETENTION
 
         if window.value > MAX_RETENTION:
             self._err(src, window, f"window beyond the retention limit of {int(MAX_RETENTION // 86400)}d")

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import RuleError, RuleErrors
 from ..lang.expr import Binary, Call, Literal
 from .checker import Checker, check_rule
-from .loader import RulePack, load_pack
+from .loader import load_pack
+from .model import RulePack
 
 Validator = Callable[[RulePack], list[RuleError]]
 VALIDATORS: dict[str, Validator] = {}

@@ -18,18 +18,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RuleError, RuleErrors, SourceLocation
 from ..lang.expr import ExprSyntaxError, parse_duration, parse_expr
+from .checker import check_pack
 from .model import (
+    MAX_RETENTION,
     SEVERITIES,
     STATUSES,
     ExprSource,
     Macro,
     NamedList,
+    Policy,
     Rule,
+    RulePack,
     RuleTest,
     Step,
     Template,
@@ -37,13 +40,12 @@ from .model import (
     Unless,
 )
 from .source import Node, load_yaml_file
-from .streams import Schema, load_schema
+from .streams import load_schema
 
 PACK_FILES = ("streams.yaml", "policy.yaml", "macros.yaml")
 MAX_LIST_VALUES = 5_000_000
 MAX_RULE_TESTS = 200
 MAX_TEST_RECORDS = 1000
-MAX_RETENTION = 400 * 86400.0  # longest window or suppression a rule may ask for
 ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 RULE_KEYS = {
@@ -58,31 +60,6 @@ TEST_KEYS = {"name", "records", "expect"}
 LIST_KEYS = {"kind", "description", "source", "values", "file"}
 
 
-@dataclass
-class Policy:
-    """Risk score thresholds: the first decision whose ``min_score`` is met wins."""
-
-    decisions: list[tuple[str, int]] = field(default_factory=lambda: [("block", 70), ("review", 30), ("allow", 0)])
-
-    def decide(self, score: int) -> str:
-        for name, threshold in self.decisions:
-            if score >= threshold:
-                return name
-        return self.decisions[-1][0]
-
-
-@dataclass
-class RulePack:
-    root: Path
-    schema: Schema
-    rules: list[Rule]
-    lists: dict[str, NamedList]
-    macros: dict[str, Macro]
-    policy: Policy
-    digest: str  # sha256 over every file of the pack
-
-    def rule(self, rule_id: str) -> Rule:
-        return next(r for r in self.rules if r.id == rule_id)
 
 
 class _Errors:
@@ -577,8 +554,6 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
 
     pack = RulePack(root, schema, rules, lists, macros, policy, pack_digest(root))
     if check:
-        from .checker import check_pack
-
         errors.extend(check_pack(pack))
     if errors:
         raise RuleErrors(errors)

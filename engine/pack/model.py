@@ -7,10 +7,14 @@ handles one shape; ``Rule.is_sequence`` tells the two apart for humans.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import SourceLocation
 from ..lang.expr import Expr
 from .source import Node
+from .streams import Schema
+
+MAX_RETENTION = 400 * 86400.0  # longest window or suppression a rule may ask for
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("stable", "experimental", "deprecated")
@@ -125,3 +129,29 @@ class Macro:
     body: ExprSource
     description: str
     loc: SourceLocation
+
+@dataclass
+class Policy:
+    """Risk score thresholds: the first decision whose ``min_score`` is met wins."""
+
+    decisions: list[tuple[str, int]] = field(default_factory=lambda: [("block", 70), ("review", 30), ("allow", 0)])
+
+    def decide(self, score: int) -> str:
+        for name, threshold in self.decisions:
+            if score >= threshold:
+                return name
+        return self.decisions[-1][0]
+
+
+@dataclass
+class RulePack:
+    root: Path
+    schema: Schema
+    rules: list[Rule]
+    lists: dict[str, NamedList]
+    macros: dict[str, Macro]
+    policy: Policy
+    digest: str  # sha256 over every file of the pack
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
 from ..pack.checker import AGGREGATES
-from ..pack.loader import Policy, RulePack
-from ..pack.model import Macro, Rule
+from ..pack.model import Macro, Policy, Rule, RulePack
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 

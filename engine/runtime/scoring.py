@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..pack.loader import Policy
+from ..pack.model import Policy
 
 
 @dataclass

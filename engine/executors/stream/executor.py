@@ -39,36 +39,31 @@ from __future__ import annotations
 import copy
 import heapq
 import math
-import zlib
 from bisect import bisect_right
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import fields as dc_fields
-from dataclasses import is_dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from durable import engine as dr_engine
 from durable.engine import MessageNotHandledException, MessageObservedException
 
-from ..columns.vec import Vec, physical_kind
-from ..errors import FraudRulesError
-from ..io.records import convert_column, json_kind, records_from_dicts, value_text
-from ..lang.expr import Call, Expr
-from ..pack.streams import REQUIRED_FIELDS
-from ..runtime.alerts import MatchView, build_alerts
-from ..runtime.evaluate import Evaluator
-from ..runtime.plan import AggregateSpec, Plan, RulePlan
-from ..runtime.windows import SUM_SCALE, scaled
+from ...columns.vec import physical_kind
+from ...errors import FraudRulesError
+from ...io.convert import convert_column, json_kind, value_text
+from ...io.records import records_from_dicts
+from ...pack.streams import REQUIRED_FIELDS
+from ...runtime.alerts import MatchView, build_alerts
+from ...runtime.evaluate import Evaluator
+from ...runtime.plan import AggregateSpec, Plan, RulePlan
+from ...runtime.windows import scaled
+from .aggregates import AGGREGATE_CLASSES, aggregate_vec, spec_signature
+from .bindings import ChainEnv, Gather, StreamBatch, py_values
+from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 
-MAX_SIDS = 1024  # durable-rules 2.0.28: the 1025th live sid of a ruleset is a MemoryError (then a segfault)
-RULESET = "fraudrules"
-MAX_ID_TRIES = 16
 MAX_RELEASE = 50_000  # rows processed per vectorised step
 STATE_FORMAT = "fraudrules-stream-state"
 STATE_VERSION = 1
-DURABLE_MESSAGE_BYTES = 8192  # measured: every stored durable message costs ~8 KB
 PY_ENTRY_BYTES = 160  # rough cost of one Python state entry (deque slot, dict item)
 # A feed of one record skips records_from_dicts when it can (see _fast_rows). Only one: a
 # timestamp column that Arrow cannot parse whole goes to pandas whole, so conversion is
@@ -76,337 +71,11 @@ PY_ENTRY_BYTES = 160  # rough cost of one Python state entry (deque slot, dict i
 FAST_INTAKE_MAX = 1
 CELL_CACHE_MAX = 65_536  # converted values remembered per field (cleared when full)
 
-_FILL = {"float": 0.0, "int": 0, "bool": False, "object": ""}
-_DTYPE = {"float": np.float64, "int": np.int64, "bool": np.bool_}
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def fnv1a32(text: str) -> int:
-    """The 32-bit FNV-1a hash durable-rules uses for message ids and sids."""
-    h = 0x811C9DC5
-    for b in text.encode("utf-8"):
-        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def shard_of(key: str, shards: int) -> str:
-    """Stable sid for a key (crc32, not Python's salted hash)."""
-    return str(zlib.crc32(key.encode("utf-8")) % shards)
-
-
-def fact_id(record_id: str, rule_index: int, step: int) -> str:
-    """The durable message id of one record's fact for one rule step (before any nonce)."""
-    return f"{record_id}~{rule_index}.{step}"
-
-
-def _enc(value: Any) -> str:
-    """A join value as durable sees it: strings as they are, anything else tagged."""
-    if isinstance(value, str):
-        return value
-    return f"\x1f{type(value).__name__}:{value!r}"
-
-
-def _vec(values: list, kind: str) -> Vec:
-    """A Vec of one physical kind from Python values (None = null), with records.py's fillers."""
-    n = len(values)
-    null = np.fromiter((v is None for v in values), dtype=bool, count=n)
-    if null.any():
-        fill = _FILL[kind]
-        values = [fill if v is None else v for v in values]
-    if kind == "object":
-        arr = np.empty(n, dtype=object)
-        arr[:] = values
-    else:
-        arr = np.array(values, dtype=_DTYPE[kind]) if n else np.zeros(0, dtype=_DTYPE[kind])
-    return Vec(arr, null)
-
-
-def _agg_vec(pairs: list[tuple[Any, bool]], spec: AggregateSpec) -> Vec:
-    n = len(pairs)
-    dtype = np.bool_ if spec.func == "is_new" else np.float64
-    values = np.array([p[0] for p in pairs], dtype=dtype) if n else np.zeros(0, dtype=dtype)
-    null = np.array([p[1] for p in pairs], dtype=bool) if n else np.zeros(0, dtype=bool)
-    return Vec(values, null)
-
-
-def _py(vec: Vec) -> list:
-    vals = vec.values.tolist()
-    if vec.null.any():
-        return [None if nu else v for v, nu in zip(vals, vec.null.tolist())]
-    return vals
-
-
-def expr_signature(expr: Expr | None) -> str:
-    """A position-free canonical text of an expression (for matching state across restarts)."""
-    if expr is None:
-        return "-"
-    if is_dataclass(expr):
-        parts = []
-        for f in dc_fields(expr):
-            if f.name in ("start", "end"):
-                continue
-            v = getattr(expr, f.name)
-            if isinstance(v, tuple):
-                v = "(" + ",".join(expr_signature(x) if isinstance(x, Expr) else
-                                   (f"{x[0]}={expr_signature(x[1])}" if isinstance(x, tuple) else repr(x))
-                                   for x in v) + ")"
-            elif isinstance(v, Expr):
-                v = expr_signature(v)
-            else:
-                v = repr(v)
-            parts.append(f"{f.name}={v}")
-        return f"{type(expr).__name__}[{';'.join(parts)}]"
-    return repr(expr)
-
-
-def spec_signature(spec: AggregateSpec) -> str:
-    return "|".join([spec.func, spec.stream, spec.key, str(spec.window_ns), expr_signature(spec.value),
-                     expr_signature(spec.where)])
-
-
-class _SyncHost(dr_engine.Host):
-    """durable Host without its two timer threads: actions run inside post/assert_fact."""
-
-    def __init__(self, actions: dict[str, Callable]):
-        self._named_actions = actions
-        super().__init__()
-
-    def _run(self) -> None:  # no dispatcher or timer threads: durable timers decide nothing
-        pass
-
-    def get_action(self, action_name: str) -> Callable:
-        return self._named_actions[action_name]
-
-
-# --- window aggregates (engine/windows.py semantics, incrementally) ----------------------
-#
-# Each state keeps, per key, the rows that count (those passing ``where=``), in
-# total order. Rows arrive in total order, so ts never goes down within a key
-# and the window (ts_r - w, ts_r] is a deque popped at the front. Keys sit in
-# an OrderedDict ordered by their last append (= by ts): a key whose newest row
-# left the window is dropped whole.
-
-
-class _Agg:
-    def __init__(self, spec: AggregateSpec):
-        self.spec = spec
-        self.w = spec.window_ns
-        self.keys: OrderedDict = OrderedDict()
-
-    def expire(self, now: int) -> None:
-        lo = now - self.w
-        keys = self.keys
-        while keys:
-            k = next(iter(keys))
-            if self._newest(keys[k]) > lo:
-                break
-            del keys[k]
-
-    def entries(self) -> int:
-        return sum(self._size(v) for v in self.keys.values())
-
-    def live_keys(self) -> int:
-        return len(self.keys)
-
-
-class _Count(_Agg):
-    def _newest(self, st):
-        return st[-1] if st else -math.inf
-
-    def _size(self, st):
-        return len(st)
-
-    def step(self, key, ts, mask, value):
-        st = self.keys.get(key)
-        if mask:
-            if st is None:
-                st = self.keys[key] = deque()
-            else:
-                self.keys.move_to_end(key)
-            st.append(ts)
-        elif st is None:
-            return 0.0, False
-        lo = ts - self.w
-        while st and st[0] <= lo:
-            st.popleft()
-        return float(len(st)), False
-
-    def dump(self):
-        return [[k, list(st)] for k, st in self.keys.items()]
-
-    def load(self, data):
-        self.keys = OrderedDict((k, deque(v)) for k, v in data)
-
-
-class _Sum(_Agg):
-    """sum and avg: exact integers in units of 1/SUM_SCALE (engine.windows.scaled), unscaled as
-    float(total) / SUM_SCALE like engine.windows.unscale; avg divides that by the count."""
-
-    def _newest(self, st):
-        return st[0][-1][0] if st[0] else -math.inf
-
-    def _size(self, st):
-        return len(st[0])
-
-    def step(self, key, ts, valid, scaled):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = [deque(), 0]
-            else:
-                self.keys.move_to_end(key)
-            st[0].append((ts, scaled))
-            st[1] += scaled
-        if st is None:
-            total, count = 0, 0
-        else:
-            dq = st[0]
-            lo = ts - self.w
-            while dq and dq[0][0] <= lo:
-                st[1] -= dq.popleft()[1]
-            total, count = st[1], len(dq)
-        if self.spec.func == "sum":
-            return float(total) / SUM_SCALE, False
-        if count == 0:
-            return 0.0, True
-        return float(total) / SUM_SCALE / float(count), False
-
-    def dump(self):
-        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
-
-    def load(self, data):
-        self.keys = OrderedDict()
-        for k, entries in data:
-            dq = deque((int(t), int(s)) for t, s in entries)
-            self.keys[k] = [dq, sum(s for _, s in dq)]
-
-
-class _Extreme(_Agg):
-    """min / max over a monotonic deque (values as float64, like window_extreme)."""
-
-    def _newest(self, st):
-        return st[-1][0] if st else -math.inf
-
-    def _size(self, st):
-        return len(st)
-
-    def step(self, key, ts, valid, value):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = deque()
-            else:
-                self.keys.move_to_end(key)
-            if self.spec.func == "min":
-                while st and st[-1][1] >= value:
-                    st.pop()
-            else:
-                while st and st[-1][1] <= value:
-                    st.pop()
-            st.append((ts, value))
-        elif st is None:
-            return 0.0, True
-        lo = ts - self.w
-        while st and st[0][0] <= lo:
-            st.popleft()
-        if not st:
-            return 0.0, True
-        return st[0][1], False
-
-    def dump(self):
-        return [[k, [list(e) for e in st]] for k, st in self.keys.items()]
-
-    def load(self, data):
-        self.keys = OrderedDict((k, deque((int(t), float(v)) for t, v in entries)) for k, entries in data)
-
-
-class _Distinct(_Agg):
-    def _newest(self, st):
-        return st[0][-1][0] if st[0] else -math.inf
-
-    def _size(self, st):
-        return len(st[0])
-
-    def step(self, key, ts, valid, value):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = [deque(), {}]
-            else:
-                self.keys.move_to_end(key)
-            st[0].append((ts, value))
-            counts = st[1]
-            counts[value] = counts.get(value, 0) + 1
-        elif st is None:
-            return 0.0, False
-        dq, counts = st
-        lo = ts - self.w
-        while dq and dq[0][0] <= lo:
-            v = dq.popleft()[1]
-            left = counts[v] - 1
-            if left:
-                counts[v] = left
-            else:
-                del counts[v]
-        return float(len(counts)), False
-
-    def dump(self):
-        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
-
-    def load(self, data):
-        self.keys = OrderedDict()
-        for k, entries in data:
-            dq = deque((int(t), v) for t, v in entries)
-            self.keys[k] = [dq, dict(Counter(v for _, v in dq))]
-
-
-class _IsNew(_Agg):
-    """is_new(x, w, where=): (key, value) -> ts of the latest earlier row passing where."""
-
-    def expire(self, now: int) -> None:
-        lo = now - self.w
-        d = self.keys
-        while d:
-            k = next(iter(d))
-            if d[k] > lo:
-                break
-            del d[k]
-
-    def entries(self) -> int:
-        return len(self.keys)
-
-    def live_keys(self) -> int:
-        return len({k for k, _ in self.keys})
-
-    def step(self, key, ts, mask, value):
-        if value is None:
-            return False, False
-        k = (key, value)
-        prev = self.keys.get(k)
-        new = not (prev is not None and prev > ts - self.w)
-        if mask:
-            if prev is not None:
-                self.keys.move_to_end(k)
-            self.keys[k] = ts
-        return new, False
-
-    def dump(self):
-        return [[k, v, ts] for (k, v), ts in self.keys.items()]
-
-    def load(self, data):
-        self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
-
-
-_AGG_CLASSES = {"count": _Count, "sum": _Sum, "avg": _Sum, "min": _Extreme, "max": _Extreme,
-                "distinct": _Distinct, "is_new": _IsNew}
-
 
 # --- per-rule runtime -------------------------------------------------------------------------
 
 
-class _Cand:
+class Candidate:
     """One record that passed a step's local conditions: its values and aggregates."""
 
     __slots__ = ("values", "ts", "q", "aggs", "fid", "sid")
@@ -420,7 +89,7 @@ class _Cand:
         self.sid: str | None = None
 
 
-class _Rule:
+class RuleRuntime:
     def __init__(self, index: int, rp: RulePlan, ex: StreamExecutor):
         self.index = index
         self.rp = rp
@@ -466,12 +135,12 @@ class _Rule:
         if u is not None:
             self.unless_key_idx = ex._index[u.stream][u.key]
             self.unless_on_idx = self.key_idx[u.on]
-        self.cands: dict[tuple[int, int], _Cand] = {}
+        self.cands: dict[tuple[int, int], Candidate] = {}
         self.facts: deque = deque()  # (ts, q, step) of asserted non-last-step facts, in total order
         self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
-        self.triggers: list[tuple[_Cand, list[tuple[_Cand, ...]]]] = []
+        self.triggers: list[tuple[Candidate, list[tuple[Candidate, ...]]]] = []
         self.matches = 0
         self.suppressed = 0
         self.alerts = 0
@@ -500,101 +169,6 @@ class _Rule:
 
 
 # --- the executor --------------------------------------------------------------------------------
-
-
-class _StreamBatch:
-    """The rows of one stream in a release batch, as lazily built columns."""
-
-    def __init__(self, ex: StreamExecutor, stream: str, rows: list[tuple], ts: list[int]):
-        self.ex = ex
-        self.stream = stream
-        self.rows = rows
-        self.ts = ts
-        self.n = len(rows)
-        self._cols: dict[str, Vec] = {}
-        self.agg_vec: dict[AggregateSpec, Vec] = {}
-        self.agg_py: dict[AggregateSpec, list[tuple[Any, bool]]] = {}
-        self.flags: dict[tuple[int, int], list[bool]] = {}
-        self.uflags: dict[int, list[bool]] = {}
-        self._memo: dict[tuple[str, Expr | None], Any] = {}
-
-    def truth(self, expr: Expr | None) -> np.ndarray:
-        """A field-only condition (an aggregate's where=), once per batch however many specs share it."""
-        key = ("t", expr)
-        out = self._memo.get(key)
-        if out is None:
-            out = self._memo[key] = self.ex.evaluator.truth(expr, self.env())
-        return out
-
-    def value(self, expr: Expr) -> Vec:
-        key = ("v", expr)
-        out = self._memo.get(key)
-        if out is None:
-            out = self._memo[key] = self.ex.evaluator.compute(expr, self.env())
-        return out
-
-    def col(self, name: str) -> Vec:
-        v = self._cols.get(name)
-        if v is None:
-            i = self.ex._index[self.stream][name]
-            v = self._cols[name] = _vec([r[i] for r in self.rows], self.ex._kinds[self.stream][i])
-        return v
-
-    def env(self, aggregates: dict[Call, AggregateSpec] | None = None) -> _RowsEnv:
-        return _RowsEnv(self, aggregates or {})
-
-
-class _RowsEnv:
-    def __init__(self, batch: _StreamBatch, aggregates: dict[Call, AggregateSpec]):
-        self.batch = batch
-        self.aggregates = aggregates
-        self.n = batch.n
-
-    def field(self, alias: str | None, name: str) -> Vec:
-        return self.batch.col(name)
-
-    def aggregate(self, call: Call) -> Vec:
-        return self.batch.agg_vec[self.aggregates[call]]
-
-
-class _Gather:
-    """Columns over chains: each alias reads its candidates' stored values."""
-
-    def __init__(self, ex: StreamExecutor, rule: _Rule, rows: dict[str, list[_Cand]]):
-        self.ex = ex
-        self.rule = rule
-        self.rows = rows
-        self._cache: dict[tuple, Vec] = {}
-
-    def field(self, alias: str, name: str) -> Vec:
-        ck = (alias, name)
-        v = self._cache.get(ck)
-        if v is None:
-            stream = self.rule.stream_of[alias]
-            i = self.ex._index[stream][name]
-            v = self._cache[ck] = _vec([c.values[i] for c in self.rows[alias]], self.ex._kinds[stream][i])
-        return v
-
-    def aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
-        ck = (alias, spec)
-        v = self._cache.get(ck)
-        if v is None:
-            v = self._cache[ck] = _agg_vec([c.aggs[spec] for c in self.rows[alias]], spec)
-        return v
-
-
-class _ChainEnv:
-    def __init__(self, gather: _Gather, own: str, aggregates: dict[Call, AggregateSpec]):
-        self.gather = gather
-        self.own = own
-        self.aggregates = aggregates
-        self.n = len(gather.rows[own])
-
-    def field(self, alias: str | None, name: str) -> Vec:
-        return self.gather.field(alias or self.own, name)
-
-    def aggregate(self, call: Call) -> Vec:
-        return self.gather.aggregate(self.own, self.aggregates[call])
 
 
 LateHandler = Callable[[dict, dict], None]
@@ -635,7 +209,7 @@ class StreamExecutor:
         self._fields = {s: list(spec.fields) for s, spec in schema.streams.items()}
         self._index = {s: {f: i for i, f in enumerate(fl)} for s, fl in self._fields.items()}
         self._kinds = {s: [physical_kind(f.type) for f in spec.fields.values()] for s, spec in schema.streams.items()}
-        self._rules = [_Rule(i, rp, self) for i, rp in enumerate(plan.rules)]
+        self._rules = [RuleRuntime(i, rp, self) for i, rp in enumerate(plan.rules)]
         self._seq_rules = [r for r in self._rules if r.k > 1]
         self._used = plan.streams()
         # single-record fast path (see _fast_rows): per stream, field -> (json kind, FieldSpec, index)
@@ -643,13 +217,13 @@ class StreamExecutor:
                                 for i, (name, f) in enumerate(spec.fields.items())}
                             for s, spec in schema.streams.items()}
         self._cells: dict[tuple[str, str], dict] = {}
-        self._routes: dict[str, list[_Rule]] = {}
+        self._routes: dict[str, list[RuleRuntime]] = {}
         for r in self._rules:
             streams = set(r.steps_on) | ({r.unless.stream} if r.unless else set())
             for s in streams:
                 self._routes.setdefault(s, []).append(r)
         self._specs = sorted(plan.aggregates(), key=spec_signature)
-        self._aggs = {spec: _AGG_CLASSES[spec.func](spec) for spec in self._specs}
+        self._aggs = {spec: AGGREGATE_CLASSES[spec.func](spec) for spec in self._specs}
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)
@@ -667,16 +241,16 @@ class StreamExecutor:
         self._host = self._new_host()
 
     # -- durable host ------------------------------------------------------------------
-    def _new_host(self) -> _SyncHost:
+    def _new_host(self) -> SyncHost:
         actions = {r.id: self._make_action(r) for r in self._rules}
-        host = _SyncHost(actions)
+        host = SyncHost(actions)
         definition = {RULESET: {r.id: r.durable_rule() for r in self._rules}}
         if definition[RULESET]:
             host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
         self.sids_used: set[str] = set()
         return host
 
-    def _make_action(self, rule: _Rule) -> Callable:
+    def _make_action(self, rule: RuleRuntime) -> Callable:
         names = [f"a{j}" for j in range(rule.k)]
 
         def action(c) -> None:
@@ -708,26 +282,26 @@ class StreamExecutor:
             return msg["id"]
         raise FraudRulesError(f"could not store {base!r} in durable-rules after {MAX_ID_TRIES} ids")
 
-    def _sid(self, rule: _Rule, key: Any) -> str:
-        return shard_of(_enc(key), self.shards) if rule.shardable else "0"
+    def _sid(self, rule: RuleRuntime, key: Any) -> str:
+        return shard_of(join_value(key), self.shards) if rule.shardable else "0"
 
-    def _assert_cand(self, rule: _Rule, j: int, cand: _Cand) -> bool:
+    def _assert_cand(self, rule: RuleRuntime, j: int, cand: Candidate) -> bool:
         values = cand.values
         key = values[rule.key_idx[j]]
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": self._sid(rule, key), "r": rule.index,
-               "st": j, "k": _enc(key), "q": cand.q, "ts": cand.ts}
+               "st": j, "k": join_value(key), "q": cand.q, "ts": cand.ts}
         for fname, idx in rule.carry[j]:
             v = values[idx]
             if v is None:  # a null link never joins (batch: factorize gives -1)
                 return False
-            msg[fname] = _enc(v)
+            msg[fname] = join_value(v)
         cand.sid = msg["sid"]
         cand.fid = self._send(msg, event=False)
         self.live_facts += 1
         rule.live_sid[cand.sid] += 1
         return True
 
-    def _retract(self, rule: _Rule, cand: _Cand) -> None:
+    def _retract(self, rule: RuleRuntime, cand: Candidate) -> None:
         self._host.retract_fact(RULESET, {"id": cand.fid, "sid": cand.sid})
         self.live_facts -= 1
         left = rule.live_sid[cand.sid] - 1
@@ -799,7 +373,7 @@ class StreamExecutor:
         arrivals: list[tuple[int, str, int, tuple]] = []
         for stream, table in rs.tables.items():
             names = self._fields[stream]
-            cols = [_py(table.columns[f]) for f in names]
+            cols = [py_values(table.columns[f]) for f in names]
             rows = list(zip(*cols)) if cols else []
             ts = table.columns["ts"].values.tolist()
             for line, t, row in zip(table.line.tolist(), ts, rows):
@@ -852,7 +426,7 @@ class StreamExecutor:
                             return None
                         if c.bad[0]:
                             return None
-                        cell = _py(c.vec)[0]
+                        cell = py_values(c.vec)[0]
                     if len(cells) >= CELL_CACHE_MAX:
                         cells.clear()
                     cells[ck] = cell
@@ -911,9 +485,9 @@ class StreamExecutor:
             lst = positions.setdefault(entry[2], [])
             local[i] = len(lst)
             lst.append(i)
-        ctx: dict[str, _StreamBatch] = {}
+        ctx: dict[str, StreamBatch] = {}
         for stream, pos in positions.items():
-            sb = _StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
+            sb = StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
             ctx[stream] = sb
             for spec in self._specs_by_stream.get(stream, ()):
                 self._compute_aggregate(spec, sb)
@@ -926,7 +500,7 @@ class StreamExecutor:
                     u = rule.unless
                     ok = self.evaluator.truth(u.where, sb.env()) & ~sb.col(u.key).null
                     sb.uflags[rule.index] = ok.tolist()
-        expired: list[tuple[_Rule, tuple[int, int]]] = []
+        expired: list[tuple[RuleRuntime, tuple[int, int]]] = []
         seq_rules = self._seq_rules
         for i, (ts, _arrival, stream, values) in enumerate(batch):
             q = q0 + i
@@ -948,7 +522,7 @@ class StreamExecutor:
                     if not sb.flags[(rule.index, j)][li]:
                         continue
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
-                    cand = _Cand(values, ts, q, aggs)
+                    cand = Candidate(values, ts, q, aggs)
                     if j < rule.k - 1:
                         if self._assert_cand(rule, j, cand):
                             rule.cands[(q, j)] = cand
@@ -969,9 +543,9 @@ class StreamExecutor:
         self.counters["alerts"] += len(alerts)
         return alerts
 
-    def _compute_aggregate(self, spec: AggregateSpec, sb: _StreamBatch) -> None:
+    def _compute_aggregate(self, spec: AggregateSpec, sb: StreamBatch) -> None:
         mask = sb.truth(spec.where).tolist()
-        keys = _py(sb.col(spec.key))
+        keys = py_values(sb.col(spec.key))
         state = self._aggs[spec]
         func = spec.func
         n = sb.n
@@ -1005,9 +579,9 @@ class StreamExecutor:
                     if keys[i] is not None:
                         out[i] = state.step(keys[i], ts[i], mask[i], None if vnull[i] else vals[i])
         sb.agg_py[spec] = out
-        sb.agg_vec[spec] = _agg_vec(out, spec)
+        sb.agg_vec[spec] = aggregate_vec(out, spec)
 
-    def _add_unless(self, rule: _Rule, key: Any, q: int, ts: int) -> None:
+    def _add_unless(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
         idx = rule.unless_idx
         lst = idx.get(key)
         if lst is None:
@@ -1020,14 +594,14 @@ class StreamExecutor:
             keep = [e for e in lst if e[1] >= lo]
             lst[:] = keep
 
-    def _unless_between(self, rule: _Rule, key: Any, q_first: int, q_last: int) -> bool:
+    def _unless_between(self, rule: RuleRuntime, key: Any, q_first: int, q_last: int) -> bool:
         lst = rule.unless_idx.get(key)
         if not lst:
             return False
         i = bisect_right(lst, (q_first, math.inf))
         return i < len(lst) and lst[i][0] < q_last
 
-    def _trigger(self, rule: _Rule, cand: _Cand) -> None:
+    def _trigger(self, rule: RuleRuntime, cand: Candidate) -> None:
         values = cand.values
         key = values[rule.key_idx[-1]]
         sid = self._sid(rule, key)
@@ -1045,7 +619,7 @@ class StreamExecutor:
             return
         j = rule.k - 1
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": sid, "r": rule.index, "st": j,
-               "k": _enc(key), "q": cand.q, "ts": cand.ts}
+               "k": join_value(key), "q": cand.q, "ts": cand.ts}
         fid = self._send(msg, event=False)
         self._host.retract_fact(RULESET, {"id": fid, "sid": sid})  # nothing later can precede it
         fired = self._fired
@@ -1066,7 +640,7 @@ class StreamExecutor:
         if chains:
             rule.triggers.append((cand, chains))
 
-    def _emit(self, rule: _Rule) -> list[tuple[int, str, int, dict]]:
+    def _emit(self, rule: RuleRuntime) -> list[tuple[int, str, int, dict]]:
         """Cross conditions, latest chain, suppression and alerts for a rule's triggers in a batch."""
         triggers, rule.triggers = rule.triggers, []
         rp = rule.rp
@@ -1075,17 +649,17 @@ class StreamExecutor:
         crosses = [(j, sp) for j, sp in enumerate(rp.steps) if sp.cross is not None]
         if crosses and flat:
             rows = {a: [ch[j] for _, ch in flat] for j, a in enumerate(rule.aliases)}
-            gather = _Gather(self, rule, rows)
+            gather = Gather(self, rule, rows)
             for _j, sp in crosses:
-                keep &= self.evaluator.truth(sp.cross, _ChainEnv(gather, sp.alias, sp.aggregates))
-        best: dict[int, tuple[_Cand, ...]] = {}
+                keep &= self.evaluator.truth(sp.cross, ChainEnv(gather, sp.alias, sp.aggregates))
+        best: dict[int, tuple[Candidate, ...]] = {}
         for (t, ch), ok in zip(flat, keep.tolist()):
             if not ok:
                 continue
             cur = best.get(t)
             if cur is None or [c.q for c in reversed(ch[:-1])] > [c.q for c in reversed(cur[:-1])]:
                 best[t] = ch
-        emitted: list[tuple[_Cand, ...]] = []
+        emitted: list[tuple[Candidate, ...]] = []
         kidx = rule.key_idx[-1]
         for t in sorted(best):
             ch = best[t]
@@ -1105,7 +679,7 @@ class StreamExecutor:
         if not emitted:
             return []
         rows = {a: [ch[j] for ch in emitted] for j, a in enumerate(rule.aliases)}
-        gather = _Gather(self, rule, rows)
+        gather = Gather(self, rule, rows)
         seq = np.array([ch[-1].q for ch in emitted], dtype=np.int64)
         view = MatchView(rp, len(emitted), gather.field, gather.aggregate, seq)
         alerts = build_alerts(self.plan, view, self.evaluator)
@@ -1229,7 +803,7 @@ class StreamExecutor:
                 r.unless_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst]) for k, lst in rs["unless"])
                 r.supp = OrderedDict((_key(k), int(ts)) for k, ts in rs["suppress"])
                 for j, q, ts, values, aggs in rs["cands"]:
-                    cand = _Cand(tuple(values), int(ts), int(q),
+                    cand = Candidate(tuple(values), int(ts), int(q),
                                  {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)})
                     if self._assert_cand(r, j, cand):
                         r.cands[(cand.q, j)] = cand

@@ -1,0 +1,406 @@
+"""Typing raw values as a stream's fields (DESIGN §3): per-row problems, one converter per logical type."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..columns import phones
+from ..columns.vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+from ..lang.functions import parse_timestamps
+from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
+from .raw import RawChunk
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_TRUE = pa.array(["true", "yes", "1"])
+_FALSE = pa.array(["false", "no", "0"])
+_SHOW_CHARS = 60
+
+
+# --- per-row problems ----------------------------------------------------------------
+
+
+def show_value(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _SHOW_CHARS:
+        text = text[: _SHOW_CHARS - 3] + "..."
+    return repr(text)
+
+
+class Problems:
+    """Per-row problems of a chunk: boolean masks with lazily formatted reasons.
+
+    Reasons are only formatted for the rows that are rejected, so the happy
+    path costs one mask per check.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.items: list[tuple[np.ndarray, Callable[[int], str]]] = []
+
+    def add(self, mask: np.ndarray, reason: Callable[[int], str] | str) -> None:
+        if not mask.any():
+            return
+        fn = (lambda i, r=reason: r) if isinstance(reason, str) else reason
+        self.items.append((mask, fn))
+
+    def any(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for mask, _ in self.items:
+            out |= mask
+        return out
+
+    def reason(self, i: int) -> str:
+        return "; ".join(fn(i) for mask, fn in self.items if mask[i])
+
+
+# --- value conversion ------------------------------------------------------------------
+
+
+@dataclass
+class Conv:
+    vec: Vec
+    bad: np.ndarray  # rows whose value does not fit the type
+    reason: Callable[[int], str]
+
+
+def _np_bool(arr: pa.Array) -> np.ndarray:
+    return arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _strings(arr: pa.Array) -> np.ndarray:
+    """Object array of str (nulls as ""). Columns with few distinct values go
+    through a dictionary, which makes one Python str per distinct value."""
+    arr = arr.fill_null("")
+    n = len(arr)
+    if n > 50_000 and pc.count_distinct(arr.slice(0, 16_384)).as_py() < 4_096:
+        enc = pc.dictionary_encode(arr)
+        distinct = enc.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        return distinct[enc.indices.to_numpy(zero_copy_only=False)]
+    return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    return getattr(pa.types, "is_string_view", lambda _t: False)(t)  # pyarrow >= 16
+
+
+def _empty(arr: pa.Array) -> pa.Array:
+    return pc.equal(pc.binary_length(arr), 0)  # much faster than comparing with ""
+
+
+def no_bad(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool)
+
+
+def _type_name(t: pa.DataType) -> str:
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "a decimal number"
+    if pa.types.is_integer(t):
+        return "an integer"
+    if pa.types.is_boolean(t):
+        return "true/false"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "a timestamp"
+    return f"a {t}"
+
+
+def convert_column(arr: pa.Array | pa.ChunkedArray | None, spec: FieldSpec, region: str, n: int | None = None,
+                   *, lenient: bool = False) -> Conv:
+    """Convert one input column to its field's type: a Vec, the bad rows and why.
+
+    ``arr`` may be text (CSV, JSON strings, mapping results) or typed (Parquet,
+    JSON numbers and booleans, mapping results). ``lenient`` (mapping source
+    columns of type string) turns any scalar into text instead of refusing it.
+    """
+    name, ftype = spec.name, spec.type
+    if arr is None:
+        assert n is not None
+        return Conv(Vec.nulls(ftype, n), no_bad(n), lambda i: "")
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    n = len(arr)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.cast(t.value_type)
+        t = arr.type
+    if pa.types.is_null(t):
+        return Conv(Vec.nulls(ftype, n), no_bad(n), lambda i: "")
+    if pa.types.is_large_string(t) or _is_string_view(t):
+        arr = arr.cast(pa.string())
+        t = arr.type
+    if pa.types.is_string(t):
+        return _from_text(arr, spec, region)
+    if ftype in NUMERIC_TYPES and (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        return _from_numbers(arr.cast(pa.float64()), spec)
+    if ftype == "bool" and pa.types.is_boolean(t):
+        null = arr.is_null().to_numpy(zero_copy_only=False)
+        return Conv(Vec(_np_bool(arr), null), no_bad(n), lambda i: "")
+    if ftype == "timestamp" and (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        return _from_timestamps(arr, spec)
+    # integers are text for text fields (a phone or an id stored as a number) and 0/1 for bools;
+    # a mapping's string source columns take any scalar as text
+    if pa.types.is_integer(t) or (lenient and (pa.types.is_primitive(t) or pa.types.is_decimal(t))):
+        return _from_text(arr.cast(pa.string()), spec, region)
+    # a type that cannot hold this field's values: every non-null row is rejected
+    present = ~arr.is_null().to_numpy(zero_copy_only=False)
+    want = {"string": "text", "phone": "text", "enum": "text", "bool": "true/false",
+            "timestamp": "a timestamp"}.get(ftype, "a number")
+    got = _type_name(t)
+    return Conv(Vec.nulls(ftype, n), present,
+                lambda i: f"{name}: expected {want}, got {got} {show_value(arr[i].as_py())}")
+
+
+_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _from_timestamps(arr: pa.Array, spec: FieldSpec) -> Conv:
+    """Typed timestamps (UTC inside Arrow whatever the zone; naive = UTC) and dates, to int64 ns."""
+    t = arr.type
+    if pa.types.is_date32(t):
+        raw, per = arr.cast(pa.int32()).cast(pa.int64()), 86_400 * 10**9
+    elif pa.types.is_date64(t):
+        raw, per = arr.cast(pa.int64()), 10**6
+    else:
+        raw, per = arr.cast(pa.int64()), _NS_PER[t.unit]
+    null = raw.is_null().to_numpy(zero_copy_only=False)
+    values = raw.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    bad = np.abs(values) > (2**63 - 1) // per  # beyond what int64 nanoseconds hold (years 1677-2262)
+    values = np.where(bad, 0, values) * per
+    return Conv(Vec(values, null | bad), bad,
+                lambda i: f"{spec.name}: {show_value(str(arr[i].as_py()))} is out of the range of timestamps")
+
+
+def _from_numbers(arr: pa.Array, spec: FieldSpec) -> Conv:
+    values = arr.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> nan
+    null = np.isnan(values)  # a typed NaN is a missing value (pandas writes None as NaN)
+    infinite = np.isinf(values)
+    with np.errstate(invalid="ignore"):
+        notint = ~null & ~infinite & (np.floor(values) != values) if spec.type == "int" else no_bad(len(values))
+    bad = infinite | notint
+    name = spec.name
+
+    def reason(i: int) -> str:
+        v = float(values[i])
+        return f"{name}: {show_value(repr(v) if math.isfinite(v) else str(v))} is not " + (
+            "an integer" if notint[i] else "a number")
+
+    null = null | bad
+    return Conv(Vec(np.where(null, 0.0, values), null), bad, reason)
+
+
+def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
+    name, ftype = spec.name, spec.type
+    n = len(arr)
+    if ftype in STRING_TYPES:
+        empty = _empty(arr)
+        null = arr.is_null().to_numpy(zero_copy_only=False) | _np_bool(empty)
+        if ftype == "phone":
+            return Conv(_phones(pc.if_else(empty, pa.scalar(None, pa.string()), arr), null, region), no_bad(n),
+                        lambda i: "")
+        values = _strings(arr)
+        if null.any():
+            values[null] = ""
+        if ftype == "enum":
+            allowed = pa.array(list(spec.values), pa.string())
+            bad = ~null & ~_np_bool(pc.is_in(arr, value_set=allowed))
+            listed = ", ".join(spec.values)
+            return Conv(Vec(values, null | bad), bad,
+                        lambda i: f"{name}: {show_value(values[i])} is not one of {listed}")
+        return Conv(Vec(values, null), no_bad(n), lambda i: "")
+
+    trimmed = pc.utf8_trim_whitespace(arr)
+    empty = _empty(trimmed)
+    null = arr.is_null().to_numpy(zero_copy_only=False) | _np_bool(empty)
+    live = pc.if_else(empty, pa.scalar(None, pa.string()), trimmed)
+
+    if ftype in NUMERIC_TYPES:
+        try:
+            # Arrow's own parser takes the numbers NUMBER_RE admits, and nan/inf
+            # (rejected below as not finite); a test checks it takes nothing else.
+            values = pc.cast(live, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            okn = ~null
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            ok = pc.match_substring_regex(live, NUMBER_RE)
+            parsed = pc.cast(pc.if_else(ok, live, pa.scalar(None, pa.string())), pa.float64())
+            values = parsed.to_numpy(zero_copy_only=False).astype(np.float64)
+            okn = _np_bool(ok)
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(values)
+            bad = ~null & ~(okn & finite)
+            notint = ~null & ~bad & (np.floor(values) != values) if ftype == "int" else no_bad(n)
+
+        def reason(i: int) -> str:
+            what = "is not an integer" if notint[i] else "is not a number"
+            return f"{name}: {show_value(arr[i].as_py())} {what}"
+
+        bad = bad | notint
+        null = null | bad
+        return Conv(Vec(np.where(null, 0.0, values), null), bad, reason)
+
+    if ftype == "bool":
+        low = pc.utf8_lower(live)
+        is_true, is_false = _np_bool(pc.is_in(low, value_set=_TRUE)), _np_bool(pc.is_in(low, value_set=_FALSE))
+        bad = ~null & ~is_true & ~is_false
+        return Conv(Vec(is_true, null | bad), bad,
+                    lambda i: f"{name}: {show_value(arr[i].as_py())} is not true/false (true, false, yes, no, 1, 0)")
+
+    if ftype == "timestamp":
+        ns = None
+        for typ in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+            # Arrow parses strict ISO 8601 fast; it accepts a subset of what
+            # pandas accepts and agrees with it there (tests check this).
+            try:
+                ns = pc.cast(live, typ).cast(pa.int64())
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        if ns is not None:
+            vec = Vec(ns.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), null.copy())
+        else:
+            vec = parse_timestamps(_strings(live), null, None)
+        bad = vec.null & ~null
+        return Conv(vec, bad, lambda i: f"{name}: bad timestamp {show_value(arr[i].as_py())}")
+
+    raise ValueError(f"unknown field type {ftype!r}")  # pragma: no cover - streams.py validates types
+
+
+def _phones(arr: pa.Array, null: np.ndarray, region: str) -> Vec:
+    """E.164 normalisation, once per distinct value (Arrow's dictionary encoding)."""
+    n = len(arr)
+    out = empty_array("phone", n)
+    if null.all():
+        return Vec(out, null)
+    enc = pc.dictionary_encode(arr)
+    # the dictionary is already distinct: normalise it, not the rows
+    dictionary = np.empty(len(enc.dictionary), dtype=object)
+    dictionary[:] = enc.dictionary.to_pylist()
+    norm, norm_null = phones.normalise(dictionary, np.zeros(len(dictionary), dtype=bool), region)
+    idx = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    out = norm[idx]
+    null = null | norm_null[idx]
+    if null.any():
+        out[null] = ""
+    return Vec(out, null)
+
+
+# JSON Lines ----------------------------------------------------------------------------
+
+ARROW_JSON_TYPES = {"number": pa.float64(), "bool": pa.bool_()}  # JSON kinds Arrow may type; the rest are text
+
+
+def json_kind(ftype: str, lenient: bool) -> str:
+    if lenient:
+        return "any"
+    if ftype in STRING_TYPES:
+        return "text"
+    if ftype in NUMERIC_TYPES:
+        return "number"
+    return ftype  # bool | timestamp
+
+
+_WANT = {"text": "text", "number": "a number", "bool": "true/false", "timestamp": "a timestamp string",
+         "any": "a single value"}
+
+
+def json_type(v: object) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, list):
+        return "a list"
+    return type(v).__name__
+
+
+def value_text(v: object, kind: str) -> tuple[str | None, bool]:
+    """A JSON (or YAML) value as text for the text converter; (text, ok)."""
+    if v is None:
+        return None, True
+    if isinstance(v, str):
+        return v, True
+    if isinstance(v, bool):
+        return ("true" if v else "false"), kind in ("bool", "any")
+    if isinstance(v, int):
+        return str(v), kind in ("text", "number", "bool", "any")
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None, kind in ("number", "any")
+        return repr(v), kind in ("number", "any")
+    if isinstance(v, _dt.datetime):
+        return v.isoformat(), kind in ("timestamp", "any")
+    if isinstance(v, _dt.date):
+        return v.isoformat(), kind in ("timestamp", "any")
+    return None, False
+
+
+def dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
+                          ) -> tuple[dict[str, pa.Array], dict[str, tuple[np.ndarray, Callable[[int], str]]]]:
+    """Columns of text from parsed objects; values of the wrong JSON type are problems."""
+    columns: dict[str, pa.Array] = {}
+    pre: dict[str, tuple[np.ndarray, Callable[[int], str]]] = {}
+    for name, kind in kinds.items():
+        if not any(name in r for r in rows):
+            continue
+        texts: list[str | None] = []
+        bad = np.zeros(n, dtype=bool)
+        for i, r in enumerate(rows):
+            text, ok = value_text(r.get(name), kind)
+            if not ok:
+                bad[i] = True
+                text = None
+            texts.append(text)
+        columns[name] = pa.array(texts, pa.string())
+        if bad.any():
+            pre[name] = (bad, lambda i, name=name, kind=kind: f"{name}: expected {_WANT[kind]}, got "
+                         f"{json_type(rows[i].get(name))} {show_value(json.dumps(rows[i].get(name), default=str))}")
+    return columns, pre
+
+
+# --- normalisation and assembly ---------------------------------------------------------------
+
+
+@dataclass
+class Normalised:
+    columns: dict[str, Vec]  # all rows of the chunk
+    problems: Problems
+    filtered: np.ndarray  # rows a mapping's where left out
+
+
+def normalise_native(chunk: RawChunk, spec: StreamSpec, region: str) -> Normalised:
+    """Type the raw columns of a native input as the stream's fields."""
+    n = chunk.n
+    problems = Problems(n)
+    if "" in chunk.pre:
+        problems.add(*chunk.pre[""])
+    columns: dict[str, Vec] = {}
+    for name, fspec in spec.fields.items():
+        pre_bad = no_bad(n)
+        if name in chunk.pre:
+            pre_bad = chunk.pre[name][0]
+            problems.add(*chunk.pre[name])
+        arr = chunk.columns.get(name)
+        if arr is None:
+            columns[name] = Vec.nulls(fspec.type, n)
+            if name in REQUIRED_FIELDS:
+                problems.add(np.ones(n, dtype=bool), f"missing column {name}")
+            continue
+        conv = convert_column(arr, fspec, region)
+        problems.add(conv.bad, conv.reason)
+        if name in REQUIRED_FIELDS:
+            problems.add(conv.vec.null & ~conv.bad & ~pre_bad, f"missing {name}")
+        columns[name] = conv.vec
+    return Normalised(columns, problems, np.zeros(n, dtype=bool))

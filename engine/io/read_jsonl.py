@@ -1,0 +1,132 @@
+"""The JSON Lines reader: one object per line, typed by Arrow where the values allow."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type
+from .raw import RawChunk, bad_utf8_records, runs_buffer, utf8_ok
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+class JsonlReader:
+    """A JSON Lines input: one object per line."""
+
+    def __init__(self, path: Path, data: bytes, kinds: dict[str, str], chunk_rows: int):
+        self.path, self.data, self.kinds, self.chunk_rows = path, data, kinds, chunk_rows
+        self.header = None
+        self.schema = pa.schema([(k, ARROW_JSON_TYPES.get(kind, pa.string())) for k, kind in kinds.items()])
+        self._plan: Callable[[], Iterator[RawChunk]] = lambda: iter(())
+        if not data or data.isspace():
+            return
+        if not self._fast():
+            self._general()
+
+    def chunks(self) -> Iterator[RawChunk]:
+        return self._plan()
+
+    def _arrow(self, buffer: pa.Buffer) -> pa.Table:
+        if not len(self.schema):
+            raise pa.ArrowInvalid("no columns")
+        return pa_json.read_json(pa.BufferReader(buffer), read_options=pa_json.ReadOptions(block_size=1 << 24),
+                                 parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
+                                                                    unexpected_field_behavior="ignore"))
+
+    def _fast(self) -> bool:
+        data = self.data
+        tail = data[data.rfind(b"\n") + 1:]
+        if re.match(rb"[ \t\r]*\n", data) or re.search(rb"\n[ \t\r]*\n", data) or (tail and not tail.strip()):
+            return False
+        if not utf8_ok(data):
+            return False
+        nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        try:
+            table = self._arrow(pa.py_buffer(data))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+        if table.num_rows != nlines:
+            return False
+
+        def plan() -> Iterator[RawChunk]:
+            for lo in range(0, nlines, self.chunk_rows):
+                hi = min(nlines, lo + self.chunk_rows)
+                cols = {}
+                for name in table.column_names:
+                    col = table.column(name).slice(lo, hi - lo)
+                    cols[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
+                yield RawChunk(cols, hi - lo, rows, rows)
+
+        self._plan = plan
+        return True
+
+    def _general(self) -> None:
+        data = self.data
+        buf = np.frombuffer(data, dtype=np.uint8)
+        nl = np.flatnonzero(buf == 10)
+        starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+        ends = np.concatenate((nl, [len(buf)])).astype(np.int64)
+        if starts[-1] == len(buf):
+            starts, ends = starts[:-1], ends[:-1]
+        lines = np.arange(1, len(starts) + 1, dtype=np.int64)
+        nonws = ~np.isin(buf, np.array([9, 10, 13, 32], dtype=np.uint8))
+        seg = np.logical_or.reduceat(nonws, starts) if len(starts) else np.zeros(0, dtype=bool)
+        seg &= ends > starts
+        starts, ends, lines = starts[seg], ends[seg], lines[seg]
+        bad_utf8 = bad_utf8_records(data, buf, starts, ends)
+        nrec = len(starts)
+
+        def plan() -> Iterator[RawChunk]:
+            for lo in range(0, nrec, self.chunk_rows):
+                hi = min(nrec, lo + self.chunk_rows)
+                sl = slice(lo, hi)
+                good = ~bad_utf8[sl]
+                rejects = [(int(lines[lo + i]), "invalid UTF-8") for i in np.flatnonzero(bad_utf8[sl])]
+                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
+                ngood = int(good.sum())
+                table = None
+                if ngood:
+                    try:
+                        table = self._arrow(runs_buffer(data, starts[sl], ends[sl], good))
+                        if table.num_rows != ngood:
+                            table = None
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                        table = None
+                if table is not None or not ngood:
+                    cols = {c: table.column(c).combine_chunks() for c in table.column_names} if table else {}
+                    yield RawChunk(cols, ngood, lines[sl][good], rows[good], rejects)
+                    continue
+                # per-line parsing of this chunk only: find the bad lines and type the rest
+                parsed: list[dict] = []
+                keep_lines, keep_rows = [], []
+                for i in np.flatnonzero(good):
+                    raw = data[starts[lo + i]: ends[lo + i]]
+                    try:
+                        obj = json.loads(raw)
+                    except ValueError as exc:
+                        msg = getattr(exc, "msg", str(exc))
+                        col = getattr(exc, "colno", None)
+                        where = f" (column {col})" if col else ""
+                        rejects.append((int(lines[lo + i]), f"invalid JSON: {msg}{where}"))
+                        continue
+                    if not isinstance(obj, dict):
+                        rejects.append((int(lines[lo + i]), f"not a JSON object (got {json_type(obj)})"))
+                        continue
+                    parsed.append(obj)
+                    keep_lines.append(lines[lo + i])
+                    keep_rows.append(rows[i])
+                cols, pre = dict_rows_to_columns(parsed, self.kinds, len(parsed))
+                yield RawChunk(cols, len(parsed), np.array(keep_lines, dtype=np.int64),
+                               np.array(keep_rows, dtype=np.int64), sorted(rejects), pre)
+
+        self._plan = plan
