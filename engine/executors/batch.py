@@ -18,6 +18,7 @@ import numpy as np
 from ..columns.vec import Vec
 from ..io.tables import RecordSet, Table
 from ..lang.expr import Call
+from ..runtime.alerts import key_texts
 from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.windows import (
@@ -181,9 +182,14 @@ def _expand_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarra
 class BatchExecutor:
     """Evaluates a Plan over a RecordSet."""
 
-    def __init__(self, plan: Plan, records: RecordSet):
+    def __init__(self, plan: Plan, records: RecordSet, *, fresh: dict[str, np.ndarray] | None = None,
+                 prior_alerts: dict[str, dict[str, int]] | None = None):
+        """``fresh`` marks, per stream, the rows that may trigger (the others are context from earlier
+        runs or chunks); ``prior_alerts`` gives rule id -> key -> ts of the last alert emitted before."""
         self.plan = plan
         self.records = records
+        self.fresh = fresh
+        self.prior_alerts = prior_alerts or {}
         self.tables = Tables(records, plan)
         self.evaluator = Evaluator(plan.lists)
         self.store = AggregateStore(self.tables, self.evaluator)
@@ -198,9 +204,17 @@ class BatchExecutor:
         mask = self.evaluator.truth(sp.local, env) & ~table.columns[sp.key].null
         return np.flatnonzero(mask)
 
+    def _triggers(self, sp: StepPlan) -> np.ndarray:
+        """Candidates of a rule's last step: only new rows may trigger."""
+        rows = self._candidates(sp)
+        if self.fresh is not None and sp.stream in self.fresh:
+            rows = rows[self.fresh[sp.stream][rows]]
+        return rows
+
     def run_rule(self, rp: RulePlan) -> RuleMatches:
         first = rp.steps[0]
-        rows: dict[str, np.ndarray] = {first.alias: self._candidates(first)}
+        single = len(rp.steps) == 1
+        rows: dict[str, np.ndarray] = {first.alias: self._triggers(first) if single else self._candidates(first)}
         for j in range(1, len(rp.steps)):
             rows = self._extend(rp, rows, j)
         if rp.unless is not None:
@@ -223,7 +237,7 @@ class BatchExecutor:
         """Join the chains of steps 0..j-1 with candidates of step j."""
         steps = rp.steps
         sp, prev, first = steps[j], steps[j - 1], steps[0]
-        cand = self._candidates(sp)
+        cand = self._triggers(sp) if j == len(steps) - 1 else self._candidates(sp)
         if sp.follows:  # follow the money: this step's key is a field of an earlier step
             alias, fname = sp.follows
             src = next(s for s in steps if s.alias == alias)
@@ -323,6 +337,15 @@ class BatchExecutor:
         same[inside] = sc[nxt[inside]] == sc[inside]
         nxt = np.where(same, nxt, -1)
         heads = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        prior = self.prior_alerts.get(rp.id)
+        if prior:  # an alert emitted before this slice still suppresses: start each key after it
+            import pandas as pd
+
+            at = pd.Index(list(prior)).get_indexer(key_texts(key.take(order)))  # -1: no earlier alert
+            prior_ts = np.fromiter(prior.values(), dtype=np.int64, count=len(prior))[np.maximum(at, 0)]
+            blocked = (at >= 0) & (st < prior_ts + rp.suppress_ns)
+            first_open = np.minimum.reduceat(np.where(blocked, n, np.arange(n)), heads)
+            heads = first_open[first_open < n]
         keep = np.zeros(n, dtype=bool)
         frontier = heads
         while frontier.size:  # one step per emitted alert of the busiest key

@@ -47,7 +47,8 @@ class InputStats:
     read: int = 0
     rejected: int = 0
     scored: int = 0
-    filtered: int = 0  # rows a mapping's ``where`` left out; read = scored + rejected + filtered
+    filtered: int = 0  # rows a mapping's ``where`` left out
+    late: int = 0  # rows at or before a history store's high-water mark; read = scored + rejected + filtered + late
 
 
 @dataclass

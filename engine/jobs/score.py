@@ -24,6 +24,7 @@ from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
 from ..runtime.plan import Plan, compile_pack
 from ..runtime.scoring import add_matches, new_scores, scored_frame
+from ..store.context import Context, LateRecord
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ScoreResult:
     suppressed: dict[str, int]
     scored: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    late: list[LateRecord] | None = None  # None: no history, so nothing can be late
+    context_after: Context | None = None  # what the next run or chunk continues from
 
     @property
     def seconds(self) -> float:
@@ -54,10 +57,15 @@ class ScoreResult:
 Progress = Callable[[str, int, "int | None"], None]
 
 
-def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None
+def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
+             fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None
              ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
-    """Run the batch executor and build alerts and scored records."""
-    executor = BatchExecutor(plan, records)
+    """Run the batch executor and build alerts and scored records.
+
+    With ``fresh`` (rows per stream that are new; the rest is context carried from earlier runs or
+    chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression.
+    """
+    executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
     alerts_keyed: list[tuple[int, str, int, dict[str, Any]]] = []
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
@@ -80,9 +88,12 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None
     frames = []
     names = np.array([s.path for s in records.inputs], dtype=object)
     for stream, table in records.tables.items():
-        frames.append(scored_frame(scores[stream], table.columns["id"].values, table.seq,
-                                   names[table.input_index] if len(names) else table.input_index,
-                                   table.line, plan.policy))
+        frame = scored_frame(scores[stream], table.columns["id"].values, table.seq,
+                             names[table.input_index] if len(names) else table.input_index,
+                             table.line, plan.policy)
+        if fresh is not None and stream in fresh and not fresh[stream].all():
+            frame = frame[fresh[stream]]
+        frames.append(frame)
     scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["seq", "stream", "id", "input", "line", "risk_score", "decision", "rules"])
     scored = scored.sort_values("seq", kind="stable").reset_index(drop=True)
@@ -91,35 +102,55 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None
 
 def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, region: str = "CN",
           chunk_rows: int = 1_000_000, rule_ids: set[str] | None = None,
-          progress: Progress | None = None, pack: RulePack | None = None) -> ScoreResult:
+          progress: Progress | None = None, pack: RulePack | None = None, plan: Plan | None = None,
+          context: Context | None = None) -> ScoreResult:
+    """Score ``inputs``; with a ``context`` (a history store's, or an earlier chunk's), continue from it."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pack = pack or load_pack(rules_dir)
-    plan = compile_pack(pack, region, rule_ids)
+    plan = plan or compile_pack(pack, region, rule_ids)
     timings["load rules"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     records = read_inputs(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
                           progress=(lambda n: progress("read", n, None)) if progress else None)
     timings["read"] = time.perf_counter() - t0
+    return score_records(plan, records, progress=progress, context=context, timings=timings)
+
+
+def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None = None,
+                  context: Context | None = None, timings: dict[str, float] | None = None) -> ScoreResult:
+    """Score records already read: alone, or after ``context`` (docs/design.md §8)."""
+    timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    alerts, matches, suppressed, scored = evaluate(plan, records, progress)
+    if context is None:
+        alerts, matches, suppressed, scored = evaluate(plan, records, progress)
+        timings["evaluate"] = time.perf_counter() - t0
+        return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings)
+    total = records.total  # before late rows leave: the next order position counts every record read
+    records, late = context.split_late(records)
+    combined, fresh = context.prepend(records, plan.schema)
+    alerts, matches, suppressed, scored = evaluate(plan, combined, progress, fresh=fresh,
+                                                   prior_alerts=context.prior_alerts())
+    after = context.advance(records, alerts, plan.schema, total)
     timings["evaluate"] = time.perf_counter() - t0
-    return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings)
+    return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings, late, after)
 
 
 def summary(result: ScoreResult) -> dict[str, Any]:
     rs = result.records
+    history = result.late is not None
     return {
         "rule_pack": result.plan.digest,
         "rules": len(result.plan.rules),
         "inputs": [
             {"path": s.path, "stream": s.stream, "format": s.format, "read": s.read, "scored": s.scored,
-             "rejected": s.rejected, "filtered": s.filtered,
-             "reconciles": s.read == s.scored + s.rejected + s.filtered}
+             "rejected": s.rejected, "filtered": s.filtered, **({"late": s.late} if history else {}),
+             "reconciles": s.read == s.scored + s.rejected + s.filtered + s.late}
             for s in rs.inputs
         ],
         "records": {"read": sum(s.read for s in rs.inputs), "scored": sum(s.scored for s in rs.inputs),
-                    "rejected": sum(s.rejected for s in rs.inputs)},
+                    "rejected": sum(s.rejected for s in rs.inputs),
+                    **({"late": sum(s.late for s in rs.inputs)} if history else {})},
         "alerts": len(result.alerts),
         "alerts_by_rule": dict(sorted(result.alerts_by_rule().items())),
         "alerts_by_severity": dict(sorted(result.alerts_by_severity().items())),
@@ -127,6 +158,47 @@ def summary(result: ScoreResult) -> dict[str, Any]:
         "suppressed_by_rule": {k: v for k, v in sorted(result.suppressed.items()) if v},
         "decisions": dict(sorted(result.decisions().items())),
     }
+
+
+def score_with_history(history: Path, rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path,
+                       fmt: str = "jsonl", *, replace_run: bool = False, wait: float = 0.0,
+                       pack: RulePack | None = None, rule_ids: set[str] | None = None, region: str = "CN",
+                       **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
+    """Score ``inputs`` continuing from the history store at ``history``, write the outputs, then commit.
+
+    The store changes only after every output file is in place, and then in one atomic step: a run
+    that dies before that leaves it as it was, and running it again gives the same bytes.
+    """
+    from ..store.history import HistoryStore, RunInput, file_digest
+    from ..store.horizon import plan_horizon
+
+    pack = pack or load_pack(rules_dir)
+    plan = compile_pack(pack, region, rule_ids)
+    with HistoryStore(history, wait) as store:
+        run_inputs = [RunInput(str(s.path), file_digest(s.path), s.path.stat().st_size) for s in inputs]
+        store.check_inputs(run_inputs, replace_run)
+        fields = {name: set(spec.fields) for name, spec in pack.schema.streams.items()}
+        context = store.load(plan_horizon(plan), fields)
+        result = score(rules_dir, inputs, pack=pack, plan=plan, region=region, context=context, **kwargs)
+        paths = write_outputs(result, out_dir, fmt)
+        for run_input, stats in zip(run_inputs, result.records.inputs):
+            run_input.records = stats.read
+        assert result.context_after is not None and result.late is not None
+        store.commit(context, result.context_after, run_inputs,
+                     {"records": result.records.total, "late": len(result.late), "alerts": len(result.alerts),
+                      "rule_pack": plan.digest})
+    return result, paths
+
+
+def late_frame(late: list[LateRecord]) -> pd.DataFrame:
+    from ..runtime.alerts import iso_utc
+
+    ts = iso_utc(np.array([r.ts for r in late], dtype=np.int64)) if late else []
+    return pd.DataFrame({
+        "input": [r.input for r in late], "line": [r.line for r in late], "stream": [r.stream for r in late],
+        "id": [r.id for r in late], "ts": ts,
+        "reason": ["at or before the history's high-water mark: its windows were already scored"] * len(late),
+    }, columns=["input", "line", "stream", "id", "ts", "reason"])
 
 
 def write_outputs(result: ScoreResult, out_dir: Path, fmt: str = "jsonl") -> dict[str, Path]:
@@ -142,5 +214,8 @@ def write_outputs(result: ScoreResult, out_dir: Path, fmt: str = "jsonl") -> dic
     rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
                            columns=["input", "line", "reason"])
     write_frame(rejects, paths["rejects"], "csv")
+    if result.late is not None:
+        paths["late"] = out_dir / "late.csv"
+        write_frame(late_frame(result.late), paths["late"], "csv")
     write_json(summary(result), paths["summary"])
     return paths

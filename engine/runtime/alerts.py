@@ -64,6 +64,13 @@ def to_python(v: Vec, ltype: str | None = None) -> list[Any]:
     return [None if nul else str(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
 
 
+def key_texts(v: Vec) -> np.ndarray:
+    """Each value as the alert ``key`` text that build_alerts writes ("" for null)."""
+    if v.values.dtype == object:
+        return v.filled_strings()
+    return np.array(["" if x is None else str(x) for x in to_python(v)], dtype=object)
+
+
 def render_value(value: Any, spec: str = "") -> str:
     if value is None:
         return "null"

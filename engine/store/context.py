@@ -1,0 +1,179 @@
+"""The context a run carries forward: one mechanism for runs, chunks and a stream's start.
+
+A :class:`Context` holds what later records can still be influenced by (:mod:`.horizon`): the
+records of each stream inside its span, with only the columns rules read, and the last emitted
+alert per (rule, key) for suppression. Scoring a slice of records *with* the context of
+everything before it gives the alerts and scores that one run over everything would give at
+those records (docs/design.md §8):
+
+- the context rows come first in the total order (every new record is later than the
+  high-water mark, so this is also their order in one run), numbered by ``_order``, the
+  position each record had in the order of all records scored so far;
+- only new rows may trigger, score or be written; context rows feed windows, ``is_new``,
+  earlier sequence steps and ``unless``;
+- suppression starts from the last emitted alert of each (rule, key), which is exactly the
+  state one run would have reached there.
+
+Between runs a :class:`~.history.HistoryStore` persists the context; between the chunks of one
+large input it stays in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..columns.vec import Vec
+from ..io.arrow import TS_TYPE, arrow_to_columns, columns_to_arrow
+from ..io.tables import RecordSet, Table
+from ..pack.streams import Schema
+from .horizon import Horizon
+
+ORDER = "_order"
+LAST_ALERT_SCHEMA = pa.schema([("rule_id", pa.string()), ("key", pa.string()), ("ts", TS_TYPE),
+                               ("alert_id", pa.string())])
+
+
+@dataclass
+class LateRecord:
+    input: str
+    line: int
+    stream: str
+    id: str
+    ts: int
+
+
+@dataclass
+class Context:
+    horizon: Horizon
+    records: dict[str, pa.Table] = field(default_factory=dict)  # stream -> kept columns + _order, in order
+    last_alerts: pa.Table = field(default_factory=LAST_ALERT_SCHEMA.empty_table)
+    high_water: int | None = None  # largest ts scored so far (ns)
+    next_order: int = 0  # _order of the next record scored
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.records.values())
+
+    def prior_alerts(self) -> dict[str, dict[str, int]]:
+        """rule id -> key -> ts (ns) of the last emitted alert, for suppression."""
+        out: dict[str, dict[str, int]] = {}
+        if self.last_alerts.num_rows:
+            ts = self.last_alerts.column("ts").cast(pa.int64()).to_pylist()
+            for rule, key, t in zip(self.last_alerts.column("rule_id").to_pylist(),
+                                    self.last_alerts.column("key").to_pylist(), ts):
+                out.setdefault(rule, {})[key] = t
+        return out
+
+    # -- a new slice ---------------------------------------------------------------------------
+    def split_late(self, records: RecordSet) -> tuple[RecordSet, list[LateRecord]]:
+        """Records at or before the high-water mark come too late to be scored in order: set them apart."""
+        if self.high_water is None:
+            return records, []
+        late: list[LateRecord] = []
+        tables = {}
+        names = [s.path for s in records.inputs]
+        for stream, table in records.tables.items():
+            is_late = table.ts() <= self.high_water
+            if not is_late.any():
+                tables[stream] = table
+                continue
+            for i in np.flatnonzero(is_late):
+                inp = int(table.input_index[i])
+                late.append(LateRecord(names[inp] if 0 <= inp < len(names) else "", int(table.line[i]), stream,
+                                       str(table.columns["id"].values[i]), int(table.ts()[i])))
+                records.inputs[inp].scored -= 1
+                records.inputs[inp].late += 1
+            keep = np.flatnonzero(~is_late)
+            tables[stream] = Table(stream, {k: v.take(keep) for k, v in table.columns.items()}, table.seq[keep],
+                                   table.input_index[keep], table.line[keep])
+        late.sort(key=lambda r: (names.index(r.input) if r.input in names else -1, r.line))
+        return RecordSet(tables, records.inputs, records.rejects), late
+
+    def prepend(self, records: RecordSet, schema: Schema) -> tuple[RecordSet, dict[str, np.ndarray]]:
+        """The context rows followed by ``records``; and, per stream, which rows are new."""
+        tables: dict[str, Table] = {}
+        fresh: dict[str, np.ndarray] = {}
+        for stream in dict.fromkeys([*self.records, *records.tables]):
+            spec = schema.streams[stream]
+            old = self.records.get(stream)
+            new = records.tables.get(stream)
+            if old is None or old.num_rows == 0:
+                tables[stream] = Table(stream, new.columns, new.seq + self.next_order, new.input_index, new.line)
+                fresh[stream] = np.ones(new.n, dtype=bool)
+                continue
+            cols = arrow_to_columns(old, spec)
+            seq = old.column(ORDER).to_numpy().astype(np.int64)
+            m = old.num_rows
+            if new is not None and new.n:
+                cols = {k: Vec(np.concatenate([cols[k].values, v.values]), np.concatenate([cols[k].null, v.null]))
+                        for k, v in new.columns.items()}
+                seq = np.concatenate([seq, new.seq + self.next_order])
+                inp = np.concatenate([np.full(m, -1, dtype=np.int32), new.input_index])
+                line = np.concatenate([np.zeros(m, dtype=np.int64), new.line])
+            else:
+                inp, line = np.full(m, -1, dtype=np.int32), np.zeros(m, dtype=np.int64)
+            tables[stream] = Table(stream, cols, seq, inp, line)
+            fresh[stream] = np.r_[np.zeros(m, dtype=bool), np.ones(len(seq) - m, dtype=bool)]
+        return RecordSet(tables, records.inputs, records.rejects), fresh
+
+    # -- after the slice -----------------------------------------------------------------------
+    def advance(self, records: RecordSet, emitted: list[dict], schema: Schema, scored_rows: int) -> Context:
+        """The context after ``records`` (the new rows only, late ones removed) and their alerts."""
+        high_water = self.high_water
+        for table in records.tables.values():
+            if table.n:
+                top = int(table.ts().max())
+                high_water = top if high_water is None else max(high_water, top)
+        kept: dict[str, pa.Table] = {}
+        for stream in self.horizon.kept_streams():
+            parts = [self.records[stream]] if stream in self.records else []
+            table = records.tables.get(stream)
+            if table is not None and table.n:
+                spec = schema.streams[stream]
+                names = [c for c in self.horizon.columns(stream) if c in spec.fields]
+                parts.append(columns_to_arrow(table.columns, spec, names,
+                                              {ORDER: table.seq + self.next_order}))
+            if not parts:
+                continue
+            merged = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
+            kept[stream] = prune(merged, high_water, self.horizon.span(stream))
+        return Context(self.horizon, kept, merge_last_alerts(self.last_alerts, emitted, high_water,
+                                                             self.horizon.suppress_ns),
+                       high_water, self.next_order + scored_rows)
+
+
+def iso_to_ns(text: str) -> int:
+    """An alert's ISO UTC time (runtime.alerts.iso_utc) back to integer nanoseconds, exactly."""
+    return int(np.datetime64(text.rstrip("Z"), "ns").astype(np.int64))
+
+
+def prune(table: pa.Table, high_water: int | None, span_ns: int) -> pa.Table:
+    """Rows a record later than ``high_water`` can still reach: ts >= high_water - span."""
+    if high_water is None or table.num_rows == 0:
+        return table
+    cutoff = pa.scalar(high_water - span_ns, type=pa.int64()).cast(TS_TYPE)
+    return table.filter(pc.greater_equal(table.column("ts"), cutoff))
+
+
+def merge_last_alerts(last: pa.Table, emitted: list[dict], high_water: int | None, suppress_ns: int) -> pa.Table:
+    """Upsert the newest emitted alert per (rule, key); drop those that can no longer suppress."""
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    if last.num_rows:
+        for rule, key, ts, aid in zip(last.column("rule_id").to_pylist(), last.column("key").to_pylist(),
+                                      last.column("ts").cast(pa.int64()).to_pylist(),
+                                      last.column("alert_id").to_pylist()):
+            latest[(rule, key)] = (ts, aid)
+    for a in emitted:  # in the total order, so a later alert of a pair replaces an earlier one
+        latest[(a["rule_id"], a["key"])] = (iso_to_ns(a["ts"]), a["alert_id"])
+    cutoff = -(1 << 62) if high_water is None else high_water - suppress_ns
+    rows = sorted((k, v) for k, v in latest.items() if v[0] >= cutoff)
+    return pa.table({
+        "rule_id": pa.array([k[0] for k, _ in rows], pa.string()),
+        "key": pa.array([k[1] for k, _ in rows], pa.string()),
+        "ts": pa.array([v[0] for _, v in rows], pa.int64()).cast(TS_TYPE),
+        "alert_id": pa.array([v[1] for _, v in rows], pa.string()),
+    }, schema=LAST_ALERT_SCHEMA)

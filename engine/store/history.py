@@ -1,0 +1,277 @@
+"""The history store: a run's context, kept on disk for the next run (docs/design.md §8).
+
+Layout of ``DIR`` (every file is Parquet or JSON; inspect it with any Parquet tool)::
+
+    DIR/
+      manifest.json                         the commit point: the live files and the runs so far
+      .lock                                 held by the run that writes (flock)
+      records/stream=call/day=2026-03-01/run-000003.parquet
+                                            records inside the pack's horizon, only the columns
+                                            rules read, plus _order (their place in the total order)
+      alerts/last-000003.parquet            the last emitted alert per (rule, key)
+
+A run writes its new files first (fsynced), then replaces ``manifest.json`` atomically (write,
+fsync, rename, fsync the folder). Readers trust the manifest only, so a run killed at any point
+leaves the store as it was; files of a run that never committed are removed when the store is
+next opened. Files that the newest run pruned are deleted one run later, so that the newest
+run can be replaced (``--replace-run``) by restoring the state before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ..errors import FraudRulesError
+from ..io.arrow import TS_TYPE
+from .context import LAST_ALERT_SCHEMA, ORDER, Context
+from .horizon import Horizon
+
+FORMAT = "fraudrules-history"
+VERSION = 1
+DAY_NS = 86_400 * 10**9
+
+
+class HistoryError(FraudRulesError):
+    """The store cannot be used as asked (locked, already committed, incompatible)."""
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, row_group_size=64 * 1024)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _day(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+@dataclass
+class RunInput:
+    path: str
+    sha256: str
+    bytes: int
+    records: int = -1  # rows read; -1 before the run has read it
+
+
+class HistoryStore:
+    """A folder that carries a pack's context from one run to the next."""
+
+    def __init__(self, root: Path, wait: float = 0.0):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the store's lifetime
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    self._lock_fh.close()
+                    raise HistoryError(f"{self.root}: another run is using this history store "
+                                       f"(waited {wait:g}s; see --history-wait)") from None
+                time.sleep(0.1)
+        self.manifest = self._read_manifest()
+        self._remove_orphans()
+
+    def close(self) -> None:
+        if not self._lock_fh.closed:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the manifest ------------------------------------------------------------------------
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.root / "manifest.json"
+        if not path.exists():
+            return {"format": FORMAT, "version": VERSION, "state": _empty_state(), "previous": None, "runs": []}
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise HistoryError(f"{path}: unreadable manifest: {exc}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise HistoryError(f"{path}: not a fraudrules history store")
+        if manifest.get("version") != VERSION:
+            raise HistoryError(f"{path}: store version {manifest.get('version')}, this fraudrules reads {VERSION}")
+        return manifest
+
+    def _live_files(self) -> set[str]:
+        live: set[str] = set()
+        for state in (self.manifest["state"], self.manifest.get("previous")):
+            if state:
+                live.update(f for files in state["records"].values() for f in files)
+                if state["last_alerts"]:
+                    live.add(state["last_alerts"])
+        return live
+
+    def _remove_orphans(self) -> None:
+        """Files no manifest state names: left by a run that died before it committed."""
+        live = self._live_files()
+        for sub in ("records", "alerts"):
+            base = self.root / sub
+            if not base.exists():
+                continue
+            for path in sorted(base.rglob("*")):
+                if path.is_file() and str(path.relative_to(self.root)) not in live:
+                    path.unlink()
+            for path in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True):
+                if not any(path.iterdir()):
+                    path.rmdir()
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return self.manifest["runs"]
+
+    # -- what a run reads --------------------------------------------------------------------
+    def check_inputs(self, inputs: list[RunInput], replace: bool) -> None:
+        """Refuse inputs already committed, unless replacing the newest run that holds exactly them."""
+        # an input that held no records (say a header-only CSV) changes nothing, so it may come again
+        seen = {i["sha256"]: (run["run"], i["path"]) for run in self.runs for i in run["inputs"] if i["records"]}
+        again = [(seen[i.sha256], i.path) for i in inputs if i.sha256 in seen]
+        if not again:
+            if replace:
+                raise HistoryError("--replace-run: none of these inputs is in a committed run")
+            return
+        (run_no, old_path), path = again[0]
+        if not replace:
+            raise HistoryError(f"{path} was already scored into this history by run {run_no} (as {old_path}); "
+                               "scoring it again would count its records twice. Use --replace-run to replace "
+                               "that run")
+        newest = self.runs[-1]
+        if {r[0][0] for r in again} != {newest["run"]} or self.manifest.get("previous") is None:
+            raise HistoryError(f"--replace-run can replace only the newest run ({newest['run']}); "
+                               f"{path} is in run {run_no}")
+        self.manifest["state"] = self.manifest["previous"]
+        self.manifest["previous"] = None
+        self.manifest["runs"] = self.runs[:-1]
+
+    def load(self, horizon: Horizon, schema_fields: dict[str, set[str]]) -> Context:
+        """The context for the next run: records no older than each stream's span, with pushdown."""
+        state = self.manifest["state"]
+        high_water = state["high_water"]
+        ctx = Context(horizon, high_water=high_water, next_order=state["next_order"])
+        if state["last_alerts"]:
+            ctx.last_alerts = pq.read_table(self.root / state["last_alerts"], schema=LAST_ALERT_SCHEMA)
+        stored = state.get("columns", {})
+        for stream in horizon.kept_streams():
+            files = state["records"].get(stream, [])
+            if not files or high_water is None:
+                continue
+            want = [c for c in horizon.columns(stream) if c in schema_fields.get(stream, set())]
+            missing = sorted(set(want) - set(stored.get(stream, [])))
+            if missing:
+                raise HistoryError(f"{self.root}: the rules now read {stream} field(s) {', '.join(missing)} that "
+                                   "this history does not keep; start a new history for the changed pack")
+            cutoff = high_water - horizon.span(stream)
+            first_day = _day(cutoff)
+            paths = [str(self.root / f) for f in files if f.split("day=")[1][:10] >= first_day]
+            if not paths:
+                continue
+            dataset = ds.dataset(paths, format="parquet")
+            table = dataset.to_table(columns=[*want, ORDER],
+                                     filter=ds.field("ts") >= pa.scalar(cutoff, pa.int64()).cast(TS_TYPE))
+            ctx.records[stream] = table.sort_by(ORDER)
+        return ctx
+
+    # -- what a run writes -------------------------------------------------------------------
+    def commit(self, before: Context, after: Context, inputs: list[RunInput], summary: dict[str, Any]) -> None:
+        """Persist ``after`` (the context once this run's records are in) as the next state, atomically."""
+        state = self.manifest["state"]
+        run_no = (self.runs[-1]["run"] + 1) if self.runs else 1
+        tag = f"run-{run_no:06d}"
+        records: dict[str, list[str]] = {}
+        columns: dict[str, list[str]] = {}
+        for stream, table in after.records.items():
+            old_files = state["records"].get(stream, [])
+            columns[stream] = [c for c in table.column_names if c != ORDER]
+            new_rows = table.filter(pc.greater_equal(table.column(ORDER), before.next_order))
+            kept = [f for f in old_files if _file_may_hold(f, after.high_water, after.horizon.span(stream))]
+            if new_rows.num_rows:
+                day = pc.strftime(new_rows.column("ts"), format="%Y-%m-%d")
+                for d in sorted(set(day.to_pylist())):
+                    part = new_rows.filter(pc.equal(day, d))
+                    rel = f"records/stream={stream}/day={d}/{tag}.parquet"
+                    _write_parquet(part, self.root / rel)
+                    kept.append(rel)
+            records[stream] = kept
+        last_rel = None
+        if after.last_alerts.num_rows:
+            last_rel = f"alerts/last-{run_no:06d}.parquet"
+            _write_parquet(after.last_alerts, self.root / last_rel)
+        new_state = {"high_water": after.high_water, "next_order": after.next_order, "records": records,
+                     "columns": columns, "last_alerts": last_rel,
+                     "horizon": {s: after.horizon.span(s) for s in after.horizon.kept_streams()}}
+        run = {"run": run_no, "inputs": [i.__dict__ for i in inputs],
+               "high_water": _iso(after.high_water), **summary}
+        manifest = {"format": FORMAT, "version": VERSION, "state": new_state, "previous": state,
+                    "runs": [*self.runs, run]}
+        tmp = self.root / ".manifest.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / "manifest.json")
+        _fsync_dir(self.root)
+        self.manifest = manifest
+        self._remove_orphans()  # what neither this state nor the one before it names
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*.parquet"))
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"high_water": None, "next_order": 0, "records": {}, "columns": {}, "last_alerts": None, "horizon": {}}
+
+
+def _iso(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _file_may_hold(rel: str, high_water: int | None, span_ns: int) -> bool:
+    """Whether a day partition may still hold records inside the horizon (whole days are pruned)."""
+    if high_water is None:
+        return True
+    day = rel.split("day=")[1][:10]
+    end = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+    return int(end.timestamp()) * 10**9 > high_water - span_ns

@@ -1,0 +1,97 @@
+"""How far back, and which columns of which stream, a Plan can look (docs/design.md §8).
+
+A record can influence an alert at a later record only through a window aggregate, ``is_new``,
+a sequence step or an ``unless`` inside ``within``. So a run that continues where an earlier
+one stopped needs, per stream, the earlier records no older than the largest such reach, and
+of those only the columns some rule reads. Suppression needs no records: the last emitted
+alert per (rule, key) carries it (see :mod:`.context`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..lang.expr import Expr, Field
+from ..runtime.plan import AggregateSpec, Plan, RulePlan
+
+ALWAYS = ("id", "ts")  # every record carries them; the total order and the evidence need both
+
+
+@dataclass
+class StreamHorizon:
+    span_ns: int = 0  # records with ts > (next record's ts - span) can still matter
+    columns: set[str] = field(default_factory=lambda: set(ALWAYS))
+    reasons: list[str] = field(default_factory=list)  # what sets the span, for lint
+
+    def widen(self, span_ns: int, reason: str) -> None:
+        if span_ns > self.span_ns:
+            self.span_ns = span_ns
+        self.reasons.append(reason)
+
+
+@dataclass
+class Horizon:
+    streams: dict[str, StreamHorizon]
+    suppress_ns: int  # how long a last emitted alert can still suppress
+
+    def span(self, stream: str) -> int:
+        h = self.streams.get(stream)
+        return h.span_ns if h else 0
+
+    def kept_streams(self) -> list[str]:
+        """Streams whose records a later run needs (a span of 0 needs none)."""
+        return sorted(s for s, h in self.streams.items() if h.span_ns > 0)
+
+    def columns(self, stream: str) -> list[str]:
+        return sorted(self.streams[stream].columns) if stream in self.streams else list(ALWAYS)
+
+
+def _fields(exprs: Iterable[Expr | None]) -> set[str]:
+    return {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field) and not n.alias}
+
+
+def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int, rule: str) -> None:
+    sh = h.setdefault(spec.stream, StreamHorizon())
+    # evaluated at a step record up to `within` before the trigger, looking back its window from there
+    sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}() over {spec.window_ns // 10**9}s"
+             + (f" at a step up to {within_ns // 10**9}s back" if within_ns else ""))
+    sh.columns |= {spec.key} | _fields([spec.value, spec.where])
+
+
+def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
+    within = rp.within_ns or 0
+    for i, sp in enumerate(rp.steps):
+        sh = h.setdefault(sp.stream, StreamHorizon())
+        sh.columns |= set(sp.fields) | {sp.key} | _fields([sp.local, sp.cross])
+        if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
+            sh.widen(within, f"{rp.id}: step {sp.alias!r} within {within // 10**9}s")
+        for spec in sp.aggregates.values():
+            _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
+    for spec in rp.explain_aggregates.values():
+        _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
+    if rp.unless is not None:
+        u = rp.unless
+        sh = h.setdefault(u.stream, StreamHorizon())
+        sh.columns |= {u.key} | _fields([u.where])
+        sh.widen(within, f"{rp.id}: unless within {within // 10**9}s")
+    for sp in rp.steps:  # a step's cross conditions may read earlier steps' fields by alias
+        for expr in (sp.cross,):
+            if expr is None:
+                continue
+            for n in expr.walk():
+                if isinstance(n, Field) and n.alias:
+                    src = next((s for s in rp.steps if s.alias == n.alias), None)
+                    if src is not None:
+                        h.setdefault(src.stream, StreamHorizon()).columns.add(n.name)
+        if sp.follows:
+            src = next(s for s in rp.steps if s.alias == sp.follows[0])
+            h.setdefault(src.stream, StreamHorizon()).columns.add(sp.follows[1])
+
+
+def plan_horizon(plan: Plan) -> Horizon:
+    """Per stream: the reach back in event time and the columns the pack reads."""
+    streams: dict[str, StreamHorizon] = {}
+    for rp in plan.rules:
+        rule_horizon(rp, streams)
+    return Horizon(streams, max((rp.suppress_ns for rp in plan.rules), default=0))
