@@ -1,4 +1,4 @@
-"""Tests of the synthetic data generator (engine/generate.py).
+"""Tests of the synthetic data generator (engine/synth/).
 
 The ``check_*`` functions re-derive each typology's defining property from the
 written CSV files with pandas and return a list of violations; the mutation
@@ -7,15 +7,21 @@ tests show that they do fail when the data is broken.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import pathlib
+import pkgutil
 import re
 
 import numpy as np
 import pandas as pd
 import phonenumbers
 import pytest
+from fraudrules.synth import typologies
 from fraudrules.synth.generate import CASE_TYPOLOGIES, COLUMNS, TYPOLOGIES, generate
+from fraudrules.synth.typologies import REGISTRY
+from fraudrules.synth.typologies.registry import register
 
 HIGH_RISK_CODES = ("+882", "+881", "+232", "+225", "+677", "+247")
 IRSF_PREFIXES = ("+88213", "+88216", "+2327", "+6913")
@@ -595,3 +601,68 @@ def test_start_and_window(tmp_path):
     dormant = set(d["labels"].loc[d["labels"]["typology"] == "dormant", "record_id"])
     assert set(p.loc[~inside, "id"]) <= dormant and set(p.loc[~inside, "id"]) <= lab
     assert (~inside).sum() == d["labels"]["typology"].eq("dormant").sum() // 2
+
+
+# --------------------------------------------------------------------------- the typology registry
+
+# Generation order: every typology draws from one RNG in this order, so moving one changes every output byte.
+GENERATION_ORDER = [
+    "wangiri", "simbox", "irsf", "new_sim_burst", "dialer", "spoofed_cli", "sim_swap_transfer", "app_scam",
+    "mule_fan_in", "mule_fan_out", "pass_through", "structuring", "velocity", "dormant", "round_night",
+    "high_risk_jurisdiction", "device_sharing", "sim_per_id", "reported", "cashout",
+]
+SAMPLES = pathlib.Path(__file__).resolve().parent.parent / "samples"
+
+
+def test_registry_holds_each_typology_once():
+    assert list(REGISTRY) == list(CASE_TYPOLOGIES) == GENERATION_ORDER
+    assert TYPOLOGIES == [label for t in REGISTRY.values() for label in t.labels]
+    assert len(set(TYPOLOGIES)) == len(TYPOLOGIES)
+    assert len(set(CASE_TYPOLOGIES.values())) == len(CASE_TYPOLOGIES)
+    # one module per typology, and what each module registers is its own function
+    modules = {m.name for m in pkgutil.iter_modules(typologies.__path__)} - {"registry"}
+    assert modules == set(REGISTRY)
+    for name, t in REGISTRY.items():
+        module = importlib.import_module(f"{typologies.__name__}.{name}")
+        assert t.run is getattr(module, name), name
+        assert [u.name for u in REGISTRY.values() if u.run.__module__ == module.__name__] == [name]
+
+
+def test_registering_twice_is_refused():
+    before = dict(REGISTRY)
+    try:
+        with pytest.raises(ValueError, match="twice"):
+            register("simbox", "SB2")(lambda cx, n: None)
+        with pytest.raises(ValueError, match="twice"):
+            register("new_one", "NEW", extra_labels=("wangiri_callback",))(lambda cx, n: None)
+        assert REGISTRY == before
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(before)
+
+
+def test_generate_runs_the_registered_typologies(tmp_path, monkeypatch):
+    calls = []
+
+    def spy(t):
+        def run(cx, n):
+            calls.append(t.name)
+            if t.name != "dialer":  # a registration that injects nothing must leave no label behind
+                t.run(cx, n)
+        return run
+
+    for name, t in list(REGISTRY.items()):
+        monkeypatch.setitem(REGISTRY, name, dataclasses.replace(t, run=spy(t)))
+    generate(tmp_path, customers=60, days=1, seed=3)
+    assert calls == GENERATION_ORDER
+    found = set(pd.read_csv(tmp_path / "labels.csv", dtype=str)["typology"])
+    assert found == set(TYPOLOGIES) - {"dialer"}
+
+
+def test_samples_are_reproduced(tmp_path):
+    """samples/ (the golden input of `fraudrules regress`) comes from this generator byte for byte."""
+    generate(tmp_path, customers=500, days=3, seed=20260301)  # the command in README.md
+    names = sorted(p.name for p in SAMPLES.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in tmp_path.iterdir())
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name

@@ -1,0 +1,1 @@
+"""Synthetic labelled data: :func:`fraudrules.synth.generate.generate` and its stages (see that module)."""
