@@ -45,14 +45,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from durable.engine import MessageNotHandledException, MessageObservedException
 
 from ...columns.vec import physical_kind
 from ...errors import FraudRulesError
-from ...io.convert import convert_column, json_kind, value_text
 from ...io.records import records_from_dicts
-from ...pack.streams import REQUIRED_FIELDS
 from ...runtime.alerts import MatchView, build_alerts
 from ...runtime.evaluate import Evaluator
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
@@ -60,16 +57,15 @@ from ...runtime.windows import scaled
 from .aggregates import AGGREGATE_CLASSES, aggregate_vec, spec_signature
 from .bindings import ChainEnv, Gather, StreamBatch, py_values
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
+from .intake import ScalarIntake
 
 MAX_RELEASE = 50_000  # rows processed per vectorised step
 STATE_FORMAT = "fraudrules-stream-state"
 STATE_VERSION = 1
 PY_ENTRY_BYTES = 160  # rough cost of one Python state entry (deque slot, dict item)
-# A feed of one record skips records_from_dicts when it can (see _fast_rows). Only one: a
-# timestamp column that Arrow cannot parse whole goes to pandas whole, so conversion is
-# per value only for one-row columns.
-FAST_INTAKE_MAX = 1
-CELL_CACHE_MAX = 65_536  # converted values remembered per field (cleared when full)
+# Feeds of up to this many records convert them value by value (intake.py): records_from_dicts
+# costs ~1 ms whatever the size, the scalar path a few µs per record.
+SCALAR_INTAKE_MAX = 64
 
 
 # --- per-rule runtime -------------------------------------------------------------------------
@@ -212,11 +208,7 @@ class StreamExecutor:
         self._rules = [RuleRuntime(i, rp, self) for i, rp in enumerate(plan.rules)]
         self._seq_rules = [r for r in self._rules if r.k > 1]
         self._used = plan.streams()
-        # single-record fast path (see _fast_rows): per stream, field -> (json kind, FieldSpec, index)
-        self._field_conv = {s: {name: (json_kind(f.type, False), f, i)
-                                for i, (name, f) in enumerate(spec.fields.items())}
-                            for s, spec in schema.streams.items()}
-        self._cells: dict[tuple[str, str], dict] = {}
+        self._scalar = ScalarIntake(schema, self.region)
         self._routes: dict[str, list[RuleRuntime]] = {}
         for r in self._rules:
             streams = set(r.steps_on) | ({r.unless.stream} if r.unless else set())
@@ -362,10 +354,16 @@ class StreamExecutor:
                 valid.append(rec)
         if not valid:
             return
-        fast = self._fast_rows(valid) if len(valid) <= FAST_INTAKE_MAX else None
-        if fast is not None:
-            self._arrive(valid, fast)
-            return
+        if len(valid) <= SCALAR_INTAKE_MAX:  # a few records: value by value, no Arrow table (intake.py)
+            fast = []
+            for idx, rec in enumerate(valid):
+                got = self._scalar.convert(rec)
+                if got is None:  # not clean: records_from_dicts decides, with its reasons
+                    break
+                fast.append((idx, *got))
+            else:
+                self._arrive(valid, fast)
+                return
         rs = records_from_dicts([{**r, "_line": i + 1} for i, r in enumerate(valid)], self._schema,
                                 region=self.region)
         for rej in rs.rejects:
@@ -380,63 +378,6 @@ class StreamExecutor:
                 arrivals.append((line - 1, stream, t, row))
         arrivals.sort(key=lambda a: a[0])
         self._arrive(valid, arrivals)
-
-    def _fast_rows(self, valid: list[dict]) -> list[tuple[int, str, int, tuple]] | None:
-        """Rows of clean records (one: FAST_INTAKE_MAX) without records_from_dicts, or None.
-
-        records_from_dicts costs ~1 ms whatever the batch size (a dozen Arrow
-        calls per field), which is most of a single-record feed. A field's
-        value is converted alone, by the same convert_column on a one-row
-        column (exactly what records_from_dicts does for one record), and
-        remembered: phones, accounts and enums repeat. Anything that would be
-        a problem (unknown field, wrong JSON type, bad or missing value) goes
-        the slow way, so rejects and their reasons are unchanged.
-        """
-        out = []
-        region = self.region
-        for idx, rec in enumerate(valid):
-            stream = rec["stream"]
-            conv = self._field_conv[stream]
-            row: list[Any] = [None] * len(conv)
-            for name, raw in rec.items():
-                if name == "stream" or str(name).startswith("_"):
-                    continue
-                spec = conv.get(name)
-                if spec is None:
-                    return None
-                kind, fspec, i = spec
-                cells = self._cells.get((stream, name))
-                if cells is None:
-                    cells = self._cells[(stream, name)] = {}
-                try:
-                    ck = (type(raw), raw)  # the type too: True == 1 == 1.0 as dict keys
-                    cell = cells.get(ck, cells)
-                except TypeError:  # unhashable (a list or an object): records_from_dicts rejects it
-                    return None
-                if cell is cells:
-                    if fspec.type == "string" and type(raw) is str and raw.isascii():
-                        cell = raw or None  # what _from_text does to text for a string field
-                    else:
-                        text, ok = value_text(raw, kind)
-                        if not ok:
-                            return None
-                        try:
-                            c = convert_column(pa.array([text], pa.string()), fspec, region)
-                        except Exception:  # e.g. a lone surrogate: records_from_dicts decides
-                            return None
-                        if c.bad[0]:
-                            return None
-                        cell = py_values(c.vec)[0]
-                    if len(cells) >= CELL_CACHE_MAX:
-                        cells.clear()
-                    cells[ck] = cell
-                row[i] = cell
-            for name in REQUIRED_FIELDS:  # missing or null: records_from_dicts gives the reason
-                spec = conv.get(name)
-                if spec is not None and row[spec[2]] is None:
-                    return None
-            out.append((idx, stream, row[conv["ts"][2]], tuple(row)))
-        return out
 
     def _arrive(self, valid: list[dict], arrivals: list[tuple[int, str, int, tuple]]) -> None:
         for idx, stream, ts, row in arrivals:

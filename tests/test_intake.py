@@ -1,0 +1,156 @@
+"""The scalar one-record intake gives exactly what records_from_dicts gives.
+
+``ScalarIntake.convert`` answers only for records the vectorised path accepts,
+with the same values (E.164 phones, int ns UTC timestamps, floats, enums,
+bools); for everything else it answers None and the executor takes the
+vectorised path, whose reject reasons are therefore unchanged. Hypothesis
+draws records from valid and invalid spellings of every field type.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from fraudrules.executors.stream import StreamExecutor
+from fraudrules.executors.stream.bindings import py_values
+from fraudrules.executors.stream.intake import ScalarIntake, timestamp_ns
+from fraudrules.io.records import records_from_dicts
+from fraudrules.pack.loader import load_pack
+from fraudrules.pack.streams import FieldSpec, Schema, StreamSpec
+from fraudrules.runtime.plan import compile_pack
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import RULES
+
+FIELDS = {
+    "id": FieldSpec("id", "string"),
+    "ts": FieldSpec("ts", "timestamp"),
+    "s": FieldSpec("s", "string"),
+    "p": FieldSpec("p", "phone"),
+    "e": FieldSpec("e", "enum", ("in", "out")),
+    "i": FieldSpec("i", "int"),
+    "f": FieldSpec("f", "float"),
+    "d": FieldSpec("d", "duration"),
+    "b": FieldSpec("b", "bool"),
+}
+SCHEMA = Schema({"t": StreamSpec("t", FIELDS)})
+
+PHONES = ["+8613800000001", "13800000001", "+86 138 0000 0001", "95588", "110", "+85523900111",
+          "+447700900123", "garbage", " ", "", "+8613800000001\n", "0086 138 0000 0001", "+88213000123",
+          "138-0000-0001", "(+86)13800000002", "+861380000000"]
+NUMBERS = ["12", "-3.5", "1e6", " 42 ", "+7", ".5", "5.", "1e400", "nan", "inf", "-inf", "1,000", "abc", "",
+           "  ", "0x10", "1_000", "\t3", "３", "2.50", "1E-3", 7, 7.25, -0.0, 10**20, True, False, float("nan")]
+BOOLS = ["true", "False", "YES", "no", "1", "0", " true ", "t", "", "2", True, False, 1, 0, 2, 1.0]
+DIGITS = st.integers(0, 9).map(str)
+
+
+@st.composite
+def timestamps(draw) -> object:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(["", " ", "2026-02-30T10:00:00Z", "2026-13-01T00:00:00Z", "2026-03-01T24:00:00",
+                                     "2016-12-31T23:59:60Z", "yesterday", "2026-03-01T10:00:00+25:00", "1e9",
+                                     1_700_000_000, "2026-03-01T10:00:00z", "2026-03-01T10:00:00.1234567891Z",
+                                     "2026/03/01 10:00", "2026-03-01T10:00:00 +08:00", "1850-01-01T00:00:00Z"]))
+    y = draw(st.integers(1970, 2100))
+    mo = draw(st.integers(1, 12))
+    d = draw(st.integers(1, 31 if draw(st.booleans()) else 28))
+    h, mi, s = draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59))
+    text = f"{y:04d}-{mo:02d}-{d:02d}"
+    form = draw(st.integers(0, 4))
+    if form:
+        text += draw(st.sampled_from(["T", " "])) + f"{h:02d}:{mi:02d}"
+        if form >= 2:
+            text += f":{s:02d}"
+        if form >= 3:
+            text += "." + "".join(draw(st.lists(DIGITS, min_size=1, max_size=9)))
+        text += draw(st.sampled_from(["", "Z", "+08:00", "-05:30", "+0545", "+08", "-11:00", "+00:00"]))
+    return draw(st.sampled_from(["", " "])) + text + draw(st.sampled_from(["", " "]))
+
+
+@functools.cache
+def _fitting(name: str, pool: tuple) -> list:
+    """The values of ``pool`` that a record accepts in field ``name``."""
+    return [v for v in pool if not isinstance(vectorised({"stream": "t", "id": "a", "ts": "2026-01-01", name: v}), str)]
+
+
+@st.composite
+def records(draw) -> dict:
+    rec: dict = {"stream": "t"}
+    clean = draw(st.booleans())  # half the records draw only values that fit: the scalar path's share
+    if clean or draw(st.integers(0, 19)):
+        rec["id"] = draw(st.sampled_from(["r1", "x", "é", 17] if clean else ["r1", "r2", "x", "", "é", 17, None]))
+    if clean or draw(st.integers(0, 19)):
+        rec["ts"] = draw(timestamps())
+    for name, pool in (("s", ["a", "", " b ", "ü", 5, 1.5, True]), ("p", PHONES + [13800000001]),
+                       ("e", ["in", "out", "IN", "", " in", 3]), ("i", NUMBERS), ("f", NUMBERS), ("d", NUMBERS),
+                       ("b", BOOLS)):
+        if clean:
+            pool = _fitting(name, tuple(pool))
+        if draw(st.booleans()):
+            rec[name] = draw(st.sampled_from(pool + [None]))
+    if not clean and draw(st.integers(0, 29)) == 0:
+        rec["unknown"] = 1
+    if draw(st.integers(0, 9)) == 0:
+        rec["_note"] = "ignored"
+    return rec
+
+
+def vectorised(rec: dict, schema: Schema = SCHEMA) -> tuple[str, int, tuple] | str:
+    rs = records_from_dicts([rec], schema, region="CN")
+    if rs.rejects:
+        return rs.rejects[0].reason
+    ((stream, table),) = rs.tables.items()
+    row = tuple(py_values(table.columns[f])[0] for f in schema.streams[stream].fields)
+    return stream, table.columns["ts"].values.tolist()[0], row
+
+
+SCALAR = ScalarIntake(SCHEMA, "CN")
+SEEN = {"scalar": 0, "vectorised": 0}
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records())
+@example({"stream": "t", "id": "a", "ts": "2026-03-01T10:00:00+08:00", "p": "13800000001", "i": " 42 ", "b": "YES"})
+@example({"stream": "t", "id": "a", "ts": "2026-03-01", "f": 7.25, "d": 10**20, "e": "out"})
+@example({"stream": "t", "id": "a", "ts": "2026-03-01T10:00:00", "f": float("nan"), "p": " "})
+def test_scalar_intake_equals_records_from_dicts(rec):
+    got = SCALAR.convert(rec)
+    want = vectorised(rec)
+    if got is None:  # the vectorised path decides: reasons are its own
+        SEEN["vectorised"] += 1
+        return
+    SEEN["scalar"] += 1
+    assert not isinstance(want, str), f"scalar path accepted a record that is rejected: {want}"
+    assert got == want
+    assert [type(v) for v in got[2]] == [type(v) for v in want[2]]
+
+
+def test_scalar_intake_takes_the_usual_records():
+    """The samples (as watch/serve receive them) all go the scalar way, with the same values."""
+    pack = load_pack(RULES)
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.jobs.watch import ordered_records
+
+    recs = ordered_records(parse_inputs(["samples"], pack.schema), pack.schema)
+    intake = ScalarIntake(pack.schema, "CN")
+    for rec in recs[::7]:
+        got = intake.convert(rec)
+        assert got is not None, rec
+        assert got == vectorised(rec, pack.schema)
+
+
+def test_timestamp_parser_edges():
+    assert timestamp_ns("1970-01-01T00:00:00Z") == 0
+    assert timestamp_ns("2026-03-01T10:00:00+08:00") == timestamp_ns("2026-03-01T02:00:00Z")
+    assert timestamp_ns("2024-02-29") is not None and timestamp_ns("2023-02-29") is None
+    assert timestamp_ns("2026-03-01T10:00:00.5Z") == timestamp_ns("2026-03-01T10:00:00Z") + 500_000_000
+
+
+def test_feed_of_one_record_rejects_with_the_vectorised_reason():
+    plan = compile_pack(load_pack(RULES), "CN")
+    ex = StreamExecutor(plan)
+    bad = {"stream": "payment", "id": "p1", "ts": "2026-03-01T10:00:00Z", "amount": "12,5"}
+    ex.feed(bad)
+    assert ex.rejected_records == [(bad, vectorised(bad, plan.schema))]
+    assert "amount: '12,5' is not a number" in ex.rejected_records[0][1]
