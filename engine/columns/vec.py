@@ -4,14 +4,14 @@ A :class:`Vec` is a numpy array plus a boolean null mask. Null slots hold a
 harmless filler of the right type (0, "", False), so every numpy operation
 runs without special cases and the mask alone decides what is null.
 
-Physical representation by logical type:
+Physical kind (``columns.types``) by logical type:
 
 ========================  ==========================================
-number (int, float)       float64
-duration                  float64 seconds
-timestamp                 int64 nanoseconds since the epoch, UTC
+number (int, float)       float: float64
+duration                  float: float64 seconds
+timestamp                 int: int64 nanoseconds since the epoch, UTC
 bool                      bool
-string, phone, enum       object array of str
+string, phone, enum       object: object array of str
 ========================  ==========================================
 """
 
@@ -21,33 +21,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUMERIC_TYPES = frozenset({"int", "float", "duration", "number"})
-STRING_TYPES = frozenset({"string", "phone", "enum"})
+from .types import NUMERIC_TYPES, LogicalType, PhysicalKind
 
-_FILLERS = {"float": 0.0, "int": 0, "bool": False, "object": ""}
+# the filler of null slots and the numpy dtype, by physical kind
+FILLERS = {PhysicalKind.FLOAT: 0.0, PhysicalKind.INT: 0, PhysicalKind.BOOL: False, PhysicalKind.OBJECT: ""}
+DTYPES = {PhysicalKind.FLOAT: np.dtype(np.float64), PhysicalKind.INT: np.dtype(np.int64),
+          PhysicalKind.BOOL: np.dtype(bool), PhysicalKind.OBJECT: np.dtype(object)}
 
 
-def physical_kind(ltype: str) -> str:
+def physical_kind(ltype: LogicalType) -> PhysicalKind:
+    """How a column of a logical type is held (the table above)."""
     if ltype in NUMERIC_TYPES:
-        return "float"
-    if ltype == "timestamp":
-        return "int"
-    if ltype == "bool":
-        return "bool"
-    return "object"
+        return PhysicalKind.FLOAT
+    if ltype == LogicalType.TIMESTAMP:
+        return PhysicalKind.INT
+    if ltype == LogicalType.BOOL:
+        return PhysicalKind.BOOL
+    return PhysicalKind.OBJECT
 
 
-def empty_array(ltype: str, n: int) -> np.ndarray:
-    kind = physical_kind(ltype)
-    if kind == "float":
-        return np.zeros(n, dtype=np.float64)
-    if kind == "int":
-        return np.zeros(n, dtype=np.int64)
-    if kind == "bool":
-        return np.zeros(n, dtype=bool)
-    arr = np.empty(n, dtype=object)
-    arr[:] = ""
-    return arr
+def kind_of(values: np.ndarray) -> PhysicalKind:
+    """The physical kind of an array (any other numeric dtype counts as float)."""
+    for kind in (PhysicalKind.OBJECT, PhysicalKind.INT, PhysicalKind.BOOL):
+        if values.dtype == DTYPES[kind]:
+            return kind
+    return PhysicalKind.FLOAT
+
+
+def empty_values(kind: PhysicalKind, n: int) -> np.ndarray:
+    """``n`` filler values of a physical kind."""
+    if kind == PhysicalKind.OBJECT:
+        arr = np.empty(n, dtype=object)
+        arr[:] = ""
+        return arr
+    return np.zeros(n, dtype=DTYPES[kind])
+
+
+def empty_array(ltype: LogicalType, n: int) -> np.ndarray:
+    return empty_values(physical_kind(ltype), n)
 
 
 @dataclass
@@ -68,11 +79,11 @@ class Vec:
         return Vec(values, null)
 
     @staticmethod
-    def nulls(ltype: str, n: int) -> Vec:
+    def nulls(ltype: LogicalType, n: int) -> Vec:
         return Vec(empty_array(ltype, n), np.ones(n, dtype=bool))
 
     @staticmethod
-    def full(value: object, ltype: str, n: int) -> Vec:
+    def full(value: object, ltype: LogicalType, n: int) -> Vec:
         if value is None:
             return Vec.nulls(ltype, n)
         arr = empty_array(ltype, n)

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..columns import phones
-from ..columns.vec import NUMERIC_TYPES, STRING_TYPES, Vec, empty_array
+from ..columns.types import NUMERIC_TYPES, STRING_TYPES
+from ..columns.vec import Vec, empty_array
 from ..lang.functions import parse_timestamps
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
 from .raw import RawChunk

@@ -37,7 +37,8 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 
-from ..columns.vec import STRING_TYPES, Vec
+from ..columns.types import STRING_TYPES
+from ..columns.vec import Vec
 from ..errors import InputError, RuleError, RuleErrors, SourceLocation
 from ..lang.expr import Cond, ExprSyntaxError, Field, Literal, parse_expr
 from ..lang.functions import FUNCTIONS, is_numeric, is_stringy

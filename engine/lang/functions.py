@@ -17,7 +17,8 @@ import pandas as pd
 import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the engine
 
 from ..columns import phones
-from ..columns.vec import NUMERIC_TYPES, STRING_TYPES, Vec, distinct_values, empty_array
+from ..columns.types import NUMERIC_TYPES, STRING_TYPES, LogicalType
+from ..columns.vec import Vec, distinct_values, empty_array
 
 MAX_REGEX_CHARS = 1000
 
@@ -31,12 +32,12 @@ class TypeProblem(Exception):
         self.arg = arg
 
 
-def is_numeric(t: str) -> bool:
-    return t in NUMERIC_TYPES or t == "null"
+def is_numeric(t: LogicalType) -> bool:
+    return t in NUMERIC_TYPES or t == LogicalType.NULL
 
 
-def is_stringy(t: str) -> bool:
-    return t in STRING_TYPES or t == "null"
+def is_stringy(t: LogicalType) -> bool:
+    return t in STRING_TYPES or t == LogicalType.NULL
 
 
 @dataclass(frozen=True)
@@ -44,19 +45,19 @@ class Function:
     name: str
     min_args: int
     max_args: int
-    infer: Callable[[list[str]], str]
+    infer: Callable[[list[LogicalType]], LogicalType]  # argument types -> result type, or TypeProblem
     apply: Callable[..., Vec]
     constant_args: tuple[int, ...] = ()  # positions that must be literals
     prepare: Callable[[list[object]], object] | None = None  # validates constants
     doc: str = ""
 
 
-def _want(types: list[str], i: int, ok: Callable[[str], bool], what: str) -> None:
+def _want(types: list[LogicalType], i: int, ok: Callable[[LogicalType], bool], what: str) -> None:
     if i < len(types) and not ok(types[i]):
         raise TypeProblem(f"argument {i + 1} must be {what}, not {types[i]}", i)
 
 
-def _str_map(v: Vec, fn: Callable[[str], object], out_type: str) -> Vec:
+def _str_map(v: Vec, fn: Callable[[str], object], out_type: LogicalType) -> Vec:
     """Apply a Python function once per distinct string value."""
     n = len(v)
     out = empty_array(out_type, n)
@@ -134,15 +135,15 @@ def _greatest(args: list[Vec], const: object) -> Vec:
 
 
 def _lower(args: list[Vec], const: object) -> Vec:
-    return _str_map(args[0], str.lower, "string")
+    return _str_map(args[0], str.lower, LogicalType.STRING)
 
 
 def _upper(args: list[Vec], const: object) -> Vec:
-    return _str_map(args[0], str.upper, "string")
+    return _str_map(args[0], str.upper, LogicalType.STRING)
 
 
 def _length(args: list[Vec], const: object) -> Vec:
-    return _str_map(args[0], lambda s: float(len(s)), "float")
+    return _str_map(args[0], lambda s: float(len(s)), LogicalType.FLOAT)
 
 
 def _pairwise_str(args: list[Vec], scalar_fn: Callable[[str, str], bool],
@@ -153,7 +154,7 @@ def _pairwise_str(args: list[Vec], scalar_fn: Callable[[str, str], bool],
     sa, sb = a.filled_strings(), b.filled_strings()
     if len(sb) == 0 or (sb == sb[0]).all():
         needle = sb[0] if len(sb) else ""
-        hit = _str_map(a, lambda s: scalar_fn(s, needle), "bool").values
+        hit = _str_map(a, lambda s: scalar_fn(s, needle), LogicalType.BOOL).values
     else:
         hit = np.asarray(array_fn(sa.astype(str), sb.astype(str)), dtype=bool)
     return Vec(hit & ~a.null & ~b.null, np.zeros(len(a), dtype=bool))
@@ -186,7 +187,7 @@ def _prepare_regex(consts: list[object]) -> object:
 
 
 def _matches(args: list[Vec], compiled: object) -> Vec:
-    res = _str_map(args[0], lambda s: compiled.search(s) is not None, "bool")
+    res = _str_map(args[0], lambda s: compiled.search(s) is not None, LogicalType.BOOL)
     return Vec(res.values & ~args[0].null, np.zeros(len(args[0]), dtype=bool))
 
 
@@ -289,12 +290,13 @@ _OFFSET = r"[T ].*(?:Z|z|[+-]\d\d(?::?\d\d)?)$"  # a time part, then Z or an off
 # --- type rules -------------------------------------------------------------
 
 
-def _t_phoneish(types: list[str]) -> None:
+def _t_phoneish(types: list[LogicalType]) -> None:
     _want(types, 0, is_stringy, "a phone number")
 
 
-def _ret(result: str, check: Callable[[list[str]], None] | None = None) -> Callable[[list[str]], str]:
-    def infer(types: list[str]) -> str:
+def _ret(result: LogicalType, check: Callable[[list[LogicalType]], None] | None = None
+         ) -> Callable[[list[LogicalType]], LogicalType]:
+    def infer(types: list[LogicalType]) -> LogicalType:
         if check:
             check(types)
         return result
@@ -302,34 +304,33 @@ def _ret(result: str, check: Callable[[list[str]], None] | None = None) -> Calla
     return infer
 
 
-def _same_numeric(types: list[str]) -> str:
+def _same_numeric(types: list[LogicalType]) -> LogicalType:
     for i in range(len(types)):
         _want(types, i, is_numeric, "a number or duration")
-    non_null = [t for t in types if t != "null"]
-    return "duration" if "duration" in non_null else "float"
+    return LogicalType.DURATION if LogicalType.DURATION in types else LogicalType.FLOAT
 
 
-def _same_ordered(types: list[str]) -> str:
+def _same_ordered(types: list[LogicalType]) -> LogicalType:
     a, b = types
-    if a == "timestamp" or b == "timestamp":
-        if {a, b} - {"timestamp", "null"}:
+    if LogicalType.TIMESTAMP in (a, b):
+        if {a, b} - {LogicalType.TIMESTAMP, LogicalType.NULL}:
             raise TypeProblem(f"cannot compare {a} with {b}", 1)
-        return "timestamp"
+        return LogicalType.TIMESTAMP
     return _same_numeric(types)
 
 
-def _coalesce_type(types: list[str]) -> str:
+def _coalesce_type(types: list[LogicalType]) -> LogicalType:
     a, b = types
-    if a == "null":
+    if a == LogicalType.NULL:
         return b
-    if b != "null" and not compatible(a, b):
+    if b != LogicalType.NULL and not compatible(a, b):
         raise TypeProblem(f"both arguments must have the same type ({a} vs {b})", 1)
     return a
 
 
-def compatible(a: str, b: str) -> bool:
+def compatible(a: LogicalType, b: LogicalType) -> bool:
     """Whether values of types a and b can be compared with each other."""
-    if "null" in (a, b) or a == b:
+    if LogicalType.NULL in (a, b) or a == b:
         return True
     if is_numeric(a) and is_numeric(b):
         return True
@@ -338,53 +339,63 @@ def compatible(a: str, b: str) -> bool:
     return False
 
 
-def _timestamp_arg(types: list[str]) -> None:
-    _want(types, 0, lambda x: x in ("timestamp", "null"), "a timestamp")
+def _timestamp_arg(types: list[LogicalType]) -> None:
+    _want(types, 0, lambda x: x in (LogicalType.TIMESTAMP, LogicalType.NULL), "a timestamp")
 
 
-def _strings(n: int) -> Callable[[list[str]], None]:
-    def check(types: list[str]) -> None:
+def _each(n: int, ok: Callable[[LogicalType], bool], what: str) -> Callable[[list[LogicalType]], None]:
+    """A check that the first ``n`` arguments are ``what``."""
+
+    def check(types: list[LogicalType]) -> None:
         for i in range(n):
-            _want(types, i, is_stringy, "a string")
+            _want(types, i, ok, what)
 
     return check
+
+
+def _strings(n: int) -> Callable[[list[LogicalType]], None]:
+    return _each(n, is_stringy, "a string")
+
+
+def _numbers(n: int, what: str) -> Callable[[list[LogicalType]], None]:
+    return _each(n, is_numeric, what)
 
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in [
-        Function("country", 1, 1, _ret("string", _t_phoneish), _country,
+        Function("country", 1, 1, _ret(LogicalType.STRING, _t_phoneish), _country,
                  doc="ISO 3166 code of a phone number's country; null when not a valid number"),
-        Function("number_type", 1, 1, _ret("string", _t_phoneish), _number_type,
+        Function("number_type", 1, 1, _ret(LogicalType.STRING, _t_phoneish), _number_type,
                  doc="mobile, fixed, fixed_or_mobile, toll_free, premium_rate, voip, ...; null when invalid"),
-        Function("hour", 1, 2, _ret("float", _timestamp_arg), _hour, constant_args=(1,), prepare=_prepare_tz,
-                 doc="hour 0-23 of a timestamp in a time zone (default UTC)"),
-        Function("weekday", 1, 2, _ret("float", _timestamp_arg), _weekday, constant_args=(1,), prepare=_prepare_tz,
-                 doc="ISO weekday, Monday=1 ... Sunday=7, in a time zone"),
-        Function("minutes", 1, 1, _ret("float", lambda t: _want(t, 0, is_numeric, "a duration")), _minutes,
+        Function("hour", 1, 2, _ret(LogicalType.FLOAT, _timestamp_arg), _hour, constant_args=(1,),
+                 prepare=_prepare_tz, doc="hour 0-23 of a timestamp in a time zone (default UTC)"),
+        Function("weekday", 1, 2, _ret(LogicalType.FLOAT, _timestamp_arg), _weekday, constant_args=(1,),
+                 prepare=_prepare_tz, doc="ISO weekday, Monday=1 ... Sunday=7, in a time zone"),
+        Function("minutes", 1, 1, _ret(LogicalType.FLOAT, _numbers(1, "a duration")), _minutes,
                  doc="a duration in minutes"),
-        Function("is_round", 2, 2, _ret("bool", lambda t: [_want(t, i, is_numeric, "a number") for i in (0, 1)]),
-                 _is_round, doc="true when x is a multiple of unit"),
+        Function("is_round", 2, 2, _ret(LogicalType.BOOL, _numbers(2, "a number")), _is_round,
+                 doc="true when x is a multiple of unit"),
         Function("abs", 1, 1, _same_numeric, _abs, doc="absolute value"),
         Function("least", 2, 2, _same_ordered, _least, doc="the smaller of two values (null if either is)"),
         Function("greatest", 2, 2, _same_ordered, _greatest, doc="the larger of two values (null if either is)"),
-        Function("lower", 1, 1, _ret("string", _strings(1)), _lower, doc="lower-case"),
-        Function("upper", 1, 1, _ret("string", _strings(1)), _upper, doc="upper-case"),
-        Function("length", 1, 1, _ret("float", _strings(1)), _length, doc="number of characters"),
-        Function("startswith", 2, 2, _ret("bool", _strings(2)), _startswith, doc="string prefix test"),
-        Function("endswith", 2, 2, _ret("bool", _strings(2)), _endswith, doc="string suffix test"),
-        Function("contains", 2, 2, _ret("bool", _strings(2)), _contains, doc="substring test"),
-        Function("matches", 2, 2, _ret("bool", _strings(2)), _matches, constant_args=(1,), prepare=_prepare_regex,
-                 doc="RE2 regex search (linear time)"),
-        Function("is_null", 1, 1, _ret("bool"), _is_null, doc="true when the value is null"),
+        Function("lower", 1, 1, _ret(LogicalType.STRING, _strings(1)), _lower, doc="lower-case"),
+        Function("upper", 1, 1, _ret(LogicalType.STRING, _strings(1)), _upper, doc="upper-case"),
+        Function("length", 1, 1, _ret(LogicalType.FLOAT, _strings(1)), _length, doc="number of characters"),
+        Function("startswith", 2, 2, _ret(LogicalType.BOOL, _strings(2)), _startswith, doc="string prefix test"),
+        Function("endswith", 2, 2, _ret(LogicalType.BOOL, _strings(2)), _endswith, doc="string suffix test"),
+        Function("contains", 2, 2, _ret(LogicalType.BOOL, _strings(2)), _contains, doc="substring test"),
+        Function("matches", 2, 2, _ret(LogicalType.BOOL, _strings(2)), _matches, constant_args=(1,),
+                 prepare=_prepare_regex, doc="RE2 regex search (linear time)"),
+        Function("is_null", 1, 1, _ret(LogicalType.BOOL), _is_null, doc="true when the value is null"),
         Function("coalesce", 2, 2, _coalesce_type, _coalesce, doc="the first argument unless null, else the second"),
         # conversions, mostly for mapping files
-        Function("concat", 1, 16, _ret("string"), _concat, doc="join values as text (null as empty)"),
-        Function("string", 1, 1, _ret("string"), _string, doc="a value as text"),
-        Function("number", 1, 1, _ret("float"), _number, doc="text to number; null when not numeric"),
-        Function("timestamp", 1, 1, _ret("timestamp", _strings(1)), _timestamp,
+        Function("concat", 1, 16, _ret(LogicalType.STRING), _concat, doc="join values as text (null as empty)"),
+        Function("string", 1, 1, _ret(LogicalType.STRING), _string, doc="a value as text"),
+        Function("number", 1, 1, _ret(LogicalType.FLOAT), _number, doc="text to number; null when not numeric"),
+        Function("timestamp", 1, 1, _ret(LogicalType.TIMESTAMP, _strings(1)), _timestamp,
                  doc="ISO 8601 text to a timestamp; null when unparseable"),
-        Function("parse_time", 2, 2, _ret("timestamp", _strings(2)), _parse_time, constant_args=(1,),
+        Function("parse_time", 2, 2, _ret(LogicalType.TIMESTAMP, _strings(2)), _parse_time, constant_args=(1,),
                  prepare=_prepare_format, doc="text to a timestamp with a strptime format"),
     ]
 }

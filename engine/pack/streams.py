@@ -1,7 +1,7 @@
 """Stream schemas: which streams exist and the type of each field.
 
 Loaded from ``rules/streams.yaml`` (DESIGN §3). A field type is one of
-:data:`FIELD_TYPES`; ``enum`` fields also carry their allowed values.
+:data:`~fraudrules.columns.types.FIELD_TYPES`; ``enum`` fields also carry their allowed values.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..columns.types import FIELD_TYPES, LogicalType
 from ..errors import RuleError
 from .source import Node, load_yaml_file
 
-FIELD_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone", "enum")
-REQUIRED_FIELDS = {"id": "string", "ts": "timestamp"}
+REQUIRED_FIELDS = {"id": LogicalType.STRING, "ts": LogicalType.TIMESTAMP}
 
 
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    type: str
+    type: LogicalType
     values: tuple[str, ...] = ()  # allowed values of an enum
 
 
@@ -54,9 +54,9 @@ def _field_spec(name: str, node: Node) -> FieldSpec:
         raise RuleError(f"field {name!r}: expected a type name or {{type: ..., values: [...]}}", node.loc)
     if ftype not in FIELD_TYPES:
         raise RuleError(f"field {name!r}: unknown type {ftype!r} (one of {', '.join(FIELD_TYPES)})", node.loc)
-    if ftype == "enum" and not values:
+    if ftype == LogicalType.ENUM and not values:
         raise RuleError(f"enum field {name!r} needs a list of values", node.loc)
-    return FieldSpec(name, ftype, values)
+    return FieldSpec(name, LogicalType(ftype), values)
 
 
 def load_schema(path: Path | str) -> Schema:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..columns.phones import normalise_one
-from ..columns.vec import Vec, as_bool, distinct_values, empty_array
+from ..columns.types import LogicalType, PhysicalKind
+from ..columns.vec import Vec, as_bool, distinct_values, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
@@ -104,16 +105,16 @@ class ListMatcher:
 
 def _literal(node: Literal, n: int) -> Vec:
     if node.kind == "null":
-        return Vec.nulls("float", n)
+        return Vec.nulls(LogicalType.FLOAT, n)
     if node.kind == "string":
-        return Vec.full(node.value, "string", n)
+        return Vec.full(node.value, LogicalType.STRING, n)
     if node.kind == "bool":
-        return Vec.full(bool(node.value), "bool", n)
-    return Vec.full(float(node.value), "float", n)
+        return Vec.full(bool(node.value), LogicalType.BOOL, n)
+    return Vec.full(float(node.value), LogicalType.FLOAT, n)
 
 
 def _is_ts(v: Vec) -> bool:
-    return v.values.dtype == np.int64
+    return kind_of(v.values) == PhysicalKind.INT  # only timestamps are held as int64
 
 
 class Evaluator:
@@ -225,24 +226,14 @@ def _unify(a: Vec, b: Vec) -> tuple[Vec, Vec]:
     if a.values.dtype == b.values.dtype:
         return a, b
     if a.null.all():
-        return Vec(empty_array_like(b.values, len(a)), a.null), b
+        return Vec(empty_values(kind_of(b.values), len(a)), a.null), b
     if b.null.all():
-        return a, Vec(empty_array_like(a.values, len(b)), b.null)
+        return a, Vec(empty_values(kind_of(a.values), len(b)), b.null)
     if _is_ts(a) or _is_ts(b):
         return a, b
     if a.values.dtype == object or b.values.dtype == object:
         return Vec(a.filled_strings(), a.null), Vec(b.filled_strings(), b.null)
     return Vec(a.values.astype(np.float64), a.null), Vec(b.values.astype(np.float64), b.null)
-
-
-def empty_array_like(values: np.ndarray, n: int) -> np.ndarray:
-    if values.dtype == object:
-        return empty_array("string", n)
-    if values.dtype == np.int64:
-        return empty_array("timestamp", n)
-    if values.dtype == bool:
-        return empty_array("bool", n)
-    return empty_array("float", n)
 
 
 def _arith(op: str, a: Vec, b: Vec, null: np.ndarray) -> Vec:
