@@ -25,6 +25,9 @@ FLAT_ALERT_COLUMNS = [
     "alert_id", "rule_id", "rule_version", "title", "severity", "score", "status", "shadow", "key", "ts",
     "stream", "record_id", "explain", "evidence", "conditions", "rule_pack",
 ]
+# the CSV is for spreadsheets: one scalar per cell, evidence and conditions summarised as text
+# (the lossless forms are JSON Lines and Parquet)
+CSV_ALERT_COLUMNS = FLAT_ALERT_COLUMNS
 
 
 @contextmanager
@@ -56,6 +59,46 @@ def _flat_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FLAT_ALERT_COLUMNS)
 
 
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def evidence_text(evidence: list[dict[str, Any]]) -> str:
+    """``call:c1@2026-03-01T02:00:00Z; pay:p1@...``: each step's record id and time."""
+    return "; ".join(f"{e.get('step')}:{e.get('id')}@{e.get('ts')}" for e in evidence)
+
+
+def conditions_text(conditions: list[dict[str, Any]]) -> str:
+    """``name=value; ...`` of the values the conditions held with, each pair once, plus ``@list=entry``.
+
+    A sequence's names carry their step (``pay.amount``), since steps share field names."""
+    steps = {c.get("step") for c in conditions}
+    pairs: dict[str, None] = {}  # an ordered set
+    for c in conditions:
+        prefix = f"{c.get('step')}." if len(steps) > 1 else ""
+        for name, value in (c.get("values") or {}).items():
+            pairs[f"{prefix}{name}={_csv_value(value)}"] = None
+        if c.get("list"):
+            pairs[f"@{c['list']}={_csv_value(c.get('list_entry'))}"] = None
+    return "; ".join(pairs)
+
+
+def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for a in alerts:
+        row = {k: a[k] for k in CSV_ALERT_COLUMNS if k not in ("evidence", "conditions")}
+        row["evidence"] = evidence_text(a["evidence"])
+        row["conditions"] = conditions_text(a["conditions"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CSV_ALERT_COLUMNS)
+
+
 def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
     with atomic_path(path) as tmp:
         if fmt == "jsonl":
@@ -63,7 +106,7 @@ def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
                 for a in alerts:
                     fh.write(alert_line(a) + "\n")
         elif fmt == "csv":
-            _flat_alerts(alerts).to_csv(tmp, index=False, lineterminator="\n")
+            _csv_alerts(alerts).to_csv(tmp, index=False, lineterminator="\n")
         else:
             pq.write_table(pa.Table.from_pandas(_flat_alerts(alerts), preserve_index=False), tmp)
 
