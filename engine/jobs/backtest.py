@@ -77,6 +77,8 @@ class TypologyStats:
     cases_caught: int
     records: int
     records_alerted: int
+    # ids of the caught cases, so a report can list the cases a pack gained or lost against its baseline
+    caught_cases: list[str] = field(default_factory=list)
 
     @property
     def case_recall(self) -> float:
@@ -107,7 +109,7 @@ class BacktestReport:
             "typologies": {
                 t.typology: {"cases": t.cases, "caught": t.cases_caught, "case_recall": t.case_recall,
                              "records": t.records, "records_alerted": t.records_alerted,
-                             "record_recall": t.record_recall}
+                             "record_recall": t.record_recall, "caught_cases": t.caught_cases}
                 for t in self.typologies.values()
             },
         }
@@ -136,9 +138,9 @@ def backtest(alerts: list[dict[str, Any]], rules: list[tuple[str, str, str]], re
     typ_stats: dict[str, TypologyStats] = {}
     alerted = hits[labelled]
     for typology, group in lab.groupby("typology"):
-        caught_cases = alerted[alerted["typology"] == typology]["case_id"].nunique()
+        caught_ids = sorted(alerted[alerted["typology"] == typology]["case_id"].unique().tolist())
         rec = group.drop_duplicates(join_cols)
         rec_alerted = alerted[alerted["typology"] == typology].drop_duplicates(join_cols)
-        typ_stats[typology] = TypologyStats(typology, group["case_id"].nunique(), caught_cases, len(rec),
-                                            len(rec_alerted))
+        typ_stats[typology] = TypologyStats(typology, group["case_id"].nunique(), len(caught_ids), len(rec),
+                                            len(rec_alerted), caught_ids)
     return BacktestReport(records, len(alerts), rule_stats, typ_stats)
