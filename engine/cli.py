@@ -492,5 +492,82 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
               markup=False, highlight=False)
 
 
+def _tz_option(ctx, param, value: str):
+    from .report.data import parse_tz
+
+    try:
+        return parse_tz(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None  # click exits 2
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False, exists=True),
+              help="A backtest result (fraudrules backtest ... --json FILE) to chart beside the alerts.")
+@click.option("--tz", "tz", default="+08:00", show_default=True, callback=_tz_option,
+              help="Time zone the page shows times and days in: +08:00, -05:30, UTC or a name like Asia/Shanghai.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="HTML file to write [default: OUT_DIR/report.html].")
+@click.option("--max-alerts", default=500, show_default=True, type=click.IntRange(0),
+              help="Alerts given a section of their own (the first by event time); charts count them all.")
+def report(out_dir, backtest_file, tz, output, max_alerts) -> None:
+    """Write one self-contained HTML report of a `score` output folder (works offline).
+
+    It shows a summary, alerts per rule per day, severities and decisions, the
+    top keys, and each alert with its evidence timeline and conditions; with
+    --backtest also precision and recall per rule and typology, and the
+    comparison with the baseline. Needs plotly: pip install 'fraudrules[report]'.
+
+    \b
+    Examples:
+      fraudrules score samples/ --out out/
+      fraudrules report out/ -o report.html
+      fraudrules backtest samples/ --labels samples/labels.csv --baseline ../rules-v1/ --json bt.json
+      fraudrules report out/ --backtest bt.json --tz UTC -o report.html
+    """
+    from .report.page import write_report
+
+    target = Path(output) if output else Path(out_dir) / "report.html"
+    try:
+        path, data = write_report(out_dir, target, backtest=backtest_file, tz=tz, max_alerts=max_alerts)
+    except FraudRulesError as exc:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # "[report]" is not markup
+        sys.exit(EXIT_USAGE)
+    err.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(data.alerts):,} alerts, "
+              f"{len(data.sections):,} shown in full", markup=False, highlight=False)
+
+
+@main.command()
+@click.argument("alert_id")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--tz", "tz", default="+08:00", show_default=True, callback=_tz_option,
+              help="Time zone to show times in: +08:00, -05:30, UTC or a name like Asia/Shanghai.")
+def show(alert_id, out_dir, tz) -> None:
+    """Print one alert: rule, key, time, explain, evidence per step, conditions.
+
+    ALERT_ID is the alert's id, or a prefix of it that names one alert.
+
+    \b
+    Example:
+      fraudrules show afc32d796edf7fee12d45e3aa8e8ab0b out/
+      fraudrules show afc32d out/ --tz UTC
+    """
+    from .report.data import find_alert, find_outputs
+    from .report.show import print_alert
+
+    try:
+        alert = find_alert(find_outputs(out_dir), alert_id)
+    except KeyError as exc:
+        err.print(f"error: {exc.args[0]}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    except FraudRulesError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    print_alert(out, alert, tz)
+
+
 if __name__ == "__main__":
     main()

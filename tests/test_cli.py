@@ -127,7 +127,8 @@ def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
     assert run("test", "--rules", pack).returncode == 0
 
 
-@pytest.mark.parametrize("command", ["score", "lint", "test", "generate", "regress", "backtest", "watch"])
+@pytest.mark.parametrize("command", ["score", "lint", "test", "generate", "regress", "backtest", "watch", "report",
+                                     "show"])
 def test_help_shows_an_example(command):
     proc = run(command, "--help")
     assert proc.returncode == 0 and "Example" in proc.stdout
