@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from fraudrules.columns.phones import country_one, normalise_one, type_one
+from fraudrules.lang.aggregates import AGGREGATES
 from fraudrules.lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from fraudrules.runtime.plan import AggregateSpec, Plan, RulePlan
 
@@ -227,7 +228,7 @@ class Interp:
             hit = self._member(node.container, v, own, bound)
             return not hit if node.negate else hit
         if isinstance(node, Call):
-            if node.name in AGGREGATE_FUNCS:
+            if node.name in AGGREGATES:  # the language's names; the semantics are below
                 return self.aggregate(node, own)
             fn = SCALARS[node.name]
             return fn(*[ev(a) for a in node.args])
@@ -240,9 +241,6 @@ class Interp:
 
     def holds(self, node: Expr | None, own: Rec, bound: dict[str, Rec] | None = None) -> bool:
         return True if node is None else truth(self.compute(node, own, bound))
-
-
-AGGREGATE_FUNCS = {"count", "sum", "avg", "min", "max", "distinct", "is_new"}
 
 
 # --- window aggregates -----------------------------------------------------------------
@@ -282,29 +280,35 @@ class Aggregates:
         return out
 
     def _compute(self, spec: AggregateSpec, r: Rec) -> object:
-        window = self._window(spec, r)
-        if spec.func == "count":
-            return float(len(window))
-        if spec.func == "is_new":
-            x = self.interp.compute(spec.value, r)  # type: ignore[arg-type]
-            if x is None:
-                return False
-            return not any(q.pos < r.pos and self.interp.compute(spec.value, q) == x for q in window)  # type: ignore[arg-type]
+        return REFERENCE_AGGREGATES[spec.func](self, spec, r, self._window(spec, r))
+
+    def values(self, spec: AggregateSpec, window: list[Rec]) -> list[object]:
+        """The non-null values of the aggregate's value in the window."""
         values = [self.interp.compute(spec.value, q) for q in window]  # type: ignore[arg-type]
-        values = [v for v in values if v is not None]
-        if spec.func == "distinct":
-            return float(len(set(values)))
-        if spec.func == "sum":
-            return sum(round(v * SUM_SCALE) for v in values) / SUM_SCALE
-        if not values:
-            return None  # avg / min / max of nothing
-        if spec.func == "avg":
-            return sum(round(v * SUM_SCALE) for v in values) / SUM_SCALE / len(values)
-        if spec.func == "min":
-            return min(values)
-        if spec.func == "max":
-            return max(values)
-        raise TypeError(spec.func)
+        return [v for v in values if v is not None]
+
+
+def _exact_sum(values: list) -> float:
+    return sum(round(v * SUM_SCALE) for v in values) / SUM_SCALE
+
+
+def _is_new(aggs: Aggregates, spec: AggregateSpec, r: Rec, window: list[Rec]) -> bool:
+    x = aggs.interp.compute(spec.value, r)  # type: ignore[arg-type]
+    if x is None:
+        return False
+    return not any(q.pos < r.pos and aggs.interp.compute(spec.value, q) == x for q in window)  # type: ignore[arg-type]
+
+
+# each aggregate of fraudrules.lang.aggregates, from r and the records of its window (None: null)
+REFERENCE_AGGREGATES = {
+    "count": lambda aggs, spec, r, window: float(len(window)),
+    "sum": lambda aggs, spec, r, window: _exact_sum(aggs.values(spec, window)),
+    "avg": lambda aggs, spec, r, window: (_exact_sum(vs) / len(vs) if (vs := aggs.values(spec, window)) else None),
+    "min": lambda aggs, spec, r, window: min(aggs.values(spec, window), default=None),
+    "max": lambda aggs, spec, r, window: max(aggs.values(spec, window), default=None),
+    "distinct": lambda aggs, spec, r, window: float(len(set(aggs.values(spec, window)))),
+    "is_new": _is_new,
+}
 
 
 # --- rules ----------------------------------------------------------------------------

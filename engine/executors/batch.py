@@ -17,21 +17,11 @@ import numpy as np
 
 from ..columns.vec import Vec
 from ..io.tables import RecordSet, Table
-from ..lang.expr import Call
-from ..runtime.alerts import key_texts
+from ..runtime.alerts import MatchView, key_texts
+from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
-from ..runtime.windows import (
-    GroupIndex,
-    composite_searchsorted,
-    factorize,
-    is_new,
-    unscale,
-    window_count,
-    window_distinct,
-    window_extreme,
-    window_sum,
-)
+from ..runtime.windows import WINDOW_BODIES, GroupIndex, Window, composite_searchsorted, factorize
 
 MAX_PAIRS_PER_BLOCK = 4_000_000
 
@@ -98,75 +88,47 @@ class AggregateStore:
         return self._values[spec]
 
     def _compute(self, spec: AggregateSpec) -> Vec:
-        table = self.tables[spec.stream]
         g = self.group(spec.stream, spec.key)
         sk = (spec.stream, spec.key, spec.window_ns)
         if sk not in self._starts:
             self._starts[sk] = g.window_start(spec.window_ns)
-        start = self._starts[sk]
-        env = TableEnv(table, self)
+        env = TableRows(self.tables[spec.stream], self).env(spec.stream, {})
         mask = self.evaluator.truth(spec.where, env)[g.order]
-        n = table.n
-        no_null = np.zeros(n, dtype=bool)
-        if spec.func == "count":
-            return g.scatter(window_count(g, start, mask).astype(np.float64), no_null)
-        raw = self.evaluator.compute(spec.value, env)  # table order: previous_same/is_new sort it themselves
-        value = raw.take(g.order)
-        valid = mask & ~value.null
-        if spec.func == "distinct":
-            return g.scatter(window_distinct(g, start, raw, valid).astype(np.float64), no_null)
-        if spec.func == "is_new":
-            return g.scatter(is_new(g, spec.window_ns, raw, mask), no_null)
-        if spec.func in ("sum", "avg"):
-            total = window_sum(g, start, value.values, valid)
-            if spec.func == "sum":
-                return g.scatter(unscale(total), no_null)
-            count = window_count(g, start, valid)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                avg = unscale(total) / count
-            return g.scatter(np.where(count > 0, avg, 0.0), count == 0)
-        fn = np.minimum if spec.func == "min" else np.maximum
-        values, null = window_extreme(start, value.values, valid, fn)
+        value = None if spec.value is None else self.evaluator.compute(spec.value, env).take(g.order)
+        values, null = WINDOW_BODIES[spec.func](Window(g, self._starts[sk], spec.window_ns), value, mask)
         return g.scatter(values, null)
 
 
-class TableEnv:
-    """Env over all rows of one table; aggregates come from the store."""
+class TableRows(Bindings):
+    """Every row of one table, whatever the alias; aggregates come from the store."""
 
-    def __init__(self, table: Table, store: AggregateStore, aggregates: dict[Call, AggregateSpec] | None = None):
+    def __init__(self, table: Table, store: AggregateStore):
+        super().__init__(table.n)
         self.table = table
         self.store = store
-        self.aggregates = aggregates or {}
-        self.n = table.n
 
-    def field(self, alias: str | None, name: str) -> Vec:
+    def _column(self, alias: str, name: str) -> Vec:
         return self.table.columns[name]
 
-    def aggregate(self, call: Call) -> Vec:
-        return self.store.get(self.aggregates[call])
+    def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        return self.store.get(spec)
 
 
-class ChainEnv:
-    """Env over candidate chains: each alias reads its table at the chain's rows."""
+class ChainRows(Bindings):
+    """Chains of a rule: each alias reads its step's table at the chain's rows."""
 
-    def __init__(self, rule: RulePlan, tables: Tables, store: AggregateStore, rows: dict[str, np.ndarray],
-                 own: str, aggregates: dict[Call, AggregateSpec] | None = None):
-        self.rule = rule
+    def __init__(self, rule: RulePlan, tables: Tables, store: AggregateStore, rows: dict[str, np.ndarray]):
+        super().__init__(len(next(iter(rows.values()))))
         self.tables = tables
         self.store = store
         self.rows = rows
-        self.own = own
         self.streams = {sp.alias: sp.stream for sp in rule.steps}
-        self.aggregates = aggregates if aggregates is not None else next(
-            sp.aggregates for sp in rule.steps if sp.alias == own)
-        self.n = len(rows[own])
 
-    def field(self, alias: str | None, name: str) -> Vec:
-        a = alias or self.own
-        return self.tables[self.streams[a]].columns[name].take(self.rows[a])
+    def _column(self, alias: str, name: str) -> Vec:
+        return self.tables[self.streams[alias]].columns[name].take(self.rows[alias])
 
-    def aggregate(self, call: Call) -> Vec:
-        return self.store.get(self.aggregates[call]).take(self.rows[self.own])
+    def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        return self.store.get(spec).take(self.rows[alias])
 
 
 def _expand_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +162,7 @@ class BatchExecutor:
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:
         table = self.tables[sp.stream]
-        env = TableEnv(table, self.store, sp.aggregates)
+        env = TableRows(table, self.store).env(sp.alias, sp.aggregates)
         mask = self.evaluator.truth(sp.local, env) & ~table.columns[sp.key].null
         return np.flatnonzero(mask)
 
@@ -277,7 +239,7 @@ class BatchExecutor:
             new_rows = {a: r[chain_idx] for a, r in chains.items()}
             new_rows[sp.alias] = cand[q]
             if sp.cross is not None and len(q):
-                env = ChainEnv(rp, self.tables, self.store, new_rows, sp.alias)
+                env = ChainRows(rp, self.tables, self.store, new_rows).env(sp.alias, sp.aggregates)
                 keep = self.evaluator.truth(sp.cross, env)
                 new_rows = {a: r[keep] for a, r in new_rows.items()}
             for a, r in new_rows.items():
@@ -289,7 +251,7 @@ class BatchExecutor:
         u = rp.unless
         first, last, on = rp.steps[0], rp.steps[-1], rp.steps[u.on]
         table = self.tables[u.stream]
-        env = TableEnv(table, self.store, {})
+        env = TableRows(table, self.store).env(u.stream, {})
         urows = np.flatnonzero(self.evaluator.truth(u.where, env) & ~table.columns[u.key].null)
         ukey = table.columns[u.key].take(urows)
         ckey = self.tables[on.stream].columns[on.key].take(chains[on.alias])
@@ -356,22 +318,11 @@ class BatchExecutor:
         return emitted
 
 
-def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool = True):
-    """The alert builder's view of a rule's matches (see engine.alerts.MatchView)."""
-    from ..runtime.alerts import MatchView
-
+def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool = True) -> MatchView:
+    """The alert builder's view of a rule's matches."""
     rp = matches.rule
     pick = matches.emitted if only_emitted else np.ones(matches.n, dtype=bool)
     rows = {sp.alias: r[pick] for sp, r in zip(rp.steps, matches.rows)}
-    streams = {sp.alias: sp.stream for sp in rp.steps}
-    tables = executor.tables
-
-    def field(alias: str, name: str) -> Vec:
-        return tables[streams[alias]].columns[name].take(rows[alias])
-
-    def aggregate(alias: str, spec: AggregateSpec) -> Vec:
-        return executor.store.get(spec).take(rows[alias])
-
     last = rp.steps[-1]
-    seq = tables[last.stream].seq[rows[last.alias]]
-    return MatchView(rp, int(pick.sum()), field, aggregate, seq)
+    seq = executor.tables[last.stream].seq[rows[last.alias]]
+    return MatchView(rp, ChainRows(rp, executor.tables, executor.store, rows), seq)

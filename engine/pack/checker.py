@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..columns.types import LogicalType
 from ..errors import RuleError
+from ..lang.aggregates import AGGREGATES
 from ..lang.expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
 from .model import MAX_RETENTION, ExprSource, Macro, Rule, RulePack
 from .streams import FieldSpec, StreamSpec
 
-AGGREGATES = {
-    # name: (takes a value argument, result type or None = type of the value)
-    "count": (False, "float"),
-    "sum": (True, None),
-    "avg": (True, None),
-    "min": (True, None),
-    "max": (True, None),
-    "distinct": (True, "float"),
-    "is_new": (True, "bool"),
-}
 MAX_MACRO_DEPTH = 8
+TRUTH = frozenset({LogicalType.BOOL, LogicalType.NULL})  # the types a condition may have
+LITERAL_TYPES = {"number": LogicalType.FLOAT, "string": LogicalType.STRING, "bool": LogicalType.BOOL,
+                 "null": LogicalType.NULL, "duration": LogicalType.DURATION}  # by Literal.kind
 
 
 @dataclass
@@ -34,7 +29,7 @@ class Scope:
     own: StreamSpec | None
     aliases: dict[str, StreamSpec] = field(default_factory=dict)
     allow_aggregates: bool = False
-    extra: dict[str, str] = field(default_factory=dict)  # extra names, e.g. ``row`` in mappings
+    extra: dict[str, LogicalType] = field(default_factory=dict)  # extra names, e.g. ``row`` in mappings
     what: str = "expression"
 
 
@@ -47,10 +42,10 @@ class Checker:
         self.used_macros: set[str] = set()
 
     # -- entry points ----------------------------------------------------------
-    def check(self, src: ExprSource, scope: Scope, want_bool: bool = True) -> str | None:
+    def check(self, src: ExprSource, scope: Scope, want_bool: bool = True) -> LogicalType | None:
         before = len(self.errors)
         t = self._infer(src.ast, src, scope, {}, 0, in_aggregate=False)
-        if t is not None and want_bool and t not in ("bool", "null") and len(self.errors) == before:
+        if t is not None and want_bool and t not in TRUTH and len(self.errors) == before:
             self._err(src, src.ast, f"{scope.what} must be true/false, not {t}")
         return t
 
@@ -58,15 +53,14 @@ class Checker:
         self.errors.append(RuleError(message, src.location(node)))
 
     # -- inference ---------------------------------------------------------------
-    def _field_type(self, spec: FieldSpec) -> str:
+    def _field_type(self, spec: FieldSpec) -> LogicalType:
         return spec.type
 
-    def _infer(self, node: Expr, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
-               in_aggregate: bool) -> str | None:
+    def _infer(self, node: Expr, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
+               in_aggregate: bool) -> LogicalType | None:
         recur = lambda n: self._infer(n, src, scope, params, depth, in_aggregate)  # noqa: E731
         if isinstance(node, Literal):
-            return {"number": "float", "string": "string", "bool": "bool", "null": "null",
-                    "duration": "duration"}[node.kind]
+            return LITERAL_TYPES[node.kind]
         if isinstance(node, Field):
             return self._field(node, src, scope, params, in_aggregate)
         if isinstance(node, Unary):
@@ -74,9 +68,9 @@ class Checker:
             if t is None:
                 return None
             if node.op == "not":
-                if t not in ("bool", "null"):
+                if t not in TRUTH:
                     self._err(src, node, f"'not' needs true/false, not {t}")
-                return "bool"
+                return LogicalType.BOOL
             if not is_numeric(t):
                 self._err(src, node, f"cannot negate {t}")
                 return None
@@ -84,25 +78,25 @@ class Checker:
         if isinstance(node, Binary):
             lt, rt = recur(node.left), recur(node.right)
             if lt is None or rt is None:
-                return "bool" if node.op in COMPARISONS or node.op in ("and", "or") else None
+                return LogicalType.BOOL if node.op in COMPARISONS or node.op in ("and", "or") else None
             if node.op in ("and", "or"):
                 for side, t in ((node.left, lt), (node.right, rt)):
-                    if t not in ("bool", "null"):
+                    if t not in TRUTH:
                         self._err(src, side, f"'{node.op}' needs true/false on both sides, not {t}")
-                return "bool"
+                return LogicalType.BOOL
             if node.op in COMPARISONS:
                 if not compatible(lt, rt):
                     self._err(src, node, f"cannot compare {lt} with {rt}")
-                elif node.op not in ("==", "!=") and "bool" in (lt, rt):
+                elif node.op not in ("==", "!=") and LogicalType.BOOL in (lt, rt):
                     self._err(src, node, f"'{node.op}' does not order true/false")
                 self._check_enum_literal(node.left, node.right, src, scope)
                 self._check_enum_literal(node.right, node.left, src, scope)
-                return "bool"
+                return LogicalType.BOOL
             if node.op in ARITHMETIC:
                 return self._arith(node, lt, rt, src)
         if isinstance(node, Cond):
             tt = recur(node.test)
-            if tt is not None and tt not in ("bool", "null"):
+            if tt is not None and tt not in TRUTH:
                 self._err(src, node.test, f"the condition after 'if' must be true/false, not {tt}")
             a, b = recur(node.then), recur(node.other)
             if a is None or b is None:
@@ -110,18 +104,18 @@ class Checker:
             if not compatible(a, b):
                 self._err(src, node, f"both branches must have the same type ({a} vs {b})")
                 return None
-            return b if a == "null" else a
+            return b if a == LogicalType.NULL else a
         if isinstance(node, InList):
             t = recur(node.operand)
             self._container(node.container, t, src, scope, params, depth, in_aggregate)
-            return "bool"
+            return LogicalType.BOOL
         if isinstance(node, Call):
             return self._call(node, src, scope, params, depth, in_aggregate)
         self._err(src, node, "unsupported expression")
         return None
 
-    def _field(self, node: Field, src: ExprSource, scope: Scope, params: dict[str, str],
-               in_aggregate: bool) -> str | None:
+    def _field(self, node: Field, src: ExprSource, scope: Scope, params: dict[str, LogicalType],
+               in_aggregate: bool) -> LogicalType | None:
         if node.alias is None and node.name in params:
             return params[node.name]
         if node.alias is None:
@@ -161,30 +155,31 @@ class Checker:
         if values and isinstance(lit, Literal) and lit.kind == "string" and lit.value not in values:
             self._err(src, lit, f"{lit.value!r} is not a value of {field_node.dotted} ({', '.join(values)})")
 
-    def _arith(self, node: Binary, lt: str, rt: str, src: ExprSource) -> str | None:
+    def _arith(self, node: Binary, lt: LogicalType, rt: LogicalType, src: ExprSource) -> LogicalType | None:
         op = node.op
-        if "null" in (lt, rt):
-            return rt if lt == "null" else lt
-        if lt == "timestamp" or rt == "timestamp":
-            if op == "-" and lt == rt == "timestamp":
-                return "duration"
-            if op in "+-" and lt == "timestamp" and is_numeric(rt):
-                return "timestamp"
-            if op == "+" and rt == "timestamp" and is_numeric(lt):
-                return "timestamp"
+        ts = LogicalType.TIMESTAMP
+        if LogicalType.NULL in (lt, rt):
+            return rt if lt == LogicalType.NULL else lt
+        if ts in (lt, rt):
+            if op == "-" and lt == rt == ts:
+                return LogicalType.DURATION
+            if op in "+-" and lt == ts and is_numeric(rt):
+                return ts
+            if op == "+" and rt == ts and is_numeric(lt):
+                return ts
             self._err(src, node, f"cannot apply '{op}' to {lt} and {rt}")
             return None
         if not (is_numeric(lt) and is_numeric(rt)):
             self._err(src, node, f"cannot apply '{op}' to {lt} and {rt} (use concat() to join text)")
             return None
-        if "duration" in (lt, rt):
-            if op == "/" and lt == rt == "duration":
-                return "float"
-            return "duration"
-        return "float"
+        if LogicalType.DURATION in (lt, rt):
+            if op == "/" and lt == rt == LogicalType.DURATION:
+                return LogicalType.FLOAT
+            return LogicalType.DURATION
+        return LogicalType.FLOAT
 
-    def _container(self, ref: ListRef, operand_type: str | None, src: ExprSource, scope: Scope,
-                   params: dict[str, str], depth: int, in_aggregate: bool) -> None:
+    def _container(self, ref: ListRef, operand_type: LogicalType | None, src: ExprSource, scope: Scope,
+                   params: dict[str, LogicalType], depth: int, in_aggregate: bool) -> None:
         if ref.name is not None:
             if ref.name not in self.lists:
                 known = ", ".join(sorted(self.lists)) or "none"
@@ -204,8 +199,8 @@ class Checker:
             if operand_type is not None and it is not None and not compatible(operand_type, it):
                 self._err(src, item, f"list item of type {it} cannot match a {operand_type}")
 
-    def _call(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
-              in_aggregate: bool) -> str | None:
+    def _call(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
+              in_aggregate: bool) -> LogicalType | None:
         if node.name in AGGREGATES:
             return self._aggregate(node, src, scope, params, depth, in_aggregate)
         if node.name in self.macros:
@@ -242,19 +237,18 @@ class Checker:
             return None
         return result
 
-    def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
-                   in_aggregate: bool) -> str | None:
-        takes_value, result = AGGREGATES[node.name]
+    def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
+                   in_aggregate: bool) -> LogicalType | None:
+        agg = AGGREGATES[node.name]
         if not scope.allow_aggregates:
             self._err(src, node, f"aggregate {node.name}() is not allowed in {scope.what}")
             return None
         if in_aggregate:
             self._err(src, node, "aggregates cannot be nested")
             return None
-        want = 2 if takes_value else 1
-        usage = f"{node.name}(x, window)" if takes_value else "count(window)"
+        want = 2 if agg.takes_value else 1
         if len(node.args) != want:
-            self._err(src, node, f"{node.name}() takes {want} argument(s): {usage}, optional where=...")
+            self._err(src, node, f"{node.name}() takes {want} argument(s): {agg.usage}, optional where=...")
             return None
         for k, _ in node.kwargs:
             if k != "where":
@@ -268,25 +262,25 @@ class Checker:
         if window.value > MAX_RETENTION:
             self._err(src, window, f"window beyond the retention limit of {int(MAX_RETENTION // 86400)}d")
             return None
-        vtype = "float"
-        if takes_value:
+        vtype = None
+        if agg.takes_value:
             vtype = self._infer(node.args[0], src, scope, params, depth, True)
             if vtype is None:
                 return None
-            if node.name in ("sum", "avg", "min", "max") and not is_numeric(vtype):
-                self._err(src, node.args[0], f"{node.name}() needs a number, not {vtype}")
-                return None
+        try:
+            result = agg.infer(vtype)
+        except TypeProblem as exc:
+            self._err(src, node.args[0], f"{node.name}() {exc.message}")
+            return None
         where = node.kwarg("where")
         if where is not None:
             wt = self._infer(where, src, scope, params, depth, True)
-            if wt is not None and wt not in ("bool", "null"):
+            if wt is not None and wt not in TRUTH:
                 self._err(src, where, f"where= must be true/false, not {wt}")
-        if result is not None:
-            return result
-        return "float" if node.name == "avg" and vtype != "duration" else vtype
+        return result
 
-    def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, str], depth: int,
-               in_aggregate: bool) -> str | None:
+    def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
+               in_aggregate: bool) -> LogicalType | None:
         macro = self.macros[node.name]
         self.used_macros.add(macro.name)
         if depth >= MAX_MACRO_DEPTH:
@@ -378,8 +372,8 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
                 continue
             t = checker.check(part.expr, scope, want_bool=False)
             if t is not None and part.spec:
-                sample: object = 1.5 if is_numeric(t) else ("x" if t not in ("bool",) else True)
-                if t == "timestamp":
+                sample: object = 1.5 if is_numeric(t) else ("x" if t != LogicalType.BOOL else True)
+                if t == LogicalType.TIMESTAMP:
                     sample = "x"
                 try:
                     format(sample, part.spec)

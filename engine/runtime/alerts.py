@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..columns.vec import Vec
-from ..lang.expr import Call
+from .bindings import Bindings
 from .evaluate import Evaluator
-from .plan import AggregateSpec, Plan, RulePlan
+from .plan import Plan, RulePlan
 
 NS = 1_000_000_000
 
@@ -41,15 +41,14 @@ def alert_id(rule_id: str, version: int, key: str, record_id: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _number(x: float, ltype: str) -> Any:
+def _number(x: float) -> Any:
+    """JSON numbers: integral values without ``.0``, non-finite ones as null."""
     if not math.isfinite(x):
         return None
-    if ltype in ("int", "duration", "count") or float(x).is_integer():
-        return int(x) if float(x).is_integer() else x
-    return x
+    return int(x) if float(x).is_integer() else x
 
 
-def to_python(v: Vec, ltype: str | None = None) -> list[Any]:
+def to_python(v: Vec) -> list[Any]:
     """A column as JSON-ready Python values: None for null, ISO text for time."""
     n = len(v)
     if n == 0:
@@ -58,7 +57,7 @@ def to_python(v: Vec, ltype: str | None = None) -> list[Any]:
         texts = iso_utc(v.values)
         return [None if nul else t for t, nul in zip(texts, v.null.tolist())]
     if v.values.dtype == np.float64:
-        return [None if nul else _number(x, ltype or "float") for x, nul in zip(v.values.tolist(), v.null.tolist())]
+        return [None if nul else _number(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
     if v.values.dtype == bool:
         return [None if nul else bool(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
     return [None if nul else str(x) for x, nul in zip(v.values.tolist(), v.null.tolist())]
@@ -99,33 +98,17 @@ class Alert:
     stream: str
 
 
+@dataclass
 class MatchView:
-    """Read access to the rows of the emitted matches of one rule.
+    """The emitted matches of one rule, as an executor hands them to the alert builder."""
 
-    Executors provide the field and aggregate columns; this class is the
-    shared contract between executors and the alert builder.
-    """
+    rule: RulePlan
+    rows: Bindings  # one row per match: each step alias bound to its record of the chain
+    seq: np.ndarray  # total-order position of each trigger
 
-    def __init__(self, rule: RulePlan, n: int, field, aggregate, seq: np.ndarray):
-        self.rule = rule
-        self.n = n
-        self._field = field  # (alias, name) -> Vec over the matches
-        self._aggregate = aggregate  # (alias, AggregateSpec) -> Vec over the matches
-        self.seq = seq  # total-order position of each trigger
-
-
-class _StepEnv:
-    def __init__(self, view: MatchView, own: str, aggregates: dict[Call, AggregateSpec]):
-        self.view = view
-        self.own = own
-        self.aggregates = aggregates
-        self.n = view.n
-
-    def field(self, alias: str | None, name: str) -> Vec:
-        return self.view._field(alias or self.own, name)
-
-    def aggregate(self, call: Call) -> Vec:
-        return self.view._aggregate(self.own, self.aggregates[call])
+    @property
+    def n(self) -> int:
+        return self.rows.n
 
 
 def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
@@ -139,24 +122,22 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
     last = steps[-1]
     # evidence: the fields the rule used, per step
     evidence_cols: list[tuple[str, str, dict[str, list[Any]]]] = []
+    rows = view.rows
     for sp in steps:
-        cols = {f: to_python(view._field(sp.alias, f), rp.field_types[(sp.alias, f)]) for f in sp.fields}
+        cols = {f: to_python(rows.column(sp.alias, f)) for f in sp.fields}
         evidence_cols.append((sp.alias, sp.stream, cols))
-    key_vals = to_python(view._field(last.alias, last.key))
-    ids = to_python(view._field(last.alias, "id"))
-    ts = to_python(view._field(last.alias, "ts"))
+    key_vals = to_python(rows.column(last.alias, last.key))
+    ids = to_python(rows.column(last.alias, "id"))
+    ts = to_python(rows.column(last.alias, "ts"))
     # conditions, with the values of their parts
     step_aggs = {sp.alias: sp.aggregates for sp in steps}
     cond_cols = []
     for cond in rp.conditions:
-        env = _StepEnv(view, cond.step, step_aggs[cond.step])
-        leaves = []
-        for leaf in cond.leaves:
-            ltype = "count" if isinstance(leaf.expr, Call) and leaf.expr.name in ("count", "distinct") else None
-            leaves.append((leaf, to_python(evaluator.compute(leaf.expr, env), ltype)))
+        env = rows.env(cond.step, step_aggs[cond.step])
+        leaves = [(leaf, to_python(evaluator.compute(leaf.expr, env))) for leaf in cond.leaves]
         cond_cols.append((cond, leaves))
     # the explanation
-    explain_env = _StepEnv(view, last.alias, {**last.aggregates, **rp.explain_aggregates})
+    explain_env = rows.env(last.alias, {**last.aggregates, **rp.explain_aggregates})
     explain_cols = []
     for part in rp.explain:
         if part.expr is None:

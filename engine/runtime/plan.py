@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
-from ..pack.checker import AGGREGATES
 from ..pack.model import Macro, Policy, Rule, RulePack
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
@@ -86,7 +86,6 @@ class RulePlan:
     conditions: list[Condition]
     explain: list[ExplainPart]
     explain_aggregates: dict[Call, AggregateSpec]
-    field_types: dict[tuple[str, str], str]  # (alias, field) -> schema type
 
     @property
     def id(self) -> str:
@@ -180,7 +179,7 @@ def _aggregate_calls(expr: Expr | None) -> list[Call]:
 def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
     window = call.args[-1]
     assert isinstance(window, Literal)
-    value = call.args[0] if AGGREGATES[call.name][0] else None
+    value = call.args[0] if AGGREGATES[call.name].takes_value else None
     return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, call.kwarg("where"))
 
 
@@ -221,11 +220,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     schema = pack.schema
     steps: list[StepPlan] = []
     conditions: list[Condition] = []
-    field_types: dict[tuple[str, str], str] = {}
     used: dict[str, set[str]] = {s.alias: {"id", "ts", s.key} for s in rule.steps}
-    for step in rule.steps:
-        for name, spec in schema.streams[step.stream].fields.items():
-            field_types[(step.alias, name)] = spec.type
     for step in rule.steps:
         local: list[Expr] = []
         cross: list[Expr] = []
@@ -275,7 +270,6 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
         conditions=conditions,
         explain=explain,
         explain_aggregates=explain_aggs,
-        field_types=field_types,
     )
 
 

@@ -6,6 +6,7 @@ with key k, ts in ``(ts_r - w, ts_r]`` and at or before r in the total order
 down inside a key, every window is a contiguous slice ``[start_r, r]`` and
 the starts never go down either. That turns every aggregate into prefix sums,
 interval counting or a sparse table: no per-record Python loop.
+:data:`WINDOW_BODIES` holds the batch body of each aggregate of ``lang.aggregates``.
 
 Sums are computed on integers scaled by ``SUM_SCALE`` so that every executor,
 in any order of addition, gets bit-identical totals (exact to 4 decimals).
@@ -13,6 +14,7 @@ in any order of addition, gets bit-identical totals (exact to 4 decimals).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,7 +110,8 @@ def _prefix(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_count(g: GroupIndex, start: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def window_count(start: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows where ``mask`` in ``[start_i, i]``."""
     c = _prefix(mask.astype(np.int64))
     i = np.arange(len(mask))
     return c[i + 1] - c[start]
@@ -133,7 +136,7 @@ def unscale(total: np.ndarray) -> np.ndarray:
     return np.asarray(total).astype(np.float64) / SUM_SCALE
 
 
-def window_sum(g: GroupIndex, start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def window_sum(start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Window sums as scaled integers (int64, or exact Python ints when huge)."""
     c = _prefix(scaled(np.where(mask, values, 0.0)))
     i = np.arange(len(mask))
@@ -169,11 +172,11 @@ def window_extreme(start: np.ndarray, values: np.ndarray, mask: np.ndarray, fn) 
 
 def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray) -> np.ndarray:
     """For each sorted row, the latest earlier sorted row of the same key with
-    the same value among rows where ``valid``; -1 when there is none."""
+    the same value (in sorted order too) among rows where ``valid``; -1 when there is none."""
     n = len(valid)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    vcodes = factorize(values.values[g.order], values.null[g.order])
+    vcodes = factorize(values.values, values.null)
     pos = np.arange(n)
     run_order = np.lexsort((pos, vcodes, g.codes))  # by key, value, position
     rk, rv = g.codes[run_order], vcodes[run_order]
@@ -218,8 +221,63 @@ def is_new(g: GroupIndex, window_ns: int, values: Vec, valid: np.ndarray) -> np.
         return np.zeros(0, dtype=bool)
     # earlier rows count when they pass where=; the row itself need not
     prev = previous_same(g, values, valid)
-    has_value = ~values.null[g.order]
+    has_value = ~values.null
     recent = np.zeros(n, dtype=bool)
     hit = prev >= 0
     recent[hit] = g.ts[prev[hit]] > g.ts[hit] - window_ns
     return has_value & ~recent
+
+
+# --- the batch body of each aggregate (lang.aggregates), by name ---------------------
+
+
+@dataclass
+class Window:
+    """The rows of one window aggregate, sorted by (key, total order), and each row's window start."""
+
+    group: GroupIndex
+    start: np.ndarray
+    window_ns: int
+
+
+# (window, the value per sorted row or None, where= per sorted row) -> (result, null) per sorted row
+WindowBody = Callable[[Window, Vec | None, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _count(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return window_count(w.start, mask).astype(np.float64), np.zeros(len(mask), dtype=bool)
+
+
+def _sum(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    total = window_sum(w.start, value.values, mask & ~value.null)
+    return unscale(total), np.zeros(len(mask), dtype=bool)
+
+
+def _avg(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    valid = mask & ~value.null
+    count = window_count(w.start, valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = unscale(window_sum(w.start, value.values, valid)) / count
+    return np.where(count > 0, avg, 0.0), count == 0
+
+
+def _min(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return window_extreme(w.start, value.values, mask & ~value.null, np.minimum)
+
+
+def _max(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return window_extreme(w.start, value.values, mask & ~value.null, np.maximum)
+
+
+def _distinct(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = window_distinct(w.group, w.start, value, mask & ~value.null)
+    return counts.astype(np.float64), np.zeros(len(mask), dtype=bool)
+
+
+def _is_new(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return is_new(w.group, w.window_ns, value, mask), np.zeros(len(mask), dtype=bool)
+
+
+WINDOW_BODIES: dict[str, WindowBody] = {
+    "count": _count, "sum": _sum, "avg": _avg, "min": _min, "max": _max, "distinct": _distinct, "is_new": _is_new,
+}

@@ -1,32 +1,29 @@
 """Window aggregates kept incrementally, record by record, with the values of runtime.windows.
 
-Each class holds per-key deques of the records inside its window; ``expire`` releases what
-the watermark has passed, and ``dump``/``load`` carry the state across restarts.
+:data:`STATE_CLASSES` holds the stream body of each aggregate of ``lang.aggregates``. Each
+class holds per-key deques of the records inside its window; ``inputs`` prepares a batch's
+values once, ``step`` takes one record, ``expire`` releases what the watermark has passed,
+and ``dump``/``load`` carry the state across restarts.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass
 from typing import Any
 
 import numpy as np
 
-from ...columns.vec import Vec
+from ...columns.vec import FILLERS, Vec
+from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
-from ...runtime.windows import SUM_SCALE
-
-
-def aggregate_vec(pairs: list[tuple[Any, bool]], spec: AggregateSpec) -> Vec:
-    n = len(pairs)
-    dtype = np.bool_ if spec.func == "is_new" else np.float64
-    values = np.array([p[0] for p in pairs], dtype=dtype) if n else np.zeros(0, dtype=dtype)
-    null = np.array([p[1] for p in pairs], dtype=bool) if n else np.zeros(0, dtype=bool)
-    return Vec(values, null)
-
+from ...runtime.windows import SUM_SCALE, scaled
+from .bindings import py_values
 
 
 def expr_signature(expr: Expr | None) -> str:
@@ -57,8 +54,7 @@ def spec_signature(spec: AggregateSpec) -> str:
                      expr_signature(spec.where)])
 
 
-
-# --- window aggregates (engine/windows.py semantics, incrementally) ----------------------
+# --- window aggregates (runtime/windows.py semantics, incrementally) ----------------------
 #
 # Each state keeps, per key, the rows that count (those passing ``where=``), in
 # total order. Rows arrive in total order, so ts never goes down within a key
@@ -66,12 +62,28 @@ def spec_signature(spec: AggregateSpec) -> str:
 # an OrderedDict ordered by their last append (= by ts): a key whose newest row
 # left the window is dropped whole.
 
+Inputs = tuple[list[bool], list[Any]]  # per record: does it count, and its value as step() takes it
+
 
 class _Agg:
     def __init__(self, spec: AggregateSpec):
         self.spec = spec
         self.w = spec.window_ns
         self.keys: OrderedDict = OrderedDict()
+        self.null_result = (FILLERS[AGGREGATES[spec.func].kind], True)  # at a record without a key
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        """Records that pass where= and have a value count, with their values as Python objects."""
+        return (mask & ~value.null).tolist(), value.values.tolist()
+
+    def _entry(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The state of a key that takes a record: made when new, else moved to the end."""
+        st = self.keys.get(key)
+        if st is None:
+            st = self.keys[key] = make()
+        else:
+            self.keys.move_to_end(key)
+        return st
 
     def expire(self, now: int) -> None:
         lo = now - self.w
@@ -90,22 +102,23 @@ class _Agg:
 
 
 class _Count(_Agg):
+    def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
+        return mask.tolist(), [None] * len(mask)
+
     def _newest(self, st):
         return st[-1] if st else -math.inf
 
     def _size(self, st):
         return len(st)
 
-    def step(self, key, ts, mask, value):
-        st = self.keys.get(key)
-        if mask:
-            if st is None:
-                st = self.keys[key] = deque()
-            else:
-                self.keys.move_to_end(key)
+    def step(self, key, ts, counts, value):
+        if counts:
+            st = self._entry(key, deque)
             st.append(ts)
-        elif st is None:
-            return 0.0, False
+        else:
+            st = self.keys.get(key)
+            if st is None:
+                return 0.0, False
         lo = ts - self.w
         while st and st[0] <= lo:
             st.popleft()
@@ -119,8 +132,11 @@ class _Count(_Agg):
 
 
 class _Sum(_Agg):
-    """sum and avg: exact integers in units of 1/SUM_SCALE (engine.windows.scaled), unscaled as
-    float(total) / SUM_SCALE like engine.windows.unscale; avg divides that by the count."""
+    """Exact integers in units of 1/SUM_SCALE (runtime.windows.scaled), unscaled as
+    float(total) / SUM_SCALE like runtime.windows.unscale."""
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        return (mask & ~value.null).tolist(), scaled(value.values).tolist()
 
     def _newest(self, st):
         return st[0][-1][0] if st[0] else -math.inf
@@ -128,28 +144,23 @@ class _Sum(_Agg):
     def _size(self, st):
         return len(st[0])
 
-    def step(self, key, ts, valid, scaled):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = [deque(), 0]
-            else:
-                self.keys.move_to_end(key)
-            st[0].append((ts, scaled))
-            st[1] += scaled
-        if st is None:
-            total, count = 0, 0
+    def step(self, key, ts, counts, units):
+        if counts:
+            st = self._entry(key, lambda: [deque(), 0])
+            st[0].append((ts, units))
+            st[1] += units
         else:
-            dq = st[0]
-            lo = ts - self.w
-            while dq and dq[0][0] <= lo:
-                st[1] -= dq.popleft()[1]
-            total, count = st[1], len(dq)
-        if self.spec.func == "sum":
-            return float(total) / SUM_SCALE, False
-        if count == 0:
-            return 0.0, True
-        return float(total) / SUM_SCALE / float(count), False
+            st = self.keys.get(key)
+        if st is None:
+            return self._result(0, 0)
+        dq = st[0]
+        lo = ts - self.w
+        while dq and dq[0][0] <= lo:
+            st[1] -= dq.popleft()[1]
+        return self._result(st[1], len(dq))
+
+    def _result(self, total: int, count: int) -> tuple[float, bool]:
+        return float(total) / SUM_SCALE, False
 
     def dump(self):
         return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
@@ -161,8 +172,22 @@ class _Sum(_Agg):
             self.keys[k] = [dq, sum(s for _, s in dq)]
 
 
+class _Avg(_Sum):
+    """The sum, unscaled, divided by the count."""
+
+    def _result(self, total: int, count: int) -> tuple[float, bool]:
+        if count == 0:
+            return 0.0, True
+        return float(total) / SUM_SCALE / float(count), False
+
+
 class _Extreme(_Agg):
     """min / max over a monotonic deque (values as float64, like window_extreme)."""
+
+    dominated: Callable[[float, float], bool]  # (kept value, new value): the kept one can go
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        return (mask & ~value.null).tolist(), value.values.astype(np.float64).tolist()
 
     def _newest(self, st):
         return st[-1][0] if st else -math.inf
@@ -170,22 +195,16 @@ class _Extreme(_Agg):
     def _size(self, st):
         return len(st)
 
-    def step(self, key, ts, valid, value):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = deque()
-            else:
-                self.keys.move_to_end(key)
-            if self.spec.func == "min":
-                while st and st[-1][1] >= value:
-                    st.pop()
-            else:
-                while st and st[-1][1] <= value:
-                    st.pop()
+    def step(self, key, ts, counts, value):
+        if counts:
+            st = self._entry(key, deque)
+            while st and self.dominated(st[-1][1], value):
+                st.pop()
             st.append((ts, value))
-        elif st is None:
-            return 0.0, True
+        else:
+            st = self.keys.get(key)
+            if st is None:
+                return 0.0, True
         lo = ts - self.w
         while st and st[0][0] <= lo:
             st.popleft()
@@ -200,6 +219,14 @@ class _Extreme(_Agg):
         self.keys = OrderedDict((k, deque((int(t), float(v)) for t, v in entries)) for k, entries in data)
 
 
+class _Min(_Extreme):
+    dominated = staticmethod(operator.ge)
+
+
+class _Max(_Extreme):
+    dominated = staticmethod(operator.le)
+
+
 class _Distinct(_Agg):
     def _newest(self, st):
         return st[0][-1][0] if st[0] else -math.inf
@@ -207,28 +234,25 @@ class _Distinct(_Agg):
     def _size(self, st):
         return len(st[0])
 
-    def step(self, key, ts, valid, value):
-        st = self.keys.get(key)
-        if valid:
-            if st is None:
-                st = self.keys[key] = [deque(), {}]
-            else:
-                self.keys.move_to_end(key)
+    def step(self, key, ts, counts, value):
+        if counts:
+            st = self._entry(key, lambda: [deque(), {}])
             st[0].append((ts, value))
-            counts = st[1]
-            counts[value] = counts.get(value, 0) + 1
-        elif st is None:
-            return 0.0, False
-        dq, counts = st
+            st[1][value] = st[1].get(value, 0) + 1
+        else:
+            st = self.keys.get(key)
+            if st is None:
+                return 0.0, False
+        dq, seen = st
         lo = ts - self.w
         while dq and dq[0][0] <= lo:
             v = dq.popleft()[1]
-            left = counts[v] - 1
+            left = seen[v] - 1
             if left:
-                counts[v] = left
+                seen[v] = left
             else:
-                del counts[v]
-        return float(len(counts)), False
+                del seen[v]
+        return float(len(seen)), False
 
     def dump(self):
         return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
@@ -241,7 +265,11 @@ class _Distinct(_Agg):
 
 
 class _IsNew(_Agg):
-    """is_new(x, w, where=): (key, value) -> ts of the latest earlier row passing where."""
+    """(key, value) -> ts of the latest earlier row passing where=."""
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        # earlier rows count when they pass where=; the row itself need not
+        return mask.tolist(), py_values(value)
 
     def expire(self, now: int) -> None:
         lo = now - self.w
@@ -258,13 +286,13 @@ class _IsNew(_Agg):
     def live_keys(self) -> int:
         return len({k for k, _ in self.keys})
 
-    def step(self, key, ts, mask, value):
+    def step(self, key, ts, counts, value):
         if value is None:
             return False, False
         k = (key, value)
         prev = self.keys.get(k)
         new = not (prev is not None and prev > ts - self.w)
-        if mask:
+        if counts:
             if prev is not None:
                 self.keys.move_to_end(k)
             self.keys[k] = ts
@@ -277,5 +305,6 @@ class _IsNew(_Agg):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
 
 
-AGGREGATE_CLASSES = {"count": _Count, "sum": _Sum, "avg": _Sum, "min": _Extreme, "max": _Extreme,
-                "distinct": _Distinct, "is_new": _IsNew}
+STATE_CLASSES: dict[str, type[_Agg]] = {
+    "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
+}

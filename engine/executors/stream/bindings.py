@@ -8,31 +8,36 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...columns.vec import Vec
-from ...lang.expr import Call, Expr
+from ...columns.types import PhysicalKind
+from ...columns.vec import DTYPES, FILLERS, Vec
+from ...lang.aggregates import AGGREGATES
+from ...lang.expr import Expr
+from ...runtime.bindings import Bindings
 from ...runtime.plan import AggregateSpec
-from .aggregates import aggregate_vec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .executor import Candidate, RuleRuntime, StreamExecutor
 
-_FILL = {"float": 0.0, "int": 0, "bool": False, "object": ""}
-_DTYPE = {"float": np.float64, "int": np.int64, "bool": np.bool_}
 
-def vec_of(values: list, kind: str) -> Vec:
-    """A Vec of one physical kind from Python values (None = null), with records.py's fillers."""
+def vec_of(values: list, kind: PhysicalKind) -> Vec:
+    """A Vec of one physical kind from Python values (None = null), with the usual fillers."""
     n = len(values)
     null = np.fromiter((v is None for v in values), dtype=bool, count=n)
     if null.any():
-        fill = _FILL[kind]
+        fill = FILLERS[kind]
         values = [fill if v is None else v for v in values]
-    if kind == "object":
+    if kind == PhysicalKind.OBJECT:
         arr = np.empty(n, dtype=object)
         arr[:] = values
     else:
-        arr = np.array(values, dtype=_DTYPE[kind]) if n else np.zeros(0, dtype=_DTYPE[kind])
+        arr = np.array(values, dtype=DTYPES[kind]) if n else np.zeros(0, dtype=DTYPES[kind])
     return Vec(arr, null)
 
+
+def aggregate_vec(pairs: list[tuple[Any, bool]], spec: AggregateSpec) -> Vec:
+    """A Vec from the (value, null) pairs that stream aggregates give (nulls hold fillers already)."""
+    dtype = DTYPES[AGGREGATES[spec.func].kind]
+    return Vec(np.array([p[0] for p in pairs], dtype=dtype), np.array([p[1] for p in pairs], dtype=bool))
 
 
 def py_values(vec: Vec) -> list:
@@ -42,17 +47,15 @@ def py_values(vec: Vec) -> list:
     return vals
 
 
-
-class StreamBatch:
-    """The rows of one stream in a release batch, as lazily built columns."""
+class StreamBatch(Bindings):
+    """The rows of one stream in a release batch, as lazily built columns (under any alias)."""
 
     def __init__(self, ex: StreamExecutor, stream: str, rows: list[tuple], ts: list[int]):
+        super().__init__(len(rows))
         self.ex = ex
         self.stream = stream
         self.rows = rows
         self.ts = ts
-        self.n = len(rows)
-        self._cols: dict[str, Vec] = {}
         self.agg_vec: dict[AggregateSpec, Vec] = {}
         self.agg_py: dict[AggregateSpec, list[tuple[Any, bool]]] = {}
         self.flags: dict[tuple[int, int], list[bool]] = {}
@@ -61,80 +64,41 @@ class StreamBatch:
 
     def truth(self, expr: Expr | None) -> np.ndarray:
         """A field-only condition (an aggregate's where=), once per batch however many specs share it."""
-        key = ("t", expr)
-        out = self._memo.get(key)
-        if out is None:
-            out = self._memo[key] = self.ex.evaluator.truth(expr, self.env())
-        return out
+        return self._once("truth", expr)
 
     def value(self, expr: Expr) -> Vec:
-        key = ("v", expr)
-        out = self._memo.get(key)
-        if out is None:
-            out = self._memo[key] = self.ex.evaluator.compute(expr, self.env())
-        return out
+        return self._once("compute", expr)
+
+    def _once(self, method: str, expr: Expr | None) -> Any:
+        key = (method, expr)
+        if key not in self._memo:
+            self._memo[key] = getattr(self.ex.evaluator, method)(expr, self.env(self.stream, {}))
+        return self._memo[key]
 
     def col(self, name: str) -> Vec:
-        v = self._cols.get(name)
-        if v is None:
-            i = self.ex._index[self.stream][name]
-            v = self._cols[name] = vec_of([r[i] for r in self.rows], self.ex._kinds[self.stream][i])
-        return v
+        return self.column(self.stream, name)
 
-    def env(self, aggregates: dict[Call, AggregateSpec] | None = None) -> RowsEnv:
-        return RowsEnv(self, aggregates or {})
+    def _column(self, alias: str, name: str) -> Vec:
+        i = self.ex._index[self.stream][name]
+        return vec_of([r[i] for r in self.rows], self.ex._kinds[self.stream][i])
 
-
-class RowsEnv:
-    def __init__(self, batch: StreamBatch, aggregates: dict[Call, AggregateSpec]):
-        self.batch = batch
-        self.aggregates = aggregates
-        self.n = batch.n
-
-    def field(self, alias: str | None, name: str) -> Vec:
-        return self.batch.col(name)
-
-    def aggregate(self, call: Call) -> Vec:
-        return self.batch.agg_vec[self.aggregates[call]]
+    def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        return self.agg_vec[spec]
 
 
-class Gather:
-    """Columns over chains: each alias reads its candidates' stored values."""
+class Gather(Bindings):
+    """Chains: each alias reads its candidates' stored values."""
 
     def __init__(self, ex: StreamExecutor, rule: RuleRuntime, rows: dict[str, list[Candidate]]):
+        super().__init__(len(next(iter(rows.values()))))
         self.ex = ex
         self.rule = rule
         self.rows = rows
-        self._cache: dict[tuple, Vec] = {}
 
-    def field(self, alias: str, name: str) -> Vec:
-        ck = (alias, name)
-        v = self._cache.get(ck)
-        if v is None:
-            stream = self.rule.stream_of[alias]
-            i = self.ex._index[stream][name]
-            v = self._cache[ck] = vec_of([c.values[i] for c in self.rows[alias]], self.ex._kinds[stream][i])
-        return v
+    def _column(self, alias: str, name: str) -> Vec:
+        stream = self.rule.stream_of[alias]
+        i = self.ex._index[stream][name]
+        return vec_of([c.values[i] for c in self.rows[alias]], self.ex._kinds[stream][i])
 
-    def aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
-        ck = (alias, spec)
-        v = self._cache.get(ck)
-        if v is None:
-            v = self._cache[ck] = aggregate_vec([c.aggs[spec] for c in self.rows[alias]], spec)
-        return v
-
-
-class ChainEnv:
-    def __init__(self, gather: Gather, own: str, aggregates: dict[Call, AggregateSpec]):
-        self.gather = gather
-        self.own = own
-        self.aggregates = aggregates
-        self.n = len(gather.rows[own])
-
-    def field(self, alias: str | None, name: str) -> Vec:
-        return self.gather.field(alias or self.own, name)
-
-    def aggregate(self, call: Call) -> Vec:
-        return self.gather.aggregate(self.own, self.aggregates[call])
-
-
+    def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        return aggregate_vec([c.aggs[spec] for c in self.rows[alias]], spec)

@@ -53,9 +53,8 @@ from ...io.records import records_from_dicts
 from ...runtime.alerts import MatchView, build_alerts
 from ...runtime.evaluate import Evaluator
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
-from ...runtime.windows import scaled
-from .aggregates import AGGREGATE_CLASSES, aggregate_vec, spec_signature
-from .bindings import ChainEnv, Gather, StreamBatch, py_values
+from .aggregates import STATE_CLASSES, spec_signature
+from .bindings import Gather, StreamBatch, aggregate_vec, py_values
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .intake import ScalarIntake
 
@@ -215,7 +214,7 @@ class StreamExecutor:
             for s in streams:
                 self._routes.setdefault(s, []).append(r)
         self._specs = sorted(plan.aggregates(), key=spec_signature)
-        self._aggs = {spec: AGGREGATE_CLASSES[spec.func](spec) for spec in self._specs}
+        self._aggs = {spec: STATE_CLASSES[spec.func](spec) for spec in self._specs}
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)
@@ -435,11 +434,11 @@ class StreamExecutor:
             for rule in self._routes.get(stream, ()):
                 for j in rule.steps_on.get(stream, ()):
                     sp = rule.rp.steps[j]
-                    ok = self.evaluator.truth(sp.local, sb.env(sp.aggregates)) & ~sb.col(sp.key).null
+                    ok = self.evaluator.truth(sp.local, sb.env(sp.alias, sp.aggregates)) & ~sb.col(sp.key).null
                     sb.flags[(rule.index, j)] = ok.tolist()
                 if rule.unless is not None and rule.unless.stream == stream:
                     u = rule.unless
-                    ok = self.evaluator.truth(u.where, sb.env()) & ~sb.col(u.key).null
+                    ok = self.evaluator.truth(u.where, sb.env(u.stream, {})) & ~sb.col(u.key).null
                     sb.uflags[rule.index] = ok.tolist()
         expired: list[tuple[RuleRuntime, tuple[int, int]]] = []
         seq_rules = self._seq_rules
@@ -485,40 +484,14 @@ class StreamExecutor:
         return alerts
 
     def _compute_aggregate(self, spec: AggregateSpec, sb: StreamBatch) -> None:
-        mask = sb.truth(spec.where).tolist()
-        keys = py_values(sb.col(spec.key))
         state = self._aggs[spec]
-        func = spec.func
-        n = sb.n
-        out: list[tuple[Any, bool]] = [(False if func == "is_new" else 0.0, True)] * n  # null keys: unused
+        keys = py_values(sb.col(spec.key))
+        counts, values = state.inputs(sb.truth(spec.where), None if spec.value is None else sb.value(spec.value))
         ts = sb.ts
-        if func == "count":
-            for i in range(n):
-                if keys[i] is not None:
-                    out[i] = state.step(keys[i], ts[i], mask[i], None)
-        else:
-            value = sb.value(spec.value)
-            vnull = value.null.tolist()
-            if func in ("sum", "avg"):
-                units = scaled(value.values).tolist()  # exact ints, as engine.windows.window_sum
-                for i in range(n):
-                    if keys[i] is not None:
-                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], units[i])
-            elif func in ("min", "max"):
-                vals = value.values.astype(np.float64).tolist()
-                for i in range(n):
-                    if keys[i] is not None:
-                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], vals[i])
-            elif func == "distinct":
-                vals = value.values.tolist()
-                for i in range(n):
-                    if keys[i] is not None:
-                        out[i] = state.step(keys[i], ts[i], mask[i] and not vnull[i], vals[i])
-            else:  # is_new: earlier rows count when they pass where=; the row itself need not
-                vals = value.values.tolist()
-                for i in range(n):
-                    if keys[i] is not None:
-                        out[i] = state.step(keys[i], ts[i], mask[i], None if vnull[i] else vals[i])
+        out = [state.null_result] * sb.n  # rows without a key: never read
+        for i, key in enumerate(keys):
+            if key is not None:
+                out[i] = state.step(key, ts[i], counts[i], values[i])
         sb.agg_py[spec] = out
         sb.agg_vec[spec] = aggregate_vec(out, spec)
 
@@ -592,7 +565,7 @@ class StreamExecutor:
             rows = {a: [ch[j] for _, ch in flat] for j, a in enumerate(rule.aliases)}
             gather = Gather(self, rule, rows)
             for _j, sp in crosses:
-                keep &= self.evaluator.truth(sp.cross, ChainEnv(gather, sp.alias, sp.aggregates))
+                keep &= self.evaluator.truth(sp.cross, gather.env(sp.alias, sp.aggregates))
         best: dict[int, tuple[Candidate, ...]] = {}
         for (t, ch), ok in zip(flat, keep.tolist()):
             if not ok:
@@ -622,7 +595,7 @@ class StreamExecutor:
         rows = {a: [ch[j] for ch in emitted] for j, a in enumerate(rule.aliases)}
         gather = Gather(self, rule, rows)
         seq = np.array([ch[-1].q for ch in emitted], dtype=np.int64)
-        view = MatchView(rp, len(emitted), gather.field, gather.aggregate, seq)
+        view = MatchView(rp, gather, seq)
         alerts = build_alerts(self.plan, view, self.evaluator)
         rule.alerts += len(alerts)
         return [(int(seq[i]), rule.id, i, a) for i, a in enumerate(alerts)]

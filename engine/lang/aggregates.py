@@ -1,0 +1,70 @@
+"""Window aggregates of the rule language: the one definition of each (DESIGN §4).
+
+An :class:`Aggregate` says how a call is written and typed; the checker and the
+compiler read it here. How it is computed is each executor's business, one body
+per aggregate under the same name:
+
+- batch: the vectorised body in ``runtime.windows.WINDOW_BODIES``;
+- stream: the incremental state in ``executors.stream.aggregates.STATE_CLASSES``;
+- and the naive reference of the property tests, ``tests/reference.py``.
+
+``tests/unit/test_aggregates.py`` fails when an aggregate lacks one of them, so
+a new aggregate is one entry here, one body per executor, and its docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..columns.types import LogicalType, PhysicalKind
+from ..columns.vec import physical_kind
+from .functions import TypeProblem, is_numeric
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    name: str
+    # the value's type (None: the aggregate takes no value) -> the result's type; raises TypeProblem
+    infer: Callable[[LogicalType | None], LogicalType]
+    doc: str
+    takes_value: bool = True
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name}(x, window)" if self.takes_value else f"{self.name}(window)"
+
+    @property
+    def kind(self) -> PhysicalKind:
+        """How every executor holds the result (any numeric type as a float)."""
+        return physical_kind(self.infer(LogicalType.FLOAT if self.takes_value else None))
+
+
+def _fixed(result: LogicalType) -> Callable[[LogicalType | None], LogicalType]:
+    return lambda value: result
+
+
+def _number(value: LogicalType | None) -> LogicalType:
+    """A number's own type: a sum of durations is a duration."""
+    if value is None or not is_numeric(value):
+        raise TypeProblem(f"needs a number, not {value}", 0)
+    return value
+
+
+def _mean(value: LogicalType | None) -> LogicalType:
+    return LogicalType.DURATION if _number(value) == LogicalType.DURATION else LogicalType.FLOAT
+
+
+AGGREGATES: dict[str, Aggregate] = {
+    a.name: a
+    for a in [
+        Aggregate("count", _fixed(LogicalType.FLOAT), "records in the window", takes_value=False),
+        Aggregate("sum", _number, "sum of x (exact to 4 decimals)"),
+        Aggregate("avg", _mean, "mean of x; null when no record counts"),
+        Aggregate("min", _number, "smallest x; null when no record counts"),
+        Aggregate("max", _number, "largest x; null when no record counts"),
+        Aggregate("distinct", _fixed(LogicalType.FLOAT), "distinct non-null values of x"),
+        Aggregate("is_new", _fixed(LogicalType.BOOL),
+                  "true when no earlier record of the key had this x in the window"),
+    ]
+}

@@ -1,0 +1,66 @@
+"""Bindings: the rows an executor evaluates expressions over, one type for every executor.
+
+An executor keeps its rows its own way (numpy tables and row numbers in batch,
+tuples of Python values in stream). A :class:`Bindings` shows them as the
+columns of ``n`` rows: the fields and window aggregates of each step alias
+(a single stream's rows answer to any alias). :meth:`Bindings.env` is the
+Evaluator's view for one step, where a bare field name and an aggregate call
+belong to that step. The alert builder reads matches through the same type.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from ..columns.vec import Vec
+from ..lang.expr import Call
+from .plan import AggregateSpec
+
+
+class Bindings(ABC):
+    """Columns per step alias over ``n`` rows, each built once."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._built: dict[tuple[str, object], Vec] = {}
+
+    @abstractmethod
+    def _column(self, alias: str, name: str) -> Vec:
+        """Field ``name`` of the record bound to ``alias``, in each row."""
+
+    @abstractmethod
+    def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        """The window aggregate ``spec`` at the record bound to ``alias``, in each row."""
+
+    def column(self, alias: str, name: str) -> Vec:
+        key = (alias, name)
+        if key not in self._built:
+            self._built[key] = self._column(alias, name)
+        return self._built[key]
+
+    def aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        key = (alias, spec)
+        if key not in self._built:
+            self._built[key] = self._aggregate(alias, spec)
+        return self._built[key]
+
+    def env(self, own: str, aggregates: Mapping[Call, AggregateSpec]) -> StepEnv:
+        """The Env of an expression of step ``own``, whose aggregate calls are ``aggregates``."""
+        return StepEnv(self, own, aggregates)
+
+
+class StepEnv:
+    """An Env (runtime.evaluate) for one step: ``amount`` is the step's own, ``call.amount`` another's."""
+
+    def __init__(self, bindings: Bindings, own: str, aggregates: Mapping[Call, AggregateSpec]):
+        self.bindings = bindings
+        self.own = own
+        self.aggregates = aggregates
+        self.n = bindings.n
+
+    def field(self, alias: str | None, name: str) -> Vec:
+        return self.bindings.column(alias or self.own, name)
+
+    def aggregate(self, call: Call) -> Vec:
+        return self.bindings.aggregate(self.own, self.aggregates[call])
