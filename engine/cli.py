@@ -569,5 +569,14 @@ def show(alert_id, out_dir, tz) -> None:
     print_alert(out, alert, tz)
 
 
+def _add_serve() -> None:
+    from .serve.command import serve  # click only: FastAPI and uvicorn load when serve runs
+
+    main.add_command(serve)
+
+
+_add_serve()
+
+
 if __name__ == "__main__":
     main()

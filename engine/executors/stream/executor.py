@@ -227,6 +227,9 @@ class StreamExecutor:
         self.counters: Counter = Counter()
         self.live_facts = 0
         self._fired: list[tuple[int, ...]] = []
+        # (q, rule index) of every match, suppressed ones too, when a list: a record's risk score
+        # counts suppressed matches (DESIGN §6), which the alerts alone do not show (fraudrules serve)
+        self.match_log: list[tuple[int, int]] | None = None
         self._action_errors: list[str] = []
         self._restoring = False
         self._host = self._new_host()
@@ -579,6 +582,8 @@ class StreamExecutor:
             ch = best[t]
             trig = ch[-1]
             rule.matches += 1
+            if self.match_log is not None:
+                self.match_log.append((trig.q, rule.index))
             if rule.suppress > 0:
                 key = trig.values[kidx]
                 last = rule.supp.get(key)

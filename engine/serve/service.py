@@ -1,0 +1,363 @@
+"""The decision service behind ``fraudrules serve``: stream executor + write-ahead log + checkpoints.
+
+Everything here runs on one asyncio event loop: requests are decided one
+after another in arrival order, so the executor needs no lock and the
+write-ahead log order is the decision order.
+
+**Deciding at arrival.** The executor runs with lateness 0: the watermark is
+the largest ``ts`` seen, so a record whose ``ts`` is at or after it is
+processed by the very ``feed`` that takes it (nothing can come before it any
+more) and its answer is final: ``risk_score``, ``decision``, the rules that
+matched (suppressed matches count, as in batch scoring) and the alerts it
+triggered. A record with a ``ts`` *before* the largest seen is late: it is
+answered ``"status": "late"`` without a decision, logged and counted (DESIGN
+§5). Records given in the batch total order are never late, and get exactly
+the ``risk_score``/``decision`` of ``fraudrules score``.
+
+**Durability.** A record is appended to the write-ahead log (wal.py) before
+its answer is sent, and the answer waits for the fsync of that entry. On
+start the service loads the last checkpoint (the executor's ``state_dict``,
+written atomically) and replays the log after it, so windows, ``is_new``,
+sequences and suppression resume. A checkpoint rotates the log; segments
+are deleted once they are older than both the checkpoint and the retention
+(``retain``, default: the pack's horizon), because a rule reload rebuilds the
+new pack's state from the retained records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import FraudRulesError, RuleError, RuleErrors
+from ..executors.stream import StreamExecutor
+from ..executors.stream.intake import ScalarIntake
+from ..io.records import records_from_dicts
+from ..pack.loader import load_pack
+from ..runtime.plan import Plan, compile_pack
+from .metrics import Metrics
+from .wal import WriteAheadLog, read_log
+
+CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
+REPLAY_CHUNK = 4096
+
+
+def horizon_ns(plan: Plan) -> int:
+    """How far back in event time the pack's state reaches: the longest window, within or suppress."""
+    spans = [spec.window_ns for spec in plan.aggregates()]
+    for rp in plan.rules:
+        spans.append(rp.within_ns or 0)
+        spans.append(rp.suppress_ns or 0)
+    return max(spans, default=0)
+
+
+@dataclass
+class ServeOptions:
+    rules: Path
+    state_dir: Path
+    region: str = "CN"
+    shards: int = 256
+    checkpoint_every: float = 60.0  # seconds of wall time between checkpoints (when records arrived)
+    retain: float | None = None  # seconds of event time kept for reloads; None: the pack's horizon
+    wal_window: float = 0.002  # seconds a group commit waits for more requests
+    max_batch: int = 1000
+
+
+class DecisionService:
+    def __init__(self, opts: ServeOptions, log: Callable[[str], None] | None = None):
+        self.opts = opts
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.metrics = Metrics()
+        self.plan: Plan | None = None
+        self.ex: StreamExecutor | None = None
+        self.intake: ScalarIntake | None = None
+        self.wal: WriteAheadLog | None = None
+        self.next_seq = 0
+        self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
+        self.max_ts: int | None = None
+        self._late: list[dict] = []
+        self._rejected: list[tuple[Any, str]] = []
+        self._ckpt_lock: asyncio.Lock | None = None
+        self._ckpt_seq = -1  # seq of the last checkpoint
+        self._task: asyncio.Task | None = None
+        self.started = time.time()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.opts.state_dir / "checkpoint.json"
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _new_executor(self, plan: Plan) -> StreamExecutor:
+        ex = StreamExecutor(plan, lateness=0.0, shards=self.opts.shards, region=self.opts.region,
+                            on_late=lambda rec, info: self._late.append(info),
+                            on_reject=lambda rec, reason: self._rejected.append((rec, reason)))
+        ex.match_log = []
+        return ex
+
+    def _retain_ns(self, plan: Plan) -> int:
+        if self.opts.retain is not None:
+            return int(self.opts.retain * 1e9)
+        return horizon_ns(plan)
+
+    def open(self) -> dict[str, Any]:
+        """Load the pack, then recover: the checkpoint, then the log after it. Synchronous."""
+        state_dir = self.opts.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        plan = compile_pack(load_pack(self.opts.rules), self.opts.region)
+        ex = self._new_executor(plan)
+        ckpt = None
+        if self.checkpoint_path.exists():
+            try:
+                ckpt = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FraudRulesError(f"{self.checkpoint_path}: cannot read the checkpoint: {exc}") from None
+            if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
+                raise FraudRulesError(f"{self.checkpoint_path}: not a serve checkpoint")
+        segments, entries = read_log(state_dir)
+        start = 0
+        rebuilt = False
+        if ckpt is not None:
+            if ckpt["rule_pack"] == plan.digest:
+                ex.load_state(ckpt["executor"])
+                start = int(ckpt["seq"])
+                self._ckpt_seq = start
+            else:  # the pack changed since (a reload, then a restart): rebuild from the retained log
+                rebuilt = True
+                self.log(f"checkpoint {self.checkpoint_path} was taken with another rule pack: rebuilding the "
+                         f"state from the {len(entries):,} records in the log")
+        if entries and entries[0]["seq"] > start and not rebuilt:
+            raise FraudRulesError(f"{state_dir}: the log starts at record {entries[0]['seq']} but the checkpoint "
+                                  f"ends at {start}: records are missing; refusing to start")
+        self.plan, self.ex = plan, ex
+        self.intake = ScalarIntake(plan.schema, self.opts.region)
+        replay = [e for e in entries if rebuilt or e["seq"] >= start]
+        self._replay(ex, [(e["ts"], e["rec"]) for e in replay])
+        self.next_seq = max(start, entries[-1]["seq"] + 1 if entries else 0)
+        for e in entries:
+            self._retain(e["seq"], e["ts"], e["rec"])
+        self.wal = WriteAheadLog(state_dir, segments, self.next_seq, window=self.opts.wal_window)
+        info = {"rule_pack": plan.digest, "checkpoint_seq": start if ckpt is not None else None,
+                "replayed": len(replay), "next_seq": self.next_seq, "rebuilt": rebuilt}
+        self.log(f"serve: state {state_dir}: checkpoint at record {info['checkpoint_seq']}, replayed "
+                 f"{len(replay):,} records from the log, next record {self.next_seq:,}")
+        return info
+
+    def _replay(self, ex: StreamExecutor, items: list[tuple[int, dict]]) -> None:
+        """Feed records as they were fed at arrival, alerts discarded. Runs of non-decreasing ts go
+        together (same result as one by one at lateness 0); a record behind them goes alone (late)."""
+        top = ex.max_ts
+        run: list[dict] = []
+        for ts, rec in items:
+            if top is not None and ts < top:
+                if run:
+                    ex.feed_many(run)
+                    run = []
+                ex.feed(dict(rec))
+                continue
+            top = ts
+            run.append(dict(rec))
+            if len(run) >= REPLAY_CHUNK:
+                ex.feed_many(run)
+                run = []
+        if run:
+            ex.feed_many(run)
+        ex.match_log = []
+        self._late.clear()
+        if self._rejected:
+            reasons = "; ".join(r for _, r in self._rejected[:3])
+            self._rejected.clear()
+            raise FraudRulesError(f"a logged record was rejected on replay: {reasons}")
+
+    def _retain(self, seq: int, ts: int, rec: dict) -> None:
+        if self.max_ts is not None and ts < self.max_ts:
+            return  # late: it changed nothing but counters
+        self.max_ts = ts
+        self.retained.append((seq, ts, rec))
+        floor = ts - self._retain_ns(self.plan)
+        r = self.retained
+        while r and r[0][1] < floor:
+            r.popleft()
+
+    async def start(self) -> None:
+        assert self.wal is not None
+        self._ckpt_lock = asyncio.Lock()
+        self.wal.start()
+        await self.checkpoint()  # recovery is complete: start the next log segment from here
+        if self.opts.checkpoint_every > 0:
+            self._task = asyncio.get_running_loop().create_task(self._periodic())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.checkpoint()
+        assert self.wal is not None
+        await self.wal.close()
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.checkpoint_every)
+            if self.next_seq != self._ckpt_seq:
+                try:
+                    await self.checkpoint()
+                except Exception as exc:  # keep serving; the log still holds everything
+                    self.log(f"serve: checkpoint failed: {exc!r}")
+
+    # -- requests --------------------------------------------------------------------------------
+    def validate(self, records: list) -> list[dict]:
+        """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}]."""
+        assert self.plan is not None and self.intake is not None
+        schema = self.plan.schema
+        bad = []
+        for i, rec in enumerate(records):
+            reason = None
+            if not isinstance(rec, dict):
+                reason = "not a JSON object"
+            elif rec.get("stream") not in schema.streams:
+                reason = f"unknown or missing stream {rec.get('stream')!r} (streams: {', '.join(schema.streams)})"
+            elif self.intake.convert(rec) is None:  # not clean for the scalar path: ask the vectorised one
+                try:
+                    rs = records_from_dicts([rec], schema, region=self.opts.region)
+                except (FraudRulesError, TypeError, ValueError) as exc:
+                    reason = str(exc)
+                else:
+                    if rs.rejects:
+                        reason = rs.rejects[0].reason
+            if reason is not None:
+                bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
+        return bad
+
+    def _ts_of(self, rec: dict) -> int:
+        assert self.intake is not None and self.plan is not None
+        got = self.intake.convert(rec)
+        if got is not None:
+            return got[1]
+        rs = records_from_dicts([rec], self.plan.schema, region=self.opts.region)
+        (table,) = rs.tables.values()
+        return int(table.columns["ts"].values[0])
+
+    def decide(self, records: list[dict]) -> tuple[list[dict], int]:
+        """Feed valid records one by one; their answers and the log ticket to wait for."""
+        ex, plan, wal = self.ex, self.plan, self.wal
+        assert ex is not None and plan is not None and wal is not None
+        rules = plan.rules
+        results = []
+        ticket = 0
+        m = self.metrics
+        for rec in records:
+            t0 = time.perf_counter()
+            ts = self._ts_of(rec)
+            self._late.clear()
+            ex.match_log = []
+            alerts = ex.feed(rec)
+            if self._rejected:  # validate() let it through: a bug, never a silent drop
+                self._rejected.clear()
+                raise FraudRulesError(f"record {rec.get('id')!r} passed validation but the executor rejected it")
+            seq = self.next_seq
+            self.next_seq += 1
+            ticket = wal.append(seq, ts, rec)
+            stream = rec["stream"]
+            if self._late:
+                info = self._late[0]
+                m.records[(stream, "late")] += 1
+                m.late += 1
+                results.append({"id": rec.get("id"), "stream": stream, "status": "late", "risk_score": None,
+                                "decision": None, "rules": [], "alerts": [],
+                                "reason": f"ts is {info['behind_s']:g}s behind the watermark"})
+                continue
+            self._retain(seq, ts, rec)
+            matched = sorted({rules[i].id for _, i in ex.match_log})
+            score = min(100, sum(rules[i].rule.score for i in {i for _, i in ex.match_log}
+                                 if not rules[i].rule.shadow))
+            decision = plan.policy.decide(score)
+            m.records[(stream, "decided")] += 1
+            m.decisions[decision] += 1
+            for a in alerts:
+                m.alerts[a["rule_id"]] += 1
+            results.append({"id": rec.get("id"), "stream": stream, "status": "decided", "risk_score": score,
+                            "decision": decision, "rules": matched, "alerts": alerts})
+            m.decide_seconds.observe(time.perf_counter() - t0)
+        return results, ticket
+
+    async def submit(self, records: list[dict]) -> list[dict]:
+        """Decide, then wait until the records are on disk (the answer may only go out after that)."""
+        results, ticket = self.decide(records)
+        assert self.wal is not None
+        await self.wal.durable(ticket)
+        return results
+
+    # -- checkpoints and reloads ------------------------------------------------------------------
+    async def checkpoint(self) -> None:
+        assert self._ckpt_lock is not None and self.wal is not None and self.ex is not None
+        async with self._ckpt_lock:
+            seq = self.next_seq
+            state = {"kind": CHECKPOINT_KIND, "seq": seq, "rule_pack": self.plan.digest,
+                     "executor": self.ex.state_dict()}
+            text = json.dumps(state, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            self.wal.rotate(seq)  # records from here on go to a segment the checkpoint does not cover
+            await self.wal.durable()
+            await asyncio.to_thread(_write_atomic, self.checkpoint_path, text)
+            self._ckpt_seq = seq
+            self.metrics.checkpoints += 1
+            floor = None if self.max_ts is None else self.max_ts - self._retain_ns(self.plan)
+            self.wal.prune(seq, floor)
+
+    async def reload(self) -> dict[str, Any]:
+        """Load and check the pack again; swap only if it loads. Never leaves the service without a pack."""
+        t0 = time.perf_counter()
+        try:
+            plan = compile_pack(load_pack(self.opts.rules), self.opts.region)
+        except (RuleErrors, RuleError) as exc:
+            errors = [str(e) for e in exc.errors] if isinstance(exc, RuleErrors) else [str(exc)]
+            self.metrics.reloads["failed"] += 1
+            self.log("serve: reload refused, the running pack stays:\n  " + "\n  ".join(errors))
+            return {"reloaded": False, "rule_pack": self.plan.digest, "errors": errors}
+        except (FraudRulesError, OSError) as exc:
+            self.metrics.reloads["failed"] += 1
+            self.log(f"serve: reload refused, the running pack stays: {exc}")
+            return {"reloaded": False, "rule_pack": self.plan.digest, "errors": [str(exc)]}
+        if plan.digest == self.plan.digest:
+            return {"reloaded": False, "rule_pack": plan.digest, "errors": [], "unchanged": True}
+        ex = self._new_executor(plan)
+        self._replay(ex, [(ts, rec) for _, ts, rec in self.retained])  # no await: requests wait, then see it
+        old = self.plan.digest
+        self.plan, self.ex = plan, ex
+        self.intake = ScalarIntake(plan.schema, self.opts.region)
+        self.metrics.reloads["ok"] += 1
+        await self.checkpoint()
+        secs = time.perf_counter() - t0
+        self.log(f"serve: reloaded {self.opts.rules}: rule pack {old[:12]} -> {plan.digest[:12]}, "
+                 f"{len(plan.rules)} rules, state rebuilt from {len(self.retained):,} retained records in {secs:.2f}s")
+        return {"reloaded": True, "rule_pack": plan.digest, "previous": old, "rules": len(plan.rules),
+                "replayed": len(self.retained), "seconds": round(secs, 3), "errors": []}
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        st = self.ex.stats if self.ex is not None else {}
+        return {
+            "fraudrules_live_facts": ("Facts held in durable-rules.", st.get("live_facts", 0)),
+            "fraudrules_state_entries": ("Python state entries (windows, is_new, unless, suppression).",
+                                         st.get("state_entries", 0)),
+            "fraudrules_retained_records": ("Records retained to rebuild state on a reload.", len(self.retained)),
+            "fraudrules_wal_segments": ("Write-ahead log segment files.", len(self.wal.segments) if self.wal else 0),
+            "fraudrules_next_seq": ("Records accepted since the state folder was created.", self.next_seq),
+        }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
