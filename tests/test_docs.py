@@ -8,7 +8,6 @@ import pytest
 from fraudrules.errors import SourceLocation
 from fraudrules.lang.expr import parse_expr
 from fraudrules.pack.checker import Checker, Scope
-from fraudrules.pack.loader import load_pack
 from fraudrules.pack.model import ExprSource
 from fraudrules.pack.source import Node
 
@@ -22,13 +21,9 @@ def test_the_guide_has_examples():
     assert len(EXAMPLES) >= 25
 
 
-@pytest.fixture(scope="module")
-def pack():
-    return load_pack(REPO / "rules")
-
-
 @pytest.mark.parametrize("expr", EXAMPLES)
-def test_each_where_example_type_checks(expr, pack):
+def test_each_where_example_type_checks(expr, shipped_pack):
+    pack = shipped_pack
     streams = pack.schema.streams
     aliases = {"inflow": streams["payment"], "pay": streams["payment"], "call": streams["call"]}
     problems = []

@@ -1,0 +1,138 @@
+"""pack/checker.py: types, fields and aggregates of rule expressions, each error at file:line:col."""
+
+from __future__ import annotations
+
+import pytest
+from fraudrules.columns.types import LogicalType
+from fraudrules.errors import RuleErrors, SourceLocation
+from fraudrules.lang.expr import parse_expr
+from fraudrules.pack.checker import Checker, Scope
+from fraudrules.pack.model import ExprSource
+from fraudrules.pack.source import Node
+
+SINGLE = """\
+id: T-1
+title: t
+score: 10
+stream: payment
+key: payer_account
+where: {where}
+"""
+
+
+def errors(load_rule, rule_text: str) -> list[str]:
+    """The load errors of one rule file, as ``rule.yaml:line:col: error: message``."""
+    with pytest.raises(RuleErrors) as info:
+        load_rule(rule_text)
+    return [str(e)[str(e).index("rule.yaml"):] for e in info.value.errors]
+
+
+@pytest.mark.parametrize("where, error", [
+    ('amount > "abc"', "rule.yaml:6:8: error: cannot compare float with string"),
+    ('is_new(payee_account, 1h) > 1', "rule.yaml:6:8: error: cannot compare bool with float"),
+    ('lower(amount) == "x"', "rule.yaml:6:14: error: lower(): argument 1 must be a string, not float"),
+    ('count(1h) > 1 and amount', "rule.yaml:6:26: error: 'and' needs true/false on both sides, not float"),
+    ('amount + 1', "rule.yaml:6:8: error: the where of step 'payment' must be true/false, not float"),
+])
+def test_type_errors_carry_file_line_col(load_rule, where, error):
+    assert errors(load_rule, SINGLE.format(where=where)) == [error]
+
+
+def test_an_error_in_a_folded_block_points_into_its_line(load_rule):
+    rule = SINGLE.format(where=">-\n  amount >= 10\n  and amout > 1")
+    assert errors(load_rule, rule) == [
+        "rule.yaml:8:7: error: unknown field 'amout' in stream 'payment'; did you mean 'amount'?"]
+
+
+def test_an_unknown_field_without_a_close_name_gets_no_suggestion(load_rule):
+    assert errors(load_rule, SINGLE.format(where="zzz > 1")) == [
+        "rule.yaml:6:8: error: unknown field 'zzz' in stream 'payment'"]
+
+
+@pytest.mark.parametrize("where, error", [
+    ("count(amount, 1h) > 1", "6:8: error: count() takes 1 argument(s): count(window), optional where=..."),
+    ("sum(1h) > 1", "6:8: error: sum() takes 2 argument(s): sum(x, window), optional where=..."),
+    ("is_new(1h)", "6:8: error: is_new() takes 2 argument(s): is_new(x, window), optional where=..."),
+    ("sum(payee_account, 1h) > 1", "6:12: error: sum() needs a number, not string"),
+    ("min(ts, 1h) > 1", "6:12: error: min() needs a number, not timestamp"),
+    ("count(5) > 1", "6:14: error: the window of count() must be a duration literal such as 1h or 7d"),
+    ("count(500d) > 1", "6:14: error: window beyond the retention limit of 400d"),
+    ("count(1h, where=amount) > 1", "6:24: error: where= must be true/false, not float"),
+    ("count(1h, hello=1) > 1", "6:8: error: count(): unknown keyword 'hello' (only where=)"),
+    ("sum(count(1h), 1h) > 1", "6:12: error: aggregates cannot be nested"),
+])
+def test_aggregate_calls(load_rule, where, error):
+    assert errors(load_rule, SINGLE.format(where=where)) == [f"rule.yaml:{error}"]
+
+
+def test_aggregates_read_only_their_own_record_and_not_in_unless(load_rule):
+    rule = """\
+id: T-2
+title: t
+score: 10
+sequence:
+  within: 1h
+  steps:
+    - as: call
+      stream: call
+      key: callee
+      where: duration >= 10m
+    - as: pay
+      stream: payment
+      key: payer_phone
+      where: amount >= call.duration and sum(call.duration, 1h) > 1
+  unless:
+    stream: sms
+    key: receiver
+    where: count(1h) > 1
+"""
+    assert errors(load_rule, rule) == [
+        "rule.yaml:14:46: error: an aggregate can only use fields of its own record, not of other steps",
+        "rule.yaml:18:12: error: aggregate count() is not allowed in unless",
+    ]
+
+
+@pytest.fixture(scope="module")
+def type_of(shipped_pack):
+    """``type_of(expr, stream="payment")``: the type the checker infers (with ``call.`` fields and
+    aggregates in scope); fails on any error."""
+    streams = shipped_pack.schema.streams
+
+    def infer(text: str, stream: str = "payment") -> LogicalType:
+        checker = Checker(shipped_pack)
+        src = ExprSource(text, parse_expr(text), Node(text, SourceLocation("t.yaml", 1, 1), raw=text))
+        t = checker.check(src, Scope(streams[stream], {"call": streams["call"]}, allow_aggregates=True),
+                          want_bool=False)
+        assert not checker.errors, [str(e) for e in checker.errors]
+        return t
+
+    return infer
+
+
+@pytest.mark.parametrize("expr, stream, expected", [
+    ("count(1h)", "payment", LogicalType.FLOAT),
+    ("sum(amount, 1h)", "payment", LogicalType.FLOAT),
+    ("sum(duration, 1h)", "call", LogicalType.DURATION),
+    ("avg(duration, 1h)", "call", LogicalType.DURATION),
+    ("max(duration, 1h)", "call", LogicalType.DURATION),
+    ("distinct(callee, 1h)", "call", LogicalType.FLOAT),
+    ("is_new(payee_account, 7d)", "payment", LogicalType.BOOL),
+    ("ts - call.ts", "payment", LogicalType.DURATION),
+    ("ts + 1h", "payment", LogicalType.TIMESTAMP),
+    ("1h / 1m", "payment", LogicalType.FLOAT),
+    ("call.duration * 2", "payment", LogicalType.DURATION),
+    ("least(ts, call.ts)", "payment", LogicalType.TIMESTAMP),
+    ("coalesce(null, amount)", "payment", LogicalType.FLOAT),
+    ("country(payer_phone)", "payment", LogicalType.STRING),
+    ("null", "payment", LogicalType.NULL),
+    ("payer_phone", "payment", LogicalType.PHONE),
+    ("amount if amount > 1 else null", "payment", LogicalType.FLOAT),
+])
+def test_inferred_types(type_of, expr, stream, expected):
+    t = type_of(expr, stream)
+    assert t is expected  # a member of the vocabulary, not only text that equals one
+
+
+def test_type_names_print_as_rule_authors_write_them():
+    assert f"{LogicalType.DURATION}" == str(LogicalType.DURATION) == "duration"
+    assert LogicalType.INT == "int" and {"int": 1}[LogicalType.INT] == 1

@@ -1,0 +1,125 @@
+"""runtime/windows.py: each aggregate's batch body over ``(ts - w, ts]``, by hand and against a loop.
+
+Rows are given in the total order (ts never goes down), as a table holds them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fraudrules.lang.aggregates import AGGREGATES
+from fraudrules.runtime.windows import SUM_SCALE, GroupIndex
+
+MIN = 60 * 1_000_000_000  # ns
+
+
+def brute(func: str, minutes: list[float], values: list | None, keys: list, where: list[bool],
+          window: float) -> list:
+    """DESIGN §5 written as a loop: rows j <= i of i's key with ts in (ts_i - w, ts_i] that pass where=."""
+    out = []
+    for i in range(len(minutes)):
+        rows = [j for j in range(i + 1)
+                if keys[j] == keys[i] and minutes[i] - window < minutes[j] <= minutes[i] and where[j]]
+        vals = [values[j] for j in rows if values[j] is not None] if values is not None else []
+        if func == "count":
+            out.append(float(len(rows)))
+        elif func == "sum":
+            out.append(sum(round(v * SUM_SCALE) for v in vals) / SUM_SCALE)
+        elif func == "avg":
+            out.append(sum(round(v * SUM_SCALE) for v in vals) / SUM_SCALE / len(vals) if vals else None)
+        elif func == "min":
+            out.append(min(vals, default=None))
+        elif func == "max":
+            out.append(max(vals, default=None))
+        elif func == "distinct":
+            out.append(float(len(set(vals))))
+        elif func == "is_new":
+            out.append(values[i] is not None and not any(values[j] == values[i] for j in rows if j < i))
+        else:  # pragma: no cover
+            raise AssertionError(f"no loop for {func}(): write one here")
+    return out
+
+
+def test_the_window_is_open_at_its_start(batch_window):
+    # at 60 the window (0, 60] leaves out the row at 0; at 61 it holds 30, 60 and 61
+    assert batch_window("count", [0, 30, 60, 61]) == [1, 2, 2, 3]
+
+
+def test_equal_timestamps_count_up_to_the_row_in_input_order(batch_window):
+    assert batch_window("count", [5, 5, 5]) == [1, 2, 3]
+
+
+def test_keys_have_windows_of_their_own(batch_window):
+    assert batch_window("count", [0, 1, 2, 3, 4], keys=["A", "B", "A", "B", "A"]) == [1, 1, 2, 2, 3]
+
+
+def test_a_null_key_row_does_not_count_for_its_neighbours(batch_window):
+    assert batch_window("count", [0, 1, 2], keys=["A", None, "A"])[2] == 2
+
+
+def test_window_start_is_the_first_sorted_row_inside(column):
+    g = GroupIndex.build(column(["A", "B", "A"]), np.array([0, 0, 5 * MIN], dtype=np.int64))
+    assert g.order.tolist() == [0, 2, 1]  # by key, then total order
+    assert g.window_start(5 * MIN).tolist() == [0, 1, 2]  # (A, 5m) leaves (A, 0) out
+
+
+@pytest.mark.parametrize("func, expected", [
+    ("count", [1, 2, 2, 3]),  # where= alone decides; a null value still counts
+    ("sum", [10, 10, 10, 15]),
+    ("avg", [10, 10, 10, 7.5]),
+    ("min", [10, 10, 10, 5]),
+    ("max", [10, 10, 10, 10]),
+])
+def test_null_values_and_where(batch_window, func, expected):
+    values = None if func == "count" else [10, None, 30, 5]
+    assert batch_window(func, [0, 1, 2, 3], values, where=[True, True, False, True]) == expected
+
+
+@pytest.mark.parametrize("func, expected", [
+    ("count", 0), ("sum", 0), ("avg", None), ("min", None), ("max", None), ("distinct", 0),
+])
+def test_an_empty_window(batch_window, func, expected):
+    values = None if func == "count" else [7]
+    assert batch_window(func, [0], values, where=[False]) == [expected]
+
+
+def test_rows_leave_the_window(batch_window):
+    assert batch_window("sum", [0, 30, 61], [1, 2, 4]) == [1, 3, 6]
+    assert batch_window("max", [0, 30, 61], [9, 2, 4]) == [9, 9, 4]
+
+
+def test_sums_are_exact_to_four_decimals(batch_window):
+    assert batch_window("sum", [0, 1, 2], [0.1, 0.2, 0.0001]) == [0.1, 0.3, 0.3001]
+
+
+def test_distinct_ignores_nulls_and_forgets_what_left(batch_window):
+    assert batch_window("distinct", [0, 1, 2, 3, 70], ["x", "y", "x", None, "z"]) == [1, 2, 2, 2, 1]
+
+
+def test_is_new_looks_at_earlier_rows_inside_the_window(batch_window):
+    # at 80 the last "x" (at 20) is exactly one window back: outside
+    assert batch_window("is_new", [0, 10, 20, 80], ["x", "y", "x", "x"]) == [True, True, False, True]
+
+
+def test_is_new_counts_earlier_rows_that_pass_where_and_never_a_null(batch_window):
+    assert batch_window("is_new", [0, 1], ["x", "x"], where=[False, True]) == [True, True]
+    assert batch_window("is_new", [0, 1], ["x", "x"], where=[True, False]) == [True, False]
+    assert batch_window("is_new", [0, 1], [None, None]) == [False, False]
+
+
+@pytest.mark.parametrize("func", sorted(AGGREGATES))
+@pytest.mark.parametrize("seed", range(4))
+def test_every_body_agrees_with_the_loop(batch_window, func, seed):
+    rng = np.random.default_rng(seed)
+    n = 120
+    minutes = np.sort(rng.integers(0, 240, n)).tolist()  # many ties, windows of 0 to ~20 rows
+    keys = rng.choice(["A", "B", "C", None], n, p=[0.4, 0.3, 0.2, 0.1]).tolist()
+    where = (rng.random(n) < 0.8).tolist()
+    values = None
+    if AGGREGATES[func].takes_value:
+        pool = ["x", "y", "z", None] if func in ("distinct", "is_new") else [0.5, 1.25, 100.0, 3.0, -2.0, None]
+        values = [pool[i] for i in rng.integers(0, len(pool), n)]
+    got = batch_window(func, minutes, values, keys=keys, where=where, window=30)
+    want = brute(func, minutes, values, keys, where, 30)
+    keyed = [i for i in range(n) if keys[i] is not None]  # a row without a key is never evaluated
+    assert [got[i] for i in keyed] == [want[i] for i in keyed]
