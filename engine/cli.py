@@ -426,8 +426,14 @@ def _print_backtest(reports: dict) -> None:
 @click.option("--shards", default=256, show_default=True, type=click.IntRange(1, 1024),
               help="durable-rules session ids to shard keys over (at most 1024).")
 @click.option("--summary", "summary_file", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+@click.option("--source", help="Read records from NATS JetStream instead of INPUT: nats://HOST:PORT (needs --state).")
+@click.option("--subject", help="With --source: the subject the records are published on (e.g. records.>).")
+@click.option("--durable", help="With --source: name of the durable pull consumer.")
+@click.option("--alerts-subject", help="With --source: also publish each alert on this subject.")
+@click.option("--stop-when-idle", help="With --source: stop after this long without a record (e.g. 5s).")
 def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, follow, late_file, rejects_file,
-          state_file, checkpoint_every, stats_every, shards, summary_file) -> None:
+          state_file, checkpoint_every, stats_every, shards, summary_file, source, subject, durable, alerts_subject,
+          stop_when_idle) -> None:
     """Evaluate records as they arrive (durable-rules) and append alerts as they fire.
 
     INPUT is a JSON Lines file (or - for stdin), one record per line with a
@@ -440,7 +446,18 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
       fraudrules watch records.jsonl --out alerts.jsonl --lateness 5m
       tail -F /var/log/cdr.jsonl | fraudrules watch - --out alerts.jsonl --lateness 5m --late late.jsonl
       fraudrules watch feed.jsonl --follow --out alerts.jsonl --state watch.state --lateness 2m
+      fraudrules watch --source nats://127.0.0.1:4222 --subject 'records.>' --durable fraud \\
+          --alerts-subject alerts --out alerts.jsonl --state nats.state
     """
+    if source or subject or durable or alerts_subject or stop_when_idle:
+        from .jobs.nats_command import run_nats_watch  # nats-py is an optional extra
+
+        run_nats_watch(rules=rules, out_file=out_file, lateness=lateness, region=region, rule_ids=rule_ids,
+                       late_file=late_file, rejects_file=rejects_file, state_file=state_file,
+                       checkpoint_every=checkpoint_every, shards=shards, source=source, subject=subject,
+                       durable=durable, alerts_subject=alerts_subject, stop_when_idle=stop_when_idle,
+                       input_path=input_path, follow=follow, map_file=map_file, summary_file=summary_file)
+        return
     import json
     import signal
 

@@ -128,7 +128,7 @@ def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["score", "lint", "test", "generate", "regress", "backtest", "watch", "report",
-                                     "show"])
+                                     "show", "serve"])
 def test_help_shows_an_example(command):
     proc = run(command, "--help")
     assert proc.returncode == 0 and "Example" in proc.stdout
