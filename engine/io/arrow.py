@@ -11,47 +11,46 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..columns.vec import Vec, empty_array, physical_kind
+from ..columns.types import LogicalType, PhysicalKind
+from ..columns.vec import DTYPES, FILLERS, Vec, empty_array, physical_kind
 from ..pack.streams import StreamSpec
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
 
 
-def arrow_type(ltype: str) -> pa.DataType:
+def arrow_type(ltype: LogicalType) -> pa.DataType:
     kind = physical_kind(ltype)
-    if kind == "float":
+    if kind == PhysicalKind.FLOAT:
         return pa.float64()
-    if kind == "int":
+    if kind == PhysicalKind.INT:
         return TS_TYPE
-    if kind == "bool":
+    if kind == PhysicalKind.BOOL:
         return pa.bool_()
     return pa.string()
 
 
-def vec_to_arrow(vec: Vec, ltype: str) -> pa.Array:
+def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
     kind = physical_kind(ltype)
     mask = vec.null if vec.null.any() else None
-    if kind == "int":
+    if kind == PhysicalKind.INT:
         return pa.array(vec.values.astype(np.int64), type=pa.int64(), mask=mask).cast(TS_TYPE)
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 
-def arrow_to_vec(arr: pa.Array | pa.ChunkedArray, ltype: str) -> Vec:
+def arrow_to_vec(arr: pa.Array | pa.ChunkedArray, ltype: LogicalType) -> Vec:
     n = len(arr)
     if n == 0:
         return Vec(empty_array(ltype, 0), np.zeros(0, dtype=bool))
     kind = physical_kind(ltype)
     null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(n, dtype=bool)
-    if kind == "int":
+    if kind == PhysicalKind.INT:
         arr = arr.cast(pa.int64())
     if arr.null_count:
-        filler = {"float": 0.0, "int": 0, "bool": False, "object": ""}[kind]
-        arr = pc.fill_null(arr, pa.scalar(filler, type=arr.type))
-    if kind == "object":
+        arr = pc.fill_null(arr, pa.scalar(FILLERS[kind], type=arr.type))
+    if kind == PhysicalKind.OBJECT:
         values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     else:
-        values = arr.to_numpy(zero_copy_only=False).astype({"float": np.float64, "int": np.int64,
-                                                             "bool": np.bool_}[kind], copy=False)
+        values = arr.to_numpy(zero_copy_only=False).astype(DTYPES[kind], copy=False)
     return Vec(values, null)
 
 

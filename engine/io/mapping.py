@@ -37,7 +37,7 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 
-from ..columns.types import STRING_TYPES
+from ..columns.types import FIELD_TYPES, NUMERIC_TYPES, STRING_TYPES, LogicalType
 from ..columns.vec import Vec
 from ..errors import InputError, RuleError, RuleErrors, SourceLocation
 from ..lang.expr import Cond, ExprSyntaxError, Field, Literal, parse_expr
@@ -51,8 +51,8 @@ from .convert import Normalised, Problems, convert_column, show_value
 from .raw import RawChunk
 from .tables import FORMATS
 
-SOURCE_TYPES = ("string", "int", "float", "bool", "timestamp", "duration", "phone")
-RESERVED = {"row": "float", "line": "float"}
+SOURCE_TYPES = tuple(t for t in FIELD_TYPES if t != LogicalType.ENUM)  # a source column's declared type
+RESERVED = {"row": LogicalType.FLOAT, "line": LogicalType.FLOAT}
 _TOP_KEYS = {"stream", "region", "source", "fields", "where", "description"}
 _SOURCE_KEYS = {"format", "types"}
 
@@ -64,14 +64,14 @@ class Mapping:
     fields: dict[str, ExprSource]  # target field -> expression, in the file's order
     region: str | None = None
     format: str | None = None
-    types: dict[str, str] = field(default_factory=dict)  # declared source column types
+    types: dict[str, LogicalType] = field(default_factory=dict)  # declared source column types
     where: ExprSource | None = None
     columns: tuple[str, ...] = ()  # source columns used, in order of first use
     uses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # target field -> source columns it uses
     description: str = ""
 
-    def source_type(self, column: str) -> str:
-        return self.types.get(column, "string")
+    def source_type(self, column: str) -> LogicalType:
+        return self.types.get(column, LogicalType.STRING)
 
     def check_columns(self, header: list[str] | None, input_name: str) -> None:
         """Every source column used must be in the file (JSON Lines has no header: missing keys are null)."""
@@ -99,7 +99,8 @@ class Mapping:
             ctype = self.source_type(col)
             if col in chunk.pre:
                 problems.add(*chunk.pre[col])
-            conv = convert_column(chunk.columns.get(col), FieldSpec(col, ctype), region, n, lenient=ctype == "string")
+            conv = convert_column(chunk.columns.get(col), FieldSpec(col, ctype), region, n,
+                                  lenient=ctype == LogicalType.STRING)
             problems.add(conv.bad, conv.reason)
             env_cols[col] = conv.vec
         env_cols["row"] = Vec.of(chunk.row.astype(np.float64))
@@ -142,7 +143,7 @@ class Mapping:
         return reason
 
 
-def _to_arrow(vec: Vec, target_type: str) -> pa.Array:
+def _to_arrow(vec: Vec, target_type: LogicalType) -> pa.Array:
     """An evaluated column as Arrow, for the same conversion a native file gets."""
     values, null = vec.values, vec.null
     mask = null if null.any() else None
@@ -161,15 +162,16 @@ def _to_arrow(vec: Vec, target_type: str) -> pa.Array:
     return pa.array(values.astype(np.float64), pa.float64(), mask=mask)
 
 
-def _fits(target: str, t: str) -> bool:
-    if t == "null":
+def _fits(target: LogicalType, t: LogicalType) -> bool:
+    """Whether an expression of type ``t`` can be converted to a field of type ``target``."""
+    if t == LogicalType.NULL:
         return True
-    if target == "timestamp":
-        return t == "timestamp" or is_stringy(t)
-    if target in ("int", "float", "duration"):
+    if target == LogicalType.TIMESTAMP:
+        return t == LogicalType.TIMESTAMP or is_stringy(t)
+    if target in NUMERIC_TYPES:
         return is_numeric(t) or is_stringy(t)
-    if target == "bool":
-        return t == "bool" or is_stringy(t)
+    if target == LogicalType.BOOL:
+        return t == LogicalType.BOOL or is_stringy(t)
     return is_stringy(t) or is_numeric(t)
 
 
@@ -263,7 +265,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                             errors.append(RuleError(f"type of source column {col!r} must be one of "
                                                     f"{', '.join(SOURCE_TYPES)}, not {cnode.value!r}", cnode.loc))
                         else:
-                            types[col] = cnode.value
+                            types[col] = LogicalType(cnode.value)
 
     fields: dict[str, ExprSource] = {}
     fields_node = root.get("fields")
@@ -305,7 +307,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         if name:
             uses[name] = tuple(used)
         columns.extend(c for c in used if c not in columns)
-    source_spec = StreamSpec("source", {c: FieldSpec(c, types.get(c, "string")) for c in columns})
+    source_spec = StreamSpec("source", {c: FieldSpec(c, types.get(c, LogicalType.STRING)) for c in columns})
 
     checker = Checker(None)
     if target is not None:  # check what parsed, so that one run reports every problem

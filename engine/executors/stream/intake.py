@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...columns.phones import normalise_one
-from ...columns.vec import NUMERIC_TYPES
+from ...columns.types import NUMERIC_TYPES
 from ...io.convert import json_kind, value_text
 from ...pack.streams import REQUIRED_FIELDS, FieldSpec, Schema
 
