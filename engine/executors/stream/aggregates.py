@@ -131,18 +131,25 @@ class _Count(_Agg):
         self.keys = OrderedDict((k, deque(v)) for k, v in data)
 
 
-class _Sum(_Agg):
-    """Exact integers in units of 1/SUM_SCALE (runtime.windows.scaled), unscaled as
-    float(total) / SUM_SCALE like runtime.windows.unscale."""
-
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        return (mask & ~value.null).tolist(), scaled(value.values).tolist()
+class _Tallied(_Agg):
+    """Per key, [deque of (ts, value), a running tally of the deque]."""
 
     def _newest(self, st):
         return st[0][-1][0] if st[0] else -math.inf
 
     def _size(self, st):
         return len(st[0])
+
+    def dump(self):
+        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
+
+
+class _Sum(_Tallied):
+    """Exact integers in units of 1/SUM_SCALE (runtime.windows.scaled), unscaled as
+    float(total) / SUM_SCALE like runtime.windows.unscale; the tally is their total."""
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        return (mask & ~value.null).tolist(), scaled(value.values).tolist()
 
     def step(self, key, ts, counts, units):
         if counts:
@@ -161,9 +168,6 @@ class _Sum(_Agg):
 
     def _result(self, total: int, count: int) -> tuple[float, bool]:
         return float(total) / SUM_SCALE, False
-
-    def dump(self):
-        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict()
@@ -227,12 +231,8 @@ class _Max(_Extreme):
     dominated = staticmethod(operator.le)
 
 
-class _Distinct(_Agg):
-    def _newest(self, st):
-        return st[0][-1][0] if st[0] else -math.inf
-
-    def _size(self, st):
-        return len(st[0])
+class _Distinct(_Tallied):
+    """The tally counts each value in the deque."""
 
     def step(self, key, ts, counts, value):
         if counts:
@@ -253,9 +253,6 @@ class _Distinct(_Agg):
             else:
                 del seen[v]
         return float(len(seen)), False
-
-    def dump(self):
-        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict()
