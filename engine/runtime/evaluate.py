@@ -24,7 +24,8 @@ NS = 1_000_000_000
 
 
 class Env(Protocol):
-    """Where an expression finds its inputs, for ``n`` rows."""
+    """Where an expression finds its inputs, for ``n`` rows: in the executors and the alert
+    builder a step of some Bindings (runtime.bindings.StepEnv), in mapping files ColumnsEnv."""
 
     n: int
 
