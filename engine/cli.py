@@ -70,9 +70,20 @@ def main() -> None:
 @click.option("--region", default="CN", show_default=True, help="Default region for numbers written without +.")
 @click.option("--rule", "rule_ids", multiple=True, help="Run only this rule id (repeatable).")
 @click.option("--chunk-rows", default=1_000_000, show_default=True, type=click.IntRange(1), help="Rows per read chunk.")
+@click.option("--history", "history", type=click.Path(file_okay=False),
+              help="History store: continue the windows, is_new and suppression of earlier runs, and keep "
+                   "this run's records for the next (created on first use; needs --out).")
+@click.option("--replace-run", is_flag=True, help="With --history: replace the newest run, scored from these inputs.")
+@click.option("--history-wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another run that holds the history store.")
+@click.option("--memory-rows", default=2_000_000, show_default=True, type=click.IntRange(1000),
+              help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks.")
+@click.option("--spill-dir", type=click.Path(file_okay=False),
+              help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
-def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, fail_on_alerts, quiet) -> None:
+def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
+          memory_rows, spill_dir, fail_on_alerts, quiet) -> None:
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
@@ -83,11 +94,11 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
       fraudrules score samples/ --out out/
       fraudrules score call=cdr_2026-03-01.csv payment=pay.parquet --out out/ --format parquet
       fraudrules score ../shared/data/paysim/paysim_sample.csv --map samples/maps/paysim.yaml --out out/
+      fraudrules score day1/ --history hist/ --out out1/ && fraudrules score day2/ --history hist/ --out out2/
     """
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
-    from .jobs.score import score as run_score
-    from .jobs.score import summary, write_outputs
+    from .jobs.score import score_job, summary
 
     pack = _load_pack(rules)
     try:
@@ -98,9 +109,19 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
     except FraudRulesError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
+    if history and not out_dir:
+        err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
+        sys.exit(EXIT_USAGE)
     total_bytes = sum(s.path.stat().st_size for s in specs if s.path.exists())
     show_progress = not quiet and total_bytes > 5_000_000 and err.is_terminal
     started = time.perf_counter()
+
+    def run(report):
+        return score_job(rules, specs, Path(out_dir) if out_dir else None, fmt, mapping=mapping, region=region,
+                         chunk_rows=chunk_rows, rule_ids=set(rule_ids) or None, pack=pack, progress=report,
+                         history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
+                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None)
+
     try:
         if show_progress:
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
@@ -108,21 +129,17 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
                 task = progress.add_task("reading rows", total=None)
 
                 def report(phase: str, done: int, total: int | None) -> None:
-                    label = "reading rows" if phase == "read" else "evaluating rules"
+                    label = {"read": "reading rows", "chunks": "scoring chunks"}.get(phase, "evaluating rules")
                     progress.update(task, description=label, completed=done, total=total)
 
-                result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
-                                   rule_ids=set(rule_ids) or None, pack=pack, progress=report)
+                result, paths = run(report)
         else:
-            result = run_score(rules, specs, mapping=mapping, region=region, chunk_rows=chunk_rows,
-                               rule_ids=set(rule_ids) or None, pack=pack)
+            result, paths = run(None)
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
-    if out_dir:
-        paths = write_outputs(result, Path(out_dir), fmt)
     elapsed = time.perf_counter() - started  # read, evaluate and write: the whole job
     if not quiet:
         for a in result.alerts[:50]:
@@ -132,6 +149,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, f
         if len(result.alerts) > 50:
             out.print(f"... and {len(result.alerts) - 50} more alerts" + (f" in {paths['alerts']}" if out_dir else ""))
     _print_summary(summary(result), elapsed)
+    if result.late:
+        err.print(f"[yellow]warning:[/yellow] {len(result.late):,} records are at or before the history's "
+                  f"high-water mark and were not scored; they are listed in {paths['late']}")
     if out_dir:
         err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     live = [a for a in result.alerts if not a["shadow"]]

@@ -42,7 +42,7 @@ depend on the path taken or on ``chunk_rows``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +57,7 @@ from .raw import RawChunk, SlowPathNeeded, read_bytes
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
+from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,7 +210,8 @@ def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, st
 
 
 def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | None, chunk_rows: int,
-              progress: Callable[[int], None] | None, done_before: int) -> _InputResult:
+              progress: Callable[[int], None] | None, done_before: int,
+              on_block: Callable[[_InputResult], None] | None = None) -> _InputResult:
     if spec.stream is None:
         if mapping is None:
             raise InputError(f"{spec.path}: no stream given and no mapping file")
@@ -240,6 +242,8 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
             else:
                 norm = normalise_native(chunk, target, region)
             result.add(chunk, norm)
+            if on_block is not None:
+                on_block(result)
             if progress is not None:
                 progress(done_before + result.stats.read)
         return result
@@ -305,20 +309,65 @@ def read_inputs(specs: list[InputSpec], schema: Schema, *, region: str = "CN", m
     Inputs whose ``stream`` is None are read through ``mapping`` (whose
     ``region``, if set, is the default phone region of that source).
     """
+    return read_time_chunks(specs, schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
+                            progress=progress).whole()
+
+
+def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "CN", mapping: Mapping | None = None,
+                     chunk_rows: int = 1_000_000, progress: Callable[[int], None] | None = None,
+                     memory_rows: int | None = None, spill_dir: Path | None = None) -> TimeChunks:
+    """Read every input; when more than ``memory_rows`` records would be held, spill them to
+    ``spill_dir`` and hand them back in time-ordered chunks of about that many records."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be positive")
     results: list[_InputResult] = []
+    spill = Spill(schema, memory_rows, spill_dir) if memory_rows is not None else None
     done = 0
-    for spec in specs:
-        res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done)
+    for index, spec in enumerate(specs):
+        on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
+        res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block)
         done += res.stats.read
         results.append(res)
-    keys = []
-    for i, res in enumerate(results):
-        line = res.line()
-        keys.append((np.full(len(line), i, dtype=np.int64), line))
-    tables, rejects = _assemble(schema, results, keys)
-    return RecordSet(tables, [r_.stats for r_ in results], rejects)
+    if spill is not None and spill.active:
+        spill.after_block(results, None, -1)
+    return TimeChunks(schema, results, spill if spill is not None and spill.active else None)
+
+
+class TimeChunks:
+    """All records of a read, as one RecordSet or as time-ordered chunks of one (from a spill)."""
+
+    def __init__(self, schema: Schema, results: list[_InputResult], spill: Spill | None):
+        self.schema, self.results, self.spill = schema, results, spill
+        self.inputs = [r_.stats for r_ in results]
+        self.rejects = [Reject(r_.stats.path, line, reason) for r_ in results for line, reason in sorted(r_.rejects)]
+
+    @property
+    def spilled(self) -> bool:
+        return self.spill is not None
+
+    def whole(self) -> RecordSet:
+        if self.spill is not None:
+            raise ValueError("the records were spilled: read them with chunks()")
+        keys = []
+        for i, res in enumerate(self.results):
+            line = res.line()
+            keys.append((np.full(len(line), i, dtype=np.int64), line))
+        tables, rejects = _assemble(self.schema, self.results, keys)
+        return RecordSet(tables, self.inputs, rejects)
+
+    def chunks(self) -> Iterator[RecordSet]:
+        """RecordSets in time order; every record of one timestamp is in one chunk. Each carries
+        the inputs' stats; the rejects come with the first."""
+        if self.spill is None:
+            yield self.whole()
+            return
+        for i, tables in enumerate(self.spill.chunks()):
+            yield RecordSet(tables, self.inputs, self.rejects if i == 0 else [])
+
+    def close(self) -> None:
+        """Remove the spill files, if any."""
+        if self.spill is not None:
+            self.spill.close()
 
 
 def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN") -> RecordSet:

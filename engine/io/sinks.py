@@ -145,19 +145,74 @@ def _jsonl_fast(frame: pd.DataFrame) -> str | None:
     return data[int(offsets[0]): int(offsets[-1])].to_pybytes().decode("utf-8") if len(lines) else ""
 
 
-def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    with atomic_path(path) as tmp:
-        fast = _jsonl_fast(frame) if fmt == "jsonl" else None
-        if fast is not None:
-            tmp.write_text(fast, encoding="utf-8")
-        elif fmt == "jsonl":
+class FrameWriter:
+    """Writes a frame part by part, in order, to one file that appears (atomically) on ``close``.
+
+    A run scored in time-ordered chunks writes each chunk's scored records as it goes, so the
+    whole table is never in memory; a single part gives the same file as ``write_frame``.
+    """
+
+    def __init__(self, path: Path, fmt: str):
+        self.fmt = fmt
+        self._atomic = atomic_path(Path(path))
+        self._tmp = self._atomic.__enter__()
+        self._fh = None if fmt == "parquet" else open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._parquet: pq.ParquetWriter | None = None
+        self._parts = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        first = self._parts == 0
+        self._parts += 1
+        if self.fmt == "parquet":
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+            return
+        assert self._fh is not None
+        if self.fmt == "csv":
+            frame.to_csv(self._fh, index=False, header=first, lineterminator="\n")
+            return
+        fast = _jsonl_fast(frame)
+        if fast is None:
             # pandas escapes "/" as "\\/"; JSON allows both, people read the plain one
-            text = frame.to_json(orient="records", lines=True, force_ascii=False) or ""
-            tmp.write_text(text.replace("\\/", "/"), encoding="utf-8")
-        elif fmt == "csv":
-            frame.to_csv(tmp, index=False, lineterminator="\n")
+            fast = (frame.to_json(orient="records", lines=True, force_ascii=False) or "").replace("\\/", "/")
+            if fast and not fast.endswith("\n"):
+                fast += "\n"
+        self._fh.write(fast)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        elif self.fmt == "parquet":  # nothing was written: an empty file would not be Parquet
+            pq.write_table(pa.table({}), self._tmp)
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        try:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException:  # atomic_path re-raises after removing the temporary file
+            pass
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.close()
         else:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+            self.abort(exc)
+
+
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    with FrameWriter(path, fmt) as writer:
+        writer.write(frame)
 
 
 def write_json(data: Any, path: Path) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..executors.batch import BatchExecutor, match_view
-from ..io.records import InputSpec, RecordSet, read_inputs
-from ..io.sinks import write_alerts, write_frame, write_json
+from ..io.records import InputSpec, RecordSet, TimeChunks, read_time_chunks
+from ..io.sinks import FrameWriter, write_alerts, write_frame, write_json
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
@@ -30,14 +30,16 @@ from ..store.context import Context, LateRecord
 @dataclass
 class ScoreResult:
     plan: Plan
-    records: RecordSet
+    records: RecordSet  # of a chunked run: the inputs' stats and rejects only
     alerts: list[dict[str, Any]]
     matches: dict[str, int]  # rule id -> matches (emitted + suppressed)
     suppressed: dict[str, int]
-    scored: pd.DataFrame
+    scored: pd.DataFrame | None  # None when the scored records went to a writer chunk by chunk
     timings: dict[str, float] = field(default_factory=dict)
     late: list[LateRecord] | None = None  # None: no history, so nothing can be late
     context_after: Context | None = None  # what the next run or chunk continues from
+    decision_counts: Counter = field(default_factory=Counter)
+    chunks: int = 1
 
     @property
     def seconds(self) -> float:
@@ -50,7 +52,7 @@ class ScoreResult:
         return Counter(a["severity"] for a in self.alerts)
 
     def decisions(self) -> Counter:
-        return Counter(self.scored["decision"].tolist()) if len(self.scored) else Counter()
+        return self.decision_counts
 
 
 # progress(phase, done, total): phase "read" counts rows (total unknown), "rules" counts rules
@@ -103,18 +105,69 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
 def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, region: str = "CN",
           chunk_rows: int = 1_000_000, rule_ids: set[str] | None = None,
           progress: Progress | None = None, pack: RulePack | None = None, plan: Plan | None = None,
-          context: Context | None = None) -> ScoreResult:
-    """Score ``inputs``; with a ``context`` (a history store's, or an earlier chunk's), continue from it."""
+          context: Context | None = None, memory_rows: int | None = None, spill_dir: Path | None = None,
+          on_scored: Callable[[pd.DataFrame], None] | None = None) -> ScoreResult:
+    """Score ``inputs``; with a ``context`` (from a history store), continue from it.
+
+    With ``memory_rows``, an input that would hold more records in memory is spilled and scored in
+    time-ordered chunks, each continuing the one before through a Context: the alerts and scores are
+    those of one run. ``on_scored`` takes the scored records part by part instead of keeping them.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pack = pack or load_pack(rules_dir)
     plan = plan or compile_pack(pack, region, rule_ids)
     timings["load rules"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    records = read_inputs(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
-                          progress=(lambda n: progress("read", n, None)) if progress else None)
+    read = read_time_chunks(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
+                            progress=(lambda n: progress("read", n, None)) if progress else None,
+                            memory_rows=memory_rows, spill_dir=spill_dir)
     timings["read"] = time.perf_counter() - t0
-    return score_records(plan, records, progress=progress, context=context, timings=timings)
+    try:
+        if not read.spilled:
+            result = score_records(plan, read.whole(), progress=progress, context=context, timings=timings)
+            if on_scored is not None and result.scored is not None:
+                on_scored(result.scored)
+                result.scored = None
+            return result
+        return _score_chunks(plan, read, progress, context, timings, on_scored)
+    finally:
+        read.close()
+
+
+def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, context: Context | None,
+                  timings: dict[str, float], on_scored: Callable[[pd.DataFrame], None] | None) -> ScoreResult:
+    from ..store.horizon import plan_horizon
+
+    t0 = time.perf_counter()
+    ctx = context if context is not None else Context(plan_horizon(plan))
+    alerts: list[dict[str, Any]] = []
+    matches: Counter = Counter()
+    suppressed: Counter = Counter()
+    decisions: Counter = Counter()
+    late: list[LateRecord] = []
+    kept: list[pd.DataFrame] = []
+    n = 0
+    for n, records in enumerate(read.chunks(), start=1):
+        part = score_records(plan, records, context=ctx)
+        ctx = part.context_after
+        alerts += part.alerts
+        matches.update(part.matches)
+        suppressed.update(part.suppressed)
+        decisions.update(part.decision_counts)
+        late += part.late or []
+        if on_scored is not None:
+            on_scored(part.scored)
+        else:
+            kept.append(part.scored)
+        if progress:
+            progress("chunks", n, None)
+    timings["evaluate"] = time.perf_counter() - t0
+    records = RecordSet({}, read.inputs, read.rejects)
+    scored = pd.concat(kept, ignore_index=True) if kept else None
+    return ScoreResult(plan, records, alerts, dict(matches), dict(suppressed), scored, timings,
+                       late if context is not None else None, ctx if context is not None else None,
+                       decisions, chunks=n)
 
 
 def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None = None,
@@ -125,7 +178,8 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
     if context is None:
         alerts, matches, suppressed, scored = evaluate(plan, records, progress)
         timings["evaluate"] = time.perf_counter() - t0
-        return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings)
+        return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings,
+                           decision_counts=_decisions(scored))
     total = records.total  # before late rows leave: the next order position counts every record read
     records, late = context.split_late(records)
     combined, fresh = context.prepend(records, plan.schema)
@@ -133,7 +187,12 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
                                                    prior_alerts=context.prior_alerts())
     after = context.advance(records, alerts, plan.schema, total)
     timings["evaluate"] = time.perf_counter() - t0
-    return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings, late, after)
+    return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings, late, after,
+                       decision_counts=_decisions(scored))
+
+
+def _decisions(scored: pd.DataFrame) -> Counter:
+    return Counter(scored["decision"].tolist()) if len(scored) else Counter()
 
 
 def summary(result: ScoreResult) -> dict[str, Any]:
@@ -160,11 +219,11 @@ def summary(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-def score_with_history(history: Path, rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path,
-                       fmt: str = "jsonl", *, replace_run: bool = False, wait: float = 0.0,
-                       pack: RulePack | None = None, rule_ids: set[str] | None = None, region: str = "CN",
-                       **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
-    """Score ``inputs`` continuing from the history store at ``history``, write the outputs, then commit.
+def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | None, fmt: str = "jsonl", *,
+              history: Path | None = None, replace_run: bool = False, wait: float = 0.0,
+              pack: RulePack | None = None, rule_ids: set[str] | None = None, region: str = "CN",
+              **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
+    """``fraudrules score``: score, write the outputs as they come, then commit to the history store.
 
     The store changes only after every output file is in place, and then in one atomic step: a run
     that dies before that leaves it as it was, and running it again gives the same bytes.
@@ -174,19 +233,33 @@ def score_with_history(history: Path, rules_dir: Path | str, inputs: list[InputS
 
     pack = pack or load_pack(rules_dir)
     plan = compile_pack(pack, region, rule_ids)
-    with HistoryStore(history, wait) as store:
-        run_inputs = [RunInput(str(s.path), file_digest(s.path), s.path.stat().st_size) for s in inputs]
-        store.check_inputs(run_inputs, replace_run)
-        fields = {name: set(spec.fields) for name, spec in pack.schema.streams.items()}
-        context = store.load(plan_horizon(plan), fields)
-        result = score(rules_dir, inputs, pack=pack, plan=plan, region=region, context=context, **kwargs)
-        paths = write_outputs(result, out_dir, fmt)
-        for run_input, stats in zip(run_inputs, result.records.inputs):
-            run_input.records = stats.read
-        assert result.context_after is not None and result.late is not None
-        store.commit(context, result.context_after, run_inputs,
-                     {"records": result.records.total, "late": len(result.late), "alerts": len(result.alerts),
-                      "rule_pack": plan.digest})
+    store = HistoryStore(history, wait) if history is not None else None
+    try:
+        context = None
+        if store is not None:
+            run_inputs = [RunInput(str(s.path), file_digest(s.path), s.path.stat().st_size) for s in inputs]
+            store.check_inputs(run_inputs, replace_run)
+            fields = {name: set(spec.fields) for name, spec in pack.schema.streams.items()}
+            context = store.load(plan_horizon(plan), fields)
+        outputs = Outputs(out_dir, fmt) if out_dir is not None else None
+        try:
+            result = score(rules_dir, inputs, pack=pack, plan=plan, region=region, context=context,
+                           on_scored=outputs.scored if outputs is not None else None, **kwargs)
+        except BaseException as exc:
+            if outputs is not None:
+                outputs.abort(exc)
+            raise
+        paths = outputs.finish(result) if outputs is not None else {}
+        if store is not None and context is not None:
+            for run_input, stats in zip(run_inputs, result.records.inputs):
+                run_input.records = stats.read
+            assert result.context_after is not None and result.late is not None
+            store.commit(context, result.context_after, run_inputs,
+                         {"records": sum(s.read for s in result.records.inputs), "late": len(result.late),
+                          "alerts": len(result.alerts), "rule_pack": plan.digest})
+    finally:
+        if store is not None:
+            store.close()
     return result, paths
 
 
@@ -201,21 +274,48 @@ def late_frame(late: list[LateRecord]) -> pd.DataFrame:
     }, columns=["input", "line", "stream", "id", "ts", "reason"])
 
 
+class Outputs:
+    """The output folder of one run: scored records stream in, the rest is written at the end.
+
+    Each file appears atomically (a temporary file renamed into place); ``summary.json`` is written
+    last, so a summary on disk always describes the files beside it.
+    """
+
+    def __init__(self, out_dir: Path, fmt: str = "jsonl"):
+        out_dir = Path(out_dir)
+        self.fmt = fmt
+        self.paths = {
+            "alerts": out_dir / f"alerts.{fmt}",
+            "scored": out_dir / f"scored.{fmt}",
+            "rejects": out_dir / "rejects.csv",
+            "summary": out_dir / "summary.json",
+        }
+        self._scored = FrameWriter(self.paths["scored"], fmt)
+
+    def scored(self, frame: pd.DataFrame) -> None:
+        self._scored.write(frame.drop(columns=["seq"]))
+
+    def finish(self, result: ScoreResult) -> dict[str, Path]:
+        write_alerts(result.alerts, self.paths["alerts"], self.fmt)
+        self._scored.close()
+        rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
+                               columns=["input", "line", "reason"])
+        write_frame(rejects, self.paths["rejects"], "csv")
+        if result.late is not None:
+            self.paths["late"] = self.paths["summary"].with_name("late.csv")
+            write_frame(late_frame(result.late), self.paths["late"], "csv")
+        summary_path = self.paths.pop("summary")
+        write_json(summary(result), summary_path)
+        self.paths["summary"] = summary_path
+        return self.paths
+
+    def abort(self, exc: BaseException) -> None:
+        self._scored.abort(exc)
+
+
 def write_outputs(result: ScoreResult, out_dir: Path, fmt: str = "jsonl") -> dict[str, Path]:
-    out_dir = Path(out_dir)
-    paths = {
-        "alerts": out_dir / f"alerts.{fmt}",
-        "scored": out_dir / f"scored.{fmt}",
-        "rejects": out_dir / "rejects.csv",
-        "summary": out_dir / "summary.json",
-    }
-    write_alerts(result.alerts, paths["alerts"], fmt)
-    write_frame(result.scored.drop(columns=["seq"]), paths["scored"], fmt)
-    rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
-                           columns=["input", "line", "reason"])
-    write_frame(rejects, paths["rejects"], "csv")
-    if result.late is not None:
-        paths["late"] = out_dir / "late.csv"
-        write_frame(late_frame(result.late), paths["late"], "csv")
-    write_json(summary(result), paths["summary"])
-    return paths
+    """Write a scored result held in memory."""
+    outputs = Outputs(out_dir, fmt)
+    if result.scored is not None:
+        outputs.scored(result.scored)
+    return outputs.finish(result)

@@ -245,7 +245,8 @@ class HistoryStore:
                     "runs": [*self.runs, run]}
         tmp = self.root / ".manifest.json.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=1, sort_keys=True)
+            # compact: with indent= json falls back to its slow pure-Python encoder (`python -m json.tool` reads it)
+            fh.write(json.dumps(manifest, sort_keys=True, separators=(",", ":")))
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())

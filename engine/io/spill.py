@@ -1,0 +1,142 @@
+"""Inputs larger than memory: typed records spilled to Parquet, handed back in time-ordered chunks.
+
+When a read would hold more than ``memory_rows`` records, every block read so far, and every
+block after, is written to a spill folder as a Parquet file sorted by ``ts`` (with its input and
+line, the rest of the total order) in small row groups. A sample of the timestamps gives chunk
+boundaries of about ``memory_rows`` records each, at timestamp changes only, so that all records of
+one timestamp fall in one chunk. Each chunk then reads just the row groups whose ``ts`` range
+meets it, puts its rows in the total order, and continues the previous chunk's context
+(store.context): the same mechanism that carries one day's run to the next.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ..pack.streams import Schema
+from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow
+from .tables import Table
+
+ROW_GROUP = 64 * 1024
+SAMPLES_PER_CHUNK = 256  # timestamps sampled per chunk's worth of rows: sizes land within ~1%
+
+
+class Spill:
+    def __init__(self, schema: Schema, memory_rows: int, spill_dir: Path | None = None):
+        if memory_rows < 1:
+            raise ValueError("memory_rows must be positive")
+        self.schema = schema
+        self.limit = memory_rows
+        self.stride = max(1, memory_rows // SAMPLES_PER_CHUNK)
+        parent = Path(spill_dir) if spill_dir is not None else None
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="fraudrules-spill-", dir=parent))
+        self.active = False
+        self.files: dict[str, list[tuple[int, Path, np.ndarray]]] = {}  # stream -> (input, file, ts sample)
+        self._owner: dict[int, Any] = {}  # input index -> the read attempt its files came from
+        self._count = 0
+        self.rows = 0
+
+    # -- writing -------------------------------------------------------------------------------
+    def after_block(self, done: list, current: Any | None, index: int) -> None:
+        """Called after each block is read: spill everything once the limit is passed."""
+        if not self.active:
+            held = sum(len(x) for r in [*done, *([current] if current is not None else [])] for x in r.lines)
+            if held <= self.limit:
+                return
+            self.active = True
+        for i, res in enumerate(done):
+            self._flush(res, i)
+        if current is not None:
+            self._flush(current, index)
+
+    def _flush(self, result: Any, index: int) -> None:
+        if index in self._owner and self._owner[index] is not result:
+            # a reader restarted this input on its slow path: drop what the first attempt spilled
+            for stream in self.files:
+                for _, path, _ in [f for f in self.files[stream] if f[0] == index]:
+                    self.rows -= pq.ParquetFile(path).metadata.num_rows
+                    path.unlink()
+                self.files[stream] = [f for f in self.files[stream] if f[0] != index]
+        self._owner[index] = result
+        spec = self.schema.streams[result.stream]
+        for cols, line in zip(result.chunks, result.lines):
+            n = len(line)
+            if n == 0:
+                continue
+            order = np.lexsort((line, cols["ts"].values))
+            table = columns_to_arrow({k: v.take(order) for k, v in cols.items()}, spec, list(spec.fields),
+                                     {"_input": np.full(n, index, dtype=np.int32), "_line": line[order]})
+            path = self.dir / result.stream / f"{self._count:06d}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, path, row_group_size=ROW_GROUP)
+            self.files.setdefault(result.stream, []).append(
+                (index, path, cols["ts"].values[order][:: self.stride].copy()))
+            self._count += 1
+            self.rows += n
+        result.chunks.clear()
+        result.lines.clear()
+
+    # -- reading -------------------------------------------------------------------------------
+    def boundaries(self) -> list[int]:
+        """Chunk starts after the first: every ``memory_rows`` records, moved to a change of timestamp."""
+        samples = [s for files in self.files.values() for _, _, s in files]
+        if not samples:
+            return []
+        ts = np.sort(np.concatenate(samples))
+        per_chunk = max(1, self.limit // self.stride)
+        return np.unique(ts[per_chunk::per_chunk]).tolist()
+
+    def chunks(self) -> Iterator[dict[str, Table]]:
+        edges = [None, *self.boundaries(), None]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            parts: dict[str, pa.Table] = {}
+            for stream, files in self.files.items():
+                if not files:
+                    continue
+                cond = None
+                if lo is not None:
+                    cond = ds.field("ts") >= pa.scalar(lo, pa.int64()).cast(TS_TYPE)
+                if hi is not None:
+                    upper = ds.field("ts") < pa.scalar(hi, pa.int64()).cast(TS_TYPE)
+                    cond = upper if cond is None else cond & upper
+                table = ds.dataset([str(p) for _, p, _ in files], format="parquet").to_table(filter=cond)
+                if table.num_rows:
+                    parts[stream] = table
+            if parts:
+                yield self._ordered(parts)
+
+    def _ordered(self, parts: dict[str, pa.Table]) -> dict[str, Table]:
+        """Tables of one chunk in the total order (ts, input, line), with seq from 0."""
+        keys = {s: (t.column("ts").cast(pa.int64()).to_numpy(), t.column("_input").to_numpy(),
+                    t.column("_line").to_numpy()) for s, t in parts.items()}
+        ts = np.concatenate([k[0] for k in keys.values()])
+        inp = np.concatenate([k[1] for k in keys.values()])
+        line = np.concatenate([k[2] for k in keys.values()])
+        seq_all = np.empty(len(ts), dtype=np.int64)
+        seq_all[np.lexsort((line, inp, ts))] = np.arange(len(ts), dtype=np.int64)
+        tables: dict[str, Table] = {}
+        offset = 0
+        for stream, table in parts.items():
+            n = table.num_rows
+            seq = seq_all[offset: offset + n]
+            offset += n
+            perm = np.argsort(seq, kind="stable")
+            table = table.take(pa.array(perm))
+            columns = arrow_to_columns(table.drop_columns(["_input", "_line"]), self.schema.streams[stream])
+            tables[stream] = Table(stream, columns, seq[perm], keys[stream][1][perm].astype(np.int32),
+                                   keys[stream][2][perm].astype(np.int64))
+        return tables
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
