@@ -83,6 +83,12 @@ class ListMatcher:
         live = ~v.null
         if not live.any() or not self.values:
             return out
+        if len(v) <= 8:  # a few rows (the stream executor's single records): set lookups beat pandas
+            vals, null = v.values.tolist(), v.null.tolist()
+            if self.list.kind == "exact":
+                return np.array([not nu and x in self.values for x, nu in zip(vals, null)], dtype=bool)
+            return np.array([not nu and any(x[:n] in p for n, p in self.by_length.items())
+                             for x, nu in zip(vals, null)], dtype=bool)
         uniq, inv = distinct_values(v.values[live])
         series = pd.Series(uniq, dtype=object)
         if self.list.kind == "exact":
