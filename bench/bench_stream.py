@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+
 from fraudrules.pack.loader import load_pack  # noqa: E402
 from fraudrules.runtime.plan import compile_pack  # noqa: E402
 
@@ -153,6 +154,7 @@ def _naive_condition(plan, rp, j, sp) -> list:
 def run_naive(data_dir: str, rules: str) -> dict:
     from durable import fraudrules as dr
     from durable.engine import MessageNotHandledException, MessageObservedException
+
     from fraudrules.io.records import records_from_dicts
 
     pack, recs = _records(data_dir, rules)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from fraudrules.columns.vec import Vec
 from fraudrules.executors.batch import BatchExecutor, RuleMatches
 from fraudrules.io.records import records_from_dicts
@@ -18,7 +19,6 @@ from fraudrules.pack.loader import load_pack
 from fraudrules.pack.model import RulePack
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.runtime.windows import WINDOW_BODIES, GroupIndex, Window
-
 from tests.helpers import REPO, RULES, make_pack
 
 

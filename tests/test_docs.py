@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from fraudrules.errors import SourceLocation
 from fraudrules.lang.expr import parse_expr
 from fraudrules.pack.checker import Checker, Scope
 from fraudrules.pack.model import ExprSource
 from fraudrules.pack.source import Node
-
 from tests.helpers import REPO
 
 WHERE = re.compile(r"^where: (.*?)(\s+#.*)?$", re.M)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 import pytest
+
 from fraudrules.synth import typologies
 from fraudrules.synth.generate import CASE_TYPOLOGIES, COLUMNS, TYPOLOGIES, generate
 from fraudrules.synth.typologies import REGISTRY

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.bindings import py_values
 from fraudrules.executors.stream.intake import ScalarIntake, timestamp_ns
@@ -18,9 +21,6 @@ from fraudrules.io.records import records_from_dicts
 from fraudrules.pack.loader import load_pack
 from fraudrules.pack.streams import FieldSpec, Schema, StreamSpec
 from fraudrules.runtime.plan import compile_pack
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
-
 from tests.helpers import RULES
 
 FIELDS = {

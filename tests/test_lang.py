@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
+
 from fraudrules.columns.vec import Vec
 from fraudrules.errors import RuleErrors
 from fraudrules.lang.expr import ExprSyntaxError, parse_expr, unparse
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.evaluate import ColumnsEnv, Evaluator
-
 from tests.helpers import REPO, make_pack
 
 GOOD = """

@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from fraudrules.pack.lint import lint_pack
 from fraudrules.pack.loader import rule_files
-
 from tests.helpers import REPO, make_pack
 
 BASE = """

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+
 from fraudrules.columns.phones import normalise_one
 from fraudrules.errors import InputError, RuleError, RuleErrors
 from fraudrules.io.mapping import load_mapping

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import StreamConfig
+
 from fraudrules.io.records import parse_inputs
 from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack
-from nats.js.api import StreamConfig
-
 from tests.helpers import REPO, RULES
 
 GOLDEN = REPO / "samples" / "expected" / "alerts.jsonl"

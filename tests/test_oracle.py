@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from fraudrules.executors.batch import BatchExecutor
 from fraudrules.io.records import RecordSet, parse_inputs, read_inputs
 from fraudrules.pack.loader import load_pack

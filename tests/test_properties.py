@@ -26,14 +26,15 @@ import datetime as dt
 import pathlib
 from unittest import mock
 
-import fraudrules.executors.batch
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import fraudrules.executors.batch
 from fraudrules.executors.batch import BatchExecutor
 from fraudrules.io.records import records_from_dicts
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 try:  # the repository's convention (python -m pytest from the root, as tests.helpers)
     from tests.reference import reference_matches

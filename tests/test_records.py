@@ -13,14 +13,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from fraudrules.errors import InputError
 from fraudrules.io import records as rec
 from fraudrules.io.convert import NUMBER_RE
 from fraudrules.io.records import InputSpec, parse_inputs, read_inputs, records_from_dicts
 from fraudrules.lang.functions import parse_timestamps
 from fraudrules.pack.streams import load_schema
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
@@ -543,6 +544,7 @@ def test_parquet_timestamps_with_zones_dates_and_out_of_range_values(tmp_path):
 def test_canonical_cn_mobile_fast_path_equals_the_parser():
     """phones.normalise skips phonenumbers for +861[3-9]xxxxxxxxx; it must not change results."""
     import numpy as np
+
     from fraudrules.columns import phones
 
     rng = np.random.default_rng(7)

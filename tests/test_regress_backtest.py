@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pandas as pd
+
 from fraudrules.jobs.backtest import Labels, backtest
 from fraudrules.jobs.regress import compare, describe
-
 from tests.helpers import REPO
 
 CLI = [sys.executable, str(REPO / "cli.py")]

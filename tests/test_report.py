@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from fraudrules.io.sinks import conditions_text, evidence_text, write_alerts
 from fraudrules.report.data import (
     alerts_per_rule_per_day,
@@ -36,7 +37,6 @@ from fraudrules.report.data import (
     top_keys,
 )
 from fraudrules.report.page import render
-
 from tests.helpers import REPO
 
 CLI = [sys.executable, str(REPO / "cli.py")]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from fraudrules.io.records import parse_inputs
 from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack

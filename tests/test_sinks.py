@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from fraudrules.io.sinks import _jsonl_fast, atomic_path, write_frame
 
 

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.durable import MAX_SIDS, fact_id, fnv1a32
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
@@ -31,8 +33,6 @@ from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.synth.generate import generate
-from hypothesis import HealthCheck, given, settings
-
 from tests.helpers import make_pack
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_properties import record_lists

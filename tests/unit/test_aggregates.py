@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fraudrules.columns.types import LogicalType, PhysicalKind
 from fraudrules.columns.vec import Vec
 from fraudrules.executors.stream.aggregates import STATE_CLASSES
 from fraudrules.lang.aggregates import AGGREGATES, Aggregate
 from fraudrules.runtime.plan import AggregateSpec
 from fraudrules.runtime.windows import WINDOW_BODIES
-
 from tests.reference import REFERENCE_AGGREGATES
 
 MIN = 60 * 1_000_000_000  # ns

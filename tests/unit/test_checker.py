@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fraudrules.columns.types import LogicalType
 from fraudrules.errors import RuleErrors, SourceLocation
 from fraudrules.lang.expr import parse_expr

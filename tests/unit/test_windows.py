@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from fraudrules.lang.aggregates import AGGREGATES
 from fraudrules.runtime.windows import SUM_SCALE, GroupIndex
 
