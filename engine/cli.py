@@ -204,6 +204,13 @@ def lint(paths, rules) -> None:
         err.print(f"[red]{len(errors)} error(s)[/red], {len(findings) - len(errors)} warning(s)")
         sys.exit(EXIT_USAGE)
     err.print(f"[green]ok[/green] ({len(findings)} warning(s))")
+    if not paths:  # the whole pack: say what a history store (score --history) keeps for it
+        from .runtime.plan import compile_pack
+        from .store.horizon import plan_horizon
+
+        err.print("history horizon (what score --history keeps per stream):")
+        for line in plan_horizon(compile_pack(_load_pack(rules))).describe():
+            err.print(f"  {line}", markup=False, highlight=False)
 
 
 @main.command("test")
@@ -451,9 +458,11 @@ def _print_backtest(reports: dict) -> None:
 @click.option("--durable", help="With --source: name of the durable pull consumer.")
 @click.option("--alerts-subject", help="With --source: also publish each alert on this subject.")
 @click.option("--stop-when-idle", help="With --source: stop after this long without a record (e.g. 5s).")
+@click.option("--history", "history", type=click.Path(file_okay=False, exists=True),
+              help="Start from a history store that `score --history` filled (on a fresh start, not a resume).")
 def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, follow, late_file, rejects_file,
           state_file, checkpoint_every, stats_every, shards, summary_file, source, subject, durable, alerts_subject,
-          stop_when_idle) -> None:
+          stop_when_idle, history) -> None:
     """Evaluate records as they arrive (durable-rules) and append alerts as they fire.
 
     INPUT is a JSON Lines file (or - for stdin), one record per line with a
@@ -466,9 +475,13 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
       fraudrules watch records.jsonl --out alerts.jsonl --lateness 5m
       tail -F /var/log/cdr.jsonl | fraudrules watch - --out alerts.jsonl --lateness 5m --late late.jsonl
       fraudrules watch feed.jsonl --follow --out alerts.jsonl --state watch.state --lateness 2m
+      fraudrules watch today.jsonl --history hist/ --out alerts.jsonl   # after score --history hist/ ...
       fraudrules watch --source nats://127.0.0.1:4222 --subject 'records.>' --durable fraud \\
           --alerts-subject alerts --out alerts.jsonl --state nats.state
     """
+    if (source or subject or durable or alerts_subject or stop_when_idle) and history:
+        err.print("[red]error:[/red] --history works with a file or stdin input, not yet with --source")
+        sys.exit(EXIT_USAGE)
     if source or subject or durable or alerts_subject or stop_when_idle:
         from .jobs.nats_command import run_nats_watch  # nats-py is an optional extra
 
@@ -490,7 +503,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
             late=Path(late_file) if late_file else None, rejects=Path(rejects_file) if rejects_file else None,
             state=Path(state_file) if state_file else None, stats_every=parse_duration(stats_every),
             checkpoint_every=parse_duration(checkpoint_every), shards=shards,
-            summary=Path(summary_file) if summary_file else None)
+            summary=Path(summary_file) if summary_file else None, history=Path(history) if history else None)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)

@@ -324,3 +324,32 @@ def test_store_keeps_only_read_columns_and_prunes_old_days(pack, tmp_path) -> No
     days = sorted({f.parent.name for f in files})
     # a 1h horizon needs one day back; the store keeps that day and the one its newest run pruned
     assert len(days) <= 3, days
+
+
+# --- a stream that takes over from daily batch ---------------------------------------------------
+
+
+def test_watch_continues_from_a_batch_history(pack, sample_frames, one_run, tmp_path) -> None:
+    """Batch-score days 1..k into a store, then watch day k+1 from it: the alerts one run gives."""
+    from fraudrules.jobs.watch import ordered_records
+
+    bound = pd.Timestamp("2026-03-02", tz="UTC")
+    first, second = write_slices(sample_frames, [bound], tmp_path / "days")
+    _, paths = score_job(REPO / "rules", parse_inputs([str(first)], pack.schema), tmp_path / "batch", pack=pack,
+                         history=tmp_path / "hist")
+    batch_alerts = paths["alerts"].read_text(encoding="utf-8").splitlines()
+    feed = tmp_path / "day2.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in ordered_records(parse_inputs([str(second)], pack.schema),
+                                                                           pack.schema)))
+    proc = subprocess.run([*CLI, "watch", str(feed), "--out", str(tmp_path / "stream.jsonl"), "--history",
+                           str(tmp_path / "hist"), "--stats-every", "0"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "started from the history" in proc.stderr
+    stream_alerts = (tmp_path / "stream.jsonl").read_text(encoding="utf-8").splitlines()
+    assert batch_alerts and stream_alerts
+    assert batch_alerts + stream_alerts == one_run[0]
+    blind = subprocess.run([*CLI, "watch", str(feed), "--out", str(tmp_path / "blind.jsonl"), "--stats-every", "0"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert blind.returncode == 0, blind.stderr
+    assert (tmp_path / "blind.jsonl").read_text(encoding="utf-8").splitlines() != stream_alerts

@@ -131,6 +131,7 @@ class WatchOptions:
     shards: int = 256
     batch_lines: int = 4096  # most records normalised together
     summary: Path | None = None
+    history: Path | None = None  # a batch history store to start from (on a fresh start only)
 
 
 class WatchJob:
@@ -196,6 +197,19 @@ class WatchJob:
         self.resumed = True
         return state["outputs"]
 
+    def _prime(self) -> None:
+        """Continue from the batch runs committed to a history store instead of starting blind."""
+        from ..store.history import HistoryStore
+        from ..store.horizon import plan_horizon
+
+        fields = {name: set(spec.fields) for name, spec in self.plan.schema.streams.items()}
+        with HistoryStore(self.opts.history) as store:  # held only while reading: batch runs may go on
+            context = store.load(plan_horizon(self.plan), fields)
+        records = context.records_in_order()
+        self.executor.prime(records, context.prior_alerts(), context.high_water)
+        self.log(f"started from the history {self.opts.history}: {len(records):,} records, high-water mark "
+                 f"{iso_utc(np.array([context.high_water]))[0] if context.high_water is not None else 'none'}")
+
     def checkpoint(self) -> None:
         path = self.opts.state
         if path is None:
@@ -224,6 +238,8 @@ class WatchJob:
     def run(self) -> dict[str, Any]:
         self.checkpoints = 0
         lengths = self._restore()
+        if not self.resumed and self.opts.history is not None:
+            self._prime()
         self.alerts.open(lengths["alerts"] if lengths else None)
         self.late.open(lengths["late"] if lengths else None)
         self.rejects.open(lengths["rejects"] if lengths else None)

@@ -68,6 +68,25 @@ class Context:
                 out.setdefault(rule, {})[key] = t
         return out
 
+    def records_in_order(self) -> list[dict]:
+        """The context rows as plain records (``stream``, ISO ``ts``, the kept fields), in the total
+        order: what a stream executor is fed to start where a batch history stopped."""
+        from ..runtime.alerts import iso_utc
+
+        keyed: list[tuple[int, dict]] = []
+        for stream, table in self.records.items():
+            if table.num_rows == 0:
+                continue
+            order = table.column(ORDER).to_numpy()
+            cols = {c: table.column(c).to_pylist() for c in table.column_names if c not in (ORDER, "ts")}
+            ts = iso_utc(table.column("ts").cast(pa.int64()).to_numpy())
+            for i in range(table.num_rows):
+                rec = {"stream": stream, "ts": ts[i]}
+                rec.update((c, v[i]) for c, v in cols.items() if v[i] is not None)
+                keyed.append((int(order[i]), rec))
+        keyed.sort(key=lambda t: t[0])
+        return [r for _, r in keyed]
+
     # -- a new slice ---------------------------------------------------------------------------
     def split_late(self, records: RecordSet) -> tuple[RecordSet, list[LateRecord]]:
         """Records at or before the high-water mark come too late to be scored in order: set them apart."""

@@ -27,7 +27,9 @@ class StreamHorizon:
     def widen(self, span_ns: int, reason: str) -> None:
         if span_ns > self.span_ns:
             self.span_ns = span_ns
-        self.reasons.append(reason)
+            self.reasons.insert(0, reason)  # the first reason is what sets the span
+        else:
+            self.reasons.append(reason)
 
 
 @dataclass
@@ -46,6 +48,31 @@ class Horizon:
     def columns(self, stream: str) -> list[str]:
         return sorted(self.streams[stream].columns) if stream in self.streams else list(ALWAYS)
 
+    def describe(self) -> list[str]:
+        """One line per stream, for ``fraudrules lint``: what a history store keeps, and why."""
+        lines = []
+        for stream in sorted(self.streams):
+            h = self.streams[stream]
+            if h.span_ns == 0:
+                lines.append(f"{stream}: nothing (no rule looks back at earlier {stream} records)")
+                continue
+            widest = h.reasons[0]
+            lines.append(f"{stream}: {human(h.span_ns)} back, {len(h.columns)} columns "
+                         f"({', '.join(sorted(h.columns))}); widest: {widest}")
+        lines.append(f"last alert per (rule, key): {human(self.suppress_ns)} back (the longest suppress)")
+        return lines
+
+
+def human(ns: int) -> str:
+    """A span as the largest whole units: 400d, 1d 2h, 90s."""
+    seconds = ns // 10**9
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts) or "0s"
+
 
 def _fields(exprs: Iterable[Expr | None]) -> set[str]:
     return {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field) and not n.alias}
@@ -54,8 +81,8 @@ def _fields(exprs: Iterable[Expr | None]) -> set[str]:
 def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int, rule: str) -> None:
     sh = h.setdefault(spec.stream, StreamHorizon())
     # evaluated at a step record up to `within` before the trigger, looking back its window from there
-    sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}() over {spec.window_ns // 10**9}s"
-             + (f" at a step up to {within_ns // 10**9}s back" if within_ns else ""))
+    sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}() over {human(spec.window_ns)}"
+             + (f" at a step up to {human(within_ns)} back" if within_ns else ""))
     sh.columns |= {spec.key} | _fields([spec.value, spec.where])
 
 
@@ -65,7 +92,7 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
         sh = h.setdefault(sp.stream, StreamHorizon())
         sh.columns |= set(sp.fields) | {sp.key} | _fields([sp.local, sp.cross])
         if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
-            sh.widen(within, f"{rp.id}: step {sp.alias!r} within {within // 10**9}s")
+            sh.widen(within, f"{rp.id}: step {sp.alias!r} within {human(within)}")
         for spec in sp.aggregates.values():
             _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
     for spec in rp.explain_aggregates.values():
@@ -74,7 +101,7 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
         u = rp.unless
         sh = h.setdefault(u.stream, StreamHorizon())
         sh.columns |= {u.key} | _fields([u.where])
-        sh.widen(within, f"{rp.id}: unless within {within // 10**9}s")
+        sh.widen(within, f"{rp.id}: unless within {human(within)}")
     for sp in rp.steps:  # a step's cross conditions may read earlier steps' fields by alias
         for expr in (sp.cross,):
             if expr is None:

@@ -662,6 +662,24 @@ class StreamExecutor:
         return total
 
     # -- checkpoints ------------------------------------------------------------------------------
+    def prime(self, records: list[dict], last_alerts: dict[str, dict[Any, int]], high_water: int | None) -> None:
+        """Start where batch runs stopped (docs/design.md §8): replay the history's records without
+        emitting (their alerts were emitted by those runs), then take suppression from the alerts the
+        runs did emit, and treat records at or before their high-water mark as late."""
+        if records:
+            self.feed_many(records)
+            self.flush()
+        for rule in self._rules:
+            last = last_alerts.get(rule.id, {})
+            rule.supp = OrderedDict(sorted(last.items(), key=lambda kv: kv[1]))
+            rule.matches = rule.alerts = rule.suppressed = 0
+        if high_water is not None:
+            self.max_ts = high_water if self.max_ts is None else max(self.max_ts, high_water)
+            self.last_ts = high_water if self.last_ts is None else max(self.last_ts, high_water)
+        self.counters.clear()
+        if self.match_log is not None:
+            self.match_log.clear()
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as JSON-ready data (no pickle: state files may be untrusted)."""
         rules = []
