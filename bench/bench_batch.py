@@ -24,7 +24,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
    * ``duckdb``: the same CSV files read with ``read_csv`` (all columns, all
      four streams), then one SQL query per rule (window functions, range
      joins, an ASOF join and a recursive CTE for suppression) following
-     DESIGN §5: total order (ts, input position, line); windows
+     docs/design.md §5: total order (ts, input position, line); windows
      (ts - w, ts] up to the current record; sequences with ``within``,
      ``follows`` and ``unless``; greedy per-key suppression. The alerting
      record ids are written to a CSV file. DuckDB does not score or write the
@@ -94,7 +94,7 @@ def export_rules(workdir: Path, rev: str) -> tuple[Path, str]:
 
 
 def input_files(data: Path, rules: Path) -> list[tuple[str, Path]]:
-    """(stream, path) of every input in the order the engine reads a folder (DESIGN §5 input position)."""
+    """(stream, path) of every input in the order the engine reads a folder (docs/design.md §5 input position)."""
     sys.path.insert(0, str(REPO))
     from fraudrules.io.records import parse_inputs
     from fraudrules.pack.loader import load_pack
@@ -172,7 +172,7 @@ def in_list(expr: str, matcher) -> str:
 
 
 def suppressed(cand: str, suppress_ns: int) -> str:
-    """Ids emitted after greedy per-key suppression (DESIGN §5) of the matches in ``cand``.
+    """Ids emitted after greedy per-key suppression (docs/design.md §5) of the matches in ``cand``.
 
     ``cand`` selects (id, k, t, seq) of every match. Per key in total order:
     the first match is emitted; the next emitted one is the first match at

@@ -1,11 +1,11 @@
-"""A deliberately naive reference implementation of the rule semantics (DESIGN §4-§6).
+"""A deliberately naive reference implementation of the rule semantics (docs/design.md §4-§6).
 
 It evaluates a compiled :class:`fraudrules.runtime.plan.Plan` record by record with plain
 Python loops, so that the vectorised executors can be checked against it on
 random inputs (tests/test_properties.py). Nothing here is fast, and nothing
 here shares logic with the executors: the expression interpreter, the window
 aggregates, the sequence search, ``unless``, suppression and the total order
-are all written again from the text of DESIGN.md. Only scalar helpers that
+are all written again from the text of docs/design.md. Only scalar helpers that
 are not semantics of their own are reused: phone normalisation, ``country``,
 ``number_type`` (fraudrules.columns.phones) and list lookups (``ListMatcher.entry``).
 
@@ -28,7 +28,7 @@ from fraudrules.lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRe
 from fraudrules.runtime.plan import AggregateSpec, Plan, RulePlan
 
 NS = 1_000_000_000
-SUM_SCALE = 10_000  # DESIGN: sums are exact to 4 decimals (fraudrules.runtime.windows.SUM_SCALE)
+SUM_SCALE = 10_000  # docs/design.md §4: sums are exact to 4 decimals (fraudrules.runtime.windows.SUM_SCALE)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -359,7 +359,7 @@ class RuleRef:
         return False
 
     def all_chains(self) -> list[list[Rec]]:
-        """Every chain r1 < ... < rk satisfying DESIGN §5, by plain enumeration."""
+        """Every chain r1 < ... < rk satisfying docs/design.md §5, by plain enumeration."""
         k = len(self.steps)
         out: list[list[Rec]] = []
 

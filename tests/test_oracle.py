@@ -1,11 +1,11 @@
-"""An independent oracle for the batch executor (DESIGN §4-§5).
+"""An independent oracle for the batch executor (docs/design.md §4-§5).
 
 Every rule kind of the language is written twice: once as a rule of a small
 pack (ids ``ORC-*``, no ``suppress``) run by :class:`fraudrules.executors.batch.BatchExecutor`,
 and once as DuckDB SQL over the same CSV files, read back with pandas as raw
 text and typed in SQL. Both must find exactly the same set of triggering
 record ids (matches before suppression) on ~110k generated records; for
-sequences, also the same evidence chain (DESIGN §5: the latest r(k-1), then
+sequences, also the same evidence chain (docs/design.md §5: the latest r(k-1), then
 the latest r(k-2) given it).
 
 The data is built to hit the boundaries: timestamps on whole minutes (many

@@ -11,7 +11,7 @@ records, the full chain of record ids per step and the emitted/suppressed flag
 must be identical.
 
 The explicit cases (BOUNDARIES, also fed to the property as @example) pin the
-boundary semantics of DESIGN §5 to absolute expectations, so that the
+boundary semantics of docs/design.md §5 to absolute expectations, so that the
 reference is checked too, not only the agreement. A second property runs the
 batch join in tiny blocks (the path large inputs take). A huge amount pins
 the fix of an int64 overflow in scaled sums.
@@ -140,7 +140,7 @@ def rec(stream: str, rid: str, minute: float, **fields) -> dict:
 
 CALLER, SUB = "+85523900111", "+8613800000001"
 
-# -- boundary cases of DESIGN §5: (records, rule, expected [(chain, emitted)]) ------------------
+# -- boundary cases of docs/design.md §5: (records, rule, expected [(chain, emitted)]) ----------
 BOUNDARIES = {
     "window exactly w apart is outside": (
         [rec("call", "c1", 0, caller=CALLER, direction="in", answered=False),

@@ -1,4 +1,4 @@
-"""Readers, normalisation, rejects and the total order (engine/records.py, DESIGN §3 and §5)."""
+"""Readers, normalisation, rejects and the total order (engine/records.py, docs/design.md §3 and §5)."""
 
 from __future__ import annotations
 

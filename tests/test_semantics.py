@@ -1,4 +1,4 @@
-"""DESIGN §5 semantics, one behaviour per test, on the batch executor."""
+"""docs/design.md §5 semantics, one behaviour per test, on the batch executor."""
 
 from __future__ import annotations
 

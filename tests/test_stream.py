@@ -1,6 +1,6 @@
 """The stream executor (engine/stream.py) and ``fraudrules watch`` against the batch executor.
 
-The contract (DESIGN §5): fed the batch's total order, the stream executor
+The contract (docs/design.md §5): fed the batch's total order, the stream executor
 emits the batch's alerts byte for byte; out-of-order input within the allowed
 lateness gives the alerts of the batch over the same arrival order; records
 behind the watermark are late, counted and reported; a killed ``watch``

@@ -1,6 +1,6 @@
 """The two type vocabularies: what a value means, and how a column holds it.
 
-A :class:`LogicalType` is what rules, schemas and the checker speak of (DESIGN §3);
+A :class:`LogicalType` is what rules, schemas and the checker speak of (docs/design.md §3);
 a :class:`PhysicalKind` is the numpy representation of a column (``columns.vec``).
 They differ on purpose: a ``timestamp`` is held as ``int`` (int64 nanoseconds),
 an ``int`` field as ``float``. Both are str enums: a member equals, hashes and

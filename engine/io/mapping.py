@@ -1,4 +1,4 @@
-"""Mapping files: read a foreign record format into a stream (DESIGN §3).
+"""Mapping files: read a foreign record format into a stream (docs/design.md §3).
 
 A mapping names the target stream and gives each target field as an
 expression over the source columns, in the rule expression language::

@@ -1,4 +1,4 @@
-"""Record inputs: readers, normalisation, rejects and the total order (DESIGN §3, §5).
+"""Record inputs: readers, normalisation, rejects and the total order (docs/design.md §3, §5).
 
 Inputs are CSV (optionally ``.gz``), JSON Lines or Parquet files, each read
 into one stream, natively (columns named after the stream's fields) or through
@@ -26,7 +26,7 @@ triggering record's id, so two records with one id can give equal alert ids).
 Unknown extra columns are ignored.
 
 All records of all inputs are put in one **total order**: by ``ts``, then by
-the position of the input in the order given, then by line (DESIGN §5). Each
+the position of the input in the order given, then by line (docs/design.md §5). Each
 stream's :class:`Table` is sorted by that order and carries the global rank
 (``seq``) of each record.
 

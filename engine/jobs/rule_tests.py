@@ -79,7 +79,7 @@ class TestReport:
     @property
     def disagreements(self) -> list[tuple[CaseResult, CaseResult]]:
         """Cases where two executors alerted at different records (or in another order),
-        even if both happen to pass: the executors must agree exactly (DESIGN §5)."""
+        even if both happen to pass: the executors must agree exactly (docs/design.md §5)."""
         out = []
         by_case: dict[tuple[str, int], list[CaseResult]] = {}
         for r in self.results:

@@ -1,4 +1,4 @@
-"""Window aggregates of the rule language: the one definition of each (DESIGN §4).
+"""Window aggregates of the rule language: the one definition of each (docs/design.md §4).
 
 An :class:`Aggregate` says how a call is written and typed; the checker and the
 compiler read it here. How it is computed is each executor's business, one body

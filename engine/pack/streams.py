@@ -1,6 +1,6 @@
 """Stream schemas: which streams exist and the type of each field.
 
-Loaded from ``rules/streams.yaml`` (DESIGN §3). A field type is one of
+Loaded from ``rules/streams.yaml`` (docs/design.md §3). A field type is one of
 :data:`~fraudrules.columns.types.FIELD_TYPES`; ``enum`` fields also carry their allowed values.
 """
 

@@ -2,7 +2,7 @@
 
 One evaluator serves every executor and the record mapper: it walks the
 syntax tree once per batch of rows and computes whole columns with numpy.
-Logic is two-valued (DESIGN §4): a comparison with a null is false, ``not``
+Logic is two-valued (docs/design.md §4): a comparison with a null is false, ``not``
 of that is true, and arithmetic on a null is null.
 """
 

@@ -1,4 +1,4 @@
-"""Risk scores and decisions per record (DESIGN §6).
+"""Risk scores and decisions per record (docs/design.md §6).
 
 A record's risk score is the sum of the scores of the non-shadow rules that
 matched at it, capped at 100. Suppression only thins the alert file: a

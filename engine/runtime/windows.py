@@ -2,7 +2,7 @@
 
 For a record r of stream S with key k, an aggregate covers the records of S
 with key k, ts in ``(ts_r - w, ts_r]`` and at or before r in the total order
-(DESIGN §5). Rows are sorted by (key, total order); because ts never goes
+(docs/design.md §5). Rows are sorted by (key, total order); because ts never goes
 down inside a key, every window is a contiguous slice ``[start_r, r]`` and
 the starts never go down either. That turns every aggregate into prefix sums,
 interval counting or a sparse table: no per-record Python loop.

@@ -1,4 +1,4 @@
-"""``fraudrules serve``: real-time decisions over HTTP on the stream executor (DESIGN §8).
+"""``fraudrules serve``: real-time decisions over HTTP on the stream executor (docs/design.md §8).
 
 ``service`` holds the executor, the write-ahead log and checkpoints (no web
 framework); ``app`` is the FastAPI layer, imported lazily because FastAPI and

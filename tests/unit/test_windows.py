@@ -16,7 +16,7 @@ MIN = 60 * 1_000_000_000  # ns
 
 def brute(func: str, minutes: list[float], values: list | None, keys: list, where: list[bool],
           window: float) -> list:
-    """DESIGN §5 written as a loop: rows j <= i of i's key with ts in (ts_i - w, ts_i] that pass where=."""
+    """docs/design.md §5 written as a loop: rows j <= i of i's key with ts in (ts_i - w, ts_i] that pass where=."""
     out = []
     for i in range(len(minutes)):
         rows = [j for j in range(i + 1)

@@ -1,4 +1,4 @@
-"""The durable-rules glue: a synchronous host, sharded session ids and message ids (DESIGN §7).
+"""The durable-rules glue: a synchronous host, sharded session ids and message ids (docs/design.md §7).
 
 durable-rules 2.0.28 identifies a message by a 32-bit FNV-1a hash of its id and allows at most 1024
 live session ids per ruleset; these helpers keep the executor inside both limits.

@@ -1,6 +1,6 @@
 """The stream executor: evaluates a Plan record by record, on durable-rules.
 
-Division of labour (DESIGN §5, §7):
+Division of labour (docs/design.md §5, §7):
 
 - **durable-rules** holds one compiled JSON ruleset with one rule per fraud
   rule. A single-stream rule is a one-condition rule on a flag event
@@ -228,7 +228,7 @@ class StreamExecutor:
         self.live_facts = 0
         self._fired: list[tuple[int, ...]] = []
         # (q, rule index) of every match, suppressed ones too, when a list: a record's risk score
-        # counts suppressed matches (DESIGN §6), which the alerts alone do not show (fraudrules serve)
+        # counts suppressed matches (docs/design.md §6), which the alerts alone do not show (fraudrules serve)
         self.match_log: list[tuple[int, int]] | None = None
         self._action_errors: list[str] = []
         self._restoring = False
