@@ -19,6 +19,7 @@ Two parts, each scenario in its own process so that peak RSS is its own:
 
 Run:
   /work/venv/bin/python bench/bench_stream.py compare --customers 2000 --days 7
+  python bench/bench_stream.py compare --data samples --batches 1 16 128 1000 --single 3000
   /work/venv/bin/python bench/bench_stream.py memory --records 2000000 --keys 250000 --every 100000
 """
 
@@ -152,7 +153,7 @@ def _naive_condition(plan, rp, j, sp) -> list:
 
 
 def run_naive(data_dir: str, rules: str) -> dict:
-    from durable import fraudrules as dr
+    from durable import engine as dr
     from durable.engine import MessageNotHandledException, MessageObservedException
 
     from fraudrules.io.records import records_from_dicts
@@ -223,9 +224,12 @@ def compare(args) -> None:
 
         generate(data, customers=args.customers, days=args.days, seed=args.seed)
     rows = []
-    for scenario in ("stream", "stream-single", "naive"):
+    # micro-batch sizes of feed_many (--batches), then one record per feed, then plain durable-rules
+    runs = [("stream", b) for b in (args.batches or [args.batch])] + [("stream-single", args.batch),
+                                                                       ("naive", args.batch)]
+    for scenario, batch in runs:
         cmd = [sys.executable, __file__, "_one", scenario, str(data), "--rules", args.rules,
-               "--batch", str(args.batch), "--single", str(args.single)]
+               "--batch", str(batch), "--single", str(args.single)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         rows.append(json.loads(out))
         print(json.dumps(rows[-1]), flush=True)
@@ -340,6 +344,7 @@ def main() -> None:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--rules", default=str(REPO / "rules"))
     c.add_argument("--batch", type=int, default=1000)
+    c.add_argument("--batches", type=int, nargs="+", help="several feed_many batch sizes (e.g. 1 16 128 1000)")
     c.add_argument("--single", type=int, default=3000, help="records fed one by one in the latency scenario")
     o = sub.add_parser("_one")
     o.add_argument("scenario")

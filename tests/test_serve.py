@@ -28,7 +28,7 @@ from fraudrules.serve.service import DecisionService, ServeOptions
 from fraudrules.serve.wal import encode_entry, read_log
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx itself, at import
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from tests.helpers import REPO, RULES, make_pack

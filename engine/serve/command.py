@@ -53,8 +53,9 @@ def read_token(token_file: str | None) -> str:
 @click.option("--retain", default=None,
               help="Event time of records kept to rebuild state on a rule reload (default: the pack's longest "
                    "window, within or suppress).")
-@click.option("--wal-window", default="2ms", show_default=True,
-              help="How long a group commit waits for more requests before its fsync.")
+@click.option("--wal-window", default="0s", show_default=True,
+              help="How long a group commit waits for more requests before its fsync (requests that arrive "
+                   "during an fsync are committed together by the next one in any case).")
 @click.option("--shards", default=256, show_default=True, type=click.IntRange(1, 1024),
               help="durable-rules session ids to shard keys over (at most 1024).")
 @click.option("--log-level", default="warning", show_default=True,

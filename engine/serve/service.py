@@ -10,7 +10,7 @@ processed by the very ``feed`` that takes it (nothing can come before it any
 more) and its answer is final: ``risk_score``, ``decision``, the rules that
 matched (suppressed matches count, as in batch scoring) and the alerts it
 triggered. A record with a ``ts`` *before* the largest seen is late: it is
-answered ``"status": "late"`` without a decision, logged and counted (DESIGN
+answered ``"status": "late"`` without a decision, logged and counted (docs/design.md
 §5). Records given in the batch total order are never late, and get exactly
 the ``risk_score``/``decision`` of ``fraudrules score``.
 
@@ -66,7 +66,8 @@ class ServeOptions:
     shards: int = 256
     checkpoint_every: float = 60.0  # seconds of wall time between checkpoints (when records arrived)
     retain: float | None = None  # seconds of event time kept for reloads; None: the pack's horizon
-    wal_window: float = 0.002  # seconds a group commit waits for more requests
+    wal_window: float = 0.0  # seconds a group commit waits for more requests (0: requests that arrive
+    # during an fsync form the next group anyway, without adding latency to a lone request)
     max_batch: int = 1000
 
 
