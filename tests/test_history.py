@@ -353,3 +353,23 @@ def test_watch_continues_from_a_batch_history(pack, sample_frames, one_run, tmp_
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert blind.returncode == 0, blind.stderr
     assert (tmp_path / "blind.jsonl").read_text(encoding="utf-8").splitlines() != stream_alerts
+
+
+def test_watch_from_history_treats_the_high_water_mark_as_late(pack, sample_frames, tmp_path) -> None:
+    """Batch and stream draw the same line: a record at or before the store's mark is late."""
+    first, _ = write_slices(sample_frames, [pd.Timestamp("2026-03-02", tz="UTC")], tmp_path / "days")
+    score_job(REPO / "rules", parse_inputs([str(first)], pack.schema), tmp_path / "batch", pack=pack,
+              history=tmp_path / "hist")
+    with HistoryStore(tmp_path / "hist") as store:
+        mark = store.manifest["state"]["high_water"]
+    at = pd.Timestamp(mark, unit="ns", tz="UTC").isoformat()
+    after = pd.Timestamp(mark + 10**9, unit="ns", tz="UTC").isoformat()
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps({"stream": "sms", "id": "s-at", "ts": at, "sender": "+8613800000001"}) + "\n"
+                    + json.dumps({"stream": "sms", "id": "s-after", "ts": after, "sender": "+8613800000001"}) + "\n")
+    proc = subprocess.run([*CLI, "watch", str(feed), "--out", str(tmp_path / "a.jsonl"), "--late",
+                           str(tmp_path / "late.jsonl"), "--history", str(tmp_path / "hist"), "--stats-every", "0"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    late = [json.loads(line)["record"]["id"] for line in (tmp_path / "late.jsonl").read_text().splitlines()]
+    assert late == ["s-at"]

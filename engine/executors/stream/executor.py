@@ -349,7 +349,7 @@ class StreamExecutor:
             self.counters["records_in"] += 1
             if not isinstance(rec, dict):
                 self._reject(rec, "not a JSON object")
-            elif rec.get("stream") not in self._schema.streams:
+            elif not isinstance(rec.get("stream"), str) or rec["stream"] not in self._schema.streams:
                 self._reject(rec, f"unknown or missing stream {rec.get('stream')!r} "
                                   f"(streams: {', '.join(self._schema.streams)})")
             else:
@@ -673,9 +673,9 @@ class StreamExecutor:
             last = last_alerts.get(rule.id, {})
             rule.supp = OrderedDict(sorted(last.items(), key=lambda kv: kv[1]))
             rule.matches = rule.alerts = rule.suppressed = 0
-        if high_water is not None:
+        if high_water is not None:  # as in batch, a record at the mark itself is late: hence + 1 ns
             self.max_ts = high_water if self.max_ts is None else max(self.max_ts, high_water)
-            self.last_ts = high_water if self.last_ts is None else max(self.last_ts, high_water)
+            self.last_ts = high_water + 1 if self.last_ts is None else max(self.last_ts, high_water + 1)
         self.counters.clear()
         if self.match_log is not None:
             self.match_log.clear()
