@@ -342,3 +342,13 @@ def test_sighup_reloads_and_a_broken_pack_keeps_serving(tmp_path):
         assert srv.post(pay(6, account="Z9"))["rules"] == []  # count 1 < 2: the new threshold
     finally:
         srv.kill()
+
+
+def test_the_core_imports_without_the_serve_and_nats_extras():
+    code = ("import sys; sys.modules.update(fastapi=None, uvicorn=None, starlette=None, nats=None)\n"
+            "import fraudrules.cli, fraudrules.serve.service, fraudrules.jobs.nats_source\n"
+            "from fraudrules.cli import main\n"
+            "main(['serve', '--state-dir', sys.argv[1]])\n")
+    proc = subprocess.run([sys.executable, "-c", code, "x"], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, FRAUDRULES_TOKEN=TOKEN))
+    assert proc.returncode == 2 and "needs the 'serve' extra" in proc.stderr, proc.stderr
