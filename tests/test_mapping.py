@@ -177,15 +177,19 @@ def test_a_source_column_missing_from_the_file_is_an_input_error(tmp_path):
         read_mapped(CELLYZER_MAP, path)
 
 
-def test_inputs_with_a_mapping_go_through_it_unless_named_for_a_stream(tmp_path):
+def test_inputs_with_a_mapping_go_through_it_unless_in_a_folder(tmp_path):
+    # STREAM=PATH names the stream the mapping fills (#12); a folder's files named after streams stay native
     mapping = load_mapping(PAYSIM_MAP, SCHEMA)
-    native = tmp_path / "payment.csv"
-    native.write_text("id,ts\np1,2026-03-01T00:00:00Z\n")
-    specs = parse_inputs([str(DATA / "paysim_head.csv"), f"payment={native}"], SCHEMA, mapping=mapping)
+    folder = tmp_path / "native"
+    folder.mkdir()
+    (folder / "payment.csv").write_text("id,ts\np1,2026-03-01T00:00:00Z\n")
+    specs = parse_inputs([str(DATA / "paysim_head.csv"), str(folder)], SCHEMA, mapping=mapping)
     assert [(s.stream, s.format) for s in specs] == [(None, "csv"), ("payment", "csv")]
     rs = read_inputs(specs, SCHEMA, mapping=mapping)
     assert rs.inputs[0].scored == 300 and rs.inputs[1].scored == 1
     assert rs.tables["payment"].n == 301
+    specs = parse_inputs([f"payment={DATA / 'paysim_head.csv'}"], SCHEMA, mapping=mapping)
+    assert [(s.stream, s.format) for s in specs] == [(None, "csv")]
 
 
 # --- errors in mapping files ----------------------------------------------------------------------
@@ -219,7 +223,7 @@ def test_mapping_errors_carry_file_line_col(tmp_path):
         (f"{path}:6:42", "field ts: unexpected end of expression"),
         (f"{path}:7:3", "stream 'payment' has no field 'amout'; did you mean 'amount'?"),
         (f"{path}:8:11", "field amount: a timestamp cannot become a float"),
-        (f"{path}:9:12", "unknown function 'lowr'"),
+        (f"{path}:9:12", "unknown function 'lowr'; did you mean 'lower'?"),
         (f"{path}:10:13", "aggregate count() is not allowed in field currency"),
     ]
 

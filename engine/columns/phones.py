@@ -8,6 +8,7 @@ is kept as written: it still joins with itself, and its country is null.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -32,9 +33,15 @@ _TYPE_NAMES = {
 }
 
 
+# What a number written by hand may hold: digits, a leading +, and the separators people type.
+# phonenumbers would also read letters as keypad digits (1-800-FLOWERS), so "+86138ABCD0001"
+# would become a real subscriber's number; such text is kept as written instead.
+_DIALABLE = re.compile(r"\+?[0-9 ()./-]+")
+
+
 @lru_cache(maxsize=1_000_000)
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
-    if not text or len(text) > 40:
+    if not text or len(text) > 40 or not _DIALABLE.fullmatch(text):
         return None
     try:
         number = phonenumbers.parse(text, region)

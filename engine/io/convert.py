@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..columns import phones
 from ..columns.types import NUMERIC_TYPES, STRING_TYPES
 from ..columns.vec import Vec, empty_array
-from ..lang.functions import parse_timestamps
+from ..lang.functions import TS_OUT_OF_RANGE, TS_WALL_CLOCK, timestamp_problems
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
 from .raw import RawChunk
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+# Numbers beyond this magnitude are rejected: sums of them would lose their cents (float64 holds
+# integers exactly to 2**53 ~ 9.007e15) and 1e305 overflows a window sum to infinity.
+MAX_MAGNITUDE = 1e15
 _TRUE = pa.array(["true", "yes", "1"])
 _FALSE = pa.array(["false", "no", "0"])
 _SHOW_CHARS = 60
@@ -144,7 +147,7 @@ def convert_column(arr: pa.Array | pa.ChunkedArray | None, spec: FieldSpec, regi
     if pa.types.is_string(t):
         return _from_text(arr, spec, region)
     if ftype in NUMERIC_TYPES and (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
-        return _from_numbers(arr.cast(pa.float64()), spec)
+        return _from_numbers(_as_float64(arr), spec, arr)
     if ftype == "bool" and pa.types.is_boolean(t):
         null = arr.is_null().to_numpy(zero_copy_only=False)
         return Conv(Vec(_np_bool(arr), null), no_bad(n), lambda i: "")
@@ -180,19 +183,37 @@ def _from_timestamps(arr: pa.Array, spec: FieldSpec) -> Conv:
     bad = np.abs(values) > (2**63 - 1) // per  # beyond what int64 nanoseconds hold (years 1677-2262)
     values = np.where(bad, 0, values) * per
     return Conv(Vec(values, null | bad), bad,
-                lambda i: f"{spec.name}: {show_value(str(arr[i].as_py()))} is out of the range of timestamps")
+                lambda i: f"{spec.name}: timestamp out of range {show_value(_typed_text(arr, i))} "
+                          f"(int64 nanoseconds hold 1677-09-21 to 2262-04-11)")
 
 
-def _from_numbers(arr: pa.Array, spec: FieldSpec) -> Conv:
+def _typed_text(arr: pa.Array, i: int) -> str:
+    try:
+        return str(arr[i].as_py())
+    except (ValueError, OverflowError, pa.ArrowException):  # a date Python's datetime cannot hold
+        return str(arr[i])
+
+
+def _as_float64(arr: pa.Array) -> pa.Array:
+    """Typed numbers as float64; int64 beyond 2**53 and decimals round (they are then out of range)."""
+    return arr.cast(pa.float64(), safe=False)
+
+
+def _from_numbers(arr: pa.Array, spec: FieldSpec, original: pa.Array | None = None) -> Conv:
     values = arr.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> nan
     null = np.isnan(values)  # a typed NaN is a missing value (pandas writes None as NaN)
     infinite = np.isinf(values)
     with np.errstate(invalid="ignore"):
-        notint = ~null & ~infinite & (np.floor(values) != values) if spec.type == "int" else no_bad(len(values))
-    bad = infinite | notint
+        huge = ~infinite & (np.abs(values) > MAX_MAGNITUDE)
+        notint = ~null & ~infinite & ~huge & (np.floor(values) != values) if spec.type == "int" \
+            else no_bad(len(values))
+    bad = infinite | huge | notint
     name = spec.name
+    original = arr if original is None else original
 
     def reason(i: int) -> str:
+        if huge[i]:
+            return f"{name}: {show_value(_typed_text(original, i))} is out of range (|x| > 1e15)"
         v = float(values[i])
         return f"{name}: {show_value(repr(v) if math.isfinite(v) else str(v))} is not " + (
             "an integer" if notint[i] else "a number")
@@ -240,13 +261,16 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(values)
             bad = ~null & ~(okn & finite)
-            notint = ~null & ~bad & (np.floor(values) != values) if ftype == "int" else no_bad(n)
+            huge = ~null & ~bad & (np.abs(values) > MAX_MAGNITUDE)
+            notint = ~null & ~bad & ~huge & (np.floor(values) != values) if ftype == "int" else no_bad(n)
 
         def reason(i: int) -> str:
             what = "is not an integer" if notint[i] else "is not a number"
+            if huge[i]:
+                what = "is out of range (|x| > 1e15)"
             return f"{name}: {show_value(arr[i].as_py())} {what}"
 
-        bad = bad | notint
+        bad = bad | huge | notint
         null = null | bad
         return Conv(Vec(np.where(null, 0.0, values), null), bad, reason)
 
@@ -267,12 +291,24 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
                 break
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
+        why = None
         if ns is not None:
             vec = Vec(ns.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), null.copy())
         else:
-            vec = parse_timestamps(_strings(live), null, None)
+            vec, why = timestamp_problems(_strings(live), null, None)
         bad = vec.null & ~null
-        return Conv(vec, bad, lambda i: f"{name}: bad timestamp {show_value(arr[i].as_py())}")
+
+        def ts_reason(i: int) -> str:
+            code = why[i] if why is not None else 0
+            if code == TS_OUT_OF_RANGE:
+                return (f"{name}: timestamp out of range {show_value(arr[i].as_py())} "
+                        f"(int64 nanoseconds hold 1677-09-21 to 2262-04-11)")
+            if code == TS_WALL_CLOCK:
+                return (f"{name}: {show_value(arr[i].as_py())} is the wall clock, not a timestamp "
+                        f"(a run must give the same output every time)")
+            return f"{name}: bad timestamp {show_value(arr[i].as_py())}"
+
+        return Conv(vec, bad, ts_reason)
 
     raise ValueError(f"unknown field type {ftype!r}")  # pragma: no cover - streams.py validates types
 
@@ -338,9 +374,8 @@ def value_text(v: object, kind: str) -> tuple[str | None, bool]:
     if isinstance(v, int):
         return str(v), kind in ("text", "number", "bool", "any")
     if isinstance(v, float):
-        if math.isnan(v):
-            return None, kind in ("number", "any")
-        return repr(v), kind in ("number", "any")
+        # NaN and Infinity (which Python's JSON reader takes) are not numbers, as in CSV
+        return ("nan" if math.isnan(v) else repr(v)), kind in ("number", "any")
     if isinstance(v, _dt.datetime):
         return v.isoformat(), kind in ("timestamp", "any")
     if isinstance(v, _dt.date):
@@ -348,9 +383,28 @@ def value_text(v: object, kind: str) -> tuple[str | None, bool]:
     return None, False
 
 
+def has_surrogate(text: str) -> bool:
+    """A lone surrogate (JSON's "\\ud800"): text that UTF-8 cannot hold."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown_json(value: object) -> str:
+    try:
+        return show_value(json.dumps(value, default=str))
+    except (ValueError, RecursionError):  # nested too deep to show
+        return show_value(json_type(value))
+
+
 def dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
                           ) -> tuple[dict[str, pa.Array], dict[str, tuple[np.ndarray, Callable[[int], str]]]]:
-    """Columns of text from parsed objects; values of the wrong JSON type are problems."""
+    """Columns of text from parsed objects; values of the wrong JSON type, and text with a lone
+    surrogate, are problems."""
     columns: dict[str, pa.Array] = {}
     pre: dict[str, tuple[np.ndarray, Callable[[int], str]]] = {}
     for name, kind in kinds.items():
@@ -358,16 +412,25 @@ def dict_rows_to_columns(rows: list[dict], kinds: dict[str, str], n: int
             continue
         texts: list[str | None] = []
         bad = np.zeros(n, dtype=bool)
+        surrogate = np.zeros(n, dtype=bool)
         for i, r in enumerate(rows):
             text, ok = value_text(r.get(name), kind)
             if not ok:
                 bad[i] = True
                 text = None
+            elif text is not None and has_surrogate(text):
+                bad[i] = surrogate[i] = True
+                text = None
             texts.append(text)
         columns[name] = pa.array(texts, pa.string())
         if bad.any():
-            pre[name] = (bad, lambda i, name=name, kind=kind: f"{name}: expected {_WANT[kind]}, got "
-                         f"{json_type(rows[i].get(name))} {show_value(json.dumps(rows[i].get(name), default=str))}")
+            def reason(i: int, name: str = name, kind: str = kind, surrogate: np.ndarray = surrogate) -> str:
+                value = rows[i].get(name)
+                if surrogate[i]:
+                    return f"{name}: invalid text (a lone surrogate) {_shown_json(value)}"
+                return f"{name}: expected {_WANT[kind]}, got {json_type(value)} {_shown_json(value)}"
+
+            pre[name] = (bad, reason)
     return columns, pre
 
 

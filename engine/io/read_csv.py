@@ -29,7 +29,17 @@ def _parse_header(raw: bytes, path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise InputError(f"{path}: the header line is not valid UTF-8") from None
     rows = list(csv.reader([text.rstrip("\r\n")]))
-    return [h.strip() for h in rows[0]] if rows else []
+    return check_header([h.strip() for h in rows[0]] if rows else [], path)
+
+
+def check_header(header: list[str], path: Path) -> list[str]:
+    """A column named twice is refused: which of the two holds the field would be a guess."""
+    seen: set[str] = set()
+    twice = [h for h in header if h and (h in seen or seen.add(h))]
+    if twice:
+        raise InputError(f"{path}: column {twice[0]!r} appears more than once; rename or remove the repeated "
+                         f"column")
+    return header
 
 
 class CsvReader:
@@ -206,7 +216,7 @@ class CsvReader:
             if header is None:
                 if fields is None or surrogate.search("".join(fields)):
                     raise InputError(f"{self.path}: the header line cannot be read")
-                header = [h.strip() for h in fields]
+                header = check_header([h.strip() for h in fields], self.path)
                 continue
             if fields is not None and surrogate.search("".join(fields)):
                 fields, reason = None, "invalid UTF-8"

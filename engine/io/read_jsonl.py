@@ -119,6 +119,9 @@ class JsonlReader:
                         where = f" (column {col})" if col else ""
                         rejects.append((int(lines[lo + i]), f"invalid JSON: {msg}{where}"))
                         continue
+                    except RecursionError:  # Python's parser recurses per level of nesting
+                        rejects.append((int(lines[lo + i]), "invalid JSON: nested too deeply"))
+                        continue
                     if not isinstance(obj, dict):
                         rejects.append((int(lines[lo + i]), f"not a JSON object (got {json_type(obj)})"))
                         continue

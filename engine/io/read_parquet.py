@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from .raw import RawChunk
+from .read_csv import check_header
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -27,7 +28,7 @@ class ParquetReader:
             self.file = pq.ParquetFile(path)
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{path}: cannot read Parquet: {exc}") from None
-        self.header = list(self.file.schema_arrow.names)
+        self.header = check_header(list(self.file.schema_arrow.names), path)
         self.present = [c for c in requested if c in self.header]
 
     def chunks(self) -> Iterator[RawChunk]:

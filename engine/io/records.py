@@ -9,21 +9,24 @@ field's type:
 - ``enum``: kept as written and checked against the allowed values;
 - ``int``, ``float``, ``duration``: float64; text must be a decimal number
   (``12``, ``-3.5``, ``1e6``; surrounding blanks allowed); an ``int`` must be
-  integral; ``nan``/``inf`` are not numbers;
+  integral; ``nan``/``inf`` (also JSON's NaN and Infinity) are not numbers, and
+  a magnitude above 1e15 is out of range;
 - ``bool``: ``true/false/yes/no/1/0`` in any case;
 - ``timestamp``: ISO 8601, converted to UTC; text without an offset is UTC;
+  years outside 1678-2261 (int64 nanoseconds) are out of range, and ``now``
+  and ``today`` are refused (the output would depend on the wall clock);
 - ``phone``: E.164 when valid in the default region; otherwise kept as
-  written (short codes, garbage) and never rejected.
+  written (short codes, garbage, text with letters) and never rejected.
 
 An empty value is null. ``id`` and ``ts`` are required: a row without them,
 or with any value that does not fit its type, is **rejected** with its input,
 line and reason; nothing is dropped silently, and for every input
 ``read = scored + rejected (+ filtered by a mapping's where)``. A line is the
 physical line in a CSV (the header is line 1) or JSON Lines file, and the
-1-based row number in a Parquet file. Duplicate ids within a stream are *not*
-rejected: the data's ids are kept as they are (note that alert ids hash the
-triggering record's id, so two records with one id can give equal alert ids).
-Unknown extra columns are ignored.
+1-based row number in a Parquet file. A record whose id an earlier record of
+its stream has (earlier in the inputs as given, then by line) is rejected as a
+"duplicate id": alert ids hash the triggering record's id, so they stay unique.
+Unknown extra columns are ignored; a column named twice is an InputError.
 
 All records of all inputs are put in one **total order**: by ``ts``, then by
 the position of the input in the order given, then by line (docs/design.md §5). Each
@@ -52,7 +55,7 @@ import numpy as np
 from ..columns.vec import Vec
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
-from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native
+from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
 from .raw import RawChunk, SlowPathNeeded, read_bytes
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
@@ -107,7 +110,25 @@ def parse_inputs(args: list[str], schema: Schema, *, mapping: Mapping | None = N
       (``labels.csv``, ``README``) are skipped.
     - a file: with a ``mapping``, read through it (stream None); without, its
       name must be a stream's (``call.csv``) or it is an InputError.
+
+    With a ``mapping``, ``STREAM=PATH`` is read through it too (STREAM must be the
+    mapping's stream). A file given twice (also through a folder) is an InputError:
+    its records would be scored twice.
     """
+    specs = _parse_inputs(args, schema, mapping)
+    seen: dict[Path, str] = {}
+    for spec in specs:
+        try:
+            real = spec.path.resolve()
+        except OSError:  # a symlink loop: reading it fails with its own message
+            continue
+        if real in seen:
+            raise InputError(f"{spec.path}: given twice (also as {seen[real]}); each input is read once")
+        seen[real] = str(spec.path)
+    return specs
+
+
+def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> list[InputSpec]:
     specs: list[InputSpec] = []
     streams = schema.streams
     for arg in args:
@@ -121,6 +142,12 @@ def parse_inputs(args: list[str], schema: Schema, *, mapping: Mapping | None = N
                                  f"after their streams")
             if not path.is_file():
                 raise InputError(f"{path}: no such file")
+            if mapping is not None:
+                if stream != mapping.stream:
+                    raise InputError(f"{arg}: the mapping {mapping.path} reads stream {mapping.stream!r}, "
+                                     f"not {stream!r}")
+                specs.append(InputSpec(path, None, _format_of(path, mapping)))
+                continue
             specs.append(InputSpec(path, stream, _format_of(path)))
             continue
         path = Path(arg)
@@ -158,6 +185,7 @@ class _InputResult:
     lines: list[np.ndarray] = field(default_factory=list)
     rejects: list[tuple[int, str]] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)  # secondary sort key after ts (default: line)
+    id_hashes: list[np.ndarray] = field(default_factory=list)  # of the ids kept so far (SeenIds)
 
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
         out = {}
@@ -174,13 +202,22 @@ class _InputResult:
     def line(self) -> np.ndarray:
         return np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
 
-    def add(self, chunk: RawChunk, norm: Normalised) -> np.ndarray:
-        """Count the chunk, keep its good rows, record its rejects; returns the kept row indices."""
+    def add(self, chunk: RawChunk, norm: Normalised, ids: SeenIds | None = None) -> np.ndarray:
+        """Count the chunk, keep its good rows, record its rejects; returns the kept row indices.
+
+        With ``ids``, a record whose id an earlier record of its stream has is rejected."""
         bad = norm.problems.any()
         keep = ~bad & ~norm.filtered
         self.rejects.extend(chunk.rejects)
         for i in np.flatnonzero(bad):
             self.rejects.append((int(chunk.line[i]), norm.problems.reason(int(i))))
+        if ids is not None:
+            dup = ids.duplicates(self, norm.columns["id"].values, keep)
+            for i in np.flatnonzero(dup):
+                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(norm.columns['id'].values[i])} "
+                                                         f"(an earlier record of stream {self.stream!r} has it)"))
+            bad = bad | dup
+            keep &= ~dup
         self.stats.read += chunk.read
         self.stats.rejected += len(chunk.rejects) + int(bad.sum())
         self.stats.filtered += int(norm.filtered.sum())
@@ -193,6 +230,46 @@ class _InputResult:
             self.chunks.append({k: v.take(idx) for k, v in norm.columns.items()})
             self.lines.append(chunk.line[idx].astype(np.int64))
         return idx
+
+
+class SeenIds:
+    """The ids read so far, per stream, so that a later record with an id already seen is rejected
+    ("duplicate id"): alert ids hash the triggering record's id, and must stay unique.
+
+    Within one chunk ids are compared exactly; across chunks and inputs by a 64-bit hash of the
+    id (pandas' hash_array), 8 bytes per record: a false match among 10^8 ids has a probability
+    below 10^-3. An input's ids join the stream's once the input is read whole, so a retried read
+    (the CSV slow path) starts from the same state.
+    """
+
+    def __init__(self) -> None:
+        self.by_stream: dict[str, np.ndarray] = {}  # sorted uint64 hashes
+
+    def duplicates(self, result: _InputResult, ids: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Rows of ``keep`` whose id is an earlier one's; remembers the others in ``result``."""
+        dup = np.zeros(len(ids), dtype=bool)
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            return dup
+        import pandas as pd
+
+        values = ids[idx]
+        first = ~pd.Series(values, dtype=object).duplicated(keep="first").to_numpy()
+        hashes = pd.util.hash_array(values.astype(object), categorize=False)
+        prior = [self.by_stream.get(result.stream, np.zeros(0, dtype=np.uint64)), *result.id_hashes]
+        known = np.sort(np.concatenate(prior)) if len(prior) > 1 else prior[0]
+        if len(known):
+            pos = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+            first &= known[pos] != hashes
+        dup[idx[~first]] = True
+        result.id_hashes.append(np.sort(hashes[first]))
+        return dup
+
+    def commit(self, result: _InputResult) -> None:
+        """The input was read whole: its ids count for the inputs after it."""
+        parts = [self.by_stream.get(result.stream, np.zeros(0, dtype=np.uint64)), *result.id_hashes]
+        self.by_stream[result.stream] = np.sort(np.concatenate(parts))
+        result.id_hashes = []
 
 
 def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, str], chunk_rows: int, *,
@@ -211,7 +288,8 @@ def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, st
 
 def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | None, chunk_rows: int,
               progress: Callable[[int], None] | None, done_before: int,
-              on_block: Callable[[_InputResult], None] | None = None) -> _InputResult:
+              on_block: Callable[[_InputResult], None] | None = None, ids: SeenIds | None = None
+              ) -> _InputResult:
     if spec.stream is None:
         if mapping is None:
             raise InputError(f"{spec.path}: no stream given and no mapping file")
@@ -241,7 +319,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
                 norm = mapping.apply(chunk, target, region)
             else:
                 norm = normalise_native(chunk, target, region)
-            result.add(chunk, norm)
+            result.add(chunk, norm, ids)
             if on_block is not None:
                 on_block(result)
             if progress is not None:
@@ -249,9 +327,12 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         return result
 
     try:
-        return attempt(False)
+        result = attempt(False)
     except SlowPathNeeded:
-        return attempt(True)
+        result = attempt(True)
+    if ids is not None:
+        ids.commit(result)
+    return result
 
 
 def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.ndarray, np.ndarray]]
@@ -323,9 +404,10 @@ def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "C
     results: list[_InputResult] = []
     spill = Spill(schema, memory_rows, spill_dir) if memory_rows is not None else None
     done = 0
+    ids = SeenIds()
     for index, spec in enumerate(specs):
         on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
-        res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block)
+        res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids)
         done += res.stats.read
         results.append(res)
     if spill is not None and spill.active:
@@ -383,7 +465,7 @@ def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN
         if not isinstance(rec, dict):
             raise InputError(f"record {i + 1}: expected a mapping of field values")
         stream = rec.get("stream")
-        if stream not in schema.streams:
+        if not isinstance(stream, str) or stream not in schema.streams:
             raise InputError(f"record {i + 1}: unknown or missing stream {stream!r} "
                              f"(streams: {', '.join(schema.streams)})")
         by_stream.setdefault(stream, []).append(i)

@@ -168,7 +168,7 @@ class WatchJob:
 
     def _on_reject(self, record: Any, reason: str) -> None:
         out = {"reason": reason, "line": self._lines_of.get(id(record)), "record": record}
-        self.rejects.write(json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str))
+        self.rejects.write(reject_json(out))
 
     def _reject_line(self, line_no: int, reason: str, text: str) -> None:
         self.executor.counters["records_in"] += 1
@@ -331,13 +331,20 @@ class WatchJob:
         for raw in lines:
             self.line_no += 1
             self.offset += len(raw) + 1
-            text = raw.decode("utf-8", "replace").strip()
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:  # as score rejects it, not read with U+FFFD in place of the bytes
+                self._reject_line(self.line_no, "invalid UTF-8", raw.decode("utf-8", "replace").strip())
+                continue
             if not text:
                 continue
             try:
                 obj = json.loads(text)
             except ValueError as exc:
                 self._reject_line(self.line_no, f"invalid JSON: {exc}", text)
+                continue
+            except RecursionError:
+                self._reject_line(self.line_no, "invalid JSON: nested too deeply", text)
                 continue
             if not isinstance(obj, dict):
                 self._reject_line(self.line_no, "not a JSON object", text)
@@ -380,9 +387,8 @@ class WatchJob:
             if bad[i]:
                 self.executor.counters["records_in"] += 1
                 self.executor.counters["rejected"] += 1
-                self.rejects.write(json.dumps({"reason": norm.problems.reason(i), "line": int(line[i]),
-                                               "record": rows[i]}, ensure_ascii=False, separators=(",", ":"),
-                                              default=str))
+                self.rejects.write(reject_json({"reason": norm.problems.reason(i), "line": int(line[i]),
+                                                "record": rows[i]}))
             elif norm.filtered[i]:
                 self.filtered += 1
             else:
@@ -431,6 +437,22 @@ class WatchJob:
         if self.opts.summary is not None:
             self.opts.summary.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         return out
+
+
+def reject_json(out: dict) -> str:
+    """One line of the rejects output. A rejected record may hold what JSON Lines cannot: NaN, a lone
+    surrogate, nesting too deep to write; then the record is written as escaped text."""
+    try:
+        text = json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+        text.encode("utf-8")
+        return text
+    except (ValueError, UnicodeEncodeError, RecursionError):
+        shown = {k: v for k, v in out.items() if k != "record"}
+        try:
+            shown["text"] = repr(out.get("record"))[:200]
+        except RecursionError:
+            shown["text"] = "(nested too deeply to show)"
+        return json.dumps(shown, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
 def _json_values(values: np.ndarray, null: np.ndarray, ftype: str) -> list:

@@ -257,18 +257,41 @@ def parse_timestamps(text: np.ndarray, null: np.ndarray, fmt: str | None) -> Vec
 
     ISO 8601 text with an offset is converted to UTC; text without an offset
     is read as UTC (say the zone in the data, or convert in a mapping file).
+    Instants outside int64 nanoseconds (years 1678-2261) and the words
+    ``now`` and ``today`` (pandas reads them as the wall clock, so a run
+    would not be repeatable) are null too; :func:`timestamp_problems` says why.
     """
+    return timestamp_problems(text, null, fmt)[0]
+
+
+TS_OK, TS_BAD, TS_OUT_OF_RANGE, TS_WALL_CLOCK = 0, 1, 2, 3
+_TS_MIN_NS, _TS_MAX_NS = -(2**63) + 1, 2**63 - 1  # what int64 nanoseconds hold (INT64_MIN is NaT)
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_WALL_CLOCK = ("now", "today")
+_YEAR = r"^\s*([+-]?[0-9]{4,})-"
+
+
+def timestamp_problems(text: np.ndarray, null: np.ndarray, fmt: str | None) -> tuple[Vec, np.ndarray]:
+    """:func:`parse_timestamps`, plus a code per row: TS_OK (or null), TS_BAD (not a timestamp),
+    TS_OUT_OF_RANGE (a date int64 nanoseconds cannot hold), TS_WALL_CLOCK (``now``/``today``)."""
     series = pd.Series(text, dtype=object).where(~null, None)
     out = np.zeros(len(series), dtype=np.int64)
     bad = null.copy()
+    why = np.zeros(len(series), dtype=np.int8)
+    stripped = series.str.strip()
+    wall = stripped.str.lower().isin(_WALL_CLOCK).to_numpy(dtype=bool) & ~null
+    if wall.any():  # never handed to pandas, which would read the clock
+        series = series.where(~wall, None)
+        bad |= wall
+        why[wall] = TS_WALL_CLOCK
     if fmt:
-        groups = [np.ones(len(series), dtype=bool)]
+        groups = [~bad]
     else:
-        series = series.str.strip()
+        series = stripped.where(~wall, None)
         # Text with and without an offset is parsed in separate calls: pandas
         # versions disagree on naive text mixed with offsets in one column.
         has_offset = series.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
-        groups = [has_offset, ~has_offset]
+        groups = [has_offset & ~bad, ~has_offset & ~bad]
     for rows in groups:
         if not rows.any():
             continue
@@ -278,10 +301,28 @@ def parse_timestamps(text: np.ndarray, null: np.ndarray, fmt: str | None) -> Vec
         else:
             parsed = pd.to_datetime(part, format="ISO8601", utc=True, errors="coerce")
         missing = parsed.isna().to_numpy()
-        ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
-        out[rows] = np.where(missing, 0, ns)
+        # pandas >= 2 may parse into seconds or microseconds: check the range in that unit, exactly
+        native = parsed.dt.tz_localize(None).to_numpy()
+        per = _UNIT_NS[np.datetime_data(native.dtype)[0]]
+        vals = native.view(np.int64)
+        outside = ~missing & ((vals < -(-_TS_MIN_NS // per)) | (vals > _TS_MAX_NS // per))
+        missing = missing | outside
+        ns = np.zeros(len(part), dtype=np.int64)
+        inside = ~missing
+        if inside.any():
+            ns[inside] = parsed[inside].dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+        out[rows] = ns
         bad[rows] |= missing
-    return Vec(np.where(bad, 0, out).astype(np.int64), bad)
+        codes = np.where(outside, TS_OUT_OF_RANGE, np.where(missing, TS_BAD, TS_OK)).astype(np.int8)
+        why[rows] = codes
+    # pandas versions that parse into nanoseconds give NaT for far years: say why from the text
+    unparsed = (why == TS_BAD) & ~null
+    if unparsed.any():
+        years = pd.to_numeric(series[unparsed].str.extract(_YEAR, expand=False), errors="coerce").to_numpy()
+        far = ~np.isnan(years) & ((years < 1678) | (years > 2261))
+        idx = np.flatnonzero(unparsed)[far]
+        why[idx] = TS_OUT_OF_RANGE
+    return Vec(np.where(bad, 0, out).astype(np.int64), bad), why
 
 
 _OFFSET = r"[T ].*(?:Z|z|[+-]\d\d(?::?\d\d)?)$"  # a time part, then Z or an offset

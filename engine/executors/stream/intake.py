@@ -35,7 +35,7 @@ from typing import Any
 
 from ...columns.phones import normalise_one
 from ...columns.types import NUMERIC_TYPES
-from ...io.convert import json_kind, value_text
+from ...io.convert import MAX_MAGNITUDE, json_kind, value_text
 from ...pack.streams import REQUIRED_FIELDS, FieldSpec, Schema
 
 _NUMBER = re.compile(r" *([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?) *")
@@ -117,8 +117,8 @@ def _converter(spec: FieldSpec, region: str) -> Callable[[str], Any]:
             if m is None:
                 return None if not t.strip(" ") else _NO
             v = float(m.group(1))
-            if v - v != 0.0 or (integral and v != int(v)):  # inf/nan, or a fraction in an int field
-                return _NO
+            if v - v != 0.0 or abs(v) > MAX_MAGNITUDE or (integral and v != int(v)):
+                return _NO  # inf/nan, out of range, or a fraction in an int field
             return v
         return number
     if ftype == "bool":
@@ -157,7 +157,7 @@ class ScalarIntake:
     def convert(self, rec: dict) -> tuple[str, int, tuple] | None:
         """(stream, ts ns, row in field order) of a clean record, or None: take the vectorised path."""
         stream = rec.get("stream")
-        conv = self._conv.get(stream)  # type: ignore[arg-type]
+        conv = self._conv.get(stream) if type(stream) is str else None
         if conv is None:
             return None
         row: list[Any] = [None] * len(conv)

@@ -1,0 +1,173 @@
+"""Hostile inputs (#12): a bad value is a reject and the run goes on; bad rules, outputs and
+options are clear errors at file:line:col or exit 2; work stays bounded. Each class of problem
+has a regression test here; the hypothesis suite at the end throws generated hostile records at
+every reader and checks the invariants (no traceback, documented exit codes, counts that
+reconcile, work bounded by counts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fraudrules.errors import InputError
+from fraudrules.io.records import parse_inputs, read_inputs
+from fraudrules.pack.loader import load_pack
+from tests.helpers import REPO, RULES
+
+CLI = [sys.executable, str(REPO / "cli.py")]
+SCHEMA = load_pack(RULES).schema
+GOOD = "".join(f"q{i},2026-03-01T00:00:{i:02d}Z,A,+8613800000001,10\n" for i in range(10))
+HEADER = "id,ts,payer_account,payer_phone,amount\n"
+
+
+def run(*args, cwd=REPO, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, input=stdin)
+
+
+def read(*args: str, **kwargs):
+    return read_inputs(parse_inputs(list(args), SCHEMA), SCHEMA, **kwargs)
+
+
+def reasons(rs) -> dict[int, str]:
+    return {r.line: r.reason for r in rs.rejects}
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- records: a bad value is a reject, never a crash ------------------------------------------------------
+
+
+def test_timestamps_outside_int64_nanoseconds_are_rejected_as_out_of_range(tmp_path):
+    p = write(tmp_path / "payment.csv", HEADER + GOOD + "p1,9999-12-31T00:00:00Z,A,,1\np2,0001-01-01T00:00:00Z,A,,1\n"
+              "p3,2262-04-12T00:00:00,A,,1\np4,1677-09-21T00:00:00+08:00,A,,1\n")
+    rs = read(f"payment={p}")
+    got = reasons(rs)
+    assert sorted(got) == [12, 13, 14, 15]
+    assert all("timestamp out of range" in r for r in got.values()), got
+    assert rs.inputs[0].scored == 10 and rs.inputs[0].read == 14
+
+
+def test_the_wall_clock_words_are_rejected_in_records_and_through_mapping_files(tmp_path):
+    # pandas reads "now" and "today" as the current time: the output would change from run to run
+    p = write(tmp_path / "payment.csv", HEADER + GOOD + "p1,now,A,,1\np2, today ,A,,1\n")
+    got = reasons(read(f"payment={p}"))
+    assert sorted(got) == [12, 13] and all("wall clock" in r for r in got.values()), got
+    from fraudrules.io.mapping import load_mapping
+
+    m = write(tmp_path / "map.yaml", 'stream: payment\nfields:\n  id: ref\n  ts: timestamp(when)\n'
+                                     '  amount: number(amt)\n')
+    src = write(tmp_path / "src.csv", "ref,when,amt\nr1,now,1\nr2,2026-03-01T00:00:00Z,2\nr3,today,3\n")
+    mapping = load_mapping(m, SCHEMA)
+    rs = read_inputs(parse_inputs([str(src)], SCHEMA, mapping=mapping), SCHEMA, mapping=mapping)
+    assert rs.tables["payment"].columns["id"].values.tolist() == ["r2"]
+    assert sorted(reasons(rs)) == [2, 4]
+
+
+def test_numbers_beyond_1e15_are_rejected_and_a_1e305_amount_cannot_overflow_a_window_sum(tmp_path):
+    p = write(tmp_path / "payment.csv", HEADER + GOOD + "p5,2026-03-01T00:01:00Z,A,,1e305\n"
+              "p6,2026-03-01T00:01:01Z,A,,-1e16\np7,2026-03-01T00:01:02Z,A,,1e15\n")
+    rs = read(f"payment={p}")
+    assert reasons(rs) == {12: "amount: '1e305' is out of range (|x| > 1e15)",
+                           13: "amount: '-1e16' is out of range (|x| > 1e15)"}
+    out = tmp_path / "out"
+    proc = run("score", f"payment={p}", "--out", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_json_nan_and_infinity_are_rejected_like_csv_text(tmp_path):
+    lines = [json.dumps({"id": f"q{i}", "ts": f"2026-03-01T00:00:{i:02d}Z", "amount": 1}) for i in range(10)]
+    lines += ['{"id":"n1","ts":"2026-03-01T00:01:00Z","amount":NaN}',
+              '{"id":"n2","ts":"2026-03-01T00:01:00Z","amount":-Infinity}',
+              '{"id":"n3","ts":"2026-03-01T00:01:00Z","amount":1e400}']
+    p = write(tmp_path / "payment.jsonl", "\n".join(lines) + "\n")
+    csv = write(tmp_path / "payment.csv", "id,ts,amount\nc1,2026-03-01T00:01:00Z,nan\n")
+    got = reasons(read(f"payment={p}"))
+    assert got == {11: "amount: 'nan' is not a number", 12: "amount: '-inf' is not a number",
+                   13: "amount: 'inf' is not a number"}
+    assert reasons(read(f"payment={csv}")) == {2: "amount: 'nan' is not a number"}
+
+
+def test_hostile_json_values_are_rejects_with_reasons(tmp_path):
+    lines = [json.dumps({"id": f"q{i}", "ts": f"2026-03-01T00:00:{i:02d}Z"}) for i in range(10)]
+    lines += ['{"id":"s1","ts":"2026-03-01T00:01:00Z","payer_account":"\\ud800"}',
+              '{"id":"s2","ts":"2026-03-01T00:01:00Z","payer_account":' + "[" * 1000 + "]" * 1000 + "}",
+              '{"id":"s3","ts":"2026-03-01T00:01:00Z","payer_account":' + "[" * 50 + "]" * 50 + "}"]
+    p = write(tmp_path / "payment.jsonl", ("\n".join(lines) + "\n").encode() + b'{"id":"s4","ts":"x\xff"}\n')
+    rs = read(f"payment={p}")
+    got = reasons(rs)
+    assert got[11].startswith("payer_account: invalid text (a lone surrogate)")
+    assert got[12] == "invalid JSON: nested too deeply"
+    assert got[13].startswith("payer_account: expected text, got a list")
+    assert got[14] == "invalid UTF-8"
+    assert rs.inputs[0].read == 14 and rs.inputs[0].scored == 10
+
+
+def test_watch_rejects_what_score_rejects_and_goes_on(tmp_path):
+    good = [json.dumps({"stream": "payment", "id": f"q{i}", "ts": f"2026-03-01T00:00:{i:02d}Z"}) for i in range(3)]
+    bad = [b'{"stream":"payment","id":"u1","ts":"2026-03-01T00:01:00Z","payer_account":"\xff"}',
+           b'{"stream":["payment"],"id":"u2","ts":"2026-03-01T00:01:00Z"}',
+           b'{"stream":{"a":1},"id":"u2b","ts":"2026-03-01T00:01:00Z"}',
+           b'{"stream":"payment","id":"u3","ts":"9999-12-31T00:00:00Z"}',
+           b'{"stream":"payment","id":"u4","ts":"now"}',
+           b'{"stream":"payment","id":"u5","ts":"2026-03-01T00:01:00Z","amount":NaN}',
+           b'{"stream":"payment","id":"u6","ts":"2026-03-01T00:01:00Z","payer_account":"\\ud800"}',
+           b'{"stream":"payment","id":"u7","ts":"2026-03-01T00:01:00Z","payer_account":' + b"[" * 1000 + b"]" * 1000
+           + b"}",
+           b'{"stream":"payment","id":"u8","ts":"2026-03-01T00:01:00Z","amount":1e305}']
+    src = write(tmp_path / "in.jsonl", b"\n".join([g.encode() for g in good] + bad) + b"\n")
+    rej = tmp_path / "rejects.jsonl"
+    proc = run("watch", src, "--out", tmp_path / "alerts.jsonl", "--rejects", rej, "--stats-every", "0")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    rows = [json.loads(line) for line in rej.read_text(encoding="utf-8").splitlines()]  # every line is JSON
+    assert len(rows) == len(bad)
+    by_line = {r["line"]: r["reason"] for r in rows}
+    assert by_line[4] == "invalid UTF-8"
+    assert "unknown or missing stream" in by_line[5] and "unknown or missing stream" in by_line[6]
+    assert "timestamp out of range" in by_line[7] and "wall clock" in by_line[8]
+    assert by_line[9] == "amount: 'nan' is not a number" and "lone surrogate" in by_line[10]
+    assert by_line[11] == "invalid JSON: nested too deeply" and "out of range" in by_line[12]
+    summary = json.loads(proc.stderr.strip().splitlines()[-2])
+    assert summary["rejected"] == len(bad) and summary["records"] == len(good) + len(bad) and summary["reconciles"]
+
+
+def test_parquet_int64_beyond_2_53_is_a_reject_and_repeated_columns_are_input_errors(tmp_path):
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "ts": ["2026-03-01T00:00:00Z"] * 2,
+                             "amount": pa.array([10, 2**53 + 1], pa.int64())}), big)
+    assert reasons(read(f"payment={big}")) == {2: "amount: '9007199254740993' is out of range (|x| > 1e15)"}
+    dup = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["a"]), pa.array(["2026-03-01T00:00:00Z"]), pa.array(["x"]),
+                                         pa.array(["y"])], names=["id", "ts", "payer_account", "payer_account"]), dup)
+    with pytest.raises(InputError, match="column 'payer_account' appears more than once"):
+        read(f"payment={dup}")
+    for body in ("id,ts,amount,amount\na,2026-03-01T00:00:00Z,1,2\n",  # the fast path
+                 'id,ts,id\n"a\nb",2026-03-01T00:00:00Z,c\n',  # the numpy path (a quoted newline)
+                 'id,ts,id\na,2026-03-01T00:00:00Z,"c"x\n'):  # the slow path (a stray quote)
+        csv = write(tmp_path / "payment.csv", body)
+        with pytest.raises(InputError, match="appears more than once"):
+            read(f"payment={csv}")
+    proc = run("score", f"payment={dup}", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "more than once" in proc.stderr
+
+
+def test_phone_numbers_with_letters_are_kept_as_written():
+    from fraudrules.columns.phones import country_one, normalise_one
+
+    # phonenumbers reads letters as keypad digits: +86138ABCD0001 would become +8613822230001
+    assert normalise_one("+86138ABCD0001", "CN") == "+86138ABCD0001"
+    assert normalise_one("1-800-FLOWERS", "US") == "1-800-FLOWERS"
+    assert country_one("+86138ABCD0001") is None
+    assert normalise_one("+86 138-0013-8000", "CN") == "+8613800138000"  # separators still fine
+    assert normalise_one("(010) 6552-9988", "CN") == "+861065529988"
