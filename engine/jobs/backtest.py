@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
+from ..io.tables import RecordSet
+from ..runtime.alerts import key_texts
 
 
 @dataclass
@@ -144,3 +146,92 @@ def backtest(alerts: list[dict[str, Any]], rules: list[tuple[str, str, str]], re
         typ_stats[typology] = TypologyStats(typology, group["case_id"].nunique(), len(caught_ids), len(rec),
                                             len(rec_alerted), caught_ids)
     return BacktestReport(records, len(alerts), rule_stats, typ_stats)
+
+
+# --- labels that cannot mean anything -------------------------------------------------
+
+
+def check_labels(labels: Labels, records: RecordSet, key_fields: dict[str, set[str]]) -> tuple[Labels, list[str]]:
+    """Labels with the meaningless rows left out, and a warning for each kind left out.
+
+    Raises InputError when no label matches an input record: the labels belong to other data, and
+    every rule would score a precision of 0 and every typology a recall of 0 without saying why.
+    ``key_fields`` is {stream: key fields rules read}, for entity labels.
+    """
+    frame = labels.frame
+    warnings: list[str] = []
+    blank = frame["typology"].str.strip() == ""
+    if blank.any():
+        lines = ", ".join(str(i + 2) for i in frame.index[blank][:5])  # +2: header, 1-based
+        warnings.append(f"{int(blank.sum()):,} label(s) have an empty typology (lines {lines}"
+                        f"{', ...' if blank.sum() > 5 else ''}); they are left out")
+        frame = frame[~blank]
+    if frame.empty:
+        raise InputError("the labels name no typology: every row has an empty typology")
+    if labels.by_key:
+        known: set[str] = set()
+        for stream, fields in key_fields.items():
+            table = records.tables.get(stream)
+            for f in fields if table is not None else ():
+                known.update(key_texts(table.columns[f]).tolist())
+        matched = frame["key"].isin(known)
+        what = "key"
+    else:
+        matched = pd.Series(False, index=frame.index)
+        for stream, table in records.tables.items():
+            ids = set(key_texts(table.columns["id"]).tolist())
+            matched |= (frame["stream"] == stream) & frame["record_id"].isin(ids)
+        what = "record"
+    if not matched.any():
+        first = frame.iloc[0]
+        example = first["key"] if labels.by_key else f"{first['stream']} {first['record_id']}"
+        raise InputError(f"none of the {len(frame):,} labels matches an input {what} (the first is {example}): "
+                         "are these the labels of these inputs?")
+    if not matched.all():
+        miss = frame[~matched].iloc[0]
+        example = miss["key"] if labels.by_key else f"{miss['stream']} {miss['record_id']}"
+        warnings.append(f"{int((~matched).sum()):,} of {len(frame):,} labels match no input {what} (e.g. {example}); "
+                        "they count as missed")
+    return Labels(frame.reset_index(drop=True), labels.by_key), warnings
+
+
+# --- sweeps -------------------------------------------------------------------------
+
+
+@dataclass
+class SweepPoint:
+    value: Any
+    alerts: int
+    true_positives: int
+    precision: float | None
+    recall: float | None  # case recall of the sweep's typology, by this rule
+    per_1k: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "alerts": self.alerts, "tp": self.true_positives,
+                "fp": self.alerts - self.true_positives, "precision": self.precision, "recall": self.recall,
+                "alerts_per_1k": self.per_1k}
+
+
+@dataclass
+class Sweep:
+    rule_id: str
+    param: str
+    typology: str | None  # the typology the rule catches best at its written value
+    points: list[SweepPoint]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule_id, "param": self.param, "typology": self.typology,
+                "points": [p.to_dict() for p in self.points]}
+
+
+def sweep(rule_id: str, param: str, runs: list[tuple[Any, RuleStats]], written: RuleStats) -> Sweep:
+    """One point per value from each run's stats of the rule; recall is of the typology ``written`` (the
+    rule as written) catches best, so every point measures the same thing."""
+    main = written.main_typology or max(((t, r.typology_cases[t]) for _, r in runs for t in r.typology_cases),
+                                        key=lambda kv: (kv[1], kv[0]), default=None)
+    typology = main[0] if main else None
+    points = [SweepPoint(value, r.alerts, r.true_positives, r.precision,
+                         (r.typology_cases.get(typology, 0.0) if typology else None), r.per_1k)
+              for value, r in runs]
+    return Sweep(rule_id, param, typology, points)

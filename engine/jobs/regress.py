@@ -8,9 +8,12 @@ which changes with every edit and is reported once).
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+from ..errors import FraudRulesError
 
 IGNORED = ("rule_pack",)
 
@@ -86,3 +89,44 @@ def describe(reg: Regression, limit: int = 5) -> list[str]:
         if total > shown:
             lines.append(f"  ... {total - shown} more")
     return lines
+
+
+def _git(cwd: Path, *args: str) -> bytes:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FraudRulesError(f"cannot run git: {exc}") from None
+    if proc.returncode != 0:
+        raise FraudRulesError(proc.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} failed")
+    return proc.stdout
+
+
+def pack_at(ref: str, rules_dir: Path, into: Path) -> Path:
+    """The rule pack ``ref`` names: a folder as it is, or the pack folder as it was at git revision ``ref``
+    (written under ``into``, file by file through ``git show``, so nothing else of the tree is touched)."""
+    if Path(ref).is_dir():
+        return Path(ref)
+    rules_dir = rules_dir.resolve()
+    if not rules_dir.is_dir():
+        raise FraudRulesError(f"--against {ref}: no such folder, and the pack {rules_dir} is not in a git work tree")
+    try:
+        top = Path(_git(rules_dir, "rev-parse", "--show-toplevel").decode().strip())
+    except FraudRulesError:
+        raise FraudRulesError(f"--against {ref}: not a folder, and {rules_dir} is not in a git work tree") from None
+    try:
+        _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except FraudRulesError:
+        raise FraudRulesError(f"--against {ref}: neither a folder nor a git revision") from None
+    rel = rules_dir.relative_to(top).as_posix()
+    names = [n for n in _git(top, "ls-tree", "-r", "-z", "--name-only", ref, "--", rel).decode().split("\0") if n]
+    if not names:
+        raise FraudRulesError(f"--against {ref}: the revision has no {rel}/")
+    dest = into / "pack"
+    for name in names:
+        part = PurePosixPath(name).relative_to(rel) if rel != "." else PurePosixPath(name)
+        if ".." in part.parts:  # git does not store such paths; refuse rather than write outside ``into``
+            raise FraudRulesError(f"--against {ref}: unexpected path {name}")
+        target = dest.joinpath(*part.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_git(top, "show", f"{ref}:{name}"))
+    return dest

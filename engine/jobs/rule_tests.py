@@ -14,6 +14,7 @@ from ..errors import FraudRulesError
 from ..executors.batch import BatchExecutor
 from ..io.records import records_from_dicts
 from ..pack.model import Rule, RulePack, RuleTest
+from ..pack.params import with_lists
 from ..runtime.plan import Plan, compile_pack
 
 # An executor takes (plan, records as dicts, region) and returns the ids of the
@@ -102,10 +103,13 @@ def run_rule_tests(pack: RulePack, rules: list[Rule] | None = None, executors: l
     for rule in sorted(rules if rules is not None else pack.rules, key=lambda r: r.id):
         plan = compile_pack(pack, region, {rule.id})
         for case in cases if cases is not None else rule.tests:
+            # a case may fix list contents (lists: {name: [values]}), so it does not depend on the shipped list
+            case_plan = compile_pack(with_lists(pack, dict(case.lists), "test lists"), region, {rule.id}) \
+                if case.lists else plan
             for name in executors or list(EXECUTORS):
                 expected = list(case.expect)
                 try:
-                    actual = EXECUTORS[name](plan, [dict(r) for r in case.records], region).get(rule.id, [])
+                    actual = EXECUTORS[name](case_plan, [dict(r) for r in case.records], region).get(rule.id, [])
                     report.results.append(CaseResult(rule, case, name, expected, actual))
                 except FraudRulesError as exc:
                     report.results.append(CaseResult(rule, case, name, expected, None, str(exc)))

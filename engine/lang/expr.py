@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from .hints import unexpected_char_hint, unexpected_token_hint
+
 MAX_EXPR_CHARS = 10_000
 MAX_EXPR_DEPTH = 64
 
@@ -49,6 +51,7 @@ _GRAMMAR = r"""
      | "null"                                       -> null
      | NAME "(" [arguments] ")"                     -> call
      | NAME "." NAME                                -> qualified
+     | "$" NAME                                     -> param
      | NAME                                         -> name
      | "(" expr ")"
 container: "[" [expr ("," expr)*] "]"               -> list_literal
@@ -111,6 +114,16 @@ class Field(Expr):
     @property
     def dotted(self) -> str:
         return f"{self.alias}.{self.name}" if self.alias else self.name
+
+
+@dataclass(frozen=True)
+class Param(Expr):
+    """``$name`` or ``params.name``: a rule parameter, bound to its value when the rule compiles."""
+
+    name: str
+
+
+PARAMS_ALIAS = "params"  # ``params.x`` reads a parameter, so no step may be called ``params``
 
 
 @dataclass(frozen=True)
@@ -238,7 +251,12 @@ class _Build(Transformer):
         return Field(str(children[0]), **_span(meta))
 
     def qualified(self, meta, children):
+        if str(children[0]) == PARAMS_ALIAS:
+            return Param(str(children[1]), **_span(meta))
         return Field(str(children[1]), alias=str(children[0]), **_span(meta))
+
+    def param(self, meta, children):
+        return Param(str(children[0]), **_span(meta))
 
     def call(self, meta, children):
         name, arguments = children
@@ -329,12 +347,17 @@ def parse_expr(text: str) -> Expr:
     try:
         tree = _PARSER.parse(text)
     except UnexpectedCharacters as exc:
-        raise ExprSyntaxError(_describe_char(text, exc.pos_in_stream), exc.pos_in_stream) from None
+        message = _describe_char(text, exc.pos_in_stream)
+        hint = unexpected_char_hint(text, exc.pos_in_stream)
+        raise ExprSyntaxError(f"{message}; {hint}" if hint else message, exc.pos_in_stream) from None
     except UnexpectedToken as exc:
         tok: Token = exc.token
         pos = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text.rstrip())
         what = "end of expression" if tok.type == "$END" else f"{tok.value!r}"
-        raise ExprSyntaxError(f"unexpected {what}", pos) from None
+        hint, at = ("", pos) if tok.type == "$END" else unexpected_token_hint(text, pos, str(tok.value))
+        if at != pos:  # the mistake is an earlier word, which the parser took for a name
+            what, pos = repr(text[at:pos].strip()), at
+        raise ExprSyntaxError(f"unexpected {what}; {hint}" if hint else f"unexpected {what}", pos) from None
     except UnexpectedEOF:
         raise ExprSyntaxError("unexpected end of expression", len(text)) from None
     except UnexpectedInput as exc:  # pragma: no cover - the three above cover LALR
@@ -396,6 +419,8 @@ def unparse(node: Expr, parent: int = 0) -> str:
         return repr(node.value)
     if isinstance(node, Field):
         return node.dotted
+    if isinstance(node, Param):
+        return f"${node.name}"
     if isinstance(node, Call):
         args = [unparse(a) for a in node.args] + [f"{k}={unparse(v)}" for k, v in node.kwargs]
         return f"{node.name}({', '.join(args)})"

@@ -13,9 +13,24 @@ from dataclasses import dataclass, field
 from ..columns.types import LogicalType
 from ..errors import RuleError
 from ..lang.aggregates import AGGREGATES
-from ..lang.expr import ARITHMETIC, COMPARISONS, Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from ..lang.expr import (
+    ARITHMETIC,
+    COMPARISONS,
+    Binary,
+    Call,
+    Cond,
+    Expr,
+    Field,
+    InList,
+    ListRef,
+    Literal,
+    Param,
+    Unary,
+    unparse,
+)
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
-from .model import MAX_RETENTION, ExprSource, Macro, Rule, RulePack
+from ..lang.hints import FUNCTION_ALIASES, literal_word_hint, name_hint
+from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack
 from .streams import FieldSpec, StreamSpec
 
 MAX_MACRO_DEPTH = 8
@@ -31,6 +46,7 @@ class Scope:
     allow_aggregates: bool = False
     extra: dict[str, LogicalType] = field(default_factory=dict)  # extra names, e.g. ``row`` in mappings
     what: str = "expression"
+    params: dict[str, ParamDef] = field(default_factory=dict)  # the rule's params, read as $name
 
 
 class Checker:
@@ -38,8 +54,11 @@ class Checker:
         self.lists = pack.lists if pack else (lists or {})
         self.macros: dict[str, Macro] = pack.macros if pack else (macros or {})
         self.errors: list[RuleError] = []
+        self.warnings: list[RuleError] = []  # traps that compile: lint shows them, loading does not fail
         self.used_lists: set[str] = set()
         self.used_macros: set[str] = set()
+        self.used_params: set[tuple[str, str]] = set()  # (rule path, param name)
+        self._operands: set[int] = set()  # ids of bare names compared with something: maybe unquoted text
 
     # -- entry points ----------------------------------------------------------
     def check(self, src: ExprSource, scope: Scope, want_bool: bool = True) -> LogicalType | None:
@@ -52,6 +71,9 @@ class Checker:
     def _err(self, src: ExprSource, node: Expr, message: str) -> None:
         self.errors.append(RuleError(message, src.location(node)))
 
+    def _warn(self, src: ExprSource, node: Expr, message: str) -> None:
+        self.warnings.append(RuleError(message, src.location(node), severity="warning"))
+
     # -- inference ---------------------------------------------------------------
     def _field_type(self, spec: FieldSpec) -> LogicalType:
         return spec.type
@@ -63,6 +85,9 @@ class Checker:
             return LITERAL_TYPES[node.kind]
         if isinstance(node, Field):
             return self._field(node, src, scope, params, in_aggregate)
+        if isinstance(node, Param):
+            param = self._param(node, src, scope)
+            return LITERAL_TYPES[param.kind] if param else None
         if isinstance(node, Unary):
             t = recur(node.operand)
             if t is None:
@@ -76,6 +101,11 @@ class Checker:
                 return None
             return t
         if isinstance(node, Binary):
+            if node.op in ("==", "!="):  # ``channel == web``: web may be text that lost its quotes
+                for side, other in ((node.left, node.right), (node.right, node.left)):
+                    if isinstance(side, Field) and (isinstance(other, Field) or
+                                                    isinstance(other, Literal) and other.kind == "string"):
+                        self._operands.add(id(side))
             lt, rt = recur(node.left), recur(node.right)
             if lt is None or rt is None:
                 return LogicalType.BOOL if node.op in COMPARISONS or node.op in ("and", "or") else None
@@ -85,12 +115,15 @@ class Checker:
                         self._err(src, side, f"'{node.op}' needs true/false on both sides, not {t}")
                 return LogicalType.BOOL
             if node.op in COMPARISONS:
+                if self._null_comparison(node, src):
+                    return LogicalType.BOOL
                 if not compatible(lt, rt):
                     self._err(src, node, f"cannot compare {lt} with {rt}")
                 elif node.op not in ("==", "!=") and LogicalType.BOOL in (lt, rt):
                     self._err(src, node, f"'{node.op}' does not order true/false")
                 self._check_enum_literal(node.left, node.right, src, scope)
                 self._check_enum_literal(node.right, node.left, src, scope)
+                self._check_bare_seconds(node, lt, rt, src, scope)
                 return LogicalType.BOOL
             if node.op in ARITHMETIC:
                 return self._arith(node, lt, rt, src)
@@ -114,6 +147,66 @@ class Checker:
         self._err(src, node, "unsupported expression")
         return None
 
+    def _null_comparison(self, node: Binary, src: ExprSource) -> bool:
+        """``x == null`` is false for every x (any comparison with null is): an error that says what to write."""
+        sides = [s for s in (node.left, node.right) if isinstance(s, Literal) and s.kind == "null"]
+        if not sides:
+            return False
+        other = node.right if sides[0] is node.left else node.left
+        x = unparse(other)
+        if node.op == "==":
+            hint = f"write is_null({x})"
+        elif node.op == "!=":
+            hint = f"write not is_null({x})"
+        else:
+            hint = f"test is_null({x}) instead"
+        self._err(src, node, f"'{src.snippet(node)}' is always false (any comparison with null is false); {hint}")
+        return True
+
+    def _check_bare_seconds(self, node: Binary, lt: LogicalType, rt: LogicalType, src: ExprSource,
+                            scope: Scope) -> None:
+        """``duration > 10`` means 10 seconds; a unit makes it say so (and catches 10 meant as minutes)."""
+        for t, other in ((lt, node.right), (rt, node.left)):
+            if t != LogicalType.DURATION:
+                continue
+            number = self._bare_number(other, scope)
+            if number is None or number == 0:
+                continue
+            shown = int(number) if float(number).is_integer() else number
+            what = f"${other.name} ({shown})" if isinstance(other, Param) else f"{shown}"
+            self._warn(src, other, f"{what} is compared with a duration and is read as seconds: write {shown}s "
+                                   f"(or {shown}m, {shown}h ... if you meant another unit)"
+                                   + (" in params" if isinstance(other, Param) else ""))
+
+    @staticmethod
+    def _bare_number(node: Expr, scope: Scope) -> float | None:
+        if isinstance(node, Unary) and node.op == "-":
+            inner = Checker._bare_number(node.operand, scope)
+            return None if inner is None else -inner
+        if isinstance(node, Literal) and node.kind == "number":
+            return float(node.value)  # type: ignore[arg-type]
+        if isinstance(node, Param) and node.name in scope.params and scope.params[node.name].kind == "number":
+            return float(scope.params[node.name].value)  # type: ignore[arg-type]
+        return None
+
+    def _param(self, node: Param, src: ExprSource, scope: Scope) -> ParamDef | None:
+        param = scope.params.get(node.name)
+        if param is None:
+            known = ", ".join(f"${p}" for p in scope.params) or "none: declare them under params:"
+            self._err(src, node, f"unknown param ${node.name}{name_hint(node.name, list(scope.params))} "
+                                 f"(params of this rule: {known})")
+            return None
+        self.used_params.add((str(param.loc.path), param.name))
+        return param
+
+    def _constant(self, node: Expr, scope: Scope) -> tuple[bool, object]:
+        """(is it a constant, its value): a literal, or a param, which is bound before the rule runs."""
+        if isinstance(node, Literal):
+            return True, node.value
+        if isinstance(node, Param) and node.name in scope.params:
+            return True, scope.params[node.name].value
+        return False, None
+
     def _field(self, node: Field, src: ExprSource, scope: Scope, params: dict[str, LogicalType],
                in_aggregate: bool) -> LogicalType | None:
         if node.alias is None and node.name in params:
@@ -127,7 +220,10 @@ class Checker:
                 self._err(src, node, f"{node.name!r} is a step alias: name one of its fields, e.g. {node.name}.id")
                 return None
             where = f"stream {scope.own.name!r}" if scope.own else "this context"
-            self._err(src, node, f"unknown field {node.name!r} in {where}{_suggest(node.name, scope)}")
+            hint = literal_word_hint(node.name) or _suggest(node.name, scope)
+            if not hint and id(node) in self._operands:
+                hint = f"; if you meant the text, quote it: \"{node.name}\""
+            self._err(src, node, f"unknown field {node.name!r} in {where}{hint}")
             return None
         if in_aggregate:
             self._err(src, node, "an aggregate can only use fields of its own record, not of other steps")
@@ -193,7 +289,10 @@ class Checker:
             self._err(src, ref, "empty list")
         for item in ref.items:
             if not isinstance(item, Literal):
-                self._err(src, item, "list items must be literals")
+                hint = ""
+                if isinstance(item, Field) and item.alias is None:
+                    hint = literal_word_hint(item.name) or f"; quote text: \"{item.name}\""
+                self._err(src, item, f"list items must be literals{hint}")
                 continue
             it = self._infer(item, src, scope, params, depth, in_aggregate)
             if operand_type is not None and it is not None and not compatible(operand_type, it):
@@ -207,7 +306,8 @@ class Checker:
             return self._macro(node, src, scope, params, depth, in_aggregate)
         fn = FUNCTIONS.get(node.name)
         if fn is None:
-            self._err(src, node, f"unknown function {node.name!r}")
+            known = sorted(set(FUNCTIONS) | set(AGGREGATES) | set(self.macros))
+            self._err(src, node, f"unknown function {node.name!r}{name_hint(node.name, known, FUNCTION_ALIASES)}")
             return None
         if node.kwargs:
             self._err(src, node.kwargs[0][1], f"{node.name}() takes no keyword arguments")
@@ -221,10 +321,11 @@ class Checker:
         consts: list[object] = []
         for i, arg in enumerate(node.args):
             if i in fn.constant_args:
-                if not isinstance(arg, Literal):
+                constant, value = self._constant(arg, scope)
+                if not constant:
                     self._err(src, arg, f"argument {i + 1} of {node.name}() must be a literal")
                     return None
-                consts.append(arg.value)
+                consts.append(value)
             else:
                 consts.append(None)
         try:
@@ -255,11 +356,18 @@ class Checker:
                 self._err(src, node, f"{node.name}(): unknown keyword {k!r} (only where=)")
                 return None
         window = node.args[-1]
-        if not (isinstance(window, Literal) and window.kind == "duration" and window.value and window.value > 0):
-            self._err(src, window, f"the window of {node.name}() must be a duration literal such as 1h or 7d")
+        seconds = window.value if isinstance(window, Literal) and window.kind == "duration" else None
+        if isinstance(window, Param):
+            param = self._param(window, src, scope)
+            if param is None:
+                return None
+            seconds = param.value if param.kind == "duration" else None
+        if not (isinstance(seconds, (int, float)) and seconds > 0):
+            self._err(src, window, f"the window of {node.name}() must be a duration literal such as 1h or 7d"
+                                   + (" (or a param whose value is one)" if isinstance(window, Param) else ""))
             return None
 
-        if window.value > MAX_RETENTION:
+        if seconds > MAX_RETENTION:
             self._err(src, window, f"window beyond the retention limit of {int(MAX_RETENTION // 86400)}d")
             return None
         vtype = None
@@ -337,8 +445,17 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                                             step.loc))
                 elif f not in seen[a].fields:
                     errors.append(RuleError(f"follows: stream {seen[a].name!r} has no field {f!r}", step.loc))
+                elif step.key in spec.fields:
+                    errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
+                                                (a, seen[a].fields[f]), "follows"))
+        elif i > 0 and step.key in spec.fields:
+            prev = rule.steps[i - 1]
+            prev_spec = pack.schema.streams.get(prev.stream)
+            if prev_spec is not None and prev.key in prev_spec.fields:
+                errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
+                                            (prev.alias, prev_spec.fields[prev.key]), "key"))
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
-                            what=f"the where of step {step.alias!r}"))
+                            what=f"the where of step {step.alias!r}", params=rule.params))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -349,7 +466,28 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
             errors.append(RuleError(f"unless: stream {u.stream!r} has no key field {u.key!r}", u.loc))
         if u.on not in seen:
             errors.append(RuleError(f"unless: 'on' names an unknown alias {u.on!r}", u.loc))
+        elif spec is not None and u.key in spec.fields:
+            on = next(s for s in rule.steps if s.alias == u.on)
+            if on.key in seen[u.on].fields:
+                errors.extend(_join_problem(u.loc, ("unless", spec.fields[u.key]), (u.on, seen[u.on].fields[on.key]),
+                                            "unless"))
     return scopes, errors
+
+
+def _join_problem(loc, mine: tuple[str, FieldSpec], theirs: tuple[str, FieldSpec], how: str) -> list[RuleError]:
+    """Keys that join must hold the same kind of value: a phone number never equals an account or an amount.
+
+    Phone fields are normalised to E.164 (+8613...), other text is kept as written, so a phone joined to
+    a text field matches nothing in practice, and the sequence would compile and never fire.
+    """
+    (alias, a), (other, b) = mine, theirs
+    if a.type == b.type or LogicalType.PHONE not in (a.type, b.type) and compatible(a.type, b.type):
+        return []
+    joined = {"key": "joins the previous step's key", "follows": "follows",
+              "unless": "is matched against the key of step"}[how]
+    fix = " (join a phone field to a phone field, e.g. payer_phone)" if LogicalType.PHONE in (a.type, b.type) else ""
+    return [RuleError(f"step {alias!r}: key {a.name} ({a.type}) {joined} {other!r} {b.name} ({b.type}): "
+                      f"these never hold equal values, so the rule can never match{fix}", loc)]
 
 
 def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
@@ -362,11 +500,18 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
             checker.check(step.where, scope)
     if rule.unless is not None and rule.unless.where is not None:
         spec = pack.schema.streams[rule.unless.stream]
-        checker.check(rule.unless.where, Scope(spec, {}, allow_aggregates=False, what="unless"))
+        checker.check(rule.unless.where, Scope(spec, {}, allow_aggregates=False, what="unless", params=rule.params))
+    for case in rule.tests:
+        for name, _ in case.lists:
+            if name not in pack.lists:
+                known = ", ".join(sorted(pack.lists)) or "none"
+                checker.errors.append(RuleError(f"test {case.name!r}: unknown list {name!r}"
+                                                f"{name_hint(name, sorted(pack.lists))} (lists: {known})", case.loc))
     if rule.explain is not None:
         last = rule.steps[-1]
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
-        scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain")
+        scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
+                      params=rule.params)
         for part in rule.explain.parts:
             if part.expr is None:
                 continue

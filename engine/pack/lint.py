@@ -86,6 +86,29 @@ def unused_lists_and_macros(pack: RulePack) -> list[RuleError]:
     return out
 
 
+@validator("traps")
+def traps(pack: RulePack) -> list[RuleError]:
+    """What compiles but is probably not what was meant: a bare number compared with a duration,
+    a param no expression reads."""
+    checker = Checker(pack)
+    for rule in pack.rules:
+        check_rule(rule, pack, checker)
+    out = list(checker.warnings)
+    for rule in pack.rules:
+        for name, param in rule.params.items():
+            if (str(param.loc.path), name) not in checker.used_params:
+                out.append(RuleError(f"param {name} is not used (read it as ${name})", param.loc, severity="warning"))
+    return out
+
+
+@validator("empty-lists")
+def empty_lists(pack: RulePack) -> list[RuleError]:
+    """``x in @list`` over an empty list never holds: a rule that reads it can never fire on that condition."""
+    return [RuleError(f"list @{name} is empty: 'x in @{name}' never holds and 'x not in @{name}' always does",
+                      lst.loc, severity="warning")
+            for name, lst in sorted(pack.lists.items()) if not lst.values]
+
+
 @validator("trivial-threshold")
 def trivial_thresholds(pack: RulePack) -> list[RuleError]:
     """``count(1h) >= 1`` always holds: the record itself is in its window."""
@@ -117,6 +140,7 @@ def same_logic(pack: RulePack) -> list[RuleError]:
         shape = (
             tuple((s.stream, s.key, s.follows, s.where.ast if s.where else None) for s in rule.steps),
             rule.within,
+            tuple(sorted((p.name, p.kind, p.value) for p in rule.params.values())),
             (rule.unless.stream, rule.unless.key, rule.unless.where.ast if rule.unless.where else None)
             if rule.unless else None,
         )

@@ -21,7 +21,7 @@ import io
 from pathlib import Path
 
 from ..errors import RuleError, RuleErrors, SourceLocation
-from ..lang.expr import ExprSyntaxError, parse_duration, parse_expr
+from ..lang.expr import PARAMS_ALIAS, ExprSyntaxError, parse_duration, parse_expr
 from .checker import check_pack
 from .model import (
     MAX_RETENTION,
@@ -30,6 +30,7 @@ from .model import (
     ExprSource,
     Macro,
     NamedList,
+    ParamDef,
     Policy,
     Rule,
     RulePack,
@@ -51,12 +52,12 @@ ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 RULE_KEYS = {
     "id", "title", "description", "severity", "score", "status", "version", "tags", "references",
     "author", "date", "modified", "falsepositives", "stream", "key", "where", "sequence", "suppress",
-    "explain", "tests",
+    "explain", "tests", "params",
 }
 SEQUENCE_KEYS = {"within", "steps", "unless"}
 STEP_KEYS = {"as", "stream", "key", "where", "follows"}
 UNLESS_KEYS = {"stream", "key", "where", "on"}
-TEST_KEYS = {"name", "records", "expect"}
+TEST_KEYS = {"name", "records", "expect", "lists"}
 LIST_KEYS = {"kind", "description", "source", "values", "file"}
 
 
@@ -225,6 +226,8 @@ def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False) -
         errors.add(f"step {index + 1} needs an alias: 'as: NAME'", node.loc)
     if alias and (not alias.isidentifier() or alias.startswith("_")):
         errors.add(f"alias {alias!r} must be an identifier", _key_loc(node, "as"))
+    elif alias == PARAMS_ALIAS and not single:
+        errors.add(f"alias {alias!r} is reserved: params.NAME reads the rule's params", _key_loc(node, "as"))
     where = parse_expression(node.get("where"), "where", errors)
     follows = None
     fnode = node.get("follows")
@@ -267,10 +270,73 @@ def _parse_tests(node: Node | None, errors: _Errors) -> tuple[RuleTest, ...]:
                     continue
                 records.append({**rec.plain(), "_line": rec.loc.line})
         expect = _str_list(tnode.get("expect"), "expect", errors)
-        if tnode.get("expect") is None:
+        enode = tnode.get("expect")
+        if enode is None:
             errors.add(f"test {name!r}: missing 'expect' (the ids of the records that alert; [] for none)", tnode.loc)
-        tests.append(RuleTest(name, tuple(records), expect, tnode.loc, tnode))
+        elif isinstance(enode.value, list) and rnode is not None and isinstance(rnode.value, list):
+            # an expected id no record has can never be matched: the case would fail for the wrong reason,
+            # or, next to a typo in the records, pass for one
+            ids = [str(r["id"]) for r in records if r.get("id") is not None]
+            for item in enode.value:
+                if not isinstance(item.value, (dict, list)) and item.value is not None and str(item.value) not in ids:
+                    errors.add(f"test {name!r}: expect names {str(item.value)!r}, but no record of the case has "
+                               f"that id{_close(str(item.value), ids)}", item.loc)
+        tests.append(RuleTest(name, tuple(records), expect, tnode.loc, tnode, _test_lists(tnode.get("lists"),
+                                                                                           name, errors)))
     return tuple(tests)
+
+
+def _close(word: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (ids: {', '.join(known) or 'none'})"
+
+
+def _test_lists(node: Node | None, name: str, errors: _Errors) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``lists: {bank_hotlines: ["95588"]}`` in a case: the list holds exactly these values for the case."""
+    if node is None:
+        return ()
+    if not isinstance(node.value, dict):
+        errors.add(f"test {name!r}: 'lists' maps a list name to its values, e.g. lists: {{bank_hotlines: [95588]}}",
+                   node.loc)
+        return ()
+    return tuple((key, _str_list(value, f"test {name!r}: list {key}", errors)) for key, value in node.value.items())
+
+
+def _parse_params(node: Node | None, errors: _Errors) -> dict[str, ParamDef]:
+    """``params: {min_payers: 6, window: 1h}``: numbers, durations, text or true/false, used as $name."""
+    if node is None:
+        return {}
+    if not isinstance(node.value, dict):
+        errors.add("params must be a mapping of names to values, e.g. params: {min_payers: 6}", node.loc)
+        return {}
+    out: dict[str, ParamDef] = {}
+    for key, vnode in node.value.items():
+        loc = _key_loc(node, key)
+        if not key.isidentifier() or key.startswith("_"):
+            errors.add(f"param name {key!r} must be an identifier", loc)
+            continue
+        param = param_value(key, vnode.value, vnode.loc)
+        if param is None:
+            errors.add(f"param {key}: a value is a number, a duration (10m), text or true/false", vnode.loc)
+        else:
+            out[key] = param
+    return out
+
+
+def param_value(name: str, value: object, loc: SourceLocation) -> ParamDef | None:
+    """A param from a YAML scalar: a duration is text that parses as one (10m), so "10m" is never text."""
+    if isinstance(value, bool):
+        return ParamDef(name, value, "bool", loc)
+    if isinstance(value, (int, float)):
+        return ParamDef(name, value, "number", loc)
+    if isinstance(value, str):
+        seconds = parse_duration(value.strip())
+        if seconds is not None:
+            return ParamDef(name, seconds, "duration", loc)
+        return ParamDef(name, value, "string", loc)
+    return None
 
 
 def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
@@ -365,6 +431,7 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
         suppress=suppress,
         explain=parse_template(node.get("explain"), errors),
         tests=_parse_tests(node.get("tests"), errors),
+        params=_parse_params(node.get("params"), errors),
         is_sequence=seq_node is not None,
         node=node,
     )

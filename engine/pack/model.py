@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SourceLocation
-from ..lang.expr import Expr
+from ..lang.expr import Expr, Literal, unparse
 from .source import Node
 from .streams import Schema
 
@@ -71,12 +71,35 @@ class Template:
 
 
 @dataclass(frozen=True)
+class ParamDef:
+    """A rule parameter (``params: {min_payers: 6}``), read as ``$min_payers`` and bound when the rule compiles.
+
+    ``kind`` is the literal kind its value takes: number, duration (seconds), string or bool.
+    """
+
+    name: str
+    value: object
+    kind: str
+    loc: SourceLocation = SourceLocation("")
+
+    @property
+    def text(self) -> str:
+        """The value as a rule author writes it (a duration as 10m, not 600)."""
+        if self.kind == "duration":
+            return unparse(Literal(self.value, "duration"))
+        if self.kind == "bool":
+            return "true" if self.value else "false"
+        return str(self.value)
+
+
+@dataclass(frozen=True)
 class RuleTest:
     name: str
     records: tuple[dict, ...]
     expect: tuple[str, ...]
     loc: SourceLocation
     node: Node | None = None
+    lists: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (list name, values) fixed for this case
 
 
 @dataclass
@@ -99,6 +122,7 @@ class Rule:
     suppress: float = 0.0  # seconds; 0 = no suppression
     explain: Template | None = None
     tests: tuple[RuleTest, ...] = ()
+    params: dict[str, ParamDef] = field(default_factory=dict)
     is_sequence: bool = False
     node: Node | None = field(default=None, repr=False)
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import RuleError, SourceLocation
+from .yaml_errors import plain_message
 
 MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 32
@@ -138,9 +139,9 @@ def load_yaml_text(text: str, path: str) -> Node:
     try:
         composed = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        message, mark = plain_message(exc, text)
         where = _loc(path, mark) if mark else SourceLocation(path)
-        raise RuleError(f"YAML syntax: {exc.problem or exc.context}", where) from None
+        raise RuleError(message, where) from None
     except yaml.YAMLError as exc:  # pragma: no cover - composer errors are marked
         raise RuleError(f"YAML syntax: {exc}", SourceLocation(path)) from None
     if composed is None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..lang.aggregates import AGGREGATES
-from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, conjuncts, unparse
-from ..pack.model import Macro, Policy, Rule, RulePack
+from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
+from ..pack.model import Macro, ParamDef, Policy, Rule, RulePack
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -156,6 +156,15 @@ def expand_macros(expr: Expr, macros: dict[str, Macro], depth: int = 0) -> Expr:
     return _rebuild(expr, visit)
 
 
+def bind_params(expr: Expr, params: dict[str, ParamDef]) -> Expr:
+    """Each ``$name`` becomes its value as a literal: executors never see a param, so a tuned rule
+    (``--set``, ``--sweep``) runs exactly like one with the value written in."""
+    if not params:
+        return expr
+    return _rebuild(expr, lambda n: Literal(params[n.name].value, params[n.name].kind, start=n.start, end=n.end)
+                    if isinstance(n, Param) else None)
+
+
 def _own_alias_to_plain(expr: Expr, alias: str) -> Expr:
     """``pay.amount`` inside step ``pay`` means its own ``amount``."""
     return _rebuild(expr, lambda n: replace(n, alias=None) if isinstance(n, Field) and n.alias == alias else None)
@@ -183,23 +192,25 @@ def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
     return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, call.kwarg("where"))
 
 
-def _leaves(expanded: Expr) -> tuple[Leaf, ...]:
+def _leaves(expanded: Expr, params: dict[str, ParamDef] | None = None) -> tuple[Leaf, ...]:
     """The values worth showing for one (macro-expanded) condition, no repeats.
 
     Fields, function calls and aggregates, outermost first; an aggregate is
-    shown whole, not its insides; ``x in @list`` also shows the list entry.
+    shown whole, not its insides; ``x in @list`` also shows the list entry;
+    a param is shown as ``$name`` with the value it ran with.
     """
     leaves: list[Leaf] = []
     seen: set[str] = set()
+    params = params or {}
 
     def add(node: Expr, list_name: str | None = None) -> None:
         text = unparse(node)
         if text not in seen:
             seen.add(text)
-            leaves.append(Leaf(text, node, list_name))
+            leaves.append(Leaf(text, bind_params(node, params), list_name))
 
     def visit(node: Expr) -> None:
-        if isinstance(node, Field):
+        if isinstance(node, (Field, Param)):
             add(node)
             return
         if isinstance(node, Call):
@@ -227,9 +238,11 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
         aggs: dict[Call, AggregateSpec] = {}
         if step.where is not None:
             for conj in conjuncts(step.where.ast):
-                expanded = _own_alias_to_plain(expand_macros(conj, macros), step.alias)
+                unbound = _own_alias_to_plain(expand_macros(conj, macros), step.alias)
+                expanded = bind_params(unbound, rule.params)
                 (cross if any(isinstance(n, Field) and n.alias for n in expanded.walk()) else local).append(expanded)
-                conditions.append(Condition(step.alias, step.where.snippet(conj), expanded, _leaves(expanded)))
+                conditions.append(Condition(step.alias, step.where.snippet(conj), expanded,
+                                            _leaves(unbound, rule.params)))
                 for call in _aggregate_calls(expanded):
                     aggs[call] = _aggregate_spec(call, step.stream, step.key)
                 for n in expanded.walk():
@@ -246,7 +259,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
             if part.expr is None:
                 explain.append(ExplainPart(text=part.text))
                 continue
-            expanded = _own_alias_to_plain(expand_macros(part.expr.ast, macros), last.alias)
+            expanded = bind_params(_own_alias_to_plain(expand_macros(part.expr.ast, macros), last.alias), rule.params)
             for n in expanded.walk():
                 if isinstance(n, Field) and (n.alias or last.alias) in used:
                     used[n.alias or last.alias].add(n.name)
@@ -259,7 +272,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     if rule.unless is not None:
         u = rule.unless
         on = next(i for i, s in enumerate(rule.steps) if s.alias == u.on)
-        where = expand_macros(u.where.ast, macros) if u.where else None
+        where = bind_params(expand_macros(u.where.ast, macros), rule.params) if u.where else None
         unless = UnlessPlan(u.stream, u.key, where, on)
     return RulePlan(
         rule=rule,
