@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from ..errors import FraudRulesError, InputError
 from ..executors.stream import StreamExecutor
+from ..io.files import read_json_document, write_json_durably
 from ..io.sinks import alert_line
 from ..runtime.plan import Plan
 
@@ -99,12 +100,7 @@ class NatsWatchJob:
         path = self.opts.state
         if not path.exists():
             return None
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FraudRulesError(f"{path}: cannot read the state file: {exc}") from None
-        if not isinstance(state, dict) or state.get("kind") != STATE_KIND:
-            raise FraudRulesError(f"{path}: not a NATS watch checkpoint")
+        state = read_json_document(path, "kind", STATE_KIND, "NATS watch checkpoint")
         if (state.get("subject"), state.get("durable")) != (self.opts.subject, self.opts.durable):
             raise FraudRulesError(f"{path}: the checkpoint was taken on subject {state.get('subject')!r} with "
                                   f"consumer {state.get('durable')!r}")
@@ -138,14 +134,7 @@ class NatsWatchJob:
         state = {"kind": STATE_KIND, "source": self.opts.url, "subject": self.opts.subject,
                  "durable": self.opts.durable, "stream_seq": self.last_seq, "alerts_bytes": self.length,
                  "executor": self.executor.state_dict()}
-        path = self.opts.state
-        tmp = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_json_durably(self.opts.state, state)
         self.checkpoints += 1
 
     async def _emit(self, nc, alerts: list[dict]) -> None:

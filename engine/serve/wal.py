@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FraudRulesError
+from ..io.files import fsync_dir
 
 _PREFIX = "wal-"
 _SUFFIX = ".log"
@@ -80,14 +81,6 @@ def _segment_path(folder: Path, first_seq: int) -> Path:
     return folder / f"{_PREFIX}{first_seq:016d}{_SUFFIX}"
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def read_log(folder: Path) -> tuple[list[Segment], list[dict]]:
     """Every entry of every segment, in order; a torn tail of the last segment is cut off."""
     paths = sorted(p for p in folder.glob(f"{_PREFIX}*{_SUFFIX}"))
@@ -127,7 +120,7 @@ class WriteAheadLog:
         if not segments or segments[-1].last_seq >= 0 or segments[-1].first_seq != next_seq:
             self.segments.append(Segment(_segment_path(folder, next_seq), next_seq))
         self._fh = open(self.segments[-1].path, "ab")
-        _fsync_dir(folder)
+        fsync_dir(folder)
         self._queue: list[Any] = []  # bytes, or ("rotate", Segment)
         self._queued = 0  # tickets handed out
         self._durable = 0  # tickets on disk
@@ -245,7 +238,7 @@ class WriteAheadLog:
                 os.fsync(self._fh.fileno())
                 self._fh.close()
                 self._fh = open(it[1].path, "ab")
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
             else:
                 buf += it
         self._fh.write(buf)

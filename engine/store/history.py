@@ -23,7 +23,6 @@ import datetime as dt
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 
 from ..errors import FraudRulesError
 from ..io.arrow import TS_TYPE
+from ..io.files import read_json_document, write_json_durably
 from .context import LAST_ALERT_SCHEMA, ORDER, Context
 from .horizon import Horizon
 
@@ -55,14 +55,6 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -124,11 +116,9 @@ class HistoryStore:
         if not path.exists():
             return {"format": FORMAT, "version": VERSION, "state": _empty_state(), "previous": None, "runs": []}
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise HistoryError(f"{path}: unreadable manifest: {exc}") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise HistoryError(f"{path}: not a fraudrules history store")
+            manifest = read_json_document(path, "format", FORMAT, "fraudrules history store manifest")
+        except FraudRulesError as exc:
+            raise HistoryError(str(exc)) from None
         if manifest.get("version") != VERSION:
             raise HistoryError(f"{path}: store version {manifest.get('version')}, this fraudrules reads {VERSION}")
         return manifest
@@ -243,15 +233,7 @@ class HistoryStore:
                "high_water": _iso(after.high_water), **summary}
         manifest = {"format": FORMAT, "version": VERSION, "state": new_state, "previous": state,
                     "runs": [*self.runs, run]}
-        tmp = self.root / ".manifest.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            # compact: with indent= json falls back to its slow pure-Python encoder (`python -m json.tool` reads it)
-            fh.write(json.dumps(manifest, sort_keys=True, separators=(",", ":")))
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / "manifest.json")
-        _fsync_dir(self.root)
+        write_json_durably(self.root / "manifest.json", manifest)  # the commit point
         self.manifest = manifest
         self._remove_orphans()  # what neither this state nor the one before it names
 
