@@ -46,6 +46,49 @@ def _load_pack(rules: str):
         _fail_rules(exc)
 
 
+def _usage(message: str) -> None:
+    """Exit 2 with one error line (no markup: rule ids and paths hold brackets)."""
+    err.print(f"error: {message}", markup=False, highlight=False)
+    sys.exit(EXIT_USAGE)
+
+
+def _tuned(pack, sets: tuple[str, ...], lists: tuple[str, ...]):
+    """The pack as --set and --list make it for this run."""
+    if not sets and not lists:
+        return pack
+    from .pack.params import tune
+
+    try:
+        return tune(pack, sets, lists)
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        _usage(str(exc))
+
+
+def _check_rule_ids(pack, rule_ids: tuple[str, ...]) -> None:
+    """--rule names rules that run: an unknown or deprecated id would silently run nothing."""
+    import difflib
+
+    known = {r.id: r for r in pack.rules}
+    for rule_id in rule_ids:
+        if rule_id not in known:
+            close = difflib.get_close_matches(rule_id, list(known), n=1, cutoff=0.5)
+            _usage(f"--rule {rule_id}: no such rule in the pack" + (f"; did you mean {close[0]}?" if close else ""))
+        if known[rule_id].status == "deprecated":
+            _usage(f"--rule {rule_id}: the rule is deprecated and does not run")
+
+
+def tuning_options(fn):
+    """--set and --list: tune rules for one run without editing them."""
+    fn = click.option("--list", "list_files", multiple=True, metavar="NAME=FILE",
+                      help="Use these values for list NAME this run (a list YAML, or TXT/CSV with one value a "
+                           "line; repeatable).")(fn)
+    return click.option("--set", "param_sets", multiple=True, metavar="RULE.PARAM=VALUE",
+                        help="Override a rule's param this run, e.g. --set TF-MULE-001.min_payers=8 "
+                             "(repeatable).")(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fraudrules")
 def main() -> None:
@@ -82,8 +125,9 @@ def main() -> None:
               help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
+@tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
-          memory_rows, spill_dir, fail_on_alerts, quiet) -> None:
+          memory_rows, spill_dir, fail_on_alerts, quiet, param_sets, list_files) -> None:
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
@@ -95,12 +139,14 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
       fraudrules score call=cdr_2026-03-01.csv payment=pay.parquet --out out/ --format parquet
       fraudrules score ../shared/data/paysim/paysim_sample.csv --map samples/maps/paysim.yaml --out out/
       fraudrules score day1/ --history hist/ --out out1/ && fraudrules score day2/ --history hist/ --out out2/
+      fraudrules score samples/ --set TF-MULE-001.min_payers=8 --list reported_accounts=today.txt
     """
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
     from .jobs.score import score_job, summary
 
-    pack = _load_pack(rules)
+    pack = _tuned(_load_pack(rules), param_sets, list_files)
+    _check_rule_ids(pack, rule_ids)
     try:
         mapping = load_mapping(map_file, pack.schema) if map_file else None
         specs = parse_inputs(list(inputs), pack.schema, mapping=mapping)
@@ -168,9 +214,8 @@ def _print_summary(s: dict, elapsed: float) -> None:
     t = Table(title="alerts by rule", title_justify="left")
     for col in ("rule", "alerts", "suppressed"):
         t.add_column(col, justify="left" if col == "rule" else "right")
-    for rule, n in s["matches_by_rule"].items():
-        if n:
-            t.add_row(rule, f"{s['alerts_by_rule'].get(rule, 0):,}", f"{s['suppressed_by_rule'].get(rule, 0):,}")
+    for rule in s["matches_by_rule"]:  # every rule that ran: a quiet rule is news too
+        t.add_row(rule, f"{s['alerts_by_rule'].get(rule, 0):,}", f"{s['suppressed_by_rule'].get(rule, 0):,}")
     err.print(t)
     sev = ", ".join(f"{k} {v}" for k, v in s["alerts_by_severity"].items()) or "none"
     dec = ", ".join(f"{k} {v:,}" for k, v in s["decisions"].items()) or "none"
@@ -219,21 +264,31 @@ def lint(paths, rules) -> None:
 @click.option("--executor", type=click.Choice(["batch", "stream", "both"]), default="both", show_default=True,
               help="Which executor(s) run the cases; with both, any difference between them fails too.")
 @click.option("--region", default="CN", show_default=True)
-def test_cmd(paths, rules, executor, region) -> None:
+@tuning_options
+def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
     """Run the inline tests of rules; print each failing case.
 
     \b
     Examples:
       fraudrules test
       fraudrules test rules/telecom/wangiri.yaml
+      fraudrules test rules/payments/mule_fan_in.yaml --set TF-MULE-001.min_payers=8
     """
     from .jobs.rule_tests import EXECUTORS, run_rule_tests
 
-    pack = _load_pack(rules)
+    root = Path(rules).resolve()
+    for p in paths:  # a file outside the pack would select no rule, and 0 rules would pass
+        if root != Path(p).resolve() and root not in Path(p).resolve().parents:
+            _usage(f"{p} is not in the rule pack {rules}/: test runs rules of the pack given by --rules "
+                   f"(e.g. fraudrules test {p} --rules DIR, where DIR holds streams.yaml)")
+    pack = _tuned(_load_pack(rules), param_sets, list_files)
     wanted = {str(Path(p).resolve()) for p in paths}
     selected = [r for r in pack.rules
                 if not wanted or str(Path(r.path).resolve()) in wanted
                 or any(str(Path(r.path).resolve()).startswith(w.rstrip("/") + "/") for w in wanted)]
+    if not selected:
+        _usage(f"no rules in {', '.join(paths) or rules}: rule files are the YAML files of the pack other than "
+               "streams.yaml, policy.yaml, macros.yaml and lists/")
     names = ["batch", "stream"] if executor == "both" else [executor]
     missing = [n for n in names if n not in EXECUTORS]
     if missing:
@@ -256,6 +311,12 @@ def test_cmd(paths, rules, executor, region) -> None:
     n, failed = len(report.results), len(report.failed)
     rules_n = len({r.rule.id for r in report.results})
     disagree = len(report.disagreements)
+    untested = sorted(r.id for r in selected if not r.tests)
+    if not n:
+        _usage(f"no test cases ran: {', '.join(untested)} {'has' if len(untested) == 1 else 'have'} no tests: "
+               "(see docs/rules.md, section 5)")
+    if untested and paths:
+        err.print(f"note: no tests in {', '.join(untested)}", markup=False)
     err.print(f"{n - failed} passed, {failed} failed" + (f", {disagree} disagreement(s)" if disagree else "")
               + f" ({rules_n} rules, executors: {', '.join(names)})")
     sys.exit(EXIT_FINDINGS if failed or disagree else EXIT_OK)
@@ -300,7 +361,10 @@ def generate(out_dir, customers, days, seed, start, case_rate) -> None:
               type=click.Path(dir_okay=False), help="The golden alert file.")
 @click.option("--update", is_flag=True, help="Rewrite the golden file with the current alerts.")
 @click.option("--region", default="CN", show_default=True)
-def regress(inputs, rules, expected, update, region) -> None:
+@click.option("--against", "against", metavar="REV|DIR",
+              help="Compare with the alerts of another pack on the same inputs instead of the golden file: a "
+                   "folder, or a git revision of the --rules folder (HEAD, main~3, a tag).")
+def regress(inputs, rules, expected, update, region, against) -> None:
     """Compare current alerts on sample data with the golden alert file.
 
     Prints the difference by rule (added, removed, changed alerts) and exits 1
@@ -310,12 +374,16 @@ def regress(inputs, rules, expected, update, region) -> None:
     Examples:
       fraudrules regress                  # samples/ against samples/expected/alerts.jsonl
       fraudrules regress --update         # accept the current alerts as golden
+      fraudrules regress --against HEAD   # what the uncommitted rule edits change
+      fraudrules regress data/ --against ../rules-v1/
     """
     from .io.records import parse_inputs
     from .io.sinks import write_alerts
     from .jobs.regress import compare, describe, read_alerts
     from .jobs.score import score as run_score
 
+    if against and update:
+        _usage("--update rewrites the golden file; it does not combine with --against")
     pack = _load_pack(rules)
     try:
         specs = parse_inputs(list(inputs) or ["samples"], pack.schema)
@@ -323,6 +391,9 @@ def regress(inputs, rules, expected, update, region) -> None:
     except FraudRulesError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
+    if against:
+        _regress_against(against, rules, list(inputs) or ["samples"], region, result.alerts)
+        return
     golden = Path(expected)
     if update:
         write_alerts(result.alerts, golden, "jsonl")
@@ -344,6 +415,35 @@ def regress(inputs, rules, expected, update, region) -> None:
     sys.exit(EXIT_FINDINGS)
 
 
+def _regress_against(against: str, rules: str, inputs: list[str], region: str, alerts: list) -> None:
+    import tempfile
+
+    from .io.records import parse_inputs
+    from .jobs.regress import compare, describe, pack_at
+    from .jobs.score import score as run_score
+
+    with tempfile.TemporaryDirectory(prefix="fraudrules-against-") as tmp:
+        try:
+            old_dir = pack_at(against, Path(rules), Path(tmp))
+        except FraudRulesError as exc:
+            _usage(str(exc))
+        old = _load_pack(str(old_dir))
+        try:
+            before = run_score(old_dir, parse_inputs(inputs, old.schema), region=region, pack=old).alerts
+        except FraudRulesError as exc:
+            _usage(str(exc))
+    reg = compare(before, alerts)
+    for line in describe(reg):
+        out.print(line, markup=False, highlight=False)
+    if reg.clean:
+        err.print(f"no difference: {reg.actual_count} alerts, the same as with the pack at {against}",
+                  markup=False, highlight=False)
+        return
+    err.print(f"alerts differ from the pack at {against} ({reg.expected_count} then, {reg.actual_count} now)",
+              markup=False, highlight=False)
+    sys.exit(EXIT_FINDINGS)
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--labels", "labels_file", required=True, type=click.Path(dir_okay=False, exists=True),
@@ -353,7 +453,12 @@ def regress(inputs, rules, expected, update, region) -> None:
 @click.option("--map", "map_file", type=click.Path(dir_okay=False, exists=True), help="Mapping file for the inputs.")
 @click.option("--region", default="CN", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
-def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out) -> None:
+@click.option("--sweep", "sweep_spec", metavar="RULE.PARAM=LO..HI",
+              help="Backtest one rule at each value of a param (3..8, 3..8..2, or 10m,30m,1h): precision, "
+                   "recall and alert volume per value.")
+@tuning_options
+def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out, sweep_spec, param_sets,
+             list_files) -> None:
     """Measure rules against labelled data: precision per rule, recall per typology.
 
     \b
@@ -361,38 +466,87 @@ def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out) -
       fraudrules generate --out data/ --customers 20000 --days 7
       fraudrules backtest data/ --labels data/labels.csv
       fraudrules backtest data/ --labels data/labels.csv --baseline ../rules-v1/
+      fraudrules backtest data/ --labels data/labels.csv --sweep TF-MULE-001.min_payers=3..8 --json bt.json
     """
     from .io.mapping import load_mapping
     from .io.records import parse_inputs, read_inputs
     from .jobs.backtest import backtest as run_backtest
-    from .jobs.backtest import load_labels
+    from .jobs.backtest import check_labels, load_labels
     from .jobs.score import evaluate
     from .runtime.plan import compile_pack
 
-    packs = {"current": _load_pack(rules)}
+    packs = {"current": _tuned(_load_pack(rules), param_sets, list_files)}
     if baseline:
         packs["baseline"] = _load_pack(baseline)
+    sweep_target = None
+    if sweep_spec:
+        from .pack.params import parse_sweep, with_params
+
+        try:
+            sweep_target = parse_sweep(packs["current"], sweep_spec)
+            for value in sweep_target[2]:  # every value must make a valid rule before any is run
+                with_params(packs["current"], {(sweep_target[0], sweep_target[1]): value})
+        except (RuleErrors, RuleError) as exc:
+            _fail_rules(exc)
+        except FraudRulesError as exc:
+            _usage(str(exc))
     try:
         labels = load_labels(labels_file)
         schema = packs["current"].schema
         mapping = load_mapping(map_file, schema) if map_file else None
         records = read_inputs(parse_inputs(list(inputs), schema, mapping=mapping), schema, region=region,
                               mapping=mapping)
+        key_fields: dict[str, set[str]] = {}
+        for pack in packs.values():
+            for r in pack.rules:
+                for step in r.steps:
+                    key_fields.setdefault(step.stream, set()).add(step.key)
+        labels, warnings = check_labels(labels, records, key_fields)
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_USAGE)
+        _usage(str(exc))
+    for w in warnings:
+        err.print(f"warning: labels: {w}", markup=False, highlight=False)
     reports = {}
     for name, pack in packs.items():
         alerts, *_ = evaluate(compile_pack(pack, region), records)
         rule_meta = [(r.id, r.severity, r.status) for r in sorted(pack.rules, key=lambda r: r.id)]
         reports[name] = run_backtest(alerts, rule_meta, records.total, labels)
     _print_backtest(reports)
+    result = {k: v.to_dict() for k, v in reports.items()}
+    if sweep_target:
+        from dataclasses import replace
+
+        from .jobs.backtest import sweep
+        from .pack.params import with_params
+
+        rule_id, param, values = sweep_target
+        rule = packs["current"].rule(rule_id)
+        meta = [(rule.id, rule.severity, rule.status)]
+        runs = []
+        for value in values:
+            tuned = with_params(packs["current"], {(rule_id, param): value})
+            alerts, *_ = evaluate(compile_pack(tuned, region, {rule_id}), records)
+            shown = value if rule.params[param].kind == "number" else replace(rule.params[param], value=value).text
+            runs.append((shown, run_backtest(alerts, meta, records.total, labels).rules[rule_id]))
+        result["sweep"] = sweep(rule_id, param, runs, reports["current"].rules[rule_id]).to_dict()
+        _print_sweep(result["sweep"], rule.params[param].text)
     if json_out:
         from .io.sinks import write_json
 
-        write_json({k: v.to_dict() for k, v in reports.items()}, Path(json_out))
+        write_json(result, Path(json_out))
+
+
+def _print_sweep(sw: dict, written: str) -> None:
+    t = Table(title=f"sweep {sw['rule']}.{sw['param']} (written: {written}; recall of "
+                    f"{sw['typology'] or 'no typology it catches'})", title_justify="left")
+    for c in ("value", "alerts", "TP", "FP", "precision", "recall", "per 1k"):
+        t.add_column(c, justify="right")
+    for p in sw["points"]:
+        t.add_row(str(p["value"]), f"{p['alerts']:,}", f"{p['tp']:,}", f"{p['fp']:,}", _fmt(p["precision"]),
+                  _fmt(p["recall"]), f"{p['alerts_per_1k']:.3f}")
+    out.print(t)
 
 
 def _fmt(x: float | None) -> str:
@@ -517,6 +671,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
             from .io.mapping import load_mapping
 
             mapping = load_mapping(map_file, pack.schema)
+        _check_rule_ids(pack, rule_ids)
         plan = compile_pack(pack, region, set(rule_ids) or None)
         job = WatchJob(plan, opts, mapping=mapping, region=region,
                        log=lambda msg: err.print(msg, markup=False, highlight=False))
