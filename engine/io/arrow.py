@@ -7,6 +7,9 @@ file evaluates, and shows in an alert, byte for byte as it did when it was first
 
 from __future__ import annotations
 
+import ctypes
+import gc
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +19,25 @@ from ..columns.vec import DTYPES, FILLERS, Vec, empty_array, physical_kind
 from ..pack.streams import StreamSpec
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
+
+try:  # glibc: give the free pages at the top of the C heap back to the system
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _malloc_trim = None
+
+
+def release_memory() -> None:
+    """Hand memory that a finished block or chunk freed back to the system.
+
+    Arrow's allocator (mimalloc in the wheels) and the C heap each keep freed memory for their own
+    reuse, and neither reuses the other's: without this, what one of them keeps from the last chunk
+    adds to what the other needs for the next, and peak RSS grows by both. A reader that is done
+    may still sit in a reference cycle with all its data (CsvReader and its chunk plan): collect it.
+    """
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def arrow_type(ltype: LogicalType) -> pa.DataType:
@@ -37,21 +59,54 @@ def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 
+SAMPLE_ROWS = 16_384  # rows looked at to tell a column of distinct values (ids) from one that repeats
+
+
+def text_objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Object array of str, nulls as "".
+
+    ``to_numpy`` makes one Python str (about 60 bytes) per row. A column whose values repeat
+    (accounts, devices, countries) goes through a dictionary instead, so each distinct value is
+    one str shared by its rows: 8 bytes a row. A column of distinct values (ids) skips the
+    dictionary, which would only cost time; an evenly spread sample with no repeat says which.
+    """
+    n = len(arr)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
+        arr = arr.chunk(0)
+    sample = arr if n <= SAMPLE_ROWS else arr.take(pa.array(np.linspace(0, n - 1, SAMPLE_ROWS).astype(np.int64)))
+    if pc.count_distinct(sample, mode="all").as_py() == len(sample):
+        if arr.null_count:
+            arr = pc.fill_null(arr, "")
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    enc = pc.dictionary_encode(arr)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.unify_dictionaries()
+        dictionary = enc.chunk(0).dictionary if enc.num_chunks else pa.array([], pa.string())
+        indices = pa.chunked_array([c.indices for c in enc.chunks], pa.int32())
+    else:
+        dictionary, indices = enc.dictionary, enc.indices
+    distinct = np.empty(len(dictionary) + 1, dtype=object)
+    distinct[:-1] = dictionary.to_numpy(zero_copy_only=False)
+    distinct[-1] = ""  # the slot of null rows
+    codes = pc.fill_null(indices, len(dictionary)) if indices.null_count else indices
+    return distinct[codes.to_numpy()]
+
+
 def arrow_to_vec(arr: pa.Array | pa.ChunkedArray, ltype: LogicalType) -> Vec:
     n = len(arr)
     if n == 0:
         return Vec(empty_array(ltype, 0), np.zeros(0, dtype=bool))
     kind = physical_kind(ltype)
     null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(n, dtype=bool)
+    if kind == PhysicalKind.OBJECT:
+        return Vec(text_objects(arr), null)
     if kind == PhysicalKind.INT:
         arr = arr.cast(pa.int64())
     if arr.null_count:
         arr = pc.fill_null(arr, pa.scalar(FILLERS[kind], type=arr.type))
-    if kind == PhysicalKind.OBJECT:
-        values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-    else:
-        values = arr.to_numpy(zero_copy_only=False).astype(DTYPES[kind], copy=False)
-    return Vec(values, null)
+    return Vec(arr.to_numpy(zero_copy_only=False).astype(DTYPES[kind], copy=False), null)
 
 
 def columns_to_arrow(columns: dict[str, Vec], spec: StreamSpec, names: list[str],
@@ -63,13 +118,18 @@ def columns_to_arrow(columns: dict[str, Vec], spec: StreamSpec, names: list[str]
     return pa.table(arrays)
 
 
-def arrow_to_columns(table: pa.Table, spec: StreamSpec) -> dict[str, Vec]:
-    """Every field of the stream; a field the table lacks is all null (a store keeps only what rules read)."""
-    n = table.num_rows
+def arrow_to_columns(table: pa.Table, spec: StreamSpec, take: np.ndarray | None = None) -> dict[str, Vec]:
+    """Every field of the stream; a field the table lacks is all null (a store keeps only what rules read).
+
+    With ``take``, the rows at those positions: each column is permuted as soon as it is converted,
+    so that the table is never held twice in numpy.
+    """
+    n = table.num_rows if take is None else len(take)
     out = {}
     for name, fspec in spec.fields.items():
         if name in table.column_names:
-            out[name] = arrow_to_vec(table.column(name), fspec.type)
+            vec = arrow_to_vec(table.column(name), fspec.type)
+            out[name] = vec if take is None else vec.take(take)
         else:
             out[name] = Vec.nulls(fspec.type, n)
     return out

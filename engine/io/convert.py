@@ -18,6 +18,7 @@ from ..columns.types import NUMERIC_TYPES, STRING_TYPES
 from ..columns.vec import Vec, empty_array
 from ..lang.functions import TS_OUT_OF_RANGE, TS_WALL_CLOCK, timestamp_problems
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
+from .arrow import text_objects
 from .raw import RawChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,15 +86,9 @@ def _np_bool(arr: pa.Array) -> np.ndarray:
 
 
 def _strings(arr: pa.Array) -> np.ndarray:
-    """Object array of str (nulls as ""). Columns with few distinct values go
-    through a dictionary, which makes one Python str per distinct value."""
-    arr = arr.fill_null("")
-    n = len(arr)
-    if n > 50_000 and pc.count_distinct(arr.slice(0, 16_384)).as_py() < 4_096:
-        enc = pc.dictionary_encode(arr)
-        distinct = enc.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
-        return distinct[enc.indices.to_numpy(zero_copy_only=False)]
-    return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    """Object array of str (nulls as ""): one Python str per distinct value of a column whose
+    values repeat (accounts, devices), not one per row (arrow.text_objects)."""
+    return text_objects(arr)
 
 
 def _is_string_view(t: pa.DataType) -> bool:
