@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..pack.streams import Schema
-from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow
+from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow, release_memory
 from .tables import Table
 
 ROW_GROUP = 64 * 1024
@@ -59,6 +59,7 @@ class Spill:
             self._flush(res, i)
         if current is not None:
             self._flush(current, index)
+        release_memory()
 
     def _flush(self, result: Any, index: int) -> None:
         if index in self._owner and self._owner[index] is not result:
@@ -98,6 +99,8 @@ class Spill:
         return np.unique(ts[per_chunk::per_chunk]).tolist()
 
     def chunks(self) -> Iterator[dict[str, Table]]:
+        """The chunks in time order. A chunk's tables are emptied when the next chunk is asked for,
+        so that two chunks are never held at once: use each one before asking for the next."""
         edges = [None, *self.boundaries(), None]
         for lo, hi in zip(edges[:-1], edges[1:]):
             parts: dict[str, pa.Table] = {}
@@ -113,8 +116,14 @@ class Spill:
                 table = ds.dataset([str(p) for _, p, _ in files], format="parquet").to_table(filter=cond)
                 if table.num_rows:
                     parts[stream] = table
-            if parts:
-                yield self._ordered(parts)
+            if not parts:
+                continue
+            tables = self._ordered(parts)
+            yield tables
+            for table in tables.values():  # the caller is done with this chunk: let it go
+                table.columns.clear()
+            tables.clear()
+            release_memory()
 
     def _ordered(self, parts: dict[str, pa.Table]) -> dict[str, Table]:
         """Tables of one chunk in the total order (ts, input, line), with seq from 0."""
@@ -125,17 +134,21 @@ class Spill:
         line = np.concatenate([k[2] for k in keys.values()])
         seq_all = np.empty(len(ts), dtype=np.int64)
         seq_all[np.lexsort((line, inp, ts))] = np.arange(len(ts), dtype=np.int64)
+        del ts, inp, line
         tables: dict[str, Table] = {}
         offset = 0
-        for stream, table in parts.items():
+        for stream in list(parts):
+            table = parts.pop(stream)  # dropped once converted: a chunk is not held twice as Arrow
             n = table.num_rows
             seq = seq_all[offset: offset + n]
             offset += n
             perm = np.argsort(seq, kind="stable")
-            table = table.take(pa.array(perm))
-            columns = arrow_to_columns(table.drop_columns(["_input", "_line"]), self.schema.streams[stream])
+            # permuted column by column in numpy (pointers, for text) rather than by an Arrow take of the table
+            columns = arrow_to_columns(table.drop_columns(["_input", "_line"]), self.schema.streams[stream], perm)
+            del table
             tables[stream] = Table(stream, columns, seq[perm], keys[stream][1][perm].astype(np.int32),
                                    keys[stream][2][perm].astype(np.int64))
+            del keys[stream]
         return tables
 
     def close(self) -> None:

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..columns.vec import Vec
-from ..io.arrow import TS_TYPE, arrow_to_columns, columns_to_arrow
+from ..io.arrow import TS_TYPE, arrow_to_columns, arrow_to_vec, columns_to_arrow
 from ..io.tables import RecordSet, Table
 from ..pack.streams import Schema
 from .horizon import Horizon
@@ -124,16 +123,21 @@ class Context:
                 tables[stream] = Table(stream, new.columns, new.seq + self.next_order, new.input_index, new.line)
                 fresh[stream] = np.ones(new.n, dtype=bool)
                 continue
-            cols = arrow_to_columns(old, spec)
             seq = old.column(ORDER).to_numpy().astype(np.int64)
             m = old.num_rows
             if new is not None and new.n:
-                cols = {k: Vec(np.concatenate([cols[k].values, v.values]), np.concatenate([cols[k].null, v.null]))
-                        for k, v in new.columns.items()}
+                # column by column, so that the context is not held twice in numpy (converted, then joined)
+                cols = {}
+                for name, v in new.columns.items():
+                    c = arrow_to_vec(old.column(name), spec.fields[name].type) if name in old.column_names \
+                        else Vec.nulls(spec.fields[name].type, m)
+                    cols[name] = Vec(np.concatenate([c.values, v.values]), np.concatenate([c.null, v.null]))
+                    del c
                 seq = np.concatenate([seq, new.seq + self.next_order])
                 inp = np.concatenate([np.full(m, -1, dtype=np.int32), new.input_index])
                 line = np.concatenate([np.zeros(m, dtype=np.int64), new.line])
             else:
+                cols = arrow_to_columns(old, spec)
                 inp, line = np.full(m, -1, dtype=np.int32), np.zeros(m, dtype=np.int64)
             tables[stream] = Table(stream, cols, seq, inp, line)
             fresh[stream] = np.r_[np.zeros(m, dtype=bool), np.ones(len(seq) - m, dtype=bool)]
@@ -174,8 +178,13 @@ def prune(table: pa.Table, high_water: int | None, span_ns: int) -> pa.Table:
     """Rows a record later than ``high_water`` can still reach: ts >= high_water - span."""
     if high_water is None or table.num_rows == 0:
         return table
-    cutoff = pa.scalar(high_water - span_ns, type=pa.int64()).cast(TS_TYPE)
-    return table.filter(pc.greater_equal(table.column("ts"), cutoff))
+    keep = table.column("ts").cast(pa.int64()).to_numpy() >= high_water - span_ns
+    first = int(keep.argmax()) if keep.any() else len(keep)
+    if keep[first:].all():
+        # rows are in the total order, ts first, so what leaves is a prefix: a slice copies nothing
+        # and drops the leading Arrow chunks, where a filter would copy the whole context every chunk
+        return table.slice(first)
+    return table.filter(pa.array(keep))
 
 
 def merge_last_alerts(last: pa.Table, emitted: list[dict], high_water: int | None, suppress_ns: int) -> pa.Table:
