@@ -18,10 +18,25 @@ from tests.helpers import REPO
 
 WHERE = re.compile(r"^where: (.*?)(\s+#.*)?$", re.M)
 EXAMPLES = [m.group(1) for m in WHERE.finditer((REPO / "docs" / "rules.md").read_text())]
+# the guide's `params:` blocks, so that its examples with $name type-check against them
+PARAMS = re.compile(r"^params:\n((?:  \w+: [^\n]*\n)+)", re.M)
+
+
+def _guide_params() -> dict:
+    import yaml
+
+    from fraudrules.pack.loader import param_value
+
+    out = {}
+    for block in PARAMS.findall((REPO / "docs" / "rules.md").read_text()):
+        for name, value in yaml.safe_load(block).items():
+            out[name] = param_value(name, value, SourceLocation("docs/rules.md"))
+    return out
 
 
 def test_the_guide_has_examples():
     assert len(EXAMPLES) >= 25
+    assert any("$" in e for e in EXAMPLES) and _guide_params(), "the guide shows params in use"
 
 
 @pytest.mark.parametrize("expr", EXAMPLES)
@@ -33,7 +48,7 @@ def test_each_where_example_type_checks(expr, shipped_pack):
     for own in ("payment", "call"):
         checker = Checker(pack)
         src = ExprSource(expr, parse_expr(expr), Node(expr, SourceLocation("docs/rules.md", 1, 1), raw=expr))
-        checker.check(src, Scope(streams[own], aliases, allow_aggregates=True))
+        checker.check(src, Scope(streams[own], aliases, allow_aggregates=True, params=_guide_params()))
         if not checker.errors:
             return
         problems.append([str(e) for e in checker.errors])
