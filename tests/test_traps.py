@@ -386,3 +386,9 @@ def test_regress_against_a_folder_and_a_git_revision(tmp_path):
     assert proc.returncode == 0 and "no difference" in proc.stderr
     proc = run("regress", "--rules", repo / "rules", "--against", "no-such-rev")
     assert proc.returncode == 2 and "neither a folder nor a git revision" in proc.stderr
+
+
+def test_a_trivial_threshold_written_as_a_param_is_still_found(tmp_path):
+    text = rule("count(1h) >= $n", extra="params: {n: 1}")
+    one(lint(tmp_path, {"r": text}), "trivial threshold: count(1h) >= $n holds for every record", "warning")
+    assert not [f for f in lint(tmp_path / "ok", {"r": text.replace("n: 1", "n: 3")}) if "trivial" in f]

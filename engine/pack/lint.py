@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import RuleError, RuleErrors
-from ..lang.expr import Binary, Call, Literal
+from ..lang.expr import Binary, Call, Literal, Param
 from .checker import Checker, check_rule
 from .loader import load_pack
 from .model import RulePack
@@ -118,11 +118,13 @@ def trivial_thresholds(pack: RulePack) -> list[RuleError]:
             if step.where is None:
                 continue
             for node in step.where.ast.walk():
-                if not (isinstance(node, Binary) and isinstance(node.left, Call) and isinstance(node.right, Literal)):
+                if not (isinstance(node, Binary) and isinstance(node.left, Call)
+                        and isinstance(node.right, (Literal, Param))):
                     continue
                 if node.left.name != "count" or node.left.kwarg("where") is not None:
                     continue
-                value = node.right.value
+                param = rule.params.get(node.right.name) if isinstance(node.right, Param) else None
+                value = param.value if param is not None else getattr(node.right, "value", None)
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     continue
                 if (node.op == ">=" and value <= 1) or (node.op == ">" and value < 1):
