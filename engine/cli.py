@@ -1,17 +1,24 @@
 """fraudrules command line: a thin click layer over the library (the subpackages beside it).
 
 Exit codes: 0 ok; 1 rule tests failed, or alerts found under --fail-on-alerts;
-2 usage errors, rule errors and unreadable inputs.
+2 usage errors, rule errors, unreadable inputs, unwritable outputs and runs whose inputs
+are mostly rejected; 3 an internal error (a bug: one line, the traceback with --debug);
+130 interrupted (SIGINT).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.errors import MarkupError
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,10 +26,46 @@ from . import __version__
 from .errors import FraudRulesError, RuleError, RuleErrors
 
 DEFAULT_RULES = "rules"
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+MAX_REJECT_SHARE = 0.5  # an input rejecting more than this fails the run, unless --accept-rejects
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# C0 and C1 control characters (but newline and tab) and the bidirectional overrides: data that
+# holds them could move the cursor, recolour or retitle the terminal, or reorder what is shown
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``), safe to print."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def printable_data(value: Any) -> Any:
+    """A JSON value with every string made printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_data(k): printable_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable_data(v) for v in value]
+    return value
+
+
+class _Console(Console):
+    """A console for text that comes from data: control characters are escaped, and text that is
+    not valid markup (an account named ``[/]``) prints as written instead of raising. Call sites
+    still escape the data they put into markup, so that ``[red]`` in data is not a style."""
+
+    def render_str(self, text: str, **kwargs: Any):  # type: ignore[override]
+        text = printable(text)
+        try:
+            return super().render_str(text, **kwargs)
+        except MarkupError:
+            return super().render_str(text, **{**kwargs, "markup": False})
+
+
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
+out = _Console(highlight=False, soft_wrap=True)
 if not err.is_terminal:  # logs and CI: tables at full width, not folded at 80 columns
     err.width = 160
 if not out.is_terminal:
@@ -89,10 +132,46 @@ def tuning_options(fn):
                              "(repeatable).")(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The command group, with the exit codes of crashes and interrupts (3 and 130).
+
+    ``--debug`` anywhere before ``--`` (or FRAUDRULES_DEBUG=1) shows the traceback of an
+    internal error; without it the error is one line."""
+
+    debug = False
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        end = args.index("--") if "--" in args else len(args)
+        _Main.debug = "--debug" in args[:end] or os.environ.get("FRAUDRULES_DEBUG", "") not in ("", "0")
+        args = [a for i, a in enumerate(args) if i >= end or a != "--debug"]
+        return super().main(args, *rest, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False, highlight=False)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:  # a bug: say so in one line, not a traceback
+            if _Main.debug:
+                import traceback
+
+                err.print(traceback.format_exc(), markup=False, highlight=False)
+            detail = " ".join(str(exc).split())[:300]
+            err.print(f"internal error: {type(exc).__name__}: {detail} (a bug in fraudrules "
+                      f"{__version__}; run again with --debug for the traceback)", markup=False, highlight=False)
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fraudrules")
 def main() -> None:
     """fraudrules: declarative rules that flag telecom and online fraud.
+
+    --debug (anywhere on the line) shows the traceback of an internal error (exit 3).
 
     \b
     Example:
@@ -125,9 +204,11 @@ def main() -> None:
               help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
+@click.option("--accept-rejects", is_flag=True,
+              help="Score inputs even when more than half of their records are rejected (else exit 2).")
 @tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
-          memory_rows, spill_dir, fail_on_alerts, quiet, param_sets, list_files) -> None:
+          memory_rows, spill_dir, fail_on_alerts, quiet, accept_rejects, param_sets, list_files) -> None:
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
@@ -153,7 +234,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     if history and not out_dir:
         err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
@@ -166,7 +247,8 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         return score_job(rules, specs, Path(out_dir) if out_dir else None, fmt, mapping=mapping, region=region,
                          chunk_rows=chunk_rows, rule_ids=set(rule_ids) or None, pack=pack, progress=report,
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
-                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None)
+                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None,
+                         max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
 
     try:
         if show_progress:
@@ -184,14 +266,14 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     elapsed = time.perf_counter() - started  # read, evaluate and write: the whole job
     if not quiet:
         for a in result.alerts[:50]:
             tag = "shadow " if a["shadow"] else ""
-            out.print(f"[bold]{a['severity']:>8}[/bold] {tag}{a['rule_id']} {a['ts']} {a['key']}: {a['explain']}",
-                      markup=True, highlight=False)
+            out.print(f"[bold]{a['severity']:>8}[/bold] {tag}{a['rule_id']} {a['ts']} {escape(a['key'])}: "
+                      f"{escape(a['explain'])}", markup=True, highlight=False)
         if len(result.alerts) > 50:
             out.print(f"... and {len(result.alerts) - 50} more alerts" + (f" in {paths['alerts']}" if out_dir else ""))
     _print_summary(summary(result), elapsed)
@@ -199,7 +281,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         err.print(f"[yellow]warning:[/yellow] {len(result.late):,} records are at or before the history's "
                   f"high-water mark and were not scored; they are listed in {paths['late']}")
     if out_dir:
-        err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        err.print(f"wrote {escape(', '.join(str(p) for p in paths.values()))}")
     live = [a for a in result.alerts if not a["shadow"]]
     sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
 
@@ -209,7 +291,7 @@ def _print_summary(s: dict, elapsed: float) -> None:
     for col in ("input", "stream", "read", "scored", "rejected"):
         t.add_column(col, justify="right" if col in ("read", "scored", "rejected") else "left")
     for i in s["inputs"]:
-        t.add_row(i["path"], i["stream"], f"{i['read']:,}", f"{i['scored']:,}", f"{i['rejected']:,}")
+        t.add_row(escape(i["path"]), i["stream"], f"{i['read']:,}", f"{i['scored']:,}", f"{i['rejected']:,}")
     err.print(t)
     t = Table(title="alerts by rule", title_justify="left")
     for col in ("rule", "alerts", "suppressed"):
@@ -328,8 +410,10 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
 @click.option("--customers", default=2000, show_default=True, type=click.IntRange(60), help="Number of customers.")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1), help="Days of activity.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed: same seed, same bytes.")
-@click.option("--start", default="2026-03-01", show_default=True, help="First day (local time, UTC+8).")
-@click.option("--case-rate", default=0.001, show_default=True, type=float,
+@click.option("--start", default="2026-03-01", show_default=True, callback=lambda c, p, v: _iso_date(v),
+              help="First day (local time, UTC+8), as YYYY-MM-DD.")
+@click.option("--case-rate", default=0.001, show_default=True, type=click.FloatRange(0, 1),
+              callback=lambda c, p, v: _finite(v),
               help="Injected cases per typology, as a share of customers (at least 3 each).")
 def generate(out_dir, customers, days, seed, start, case_rate) -> None:
     """Generate labelled synthetic calls, SMS, SIM events and payments.
@@ -389,7 +473,7 @@ def regress(inputs, rules, expected, update, region, against) -> None:
         specs = parse_inputs(list(inputs) or ["samples"], pack.schema)
         result = run_score(rules, specs, region=region, pack=pack)
     except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     if against:
         _regress_against(against, rules, list(inputs) or ["samples"], region, result.alerts)
@@ -397,10 +481,10 @@ def regress(inputs, rules, expected, update, region, against) -> None:
     golden = Path(expected)
     if update:
         write_alerts(result.alerts, golden, "jsonl")
-        err.print(f"wrote {len(result.alerts)} alerts to {golden}")
+        err.print(f"wrote {len(result.alerts)} alerts to {escape(str(golden))}")
         return
     if not golden.exists():
-        err.print(f"[red]error:[/red] no golden file {golden}; create it with --update")
+        err.print(f"[red]error:[/red] no golden file {escape(str(golden))}; create it with --update")
         sys.exit(EXIT_USAGE)
     reg = compare(read_alerts(golden), result.alerts)
     if reg.pack_changed:
@@ -408,10 +492,10 @@ def regress(inputs, rules, expected, update, region, against) -> None:
     for line in describe(reg):
         out.print(line, markup=False, highlight=False)
     if reg.clean:
-        err.print(f"[green]no difference[/green]: {reg.actual_count} alerts match {golden}")
+        err.print(f"[green]no difference[/green]: {reg.actual_count} alerts match {escape(str(golden))}")
         return
-    err.print(f"[red]alerts differ[/red] from {golden} ({reg.expected_count} expected, {reg.actual_count} now); "
-              "review, then run with --update to accept")
+    err.print(f"[red]alerts differ[/red] from {escape(str(golden))} ({reg.expected_count} expected, "
+              f"{reg.actual_count} now); review, then run with --update to accept")
     sys.exit(EXIT_FINDINGS)
 
 
@@ -577,8 +661,8 @@ def _print_backtest(reports: dict) -> None:
     for c in ("typology", "cases", "caught", "case recall", "records", "record recall"):
         t.add_column(c, justify="left" if c == "typology" else "right")
     for ts in current.typologies.values():
-        t.add_row(ts.typology, f"{ts.cases:,}", f"{ts.cases_caught:,}", f"{ts.case_recall:.3f}", f"{ts.records:,}",
-                  f"{ts.record_recall:.3f}")
+        t.add_row(escape(ts.typology), f"{ts.cases:,}", f"{ts.cases_caught:,}", f"{ts.case_recall:.3f}",
+                  f"{ts.records:,}", f"{ts.record_recall:.3f}")
     out.print(t)
 
 
@@ -659,7 +743,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
             checkpoint_every=parse_duration(checkpoint_every), shards=shards,
             summary=Path(summary_file) if summary_file else None, history=Path(history) if history else None)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     if follow and input_path == "-":
         err.print("[red]error:[/red] --follow needs a file (stdin is followed anyway)")
@@ -678,7 +762,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except (FraudRulesError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
 
     def stop(signum, frame) -> None:
@@ -689,7 +773,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
     try:
         summary = job.run()
     except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     err.print(json.dumps(summary), markup=False, highlight=False)
     err.print(f"{summary['records']:,} records ({summary['rejected']:,} rejected, {summary['late']:,} late) in "
@@ -771,7 +855,46 @@ def show(alert_id, out_dir, tz) -> None:
     except FraudRulesError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
-    print_alert(out, alert, tz)
+    print_alert(out, printable_data(alert), tz)  # Text, not markup; escapes in data are escaped here
+
+
+def _iso_date(value: str) -> str:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise click.BadParameter(f"{value!r} is not a date written YYYY-MM-DD") from None  # click exits 2
+    return value
+
+
+def _finite(value: float) -> float:
+    import math
+
+    if not math.isfinite(value):  # FloatRange lets nan through: nan < 0 and nan > 1 are both false
+        raise click.BadParameter(f"{value} is not a number between 0 and 1")
+    return value
+
+
+def _region_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A region phonenumbers knows (CN, GB, US); CHN or a typo would silently normalise nothing."""
+    import phonenumbers
+
+    if value is None:
+        return None
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise click.BadParameter(f"{value!r} is not a region code phonenumbers knows: two letters, e.g. CN, GB, "
+                                 f"US")
+    return region
+
+
+def _check_regions() -> None:
+    """Every command's --region is checked the same way (the option is declared per command)."""
+    for command in main.commands.values():
+        for param in command.params:
+            if param.name == "region" and isinstance(param, click.Option) and param.callback is None:
+                param.callback = _region_option
 
 
 def _add_serve() -> None:
@@ -781,6 +904,7 @@ def _add_serve() -> None:
 
 
 _add_serve()
+_check_regions()
 
 
 if __name__ == "__main__":

@@ -52,3 +52,7 @@ class RuleErrors(FraudRulesError):
 
 class InputError(FraudRulesError):
     """A record input that cannot be read at all (missing file, unknown stream)."""
+
+
+class OutputError(FraudRulesError):
+    """An output that cannot be written (a read-only folder, a folder where a file goes)."""

@@ -147,7 +147,7 @@ def test_bad_rows_land_in_rejects_csv_and_the_summary_reconciles(tmp_path):
         b"p6,2026-03-01T10:04:00Z,A\xff1,B1,100\n"
         b"p7,2026-03-01T10:05:00Z,A1,B1,7\n")
     out = tmp_path / "out"
-    proc = run("score", data, "--out", out, "-q")
+    proc = run("score", data, "--out", out, "-q", "--accept-rejects")  # 5 of 7 rejected: exit 2 without it
     assert proc.returncode == 0, proc.stderr
     rejects = pd.read_csv(out / "rejects.csv")
     assert rejects["line"].tolist() == [3, 4, 5, 6, 7]

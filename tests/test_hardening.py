@@ -171,3 +171,196 @@ def test_phone_numbers_with_letters_are_kept_as_written():
     assert country_one("+86138ABCD0001") is None
     assert normalise_one("+86 138-0013-8000", "CN") == "+8613800138000"  # separators still fine
     assert normalise_one("(010) 6552-9988", "CN") == "+861065529988"
+
+
+# --- input shape --------------------------------------------------------------------------------------------
+
+
+def test_a_file_given_twice_is_refused(tmp_path):
+    p = write(tmp_path / "payment.csv", HEADER + GOOD)
+    for args in ([str(p), f"payment={p}"], [str(tmp_path), str(p)], [str(p), str(tmp_path / "." / "payment.csv")]):
+        with pytest.raises(InputError, match="given twice"):
+            parse_inputs(args, SCHEMA)
+    proc = run("score", tmp_path, p, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "given twice" in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_stream_equals_path_with_a_map_reads_through_the_map(tmp_path):
+    from fraudrules.io.mapping import load_mapping
+
+    mapping = load_mapping(REPO / "samples/maps/paysim.yaml", SCHEMA)
+    data = REPO / "tests/data/paysim_head.csv"
+    specs = parse_inputs([f"payment={data}"], SCHEMA, mapping=mapping)
+    assert [(s.stream, s.format) for s in specs] == [(None, "csv")]
+    rs = read_inputs(specs, SCHEMA, mapping=mapping)
+    assert rs.inputs[0].scored == 300 and rs.tables["payment"].columns["id"].values[0].startswith("ps-")
+    with pytest.raises(InputError, match="reads stream 'payment', not 'call'"):
+        parse_inputs([f"call={data}"], SCHEMA, mapping=mapping)
+
+
+def test_a_run_whose_input_is_mostly_rejected_fails_unless_accepted(tmp_path):
+    p = write(tmp_path / "payment.csv", HEADER + "a,2026-03-01T00:00:00Z,A,,1\n" + "b,garbage,A,,1\n" * 1
+              + "c,2026-13-01,A,,1\n")
+    out = tmp_path / "out"
+    proc = run("score", f"payment={p}", "--out", out, "-q")
+    assert proc.returncode == 2 and "2 of 3 (67%)" in proc.stderr and "--accept-rejects" in proc.stderr
+    assert (out / "rejects.csv").read_text().count("\n") == 3  # written, to say why
+    proc = run("score", f"payment={p}", "--out", out, "-q", "--accept-rejects")
+    assert proc.returncode == 0, proc.stderr
+    half = write(tmp_path / "half.csv", HEADER + "a,2026-03-01T00:00:00Z,A,,1\nb,garbage,A,,1\n")
+    assert run("score", f"payment={half}", "--out", out, "-q").returncode == 0  # exactly half is not most
+
+
+def test_an_unknown_region_is_a_usage_error(tmp_path):
+    for args in (("score", "samples", "--region", "CHN", "--out", tmp_path / "o"),
+                 ("watch", "-", "--region", "chn", "--out", tmp_path / "a.jsonl"),
+                 ("test", "--region", "XX"),
+                 ("backtest", "samples", "--labels", "samples/labels.csv", "--region", "CN1")):
+        proc = run(*args, stdin="")
+        assert proc.returncode == 2 and "is not a region code" in proc.stderr, (args, proc.stderr)
+    assert not (tmp_path / "o").exists()
+
+
+def test_duplicate_ids_are_rejected_across_inputs_so_alert_ids_stay_unique(tmp_path):
+    a = write(tmp_path / "a.csv", "id,ts,amount\np1,2026-03-01T00:00:00Z,1\np2,2026-03-01T00:00:01Z,1\n")
+    b = write(tmp_path / "b.csv", "id,ts,amount\np0,2026-03-01T00:00:00Z,1\np2,2026-02-01T00:00:00Z,1\n"
+              "p0,2026-03-01T00:00:03Z,1\n")
+    rs = read(f"payment={a}", f"payment={b}", chunk_rows=1)  # across chunks too
+    assert sorted(rs.tables["payment"].columns["id"].values.tolist()) == ["p0", "p1", "p2"]
+    assert [(Path(r.input).name, r.line) for r in rs.rejects] == [("b.csv", 3), ("b.csv", 4)]
+    assert all("duplicate id" in r.reason for r in rs.rejects)
+    # another stream may use the same id
+    c = write(tmp_path / "call.csv", "id,ts\np1,2026-03-01T00:00:00Z\n")
+    assert read(f"payment={a}", str(c)).rejects == []
+
+
+def test_the_golden_alerts_have_unique_ids():
+    ids = [json.loads(line)["alert_id"] for line in (REPO / "samples/expected/alerts.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) > 100
+
+
+# --- outputs and state ------------------------------------------------------------------------------------
+
+
+def test_an_output_folder_that_cannot_take_the_outputs_fails_before_the_work(tmp_path, monkeypatch):
+    from fraudrules.errors import OutputError
+    from fraudrules.io import sinks
+
+    out = tmp_path / "out"
+    (out / "summary.json").mkdir(parents=True)
+    proc = run("score", "samples", "--out", out, "-q")
+    assert proc.returncode == 2 and "summary.json: is a folder" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # no output of a doomed run
+    file_out = write(tmp_path / "afile", "x")
+    proc = run("score", "samples", "--out", file_out / "sub", "-q")
+    assert proc.returncode == 2 and "cannot create the output folder" in proc.stderr and "Traceback" not in proc.stderr
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(sinks.tempfile, "mkstemp", refuse)  # a read-only folder (root may write anywhere)
+    with pytest.raises(OutputError, match="cannot write in the output folder: Permission denied"):
+        sinks.check_out_dir(tmp_path / "ro", ["alerts.jsonl"])
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_outputs_get_the_permissions_of_a_new_file(tmp_path, umask, mode):
+    import os
+
+    out = tmp_path / "out"
+    proc = subprocess.run([*CLI, "score", "samples", "--out", str(out), "-q"], capture_output=True, text=True,
+                          cwd=REPO, preexec_fn=lambda: os.umask(umask))
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == dict.fromkeys(
+        ["alerts.jsonl", "scored.jsonl", "rejects.csv", "summary.json"], mode)
+
+
+def test_internal_errors_exit_3_in_one_line_and_interrupts_exit_130(monkeypatch):
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+    from fraudrules.jobs import score as score_mod
+
+    def crash(*args, **kwargs):
+        raise ValueError("boom\nsecond line")
+
+    monkeypatch.setattr(score_mod, "score_job", crash)
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["score", str(REPO / "samples"), "--rules", str(RULES), "-q"])
+    assert result.exit_code == 3
+    assert "internal error: ValueError: boom second line" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli.main, ["score", str(REPO / "samples"), "--rules", str(RULES), "-q", "--debug"])
+    assert result.exit_code == 3 and "Traceback" in result.output
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(score_mod, "score_job", interrupted)
+    result = runner.invoke(cli.main, ["score", str(REPO / "samples"), "--rules", str(RULES), "-q"])
+    assert result.exit_code == 130 and "interrupted" in result.output
+
+
+def test_generate_refuses_a_nan_case_rate_and_a_garbage_start(tmp_path):
+    for args in (("--case-rate", "nan"), ("--case-rate", "inf"), ("--case-rate", "2"), ("--start", "garbage")):
+        proc = run("generate", "--out", tmp_path / "g", *args)
+        assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr, args
+    assert not (tmp_path / "g").exists()
+
+
+HOSTILE_RULE = """
+id: T-ECHO
+title: echo
+score: 10
+status: experimental
+stream: payment
+key: payer_account
+where: amount > 0
+explain: "{payer_account} {payee_account}"
+"""
+
+
+def test_untrusted_text_is_neither_markup_nor_terminal_escapes(tmp_path):
+    from fraudrules.cli import printable
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path / "pk", {"echo": HOSTILE_RULE})
+    folder = tmp_path / "[red]\x1b]0;owned\x07"
+    folder.mkdir()
+    data = write(folder / "payment.csv", 'id,ts,payer_account,payee_account,amount\n'
+                 'p1,2026-03-01T00:00:00Z,[/],[bold]x[/bold],1\n'
+                 'p2,2026-03-01T00:00:01Z,"\x1b[2J\x1b[31mred",\u202eevil,1\n')
+    proc = run("score", f"payment={data}", "--rules", pack, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "[/] [bold]x[/bold]" in proc.stdout  # printed as written, not read as markup
+    text = proc.stdout + proc.stderr
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "\\x1b[2J\\x1b[31mred \\u202eevil" in proc.stdout and "[red]\\x1b]0;owned\\x07" in proc.stderr
+    assert printable("a\tb\nc\x9bd\x7f") == "a\tb\nc\\x9bd\\x7f"
+    # show prints the alert with its data escaped too
+    alert_id = json.loads((tmp_path / "out/alerts.jsonl").read_text().splitlines()[1])["alert_id"]
+    proc = run("show", alert_id, tmp_path / "out")
+    assert proc.returncode == 0 and "\x1b" not in proc.stdout and "\\x1b[2J" in proc.stdout
+
+
+def test_csv_outputs_neutralise_formulas_but_keep_phone_numbers_and_negative_numbers(tmp_path):
+    import pandas as pd
+
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path / "pk", {"echo": HOSTILE_RULE})
+    data = write(tmp_path / "payment.csv", "id,ts,payer_account,payee_account,payer_phone,amount\n"
+                 '=1+1,2026-03-01T00:00:00Z,=HYPERLINK("http://x"),@SUM(A1),+8613800000001,1\n'
+                 "p2,2026-03-01T00:00:01Z,+cmd|' /C calc'!A0,-2+3+cmd|x,+86 138 0000 0002,2\n"
+                 "p3,2026-03-01T00:00:02Z,-12.5,+1 (650) 253-0000,13800000003,3\n")
+    out = tmp_path / "out"
+    proc = run("score", f"payment={data}", "--rules", pack, "--out", out, "--format", "csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    alerts = pd.read_csv(out / "alerts.csv", dtype=str, keep_default_na=False)
+    assert alerts["key"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+cmd|' /C calc'!A0", "-12.5"]
+    assert alerts["record_id"].tolist() == ["'=1+1", "p2", "p3"]
+    assert alerts["explain"].tolist()[2] == "-12.5 +1 (650) 253-0000"
+    scored = pd.read_csv(out / "scored.csv", dtype=str, keep_default_na=False)
+    assert scored["id"].tolist() == ["'=1+1", "p2", "p3"]
+    # JSON Lines keeps values as they are
+    proc = run("score", f"payment={data}", "--rules", pack, "--out", tmp_path / "j", "-q")
+    assert json.loads((tmp_path / "j/alerts.jsonl").read_text().splitlines()[0])["record_id"] == "=1+1"

@@ -2,7 +2,9 @@
 
 Every file is written to a temporary file beside its target and renamed
 into place, so a reader never sees half a file and a crash leaves the old
-one intact.
+one intact. Files get the permissions a new file gets (0666 less the umask),
+not the 0600 of a temporary file. A CSV cell that a spreadsheet would run as
+a formula is written with a leading ``'`` (:func:`csv_safe`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ..errors import OutputError
 
 FORMATS = ("jsonl", "csv", "parquet")
 FLAT_ALERT_COLUMNS = [
@@ -30,6 +35,15 @@ FLAT_ALERT_COLUMNS = [
 CSV_ALERT_COLUMNS = FLAT_ALERT_COLUMNS
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: setting it to read it is not thread-safe
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path that replaces ``target`` when the block succeeds."""
@@ -38,10 +52,62 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; an output is as readable as any new file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_out_dir(out_dir: Path, names: list[str]) -> None:
+    """Fail before the work, not after it: ``out_dir`` must be (or become) a folder we can write
+    in, and none of ``names`` in it may be a folder (``os.replace`` cannot put a file there)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create the output folder: {exc.strerror or exc}") from None
+    if not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: not a folder")
+    for name in names:
+        target = out_dir / name
+        if target.is_dir():
+            raise OutputError(f"{target}: is a folder, where an output file goes; move it away or choose "
+                              f"another --out")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fraudrules-write-check.", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write in the output folder: {exc.strerror or exc}") from None
+
+
+# A cell a spreadsheet reads as a formula: =, @, a tab or CR first; or + or - followed by something
+# other than a number or phone number (digits, spaces and . ( ) - + e E). "+8613800000001" and
+# "-3.5" stay as written; "=HYPERLINK(...)", "@SUM(A1)", "+cmd|' /C calc'!A0" get a leading '.
+_FORMULA_START = r"^[=@\t\r]"
+_SIGNED = r"^[+-]"
+_SIGNED_NUMBER = r"^[+-][0-9. ()+\-eE]*$"
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with formula-like text cells prefixed by ``'`` (CSV outputs only: JSON Lines and
+    Parquet keep values as they are)."""
+    out = None
+    for name, col in frame.items():
+        if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) or not len(col):
+            continue
+        arr = pa.array(col.astype(object).where(col.notna(), None).to_numpy(), type=pa.string(), from_pandas=True)
+        hit = pc.or_(pc.match_substring_regex(arr, _FORMULA_START),
+                     pc.and_(pc.match_substring_regex(arr, _SIGNED),
+                             pc.invert(pc.match_substring_regex(arr, _SIGNED_NUMBER))))
+        hit = pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+        if hit.any():
+            out = frame.copy() if out is None else out
+            fixed = col.astype(object).to_numpy(copy=True)
+            fixed[hit] = ["'" + str(v) for v in fixed[hit]]
+            out[name] = fixed
+    return frame if out is None else out
 
 
 def alert_line(alert: dict[str, Any]) -> str:
@@ -106,7 +172,7 @@ def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
                 for a in alerts:
                     fh.write(alert_line(a) + "\n")
         elif fmt == "csv":
-            _csv_alerts(alerts).to_csv(tmp, index=False, lineterminator="\n")
+            csv_safe(_csv_alerts(alerts)).to_csv(tmp, index=False, lineterminator="\n")
         else:
             pq.write_table(pa.Table.from_pandas(_flat_alerts(alerts), preserve_index=False), tmp)
 
@@ -171,7 +237,7 @@ class FrameWriter:
             return
         assert self._fh is not None
         if self.fmt == "csv":
-            frame.to_csv(self._fh, index=False, header=first, lineterminator="\n")
+            csv_safe(frame).to_csv(self._fh, index=False, header=first, lineterminator="\n")
             return
         fast = _jsonl_fast(frame)
         if fast is None:

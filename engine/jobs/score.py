@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..executors.batch import BatchExecutor, match_view
 from ..io.records import InputSpec, RecordSet, TimeChunks, read_time_chunks
-from ..io.sinks import FrameWriter, write_alerts, write_frame, write_json
+from ..io.sinks import FrameWriter, check_out_dir, write_alerts, write_frame, write_json
+from ..io.tables import InputStats
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
@@ -222,11 +224,13 @@ def summary(result: ScoreResult) -> dict[str, Any]:
 def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | None, fmt: str = "jsonl", *,
               history: Path | None = None, replace_run: bool = False, wait: float = 0.0,
               pack: RulePack | None = None, rule_ids: set[str] | None = None, region: str = "CN",
-              **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
+              max_reject_share: float | None = None, **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
     """``fraudrules score``: score, write the outputs as they come, then commit to the history store.
 
     The store changes only after every output file is in place, and then in one atomic step: a run
-    that dies before that leaves it as it was, and running it again gives the same bytes.
+    that dies before that leaves it as it was, and running it again gives the same bytes. With
+    ``max_reject_share``, an input with a larger share of rejects fails the run (RejectsError) after
+    the outputs are written (rejects.csv says why) and before the store changes.
     """
     from ..store.history import HistoryStore, RunInput, file_digest
     from ..store.horizon import plan_horizon
@@ -250,6 +254,8 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
                 outputs.abort(exc)
             raise
         paths = outputs.finish(result) if outputs is not None else {}
+        if max_reject_share is not None:
+            check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
         if store is not None and context is not None:
             for run_input, stats in zip(run_inputs, result.records.inputs):
                 run_input.records = stats.read
@@ -261,6 +267,21 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
         if store is not None:
             store.close()
     return result, paths
+
+
+class RejectsError(InputError):
+    """Most records of an input were rejected: more likely the wrong file or mapping than bad rows."""
+
+
+def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path | None = None) -> None:
+    """RejectsError when an input rejected more than ``max_share`` of the records it read."""
+    bad = [s for s in inputs if s.read and s.rejected > max_share * s.read]
+    if not bad:
+        return
+    listed = "; ".join(f"{s.path}: {s.rejected:,} of {s.read:,} ({s.rejected / s.read:.0%})" for s in bad)
+    where = f"; the reasons are in {rejects_file}" if rejects_file else "; run with --out to see why in rejects.csv"
+    raise RejectsError(f"more than {max_share:.0%} of the records were rejected: {listed}{where}. A wrong "
+                       f"file, stream or mapping? --accept-rejects scores such inputs anyway")
 
 
 def late_frame(late: list[LateRecord]) -> pd.DataFrame:
@@ -290,6 +311,7 @@ class Outputs:
             "rejects": out_dir / "rejects.csv",
             "summary": out_dir / "summary.json",
         }
+        check_out_dir(out_dir, [p.name for p in self.paths.values()] + ["late.csv"])
         self._scored = FrameWriter(self.paths["scored"], fmt)
 
     def scored(self, frame: pd.DataFrame) -> None:
