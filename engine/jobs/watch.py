@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import FraudRulesError, InputError
 from ..executors.stream import StreamExecutor
+from ..io.files import read_json_document, write_json_durably
 from ..io.sinks import alert_line
 from ..lang.expr import DURATION_UNITS
 from ..runtime.alerts import iso_utc
@@ -181,12 +182,7 @@ class WatchJob:
         path = self.opts.state
         if path is None or not path.exists():
             return None
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FraudRulesError(f"{path}: cannot read the state file: {exc}") from None
-        if not isinstance(state, dict) or state.get("kind") != STATE_KIND:
-            raise FraudRulesError(f"{path}: not a watch checkpoint")
+        state = read_json_document(path, "kind", STATE_KIND, "watch checkpoint")
         if state.get("input") != self.opts.input:
             raise FraudRulesError(f"{path}: the checkpoint was taken reading {state.get('input')!r}, "
                                   f"not {self.opts.input!r}")
@@ -225,13 +221,7 @@ class WatchJob:
             "outputs": {"alerts": self.alerts.length, "late": self.late.length, "rejects": self.rejects.length},
             "executor": self.executor.state_dict(),
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_json_durably(path, state)
         self.checkpoints += 1
 
     # -- the loop ----------------------------------------------------------------------------------
