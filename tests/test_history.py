@@ -131,6 +131,9 @@ def test_chunked_scoring_equals_one_run(pack, one_run, tmp_path) -> None:
     assert scored.equals(one_run[1])
     summary = json.loads(paths["summary"].read_text())
     assert summary["records"]["read"] == summary["records"]["scored"] == 12_243
+    # every rule that ran is listed, the ones that never fired on the samples with 0
+    assert set(summary["alerts_by_rule"]) == {rp.id for rp in result.plan.rules}
+    assert 0 in summary["alerts_by_rule"].values()
 
 
 def test_chunked_runs_with_a_store_equal_one_run(pack, sample_frames, one_run, tmp_path) -> None:

@@ -213,7 +213,9 @@ def summary(result: ScoreResult) -> dict[str, Any]:
                     "rejected": sum(s.rejected for s in rs.inputs),
                     **({"late": sum(s.late for s in rs.inputs)} if history else {})},
         "alerts": len(result.alerts),
-        "alerts_by_rule": dict(sorted(result.alerts_by_rule().items())),
+        # every rule that ran, quiet ones with 0: a rule that never fires is worth seeing
+        "alerts_by_rule": {rp.id: result.alerts_by_rule().get(rp.id, 0) for rp in sorted(result.plan.rules,
+                                                                                        key=lambda r: r.id)},
         "alerts_by_severity": dict(sorted(result.alerts_by_severity().items())),
         "matches_by_rule": dict(sorted(result.matches.items())),
         "suppressed_by_rule": {k: v for k, v in sorted(result.suppressed.items()) if v},
