@@ -198,7 +198,7 @@ def main() -> None:
 @click.option("--replace-run", is_flag=True, help="With --history: replace the newest run, scored from these inputs.")
 @click.option("--history-wait", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another run that holds the history store.")
-@click.option("--memory-rows", default=2_000_000, show_default=True, type=click.IntRange(1000),
+@click.option("--memory-rows", default=500_000, show_default=True, type=click.IntRange(1000),
               help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks.")
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Where chunked scoring spills records [default: the system's temporary folder].")
