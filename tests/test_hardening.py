@@ -364,3 +364,184 @@ def test_csv_outputs_neutralise_formulas_but_keep_phone_numbers_and_negative_num
     # JSON Lines keeps values as they are
     proc = run("score", f"payment={data}", "--rules", pack, "--out", tmp_path / "j", "-q")
     assert json.loads((tmp_path / "j/alerts.jsonl").read_text().splitlines()[0])["record_id"] == "=1+1"
+
+
+# --- rules: bounded work, errors at file:line:col --------------------------------------------------------
+
+RULE = """id: T-1
+title: t
+score: 10
+status: experimental
+stream: payment
+key: payer_account
+where: {where}
+{extra}"""
+
+
+def lint_errors(pack: Path) -> list[str]:
+    from fraudrules.pack.lint import lint_pack
+
+    return [str(e) for e in lint_pack(pack)]
+
+
+def test_explain_format_specs_are_bounded_at_load(tmp_path):
+    from fraudrules.errors import RuleErrors
+    from fraudrules.runtime.alerts import render_value
+    from tests.helpers import make_pack
+
+    for spec, what in ((".999999999f", "precision"), (">99999999999", "width"), ("." + "9" * 5000 + "f", "precision"),
+                       ("x^201", "width")):
+        pack = make_pack(tmp_path / f"p{len(spec)}", {"r": RULE.format(where="amount > 0",
+                                                                      extra=f'explain: "paid {{amount:{spec}}}"')})
+        with pytest.raises(RuleErrors) as info:
+            load_pack(pack)
+        (only,) = info.value.errors
+        assert f"format {what} is beyond" in only.message
+        assert (only.location.line, only.location.col) == (8, 24)  # the spec itself
+    ok = make_pack(tmp_path / "ok", {"r": RULE.format(where="amount > 0", extra='explain: "{amount:>12,.2f}|"')})
+    load_pack(ok)
+    assert render_value(1.5, ".999999999f") == "1.5"  # a Plan built by hand cannot allocate gigabytes either
+
+
+@pytest.mark.parametrize("where, message", [
+    ("not " * 2000 + "amount > 0", "nested deeper than 64 levels"),
+    ("-" * 3000 + "amount > 0", "nested deeper than 64 levels"),
+    ("amount" + " + 1" * 2400 + " > 0", "nested deeper than 64 levels"),
+    ("amount > " + "9" * 5000, "number literal longer than 32 characters"),
+    ("amount > 1" + "0" * 40 + "s", "number literal longer than 32 characters"),
+])
+def test_pathological_expressions_are_located_errors_not_crashes(tmp_path, where, message):
+    from fraudrules.errors import RuleErrors
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path, {"r": RULE.format(where=where, extra="")})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    (only,) = info.value.errors
+    assert message in only.message and only.location.line == 7 and only.location.col > 1
+    proc = run("lint", "--rules", pack)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message in proc.stderr
+
+
+def test_overflowing_number_literals_are_warnings(tmp_path):
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path, {"r": RULE.format(where="amount > 1e400 or amount < 123456789012345678", extra="")})
+    found = lint_errors(pack)
+    assert any(":7:17: warning: number 1e400 overflows to infinity" in f for f in found), found
+    assert any(":7:35: warning: number 123456789012345678 is beyond 2**53" in f for f in found), found
+
+
+def test_macro_expansion_is_bounded_by_size_not_only_depth(tmp_path):
+    from fraudrules.errors import RuleErrors
+    from fraudrules.pack.checker import expanded_shape
+    from tests.helpers import make_pack
+
+    lines = ["macros:", "  m0:", "    params: [x]", "    expr: x > 1 or x > 2"]
+    for k in range(1, 8):  # each level uses the one below ten times: 8e7 nodes once expanded
+        lines += [f"  m{k}:", "    params: [x]", "    expr: " + " and ".join([f"m{k - 1}(x)"] * 10)]
+    pack = make_pack(tmp_path, {"r": RULE.format(where="m7(amount)", extra="")}, macros=False)
+    (pack / "macros.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    (only,) = info.value.errors
+    assert "79,999,999 parts" in only.message and (only.location.line, only.location.col) == (7, 8)
+    # the shape is computed, not expanded: exact for the shipped pack
+    from fraudrules.runtime.plan import expand_macros
+
+    shipped = load_pack(RULES)
+    for rule in shipped.rules:
+        for step in rule.steps:
+            if step.where is not None:
+                tree = expand_macros(step.where.ast, shipped.macros)
+                nodes = list(tree.walk())
+                assert expanded_shape(step.where.ast, shipped.macros).size == len(nodes)
+
+
+def test_a_big_list_is_built_once_per_pack_not_per_rule_or_case(tmp_path, monkeypatch):
+    from fraudrules.jobs.rule_tests import run_rule_tests
+    from fraudrules.runtime import evaluate
+    from tests.helpers import make_pack
+
+    rules = {f"r{i}": RULE.replace("T-1", f"T-{i}").format(
+        where="payer_account in @big", extra="tests:\n" + "".join(
+            f"  - name: c{j}\n    records: [{{stream: payment, id: p{j}, ts: '2026-03-01T00:00:00Z', "
+            f"payer_account: a{j}}}]\n    expect: [p{j}]\n" for j in range(3))) for i in range(3)}
+    pack = make_pack(tmp_path, rules, lists={"big": "kind: exact\nfile: big.txt\n"})
+    (pack / "lists" / "big.txt").write_text("".join(f"a{j}\n" for j in range(200_000)))
+    built = []
+    real = evaluate.ListMatcher.__init__
+
+    def counting(self, lst, region="CN"):
+        built.append(lst.name)
+        real(self, lst, region)
+
+    monkeypatch.setattr(evaluate.ListMatcher, "__init__", counting)
+    loaded = load_pack(pack)
+    report = run_rule_tests(loaded, executors=["batch"])
+    assert len(report.results) == 9 and report.ok
+    assert built == ["big"]  # 3 rules x 3 cases, one build
+
+
+def test_list_files_that_leave_the_pack_or_are_not_files_are_refused(tmp_path):
+    import os
+
+    from fraudrules.errors import RuleErrors
+    from tests.helpers import make_pack
+
+    outside = write(tmp_path / "secret.txt", "a1\n")
+    where = "payer_account in @l1 or payer_account in @l2"
+    pack = make_pack(tmp_path / "pk", {"r": RULE.format(where=where, extra="")},
+                     lists={"l1": "kind: exact\nfile: l1.txt\n", "l2": "kind: exact\nfile: l2.txt\n"})
+    (pack / "lists" / "l1.txt").symlink_to(outside)
+    os.mkfifo(pack / "lists" / "l2.txt")
+    os.mkfifo(pack / "lists" / "l3.yaml")  # a FIFO as a list file itself: reading it would block forever
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    got = sorted((Path(e.location.path).name, e.message) for e in info.value.errors)
+    assert got == [("l1.yaml", f"list file 'l1.txt' leads outside the rule pack (a symlink to {outside})"),
+                   ("l2.yaml", "list file 'l2.txt' is not a regular file"),
+                   ("l3.yaml", "not a regular file")]
+
+
+def test_yaml_tags_on_lists_and_mappings_are_refused(tmp_path):
+    from fraudrules.errors import RuleError
+    from fraudrules.pack.source import load_yaml_text
+
+    for text, tag in (("values: !!set {a, b}", "set"), ("values: !!omap [{a: 1}]", "omap"),
+                      ("x: !custom [1, 2]", "!custom"), ("x: !!python/object:os.system {}", "python/object")):
+        with pytest.raises(RuleError, match=f"YAML tag .*{tag}.* is not allowed") as info:
+            load_yaml_text(text, "f.yaml")
+        assert str(info.value.location) == f"f.yaml:1:{text.index('!') + 1}"  # at the tag
+    assert load_yaml_text("x: !!seq [1]\ny: !!map {a: 1}", "f.yaml").plain() == {"x": [1], "y": {"a": 1}}
+
+
+def test_duplicate_decisions_in_the_policy_are_errors(tmp_path):
+    from fraudrules.errors import RuleErrors
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path, {"r": RULE.format(where="amount > 0", extra="")})
+    (pack / "policy.yaml").write_text("decisions:\n  - {name: block, min_score: 70}\n"
+                                      "  - {name: review, min_score: 70}\n  - {name: block, min_score: 50}\n"
+                                      "  - {name: allow, min_score: 0}\n")
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    assert sorted((e.location.line, e.message) for e in info.value.errors) == [
+        (3, "decision 'review': min_score 70 is already used by decision 'block'"),
+        (4, "decision 'block': name 'block' is already used by decision 'block'")]
+
+
+def test_timestamp_arithmetic_and_sums_do_not_wrap_or_overflow():
+    import numpy as np
+
+    from fraudrules.columns.vec import Vec
+    from fraudrules.runtime.evaluate import _arith
+    from fraudrules.runtime.windows import scaled, unscale
+
+    ts = Vec(np.array([1_772_323_200 * 10**9, 9 * 10**18], dtype=np.int64), np.zeros(2, dtype=bool))
+    secs = Vec(np.array([1e15, 1e9]), np.zeros(2, dtype=bool))
+    got = _arith("+", ts, secs, np.zeros(2, dtype=bool))
+    assert got.null.tolist() == [True, True]  # 1e24 ns, and past 2262: null, not a wrapped value
+    big = scaled(np.array([1e305, 1.7e308, 12.5]))
+    assert big.dtype == object and big[2] == 125_000
+    assert unscale(np.array([big[0] + big[1]], dtype=object)).tolist() == [float("inf")]

@@ -39,6 +39,11 @@ _TYPE_NAMES = {
 _DIALABLE = re.compile(r"\+?[0-9 ()./-]+")
 
 
+def dialable(text: str) -> bool:
+    """Whether ``text`` (trimmed) could be a phone number at all: only digits, + and separators."""
+    return _DIALABLE.fullmatch(text.strip()) is not None
+
+
 @lru_cache(maxsize=1_000_000)
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     if not text or len(text) > 40 or not _DIALABLE.fullmatch(text):

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .hints import unexpected_char_hint, unexpected_token_hint
 
 MAX_EXPR_CHARS = 10_000
 MAX_EXPR_DEPTH = 64
+MAX_NUMBER_CHARS = 32  # a number or duration literal: int() of 5,000 digits raises, and no rule needs more
 
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -362,6 +363,7 @@ def parse_expr(text: str) -> Expr:
         raise ExprSyntaxError("unexpected end of expression", len(text)) from None
     except UnexpectedInput as exc:  # pragma: no cover - the three above cover LALR
         raise ExprSyntaxError("syntax error", getattr(exc, "pos_in_stream", 0) or 0) from None
+    _check_tree(tree)
     try:
         expr = _Build().transform(tree)
     except Exception as exc:  # lark wraps transformer errors
@@ -372,6 +374,24 @@ def parse_expr(text: str) -> Expr:
     if _depth(expr) > MAX_EXPR_DEPTH * 2:
         raise ExprSyntaxError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels", 0)
     return expr
+
+
+def _check_tree(tree: Tree) -> None:
+    """Bound the parse tree before the (recursive) transformer sees it: 2,000 ``not`` or a chain
+    of 5,000 ``+`` have no parentheses to count, and would exhaust Python's stack."""
+    stack: list[tuple[Tree | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Token):
+            if node.type in ("NUMBER", "DURATION") and len(node) > MAX_NUMBER_CHARS:
+                raise ExprSyntaxError(f"number literal longer than {MAX_NUMBER_CHARS} characters",
+                                      node.start_pos or 0)
+            continue
+        if depth > MAX_EXPR_DEPTH * 2:
+            meta = node.meta
+            raise ExprSyntaxError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
+                                  0 if getattr(meta, "empty", True) else meta.start_pos)
+        stack.extend((child, depth + 1) for child in node.children if child is not None)
 
 
 def _describe_char(text: str, pos: int) -> str:

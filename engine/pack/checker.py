@@ -34,6 +34,89 @@ from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack
 from .streams import FieldSpec, StreamSpec
 
 MAX_MACRO_DEPTH = 8
+# Bounds on an expression once its macros are expanded: the depth bound alone lets a macro that
+# uses another ten times, eight levels down, expand to 10**8 nodes (in the checker and the plan).
+MAX_EXPANDED_NODES = 20_000
+MAX_EXPANDED_DEPTH = 128
+
+
+_NEG = float("-inf")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Size and depth of an expression once its macros are expanded, as functions of the sizes and
+    depths of the parameters it leaves open: size = const + sum(coef[p] * size(p)) (substitution
+    copies an argument once per use) and depth = max(top, max(off[p] + depth(p)))."""
+
+    size: int
+    coef: tuple[tuple[str, int], ...] = ()
+    top: float = 1
+    off: tuple[tuple[str, float], ...] = ()
+
+
+def _combine(children: list[_Shape]) -> _Shape:
+    """A node over ``children``: one more node, one level deeper."""
+    coef: dict[str, int] = {}
+    off: dict[str, float] = {}
+    for c in children:
+        for p, k in c.coef:
+            coef[p] = coef.get(p, 0) + k
+        for p, o in c.off:
+            off[p] = max(off.get(p, _NEG), o + 1)
+    top = 1 + max((c.top for c in children), default=0)
+    return _Shape(1 + sum(c.size for c in children), tuple(coef.items()), top, tuple(off.items()))
+
+
+def _apply(body: _Shape, params: tuple[str, ...], args: list[_Shape]) -> _Shape:
+    """A macro's body with its parameters bound to argument shapes."""
+    bound = dict(zip(params, args))
+    size, coef, top, off = body.size, {}, body.top, {}
+    for p, k in body.coef:
+        a = bound.get(p)
+        if a is None:
+            continue
+        size += k * a.size
+        for q, j in a.coef:
+            coef[q] = coef.get(q, 0) + k * j
+    for p, o in body.off:
+        a = bound.get(p)
+        if a is None:
+            continue
+        top = max(top, o + a.top)
+        for q, j in a.off:
+            off[q] = max(off.get(q, _NEG), o + j)
+    return _Shape(size, tuple(coef.items()), top, tuple(off.items()))
+
+
+def expanded_shape(expr: Expr, macros: dict[str, Macro], params: tuple[str, ...] = (), depth: int = 0,
+                   memo: dict | None = None) -> _Shape:
+    """Size and depth of ``expr`` after the plan's macro expansion (runtime.plan.expand_macros),
+    computed without expanding: linear in the text of the pack, however the macros multiply."""
+    memo = {} if memo is None else memo
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    done: dict[int, _Shape] = {}
+    while stack:  # iterative post-order: the tree may be deep
+        node, ready = stack.pop()
+        if isinstance(node, Field) and node.alias is None and node.name in params:
+            done[id(node)] = _Shape(0, ((node.name, 1),), _NEG, ((node.name, 0),))
+            continue
+        kids = node.children()
+        if not ready:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+            continue
+        shapes = [done[id(k)] for k in kids]
+        if isinstance(node, Call) and node.name in macros and depth < MAX_MACRO_DEPTH:
+            macro = macros[node.name]
+            key = (macro.name, depth)
+            if key not in memo:
+                memo[key] = _Shape(0)  # a cycle meets itself: counted as nothing, MAX_MACRO_DEPTH reports it
+                memo[key] = expanded_shape(macro.body.ast, macros, macro.params, depth + 1, memo)
+            done[id(node)] = _apply(memo[key], macro.params, shapes[: len(node.args)])
+        else:
+            done[id(node)] = _combine(shapes)
+    return done[id(expr)]
 TRUTH = frozenset({LogicalType.BOOL, LogicalType.NULL})  # the types a condition may have
 LITERAL_TYPES = {"number": LogicalType.FLOAT, "string": LogicalType.STRING, "bool": LogicalType.BOOL,
                  "null": LogicalType.NULL, "duration": LogicalType.DURATION}  # by Literal.kind
@@ -63,6 +146,13 @@ class Checker:
     # -- entry points ----------------------------------------------------------
     def check(self, src: ExprSource, scope: Scope, want_bool: bool = True) -> LogicalType | None:
         before = len(self.errors)
+        shape = expanded_shape(src.ast, self.macros)
+        if shape.size > MAX_EXPANDED_NODES or shape.top > MAX_EXPANDED_DEPTH:
+            # checked before inferring, which walks the expansion too
+            self._err(src, src.ast, f"{scope.what}: with its macros expanded, the expression has {shape.size:,} "
+                                    f"parts, nested {int(shape.top)} deep (at most {MAX_EXPANDED_NODES:,} and "
+                                    f"{MAX_EXPANDED_DEPTH})")
+            return None
         t = self._infer(src.ast, src, scope, {}, 0, in_aggregate=False)
         if t is not None and want_bool and t not in TRUTH and len(self.errors) == before:
             self._err(src, src.ast, f"{scope.what} must be true/false, not {t}")

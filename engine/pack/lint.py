@@ -7,6 +7,7 @@ each, easy to add, easy to test alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,31 @@ def trivial_thresholds(pack: RulePack) -> list[RuleError]:
                 if (node.op == ">=" and value <= 1) or (node.op == ">" and value < 1):
                     out.append(RuleError(f"trivial threshold: {step.where.snippet(node)} holds for every record",
                                          step.where.location(node), severity="warning"))
+    return out
+
+
+@validator("number-literals")
+def number_literals(pack: RulePack) -> list[RuleError]:
+    """A literal float64 cannot hold: ``1e400`` is infinity, and integers beyond 2**53 lose digits."""
+    sources = [m.body for m in pack.macros.values()]
+    for rule in pack.rules:
+        sources += [s.where for s in rule.steps if s.where is not None]
+        if rule.unless is not None and rule.unless.where is not None:
+            sources.append(rule.unless.where)
+        if rule.explain is not None:
+            sources += [part.expr for part in rule.explain.parts if part.expr is not None]
+    out = []
+    for src in sources:
+        for node in src.ast.walk():
+            if not isinstance(node, Literal) or node.kind not in ("number", "duration"):
+                continue
+            value = node.value
+            if isinstance(value, float) and math.isinf(value):
+                out.append(RuleError(f"number {src.snippet(node)} overflows to infinity", src.location(node),
+                                     severity="warning"))
+            elif isinstance(value, int) and abs(value) > 2**53:
+                out.append(RuleError(f"number {src.snippet(node)} is beyond 2**53: it is compared as the nearest "
+                                     f"float64, {float(value):.17g}", src.location(node), severity="warning"))
     return out
 
 

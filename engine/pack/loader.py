@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import RuleError, RuleErrors, SourceLocation
 from ..lang.expr import PARAMS_ALIAS, ExprSyntaxError, parse_duration, parse_expr
+from ..lang.formats import MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, format_spec_problem
 from .checker import check_pack
 from .model import (
     MAX_RETENTION,
@@ -191,6 +192,11 @@ def parse_template(node: Node | None, errors: _Errors) -> Template | None:
         expr_end = colon if colon >= 0 else end
         body = text[i + 1 : expr_end]
         spec = text[colon + 1 : end] if colon >= 0 else ""
+        problem = format_spec_problem(spec) if spec else None
+        if problem:  # checked before anything formats with it: ".999999999f" would build gigabytes
+            errors.add(f"explain: {problem} (width at most {MAX_FORMAT_WIDTH}, precision at most "
+                       f"{MAX_FORMAT_PRECISION})", node.offset_location(colon + 1))
+            spec = ""
         lead = len(body) - len(body.lstrip())
         try:
             ast = parse_expr(body)
@@ -455,8 +461,13 @@ def parse_list(node: Node, path: Path) -> tuple[NamedList | None, list[RuleError
     if fnode is not None:
         rel = _str(fnode, "file", errors)
         target = (path.parent / rel).resolve()
+        pack_root = path.parent.parent.resolve()  # lists/NAME.yaml
         if ".." in Path(rel).parts or Path(rel).is_absolute():
             errors.add("file must be a path inside the lists folder", fnode.loc)
+        elif not target.is_relative_to(pack_root):  # a symlink out of the pack: not what was reviewed
+            errors.add(f"list file {rel!r} leads outside the rule pack (a symlink to {target})", fnode.loc)
+        elif target.exists() and not target.is_file():  # a FIFO or a device would block or never end
+            errors.add(f"list file {rel!r} is not a regular file", fnode.loc)
         elif not target.is_file():
             errors.add(f"list file {rel!r} not found", fnode.loc)
         elif target.stat().st_size > 200_000_000:
@@ -522,6 +533,12 @@ def parse_policy(node: Node) -> tuple[Policy, list[RuleError]]:
         thr = item.get("min_score")
         if not name or thr is None or not isinstance(thr.value, int) or isinstance(thr.value, bool):
             errors.add("each decision needs a name and an integer min_score", item.loc)
+            continue
+        # two decisions at one threshold: which one a record gets would depend on the sort
+        same = [d for d in decisions if d[0] == name or d[1] == thr.value]
+        if same:
+            what = f"name {name!r}" if same[0][0] == name else f"min_score {thr.value}"
+            errors.add(f"decision {name!r}: {what} is already used by decision {same[0][0]!r}", item.loc)
             continue
         decisions.append((name, int(thr.value)))
     decisions.sort(key=lambda d: -d[1])

@@ -176,6 +176,9 @@ class RulePack:
     macros: dict[str, Macro]
     policy: Policy
     digest: str  # sha256 over every file of the pack
+    # what is costly to derive from the pack, built once: list matchers by (id of the list, region),
+    # each kept with its list. Packs made from this one with dataclasses.replace share it.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)

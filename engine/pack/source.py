@@ -8,6 +8,7 @@ point at them.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
     if counter[0] > MAX_NODES:
         raise RuleError(f"more than {MAX_NODES} YAML values", _loc(path, node.start_mark))
     loc = _loc(path, node.start_mark)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _SAFE_COLLECTION_TAGS:
+        # !!set, !!omap, !!python/... or a custom tag on a mapping or list: refused like scalar tags
+        raise RuleError(f"YAML tag {node.tag} is not allowed", loc)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         key_locs: dict[str, SourceLocation] = {}
@@ -127,6 +131,7 @@ _SAFE_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+_SAFE_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _SCALARS = yaml.SafeLoader("")
 # libyaml's safe composer when available: same nodes and marks, ten times faster
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -153,7 +158,10 @@ def load_yaml_file(path: Path | str) -> Node:
     """Read and parse a YAML file; unreadable or non-UTF-8 files are RuleErrors."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        if not stat.S_ISREG(p.stat().st_mode):  # a FIFO would block the load forever
+            raise RuleError("not a regular file", SourceLocation(str(p)))
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RuleError(f"cannot read: {exc.strerror}", SourceLocation(str(p))) from None
     if len(data) > MAX_FILE_BYTES:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..columns.vec import Vec
+from ..lang.formats import format_spec_problem
 from .bindings import Bindings
 from .evaluate import Evaluator
 from .plan import Plan, RulePlan
@@ -73,7 +74,7 @@ def key_texts(v: Vec) -> np.ndarray:
 def render_value(value: Any, spec: str = "") -> str:
     if value is None:
         return "null"
-    if spec:
+    if spec and format_spec_problem(spec) is None:  # the loader refuses such specs; a Plan built by hand too
         try:
             return format(value, spec)
         except (ValueError, TypeError):

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ..columns.phones import normalise_one
+from ..columns.phones import dialable, normalise_one
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import Vec, as_bool, distinct_values, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
@@ -71,7 +71,7 @@ class ListMatcher:
         values = set(lst.values)
         if lst.kind == "exact":
             # a list of numbers written locally still matches normalised records
-            values |= {normalise_one(v, region) for v in lst.values if any(c.isdigit() for c in v)}
+            values |= {normalise_one(v, region) for v in lst.values if dialable(v)}
         self.values = values
         self.by_length: dict[int, set[str]] = {}
         if lst.kind == "prefix":
@@ -90,13 +90,16 @@ class ListMatcher:
             return np.array([not nu and any(x[:n] in p for n, p in self.by_length.items())
                              for x, nu in zip(vals, null)], dtype=bool)
         uniq, inv = distinct_values(v.values[live])
-        series = pd.Series(uniq, dtype=object)
+        # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
-            hit = series.isin(self.values).to_numpy()
+            values = self.values
+            hit = np.fromiter((u in values for u in uniq.tolist()), dtype=bool, count=len(uniq))
         else:
+            series = pd.Series(uniq, dtype=object)
             hit = np.zeros(len(uniq), dtype=bool)
             for length, prefixes in self.by_length.items():
-                hit |= series.str.slice(0, length).isin(prefixes).to_numpy()
+                heads = series.str.slice(0, length).tolist()
+                hit |= np.fromiter((h in prefixes for h in heads), dtype=bool, count=len(heads))
         out[live] = hit[inv]
         return out
 
@@ -249,8 +252,16 @@ def _arith(op: str, a: Vec, b: Vec, null: np.ndarray) -> Vec:
         return Vec((a.values - b.values) / NS, null)
     if a_ts or b_ts:  # timestamp +/- seconds
         ts, sec = (a, b) if a_ts else (b, a)
-        delta = np.round(sec.values.astype(np.float64) * NS).astype(np.int64)
-        out = ts.values + delta if op == "+" else ts.values - delta
+        with np.errstate(over="ignore", invalid="ignore"):
+            nanos = np.round(sec.values.astype(np.float64) * NS)
+        huge = ~(np.abs(nanos) < 2.0**62)  # beyond any timestamp difference (or nan): null, not a wrapped int
+        delta = np.where(huge, 0, nanos).astype(np.int64)
+        if op == "-":
+            delta = -delta
+        with np.errstate(over="ignore"):
+            out = ts.values + delta
+        wrapped = ((ts.values > 0) & (delta > 0) & (out < 0)) | ((ts.values < 0) & (delta < 0) & (out >= 0))
+        null = null | huge | wrapped
         return Vec(np.where(null, 0, out).astype(np.int64), null)
     av = a.values.astype(np.float64)
     bv = b.values.astype(np.float64)

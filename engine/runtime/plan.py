@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
-from ..pack.model import Macro, ParamDef, Policy, Rule, RulePack
+from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -286,11 +286,21 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     )
 
 
+def list_matcher(pack: RulePack, lst: NamedList, region: str) -> ListMatcher:
+    """The matcher of ``lst``, built once per pack and region: a list of millions of numbers costs
+    seconds to normalise, and ``fraudrules test`` compiles the pack once per rule."""
+    key = (id(lst), region)
+    cached = pack.cache.get(key)
+    if cached is None or cached[0] is not lst:
+        cached = pack.cache[key] = (lst, ListMatcher(lst, region))
+    return cached[1]
+
+
 def compile_pack(pack: RulePack, region: str = "CN", rule_ids: set[str] | None = None) -> Plan:
     """The Plan for every rule of the pack (or only ``rule_ids``), in id order."""
     rules = sorted(pack.rules, key=lambda r: r.id)
     if rule_ids is not None:
         rules = [r for r in rules if r.id in rule_ids]
     rules = [r for r in rules if r.status != "deprecated"]
-    lists = {name: ListMatcher(lst, region) for name, lst in pack.lists.items()}
+    lists = {name: list_matcher(pack, lst, region) for name, lst in pack.lists.items()}
     return Plan([compile_rule(r, pack) for r in rules], lists, pack.schema, pack.policy, pack.digest, region)

@@ -14,6 +14,7 @@ in any order of addition, gets bit-identical totals (exact to 4 decimals).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,16 +125,36 @@ def scaled(values: np.ndarray) -> np.ndarray:
     """Values as integers in units of 1/SUM_SCALE: int64, or Python ints (object
     array) when the values are too large for int64 sums to be safe."""
     values = np.asarray(values, dtype=np.float64)
-    if not len(values) or float(np.abs(values).sum()) * SUM_SCALE < _INT64_SAFE:
+    with np.errstate(over="ignore"):  # an infinite total just takes the exact path
+        magnitude = float(np.abs(values).sum()) if len(values) else 0.0
+    if magnitude * SUM_SCALE < _INT64_SAFE:
         return np.round(values * SUM_SCALE).astype(np.int64)
     out = np.empty(len(values), dtype=object)
-    out[:] = [int(round(v * SUM_SCALE)) for v in values.tolist()]  # rare: totals beyond 9e14
+    out[:] = [_scaled_one(v) for v in values.tolist()]  # rare: totals beyond 9e14
     return out
 
 
+def _scaled_one(v: float) -> int:
+    if abs(v) < 1e15:
+        return int(round(v * SUM_SCALE))
+    # v * SUM_SCALE may overflow to infinity (v near 1.8e308); a float this large is an integer anyway
+    return int(v) * SUM_SCALE if math.isfinite(v) else 0
+
+
 def unscale(total: np.ndarray) -> np.ndarray:
-    """Scaled integer totals back to float64 (float(total) / SUM_SCALE)."""
-    return np.asarray(total).astype(np.float64) / SUM_SCALE
+    """Scaled integer totals back to float64 (float(total) / SUM_SCALE); a total beyond float64 is
+    infinite, with its sign."""
+    total = np.asarray(total)
+    if total.dtype != object:
+        return total.astype(np.float64) / SUM_SCALE
+    return np.array([_unscaled_one(t) for t in total.tolist()], dtype=np.float64)
+
+
+def _unscaled_one(total: int) -> float:
+    try:
+        return float(total) / SUM_SCALE  # as the stream executor's aggregates do, to the bit
+    except OverflowError:
+        return math.inf if total > 0 else -math.inf
 
 
 def window_sum(start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
