@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -104,20 +105,50 @@ def fresh(path: Path) -> Path:
     return path
 
 
+# Files are compared by streaming digests: this process must stay small, because a child's ru_maxrss
+# starts from the high-water mark of the process it was forked from (Linux keeps it across exec).
+
+
+def digest(paths: list[Path], strip: re.Pattern | None = None) -> tuple[str, int]:
+    """SHA-256 and line count of the files, one after the other (optionally with ``strip`` removed per line)."""
+    h = hashlib.sha256()
+    lines = 0
+    for path in paths:
+        with open(path, "rb") as fh:
+            for line in fh:
+                h.update(strip.sub(b"", line) if strip is not None else line)
+                lines += 1
+    return h.hexdigest(), lines
+
+
 def same_bytes(a: Path, b: Path) -> bool:
-    return a.read_bytes() == b.read_bytes()
+    return digest([a]) == digest([b])
 
 
-_WHERE = re.compile(rb'"input":"(?:[^"\\]|\\.)*","line":\d+,')
+# a scored record without its input file and line (each day's run has its own)
+WHERE = re.compile(rb'"input":"(?:[^"\\]|\\.)*","line":\d+,')
 
 
-def scored_lines(paths: list[Path]) -> bytes:
-    """Scored records of one or more runs without their input file and line (each day has its own)."""
-    return b"".join(_WHERE.sub(b"", p.read_bytes()) for p in paths)
+def own_hwm() -> float:
+    """This process's RSS high-water mark, MB: the floor of every child's peak RSS."""
+    with open("/proc/self/status") as fh:
+        return next(int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmHWM:"))
 
 
 def mb(x: float) -> str:
     return f"{x:,.0f}"
+
+
+def dataset(a, records: int) -> tuple[Path, dict]:
+    """The cached generated folder of about ``records`` records, generated in a child process (the
+    generator holds the whole data set; this process should not keep that memory)."""
+    subprocess.run([sys.executable, __file__, "_generate", str(a.workdir), str(records), str(a.days), str(a.seed)],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return ensure_data(a.workdir, records, a.days, a.seed, None)
+
+
+def child_generate(workdir: str, records: str, days: str, seed: str) -> None:
+    ensure_data(Path(workdir), int(records), int(days), int(seed), None)
 
 
 # --- cutting a generated folder into days ---------------------------------------------------------
@@ -210,7 +241,13 @@ def child_hold_engine(folder: str, rules: str) -> None:
     records = read_inputs(specs, pack.schema)
     gc.collect()
     after = rss_now()[0]
-    print(json.dumps({"records": records.total, "rss_before": before, "rss_after": after}))
+    try:  # what is live, once the allocators hand back what they keep (chunked scoring does this)
+        from fraudrules.io.arrow import release_memory
+    except ImportError:  # an engine from before release_memory
+        release_memory = gc.collect
+    release_memory()
+    print(json.dumps({"records": records.total, "rss_before": before, "rss_after": after,
+                      "rss_released": rss_now()[0]}))
 
 
 def child_hold_duckdb(folder: str) -> None:
@@ -263,7 +300,7 @@ def child_score_logged(log: str, *args: str) -> None:
 
 
 def part_daily(a, rules: Path, out: dict) -> None:
-    data, info = ensure_data(a.workdir, a.daily_records, a.days, a.seed, None)
+    data, info = dataset(a, a.daily_records)
     root = a.workdir / f"history-{data.name.removeprefix('data-')}"
     days = split_days(data, root / "days")
     n = count_records(data)
@@ -281,11 +318,10 @@ def part_daily(a, rules: Path, out: dict) -> None:
     one = measure(score_cmd(data, one_out, rules, "--memory-rows", str(2 * n + 1000)), root / "logs" / "one")
     print(f"  one run: {one.seconds:.2f} s, {one.rss_mb:,.0f} MB", flush=True)
 
-    daily_alerts = b"".join((o / "alerts.jsonl").read_bytes() for o in outs)
-    same_alerts = daily_alerts == (one_out / "alerts.jsonl").read_bytes()
-    same_scored = scored_lines([o / "scored.jsonl" for o in outs]) == scored_lines([one_out / "scored.jsonl"])
-    alerts = daily_alerts.count(b"\n")
-    one_alerts = (one_out / "alerts.jsonl").read_bytes().count(b"\n")
+    daily_alerts, one_alerts = digest([o / "alerts.jsonl" for o in outs]), digest([one_out / "alerts.jsonl"])
+    same_alerts = daily_alerts == one_alerts
+    same_scored = digest([o / "scored.jsonl" for o in outs], WHERE) == digest([one_out / "scored.jsonl"], WHERE)
+    alerts, one_alerts = daily_alerts[1], one_alerts[1]
     largest = max(range(len(runs)), key=lambda i: runs[i].rss_mb)
     secs = [r.seconds for r in runs]
     rows = [
@@ -307,44 +343,53 @@ def part_daily(a, rules: Path, out: dict) -> None:
                     "largest_day": days[largest].name, "hist": str(hist), "generated": info}
 
 
-def part_store(a, rules: Path, out: dict) -> None:
+def child_store_stats(hist: str) -> None:
+    """Per stream of the store's live state: files, records kept, columns, bytes on disk."""
     import pyarrow.parquet as pq
 
+    root = Path(hist)
+    manifest = json.loads((root / "manifest.json").read_text())
+    state = manifest["state"]
+    streams = {}
+    for stream, files in sorted(state["records"].items()):
+        streams[stream] = {"files": len(files), "columns": len(state["columns"].get(stream, [])),
+                           "rows": sum(pq.ParquetFile(root / f).metadata.num_rows for f in files),
+                           "bytes": sum((root / f).stat().st_size for f in files)}
+    last = root / state["last_alerts"] if state.get("last_alerts") else None
+    print(json.dumps({"runs": len(manifest["runs"]), "streams": streams,
+                      "last_alerts": last.stat().st_size if last else 0,
+                      "all_parquet": sum(p.stat().st_size for p in root.rglob("*.parquet"))}))
+
+
+def part_store(a, rules: Path, out: dict) -> None:
     hist = Path(out.get("daily", {}).get("hist", ""))
     if not (hist / "manifest.json").exists():
-        data, _ = ensure_data(a.workdir, a.daily_records, a.days, a.seed, None)
+        data, _ = dataset(a, a.daily_records)
         hist = a.workdir / f"history-{data.name.removeprefix('data-')}" / "hist"
     if not (hist / "manifest.json").exists():
         print("\n## store: no history store yet; run the daily part first")
         return
-    manifest = json.loads((hist / "manifest.json").read_text())
-    state = manifest["state"]
+    stats = json.loads(subprocess.run([sys.executable, __file__, "_store_stats", str(hist)], cwd=REPO, check=True,
+                                      capture_output=True, text=True).stdout)
     rows, total_rows, total_bytes = [], 0, 0
-    for stream, files in sorted(state["records"].items()):
-        n = sum(pq.ParquetFile(hist / f).metadata.num_rows for f in files)
-        size = sum((hist / f).stat().st_size for f in files)
-        cols = state["columns"].get(stream, [])
-        total_rows += n
-        total_bytes += size
-        rows.append([stream, f"{n:,}", str(len(cols)), f"{len(files)}", f"{size / 2**20:,.1f}",
-                     f"{size / max(n, 1) * 1e6 / 2**20:,.0f}"])
-    last = hist / state["last_alerts"] if state.get("last_alerts") else None
-    last_size = last.stat().st_size if last else 0
-    all_parquet = sum(p.stat().st_size for p in hist.rglob("*.parquet"))
+    for stream, st in stats["streams"].items():
+        total_rows += st["rows"]
+        total_bytes += st["bytes"]
+        rows.append([stream, f"{st['rows']:,}", str(st["columns"]), f"{st['files']}", f"{st['bytes'] / 2**20:,.1f}",
+                     f"{st['bytes'] / max(st['rows'], 1) * 1e6 / 2**20:,.0f}"])
     rows.append(["all kept records", f"{total_rows:,}", "", "", f"{total_bytes / 2**20:,.1f}",
                  f"{total_bytes / max(total_rows, 1) * 1e6 / 2**20:,.0f}"])
-    print(f"\n## store: {hist} after {len(manifest['runs'])} runs")
+    print(f"\n## store: {hist} after {stats['runs']} runs")
     print()
     print(fmt_table(["stream", "records kept", "columns (and _order)", "files", "MB on disk", "MB per 1M records"],
                     rows, {1, 2, 3, 4, 5}))
-    print(f"\nlast alerts: {last_size / 1024:,.1f} KB; every Parquet file the store holds (this state and the one "
-          f"before, for --replace-run): {all_parquet / 2**20:,.1f} MB")
-    out["store"] = {"kept": total_rows, "bytes": total_bytes, "all_parquet": all_parquet, "last_alerts": last_size,
-                    "streams": {r[0]: r[1:] for r in rows}}
+    print(f"\nlast alerts: {stats['last_alerts'] / 1024:,.1f} KB; every Parquet file the store holds (this state "
+          f"and the one before, for --replace-run): {stats['all_parquet'] / 2**20:,.1f} MB")
+    out["store"] = {"kept": total_rows, "bytes": total_bytes, **stats}
 
 
 def part_fit(a, rules: Path, out: dict) -> None:
-    data, _ = ensure_data(a.workdir, a.fit_records, a.days, a.seed, None)
+    data, _ = dataset(a, a.fit_records)
     n = count_records(data)
     root = a.workdir / f"fit-{data.name.removeprefix('data-')}"
     print(f"\n## fit: {n:,} records, unchunked against chunked ({data})", flush=True)
@@ -357,7 +402,7 @@ def part_fit(a, rules: Path, out: dict) -> None:
     summary = json.loads((root / "out-chunked" / "summary.json").read_text())
     same_alerts = same_bytes(root / "out-whole" / "alerts.jsonl", root / "out-chunked" / "alerts.jsonl")
     same_scored = same_bytes(root / "out-whole" / "scored.jsonl", root / "out-chunked" / "scored.jsonl")
-    alerts = (root / "out-whole" / "alerts.jsonl").read_bytes().count(b"\n")
+    alerts = digest([root / "out-whole" / "alerts.jsonl"])[1]
     rows = [["unchunked", f"--memory-rows {2 * n + 1000:,}", f"{whole.seconds:.1f}", f"{whole.cpu:.1f}",
              f"{n / whole.seconds:,.0f}", mb(whole.rss_mb), f"{alerts:,}"],
             ["chunked", f"--memory-rows {a.chunk_memory_rows:,}", f"{chunked.seconds:.1f}", f"{chunked.cpu:.1f}",
@@ -380,7 +425,7 @@ def part_hold(a, rules: Path, out: dict) -> None:
     rows = []
     res = {}
     for size in sizes:
-        data, _ = ensure_data(a.workdir, size, a.days, a.seed, None)
+        data, _ = dataset(a, size)
         logs = a.workdir / f"hold-{data.name.removeprefix('data-')}"
         for name, cmd in (("engine", [sys.executable, __file__, "_hold_engine", str(data), str(rules)]),
                           ("duckdb", [sys.executable, __file__, "_hold_duckdb", str(data)])):
@@ -388,20 +433,23 @@ def part_hold(a, rules: Path, out: dict) -> None:
             info = json.loads(run.stdout.strip().splitlines()[-1])
             n = info["records"]
             held = info["rss_after"] - info["rss_before"]
+            live = info.get("rss_released", info["rss_after"]) - info["rss_before"]
             rows.append([name, f"{n:,}", f"{run.seconds:.1f}", mb(run.rss_mb), mb(info["rss_before"]), mb(held),
-                         f"{held / n * 1e6:,.0f}", f"{run.rss_mb / n * 1e6:,.0f}"])
+                         f"{held / n * 1e6:,.0f}", f"{live / n * 1e6:,.0f}" if "rss_released" in info else "-",
+                         f"{run.rss_mb / n * 1e6:,.0f}"])
             res[f"{name}-{size}"] = {"records": n, "seconds": run.seconds, "peak": run.rss_mb, **info}
             print(f"  {name} {n:,}: {run.seconds:.1f} s, peak {run.rss_mb:,.0f} MB, held {held:,.0f} MB", flush=True)
     print()
     print(fmt_table(["who", "records", "seconds", "peak RSS MB", "RSS before read MB", "held after read MB",
-                     "held MB per 1M", "peak MB per 1M"], rows, {1, 2, 3, 4, 5, 6, 7}))
-    print("\nengine: read_inputs of every record, typed (numpy; text as shared Python str); duckdb: CREATE TABLE "
-          "... AS SELECT * FROM read_csv(...) per file, in memory, default threads")
+                     "held MB per 1M", "after release, per 1M", "peak MB per 1M"], rows, {1, 2, 3, 4, 5, 6, 7, 8}))
+    print("\nengine: read_inputs of every record, typed (numpy; text as shared Python str); 'after release' is "
+          "after io.arrow.release_memory(), what is live. duckdb: CREATE TABLE ... AS SELECT * FROM read_csv(...) "
+          "per file, in memory, default threads. Held = RSS after the read - RSS before it.")
     out["hold"] = res
 
 
 def part_big(a, rules: Path, out: dict) -> None:
-    data, info = ensure_data(a.workdir, a.records, a.days, a.seed, None)
+    data, info = dataset(a, a.records)
     n = count_records(data)
     root = a.workdir / f"big-{data.name.removeprefix('data-')}"
     log = fresh(root) / "phases.jsonl"
@@ -436,7 +484,8 @@ def part_big(a, rules: Path, out: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     children = {"_hold_engine": child_hold_engine, "_hold_duckdb": child_hold_duckdb,
-                "_score_logged": child_score_logged}
+                "_score_logged": child_score_logged, "_generate": child_generate,
+                "_store_stats": child_store_stats}
     if argv[:1] and argv[0] in children:
         children[argv[0]](*argv[1:])
         return 0
@@ -478,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
             globals()[f"part_{part}"](a, rules, out)
     m = machine()
     out["machine"] = m
-    print(f"\nmachine: {m['nproc']} cpus ({m['cpu']}), {m['ram']} RAM, Python {m['python']}; {m['packages']}; "
+    print(f"\nthis process's own peak RSS (the floor under every child's): {own_hwm():,.0f} MB")
+    print(f"machine: {m['nproc']} cpus ({m['cpu']}), {m['ram']} RAM, Python {m['python']}; {m['packages']}; "
           f"load average at the end {os.getloadavg()[0]:.2f}")
     path = a.json or a.workdir / f"bench_history-{'-'.join(parts)}-{a.records}.json"
     path.write_text(json.dumps(out, indent=1, default=str))
