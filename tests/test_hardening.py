@@ -7,6 +7,7 @@ reconcile, work bounded by counts)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,13 @@ def test_the_wall_clock_words_are_rejected_in_records_and_through_mapping_files(
     rs = read_inputs(parse_inputs([str(src)], SCHEMA, mapping=mapping), SCHEMA, mapping=mapping)
     assert rs.tables["payment"].columns["id"].values.tolist() == ["r2"]
     assert sorted(reasons(rs)) == [2, 4]
+    # written into the mapping (or a rule) itself, it is an error at its place
+    from fraudrules.errors import RuleError
+
+    m = write(tmp_path / "map2.yaml", 'stream: payment\nfields:\n  id: ref\n  ts: timestamp(" Now")\n')
+    with pytest.raises(RuleError, match="would read the wall clock") as info:
+        load_mapping(m, SCHEMA)
+    assert (info.value.location.line, info.value.location.col) == (4, 17)
 
 
 def test_numbers_beyond_1e15_are_rejected_and_a_1e305_amount_cannot_overflow_a_window_sum(tmp_path):
@@ -265,8 +273,6 @@ def test_an_output_folder_that_cannot_take_the_outputs_fails_before_the_work(tmp
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_outputs_get_the_permissions_of_a_new_file(tmp_path, umask, mode):
-    import os
-
     out = tmp_path / "out"
     proc = subprocess.run([*CLI, "score", "samples", "--out", str(out), "-q"], capture_output=True, text=True,
                           cwd=REPO, preexec_fn=lambda: os.umask(umask))
@@ -484,8 +490,6 @@ def test_a_big_list_is_built_once_per_pack_not_per_rule_or_case(tmp_path, monkey
 
 
 def test_list_files_that_leave_the_pack_or_are_not_files_are_refused(tmp_path):
-    import os
-
     from fraudrules.errors import RuleErrors
     from tests.helpers import make_pack
 
@@ -545,3 +549,271 @@ def test_timestamp_arithmetic_and_sums_do_not_wrap_or_overflow():
     big = scaled(np.array([1e305, 1.7e308, 12.5]))
     assert big.dtype == object and big[2] == 125_000
     assert unscale(np.array([big[0] + big[1]], dtype=object)).tolist() == [float("inf")]
+
+
+# --- the fuzz suite: hostile records in every format -------------------------------------------------------
+#
+# Properties, for CSV, JSON Lines and Parquet inputs and for watch: no traceback (the CLI's exit code is a
+# documented one, never 3), every record read is scored or rejected (read = scored + rejected), each output
+# line is readable, and the work is bounded by counts: values converted and phone numbers parsed grow with
+# the records and their distinct values, whatever the values are.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ_RULES = {
+    "sums": RULE.replace("T-1", "F-SUM").format(
+        where="sum(amount, 1h) > 100 and count(10m) >= 2",
+        extra='explain: "{payer_account} {sum(amount, 1h):,.2f} {payer_phone}"'),
+    "phones": RULE.replace("T-1", "F-PHONE").replace("key: payer_account", "key: payer_phone").format(
+        where='country(payer_phone) == "CN" and payer_phone in @watched and amount >= 0', extra=""),
+    "time": RULE.replace("T-1", "F-TIME").format(where="hour(ts, \"Asia/Shanghai\") < 6 and ts + amount > ts",
+                                                 extra='explain: "{amount:>12,.2f} at {ts}"'),
+}
+FUZZ_LISTS = {"watched": "kind: exact\nvalues: ['+8613800000001', '13800000002', '95588']\n"}
+
+TEXT = st.sampled_from([
+    "", " ", "A", "acct-1", "[/]", "[bold]x[/bold]", "=1+1", "+cmd|' /C calc'!A0", "@SUM(A1)", "\x1b[2J\x1b[31m",
+    "\u202eevil", "a,b", 'q"uote', "line\nbreak", "tab\there", "x" * 300, "\x00nul", "\ud800", "é中文",
+])
+PHONE = st.sampled_from([
+    "+8613800000001", "13800000002", "+86 138 0000 0003", "+86138ABCD0001", "1-800-FLOWERS", "95588", "110", "",
+    "+999999999999999999999999999", "++86", "(010) 6552-9988", "0" * 50, "\ud800",
+])
+NUMBER = st.one_of(
+    st.sampled_from(["1", "-3.5", "1e15", "1e16", "-1e305", "1e305", "1e400", "nan", "NaN", "inf", "-Infinity",
+                     "9" * 400, "0x10", "1_000", " 12 ", "", "12abc", "1e-400", "٣"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+)
+TIMESTAMP = st.one_of(
+    st.sampled_from(["2026-03-01T00:00:00Z", "2026-03-01 01:02:03", "2026-03-01T00:00:00+08:00", "9999-12-31T00:00:00Z",
+                     "0001-01-01T00:00:00Z", "now", "today", " now ", "2262-04-11T23:47:16.854775807Z",
+                     "2262-04-11T23:47:16.854775808Z", "1677-09-21T00:12:43.145224193Z", "2026-02-30T00:00:00Z",
+                     "", "garbage", "2026-03-01T24:00:00Z", "+2026-03-01", "20260301", "-0001-01-01T00:00:00Z"]),
+    st.integers(min_value=0, max_value=86_400 * 3).map(lambda s: "2026-03-01T00:00:00Z" if s == 0
+                                                          else f"2026-03-{1 + s // 86400:02d}T{s % 86400 // 3600:02d}:"
+                                                               f"{s % 3600 // 60:02d}:{s % 60:02d}Z"),
+)
+ID = st.one_of(st.sampled_from(["p1", "p2", "", " ", "=id", "[/]", "\ud800", "x" * 200]),
+               st.integers(0, 30).map(lambda i: f"p{i}"))
+
+
+@st.composite
+def records(draw) -> list[dict]:
+    n = draw(st.integers(1, 25))
+    out = []
+    for _ in range(n):
+        rec = {"id": draw(ID), "ts": draw(TIMESTAMP), "payer_account": draw(TEXT), "payer_phone": draw(PHONE),
+               "amount": draw(NUMBER)}
+        for name in draw(st.sets(st.sampled_from(sorted(rec)), max_size=2)):
+            del rec[name]  # missing fields
+        out.append(rec)
+    return out
+
+
+COLUMNS = ["id", "ts", "payer_account", "payer_phone", "amount"]
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").replace("\ud800".encode("utf-8", "surrogatepass"), b"\xff")
+
+
+def as_csv(recs: list[dict]) -> bytes:
+    def cell(v: object) -> str:
+        text = "" if v is None else str(v)
+        return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+    lines = [",".join(COLUMNS)] + [",".join(cell(r.get(c)) for c in COLUMNS) for r in recs]
+    return _utf8("\n".join(lines) + "\n")  # a lone surrogate becomes an invalid UTF-8 byte
+
+
+def as_jsonl(recs: list[dict], typed: list[bool], stream: bool = False) -> bytes:
+    out = []
+    for r, numbers in zip(recs, typed):
+        parts = [] if not stream else ['"stream": "payment"']
+        for k, v in r.items():
+            if k == "amount" and numbers:  # a JSON number, or Python's NaN/Infinity, written bare
+                bare = v.strip() if v.strip() and v.strip().lstrip("+-").replace(".", "", 1).replace("e", "", 1)\
+                    .replace("-", "").replace("+", "").isdigit() else {"nan": "NaN", "inf": "Infinity",
+                                                                       "-inf": "-Infinity"}.get(v.strip().lower())
+                parts.append(f'"amount": {bare}' if bare else f'"amount": {json.dumps(v)}')
+            else:
+                parts.append(f"{json.dumps(k)}: {json.dumps(v)}")  # json.dumps writes a lone surrogate as \\ud800
+        out.append("{" + ", ".join(parts) + "}")
+    return "\n".join(out).encode() + b"\n"
+
+
+def as_parquet(recs: list[dict], path: Path) -> None:
+    def num(v: str | None):
+        try:
+            return float(v) if v is not None else None
+        except ValueError:
+            return None
+
+    def text(v: str | None):
+        return None if v is None else v.replace("\ud800", "?")  # Arrow holds UTF-8 only
+
+    cols = {c: pa.array([text(r.get(c)) for r in recs], pa.string()) for c in COLUMNS if c != "amount"}
+    cols["amount"] = pa.array([num(r.get("amount")) for r in recs], pa.float64())
+    ints = [int(float(r["amount"])) if num(r.get("amount")) not in (None,) and abs(num(r.get("amount"))) < 2**62
+            else None for r in recs]
+    cols["big"] = pa.array(ints, pa.int64())  # an extra int64 column: ignored, but read
+    pq.write_table(pa.table(cols), path)
+
+
+class Counts:
+    """Work done, by counts: values converted and phone numbers parsed (patched for one example)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from fraudrules.columns import phones
+        from fraudrules.io import convert, mapping
+
+        self.converted = 0
+        self.parsed: list[tuple[str, str]] = []
+        real_convert = convert.convert_column
+        real_parse = phones.phonenumbers.parse
+
+        def convert_column(arr, spec, region, n=None, **kw):
+            self.converted += len(arr) if arr is not None else (n or 0)
+            return real_convert(arr, spec, region, n, **kw)
+
+        def parse(text, region=None, *args, **kwargs):
+            self.parsed.append((text, region))
+            return real_parse(text, region, *args, **kwargs)
+
+        monkeypatch.setattr(convert, "convert_column", convert_column)
+        monkeypatch.setattr(mapping, "convert_column", convert_column)
+        monkeypatch.setattr(phones.phonenumbers, "parse", parse)
+        phones._parse.cache_clear()
+        phones.normalise_one.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def fuzz_pack(tmp_path_factory) -> Path:
+    from tests.helpers import make_pack
+
+    return make_pack(tmp_path_factory.mktemp("fuzz"), FUZZ_RULES, FUZZ_LISTS)
+
+
+def _score(pack: Path, data: Path, out: Path, *extra: str):
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+
+    return CliRunner().invoke(cli.main, ["score", f"payment={data}", "--rules", str(pack), "--out", str(out), "-q",
+                                         *extra])
+
+
+def _check_run(result, out: Path, expect_read: int | None, counts: Counts) -> dict:
+    assert result.exit_code in (0, 2), (result.exit_code, result.output)  # 3 would be a crash
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    (inp,) = summary["inputs"]
+    expect_read = inp["read"] if expect_read is None else expect_read
+    assert inp["read"] == expect_read == inp["scored"] + inp["rejected"] + inp["filtered"]
+    assert inp["reconciles"]
+    rejects = (out / "rejects.csv").read_text(encoding="utf-8").splitlines()
+    scored = [json.loads(line) for line in (out / "scored.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(scored) == inp["scored"]
+    for line in (out / "alerts.jsonl").read_text(encoding="utf-8").splitlines():
+        json.loads(line)
+    ids = [s["id"] for s in scored]
+    assert len(ids) == len(set(ids))  # duplicate ids are rejected: alert ids stay unique
+    assert len(rejects) >= 1 + inp["rejected"]  # header + one row each (a reason may span lines)
+    # bounded work: each value converted at most twice (a retried CSV read); a phone parsed once per distinct
+    # text and region
+    assert counts.converted <= 2 * len(SCHEMA.streams["payment"].fields) * expect_read
+    assert len(counts.parsed) == len(set(counts.parsed))
+    return summary
+
+
+# FRAUDRULES_FUZZ_EXAMPLES=2000 for a long hunt; the default keeps the suite at seconds
+FUZZ_EXAMPLES = int(os.environ.get("FRAUDRULES_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                        HealthCheck.function_scoped_fixture,
+                                                                        HealthCheck.data_too_large])
+
+
+CSV_JUNK = st.lists(st.sampled_from([b"\xff,\xfe", b'"unterminated', b"a,b", b",,,,,,,,", b"\r", b"", b"x,y,z,w,v",
+                                     b'p9,"2026-03-01T00:00:00Z",A,"+86 138\n0000 0001",1', b'"a"b,c,d,e,f']),
+                    max_size=3)
+
+
+@FUZZ
+@given(recs=records(), junk=CSV_JUNK)
+def test_fuzz_csv(fuzz_pack, tmp_path_factory, recs, junk):
+    tmp = tmp_path_factory.mktemp("csv")
+    data = write(tmp / "in.csv", as_csv(recs) + b"\n".join(junk) + (b"\n" if junk else b""))
+    with pytest.MonkeyPatch.context() as mp:
+        counts = Counts(mp)
+        result = _score(fuzz_pack, data, tmp / "out", "--accept-rejects")
+    _check_run(result, tmp / "out", None if junk else len(recs), counts)
+    assert result.exit_code == 0, result.output
+
+
+@FUZZ
+@given(recs=records(), typed=st.lists(st.booleans(), min_size=25, max_size=25))
+def test_fuzz_jsonl(fuzz_pack, tmp_path_factory, recs, typed):
+    tmp = tmp_path_factory.mktemp("jsonl")
+    data = write(tmp / "in.jsonl", as_jsonl(recs, typed))
+    with pytest.MonkeyPatch.context() as mp:
+        counts = Counts(mp)
+        result = _score(fuzz_pack, data, tmp / "out")
+    summary = _check_run(result, tmp / "out", len(recs), counts)
+    (inp,) = summary["inputs"]
+    # without --accept-rejects: exit 2 exactly when most records were rejected
+    assert result.exit_code == (2 if inp["rejected"] > inp["read"] / 2 else 0), result.output
+
+
+@FUZZ
+@given(recs=records())
+def test_fuzz_parquet(fuzz_pack, tmp_path_factory, recs):
+    tmp = tmp_path_factory.mktemp("pq")
+    data = tmp / "in.parquet"
+    as_parquet(recs, data)
+    with pytest.MonkeyPatch.context() as mp:
+        counts = Counts(mp)
+        result = _score(fuzz_pack, data, tmp / "out", "--accept-rejects")
+    _check_run(result, tmp / "out", len(recs), counts)
+    assert result.exit_code == 0, result.output
+
+
+@settings(max_examples=max(FUZZ_EXAMPLES // 3, 10), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(recs=records(), typed=st.lists(st.booleans(), min_size=25, max_size=25),
+       junk=st.lists(st.sampled_from([b"\xff\xfe", b"[" * 1500 + b"]" * 1500, b"{\"stream\": [1]}", b"nope", b"[]",
+                                      b"{\"stream\": {\"a\": 1}, \"id\": \"x\"}", b"   "]), max_size=3))
+def test_fuzz_watch(fuzz_pack, tmp_path_factory, recs, typed, junk):
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+
+    tmp = tmp_path_factory.mktemp("watch")
+    body = as_jsonl(recs, typed, stream=True) + b"\n".join(junk) + (b"\n" if junk else b"")
+    data = write(tmp / "in.jsonl", body)
+    rej = tmp / "rejects.jsonl"
+    result = CliRunner().invoke(cli.main, ["watch", str(data), "--rules", str(fuzz_pack), "--out",
+                                           str(tmp / "alerts.jsonl"), "--rejects", str(rej), "--stats-every", "0",
+                                           "--summary", str(tmp / "summary.json")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp / "summary.json").read_text())
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    assert summary["records"] == len(lines) and summary["reconciles"]
+    rejected = [json.loads(line) for line in rej.read_text(encoding="utf-8").splitlines()] if rej.exists() else []
+    assert len(rejected) == summary["rejected"]
+    for line in (tmp / "alerts.jsonl").read_text(encoding="utf-8").splitlines():
+        json.loads(line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["not ", "-", "(", ")", "amount", " + ", " and ", "1", "9" * 40, "1e400", '"x"',
+                                 "[", "]", ",", "@l", " in ", "f(", "m(", "$p", ".", "==", "if", "else", "1h"]),
+                max_size=300).map("".join))
+def test_fuzz_expressions_parse_or_fail_with_a_position(text):
+    from fraudrules.lang.expr import ExprSyntaxError, parse_expr
+
+    try:
+        parse_expr(text)
+    except ExprSyntaxError as exc:
+        assert 0 <= exc.offset <= len(text)

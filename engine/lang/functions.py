@@ -97,7 +97,10 @@ def _prepare_tz(consts: list[object]) -> object:
 
 
 def _local(args: list[Vec], tz: object) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(args[0].values, unit="ns", utc=True)).tz_convert(str(tz))
+    # in microseconds: a time near the end of int64 nanoseconds (2262-04-11) would overflow in a zone
+    # east of UTC; hours and days begin on whole seconds, so flooring to microseconds changes neither
+    micros = args[0].values.astype("datetime64[ns]").astype("datetime64[us]")
+    return pd.DatetimeIndex(micros).tz_localize("UTC").tz_convert(str(tz))
 
 
 def _hour(args: list[Vec], tz: object) -> Vec:

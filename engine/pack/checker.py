@@ -394,6 +394,11 @@ class Checker:
             return self._aggregate(node, src, scope, params, depth, in_aggregate)
         if node.name in self.macros:
             return self._macro(node, src, scope, params, depth, in_aggregate)
+        wall = node.args[0] if node.name in ("timestamp", "parse_time") and node.args else None
+        if isinstance(wall, Literal) and str(wall.value).strip().lower() in ("now", "today"):
+            self._err(src, wall, f"{node.name}({unparse(wall)}) would read the wall clock, so no two runs would "
+                                 f"agree; write the instant, e.g. \"2026-03-01T00:00:00+08:00\"")
+            return None
         fn = FUNCTIONS.get(node.name)
         if fn is None:
             known = sorted(set(FUNCTIONS) | set(AGGREGATES) | set(self.macros))
