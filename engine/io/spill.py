@@ -46,10 +46,17 @@ class Spill:
         self._owner: dict[int, Any] = {}  # input index -> the read attempt its files came from
         self._count = 0
         self.rows = 0
+        self._inputs_done = 0
 
     # -- writing -------------------------------------------------------------------------------
     def after_block(self, done: list, current: Any | None, index: int) -> None:
         """Called after each block is read: spill everything once the limit is passed."""
+        if len(done) > self._inputs_done and not self.active:
+            # an input read through can keep its whole file (bytes and Arrow table) in a reference
+            # cycle (the CSV reader and its chunk plan) that Python's GC may not visit for a long
+            # time: free it now, before this input's rows pile up on top of it
+            self._inputs_done = len(done)
+            release_memory()
         if not self.active:
             held = sum(len(x) for r in [*done, *([current] if current is not None else [])] for x in r.lines)
             if held <= self.limit:
