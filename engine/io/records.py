@@ -185,7 +185,7 @@ class _InputResult:
     lines: list[np.ndarray] = field(default_factory=list)
     rejects: list[tuple[int, str]] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)  # secondary sort key after ts (default: line)
-    id_hashes: list[np.ndarray] = field(default_factory=list)  # of the ids kept so far (SeenIds)
+    id_hashes: _SortedRuns | None = None  # of the ids kept so far (SeenIds)
 
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
         out = {}
@@ -236,14 +236,13 @@ class SeenIds:
     """The ids read so far, per stream, so that a later record with an id already seen is rejected
     ("duplicate id"): alert ids hash the triggering record's id, and must stay unique.
 
-    Within one chunk ids are compared exactly; across chunks and inputs by a 64-bit hash of the
-    id (pandas' hash_array), 8 bytes per record: a false match among 10^8 ids has a probability
-    below 10^-3. An input's ids join the stream's once the input is read whole, so a retried read
-    (the CSV slow path) starts from the same state.
+    Ids are compared by a 64-bit hash (pandas' hash_array), 8 bytes per record kept: a false match
+    among 10^8 ids has a probability below 10^-3. An input's ids join the stream's once the input
+    is read whole, so a retried read (the CSV slow path) starts from the same state.
     """
 
     def __init__(self) -> None:
-        self.by_stream: dict[str, np.ndarray] = {}  # sorted uint64 hashes
+        self.by_stream: dict[str, _SortedRuns] = {}
 
     def duplicates(self, result: _InputResult, ids: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Rows of ``keep`` whose id is an earlier one's; remembers the others in ``result``."""
@@ -253,23 +252,56 @@ class SeenIds:
             return dup
         import pandas as pd
 
-        values = ids[idx]
-        first = ~pd.Series(values, dtype=object).duplicated(keep="first").to_numpy()
-        hashes = pd.util.hash_array(values.astype(object), categorize=False)
-        prior = [self.by_stream.get(result.stream, np.zeros(0, dtype=np.uint64)), *result.id_hashes]
-        known = np.sort(np.concatenate(prior)) if len(prior) > 1 else prior[0]
-        if len(known):
-            pos = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
-            first &= known[pos] != hashes
-        dup[idx[~first]] = True
-        result.id_hashes.append(np.sort(hashes[first]))
+        hashes = pd.util.hash_array(ids[idx].astype(object, copy=False), categorize=False)
+        order = np.argsort(hashes, kind="stable")  # stable: of equal ids, the earliest row comes first
+        needles = hashes[order]
+        later = np.zeros(len(needles), dtype=bool)
+        later[1:] = needles[1:] == needles[:-1]
+        if result.id_hashes is None:
+            result.id_hashes = _SortedRuns()
+        for seen in (self.by_stream.get(result.stream), result.id_hashes):
+            if seen is not None:
+                later |= seen.contains(needles)
+        dup[idx[order[later]]] = True
+        result.id_hashes.add(needles[~later])
         return dup
 
     def commit(self, result: _InputResult) -> None:
         """The input was read whole: its ids count for the inputs after it."""
-        parts = [self.by_stream.get(result.stream, np.zeros(0, dtype=np.uint64)), *result.id_hashes]
-        self.by_stream[result.stream] = np.sort(np.concatenate(parts))
-        result.id_hashes = []
+        if result.id_hashes is not None:
+            self.by_stream.setdefault(result.stream, _SortedRuns()).extend(result.id_hashes)
+            result.id_hashes = None
+
+
+class _SortedRuns:
+    """A set of uint64 as sorted runs whose sizes halve, like a binary counter: adding a chunk
+    merges runs of similar size only, so n values cost O(n log n) in all (re-sorting everything
+    at each chunk would cost O(n) per chunk), and a lookup is a binary search per run."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray) -> None:
+        """Add sorted values."""
+        if not len(values):
+            return
+        self.runs.append(values)
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            merged = np.concatenate((self.runs[-2], self.runs.pop()))
+            merged.sort(kind="mergesort")  # two sorted runs: timsort merges them in linear time
+            self.runs[-1] = merged
+
+    def extend(self, other: _SortedRuns) -> None:
+        for run in other.runs:
+            self.add(run)
+
+    def contains(self, needles: np.ndarray) -> np.ndarray:
+        """Which of the sorted ``needles`` are in the set (sorted, the searches walk each run once)."""
+        found = np.zeros(len(needles), dtype=bool)
+        for run in self.runs:
+            pos = np.minimum(np.searchsorted(run, needles), len(run) - 1)
+            found |= run[pos] == needles
+        return found
 
 
 def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, str], chunk_rows: int, *,
