@@ -1,0 +1,1 @@
+"""Executors evaluate a compiled Plan: batch (vectorised, numpy) and stream (record by record, on durable-rules)."""

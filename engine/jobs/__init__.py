@@ -1,0 +1,1 @@
+"""The commands as library calls: score, watch, rule tests, regress, backtest, the NATS source, the pytest plugin."""
