@@ -170,6 +170,42 @@ def test_parquet_int64_beyond_2_53_is_a_reject_and_repeated_columns_are_input_er
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "more than once" in proc.stderr
 
 
+def _typed_columns() -> dict[str, pa.Array]:
+    import datetime as dt
+    import decimal
+
+    return {
+        "decimal256": pa.array([decimal.Decimal("1e70"), decimal.Decimal("1.5"), None], pa.decimal256(76, 1)),
+        "decimal128": pa.array([decimal.Decimal("9" * 38), decimal.Decimal("1"), None], pa.decimal128(38, 0)),
+        "uint64": pa.array([2**64 - 1, 1, None], pa.uint64()),
+        "bool": pa.array([True, False, None]),
+        "list": pa.array([[1], [2, 3], None]),
+        "struct": pa.array([{"a": 1}, {"a": 2}, None]),
+        "binary": pa.array([b"\xff", b"x", None], pa.binary()),
+        "duration": pa.array([1, 2, None], pa.duration("s")),
+        "time32": pa.array([1, 2, None], pa.time32("s")),
+        "far-timestamp": pa.array([2**62, 0, None], pa.timestamp("ms")),  # year 146 million
+        "zoned-timestamp": pa.array([dt.datetime(3000, 1, 1), dt.datetime(2026, 3, 1), None],
+                                    pa.timestamp("us", "Asia/Shanghai")),
+        "date": pa.array([dt.date(9999, 12, 31), dt.date(2026, 3, 1), None], pa.date32()),
+        "dictionary": pa.array([1, 2, 1]).dictionary_encode(),
+        "null": pa.array([None, None, None], pa.null()),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_typed_columns()))
+@pytest.mark.parametrize("field", ["id", "ts", "amount", "payer_account", "payer_phone"])
+def test_any_parquet_type_in_any_field_is_read_or_rejected(tmp_path, kind, field):
+    cols = {"id": pa.array(["a", "b", "c"]), "ts": pa.array(["2026-03-01T00:00:00Z"] * 3)}
+    cols[field] = _typed_columns()[kind]
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table(cols), path)
+    rs = read(f"payment={path}")
+    (inp,) = rs.inputs
+    assert inp.read == 3 == inp.scored + inp.rejected
+    assert all(r.reason for r in rs.rejects)
+
+
 def test_phone_numbers_with_letters_are_kept_as_written():
     from fraudrules.columns.phones import country_one, normalise_one
 

@@ -158,7 +158,7 @@ def convert_column(arr: pa.Array | pa.ChunkedArray | None, spec: FieldSpec, regi
             "timestamp": "a timestamp"}.get(ftype, "a number")
     got = _type_name(t)
     return Conv(Vec.nulls(ftype, n), present,
-                lambda i: f"{name}: expected {want}, got {got} {show_value(arr[i].as_py())}")
+                lambda i: f"{name}: expected {want}, got {got} {show_value(typed_text(arr, i))}")
 
 
 _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
@@ -178,15 +178,20 @@ def _from_timestamps(arr: pa.Array, spec: FieldSpec) -> Conv:
     bad = np.abs(values) > (2**63 - 1) // per  # beyond what int64 nanoseconds hold (years 1677-2262)
     values = np.where(bad, 0, values) * per
     return Conv(Vec(values, null | bad), bad,
-                lambda i: f"{spec.name}: timestamp out of range {show_value(_typed_text(arr, i))} "
+                lambda i: f"{spec.name}: timestamp out of range {show_value(typed_text(arr, i))} "
                           f"(int64 nanoseconds hold 1677-09-21 to 2262-04-11)")
 
 
-def _typed_text(arr: pa.Array, i: int) -> str:
+def typed_text(arr: pa.Array, i: int) -> str:
+    """Value ``i`` of a typed column as text, for a reason; never raises (a far date, a big decimal)."""
     try:
         return str(arr[i].as_py())
     except (ValueError, OverflowError, pa.ArrowException):  # a date Python's datetime cannot hold
-        return str(arr[i])
+        pass
+    try:
+        return f"{arr.cast(pa.int64())[i].as_py()} ({arr.type})"  # the stored number and its unit
+    except (ValueError, OverflowError, pa.ArrowException):
+        return f"a value of type {arr.type}"
 
 
 def _as_float64(arr: pa.Array) -> pa.Array:
@@ -208,7 +213,7 @@ def _from_numbers(arr: pa.Array, spec: FieldSpec, original: pa.Array | None = No
 
     def reason(i: int) -> str:
         if huge[i]:
-            return f"{name}: {show_value(_typed_text(original, i))} is out of range (|x| > 1e15)"
+            return f"{name}: {show_value(typed_text(original, i))} is out of range (|x| > 1e15)"
         v = float(values[i])
         return f"{name}: {show_value(repr(v) if math.isfinite(v) else str(v))} is not " + (
             "an integer" if notint[i] else "a number")

@@ -47,7 +47,7 @@ from ..pack.model import ExprSource
 from ..pack.source import Node, load_yaml_file
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
 from ..runtime.evaluate import ColumnsEnv, Evaluator
-from .convert import Normalised, Problems, convert_column, show_value
+from .convert import Normalised, Problems, convert_column, show_value, typed_text
 from .raw import RawChunk
 from .tables import FORMATS
 
@@ -135,7 +135,7 @@ class Mapping:
             shown = []
             for c in cols:
                 arr = chunk.columns.get(c)
-                value = arr[i].as_py() if arr is not None else None
+                value = None if arr is None or not arr[i].is_valid else typed_text(arr, i)
                 shown.append(f"{c}={show_value(value) if value is not None else 'null'}")
             where = f" ({', '.join(shown)})" if shown else ""
             return f"{name}: {text} is null{where}"
