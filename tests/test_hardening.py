@@ -222,7 +222,11 @@ def test_phone_numbers_with_letters_are_kept_as_written():
 
 def test_a_file_given_twice_is_refused(tmp_path):
     p = write(tmp_path / "payment.csv", HEADER + GOOD)
-    for args in ([str(p), f"payment={p}"], [str(tmp_path), str(p)], [str(p), str(tmp_path / "." / "payment.csv")]):
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "payment.csv").symlink_to(p)
+    (tmp_path / "hard.csv").hardlink_to(p)
+    for args in ([str(p), f"payment={p}"], [str(tmp_path), str(p)], [str(p), str(tmp_path / "." / "payment.csv")],
+                 [str(p), str(tmp_path / "link")], [str(p), f"payment={tmp_path / 'hard.csv'}"]):
         with pytest.raises(InputError, match="given twice"):
             parse_inputs(args, SCHEMA)
     proc = run("score", tmp_path, p, "--out", tmp_path / "out")

@@ -116,15 +116,16 @@ def parse_inputs(args: list[str], schema: Schema, *, mapping: Mapping | None = N
     its records would be scored twice.
     """
     specs = _parse_inputs(args, schema, mapping)
-    seen: dict[Path, str] = {}
+    seen: dict[tuple[int, int], str] = {}
     for spec in specs:
         try:
-            real = spec.path.resolve()
-        except OSError:  # a symlink loop: reading it fails with its own message
+            st = spec.path.stat()  # the file itself, however it is named (symlink, hard link, ./x)
+        except OSError:  # reading it fails with its own message
             continue
-        if real in seen:
-            raise InputError(f"{spec.path}: given twice (also as {seen[real]}); each input is read once")
-        seen[real] = str(spec.path)
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise InputError(f"{spec.path}: given twice (also as {seen[key]}); each input is read once")
+        seen[key] = str(spec.path)
     return specs
 
 
