@@ -1,4 +1,4 @@
-"""Typing raw values as a stream's fields (DESIGN §3): per-row problems, one converter per logical type."""
+"""Typing raw values as a stream's fields (docs/design.md §3): per-row problems, one converter per logical type."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Read a rule pack directory into the rule model.
 
-Layout of a pack (DESIGN §2)::
+Layout of a pack (docs/design.md §2)::
 
     rules/
       streams.yaml      stream schemas
