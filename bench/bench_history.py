@@ -520,8 +520,11 @@ def main(argv: list[str] | None = None) -> int:
         rules, about = a.rules.resolve(), str(a.rules)
     head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=REPO, capture_output=True,
                           text=True).stdout.strip()
-    print(f"fraudrules at {head} (work tree); rules: {about}; load average {os.getloadavg()[0]:.2f}", flush=True)
-    out: dict = {"head": head, "rules": about, "args": {k: str(v) for k, v in vars(a).items()}}
+    where = subprocess.run([sys.executable, "-c", "import fraudrules; print(fraudrules.__file__)"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()  # PYTHONPATH may point elsewhere
+    print(f"fraudrules: {where} (work tree at {head}); rules: {about}; load average {os.getloadavg()[0]:.2f}",
+          flush=True)
+    out: dict = {"head": head, "fraudrules": where, "rules": about, "args": {k: str(v) for k, v in vars(a).items()}}
     for part in PARTS:
         if part in parts:
             globals()[f"part_{part}"](a, rules, out)
