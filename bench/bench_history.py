@@ -268,9 +268,21 @@ def child_hold_duckdb(folder: str) -> None:
                       "threads": con.execute("SELECT current_setting('threads')").fetchone()[0]}))
 
 
+def reset_hwm() -> bool:
+    """Reset this process's RSS high-water mark to its RSS now (Linux >= 4.0), so that the next
+    reading of VmHWM is the peak of what ran in between."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def child_score_logged(log: str, *args: str) -> None:
-    """``fraudrules score ARGS``, logging the RSS high-water mark when the read ends and as each
-    chunk starts (one JSON line each), to tell which phase sets the peak."""
+    """``fraudrules score ARGS``, logging one JSON line when the read ends, as each chunk starts and
+    when the chunks are done: the time, RSS, and the RSS peak since the line before (the high-water
+    mark is reset after each line), to tell which phase sets the peak."""
     from fraudrules.cli import main
     from fraudrules.io import spill
 
@@ -279,15 +291,16 @@ def child_score_logged(log: str, *args: str) -> None:
 
     def note(fh, what: str, **more: object) -> None:
         rss, hwm = rss_now()
-        fh.write(json.dumps({"at": what, "s": round(time.perf_counter() - t0, 1), "rss": rss, "hwm": hwm,
-                             **more}) + "\n")
+        reset = reset_hwm()
+        fh.write(json.dumps({"at": what, "s": round(time.perf_counter() - t0, 1), "rss": rss, "peak": hwm,
+                             "reset": reset, **more}) + "\n")
         fh.flush()
 
     def logged(self):
         with open(log, "a", encoding="utf-8") as fh:
-            note(fh, "read done", spilled=self.rows)
+            note(fh, "read done", rows=self.rows)
             for i, tables in enumerate(chunks(self), start=1):
-                note(fh, f"chunk {i}", rows=sum(t.n for t in tables.values()))
+                note(fh, f"chunk {i} starts", rows=sum(t.n for t in tables.values()))
                 yield tables
             note(fh, "chunks done")
 
@@ -461,19 +474,35 @@ def part_big(a, rules: Path, out: dict) -> None:
     run = measure([sys.executable, __file__, "_score_logged", str(log), *args], root / "score")
     phases = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     summary = json.loads((root / "out" / "summary.json").read_text())
-    print(f"  {run.seconds:,.0f} s ({n / run.seconds:,.0f} records/s), CPU {run.cpu:,.0f} s, peak RSS "
-          f"{run.rss_mb:,.0f} MB, {summary['alerts']:,} alerts", flush=True)
+    print(f"  {run.seconds:,.0f} s ({n / run.seconds:,.0f} records/s), CPU {run.cpu:,.0f} s, "
+          f"{summary['alerts']:,} alerts", flush=True)
+    # each logged peak is that of the phase that ended at the line (the mark is reset at every line);
+    # what ran after the last line (writing alerts and the summary) is in ru_maxrss
     rows = []
-    prev_hwm = 0.0
     for p in phases:
-        count = p.get("rows", p.get("spilled"))
-        rows.append([p["at"], f"{p['s']:,.0f}", f"{count:,}" if isinstance(count, int) else "", mb(p["rss"]),
-                     mb(p["hwm"]), "yes" if p["hwm"] > prev_hwm + 1 else ""])
-        prev_hwm = max(prev_hwm, p["hwm"])
+        if p["at"] == "read done":
+            name = "read: parse, type and spill every input"
+        elif p["at"] == "chunk 1 starts":
+            name = "chunk 1: read back"
+        elif p["at"].endswith(" starts"):
+            k = int(p["at"].split()[1])
+            name = f"chunk {k - 1}: evaluate, write; chunk {k}: read back"
+        else:
+            name = "last chunk: evaluate, write"
+        rows.append([name, f"{p['s']:,.0f}", f"{p['rows']:,}" if "rows" in p else "", mb(p["rss"]), mb(p["peak"])])
+    resets = bool(phases) and all(p.get("reset") for p in phases)
+    if resets:
+        rows.append(["after the chunks: alerts, summary", f"{run.seconds:,.0f}", "", "", mb(run.rss_mb)])
+    peak = max([run.rss_mb, *(p["peak"] for p in phases)])
+    print(f"  peak RSS of the run: {peak:,.0f} MB" + ("" if resets else " (the high-water mark could not be "
+                                                       "reset: each peak below is the peak so far)"))
     if rows:
         print()
-        print(fmt_table(["when", "s", "rows", "RSS MB", "peak so far MB", "peak rose"], rows, {1, 2, 3, 4}))
-    out["big"] = {"records": n, "csv_bytes": size, "seconds": run.seconds, "cpu": run.cpu, "rss_mb": run.rss_mb,
+        print(fmt_table(["phase", "ends at s", "rows read", "RSS at its end MB", "peak RSS in it MB"], rows,
+                        {1, 2, 3, 4}))
+        worst = max(range(len(rows)), key=lambda i: float(rows[i][4].replace(",", "") or 0))
+        print(f"\nthe peak is set in: {rows[worst][0]}")
+    out["big"] = {"records": n, "csv_bytes": size, "seconds": run.seconds, "cpu": run.cpu, "rss_mb": peak,
                   "alerts": summary["alerts"], "memory_rows": a.chunk_memory_rows, "phases": phases,
                   "generated": info}
 
