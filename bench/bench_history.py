@@ -28,10 +28,11 @@ Parts (``--parts``, default all):
   in-memory tables (``CREATE TABLE t AS SELECT * FROM read_csv(...)``). Peak RSS, and RSS held
   after the read above the process's RSS before it, per 1M records.
 * ``big``: ``--records`` records in one ``score`` call with ``--memory-rows --chunk-memory-rows``
-  (spilled, scored in chunks). Besides the peak RSS of the whole run, the child logs its RSS
-  high-water mark when the read ends and as each chunk starts, so the table says which phase set
-  the peak. This run is slow: a chunk is evaluated together with the context carried from the
-  chunks before it.
+  (spilled, scored in chunks). The child logs its RSS when the read ends, as each chunk starts
+  and when the chunks are done, with the peak RSS since the mark before (it resets its high-water
+  mark through /proc/self/clear_refs), so the table gives each phase's own peak and says which
+  phase sets the run's. This run is slow: a chunk is evaluated together with the context carried
+  from the chunks before it (20M records: about 30 min here).
 
 Every contender runs in its own subprocess; peak RSS is that process's ``ru_maxrss`` (from
 ``os.wait4``), wall time includes interpreter start-up. Data are generated once per size with
