@@ -222,7 +222,7 @@ class FrameWriter:
         self.fmt = fmt
         self._atomic = atomic_path(Path(path))
         self._tmp = self._atomic.__enter__()
-        self._fh = None if fmt == "parquet" else open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._fh = None if fmt == "parquet" else open(self._tmp, "w", encoding="utf-8", newline="\n")
         self._parquet: pq.ParquetWriter | None = None
         self._parts = 0
 

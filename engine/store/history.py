@@ -84,7 +84,7 @@ class HistoryStore:
     def __init__(self, root: Path, wait: float = 0.0):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the store's lifetime
+        self._lock_fh = open(self.root / ".lock", "a+")  # held for the store's lifetime
         deadline = time.monotonic() + wait
         while True:
             try:

@@ -103,17 +103,12 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
         sh.columns |= {u.key} | _fields([u.where])
         sh.widen(within, f"{rp.id}: unless within {human(within)}")
     for sp in rp.steps:  # a step's cross conditions may read earlier steps' fields by alias
-        for expr in (sp.cross,):
-            if expr is None:
-                continue
-            for n in expr.walk():
-                if isinstance(n, Field) and n.alias:
-                    src = next((s for s in rp.steps if s.alias == n.alias), None)
-                    if src is not None:
-                        h.setdefault(src.stream, StreamHorizon()).columns.add(n.name)
+        stream_of = {s.alias: s.stream for s in rp.steps}
+        for n in sp.cross.walk() if sp.cross is not None else ():
+            if isinstance(n, Field) and n.alias in stream_of:
+                h.setdefault(stream_of[n.alias], StreamHorizon()).columns.add(n.name)
         if sp.follows:
-            src = next(s for s in rp.steps if s.alias == sp.follows[0])
-            h.setdefault(src.stream, StreamHorizon()).columns.add(sp.follows[1])
+            h.setdefault(stream_of[sp.follows[0]], StreamHorizon()).columns.add(sp.follows[1])
 
 
 def plan_horizon(plan: Plan) -> Horizon:
