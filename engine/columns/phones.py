@@ -10,27 +10,43 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import phonenumbers
-from phonenumbers import PhoneNumberType
 
 from .vec import distinct_values
 
-_TYPE_NAMES = {
-    PhoneNumberType.FIXED_LINE: "fixed",
-    PhoneNumberType.MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
-    PhoneNumberType.TOLL_FREE: "toll_free",
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-    PhoneNumberType.VOIP: "voip",
-    PhoneNumberType.PERSONAL_NUMBER: "personal",
-    PhoneNumberType.PAGER: "pager",
-    PhoneNumberType.UAN: "uan",
-    PhoneNumberType.VOICEMAIL: "voicemail",
-    PhoneNumberType.UNKNOWN: "unknown",
-}
+if TYPE_CHECKING:  # phonenumbers loads at the first number parsed: lint and --help never parse one (issue #9)
+    import phonenumbers
+
+
+def __getattr__(name: str) -> object:
+    """``phones.phonenumbers``, imported on first use (tests patch the module through it)."""
+    if name == "phonenumbers":
+        import phonenumbers
+
+        return phonenumbers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@lru_cache(maxsize=1)
+def _type_names() -> dict[object, str]:
+    from phonenumbers import PhoneNumberType
+
+    return {
+        PhoneNumberType.FIXED_LINE: "fixed",
+        PhoneNumberType.MOBILE: "mobile",
+        PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
+        PhoneNumberType.TOLL_FREE: "toll_free",
+        PhoneNumberType.PREMIUM_RATE: "premium_rate",
+        PhoneNumberType.SHARED_COST: "shared_cost",
+        PhoneNumberType.VOIP: "voip",
+        PhoneNumberType.PERSONAL_NUMBER: "personal",
+        PhoneNumberType.PAGER: "pager",
+        PhoneNumberType.UAN: "uan",
+        PhoneNumberType.VOICEMAIL: "voicemail",
+        PhoneNumberType.UNKNOWN: "unknown",
+    }
 
 
 # What a number written by hand may hold: digits, a leading +, and the separators people type.
@@ -48,6 +64,8 @@ def dialable(text: str) -> bool:
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     if not text or len(text) > 40 or not _DIALABLE.fullmatch(text):
         return None
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -62,13 +80,19 @@ def normalise_one(text: str, region: str) -> str:
     number = _parse(stripped, region)
     if number is None:
         return stripped
+    import phonenumbers
+
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @lru_cache(maxsize=1_000_000)
 def country_one(text: str) -> str | None:
     number = _parse(text, "ZZ") if text.startswith("+") else None
-    return phonenumbers.region_code_for_number(number) if number is not None else None
+    if number is None:
+        return None
+    import phonenumbers
+
+    return phonenumbers.region_code_for_number(number)
 
 
 @lru_cache(maxsize=1_000_000)
@@ -76,7 +100,9 @@ def type_one(text: str) -> str | None:
     number = _parse(text, "ZZ") if text.startswith("+") else None
     if number is None:
         return None
-    return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+    import phonenumbers
+
+    return _type_names().get(phonenumbers.number_type(number), "unknown")
 
 
 def map_unique(values: np.ndarray, null: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:

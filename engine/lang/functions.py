@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pandas as pd
 import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the engine
 
 from ..columns import phones
 from ..columns.types import NUMERIC_TYPES, STRING_TYPES, LogicalType
 from ..columns.vec import Vec, distinct_values, empty_array
+
+if TYPE_CHECKING:  # pandas loads where a body needs it: lint and --help never evaluate (issue #9)
+    import pandas as pd
 
 MAX_REGEX_CHARS = 1000
 
@@ -99,6 +102,8 @@ def _prepare_tz(consts: list[object]) -> object:
 def _local(args: list[Vec], tz: object) -> pd.DatetimeIndex:
     # in microseconds: a time near the end of int64 nanoseconds (2262-04-11) would overflow in a zone
     # east of UTC; hours and days begin on whole seconds, so flooring to microseconds changes neither
+    import pandas as pd
+
     micros = args[0].values.astype("datetime64[ns]").astype("datetime64[us]")
     return pd.DatetimeIndex(micros).tz_localize("UTC").tz_convert(str(tz))
 
@@ -234,6 +239,8 @@ def _number(args: list[Vec], const: object) -> Vec:
     v = args[0]
     if v.values.dtype != object:
         return Vec(v.values.astype(np.float64), v.null.copy())
+    import pandas as pd
+
     parsed = pd.to_numeric(pd.Series(v.filled_strings(), dtype=object).str.strip(), errors="coerce")
     arr = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(arr) | v.null
@@ -277,6 +284,8 @@ _YEAR = r"^\s*([+-]?[0-9]{4,})-"
 def timestamp_problems(text: np.ndarray, null: np.ndarray, fmt: str | None) -> tuple[Vec, np.ndarray]:
     """:func:`parse_timestamps`, plus a code per row: TS_OK (or null), TS_BAD (not a timestamp),
     TS_OUT_OF_RANGE (a date int64 nanoseconds cannot hold), TS_WALL_CLOCK (``now``/``today``)."""
+    import pandas as pd
+
     series = pd.Series(text, dtype=object).where(~null, None)
     out = np.zeros(len(series), dtype=np.int64)
     bad = null.copy()

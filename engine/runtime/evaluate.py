@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 
 from ..columns.phones import dialable, normalise_one
 from ..columns.types import LogicalType, PhysicalKind
@@ -95,6 +94,8 @@ class ListMatcher:
             values = self.values
             hit = np.fromiter((u in values for u in uniq.tolist()), dtype=bool, count=len(uniq))
         else:
+            import pandas as pd  # lazily: compiling a plan (lint) needs no pandas (issue #9)
+
             series = pd.Series(uniq, dtype=object)
             hit = np.zeros(len(uniq), dtype=bool)
             for length, prefixes in self.by_length.items():
@@ -189,6 +190,8 @@ class Evaluator:
             return self.lists[ref.name].contains(v)
         values = [it.value for it in ref.items if isinstance(it, Literal) and it.value is not None]
         if v.values.dtype == object:
+            import pandas as pd
+
             hit = pd.Series(v.values, dtype=object).isin([str(x) for x in values]).to_numpy()
         else:
             nums = [float(x) for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]

@@ -1,0 +1,65 @@
+"""Start-up: ``fraudrules --help`` and ``fraudrules lint`` load no heavy library (issue #9).
+
+Each command runs in a fresh interpreter, so that nothing this test process imported counts,
+and reports which top-level modules it loaded. No timing is asserted: the modules loaded are
+what decides start-up time, and they do not depend on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = {"pandas", "pyarrow", "durable", "phonenumbers", "numpy", "duckdb", "fastapi", "uvicorn", "plotly"}
+
+# runs the click command as `fraudrules ARGS` would, then prints the top-level modules it loaded
+PROBE = """
+import json, sys
+from fraudrules.cli import main
+args = json.loads(sys.argv[1])
+try:
+    main(args=args, prog_name="fraudrules", standalone_mode=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}), file=sys.stderr)
+"""
+
+
+def loaded(args: list[str]) -> tuple[int, set[str]]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["--version"]])
+def test_help_loads_no_heavy_library(args):
+    code, modules = loaded(args)
+    assert code == 0
+    assert "fraudrules" in modules and "click" in modules  # the probe did run the command line
+    assert not modules & HEAVY, f"fraudrules {' '.join(args)} imported {sorted(modules & HEAVY)}"
+
+
+def test_lint_loads_no_dataframe_library():
+    # lint parses, types and compiles the pack: numpy (columns.vec) and phonenumbers (phone numbers in
+    # exact lists are normalised when the plan's list matchers are built) load; dataframes do not
+    code, modules = loaded(["lint", "--rules", str(REPO / "rules")])
+    assert code == 0
+    assert "lark" in modules  # the pack was really parsed
+    assert not modules & {"pandas", "pyarrow", "durable", "duckdb"}, sorted(modules & HEAVY)
+
+
+def test_score_still_loads_what_it_needs(tmp_path):
+    # the other side: the lazy imports do load when a command needs them
+    code, modules = loaded(["score", str(REPO / "samples"), "--rules", str(REPO / "rules"),
+                            "--out", str(tmp_path / "out"), "-q"])
+    assert code == 0
+    assert {"numpy", "pandas", "pyarrow", "phonenumbers"} <= modules
+    assert (tmp_path / "out" / "alerts.jsonl").stat().st_size > 0
