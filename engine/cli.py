@@ -415,7 +415,12 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
 @click.option("--case-rate", default=0.001, show_default=True, type=click.FloatRange(0, 1),
               callback=lambda c, p, v: _finite(v),
               help="Injected cases per typology, as a share of customers (at least 3 each).")
-def generate(out_dir, customers, days, seed, start, case_rate) -> None:
+@click.option("--lookalike-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              callback=lambda c, p, v: _finite(v),
+              help="Hard negatives: ordinary behaviour that looks like fraud (payroll, merchants, families sharing "
+                   "a device, travellers, call centres), per kind as a share of customers (at least 2 each). "
+                   "Also writes lookalikes.csv and collection_accounts.txt.")
+def generate(out_dir, customers, days, seed, start, case_rate, lookalike_rate) -> None:
     """Generate labelled synthetic calls, SMS, SIM events and payments.
 
     Writes call.csv, sms.csv, sim_event.csv, payment.csv and labels.csv
@@ -424,11 +429,13 @@ def generate(out_dir, customers, days, seed, start, case_rate) -> None:
     \b
     Example:
       fraudrules generate --out data/ --customers 20000 --days 7 --seed 1
+      fraudrules generate --out hard/ --customers 20000 --lookalike-rate 0.002   # with hard negatives
     """
     from .synth.generate import generate as run_generate
 
     started = time.perf_counter()
-    counts = run_generate(Path(out_dir), customers=customers, days=days, seed=seed, start=start, case_rate=case_rate)
+    counts = run_generate(Path(out_dir), customers=customers, days=days, seed=seed, start=start, case_rate=case_rate,
+                          lookalike_rate=lookalike_rate)
     t = Table(title=f"generated in {out_dir}", title_justify="left")
     t.add_column("file")
     t.add_column("rows", justify="right")
@@ -698,15 +705,19 @@ def _print_backtest(reports: dict) -> None:
 @click.option("--stop-when-idle", help="With --source: stop after this long without a record (e.g. 5s).")
 @click.option("--history", "history", type=click.Path(file_okay=False, exists=True),
               help="Start from a history store that `score --history` filled (on a fresh start, not a resume).")
+@click.option("--max-future", default="1d", show_default=True,
+              help="Reject a record whose ts is further than this ahead of both the newest ts so far and the "
+                   "clock (it would push the watermark and make everything after it late); off: no bound.")
 def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, follow, late_file, rejects_file,
           state_file, checkpoint_every, stats_every, shards, summary_file, source, subject, durable, alerts_subject,
-          stop_when_idle, history) -> None:
+          stop_when_idle, history, max_future) -> None:
     """Evaluate records as they arrive (durable-rules) and append alerts as they fire.
 
     INPUT is a JSON Lines file (or - for stdin), one record per line with a
     "stream" field: {"stream": "call", "id": "c1", "ts": "...", ...}. The
     alerts are the ones `score` produces for the same records. On end of input,
-    SIGINT or SIGTERM every pending record is processed and a summary printed.
+    SIGINT or SIGTERM every pending record is processed and a summary printed;
+    the exit code is then 0, or 130 after SIGINT.
 
     \b
     Examples:
@@ -741,7 +752,8 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
             late=Path(late_file) if late_file else None, rejects=Path(rejects_file) if rejects_file else None,
             state=Path(state_file) if state_file else None, stats_every=parse_duration(stats_every),
             checkpoint_every=parse_duration(checkpoint_every), shards=shards,
-            summary=Path(summary_file) if summary_file else None, history=Path(history) if history else None)
+            summary=Path(summary_file) if summary_file else None, history=Path(history) if history else None,
+            max_future=None if max_future.strip().lower() == "off" else parse_duration(max_future))
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
@@ -765,7 +777,10 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
 
+    stopped_by: list[int] = []
+
     def stop(signum, frame) -> None:
+        stopped_by.append(signum)
         job.stop = True
 
     signal.signal(signal.SIGINT, stop)
@@ -779,6 +794,8 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
     err.print(f"{summary['records']:,} records ({summary['rejected']:,} rejected, {summary['late']:,} late) in "
               f"{summary['seconds']:.2f}s; {summary['alerts']:,} alerts appended to {summary['out']}",
               markup=False, highlight=False)
+    if signal.SIGINT in stopped_by:  # a clean stop, but an interrupted run: 130, as every command
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _tz_option(ctx, param, value: str):

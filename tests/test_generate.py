@@ -667,3 +667,87 @@ def test_samples_are_reproduced(tmp_path):
     assert names == sorted(p.name for p in tmp_path.iterdir())
     for name in names:
         assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------- hard negatives (lookalikes)
+
+LOOK_CONFIG = dict(customers=600, days=3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hard")
+    generate(out, **LOOK_CONFIG, lookalike_rate=0.01)
+    d = load(out)
+    d["look"] = pd.read_csv(out / "lookalikes.csv", dtype=str, keep_default_na=False)
+    d["collection"] = (out / "collection_accounts.txt").read_text().split()
+    return out, d
+
+
+def _kind(d: dict, kind: str, stream: str) -> pd.DataFrame:
+    look = d["look"][(d["look"]["kind"] == kind) & (d["look"]["stream"] == stream)]
+    return d[stream][d[stream]["id"].isin(set(look["record_id"]))].sort_values(["t", "id"])
+
+
+def test_lookalikes_are_unlabelled_and_leave_the_cases_alone(hard, tmp_path):
+    out, d = hard
+    from fraudrules.synth.lookalikes import LOOKALIKES
+    assert set(d["look"]["kind"]) == set(LOOKALIKES)
+    assert not set(d["look"]["record_id"]) & set(d["labels"]["record_id"])
+    for stream, ids in d["look"].groupby("stream")["record_id"]:
+        assert set(ids) <= set(d[stream]["id"]), stream
+    # the fraud cases are drawn before the lookalikes: the same cases with the same number of records
+    generate(tmp_path, **LOOK_CONFIG)
+    plain = pd.read_csv(tmp_path / "labels.csv", dtype=str, keep_default_na=False)
+    assert not (tmp_path / "lookalikes.csv").exists()
+    assert (plain.groupby(["typology", "case_id"]).size().to_dict()
+            == d["labels"].groupby(["typology", "case_id"]).size().to_dict())
+
+
+def test_each_lookalike_has_its_shape(hard):
+    _, d = hard
+    m = _kind(d, "merchant_fan_in", "payment")
+    per = m.groupby("payee_account").agg(n=("payer_account", "nunique"), lo=("amt", "min"))
+    assert (per["n"] >= 6).all() and (per["lo"] >= 500).all()
+    p = _kind(d, "payroll", "payment")
+    runs = p.groupby("payer_account").agg(n=("payee_account", "nunique"), t0=("t", "min"), t1=("t", "max"))
+    assert (runs["n"] >= 6).all() and ((runs["t1"] - runs["t0"]) <= 40 * 60).all()
+    f = _kind(d, "family_device", "payment")
+    assert (f.groupby("device_id")["payer_account"].nunique() >= 4).all()
+    tr = _kind(d, "traveller", "call")
+    roaming = tr[tr["caller"].str.startswith("+86")]
+    assert len(roaming) and (roaming["trunk"] == "international").all() and (roaming["direction"] == "in").all()
+    ll = _kind(d, "landlord", "payment")
+    assert ll["amt"].between(8000, 30000).all()
+    earlier = d["payment"][~d["payment"]["id"].isin(set(ll["id"]))]
+    assert not ll["payee_account"].isin(set(earlier["payee_account"])).any()  # a landlord never paid before
+    cc = _kind(d, "call_centre", "call")
+    out_calls = cc[cc["direction"] == "out"]
+    per_line = out_calls.groupby("caller").agg(n=("callee", "nunique"), cells=("cell_id", "nunique"),
+                                               t0=("t", "min"), t1=("t", "max"))
+    assert (per_line["n"] >= 30).all() and (per_line["cells"] == 1).all()
+    assert ((per_line["t1"] - per_line["t0"]) < 3600).all()
+    # most (not all) collecting and paying businesses are registered with the bank
+    businesses = set(m["payee_account"]) | set(p["payer_account"])
+    assert set(d["collection"]) < businesses
+
+
+def test_lookalikes_trip_the_rules_they_resemble(hard, tmp_path):
+    """Hard negatives are hard: each kind makes at least one rule it resembles fire (a false positive)."""
+    import json
+    import subprocess
+    import sys
+
+    from fraudrules.synth.lookalikes import REGISTRY as LOOKS
+    out, d = hard
+    files = [str(out / f"{s}.csv") for s in STREAMS]
+    lists = ["--list", f"reported_accounts={out / 'reported_accounts.txt'}",
+             "--list", f"reported_numbers={out / 'reported_numbers.txt'}"]
+    run = subprocess.run([sys.executable, "-m", "fraudrules", "score", *files, *lists, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert run.returncode in (0, 1), run.stderr
+    alerts = [json.loads(line) for line in (tmp_path / "o" / "alerts.jsonl").read_text().splitlines()]
+    kind_of = dict(zip(d["look"]["record_id"], d["look"]["kind"]))
+    fired = {(kind_of[a["record_id"]], a["rule_id"]) for a in alerts if a["record_id"] in kind_of}
+    for kind, look in LOOKS.items():
+        assert {r for k, r in fired if k == kind} & set(look.resembles), (kind, sorted(fired))

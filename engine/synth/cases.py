@@ -12,7 +12,7 @@ import numpy as np
 
 from .entities import OTHER_MOBILE_PREFIXES, Entities
 from .population import Population
-from .schema import APP, WEB, Window
+from .schema import APP, DAY, HOUR, WEB, Window
 
 
 class Buf:
@@ -44,7 +44,7 @@ class Cases:
     """The state that the typologies share while they inject their cases."""
 
     def __init__(self, rng: np.random.Generator, E: Entities, pop: Population, win: Window,
-                 labels: Sequence[str], codes: dict[str, str]) -> None:
+                 labels: Sequence[str], codes: dict[str, str], lookalikes: Sequence[str] = ()) -> None:
         self.rng = rng
         self.E = E
         self.pop = pop
@@ -53,6 +53,8 @@ class Cases:
         self.days = win.days
         self.W = win.width
         self._typ_index = {t: i for i, t in enumerate(labels)}  # the label column holds these indices
+        # lookalike (hard-negative) records are unlabelled: typ -2, -3, ... names their kind for lookalikes.csv
+        self._typ_index.update({k: -2 - i for i, k in enumerate(lookalikes)})
         self._codes = codes
         self.case_ids: list[str] = []
         self.calls = Buf(_CALL_COLS)
@@ -65,6 +67,7 @@ class Cases:
         self.role_used: list[int] = []
         self.swap_times: list[tuple[int, int, int]] = []  # (customer, ts, new imsi)
         self.cashout_times: list[tuple[int, int]] = []  # (customer, ts)
+        self.registered_businesses: list[int] = []  # accounts a bank would list in @collection_accounts
 
     # ---------------------------------------------------------------- ids and roles
     def new_case(self, typology: str) -> int:
@@ -91,6 +94,12 @@ class Cases:
     def case_start(self, span: float) -> int:
         """A start time such that span seconds from it stay inside the window."""
         return self.t0 + int(self.rng.integers(0, max(1, self.W - int(span) - 1)))
+
+    def local_start(self, hour_lo: float, hour_hi: float, span: float = 0.0) -> int:
+        """A start on a random day between local hours hour_lo and hour_hi, with span seconds left in the window."""
+        day = int(self.rng.integers(0, self.days))
+        t = self.t0 + day * DAY + int(self.rng.uniform(hour_lo, hour_hi) * HOUR)
+        return min(t, self.t0 + self.W - int(span) - 1)
 
     def u(self, lo: float, hi: float) -> float:
         return float(self.rng.uniform(lo, hi))

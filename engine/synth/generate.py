@@ -73,6 +73,8 @@ from . import background
 from .assemble import assemble
 from .cases import Cases
 from .entities import Entities
+from .lookalikes import LOOKALIKES, lookalike_counts
+from .lookalikes import REGISTRY as LOOKALIKE_REGISTRY
 from .population import Population
 from .schema import COLUMNS, Window
 from .typologies import CASE_TYPOLOGIES, REGISTRY, TYPOLOGIES, case_counts
@@ -84,11 +86,14 @@ DEFAULT_CASE_RATE = 0.001
 
 
 def generate(out_dir: pathlib.Path, customers: int = 2000, days: int = 7, seed: int = 1, start: str = "2026-03-01",
-             *, cases: dict[str, int] | None = None, case_rate: float = DEFAULT_CASE_RATE) -> dict[str, int]:
+             *, cases: dict[str, int] | None = None, case_rate: float = DEFAULT_CASE_RATE,
+             lookalike_rate: float = 0.0, lookalikes: dict[str, int] | None = None) -> dict[str, int]:
     """Write the labelled synthetic data set into out_dir; return rows per file (see the module docstring).
 
     ``cases`` overrides the number of cases per typology (keys of :data:`CASE_TYPOLOGIES`
     plus ``wangiri_callback``); the default is ``max(3, round(customers * case_rate))``.
+    ``lookalike_rate`` > 0 (or ``lookalikes``, per kind) adds hard negatives, ordinary behaviour that
+    looks like fraud (:mod:`.lookalikes`), ``max(2, round(customers * lookalike_rate))`` per kind.
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,16 +105,24 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, days: int = 7, seed: 
     win = Window.starting(start, days)
     E = Entities(rng)
     n_cases = case_counts(max(3, round(customers * case_rate)), cases or {})
+    if not 0 <= lookalike_rate <= 1:  # also refuses nan
+        raise ValueError("lookalike_rate must be between 0 and 1")
+    default_look = max(2, round(customers * lookalike_rate)) if lookalike_rate > 0 else 0
+    n_look = lookalike_counts(default_look, lookalikes or {}) if (lookalike_rate > 0 or lookalikes) else {}
+    kinds = LOOKALIKES if n_look else []
     # the stages below draw from rng in this order: keep it, or every output byte changes
     pop = Population(rng, E, customers)
     bg_calls = background.calls(rng, pop, win)
     bg_sms = background.sms(rng, pop, win)
     bg_pay = background.payments(rng, E, pop, win)
-    cx = Cases(rng, E, pop, win, TYPOLOGIES, CASE_TYPOLOGIES)
+    cx = Cases(rng, E, pop, win, TYPOLOGIES, CASE_TYPOLOGIES, kinds)
     for typology in REGISTRY.values():
         typology.run(cx, n_cases[typology.name])
+    for kind in kinds:  # after the cases, so that without lookalikes every draw above is unchanged
+        LOOKALIKE_REGISTRY[kind].run(cx, n_look[kind])
     data = assemble(cx, bg_calls, bg_sms, bg_pay)
-    return write_dataset(out_dir, data, E, TYPOLOGIES, cx.case_ids, cx.reported_accounts, cx.reported_numbers)
+    return write_dataset(out_dir, data, E, TYPOLOGIES, cx.case_ids, cx.reported_accounts, cx.reported_numbers,
+                         kinds, cx.registered_businesses)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", default="2026-03-01")
     ap.add_argument("--case-rate", type=float, default=DEFAULT_CASE_RATE)
+    ap.add_argument("--lookalike-rate", type=float, default=0.0)
     a = ap.parse_args(argv)
     t = time.perf_counter()
-    counts = generate(a.out_dir, a.customers, a.days, a.seed, a.start, case_rate=a.case_rate)
+    counts = generate(a.out_dir, a.customers, a.days, a.seed, a.start, case_rate=a.case_rate,
+                      lookalike_rate=a.lookalike_rate)
     for k, v in counts.items():
         print(f"{k}\t{v}")
     print(f"records\t{sum(v for k, v in counts.items() if k.endswith('.csv') and k != 'labels.csv')}")

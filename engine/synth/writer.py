@@ -30,48 +30,66 @@ _CSV = pacsv.WriteOptions(include_header=False, quoting_style="none")
 
 def write_dataset(out_dir: pathlib.Path, data: dict[str, dict[str, np.ndarray]], E: Entities,
                   typologies: Sequence[str], case_ids: Sequence[str], reported_accounts: Sequence[int],
-                  reported_numbers: Sequence[int]) -> dict[str, int]:
+                  reported_numbers: Sequence[int], lookalikes: Sequence[str] = (),
+                  registered_businesses: Sequence[int] = ()) -> dict[str, int]:
     """Write every file into out_dir (emptying ``data`` as it goes); return rows per file.
 
-    Records carry ``case`` (index into case_ids, -1 for background) and ``typ`` (index into typologies).
+    Records carry ``case`` (index into case_ids, -1 for background) and ``typ`` (index into typologies;
+    -1 for background, ``-2 - i`` for a record of lookalike kind ``lookalikes[i]``). With lookalikes,
+    ``lookalikes.csv`` and ``collection_accounts.txt`` are written too.
     """
     acct_bank, acct_country = E.acct_tables()
     counts: dict[str, int] = {}
-    label_parts = []
+    label_parts, lookalike_parts = [], []
     for stream in STREAMS:
         cols = data[stream]
         counts[f"{stream}.csv"] = _write_stream(out_dir / f"{stream}.csv", stream, cols, E, acct_bank, acct_country)
         rows = np.flatnonzero(cols["case"] >= 0)
         label_parts.append((stream, rows, cols["typ"][rows], cols["case"][rows]))
+        rows = np.flatnonzero(cols["typ"] <= -2)
+        lookalike_parts.append((stream, rows, -2 - cols["typ"][rows].astype(np.int64)))
         del data[stream]  # free each stream once written
     # labels: by stream, then record id
-    stream_col, rec_col, typ_col, case_col = [], [], [], []
-    for stream, rows, typ, case in label_parts:
-        stream_col.append(np.full(rows.size, STREAMS.index(stream)))
-        rec_col.append(rows)
-        typ_col.append(typ)
-        case_col.append(case)
-    s_idx = np.concatenate(stream_col).astype(np.int64)
-    rows = np.concatenate(rec_col)
-    rec_ids = pc.binary_join_element_wise(
-        _small(pa.array([ID_PREFIX[s] for s in STREAMS]), s_idx),
-        to_arrow(digits(rows + 1, 9)), "")
+    s_idx, rec_ids = _record_ids([(s, rows) for s, rows, _, _ in label_parts])
     labels = pa.RecordBatch.from_arrays(
-        [_small(pa.array(STREAMS), s_idx), rec_ids, _small(pa.array(typologies), np.concatenate(typ_col)),
-         _small(pa.array(case_ids), np.concatenate(case_col))], names=COLUMNS["labels"])
-
-    def write_labels(fh: BinaryIO) -> None:
-        fh.write((",".join(COLUMNS["labels"]) + "\n").encode())
-        pacsv.write_csv(labels, fh, _CSV)
-
-    _atomic_write(out_dir / "labels.csv", write_labels)
+        [_small(pa.array(STREAMS), s_idx), rec_ids,
+         _small(pa.array(typologies), np.concatenate([p[2] for p in label_parts])),
+         _small(pa.array(case_ids), np.concatenate([p[3] for p in label_parts]))], names=COLUMNS["labels"])
+    _write_table(out_dir / "labels.csv", labels)
     counts["labels.csv"] = labels.num_rows
-    for name, reg, vals in (("reported_accounts.txt", E.account, reported_accounts),
-                            ("reported_numbers.txt", E.phone, reported_numbers)):
+    lists = [("reported_accounts.txt", E.account, reported_accounts),
+             ("reported_numbers.txt", E.phone, reported_numbers)]
+    if lookalikes:
+        s_idx, rec_ids = _record_ids([(s, rows) for s, rows, _ in lookalike_parts])
+        table = pa.RecordBatch.from_arrays(
+            [_small(pa.array(STREAMS), s_idx), rec_ids,
+             _small(pa.array(list(lookalikes)), np.concatenate([p[2] for p in lookalike_parts]))],
+            names=["stream", "record_id", "kind"])
+        _write_table(out_dir / "lookalikes.csv", table)
+        counts["lookalikes.csv"] = table.num_rows
+        lists.append(("collection_accounts.txt", E.account, registered_businesses))
+    for name, reg, vals in lists:
         text = "".join(s + "\n" for s in reg.take(np.array(vals, np.int64)).to_pylist())
         _atomic_write(out_dir / name, lambda fh, t=text: fh.write(t.encode()))
         counts[name] = len(vals)
     return counts
+
+
+def _record_ids(parts: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, pa.Array]:
+    """(stream index, record id) of the given rows of each stream, by stream then row."""
+    s_idx = np.concatenate([np.full(rows.size, STREAMS.index(s)) for s, rows in parts]).astype(np.int64)
+    rows = np.concatenate([rows for _, rows in parts])
+    rec_ids = pc.binary_join_element_wise(
+        _small(pa.array([ID_PREFIX[s] for s in STREAMS]), s_idx), to_arrow(digits(rows + 1, 9)), "")
+    return s_idx, rec_ids
+
+
+def _write_table(path: pathlib.Path, table: pa.RecordBatch) -> None:
+    def write(fh: BinaryIO) -> None:
+        fh.write((",".join(table.schema.names) + "\n").encode())
+        pacsv.write_csv(table, fh, _CSV)
+
+    _atomic_write(path, write)
 
 
 def _small(tab: pa.Array, idx: np.ndarray) -> pa.Array:
