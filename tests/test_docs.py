@@ -181,7 +181,7 @@ def test_every_definition_in_the_developers_guide_exists():
 def test_the_developers_guide_maps_every_module():
     named = {path for path, _ in developing_refs()}
     modules = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "engine").rglob("*.py")
-                     if "__pycache__" not in p.parts and "typologies" not in p.parts)
+                     if "__pycache__" not in p.parts and not {"typologies", "lookalikes"} & set(p.parts))
     unmapped = [m for m in modules if m not in named and not m.endswith("/__init__.py")]
     assert not unmapped, f"modules missing from the map in docs/developing.md: {unmapped}"
 
