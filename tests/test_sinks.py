@@ -5,26 +5,51 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fraudrules.io.sinks import _jsonl_fast, atomic_path, write_frame
+from fraudrules.io.sinks import atomic_path, jsonl_buffer, write_frame
+
+
+def _pandas(frame: pd.DataFrame) -> bytes:
+    """The reference: pandas' JSON Lines with "/" unescaped, as the writer promises."""
+    text = frame.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
+    return (text if not text or text.endswith("\n") else text + "\n").encode("utf-8")
 
 
 def test_fast_jsonl_is_byte_identical_to_pandas(tmp_path):
     frame = pd.DataFrame({"stream": ["call", "payment"], "id": ["c1", "p/2"], "line": np.array([2, 3]),
                           "risk_score": np.array([0, 100]), "rules": ["", "TF-A,TF-B"]})
-    expected = frame.to_json(orient="records", lines=True, force_ascii=False).replace("\\/", "/")
-    assert _jsonl_fast(frame) == expected
+    assert bytes(jsonl_buffer(frame)) == _pandas(frame)
     write_frame(frame, tmp_path / "s.jsonl", "jsonl")
-    assert (tmp_path / "s.jsonl").read_text() == expected
+    assert (tmp_path / "s.jsonl").read_bytes() == _pandas(frame)
 
 
-@pytest.mark.parametrize("value", ['quo"te', "back\\slash", "tab\there", None])
-def test_values_that_need_escaping_fall_back_to_pandas(tmp_path, value):
-    frame = pd.DataFrame({"id": ["a", value]})
-    assert _jsonl_fast(frame) is None
-    write_frame(frame, tmp_path / "s.jsonl", "jsonl")
-    back = pd.read_json(tmp_path / "s.jsonl", lines=True)
-    assert back["id"].tolist()[1] == value or (value is None and pd.isna(back["id"].tolist()[1]))
+@pytest.mark.parametrize("value", ['quo"te', "back\\slash", "tab\there", "nul\x00l", "a\\/b", "é中\u2028", None, 1.5])
+@pytest.mark.parametrize("rows", [3, 20_000])  # few rows: every column coded; many: ids joined per row
+def test_values_that_need_escaping_match_pandas(tmp_path, value, rows):
+    rng = np.random.default_rng(rows)
+    frame = pd.DataFrame({
+        "stream": rng.choice(["call", "sms"], rows), "id": [f"r{i}" for i in range(rows)],
+        "input": rng.choice(["C:\\in\\call.csv", "/data/sms.csv"], rows),
+        "line": np.arange(rows) + 2, "risk_score": rng.choice([0, 40, 100], rows),
+        "rules": rng.choice(["", "TF-A", "TF-A,TF-B"], rows)})
+    for col in ("id", "rules"):
+        bent = frame.copy()
+        bent[col] = bent[col].astype(object)
+        bent.loc[rows // 2, col] = value
+        assert bytes(jsonl_buffer(bent)) == _pandas(bent)
+        write_frame(bent, tmp_path / "s.jsonl", "jsonl")
+        assert (tmp_path / "s.jsonl").read_bytes() == _pandas(bent)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=6), st.sampled_from(["a", "b/c", 'q"', "\\"]),
+                          st.integers(-2**63, 2**63 - 1)), min_size=1, max_size=40))
+def test_jsonl_of_any_text_and_integers_matches_pandas(rows):
+    frame = pd.DataFrame(rows, columns=["free", "few", "num"])
+    frame["num"] = frame["num"].astype(np.int64)
+    assert bytes(jsonl_buffer(frame)) == _pandas(frame)
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):

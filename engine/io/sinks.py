@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,37 +180,167 @@ def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
 
 
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+_NEEDS_ESCAPE_RE = re.compile(_NEEDS_ESCAPE)
+# a column with at most this share of distinct values is rendered once per distinct value
+_LOW_CARDINALITY = 0.125
 
 
-def _jsonl_fast(frame: pd.DataFrame) -> str | None:
-    """JSON Lines of a frame of plain text and integer columns, built column-wise by
-    Arrow (pandas' to_json is the slowest step of a scoring run). None when a value
-    needs escaping or a column is of another type: the caller falls back to pandas."""
-    import pyarrow.compute as pc
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
 
-    pieces: list = []
-    n = len(frame)
-    for i, (name, col) in enumerate(frame.items()):
-        prefix = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        if pd.api.types.is_integer_dtype(col.dtype):
-            text = pa.array(col.to_numpy()).cast(pa.string())
-        elif col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-            if col.isna().any():
-                return None
-            arr = pa.array(col.astype(object).to_numpy(), type=pa.string())
-            if n and pc.any(pc.match_substring_regex(arr, _NEEDS_ESCAPE)).as_py():
-                return None
-            text = pc.binary_join_element_wise('"', arr, '"', "")
-        else:
+
+def _pandas_jsonl(frame: pd.DataFrame) -> str:
+    """pandas' JSON Lines, the reference the fast path reproduces byte for byte."""
+    # pandas escapes "/" as "\\/"; JSON allows both, people read the plain one
+    text = (frame.to_json(orient="records", lines=True, force_ascii=False) or "").replace("\\/", "/")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _json_strings(values: list[str]) -> list[str]:
+    """JSON string literals as pandas writes them: plain text quoted; text that needs escaping
+    escaped by pandas itself (one call for all of them)."""
+    out = ['"' + v + '"' for v in values]
+    odd = [i for i, v in enumerate(values) if _NEEDS_ESCAPE_RE.search(v)]
+    if odd:
+        lines = _pandas_jsonl(pd.DataFrame({"x": [values[i] for i in odd]})).split("\n")
+        for i, line in zip(odd, lines):
+            out[i] = line[len('{"x":'):-1]
+    return out
+
+
+def _needs_escape(arr: pa.Array) -> bool:
+    """Whether any value holds a character JSON escapes: one scan of the data buffer, no regex."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[int(offsets[0]): int(offsets[-1])]
+    return bool(((data < 0x20) | (data == 0x22) | (data == 0x5C)).any())
+
+
+def _quoted(arr: pa.Array) -> pa.Array:
+    """Per row, the JSON literal of a text column, built by Arrow; pandas escapes the few that need it."""
+    text = pc.binary_join_element_wise(_lit('"'), arr, _lit('"'), _lit(""))
+    odd = pc.match_substring_regex(arr, _NEEDS_ESCAPE)
+    mask = odd.to_numpy(zero_copy_only=False)
+    fixed = _json_strings(arr.filter(odd).to_pylist())  # the odd rows only
+    return pc.replace_with_mask(text, pa.array(mask), pa.array(fixed, pa.large_string()))
+
+
+@dataclass
+class _Coded:
+    """A column of few distinct values: a code per row and each value's JSON text."""
+
+    codes: np.ndarray  # int64
+    texts: list[str]
+
+
+@dataclass
+class _Plain:
+    """Text that needs no escaping: its JSON literal is the text in quotes, which the literal
+    text on either side carries, so Arrow joins the column as it is."""
+
+    arr: pa.Array
+
+
+def _few_distinct(arr: pa.Array, limit: int) -> bool:
+    """A guess from a sample, so that a column of ids is not hashed in full for nothing."""
+    n = len(arr)
+    if n <= 4096:
+        return True
+    sample = arr.take(pa.array(np.linspace(0, n - 1, 2048).astype(np.int64)))
+    return pc.count_distinct(sample).as_py() <= min(limit, 2048) // 4
+
+
+def _json_column(col: pd.Series, n: int) -> _Coded | _Plain | pa.Array | None:
+    """A column as JSON values: coded when its values repeat, else per row; None when the fast
+    path does not handle it (nulls, floats, bools)."""
+    limit = max(16, int(n * _LOW_CARDINALITY))
+    if pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
+        if col.isna().any():
             return None
-        pieces += [prefix, text]
-    if not pieces:
-        return ""
-    lines = pc.binary_join_element_wise(*pieces, "}\n", "").cast(pa.large_string())
-    # the lines lie back to back in the array's data buffer: take them in one piece
+        values = col.to_numpy(dtype=np.int64)
+        codes, uniq = pd.factorize(values)
+        if len(uniq) <= limit:
+            return _Coded(codes.astype(np.int64), [str(int(u)) for u in uniq.tolist()])
+        return pa.array(values).cast(pa.large_string())
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+        return None
+    if col.isna().any():
+        return None
+    try:
+        arr = pa.array(col, type=pa.large_string(), from_pandas=True)  # zero-copy for Arrow-backed text
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an object column that is not all text
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if _few_distinct(arr, limit):
+        enc = pc.dictionary_encode(arr)
+        if len(enc.dictionary) <= limit:
+            return _Coded(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                          _json_strings(enc.dictionary.to_pylist()))
+    return _quoted(arr) if _needs_escape(arr) else _Plain(arr)
+
+
+def _segment(parts: list[str | _Coded], n: int) -> pa.Array | pa.Scalar:
+    """Literal text and coded columns side by side, joined per distinct combination of codes (a
+    handful: stream and input, decision and rules) and then taken per row."""
+    coded = [p for p in parts if isinstance(p, _Coded)]
+    if not coded:
+        return _lit("".join(parts))  # type: ignore[arg-type]
+    combo = np.zeros(n, dtype=np.int64)
+    steps: list[tuple[np.ndarray, int]] = []  # per coded column: (combination codes, its width)
+    for c in coded:
+        width = len(c.texts)
+        combo, uniq = pd.factorize(combo * width + c.codes)  # dense again after each column: no overflow
+        steps.append((uniq, width))
+    # walk back from the final combinations to each coded column's code
+    k = len(steps[-1][0])
+    ids = np.arange(k, dtype=np.int64)
+    per_col: list[np.ndarray] = [np.zeros(0, np.int64)] * len(coded)
+    for j in range(len(coded) - 1, -1, -1):
+        uniq, width = steps[j]
+        full = uniq[ids]
+        per_col[j] = full % width
+        ids = full // width
+    texts = []
+    for row in range(k):  # one string per distinct combination, not per record
+        out, j = [], 0
+        for p in parts:
+            if isinstance(p, _Coded):
+                out.append(p.texts[int(per_col[j][row])])
+                j += 1
+            else:
+                out.append(p)
+        texts.append("".join(out))
+    return pa.array(texts, pa.large_string()).take(pa.array(combo.astype(np.int64)))
+
+
+def jsonl_buffer(frame: pd.DataFrame) -> pa.Buffer | bytes:
+    """JSON Lines of a frame, byte-identical to pandas' ``to_json(orient="records", lines=True)``
+    (with "/" unescaped), built column-wise by Arrow: a column whose values repeat is rendered once
+    per distinct value. Frames the fast path does not handle (nulls, floats) go through pandas."""
+    n = len(frame)
+    if n == 0 or len(frame.columns) == 0:
+        return b""
+    pieces: list[pa.Array | pa.Scalar] = []
+    parts: list[str | _Coded] = []
+    for i, (name, col) in enumerate(frame.items()):
+        parts.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
+        rendered = _json_column(col, n)
+        if rendered is None:
+            return _pandas_jsonl(frame).encode("utf-8")
+        if isinstance(rendered, _Coded):
+            parts.append(rendered)
+        elif isinstance(rendered, _Plain):
+            pieces += [_segment(parts + ['"'], n), rendered.arr]
+            parts = ['"']
+        else:
+            pieces += [_segment(parts, n), rendered]
+            parts = []
+    parts.append("}\n")
+    pieces.append(_segment(parts, n))
+    lines = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, _lit(""))
+    # the lines lie back to back in the array's data buffer: hand that over in one piece
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
-    data = lines.buffers()[2]
-    return data[int(offsets[0]): int(offsets[-1])].to_pybytes().decode("utf-8") if len(lines) else ""
+    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1]) - int(offsets[0]))
 
 
 class FrameWriter:
@@ -239,13 +371,8 @@ class FrameWriter:
         if self.fmt == "csv":
             csv_safe(frame).to_csv(self._fh, index=False, header=first, lineterminator="\n")
             return
-        fast = _jsonl_fast(frame)
-        if fast is None:
-            # pandas escapes "/" as "\\/"; JSON allows both, people read the plain one
-            fast = (frame.to_json(orient="records", lines=True, force_ascii=False) or "").replace("\\/", "/")
-            if fast and not fast.endswith("\n"):
-                fast += "\n"
-        self._fh.write(fast)
+        self._fh.flush()  # the text so far (a header, nothing else today) before the bytes
+        self._fh.buffer.write(jsonl_buffer(frame))
 
     def close(self) -> None:
         if self._fh is not None:
