@@ -419,7 +419,7 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
               callback=lambda c, p, v: _finite(v),
               help="Hard negatives: ordinary behaviour that looks like fraud (payroll, merchants, families sharing "
                    "a device, travellers, call centres), per kind as a share of customers (at least 2 each). "
-                   "Also writes lookalikes.csv and collection_accounts.txt.")
+                   "Also writes lookalikes.csv, collection_accounts.txt and enterprise_lines.txt.")
 def generate(out_dir, customers, days, seed, start, case_rate, lookalike_rate) -> None:
     """Generate labelled synthetic calls, SMS, SIM events and payments.
 

@@ -681,6 +681,7 @@ def hard(tmp_path_factory):
     d = load(out)
     d["look"] = pd.read_csv(out / "lookalikes.csv", dtype=str, keep_default_na=False)
     d["collection"] = (out / "collection_accounts.txt").read_text().split()
+    d["lines"] = (out / "enterprise_lines.txt").read_text().split()
     return out, d
 
 
@@ -730,6 +731,7 @@ def test_each_lookalike_has_its_shape(hard):
     # most (not all) collecting and paying businesses are registered with the bank
     businesses = set(m["payee_account"]) | set(p["payer_account"])
     assert set(d["collection"]) < businesses
+    assert set(d["lines"]) < set(per_line.index)
 
 
 def test_lookalikes_trip_the_rules_they_resemble(hard, tmp_path):

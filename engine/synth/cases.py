@@ -68,6 +68,7 @@ class Cases:
         self.swap_times: list[tuple[int, int, int]] = []  # (customer, ts, new imsi)
         self.cashout_times: list[tuple[int, int]] = []  # (customer, ts)
         self.registered_businesses: list[int] = []  # accounts a bank would list in @collection_accounts
+        self.registered_lines: list[int] = []  # numbers an operator would list in @enterprise_lines
 
     # ---------------------------------------------------------------- ids and roles
     def new_case(self, typology: str) -> int:

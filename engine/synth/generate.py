@@ -122,7 +122,7 @@ def generate(out_dir: pathlib.Path, customers: int = 2000, days: int = 7, seed: 
         LOOKALIKE_REGISTRY[kind].run(cx, n_look[kind])
     data = assemble(cx, bg_calls, bg_sms, bg_pay)
     return write_dataset(out_dir, data, E, TYPOLOGIES, cx.case_ids, cx.reported_accounts, cx.reported_numbers,
-                         kinds, cx.registered_businesses)
+                         kinds, cx.registered_businesses, cx.registered_lines)
 
 
 def main(argv: list[str] | None = None) -> int:

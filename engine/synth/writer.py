@@ -31,12 +31,12 @@ _CSV = pacsv.WriteOptions(include_header=False, quoting_style="none")
 def write_dataset(out_dir: pathlib.Path, data: dict[str, dict[str, np.ndarray]], E: Entities,
                   typologies: Sequence[str], case_ids: Sequence[str], reported_accounts: Sequence[int],
                   reported_numbers: Sequence[int], lookalikes: Sequence[str] = (),
-                  registered_businesses: Sequence[int] = ()) -> dict[str, int]:
+                  registered_businesses: Sequence[int] = (), registered_lines: Sequence[int] = ()) -> dict[str, int]:
     """Write every file into out_dir (emptying ``data`` as it goes); return rows per file.
 
     Records carry ``case`` (index into case_ids, -1 for background) and ``typ`` (index into typologies;
     -1 for background, ``-2 - i`` for a record of lookalike kind ``lookalikes[i]``). With lookalikes,
-    ``lookalikes.csv`` and ``collection_accounts.txt`` are written too.
+    ``lookalikes.csv``, ``collection_accounts.txt`` and ``enterprise_lines.txt`` are written too.
     """
     acct_bank, acct_country = E.acct_tables()
     counts: dict[str, int] = {}
@@ -68,6 +68,7 @@ def write_dataset(out_dir: pathlib.Path, data: dict[str, dict[str, np.ndarray]],
         _write_table(out_dir / "lookalikes.csv", table)
         counts["lookalikes.csv"] = table.num_rows
         lists.append(("collection_accounts.txt", E.account, registered_businesses))
+        lists.append(("enterprise_lines.txt", E.phone, registered_lines))
     for name, reg, vals in lists:
         text = "".join(s + "\n" for s in reg.take(np.array(vals, np.int64)).to_pylist())
         _atomic_write(out_dir / name, lambda fh, t=text: fh.write(t.encode()))

@@ -10,7 +10,8 @@ Their records are unlabelled (they are not fraud). ``generate`` also writes ``lo
 (``stream, record_id, kind``) so that a backtest can say which ordinary behaviour each false
 positive came from, and ``collection_accounts.txt``: the business accounts a bank would have
 registered (most, not all, of the collecting and paying businesses), the list that
-TF-MULE-001/002 skip.
+TF-MULE-001/002 and TF-VEL-001 skip, and ``enterprise_lines.txt``: the registered call-centre
+lines (most, not all), which TF-DIALER-001 and TF-SIMBOX-001 skip.
 
 Kinds run in the order of ``_MODULES``, after the fraud typologies, drawing from the same RNG;
 with ``lookalike_rate=0`` none runs and the output is byte-identical to a run without them.

@@ -3,7 +3,8 @@
 Looks like an auto-dialer (TF-DIALER-001) and a SIM box (TF-SIMBOX-001). One SIM on our network,
 in one cell (the office), calls 30-60 distinct customers within an hour. 45 % of the calls go
 unanswered; answered ones last 5-40 s. Customers call back on 0-3 of them (a real office gets
-call-backs, a SIM box does not), 1-30 min after the run.
+call-backs, a SIM box does not), 1-30 min after the run. 70 % of the lines are registered
+enterprise lines (``enterprise_lines.txt``); the rest are unregistered.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def call_centre(cx: Cases, n: int) -> None:
     rng, E, pop = cx.rng, cx.E, cx.pop
     for _ in range(n):
         line = int(E.cn_mobile(1, OTHER_MOBILE_PREFIXES)[0])
+        if rng.random() < 0.7:
+            cx.registered_lines.append(line)
         attrs = (int(E.new_imsi(1)[0]), int(E.new_imei(1)[0]), int(pop.cells[rng.integers(0, pop.cells.size)]))
         k = min(cx.ui(30, 60), cx.N)
         span = cx.u(40 * MIN, 60 * MIN - 1)
