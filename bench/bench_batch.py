@@ -52,9 +52,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # bench.pack_sql, and fraudrules from this checkout's engine/ via its install
+from bench.pack_sql import (  # noqa: E402
+    ALL_EXACT_CAVEAT,
+    RULE_SQL,
+    emitted_sql,
+    load_statements,
+    q,
+    register_functions,
+    sql_status,
+)
+
 RECORDS_PER_CUSTOMER_DAY = 7.6  # all four streams, fraudrules.synth.generate defaults
-HUGE_TS = 1 << 40  # seq = ts_ns * 2^40 + input * 2^32 + row: the total order as one HUGEINT
-HUGE_INPUT = 1 << 32
 
 
 # --- data --------------------------------------------------------------------------------
@@ -118,237 +127,19 @@ def count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-# --- DuckDB SQL of the starter rules -------------------------------------------------------
-
-
-def q(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-DUCK_TYPES = {"string": "VARCHAR", "phone": "VARCHAR", "enum": "VARCHAR", "int": "DOUBLE", "float": "DOUBLE",
-              "duration": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMPTZ"}
-
-
-def load_statements(inputs: list[tuple[str, Path]], schema) -> list[tuple[str, str]]:
-    """read_csv every input (all columns) and give each stream a view with t (ns) and seq (total order)."""
-    out = [("setup", "SET TimeZone = 'UTC'")]
-    streams: dict[str, list[tuple[int, Path]]] = {}
-    for i, (stream, path) in enumerate(inputs):
-        streams.setdefault(stream, []).append((i, path))
-    for stream, files in streams.items():
-        fields = schema.streams[stream].fields
-        parts = []
-        for i, path in files:
-            with open(path, encoding="utf-8") as fh:
-                header = fh.readline().rstrip("\r\n").split(",")
-            cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
-                             for c in header)
-            table = f"raw_{stream}_{i}"
-            out.append((f"read {path.name}",
-                        f"CREATE TABLE {table} AS SELECT * FROM read_csv({q(path)}, header = true, delim = ',', "
-                        f"quote = '\"', escape = '\"', columns = {{{cols}}})"))
-            names = ", ".join(f'"{f}"' if f in header else f'NULL::{DUCK_TYPES[spec.type]} AS "{f}"'
-                              for f, spec in fields.items())
-            parts.append(f"SELECT {names}, epoch_ns(ts) AS t, "
-                         f"epoch_ns(ts)::HUGEINT * {HUGE_TS} + {i * HUGE_INPUT} + rowid AS seq "
-                         f"FROM {table} WHERE id IS NOT NULL AND ts IS NOT NULL")
-        out.append((f"view {stream}", f"CREATE VIEW {stream} AS " + " UNION ALL ".join(parts)))
-    for stream, spec in schema.streams.items():  # rules may name a stream absent from the input
-        if stream not in streams:
-            names = ", ".join(f'NULL::{DUCK_TYPES[f.type]} AS "{name}"' for name, f in spec.fields.items())
-            out.append((f"view {stream}", f"CREATE VIEW {stream} AS SELECT {names}, 0::BIGINT AS t, "
-                                          f"0::HUGEINT AS seq WHERE false"))
-    return out
-
-
-def in_list(expr: str, matcher) -> str:
-    """``expr in @list`` with the engine's own list values (exact, or any prefix)."""
-    values = sorted(matcher.values)
-    if not values:
-        return "false"
-    if matcher.list.kind == "prefix":
-        return "(" + " OR ".join(f"starts_with({expr}, {q(v)})" for v in values) + ")"
-    return f"{expr} IN ({', '.join(q(v) for v in values)})"
-
-
-def suppressed(cand: str, suppress_ns: int) -> str:
-    """Ids emitted after greedy per-key suppression (docs/design.md §5) of the matches in ``cand``.
-
-    ``cand`` selects (id, k, t, seq) of every match. Per key in total order:
-    the first match is emitted; the next emitted one is the first match at
-    least ``suppress`` later (ASOF join); the chain is walked with a
-    recursive CTE, one step per emitted alert of the busiest key.
-    """
-    if suppress_ns <= 0:
-        return f"SELECT id FROM ({cand})"
-    return f"""WITH RECURSIVE m AS (
-        SELECT id, k, t, row_number() OVER (PARTITION BY k ORDER BY seq) AS rn FROM ({cand})),
-    firsts AS (SELECT k, t, min(rn) AS rn FROM m GROUP BY k, t),
-    nx AS MATERIALIZED (SELECT m.k, m.rn, firsts.rn AS nxt FROM m ASOF LEFT JOIN firsts
-           ON m.k = firsts.k AND firsts.t >= m.t + {suppress_ns}),
-    walk(k, rn) AS (SELECT k, rn FROM m WHERE rn = 1
-                    UNION ALL
-                    SELECT nx.k, nx.nxt FROM walk JOIN nx ON nx.k = walk.k AND nx.rn = walk.rn
-                    WHERE nx.nxt IS NOT NULL)
-    SELECT m.id FROM walk JOIN m ON m.k = walk.k AND m.rn = walk.rn"""
-
-
-def window_total(value: str, w_ns: int) -> str:
-    """Sum of ``value`` over the same key, ts in (t - w, t], at or before the row in the total order.
-
-    Rows are ordered by seq; everything with t <= t_r - w lies before r, so
-    the window is the running total by seq minus the running total up to
-    t_r - w (a RANGE frame on t). Exact with ties in ts.
-    """
-    return (f"(sum({value}) OVER (PARTITION BY k ORDER BY seq ROWS UNBOUNDED PRECEDING) - "
-            f"coalesce(sum({value}) OVER (PARTITION BY k ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING "
-            f"AND {w_ns} PRECEDING), 0))")
-
-
-S = 1_000_000_000
-H = 3600 * S
-D = 24 * H
-
-
-@dataclass
-class RuleSQL:
-    version: int
-    exact: bool
-    note: str
-    candidates: object  # (plan, rule plan) -> SELECT id, k, t, seq of every match before suppression
-
-
-def _hrj(plan, rp) -> str:
-    return (f"SELECT id, payer_account AS k, t, seq FROM payment "
-            f"WHERE payer_account IS NOT NULL AND {in_list('upper(payee_country)', plan.lists['fatf_high_risk'])}")
-
-
-def _rep(plan, rp) -> str:
-    return (f"SELECT id, payer_account AS k, t, seq FROM payment "
-            f"WHERE payer_account IS NOT NULL AND {in_list('payee_account', plan.lists['reported_accounts'])}")
-
-
-def _rep_number(plan, rp) -> str:
-    return (f"SELECT id, callee AS k, t, seq FROM call WHERE callee IS NOT NULL AND direction = 'in' "
-            f"AND {in_list('caller', plan.lists['reported_numbers'])}")
-
-
-def _night(plan, rp) -> str:
-    return ("SELECT id, payer_account AS k, t, seq FROM payment WHERE payer_account IS NOT NULL "
-            "AND hour(timezone('Asia/Shanghai', ts)) < 5 AND amount % 1000 = 0 AND amount >= 5000")
-
-
-def _struct(plan, rp) -> str:
-    # sums on integers scaled by 10^4, as fraudrules.runtime.windows does
-    return f"""SELECT id, k, t, seq FROM (
-        SELECT id, k, t, seq, {window_total('x', D)} AS total FROM (
-            SELECT id, payer_account AS k, t, seq, round(amount * 10000)::BIGINT AS x FROM payment
-            WHERE payer_account IS NOT NULL AND amount >= 45000 AND amount < 50000))
-        WHERE total::DOUBLE / 10000 >= 135000"""
-
-
-def _wangiri(plan, rp) -> str:
-    # v2: one-ring calls from an overseas caller to >= 10 distinct callees in 10 min (distinct() as a self-join)
-    one_ring = "direction = 'in' AND NOT coalesce(answered, false) AND duration <= 5"
-    return f"""WITH f AS (SELECT id, caller AS k, callee, t, seq FROM call WHERE caller IS NOT NULL AND {one_ring})
-        SELECT r.id, r.k, r.t, r.seq FROM f AS r JOIN f AS j
-            ON j.k = r.k AND j.t > r.t - {10 * 60 * S} AND j.t <= r.t AND j.seq <= r.seq
-        WHERE regexp_matches(r.k, '^[+]([0-79]|8[0-57-9])')
-        GROUP BY r.id, r.k, r.t, r.seq
-        HAVING count(DISTINCT j.callee) >= 10"""
-
-
-def _dialer(plan, rp) -> str:
-    # distinct() as a range self-join: callees of the key's short out calls in (t - 1h, t], seq <= seq_r
-    return f"""WITH f AS (SELECT id, caller AS k, callee, t, seq FROM call
-                      WHERE caller IS NOT NULL AND direction = 'out' AND duration < 15)
-        SELECT r.id, r.k, r.t, r.seq FROM f AS r JOIN f AS j
-            ON j.k = r.k AND j.t > r.t - {H} AND j.t <= r.t AND j.seq <= r.seq
-        GROUP BY r.id, r.k, r.t, r.seq
-        HAVING count(DISTINCT j.callee) >= 30"""
-
-
-def _irsf(plan, rp) -> str:
-    return (f"SELECT id, caller AS k, t, seq FROM call WHERE caller IS NOT NULL AND direction = 'out' "
-            f"AND coalesce(answered, false) AND {in_list('callee', plan.lists['irsf_ranges'])} AND duration >= 60")
-
-
-def _is_new(w_ns: int) -> str:
-    """is_new(payee_account, w) of a payment step keyed by payer_phone."""
-    return (f"(payee_account IS NOT NULL AND coalesce(lag(t) OVER (PARTITION BY payer_phone, payee_account "
-            f"ORDER BY seq) <= t - {w_ns}, true))")
-
-
-def _app(plan, rp) -> str:
-    within = rp.within_ns
-    return f"""WITH c AS (
-            SELECT callee, t, seq FROM call
-            WHERE callee IS NOT NULL AND direction = 'in' AND duration >= 600
-              AND (regexp_matches(caller, '^[+]([0-79]|8[0-57-9])') OR trunk = 'international')),
-        p AS (SELECT * FROM (SELECT id, payer_phone, t, seq, amount, {_is_new(180 * D)} AS new_payee FROM payment)
-              WHERE payer_phone IS NOT NULL AND amount >= 10000 AND new_payee),
-        u AS (SELECT caller, seq FROM call
-              WHERE caller IS NOT NULL AND {in_list('callee', plan.lists['bank_hotlines'])})
-        SELECT DISTINCT p.id, p.payer_phone AS k, p.t, p.seq FROM c JOIN p
-            ON c.callee = p.payer_phone AND c.t >= p.t - {within} AND c.t <= p.t AND c.seq < p.seq
-        WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.caller = c.callee AND u.seq > c.seq AND u.seq < p.seq)"""
-
-
-def _pass(plan, rp) -> str:
-    within = rp.within_ns
-    return f"""WITH i AS (SELECT payer_account, payee_account, amount, t, seq FROM payment
-                      WHERE payee_account IS NOT NULL AND amount >= 5000),
-             o AS (SELECT id, payer_account, payee_account, amount, t, seq FROM payment
-                   WHERE payer_account IS NOT NULL)
-        SELECT DISTINCT o.id, o.payer_account AS k, o.t, o.seq FROM i JOIN o
-            ON i.payee_account = o.payer_account AND i.t >= o.t - {within} AND i.t <= o.t AND i.seq < o.seq
-        WHERE o.amount >= 0.9::DOUBLE * i.amount AND o.payee_account != i.payer_account"""
-
-
-def _swap(plan, rp) -> str:
-    within = rp.within_ns
-    return f"""WITH s AS (SELECT msisdn, t, seq FROM sim_event WHERE msisdn IS NOT NULL AND event = 'swap'),
-             p AS (SELECT * FROM (SELECT id, payer_phone, t, seq, amount, {_is_new(90 * D)} AS new_payee
-                                  FROM payment)
-                   WHERE payer_phone IS NOT NULL AND (amount >= 20000 OR new_payee))
-        SELECT DISTINCT p.id, p.payer_phone AS k, p.t, p.seq FROM s JOIN p
-            ON s.msisdn = p.payer_phone AND s.t >= p.t - {within} AND s.t <= p.t AND s.seq < p.seq"""
-
-
-EXACT_NOTE = "exact"
-RULE_SQL: dict[str, RuleSQL] = {
-    "TF-HRJ-001": RuleSQL(2, True, EXACT_NOTE, _hrj),
-    "TF-REP-001": RuleSQL(1, True, EXACT_NOTE, _rep),
-    "TF-REP-002": RuleSQL(1, True, EXACT_NOTE, _rep_number),
-    "TF-NIGHT-001": RuleSQL(1, True, "exact (hour() with ICU time zones)", _night),
-    "TF-STRUCT-001": RuleSQL(1, True, "exact (window sum on scaled integers, ties in ts handled)", _struct),
-    "TF-WANGIRI-001": RuleSQL(2, True, "exact (distinct() as a range self-join)", _wangiri),
-    "TF-DIALER-001": RuleSQL(1, True, "exact (distinct() as a range self-join)", _dialer),
-    "TF-IRSF-001": RuleSQL(1, True, EXACT_NOTE, _irsf),
-    "TF-APP-001": RuleSQL(4, True, "exact (overseas() is the same prefix regex)", _app),
-    "TF-PASS-001": RuleSQL(1, True, "exact (follows = join on inflow.payee_account)", _pass),
-    "TF-SWAP-001": RuleSQL(1, True, EXACT_NOTE, _swap),
-}
-ALL_EXACT_CAVEAT = ("The SQL compares phone numbers as written, without E.164 normalisation, and checks no "
-                    "rejects: exact for inputs whose numbers are already E.164 and that have no bad rows, "
-                    "as the generator writes them.")
+# --- DuckDB SQL of the starter rules: bench/pack_sql.py (shared with tests/test_pack_sql.py) -----
 
 
 def rule_statements(plan) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
     stmts, status = [], {}
     selects = []
     for rp in plan.rules:
-        spec = RULE_SQL.get(rp.id)
-        if spec is None:
-            status[rp.id] = "no SQL"
+        status[rp.id] = sql_status(rp)
+        if status[rp.id] == "no SQL":
             continue
-        if spec.version != rp.rule.version:
-            status[rp.id] = f"SQL written for v{spec.version}, rule is v{rp.rule.version}"
-        else:
-            status[rp.id] = "exact" if spec.exact else "approx"
         table = "alerts_" + re.sub(r"\W", "_", rp.id)
-        sql = suppressed(spec.candidates(plan, rp), rp.suppress_ns)
-        stmts.append((rp.id, f"CREATE TABLE {table} AS SELECT {q(rp.id)} AS rule_id, id AS record_id FROM ({sql})"))
+        stmts.append((rp.id, f"CREATE TABLE {table} AS SELECT {q(rp.id)} AS rule_id, id AS record_id "
+                             f"FROM ({emitted_sql(plan, rp)})"))
         selects.append(f"SELECT * FROM {table}")
     return stmts, status, selects
 
@@ -376,6 +167,7 @@ def child_duckdb(script: str) -> None:
 
     stmts = json.loads(Path(script).read_text())
     con = duckdb.connect()
+    register_functions(con)
     timings = {}
     for label, sql in stmts:
         t0 = time.perf_counter()

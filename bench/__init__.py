@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not installed); a package so that tests can import bench.pack_sql."""
