@@ -20,10 +20,13 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
      end (read, normalise, evaluate, write alerts, scored records, rejects and
      summary). PACK is ``rules/`` as committed at ``--rules-rev`` (HEAD; the
      work tree may hold rules in progress), or ``--rules DIR``. Rules of the
-     pack that have no SQL below are left out of the engine run too.
+     pack that have no SQL are left out of the engine run too. Lists the data
+     folder brings (``reported_accounts.txt`` ...) are given as ``--list`` to the
+     engine and to the SQL alike.
    * ``duckdb``: the same CSV files read with ``read_csv`` (all columns, all
-     four streams), then one SQL query per rule (window functions, range
-     joins, an ASOF join and a recursive CTE for suppression) following
+     four streams), then one SQL query per rule, from ``bench/pack_sql.py``
+     (window functions, range joins, an ASOF join and a recursive CTE for
+     suppression; ``tests/test_pack_sql.py`` checks the same SQL), following
      docs/design.md §5: total order (ts, input position, line); windows
      (ts - w, ts] up to the current record; sequences with ``within``,
      ``follows`` and ``unless``; greedy per-key suppression. The alerting
@@ -34,7 +37,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
 
 3. Per rule, the alerting record ids of engine and DuckDB are compared. The
    table says which rules the SQL reproduces exactly and which only
-   approximately (see ``RULE_SQL``).
+   approximately (see ``bench.pack_sql.RULE_SQL``).
 """
 
 from __future__ import annotations
@@ -76,7 +79,6 @@ def ensure_data(workdir: Path, records: int, days: int, seed: int, case_rate: fl
     done = data / "bench-counts.json"
     if done.exists():
         return data, json.loads(done.read_text())
-    sys.path.insert(0, str(REPO))
     from fraudrules.synth.generate import generate
 
     t0 = time.perf_counter()
@@ -104,7 +106,6 @@ def export_rules(workdir: Path, rev: str) -> tuple[Path, str]:
 
 def input_files(data: Path, rules: Path) -> list[tuple[str, Path]]:
     """(stream, path) of every input in the order the engine reads a folder (docs/design.md §5 input position)."""
-    sys.path.insert(0, str(REPO))
     from fraudrules.io.records import parse_inputs
     from fraudrules.pack.loader import load_pack
 
@@ -144,12 +145,19 @@ def rule_statements(plan) -> tuple[list[tuple[str, str]], dict[str, str], list[s
     return stmts, status, selects
 
 
-def duckdb_script(inputs, rules: Path, out_csv: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    sys.path.insert(0, str(REPO))
+def data_lists(data: Path, rules: Path) -> list[str]:
+    """``NAME=FILE`` for each list of the pack that the data folder brings as NAME.txt (the generator
+    writes the reported accounts and numbers it injected): the engine gets them as ``--list``, the SQL too."""
+    names = sorted(p.stem for p in (rules / "lists").glob("*.yaml"))
+    return [f"{name}={data / (name + '.txt')}" for name in names if (data / f"{name}.txt").is_file()]
+
+
+def duckdb_script(inputs, rules: Path, out_csv: Path, lists: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
     from fraudrules.pack.loader import load_pack
+    from fraudrules.pack.params import tune
     from fraudrules.runtime.plan import compile_pack
 
-    pack = load_pack(rules)
+    pack = tune(load_pack(rules), lists=lists)
     plan = compile_pack(pack)
     stmts = load_statements(inputs, pack.schema)
     rule_stmts, status, selects = rule_statements(plan)
@@ -208,12 +216,13 @@ SPLIT = [
 ]
 
 
-def child_split(data: str, rules: str, out: str, *rule_ids: str) -> None:
-    """CPU time of one in-process engine score + write, split over the functions in SPLIT."""
+def child_split(data: str, rules: str, out: str, *rest: str) -> None:
+    """CPU time of one in-process engine score + write, split over the functions in SPLIT.
+
+    ``rest``: rule ids, and ``NAME=FILE`` list overrides."""
     import functools
     import importlib
 
-    sys.path.insert(0, str(REPO))
     acc: dict[str, float] = {}
     for target, attr, label in SPLIT:
         parts = target.split(".")
@@ -236,9 +245,11 @@ def child_split(data: str, rules: str, out: str, *rule_ids: str) -> None:
     from fraudrules.io.records import parse_inputs
     from fraudrules.jobs import score as job
     from fraudrules.pack.loader import load_pack
+    from fraudrules.pack.params import tune
 
+    rule_ids = [r for r in rest if "=" not in r]
     c0, w0 = time.process_time(), time.perf_counter()
-    pack = load_pack(rules)
+    pack = tune(load_pack(rules), lists=[r for r in rest if "=" in r])
     result = job.score(rules, parse_inputs([data], pack.schema), pack=pack, rule_ids=set(rule_ids) or None)
     job.write_outputs(result, Path(out))
     total = time.process_time() - c0
@@ -391,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rules: {rules_about} ({a.rules})", flush=True)
 
     duck_ids_csv = run_dir / "duckdb_alert_ids.csv"
-    stmts, status = duckdb_script(inputs, a.rules, duck_ids_csv)
+    lists = data_lists(data, a.rules)
+    if lists:
+        print(f"lists from the data folder, for the engine and the SQL: {', '.join(lists)}", flush=True)
+    stmts, status = duckdb_script(inputs, a.rules, duck_ids_csv, lists)
     script = run_dir / "duckdb_statements.json"
     script.write_text(json.dumps(stmts, indent=1))
     (run_dir / "duckdb_rules.sql").write_text(";\n\n".join(f"-- {label}\n{sql}" for label, sql in stmts) + ";\n")
@@ -399,13 +413,14 @@ def main(argv: list[str] | None = None) -> int:
     # the engine evaluates the same rules as the SQL: a pack rule without SQL is left out of both
     with_sql = [r for r, st in status.items() if st != "no SQL"]
     rule_args = [x for r in with_sql for x in ("--rule", r)] if len(with_sql) < len(status) else []
+    list_args = [x for item in lists for x in ("--list", item)]
     if rule_args:
         print(f"rules without SQL, left out of the engine run too: "
               f"{', '.join(r for r, st in status.items() if st == 'no SQL')}", flush=True)
     commands = {
         "pyarrow": [py, str(Path(__file__).resolve()), "_pyarrow", *[str(p) for _, p in inputs]],
         "engine": [py, "cli.py", "score", str(data), "--rules", str(a.rules), "--out", str(engine_out), "-q",
-                   *rule_args],
+                   *rule_args, *list_args],
         "duckdb": [py, str(Path(__file__).resolve()), "_duckdb", str(script)],
     }
     wanted = [c.strip() for c in a.contenders.split(",") if c.strip()]
@@ -479,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.profile:
         prof = run_dir / "fraudrules.pstats"
         cmd = [py, "-m", "cProfile", "-o", str(prof), "cli.py", "score", str(data), "--rules", str(a.rules),
-               "--out", str(run_dir / "engine-profile-out"), "-q", *rule_args]
+               "--out", str(run_dir / "engine-profile-out"), "-q", *rule_args, *list_args]
         subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import pstats
 
@@ -489,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.split:
         print()
         subprocess.run([py, str(Path(__file__).resolve()), "_split", str(data), str(a.rules),
-                        str(run_dir / "engine-split-out"), *rule_args[1::2]], cwd=REPO, check=True)
+                        str(run_dir / "engine-split-out"), *rule_args[1::2], *lists], cwd=REPO, check=True)
     m = machine()
     print()
     print(f"machine: {m['nproc']} cpus ({m['cpu']}), {m['ram']} RAM, Python {m['python']}; {m['packages']}")
