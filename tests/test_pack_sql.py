@@ -3,16 +3,19 @@
 The batch executor runs rules/ as shipped on samples/ and on data written by ``fraudrules generate``
 (with hard negatives); bench/pack_sql.py's SQL runs over the same CSV files. For every rule whose
 SQL is exact, both must find the same triggering record ids before suppression and the same
-emitted alert ids after it. tests/test_oracle.py covers each construct of the language on
-boundary data; this file covers the rules users actually get, on the data the benchmark uses.
+emitted alert ids after it. A mutated SQL (half the ``suppress``, half the ``within``) must not
+agree, which shows the data tells them apart. tests/test_oracle.py covers each construct of the
+language on boundary data; this file covers the rules users actually get, on the data the
+benchmark uses.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -72,38 +75,55 @@ def engine_ids(data: Path) -> tuple[Ids, list]:
     return Ids(matched, emitted), [(s.stream, s.path) for s in specs]
 
 
-def sql_ids(data: Path, inputs: list) -> tuple[Ids, dict[str, str]]:
+@dataclass
+class Run:
+    """One data folder run by the engine, and loaded into DuckDB for the SQL."""
+
+    plan: Any
+    engine: Ids
+    con: Any  # duckdb connection with the stream views
+    status: dict[str, str]  # rule id -> sql_status
+
+
+def run_both(data: Path) -> Run:
+    eng, inputs = engine_ids(data)
     pack, plan = plan_for(data)
     con = duckdb.connect()
     register_functions(con)
     for _, sql in load_statements(inputs, pack.schema):
         con.execute(sql)
-    matched, emitted, status = {}, {}, {}
-    for rp in plan.rules:
-        status[rp.id] = sql_status(rp)
-        if status[rp.id] == "no SQL":
-            continue
-        matched[rp.id] = {r[0] for r in con.execute(f"SELECT id FROM ({candidates_sql(plan, rp)})").fetchall()}
-        emitted[rp.id] = {r[0] for r in con.execute(emitted_sql(plan, rp)).fetchall()}
-    return Ids(matched, emitted), status
+    return Run(plan, eng, con, {rp.id: sql_status(rp) for rp in plan.rules})
 
 
-def compare(data: Path) -> tuple[dict[str, str], Ids]:
-    """Per rule: 'same', or what differs. Only rules whose SQL is exact for this pack version."""
-    eng, inputs = engine_ids(data)
-    sql, status = sql_ids(data, inputs)
-    exact = [r for r, st in status.items() if st == "exact"]
-    assert len(exact) >= MIN_EXACT, status
+def sql_ids(run: Run, rules: list) -> Ids:
+    """Ids the SQL finds for these rule plans (possibly mutated copies of the run's own)."""
+    matched, emitted = {}, {}
+    for rp in rules:
+        matched[rp.id] = {r[0] for r in run.con.execute(f"SELECT id FROM ({candidates_sql(run.plan, rp)})").fetchall()}
+        emitted[rp.id] = {r[0] for r in run.con.execute(emitted_sql(run.plan, rp)).fetchall()}
+    return Ids(matched, emitted)
+
+
+def differences(eng: Ids, sql: Ids) -> dict[str, str]:
+    """Per rule of ``sql``: 'same', or what differs."""
     out = {}
-    for rule_id in exact:
+    for rule_id in sql.matched:
         problems = []
         for what in ("matched", "emitted"):
-            e, d = getattr(eng, what).get(rule_id, set()), getattr(sql, what).get(rule_id, set())
+            e, d = getattr(eng, what).get(rule_id, set()), getattr(sql, what)[rule_id]
             if e != d:
                 problems.append(f"{what}: only engine {sorted(e - d)[:5]}, only SQL {sorted(d - e)[:5]} "
                                 f"({len(e)} vs {len(d)})")
         out[rule_id] = "; ".join(problems) or "same"
-    return out, eng
+    return out
+
+
+def compare(data: Path) -> tuple[dict[str, str], Ids]:
+    """Per rule whose SQL is exact for this pack version: 'same', or what differs."""
+    run = run_both(data)
+    exact = [rp for rp in run.plan.rules if run.status[rp.id] == "exact"]
+    assert len(exact) >= MIN_EXACT, run.status
+    return differences(run.engine, sql_ids(run, exact)), run.engine
 
 
 def test_every_shipped_rule_is_covered_or_listed():
@@ -177,8 +197,16 @@ def generated(tmp_path_factory) -> Generated:
     return Generated(data, add_premium_calls(data))
 
 
-def test_generated_same_ids_per_rule(generated):
-    result, eng = compare(generated.path)
+@pytest.fixture(scope="module")
+def generated_run(generated) -> Run:
+    return run_both(generated.path)
+
+
+def test_generated_same_ids_per_rule(generated, generated_run):
+    run = generated_run
+    exact = [rp for rp in run.plan.rules if run.status[rp.id] == "exact"]
+    assert len(exact) >= MIN_EXACT, run.status
+    result, eng = differences(run.engine, sql_ids(run, exact)), run.engine
     assert all(v == "same" for v in result.values()), {k: v for k, v in result.items() if v != "same"}
     firing = [r for r in result if eng.matched.get(r)]
     suppressing = [r for r in result if eng.matched.get(r, set()) != eng.emitted.get(r, set())]
@@ -187,3 +215,18 @@ def test_generated_same_ids_per_rule(generated):
     # the premium-rate branch of irsf_destination() is exercised, on both sides of its boundaries
     premium = eng.matched["TF-IRSF-002"] | eng.matched["TF-WANGIRI-003"]
     assert {i for i in premium if i.startswith("cp")} == generated.premium_hits
+
+
+def test_mutated_sql_disagrees(generated_run):
+    """The data tells a wrong SQL from the right one: with half the ``suppress`` or half the
+    ``within``, the SQL must find other ids than the engine for several rules."""
+    run = generated_run
+    exact = [rp for rp in run.plan.rules if run.status[rp.id] == "exact"]
+    half_suppress = [replace(rp, suppress_ns=rp.suppress_ns // 2) for rp in exact if rp.suppress_ns]
+    sql = sql_ids(run, half_suppress)
+    changed = [r for r in sql.emitted if sql.emitted[r] != run.engine.emitted.get(r, set())]
+    assert len(changed) >= 5, changed
+    half_within = [replace(rp, within_ns=rp.within_ns // 2) for rp in exact if rp.within_ns]
+    sql = sql_ids(run, half_within)
+    changed = [r for r in sql.matched if sql.matched[r] != run.engine.matched.get(r, set())]
+    assert len(changed) >= 3, changed
