@@ -43,14 +43,11 @@ RULES = REPO / "rules"
 MIN_EXACT = 25  # issue #9: at least 25 of the 30 shipped rules have SQL that reproduces the engine
 
 
-# lists that `fraudrules generate` writes beside its data, for the rules that read them
-DATA_LISTS = ("reported_accounts", "reported_numbers", "collection_accounts")
-
-
 def plan_for(data: Path):
-    """The shipped pack, with the lists the data folder brings (as ``--list NAME=FILE`` would)."""
+    """The shipped pack, with the lists the data folder brings as NAME.txt (as ``--list NAME=FILE``
+    would; bench_batch.py does the same): the generator writes the accounts and numbers it reported."""
     pack = load_pack(RULES)
-    lists = [f"{name}={data / (name + '.txt')}" for name in DATA_LISTS if (data / f"{name}.txt").exists()]
+    lists = [f"{name}={data / (name + '.txt')}" for name in sorted(pack.lists) if (data / f"{name}.txt").is_file()]
     pack = tune(pack, lists=lists)
     return pack, compile_pack(pack, "CN")
 
