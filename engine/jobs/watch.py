@@ -12,16 +12,28 @@ watermark to the late output (both JSON Lines with a reason), and both are
 counted.
 
 Checkpoints (``state``): the executor's state (JSON), the input offset and
-the byte length of every output file are written atomically (tmp file,
-fsync, ``os.replace``) every ``checkpoint_every`` seconds and at shutdown,
-*before* the final flush of pending records. On restart the output files are
-truncated to the checkpointed lengths, live facts are re-asserted into a
-fresh durable-rules host and input resumes at the offset, so the alert file
-ends up exactly as an uninterrupted run's: nothing lost, nothing repeated.
+identity, and the path and byte length of every output file are written
+atomically (tmp file, fsync, ``os.replace``) every ``checkpoint_every``
+seconds and at shutdown, *before* the final flush of pending records. On
+restart the output files are truncated to the checkpointed lengths, live facts
+are re-asserted into a fresh durable-rules host and input resumes at the
+offset, so the alert file ends up exactly as an uninterrupted run's: nothing
+lost, nothing repeated.
+
+A checkpoint is trusted only whole (docs/streaming.md): a header line with its
+format version, the body's length and its SHA-256, then the body, whose fields
+are checked one by one; the input must be the same file (inode and a digest of
+its first bytes), each output at least as long as recorded and cut at a line
+end there. Anything else is refused before any file is touched. The state file
+(through ``STATE.lock`` beside it) and every output file are locked
+(``flock``) for the run, so a second watch on them is refused.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -38,13 +50,17 @@ import numpy as np
 
 from ..errors import FraudRulesError, InputError
 from ..executors.stream import StreamExecutor
-from ..io.files import read_json_document, write_json_durably
+from ..io.files import fsync_dir
 from ..io.sinks import alert_line
 from ..lang.expr import DURATION_UNITS
 from ..runtime.alerts import iso_utc
 from ..runtime.plan import Plan
 
 STATE_KIND = "fraudrules-watch-checkpoint"
+STATE_VERSION = 2
+HEAD_BYTES = 4096  # the input is known by its inode and a digest of its first bytes (up to this many)
+DEFAULT_MAX_FUTURE = 86400.0  # seconds: --max-future 1d
+MAX_LINE_BYTES = 16 << 20  # one input line; a longer one is a reject (a record is a few hundred bytes)
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -80,19 +96,38 @@ class _Output:
         self.length = 0
         self.lines = 0
 
-    def open(self, truncate_to: int | None) -> None:
+    def open(self) -> None:
+        """Open for appending and take the file's lock; nothing is truncated yet."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "ab")
-        size = self.fh.seek(0, os.SEEK_END)
-        if truncate_to is not None:
-            if size < truncate_to:
-                raise FraudRulesError(f"{self.path} is shorter ({size} bytes) than the checkpoint says "
-                                      f"({truncate_to}); it was changed since: refusing to resume")
-            self.fh.truncate(truncate_to)
-            size = truncate_to
-        self.length = size
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.path, "a+b")  # readable too: check() reads the byte at the checkpointed end
+        except OSError as exc:
+            raise FraudRulesError(f"{self.path}: cannot open for writing: {exc.strerror or exc}") from None
+        lock(self.fh.fileno(), self.path)
+        self.length = self.fh.seek(0, os.SEEK_END)
+
+    def check(self, name: str, recorded: dict[str, Any]) -> None:
+        """Refuse to resume unless this output is the one the checkpoint wrote, intact up to its length."""
+        want_path, want = recorded["path"], recorded["length"]
+        here = None if self.path is None else str(self.path)
+        if want_path != here:
+            raise FraudRulesError(f"the checkpoint was taken writing {name} to {want_path or 'stderr'}, "
+                                  f"not {here or 'stderr'}")
+        if self.fh is None:
+            return
+        if self.length < want:
+            raise FraudRulesError(f"{self.path} is shorter ({self.length} bytes) than the checkpoint says "
+                                  f"({want}); it was changed since: refusing to resume")
+        if want and os.pread(self.fh.fileno(), 1, want - 1) != b"\n":
+            raise FraudRulesError(f"{self.path}: byte {want} is not the end of a line, as the checkpoint says; "
+                                  "it was changed since: refusing to resume")
+
+    def truncate(self, length: int) -> None:
+        if self.fh is not None:
+            self.fh.truncate(length)
+            self.length = length
 
     def write(self, line: str) -> None:
         self.lines += 1
@@ -133,6 +168,8 @@ class WatchOptions:
     batch_lines: int = 4096  # most records normalised together
     summary: Path | None = None
     history: Path | None = None  # a batch history store to start from (on a fresh start only)
+    max_future: float | None = DEFAULT_MAX_FUTURE  # seconds a ts may lead the newest ts and the clock; None: no bound
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer line is rejected (and skipped) instead of held in memory
 
 
 class WatchJob:
@@ -151,7 +188,10 @@ class WatchJob:
         self.late = _Output(opts.late, lambda line: self.log(f"late: {line}"))
         self.rejects = _Output(opts.rejects, lambda line: self.log(f"rejected: {line}"))
         self.executor = StreamExecutor(plan, lateness=opts.lateness, shards=opts.shards, region=region,
-                                       on_late=self._on_late, on_reject=self._on_reject)
+                                       on_late=self._on_late, on_reject=self._on_reject,
+                                       max_future=opts.max_future, unique_ids=True)
+        self._state_lock: int | None = None  # fd of STATE.lock, held for the run
+        self._input: tuple[int, IO[bytes] | None] | None = None
         self.offset = 0  # input bytes consumed (through the last complete line fed)
         self.line_no = 0  # input lines consumed
         self.filtered = 0  # rows a mapping's where left out
@@ -178,20 +218,29 @@ class WatchJob:
                                       separators=(",", ":")))
 
     # -- checkpoints --------------------------------------------------------------------------
-    def _restore(self) -> dict[str, int] | None:
+    def _restore(self) -> dict[str, Any] | None:
+        """Read and check the checkpoint; load nothing yet (see :meth:`run`)."""
         path = self.opts.state
         if path is None or not path.exists():
             return None
-        state = read_json_document(path, "kind", STATE_KIND, "watch checkpoint")
-        if state.get("input") != self.opts.input:
-            raise FraudRulesError(f"{path}: the checkpoint was taken reading {state.get('input')!r}, "
+        state = read_checkpoint(path)
+        if state["input"] != self.opts.input:
+            raise FraudRulesError(f"{path}: the checkpoint was taken reading {state['input']!r}, "
                                   f"not {self.opts.input!r}")
-        self.executor.load_state(state["executor"])
-        self.offset = int(state["offset"])
-        self.line_no = int(state["line"])
-        self.filtered = int(state.get("filtered", 0))
+        return state
+
+    def _load(self, path: Path, state: dict[str, Any]) -> None:
+        try:
+            self.executor.load_state(state["executor"])
+        except FraudRulesError as exc:
+            raise FraudRulesError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise FraudRulesError(f"{path}: the checkpoint's executor state is invalid "
+                                  f"({type(exc).__name__}: {exc})") from None
+        self.offset = state["offset"]
+        self.line_no = state["line"]
+        self.filtered = state["filtered"]
         self.resumed = True
-        return state["outputs"]
 
     def _prime(self) -> None:
         """Continue from the batch runs committed to a history store instead of starting blind."""
@@ -212,101 +261,148 @@ class WatchJob:
             return
         for o in (self.alerts, self.late, self.rejects):
             o.flush(sync=True)  # the outputs must be on disk up to the lengths we record
+        fd = self._input[0] if self._input is not None and self._input[1] is not None else None
         state = {
-            "kind": STATE_KIND,
             "input": self.opts.input,
+            "input_id": None if fd is None else input_identity(fd),
             "offset": self.offset,
             "line": self.line_no,
             "filtered": self.filtered,
-            "outputs": {"alerts": self.alerts.length, "late": self.late.length, "rejects": self.rejects.length},
+            "outputs": {name: {"path": None if o.path is None else str(o.path), "length": o.length}
+                        for name, o in self._outputs().items()},
             "executor": self.executor.state_dict(),
         }
-        write_json_durably(path, state)
+        write_checkpoint(path, state)
         self.checkpoints += 1
+
+    def _outputs(self) -> dict[str, _Output]:
+        return {"alerts": self.alerts, "late": self.late, "rejects": self.rejects}
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Lock, check everything a resume depends on, and only then truncate, load and read."""
         self.checkpoints = 0
-        lengths = self._restore()
-        if not self.resumed and self.opts.history is not None:
-            self._prime()
-        self.alerts.open(lengths["alerts"] if lengths else None)
-        self.late.open(lengths["late"] if lengths else None)
-        self.rejects.open(lengths["rejects"] if lengths else None)
-        if self.resumed:
-            self.log(f"resumed from {self.opts.state} at input byte {self.offset:,} (line {self.line_no:,}); "
-                     f"{self.executor.stats['pending']:,} records pending, {self.executor.live_facts:,} live facts")
         try:
+            if self.opts.state is not None:
+                self._state_lock = lock_beside(self.opts.state)
+            for o in self._outputs().values():
+                o.open()
+            state = self._restore()
+            self._input = self._open_input(state)
+            if state is not None:
+                for name, o in self._outputs().items():
+                    o.check(name, state["outputs"][name])
+                self._load(self.opts.state, state)
+                for name, o in self._outputs().items():
+                    o.truncate(state["outputs"][name]["length"])
+                self._seek_input()
+            elif self.opts.history is not None:
+                self._prime()
+            if self.resumed:
+                self.log(f"resumed from {self.opts.state} at input byte {self.offset:,} (line {self.line_no:,}); "
+                         f"{self.executor.stats['pending']:,} records pending, "
+                         f"{self.executor.live_facts:,} live facts")
             self._loop()
         finally:
-            self.alerts.close()
-            self.late.close()
-            self.rejects.close()
+            for o in self._outputs().values():
+                o.close()
+            if self._input is not None and self._input[1] is not None:
+                self._input[1].close()
+            if self._state_lock is not None:
+                os.close(self._state_lock)  # closing the fd releases the lock
+                self._state_lock = None
         return self.summary()
 
-    def _open_input(self) -> tuple[int, IO[bytes] | None]:
+    def _open_input(self, state: dict[str, Any] | None) -> tuple[int, IO[bytes] | None]:
+        """The input, checked against the checkpoint: the same file (inode, first bytes), long enough."""
         if self.opts.input == "-":
-            fd = sys.stdin.buffer.fileno()
-            skip = self.offset
-            while skip > 0:  # stdin cannot seek: resume by skipping what the checkpoint consumed
-                chunk = os.read(fd, min(skip, 1 << 20))
-                if not chunk:
-                    raise InputError(f"stdin ended after fewer bytes than the checkpoint consumed ({self.offset})")
-                skip -= len(chunk)
-            return fd, None
+            return sys.stdin.buffer.fileno(), None
         path = Path(self.opts.input)
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         fh = open(path, "rb")
-        size = os.fstat(fh.fileno()).st_size
-        if self.offset > size:
-            raise InputError(f"{path} is shorter ({size} bytes) than the checkpoint's offset ({self.offset})")
-        fh.seek(self.offset)
+        if state is None:
+            return fh.fileno(), fh
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            want, got = state["input_id"], input_identity(fh.fileno())
+            if want is not None and (want["ino"] != got["ino"] or
+                                     _head_digest(fh.fileno(), want["head_bytes"]) != want["head_sha256"]):
+                raise InputError(f"{path} is not the file the checkpoint {self.opts.state} was reading (another "
+                                 f"inode or other first bytes): it was rotated or replaced. Refusing to resume; to "
+                                 f"read it from its start, remove the checkpoint (the outputs are appended to)")
+            if state["offset"] > size:
+                raise InputError(f"{path} is shorter ({size} bytes) than the checkpoint's offset "
+                                 f"({state['offset']}): it was truncated or replaced. Refusing to resume")
+        except BaseException:
+            fh.close()
+            raise
         return fh.fileno(), fh
+
+    def _seek_input(self) -> None:
+        fd, fh = self._input
+        if fh is not None:
+            fh.seek(self.offset)
+            return
+        skip = self.offset
+        while skip > 0:  # stdin cannot seek: resume by skipping what the checkpoint consumed
+            chunk = os.read(fd, min(skip, 1 << 20))
+            if not chunk:
+                raise InputError(f"stdin ended after fewer bytes than the checkpoint consumed ({self.offset})")
+            skip -= len(chunk)
 
     def _loop(self) -> None:
         opts = self.opts
-        fd, fh = self._open_input()
+        fd, fh = self._input
         buf = b""
         last_stats = last_ckpt = time.monotonic()
         self._last_stats_records = self.executor.counters["records_in"]
         eof = False
-        try:
-            while not self.stop:
-                ready, _, _ = select.select([fd], [], [], opts.poll)
-                chunk = os.read(fd, 1 << 20) if ready else None
-                if chunk == b"":
-                    if opts.follow and fh is not None:
-                        if os.fstat(fd).st_size < self.offset + len(buf):
-                            raise InputError(f"{opts.input} was truncated while following it")
-                        time.sleep(opts.poll)
-                    else:
-                        eof = True
-                elif chunk:
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for i in range(0, len(lines), opts.batch_lines):
-                        self._feed(lines[i: i + opts.batch_lines])
-                        now = time.monotonic()
-                        if opts.state is not None and now - last_ckpt >= opts.checkpoint_every:
-                            self.checkpoint()
-                            last_ckpt = now
-                if eof:
-                    if buf.strip():
-                        self._feed([buf])  # a last line without its newline
-                        self.offset -= 1
-                    buf = b""
-                    break
-                now = time.monotonic()
-                if opts.stats_every and now - last_stats >= opts.stats_every:
-                    self._print_stats(now - last_stats)
-                    last_stats = now
-                if opts.state is not None and now - last_ckpt >= opts.checkpoint_every:
-                    self.checkpoint()
-                    last_ckpt = now
-        finally:
-            if fh is not None:
-                fh.close()
+        skipping = False  # inside a line longer than max_line_bytes: dropping bytes up to its end
+        while not self.stop:
+            ready, _, _ = select.select([fd], [], [], opts.poll)
+            chunk = os.read(fd, 1 << 20) if ready else None
+            if chunk == b"":
+                if opts.follow and fh is not None:
+                    if os.fstat(fd).st_size < self.offset + len(buf):
+                        raise InputError(f"{opts.input} was truncated while following it")
+                    time.sleep(opts.poll)
+                else:
+                    eof = True
+            elif chunk:
+                if skipping:
+                    end = chunk.find(b"\n")
+                    self.offset += len(chunk) if end < 0 else end + 1
+                    if end < 0:
+                        continue
+                    skipping, chunk = False, chunk[end + 1:]
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for i in range(0, len(lines), opts.batch_lines):
+                    self._feed(lines[i: i + opts.batch_lines])
+                    now = time.monotonic()
+                    if opts.state is not None and now - last_ckpt >= opts.checkpoint_every:
+                        self.checkpoint()
+                        last_ckpt = now
+                if len(buf) > opts.max_line_bytes:  # a poison line: rejected, never held whole
+                    self.line_no += 1
+                    self._reject_line(self.line_no, f"line longer than {opts.max_line_bytes:,} bytes",
+                                      buf[:200].decode("utf-8", "replace"))
+                    self.offset += len(buf)
+                    buf, skipping = b"", True
+            if eof:
+                if buf.strip():
+                    self._feed([buf])  # a last line without its newline
+                    self.offset -= 1
+                buf = b""
+                break
+            now = time.monotonic()
+            if opts.stats_every and now - last_stats >= opts.stats_every:
+                self._print_stats(now - last_stats)
+                last_stats = now
+            if opts.state is not None and now - last_ckpt >= opts.checkpoint_every:
+                self.checkpoint()
+                last_ckpt = now
         # shutdown: checkpoint with the reorder buffer still pending, then flush it
         if opts.state is not None:
             self.checkpoint()
@@ -321,6 +417,10 @@ class WatchJob:
         for raw in lines:
             self.line_no += 1
             self.offset += len(raw) + 1
+            if len(raw) > self.opts.max_line_bytes:
+                self._reject_line(self.line_no, f"line longer than {self.opts.max_line_bytes:,} bytes",
+                                  raw[:200].decode("utf-8", "replace"))
+                continue
             try:
                 text = raw.decode("utf-8").strip()
             except UnicodeDecodeError:  # as score rejects it, not read with U+FFFD in place of the bytes
@@ -341,11 +441,47 @@ class WatchJob:
                 continue
             records.append(obj)
             lines_of[id(obj)] = self.line_no
+        self._lines_of = lines_of
+        try:
+            self._take(records, lines_of)
+            self._write_alerts(self.executor.release())
+        finally:
+            self._lines_of = {}
+
+    def _take(self, records: list[dict], lines_of: dict[int, int]) -> None:
+        """Map and normalise the records into the executor's buffer. If that fails on a record no
+        reader foresaw (a poison record), the batch is undone and taken again record by record, and
+        the record that fails alone is rejected: the offset moves past it, so a restart does not
+        meet it again. (The intake buffers nothing unless it succeeds whole: engine/executors/stream.)"""
+        mark = self._mark()
+        try:
+            self._intake(records, lines_of)
+            return
+        except Exception:  # noqa: BLE001 - any failure of one record must not stop the stream
+            self._undo(mark)
+        for rec in records:
+            mark = self._mark()
+            try:
+                self._intake([rec], lines_of)
+            except Exception as exc:  # noqa: BLE001
+                self._undo(mark)
+                self.executor.counters["records_in"] += 1
+                self.executor.counters["rejected"] += 1
+                self.rejects.write(reject_json({"reason": f"cannot be read: {type(exc).__name__}: {exc}",
+                                                "line": lines_of.get(id(rec)), "record": rec}))
+
+    def _intake(self, records: list[dict], lines_of: dict[int, int]) -> None:
         if self.mapping is not None:
             records = self._map(records, lines_of)
-        self._lines_of = lines_of
-        self._write_alerts(self.executor.feed_many(records))
-        self._lines_of = {}
+        self.executor.intake(records)
+
+    def _mark(self) -> tuple:
+        return (self.executor.counters.copy(), self.filtered, self.rejects.length, self.rejects.lines)
+
+    def _undo(self, mark: tuple) -> None:
+        counters, self.filtered, length, self.rejects.lines = mark
+        self.executor.counters = counters
+        self.rejects.truncate(length)  # the rejects of the failed attempt are written again
 
     def _write_alerts(self, alerts: list[dict]) -> None:
         for a in alerts:
@@ -427,6 +563,126 @@ class WatchJob:
         if self.opts.summary is not None:
             self.opts.summary.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         return out
+
+
+# -- the checkpoint file, locks and the input's identity -------------------------------------------------
+
+
+def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """A header line (kind, version, the body's length and SHA-256), then the body: written to a
+    temporary file, fsynced, renamed over ``path`` and the folder fsynced."""
+    body = json.dumps(state, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    header = {"kind": STATE_KIND, "version": STATE_VERSION, "bytes": len(body),
+              "sha256": hashlib.sha256(body).hexdigest()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(json.dumps(header, separators=(",", ":")).encode("ascii") + b"\n" + body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The body of a checkpoint, or a FraudRulesError that says what is wrong with it."""
+    def bad(why: str) -> FraudRulesError:
+        return FraudRulesError(f"{path}: not a valid watch checkpoint: {why}. Refusing to resume (nothing was "
+                               f"changed); remove it to start from the beginning of the input")
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.readline(4096)
+            data = fh.read()
+    except OSError as exc:
+        raise bad(f"cannot read it ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(head)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("kind") != STATE_KIND:
+        raise bad("no checkpoint header on its first line")
+    if header.get("version") != STATE_VERSION:
+        raise bad(f"format version {header.get('version')!r}, this fraudrules reads version {STATE_VERSION}")
+    if header.get("bytes") != len(data) or header.get("sha256") != hashlib.sha256(data).hexdigest():
+        raise bad(f"its body is {len(data)} bytes whose SHA-256 does not match the header (torn or edited)")
+    try:
+        state = json.loads(data)
+    except (ValueError, RecursionError):
+        raise bad("its body is not JSON") from None
+    problem = _state_problem(state)
+    if problem:
+        raise bad(problem)
+    return state
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _state_problem(state: Any) -> str | None:
+    """The first field of a checkpoint body that does not fit the schema, or None."""
+    if not isinstance(state, dict):
+        return "the body is not an object"
+    if not isinstance(state.get("input"), str):
+        return "input: expected text"
+    ident = state.get("input_id")
+    if ident is not None and not (isinstance(ident, dict) and _count(ident.get("ino"))
+                                  and _count(ident.get("head_bytes")) and isinstance(ident.get("head_sha256"), str)):
+        return "input_id: expected {ino, head_bytes, head_sha256}"
+    for name in ("offset", "line", "filtered"):
+        if not _count(state.get(name)):
+            return f"{name}: expected a count (an integer >= 0)"
+    outputs = state.get("outputs")
+    if not isinstance(outputs, dict) or set(outputs) != {"alerts", "late", "rejects"}:
+        return "outputs: expected alerts, late and rejects"
+    for name, o in outputs.items():
+        if not (isinstance(o, dict) and _count(o.get("length")) and (o.get("path") is None or
+                                                                      isinstance(o.get("path"), str))):
+            return f"outputs.{name}: expected {{path, length}}"
+        if o["path"] is None and o["length"]:
+            return f"outputs.{name}: a length without a file"
+    if not isinstance(state.get("executor"), dict):
+        return "executor: expected an object"
+    return None
+
+
+def lock(fd: int, path: Path) -> None:
+    """An exclusive lock on an open file for the life of the fd, or a clear refusal."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FraudRulesError(f"{path} is locked by another running watch: two watchers on one state or "
+                              f"output file would write every alert twice") from None
+    except OSError as exc:  # a filesystem without flock: go on unlocked rather than refuse to run
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise FraudRulesError(f"{path}: cannot lock it: {exc.strerror or exc}") from None
+
+
+def lock_beside(state: Path) -> int:
+    """Lock ``STATE.lock``: the state file itself is replaced at each checkpoint, so its lock would not hold."""
+    path = state.with_name(state.name + ".lock")
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise FraudRulesError(f"{path}: cannot create the state lock: {exc.strerror or exc}") from None
+    try:
+        lock(fd, state)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _head_digest(fd: int, n: int) -> str:
+    return hashlib.sha256(os.pread(fd, n, 0)).hexdigest()
+
+
+def input_identity(fd: int) -> dict[str, Any]:
+    """What tells the input file from another at the same path: its inode and its first bytes."""
+    n = min(os.fstat(fd).st_size, HEAD_BYTES)
+    return {"ino": os.fstat(fd).st_ino, "head_bytes": n, "head_sha256": _head_digest(fd, n)}
 
 
 def reject_json(out: dict) -> str:

@@ -36,9 +36,12 @@ of their id, per sid) is retried with a nonce id, so no record is lost.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import heapq
 import math
+import time
 from bisect import bisect_right
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -49,8 +52,9 @@ from durable.engine import MessageNotHandledException, MessageObservedException
 
 from ...columns.vec import physical_kind
 from ...errors import FraudRulesError
+from ...io.convert import show_value
 from ...io.records import records_from_dicts
-from ...runtime.alerts import MatchView, build_alerts
+from ...runtime.alerts import MatchView, build_alerts, iso_utc
 from ...runtime.evaluate import Evaluator
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from .aggregates import STATE_CLASSES, spec_signature
@@ -170,6 +174,57 @@ LateHandler = Callable[[dict, dict], None]
 RejectHandler = Callable[[Any, str], None]
 
 
+class SeenIds:
+    """The (stream, id) pairs of the records that arrived, so that a later record with an id an
+    earlier one of its stream has is rejected as a "duplicate id", as batch does (alert ids hash
+    the triggering record's id). Kept as 64-bit blake2b hashes: a sorted numpy array (8 bytes per
+    id) plus a small set of recent ones merged into it when it grows past a quarter of the array,
+    so n ids cost O(n log n) in all and 8 bytes each once merged."""
+
+    def __init__(self) -> None:
+        self.sorted = np.zeros(0, dtype=np.uint64)
+        self.recent: set[int] = set()
+
+    @staticmethod
+    def hash(stream: str, rid: Any) -> int:
+        data = f"{stream}\0{rid}".encode("utf-8", "surrogatepass")
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+    def add(self, stream: str, rid: Any) -> bool:
+        """Remember the id; False if it was already there."""
+        h = self.hash(stream, rid)
+        if h in self.recent:
+            return False
+        arr = self.sorted
+        if len(arr):
+            i = int(np.searchsorted(arr, np.uint64(h)))
+            if i < len(arr) and int(arr[i]) == h:
+                return False
+        self.recent.add(h)
+        if len(self.recent) > 4096 + len(arr) // 4:
+            self._merge()
+        return True
+
+    def _merge(self) -> None:
+        new = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
+        self.sorted = np.union1d(self.sorted, new)
+        self.recent = set()
+
+    def __len__(self) -> int:
+        return len(self.sorted) + len(self.recent)
+
+    def dump(self) -> str:
+        self._merge()
+        return base64.b64encode(self.sorted.astype("<u8").tobytes()).decode("ascii")
+
+    def load(self, data: str) -> None:
+        raw = base64.b64decode(data.encode("ascii"), validate=True)
+        arr = np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+        if len(arr) > 1 and not (arr[1:] > arr[:-1]).all():
+            raise ValueError("the seen ids are not sorted")
+        self.sorted, self.recent = arr, set()
+
+
 class StreamExecutor:
     """Evaluates a Plan incrementally; see the module docstring.
 
@@ -184,7 +239,18 @@ class StreamExecutor:
     """
 
     def __init__(self, plan: Plan, *, lateness: float = 0.0, shards: int = 256, region: str | None = None,
-                 on_late: LateHandler | None = None, on_reject: RejectHandler | None = None):
+                 on_late: LateHandler | None = None, on_reject: RejectHandler | None = None,
+                 max_future: float | None = None, unique_ids: bool = False,
+                 clock: Callable[[], float] = time.time):
+        """``max_future`` (seconds, None: no bound): a record whose ts is further than this ahead of
+        both the newest ts seen and the wall clock (``clock``) is rejected and does not move the
+        watermark. ``unique_ids``: a record whose id an earlier arrival of its stream has is
+        rejected as a "duplicate id" (batch's policy; ``watch`` turns it on)."""
+        if max_future is not None and (max_future < 0 or math.isnan(max_future)):
+            raise ValueError("max_future must be >= 0")
+        self.max_future_ns = None if max_future is None or math.isinf(max_future) else int(round(max_future * 1e9))
+        self.clock = clock
+        self.seen_ids = SeenIds() if unique_ids else None
         if not 1 <= int(shards) <= MAX_SIDS:
             raise ValueError(f"shards must be between 1 and {MAX_SIDS} (durable-rules' live sid limit)")
         if lateness < 0 or math.isnan(lateness):
@@ -326,7 +392,17 @@ class StreamExecutor:
 
     def feed_many(self, records: list) -> list[dict]:
         """Take records in arrival order (normalised together); return the alerts that fired."""
+        self.intake(records)
+        return self.release()
+
+    def intake(self, records: list) -> None:
+        """Normalise records and put them in the reorder buffer (or reject them, or count them late).
+        Nothing reaches the buffer unless the whole call succeeds: the records are converted first,
+        so a caller may retry them one by one after an exception (a poison record, ``watch``)."""
         self._intake(records)
+
+    def release(self) -> list[dict]:
+        """Process what the watermark lets through; return the alerts that fired."""
         wm = self.watermark
         if wm is None:
             return []
@@ -383,6 +459,18 @@ class StreamExecutor:
 
     def _arrive(self, valid: list[dict], arrivals: list[tuple[int, str, int, tuple]]) -> None:
         for idx, stream, ts, row in arrivals:
+            if self.max_future_ns is not None:
+                ahead_of = max(self.max_ts if self.max_ts is not None else -math.inf, int(self.clock() * 1e9))
+                if ts > ahead_of + self.max_future_ns:
+                    self._reject(valid[idx], f"ts: {_iso(ts)} is more than {self.max_future_ns / 1e9:g}s ahead of "
+                                             f"the newest record so far and of the clock (max-future)")
+                    continue
+            if self.seen_ids is not None:
+                rid = row[self._index[stream]["id"]]
+                if not self.seen_ids.add(stream, rid):
+                    self._reject(valid[idx], f"id: duplicate id {show_value(rid)} (an earlier record of stream "
+                                             f"{stream!r} has it)")  # the words of batch's reason
+                    continue
             arrival = self.next_arrival
             self.next_arrival += 1
             floor = self._floor()
@@ -708,6 +796,7 @@ class StreamExecutor:
             "pending": [[ts, arr, s, list(row)] for ts, arr, s, row in sorted(self._heap)],
             "aggregates": [[spec_signature(s), self._aggs[s].dump()] for s in self._specs],
             "rule_state": rules,
+            "seen_ids": None if self.seen_ids is None else self.seen_ids.dump(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -724,6 +813,11 @@ class StreamExecutor:
         loaded = [sig for sig, _ in state["aggregates"]]
         if sorted(loaded) != sorted(sigs):
             raise FraudRulesError("the state file's aggregates do not match the rules")
+        if self.seen_ids is not None and state.get("seen_ids") is not None:
+            try:
+                self.seen_ids.load(state["seen_ids"])
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise FraudRulesError(f"the state file's seen ids are invalid: {exc}") from None
         self.counters = Counter(state["counters"])
         self.next_arrival = int(state["next_arrival"])
         self.next_q = int(state["next_q"])
@@ -748,6 +842,10 @@ class StreamExecutor:
         finally:
             self._restoring = False
             self._fired = []
+
+
+def _iso(ts: int) -> str:
+    return str(iso_utc(np.array([ts], dtype=np.int64))[0])
 
 
 def _key(k: Any) -> Any:
