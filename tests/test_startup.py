@@ -39,7 +39,8 @@ def loaded(args: list[str]) -> tuple[int, set[str]]:
     return report["code"], set(report["modules"])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["--version"]])
+@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["serve", "--help"], ["generate", "--help"],
+                                  ["--version"]])
 def test_help_loads_no_heavy_library(args):
     code, modules = loaded(args)
     assert code == 0
