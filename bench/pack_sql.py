@@ -173,7 +173,9 @@ def distinct_at(rows: str, window: str, w_ns: int, having: str) -> str:
     The window of r is the records j of ``window`` with j.k = r.k, t in (t_r - w, t_r] and
     j.seq <= r.seq; ``having`` aggregates them (``count(DISTINCT j.v)`` skips nulls, as
     ``distinct()`` does). Each j is listed under its bucket t // w and the next one, so r meets
-    exactly the j of buckets t_r // w - 1 and t_r // w by an equi-join (t > 0: after 1970).
+    exactly the j of buckets t_r // w - 1 and t_r // w by an equi-join: two records less than w
+    apart are at most one bucket apart (``//`` is monotone and its buckets are at least w wide,
+    before 1970 too).
     """
     return f"""SELECT r.id, r.k, r.t, r.seq FROM ({rows}) AS r
         JOIN (SELECT *, unnest([t // {w_ns}, t // {w_ns} + 1]) AS b FROM ({window})) AS j
