@@ -448,6 +448,162 @@ def test_vectorised_csv_paths_agree_with_pythons_csv_module(tmp_path_factory, ro
     check_reconciles(fast)
 
 
+# --- streaming: blocks of the file, exact lines across block ends ---------------------------
+
+
+def _read_in_blocks(specs, monkeypatch, block_bytes: int | None, block_lines: int | None, chunk: int = 1_000_000):
+    """read_inputs with the readers cut into blocks of ``block_bytes`` and ``block_lines``."""
+    import functools
+
+    from fraudrules.io import raw
+    from fraudrules.io.read_csv import CsvReader
+    from fraudrules.io.read_jsonl import JsonlReader
+
+    with monkeypatch.context() as m:
+        if block_bytes is not None:
+            m.setattr(rec, "CsvReader", functools.partial(CsvReader, block_bytes=block_bytes))
+            m.setattr(rec, "JsonlReader", functools.partial(JsonlReader, block_bytes=block_bytes))
+        if block_lines is not None:
+            m.setattr(raw, "BLOCK_LINES", block_lines)
+        return read_inputs(specs, SCHEMA, chunk_rows=chunk)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["row", "row", "row", "blank", "blank", "short", "badutf8", "badts"]),
+                          st.lists(_FIELD, min_size=5, max_size=5)), max_size=25),
+       st.booleans(), st.integers(0, 3), st.booleans(), st.booleans(), st.integers(1, 80), st.integers(1, 6),
+       st.integers(1, 5))
+def test_csv_read_in_small_blocks_keeps_exact_lines_and_rows(tmp_path_factory, monkeypatch, rows, crlf, lead,
+                                                             bom, gz, block, lines, chunk):
+    """A file read a block at a time (blocks of a few bytes or lines, cut anywhere a record may
+    end) gives the tables, lines and rejects of the file read as one block, gzipped or not."""
+    eol = b"\r\n" if crlf else b"\n"
+    out = [b""] * lead + [b"id,ts,payer_account,amount,currency"]
+    for i, (kind, fields) in enumerate(rows):
+        if kind == "blank":
+            out.append(b"")
+            continue
+        fields = [f"r{i}", *fields[1:]]
+        if kind == "badts":
+            fields[1] = "not a time"
+        cells = [_csv_field(f) for f in fields]
+        if kind == "short":
+            cells = cells[:3]
+        line = ",".join(cells).encode()
+        if kind == "badutf8":
+            line += b"\xff"
+        out.append(line)
+    content = (b"\xef\xbb\xbf" if bom else b"") + eol.join(out) + eol
+    path = tmp_path_factory.mktemp("csv") / ("payment.csv.gz" if gz else "payment.csv")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    specs = parse_inputs([str(path)], SCHEMA)
+    whole = _read_in_blocks(specs, monkeypatch, None, None)
+    part = _read_in_blocks(specs, monkeypatch, block, lines, chunk)
+    same_tables(whole, part)
+    assert rejects(part) == rejects(whole)
+    assert part.inputs == whole.inputs
+    check_reconciles(part)
+    # and the lines are the file's physical lines: the line of each record starts with its id
+    physical = content.split(b"\n")
+    t = part.tables["payment"]
+    for i, line in zip(t.columns["id"].values.tolist(), t.line.tolist()):
+        assert physical[line - 1].lstrip(b"\xef\xbb\xbf").startswith(i.encode())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["ok", "ok", "ok", "blank", "spaces", "badjson", "array", "badutf8", "badts"]),
+                max_size=30), st.booleans(), st.integers(1, 60), st.integers(1, 6))
+def test_jsonl_read_in_small_blocks_keeps_exact_lines(tmp_path_factory, monkeypatch, kinds, gz, block, lines):
+    out = []
+    for i, kind in enumerate(kinds):
+        obj = {"id": f"r{i}", "ts": "2026-03-01T10:00:00Z" if kind != "badts" else "never", "amount": i}
+        out.append({"ok": json.dumps(obj), "badts": json.dumps(obj), "blank": "", "spaces": "  \t",
+                    "badjson": '{"id": "r' + str(i) + '", ', "array": "[1, 2]"}.get(kind, json.dumps(obj)).encode()
+                   + (b"\xff" if kind == "badutf8" else b""))
+    content = b"\n".join(out) + b"\n"
+    path = tmp_path_factory.mktemp("jsonl") / ("payment.jsonl.gz" if gz else "payment.jsonl")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    specs = parse_inputs([str(path)], SCHEMA)
+    whole = _read_in_blocks(specs, monkeypatch, None, None)
+    part = _read_in_blocks(specs, monkeypatch, block, lines)
+    same_tables(whole, part)
+    assert rejects(part) == rejects(whole)
+    assert part.inputs == whole.inputs
+    check_reconciles(part)
+    ids = [f"r{i}" for i, k in enumerate(kinds) if k == "ok"]
+    t = part.tables.get("payment")
+    assert (t.columns["id"].values.tolist() if t is not None else []) == ids
+    assert (t.line.tolist() if t is not None else []) == [int(i[1:]) + 1 for i in ids]
+
+
+def test_an_unclosed_quote_is_read_by_the_slow_path_in_bounded_blocks(tmp_path, monkeypatch):
+    """A quote that never closes leaves no record end to cut at: the csv module reads the rest."""
+    from fraudrules.io import raw
+
+    body = b"".join(b"p%d,2026-03-01T10:00:00Z,A\n" % i for i in range(200))
+    content = b"id,ts,payer_account\n" + body + b'bad,2026-03-01T10:00:00Z,"open\n' + body.replace(b"p", b"q")
+    path = write(tmp_path, "payment.csv", content)
+    whole = read(path)
+    monkeypatch.setattr(raw, "LONG_RECORD_BYTES", 64)
+    part = _read_in_blocks(parse_inputs([str(path)], SCHEMA), monkeypatch, 16, None)
+    same_tables(whole, part)
+    assert rejects(part) == rejects(whole)
+    t = part.tables["payment"]  # the open quote runs to the end of the file, as the csv module reads it
+    assert t.n == 201 and t.columns["payer_account"].values[-1].startswith("open\nq0,")
+
+
+_BOMB = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = proc.stderr.read()
+_, status, usage = os.wait4(proc.pid, 0)
+sys.stderr.buffer.write(err)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def _peak_rss_mb(args: list[str]) -> tuple[int, float, str]:
+    """Exit code and peak RSS (MB) of ``fraudrules ARGS``, measured by a small parent process
+    (a child's ru_maxrss starts from the high-water mark of the process it is forked from)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _BOMB, sys.executable, "-m", "fraudrules", *args],
+                          capture_output=True, text=True, cwd=ROOT)
+    code, kb = proc.stdout.split()
+    return int(code), int(kb) / 1024, proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_compressed_bomb_of_blank_lines_is_read_in_bounded_memory(tmp_path, fmt):
+    """300 MB of blank lines in a 300 KB .gz (issue #12): reading streams, so memory stays far
+    below what holding the text and its line index would take (the whole-file reader: > 2.5 GB)."""
+    path = tmp_path / f"payment.{fmt}.gz"
+    blank = b"\n" * (1 << 20)
+    head = b"id,ts,payer_account\n" if fmt == "csv" else b""
+    row = (b"p1,2026-03-01T10:00:00Z,A\n", b"p2,bad,B\n") if fmt == "csv" else (
+        b'{"id": "p1", "ts": "2026-03-01T10:00:00Z", "payer_account": "A"}\n', b'{"id": "p2", "ts": "bad"}\n')
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(head)
+        for _ in range(150):
+            fh.write(blank)
+        fh.write(row[0])
+        for _ in range(150):
+            fh.write(blank)
+        fh.write(row[1])
+    assert path.stat().st_size < 2 << 20
+    out = tmp_path / "out"
+    code, peak, err = _peak_rss_mb(["score", str(path), "--out", str(out), "-q", "--rules", str(ROOT / "rules")])
+    assert code == 0, err
+    first = (2 if fmt == "csv" else 1) + 150 * (1 << 20)
+    scored = [json.loads(x) for x in (out / "scored.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["line"]) for r in scored] == [("p1", first)]
+    assert f",{first + 1 + 150 * (1 << 20)}," in (out / "rejects.csv").read_text()
+    assert peak < 900, f"peak RSS {peak:.0f} MB"
+
+
 # --- inputs -----------------------------------------------------------------------------
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -41,16 +42,104 @@ class SlowPathNeeded(Exception):
     """The vectorised path cannot read this input exactly: use the slow one."""
 
 
-def read_bytes(path: Path) -> bytes:
+BLOCK_BYTES = 1 << 24  # bytes of a file parsed at a time: the reader's memory does not grow with the file
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed as they are read when the name ends in ``.gz``."""
     try:
-        data = path.read_bytes()
         if path.name.lower().endswith(".gz"):
-            data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except _READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    return data
+
+
+def read_pieces(path: Path, size: int) -> Iterator[bytes]:
+    """The file's (decompressed) bytes in pieces of ``size``, without a leading UTF-8 BOM."""
+    with open_binary(path) as fh:
+        first = True
+        while True:
+            try:
+                piece = fh.read(max(size, 3) if first else size)  # a full read unless at the end
+            except _READ_ERRORS as exc:
+                raise InputError(f"{path}: cannot read: {exc}") from None
+            if first:
+                first = False
+                if piece.startswith(b"\xef\xbb\xbf"):
+                    piece = piece[3:]
+                    if not piece:
+                        continue
+            if not piece:
+                return
+            yield piece
+
+
+BLOCK_LINES = 1 << 18  # and lines: per-line index arrays stay small however short the lines
+LONG_RECORD_BYTES = 1 << 27  # a record (a line of JSON) may be this long
+
+
+class LongRecord(Exception):
+    """No record end within the byte limit: the reader cannot cut this input into blocks."""
+
+
+def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max_lines: int | None = None
+                  ) -> Iterator[tuple[bytes, int]]:
+    """The file as blocks of about ``block_bytes`` and at most about ``max_lines`` lines that end
+    at a record end, each with the physical line (1-based) it starts on. ``cut(buf)`` is the offset
+    just after the last record end in ``buf`` (0: none). The last block ends at the end of the file.
+
+    A block is parsed on its own, so memory stays bounded by the block whatever the file's size or
+    compression ratio (the line cap bounds the per-line arrays of a file of blank lines). A record
+    that spans more than ``max(8 * block_bytes, LONG_RECORD_BYTES)`` bytes raises LongRecord."""
+    limit = max(8 * block_bytes, LONG_RECORD_BYTES)
+    max_lines = BLOCK_LINES if max_lines is None else max_lines
+    carry = b""
+    line = 1
+    for piece in read_pieces(path, block_bytes):
+        buf = carry + piece if carry else piece
+        start = 0  # blocks are cut from buf by offset: slicing off the rest would copy it each time
+        lines_left = buf.count(b"\n")
+        while True:
+            limited = 0 < max_lines < lines_left
+            pos = cut(buf[start: _after_nth_newline(buf, start, max_lines)]) if limited else 0
+            if pos <= 0:
+                limited = False
+                pos = cut(buf[start:] if start else buf)
+            if pos <= 0:
+                break
+            block = buf[start: start + pos] if start or pos < len(buf) else buf
+            start += pos
+            yield block, line
+            k = block.count(b"\n")
+            line += k
+            lines_left -= k
+            del block
+            if not limited:
+                break
+        carry = buf[start:] if start else buf
+        del buf
+        if len(carry) > limit:
+            raise LongRecord()
+    if carry:
+        yield carry, line
+
+
+def _after_nth_newline(buf: bytes, start: int, n: int) -> int:
+    """The offset just after the ``n``-th newline of ``buf`` from ``start`` (it has more than n)."""
+    width = 4 * n
+    while True:  # a window that widens until it holds n newlines: index arrays stay about n long
+        end = min(len(buf), start + width)
+        found = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8, count=end - start, offset=start) == 10)
+        if len(found) >= n or end == len(buf):
+            return start + int(found[n - 1]) + 1
+        width *= 4
+
+
+def last_line_end(buf: bytes) -> int:
+    """``cut`` for line-based records (JSON Lines): just after the last newline."""
+    return buf.rfind(b"\n") + 1
 
 
 def utf8_ok(data: bytes) -> bool:

@@ -1,11 +1,13 @@
-"""The CSV reader: pyarrow in one pass when it can, numpy record boundaries when it must."""
+"""The CSV reader, block by block: pyarrow in one pass when it can, numpy record boundaries when it must."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from ..errors import InputError
-from .raw import RawChunk, SlowPathNeeded, bad_utf8_records, runs_buffer, utf8_ok
+from .raw import (
+    BLOCK_BYTES,
+    LongRecord,
+    RawChunk,
+    SlowPathNeeded,
+    bad_utf8_records,
+    open_binary,
+    record_blocks,
+    runs_buffer,
+    utf8_ok,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -42,31 +54,57 @@ def check_header(header: list[str], path: Path) -> list[str]:
     return header
 
 
-class CsvReader:
-    """A CSV input: the header, and chunks of rows as Arrow text columns."""
+def csv_record_end(buf: bytes) -> int:
+    """``cut`` for CSV blocks: just after the last newline preceded by an even number of quotes
+    (outside a quoted value when the quotes are well formed), else after the last newline (the
+    block's parse then decides: Arrow reads a stray quote inside a value as text)."""
+    last = buf.rfind(b"\n")
+    if last < 0 or b'"' not in buf:
+        return last + 1
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 34)
+    nls = np.flatnonzero(arr == 10)
+    even = nls[np.searchsorted(quotes, nls) % 2 == 0]
+    return int(even[-1]) + 1 if len(even) else last + 1
 
-    def __init__(self, path: Path, data: bytes, requested: list[str], chunk_rows: int, *, slow: bool = False):
-        self.path, self.data, self.chunk_rows = path, data, chunk_rows
+
+_BLANK_LINES = re.compile(rb"(?:[ \t\r\x0b\x0c]*\n)*")
+
+
+class CsvReader:
+    """A CSV input: the header, and chunks of rows as Arrow text columns.
+
+    The file is read a block at a time (``block_bytes``, cut at record ends), and each block is
+    parsed on its own: by Arrow in one pass when its records are clean one-line records, else with
+    record boundaries from numpy, else (SlowPathNeeded, the whole input again) by Python's csv
+    module, also streaming. Lines are physical lines of the file whatever the block size."""
+
+    def __init__(self, path: Path, requested: list[str], chunk_rows: int, *, slow: bool = False,
+                 block_bytes: int = BLOCK_BYTES):
+        self.path, self.chunk_rows, self.block_bytes = path, chunk_rows, block_bytes
         self.requested = requested
         self.header: list[str] = []
-        self._plan: Callable[[], Iterator[RawChunk]] = lambda: iter(())
-        if not data or data.isspace():
-            return
+        self._blocks: Iterator[tuple[bytes, int]] = iter(())
+        self._records: Iterator[tuple[int, list[str] | None, str]] = iter(())
+        self.slow = slow
         if slow:
-            self._slow()
-            return
-        self.buf = np.frombuffer(data, dtype=np.uint8)
-        self.nl = np.flatnonzero(self.buf == 10)  # every physical line end
-        if b"\r" in data:
-            cr = np.flatnonzero(self.buf == 13)
-            if cr[-1] == len(data) - 1 or not (self.buf[cr + 1] == 10).all():
-                self._slow()  # a bare CR line end: only the slow path counts lines as Arrow reads them
-                return
-        if not (self._fast() or self._general()):
-            self._slow()
+            self._open_slow()
+        else:
+            self._open()
 
     def chunks(self) -> Iterator[RawChunk]:
-        return self._plan()
+        if self.slow:
+            yield from self._slow_chunks()
+            return
+        row = 0
+        blocks, self._blocks = self._blocks, iter(())
+        try:
+            for block, line in blocks:
+                for chunk in self._block_chunks(block, line, row):
+                    row += chunk.read
+                    yield chunk
+        except LongRecord:  # an open quote that never closes, say: the csv module reads it record by record
+            raise SlowPathNeeded() from None
 
     # column selection: the first occurrence of each requested name
     def _selection(self) -> dict[str, int]:
@@ -88,7 +126,7 @@ class CsvReader:
 
         return pa_csv.read_csv(
             pa.BufferReader(buffer),
-            read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 24),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 24, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=newlines_in_values, invalid_row_handler=handler),
             convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in include},
                                                   include_columns=include, check_utf8=False),
@@ -101,48 +139,89 @@ class CsvReader:
             out[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
         return out
 
-    def _fast(self) -> bool:
-        """One-line records, no blank lines, valid UTF-8: one Arrow pass, line = row + 2."""
-        data, buf, nls = self.data, self.buf, self.nl
+    def _open(self) -> None:
+        """Find the header: the first record after any blank lines."""
+        blocks = record_blocks(self.path, self.block_bytes, csv_record_end)
+        try:
+            for block, line in blocks:
+                skip = _BLANK_LINES.match(block).end()
+                if skip == len(block) or block[skip:].isspace():
+                    continue  # blank so far (a file of blanks has no header, and no records)
+                line += block.count(b"\n", 0, skip)
+                first_nl = block.find(b"\n", skip)
+                if b'"' in block:
+                    # the header's own end: the first newline with an even number of quotes before it
+                    arr = np.frombuffer(block, dtype=np.uint8)[skip:]
+                    quotes = np.flatnonzero(arr == 34)
+                    nls = np.flatnonzero(arr == 10)
+                    even = nls[np.searchsorted(quotes, nls) % 2 == 0]
+                    first_nl = skip + int(even[0]) if len(even) else -1
+                head_end = len(block) if first_nl < 0 else first_nl
+                raw = block[skip:head_end]
+                if b"\r" in raw[:-1] or (raw.endswith(b"\r") and first_nl < 0):
+                    raise SlowPathNeeded()  # a bare CR line end: the csv module counts those lines
+                self.header = _parse_header(raw[:-1] if raw.endswith(b"\r") else raw, self.path)
+                body = block[head_end + 1:] if first_nl >= 0 else b""
+                body_line = line + block.count(b"\n", skip, head_end + 1)
+                self._blocks = itertools.chain([(body, body_line)], blocks)
+                return
+        except LongRecord:
+            raise SlowPathNeeded() from None
+
+    def _block_chunks(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk]:
+        if not data or not self.header or not data.strip(b"\n"):
+            return  # nothing, or blank lines only (a file of them is read a block at a time)
+        buf = np.frombuffer(data, dtype=np.uint8)
+        nl = np.flatnonzero(buf == 10)  # every physical line end
+        if b"\r" in data:
+            cr = np.flatnonzero(buf == 13)
+            if cr[-1] == len(data) - 1 or not (buf[cr + 1] == 10).all():
+                raise SlowPathNeeded()  # a bare CR line end: only the slow path counts lines as Arrow reads them
+        parts = self._fast(data, buf, nl, first_line, first_row)
+        if parts is None:
+            parts = self._general(data, buf, nl, first_line, first_row)
+        if parts is None:
+            raise SlowPathNeeded()
+        yield from parts
+
+    def _fast(self, data: bytes, buf: np.ndarray, nls: np.ndarray, first_line: int, first_row: int
+              ) -> Iterator[RawChunk] | None:
+        """One-line records, no blank lines, valid UTF-8: one Arrow pass, a row per line."""
         if data[:1] in (b"\n", b"\r"):
-            return False
+            return None
         gaps = np.diff(nls)
         if (gaps == 1).any() or ((gaps == 2) & (buf[nls[1:] - 1] == 13)).any():
-            return False  # blank lines: Arrow skips them, so rows would not be lines
+            return None  # blank lines: Arrow skips them, so rows would not be lines
         if not utf8_ok(data):
-            return False
-        nl = int(nls[0]) if len(nls) else -1
-        self.header = _parse_header(data if nl < 0 else data[:nl], self.path)
-        if not self.header:
-            return False
-        body = memoryview(data)[nl + 1:] if nl >= 0 else memoryview(b"")
-        nlines = len(nls) - 1 + (0 if data.endswith(b"\n") else 1) if len(body) else 0
+            return None
+        if data.count(b'"') % 2:
+            return None  # a quote left open at the block's end: Arrow would close it there, the file later
+        nlines = len(nls) + (0 if data.endswith(b"\n") else 1)
         invalid: list = []
         try:
-            table = self._arrow_read(pa.py_buffer(body), False, invalid) if nlines else None
+            table = self._arrow_read(pa.py_buffer(data), False, invalid)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return False
-        if invalid or (table is not None and table.num_rows != nlines):
-            return False
+            return None
+        if invalid or table.num_rows != nlines:
+            return None
 
         def plan() -> Iterator[RawChunk]:
             for lo in range(0, nlines, self.chunk_rows):
                 hi = min(nlines, lo + self.chunk_rows)
-                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
-                yield RawChunk(self._columns(table, lo, hi), hi - lo, rows + 1, rows)
+                local = np.arange(lo, hi, dtype=np.int64)
+                yield RawChunk(self._columns(table, lo, hi), hi - lo, local + first_line, local + first_row + 1)
 
-        self._plan = plan
-        return True
+        return plan()
 
-    def _general(self) -> bool:
+    def _general(self, data: bytes, buf: np.ndarray, nl: np.ndarray, first_line: int, first_row: int
+                 ) -> Iterator[RawChunk] | None:
         """Record boundaries from numpy (quote parity), then Arrow per chunk."""
-        data, buf, nl = self.data, self.buf, self.nl
         quotes = None
         quoted_newlines = False
         if b'"' in data:
             quotes = np.flatnonzero(buf == 34)
             if len(quotes) % 2 or not _quotes_well_formed(buf, quotes):
-                return False
+                return None
             parity = np.searchsorted(quotes, nl) % 2
             term = nl[parity == 0]
             quoted_newlines = bool(parity.any())
@@ -154,11 +233,7 @@ class CsvReader:
         ends = ends - has_cr
         keep = ends > starts
         starts, ends = starts[keep], ends[keep]
-        if len(starts) == 0:
-            return True
-        lines = np.searchsorted(nl, starts) + 1
-        self.header = _parse_header(data[starts[0]: ends[0]], self.path)
-        starts, ends, lines = starts[1:], ends[1:], lines[1:]
+        lines = np.searchsorted(nl, starts) + first_line
         nrec = len(starts)
         bad_utf8 = bad_utf8_records(data, buf, starts, ends)
         commas = np.flatnonzero(buf == 44)
@@ -188,55 +263,76 @@ class CsvReader:
                     if invalid or table.num_rows != ngood:
                         raise SlowPathNeeded()
                     columns = self._columns(table, 0, ngood)
-                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
+                rows = np.arange(lo + 1, hi + 1, dtype=np.int64) + first_row
                 yield RawChunk(columns, ngood, lines[sl][good].astype(np.int64), rows[good], sorted(rejects))
 
-        self._plan = plan
-        return True
+        return plan()
 
-    def _slow(self) -> None:
-        """Python's csv module, record by record: exact physical lines for odd files."""
-        text = self.data.decode("utf-8", "surrogateescape")
-        surrogate = re.compile("[\udc80-\udcff]")
-        reader = csv.reader(io.StringIO(text, newline=""))
-        records: list[tuple[int, list[str] | None, str]] = []  # (line, fields or None, reason)
+    # -- the slow path: Python's csv module, record by record, streaming ----------------------------
+    def _open_slow(self) -> None:
+        self._records = self._slow_records()
+        for _line, fields, _ in self._records:
+            if fields is None:
+                raise InputError(f"{self.path}: the header line cannot be read")
+            if _SURROGATE.search("".join(fields)):
+                raise InputError(f"{self.path}: the header line cannot be read")
+            if len(fields) == 1 and not fields[0].strip():
+                continue  # blank (spaces only) lines before the header, as the block path skips them
+            self.header = check_header([h.strip() for h in fields], self.path)
+            return
+
+    def _slow_records(self) -> Iterator[tuple[int, list[str] | None, str]]:
+        """(first physical line, fields or None, reason) per record; blank lines skipped."""
+        fh = open_binary(self.path)
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
         prev = 0
-        header: list[str] | None = None
+        with text:
+            while True:
+                try:
+                    fields = next(reader)
+                    reason = ""
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    fields, reason = None, f"malformed CSV: {exc}"
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise InputError(f"{self.path}: cannot read: {exc}") from None
+                start, prev = prev + 1, reader.line_num
+                if fields is not None and not fields:
+                    continue  # a blank line
+                yield start, fields, reason
+
+    def _slow_chunks(self) -> Iterator[RawChunk]:
+        if not self.header:
+            return
+        sel = self._selection()
+        size = min(self.chunk_rows, SLOW_CHUNK_ROWS)
+        row = 0
+        records = self._records
         while True:
-            try:
-                fields = next(reader)
-                reason = ""
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                fields, reason = None, f"malformed CSV: {exc}"
-            start, prev = prev + 1, reader.line_num
-            if fields is not None and not fields:
-                continue  # a blank line
-            if header is None:
-                if fields is None or surrogate.search("".join(fields)):
-                    raise InputError(f"{self.path}: the header line cannot be read")
-                header = check_header([h.strip() for h in fields], self.path)
-                continue
-            if fields is not None and surrogate.search("".join(fields)):
-                fields, reason = None, "invalid UTF-8"
-            elif fields is not None and len(fields) != len(header):
-                reason = f"expected {len(header)} columns, got {len(fields)}"
-                fields = None
-            records.append((start, fields, reason))
-        self.header = header or []
+            part: list[tuple[int, list[str] | None, str]] = []
+            for start, fields, reason in records:
+                if fields is not None and _SURROGATE.search("".join(fields)):
+                    fields, reason = None, "invalid UTF-8"
+                elif fields is not None and len(fields) != len(self.header):
+                    reason = f"expected {len(self.header)} columns, got {len(fields)}"
+                    fields = None
+                part.append((start, fields, reason))
+                if len(part) >= size:
+                    break
+            if not part:
+                return
+            good = [(k, r) for k, r in enumerate(part) if r[1] is not None]
+            columns = {name: pa.array([r[1][i] for _, r in good], pa.string()) for name, i in sel.items()}
+            yield RawChunk(columns, len(good), np.array([r[0] for _, r in good], dtype=np.int64),
+                           np.array([row + k + 1 for k, _ in good], dtype=np.int64),
+                           [(r[0], r[2]) for r in part if r[1] is None])
+            row += len(part)
 
-        def plan() -> Iterator[RawChunk]:
-            sel = self._selection()
-            for lo in range(0, len(records), self.chunk_rows):
-                part = records[lo: lo + self.chunk_rows]
-                good = [(k, r) for k, r in enumerate(part) if r[1] is not None]
-                columns = {name: pa.array([r[1][i] for _, r in good], pa.string()) for name, i in sel.items()}
-                yield RawChunk(columns, len(good), np.array([r[0] for _, r in good], dtype=np.int64),
-                               np.array([lo + k + 1 for k, _ in good], dtype=np.int64),
-                               [(r[0], r[2]) for r in part if r[1] is None])
 
-        self._plan = plan
+SLOW_CHUNK_ROWS = 65_536  # Python lists of str cost ~100 B a value: keep the slow path's chunks small
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def _quotes_well_formed(buf: np.ndarray, q: np.ndarray) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,50 +12,69 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from ..errors import InputError
 from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type
-from .raw import RawChunk, bad_utf8_records, runs_buffer, utf8_ok
+from .raw import (
+    BLOCK_BYTES,
+    LONG_RECORD_BYTES,
+    LongRecord,
+    RawChunk,
+    bad_utf8_records,
+    last_line_end,
+    record_blocks,
+    runs_buffer,
+    utf8_ok,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
 
 class JsonlReader:
-    """A JSON Lines input: one object per line."""
+    """A JSON Lines input: one object per line, read a block of lines at a time (``block_bytes``)."""
 
-    def __init__(self, path: Path, data: bytes, kinds: dict[str, str], chunk_rows: int):
-        self.path, self.data, self.kinds, self.chunk_rows = path, data, kinds, chunk_rows
+    def __init__(self, path: Path, kinds: dict[str, str], chunk_rows: int, *, block_bytes: int = BLOCK_BYTES):
+        self.path, self.kinds, self.chunk_rows = path, kinds, chunk_rows
         self.header = None
         self.schema = pa.schema([(k, ARROW_JSON_TYPES.get(kind, pa.string())) for k, kind in kinds.items()])
-        self._plan: Callable[[], Iterator[RawChunk]] = lambda: iter(())
-        if not data or data.isspace():
-            return
-        if not self._fast():
-            self._general()
+        self._blocks = record_blocks(path, block_bytes, last_line_end)
 
     def chunks(self) -> Iterator[RawChunk]:
-        return self._plan()
+        row = 0
+        blocks, self._blocks = self._blocks, iter(())
+        try:
+            for data, line in blocks:
+                if data.isspace():
+                    continue
+                parts = self._fast(data, line, row)
+                for chunk in parts if parts is not None else self._general(data, line, row):
+                    row += chunk.read
+                    yield chunk
+        except LongRecord:
+            raise InputError(f"{self.path}: a line longer than {LONG_RECORD_BYTES >> 20} MB; JSON Lines "
+                             f"holds one record per line") from None
 
     def _arrow(self, buffer: pa.Buffer) -> pa.Table:
         if not len(self.schema):
             raise pa.ArrowInvalid("no columns")
-        return pa_json.read_json(pa.BufferReader(buffer), read_options=pa_json.ReadOptions(block_size=1 << 24),
+        return pa_json.read_json(pa.BufferReader(buffer),
+                                 read_options=pa_json.ReadOptions(block_size=1 << 24, use_threads=False),
                                  parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
                                                                     unexpected_field_behavior="ignore"))
 
-    def _fast(self) -> bool:
-        data = self.data
+    def _fast(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk] | None:
         tail = data[data.rfind(b"\n") + 1:]
         if re.match(rb"[ \t\r]*\n", data) or re.search(rb"\n[ \t\r]*\n", data) or (tail and not tail.strip()):
-            return False
+            return None
         if not utf8_ok(data):
-            return False
+            return None
         nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         try:
             table = self._arrow(pa.py_buffer(data))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return False
+            return None
         if table.num_rows != nlines:
-            return False
+            return None
 
         def plan() -> Iterator[RawChunk]:
             for lo in range(0, nlines, self.chunk_rows):
@@ -64,21 +83,19 @@ class JsonlReader:
                 for name in table.column_names:
                     col = table.column(name).slice(lo, hi - lo)
                     cols[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
-                yield RawChunk(cols, hi - lo, rows, rows)
+                local = np.arange(lo, hi, dtype=np.int64)
+                yield RawChunk(cols, hi - lo, local + first_line, local + first_row + 1)
 
-        self._plan = plan
-        return True
+        return plan()
 
-    def _general(self) -> None:
-        data = self.data
+    def _general(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk]:
         buf = np.frombuffer(data, dtype=np.uint8)
         nl = np.flatnonzero(buf == 10)
         starts = np.concatenate(([0], nl + 1)).astype(np.int64)
         ends = np.concatenate((nl, [len(buf)])).astype(np.int64)
         if starts[-1] == len(buf):
             starts, ends = starts[:-1], ends[:-1]
-        lines = np.arange(1, len(starts) + 1, dtype=np.int64)
+        lines = np.arange(first_line, first_line + len(starts), dtype=np.int64)
         nonws = ~np.isin(buf, np.array([9, 10, 13, 32], dtype=np.uint8))
         seg = np.logical_or.reduceat(nonws, starts) if len(starts) else np.zeros(0, dtype=bool)
         seg &= ends > starts
@@ -92,7 +109,7 @@ class JsonlReader:
                 sl = slice(lo, hi)
                 good = ~bad_utf8[sl]
                 rejects = [(int(lines[lo + i]), "invalid UTF-8") for i in np.flatnonzero(bad_utf8[sl])]
-                rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
+                rows = np.arange(lo + 1, hi + 1, dtype=np.int64) + first_row
                 ngood = int(good.sum())
                 table = None
                 if ngood:
@@ -132,4 +149,4 @@ class JsonlReader:
                 yield RawChunk(cols, len(parsed), np.array(keep_lines, dtype=np.int64),
                                np.array(keep_rows, dtype=np.int64), sorted(rejects), pre)
 
-        self._plan = plan
+        return plan()

@@ -33,13 +33,18 @@ the position of the input in the order given, then by line (docs/design.md §5).
 stream's :class:`Table` is sorted by that order and carries the global rank
 (``seq``) of each record.
 
-The readers are vectorised: a clean CSV is parsed by pyarrow in one pass and
-normalised column by column (phone numbers once per distinct value). Files
-with blank lines, quoted newlines, wrong column counts or invalid UTF-8 take
-a still-vectorised path that locates record boundaries with numpy; only CSV
-that neither can parse exactly (stray quotes, bare CR line ends) and JSON Lines
-chunks with bad lines fall back to per-record Python parsing. Results never
-depend on the path taken or on ``chunk_rows``.
+The readers stream: a text file (decompressed as it is read) is cut into
+blocks of about 16 MB and 256K lines at record ends, and each block is parsed
+on its own, so memory is bounded by the block, not by the file or its
+compression ratio; lines stay the file's physical lines. The readers are
+vectorised: a clean block is parsed by pyarrow in one pass and normalised
+column by column (phone numbers once per distinct value). Blocks with blank
+lines, quoted newlines, wrong column counts or invalid UTF-8 take a
+still-vectorised path that locates record boundaries with numpy; only CSV that
+neither can parse exactly (stray quotes, bare CR line ends) and JSON Lines
+chunks with bad lines fall back to per-record Python parsing (for CSV, the
+whole input again, streaming through Python's csv module). Results never
+depend on the path taken, on the block size or on ``chunk_rows``.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from ..columns.vec import Vec
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
-from .raw import RawChunk, SlowPathNeeded, read_bytes
+from .raw import RawChunk, SlowPathNeeded
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
@@ -311,11 +316,10 @@ def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, st
         if not spec.path.is_file():
             raise InputError(f"{spec.path}: no such file")
         return ParquetReader(spec.path, requested, chunk_rows)
-    data = read_bytes(spec.path)
     if fmt == "csv":
-        return CsvReader(spec.path, data, requested, chunk_rows, slow=slow)
+        return CsvReader(spec.path, requested, chunk_rows, slow=slow)
     if fmt == "jsonl":
-        return JsonlReader(spec.path, data, kinds, chunk_rows)
+        return JsonlReader(spec.path, kinds, chunk_rows)
     raise InputError(f"{spec.path}: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
