@@ -54,7 +54,10 @@ def test_lint_loads_no_dataframe_library():
     code, modules = loaded(["lint", "--rules", str(REPO / "rules")])
     assert code == 0
     assert "lark" in modules  # the pack was really parsed
-    assert not modules & {"pandas", "pyarrow", "durable", "duckdb"}, sorted(modules & HEAVY)
+    assert not modules & {"pandas", "pyarrow", "durable", "duckdb"}, (
+        f"lint imported {sorted(modules & HEAVY)}: a module that loading, typing or compiling a pack imports "
+        "(pack, lang, columns, runtime.plan/evaluate and what they import) should import pandas inside the "
+        "function that needs it; `python -X importtime -m fraudrules lint 2>&1 | grep -A3 '| *pandas$'` shows which")
 
 
 def test_score_still_loads_what_it_needs(tmp_path):
