@@ -202,13 +202,16 @@ def main() -> None:
               help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks.")
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Where chunked scoring spills records [default: the system's temporary folder].")
+@click.option("--jobs", "jobs", type=click.IntRange(1),
+              help="Rules evaluated at once, in worker processes; the outputs are the same for any number "
+                   "[default: every core, no more than there are rules].")
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
 @click.option("--accept-rejects", is_flag=True,
               help="Score inputs even when more than half of their records are rejected (else exit 2).")
 @tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
-          memory_rows, spill_dir, fail_on_alerts, quiet, accept_rejects, param_sets, list_files) -> None:
+          memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files) -> None:
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
@@ -247,7 +250,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         return score_job(rules, specs, Path(out_dir) if out_dir else None, fmt, mapping=mapping, region=region,
                          chunk_rows=chunk_rows, rule_ids=set(rule_ids) or None, pack=pack, progress=report,
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
-                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None,
+                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
                          max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
 
     try:

@@ -17,11 +17,20 @@ import numpy as np
 
 from ..columns.vec import Vec
 from ..io.tables import RecordSet, Table
+from ..lang.expr import Field
 from ..runtime.alerts import MatchView, key_texts
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
-from ..runtime.windows import WINDOW_BODIES, GroupIndex, Window, composite_searchsorted, factorize
+from ..runtime.windows import (
+    WINDOW_BODIES,
+    CompositeIndex,
+    GroupIndex,
+    KeyCodes,
+    Window,
+    composite_searchsorted,
+    sorted_ranks,
+)
 
 MAX_PAIRS_PER_BLOCK = 4_000_000
 
@@ -51,12 +60,29 @@ def empty_table(stream: str, schema) -> Table:
 
 
 class Tables:
-    """Tables by stream, with empty ones for streams absent from the input."""
+    """Tables by stream, with empty ones for streams absent from the input; the codes of their
+    key and text columns and the ranks of their timestamps, each computed once per run."""
 
     def __init__(self, records: RecordSet, plan: Plan):
         self.records = records
         self.plan = plan
         self._empty: dict[str, Table] = {}
+        self._keys = KeyCodes()
+        self._codes: dict[tuple[str, str], np.ndarray] = {}
+        self._ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def codes(self, stream: str, name: str) -> np.ndarray:
+        """Per row, the code of a column's value in the run's one dictionary (-1 = null)."""
+        ck = (stream, name)
+        if ck not in self._codes:
+            self._codes[ck] = self._keys.codes(self[stream].columns[name])
+        return self._codes[ck]
+
+    def ranks(self, stream: str) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct timestamps, rank of each row's ts) of a table."""
+        if stream not in self._ranks:
+            self._ranks[stream] = sorted_ranks(self[stream].ts())
+        return self._ranks[stream]
 
     def __getitem__(self, stream: str) -> Table:
         table = self.records.tables.get(stream)
@@ -79,7 +105,8 @@ class AggregateStore:
         gk = (stream, key)
         if gk not in self._groups:
             table = self.tables[stream]
-            self._groups[gk] = GroupIndex.build(table.columns[key], table.ts())
+            self._groups[gk] = GroupIndex.build(table.columns[key], table.ts(), self.tables.codes(stream, key),
+                                                self.tables.ranks(stream))
         return self._groups[gk]
 
     def get(self, spec: AggregateSpec) -> Vec:
@@ -95,7 +122,11 @@ class AggregateStore:
         env = TableRows(self.tables[spec.stream], self).env(spec.stream, {})
         mask = self.evaluator.truth(spec.where, env)[g.order]
         value = None if spec.value is None else self.evaluator.compute(spec.value, env).take(g.order)
-        values, null = WINDOW_BODIES[spec.func](Window(g, self._starts[sk], spec.window_ns), value, mask)
+        # a plain field (distinct(device), is_new(payee)): its codes are known, no hashing of text
+        vcodes = self.tables.codes(spec.stream, spec.value.name)[g.order] if (
+            spec.func in ("distinct", "is_new") and isinstance(spec.value, Field)) else None
+        window = Window(g, self._starts[sk], spec.window_ns, vcodes)
+        values, null = WINDOW_BODIES[spec.func](window, value, mask)
         return g.scatter(values, null)
 
 
@@ -203,22 +234,21 @@ class BatchExecutor:
         if sp.follows:  # follow the money: this step's key is a field of an earlier step
             alias, fname = sp.follows
             src = next(s for s in steps if s.alias == alias)
-            join = self.tables[src.stream].columns[fname].take(chains[alias])
+            chain_code = self.tables.codes(src.stream, fname)[chains[alias]]
         else:  # same entity as the step before
-            join = self.tables[prev.stream].columns[prev.key].take(chains[prev.alias])
-        cand_key = self.tables[sp.stream].columns[sp.key].take(cand)
-        both = np.concatenate([join.values.astype(object), cand_key.values.astype(object)])
-        codes = factorize(both, np.concatenate([join.null, cand_key.null]))
-        chain_code, cand_code = codes[: len(join)], codes[len(join):]
+            chain_code = self.tables.codes(prev.stream, prev.key)[chains[prev.alias]]
+        cand_code = self.tables.codes(sp.stream, sp.key)[cand]
         # sort chains by (code, ts of the first step); drop chains that cannot join
         ts_first = self._ts(first, chains[first.alias])
         live = np.flatnonzero(chain_code >= 0)
         order = live[np.lexsort((ts_first[live], chain_code[live]))]
         sc, st = chain_code[order], ts_first[order]
+        uniq, rank = self.tables.ranks(first.stream)
+        index = CompositeIndex(sc, st, (uniq, rank[chains[first.alias]][order]))
         cand_ts = self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
-        lo = composite_searchsorted(sc, st, cand_code, cand_ts - within, side="left")
-        hi = composite_searchsorted(sc, st, cand_code, cand_ts, side="right")
+        lo = index.search(cand_code, cand_ts - within, side="left")
+        hi = index.search(cand_code, cand_ts, side="right")
         lo = np.where(cand_code < 0, 0, lo)
         hi = np.where(cand_code < 0, 0, hi)
         prev_seq = self._seq(prev, chains[prev.alias])
@@ -253,11 +283,8 @@ class BatchExecutor:
         table = self.tables[u.stream]
         env = TableRows(table, self.store).env(u.stream, {})
         urows = np.flatnonzero(self.evaluator.truth(u.where, env) & ~table.columns[u.key].null)
-        ukey = table.columns[u.key].take(urows)
-        ckey = self.tables[on.stream].columns[on.key].take(chains[on.alias])
-        both = np.concatenate([ukey.values.astype(object), ckey.values.astype(object)])
-        codes = factorize(both, np.concatenate([ukey.null, ckey.null]))
-        ucode, ccode = codes[: len(urows)], codes[len(urows):]
+        ucode = self.tables.codes(u.stream, u.key)[urows]
+        ccode = self.tables.codes(on.stream, on.key)[chains[on.alias]]
         useq = table.seq[urows]
         order = np.lexsort((useq, ucode))
         uc, us = ucode[order], useq[order]
@@ -289,7 +316,7 @@ class BatchExecutor:
         table = self.tables[last.stream]
         seq = table.seq[trigger_rows]
         ts = table.ts()[trigger_rows]
-        codes = factorize(key.values, key.null)
+        codes = self.tables.codes(last.stream, last.key)[trigger_rows]
         order = np.lexsort((seq, codes))
         sc, st = codes[order], ts[order]
         # next candidate of the same key at least `suppress` later

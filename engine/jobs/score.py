@@ -6,15 +6,19 @@ parses options and prints.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import InputError
 from ..executors.batch import BatchExecutor, match_view
@@ -24,8 +28,8 @@ from ..io.tables import InputStats
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
-from ..runtime.plan import Plan, compile_pack
-from ..runtime.scoring import add_matches, new_scores, scored_frame
+from ..runtime.plan import Plan, RulePlan, compile_pack
+from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
 
 
@@ -61,34 +65,156 @@ class ScoreResult:
 Progress = Callable[[str, int, "int | None"], None]
 
 
+# What one rule gives the job: matches, suppressed, the rows it matched at (last step), and its
+# emitted alerts with the total-order position of each.
+RuleResult = tuple[int, int, np.ndarray, list[tuple[int, dict[str, Any]]]]
+# Below this many records a run is over before worker processes would have started.
+PARALLEL_MIN_RECORDS = 50_000
+
+
+def default_jobs(n_rules: int) -> int:
+    """Every core this process may use, no more than there are rules."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n_rules))
+
+
+def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
+    rm = executor.run_rule(rule_plan)
+    view = match_view(executor, rm)
+    alerts = [(int(view.seq[i]), a) for i, a in enumerate(build_alerts(executor.plan, view, executor.evaluator))]
+    return rm.n, rm.suppressed, rm.rows[-1], alerts
+
+
+# The run a forked worker evaluates rules of: set in the parent just before the workers fork, so
+# they inherit the records without pickling them; each worker keeps one executor (and so its
+# aggregates and key codes) for all the rules it is given.
+_FORK_RUN: tuple[Plan, RecordSet, dict[str, np.ndarray] | None, dict[str, dict[str, int]] | None] | None = None
+_FORK_EXECUTOR: BatchExecutor | None = None
+
+
+def _forked_rule(index: int) -> RuleResult:
+    global _FORK_EXECUTOR
+    assert _FORK_RUN is not None
+    plan, records, fresh, prior_alerts = _FORK_RUN
+    if _FORK_EXECUTOR is None:
+        _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
+    return _rule_result(_FORK_EXECUTOR, plan.rules[index])
+
+
+def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
+                  fresh: dict[str, np.ndarray] | None, prior_alerts: dict[str, dict[str, int]] | None
+                  ) -> list[RuleResult]:
+    """Each rule's result, in plan order. Rules are independent, so with ``jobs`` > 1 they run in
+    forked worker processes (numpy and pandas hold the GIL too often for threads to pay); the
+    results, and so the outputs, are the same whichever worker ran which rule."""
+    n = len(plan.rules)
+    results: list[RuleResult | None] = [None] * n
+    if jobs <= 1 or n <= 1 or records.total < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
+        executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
+        for i, rule_plan in enumerate(plan.rules):
+            results[i] = _rule_result(executor, rule_plan)
+            if progress:
+                progress("rules", i + 1, n)
+        return results  # type: ignore[return-value]
+    global _FORK_RUN
+    _FORK_RUN = (plan, records, fresh, prior_alerts)
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
+            futures = {pool.submit(_forked_rule, i): i for i in range(n)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress("rules", done, n)
+    finally:
+        _FORK_RUN = None
+    return results  # type: ignore[return-value]
+
+
 def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
-             fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None
-             ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
+             fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None,
+             jobs: int = 1) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
     """Run the batch executor and build alerts and scored records.
 
     With ``fresh`` (rows per stream that are new; the rest is context carried from earlier runs or
-    chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression.
+    chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
+    rules evaluated at once (worker processes), with the same outputs as one.
     """
-    executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
     alerts_keyed: list[tuple[int, str, int, dict[str, Any]]] = []
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
-    for done, rule_plan in enumerate(plan.rules, start=1):
-        rm = executor.run_rule(rule_plan)
-        if progress:
-            progress("rules", done, len(plan.rules))
-        rp = rm.rule
+    for rp, (n, n_suppressed, rows, alerts) in zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh,
+                                                                               prior_alerts)):
         last = rp.steps[-1]
-        matches[rp.id] = rm.n
-        suppressed[rp.id] = rm.suppressed
+        matches[rp.id] = n
+        suppressed[rp.id] = n_suppressed
         if last.stream in scores:
-            add_matches(scores[last.stream], rm.rows[-1], rp.id, rp.rule.score, rp.rule.shadow)
-        view = match_view(executor, rm)
-        for i, alert in enumerate(build_alerts(plan, view, executor.evaluator)):
-            alerts_keyed.append((int(view.seq[i]), rp.id, i, alert))
+            add_matches(scores[last.stream], rows, rp.id, rp.rule.score, rp.rule.shadow)
+        for i, (seq, alert) in enumerate(alerts):
+            alerts_keyed.append((seq, rp.id, i, alert))
     alerts_keyed.sort(key=lambda t: (t[0], t[1]))
     alerts = [a for *_, a in alerts_keyed]
+    return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
+
+
+def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Plan,
+                   fresh: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Every (fresh) record's score, decision and rules, in the total order.
+
+    Built as Arrow columns: stream, input, decision and rules are codes into a few distinct texts,
+    taken per row in C; only the ids are per-record text. The frame equals the one
+    ``runtime.scoring.scored_frame`` builds per stream, concatenated and sorted by seq.
+    """
+    if not records.total or not records.inputs:  # nothing scored: the per-stream frames give the dtypes
+        return _scored_frames(records, scores, plan, fresh)
+    names = [s.path for s in records.inputs]
+    rule_sets: dict[str, int] = {"": 0}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("seq", "stream", "id", "input", "line", "score", "rules")}
+    for k, (stream, table) in enumerate(records.tables.items()):
+        sc = scores[stream]
+        rules = np.zeros(table.n, dtype=np.int64)
+        for r, ids_ in sc.rules.items():  # matched rows only
+            rules[r] = rule_sets.setdefault(",".join(sorted(set(ids_))), len(rule_sets))
+        keep = fresh[stream] if fresh is not None and stream in fresh and not fresh[stream].all() else slice(None)
+        for name, col in (("seq", table.seq), ("stream", np.full(table.n, k, dtype=np.int64)),
+                          ("id", table.columns["id"].values), ("input", table.input_index),
+                          ("line", table.line), ("score", np.minimum(sc.score, 100)), ("rules", rules)):
+            parts[name].append(col[keep])
+    cat = {name: np.concatenate(cols) for name, cols in parts.items()}
+    order = np.argsort(cat["seq"], kind="stable")
+    capped = cat["score"][order]
+    decision = np.full(len(capped), len(plan.policy.decisions) - 1, dtype=np.int64)
+    for i in range(len(plan.policy.decisions) - 1, -1, -1):  # as runtime.scoring.decisions
+        decision[capped >= plan.policy.decisions[i][1]] = i
+    return pd.DataFrame({
+        "seq": cat["seq"][order],
+        "stream": _texts(list(records.tables), cat["stream"][order]),
+        "id": _text_column(pa.array(cat["id"][order], type=pa.large_string())),
+        "input": _texts(names, cat["input"][order]),
+        "line": cat["line"][order].astype(np.int64, copy=False),
+        "risk_score": capped,
+        "decision": _texts([d[0] for d in plan.policy.decisions], decision),
+        "rules": _texts(list(rule_sets), cat["rules"][order]),
+    })
+
+
+def _text_column(arr: pa.Array) -> Any:
+    """Text as pandas holds it by default (Arrow-backed ``str`` in pandas 3; object before)."""
+    dtype = pd.Series(["x"]).dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pd.array(arr, dtype=dtype)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _texts(distinct: list[str], codes: np.ndarray) -> Any:
+    return _text_column(pa.array(distinct, type=pa.large_string()).take(pa.array(codes)))
+
+
+def _scored_frames(records: RecordSet, scores: dict[str, StreamScores], plan: Plan,
+                   fresh: dict[str, np.ndarray] | None) -> pd.DataFrame:
     frames = []
     names = np.array([s.path for s in records.inputs], dtype=object)
     for stream, table in records.tables.items():
@@ -100,26 +226,27 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
         frames.append(frame)
     scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["seq", "stream", "id", "input", "line", "risk_score", "decision", "rules"])
-    scored = scored.sort_values("seq", kind="stable").reset_index(drop=True)
-    return alerts, matches, suppressed, scored
+    return scored.sort_values("seq", kind="stable").reset_index(drop=True)
 
 
 def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, region: str = "CN",
           chunk_rows: int = 1_000_000, rule_ids: set[str] | None = None,
           progress: Progress | None = None, pack: RulePack | None = None, plan: Plan | None = None,
           context: Context | None = None, memory_rows: int | None = None, spill_dir: Path | None = None,
-          on_scored: Callable[[pd.DataFrame], None] | None = None) -> ScoreResult:
+          on_scored: Callable[[pd.DataFrame], None] | None = None, jobs: int | None = None) -> ScoreResult:
     """Score ``inputs``; with a ``context`` (from a history store), continue from it.
 
     With ``memory_rows``, an input that would hold more records in memory is spilled and scored in
     time-ordered chunks, each continuing the one before through a Context: the alerts and scores are
     those of one run. ``on_scored`` takes the scored records part by part instead of keeping them.
+    ``jobs``: rules evaluated at once (default: every core, no more than there are rules).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pack = pack or load_pack(rules_dir)
     plan = plan or compile_pack(pack, region, rule_ids)
     timings["load rules"] = time.perf_counter() - t0
+    jobs = default_jobs(len(plan.rules)) if jobs is None else jobs
     t0 = time.perf_counter()
     read = read_time_chunks(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
                             progress=(lambda n: progress("read", n, None)) if progress else None,
@@ -127,18 +254,20 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["read"] = time.perf_counter() - t0
     try:
         if not read.spilled:
-            result = score_records(plan, read.whole(), progress=progress, context=context, timings=timings)
+            result = score_records(plan, read.whole(), progress=progress, context=context, timings=timings,
+                                   jobs=jobs)
             if on_scored is not None and result.scored is not None:
                 on_scored(result.scored)
                 result.scored = None
             return result
-        return _score_chunks(plan, read, progress, context, timings, on_scored)
+        return _score_chunks(plan, read, progress, context, timings, on_scored, jobs)
     finally:
         read.close()
 
 
 def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, context: Context | None,
-                  timings: dict[str, float], on_scored: Callable[[pd.DataFrame], None] | None) -> ScoreResult:
+                  timings: dict[str, float], on_scored: Callable[[pd.DataFrame], None] | None,
+                  jobs: int = 1) -> ScoreResult:
     from ..store.horizon import plan_horizon
 
     t0 = time.perf_counter()
@@ -151,7 +280,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
     kept: list[pd.DataFrame] = []
     n = 0
     for n, records in enumerate(read.chunks(), start=1):
-        part = score_records(plan, records, context=ctx)
+        part = score_records(plan, records, context=ctx, jobs=jobs)
         ctx = part.context_after
         alerts += part.alerts
         matches.update(part.matches)
@@ -173,12 +302,13 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
 
 
 def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None = None,
-                  context: Context | None = None, timings: dict[str, float] | None = None) -> ScoreResult:
+                  context: Context | None = None, timings: dict[str, float] | None = None,
+                  jobs: int = 1) -> ScoreResult:
     """Score records already read: alone, or after ``context`` (docs/design.md §8)."""
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     if context is None:
-        alerts, matches, suppressed, scored = evaluate(plan, records, progress)
+        alerts, matches, suppressed, scored = evaluate(plan, records, progress, jobs=jobs)
         timings["evaluate"] = time.perf_counter() - t0
         return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings,
                            decision_counts=_decisions(scored))
@@ -186,7 +316,7 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
     records, late = context.split_late(records)
     combined, fresh = context.prepend(records, plan.schema)
     alerts, matches, suppressed, scored = evaluate(plan, combined, progress, fresh=fresh,
-                                                   prior_alerts=context.prior_alerts())
+                                                   prior_alerts=context.prior_alerts(), jobs=jobs)
     after = context.advance(records, alerts, plan.schema, total)
     timings["evaluate"] = time.perf_counter() - t0
     return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings, late, after,
@@ -194,7 +324,9 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
 
 
 def _decisions(scored: pd.DataFrame) -> Counter:
-    return Counter(scored["decision"].tolist()) if len(scored) else Counter()
+    if not len(scored):
+        return Counter()
+    return Counter({str(k): int(v) for k, v in scored["decision"].value_counts(sort=False).items()})
 
 
 def summary(result: ScoreResult) -> dict[str, Any]:

@@ -14,10 +14,11 @@ import numpy as np
 
 from ..columns.phones import dialable, normalise_one
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import Vec, as_bool, distinct_values, empty_values, kind_of
+from ..columns.vec import Vec, as_bool, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
+from .windows import object_codes
 
 NS = 1_000_000_000
 
@@ -88,7 +89,7 @@ class ListMatcher:
                 return np.array([not nu and x in self.values for x, nu in zip(vals, null)], dtype=bool)
             return np.array([not nu and any(x[:n] in p for n, p in self.by_length.items())
                              for x, nu in zip(vals, null)], dtype=bool)
-        uniq, inv = distinct_values(v.values[live])
+        inv, uniq = object_codes(v.values[live])
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
             values = self.values

@@ -14,6 +14,7 @@ in any order of addition, gets bit-identical totals (exact to 4 decimals).
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,56 @@ def factorize(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     return codes
 
 
+def object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of an object array, like ``pd.factorize`` but hashing each distinct
+    *object* once: text read from a file shares one str per distinct value (io.arrow.text_objects),
+    so rows are told apart by their addresses (integers, hashed ~10x faster than text) and only one
+    row per address is compared as text. Equal texts at different addresses still get one code."""
+    values = np.ascontiguousarray(values, dtype=object)
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
+    # the PyObject pointers, read in place: valid while ``values`` holds its references
+    addresses = np.ctypeslib.as_array((ctypes.c_uint64 * n).from_address(values.ctypes.data))
+    by_address, distinct_addresses = pd.factorize(addresses)
+    first = np.empty(len(distinct_addresses), dtype=np.int64)
+    first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each address
+    local, uniq = pd.factorize(values[first], use_na_sentinel=False)
+    return local.astype(np.int64)[by_address], np.asarray(uniq, dtype=object)
+
+
+class KeyCodes:
+    """One dictionary of values for a whole run: each column is hashed once, and columns of
+    different streams get comparable codes, so joins, groups and runs sort integers, not text.
+
+    Codes number the distinct values in the order first seen over the columns asked for; nothing
+    depends on that order. -1 is null.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[object, int] = {}
+
+    def codes(self, vec: Vec) -> np.ndarray:
+        """Codes of a whole column: one hash pass over its rows, a dict lookup per distinct value."""
+        local, uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
+        code = self._code
+        where = np.fromiter((code.setdefault(u, len(code)) for u in uniq.tolist()), dtype=np.int64, count=len(uniq))
+        out = where[local]
+        out[vec.null] = -1
+        return out
+
+
+def sorted_ranks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, rank of each value among them) of timestamps in the total order: ts never
+    goes down in a table, so one pass instead of a hashed ``np.unique``."""
+    n = len(ts)
+    if n and not (ts[1:] >= ts[:-1]).all():  # not sorted (not expected): the general way
+        uniq, ranks = np.unique(ts, return_inverse=True)
+        return uniq, ranks.astype(np.int64)
+    new = np.r_[True, ts[1:] != ts[:-1]] if n else np.zeros(0, dtype=bool)
+    return ts[new], np.cumsum(new, dtype=np.int64) - 1
+
+
 def composite_searchsorted(codes: np.ndarray, ts: np.ndarray, q_codes: np.ndarray, q_ts: np.ndarray,
                            side: str) -> np.ndarray:
     """searchsorted over rows sorted by (code, ts), for (code, ts) queries."""
@@ -48,12 +99,18 @@ class CompositeIndex:
     index answers many searches (one per window) with two binary searches.
     """
 
-    def __init__(self, codes: np.ndarray, ts: np.ndarray):
+    def __init__(self, codes: np.ndarray, ts: np.ndarray, ranks: tuple[np.ndarray, np.ndarray] | None = None):
+        """``ranks``: (distinct timestamps, rank of each row's ts among them), when known; any
+        superset of the rows' timestamps serves, the searches only need every ts in it."""
         self.n = len(codes)
-        self.uniq = np.unique(ts)
+        if ranks is None:
+            self.uniq = np.unique(ts)
+            rank = np.searchsorted(self.uniq, ts)
+        else:
+            self.uniq, rank = ranks
         self.width = len(self.uniq) + 1
         self.lo = int(codes.min()) if self.n else 0
-        self.keys = (codes - self.lo) * self.width + np.searchsorted(self.uniq, ts)
+        self.keys = (codes - self.lo) * self.width + rank
 
     def search(self, q_codes: np.ndarray, q_ts: np.ndarray, side: str) -> np.ndarray:
         if self.n == 0 or len(q_codes) == 0:
@@ -78,21 +135,25 @@ class GroupIndex:
     ts: np.ndarray  # ts per sorted position
     group_start: np.ndarray  # first sorted position of each row's group
     _index: CompositeIndex | None = None
+    _ranks: tuple[np.ndarray, np.ndarray] | None = None  # (distinct ts, rank per sorted position)
 
     @staticmethod
-    def build(key: Vec, ts: np.ndarray) -> GroupIndex:
-        codes = factorize(key.values, key.null)
+    def build(key: Vec, ts: np.ndarray, codes: np.ndarray | None = None,
+              ranks: tuple[np.ndarray, np.ndarray] | None = None) -> GroupIndex:
+        """``codes``: the key's codes (KeyCodes), when known; ``ranks``: sorted_ranks(ts)."""
+        codes = factorize(key.values, key.null) if codes is None else codes
         order = np.argsort(codes, kind="stable")  # the table is already in total order
         sc = codes[order]
         n = len(sc)
         starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]]) if n else np.zeros(0, dtype=np.int64)
         group_start = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, dtype=np.int64)
-        return GroupIndex(order, sc, ts[order], group_start)
+        sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
+        return GroupIndex(order, sc, ts[order], group_start, _ranks=sorted_ranks_)
 
     def window_start(self, window_ns: int) -> np.ndarray:
         """First sorted position of each row's window (ts > ts_r - w, same key)."""
         if self._index is None:
-            self._index = CompositeIndex(self.codes, self.ts)
+            self._index = CompositeIndex(self.codes, self.ts, self._ranks)
         return self._index.search(self.codes, self.ts - window_ns, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
@@ -191,15 +252,19 @@ def window_extreme(start: np.ndarray, values: np.ndarray, mask: np.ndarray, fn) 
     return np.where(null, 0.0, out), null
 
 
-def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray) -> np.ndarray:
+def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndarray | None = None) -> np.ndarray:
     """For each sorted row, the latest earlier sorted row of the same key with
-    the same value (in sorted order too) among rows where ``valid``; -1 when there is none."""
+    the same value (in sorted order too) among rows where ``valid``; -1 when there is none.
+    ``vcodes``: the values' codes per sorted row, when known (KeyCodes)."""
     n = len(valid)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    vcodes = factorize(values.values, values.null)
-    pos = np.arange(n)
-    run_order = np.lexsort((pos, vcodes, g.codes))  # by key, value, position
+    vcodes = factorize(values.values, values.null) if vcodes is None else vcodes
+    # by key, value, position: one stable sort of one integer (dense value codes keep it in int64)
+    dense, _ = pd.factorize(vcodes)
+    width = int(dense.max()) + 2 if n else 1
+    kmin = int(g.codes.min())
+    run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")
     rk, rv = g.codes[run_order], vcodes[run_order]
     new_run = np.r_[True, (rk[1:] != rk[:-1]) | (rv[1:] != rv[:-1])]
     run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
@@ -214,7 +279,8 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_distinct(g: GroupIndex, start: np.ndarray, values: Vec, valid: np.ndarray) -> np.ndarray:
+def window_distinct(g: GroupIndex, start: np.ndarray, values: Vec, valid: np.ndarray,
+                    vcodes: np.ndarray | None = None) -> np.ndarray:
     """Distinct non-null values in ``[start_i, i]``.
 
     Row j (valid) counts at row i when start_i <= j <= i and its previous
@@ -224,7 +290,7 @@ def window_distinct(g: GroupIndex, start: np.ndarray, values: Vec, valid: np.nda
     n = len(valid)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    prev = previous_same(g, values, valid)
+    prev = previous_same(g, values, valid, vcodes)
     js = np.flatnonzero(valid)
     # last i with start_i <= j
     hi = np.searchsorted(start, js, side="right") - 1
@@ -235,13 +301,14 @@ def window_distinct(g: GroupIndex, start: np.ndarray, values: Vec, valid: np.nda
     return np.cumsum(diff[:n])
 
 
-def is_new(g: GroupIndex, window_ns: int, values: Vec, valid: np.ndarray) -> np.ndarray:
+def is_new(g: GroupIndex, window_ns: int, values: Vec, valid: np.ndarray,
+           vcodes: np.ndarray | None = None) -> np.ndarray:
     """True when no earlier row of the key had this value within the window."""
     n = len(valid)
     if n == 0:
         return np.zeros(0, dtype=bool)
     # earlier rows count when they pass where=; the row itself need not
-    prev = previous_same(g, values, valid)
+    prev = previous_same(g, values, valid, vcodes)
     has_value = ~values.null
     recent = np.zeros(n, dtype=bool)
     hit = prev >= 0
@@ -259,6 +326,7 @@ class Window:
     group: GroupIndex
     start: np.ndarray
     window_ns: int
+    value_codes: np.ndarray | None = None  # codes of the value per sorted row, when known (KeyCodes)
 
 
 # (window, the value per sorted row or None, where= per sorted row) -> (result, null) per sorted row
@@ -291,12 +359,12 @@ def _max(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _distinct(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    counts = window_distinct(w.group, w.start, value, mask & ~value.null)
+    counts = window_distinct(w.group, w.start, value, mask & ~value.null, w.value_codes)
     return counts.astype(np.float64), np.zeros(len(mask), dtype=bool)
 
 
 def _is_new(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return is_new(w.group, w.window_ns, value, mask), np.zeros(len(mask), dtype=bool)
+    return is_new(w.group, w.window_ns, value, mask, w.value_codes), np.zeros(len(mask), dtype=bool)
 
 
 WINDOW_BODIES: dict[str, WindowBody] = {
