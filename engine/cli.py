@@ -205,13 +205,18 @@ def main() -> None:
 @click.option("--jobs", "jobs", type=click.IntRange(1),
               help="Rules evaluated at once, in worker processes; the outputs are the same for any number "
                    "[default: every core, no more than there are rules].")
+@click.option("--engine", type=click.Choice(["batch", "spark"]), default="batch", show_default=True,
+              help="spark: score on Apache Spark (pip install 'fraudrules[spark]'); Parquet datasets in --out "
+                   "(docs/spark.md).")
+@click.option("--spark-master", help="With --engine spark: the master URL [default: spark-submit's, else local[*]].")
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
 @click.option("--accept-rejects", is_flag=True,
               help="Score inputs even when more than half of their records are rejected (else exit 2).")
 @tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
-          memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files) -> None:
+          memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files,
+          engine="batch", spark_master=None) -> None:
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
@@ -242,6 +247,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     if history and not out_dir:
         err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
         sys.exit(EXIT_USAGE)
+    if engine == "spark":
+        _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, history, spark_master,
+                     fail_on_alerts, accept_rejects)
     total_bytes = sum(s.path.stat().st_size for s in specs if s.path.exists())
     show_progress = not quiet and total_bytes > 5_000_000 and err.is_terminal
     started = time.perf_counter()
@@ -286,6 +294,49 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     if out_dir:
         err.print(f"wrote {escape(', '.join(str(p) for p in paths.values()))}")
     live = [a for a in result.alerts if not a["shadow"]]
+    sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
+
+
+def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, history, master,
+                 fail_on_alerts, accept_rejects) -> None:
+    """``score --engine spark`` (docs/spark.md); pyspark is imported only here. Always exits."""
+    import importlib.util
+
+    if history:
+        err.print("[red]error:[/red] --history does not combine with --engine spark: the Spark job does not read "
+                  "or write the history store (docs/spark.md)")
+        sys.exit(EXIT_USAGE)
+    if not out_dir:
+        err.print("[red]error:[/red] --engine spark needs --out: its results are Parquet datasets")
+        sys.exit(EXIT_USAGE)
+    source = click.get_current_context().get_parameter_source("fmt")
+    if source is not None and source != click.core.ParameterSource.DEFAULT and fmt != "parquet":
+        err.print(f"[red]error:[/red] --engine spark writes Parquet datasets, not --format {fmt}")
+        sys.exit(EXIT_USAGE)
+    if importlib.util.find_spec("pyspark") is None:
+        err.print("[red]error:[/red] --engine spark needs pyspark: pip install 'fraudrules[spark]'")
+        sys.exit(EXIT_USAGE)
+    from .jobs.score import check_rejects, summary
+    from .jobs.spark_job import score_spark, spark_session
+
+    started = time.perf_counter()
+    spark = spark_session(master)
+    try:
+        result, paths = score_spark(spark, pack, specs, out_dir, mapping=mapping, region=region,
+                                    rule_ids=set(rule_ids) or None, chunk_rows=chunk_rows)
+        _print_summary(summary(result), time.perf_counter() - started)
+        err.print(f"wrote {escape(', '.join(paths.values()))}")
+        if not accept_rejects:
+            check_rejects(result.records.inputs, MAX_REJECT_SHARE, paths["rejects"])
+    except (RuleErrors, RuleError) as exc:
+        _fail_rules(exc)
+    except FraudRulesError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_USAGE)
+    finally:
+        spark.stop()
+    shadow = {rp.id for rp in result.plan.rules if rp.rule.shadow}
+    live = [a for a in result.alerts if a["rule_id"] not in shadow]
     sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
 
 

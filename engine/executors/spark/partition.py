@@ -1,0 +1,147 @@
+"""One key group of a Spark run: its records become a RecordSet, and the batch executor evaluates it.
+
+Nothing here evaluates a rule: ``BatchExecutor.run_rule`` finds the matches (windows, joins,
+``follows``, ``unless``, latest chain, suppression), and ``build_alerts`` writes the alerts, exactly
+as ``fraudrules score`` does. This module only moves records between Arrow and the executor's
+columns, puts a group's records in the total order (``ts``, input, line: docs/design.md §5), and
+keeps the matches whose trigger belongs to the group (see ``routing``).
+
+Records travel through Spark in one wide Arrow schema (``record_schema``): the order columns
+(``_stream``, ``_input``, ``_line``, ``_ts``, ``_id``) and one column per (stream, field), named
+``stream__field``. Timestamps stay int64 nanoseconds (Spark's own timestamps hold microseconds),
+numbers float64, text as text: the values the local reader produced, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from ...columns.types import PhysicalKind
+from ...columns.vec import Vec, physical_kind
+from ...io.arrow import arrow_to_vec
+from ...io.sinks import alert_line
+from ...io.tables import RecordSet, Table
+from ...pack.streams import Schema
+from ...runtime.alerts import build_alerts
+from ...runtime.plan import Plan
+from ..batch import BatchExecutor, RuleMatches, match_view
+from .routing import Family
+
+ORDER_COLUMNS = [("_stream", pa.string()), ("_input", pa.int32()), ("_line", pa.int64()), ("_ts", pa.int64()),
+                 ("_id", pa.string())]
+ROUTE_COLUMNS = [("_family", pa.int32()), ("_bucket", pa.int32()), ("_roles", pa.int64())]
+
+
+def column_name(stream: str, name: str) -> str:
+    return f"{stream}__{name}"
+
+
+def _arrow_type(kind: PhysicalKind) -> pa.DataType:
+    return {PhysicalKind.FLOAT: pa.float64(), PhysicalKind.INT: pa.int64(), PhysicalKind.BOOL: pa.bool_()}.get(
+        kind, pa.string())
+
+
+def record_schema(schema: Schema) -> pa.Schema:
+    """The wide schema of every record of every stream."""
+    fields = [pa.field(n, t) for n, t in ORDER_COLUMNS]
+    for stream, spec in schema.streams.items():
+        for name, fspec in spec.fields.items():
+            fields.append(pa.field(column_name(stream, name), _arrow_type(physical_kind(fspec.type))))
+    return pa.schema(fields)
+
+
+def vec_arrow(vec: Vec, kind: PhysicalKind) -> pa.Array:
+    mask = vec.null if vec.null.any() else None
+    return pa.array(vec.values, type=_arrow_type(kind), mask=mask)
+
+
+def records_batch(schema: Schema, stream: str, columns: dict[str, Vec], input_index: int,
+                  line: np.ndarray, wide: pa.Schema) -> pa.RecordBatch:
+    """One input's typed records as a batch of the wide schema (other streams' columns null)."""
+    n = len(line)
+    spec = schema.streams[stream]
+    arrays: dict[str, pa.Array] = {
+        "_stream": pa.array(np.full(n, stream, dtype=object), pa.string()),
+        "_input": pa.array(np.full(n, input_index, dtype=np.int32)),
+        "_line": pa.array(line.astype(np.int64)),
+        "_ts": pa.array(columns["ts"].values.astype(np.int64)),
+        "_id": vec_arrow(columns["id"], PhysicalKind.OBJECT),
+    }
+    for name, fspec in spec.fields.items():
+        arrays[column_name(stream, name)] = vec_arrow(columns[name], physical_kind(fspec.type))
+    return pa.RecordBatch.from_arrays(
+        [arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in wide], schema=wide)
+
+
+def group_output_schema() -> pa.Schema:
+    """Per match: the rule, the trigger record (stream, input, line, ts), its score and its alert line
+    (null when suppressed: it still scores, docs/design.md §6)."""
+    return pa.schema([("rule_id", pa.string()), ("_stream", pa.string()), ("_input", pa.int32()),
+                      ("_line", pa.int64()), ("_ts", pa.int64()), ("score", pa.int64()), ("alert", pa.string())])
+
+
+def group_records(plan: Plan, table: pa.Table) -> tuple[RecordSet, dict[str, np.ndarray]]:
+    """A group's records in the total order, once each, and per stream the roles each row came for."""
+    inp = table.column("_input").to_numpy()
+    line = table.column("_line").to_numpy()
+    ts = table.column("_ts").to_numpy()
+    roles = table.column("_roles").to_numpy()
+    order = np.lexsort((line, inp, ts))  # the total order; (input, line) names one record
+    inp_o, line_o = inp[order], line[order]
+    first = np.r_[True, (inp_o[1:] != inp_o[:-1]) | (line_o[1:] != line_o[:-1])] if len(order) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    merged_roles = np.bitwise_or.reduceat(roles[order], starts) if len(starts) else np.zeros(0, np.int64)
+    rows = order[starts]  # one table row per record, in the total order
+    seq = np.arange(len(rows), dtype=np.int64)
+    streams = table.column("_stream").take(pa.array(rows)).to_numpy(zero_copy_only=False)
+    tables: dict[str, Table] = {}
+    role_bits: dict[str, np.ndarray] = {}
+    for stream in sorted(set(streams.tolist())):
+        at = np.flatnonzero(streams == stream)
+        take = pa.array(rows[at])
+        spec = plan.schema.streams[stream]
+        cols = {name: arrow_to_vec(table.column(column_name(stream, name)).take(take), fspec.type)
+                for name, fspec in spec.fields.items()}
+        tables[stream] = Table(stream, cols, seq[at], inp[rows[at]].astype(np.int32), line[rows[at]].astype(np.int64))
+        role_bits[stream] = merged_roles[at]
+    return RecordSet(tables, [], []), role_bits
+
+
+def _own(rm: RuleMatches, keep: np.ndarray) -> RuleMatches:
+    return RuleMatches(rm.rule, [r[keep] for r in rm.rows], rm.key.take(np.flatnonzero(keep)), rm.emitted[keep])
+
+
+def evaluate_group(plan: Plan, family: Family, table: pa.Table) -> pa.Table:
+    """Every match of the family's rules whose alert key is this group's, with its alert if emitted."""
+    records, role_bits = group_records(plan, table)
+    executor = BatchExecutor(plan, records)
+    by_id = {rp.id: rp for rp in plan.rules}
+    out: dict[str, list] = {name: [] for name in group_output_schema().names}
+    for rule_id in family.rules:
+        rp = by_id[rule_id]
+        rm = executor.run_rule(rp)
+        last = rp.steps[-1]
+        if last.stream not in records.tables or rm.n == 0:
+            continue
+        bit = family.trigger_bit[rule_id]
+        trig = rm.rows[-1]
+        keep = (role_bits[last.stream][trig] & bit) != 0 if bit != -1 else np.ones(len(trig), dtype=bool)
+        rm = _own(rm, keep)
+        if rm.n == 0:
+            continue
+        lines = [alert_line(a) for a in build_alerts(plan, match_view(executor, rm), executor.evaluator)]
+        alerts = np.full(rm.n, None, dtype=object)
+        alerts[np.flatnonzero(rm.emitted)] = lines  # match_view keeps the emitted matches in order
+        t = records.tables[last.stream]
+        rows = rm.rows[-1]
+        out["rule_id"].append(np.full(rm.n, rule_id, dtype=object))
+        out["_stream"].append(np.full(rm.n, last.stream, dtype=object))
+        out["_input"].append(t.input_index[rows])
+        out["_line"].append(t.line[rows])
+        out["_ts"].append(t.ts()[rows])
+        out["score"].append(np.full(rm.n, 0 if rp.rule.shadow else int(rp.rule.score), dtype=np.int64))
+        out["alert"].append(alerts)
+    schema = group_output_schema()
+    arrays = [pa.array(np.concatenate(out[f.name]) if out[f.name] else [], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)

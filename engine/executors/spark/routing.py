@@ -1,0 +1,126 @@
+"""Which records a key group needs: each rule's steps routed by the field that carries its alert key.
+
+A Spark run evaluates every rule on groups of records that share one value of the rule's alert key
+(the last step's key, which suppression is keyed on: docs/design.md §5). For each step (and the
+``unless``) the routing field is the field of that step's record that equals the alert key in every
+chain, found by following the joins backwards: a step without ``follows`` has the previous step's
+key value, a step with ``follows: alias.field`` makes ``field`` of ``alias`` equal to its own key.
+For ``cashout`` (payee -> payer, follows drain.payee_account) the first step is routed by
+``payee_account``, the last by ``payer_account``; a record can so travel to two groups, once per role.
+
+A group is then complete for the chains that end in its key: every step record of such a chain has
+its routing field equal to the group's value, so it is in the group; the window aggregates and
+``is_new`` of a step are keyed on the step's own key, so they are complete only when the step is
+routed by that key; ``unless`` records are routed by their key when the ``on`` step's key carries the
+alert key. Records that came for another role may form chains that end in another key: the group
+drops every match whose trigger did not come for the last step's role (``Family.trigger_bit``).
+
+A rule whose shape does not route (an aggregate on a step that is routed by a ``follows`` field, a
+step whose key is not joined to the alert key, an ``unless`` on such a step) runs in one group with
+every record of its streams: correct, but not spread over the cluster. ``Routing.single`` lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...runtime.plan import Plan, RulePlan
+
+ALL = ""  # the routing field of a role that takes every record of its stream (one group)
+
+
+@dataclass(frozen=True)
+class Family:
+    """Rules that need the same roles: one shuffle group per (family, routing value)."""
+
+    index: int
+    roles: tuple[tuple[str, str], ...]  # (stream, routing field); field ALL: every record, one group
+    rules: tuple[str, ...]
+    trigger_bit: dict[str, int] = field(default_factory=dict, hash=False, compare=False)  # rule id -> role bit
+
+    @property
+    def single(self) -> bool:
+        return all(f == ALL for _, f in self.roles)
+
+
+@dataclass
+class Routing:
+    families: list[Family]
+    single: list[str]  # rules that run in one group (their shape does not route by key)
+    reasons: dict[str, str]  # rule id -> why it runs in one group
+
+
+class _Classes:
+    """Union-find over (step index, field)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def find(self, x: tuple[int, str]) -> tuple[int, str]:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: tuple[int, str], b: tuple[int, str]) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
+    """(roles, index of the trigger's role) for a rule that routes by its alert key, else the reason."""
+    steps = rp.steps
+    classes = _Classes()
+    alias_index = {sp.alias: i for i, sp in enumerate(steps)}
+    for j in range(1, len(steps)):
+        sp = steps[j]
+        if sp.follows:
+            alias, fname = sp.follows
+            classes.union((j, sp.key), (alias_index[alias], fname))
+        else:
+            classes.union((j, sp.key), (j - 1, steps[j - 1].key))
+    last = len(steps) - 1
+    alert_class = classes.find((last, steps[last].key))
+    members = [x for x in list(classes.parent) if classes.find(x) == alert_class] or [(last, steps[last].key)]
+    route: list[str] = []
+    for i, sp in enumerate(steps):
+        fields = sorted(f for s, f in members if s == i)
+        if not fields:
+            return f"step {sp.alias!r} is not joined to the alert key"
+        route.append(sp.key if sp.key in fields else fields[0])
+    specs = [spec for sp in steps for spec in sp.aggregates.values()] + list(rp.explain_aggregates.values())
+    for spec in specs:
+        at = [i for i, sp in enumerate(steps) if sp.stream == spec.stream and sp.key == spec.key]
+        if not at or any(route[i] != steps[i].key for i in at):
+            return f"a window aggregate over {spec.stream} by {spec.key} sits on a step routed by another field"
+    roles = [(sp.stream, route[i]) for i, sp in enumerate(steps)]
+    if rp.unless is not None:
+        on = rp.unless.on
+        if classes.find((on, steps[on].key)) != alert_class:
+            return "its unless is keyed on a step whose key is not the alert key"
+        roles.append((rp.unless.stream, rp.unless.key))
+    return roles, last
+
+
+def plan_routing(plan: Plan) -> Routing:
+    """Group the plan's rules into families by the roles they need."""
+    by_roles: dict[tuple[tuple[str, str], ...], list[tuple[str, int]]] = {}
+    single: list[str] = []
+    reasons: dict[str, str] = {}
+    for rp in plan.rules:
+        found = rule_roles(rp)
+        if isinstance(found, str):
+            single.append(rp.id)
+            reasons[rp.id] = found
+            streams = [sp.stream for sp in rp.steps] + ([rp.unless.stream] if rp.unless else [])
+            roles = tuple(sorted({(s, ALL) for s in streams}))
+            by_roles.setdefault(roles, []).append((rp.id, -1))
+            continue
+        role_list, trig = found
+        roles = tuple(sorted(set(role_list)))
+        by_roles.setdefault(roles, []).append((rp.id, roles.index(role_list[trig])))
+    families = []
+    for index, (roles, members) in enumerate(sorted(by_roles.items())):
+        bits = {rid: (-1 if pos < 0 else 1 << pos) for rid, pos in members}  # -1: every bit (one group)
+        families.append(Family(index, roles, tuple(rid for rid, _ in members), bits))
+    return Routing(families, single, reasons)

@@ -1,0 +1,322 @@
+"""``fraudrules score --engine spark``: the score job on Apache Spark (docs/spark.md).
+
+The stages, each a Spark job over the cluster:
+
+1. **Read.** One task per input file runs the local reader and converters (``engine/io``) on it, so
+   every value is typed, and every bad row rejected with its reason, exactly as ``fraudrules score``
+   does. Records leave in the wide Arrow schema of ``executors.spark.partition``.
+2. **Duplicate ids.** Per (stream, id), every record but the first in (input, line) order is a
+   reject, as locally (``io.records.SeenIds``).
+3. **Route and evaluate.** Each record is sent once per role it plays in a family of rules
+   (``executors.spark.routing``), grouped by (family, routing value), and each group is evaluated
+   by the batch executor (``groupBy(...).applyInArrow``). One shuffle carries every family.
+4. **Score and write.** Matches are summed per trigger record into risk scores and decisions
+   (``runtime.scoring.decisions``); alerts, scored records and rejects are written as Parquet
+   datasets sorted by the total order, then ``summary.json``.
+
+pyspark is imported inside the functions that need it: the core imports without it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InputError
+from ..executors.spark import Family, evaluate_group, group_output_schema, plan_routing, record_schema
+from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch
+from ..executors.spark.routing import ALL
+from ..io.convert import show_value
+from ..io.records import _read_one
+from ..io.sinks import check_out_dir, write_json
+from ..io.tables import InputSpec, InputStats, RecordSet
+from ..pack.model import RulePack
+from ..runtime.plan import Plan, compile_pack
+from ..runtime.scoring import decisions
+from .score import ScoreResult, summary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+    from ..io.mapping import Mapping
+
+OUTPUTS = ("alerts", "scored", "rejects")
+_PLANS: dict[str, Any] = {}  # per Python worker: the unpickled plan and mapping, by run token
+
+
+def spark_session(master: str | None = None, app: str = "fraudrules") -> SparkSession:
+    """The session spark-submit made, or a new one: ``master`` if given, else local[*] outside spark-submit."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this Python, with fraudrules
+    builder = SparkSession.builder.appName(app)
+    if master:
+        builder = builder.master(master)
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: nothing chose a master
+        builder = builder.master("local[*]").config("spark.driver.host", "127.0.0.1") \
+            .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false") \
+            .config("spark.sql.shuffle.partitions", "8")  # one machine: 200 tiny tasks cost more than they split
+    return builder.getOrCreate()
+
+
+def _cached(token: str, payload: bytes) -> tuple[Plan, Mapping | None, list[Family]]:
+    if token not in _PLANS:
+        _PLANS.clear()
+        _PLANS[token] = pickle.loads(payload)  # noqa: S301 - our own driver's plan, handed over by Spark
+    return _PLANS[token]
+
+
+def _read_schema(wide: pa.Schema) -> pa.Schema:
+    return pa.schema(list(wide) + [pa.field("_kind", pa.string()), pa.field("_reason", pa.string()),
+                                   pa.field("_read", pa.int64()), pa.field("_filtered", pa.int64())])
+
+
+def _reader(token: str, payload: bytes, region: str, chunk_rows: int, wide: pa.Schema):
+    """The mapInArrow function of stage 1: each input row becomes its records, rejects and counts."""
+    out_schema = _read_schema(wide)
+
+    def extra(batch: pa.RecordBatch, kind: str, reason=None, read=None, filtered=None) -> pa.RecordBatch:
+        n = batch.num_rows
+        cols = batch.columns + [pa.array([kind] * n, pa.string()), pa.array(reason or [None] * n, pa.string()),
+                                pa.array(read or [None] * n, pa.int64()),
+                                pa.array(filtered or [None] * n, pa.int64())]
+        return pa.RecordBatch.from_arrays(cols, schema=out_schema)
+
+    def empty(n: int, **known: pa.Array) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([known.get(f.name, pa.nulls(n, f.type)) for f in wide], schema=wide)
+
+    def run(batches):
+        plan, mapping, _ = _cached(token, payload)
+        for batch in batches:
+            for row in batch.to_pylist():
+                spec = InputSpec(Path(row["path"]), row["stream"] or None, row["format"])
+                res = _read_one(spec, plan.schema, region, mapping, chunk_rows, None, 0)
+                index = int(row["index"])
+                cols = res.columns(plan.schema.streams[res.stream])
+                line = res.line()
+                step = 65_536
+                for lo in range(0, max(len(line), 1), step):
+                    if not len(line):
+                        break
+                    part = {k: v.take(np.arange(lo, min(lo + step, len(line)))) for k, v in cols.items()}
+                    yield extra(records_batch(plan.schema, res.stream, part, index, line[lo: lo + step], wide),
+                                "rec")
+                idx = pa.array([index], pa.int32())
+                yield extra(empty(1, _input=idx, _stream=pa.array([res.stream])), "stat",
+                            read=[res.stats.read], filtered=[res.stats.filtered])
+                if res.rejects:
+                    rej = sorted(res.rejects)
+                    yield extra(empty(len(rej), _input=pa.array([index] * len(rej), pa.int32()),
+                                      _line=pa.array([r[0] for r in rej], pa.int64())),
+                                "rej", reason=[r[1] for r in rej])
+    return run
+
+
+def _evaluator(token: str, payload: bytes):
+    def run(table: pa.Table) -> pa.Table:
+        plan, _, families = _cached(token, payload)
+        family = families[table.column("_family")[0].as_py()]
+        return evaluate_group(plan, family, table)
+    return run
+
+
+def _scorer(token: str, payload: bytes, names: list[str]):
+    """mapInArrow: risk score capped at 100 and the policy's decision, as ``runtime.scoring`` does."""
+    def run(batches):
+        plan, _, _ = _cached(token, payload)
+        for b in batches:
+            raw = b.column(b.schema.get_field_index("_sum")).to_numpy(zero_copy_only=False)
+            capped = np.minimum(np.nan_to_num(raw.astype(np.float64)).astype(np.int64), 100)
+            rules = b.column(b.schema.get_field_index("_rules")).fill_null("")
+            inp = b.column(b.schema.get_field_index("_input")).to_numpy()
+            inputs = pa.array(np.asarray(names, dtype=object)[inp], pa.string())
+            yield pa.RecordBatch.from_arrays([
+                b.column(b.schema.get_field_index("_stream")), b.column(b.schema.get_field_index("_id")),
+                inputs, b.column(b.schema.get_field_index("_line")),
+                pa.array(capped, pa.int64()), pa.array(decisions(plan.policy, capped), pa.string()), rules,
+                b.column(b.schema.get_field_index("_ts")), pa.array(inp, pa.int32()),
+            ], schema=SCORED_SCHEMA)
+    return run
+
+
+SCORED_SCHEMA = pa.schema([("stream", pa.string()), ("id", pa.string()), ("input", pa.string()),
+                           ("line", pa.int64()), ("risk_score", pa.int64()), ("decision", pa.string()),
+                           ("rules", pa.string()), ("ts", pa.int64()), ("input_index", pa.int32())])
+
+
+def _dup_reasons(batches):
+    for b in batches:
+        ids = b.column(b.schema.get_field_index("_id")).to_pylist()
+        streams = b.column(b.schema.get_field_index("_stream")).to_pylist()
+        reasons = [f"id: duplicate id {show_value(i)} (an earlier record of stream {s!r} has it)"
+                   for i, s in zip(ids, streams)]
+        yield pa.RecordBatch.from_arrays([b.column(b.schema.get_field_index("_input")),
+                                          b.column(b.schema.get_field_index("_line")),
+                                          pa.array(reasons, pa.string())],
+                                         names=["_input", "_line", "_reason"])
+
+
+def _spark_schema(schema: pa.Schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out_dir: Path | str, *,
+                mapping: Mapping | None = None, region: str = "CN", rule_ids: set[str] | None = None,
+                chunk_rows: int = 1_000_000, buckets: int | None = None) -> tuple[ScoreResult, dict[str, str]]:
+    """Score ``inputs`` on ``spark``; write ``out_dir``/{alerts,scored,rejects} (Parquet) and summary.json."""
+    from pyspark import StorageLevel
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    plan = compile_pack(pack, region, rule_ids)
+    routing = plan_routing(plan)
+    payload = pickle.dumps((plan, mapping, routing.families))
+    token = f"{plan.digest}:{time.time_ns()}:{os.getpid()}"
+    out = str(out_dir)
+    local_out = "://" not in out
+    if local_out:
+        check_out_dir(Path(out), ["summary.json"])
+    wide = record_schema(plan.schema)
+    # enough groups per family to keep every core busy and each group's records in memory (docs/spark.md)
+    buckets = buckets or max(8, 4 * spark.sparkContext.defaultParallelism)
+    names = [str(s.path) for s in inputs]
+    timings["plan"] = time.perf_counter() - t0
+
+    # 1. read: one task per input file, the local readers and converters
+    t0 = time.perf_counter()
+    files = spark.createDataFrame(
+        [(i, str(s.path), s.stream or "", s.format) for i, s in enumerate(inputs)],
+        "index int, path string, stream string, format string")
+    files = files.repartition(max(1, len(inputs)), "index")
+    read = files.mapInArrow(_reader(token, payload, region, chunk_rows, wide), _spark_schema(_read_schema(wide)))
+    read = read.persist(StorageLevel.MEMORY_AND_DISK)  # filled by the first action below
+    counts = {r["_input"]: (r["_read"], r["_filtered"]) for r in
+              read.filter(F.col("_kind") == "stat").select("_input", "_read", "_filtered").collect()}
+
+    # 2. duplicate ids: the first record of an id in (input, line) order stays
+    recs = read.filter(F.col("_kind") == "rec")
+    first = Window.partitionBy("_stream", "_id").orderBy("_input", "_line")
+    recs = recs.withColumn("_dup", F.row_number().over(first) > 1).persist(StorageLevel.MEMORY_AND_DISK)
+    dups = recs.filter("_dup").select("_input", "_line", "_id", "_stream")
+    dup_rejects = dups.mapInArrow(_dup_reasons, "_input int, _line long, _reason string")
+    records = recs.filter(~F.col("_dup")).drop("_dup", "_kind", "_reason", "_read", "_filtered")
+    rejects = read.filter(F.col("_kind") == "rej").select("_input", "_line", "_reason").unionByName(dup_rejects)
+    rejects = rejects.persist(StorageLevel.MEMORY_AND_DISK)
+
+    # 3. route by key family and evaluate each group with the batch executor. A group is one bucket of
+    #    routing values (a hash of the value): whole keys, many per group, so each batch run is not tiny
+    entries = []
+    for family in routing.families:
+        for bit, (stream, fname) in enumerate(family.roles):
+            cond = F.col("_stream") == stream
+            if fname == ALL:
+                bucket, roles = F.lit(0), F.lit(-1)
+            else:
+                col = F.col(column_name(stream, fname))
+                cond = cond & col.isNotNull()  # a null key is never evaluated (docs/design.md §5)
+                bucket, roles = F.pmod(F.xxhash64(col.cast("string")), F.lit(buckets)), F.lit(1 << bit)
+            entries.append(F.when(cond, F.struct(F.lit(family.index).cast("int").alias("f"),
+                                                 bucket.cast("int").alias("b"), roles.cast("long").alias("r"))))
+    routed = None
+    if entries:
+        routed = records.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())).alias("_e"),
+                                *[F.col(f.name) for f in wide])
+        routed = routed.select(F.col("_e.f").alias("_family"), F.col("_e.b").alias("_bucket"),
+                               F.col("_e.r").alias("_roles"), *[F.col(f.name) for f in wide])
+    out_schema = _spark_schema(group_output_schema())
+    if routed is None:
+        matches = spark.createDataFrame([], out_schema)
+    else:
+        assert [n for n, _ in ROUTE_COLUMNS] == routed.columns[:3]
+        matches = routed.groupBy("_family", "_bucket").applyInArrow(_evaluator(token, payload), out_schema)
+    matches = matches.persist(StorageLevel.MEMORY_AND_DISK)
+    by_rule = {r["rule_id"]: (r["n"], r["alerts"]) for r in
+               matches.groupBy("rule_id").agg(F.count(F.lit(1)).alias("n"), F.count("alert").alias("alerts")).collect()}
+    timings["evaluate"] = time.perf_counter() - t0
+
+    # 4. scores, then the outputs
+    t0 = time.perf_counter()
+    per_record = matches.groupBy("_input", "_line").agg(
+        F.sum("score").alias("_sum"),
+        F.array_join(F.array_sort(F.array_distinct(F.collect_list("rule_id"))), ",").alias("_rules"))
+    scored = records.select("_stream", "_id", "_input", "_line", "_ts").join(per_record, ["_input", "_line"], "left")
+    scored = scored.mapInArrow(_scorer(token, payload, names), _spark_schema(SCORED_SCHEMA))
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+    paths = {name: f"{out.rstrip('/')}/{name}" for name in OUTPUTS}
+    (matches.filter(F.col("alert").isNotNull())
+     .select(F.col("_ts").alias("ts"), F.col("_input").alias("input_index"), F.col("_line").alias("line"),
+             "rule_id", "alert")
+     .orderBy("ts", "input_index", "line", "rule_id").write.mode("overwrite").parquet(paths["alerts"]))
+    scored.orderBy("ts", "input_index", "line").write.mode("overwrite").parquet(paths["scored"])
+    names_col = F.element_at(F.array(*[F.lit(n) for n in names]), F.col("_input") + 1) if names else F.lit("")
+    (rejects.select(names_col.alias("input"), F.col("_line").alias("line"), F.col("_reason").alias("reason"),
+                    F.col("_input").alias("input_index"))
+     .orderBy("input_index", "line", "reason").write.mode("overwrite").parquet(paths["rejects"]))
+    kept = {r["_input"]: r["n"] for r in records.groupBy("_input").agg(F.count(F.lit(1)).alias("n")).collect()}
+    rejected = {r["_input"]: r["n"] for r in rejects.groupBy("_input").agg(F.count(F.lit(1)).alias("n")).collect()}
+    decided = Counter({r["decision"]: r["n"] for r in
+                       scored.groupBy("decision").agg(F.count(F.lit(1)).alias("n")).collect()})
+    timings["write"] = time.perf_counter() - t0
+
+    stats = []
+    for i, spec in enumerate(inputs):
+        if i not in counts:
+            raise InputError(f"{spec.path}: the Spark read of this input reported nothing")
+        n_read, n_filtered = counts[i]
+        stream = spec.stream or (mapping.stream if mapping is not None else "")
+        stats.append(InputStats(names[i], stream, spec.format if spec.stream else (mapping.format or spec.format)
+                                if mapping is not None else spec.format,
+                                read=n_read, rejected=rejected.get(i, 0), scored=kept.get(i, 0),
+                                filtered=n_filtered))
+    severity = {rp.id: rp.rule.severity for rp in plan.rules}
+    alerts = [{"rule_id": rid, "severity": severity[rid]} for rid, (_, a) in sorted(by_rule.items()) for _ in range(a)]
+    result = ScoreResult(plan, RecordSet({}, stats, []), alerts, {rp.id: by_rule.get(rp.id, (0, 0))[0]
+                                                                   for rp in plan.rules},
+                         {rid: n - a for rid, (n, a) in by_rule.items()}, None, timings, decision_counts=decided)
+    for df in (matches, scored, rejects, recs, read):
+        df.unpersist()
+    if local_out:
+        write_json(summary(result), Path(out) / "summary.json")
+        paths["summary"] = str(Path(out) / "summary.json")
+    else:  # a cluster file system: through Spark, as one small text file
+        spark.sparkContext.parallelize([_json(summary(result))], 1).saveAsTextFile(f"{out.rstrip('/')}/summary.json")
+        paths["summary"] = f"{out.rstrip('/')}/summary.json"
+    return result, paths
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def alert_lines(out_dir: Path | str) -> bytes:
+    """The alerts of a Spark run as the local alert file's bytes: sorted by the total order, then rule id."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(Path(out_dir) / "alerts"), format="parquet").to_table()
+    table = table.sort_by([("ts", "ascending"), ("input_index", "ascending"), ("line", "ascending"),
+                           ("rule_id", "ascending")])
+    return "".join(a + "\n" for a in table.column("alert").to_pylist()).encode("utf-8")
+
+
+def read_dataset(out_dir: Path | str, name: str):
+    """One output dataset as a pandas frame, in the order the local file has."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(Path(out_dir) / name), format="parquet").to_table()
+    keys = {"scored": ["ts", "input_index", "line"], "rejects": ["input_index", "line", "reason"],
+            "alerts": ["ts", "input_index", "line", "rule_id"]}[name]
+    return table.sort_by([(k, "ascending") for k in keys]).to_pandas()
