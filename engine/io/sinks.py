@@ -183,6 +183,7 @@ _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 _NEEDS_ESCAPE_RE = re.compile(_NEEDS_ESCAPE)
 # a column with at most this share of distinct values is rendered once per distinct value
 _LOW_CARDINALITY = 0.125
+JSONL_SLICE_ROWS = 1 << 18
 
 
 def _lit(text: str) -> pa.Scalar:
@@ -372,7 +373,9 @@ class FrameWriter:
             csv_safe(frame).to_csv(self._fh, index=False, header=first, lineterminator="\n")
             return
         self._fh.flush()  # the text so far (a header, nothing else today) before the bytes
-        self._fh.buffer.write(jsonl_buffer(frame))
+        # a slice at a time: buffers of tens of MB that the allocator reuses, not one of the whole file
+        for start in range(0, len(frame), JSONL_SLICE_ROWS):
+            self._fh.buffer.write(jsonl_buffer(frame.iloc[start: start + JSONL_SLICE_ROWS]))
 
     def close(self) -> None:
         if self._fh is not None:
