@@ -370,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rule pack folder (default: rules/ as committed at --rules-rev, not the work tree)")
     ap.add_argument("--rules-rev", default="HEAD", help="git revision whose rules/ is benchmarked (default HEAD)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per contender; the median time is shown")
-    ap.add_argument("--contenders", default="pyarrow,engine,duckdb",
-                    help="comma-separated subset of pyarrow, engine, duckdb")
+    ap.add_argument("--contenders", default="pyarrow,engine-jobs1,engine,duckdb",
+                    help="comma-separated subset of pyarrow, engine-jobs1 (score --jobs 1), engine, duckdb")
     ap.add_argument("--profile", action="store_true",
                     help="also run the engine once under cProfile and print its top functions by cumulative time")
     ap.add_argument("--split", action="store_true",
@@ -423,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                    *rule_args, *list_args],
         "duckdb": [py, str(Path(__file__).resolve()), "_duckdb", str(script)],
     }
+    # the engine on one core: what score's default --jobs (every core, rules in parallel) gains
+    jobs1_out = run_dir / "engine-jobs1-out"
+    commands["engine-jobs1"] = [str(jobs1_out) if x == str(engine_out) else x for x in commands["engine"]] + [
+        "--jobs", "1"]
     wanted = [c.strip() for c in a.contenders.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in commands]
     if unknown:
@@ -442,6 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         m = re.search(r"in ([0-9.]+)s = ", runs["engine"].stderr)
         if m:
             notes["engine"] = f"score() {float(m.group(1)):.2f} s (read + evaluate + build alerts)"
+    if "engine-jobs1" in runs:
+        compared = "engine" in runs
+        same = compared and all((jobs1_out / f).read_bytes() == (engine_out / f).read_bytes()
+                                for f in ("alerts.jsonl", "scored.jsonl"))
+        notes["engine-jobs1"] = "--jobs 1" + (("; alerts and scored byte-identical to engine's" if same
+                                               else "; OUTPUTS DIFFER from engine's") if compared else "")
     if "duckdb" in runs:
         ids["duckdb"] = duckdb_alert_ids(duck_ids_csv)
         info_d = json.loads(runs["duckdb"].stdout.strip().splitlines()[-1])
