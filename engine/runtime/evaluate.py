@@ -18,7 +18,6 @@ from ..columns.vec import Vec, as_bool, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
-from .windows import object_codes
 
 NS = 1_000_000_000
 
@@ -89,6 +88,8 @@ class ListMatcher:
                 return np.array([not nu and x in self.values for x, nu in zip(vals, null)], dtype=bool)
             return np.array([not nu and any(x[:n] in p for n, p in self.by_length.items())
                              for x, nu in zip(vals, null)], dtype=bool)
+        from .windows import object_codes  # windows imports pandas: compiling a plan (lint) needs neither
+
         inv, uniq = object_codes(v.values[live])
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
