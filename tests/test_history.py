@@ -296,6 +296,52 @@ def test_horizon_of_the_shipped_pack(pack) -> None:
     assert set(h.columns("call")) >= {"id", "ts", "caller", "callee", "duration"}
 
 
+def test_rule_groups_cover_each_rules_own_horizon(pack) -> None:
+    """A continued run evaluates rules group by group over the context narrowed to the group's
+    horizon: each rule's own reach and columns must be inside its group's."""
+    from fraudrules.store.horizon import rule_groups, rule_horizon
+
+    plan = compile_pack(pack)
+    groups = rule_groups(plan)
+    assert sorted(rp.id for rules, _ in groups for rp in rules) == sorted(rp.id for rp in plan.rules)
+    where = {}
+    for rules, horizon in groups:
+        for rp in rules:
+            where[rp.id] = horizon
+            own: dict = {}
+            rule_horizon(rp, own)
+            for stream, h in own.items():
+                assert horizon.span(stream) >= h.span_ns
+                assert set(horizon.columns(stream)) >= h.columns
+    # a one-hour velocity rule does not carry the 400 days of payments the dormancy rule counts
+    assert where["TF-VEL-001"].span("payment") < DAY_NS
+    assert where["TF-DORM-001"].span("payment") >= 400 * DAY_NS
+    assert len(groups) < len(plan.rules)  # rules of similar reach share an evaluation
+
+
+def test_chunks_evaluate_short_rules_over_a_short_context(pack, one_run, tmp_path, monkeypatch) -> None:
+    """Each group's executor sees only its own reach of the carried payments (and the alerts are
+    still those of one run)."""
+    from fraudrules.jobs import score as score_mod
+
+    seen: dict[str, list[int]] = {}
+    real = score_mod._rule_results
+
+    def spy(plan, records, jobs, progress, fresh, prior_alerts):
+        n = int((~fresh["payment"]).sum()) if fresh and "payment" in fresh else 0
+        for rp in plan.rules:
+            seen.setdefault(rp.id, []).append(n)
+        return real(plan, records, jobs, progress, fresh, prior_alerts)
+
+    monkeypatch.setattr(score_mod, "_rule_results", spy)
+    specs = parse_inputs([str(SAMPLES)], pack.schema)
+    _, paths = score_job(REPO / "rules", specs, tmp_path / "out", pack=pack, memory_rows=1500, chunk_rows=700)
+    assert paths["alerts"].read_text(encoding="utf-8").splitlines() == one_run[0]
+    assert max(seen["TF-DORM-001"]) > 1000  # every earlier payment of the three days
+    assert max(seen["TF-VEL-001"]) < max(seen["TF-DORM-001"]) / 4
+    assert max(seen["TF-IRSF-001"]) == 0  # a call rule with no reach back carries no payments
+
+
 def test_store_keeps_only_read_columns_and_prunes_old_days(pack, tmp_path) -> None:
     rules = tmp_path / "rules"
     import shutil

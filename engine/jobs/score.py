@@ -10,9 +10,9 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,17 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..executors.batch import BatchExecutor, match_view
+from ..io.arrow import release_memory
 from ..io.records import InputSpec, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FrameWriter, check_out_dir, write_alerts, write_frame, write_json
-from ..io.tables import InputStats
+from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import build_alerts
 from ..runtime.plan import Plan, RulePlan, compile_pack
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
+from ..store.horizon import rule_groups
 
 
 @dataclass
@@ -88,20 +90,15 @@ def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     return rm.n, rm.suppressed, rm.rows[-1], alerts
 
 
-# The run a forked worker evaluates rules of: set in the parent just before the workers fork, so
-# they inherit the records without pickling them; each worker keeps one executor (and so its
-# aggregates and key codes) for all the rules it is given.
-_FORK_RUN: tuple[Plan, RecordSet, dict[str, np.ndarray] | None, dict[str, dict[str, int]] | None] | None = None
+# The executor forked workers evaluate rules with: prepared in the parent (key codes, groups,
+# window starts) just before the workers fork, so they inherit it and the records without
+# pickling; each worker then adds the aggregates of the rules it is given.
 _FORK_EXECUTOR: BatchExecutor | None = None
 
 
 def _forked_rule(index: int) -> RuleResult:
-    global _FORK_EXECUTOR
-    assert _FORK_RUN is not None
-    plan, records, fresh, prior_alerts = _FORK_RUN
-    if _FORK_EXECUTOR is None:
-        _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
-    return _rule_result(_FORK_EXECUTOR, plan.rules[index])
+    assert _FORK_EXECUTOR is not None
+    return _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
 
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
@@ -119,8 +116,9 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
             if progress:
                 progress("rules", i + 1, n)
         return results  # type: ignore[return-value]
-    global _FORK_RUN
-    _FORK_RUN = (plan, records, fresh, prior_alerts)
+    global _FORK_EXECUTOR
+    _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
+    _FORK_EXECUTOR.prepare()
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_forked_rule, i): i for i in range(n)}
@@ -129,25 +127,34 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
                 if progress:
                     progress("rules", done, n)
     finally:
-        _FORK_RUN = None
+        _FORK_EXECUTOR = None
     return results  # type: ignore[return-value]
 
 
 def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
              fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None,
-             jobs: int = 1) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
+             jobs: int = 1, context: Context | None = None
+             ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
     """Run the batch executor and build alerts and scored records.
+
+    With ``context``, ``records`` continue it (each rule sees the earlier records it can reach) and
+    only they are scored.
 
     With ``fresh`` (rows per stream that are new; the rest is context carried from earlier runs or
     chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
     rules evaluated at once (worker processes), with the same outputs as one.
     """
     alerts_keyed: list[tuple[int, str, int, dict[str, Any]]] = []
+    if context is not None:  # the new records alone are scored, numbered after the context
+        results = _results_after(plan, records, context, progress)
+        records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
+                             for s, t in records.tables.items()}, records.inputs, records.rejects)
+    else:
+        results = zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh, prior_alerts))
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
-    for rp, (n, n_suppressed, rows, alerts) in zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh,
-                                                                               prior_alerts)):
+    for rp, (n, n_suppressed, rows, alerts) in results:
         last = rp.steps[-1]
         matches[rp.id] = n
         suppressed[rp.id] = n_suppressed
@@ -157,7 +164,36 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
             alerts_keyed.append((seq, rp.id, i, alert))
     alerts_keyed.sort(key=lambda t: (t[0], t[1]))
     alerts = [a for *_, a in alerts_keyed]
+    matches = {rp.id: matches[rp.id] for rp in plan.rules}  # plan order, however the rules were grouped
+    suppressed = {rp.id: suppressed[rp.id] for rp in plan.rules}
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
+
+
+def _results_after(plan: Plan, records: RecordSet, context: Context, progress: Progress | None
+                   ) -> Iterator[tuple[RulePlan, RuleResult]]:
+    """Each rule's result over ``context`` followed by ``records``, one group of rules at a time
+    (store.horizon.rule_groups), each over the context narrowed to its own reach; matched rows are
+    rows of ``records``. Only one group's context and executor are held at a time."""
+    prior = context.prior_alerts()
+    done = 0
+    for rules, horizon in rule_groups(plan):
+        narrow = context.narrowed(horizon)
+        combined, fresh = narrow.prepend(records, plan.schema)
+        held = narrow.rows
+        del narrow
+        before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table
+        # in this process: worker pools forked per group cost more than they gain (1M records in 5
+        # chunks: 62 s with 2 workers, 38 s with none), and each worker would hold its own executor
+        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior)
+        del combined, fresh
+        for rp, (n, n_suppressed, rows, alerts) in zip(rules, group):
+            done += 1
+            if progress:
+                progress("rules", done, len(plan.rules))
+            yield rp, (n, n_suppressed, rows - before.get(rp.steps[-1].stream, 0), alerts)
+        del group
+        if held > 100_000:  # a long context: hand its memory back before the next group's
+            release_memory()
 
 
 def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Plan,
@@ -314,9 +350,7 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
                            decision_counts=_decisions(scored))
     total = records.total  # before late rows leave: the next order position counts every record read
     records, late = context.split_late(records)
-    combined, fresh = context.prepend(records, plan.schema)
-    alerts, matches, suppressed, scored = evaluate(plan, combined, progress, fresh=fresh,
-                                                   prior_alerts=context.prior_alerts(), jobs=jobs)
+    alerts, matches, suppressed, scored = evaluate(plan, records, progress, context=context, jobs=jobs)
     after = context.advance(records, alerts, plan.schema, total)
     timings["evaluate"] = time.perf_counter() - t0
     return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings, late, after,

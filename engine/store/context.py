@@ -86,6 +86,20 @@ class Context:
         keyed.sort(key=lambda t: t[0])
         return [r for _, r in keyed]
 
+    def narrowed(self, horizon: Horizon) -> Context:
+        """This context as rules of a shorter ``horizon`` see it: per stream, only the rows within
+        its span of the high-water mark and only its columns (the rest would be null to them)."""
+        kept: dict[str, pa.Table] = {}
+        for stream, table in self.records.items():
+            span = horizon.span(stream)
+            if span <= 0 or table.num_rows == 0:
+                continue
+            names = [c for c in table.column_names if c == ORDER or c in horizon.streams[stream].columns]
+            table = prune(table.select(names), self.high_water, span)
+            if table.num_rows:
+                kept[stream] = table
+        return Context(horizon, kept, self.last_alerts, self.high_water, self.next_order)
+
     # -- a new slice ---------------------------------------------------------------------------
     def split_late(self, records: RecordSet) -> tuple[RecordSet, list[LateRecord]]:
         """Records at or before the high-water mark come too late to be scored in order: set them apart."""

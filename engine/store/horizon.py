@@ -117,3 +117,37 @@ def plan_horizon(plan: Plan) -> Horizon:
     for rp in plan.rules:
         rule_horizon(rp, streams)
     return Horizon(streams, max((rp.suppress_ns for rp in plan.rules), default=0))
+
+
+HOUR_NS = 3600 * 10**9
+# a rule's spans are rounded up to the next step (1h, 4h, 16h, 2.7d, 10.7d, 42.7d, 171d, 683d, ...)
+# so that rules of similar reach share one evaluation
+LADDER = [HOUR_NS * 4**k for k in range(12)]
+
+
+def _rounded(span_ns: int) -> int:
+    return next((step for step in LADDER if step >= span_ns), span_ns)
+
+
+def rule_groups(plan: Plan) -> list[tuple[list[RulePlan], Horizon]]:
+    """The plan's rules grouped by their own horizon, spans rounded up to ``LADDER``, shortest reach
+    first; each group's horizon has the rounded spans and its rules' columns.
+
+    A run that continues a context evaluates each group over the context narrowed to that horizon
+    (:meth:`.context.Context.narrowed`): a one-hour velocity rule reads an hour of earlier records,
+    not the 400 days of payments a dormancy rule needs. The answer is that of one evaluation over
+    the whole context, since a rule cannot reach beyond its own horizon (docs/design.md §8)."""
+    groups: dict[tuple, tuple[list[RulePlan], dict[str, StreamHorizon]]] = {}
+    for rp in plan.rules:
+        own: dict[str, StreamHorizon] = {}
+        rule_horizon(rp, own)
+        key = tuple(sorted((s, _rounded(h.span_ns)) for s, h in own.items() if h.span_ns > 0))
+        rules, streams = groups.setdefault(key, ([], {}))
+        rules.append(rp)
+        for stream, h in own.items():
+            streams.setdefault(stream, StreamHorizon(0, set())).columns |= h.columns
+        for stream, span in key:
+            streams[stream].span_ns = span
+    suppress = max((rp.suppress_ns for rp in plan.rules), default=0)
+    ordered = sorted(groups.items(), key=lambda kv: (max((s for _, s in kv[0]), default=0), kv[0]))
+    return [(rules, Horizon(streams, suppress)) for _, (rules, streams) in ordered]
