@@ -114,11 +114,17 @@ class AggregateStore:
             self._values[spec] = self._compute(spec)
         return self._values[spec]
 
+    def window_start(self, spec: AggregateSpec) -> np.ndarray:
+        """First sorted position of each row's window, per (stream, key, window)."""
+        sk = (spec.stream, spec.key, spec.window_ns)
+        if sk not in self._starts:
+            self._starts[sk] = self.group(spec.stream, spec.key).window_start(spec.window_ns)
+        return self._starts[sk]
+
     def _compute(self, spec: AggregateSpec) -> Vec:
         g = self.group(spec.stream, spec.key)
         sk = (spec.stream, spec.key, spec.window_ns)
-        if sk not in self._starts:
-            self._starts[sk] = g.window_start(spec.window_ns)
+        self.window_start(spec)
         env = TableRows(self.tables[spec.stream], self).env(spec.stream, {})
         mask = self.evaluator.truth(spec.where, env)[g.order]
         value = None if spec.value is None else self.evaluator.compute(spec.value, env).take(g.order)
@@ -189,6 +195,21 @@ class BatchExecutor:
 
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
+
+    def prepare(self) -> None:
+        """Compute what rules share, once: the codes of every key column, each table's timestamp
+        ranks, and the group index and window starts of every aggregate's (stream, key). Worker
+        processes forked after this inherit it instead of each computing it again."""
+        for rp in self.plan.rules:
+            for sp in rp.steps:
+                self.tables.codes(sp.stream, sp.key)
+                if sp.follows:
+                    src = next(s for s in rp.steps if s.alias == sp.follows[0])
+                    self.tables.codes(src.stream, sp.follows[1])
+            if rp.unless is not None:
+                self.tables.codes(rp.unless.stream, rp.unless.key)
+        for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
+            self.store.window_start(spec)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:
