@@ -56,14 +56,14 @@ def vec_arrow(vec: Vec, kind: PhysicalKind) -> pa.Array:
     return pa.array(vec.values, type=_arrow_type(kind), mask=mask)
 
 
-def records_batch(schema: Schema, stream: str, columns: dict[str, Vec], input_index: int,
+def records_batch(schema: Schema, stream: str, columns: dict[str, Vec], input_index: int | np.ndarray,
                   line: np.ndarray, wide: pa.Schema) -> pa.RecordBatch:
     """One input's typed records as a batch of the wide schema (other streams' columns null)."""
     n = len(line)
     spec = schema.streams[stream]
     arrays: dict[str, pa.Array] = {
         "_stream": pa.array(np.full(n, stream, dtype=object), pa.string()),
-        "_input": pa.array(np.full(n, input_index, dtype=np.int32)),
+        "_input": pa.array(np.broadcast_to(np.asarray(input_index, dtype=np.int32), (n,))),
         "_line": pa.array(line.astype(np.int64)),
         "_ts": pa.array(columns["ts"].values.astype(np.int64)),
         "_id": vec_arrow(columns["id"], PhysicalKind.OBJECT),

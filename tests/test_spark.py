@@ -1,0 +1,286 @@
+"""The Spark executor (docs/spark.md): the same alerts, scores, rejects and summary as ``fraudrules score``.
+
+Three levels, each against the local run as the oracle:
+
+- a simulated shuffle in plain Python (no Spark): records routed by ``executors.spark.routing`` into
+  buckets, each bucket evaluated by ``evaluate_group``; hypothesis over ``tests/packs/props`` (follows
+  of a non-key field, unless, 2-4 steps, suppression, is_new) and samples with several bucket counts;
+- ``score_spark`` on a local[2] session: samples, and generated data with rejects, duplicate ids and
+  three input formats;
+- a real standalone cluster (a master and two workers on 127.0.0.1 from the installed PySpark), the job
+  submitted with ``spark-submit cli.py score --engine spark``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from fraudrules.executors.spark import evaluate_group, plan_routing, record_schema
+from fraudrules.executors.spark.partition import records_batch
+from fraudrules.executors.spark.routing import ALL
+from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
+from fraudrules.io.sinks import alert_line
+from fraudrules.jobs.score import evaluate
+from fraudrules.runtime.alerts import key_texts
+from fraudrules.synth.generate import generate
+from tests.test_properties import record_lists
+from tests.test_stream import PACK, PLAN, PROPS_PLAN, batch_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+
+
+# --- a simulated shuffle: routing and group evaluation without Spark -----------------------------
+
+
+def shuffled_lines(plan, records, buckets: int, *, inline: bool = False) -> list[str]:
+    """Alert lines of ``records`` (a RecordSet) evaluated group by group, as the Spark job does, with a
+    shuffle written here in Python (crc32 buckets instead of Spark's xxhash64). ``inline``: records from
+    ``records_from_dicts``, whose order after ``ts`` is the list position (its ``line``), one input."""
+    wide = record_schema(plan.schema)
+    routing = plan_routing(plan)
+    batches = {s: records_batch(plan.schema, s, t.columns, 0 if inline else t.input_index, t.line, wide)
+               for s, t in records.tables.items() if t.n}
+    got = []
+    for family in routing.families:
+        groups: dict[int, list[pa.Table]] = {}
+        for bit, (stream, fname) in enumerate(family.roles):
+            if stream not in batches:
+                continue
+            table = pa.Table.from_batches([batches[stream]])
+            if fname == ALL:
+                bucket, roles = np.zeros(table.num_rows, np.int32), -1
+            else:
+                vec = records.tables[stream].columns[fname]
+                keep = np.flatnonzero(~vec.null)
+                table = table.take(pa.array(keep))
+                bucket = np.array([zlib.crc32(k.encode()) % buckets for k in key_texts(vec.take(keep))], np.int32)
+                roles = 1 << bit
+            for b in np.unique(bucket):
+                rows = table.filter(pa.array(bucket == b))
+                route = pa.table({"_family": pa.array(np.full(rows.num_rows, family.index, np.int32)),
+                                  "_bucket": pa.array(np.full(rows.num_rows, b, np.int32)),
+                                  "_roles": pa.array(np.full(rows.num_rows, roles, np.int64))})
+                groups.setdefault(int(b), []).append(pa.Table.from_arrays(
+                    route.columns + rows.columns, names=route.column_names + rows.column_names))
+        for parts in groups.values():
+            out = evaluate_group(plan, family, pa.concat_tables(parts))
+            got += [(r["_ts"], r["_input"], r["_line"], r["rule_id"], r["alert"]) for r in out.to_pylist()
+                    if r["alert"] is not None]
+    return [a for *_, a in sorted(got)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists())
+def test_simulated_shuffle_equals_batch_on_every_rule_kind(records):
+    want = batch_lines(PROPS_PLAN, records)
+    rs = records_from_dicts(records, PROPS_PLAN.schema, region="CN")
+    for buckets in (1, 2, 5):
+        assert shuffled_lines(PROPS_PLAN, rs, buckets, inline=True) == want
+
+
+def test_routing_of_the_shipped_pack():
+    routing = plan_routing(PLAN)
+    assert routing.single == []  # every shipped rule spreads over the cluster
+    roles = {rid: f.roles for f in routing.families for rid in f.rules}
+    # follows: the drain step is routed by its payee (its key), the cash-out step by its payer
+    assert roles["TF-CASHOUT-001"] == (("payment", "payee_account"), ("payment", "payer_account"))
+    # unless keyed on the caller of the first step's stream: calls travel by callee and by caller
+    assert roles["TF-APP-001"] == (("call", "callee"), ("call", "caller"), ("payment", "payer_phone"))
+    props = plan_routing(PROPS_PLAN)
+    assert set(props.single) == {"P-SEQ3F", "P-SEQ4"}  # they run in one group, and still agree (above)
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 17])
+def test_simulated_shuffle_equals_batch_on_samples(buckets):
+    rs = read_inputs(parse_inputs([str(SAMPLES)], PACK.schema), PACK.schema)
+    want = [alert_line(a) for a in evaluate(PLAN, rs)[0]]
+    assert len(want) > 100
+    assert shuffled_lines(PLAN, rs, buckets) == want
+
+
+# --- local[2] ------------------------------------------------------------------------------------
+
+
+def local_run(args: list[str], out: Path) -> Path:
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "score", *args, "--out", str(out), "-q",
+                    "--accept-rejects"], check=True, capture_output=True, cwd=ROOT)
+    return out
+
+
+def assert_same_outputs(spark_out: Path, local_out: Path) -> None:
+    from fraudrules.jobs.spark_job import alert_lines, read_dataset
+
+    want = (local_out / "alerts.jsonl").read_bytes()
+    assert want.count(b"\n") > 10
+    assert alert_lines(spark_out) == want
+    assert json.loads((spark_out / "summary.json").read_text()) == json.loads((local_out / "summary.json").read_text())
+    local = pd.read_json(local_out / "scored.jsonl", lines=True, dtype=False)
+    scored = read_dataset(spark_out, "scored")[list(local.columns)].reset_index(drop=True)
+    assert len(scored) == len(local)
+    pd.testing.assert_frame_equal(scored.astype(str), local.astype(str))
+    rejects = read_dataset(spark_out, "rejects")[["input", "line", "reason"]].reset_index(drop=True)
+    local_rejects = pd.read_csv(local_out / "rejects.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(rejects.astype(str), local_rejects.astype(str))
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # pyspark is installed by .ci/run (".[test,spark]"): a missing one fails, it does not skip
+    from fraudrules.jobs.spark_job import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def generated_inputs(tmp_path_factory) -> list[str]:
+    """Generated data in three formats, with bad rows and duplicate ids that must be rejected alike."""
+    src = tmp_path_factory.mktemp("gen")
+    generate(src, customers=600, days=3, seed=7)
+    out = tmp_path_factory.mktemp("inputs")
+    call = (src / "call.csv").read_text().splitlines(keepends=True)
+    first_id = call[1].split(",")[0]
+    broken = call[:40] + ["x1,not-a-time,+8613800000001\n", call[3], "x2,2026-03-01T10:00:00Z\n"] + call[40:]
+    assert not call[3].startswith("x")
+    (out / "call.csv").write_text("".join(broken))  # a bad timestamp, a duplicate id, a short row
+    assert first_id
+    pay = pd.read_csv(src / "payment.csv", dtype=str, keep_default_na=False)
+    pq.write_table(pa.Table.from_pandas(pay, preserve_index=False), out / "payment.parquet")
+    sms = pd.read_csv(src / "sms.csv", dtype=str, keep_default_na=False)
+    with open(out / "sms.jsonl", "w") as fh:
+        for rec in sms.to_dict("records"):
+            fh.write(json.dumps({k: v for k, v in rec.items() if v != ""}) + "\n")
+        fh.write("{not json\n")
+    shutil.copy(src / "sim_event.csv", out / "sim_event.csv")
+    return [str(out / "call.csv"), str(out / "payment.parquet"), str(out / "sms.jsonl"),
+            str(out / "sim_event.csv")]
+
+
+def test_local_spark_samples_are_the_local_bytes(spark, tmp_path):
+    from fraudrules.io.records import parse_inputs as parse
+    from fraudrules.jobs.spark_job import score_spark
+
+    specs = parse([str(SAMPLES)], PACK.schema)
+    score_spark(spark, PACK, specs, tmp_path / "spark")
+    assert_same_outputs(tmp_path / "spark", local_run([str(SAMPLES)], tmp_path / "local"))
+
+
+def test_local_spark_generated_with_rejects_and_formats(spark, tmp_path, generated_inputs):
+    from fraudrules.jobs.spark_job import score_spark
+
+    specs = parse_inputs(generated_inputs, PACK.schema)
+    result, _ = score_spark(spark, PACK, specs, tmp_path / "spark", buckets=5)
+    local = local_run(generated_inputs, tmp_path / "local")
+    assert_same_outputs(tmp_path / "spark", local)
+    reasons = pd.read_csv(local / "rejects.csv")["reason"].tolist()
+    assert any("duplicate id" in r for r in reasons) and len(reasons) >= 4
+    for s in result.records.inputs:
+        assert s.read == s.scored + s.rejected + s.filtered
+
+
+def test_spark_engine_refuses_history(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "score", str(SAMPLES), "--engine", "spark",
+                          "--out", str(tmp_path / "o"), "--history", str(tmp_path / "h")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    assert "--history does not combine with --engine spark" in run.stderr
+
+
+# --- a real standalone cluster -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A Spark standalone master and two workers (one core each) on 127.0.0.1, stopped afterwards."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("spark-logs")
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "SPARK_WORKER_DIR": str(logs / "work"), "SPARK_LOG_DIR": str(logs)}
+    port, ui = _free_port(), _free_port()
+    procs = []
+
+    def start(args: list[str], name: str) -> subprocess.Popen:
+        log = open(logs / f"{name}.log", "w")
+        p = subprocess.Popen([str(home / "bin" / "spark-class"), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        procs.append(p)
+        return p
+
+    try:
+        start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+               "--webui-port", str(ui)], "master")
+        _wait_port(port, 120)
+        url = f"spark://127.0.0.1:{port}"
+        for i in range(2):
+            start(["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                   "--webui-port", str(_free_port()), url], f"worker{i}")
+        end = time.monotonic() + 120
+        while time.monotonic() < end:  # both workers registered with the master
+            text = (logs / "master.log").read_text()
+            if text.count("Registering worker") >= 2:
+                break
+            time.sleep(0.5)
+        else:
+            raise TimeoutError("the workers did not register: " + (logs / "master.log").read_text()[-2000:])
+        yield url, env, home
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+
+
+def test_standalone_cluster_spark_submit_is_the_local_bytes(cluster, tmp_path, generated_inputs):
+    url, env, home = cluster
+    out = tmp_path / "spark"
+    run = subprocess.run(
+        [str(home / "bin" / "spark-submit"), "--master", url, "--conf", "spark.driver.host=127.0.0.1",
+         "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.ui.enabled=false",
+         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.executor.memory=768m",
+         str(ROOT / "cli.py"), "score", *generated_inputs, "--engine", "spark", "--out", str(out), "-q",
+         "--accept-rejects"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "app-" in (Path(env["SPARK_LOG_DIR"]) / "master.log").read_text()  # it ran on the cluster's workers
+    assert_same_outputs(out, local_run(generated_inputs, tmp_path / "local"))
