@@ -20,6 +20,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from fraudrules.columns.phones import country_one, normalise_one, type_one
@@ -173,7 +174,8 @@ SCALARS = {
     "hour": lambda ts, tz="UTC": None if ts is None else _local_time(ts, tz).hour,
     "weekday": lambda ts, tz="UTC": None if ts is None else _local_time(ts, tz).isoweekday(),
     "minutes": lambda d: None if d is None else d / 60.0,
-    "is_round": lambda x, u: x is not None and u is not None and u != 0 and math.fmod(x, u) == 0,
+    "is_round": lambda x, u: (x is not None and u is not None and u != 0 and math.isfinite(x) and math.isfinite(u)
+                              and Decimal(repr(float(x))) % Decimal(repr(float(u))) == 0),  # as printed
     "abs": lambda x: None if x is None else abs(x),
     "least": lambda a, b: None if a is None or b is None else min(a, b),
     "greatest": lambda a, b: None if a is None or b is None else max(a, b),

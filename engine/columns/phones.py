@@ -3,7 +3,9 @@
 Every function works on arrays and calls ``phonenumbers`` once per *distinct*
 value, since record files repeat the same numbers many times. A number that
 is not a valid E.164 number (short codes like 95588 or 110, spoofed garbage)
-is kept as written: it still joins with itself, and its country is null.
+is kept as written: it still joins with itself, and its country is null. A valid
+non-geographic number (+800, +882, +883, +979, +808, +870, +878, +881) has a null
+country too; its ``number_type`` says what it is.
 """
 
 from __future__ import annotations
@@ -92,7 +94,10 @@ def country_one(text: str) -> str | None:
         return None
     import phonenumbers
 
-    return phonenumbers.region_code_for_number(number)
+    region = phonenumbers.region_code_for_number(number)
+    # a valid non-geographic number (+800 freephone, +882/+883 networks, +979...) has no country:
+    # phonenumbers says "001", which is no ISO code; number_type() says what the number is
+    return None if region in (None, "001", "ZZ") else region
 
 
 @lru_cache(maxsize=1_000_000)

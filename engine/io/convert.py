@@ -17,6 +17,7 @@ from ..columns import phones
 from ..columns.types import NUMERIC_TYPES, STRING_TYPES
 from ..columns.vec import Vec, empty_array
 from ..lang.functions import TS_OUT_OF_RANGE, TS_WALL_CLOCK, timestamp_problems
+from ..lang.hints import enum_hint
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
 from .arrow import text_objects
 from .raw import RawChunk
@@ -239,7 +240,8 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
             bad = ~null & ~_np_bool(pc.is_in(arr, value_set=allowed))
             listed = ", ".join(spec.values)
             return Conv(Vec(values, null | bad), bad,
-                        lambda i: f"{name}: {show_value(values[i])} is not one of {listed}")
+                        lambda i: f"{name}: {show_value(values[i])} is not one of {listed}"
+                                  + enum_hint(values[i], spec.values))
         return Conv(Vec(values, null), no_bad(n), lambda i: "")
 
     trimmed = pc.utf8_trim_whitespace(arr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -121,11 +122,56 @@ def _minutes(args: list[Vec], const: object) -> Vec:
     return Vec(args[0].values / 60.0, args[0].null.copy())
 
 
+def _decimal(v: float) -> Decimal:
+    """The shortest decimal that prints ``v``: ``0.01`` is one cent, not the binary value near it."""
+    return Decimal(repr(float(v)))
+
+
 def _is_round(args: list[Vec], const: object) -> Vec:
+    """x is a multiple of unit, both read as the decimals they print as (docs/rules.md), so that
+    ``is_round(12.34, 0.01)`` holds as the exact sums do; a remainder of binary fractions would not.
+
+    Per distinct unit of k decimals, x is scaled by 10^k: it is a multiple when the scaled value
+    is an integer that gives x back (x has no more decimals than the unit) and the integer
+    remainder by the scaled unit is 0. Values too large for exact float integers (2^53) fall back
+    to ``decimal``."""
     x, unit = args
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = (unit.values != 0) & (np.fmod(x.values, np.where(unit.values == 0, 1, unit.values)) == 0)
-    return Vec(ok & ~x.null & ~unit.null, np.zeros(len(x), dtype=bool))
+    n = len(x)
+    ok = np.zeros(n, dtype=bool)
+    xv = np.asarray(x.values, dtype=np.float64)
+    uv = np.asarray(unit.values, dtype=np.float64)
+    valid = ~x.null & ~unit.null & np.isfinite(xv) & np.isfinite(uv) & (uv != 0)
+    if not valid.any():
+        return Vec(ok, np.zeros(n, dtype=bool))
+    for u in np.unique(uv[valid]).tolist():
+        rows = np.flatnonzero(valid & (uv == u))
+        du = _decimal(abs(u))
+        k = max(0, -int(du.as_tuple().exponent))
+        scaled_u = float(du.scaleb(k))
+        vals = xv[rows]
+        if k <= 15 and scaled_u < 2.0 ** 53:
+            scale = 10.0 ** k
+            with np.errstate(over="ignore", invalid="ignore"):
+                big = np.round(vals * scale)
+                fast = np.abs(big) < 2.0 ** 53
+                exact = (big / scale) == vals
+                ok[rows] = fast & exact & (np.fmod(big, scaled_u) == 0)
+            slow = rows[~fast]
+        else:
+            slow = rows
+        for i in slow.tolist():
+            ok[i] = _decimal(xv[i]) % du == 0
+    return Vec(ok, np.zeros(n, dtype=bool))
+
+
+def is_round_one(x: float | None, unit: float | None) -> bool:
+    """``is_round`` of one value (scalar evaluators): the same answer as the vectorised body."""
+    if x is None or unit is None:
+        return False
+    x, unit = float(x), float(unit)
+    if unit == 0 or not (np.isfinite(x) and np.isfinite(unit)):
+        return False
+    return _decimal(x) % _decimal(abs(unit)) == 0
 
 
 def _abs(args: list[Vec], const: object) -> Vec:
@@ -299,6 +345,9 @@ def timestamp_problems(text: np.ndarray, null: np.ndarray, fmt: str | None) -> t
     if fmt:
         groups = [~bad]
     else:
+        # RFC 3339 allows a lower-case "t" and "z"; pandas does not: read them as "T" and "Z"
+        stripped = stripped.str.replace(_LOWER_TZ, lambda m: m.group(1) + m.group(2).upper(), regex=True)
+        stripped = stripped.str.replace(_LOWER_T, lambda m: m.group(1) + "T", regex=True)
         series = stripped.where(~wall, None)
         # Text with and without an offset is parsed in separate calls: pandas
         # versions disagree on naive text mixed with offsets in one column.
@@ -338,6 +387,8 @@ def timestamp_problems(text: np.ndarray, null: np.ndarray, fmt: str | None) -> t
 
 
 _OFFSET = r"[T ].*(?:Z|z|[+-]\d\d(?::?\d\d)?)$"  # a time part, then Z or an offset
+_LOWER_TZ = r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(z)$"  # a time, then a lower-case z
+_LOWER_T = r"^(\d{4}-\d\d-\d\d)t(?=\d\d:)"  # a date, a lower-case t, a time
 
 
 # --- type rules -------------------------------------------------------------
@@ -428,7 +479,7 @@ FUNCTIONS: dict[str, Function] = {
         Function("minutes", 1, 1, _ret(LogicalType.FLOAT, _numbers(1, "a duration")), _minutes,
                  doc="a duration in minutes"),
         Function("is_round", 2, 2, _ret(LogicalType.BOOL, _numbers(2, "a number")), _is_round,
-                 doc="true when x is a multiple of unit"),
+                 doc="true when x is a multiple of unit, both as the decimals they print as"),
         Function("abs", 1, 1, _same_numeric, _abs, doc="absolute value"),
         Function("least", 2, 2, _same_ordered, _least, doc="the smaller of two values (null if either is)"),
         Function("greatest", 2, 2, _same_ordered, _greatest, doc="the larger of two values (null if either is)"),

@@ -123,3 +123,12 @@ def literal_word_hint(name: str) -> str:
     if lowered in ("true", "false", "null") and name != lowered:
         return f"; write {lowered} in lower case"
     return ""
+
+
+def enum_hint(value: str, values: tuple[str, ...] | list[str]) -> str:
+    """``; did you mean 'in'? ...`` when ``value`` differs from an allowed value only by case or by
+    surrounding spaces. Enum values are matched exactly (docs/rules.md): a hint, not a guess."""
+    close = [v for v in values if v.strip().casefold() == value.strip().casefold()]
+    if len(close) != 1:
+        return ""
+    return f"; did you mean {close[0]!r}? enum values match exactly: case and spaces count"

@@ -29,7 +29,7 @@ from ..lang.expr import (
     unparse,
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
-from ..lang.hints import FUNCTION_ALIASES, literal_word_hint, name_hint
+from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
 from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack
 from .streams import FieldSpec, StreamSpec
 
@@ -339,7 +339,8 @@ class Checker:
     def _check_enum_literal(self, field_node: Expr, lit: Expr, src: ExprSource, scope: Scope) -> None:
         values = self._enum_values(field_node, scope)
         if values and isinstance(lit, Literal) and lit.kind == "string" and lit.value not in values:
-            self._err(src, lit, f"{lit.value!r} is not a value of {field_node.dotted} ({', '.join(values)})")
+            self._err(src, lit, f"{lit.value!r} is not a value of {field_node.dotted} ({', '.join(values)})"
+                                + enum_hint(lit.value, values))
 
     def _arith(self, node: Binary, lt: LogicalType, rt: LogicalType, src: ExprSource) -> LogicalType | None:
         op = node.op
@@ -457,7 +458,11 @@ class Checker:
             if param is None:
                 return None
             seconds = param.value if param.kind == "duration" else None
-        if not (isinstance(seconds, (int, float)) and seconds > 0):
+        if isinstance(seconds, (int, float)) and seconds <= 0:  # a duration, but an empty window
+            self._err(src, window, f"the window of {node.name}() must be longer than 0s: a window of "
+                                   f"{seconds:g}s holds only the records of the same instant (write e.g. 1s or 1h)")
+            return None
+        if not isinstance(seconds, (int, float)):
             self._err(src, window, f"the window of {node.name}() must be a duration literal such as 1h or 7d"
                                    + (" (or a param whose value is one)" if isinstance(window, Param) else ""))
             return None

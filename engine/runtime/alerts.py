@@ -160,11 +160,16 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
         for cond, leaves in cond_cols:
             values: dict[str, Any] = {}
             entry = {"step": cond.step, "expr": cond.text, "values": values}
+            hits = []
             for leaf, vals in leaves:
                 values[leaf.text] = vals[i]
                 if leaf.list_name is not None and vals[i] is not None:
-                    entry["list"] = leaf.list_name
-                    entry["list_entry"] = plan.lists[leaf.list_name].entry(str(vals[i]))
+                    hits.append({"list": leaf.list_name, "entry": plan.lists[leaf.list_name].entry(str(vals[i]))})
+            if hits:  # the list that matched (else the first): a list condition names its own entry
+                main = next((h for h in hits if h["entry"] is not None), hits[0])
+                entry["list"], entry["list_entry"] = main["list"], main["entry"]
+                if len(hits) > 1:
+                    entry["lists"] = hits
             conditions.append(entry)
         if explain_cols:
             message = "".join(part.text if vals is None else render_value(vals[i], part.spec)

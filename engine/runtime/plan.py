@@ -196,17 +196,19 @@ def _leaves(expanded: Expr, params: dict[str, ParamDef] | None = None) -> tuple[
     """The values worth showing for one (macro-expanded) condition, no repeats.
 
     Fields, function calls and aggregates, outermost first; an aggregate is
-    shown whole, not its insides; ``x in @list`` also shows the list entry;
+    shown whole, not its insides; ``x in @list`` also shows the list entry (one leaf per list);
     a param is shown as ``$name`` with the value it ran with.
     """
     leaves: list[Leaf] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str | None]] = set()
     params = params or {}
 
     def add(node: Expr, list_name: str | None = None) -> None:
+        # a value is shown once, but each ``x in @list`` keeps its own leaf: in ``x in @a or x in @b``
+        # each list reports its own entry (#12), not the first list's entry for both
         text = unparse(node)
-        if text not in seen:
-            seen.add(text)
+        if (text, list_name) not in seen:
+            seen.add((text, list_name))
             leaves.append(Leaf(text, bind_params(node, params), list_name))
 
     def visit(node: Expr) -> None:
