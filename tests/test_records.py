@@ -554,6 +554,24 @@ def test_an_unclosed_quote_is_read_by_the_slow_path_in_bounded_blocks(tmp_path, 
     assert t.n == 201 and t.columns["payer_account"].values[-1].startswith("open\nq0,")
 
 
+@pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
+def test_compressed_inputs_read_as_the_plain_file(tmp_path, ext):
+    import bz2
+    import lzma
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[ext]
+    content = b"id,ts,payer_account\n" + b"".join(b"p%d,2026-03-01T10:%02d:00Z,A%d\n" % (i, i, i % 3)
+                                                    for i in range(40)) + b"p40,bad,B\n"
+    plain = read(write(tmp_path, "payment.csv", content))
+    (tmp_path / "z").mkdir()
+    packed = read(write(tmp_path / "z", "payment.csv" + ext, compress(content)))
+    same_tables(plain, packed)
+    assert rejects(packed) == rejects(plain) == [(42, "ts: bad timestamp 'bad'")]
+    cut = write(tmp_path / "z", "sms.jsonl" + ext, compress(b'{"id": "s1"}\n' * 5000)[:-20])
+    with pytest.raises(InputError, match="cannot read"):
+        read(cut)
+
+
 _BOMB = """
 import os, subprocess, sys
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,16 +45,19 @@ class SlowPathNeeded(Exception):
 
 
 BLOCK_BYTES = 1 << 24  # bytes of a file parsed at a time: the reader's memory does not grow with the file
-_READ_ERRORS = (OSError, EOFError, zlib.error)
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # decompressed as they are read
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed as they are read when the name ends in ``.gz``."""
+    """The file's bytes, decompressed as they are read when the name ends in ``.gz``, ``.bz2`` or
+    ``.xz``."""
     try:
-        if path.name.lower().endswith(".gz"):
-            return gzip.open(path, "rb")
+        for ext, opener in COMPRESSED.items():
+            if path.name.lower().endswith(ext):
+                return opener(path, "rb")
         return open(path, "rb")
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
 
 
@@ -63,7 +68,7 @@ def read_pieces(path: Path, size: int) -> Iterator[bytes]:
         while True:
             try:
                 piece = fh.read(max(size, 3) if first else size)  # a full read unless at the end
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 raise InputError(f"{path}: cannot read: {exc}") from None
             if first:
                 first = False

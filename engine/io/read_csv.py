@@ -6,7 +6,6 @@ import csv
 import io
 import itertools
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ import pyarrow.csv as pa_csv
 from ..errors import InputError
 from .raw import (
     BLOCK_BYTES,
+    READ_ERRORS,
     LongRecord,
     RawChunk,
     SlowPathNeeded,
@@ -296,7 +296,7 @@ class CsvReader:
                     return
                 except csv.Error as exc:
                     fields, reason = None, f"malformed CSV: {exc}"
-                except (OSError, EOFError, zlib.error) as exc:
+                except READ_ERRORS as exc:
                     raise InputError(f"{self.path}: cannot read: {exc}") from None
                 start, prev = prev + 1, reader.line_num
                 if fields is not None and not fields:

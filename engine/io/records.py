@@ -1,6 +1,6 @@
 """Record inputs: readers, normalisation, rejects and the total order (docs/design.md §3, §5).
 
-Inputs are CSV (optionally ``.gz``), JSON Lines or Parquet files, each read
+Inputs are CSV or JSON Lines (optionally ``.gz``, ``.bz2`` or ``.xz``) or Parquet files, each read
 into one stream, natively (columns named after the stream's fields) or through
 a mapping file (:mod:`engine.mapping`). Every value is normalised to its
 field's type:
@@ -77,9 +77,8 @@ __all__ = [
 ]
 
 _EXTENSIONS = {
-    ".csv": "csv", ".csv.gz": "csv",
-    ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
-    ".jsonl.gz": "jsonl", ".json.gz": "jsonl", ".ndjson.gz": "jsonl",
+    **{f".csv{z}": "csv" for z in ("", ".gz", ".bz2", ".xz")},
+    **{f".{ext}{z}": "jsonl" for ext in ("jsonl", "json", "ndjson") for z in ("", ".gz", ".bz2", ".xz")},
     ".parquet": "parquet", ".pq": "parquet",
 }
 
@@ -102,7 +101,7 @@ def _format_of(path: Path, mapping: Mapping | None = None) -> str:
     fmt = _split_ext(path)[1]
     if fmt is None:
         raise InputError(f"{path}: cannot tell the format from the file name "
-                         f"(use .csv, .csv.gz, .jsonl, .json, .ndjson, .parquet or .pq)")
+                         f"(use .csv, .jsonl, .json, .ndjson, each optionally .gz, .bz2 or .xz, .parquet or .pq)")
     return fmt
 
 
