@@ -21,7 +21,7 @@ from fraudrules.jobs import score as job
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.runtime.scoring import new_scores
-from fraudrules.runtime.windows import KeyCodes, object_codes, sorted_ranks
+from fraudrules.runtime.windows import ColumnCodes, joint_codes, object_codes, sorted_ranks
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -49,16 +49,18 @@ def test_object_codes_group_like_factorize(values, fresh_objects):
 
 @settings(max_examples=60, deadline=None)
 @given(texts, texts, st.lists(st.booleans(), max_size=60))
-def test_key_codes_compare_across_columns(left, right, nulls):
+def test_joint_codes_compare_across_columns(left, right, nulls):
     """Codes of two columns agree exactly where the values do; a null is -1 and joins nothing."""
-    keys = KeyCodes()
     null = np.array((nulls + [False] * len(left))[: len(left)], dtype=bool)
-    a = keys.codes(Vec(np.array(left, dtype=object), null))
-    b = keys.codes(Vec(np.array(right, dtype=object), np.zeros(len(right), dtype=bool)))
-    assert ((a == -1) == null).all()
+    la = ColumnCodes(Vec(np.array(left, dtype=object), null))
+    rb = ColumnCodes(Vec(np.array(right, dtype=object), np.zeros(len(right), dtype=bool)))
+    assert ((la.codes == -1) == null).all()
+    a, b = joint_codes(la, rb)
+    assert ((a == -1) == null).all() and (b >= 0).all()
     for i, x in enumerate(left):
         for j, y in enumerate(right):
             assert (a[i] == b[j]) == (not null[i] and x == y)
+    assert same_partition(a[~null], la.codes[~null]) and same_partition(b, rb.codes)
 
 
 @given(st.lists(st.integers(0, 5), max_size=40))

@@ -24,11 +24,12 @@ from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.windows import (
     WINDOW_BODIES,
+    ColumnCodes,
     CompositeIndex,
     GroupIndex,
-    KeyCodes,
     Window,
     composite_searchsorted,
+    joint_codes,
     sorted_ranks,
 )
 
@@ -61,22 +62,31 @@ def empty_table(stream: str, schema) -> Table:
 
 class Tables:
     """Tables by stream, with empty ones for streams absent from the input; the codes of their
-    key and text columns and the ranks of their timestamps, each computed once per run."""
+    key and text columns and the ranks of their timestamps, each computed once per executor."""
 
     def __init__(self, records: RecordSet, plan: Plan):
         self.records = records
         self.plan = plan
         self._empty: dict[str, Table] = {}
-        self._keys = KeyCodes()
-        self._codes: dict[tuple[str, str], np.ndarray] = {}
+        self._codes: dict[tuple[str, str], ColumnCodes] = {}
+        self._joint: dict[tuple[tuple[str, str], tuple[str, str]], tuple[np.ndarray, np.ndarray]] = {}
         self._ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def codes(self, stream: str, name: str) -> np.ndarray:
-        """Per row, the code of a column's value in the run's one dictionary (-1 = null)."""
+    def column_codes(self, stream: str, name: str) -> ColumnCodes:
         ck = (stream, name)
         if ck not in self._codes:
-            self._codes[ck] = self._keys.codes(self[stream].columns[name])
+            self._codes[ck] = ColumnCodes(self[stream].columns[name])
         return self._codes[ck]
+
+    def codes(self, stream: str, name: str) -> np.ndarray:
+        """Per row, the code of a column's value (-1 = null): equal values, equal codes."""
+        return self.column_codes(stream, name).codes
+
+    def joint(self, a: tuple[str, str], b: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of two (stream, field) columns in one space: equal codes where values are equal."""
+        if (a, b) not in self._joint:
+            self._joint[(a, b)] = joint_codes(self.column_codes(*a), self.column_codes(*b))
+        return self._joint[(a, b)]
 
     def ranks(self, stream: str) -> tuple[np.ndarray, np.ndarray]:
         """(distinct timestamps, rank of each row's ts) of a table."""
@@ -201,13 +211,13 @@ class BatchExecutor:
         ranks, and the group index and window starts of every aggregate's (stream, key). Worker
         processes forked after this inherit it instead of each computing it again."""
         for rp in self.plan.rules:
-            for sp in rp.steps:
+            for j, sp in enumerate(rp.steps):
                 self.tables.codes(sp.stream, sp.key)
-                if sp.follows:
-                    src = next(s for s in rp.steps if s.alias == sp.follows[0])
-                    self.tables.codes(src.stream, sp.follows[1])
+                if j:
+                    self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
             if rp.unless is not None:
-                self.tables.codes(rp.unless.stream, rp.unless.key)
+                on = rp.steps[rp.unless.on]
+                self.tables.joint((rp.unless.stream, rp.unless.key), (on.stream, on.key))
         for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
             self.store.window_start(spec)
 
@@ -247,18 +257,24 @@ class BatchExecutor:
     def _ts(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
         return self.tables[sp.stream].ts()[rows]
 
+    @staticmethod
+    def _join_source(rp: RulePlan, j: int) -> tuple[str, str]:
+        """The (stream, field) that step ``j`` joins on: an earlier step's field it follows (follow
+        the money), else the key of the step before (same entity)."""
+        sp = rp.steps[j]
+        if sp.follows:
+            alias, fname = sp.follows
+            return next(s for s in rp.steps if s.alias == alias).stream, fname
+        return rp.steps[j - 1].stream, rp.steps[j - 1].key
+
     def _extend(self, rp: RulePlan, chains: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
         """Join the chains of steps 0..j-1 with candidates of step j."""
         steps = rp.steps
         sp, prev, first = steps[j], steps[j - 1], steps[0]
         cand = self._triggers(sp) if j == len(steps) - 1 else self._candidates(sp)
-        if sp.follows:  # follow the money: this step's key is a field of an earlier step
-            alias, fname = sp.follows
-            src = next(s for s in steps if s.alias == alias)
-            chain_code = self.tables.codes(src.stream, fname)[chains[alias]]
-        else:  # same entity as the step before
-            chain_code = self.tables.codes(prev.stream, prev.key)[chains[prev.alias]]
-        cand_code = self.tables.codes(sp.stream, sp.key)[cand]
+        join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
+        chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
+        cand_code = cand_codes[cand]
         # sort chains by (code, ts of the first step); drop chains that cannot join
         ts_first = self._ts(first, chains[first.alias])
         live = np.flatnonzero(chain_code >= 0)
@@ -304,8 +320,8 @@ class BatchExecutor:
         table = self.tables[u.stream]
         env = TableRows(table, self.store).env(u.stream, {})
         urows = np.flatnonzero(self.evaluator.truth(u.where, env) & ~table.columns[u.key].null)
-        ucode = self.tables.codes(u.stream, u.key)[urows]
-        ccode = self.tables.codes(on.stream, on.key)[chains[on.alias]]
+        ucodes, ccodes = self.tables.joint((u.stream, u.key), (on.stream, on.key))
+        ucode, ccode = ucodes[urows], ccodes[chains[on.alias]]
         useq = table.seq[urows]
         order = np.lexsort((useq, ucode))
         uc, us = ucode[order], useq[order]

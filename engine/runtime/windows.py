@@ -54,25 +54,24 @@ def object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return local.astype(np.int64)[by_address], np.asarray(uniq, dtype=object)
 
 
-class KeyCodes:
-    """One dictionary of values for a whole run: each column is hashed once, and columns of
-    different streams get comparable codes, so joins, groups and runs sort integers, not text.
+class ColumnCodes:
+    """Integer codes of a column's values (-1 = null) and the distinct value of each code."""
 
-    Codes number the distinct values in the order first seen over the columns asked for; nothing
-    depends on that order. -1 is null.
-    """
+    def __init__(self, vec: Vec):
+        local, self.uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
+        local[vec.null] = -1
+        self.codes = local
 
-    def __init__(self) -> None:
-        self._code: dict[object, int] = {}
 
-    def codes(self, vec: Vec) -> np.ndarray:
-        """Codes of a whole column: one hash pass over its rows, a dict lookup per distinct value."""
-        local, uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
-        code = self._code
-        where = np.fromiter((code.setdefault(u, len(code)) for u in uniq.tolist()), dtype=np.int64, count=len(uniq))
-        out = where[local]
-        out[vec.null] = -1
-        return out
+def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two columns in one space, so that a join compares integers: only the distinct
+    values of the two are hashed together, not their rows."""
+    if a is b:
+        return a.codes, b.codes
+    both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
+    both = np.r_[both.astype(np.int64), -1]  # a row's -1 (null) takes the last slot: -1 again
+    na = len(a.uniq)
+    return (np.r_[both[:na], -1][a.codes], np.r_[both[na:-1], -1][b.codes])
 
 
 def sorted_ranks(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
