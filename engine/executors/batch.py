@@ -270,6 +270,8 @@ class BatchExecutor:
     def _extend(self, rp: RulePlan, chains: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
         """Join the chains of steps 0..j-1 with candidates of step j."""
         steps = rp.steps
+        if len(steps) == 2:
+            return self._extend_latest(rp, chains)
         sp, prev, first = steps[j], steps[j - 1], steps[0]
         cand = self._triggers(sp) if j == len(steps) - 1 else self._candidates(sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
@@ -312,6 +314,59 @@ class BatchExecutor:
             for a, r in new_rows.items():
                 out[a].append(r)
         return {a: (np.concatenate(parts) if parts else np.zeros(0, np.int64)) for a, parts in out.items()}
+
+    def _extend_latest(self, rp: RulePlan, chains: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A two-step sequence joined to the latest chain only: O(n log n) time, linear memory.
+
+        The evidence is the latest chain (docs/design.md §5), so each trigger needs only its latest
+        earlier first step that passes the cross conditions, not all of them (a busy key has n^2/2).
+        The first steps a trigger may join are a run of the index sorted by (code, ts, rank), which
+        is also their order in the total order; so walk down from the trigger's end of that run,
+        1, 2, 4, ... rows at a time, until the cross conditions hold. ``unless`` keeps the result
+        exact: an unless record that cancels the latest chain lies between every earlier one's
+        ends as well (``_apply_unless`` runs after)."""
+        first, sp = rp.steps
+        cand = self._triggers(sp)
+        join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
+        firsts = chains[first.alias]
+        code = join_codes[firsts]
+        ts_first = self._ts(first, firsts)
+        live = np.flatnonzero(code >= 0)
+        order = live[np.lexsort((ts_first[live], code[live]))]
+        sc, st = code[order], ts_first[order]
+        uniq, rank = self.tables.ranks(first.stream)
+        index = CompositeIndex(sc, st, (uniq, rank[firsts][order]))
+        cand_code, cand_ts = cand_codes[cand], self._ts(sp, cand)
+        within = rp.within_ns if rp.within_ns is not None else 0
+        lo = index.search(cand_code, cand_ts - within, side="left")
+        # strictly earlier in the total order: within a code's run the seq ascends, so cut at it
+        sseq = self._seq(first, firsts)[order]
+        hi = np.minimum(index.search(cand_code, cand_ts, side="right"),
+                        composite_searchsorted(sc, sseq, cand_code, self._seq(sp, cand), side="left"))
+        hi = np.where(cand_code < 0, 0, hi)
+        lo = np.where(cand_code < 0, 0, np.minimum(lo, hi))
+        found = np.full(len(cand), -1, dtype=np.int64)  # position in ``order`` of the chosen first step
+        todo, top, width = np.flatnonzero(hi > lo), hi.copy(), 1
+        while len(todo):
+            start = np.maximum(lo[todo], top[todo] - width)
+            counts = top[todo] - start
+            block_id = (np.cumsum(counts) - counts) // MAX_PAIRS_PER_BLOCK
+            splits = np.flatnonzero(np.r_[False, block_id[1:] != block_id[:-1]])
+            for block in np.split(np.arange(len(todo)), splits):
+                q, pos = _expand_pairs(start[block], top[todo[block]])
+                q = todo[block][q]
+                if sp.cross is not None and len(q):
+                    rows = {first.alias: firsts[order[pos]], sp.alias: cand[q]}
+                    env = ChainRows(rp, self.tables, self.store, rows).env(sp.alias, sp.aggregates)
+                    keep = self.evaluator.truth(sp.cross, env)
+                    q, pos = q[keep], pos[keep]
+                last = np.r_[q[1:] != q[:-1], True] if len(q) else np.zeros(0, dtype=bool)
+                found[q[last]] = pos[last]  # positions ascend per trigger: the last is the latest
+            top[todo] = start
+            todo = todo[(found[todo] < 0) & (top[todo] > lo[todo])]
+            width *= 2
+        hit = np.flatnonzero(found >= 0)
+        return {first.alias: firsts[order[found[hit]]], sp.alias: cand[hit]}
 
     def _apply_unless(self, rp: RulePlan, chains: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Drop chains with an unless record of the same key strictly between their ends."""
