@@ -342,6 +342,30 @@ def test_chunks_evaluate_short_rules_over_a_short_context(pack, one_run, tmp_pat
     assert max(seen["TF-IRSF-001"]) == 0  # a call rule with no reach back carries no payments
 
 
+def test_context_columns_are_carried_only_as_far_back_as_a_rule_reads_them(pack) -> None:
+    """The dormancy count keeps 400 days of payments, but only the columns it reads; a device
+    column read by a one-day rule is null in the older rows (and the slice and chunk tests above
+    show the alerts do not change)."""
+    import pyarrow as pa
+
+    from fraudrules.io.arrow import TS_TYPE
+    from fraudrules.store.context import ORDER, thin
+
+    spans = plan_horizon(compile_pack(pack)).streams["payment"].column_spans
+    assert spans["device_id"] <= DAY_NS < 400 * DAY_NS == spans["payer_account"] == spans["id"] == spans["ts"]
+    ts = [d * DAY_NS // 2 for d in range(10)]  # every 12 hours
+    table = pa.table({"id": [f"p{i}" for i in range(10)], "ts": pa.array(ts, pa.int64()).cast(TS_TYPE),
+                      "device_id": [f"d{i}" for i in range(10)], "payer_account": ["A"] * 10, ORDER: list(range(10))})
+    hw = ts[-1]
+    out = thin(table, hw, spans)
+    assert out.column("device_id").to_pylist() == [None if t < hw - spans["device_id"] else f"d{i}"
+                                                      for i, t in enumerate(ts)]
+    assert out.column("device_id").null_count == 7  # rows more than a day before the high-water mark
+    for name in ("id", "ts", "payer_account", ORDER):
+        assert out.column(name).to_pylist() == table.column(name).to_pylist()
+    assert thin(out, hw, spans).equals(out)
+
+
 def test_store_keeps_only_read_columns_and_prunes_old_days(pack, tmp_path) -> None:
     rules = tmp_path / "rules"
     import shutil

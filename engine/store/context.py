@@ -177,7 +177,8 @@ class Context:
             if not parts:
                 continue
             merged = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
-            kept[stream] = prune(merged, high_water, self.horizon.span(stream))
+            kept[stream] = thin(prune(merged, high_water, self.horizon.span(stream)), high_water,
+                                self.horizon.streams[stream].column_spans)
         return Context(self.horizon, kept, merge_last_alerts(self.last_alerts, emitted, high_water,
                                                              self.horizon.suppress_ns),
                        high_water, self.next_order + scored_rows)
@@ -199,6 +200,27 @@ def prune(table: pa.Table, high_water: int | None, span_ns: int) -> pa.Table:
         # and drops the leading Arrow chunks, where a filter would copy the whole context every chunk
         return table.slice(first)
     return table.filter(pa.array(keep))
+
+
+def thin(table: pa.Table, high_water: int | None, column_spans: dict[str, int]) -> pa.Table:
+    """Null each column in the rows older than its own span (``column_spans``): no rule that reads
+    it reaches them. The context's rows are kept as far back as the stream's widest rule reaches
+    (400 days of payments for a dormancy count), but most columns only for a day or an hour, so
+    their old text need not be carried. Rows are in ts order: the old rows are a prefix."""
+    if high_water is None or table.num_rows == 0 or not column_spans:
+        return table
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    for name in table.column_names:
+        if name not in column_spans:
+            continue
+        old = int(np.searchsorted(ts, high_water - column_spans[name], side="left"))
+        col = table.column(name)
+        if old == 0 or col.slice(0, old).null_count == old:
+            continue
+        nulls = pa.nulls(old, col.type)
+        table = table.set_column(table.column_names.index(name), name,
+                                 pa.chunked_array([nulls, *col.slice(old).chunks], col.type))
+    return table
 
 
 def merge_last_alerts(last: pa.Table, emitted: list[dict], high_water: int | None, suppress_ns: int) -> pa.Table:

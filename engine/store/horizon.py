@@ -23,6 +23,8 @@ class StreamHorizon:
     span_ns: int = 0  # records with ts > (next record's ts - span) can still matter
     columns: set[str] = field(default_factory=lambda: set(ALWAYS))
     reasons: list[str] = field(default_factory=list)  # what sets the span, for lint
+    # per column, how far back some rule reads it (plan_horizon only; missing: the whole span)
+    column_spans: dict[str, int] = field(default_factory=dict)
 
     def widen(self, span_ns: int, reason: str) -> None:
         if span_ns > self.span_ns:
@@ -116,6 +118,12 @@ def plan_horizon(plan: Plan) -> Horizon:
     streams: dict[str, StreamHorizon] = {}
     for rp in plan.rules:
         rule_horizon(rp, streams)
+        own: dict[str, StreamHorizon] = {}
+        rule_horizon(rp, own)
+        for stream, h in own.items():  # a column is read as far back as the widest rule reading it reaches
+            spans = streams[stream].column_spans
+            for column in h.columns:
+                spans[column] = max(spans.get(column, 0), h.span_ns)
     return Horizon(streams, max((rp.suppress_ns for rp in plan.rules), default=0))
 
 
