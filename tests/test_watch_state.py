@@ -288,3 +288,12 @@ def test_duplicate_ids_are_rejected_as_in_batch_across_a_restart(tmp_path):
     assert [line for line, _ in got] == [line for line, _ in want] == [151, 302, 303]
     assert got == want and all("duplicate id" in reason for _, reason in got)
     assert lines(out) == batch_lines(PLAN, recs)
+
+
+def test_serve_exits_130_on_sigint_after_a_clean_stop(tmp_path):
+    pytest.importorskip("fastapi")  # the optional 'serve' extra
+    from tests.test_serve import Server
+
+    srv = Server(REPO / "rules", tmp_path / "state")
+    srv.kill(signal.SIGINT)
+    assert srv.proc.returncode == 130 and "interrupted" in srv.log.read_text()
