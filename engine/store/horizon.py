@@ -92,9 +92,11 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
     within = rp.within_ns or 0
     for i, sp in enumerate(rp.steps):
         sh = h.setdefault(sp.stream, StreamHorizon())
-        sh.columns |= set(sp.fields) | {sp.key} | _fields([sp.local, sp.cross])
+        sh.columns.add(sp.key)
         if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
+            sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
             sh.widen(within, f"{rp.id}: step {sp.alias!r} within {human(within)}")
+        # the last step's own fields are read at the trigger only, which is always a new record
         for spec in sp.aggregates.values():
             _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
     for spec in rp.explain_aggregates.values():
