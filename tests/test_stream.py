@@ -107,10 +107,14 @@ def test_inline_rule_tests_pass_on_both_executors_and_agree():
     assert {r.executor for r in report.results} == {"batch", "stream"}
 
 
-def test_samples_stream_equals_batch_byte_for_byte(samples_records):
+@pytest.mark.parametrize("scalar_max", [None, 0, 10**9], ids=["default", "columns", "records"])
+def test_samples_stream_equals_batch_byte_for_byte(samples_records, scalar_max):
+    """Both evaluation paths (runtime/scalar.py record by record, runtime/evaluate.py over
+    columns), each alone and as the release size picks them."""
     want = batch_lines_of_dir(SAMPLES)
     assert want, "the samples should produce alerts"
-    got, ex = stream_lines(PLAN, samples_records)
+    kw = {} if scalar_max is None else {"scalar_max": scalar_max}
+    got, ex = stream_lines(PLAN, samples_records, **kw)
     assert got == want
     s = ex.stats
     assert s["records_in"] == s["processed"] == len(samples_records) and s["late"] == 0
@@ -150,10 +154,13 @@ def test_generated_100k_records_10k_keys_stream_equals_batch(generated, generate
 @given(records=record_lists())
 def test_random_records_every_rule_kind(records):
     """tests/packs/props covers every rule kind: aggregates with where=, is_new, 2-4 step
-    sequences, follows of a non-key field (unsharded), unless, suppression."""
+    sequences, follows of a non-key field (unsharded), unless, suppression. Both evaluation
+    paths: record by record (runtime/scalar.py) and over columns (runtime/evaluate.py)."""
     want = batch_lines(PROPS_PLAN, records)
-    got, _ = stream_lines(PROPS_PLAN, records, lateness=math.inf, chunk=7, shards=3)  # ts order from the buffer
-    assert got == want
+    for scalar_max in (10**9, 0):
+        got, _ = stream_lines(PROPS_PLAN, records, lateness=math.inf, chunk=7, shards=3,  # ts order from the buffer
+                              scalar_max=scalar_max)
+        assert got == want, scalar_max
 
 
 # --- time: lateness, late records, state release ------------------------------------------------

@@ -23,6 +23,7 @@ from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
 from ...runtime.windows import SUM_SCALE, scaled
+from ...runtime.windows import _scaled_one as scaled_one  # scaled()'s body for one value, whatever the batch
 from .bindings import py_values
 
 
@@ -76,6 +77,10 @@ class _Agg:
         """Records that pass where= and have a value count, with their values as Python objects."""
         return (mask & ~value.null).tolist(), value.values.tolist()
 
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        """:meth:`inputs` for one record (the scalar path): its where= truth, its value or None."""
+        return passes and value is not None, value
+
     def _entry(self, key: Any, make: Callable[[], Any]) -> Any:
         """The state of a key that takes a record: made when new, else moved to the end."""
         st = self.keys.get(key)
@@ -104,6 +109,9 @@ class _Agg:
 class _Count(_Agg):
     def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
         return mask.tolist(), [None] * len(mask)
+
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        return passes, None
 
     def _newest(self, st):
         return st[-1] if st else -math.inf
@@ -151,6 +159,11 @@ class _Sum(_Tallied):
     def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
         return (mask & ~value.null).tolist(), scaled(value.values).tolist()
 
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        if value is None:
+            return False, 0
+        return passes, scaled_one(float(value))
+
     def step(self, key, ts, counts, units):
         if counts:
             st = self._entry(key, lambda: [deque(), 0])
@@ -192,6 +205,11 @@ class _Extreme(_Agg):
 
     def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
         return (mask & ~value.null).tolist(), value.values.astype(np.float64).tolist()
+
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        if value is None:
+            return False, 0.0
+        return passes, float(value)
 
     def _newest(self, st):
         return st[-1][0] if st else -math.inf
@@ -267,6 +285,9 @@ class _IsNew(_Agg):
     def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
         # earlier rows count when they pass where=; the row itself need not
         return mask.tolist(), py_values(value)
+
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        return passes, value
 
     def expire(self, now: int) -> None:
         lo = now - self.w

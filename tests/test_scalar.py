@@ -1,0 +1,280 @@
+"""The scalar evaluator (runtime/scalar.py) gives, record by record, what the vectorised
+Evaluator (runtime/evaluate.py) gives for the same rows as columns.
+
+Hypothesis draws well-typed expression trees (as the checker admits them: numbers,
+durations, timestamps, text, phones, booleans, nulls, named and literal lists, every
+scalar function, window aggregates) and batches of records with nulls, decimals,
+zeros, huge values and timestamps near hour boundaries, before 1970 and near the end of
+int64. The oracle is the vectorised evaluator over the whole batch (which takes its own
+shortcuts: the right side of ``and``/``or`` only on undecided rows, one call per
+distinct text); each row's scalar value and truth must equal it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from fraudrules.columns.types import PhysicalKind
+from fraudrules.columns.vec import DTYPES, FILLERS, Vec
+from fraudrules.errors import SourceLocation
+from fraudrules.lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, parse_expr
+from fraudrules.pack.model import NamedList
+from fraudrules.runtime.evaluate import Evaluator, ListMatcher
+from fraudrules.runtime.plan import AggregateSpec
+from fraudrules.runtime.scalar import ScalarCompiler
+
+FLT, TS, BOOL, OBJ = PhysicalKind.FLOAT, PhysicalKind.INT, PhysicalKind.BOOL, PhysicalKind.OBJECT
+FIELDS = {"amount": FLT, "fee": FLT, "ts": TS, "other_ts": TS, "flag": BOOL, "channel": OBJ, "phone": OBJ}
+INDEX = {name: i for i, name in enumerate(FIELDS)}
+NS = 1_000_000_000
+H = 3600 * NS
+
+COUNT = AggregateSpec("count", "s", "phone", 3600 * NS, None, None)
+TOTAL = AggregateSpec("sum", "s", "phone", 3600 * NS, Field("amount"), None)
+FIRST = AggregateSpec("is_new", "s", "phone", 3600 * NS, Field("channel"), None)
+AGG_CALLS = {
+    Call("count", (Literal(3600, "duration"),)): COUNT,
+    Call("sum", (Field("amount"), Literal(3600, "duration"))): TOTAL,
+    Call("is_new", (Field("channel"), Literal(3600, "duration"))): FIRST,
+}
+AGG_KIND = {COUNT: FLT, TOTAL: FLT, FIRST: BOOL}
+
+
+def _list(name: str, kind: str, values: tuple[str, ...]) -> NamedList:
+    return NamedList(name, kind, values, "", "", "", SourceLocation("x"))
+
+
+LISTS = {
+    "bad_numbers": ListMatcher(_list("bad_numbers", "exact", ("+8613800000001", "13800000002", "web"))),
+    "premium": ListMatcher(_list("premium", "prefix", ("+86900", "+8617", "ab"))),
+    "empty": ListMatcher(_list("empty", "exact", ())),
+}
+
+# --- values ---------------------------------------------------------------------------------------
+
+floats = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, 2.5, 100.0, 99.99, 0.0001, 1e15, -1e15, 1e300, 123456.7891]),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.integers(-10**6, 10**6).map(float),
+    st.decimals(-10**6, 10**6, places=4, allow_nan=False, allow_infinity=False).map(float),
+)
+timestamps = st.one_of(
+    st.integers(-2**62, 2**63 - 1),
+    st.integers(-5 * H, 5 * H),  # around the epoch: pre-1970 floors
+    st.integers(1_600_000_000 * NS, 1_900_000_000 * NS),
+    st.tuples(st.integers(0, 600_000), st.sampled_from([-1, 0, 1, 999, 1000, -1000])).map(lambda t: t[0] * H + t[1]),
+    st.sampled_from([2**63 - 1, -(2**63) + 1, 2**62, 1_700_000_000 * NS, 4_102_444_800 * NS]),
+)
+texts = st.one_of(
+    st.sampled_from(["", "web", "WEB", "app", "ab", "abc", "+8613800000001", "+86900123", "+8617012345678",
+                     "13800000002", "+447700900123", "1.5", " 2 ", "x\u00e9", "ÄÖ", "ß"]),
+    st.text(alphabet="abAB+0189 .", max_size=8),
+)
+KIND_VALUES = {FLT: floats, TS: timestamps, BOOL: st.booleans(), OBJ: texts}
+
+
+def row() -> st.SearchStrategy[tuple]:
+    return st.tuples(*[st.one_of(st.none(), KIND_VALUES[k]) for k in FIELDS.values()])
+
+
+def agg_pair(kind: PhysicalKind) -> st.SearchStrategy[tuple]:
+    live = KIND_VALUES[kind].map(lambda v: (v, False))
+    return st.one_of(live, st.just((FILLERS[kind], True)))
+
+
+def agg_row() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries({spec: agg_pair(kind) for spec, kind in AGG_KIND.items()})
+
+
+# --- expressions, by the type the checker gives them --------------------------------------------
+
+NULL = Literal(None, "null")
+ZONES = ["UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Europe/London"]
+
+
+def fields_of(kind: PhysicalKind) -> list[Expr]:
+    return [Field(n) for n, k in FIELDS.items() if k == kind]
+
+
+def leaf(kind: str) -> st.SearchStrategy[Expr]:
+    if kind == "num":
+        return st.one_of(st.sampled_from(fields_of(FLT) + [NULL]),
+                         st.sampled_from([0, 1, 2, 60, 100, 1000]).map(lambda v: Literal(v, "number")),
+                         floats.filter(lambda v: abs(v) < 1e16).map(lambda v: Literal(v, "number")),
+                         st.sampled_from([0.001, 1, 60, 3600, 86400]).map(lambda v: Literal(float(v), "duration")),
+                         st.sampled_from([c for c, s in AGG_CALLS.items() if s.func in ("count", "sum")]))
+    if kind == "ts":
+        return st.sampled_from(fields_of(TS) + [NULL])
+    if kind == "bool":
+        return st.one_of(st.sampled_from(fields_of(BOOL) + [Literal(True, "bool"), Literal(False, "bool"), NULL]),
+                         st.just(Call("is_new", (Field("channel"), Literal(3600, "duration")))))
+    return st.one_of(st.sampled_from(fields_of(OBJ) + [NULL]), texts.map(lambda v: Literal(v, "string")))
+
+
+def expr(kind: str, depth: int = 3) -> st.SearchStrategy[Expr]:
+    if depth <= 0:
+        return leaf(kind)
+    sub = lambda k: expr(k, depth - 1)  # noqa: E731
+    options = [leaf(kind)]
+    if kind == "num":
+        options += [
+            st.builds(Binary, st.sampled_from(["+", "-", "*", "/", "%"]), sub("num"), sub("num")),
+            st.builds(Binary, st.just("-"), sub("ts"), sub("ts")),
+            st.builds(Unary, st.just("-"), sub("num")),
+            st.builds(Cond, sub("num"), sub("bool"), sub("num")),
+            st.builds(lambda f, a: Call(f, (a,)), st.sampled_from(["abs", "minutes"]), sub("num")),
+            st.builds(lambda f, a, b: Call(f, (a, b)), st.sampled_from(["least", "greatest", "coalesce"]),
+                      sub("num"), sub("num")),
+            st.builds(lambda a: Call("length", (a,)), sub("str")),
+            st.builds(lambda f, a, z: Call(f, (a, Literal(z, "string"))), st.sampled_from(["hour", "weekday"]),
+                      sub("ts"), st.sampled_from(ZONES)),
+            st.builds(lambda f, a: Call(f, (a,)), st.sampled_from(["hour", "weekday"]), sub("ts")),
+            st.builds(lambda a: Call("number", (a,)), sub("str")),
+        ]
+    elif kind == "ts":
+        options += [
+            st.builds(Binary, st.sampled_from(["+", "-"]), sub("ts"), sub("num")),
+            st.builds(Binary, st.just("+"), sub("num"), sub("ts")),
+            st.builds(Cond, sub("ts"), sub("bool"), sub("ts")),
+            st.builds(lambda f, a, b: Call(f, (a, b)), st.sampled_from(["least", "greatest", "coalesce"]),
+                      sub("ts"), sub("ts")),
+        ]
+    elif kind == "bool":
+        ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
+        options += [
+            st.builds(Binary, ops, sub("num"), sub("num")),
+            st.builds(Binary, ops, sub("ts"), sub("ts")),
+            st.builds(Binary, ops, sub("str"), sub("str")),
+            st.builds(Binary, st.sampled_from(["==", "!="]), sub("bool"), sub("bool")),
+            st.builds(Binary, st.sampled_from(["and", "or"]), sub("bool"), sub("bool")),
+            st.builds(Unary, st.just("not"), sub("bool")),
+            st.builds(Cond, sub("bool"), sub("bool"), sub("bool")),
+            st.builds(lambda a, n, neg: InList(a, ListRef(name=n), neg), sub("str"),
+                      st.sampled_from(sorted(LISTS)), st.booleans()),
+            st.builds(lambda a, items, neg: InList(a, ListRef(items=tuple(Literal(x, "string") for x in items)), neg),
+                      sub("str"), st.lists(texts, max_size=3), st.booleans()),
+            st.builds(lambda a, items, neg: InList(a, ListRef(items=tuple(Literal(x, "number") for x in items)), neg),
+                      sub("num"), st.lists(st.sampled_from([0, 1, 2.5, 100, -1]), max_size=3), st.booleans()),
+            st.builds(lambda a: Call("is_null", (a,)), st.one_of(sub("num"), sub("str"), sub("ts"), sub("bool"))),
+            st.builds(lambda a, b: Call("is_round", (a, b)), sub("num"), sub("num")),
+            st.builds(lambda f, a, b: Call(f, (a, b)), st.sampled_from(["startswith", "endswith", "contains"]),
+                      sub("str"), sub("str")),
+            st.builds(lambda a, p: Call("matches", (a, Literal(p, "string"))), sub("str"),
+                      st.sampled_from(["^\\+86", "b$", "[0-9]{3}", "(?i)web", ""])),
+        ]
+    else:
+        options += [
+            st.builds(lambda f, a: Call(f, (a,)), st.sampled_from(["lower", "upper"]), sub("str")),
+            st.builds(Cond, sub("str"), sub("bool"), sub("str")),
+            st.builds(lambda a, b: Call("coalesce", (a, b)), sub("str"), sub("str")),
+            st.builds(lambda a: Call("string", (a,)), sub("num")),
+            st.builds(lambda a, b: Call("concat", (a, b)), sub("str"), sub("num")),
+            st.builds(lambda a: Call("country", (a,)), sub("str")),
+        ]
+    return st.one_of(*options)
+
+
+# --- the two evaluations ----------------------------------------------------------------------------
+
+
+class BatchEnv:
+    """The vectorised evaluator's view of the rows: columns and aggregate columns."""
+
+    def __init__(self, rows: list[tuple], aggs: list[dict]):
+        self.n = len(rows)
+        self.columns = {}
+        for name, kind in FIELDS.items():
+            vals = [r[INDEX[name]] for r in rows]
+            arr = np.empty(self.n, dtype=DTYPES[kind])
+            arr[:] = [FILLERS[kind] if v is None else v for v in vals]
+            self.columns[name] = Vec(arr, np.array([v is None for v in vals], dtype=bool))
+        self.aggs = {}
+        for spec, kind in AGG_KIND.items():
+            arr = np.empty(self.n, dtype=DTYPES[kind])
+            arr[:] = [a[spec][0] for a in aggs]
+            self.aggs[spec] = Vec(arr, np.array([a[spec][1] for a in aggs], dtype=bool))
+
+    def field(self, alias, name):
+        return self.columns[name]
+
+    def aggregate(self, call):
+        return self.aggs[AGG_CALLS[call]]
+
+
+def same(x: object, y: object) -> bool:
+    """Equal values of the same type (bool is not a number here; -0.0 is not 0.0)."""
+    if x is None or y is None:
+        return x is y
+    if isinstance(x, bool) or isinstance(y, bool):
+        return type(x) is type(y) and x == y
+    if isinstance(x, float) or isinstance(y, float):
+        return isinstance(x, float) and isinstance(y, float) and x == y and math.copysign(1, x) == math.copysign(1, y)
+    return type(x) is type(y) and x == y
+
+
+def check(e: Expr, rows: list[tuple], aggs: list[dict]) -> None:
+    evaluator = Evaluator(LISTS)
+    env = BatchEnv(rows, aggs)
+    try:
+        with np.errstate(all="ignore"):
+            want = evaluator.compute(e, env)
+    except (TypeError, OverflowError, ValueError):
+        return  # an expression numpy itself cannot evaluate is no oracle
+    truth = evaluator.truth(e, BatchEnv(rows, aggs)).tolist()
+    compiler = ScalarCompiler(evaluator, INDEX, FIELDS)
+    value, test = compiler.value(e, AGG_CALLS), compiler.truth(e, AGG_CALLS)
+    for i, (r, a) in enumerate(zip(rows, aggs)):
+        got = value(r, a)
+        assert same(got, want.to_python(i)), (e, r, a, got, want.to_python(i))
+        assert test(r, a) is truth[i], (e, r, a)
+
+
+records = st.integers(1, 6).flatmap(lambda n: st.tuples(st.lists(row(), min_size=n, max_size=n),
+                                                       st.lists(agg_row(), min_size=n, max_size=n)))
+TYPES = st.sampled_from(["num", "ts", "bool", "str"])
+
+
+# shrinking a failure of a deep tree over several rows can take many minutes: bounded
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+@given(TYPES.flatmap(expr), records)
+def test_scalar_equals_vectorised(e: Expr, data: tuple) -> None:
+    rows, aggs = data
+    check(e, rows, aggs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TYPES.flatmap(lambda k: expr(k, 1)), records)
+def test_shallow_expressions(e: Expr, data: tuple) -> None:
+    check(e, *data)
+
+
+EDGES = [
+    ("hour(ts)", -1), ("hour(ts)", 0), ("hour(ts)", -1000), ("hour(ts)", -999), ("weekday(ts, \"Asia/Shanghai\")", -1),
+    ("hour(ts, \"America/New_York\")", 2**63 - 1), ("hour(ts, \"Asia/Kolkata\")", -(2**63) + 1),
+    ("ts + amount", 2**63 - 1), ("ts - other_ts", 2**63 - 1), ("ts - amount", -(2**63) + 1),
+]
+
+
+def test_edges() -> None:
+    for text, ts in EDGES:
+        for other in (-(2**63) + 1, 0, ts):
+            for amount in (0.0, 1.0, -1.0, 1e-9, 0.5e-9, 1.5e-9, 1e10, -1e10):
+                r = (amount, 0.0, ts, other, True, "web", "+8613800000001")
+                check(parse_expr(text), [r, r], [{COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}] * 2)
+
+
+def test_a_wrong_answer_is_caught() -> None:
+    """The oracle comparison is not vacuous: a scalar result off by one ulp fails."""
+    e = parse_expr("amount / 3")
+    r = (1.0, 0.0, 0, 0, True, "web", "x")
+    compiler = ScalarCompiler(Evaluator(LISTS), INDEX, FIELDS)
+    got = compiler.value(e)(r, {})
+    want = Evaluator(LISTS).compute(e, BatchEnv([r], [{s: (0, True) for s in AGG_KIND}])).to_python(0)
+    assert same(got, want)
+    assert not same(math.nextafter(got, 1.0), want)
+    assert not same(True, 1.0) and not same(-0.0, 0.0) and not same(None, 0.0)
