@@ -158,7 +158,8 @@ def test_bad_enum_and_bool_values_are_rejected(tmp_path):
     assert rejects(rs) == [
         (2, "direction: 'sideways' is not one of in, out"),
         (3, "answered: 'maybe' is not true/false (true, false, yes, no, 1, 0)"),
-        (5, "direction: 'IN' is not one of in, out"),
+        (5, "direction: 'IN' is not one of in, out; did you mean 'in'? enum values match exactly: case and "
+            "spaces count"),
     ]
     assert rs.tables["call"].columns["answered"].values.tolist() == [True]
 
