@@ -58,12 +58,14 @@ def spark_session(master: str | None = None, app: str = "fraudrules") -> SparkSe
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this Python, with fraudrules
     builder = SparkSession.builder.appName(app)
-    if master:
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit chose the master and the confs
+    if master or not under_submit:
+        master = master or "local[*]"
         builder = builder.master(master)
-    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: nothing chose a master
-        builder = builder.master("local[*]").config("spark.driver.host", "127.0.0.1") \
-            .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false") \
-            .config("spark.sql.shuffle.partitions", "8")  # one machine: 200 tiny tasks cost more than they split
+        if master.startswith("local"):  # this machine only: no UI, 127.0.0.1, a few shuffle partitions
+            builder = builder.config("spark.driver.host", "127.0.0.1") \
+                .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false") \
+                .config("spark.sql.shuffle.partitions", "8")  # 200 tiny tasks cost more than they split
     return builder.getOrCreate()
 
 
