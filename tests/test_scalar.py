@@ -12,6 +12,7 @@ distinct text); each row's scalar value and truth must equal it exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -115,6 +116,7 @@ def leaf(kind: str) -> st.SearchStrategy[Expr]:
     return st.one_of(st.sampled_from(fields_of(OBJ) + [NULL]), texts.map(lambda v: Literal(v, "string")))
 
 
+@functools.cache  # built once per (kind, depth): building them per draw was most of the time
 def expr(kind: str, depth: int = 3) -> st.SearchStrategy[Expr]:
     if depth <= 0:
         return leaf(kind)
@@ -222,8 +224,11 @@ def check(e: Expr, rows: list[tuple], aggs: list[dict]) -> None:
     try:
         with np.errstate(all="ignore"):
             want = evaluator.compute(e, env)
-    except (TypeError, OverflowError, ValueError):
-        return  # an expression numpy itself cannot evaluate is no oracle
+    except (TypeError, ArithmeticError, ValueError):
+        # an expression the vectorised evaluator cannot evaluate is no oracle (the scalar path runs
+        # the same body for is_round and fails alike); e.g. is_round(2.7e16, 0.0273) raises
+        # decimal.DivisionImpossible in lang/functions.py at 3b8e372
+        return
     truth = evaluator.truth(e, BatchEnv(rows, aggs)).tolist()
     compiler = ScalarCompiler(evaluator, INDEX, FIELDS)
     value, test = compiler.value(e, AGG_CALLS), compiler.truth(e, AGG_CALLS)
@@ -239,7 +244,7 @@ TYPES = st.sampled_from(["num", "ts", "bool", "str"])
 
 
 # shrinking a failure of a deep tree over several rows can take many minutes: bounded
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
 @given(TYPES.flatmap(expr), records)
 def test_scalar_equals_vectorised(e: Expr, data: tuple) -> None:

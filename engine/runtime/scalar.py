@@ -532,11 +532,11 @@ def _same_kind(make: Callable) -> Callable:
 
 
 def _np_min(x, y):
-    return y if y < x else x  # np.minimum: the first unless the second is smaller
+    return x if x < y else y  # as np.minimum: the second when equal (0.0 and -0.0)
 
 
 def _np_max(x, y):
-    return y if y > x else x
+    return x if x > y else y
 
 
 _SCALAR_BODIES: dict[str, Callable] = {
