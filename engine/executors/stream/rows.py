@@ -36,9 +36,21 @@ class _BySpec:
         self.slots = slots
         self.per_row = per_row
 
-    def __getitem__(self, spec: AggregateSpec) -> list[tuple[Any, bool]]:
-        slot = self.slots[spec]
-        return [r[slot] for r in self.per_row]
+    def __getitem__(self, spec: AggregateSpec) -> _Column:
+        return _Column(self.per_row, self.slots[spec])
+
+
+class _Column:
+    """One aggregate's pairs by row, read in place (a flagged record reads one)."""
+
+    __slots__ = ("per_row", "slot")
+
+    def __init__(self, per_row: list[list], slot: int):
+        self.per_row = per_row
+        self.slot = slot
+
+    def __getitem__(self, i: int) -> tuple[Any, bool]:
+        return self.per_row[i][self.slot]
 
 
 class RowBatch:
