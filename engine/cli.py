@@ -622,7 +622,11 @@ def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out, s
 
     packs = {"current": _tuned(_load_pack(rules), param_sets, list_files)}
     if baseline:
-        packs["baseline"] = _load_pack(baseline)
+        base = _load_pack(baseline)
+        # --list describes the data, so it holds for both packs (where the baseline has that list);
+        # --set tunes the current pack's rules only
+        shared_lists = tuple(spec for spec in list_files if spec.partition("=")[0].strip() in base.lists)
+        packs["baseline"] = _tuned(base, (), shared_lists)
     sweep_target = None
     if sweep_spec:
         from .pack.params import parse_sweep, with_params

@@ -97,3 +97,19 @@ def test_backtest_cli_with_baseline_on_samples(tmp_path):
     assert current["case_recall"] == 1.0
     assert report["baseline"]["typologies"]["app_scam"]["caught"] < current["caught"]
     assert "baseline precision" in proc.stdout
+
+
+def test_backtest_list_override_holds_for_the_baseline_too(tmp_path):
+    """--list describes the data, so the baseline pack sees the same list."""
+    empty = tmp_path / "none.txt"
+    empty.write_text("")
+    out = tmp_path / "report.json"
+    proc = run("backtest", "samples", "--labels", "samples/labels.csv", "--baseline", REPO / "rules",
+               "--list", f"reported_accounts={empty}", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    cur, base = report["current"]["rules"], report["baseline"]["rules"]
+    assert cur["TF-REP-001"]["alerts"] == base["TF-REP-001"]["alerts"] == 0  # the samples do alert without it
+    plain = run("backtest", "samples", "--labels", "samples/labels.csv", "--json", tmp_path / "plain.json")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads((tmp_path / "plain.json").read_text())["current"]["rules"]["TF-REP-001"]["alerts"] > 0
