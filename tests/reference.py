@@ -310,6 +310,9 @@ REFERENCE_AGGREGATES = {
     "max": lambda aggs, spec, r, window: max(aggs.values(spec, window), default=None),
     "distinct": lambda aggs, spec, r, window: float(len(set(aggs.values(spec, window)))),
     "is_new": _is_new,
+    # seconds since the latest record of the window before r (the window is in total order)
+    "since_prev": lambda aggs, spec, r, window: (
+        (int(r.ts) - int(prev[-1].ts)) / 1e9 if (prev := [q for q in window if q.pos < r.pos]) else None),
 }
 
 

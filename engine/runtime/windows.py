@@ -24,6 +24,8 @@ import pandas as pd
 
 from ..columns.vec import Vec
 
+NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
+
 SUM_SCALE = 10_000
 
 
@@ -366,6 +368,22 @@ def _is_new(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     return is_new(w.group, w.window_ns, value, mask, w.value_codes), np.zeros(len(mask), dtype=bool)
 
 
+def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds since the latest earlier row (passing where=) in the row's window, null when none."""
+    n = len(mask)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    latest = np.maximum.accumulate(np.where(mask, np.arange(n), -1))
+    prev = np.r_[-1, latest[:-1]]  # the latest counting row strictly before each row
+    found = (prev >= 0) & (prev >= w.start)  # the window starts inside the row's own key
+    out = np.zeros(n)
+    ts = w.group.ts
+    # int64 nanoseconds to float64, then / 1e9: the same two roundings as `ts - x.ts` in an expression
+    out[found] = (ts[found] - ts[prev[found]]).astype(np.float64) / NS
+    return out, ~found
+
+
 WINDOW_BODIES: dict[str, WindowBody] = {
     "count": _count, "sum": _sum, "avg": _avg, "min": _min, "max": _max, "distinct": _distinct, "is_new": _is_new,
+    "since_prev": _since_prev,
 }

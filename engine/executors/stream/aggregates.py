@@ -22,7 +22,7 @@ from ...columns.vec import FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
-from ...runtime.windows import SUM_SCALE, scaled
+from ...runtime.windows import NS, SUM_SCALE, scaled
 from ...runtime.windows import _scaled_one as scaled_one  # scaled()'s body for one value, whatever the batch
 from .bindings import py_values
 
@@ -323,6 +323,35 @@ class _IsNew(_Agg):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
 
 
+class _SincePrev(_Agg):
+    """key -> ts of its latest row passing where=."""
+
+    def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
+        return mask.tolist(), [None] * len(mask)
+
+    def _newest(self, st):
+        return st
+
+    def _size(self, st):
+        return 1
+
+    def step(self, key, ts, counts, value):
+        prev = self.keys.get(key)
+        found = prev is not None and prev > ts - self.w
+        if counts:
+            self._entry(key, lambda: ts)
+            self.keys[key] = ts
+        # float(int) / 1e9, like runtime.windows._since_prev (not Python's exactly rounded int / int)
+        return (float(ts - prev) / NS, False) if found else (0.0, True)
+
+    def dump(self):
+        return [[k, ts] for k, ts in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict((k, int(ts)) for k, ts in data)
+
+
 STATE_CLASSES: dict[str, type[_Agg]] = {
     "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
+    "since_prev": _SincePrev,
 }
