@@ -248,9 +248,16 @@ def _wangiri(plan, rp) -> str:
                        "count(DISTINCT j.v) >= 10")
 
 
+def _not_listed(column: str, plan, name: str) -> str:
+    """``column not in @name``: a null is in no list, so it passes."""
+    return f"NOT coalesce({in_list(column, plan.lists[name])}, false)"
+
+
 def _dialer(plan, rp) -> str:
     short_out = "direction = 'out' AND duration < 15"
-    return distinct_at(f"{keyed('call', 'caller')} AND {short_out}",
+    # v2: registered enterprise lines are skipped (the key is the caller, so the window needs no test)
+    unlisted = _not_listed("caller", plan, "enterprise_lines")
+    return distinct_at(f"{keyed('call', 'caller')} AND {short_out} AND {unlisted}",
                        f"{keyed('call', 'caller', 'callee AS v')} AND {short_out}", H,
                        "count(DISTINCT j.v) >= 30")
 
@@ -333,9 +340,10 @@ def _swap(plan, rp) -> str:
 
 
 def _velocity(plan, rp) -> str:
+    # v2: registered payroll and collection accounts are skipped
     return f"""SELECT id, k, t, seq FROM (SELECT id, k, t, seq, {window_total('1', H)} AS n
                                           FROM ({keyed('payment', 'payer_account')}))
-        WHERE n >= 8"""
+        WHERE n >= 8 AND {_not_listed('k', plan, 'collection_accounts')}"""
 
 
 def _dormant(plan, rp) -> str:
@@ -351,7 +359,10 @@ def _drain(plan, rp) -> str:
 
 
 def _device_sharing(plan, rp) -> str:
-    return distinct_at(keyed("payment", "device_id"), keyed("payment", "device_id", "payer_account AS v"), D,
+    # v2: only payments of 1,000 or more, at the trigger and in the window
+    big = "amount >= 1000"
+    return distinct_at(f"{keyed('payment', 'device_id')} AND {big}",
+                       f"{keyed('payment', 'device_id', 'payer_account AS v')} AND {big}", D,
                        "count(DISTINCT j.v) >= 4")
 
 
@@ -397,10 +408,10 @@ def _sim_activations(key: str, w_ns: int, at_least: int, distinct: bool):
 def _simbox(plan, rp) -> str:
     out = "direction = 'out'"
     counted = f"""SELECT id, k, t, seq FROM (
-            SELECT id, k, t, seq, direction, {window_count(out, H)} AS n_out,
+            SELECT id, k, t, seq, direction, caller, {window_count(out, H)} AS n_out,
                    {window_count("direction = 'in'", D)} AS n_in
-            FROM ({keyed('call', 'imsi', 'direction')}))
-        WHERE {out} AND n_out >= 30 AND n_in = 0"""
+            FROM ({keyed('call', 'imsi', 'direction, caller')}))
+        WHERE {out} AND n_out >= 30 AND n_in = 0 AND {_not_listed('caller', plan, 'enterprise_lines')}"""
     return distinct_at(counted, f"{keyed('call', 'imsi', 'callee AS v, cell_id AS v2')} AND {out}", H,
                        "count(DISTINCT j.v) >= 20 AND count(DISTINCT j.v2) = 1")
 
@@ -451,8 +462,9 @@ RULE_SQL: dict[str, RuleSQL] = {
     # payments
     "TF-APP-001": RuleSQL(4, True, "exact (overseas() is the same prefix regex; unless as NOT EXISTS)", _app),
     "TF-CASHOUT-001": RuleSQL(1, True, "exact (follows = join on drain.payee_account)", _cashout),
-    "TF-DEV-001": RuleSQL(1, True, DISTINCT_NOTE, _device_sharing),
-    "TF-DORM-001": RuleSQL(1, True, "exact (two window counts, 60d and 400d)", _dormant),
+    "TF-DEV-001": RuleSQL(2, True, DISTINCT_NOTE, _device_sharing),
+    "TF-DORM-001": RuleSQL(2, True, "exact (since_prev(400d) >= 60d as two window counts, 60d and 400d)",
+                           _dormant),
     "TF-DRAIN-001": RuleSQL(1, True, EXACT_NOTE, _drain),
     "TF-HRJ-001": RuleSQL(2, True, EXACT_NOTE, _hrj),
     "TF-MULE-001": RuleSQL(1, True, DISTINCT_NOTE, _mule("payee_account", "payer_account", 500)),
@@ -463,15 +475,15 @@ RULE_SQL: dict[str, RuleSQL] = {
     "TF-REP-001": RuleSQL(1, True, EXACT_NOTE, _rep),
     "TF-SWAP-001": RuleSQL(1, True, EXACT_NOTE, _swap),
     "TF-STRUCT-001": RuleSQL(1, True, "exact (window sum on scaled integers, ties in ts handled)", _struct),
-    "TF-VEL-001": RuleSQL(1, True, "exact (window count)", _velocity),
+    "TF-VEL-001": RuleSQL(2, True, "exact (window count)", _velocity),
     # telecom
-    "TF-DIALER-001": RuleSQL(1, True, DISTINCT_NOTE, _dialer),
+    "TF-DIALER-001": RuleSQL(2, True, DISTINCT_NOTE, _dialer),
     "TF-DIALER-002": RuleSQL(1, True, DISTINCT_NOTE, _dialer_in),
     "TF-IRSF-001": RuleSQL(1, True, EXACT_NOTE, _irsf),
     "TF-IRSF-002": RuleSQL(1, True, "exact (premium_rate() calls phonenumbers from DuckDB)", _irsf_minutes),
     "TF-NEWSIM-001": RuleSQL(1, True, DISTINCT_NOTE, _new_sim_burst),
     "TF-REP-002": RuleSQL(1, True, EXACT_NOTE, _rep_number),
-    "TF-SIMBOX-001": RuleSQL(1, True, DISTINCT_NOTE, _simbox),
+    "TF-SIMBOX-001": RuleSQL(2, True, DISTINCT_NOTE, _simbox),
     "TF-SIMBOX-002": RuleSQL(1, True, DISTINCT_NOTE, _sim_activations("imei", 30 * D, 3, distinct=True)),
     "TF-SIMID-001": RuleSQL(1, True, "exact (window count)", _sim_activations("id_document", 30 * D, 3, False)),
     "TF-SIMID-002": RuleSQL(1, True, DISTINCT_NOTE, _sim_activations("id_document", 400 * D, 6, distinct=True)),
