@@ -12,13 +12,15 @@ is built (engine.alerts).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..columns.vec import Vec
 from ..io.tables import RecordSet, Table
 from ..lang.expr import Field
-from ..runtime.alerts import MatchView, key_texts
+from ..runtime.alerts import LISTED_AGGREGATES, MatchView, key_texts, to_python
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
@@ -110,6 +112,8 @@ class AggregateStore:
         self._groups: dict[tuple[str, str], GroupIndex] = {}
         self._starts: dict[tuple[str, str, int], np.ndarray] = {}
         self._values: dict[AggregateSpec, Vec] = {}
+        self._inputs: dict[AggregateSpec, tuple[np.ndarray, Vec | None]] = {}  # (where=, value) per sorted row
+        self._positions: dict[tuple[str, str], np.ndarray] = {}  # sorted position of each table row
 
     def group(self, stream: str, key: str) -> GroupIndex:
         gk = (stream, key)
@@ -141,9 +145,37 @@ class AggregateStore:
         # a plain field (distinct(device), is_new(payee)): its codes are known, no hashing of text
         vcodes = self.tables.codes(spec.stream, spec.value.name)[g.order] if (
             spec.func in ("distinct", "is_new") and isinstance(spec.value, Field)) else None
+        if spec.func in LISTED_AGGREGATES:  # alerts list what these counted (members)
+            self._inputs[spec] = (mask, value)
         window = Window(g, self._starts[sk], spec.window_ns, vcodes)
         values, null = WINDOW_BODIES[spec.func](window, value, mask)
         return g.scatter(values, null)
+
+    def members(self, spec: AggregateSpec, rows: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
+        """Bindings.members for table rows ``rows``: one window scan per row, so only for alerts."""
+        self.get(spec)
+        g = self.group(spec.stream, spec.key)
+        gk = (spec.stream, spec.key)
+        if gk not in self._positions:
+            self._positions[gk] = np.empty(len(g.order), dtype=np.int64)
+            self._positions[gk][g.order] = np.arange(len(g.order))
+        start = self._starts[(spec.stream, spec.key, spec.window_ns)]
+        mask, value = self._inputs[spec]
+        if value is not None:
+            mask = mask & ~value.null
+        ids = self.tables[spec.stream].columns["id"]
+        out: list[tuple[int, list[Any]]] = []
+        for p in self._positions[gk][rows].tolist():
+            if g.codes[p] < 0:  # no key, no window
+                out.append((0, []))
+                continue
+            hits = np.flatnonzero(mask[start[p]:p + 1]) + start[p]
+            if spec.func == "count":
+                out.append((len(hits), to_python(ids.take(g.order[hits[:limit]]))))
+            else:  # distinct: values in order of first appearance
+                seen = pd.unique(value.values[hits])
+                out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
+        return out
 
 
 class TableRows(Bindings):
@@ -176,6 +208,9 @@ class ChainRows(Bindings):
 
     def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
         return self.store.get(spec).take(self.rows[alias])
+
+    def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
+        return self.store.members(spec, self.rows[alias], limit)
 
 
 def _expand_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,11 +30,11 @@ from ..errors import OutputError
 FORMATS = ("jsonl", "csv", "parquet")
 FLAT_ALERT_COLUMNS = [
     "alert_id", "rule_id", "rule_version", "title", "severity", "score", "status", "shadow", "key", "ts",
-    "stream", "record_id", "explain", "evidence", "conditions", "rule_pack",
+    "stream", "record_id", "risk_score", "decision", "explain", "evidence", "conditions", "rule_pack",
 ]
 # the CSV is for spreadsheets: one scalar per cell, evidence and conditions summarised as text
-# (the lossless forms are JSON Lines and Parquet)
-CSV_ALERT_COLUMNS = FLAT_ALERT_COLUMNS
+# (the lossless forms are JSON Lines and Parquet), and who is behind each count
+CSV_ALERT_COLUMNS = [*FLAT_ALERT_COLUMNS[:-1], "behind", "rule_pack"]
 
 
 def _umask() -> int:
@@ -157,12 +157,25 @@ def conditions_text(conditions: list[dict[str, Any]]) -> str:
     return "; ".join(pairs)
 
 
+def behind_text(conditions: list[dict[str, Any]]) -> str:
+    """``distinct(payer_account, 1d) 6: A1 A2 ... (+1)``: what each count or distinct counted."""
+    parts: dict[str, None] = {}
+    for c in conditions:
+        for expr, members in (c.get("behind") or {}).items():
+            shown = members.get("records", members.get("values", []))
+            more = members["total"] - len(shown)
+            parts[f"{expr} {members['total']}: " + " ".join(_csv_value(v) for v in shown)
+                  + (f" (+{more})" if more > 0 else "")] = None
+    return "; ".join(parts)
+
+
 def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for a in alerts:
-        row = {k: a[k] for k in CSV_ALERT_COLUMNS if k not in ("evidence", "conditions")}
+        row = {k: a[k] for k in CSV_ALERT_COLUMNS if k not in ("evidence", "conditions", "behind")}
         row["evidence"] = evidence_text(a["evidence"])
         row["conditions"] = conditions_text(a["conditions"])
+        row["behind"] = behind_text(a["conditions"])
         rows.append(row)
     return pd.DataFrame(rows, columns=CSV_ALERT_COLUMNS)
 

@@ -28,7 +28,7 @@ from ..io.sinks import FrameWriter, check_out_dir, write_alerts, write_frame, wr
 from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
-from ..runtime.alerts import build_alerts
+from ..runtime.alerts import build_alerts, stamp_decision
 from ..runtime.plan import Plan, RulePlan, compile_pack
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
@@ -166,6 +166,9 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     alerts = [a for *_, a in alerts_keyed]
     matches = {rp.id: matches[rp.id] for rp in plan.rules}  # plan order, however the rules were grouped
     suppressed = {rp.id: suppressed[rp.id] for rp in plan.rules}
+    for seq, _, _, alert in alerts_keyed:  # the trigger's score over all rules, now that all have run
+        table = records.tables[alert["stream"]]
+        stamp_decision(alert, int(scores[alert["stream"]].score[np.searchsorted(table.seq, seq)]), plan)
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
 
 

@@ -342,18 +342,18 @@ def _kv(values: dict[str, Any]) -> str:
     return '<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in values.items()) + "</dl>"
 
 
-def _counted(records: list[Any], tz: tzinfo) -> str:
-    """The records behind an aggregate, when the alert carries them (ids, or {stream, id, ts})."""
-    items = []
-    for r in records:
-        if isinstance(r, dict):
-            text = f"{r.get('stream', '')} {r.get('id', '')}".strip()
-            if r.get("ts"):
-                text += f" at {format_ts(r.get('ts'), tz)}"
-        else:
-            text = show_value(r)
-        items.append(f"<li>{esc(text)}</li>")
-    return f'<div class="counted">records counted ({len(records):,}):<ul>{"".join(items)}</ul></div>'
+def _counted(behind: dict[str, Any]) -> str:
+    """What each count or distinct of a condition counted: the first records or values, and the total."""
+    out = []
+    for expr, members in behind.items():
+        what = "records" if "records" in members else "values"
+        shown = members.get(what) or []
+        items = "".join(f"<li><code>{esc(show_value(v))}</code></li>" for v in shown)
+        more = members.get("total", len(shown)) - len(shown)
+        tail = f"<li>… and {more:,} more</li>" if more > 0 else ""
+        out.append(f'<div class="counted"><code>{esc(expr)}</code>: {members.get("total", len(shown)):,} {what}'
+                   f"<ul>{items}{tail}</ul></div>")
+    return "".join(out)
 
 
 def alert_section(a: dict[str, Any], tz: tzinfo) -> str:
@@ -366,7 +366,8 @@ def alert_section(a: dict[str, Any], tz: tzinfo) -> str:
             f'<span class="explain">{esc(a.get("explain", ""))}</span></summary>')
     meta = {"alert": a.get("alert_id"), "rule": f"{a.get('rule_id')} v{a.get('rule_version')}: {a.get('title', '')}",
             "score": a.get("score"), "status": a.get("status"),
-            "trigger": f"{a.get('stream')} {a.get('record_id')}", "key": a.get("key")}
+            "trigger": f"{a.get('stream')} {a.get('record_id')}", "key": a.get("key"),
+            "decision": f"{a.get('decision')} (risk score {a.get('risk_score')})"}
     evidence = a.get("evidence") or []
     ev_rows = "".join(
         f"<tr><td>{esc(e.get('step'))}</td><td>{esc(e.get('stream'))}</td><td><code>{esc(e.get('id'))}</code></td>"
@@ -378,7 +379,7 @@ def alert_section(a: dict[str, Any], tz: tzinfo) -> str:
         if c.get("list"):
             entry = c.get("list_entry")
             listed = f"@{esc(c['list'])}" + (f": {esc(entry)}" if entry is not None else " (no entry)")
-        counted = _counted(c["records"], tz) if isinstance(c.get("records"), list) else ""
+        counted = _counted(c["behind"]) if isinstance(c.get("behind"), dict) else ""
         cond_rows.append(f"<tr><td>{esc(c.get('step'))}</td><td><code>{esc(c.get('expr'))}</code></td>"
                          f"<td>{_kv(c.get('values') or {})}{counted}</td><td>{listed}</td></tr>")
     return (f'<details class="alert" id="alert-{esc(a.get("alert_id"))}" data-rule="{esc(a.get("rule_id"))}">'

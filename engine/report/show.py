@@ -43,6 +43,7 @@ def alert_renderable(a: dict[str, Any], tz: tzinfo) -> Group:
     meta.add_row("key", _t(a.get("key")))
     meta.add_row("time", Text(f"{format_ts(a.get('ts'), tz)} ({tz_label(tz)})"))
     meta.add_row("trigger", Text(f"{show_value(a.get('stream'))} {show_value(a.get('record_id'))}"))
+    meta.add_row("decision", Text(f"{show_value(a.get('decision'))} (risk score {show_value(a.get('risk_score'))})"))
     meta.add_row("explain", _t(a.get("explain", ""), "bold"))
     parts: list[Any] = [Panel(Group(head, meta), expand=False)]
     for e in a.get("evidence") or []:
@@ -59,11 +60,14 @@ def alert_renderable(a: dict[str, Any], tz: tzinfo) -> Group:
         t.add_column(col)
     for c in a.get("conditions") or []:
         values = Text("\n".join(f"{show_value(k)} = {show_value(v)}" for k, v in (c.get("values") or {}).items()))
-        if isinstance(c.get("records"), list):
-            values.append(f"\nrecords counted: {len(c['records'])}")
-            for r in c["records"]:
-                label = f"{r.get('stream', '')} {r.get('id', '')}".strip() if isinstance(r, dict) else show_value(r)
-                values.append(f"\n  {label}")
+        for expr, members in (c.get("behind") or {}).items() if isinstance(c.get("behind"), dict) else ():
+            what = "records" if "records" in members else "values"
+            shown = members.get(what) or []
+            values.append(f"\n{show_value(expr)}: {show_value(members.get('total'))} {what}")
+            for v in shown:
+                values.append(f"\n  {show_value(v)}")
+            if isinstance(members.get("total"), int) and members["total"] > len(shown):
+                values.append(f"\n  ... and {members['total'] - len(shown)} more")
         listed = ""
         if c.get("list"):
             listed = f"@{show_value(c['list'])}: {show_value(c.get('list_entry'))}"

@@ -20,6 +20,11 @@ from .evaluate import Evaluator
 from .plan import Plan, RulePlan
 
 NS = 1_000_000_000
+# A count or distinct condition names what it counted: the first MEMBERS_SHOWN record ids or values,
+# and the total (docs/design.md §6). Enough to start an investigation, bounded so a busy key cannot
+# blow up an alert.
+MEMBERS_SHOWN = 10
+LISTED_AGGREGATES = ("count", "distinct")
 
 
 def iso_utc(ns: np.ndarray) -> list[str]:
@@ -112,6 +117,13 @@ class MatchView:
         return self.rows.n
 
 
+def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
+    """Fill in an alert's ``risk_score`` (capped at 100) and ``decision`` (docs/design.md §6)."""
+    capped = min(100, int(risk_score))
+    alert["risk_score"] = capped
+    alert["decision"] = plan.policy.decide(capped)
+
+
 def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
     """Explained alert records for every match in ``view``, in match order."""
     rp = view.rule
@@ -136,7 +148,13 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
     for cond in rp.conditions:
         env = rows.env(cond.step, step_aggs[cond.step])
         leaves = [(leaf, to_python(evaluator.compute(leaf.expr, env))) for leaf in cond.leaves]
-        cond_cols.append((cond, leaves))
+        behind = []
+        for leaf in cond.leaves:
+            spec = step_aggs[cond.step].get(leaf.expr)
+            if spec is not None and spec.func in LISTED_AGGREGATES:
+                what = "records" if spec.func == "count" else "values"
+                behind.append((leaf.text, what, rows.members(cond.step, spec, MEMBERS_SHOWN)))
+        cond_cols.append((cond, leaves, behind))
     # the explanation
     explain_env = rows.env(last.alias, {**last.aggregates, **rp.explain_aggregates})
     explain_cols = []
@@ -157,7 +175,7 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
                 "fields": {f: vals[i] for f, vals in cols.items() if f not in ("id", "ts")},
             })
         conditions = []
-        for cond, leaves in cond_cols:
+        for cond, leaves, behind in cond_cols:
             values: dict[str, Any] = {}
             entry = {"step": cond.step, "expr": cond.text, "values": values}
             hits = []
@@ -170,6 +188,9 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
                 entry["list"], entry["list_entry"] = main["list"], main["entry"]
                 if len(hits) > 1:
                     entry["lists"] = hits
+            if behind:
+                entry["behind"] = {text: {"total": members[i][0], what: members[i][1]}
+                                   for text, what, members in behind}
             conditions.append(entry)
         if explain_cols:
             message = "".join(part.text if vals is None else render_value(vals[i], part.spec)
@@ -190,6 +211,10 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
             "ts": ts[i],
             "stream": last.stream,
             "record_id": ids[i],
+            # the triggering record's score and decision over every rule: the executor fills them in
+            # (stamp_decision) once all rules have run at that record
+            "risk_score": None,
+            "decision": None,
             "explain": " ".join(message.split()),
             "evidence": evidence,
             "conditions": conditions,

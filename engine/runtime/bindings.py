@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import Any
 
 from ..columns.vec import Vec
 from ..lang.expr import Call
@@ -44,6 +45,12 @@ class Bindings(ABC):
         if key not in self._built:
             self._built[key] = self._aggregate(alias, spec)
         return self._built[key]
+
+    def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
+        """What a count or distinct at ``alias`` counted, per row: (total, the first ``limit``), in total
+        order; record ids for a count, values for a distinct (docs/design.md §6). Executors that
+        build alerts implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list an aggregate's members")
 
     def env(self, own: str, aggregates: Mapping[Call, AggregateSpec]) -> StepEnv:
         """The Env of an expression of step ``own``, whose aggregate calls are ``aggregates``."""

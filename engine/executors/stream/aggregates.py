@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+from bisect import bisect_right
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import fields as dc_fields
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...columns.vec import FILLERS, Vec
+from ...columns.vec import FILLERS, Vec, kind_of
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
@@ -106,37 +107,85 @@ class _Agg:
         return len(self.keys)
 
 
-class _Count(_Agg):
-    def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
-        return mask.tolist(), [None] * len(mask)
+class _Listed(_Agg):
+    """count and distinct: per key, [entries in total order, head]. An alert names what these
+    counted (Bindings.members), so each entry keeps its record's total-order position and id.
+    Rows that leave the window are skipped (``head``) while a batch runs and dropped in
+    :meth:`expire`, after the batch's alerts are built, so that a record earlier in the same batch
+    can still list them."""
+
+    def __init__(self, spec: AggregateSpec):
+        super().__init__(spec)
+        self._moved: set = set()  # keys whose head moved since the last expire()
+        self.value_kind = None  # the physical kind of a distinct's value (for members)
 
     def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
         return passes, None
 
     def _newest(self, st):
-        return st[-1] if st else -math.inf
+        return st[0][-1][0] if st[0] else -math.inf
 
     def _size(self, st):
-        return len(st)
+        return len(st[0]) - st[-1]
 
-    def step(self, key, ts, counts, value):
+    def expire(self, now: int) -> None:
+        for k in self._moved:
+            st = self.keys.get(k)
+            if st is not None and st[-1]:
+                del st[0][:st[-1]]
+                st[-1] = 0
+        self._moved.clear()
+        super().expire(now)
+
+    def _window(self, key, ts: int, q: int) -> list:
+        """Entries of ``key`` in (ts - w, ts] at or before position q (valid until the next expire())."""
+        st = self.keys.get(key)
+        if st is None:
+            return []
+        ent = st[0]
+        lo = bisect_right(ent, ts - self.w, key=_ts_of)
+        return ent[lo:bisect_right(ent, q, lo=lo, key=self._Q)]
+
+
+def _ts_of(entry: tuple) -> int:
+    return entry[0]
+
+
+class _Count(_Listed):
+    _Q = staticmethod(operator.itemgetter(1))
+
+    def inputs(self, mask: np.ndarray, value: Vec | None, qs: list | None = None, ids: list | None = None) -> Inputs:
+        n = len(mask)
+        return mask.tolist(), list(zip(range(n) if qs is None else qs, [None] * n if ids is None else ids))
+
+    def step(self, key, ts, counts, tag):
         if counts:
-            st = self._entry(key, deque)
-            st.append(ts)
+            st = self._entry(key, lambda: [[], 0])
+            st[0].append((ts, tag[0], tag[1]))
         else:
             st = self.keys.get(key)
             if st is None:
                 return 0.0, False
+        ent, head = st
         lo = ts - self.w
-        while st and st[0] <= lo:
-            st.popleft()
-        return float(len(st)), False
+        end = len(ent)
+        if head < end and ent[head][0] <= lo:
+            while head < end and ent[head][0] <= lo:
+                head += 1
+            st[1] = head
+            self._moved.add(key)
+        return float(end - head), False
+
+    def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
+        """(records counted, the ids of the first ``limit``) at the record (key, ts, q)."""
+        window = self._window(key, ts, q)
+        return len(window), [e[2] for e in window[:limit]]
 
     def dump(self):
-        return [[k, list(st)] for k, st in self.keys.items()]
+        return [[k, [list(e) for e in st[0][st[1]:]]] for k, st in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, deque(v)) for k, v in data)
+        self.keys = OrderedDict((k, [[(int(t), int(q), rid) for t, q, rid in entries], 0]) for k, entries in data)
 
 
 class _Tallied(_Agg):
@@ -249,34 +298,55 @@ class _Max(_Extreme):
     dominated = staticmethod(operator.le)
 
 
-class _Distinct(_Tallied):
-    """The tally counts each value in the deque."""
+class _Distinct(_Listed):
+    """Per key, [entries (ts, value, q), count per value in the window, head]."""
 
-    def step(self, key, ts, counts, value):
+    _Q = staticmethod(operator.itemgetter(2))
+
+    def inputs(self, mask: np.ndarray, value: Vec, qs: list | None = None, ids: list | None = None) -> Inputs:
+        self.value_kind = kind_of(value.values)
+        vals = value.values.tolist()
+        return (mask & ~value.null).tolist(), list(zip(vals, range(len(vals)) if qs is None else qs))
+
+    def step(self, key, ts, counts, tagged):
         if counts:
-            st = self._entry(key, lambda: [deque(), {}])
-            st[0].append((ts, value))
+            value = tagged[0]
+            st = self._entry(key, lambda: [[], {}, 0])
+            st[0].append((ts, value, tagged[1]))
             st[1][value] = st[1].get(value, 0) + 1
         else:
             st = self.keys.get(key)
             if st is None:
                 return 0.0, False
-        dq, seen = st
+        ent, seen, head = st
         lo = ts - self.w
-        while dq and dq[0][0] <= lo:
-            v = dq.popleft()[1]
-            left = seen[v] - 1
-            if left:
-                seen[v] = left
-            else:
-                del seen[v]
+        end = len(ent)
+        if head < end and ent[head][0] <= lo:
+            while head < end and ent[head][0] <= lo:
+                v = ent[head][1]
+                left = seen[v] - 1
+                if left:
+                    seen[v] = left
+                else:
+                    del seen[v]
+                head += 1
+            st[2] = head
+            self._moved.add(key)
         return float(len(seen)), False
+
+    def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
+        """(distinct values counted, the first ``limit`` in order of first appearance)."""
+        first = list(dict.fromkeys(e[1] for e in self._window(key, ts, q)))
+        return len(first), first[:limit]
+
+    def dump(self):
+        return [[k, [list(e) for e in st[0][st[2]:]]] for k, st in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict()
         for k, entries in data:
-            dq = deque((int(t), v) for t, v in entries)
-            self.keys[k] = [dq, dict(Counter(v for _, v in dq))]
+            ent = [(int(t), v, int(q)) for t, v, q in entries]
+            self.keys[k] = [ent, dict(Counter(v for _, v, _ in ent)), 0]
 
 
 class _IsNew(_Agg):

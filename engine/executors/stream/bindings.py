@@ -56,6 +56,7 @@ class StreamBatch(Bindings):
         self.stream = stream
         self.rows = rows
         self.ts = ts
+        self.qs: list[int] = []  # total-order position of each row (set by the executor)
         self.agg_vec: dict[AggregateSpec, Vec] = {}
         self.agg_py: dict[AggregateSpec, list[tuple[Any, bool]]] = {}
         self.flags: dict[tuple[int, int], list[bool]] = {}
@@ -102,3 +103,7 @@ class Gather(Bindings):
 
     def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
         return aggregate_vec([c.aggs[spec] for c in self.rows[alias]], spec)
+
+    def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
+        # kept with each candidate when it was made (executor._members), MEMBERS_SHOWN long
+        return [(t, first[:limit]) for t, first in (c.members[spec] for c in self.rows[alias])]

@@ -54,18 +54,26 @@ from ...columns.vec import physical_kind
 from ...errors import FraudRulesError
 from ...io.convert import show_value
 from ...io.records import records_from_dicts
-from ...runtime.alerts import MatchView, build_alerts, iso_utc
+from ...runtime.alerts import (
+    LISTED_AGGREGATES,
+    MEMBERS_SHOWN,
+    MatchView,
+    build_alerts,
+    iso_utc,
+    stamp_decision,
+    to_python,
+)
 from ...runtime.evaluate import Evaluator
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from .aggregates import STATE_CLASSES, spec_signature
-from .bindings import Gather, StreamBatch, aggregate_vec, py_values
+from .bindings import Gather, StreamBatch, aggregate_vec, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .intake import ScalarIntake
 from .rows import RowBatch, ScalarSteps
 
 MAX_RELEASE = 50_000  # rows processed per vectorised step
 STATE_FORMAT = "fraudrules-stream-state"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: count/distinct keep record positions and ids, candidates their members
 PY_ENTRY_BYTES = 160  # rough cost of one Python state entry (deque slot, dict item)
 # Release batches of up to this many records are evaluated record by record with compiled closures
 # (rows.py, runtime/scalar.py); larger ones over columns, where numpy's fixed costs are shared.
@@ -84,13 +92,14 @@ EXPIRE_EVERY = 256
 class Candidate:
     """One record that passed a step's local conditions: its values and aggregates."""
 
-    __slots__ = ("values", "ts", "q", "aggs", "fid", "sid")
+    __slots__ = ("values", "ts", "q", "aggs", "members", "fid", "sid")
 
-    def __init__(self, values: tuple, ts: int, q: int, aggs: dict):
+    def __init__(self, values: tuple, ts: int, q: int, aggs: dict, members: dict | None = None):
         self.values = values
         self.ts = ts
         self.q = q
         self.aggs = aggs
+        self.members = members or {}  # count/distinct spec -> (total, first ids or values), for alerts
         self.fid: str | None = None
         self.sid: str | None = None
 
@@ -116,6 +125,10 @@ class RuleRuntime:
             if j == self.k - 1:
                 specs = list(dict.fromkeys(specs + list(rp.explain_aggregates.values())))
             self.step_specs.append(specs)
+        # the count and distinct aggregates whose members a step's candidates keep (alerts name them)
+        self.listed_specs: list[list[tuple[AggregateSpec, int]]] = [
+            [(s, ex._index[s.stream][s.key]) for s in specs if s.func in LISTED_AGGREGATES]
+            for specs in self.step_specs]
         # links: step j joins (k == a{src}.{field}); the source fact carries the field
         self.links: list[tuple[int, str] | None] = [None]
         self.carry: list[list[tuple[str, int]]] = [[] for _ in rp.steps]
@@ -308,6 +321,7 @@ class StreamExecutor:
         # (q, rule index) of every match, suppressed ones too, when a list: a record's risk score
         # counts suppressed matches (docs/design.md §6), which the alerts alone do not show (fraudrules serve)
         self.match_log: list[tuple[int, int]] | None = None
+        self._scores: dict[int, int] = {}  # per record of the batch being processed: its score so far
         self._action_errors: list[str] = []
         self._restoring = False
         self._expired_ts: int | None = None
@@ -549,6 +563,7 @@ class StreamExecutor:
                 ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
                 continue
             sb = StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
+            sb.qs = [q0 + i for i in pos]
             ctx[stream] = sb
             for spec in self._specs_by_stream.get(stream, ()):
                 self._compute_aggregate(spec, sb)
@@ -583,7 +598,7 @@ class StreamExecutor:
                     if not sb.flags[(rule.index, j)][li]:
                         continue
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
-                    cand = Candidate(values, ts, q, aggs)
+                    cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q))
                     if j < rule.k - 1:
                         if self._assert_cand(rule, j, cand):
                             rule.cands[(q, j)] = cand
@@ -605,14 +620,32 @@ class StreamExecutor:
             self._expired_ts = self.last_ts
             self._since_expire = 0
         keyed.sort(key=lambda t: (t[0], t[1], t[2]))
+        scores, self._scores = self._scores, {}
+        for q, _, _, alert in keyed:
+            stamp_decision(alert, scores.get(q, 0), self.plan)
         alerts = [a for *_, a in keyed]
         self.counters["alerts"] += len(alerts)
         return alerts
 
+    def _members(self, listed: list[tuple[AggregateSpec, int]], values: tuple, ts: int, q: int) -> dict:
+        """What each count/distinct of a candidate counted, while the batch's entries are still held."""
+        out = {}
+        for spec, key_idx in listed:
+            state = self._aggs[spec]
+            total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN)
+            if spec.func == "distinct":  # JSON values exactly as batch's to_python gives them
+                first = to_python(vec_of(first, state.value_kind))
+            out[spec] = (total, first)
+        return out
+
     def _compute_aggregate(self, spec: AggregateSpec, sb: StreamBatch) -> None:
         state = self._aggs[spec]
         keys = py_values(sb.col(spec.key))
-        counts, values = state.inputs(sb.truth(spec.where), None if spec.value is None else sb.value(spec.value))
+        value = None if spec.value is None else sb.value(spec.value)
+        if spec.func in LISTED_AGGREGATES:
+            counts, values = state.inputs(sb.truth(spec.where), value, sb.qs, py_values(sb.col("id")))
+        else:
+            counts, values = state.inputs(sb.truth(spec.where), value)
         ts = sb.ts
         out = [state.null_result] * sb.n  # rows without a key: never read
         for i, key in enumerate(keys):
@@ -705,6 +738,8 @@ class StreamExecutor:
             ch = best[t]
             trig = ch[-1]
             rule.matches += 1
+            if not rp.rule.shadow:  # a match scores even when suppressed (docs/design.md §6)
+                self._scores[trig.q] = self._scores.get(trig.q, 0) + rp.rule.score
             if self.match_log is not None:
                 self.match_log.append((trig.q, rule.index))
             if rule.suppress > 0:
@@ -807,7 +842,8 @@ class StreamExecutor:
         """Everything needed to resume, as JSON-ready data (no pickle: state files may be untrusted)."""
         rules = []
         for r in self._rules:
-            cands = [[j, q, c.ts, list(c.values), [list(c.aggs[s]) for s in r.step_specs[j]]]
+            cands = [[j, q, c.ts, list(c.values), [list(c.aggs[s]) for s in r.step_specs[j]],
+                      [list(c.members[s]) for s, _ in r.listed_specs[j]]]
                      for (q, j), c in sorted(r.cands.items())]
             rules.append({
                 "id": r.id,
@@ -868,9 +904,10 @@ class StreamExecutor:
                 r.matches, r.alerts, r.suppressed = rs["counters"]
                 r.unless_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst]) for k, lst in rs["unless"])
                 r.supp = OrderedDict((_key(k), int(ts)) for k, ts in rs["suppress"])
-                for j, q, ts, values, aggs in rs["cands"]:
+                for j, q, ts, values, aggs, members in rs["cands"]:
                     cand = Candidate(tuple(values), int(ts), int(q),
-                                 {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)})
+                                     {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
+                                     {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)})
                     if self._assert_cand(r, j, cand):
                         r.cands[(cand.q, j)] = cand
                         r.facts.append((cand.ts, cand.q, j))
