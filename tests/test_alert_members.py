@@ -83,3 +83,22 @@ def test_samples_alerts_list_members_and_carry_the_records_decision(tmp_path):
             assert members["total"] == c["values"][text] and len(shown) == min(MEMBERS_SHOWN, members["total"])
             if "records" in members and a["rule_id"] == "TF-VEL-001":  # a count(1h) counts the trigger itself
                 assert a["record_id"] in shown or members["total"] > MEMBERS_SHOWN
+    # every step's record names its parties (rules/streams.yaml), read by the rule or not
+    parties = {"payment": {"payer_account", "payer_phone", "payee_account"}, "call": {"caller", "callee"},
+               "sim_event": {"msisdn", "id_document"}, "sms": {"sender", "receiver"}}
+    assert all(parties[e["stream"]] <= set(e["fields"]) for a in alerts for e in a["evidence"])
+
+
+def test_a_party_that_is_not_a_field_is_a_located_error(tmp_path):
+    import shutil
+
+    pack = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", pack)
+    text = (pack / "streams.yaml").read_text()
+    (pack / "streams.yaml").write_text(text.replace("parties: [caller, callee]", "parties: [caller, calee]"))
+    line = next(i for i, t in enumerate((pack / "streams.yaml").read_text().splitlines(), 1) if "calee" in t)
+    run = subprocess.run([sys.executable, str(REPO / "cli.py"), "lint", "--rules", str(pack)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert f"streams.yaml:{line}:" in run.stderr + run.stdout and "'calee' is not one of its fields" in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr

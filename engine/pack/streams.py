@@ -28,6 +28,7 @@ class StreamSpec:
     name: str
     fields: dict[str, FieldSpec]
     description: str = ""
+    parties: tuple[str, ...] = ()  # fields that name who (accounts, numbers): in every alert's evidence
 
     def field_names(self) -> list[str]:
         return list(self.fields)
@@ -59,6 +60,21 @@ def _field_spec(name: str, node: Node) -> FieldSpec:
     return FieldSpec(name, LogicalType(ftype), values)
 
 
+def _parties(stream: str, snode: Node, fields: dict[str, FieldSpec]) -> tuple[str, ...]:
+    """``parties: [payer_account, payee_account]``: declared fields of the stream."""
+    node = snode.get("parties")
+    if node is None:
+        return ()
+    if not isinstance(node.value, list):
+        raise RuleError(f"stream {stream!r}: 'parties' must be a list of its fields", node.loc)
+    out = []
+    for item in node.value:
+        if not isinstance(item.value, str) or item.value not in fields:
+            raise RuleError(f"stream {stream!r}: party {item.value!r} is not one of its fields", item.loc)
+        out.append(item.value)
+    return tuple(dict.fromkeys(out))
+
+
 def load_schema(path: Path | str) -> Schema:
     """Load and validate a streams file."""
     root = load_yaml_file(path)
@@ -81,5 +97,5 @@ def load_schema(path: Path | str) -> Schema:
             if req not in fields or fields[req].type != rtype:
                 raise RuleError(f"stream {sname!r} must declare field {req!r} of type {rtype}", fields_node.loc)
         desc = snode.get("description")
-        schema.streams[sname] = StreamSpec(sname, fields, desc.value if desc else "")
+        schema.streams[sname] = StreamSpec(sname, fields, desc.value if desc else "", _parties(sname, snode, fields))
     return schema

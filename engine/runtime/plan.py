@@ -268,8 +268,9 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
             for call in _aggregate_calls(expanded):
                 explain_aggs[call] = _aggregate_spec(call, last.stream, last.key)
             explain.append(ExplainPart(expr=expanded, spec=part.spec))
-    for sp in steps:
-        sp.fields = tuple(f for f in schema.streams[sp.stream].fields if f in used[sp.alias])
+    for sp in steps:  # what the rule read, and the parties (who) of every step's record
+        spec = schema.streams[sp.stream]
+        sp.fields = tuple(f for f in spec.fields if f in used[sp.alias] or f in spec.parties)
     unless = None
     if rule.unless is not None:
         u = rule.unless
