@@ -16,9 +16,9 @@ from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 
+import fraudrules.runtime.alerts
 from fraudrules.io.records import records_from_dicts
 from fraudrules.jobs.score import evaluate
-import fraudrules.runtime.alerts
 from fraudrules.runtime.alerts import MEMBERS_SHOWN
 from tests.helpers import REPO
 from tests.reference import Aggregates, typed_records
@@ -100,5 +100,6 @@ def test_a_party_that_is_not_a_field_is_a_located_error(tmp_path):
     run = subprocess.run([sys.executable, str(REPO / "cli.py"), "lint", "--rules", str(pack)],
                          capture_output=True, text=True)
     assert run.returncode == 2
-    assert f"streams.yaml:{line}:" in run.stderr + run.stdout and "'calee' is not one of its fields" in run.stderr + run.stdout
+    said = run.stderr + run.stdout
+    assert f"streams.yaml:{line}:" in said and "'calee' is not one of its fields" in said
     assert "Traceback" not in run.stderr
