@@ -19,8 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from fraudrules.columns.phones import country_one, normalise_one, type_one
@@ -310,6 +312,10 @@ REFERENCE_AGGREGATES = {
     "max": lambda aggs, spec, r, window: max(aggs.values(spec, window), default=None),
     "distinct": lambda aggs, spec, r, window: float(len(set(aggs.values(spec, window)))),
     "is_new": _is_new,
+    # sample standard deviation: the exact variance of the 4-decimal values, rounded once, then sqrt
+    "stddev": lambda aggs, spec, r, window: (
+        math.sqrt(float(statistics.variance([Fraction(round(v * SUM_SCALE), SUM_SCALE) for v in vs])))
+        if len(vs := aggs.values(spec, window)) >= 2 else None),
     # seconds since the latest record of the window before r (the window is in total order)
     "since_prev": lambda aggs, spec, r, window: (
         (int(r.ts) - int(prev[-1].ts)) / 1e9 if (prev := [q for q in window if q.pos < r.pos]) else None),

@@ -66,6 +66,8 @@ AGGREGATES: dict[str, Aggregate] = {
         Aggregate("distinct", _fixed(LogicalType.FLOAT), "distinct non-null values of x"),
         Aggregate("is_new", _fixed(LogicalType.BOOL),
                   "true when no earlier record of the key had this x in the window"),
+        Aggregate("stddev", _mean,
+                  "sample standard deviation of x (exact sums, then one rounding); null under two records"),
         Aggregate("since_prev", _fixed(LogicalType.DURATION),
                   "time since the key's latest earlier record in the window; null when there is none",
                   takes_value=False),

@@ -368,6 +368,33 @@ def _is_new(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     return is_new(w.group, w.window_ns, value, mask, w.value_codes), np.zeros(len(mask), dtype=bool)
 
 
+def stddev_of(n: int, s1: int, s2: int) -> float | None:
+    """Sample standard deviation from the count and the exact sums of scaled values and their
+    squares: one correctly rounded division of integers, then a correctly rounded sqrt, so that
+    every executor gets the same float."""
+    if n < 2:
+        return None
+    num = n * s2 - s1 * s1
+    return math.sqrt(max(num, 0) / (n * (n - 1) * SUM_SCALE * SUM_SCALE))
+
+
+def _stddev(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    valid = mask & ~value.null
+    # scaled values and their squares as Python ints (squares pass int64), summed exactly in numpy
+    units = scaled(np.where(valid, value.values, 0.0)).astype(object)
+    c1, c2 = _prefix(units), _prefix(units * units)
+    i = np.arange(len(mask))
+    n = window_count(w.start, valid)
+    s1, s2 = c1[i + 1] - c1[w.start], c2[i + 1] - c2[w.start]
+    ok = n >= 2
+    out = np.zeros(len(mask), dtype=np.float64)
+    if ok.any():  # as stddev_of: (n*s2 - s1^2) / (n(n-1) scale^2), one rounding, then sqrt
+        no = n[ok].astype(object)
+        num = no * s2[ok] - s1[ok] * s1[ok]
+        out[ok] = np.sqrt(np.maximum((num / (no * (no - 1) * (SUM_SCALE * SUM_SCALE))).astype(np.float64), 0.0))
+    return out, ~ok
+
+
 def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Seconds since the latest earlier row (passing where=) in the row's window, null when none."""
     n = len(mask)
@@ -385,5 +412,5 @@ def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndar
 
 WINDOW_BODIES: dict[str, WindowBody] = {
     "count": _count, "sum": _sum, "avg": _avg, "min": _min, "max": _max, "distinct": _distinct, "is_new": _is_new,
-    "since_prev": _since_prev,
+    "since_prev": _since_prev, "stddev": _stddev,
 }

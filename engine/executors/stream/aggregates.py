@@ -23,7 +23,7 @@ from ...columns.vec import FILLERS, Vec, kind_of
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
-from ...runtime.windows import NS, SUM_SCALE, scaled
+from ...runtime.windows import NS, SUM_SCALE, scaled, stddev_of
 from ...runtime.windows import _scaled_one as scaled_one  # scaled()'s body for one value, whatever the batch
 from .bindings import py_values
 
@@ -393,6 +393,40 @@ class _IsNew(_Agg):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
 
 
+class _Stddev(_Tallied):
+    """Per key, [deque of (ts, scaled value), count, sum, sum of squares] as exact Python ints."""
+
+    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
+        return (mask & ~value.null).tolist(), [int(u) for u in scaled(value.values).tolist()]
+
+    def step(self, key, ts, counts, units):
+        if counts:
+            st = self._entry(key, lambda: [deque(), 0, 0, 0])
+            st[0].append((ts, units))
+            st[1] += 1
+            st[2] += units
+            st[3] += units * units
+        else:
+            st = self.keys.get(key)
+            if st is None:
+                return 0.0, True
+        dq = st[0]
+        lo = ts - self.w
+        while dq and dq[0][0] <= lo:
+            u = dq.popleft()[1]
+            st[1] -= 1
+            st[2] -= u
+            st[3] -= u * u
+        sd = stddev_of(st[1], st[2], st[3])
+        return (0.0, True) if sd is None else (sd, False)
+
+    def load(self, data):
+        self.keys = OrderedDict()
+        for k, entries in data:
+            dq = deque((int(t), int(u)) for t, u in entries)
+            self.keys[k] = [dq, len(dq), sum(u for _, u in dq), sum(u * u for _, u in dq)]
+
+
 class _SincePrev(_Agg):
     """key -> ts of its latest row passing where=."""
 
@@ -423,5 +457,5 @@ class _SincePrev(_Agg):
 
 STATE_CLASSES: dict[str, type[_Agg]] = {
     "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
-    "since_prev": _SincePrev,
+    "since_prev": _SincePrev, "stddev": _Stddev,
 }
