@@ -105,10 +105,11 @@ def test_conditions_keep_the_source_text_and_show_values(load_rule):
         "is_new(payee_account, 3d, where=amount > 0)"]  # an aggregate is shown whole
 
 
-def test_evidence_fields_are_those_the_rule_reads_in_schema_order(load_rule):
+def test_evidence_fields_are_those_the_rule_reads_and_the_parties_in_schema_order(load_rule):
     call, pay = plan_of(load_rule, SEQUENCE).steps
-    assert call.fields == ("id", "ts", "callee", "direction", "duration")
-    assert pay.fields == ("id", "ts", "payer_phone", "payee_account", "amount")
+    # caller, and payer_account, are parties of their streams (rules/streams.yaml): shown though unread
+    assert call.fields == ("id", "ts", "caller", "callee", "direction", "duration")
+    assert pay.fields == ("id", "ts", "payer_account", "payer_phone", "payee_account", "amount")
 
 
 def test_macros_are_expanded_before_splitting(load_rule):
@@ -142,7 +143,7 @@ sequence:
     inflow, out = plan_of(load_rule, rule).steps
     assert out.follows == ("inflow", "payee_account")
     assert (text(out.local), text(out.cross)) == (None, "amount >= 0.9 * inflow.amount")
-    assert inflow.fields == ("id", "ts", "payee_account", "amount")
+    assert inflow.fields == ("id", "ts", "payer_account", "payer_phone", "payee_account", "amount")  # + parties
 
 
 def test_compile_pack_orders_by_id_and_selects(pack_dir):
