@@ -5,6 +5,10 @@ Rows are given in the total order (ts never goes down), as a table holds them.
 
 from __future__ import annotations
 
+import math
+import statistics
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -36,6 +40,12 @@ def brute(func: str, minutes: list[float], values: list | None, keys: list, wher
             out.append(float(len(set(vals))))
         elif func == "is_new":
             out.append(values[i] is not None and not any(values[j] == values[i] for j in rows if j < i))
+        elif func == "stddev":  # exact variance of the 4-decimal values, rounded once, then sqrt
+            exact = [Fraction(round(v * SUM_SCALE), SUM_SCALE) for v in vals]
+            out.append(math.sqrt(float(statistics.variance(exact))) if len(exact) >= 2 else None)
+        elif func == "since_prev":  # seconds since the latest earlier row of the window
+            earlier = [j for j in rows if j < i]
+            out.append((minutes[i] - minutes[earlier[-1]]) * 60.0 if earlier else None)
         else:  # pragma: no cover
             raise AssertionError(f"no loop for {func}(): write one here")
     return out
