@@ -125,6 +125,33 @@ def test_follows_into_a_field_of_another_kind_is_an_error(tmp_path):
     one(lint(tmp_path, {"r": text}), "follows 'call' imsi (string)")
 
 
+PAY_SEQ = """
+id: R-PAY
+title: t
+score: 10
+status: experimental
+sequence:
+  within: 1h
+  steps:
+    - as: a
+      stream: payment
+      key: payee_account
+    - as: b
+      stream: payment
+      key: {key}
+"""
+
+
+def test_joining_text_keys_of_different_kinds_is_a_warning(tmp_path):
+    message = one(lint(tmp_path, {"r": PAY_SEQ.format(key="device_id")}), "text fields of different kinds",
+                  "r.yaml:12:7: warning")
+    assert "device_id joins a.payee_account" in message and "(id, account)" in message
+    # an account joined to an account (payer to payee, as a money trail does) is what was meant
+    assert lint(tmp_path / "ok", {"r": PAY_SEQ.format(key="payer_account")}) == []
+    follows = PAY_SEQ.format(key="payer_account") + "      follows: a.device_id\n"
+    one(lint(tmp_path / "f", {"r": follows}), "payer_account joins a.device_id", "warning")
+
+
 @pytest.mark.parametrize("where, shown, warned", [
     ("duration > 10", "10s", True),
     ("duration > 10 * 60", None, False),  # arithmetic: the author is converting on purpose

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from ..columns.types import LogicalType
 from ..errors import RuleError, RuleErrors
 from ..lang.expr import Binary, Call, Literal, Param
 from .checker import Checker, check_rule
@@ -156,6 +157,43 @@ def number_literals(pack: RulePack) -> list[RuleError]:
             elif isinstance(value, int) and abs(value) > 2**53:
                 out.append(RuleError(f"number {src.snippet(node)} is beyond 2**53: it is compared as the nearest "
                                      f"float64, {float(value):.17g}", src.location(node), severity="warning"))
+    return out
+
+
+def _kind(field: str) -> str:
+    """What a text field names, by its last word: payer_account and payee_account are accounts,
+    device_id an id, id_document a document."""
+    return field.rsplit("_", 1)[-1]
+
+
+@validator("join-meaning")
+def join_meaning(pack: RulePack) -> list[RuleError]:
+    """A sequence that joins two text fields of different kinds (an account to a device id) compiles,
+    since both are strings, and probably never matches. Phone fields are checked as types."""
+    out = []
+    for rule in pack.rules:
+        aliases = {s.alias: s for s in rule.steps}
+        pairs = []
+        for prev, step in zip(rule.steps, rule.steps[1:]):
+            src_alias, src_field = step.follows if step.follows else (prev.alias, prev.key)
+            if src_alias in aliases:
+                pairs.append((step, step.key, aliases[src_alias], src_field, step.loc))
+        if rule.unless is not None and rule.unless.on in aliases:
+            on = aliases[rule.unless.on]
+            pairs.append((rule.unless, rule.unless.key, on, on.key, rule.unless.loc))
+        for mine, field, theirs, their_field, loc in pairs:
+            a = pack.schema.streams.get(mine.stream, None)
+            b = pack.schema.streams.get(theirs.stream, None)
+            if a is None or b is None or field not in a.fields or their_field not in b.fields:
+                continue  # the checker reports unknown streams and fields
+            if a.fields[field].type != LogicalType.STRING or b.fields[their_field].type != LogicalType.STRING:
+                continue
+            if _kind(field) != _kind(their_field):
+                who = f"step {mine.alias!r}" if hasattr(mine, "alias") else "unless"
+                out.append(RuleError(
+                    f"{who}: {field} joins {theirs.alias}.{their_field}, text fields of different kinds "
+                    f"({_kind(field)}, {_kind(their_field)}): unless they hold the same values the rule never "
+                    f"matches", loc, severity="warning"))
     return out
 
 
