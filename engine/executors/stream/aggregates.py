@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...columns.vec import FILLERS, Vec, kind_of
+from ...columns.vec import FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
@@ -117,10 +117,10 @@ class _Listed(_Agg):
     def __init__(self, spec: AggregateSpec):
         super().__init__(spec)
         self._moved: set = set()  # keys whose head moved since the last expire()
-        self.value_kind = None  # the physical kind of a distinct's value (for members)
 
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
-        return passes, None
+    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
+        """:meth:`inputs` for one record (the scalar path), with its total-order position and id."""
+        raise NotImplementedError
 
     def _newest(self, st):
         return st[0][-1][0] if st[0] else -math.inf
@@ -153,6 +153,9 @@ def _ts_of(entry: tuple) -> int:
 
 class _Count(_Listed):
     _Q = staticmethod(operator.itemgetter(1))
+
+    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
+        return passes, (q, rid)
 
     def inputs(self, mask: np.ndarray, value: Vec | None, qs: list | None = None, ids: list | None = None) -> Inputs:
         n = len(mask)
@@ -303,8 +306,10 @@ class _Distinct(_Listed):
 
     _Q = staticmethod(operator.itemgetter(2))
 
+    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
+        return passes and value is not None, (value, q)
+
     def inputs(self, mask: np.ndarray, value: Vec, qs: list | None = None, ids: list | None = None) -> Inputs:
-        self.value_kind = kind_of(value.values)
         vals = value.values.tolist()
         return (mask & ~value.null).tolist(), list(zip(vals, range(len(vals)) if qs is None else qs))
 
@@ -399,6 +404,11 @@ class _Stddev(_Tallied):
     def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
         return (mask & ~value.null).tolist(), [int(u) for u in scaled(value.values).tolist()]
 
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        if value is None:
+            return False, 0
+        return passes, scaled_one(float(value))
+
     def step(self, key, ts, counts, units):
         if counts:
             st = self._entry(key, lambda: [deque(), 0, 0, 0])
@@ -432,6 +442,9 @@ class _SincePrev(_Agg):
 
     def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
         return mask.tolist(), [None] * len(mask)
+
+    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+        return passes, None  # takes no value: where= alone decides
 
     def _newest(self, st):
         return st

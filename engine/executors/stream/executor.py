@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from durable.engine import MessageNotHandledException, MessageObservedException
 
+from ...columns.types import PhysicalKind
 from ...columns.vec import physical_kind
 from ...errors import FraudRulesError
 from ...io.convert import show_value
@@ -87,6 +88,18 @@ EXPIRE_EVERY = 256
 
 
 # --- per-rule runtime -------------------------------------------------------------------------
+
+
+def _kind_of_values(values: list) -> PhysicalKind:
+    """How a column of these Python values is held (as the stream rows hold them)."""
+    v = next((x for x in values if x is not None), "")
+    if isinstance(v, bool):
+        return PhysicalKind.BOOL
+    if isinstance(v, int):  # timestamps: int64 nanoseconds
+        return PhysicalKind.INT
+    if isinstance(v, float):
+        return PhysicalKind.FLOAT
+    return PhysicalKind.OBJECT
 
 
 class Candidate:
@@ -560,7 +573,8 @@ class StreamExecutor:
         scalar = n <= self.scalar_max
         for stream, pos in positions.items():
             if scalar:
-                ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
+                ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
+                                               [q0 + i for i in pos])
                 continue
             sb = StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
             sb.qs = [q0 + i for i in pos]
@@ -634,7 +648,7 @@ class StreamExecutor:
             state = self._aggs[spec]
             total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN)
             if spec.func == "distinct":  # JSON values exactly as batch's to_python gives them
-                first = to_python(vec_of(first, state.value_kind))
+                first = to_python(vec_of(first, _kind_of_values(first)))
             out[spec] = (total, first)
         return out
 

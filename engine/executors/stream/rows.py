@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...runtime.alerts import LISTED_AGGREGATES
 from ...runtime.plan import AggregateSpec
 from ...runtime.scalar import ScalarCompiler
 
@@ -80,7 +81,8 @@ class ScalarSteps:
             c = compilers[spec.stream]
             value = None if spec.value is None else c.value(spec.value)
             self.aggs.setdefault(spec.stream, []).append(
-                (slots[spec], ex._aggs[spec], ex._index[spec.stream][spec.key], c.truth(spec.where), value))
+                (slots[spec], ex._aggs[spec], ex._index[spec.stream][spec.key], c.truth(spec.where), value,
+                 ex._index[spec.stream]["id"] if spec.func in LISTED_AGGREGATES else None))
         # per stream: (rule index, step, key position, local where)
         self.steps: dict[str, list[tuple]] = {}
         self.unless: dict[str, list[tuple]] = {}
@@ -94,18 +96,23 @@ class ScalarSteps:
                 self.unless.setdefault(u.stream, []).append(
                     (rule.index, ex._index[u.stream][u.key], compilers[u.stream].truth(u.where)))
 
-    def batch(self, stream: str, rows: list[tuple], ts: list[int]) -> RowBatch:
-        """Step the window states over ``rows`` (in total order) and evaluate every condition."""
+    def batch(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int]) -> RowBatch:
+        """Step the window states over ``rows`` (in total order, at positions ``qs``) and evaluate
+        every condition."""
         out = RowBatch()
         per_row: list[list] = [[None] * self.width for _ in rows]
-        for slot, state, kidx, where, value in self.aggs.get(stream, ()):
-            step, take = state.step, state.input_one
+        for slot, state, kidx, where, value, id_idx in self.aggs.get(stream, ()):
+            step = state.step
             for i, row in enumerate(rows):
                 key = row[kidx]
                 if key is None:  # never read: the key's own step flag is false
                     pair = state.null_result
                 else:
-                    counts, v = take(where(row, _NO_AGGS), None if value is None else value(row, _NO_AGGS))
+                    v = None if value is None else value(row, _NO_AGGS)
+                    if id_idx is None:
+                        counts, v = state.input_one(where(row, _NO_AGGS), v)
+                    else:  # count/distinct keep the record's position and id, for alerts' members
+                        counts, v = state.input_tagged(where(row, _NO_AGGS), v, qs[i], row[id_idx])
                     pair = step(key, ts[i], counts, v)
                 per_row[i][slot] = pair
         out.agg_py = _BySpec(self.slots, per_row)
