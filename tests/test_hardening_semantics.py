@@ -40,6 +40,12 @@ def test_is_round_is_exact_for_decimal_units():
     assert is_round(xs, us) == [True, False, True, True, True, False, True, True, False, True, False, False, False]
 
 
+def test_is_round_of_a_quotient_longer_than_decimals_context_is_an_answer_not_a_crash():
+    # Decimal's remainder raised DivisionImpossible here (a 27-digit quotient beyond its 28-digit context)
+    assert is_round([2.7e16, 1e308, 2.7e16], [0.0273, 1e-300, 0.01]) == [False, True, True]
+    assert is_round_one(2.7e16, 0.0273) is False and is_round_one(1e308, 1e-300) is True
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(-10**13, 10**13), st.integers(1, 10**6), st.integers(0, 4))
 def test_is_round_agrees_with_decimal_arithmetic(x_units, u_units, places):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,7 +161,7 @@ def _is_round(args: list[Vec], const: object) -> Vec:
         else:
             slow = rows
         for i in slow.tolist():
-            ok[i] = _decimal(xv[i]) % du == 0
+            ok[i] = _multiple(_decimal(xv[i]), du)
     return Vec(ok, np.zeros(n, dtype=bool))
 
 
@@ -171,7 +172,13 @@ def is_round_one(x: float | None, unit: float | None) -> bool:
     x, unit = float(x), float(unit)
     if unit == 0 or not (np.isfinite(x) and np.isfinite(unit)):
         return False
-    return _decimal(x) % _decimal(abs(unit)) == 0
+    return _multiple(_decimal(x), _decimal(abs(unit)))
+
+
+def _multiple(x: Decimal, unit: Decimal) -> bool:
+    """x is a whole multiple of unit, exactly: as fractions, since Decimal's remainder raises
+    DivisionImpossible once the quotient has more digits than its context (2.7e16 by 0.0273)."""
+    return Fraction(x) % Fraction(unit) == 0
 
 
 def _abs(args: list[Vec], const: object) -> Vec:
