@@ -734,8 +734,14 @@ def test_each_lookalike_has_its_shape(hard):
     assert set(d["lines"]) < set(per_line.index)
 
 
+# Kinds the shipped pack was tuned against (docs/backtests.md): their rule must stay silent on them,
+# with the registries (collection accounts, enterprise lines) left at the shipped placeholders.
+TUNED_AWAY = {"family_device": {"TF-DEV-001"}}
+
+
 def test_lookalikes_trip_the_rules_they_resemble(hard, tmp_path):
-    """Hard negatives are hard: each kind makes at least one rule it resembles fire (a false positive)."""
+    """Hard negatives are hard: each kind makes at least one rule it resembles fire (a false
+    positive), except where the pack was tuned against that kind, whose rule must then stay silent."""
     import json
     import subprocess
     import sys
@@ -752,4 +758,8 @@ def test_lookalikes_trip_the_rules_they_resemble(hard, tmp_path):
     kind_of = dict(zip(d["look"]["record_id"], d["look"]["kind"]))
     fired = {(kind_of[a["record_id"]], a["rule_id"]) for a in alerts if a["record_id"] in kind_of}
     for kind, look in LOOKS.items():
-        assert {r for k, r in fired if k == kind} & set(look.resembles), (kind, sorted(fired))
+        tripped = {r for k, r in fired if k == kind}
+        if kind in TUNED_AWAY:
+            assert not tripped & TUNED_AWAY[kind], (kind, sorted(fired))
+        else:
+            assert tripped & set(look.resembles), (kind, sorted(fired))
