@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..executors.spark import Family, evaluate_group, group_output_schema, plan_routing, record_schema
-from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch
+from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch, with_decision
 from ..executors.spark.routing import ALL
 from ..io.convert import show_value
 from ..io.records import _read_one
@@ -149,6 +149,24 @@ def _scorer(token: str, payload: bytes, names: list[str]):
     return run
 
 
+def _decider(token: str, payload: bytes):
+    """mapInArrow: each alert line with its record's risk score and decision over every rule."""
+    def run(batches):
+        plan, _, _ = _cached(token, payload)
+        for b in batches:
+            sums = b.column(b.schema.get_field_index("_sum")).to_pylist()
+            lines = b.column(b.schema.get_field_index("alert")).to_pylist()
+            yield pa.RecordBatch.from_arrays(
+                [b.column(b.schema.get_field_index(n)) for n in ("ts", "input_index", "line", "rule_id")]
+                + [pa.array([with_decision(plan, a, s) for a, s in zip(lines, sums)], pa.string())],
+                schema=ALERTS_SCHEMA)
+    return run
+
+
+ALERTS_SCHEMA = pa.schema([("ts", pa.int64()), ("input_index", pa.int32()), ("line", pa.int64()),
+                           ("rule_id", pa.string()), ("alert", pa.string())])
+
+
 SCORED_SCHEMA = pa.schema([("stream", pa.string()), ("id", pa.string()), ("input", pa.string()),
                            ("line", pa.int64()), ("risk_score", pa.int64()), ("decision", pa.string()),
                            ("rules", pa.string()), ("ts", pa.int64()), ("input_index", pa.int32())])
@@ -258,8 +276,10 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     paths = {name: f"{out.rstrip('/')}/{name}" for name in OUTPUTS}
     (matches.filter(F.col("alert").isNotNull())
+     .join(per_record.select("_input", "_line", "_sum"), ["_input", "_line"], "left")
      .select(F.col("_ts").alias("ts"), F.col("_input").alias("input_index"), F.col("_line").alias("line"),
-             "rule_id", "alert")
+             "rule_id", "alert", "_sum")
+     .mapInArrow(_decider(token, payload), _spark_schema(ALERTS_SCHEMA))
      .orderBy("ts", "input_index", "line", "rule_id").write.mode("overwrite").parquet(paths["alerts"]))
     scored.orderBy("ts", "input_index", "line").write.mode("overwrite").parquet(paths["scored"])
     names_col = F.element_at(F.array(*[F.lit(n) for n in names]), F.col("_input") + 1) if names else F.lit("")

@@ -14,6 +14,8 @@ numbers float64, text as text: the values the local reader produced, bit for bit
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 
@@ -23,7 +25,7 @@ from ...io.arrow import arrow_to_vec
 from ...io.sinks import alert_line
 from ...io.tables import RecordSet, Table
 from ...pack.streams import Schema
-from ...runtime.alerts import build_alerts
+from ...runtime.alerts import build_alerts, stamp_decision
 from ...runtime.plan import Plan
 from ..batch import BatchExecutor, RuleMatches, match_view
 from .routing import Family
@@ -110,6 +112,14 @@ def group_records(plan: Plan, table: pa.Table) -> tuple[RecordSet, dict[str, np.
 
 def _own(rm: RuleMatches, keep: np.ndarray) -> RuleMatches:
     return RuleMatches(rm.rule, [r[keep] for r in rm.rows], rm.key.take(np.flatnonzero(keep)), rm.emitted[keep])
+
+
+def with_decision(plan: Plan, alert_text: str, score_sum: int | None) -> str:
+    """An alert line of a group, with its trigger record's risk score and decision over every rule
+    (summed across groups, as ``jobs.score.evaluate`` stamps them after all rules ran)."""
+    alert = json.loads(alert_text)
+    stamp_decision(alert, int(score_sum or 0), plan)
+    return alert_line(alert)
 
 
 def evaluate_group(plan: Plan, family: Family, table: pa.Table) -> pa.Table:
