@@ -393,8 +393,9 @@ def test_store_keeps_only_read_columns_and_prunes_old_days(pack, tmp_path) -> No
     import pyarrow.parquet as pq
 
     cols = set(pq.read_table(files[-1]).column_names)
-    # caller (the key) and callee (a party: every alert's evidence names it); not imei or cell_id
-    assert cols == {"id", "ts", "caller", "callee", "_order"}
+    # the key only: callee (a party, shown in evidence), imei and cell_id are read at the trigger, which
+    # is always a new record, so the context never needs them
+    assert cols == {"id", "ts", "caller", "_order"}
     days = sorted({f.parent.name for f in files})
     # a 1h horizon needs one day back; the store keeps that day and the one its newest run pruned
     assert len(days) <= 3, days
