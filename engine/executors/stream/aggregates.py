@@ -204,9 +204,8 @@ class _Tallied(_Agg):
         return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
 
 
-class _Sum(_Tallied):
-    """Exact integers in units of 1/SUM_SCALE (runtime.windows.scaled), unscaled as
-    float(total) / SUM_SCALE like runtime.windows.unscale; the tally is their total."""
+class _Scaled(_Tallied):
+    """Values taken as exact integers in units of 1/SUM_SCALE (runtime.windows.scaled)."""
 
     def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
         return (mask & ~value.null).tolist(), scaled(value.values).tolist()
@@ -215,6 +214,10 @@ class _Sum(_Tallied):
         if value is None:
             return False, 0
         return passes, scaled_one(float(value))
+
+
+class _Sum(_Scaled):
+    """Unscaled as float(total) / SUM_SCALE like runtime.windows.unscale; the tally is their total."""
 
     def step(self, key, ts, counts, units):
         if counts:
@@ -398,16 +401,8 @@ class _IsNew(_Agg):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
 
 
-class _Stddev(_Tallied):
+class _Stddev(_Scaled):
     """Per key, [deque of (ts, scaled value), count, sum, sum of squares] as exact Python ints."""
-
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        return (mask & ~value.null).tolist(), [int(u) for u in scaled(value.values).tolist()]
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
-        if value is None:
-            return False, 0
-        return passes, scaled_one(float(value))
 
     def step(self, key, ts, counts, units):
         if counts:
