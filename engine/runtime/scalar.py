@@ -253,26 +253,9 @@ class ScalarCompiler:
             return _constant_comparison(node.op, left, i, right(None, None)), BOOL
         if lk != rk and OBJ not in (lk, rk):
             # numpy compares an int64 with a float64 (or bool) column as float64
-            kind = _promoted(lk, rk)
-            cast = _caster(kind)
-
-            def compare_cast(v, a):
-                x = left(v, a)
-                if x is None:
-                    return False
-                y = right(v, a)
-                return y is not None and op(cast(x), cast(y))
-
-            return compare_cast, BOOL
-
-        def compare(v, a):
-            x = left(v, a)
-            if x is None:
-                return False
-            y = right(v, a)
-            return y is not None and op(x, y)
-
-        return compare, BOOL
+            cast = _caster(_promoted(lk, rk))
+            return _holds(left, right, lambda x, y: op(cast(x), cast(y))), BOOL
+        return _holds(left, right, op), BOOL
 
     def _arith(self, node: Binary, aggs: Mapping[Call, AggregateSpec]) -> tuple[Scalar, PhysicalKind]:
         (left, lk), (right, rk) = self._compile(node.left, aggs), self._compile(node.right, aggs)
@@ -467,18 +450,21 @@ def _extreme(pick: Callable[[Any, Any], Any]) -> Callable:
     return make
 
 
+def _holds(left: Scalar, right: Scalar, test: Callable[[Any, Any], bool]) -> Scalar:
+    """A test of two values under two-valued logic: false when either is null (docs/design.md §4)."""
+    def run(v, a):
+        x = left(v, a)
+        if x is None:
+            return False
+        y = right(v, a)
+        return y is not None and test(x, y)
+
+    return run
+
+
 def _text_test(test: Callable[[str, str], bool]) -> Callable:
     def make(args, kinds, const):
-        x_fn, y_fn = args
-
-        def call(v, a):
-            x = x_fn(v, a)
-            if x is None:
-                return False
-            y = y_fn(v, a)
-            return y is not None and test(x, y)
-
-        return call, BOOL
+        return _holds(args[0], args[1], test), BOOL
 
     return make
 
