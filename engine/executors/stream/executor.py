@@ -69,6 +69,7 @@ from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from .aggregates import STATE_CLASSES, spec_signature
 from .bindings import Gather, StreamBatch, aggregate_vec, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
+from .guard import ReleaseGuard
 from .intake import ScalarIntake
 from .rows import RowBatch, ScalarSteps
 
@@ -340,6 +341,11 @@ class StreamExecutor:
         self._expired_ts: int | None = None
         self._since_expire = 0
         self._host = self._new_host()
+        # a release that raises is rolled back and bisected; the record that raises is rejected (guard.py)
+        self.on_eval_error: Callable[[dict, str], None] | None = None  # None: a warning on stderr
+        self._guard = ReleaseGuard(self, {"lateness": lateness, "shards": shards, "region": region,
+                                          "max_future": max_future, "unique_ids": unique_ids, "clock": clock,
+                                          "scalar_max": scalar_max})
 
     # -- durable host ------------------------------------------------------------------
     def _new_host(self) -> SyncHost:
@@ -553,7 +559,7 @@ class StreamExecutor:
             batch = []
             while heap and heap[0][0] <= upto and len(batch) < MAX_RELEASE:
                 batch.append(heapq.heappop(heap))
-            out.extend(self._process(batch))
+            out.extend(self._guard.process(batch))
         if upto == math.inf and self.max_ts is not None:
             self.last_ts = max(self.last_ts if self.last_ts is not None else self.max_ts, self.max_ts)
         return out
@@ -851,6 +857,7 @@ class StreamExecutor:
         self.counters.clear()
         if self.match_log is not None:
             self.match_log.clear()
+        self._guard.forget()
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as JSON-ready data (no pickle: state files may be untrusted)."""
@@ -928,6 +935,7 @@ class StreamExecutor:
         finally:
             self._restoring = False
             self._fired = []
+        self._guard.forget()
 
 
 def _iso(ts: int) -> str:

@@ -1,0 +1,159 @@
+"""A record whose evaluation raises is a reject, never the end of the stream (#12; guard.py).
+
+An evaluation function is monkeypatched to raise on one record id -- after it has
+already changed state (a fact asserted in durable-rules, window entries added) --
+and the run must: finish; write that record to the rejects with the reason
+``evaluation error: <ExcType>: <message>``; emit exactly the alerts the *batch*
+executor gives for the records without that one (so nothing of the failed
+attempt stayed in the state); and do the same again after a restart from a
+checkpoint taken before the record, instead of crashing. The same for the
+executor in process, ``watch`` on a file and the decision service.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fraudrules.executors.stream import StreamExecutor
+from fraudrules.executors.stream import executor as executor_mod
+from fraudrules.executors.stream import guard as guard_mod
+from fraudrules.io.records import parse_inputs
+from fraudrules.io.sinks import alert_line
+from fraudrules.jobs.watch import WatchJob, WatchOptions, ordered_records, read_checkpoint
+from tests.test_stream import PACK, PLAN, SAMPLES, batch_lines
+
+INFLOW, OUTFLOW = "p000000005", "p000000006"  # the first TF-PASS-001 chain of the samples
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return ordered_records(parse_inputs([str(SAMPLES)], PACK.schema), PACK.schema)
+
+
+def poison(monkeypatch, where: str, rid: str) -> None:
+    """Make evaluation raise on record ``rid``: in ``_assert_cand`` after the fact is asserted (state
+    already changed), or in ``_trigger`` (the last step, after the windows took the record)."""
+    if where == "assert":
+        real = executor_mod.StreamExecutor._assert_cand
+
+        def assert_cand(self, rule, j, cand):
+            ok = real(self, rule, j, cand)
+            if cand.values[0] == rid:
+                raise ZeroDivisionError(f"boom on {rid}")
+            return ok
+
+        monkeypatch.setattr(executor_mod.StreamExecutor, "_assert_cand", assert_cand)
+    else:
+        real = executor_mod.StreamExecutor._trigger
+
+        def trigger(self, rule, cand):
+            if cand.values[0] == rid:
+                raise KeyError(f"boom on {rid}")
+            return real(self, rule, cand)
+
+        monkeypatch.setattr(executor_mod.StreamExecutor, "_trigger", trigger)
+
+
+def without(records: list[dict], rid: str) -> list[dict]:
+    out = [r for r in records if r["id"] != rid]
+    assert len(out) == len(records) - 1
+    return out
+
+
+@pytest.mark.parametrize("where,rid", [("assert", INFLOW), ("trigger", OUTFLOW)])
+@pytest.mark.parametrize("chunk", [1, 700, 100_000], ids=["one-by-one", "chunks", "one-release"])
+def test_the_record_that_raises_is_rejected_and_the_rest_equals_batch_without_it(records, monkeypatch, where, rid,
+                                                                                   chunk):
+    want = batch_lines(PLAN, without(records, rid))
+    assert want != batch_lines(PLAN, records)  # the record matters: its leftovers would show
+    poison(monkeypatch, where, rid)
+    warnings: list[tuple[dict, str]] = []
+    ex = StreamExecutor(PLAN)
+    ex.on_eval_error = lambda rec, reason: warnings.append((rec, reason))
+    got = []
+    for i in range(0, len(records), chunk):
+        got.extend(ex.feed_many(records[i: i + chunk]))
+    got.extend(ex.flush())
+    assert [alert_line(a) for a in got] == want
+    (rec, reason), = ex.rejected_records
+    exc = "ZeroDivisionError" if where == "assert" else "KeyError"
+    assert rec["id"] == rid and rec["stream"] == "payment" and reason.startswith(f"evaluation error: {exc}: ")
+    assert f"boom on {rid}" in reason and warnings == [(rec, reason)]
+    s = ex.stats
+    assert s["rejected"] == 1 and s["records_in"] == s["processed"] + s["rejected"] + s["late"] + s["pending"]
+
+
+def test_a_warning_line_goes_to_stderr_by_default(records, monkeypatch, capsys):
+    poison(monkeypatch, "trigger", OUTFLOW)
+    ex = StreamExecutor(PLAN)
+    ex.feed_many(records[: [r["id"] for r in records].index(OUTFLOW) + 1])
+    ex.flush()
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: payment record '{OUTFLOW}' rejected: evaluation error: KeyError: 'boom on {OUTFLOW}'"]
+
+
+def test_snapshots_taken_between_releases_roll_back_to_the_right_place(records, monkeypatch):
+    """With a snapshot every few records, the rollback starts from a later snapshot plus its journal."""
+    monkeypatch.setattr(guard_mod, "JOURNAL_RECORDS", 37)
+    rid = records[5000]["id"]
+    want = batch_lines(PLAN, without(records, rid))
+    real = executor_mod.StreamExecutor._process
+
+    def process(self, batch):
+        if any(e[3][0] == rid for e in batch):
+            raise OverflowError("boom")
+        return real(self, batch)
+
+    monkeypatch.setattr(executor_mod.StreamExecutor, "_process", process)
+    ex = StreamExecutor(PLAN)
+    got = []
+    for i in range(0, len(records), 300):
+        got.extend(ex.feed_many(records[i: i + 300]))
+    got.extend(ex.flush())
+    assert [alert_line(a) for a in got] == want
+    assert [r["id"] for r, _ in ex.rejected_records] == [rid]
+    assert ex._guard.rollbacks >= 2  # bisected, not just retried
+
+
+def test_a_restored_executor_rejects_the_record_again(records, monkeypatch):
+    """A checkpoint taken while the record is still buffered: the resumed run meets it again and goes on."""
+    poison(monkeypatch, "trigger", OUTFLOW)
+    want = batch_lines(PLAN, without(records, OUTFLOW))
+    first = StreamExecutor(PLAN, lateness=3600)
+    got = first.feed_many(records[:3])  # the outflow is held in the reorder buffer
+    assert not first.rejected_records and first.stats["pending"] > 0
+    state = json.loads(json.dumps(first.state_dict()))
+    second = StreamExecutor(PLAN, lateness=3600)
+    second.load_state(state)
+    got += second.feed_many(records[3:]) + second.flush()
+    assert [alert_line(a) for a in got] == want
+    assert [r["id"] for r, _ in second.rejected_records] == [OUTFLOW]
+
+
+def _watch(tmp_path: Path, src: Path, **kw) -> WatchJob:
+    opts = WatchOptions(input=str(src), out=tmp_path / "alerts.jsonl", rejects=tmp_path / "rejects.jsonl",
+                        state=tmp_path / "w.state", stats_every=0, checkpoint_every=0, batch_lines=256,
+                        max_future=None, **kw)
+    return WatchJob(PLAN, opts, log=lambda msg: None)
+
+
+def test_watch_on_a_file_rejects_it_goes_on_and_a_restart_does_not_crash(records, monkeypatch, tmp_path):
+    poison(monkeypatch, "assert", INFLOW)
+    src = tmp_path / "in.jsonl"
+    half = len(records) // 2
+    src.write_text("".join(json.dumps(r) + "\n" for r in records[:half]), encoding="utf-8")
+    summary = _watch(tmp_path, src, lateness=600).run()
+    assert summary["rejected"] == 1 and summary["reconciles"]
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["record"]["id"], r["reason"]) for r in rejects] == [
+        (INFLOW, f"evaluation error: ZeroDivisionError: boom on {INFLOW}")]
+    with open(src, "a", encoding="utf-8") as fh:  # more input; the restart resumes from the checkpoint
+        fh.write("".join(json.dumps(r) + "\n" for r in records[half:]))
+    summary = _watch(tmp_path, src, lateness=600).run()
+    assert summary["resumed"]
+    assert (tmp_path / "alerts.jsonl").read_text().splitlines() == batch_lines(PLAN, without(records, INFLOW))
+    assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 1
+    assert read_checkpoint(tmp_path / "w.state")["offset"] == src.stat().st_size
