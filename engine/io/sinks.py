@@ -1,10 +1,12 @@
 """Output files: alerts, scored records, rejects and the summary.
 
-Every file is written to a temporary file beside its target and renamed
-into place, so a reader never sees half a file and a crash leaves the old
-one intact. Files get the permissions a new file gets (0666 less the umask),
-not the 0600 of a temporary file. A CSV cell that a spreadsheet would run as
-a formula is written with a leading ``'`` (:func:`csv_safe`).
+Each writer takes a ``place``: how its file comes to be. :func:`atomic_path` (the default) writes
+a temporary file beside the target, fsyncs it and renames it into place, so a reader never sees
+half a file and a crash leaves the old one intact. ``score`` passes
+:func:`~fraudrules.io.output_set.staged_path` instead: its files are written into a staging
+folder and committed together (:mod:`fraudrules.io.output_set`). Files get the permissions a new
+file gets (0666 less the umask), not the 0600 of a temporary file. A CSV cell that a spreadsheet
+would run as a formula is written with a leading ``'`` (:func:`csv_safe`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import OutputError
+from .output_set import check_out_dir, fsync_path  # noqa: F401  (check_out_dir: its callers import it here)
 
 FORMATS = ("jsonl", "csv", "parquet")
 FLAT_ALERT_COLUMNS = [
@@ -44,44 +46,24 @@ def _umask() -> int:
 
 
 _UMASK = _umask()  # read once, at import: setting it to read it is not thread-safe
+# how a writer's file comes to be: given the target, yield the path to write, commit on success
+Place = Callable[[Path], AbstractContextManager[Path]]
 
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path that replaces ``target`` when the block succeeds."""
+    """Yield a temporary path that replaces ``target`` when the block succeeds (fsynced first)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; an output is as readable as any new file
+        fsync_path(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def check_out_dir(out_dir: Path, names: list[str]) -> None:
-    """Fail before the work, not after it: ``out_dir`` must be (or become) a folder we can write
-    in, and none of ``names`` in it may be a folder (``os.replace`` cannot put a file there)."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create the output folder: {exc.strerror or exc}") from None
-    if not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: not a folder")
-    for name in names:
-        target = out_dir / name
-        if target.is_dir():
-            raise OutputError(f"{target}: is a folder, where an output file goes; move it away or choose "
-                              f"another --out")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".fraudrules-write-check.", dir=out_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write in the output folder: {exc.strerror or exc}") from None
 
 
 # A cell a spreadsheet reads as a formula: =, @, a tab or CR first; or + or - followed by something
@@ -180,8 +162,8 @@ def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CSV_ALERT_COLUMNS)
 
 
-def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str) -> None:
-    with atomic_path(path) as tmp:
+def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str, place: Place = atomic_path) -> None:
+    with place(path) as tmp:
         if fmt == "jsonl":
             with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 for a in alerts:
@@ -358,15 +340,15 @@ def jsonl_buffer(frame: pd.DataFrame) -> pa.Buffer | bytes:
 
 
 class FrameWriter:
-    """Writes a frame part by part, in order, to one file that appears (atomically) on ``close``.
+    """Writes a frame part by part, in order, to one file that appears (through ``place``) on ``close``.
 
     A run scored in time-ordered chunks writes each chunk's scored records as it goes, so the
     whole table is never in memory; a single part gives the same file as ``write_frame``.
     """
 
-    def __init__(self, path: Path, fmt: str):
+    def __init__(self, path: Path, fmt: str, place: Place = atomic_path):
         self.fmt = fmt
-        self._atomic = atomic_path(Path(path))
+        self._atomic = place(Path(path))
         self._tmp = self._atomic.__enter__()
         self._fh = None if fmt == "parquet" else open(self._tmp, "w", encoding="utf-8", newline="\n")
         self._parquet: pq.ParquetWriter | None = None
@@ -406,7 +388,7 @@ class FrameWriter:
             self._parquet.close()
         try:
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-        except BaseException:  # atomic_path re-raises after removing the temporary file
+        except BaseException:  # the place re-raises after removing its file
             pass
 
     def __enter__(self) -> FrameWriter:
@@ -419,11 +401,11 @@ class FrameWriter:
             self.abort(exc)
 
 
-def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    with FrameWriter(path, fmt) as writer:
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str, place: Place = atomic_path) -> None:
+    with FrameWriter(path, fmt, place) as writer:
         writer.write(frame)
 
 
-def write_json(data: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
+def write_json(data: Any, path: Path, place: Place = atomic_path) -> None:
+    with place(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")

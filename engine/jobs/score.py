@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..executors.batch import BatchExecutor, match_view
 from ..io.arrow import release_memory
+from ..io.output_set import OutputSet, staged_path
 from ..io.records import InputSpec, RecordSet, TimeChunks, read_time_chunks
-from ..io.sinks import FrameWriter, check_out_dir, write_alerts, write_frame, write_json
+from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
 from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
@@ -466,44 +467,73 @@ def late_frame(late: list[LateRecord]) -> pd.DataFrame:
     }, columns=["input", "line", "stream", "id", "ts", "reason"])
 
 
-class Outputs:
-    """The output folder of one run: scored records stream in, the rest is written at the end.
+# every file a score run writes, in any format: one of these that a run does not write is an
+# older run's output, dropped from the folder on commit (io/output_set.py)
+SCORE_OUTPUTS = frozenset([*(f"{kind}.{fmt}" for kind in ("alerts", "scored") for fmt in FORMATS),
+                           "rejects.csv", "late.csv", "summary.json"])
 
-    Each file appears atomically (a temporary file renamed into place); ``summary.json`` is written
-    last, so a summary on disk always describes the files beside it.
+
+class Outputs:
+    """The output folder of one run: scored records stream in, the rest is written at the end, and
+    the whole set appears at once on ``finish`` (docs/design.md §6, "Outputs").
+
+    Files are written into a staging folder (``io.output_set.OutputSet``) and committed together:
+    one atomic swap of folders, or, where that is impossible, file by file with ``summary.json``
+    last. Until then the folder keeps its previous set; ``abort`` leaves it so.
     """
 
     def __init__(self, out_dir: Path, fmt: str = "jsonl"):
-        out_dir = Path(out_dir)
         self.fmt = fmt
-        self.paths = {
-            "alerts": out_dir / f"alerts.{fmt}",
-            "scored": out_dir / f"scored.{fmt}",
-            "rejects": out_dir / "rejects.csv",
-            "summary": out_dir / "summary.json",
-        }
-        check_out_dir(out_dir, [p.name for p in self.paths.values()] + ["late.csv"])
-        self._scored = FrameWriter(self.paths["scored"], fmt)
+        self._names = {"alerts": f"alerts.{fmt}", "scored": f"scored.{fmt}", "rejects": "rejects.csv",
+                       "late": "late.csv", "summary": "summary.json"}
+        self.set = OutputSet(out_dir, list(self._names.values()), known=SCORE_OUTPUTS)
+        self.paths = {kind: self.set.target(name) for kind, name in self._names.items() if kind != "late"}
+        try:
+            self._scored = FrameWriter(self.set.path(self._names["scored"]), fmt, staged_path)
+        except BaseException:
+            self.set.abort()
+            raise
+
+    def _staged(self, kind: str) -> Path:
+        return self.set.path(self._names[kind])
 
     def scored(self, frame: pd.DataFrame) -> None:
-        self._scored.write(frame.drop(columns=["seq"]))
+        try:
+            self._scored.write(frame.drop(columns=["seq"]))
+        except OSError as exc:
+            raise _write_error(self.set.dir, exc) from exc
 
     def finish(self, result: ScoreResult) -> dict[str, Path]:
-        write_alerts(result.alerts, self.paths["alerts"], self.fmt)
-        self._scored.close()
-        rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
-                               columns=["input", "line", "reason"])
-        write_frame(rejects, self.paths["rejects"], "csv")
-        if result.late is not None:
-            self.paths["late"] = self.paths["summary"].with_name("late.csv")
-            write_frame(late_frame(result.late), self.paths["late"], "csv")
-        summary_path = self.paths.pop("summary")
-        write_json(summary(result), summary_path)
-        self.paths["summary"] = summary_path
-        return self.paths
+        try:
+            write_alerts(result.alerts, self._staged("alerts"), self.fmt, staged_path)
+            self._scored.close()
+            rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
+                                   columns=["input", "line", "reason"])
+            write_frame(rejects, self._staged("rejects"), "csv", staged_path)
+            if result.late is not None:
+                write_frame(late_frame(result.late), self._staged("late"), "csv", staged_path)
+            write_json(summary(result), self._staged("summary"), staged_path)
+            self.set.commit(last=self._names["summary"])
+        except BaseException as exc:
+            self.abort(exc)
+            if isinstance(exc, OSError):
+                raise _write_error(self.set.dir, exc) from exc
+            raise
+        paths = dict(self.paths)
+        if result.late is not None:  # in the order they are listed: summary last
+            summary_path = paths.pop("summary")
+            paths["late"] = self.set.target(self._names["late"])
+            paths["summary"] = summary_path
+        return paths
 
     def abort(self, exc: BaseException) -> None:
         self._scored.abort(exc)
+        self.set.abort()
+
+
+def _write_error(out_dir: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{out_dir}: cannot write the outputs: {exc.strerror or exc}; the folder keeps "
+                       f"its previous set")
 
 
 def write_outputs(result: ScoreResult, out_dir: Path, fmt: str = "jsonl") -> dict[str, Path]:
