@@ -23,6 +23,7 @@ from ..lang.expr import Field
 from ..runtime.alerts import LISTED_AGGREGATES, MatchView, key_texts, to_python
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
+from ..runtime.latest import expand_pairs, latest_chain_only, latest_passing
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.windows import (
     WINDOW_BODIES,
@@ -213,16 +214,6 @@ class ChainRows(Bindings):
         return self.store.members(spec, self.rows[alias], limit)
 
 
-def _expand_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For ranges [lo_q, hi_q): (query index, position) for every position."""
-    counts = np.maximum(hi - lo, 0)
-    total = int(counts.sum())
-    q = np.repeat(np.arange(len(lo)), counts)
-    offsets = np.cumsum(counts) - counts
-    pos = lo[q] + (np.arange(total) - offsets[q])
-    return q, pos
-
-
 class BatchExecutor:
     """Evaluates a Plan over a RecordSet."""
 
@@ -305,7 +296,7 @@ class BatchExecutor:
     def _extend(self, rp: RulePlan, chains: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
         """Join the chains of steps 0..j-1 with candidates of step j."""
         steps = rp.steps
-        if len(steps) == 2:
+        if latest_chain_only(rp):
             return self._extend_latest(rp, chains)
         sp, prev, first = steps[j], steps[j - 1], steps[0]
         cand = self._triggers(sp) if j == len(steps) - 1 else self._candidates(sp)
@@ -335,7 +326,7 @@ class BatchExecutor:
         for block in np.split(np.arange(len(cand)), splits):
             if len(block) == 0:
                 continue
-            q, pos = _expand_pairs(lo[block], hi[block])
+            q, pos = expand_pairs(lo[block], hi[block])
             q = block[q]
             chain_idx = order[pos]
             ok = prev_seq[chain_idx] < cand_seq[q]  # strictly later in the total order
@@ -357,9 +348,9 @@ class BatchExecutor:
         earlier first step that passes the cross conditions, not all of them (a busy key has n^2/2).
         The first steps a trigger may join are a run of the index sorted by (code, ts, rank), which
         is also their order in the total order; so walk down from the trigger's end of that run,
-        1, 2, 4, ... rows at a time, until the cross conditions hold. ``unless`` keeps the result
-        exact: an unless record that cancels the latest chain lies between every earlier one's
-        ends as well (``_apply_unless`` runs after)."""
+        1, 2, 4, ... rows at a time, until the cross conditions hold (runtime/latest.py, shared with
+        the stream executor). ``_apply_unless`` runs after; ``latest_chain_only`` says when that
+        stays exact (an unless record that cancels the latest chain cancels every earlier one)."""
         first, sp = rp.steps
         cand = self._triggers(sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
@@ -380,26 +371,14 @@ class BatchExecutor:
                         composite_searchsorted(sc, sseq, cand_code, self._seq(sp, cand), side="left"))
         hi = np.where(cand_code < 0, 0, hi)
         lo = np.where(cand_code < 0, 0, np.minimum(lo, hi))
-        found = np.full(len(cand), -1, dtype=np.int64)  # position in ``order`` of the chosen first step
-        todo, top, width = np.flatnonzero(hi > lo), hi.copy(), 1
-        while len(todo):
-            start = np.maximum(lo[todo], top[todo] - width)
-            counts = top[todo] - start
-            block_id = (np.cumsum(counts) - counts) // MAX_PAIRS_PER_BLOCK
-            splits = np.flatnonzero(np.r_[False, block_id[1:] != block_id[:-1]])
-            for block in np.split(np.arange(len(todo)), splits):
-                q, pos = _expand_pairs(start[block], top[todo[block]])
-                q = todo[block][q]
-                if sp.cross is not None and len(q):
-                    rows = {first.alias: firsts[order[pos]], sp.alias: cand[q]}
-                    env = ChainRows(rp, self.tables, self.store, rows).env(sp.alias, sp.aggregates)
-                    keep = self.evaluator.truth(sp.cross, env)
-                    q, pos = q[keep], pos[keep]
-                last = np.r_[q[1:] != q[:-1], True] if len(q) else np.zeros(0, dtype=bool)
-                found[q[last]] = pos[last]  # positions ascend per trigger: the last is the latest
-            top[todo] = start
-            todo = todo[(found[todo] < 0) & (top[todo] > lo[todo])]
-            width *= 2
+
+        def passes(q: np.ndarray, pos: np.ndarray) -> np.ndarray:
+            rows = {first.alias: firsts[order[pos]], sp.alias: cand[q]}
+            env = ChainRows(rp, self.tables, self.store, rows).env(sp.alias, sp.aggregates)
+            return self.evaluator.truth(sp.cross, env)
+
+        # position in ``order`` of each trigger's chosen first step, or -1
+        found = latest_passing(lo, hi, passes if sp.cross is not None else None, MAX_PAIRS_PER_BLOCK)
         hit = np.flatnonzero(found >= 0)
         return {first.alias: firsts[order[found[hit]]], sp.alias: cand[hit]}
 
