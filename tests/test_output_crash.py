@@ -61,6 +61,7 @@ os.rmdir = _hook("rmdir", os.rmdir, 1)
 from fraudrules.io import output_set  # noqa: E402
 output_set.exchange = _hook("exchange", output_set.exchange, 2)
 '''
+USER_FILE = "notes.txt"
 MAX_STEPS = 40  # bounded: the commit of four files takes a handful of steps
 
 
@@ -91,7 +92,8 @@ def sets(tmp_path_factory) -> tuple[dict[str, bytes], dict[str, bytes]]:
     a, b = snapshot(old), snapshot(new)
     assert a.keys() == b.keys() and a != b
     assert all(a[name] != b[name] for name in ("alerts.jsonl", "summary.json"))  # a mix would show
-    return a, b
+    # a file of the user's in the folder is part of both: it must be there at every moment
+    return {**a, USER_FILE: b"mine\n"}, {**b, USER_FILE: b"mine\n"}
 
 
 def _check(folder: Path, sets) -> str | None:
