@@ -796,7 +796,8 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
                        late_file=late_file, rejects_file=rejects_file, state_file=state_file,
                        checkpoint_every=checkpoint_every, shards=shards, source=source, subject=subject,
                        durable=durable, alerts_subject=alerts_subject, stop_when_idle=stop_when_idle,
-                       input_path=input_path, follow=follow, map_file=map_file, summary_file=summary_file)
+                       input_path=input_path, follow=follow, map_file=map_file, summary_file=summary_file,
+                       max_future=max_future)
         return
     import json
     import signal

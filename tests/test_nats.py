@@ -9,6 +9,7 @@ temporary folder, and is killed in teardown; every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -23,8 +24,10 @@ import nats
 import pytest
 from nats.js.api import StreamConfig
 
+from fraudrules.errors import FraudRulesError
 from fraudrules.io.records import parse_inputs
-from fraudrules.jobs.watch import ordered_records
+from fraudrules.jobs import nats_source
+from fraudrules.jobs.watch import ordered_records, read_checkpoint
 from fraudrules.pack.loader import load_pack
 from tests.helpers import REPO, RULES
 
@@ -61,13 +64,17 @@ def nats_server(tmp_path):
         proc.wait(timeout=10)
 
 
-async def _setup(url: str, records: list[dict]) -> None:
+async def _setup(url: str, records: list[dict | bytes]) -> None:
+    """The streams, then the records published in order (bytes as they are: poison messages)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="RECORDS", subjects=["records.>"]))
     await js.add_stream(StreamConfig(name="ALERTS", subjects=["alerts"], duplicate_window=600))
     for rec in records:  # plain publishes, in order; the stream stores them in that order
-        await nc.publish(f"records.{rec['stream']}", json.dumps(rec).encode())
+        if isinstance(rec, bytes):
+            await nc.publish("records.raw", rec)
+        else:
+            await nc.publish(f"records.{rec['stream']}", json.dumps(rec).encode())
     await nc.flush(timeout=30)
     deadline = time.monotonic() + 30
     while (await js.stream_info("RECORDS")).state.messages < len(records):
@@ -92,10 +99,14 @@ async def _published_alerts(url: str) -> tuple[list[str], int]:
     return ids, ci.num_ack_pending
 
 
-def consumer(url: str, out: Path, state: Path, log: Path, every: str = "0.2s") -> subprocess.Popen:
+def nats_checkpoint(path: Path) -> dict:
+    return read_checkpoint(path, nats_source.STATE_KIND, nats_source.STATE_VERSION, nats_source._state_problem)
+
+
+def consumer(url: str, out: Path, state: Path, log: Path, every: str = "0.2s", *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "fraudrules", "watch", "--rules", str(RULES), "--source", url,
            "--subject", "records.>", "--durable", "fraud", "--alerts-subject", "alerts", "--out", str(out),
-           "--state", str(state), "--checkpoint-every", every, "--stop-when-idle", "3s"]
+           "--state", str(state), "--checkpoint-every", every, "--stop-when-idle", "3s", *extra]
     with open(log, "ab") as fh:
         return subprocess.Popen(cmd, stdout=fh, stderr=fh)
 
@@ -113,10 +124,10 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "no checkpoint past record 1500 within 120 s"
             try:
-                ckpt = json.loads(state.read_text())
-            except (OSError, ValueError):
-                ckpt = {"stream_seq": 0, "alerts_bytes": 0}
-            if ckpt["stream_seq"] >= 1500 and out.stat().st_size > ckpt["alerts_bytes"]:
+                ckpt = nats_checkpoint(state)
+            except FraudRulesError:  # not written yet
+                ckpt = {"stream_seq": 0, "outputs": {"alerts": {"length": 0}}}
+            if ckpt["stream_seq"] >= 1500 and out.stat().st_size > ckpt["outputs"]["alerts"]["length"]:
                 break
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
@@ -125,10 +136,11 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-    ckpt = json.loads(state.read_text())
+    ckpt = nats_checkpoint(state)
     assert ckpt["stream_seq"] < len(records), "the consumer finished before it was killed: not a mid-stream crash"
     before = out.read_bytes()
-    past_checkpoint = before[ckpt["alerts_bytes"]:].count(b"\n")  # alerts the restart will produce again
+    covered = ckpt["outputs"]["alerts"]["length"]
+    past_checkpoint = before[covered:].count(b"\n")  # alerts the restart cuts and writes again
     assert past_checkpoint > 0
 
     proc = consumer(nats_server, out, state, log)
@@ -141,7 +153,8 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
     assert proc.returncode == 0, log.read_text()
     summary = json.loads(log.read_text().strip().splitlines()[-1])
     assert summary["resumed"] and summary["stream_seq"] == len(records)
-    assert summary["alerts_already_written"] == past_checkpoint  # produced again, not written again
+    # the file was cut back to the checkpoint and everything after it written again, once
+    assert summary["alerts_written"] == len(GOLDEN.read_bytes().splitlines()) - before[:covered].count(b"\n")
 
     # the alert file is batch score's golden file, byte for byte: nothing lost, nothing twice
     assert out.read_bytes() == GOLDEN.read_bytes()
@@ -161,3 +174,192 @@ def test_nats_source_usage_errors(tmp_path):
     proc = subprocess.run(base + ["--source", "http://x", "--subject", "r", "--durable", "d", "--state",
                                   str(tmp_path / "s")], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and "NATS URL" in proc.stderr
+
+
+# -- what the file watch checks, on the NATS source (#12) ---------------------------------------------
+
+
+def _records() -> list[dict]:
+    pack = load_pack(RULES)
+    return ordered_records(parse_inputs([str(REPO / "samples")], pack.schema), pack.schema)
+
+
+def _run(proc: subprocess.Popen, log: Path, timeout: float = 300) -> subprocess.Popen:
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc
+
+
+def _poison(pay: dict) -> list[tuple[bytes, str]]:
+    """Messages that are not records, each with (a part of) the reason its reject must give."""
+    def msg(**change) -> bytes:
+        return json.dumps(dict(pay, **change)).encode()
+
+    return [
+        (b'{"stream": "payment", "id": ', "invalid JSON"),
+        (b"\xff\xfe{}", "invalid UTF-8"),
+        (msg(id="x-lone", payer_account="\ud800"), "lone surrogate"),
+        (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+        (msg(id="x-list", stream=["payment"]), "unknown or missing stream"),
+        (msg(id="x-year", ts="9999-12-31T00:00:00Z"), "timestamp out of range"),
+        (msg(id="x-big", amount=1e305), "out of range"),
+        (msg(id="x-now", ts="now"), "wall clock"),
+        (msg(id="x-today", ts="today"), "wall clock"),
+        (msg(id="x-future", ts="2099-01-01T00:00:00Z"), "(max-future)"),
+        (json.dumps(pay).encode(), "duplicate id"),  # the very record again, later
+        (b"", "an empty message"),
+        (b"[1, 2]", "not a JSON object"),
+    ]
+
+
+def test_nats_poison_messages_are_rejects_terminated_never_redelivered_and_a_bad_state_is_refused(nats_server,
+                                                                                                   tmp_path):
+    from tests.test_stream import PLAN, batch_lines
+
+    good = _records()[:1500]
+    pay = next(r for r in good[:600] if r["stream"] == "payment")
+    poison = _poison(pay)
+    published: list = list(good[:600])
+    where = {}  # stream sequence -> the reason a poison message must get
+    for i, (data, reason) in enumerate(poison):  # spread over the rest of the records
+        published.append(data)
+        where[len(published)] = reason
+        published.extend(good[600 + i * 60: 600 + (i + 1) * 60])
+    published.extend(good[600 + len(poison) * 60:])
+    asyncio.run(_setup(nats_server, published))
+    out, state, log, rejects = tmp_path / "alerts.jsonl", tmp_path / "nats.state", tmp_path / "c.log", \
+        tmp_path / "rejects.jsonl"
+    proc = _run(consumer(nats_server, out, state, log, "0.2s", "--rejects", str(rejects)), log)
+    assert proc.returncode == 0, log.read_text()
+    summary = json.loads(log.read_text().strip().splitlines()[-1])
+    assert summary["stream_seq"] == len(published) and summary["reconciles"]
+    assert summary["rejected"] == summary["terminated"] == len(poison)
+
+    lines = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["stream_seq"] for r in lines) == sorted(where)
+    for r in lines:
+        assert where[r["stream_seq"]] in r["reason"], r
+    # the records around them: batch score's alerts, as if the poison had never been published
+    assert out.read_text(encoding="utf-8").splitlines() == batch_lines(PLAN, good)
+
+    async def consumer_info():
+        nc = await nats.connect(nats_server)
+        try:
+            return await nc.jetstream().consumer_info("RECORDS", "fraud")
+        finally:
+            await nc.close()
+
+    info = asyncio.run(consumer_info())
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+
+    # a restart meets none of them again: nothing is redelivered, nothing is written
+    before = (out.read_bytes(), rejects.read_bytes())
+    proc = _run(consumer(nats_server, out, state, log, "0.2s", "--rejects", str(rejects)), log)
+    assert proc.returncode == 0, log.read_text()
+    again = json.loads(log.read_text().strip().splitlines()[-1])
+    assert again["resumed"] and again["stream_seq"] == summary["stream_seq"]
+    assert (again["records"], again["rejected"]) == (summary["records"], summary["rejected"])  # the same counts
+    assert again["redelivered_skipped"] == again["terminated"] == again["alerts_written"] == 0
+    assert (out.read_bytes(), rejects.read_bytes()) == before
+
+    # a damaged checkpoint is refused with exit 2 before any file is touched
+    good_state = state.read_bytes()
+    head, body = good_state.split(b"\n", 1)
+    damaged = [head + b"\n" + body.replace(b'"stream_seq":', b'"stream_seq": ', 1),  # the SHA-256 no longer fits
+               b"\x00" * 40]
+    header = json.loads(head)
+    bad_body = json.dumps(dict(json.loads(body), stream_seq=-1)).encode()
+    header.update(bytes=len(bad_body), sha256=hashlib.sha256(bad_body).hexdigest())
+    damaged.append(json.dumps(header).encode() + b"\n" + bad_body)  # checksum fine, schema not
+    for data, why in zip(damaged, ("SHA-256", "no checkpoint header", "stream_seq: expected a count")):
+        state.write_bytes(data)
+        proc = _run(consumer(nats_server, out, state, log, "0.2s", "--rejects", str(rejects)), log, 120)
+        assert proc.returncode == 2, log.read_text()
+        assert "not a valid watch checkpoint" in log.read_text() and why in log.read_text().splitlines()[-1]
+        assert (out.read_bytes(), rejects.read_bytes()) == before and state.read_bytes() == data
+
+
+def test_nats_two_consumers_on_one_state_the_second_is_refused_and_sigint_exits_130(nats_server, tmp_path):
+    asyncio.run(_setup(nats_server, _records()[:300]))
+    out, state, log = tmp_path / "alerts.jsonl", tmp_path / "nats.state", tmp_path / "first.log"
+    first = consumer(nats_server, out, state, log, "0.2s", "--stop-when-idle", "120s")
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # running: its first checkpoint is on disk
+            assert first.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            try:
+                if nats_checkpoint(state)["stream_seq"] == 300:
+                    break
+            except FraudRulesError:
+                pass
+            time.sleep(0.05)
+        before = out.read_bytes()
+        second_log = tmp_path / "second.log"
+        second = _run(consumer(nats_server, out, state, second_log), second_log, 120)
+        assert second.returncode == 2, second_log.read_text()
+        assert "locked by another running watch" in second_log.read_text()
+        assert out.read_bytes() == before
+        # another state but the same alert file: refused too
+        third = _run(consumer(nats_server, out, tmp_path / "other.state", second_log), second_log, 120)
+        assert third.returncode == 2 and "alerts.jsonl is locked" in second_log.read_text()
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
+        assert first.returncode == 130, log.read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=10)
+
+
+def test_nats_a_record_whose_evaluation_raises_is_rejected_and_a_restart_goes_on(nats_server, tmp_path, monkeypatch):
+    from fraudrules.executors.stream import executor as executor_mod
+    from tests.test_stream import PLAN, batch_lines
+
+    records = _records()[:600]
+    rid = "p000000006"  # triggers TF-PASS-001 on the samples
+    assert rid in [r["id"] for r in records]
+    real = executor_mod.StreamExecutor._trigger
+
+    def trigger(self, rule, cand):
+        if cand.values[0] == rid:
+            raise RuntimeError("engine bug")
+        return real(self, rule, cand)
+
+    monkeypatch.setattr(executor_mod.StreamExecutor, "_trigger", trigger)
+    asyncio.run(_setup(nats_server, records[:515]))  # the record is the 512th
+    logged: list[str] = []
+
+    def job() -> nats_source.NatsWatchJob:
+        opts = nats_source.NatsOptions(url=nats_server, subject="records.>", durable="fraud",
+                                       out=tmp_path / "alerts.jsonl", state=tmp_path / "nats.state",
+                                       rejects=tmp_path / "rejects.jsonl", lateness=1e9, checkpoint_every=0.2,
+                                       poll=0.2, stop_when_idle=1.0)
+        return nats_source.NatsWatchJob(PLAN, opts, log=logged.append)
+
+    first = asyncio.run(job().run())
+    assert first["reconciles"]
+
+    async def publish_rest():
+        nc = await nats.connect(nats_server)
+        for rec in records[515:]:
+            await nc.publish(f"records.{rec['stream']}", json.dumps(rec).encode())
+        await nc.flush(timeout=30)
+        await nc.close()
+
+    asyncio.run(publish_rest())
+    # the first run's last checkpoint holds it in the reorder buffer (the lateness holds everything until
+    # the end): the restart meets it again
+    assert (tmp_path / "rejects.jsonl").read_text().count(rid) == 1
+    second = asyncio.run(job().run())
+    assert second["resumed"] and second["stream_seq"] == 600
+    assert second["rejected"] == 1  # met again after the restart, rejected again, no crash
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["record"]["id"], r["reason"]) for r in rejects] == [(rid, "evaluation error: RuntimeError: engine bug")]
+    assert [m for m in logged if m.startswith("warning:")] != []
+    want = batch_lines(PLAN, [r for r in records if r["id"] != rid])
+    assert (tmp_path / "alerts.jsonl").read_text().splitlines() == want

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _fail(msg: str) -> None:
@@ -23,7 +24,7 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
                    rejects_file: str | None, state_file: str | None, checkpoint_every: str, shards: int,
                    source: str | None, subject: str | None, durable: str | None, alerts_subject: str | None,
                    stop_when_idle: str | None, input_path: str, follow: bool, map_file: str | None,
-                   summary_file: str | None) -> None:
+                   summary_file: str | None, max_future: str = "1d") -> None:
     from ..errors import FraudRulesError, RuleError, RuleErrors
     from ..pack.loader import load_pack
     from ..runtime.plan import compile_pack
@@ -48,7 +49,8 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
                            checkpoint_every=parse_duration(checkpoint_every), shards=shards,
                            stop_when_idle=parse_duration(stop_when_idle) if stop_when_idle else None,
                            late=Path(late_file) if late_file else None,
-                           rejects=Path(rejects_file) if rejects_file else None)
+                           rejects=Path(rejects_file) if rejects_file else None,
+                           max_future=None if max_future.strip().lower() == "off" else parse_duration(max_future))
     except ValueError as exc:
         _fail(str(exc))
     try:
@@ -58,8 +60,10 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
             click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
     job = NatsWatchJob(plan, opts, region=region, log=lambda msg: click.echo(msg, err=True))
+    stopped_by: list[int] = []
 
     def stop(signum: int, frame: Any) -> None:
+        stopped_by.append(signum)
         job.stop = True
 
     signal.signal(signal.SIGINT, stop)
@@ -71,3 +75,5 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
     click.echo(json.dumps(summary), err=True)
     if summary_file:
         Path(summary_file).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if signal.SIGINT in stopped_by:  # a clean stop, but an interrupted run: 130, as the file watch
+        sys.exit(EXIT_INTERRUPTED)

@@ -12,35 +12,45 @@ alerts they caused fsynced first, then the executor's state (windows, the
 reorder buffer) and the stream sequence reached, written atomically to
 ``--state``.
 
-Restart after ``kill -9``: the executor resumes from the checkpoint and the
-durable consumer is re-created to deliver from the message after the
+Everything the file ``watch`` checks is checked here, by the same code
+(:class:`~.watch.StreamRun`): a message that is not a record -- invalid
+UTF-8 or JSON, nested too deeply, not an object, a value that does not fit
+its field, a ``ts`` beyond ``--max-future``, an id its stream already had --
+is a line in the rejects with its reason and its ``stream_seq``, and is
+terminated (``term``: never redelivered) after the checkpoint that covers it;
+a record whose evaluation raises is rejected the same way (the executor's
+guard). The checkpoint has the file watch's header (kind, version, length,
+SHA-256) and a checked schema, and a bad one is refused before any file is
+touched; the state (through ``STATE.lock``) and every output are locked, so
+a second consumer on them is refused.
+
+Restart after ``kill -9``: the executor resumes from the checkpoint, each
+output is cut back to its checkpointed length (checked: intact up to there),
+and the durable consumer is re-created to deliver from the message after the
 checkpointed stream sequence, in order (an unacknowledged message would
-otherwise come back only after its ack wait, behind newer ones). Records after
-the checkpoint are processed again and give the same alerts, because
-``alert_id`` is deterministic; the ids already in the alert file past the
-checkpointed length are skipped, so the file never holds one twice. A message
-redelivered while running (its ack wait expired) is recognised by its stream
-sequence and skipped.
+otherwise come back only after its ack wait, behind newer ones). Records
+after the checkpoint are processed again and give the same alerts, lines and
+rejects, because ``alert_id`` is deterministic; their alerts are published
+again with the same ``Nats-Msg-Id``. A message redelivered while running
+(its ack wait expired) is recognised by its stream sequence and skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import FraudRulesError, InputError
-from ..executors.stream import StreamExecutor
-from ..io.files import read_json_document, write_json_durably
 from ..io.sinks import alert_line
 from ..runtime.plan import Plan
+from .watch import DEFAULT_MAX_FUTURE, StreamRun, outputs_problem, read_checkpoint, write_checkpoint
 
 STATE_KIND = "fraudrules-nats-checkpoint"
+STATE_VERSION = 2  # 2: the header line with the body's SHA-256, outputs with lengths
 
 
 @dataclass
@@ -59,117 +69,129 @@ class NatsOptions:
     shards: int = 256
     late: Path | None = None
     rejects: Path | None = None
+    max_future: float | None = DEFAULT_MAX_FUTURE  # as watch --max-future; None: no bound
 
 
-def _append(path: Path | None, log: Callable[[str], None], what: str) -> Callable[[str], None]:
-    if path is None:
-        return lambda line: log(f"{what}: {line}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a", encoding="utf-8")
+def _state_problem(state: Any) -> str | None:
+    """The first field of a NATS checkpoint body that does not fit the schema, or None."""
+    if not isinstance(state, dict):
+        return "the body is not an object"
+    for name in ("source", "subject", "durable"):
+        if not isinstance(state.get(name), str):
+            return f"{name}: expected text"
+    seq = state.get("stream_seq")
+    if type(seq) is not int or seq < 0:
+        return "stream_seq: expected a count (an integer >= 0)"
+    return outputs_problem(state)
 
-    def write(line: str) -> None:
-        fh.write(line + "\n")
-        fh.flush()
 
-    return write
+class NatsWatchJob(StreamRun):
+    position = "stream_seq"
 
-
-class NatsWatchJob:
     def __init__(self, plan: Plan, opts: NatsOptions, *, region: str = "CN", log: Callable[[str], None] | None = None):
-        self.plan = plan
+        super().__init__(plan, out=opts.out, late=opts.late, rejects=opts.rejects, lateness=opts.lateness,
+                         shards=opts.shards, region=region, max_future=opts.max_future, log=log)
         self.opts = opts
-        self.log = log or print
-        self.stop = False
-        self.late_out = _append(opts.late, self.log, "late")
-        self.rejects_out = _append(opts.rejects, self.log, "rejected")
-        self.executor = StreamExecutor(
-            plan, lateness=opts.lateness, shards=opts.shards, region=region,
-            on_late=lambda rec, info: self.late_out(json.dumps({"reason": "late", **info, "record": rec},
-                                                               ensure_ascii=False, default=str)),
-            on_reject=lambda rec, reason: self.rejects_out(json.dumps({"reason": reason, "record": rec},
-                                                                      ensure_ascii=False, default=str)))
         self.last_seq = 0  # stream sequence of the last message fed
-        self.seen: set[str] = set()  # alert ids in the file past the checkpointed length
-        self.fh: IO[bytes] | None = None
-        self.length = 0
-        self.written = self.skipped = self.published = self.duplicates = self.checkpoints = 0
+        self.written = self.published = self.duplicates = self.checkpoints = 0
+        self.terminated = 0  # rejected messages, terminated instead of acknowledged
         self.resumed = False
 
-    # -- checkpoints and the alert file ---------------------------------------------------------
-    def _restore(self) -> int | None:
+    # -- checkpoints ------------------------------------------------------------------------------
+    def _restore(self) -> dict[str, Any] | None:
+        """Read and check the checkpoint (header, checksum, schema, subject and consumer); load nothing yet."""
         path = self.opts.state
         if not path.exists():
             return None
-        state = read_json_document(path, "kind", STATE_KIND, "NATS watch checkpoint")
-        if (state.get("subject"), state.get("durable")) != (self.opts.subject, self.opts.durable):
-            raise FraudRulesError(f"{path}: the checkpoint was taken on subject {state.get('subject')!r} with "
-                                  f"consumer {state.get('durable')!r}")
-        self.executor.load_state(state["executor"])
-        self.last_seq = int(state["stream_seq"])
-        self.resumed = True
-        return int(state["alerts_bytes"])
-
-    def _open_alerts(self, checkpointed: int | None) -> None:
-        out = self.opts.out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(out, "a+b")
-        size = self.fh.seek(0, os.SEEK_END)
-        if checkpointed is not None and size < checkpointed:
-            raise FraudRulesError(f"{out} is shorter ({size} bytes) than the checkpoint says ({checkpointed})")
-        start = checkpointed or 0
-        self.fh.seek(start)
-        tail = self.fh.read()
-        if tail and not tail.endswith(b"\n"):  # a line cut by the crash: it is written again below
-            cut = tail.rfind(b"\n") + 1
-            self.fh.truncate(start + cut)
-            tail = tail[:cut]
-        for line in tail.splitlines():
-            self.seen.add(json.loads(line)["alert_id"])
-        self.length = self.fh.seek(0, os.SEEK_END)
+        state = read_checkpoint(path, STATE_KIND, STATE_VERSION, _state_problem)
+        if (state["subject"], state["durable"]) != (self.opts.subject, self.opts.durable):
+            raise FraudRulesError(f"{path}: the checkpoint was taken on subject {state['subject']!r} with "
+                                  f"consumer {state['durable']!r}")
+        return state
 
     def checkpoint(self) -> None:
-        assert self.fh is not None
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        state = {"kind": STATE_KIND, "source": self.opts.url, "subject": self.opts.subject,
-                 "durable": self.opts.durable, "stream_seq": self.last_seq, "alerts_bytes": self.length,
+        state = {"source": self.opts.url, "subject": self.opts.subject, "durable": self.opts.durable,
+                 "stream_seq": self.last_seq, "outputs": self._outputs_state(),
                  "executor": self.executor.state_dict()}
-        write_json_durably(self.opts.state, state)
+        write_checkpoint(self.opts.state, state, STATE_KIND, STATE_VERSION)
         self.checkpoints += 1
 
     async def _emit(self, nc, alerts: list[dict]) -> None:
-        """Append (fsync) the new alerts, then publish them."""
-        assert self.fh is not None
-        lines = []
-        for a in alerts:
-            line = alert_line(a)
-            if a["alert_id"] in self.seen:  # written before the crash: not again
-                self.seen.discard(a["alert_id"])
-                self.skipped += 1
-            else:
-                data = (line + "\n").encode("utf-8")
-                self.fh.write(data)
-                self.length += len(data)
-                self.written += 1
-            lines.append((a["alert_id"], line))
-        if alerts:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
+        """Append the new alerts (fsync), then publish them."""
+        lines = [(a["alert_id"], alert_line(a)) for a in alerts]
+        for _, line in lines:
+            self.alerts.write(line)
+        self.written += len(lines)
+        if lines:
+            self.alerts.flush(sync=True)
+        self.late.flush()
+        self.rejects.flush()
         if self.opts.alerts_subject:
             for aid, line in lines:
                 await nc.publish(self.opts.alerts_subject, line.encode("utf-8"), headers={"Nats-Msg-Id": aid})
                 self.published += 1
 
+    def _decode(self, msgs: list, held: list) -> tuple[list[dict], dict[int, int]]:
+        """The new messages' records (a redelivered one is skipped), each rejected one noted."""
+        records: list[dict] = []
+        lines_of: dict[int, int] = {}
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            held.append((m, seq))
+            if seq <= self.last_seq:  # redelivered, already in the state
+                self.duplicates += 1
+                continue
+            self.last_seq = seq
+            obj = self.decode(m.data, seq, blank_ok=False)
+            if obj is not None:
+                records.append(obj)
+                lines_of[id(obj)] = seq
+        return records, lines_of
+
+    async def _settle(self, held: list) -> None:
+        """After a checkpoint: acknowledge the messages it covers; terminate the rejected ones."""
+        for m, seq in held:
+            if seq in self.rejected_at:
+                await m.term()
+                self.terminated += 1
+            else:
+                await m.ack()
+        self.rejected_at.clear()
+        held.clear()
+
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
+        """Lock, check the checkpoint and the outputs, and only then truncate, load and consume."""
+        t0 = time.perf_counter()
+        opts = self.opts
+        try:
+            self._lock(opts.state)
+            state = self._restore()
+            if state is not None:
+                self._check_outputs(state)
+                self._load_executor(opts.state, state)
+                self._truncate_outputs(state)
+                self.last_seq = state["stream_seq"]
+                self.resumed = True
+            await self._consume()
+        finally:
+            self._release_locks()
+        s = self.executor.stats
+        return {"source": opts.url, "subject": opts.subject, "durable": opts.durable, "resumed": self.resumed,
+                "stream_seq": self.last_seq, "records": s["records_in"], "processed": s["processed"],
+                "rejected": s["rejected"], "late": s["late"], "alerts": s["alerts"], "alerts_written": self.written,
+                "alerts_published": self.published, "redelivered_skipped": self.duplicates,
+                "terminated": self.terminated, "checkpoints": self.checkpoints,
+                "reconciles": s["records_in"] == s["processed"] + s["rejected"] + s["late"] + s["pending"],
+                "seconds": round(time.perf_counter() - t0, 3), "out": str(opts.out)}
+
+    async def _consume(self) -> None:
         import nats
         from nats.errors import NoServersError
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
         from nats.js.errors import NotFoundError
 
-        t0 = time.perf_counter()
-        self._open_alerts(self._restore())
         opts = self.opts
         try:
             nc = await nats.connect(opts.url, connect_timeout=5, max_reconnect_attempts=3, allow_reconnect=True)
@@ -195,8 +217,8 @@ class NatsWatchJob:
             sub = await js.pull_subscribe_bind(opts.durable, stream)
             if self.resumed:
                 self.log(f"resumed from {opts.state} at stream sequence {self.last_seq:,}; "
-                         f"{len(self.seen):,} alerts already in {opts.out} after it")
-            held: list = []  # messages fed but not yet acknowledged
+                         f"{self.executor.stats['pending']:,} records pending")
+            held: list = []  # (message, stream sequence) fed but not yet acknowledged
             last_ckpt = last_msg = time.monotonic()
             while not self.stop:
                 try:
@@ -206,45 +228,18 @@ class NatsWatchJob:
                 now = time.monotonic()
                 if msgs:
                     last_msg = now
-                    records = []
-                    for m in msgs:
-                        seq = m.metadata.sequence.stream
-                        if seq <= self.last_seq:  # redelivered, already in the state
-                            self.duplicates += 1
-                            held.append(m)
-                            continue
-                        self.last_seq = seq
-                        held.append(m)
-                        try:
-                            records.append(json.loads(m.data))
-                        except ValueError as exc:
-                            self.executor.counters["records_in"] += 1
-                            self.executor.counters["rejected"] += 1
-                            self.rejects_out(json.dumps({"reason": f"invalid JSON: {exc}", "stream_seq": seq,
-                                                         "text": m.data[:200].decode("utf-8", "replace")}))
-                    await self._emit(nc, self.executor.feed_many(records))
+                    records, lines_of = self._decode(msgs, held)
+                    await self._emit(nc, self.feed(records, lines_of))
                 if held and (not msgs or now - last_ckpt >= opts.checkpoint_every):
                     self.checkpoint()  # alerts fsynced, then the state: only now may the messages go
                     last_ckpt = now
-                    for m in held:
-                        await m.ack()
-                    held = []
+                    await self._settle(held)
                 if opts.stop_when_idle is not None and not msgs and now - last_msg >= opts.stop_when_idle:
                     break
             # shutdown: checkpoint with the reorder buffer still pending, then flush it (as watch does)
             self.checkpoint()
-            for m in held:
-                await m.ack()
+            await self._settle(held)
             await self._emit(nc, self.executor.flush())
             await nc.flush(timeout=5)
         finally:
             await nc.close()
-            if self.fh is not None:
-                self.fh.close()
-        s = self.executor.stats
-        return {"source": opts.url, "subject": opts.subject, "durable": opts.durable, "resumed": self.resumed,
-                "stream_seq": self.last_seq, "records": s["records_in"], "processed": s["processed"],
-                "rejected": s["rejected"], "late": s["late"], "alerts": s["alerts"], "alerts_written": self.written,
-                "alerts_already_written": self.skipped, "alerts_published": self.published,
-                "redelivered_skipped": self.duplicates, "checkpoints": self.checkpoints,
-                "seconds": round(time.perf_counter() - t0, 3), "out": str(opts.out)}

@@ -172,50 +172,239 @@ class WatchOptions:
     max_line_bytes: int = MAX_LINE_BYTES  # a longer line is rejected (and skipped) instead of held in memory
 
 
-class WatchJob:
-    """One ``watch`` run. ``stop`` may be set from a signal handler: the job then
-    checkpoints, processes every pending record and returns its summary."""
+class StreamRun:
+    """What ``watch`` on a file and ``watch --source nats://`` share, one place per check: the executor
+    (``--max-future``, batch's duplicate-id policy, evaluation errors rejected), the three outputs
+    (locked, their lengths kept for checkpoints), the decoding of a raw line or message, the poison
+    isolation at intake, and the rejects and late lines. ``position`` names a record's place in its
+    input in those lines (``line``; NATS: ``stream_seq``)."""
 
-    def __init__(self, plan: Plan, opts: WatchOptions, *, mapping=None, region: str = "CN",
-                 log: Callable[[str], None] | None = None):
+    position = "line"
+
+    def __init__(self, plan: Plan, *, out: Path, late: Path | None, rejects: Path | None, lateness: float,
+                 shards: int, region: str, max_future: float | None, max_line_bytes: int = MAX_LINE_BYTES,
+                 mapping=None, log: Callable[[str], None] | None = None):
         self.plan = plan
-        self.opts = opts
         self.mapping = mapping
         self.region = region
+        self.max_line_bytes = max_line_bytes
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.stop = False
-        self.alerts = _Output(opts.out)
-        self.late = _Output(opts.late, lambda line: self.log(f"late: {line}"))
-        self.rejects = _Output(opts.rejects, lambda line: self.log(f"rejected: {line}"))
-        self.executor = StreamExecutor(plan, lateness=opts.lateness, shards=opts.shards, region=region,
+        self.alerts = _Output(out)
+        self.late = _Output(late, lambda line: self.log(f"late: {line}"))
+        self.rejects = _Output(rejects, lambda line: self.log(f"rejected: {line}"))
+        self.executor = StreamExecutor(plan, lateness=lateness, shards=shards, region=region,
                                        on_late=self._on_late, on_reject=self._on_reject,
-                                       max_future=opts.max_future, unique_ids=True)
-        self._state_lock: int | None = None  # fd of STATE.lock, held for the run
-        self._input: tuple[int, IO[bytes] | None] | None = None
-        self.offset = 0  # input bytes consumed (through the last complete line fed)
-        self.line_no = 0  # input lines consumed
+                                       max_future=max_future, unique_ids=True)
+        self.executor.on_eval_error = self._on_eval_error
         self.filtered = 0  # rows a mapping's where left out
-        self.resumed = False
-        self._lines_of: dict[int, int] = {}  # id(record) -> input line, for the current batch
-        self.started = time.perf_counter()
+        self.rejected_at: set[int] = set()  # positions of the records rejected since the caller cleared it
+        self._state_lock: int | None = None  # fd of STATE.lock, held for the run
+        self._lines_of: dict[int, int] = {}  # id(record) -> its position, for the current batch
 
     # -- outputs for the executor -------------------------------------------------------
     def _on_late(self, record: dict, info: dict) -> None:
         ts, wm = info["ts_ns"], info["watermark_ns"]
         out = {"reason": f"late: ts {iso_utc(np.array([ts]))[0]} is {info['behind_s']:g}s behind the "
                          f"watermark {iso_utc(np.array([wm]))[0]}",
-               "line": self._lines_of.get(id(record)), "record": record}
+               self.position: self._lines_of.get(id(record)), "record": record}
         self.late.write(json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str))
 
     def _on_reject(self, record: Any, reason: str) -> None:
-        out = {"reason": reason, "line": self._lines_of.get(id(record)), "record": record}
+        self._write_reject(reason, self._lines_of.get(id(record)), record=record)
+
+    def _on_eval_error(self, record: dict, reason: str) -> None:
+        self.log(f"warning: {record.get('stream')} record {record.get('id')!r} rejected: {reason}")
+
+    def _write_reject(self, reason: str, pos: int | None, *, record: Any = None, text: str | None = None) -> None:
+        if pos is not None:
+            self.rejected_at.add(pos)
+        out: dict[str, Any] = {"reason": reason, self.position: pos}
+        if text is not None:
+            out["text"] = text[:200]
+        else:
+            out["record"] = record
         self.rejects.write(reject_json(out))
 
-    def _reject_line(self, line_no: int, reason: str, text: str) -> None:
+    def _reject_line(self, pos: int, reason: str, text: str) -> None:
         self.executor.counters["records_in"] += 1
         self.executor.counters["rejected"] += 1
-        self.rejects.write(json.dumps({"reason": reason, "line": line_no, "text": text[:200]}, ensure_ascii=False,
-                                      separators=(",", ":")))
+        self._write_reject(reason, pos, text=text)
+
+    def _outputs(self) -> dict[str, _Output]:
+        return {"alerts": self.alerts, "late": self.late, "rejects": self.rejects}
+
+    def _lock(self, state: Path | None) -> None:
+        """Lock the state (beside it) and every output, or refuse: nothing is truncated yet."""
+        if state is not None:
+            self._state_lock = lock_beside(state)
+        for o in self._outputs().values():
+            o.open()
+
+    def _check_outputs(self, state: dict[str, Any]) -> None:
+        for name, o in self._outputs().items():
+            o.check(name, state["outputs"][name])
+
+    def _truncate_outputs(self, state: dict[str, Any]) -> None:
+        """Back to the checkpoint: what was written after it is written again from the same input."""
+        for name, o in self._outputs().items():
+            o.truncate(state["outputs"][name]["length"])
+
+    def _outputs_state(self) -> dict[str, Any]:
+        """The outputs for a checkpoint, fsynced first: they must be on disk up to the lengths recorded."""
+        for o in self._outputs().values():
+            o.flush(sync=True)
+        return {name: {"path": None if o.path is None else str(o.path), "length": o.length}
+                for name, o in self._outputs().items()}
+
+    def _release_locks(self) -> None:
+        for o in self._outputs().values():
+            o.close()
+        if self._state_lock is not None:
+            os.close(self._state_lock)  # closing the fd releases the lock
+            self._state_lock = None
+
+    def _load_executor(self, path: Path, state: dict[str, Any]) -> None:
+        try:
+            self.executor.load_state(state["executor"])
+        except FraudRulesError as exc:
+            raise FraudRulesError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise FraudRulesError(f"{path}: the checkpoint's executor state is invalid "
+                                  f"({type(exc).__name__}: {exc})") from None
+
+    # -- records in ---------------------------------------------------------------------------
+    def decode(self, raw: bytes, pos: int, blank_ok: bool = True) -> Any:
+        """A line or message as a JSON object; None when it is blank (``blank_ok``) or rejected (with its
+        reason): too long, invalid UTF-8 (as score rejects it, never read with U+FFFD in place of the
+        bytes), invalid JSON, nested too deeply for the parser, not an object."""
+        if len(raw) > self.max_line_bytes:
+            self._reject_line(pos, f"line longer than {self.max_line_bytes:,} bytes",
+                              raw[:200].decode("utf-8", "replace"))
+            return None
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            self._reject_line(pos, "invalid UTF-8", raw.decode("utf-8", "replace").strip())
+            return None
+        if not text:
+            if not blank_ok:
+                self._reject_line(pos, "an empty message", "")
+            return None
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            self._reject_line(pos, f"invalid JSON: {exc}", text)
+            return None
+        except RecursionError:
+            self._reject_line(pos, "invalid JSON: nested too deeply", text)
+            return None
+        if not isinstance(obj, dict):
+            self._reject_line(pos, "not a JSON object", text)
+            return None
+        return obj
+
+    def feed(self, records: list[dict], lines_of: dict[int, int]) -> list[dict]:
+        """Take decoded records (``lines_of``: id(record) -> position) and return the alerts released."""
+        self._lines_of = lines_of
+        try:
+            self._take(records, lines_of)
+            return self.executor.release()
+        finally:
+            self._lines_of = {}
+
+    def _take(self, records: list[dict], lines_of: dict[int, int]) -> None:
+        """Map and normalise the records into the executor's buffer. If that fails on a record no
+        reader foresaw (a poison record), the batch is undone and taken again record by record, and
+        the record that fails alone is rejected: the offset moves past it, so a restart does not
+        meet it again. (The intake buffers nothing unless it succeeds whole: engine/executors/stream.)"""
+        mark = self._mark()
+        try:
+            self._intake(records, lines_of)
+            return
+        except Exception:  # noqa: BLE001 - any failure of one record must not stop the stream
+            self._undo(mark)
+        for rec in records:
+            mark = self._mark()
+            try:
+                self._intake([rec], lines_of)
+            except Exception as exc:  # noqa: BLE001
+                self._undo(mark)
+                self.executor.counters["records_in"] += 1
+                self.executor.counters["rejected"] += 1
+                self._write_reject(f"cannot be read: {type(exc).__name__}: {exc}", lines_of.get(id(rec)), record=rec)
+
+    def _intake(self, records: list[dict], lines_of: dict[int, int]) -> None:
+        if self.mapping is not None:
+            records = self._map(records, lines_of)
+        self.executor.intake(records)
+
+    def _mark(self) -> tuple:
+        return (self.executor.counters.copy(), self.filtered, self.rejects.length, self.rejects.lines,
+                set(self.rejected_at))
+
+    def _undo(self, mark: tuple) -> None:
+        counters, self.filtered, length, self.rejects.lines, self.rejected_at = mark
+        self.executor.counters = counters
+        self.rejects.truncate(length)  # the rejects of the failed attempt are written again
+
+    def _write_alerts(self, alerts: list[dict]) -> None:
+        for a in alerts:
+            self.alerts.write(alert_line(a))
+        self.alerts.flush()  # an alert is on its way as soon as it fires
+        self.late.flush()
+        self.rejects.flush()
+
+    def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
+        """Source rows through the mapping file -> records of its stream (as JSON values)."""
+        from ..io.convert import dict_rows_to_columns, json_kind
+        from ..io.raw import RawChunk
+
+        mapping = self.mapping
+        if not rows:
+            return []
+        n = len(rows)
+        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in mapping.columns}
+        cols, pre = dict_rows_to_columns(rows, kinds, n)
+        line = np.array([lines_of[id(r)] for r in rows], dtype=np.int64)
+        chunk = RawChunk(cols, n, line, line.copy(), [], pre)
+        spec = self.plan.schema.streams[mapping.stream]
+        norm = mapping.apply(chunk, spec, mapping.region or self.region)
+        bad = norm.problems.any()
+        out: list[dict] = []
+        texts = {name: _json_values(vec.values, vec.null, spec.fields[name].type)
+                 for name, vec in norm.columns.items()}
+        for i in range(n):
+            if bad[i]:
+                self.executor.counters["records_in"] += 1
+                self.executor.counters["rejected"] += 1
+                self._write_reject(norm.problems.reason(i), int(line[i]), record=rows[i])
+            elif norm.filtered[i]:
+                self.filtered += 1
+            else:
+                rec = {"stream": mapping.stream}
+                rec.update({name: vals[i] for name, vals in texts.items() if vals[i] is not None})
+                lines_of[id(rec)] = int(line[i])
+                out.append(rec)
+        return out
+
+
+
+class WatchJob(StreamRun):
+    """One ``watch`` run. ``stop`` may be set from a signal handler: the job then
+    checkpoints, processes every pending record and returns its summary."""
+
+    def __init__(self, plan: Plan, opts: WatchOptions, *, mapping=None, region: str = "CN",
+                 log: Callable[[str], None] | None = None):
+        super().__init__(plan, out=opts.out, late=opts.late, rejects=opts.rejects, lateness=opts.lateness,
+                         shards=opts.shards, region=region, max_future=opts.max_future,
+                         max_line_bytes=opts.max_line_bytes, mapping=mapping, log=log)
+        self.opts = opts
+        self._input: tuple[int, IO[bytes] | None] | None = None
+        self.offset = 0  # input bytes consumed (through the last complete line fed)
+        self.line_no = 0  # input lines consumed
+        self.resumed = False
+        self.started = time.perf_counter()
 
     # -- checkpoints --------------------------------------------------------------------------
     def _restore(self) -> dict[str, Any] | None:
@@ -230,13 +419,7 @@ class WatchJob:
         return state
 
     def _load(self, path: Path, state: dict[str, Any]) -> None:
-        try:
-            self.executor.load_state(state["executor"])
-        except FraudRulesError as exc:
-            raise FraudRulesError(f"{path}: {exc}") from None
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise FraudRulesError(f"{path}: the checkpoint's executor state is invalid "
-                                  f"({type(exc).__name__}: {exc})") from None
+        self._load_executor(path, state)
         self.offset = state["offset"]
         self.line_no = state["line"]
         self.filtered = state["filtered"]
@@ -259,8 +442,7 @@ class WatchJob:
         path = self.opts.state
         if path is None:
             return
-        for o in (self.alerts, self.late, self.rejects):
-            o.flush(sync=True)  # the outputs must be on disk up to the lengths we record
+        outputs = self._outputs_state()
         fd = self._input[0] if self._input is not None and self._input[1] is not None else None
         state = {
             "input": self.opts.input,
@@ -268,33 +450,24 @@ class WatchJob:
             "offset": self.offset,
             "line": self.line_no,
             "filtered": self.filtered,
-            "outputs": {name: {"path": None if o.path is None else str(o.path), "length": o.length}
-                        for name, o in self._outputs().items()},
+            "outputs": outputs,
             "executor": self.executor.state_dict(),
         }
         write_checkpoint(path, state)
         self.checkpoints += 1
-
-    def _outputs(self) -> dict[str, _Output]:
-        return {"alerts": self.alerts, "late": self.late, "rejects": self.rejects}
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Lock, check everything a resume depends on, and only then truncate, load and read."""
         self.checkpoints = 0
         try:
-            if self.opts.state is not None:
-                self._state_lock = lock_beside(self.opts.state)
-            for o in self._outputs().values():
-                o.open()
+            self._lock(self.opts.state)
             state = self._restore()
             self._input = self._open_input(state)
             if state is not None:
-                for name, o in self._outputs().items():
-                    o.check(name, state["outputs"][name])
+                self._check_outputs(state)
                 self._load(self.opts.state, state)
-                for name, o in self._outputs().items():
-                    o.truncate(state["outputs"][name]["length"])
+                self._truncate_outputs(state)
                 self._seek_input()
             elif self.opts.history is not None:
                 self._prime()
@@ -304,13 +477,9 @@ class WatchJob:
                          f"{self.executor.live_facts:,} live facts")
             self._loop()
         finally:
-            for o in self._outputs().values():
-                o.close()
+            self._release_locks()
             if self._input is not None and self._input[1] is not None:
                 self._input[1].close()
-            if self._state_lock is not None:
-                os.close(self._state_lock)  # closing the fd releases the lock
-                self._state_lock = None
         return self.summary()
 
     def _open_input(self, state: dict[str, Any] | None) -> tuple[int, IO[bytes] | None]:
@@ -417,112 +586,11 @@ class WatchJob:
         for raw in lines:
             self.line_no += 1
             self.offset += len(raw) + 1
-            if len(raw) > self.opts.max_line_bytes:
-                self._reject_line(self.line_no, f"line longer than {self.opts.max_line_bytes:,} bytes",
-                                  raw[:200].decode("utf-8", "replace"))
-                continue
-            try:
-                text = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:  # as score rejects it, not read with U+FFFD in place of the bytes
-                self._reject_line(self.line_no, "invalid UTF-8", raw.decode("utf-8", "replace").strip())
-                continue
-            if not text:
-                continue
-            try:
-                obj = json.loads(text)
-            except ValueError as exc:
-                self._reject_line(self.line_no, f"invalid JSON: {exc}", text)
-                continue
-            except RecursionError:
-                self._reject_line(self.line_no, "invalid JSON: nested too deeply", text)
-                continue
-            if not isinstance(obj, dict):
-                self._reject_line(self.line_no, "not a JSON object", text)
-                continue
-            records.append(obj)
-            lines_of[id(obj)] = self.line_no
-        self._lines_of = lines_of
-        try:
-            self._take(records, lines_of)
-            self._write_alerts(self.executor.release())
-        finally:
-            self._lines_of = {}
-
-    def _take(self, records: list[dict], lines_of: dict[int, int]) -> None:
-        """Map and normalise the records into the executor's buffer. If that fails on a record no
-        reader foresaw (a poison record), the batch is undone and taken again record by record, and
-        the record that fails alone is rejected: the offset moves past it, so a restart does not
-        meet it again. (The intake buffers nothing unless it succeeds whole: engine/executors/stream.)"""
-        mark = self._mark()
-        try:
-            self._intake(records, lines_of)
-            return
-        except Exception:  # noqa: BLE001 - any failure of one record must not stop the stream
-            self._undo(mark)
-        for rec in records:
-            mark = self._mark()
-            try:
-                self._intake([rec], lines_of)
-            except Exception as exc:  # noqa: BLE001
-                self._undo(mark)
-                self.executor.counters["records_in"] += 1
-                self.executor.counters["rejected"] += 1
-                self.rejects.write(reject_json({"reason": f"cannot be read: {type(exc).__name__}: {exc}",
-                                                "line": lines_of.get(id(rec)), "record": rec}))
-
-    def _intake(self, records: list[dict], lines_of: dict[int, int]) -> None:
-        if self.mapping is not None:
-            records = self._map(records, lines_of)
-        self.executor.intake(records)
-
-    def _mark(self) -> tuple:
-        return (self.executor.counters.copy(), self.filtered, self.rejects.length, self.rejects.lines)
-
-    def _undo(self, mark: tuple) -> None:
-        counters, self.filtered, length, self.rejects.lines = mark
-        self.executor.counters = counters
-        self.rejects.truncate(length)  # the rejects of the failed attempt are written again
-
-    def _write_alerts(self, alerts: list[dict]) -> None:
-        for a in alerts:
-            self.alerts.write(alert_line(a))
-        self.alerts.flush()  # an alert is on its way as soon as it fires
-        self.late.flush()
-        self.rejects.flush()
-
-    def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
-        """Source rows through the mapping file -> records of its stream (as JSON values)."""
-        from ..io.convert import dict_rows_to_columns, json_kind
-        from ..io.raw import RawChunk
-
-        mapping = self.mapping
-        if not rows:
-            return []
-        n = len(rows)
-        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in mapping.columns}
-        cols, pre = dict_rows_to_columns(rows, kinds, n)
-        line = np.array([lines_of[id(r)] for r in rows], dtype=np.int64)
-        chunk = RawChunk(cols, n, line, line.copy(), [], pre)
-        spec = self.plan.schema.streams[mapping.stream]
-        norm = mapping.apply(chunk, spec, mapping.region or self.region)
-        bad = norm.problems.any()
-        out: list[dict] = []
-        texts = {name: _json_values(vec.values, vec.null, spec.fields[name].type)
-                 for name, vec in norm.columns.items()}
-        for i in range(n):
-            if bad[i]:
-                self.executor.counters["records_in"] += 1
-                self.executor.counters["rejected"] += 1
-                self.rejects.write(reject_json({"reason": norm.problems.reason(i), "line": int(line[i]),
-                                                "record": rows[i]}))
-            elif norm.filtered[i]:
-                self.filtered += 1
-            else:
-                rec = {"stream": mapping.stream}
-                rec.update({name: vals[i] for name, vals in texts.items() if vals[i] is not None})
-                lines_of[id(rec)] = int(line[i])
-                out.append(rec)
-        return out
+            obj = self.decode(raw, self.line_no)
+            if obj is not None:
+                records.append(obj)
+                lines_of[id(obj)] = self.line_no
+        self._write_alerts(self.feed(records, lines_of))
 
     # -- reporting ----------------------------------------------------------------------------------
     def _print_stats(self, interval: float) -> None:
@@ -568,11 +636,11 @@ class WatchJob:
 # -- the checkpoint file, locks and the input's identity -------------------------------------------------
 
 
-def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
+def write_checkpoint(path: Path, state: dict[str, Any], kind: str = STATE_KIND, version: int = STATE_VERSION) -> None:
     """A header line (kind, version, the body's length and SHA-256), then the body: written to a
     temporary file, fsynced, renamed over ``path`` and the folder fsynced."""
     body = json.dumps(state, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    header = {"kind": STATE_KIND, "version": STATE_VERSION, "bytes": len(body),
+    header = {"kind": kind, "version": version, "bytes": len(body),
               "sha256": hashlib.sha256(body).hexdigest()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -584,8 +652,10 @@ def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
     fsync_dir(path.parent)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The body of a checkpoint, or a FraudRulesError that says what is wrong with it."""
+def read_checkpoint(path: Path, kind: str = STATE_KIND, version: int = STATE_VERSION,
+                    problem: Callable[[Any], str | None] | None = None) -> dict[str, Any]:
+    """The body of a checkpoint, or a FraudRulesError that says what is wrong with it. ``problem``
+    checks the body's schema (default: a file watch's)."""
     def bad(why: str) -> FraudRulesError:
         return FraudRulesError(f"{path}: not a valid watch checkpoint: {why}. Refusing to resume (nothing was "
                                f"changed); remove it to start from the beginning of the input")
@@ -600,19 +670,19 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         header = json.loads(head)
     except ValueError:
         header = None
-    if not isinstance(header, dict) or header.get("kind") != STATE_KIND:
-        raise bad("no checkpoint header on its first line")
-    if header.get("version") != STATE_VERSION:
-        raise bad(f"format version {header.get('version')!r}, this fraudrules reads version {STATE_VERSION}")
+    if not isinstance(header, dict) or header.get("kind") != kind:
+        raise bad(f"no checkpoint header ({kind}) on its first line")
+    if header.get("version") != version:
+        raise bad(f"format version {header.get('version')!r}, this fraudrules reads version {version}")
     if header.get("bytes") != len(data) or header.get("sha256") != hashlib.sha256(data).hexdigest():
         raise bad(f"its body is {len(data)} bytes whose SHA-256 does not match the header (torn or edited)")
     try:
         state = json.loads(data)
     except (ValueError, RecursionError):
         raise bad("its body is not JSON") from None
-    problem = _state_problem(state)
-    if problem:
-        raise bad(problem)
+    why = (problem or _state_problem)(state)
+    if why:
+        raise bad(why)
     return state
 
 
@@ -633,6 +703,11 @@ def _state_problem(state: Any) -> str | None:
     for name in ("offset", "line", "filtered"):
         if not _count(state.get(name)):
             return f"{name}: expected a count (an integer >= 0)"
+    return outputs_problem(state)
+
+
+def outputs_problem(state: dict[str, Any]) -> str | None:
+    """The schema of what every watch checkpoint holds besides its input: the outputs, the executor."""
     outputs = state.get("outputs")
     if not isinstance(outputs, dict) or set(outputs) != {"alerts", "late", "rejects"}:
         return "outputs: expected alerts, late and rejects"
