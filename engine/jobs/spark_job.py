@@ -225,13 +225,14 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
     counts = {r["_input"]: (r["_read"], r["_filtered"]) for r in
               read.filter(F.col("_kind") == "stat").select("_input", "_read", "_filtered").collect()}
 
-    # 2. duplicate ids: the first record of an id in (input, line) order stays
-    recs = read.filter(F.col("_kind") == "rec")
+    # 2. duplicate ids: the first record of an id in (input, line) order stays. The window runs over
+    #    four narrow columns, not the wide records, and most runs have no duplicate: then no join
+    recs = read.filter(F.col("_kind") == "rec").drop("_kind", "_reason", "_read", "_filtered")
     first = Window.partitionBy("_stream", "_id").orderBy("_input", "_line")
-    recs = recs.withColumn("_dup", F.row_number().over(first) > 1).persist(StorageLevel.MEMORY_AND_DISK)
-    dups = recs.filter("_dup").select("_input", "_line", "_id", "_stream")
+    dups = (recs.select("_input", "_line", "_id", "_stream").withColumn("_n", F.row_number().over(first))
+            .filter(F.col("_n") > 1).drop("_n").persist(StorageLevel.MEMORY_AND_DISK))
     dup_rejects = dups.mapInArrow(_dup_reasons, "_input int, _line long, _reason string")
-    records = recs.filter(~F.col("_dup")).drop("_dup", "_kind", "_reason", "_read", "_filtered")
+    records = recs if dups.isEmpty() else recs.join(dups.select("_input", "_line"), ["_input", "_line"], "left_anti")
     rejects = read.filter(F.col("_kind") == "rej").select("_input", "_line", "_reason").unionByName(dup_rejects)
     rejects = rejects.persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -307,7 +308,7 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
     result = ScoreResult(plan, RecordSet({}, stats, []), alerts, {rp.id: by_rule.get(rp.id, (0, 0))[0]
                                                                    for rp in plan.rules},
                          {rid: n - a for rid, (n, a) in by_rule.items()}, None, timings, decision_counts=decided)
-    for df in (matches, scored, rejects, recs, read):
+    for df in (matches, scored, rejects, dups, read):
         df.unpersist()
     if local_out:
         write_json(summary(result), Path(out) / "summary.json")
