@@ -60,8 +60,68 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?")
+_CACHE_MAX = 65_536  # entries per memo below; emptied when full
+_day_memo: dict[str, int | None] = {}  # "YYYY-MM-DD" -> days since 1970-01-01, None when not a date
+_offset_memo: dict[str, int | None] = {}  # "", "Z", "+08:00"... -> seconds to subtract, None when not one
+
+
+def _day_of(text: str) -> int | None:
+    """Days of a "YYYY-MM-DD" text (digits checked by the caller), None outside what _ISO takes."""
+    y, mo, d = int(text[:4]), int(text[5:7]), int(text[8:10])
+    if not 1900 <= y <= 2200 or not 1 <= mo <= 12 or d < 1:
+        return None
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if d > _DAYS[mo - 1] + (mo == 2 and leap):
+        return None
+    return _days_from_civil(y, mo, d)
+
+
+def _offset_of(text: str) -> int | None:
+    m = _OFFSET.fullmatch(text)
+    if m is None:
+        return None
+    off = m.group(1)
+    if off is None or off == "Z":
+        return 0
+    digits = off[1:].replace(":", "")
+    oh, om = int(digits[:2]), int(digits[2:] or 0)
+    if oh > 23 or om > 59:
+        return None
+    return (oh * 3600 + om * 60) * (1 if off[0] == "+" else -1)
+
+
+def _memo(memo: dict, key: str, make: Callable[[str], int | None]) -> int | None:
+    if key in memo:
+        return memo[key]
+    if len(memo) >= _CACHE_MAX:
+        memo.clear()
+    v = memo[key] = make(key)
+    return v
+
+
 def timestamp_ns(text: str) -> int | None:
-    """Strict ISO 8601 text -> int ns UTC, or None when the scalar path does not take it."""
+    """Strict ISO 8601 text -> int ns UTC, or None when the scalar path does not take it.
+
+    ``YYYY-MM-DDTHH:MM:SS`` and an offset (the usual shape) is read by position, its date and
+    offset memoised; any other text goes through the full pattern (:func:`_timestamp_ns_full`)."""
+    if len(text) >= 19 and text[4] == "-" and text[7] == "-" and text[10] in "T " and text[13] == ":" \
+            and text[16] == ":" and (text[19:20] in ("", "Z", "+", "-")):
+        digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+        if digits.isascii() and digits.isdigit():
+            off = _memo(_offset_memo, text[19:], _offset_of)
+            days = _memo(_day_memo, text[:10], _day_of)
+            if off is None or days is None:
+                return None
+            h, mi, sec = int(text[11:13]), int(text[14:16]), int(text[17:19])
+            if h > 23 or mi > 59 or sec > 59:
+                return None
+            return (days * 86400 + h * 3600 + mi * 60 + sec - off) * 1_000_000_000
+    return _timestamp_ns_full(text)
+
+
+def _timestamp_ns_full(text: str) -> int | None:
+    """:func:`timestamp_ns` by the full pattern (spaces around, no seconds, a fraction, a date alone)."""
     m = _ISO.fullmatch(text)
     if m is None:
         return None
@@ -100,12 +160,17 @@ def _converter(spec: FieldSpec, region: str) -> Callable[[str], Any]:
         allowed = frozenset(spec.values)
         return lambda t: (t if t in allowed else _NO) if t else None
     if ftype == "phone":
+        seen: dict[str, Any] = {}  # numbers recur (callers, payers): one pattern test per distinct one
+
         def phone(t: str) -> Any:
             if not t:
                 return None
-            if _CANONICAL_CN_MOBILE.match(t):
-                return t
-            return normalise_one(t, region) or None
+            v = seen.get(t, _NO)
+            if v is _NO:
+                if len(seen) >= _CACHE_MAX:
+                    seen.clear()
+                v = seen[t] = t if _CANONICAL_CN_MOBILE.match(t) else (normalise_one(t, region) or None)
+            return v
         return phone
     if ftype in NUMERIC_TYPES:
         integral = ftype == "int"
@@ -113,10 +178,13 @@ def _converter(spec: FieldSpec, region: str) -> Callable[[str], Any]:
         def number(t: str) -> Any:
             if not t.isascii():
                 return _NO
-            m = _NUMBER.fullmatch(t)
-            if m is None:
-                return None if not t.strip(" ") else _NO
-            v = float(m.group(1))
+            if t.replace(".", "", 1).isdigit():  # 12, 12.5, .5, 5.: what the pattern takes, as written
+                v = float(t)
+            else:
+                m = _NUMBER.fullmatch(t)
+                if m is None:
+                    return None if not t.strip(" ") else _NO
+                v = float(m.group(1))
             if v - v != 0.0 or abs(v) > MAX_MAGNITUDE or (integral and v != int(v)):
                 return _NO  # inf/nan, out of range, or a fraction in an int field
             return v
@@ -151,6 +219,10 @@ class ScalarIntake:
             s: {name: (i, json_kind(f.type, False), _converter(f, region))
                 for i, (name, f) in enumerate(spec.fields.items())}
             for s, spec in schema.streams.items()}
+        self._width = {s: len(spec.fields) for s, spec in schema.streams.items()}
+        for conv in self._conv.values():  # names convert() skips, field or not
+            for name in [n for n in conv if n == "stream" or n.startswith("_")]:
+                del conv[name]
         self._required = {s: [conv[r][0] for r in REQUIRED_FIELDS if r in conv] for s, conv in self._conv.items()}
         self._ts_index = {s: conv["ts"][0] for s, conv in self._conv.items()}
 
@@ -160,12 +232,12 @@ class ScalarIntake:
         conv = self._conv.get(stream) if type(stream) is str else None
         if conv is None:
             return None
-        row: list[Any] = [None] * len(conv)
+        row: list[Any] = [None] * self._width[stream]
         for name, raw in rec.items():
-            if name == "stream" or (type(name) is str and name.startswith("_")):
-                continue
             c = conv.get(name)
             if c is None:
+                if name == "stream" or (type(name) is str and name.startswith("_")):
+                    continue
                 return None  # unknown field: a reject, with records_from_dicts' reason
             if raw is None:
                 continue
@@ -178,10 +250,11 @@ class ScalarIntake:
                     return None
                 if text is None:  # NaN for a number: null
                     continue
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate: Arrow refuses it, records_from_dicts decides
-                return None
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate: Arrow refuses it, records_from_dicts decides
+                    return None
             v = fn(text)
             if v is _NO:
                 return None
