@@ -157,3 +157,54 @@ def test_watch_on_a_file_rejects_it_goes_on_and_a_restart_does_not_crash(records
     assert (tmp_path / "alerts.jsonl").read_text().splitlines() == batch_lines(PLAN, without(records, INFLOW))
     assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 1
     assert read_checkpoint(tmp_path / "w.state")["offset"] == src.stat().st_size
+
+
+def test_serve_answers_rejected_in_a_batch_422_alone_and_goes_on_after_a_restart(records, monkeypatch, tmp_path):
+    """serve: the record is not applied and not logged; the others are decided as batch decides them
+    without it, before and after a restart."""
+    pytest.importorskip("fastapi")  # the serve extra; tests/test_serve.py needs it as well
+    from tests.test_serve import AUTH, client
+
+    poison(monkeypatch, "trigger", OUTFLOW)
+    cut = [r["id"] for r in records].index(OUTFLOW) + 200
+    alerts, answers = [], []
+    c, svc = client(tmp_path)
+    with c:
+        for i in range(0, cut, 300):
+            r = c.post("/v1/records", json={"records": records[i: min(i + 300, cut)]}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            answers.extend(r.json()["results"])
+        metrics = c.get("/metrics", headers=AUTH).text
+    (bad,) = [a for a in answers if a["status"] != "decided"]
+    reason = f"evaluation error: KeyError: 'boom on {OUTFLOW}'"
+    assert bad == {"id": OUTFLOW, "stream": "payment", "status": "rejected", "risk_score": None, "decision": None,
+                   "rules": [], "alerts": [], "reason": reason}
+    assert svc.next_seq == cut - 1  # not in the write-ahead log: a replay will not meet it
+    assert "fraudrules_rejects_total 1" in metrics
+    alerts.extend(a for r in answers for a in r["alerts"])
+
+    c, svc = client(tmp_path)  # a restart: the checkpoint, then on with the rest
+    with c:
+        for i in range(cut, len(records), 1000):
+            r = c.post("/v1/records", json={"records": records[i: i + 1000]}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            alerts.extend(a for res in r.json()["results"] for a in res["alerts"])
+    want = batch_lines(PLAN, without(records, OUTFLOW))
+    assert [alert_line(a) for a in alerts] == want
+
+
+def test_serve_a_request_of_only_records_that_raise_is_422(records, monkeypatch, tmp_path):
+    pytest.importorskip("fastapi")
+    from tests.test_serve import AUTH, client
+
+    poison(monkeypatch, "trigger", OUTFLOW)
+    upto = [r["id"] for r in records].index(OUTFLOW)
+    c, svc = client(tmp_path)
+    with c:
+        assert c.post("/v1/records", json={"records": records[:upto]}, headers=AUTH).status_code == 200
+        top = svc.ex.max_ts
+        r = c.post("/v1/records", json=records[upto], headers=AUTH)
+        assert r.status_code == 422
+        assert r.json()["errors"] == [{"index": 0, "id": OUTFLOW,
+                                       "reason": f"evaluation error: KeyError: 'boom on {OUTFLOW}'"}]
+        assert svc.ex.max_ts == top and svc.next_seq == upto  # nothing of it applied, nothing logged

@@ -9,7 +9,11 @@ Endpoints (JSON unless said otherwise):
   or a batch (``{"records": [...]}``); answers each record's ``status``,
   ``risk_score``, ``decision``, ``rules`` and ``alerts`` after the records are
   in the write-ahead log on disk. A batch with any bad record is refused
-  whole with 422 and the reasons; nothing of it is applied.
+  whole with 422 and the reasons; nothing of it is applied. A record whose
+  evaluation raises (an engine bug, an input nobody foresaw) is not applied
+  and not logged: it is answered ``"status": "rejected"`` with the reason
+  ``evaluation error: ...`` among the others' answers (200), or with 422 when
+  no record of the request could be applied.
 - ``POST /v1/admin/reload``: load and check the pack again, swap if it loads.
 - ``GET /metrics``: Prometheus text format.
 - ``GET /healthz``: liveness, without a token.
@@ -160,6 +164,11 @@ def create_app(service: DecisionService, token: str, *, max_body: int = MAX_BODY
             results = await service.submit(recs)
         except Exception as exc:  # the log failed: nothing may be acknowledged
             return answer({"detail": f"not recorded: {exc}"}, 503)
+        failed = [{"index": i, "id": r["id"], "reason": r["reason"]} for i, r in enumerate(results)
+                  if r["status"] == "rejected"]
+        if failed and len(failed) == len(results):  # evaluation errors only: nothing of it was applied
+            return answer({"detail": f"{len(failed)} of {len(recs)} records could not be evaluated; none was "
+                                     f"applied", "errors": failed}, 422)
         return answer({"results": results} if batch else results[0], 200)
 
     return app

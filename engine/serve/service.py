@@ -46,6 +46,7 @@ from .metrics import Metrics
 from .wal import WriteAheadLog, read_log
 
 CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
+EVALUATION_ERROR = "evaluation error:"  # the executor's reason for a record whose evaluation raised
 REPLAY_CHUNK = 4096
 
 
@@ -100,6 +101,8 @@ class DecisionService:
                             on_late=lambda rec, info: self._late.append(info),
                             on_reject=lambda rec, reason: self._rejected.append((rec, reason)))
         ex.match_log = []
+        ex.on_eval_error = lambda rec, reason: self.log(
+            f"serve: warning: {rec.get('stream')} record {rec.get('id')!r} not applied: {reason}")
         return ex
 
     def _retain_ns(self, plan: Plan) -> int:
@@ -171,10 +174,12 @@ class DecisionService:
             ex.feed_many(run)
         ex.match_log = []
         self._late.clear()
-        if self._rejected:
-            reasons = "; ".join(r for _, r in self._rejected[:3])
-            self._rejected.clear()
-            raise FraudRulesError(f"a logged record was rejected on replay: {reasons}")
+        # a logged record whose evaluation raises now (it did not when it was decided: another engine)
+        # is left out with the warning the executor gave, rather than keep the service from starting
+        rejected = [r for _, r in self._rejected if not r.startswith(EVALUATION_ERROR)]
+        self._rejected.clear()
+        if rejected:
+            raise FraudRulesError(f"a logged record was rejected on replay: {'; '.join(rejected[:3])}")
 
     def _retain(self, seq: int, ts: int, rec: dict) -> None:
         if self.max_ts is not None and ts < self.max_ts:
@@ -256,10 +261,21 @@ class DecisionService:
             ts = self._ts_of(rec)
             self._late.clear()
             ex.match_log = []
+            top = ex.max_ts
             alerts = ex.feed(rec)
-            if self._rejected:  # validate() let it through: a bug, never a silent drop
+            if self._rejected:
+                (_, reason), = self._rejected
                 self._rejected.clear()
-                raise FraudRulesError(f"record {rec.get('id')!r} passed validation but the executor rejected it")
+                if not reason.startswith(EVALUATION_ERROR):  # validate() let it through: a bug, never a silent drop
+                    raise FraudRulesError(f"record {rec.get('id')!r} passed validation but the executor rejected it")
+                # its evaluation raised: the executor rolled its effects back (guard.py); its ts must not
+                # move the watermark either, as a replay of the log (which will not hold it) would not
+                ex.max_ts = top
+                m.rejects += 1
+                m.records[(rec["stream"], "rejected")] += 1
+                results.append({"id": rec.get("id"), "stream": rec["stream"], "status": "rejected",
+                                "risk_score": None, "decision": None, "rules": [], "alerts": [], "reason": reason})
+                continue
             seq = self.next_seq
             self.next_seq += 1
             ticket = wal.append(seq, ts, rec)
