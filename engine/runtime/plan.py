@@ -31,6 +31,18 @@ class AggregateSpec:
     value: Expr | None
     where: Expr | None
 
+    def __hash__(self) -> int:
+        # a dict key per record in the stream executor: hash the expression trees once, not per lookup
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.func, self.stream, self.key, self.window_ns, self.value, self.where))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        # string hashes differ between processes (Spark, forked workers): never carry the cached one
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
 
 @dataclass(frozen=True)
 class Leaf:

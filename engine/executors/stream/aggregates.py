@@ -1,9 +1,23 @@
-"""Window aggregates kept incrementally, record by record, with the values of runtime.windows.
+"""Window aggregates kept incrementally, with the values of runtime.windows.
 
-:data:`STATE_CLASSES` holds the stream body of each aggregate of ``lang.aggregates``. Each
-class holds per-key deques of the records inside its window; ``inputs`` prepares a batch's
-values once, ``step`` takes one record, ``expire`` releases what the watermark has passed,
-and ``dump``/``load`` carry the state across restarts.
+:data:`STATE_CLASSES` holds the stream body of each aggregate of ``lang.aggregates``.
+
+Most aggregates are *lazy*: a record that counts (passes ``where=`` and has a value) only appends
+an entry ``(ts, q, ...)`` to its key's list (:meth:`_Windowed.add`), and the value at a record
+(key, ts, q) is computed only when something reads it (:meth:`_Windowed.at`): the records in
+``(ts - w, ts]`` at or before position q. Most records of a release are read by no rule (their
+step's own conditions fail), so most of the window bookkeeping is never done. count, sum, avg and
+stddev answer from the entry list with two bisections (sums as running totals of exact integers);
+min, max and distinct keep a cursor per key that moves forward with the reads, as the former
+per-record deques did, and recompute from the entries for a read that comes out of order.
+
+is_new and since_prev are *eager*: their value at a record is the state just before it, so
+:meth:`step` takes every record that counts or is read, in total order.
+
+Entries of a key leave when the key's newest one left the window (:meth:`_Agg.expire`) or, for a
+busy key, as new entries arrive (``trim_lo``: the first ts of the release minus the window, so
+that every record of the release can still list what it counted). ``dump``/``load`` carry the
+state across restarts (the checkpoint layout of STATE_VERSION 2).
 """
 
 from __future__ import annotations
@@ -11,7 +25,7 @@ from __future__ import annotations
 import math
 import operator
 from bisect import bisect_right
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass
@@ -23,7 +37,7 @@ from ...columns.vec import FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
-from ...runtime.windows import NS, SUM_SCALE, scaled, stddev_of
+from ...runtime.windows import NS, SUM_SCALE, stddev_of
 from ...runtime.windows import _scaled_one as scaled_one  # scaled()'s body for one value, whatever the batch
 from .bindings import py_values
 
@@ -56,41 +70,42 @@ def spec_signature(spec: AggregateSpec) -> str:
                      expr_signature(spec.where)])
 
 
-# --- window aggregates (runtime/windows.py semantics, incrementally) ----------------------
-#
-# Each state keeps, per key, the rows that count (those passing ``where=``), in
-# total order. Rows arrive in total order, so ts never goes down within a key
-# and the window (ts_r - w, ts_r] is a deque popped at the front. Keys sit in
-# an OrderedDict ordered by their last append (= by ts): a key whose newest row
-# left the window is dropped whole.
+_TS = operator.itemgetter(0)
+_Q1 = operator.itemgetter(1)
+_NO_Q = -1  # the position of an entry loaded from a checkpoint: before every record still to come
 
-Inputs = tuple[list[bool], list[Any]]  # per record: does it count, and its value as step() takes it
+Inputs = tuple[list[bool], list[Any]]  # per record: does it count, and its entry as add()/step() take it
 
 
 class _Agg:
+    """Per key state in an OrderedDict ordered by the key's last entry (= by ts)."""
+
+    lazy = True
+    listed = False  # count and distinct: entries keep the record's position and id or value, for alerts
+
     def __init__(self, spec: AggregateSpec):
         self.spec = spec
         self.w = spec.window_ns
         self.keys: OrderedDict = OrderedDict()
         self.null_result = (FILLERS[AGGREGATES[spec.func].kind], True)  # at a record without a key
+        self.trim_lo: float = -math.inf  # entries at or before this ts are outside every window still to come
+        self._q = 0  # positions given by step() when it is fed record by record (tests)
 
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        """Records that pass where= and have a value count, with their values as Python objects."""
-        return (mask & ~value.null).tolist(), value.values.tolist()
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
-        """:meth:`inputs` for one record (the scalar path): its where= truth, its value or None."""
+    # -- a record's input ----------------------------------------------------------------------
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
+        """Whether a record counts, and what its entry keeps (its value, scaled, or its id)."""
         return passes and value is not None, value
 
-    def _entry(self, key: Any, make: Callable[[], Any]) -> Any:
-        """The state of a key that takes a record: made when new, else moved to the end."""
-        st = self.keys.get(key)
-        if st is None:
-            st = self.keys[key] = make()
-        else:
-            self.keys.move_to_end(key)
-        return st
+    def inputs(self, mask: np.ndarray, value: Vec | None, qs: list | None = None,
+               ids: list | None = None) -> Inputs:
+        """:meth:`entry` of a column of records (tests and the record-by-record :meth:`step`)."""
+        n = len(mask)
+        vals = [None] * n if value is None else py_values(value)
+        ids = [None] * n if ids is None else ids
+        out = [self.entry(p, v, r) for p, v, r in zip(mask.tolist(), vals, ids)]
+        return [c for c, _ in out], [x for _, x in out]
 
+    # -- state -----------------------------------------------------------------------------------
     def expire(self, now: int) -> None:
         lo = now - self.w
         keys = self.keys
@@ -100,6 +115,12 @@ class _Agg:
                 break
             del keys[k]
 
+    def _newest(self, st: Any) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _size(self, st: Any) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def entries(self) -> int:
         return sum(self._size(v) for v in self.keys.values())
 
@@ -107,141 +128,140 @@ class _Agg:
         return len(self.keys)
 
 
-class _Listed(_Agg):
-    """count and distinct: per key, [entries in total order, head]. An alert names what these
-    counted (Bindings.members), so each entry keeps its record's total-order position and id.
-    Rows that leave the window are skipped (``head``) while a batch runs and dropped in
-    :meth:`expire`, after the batch's alerts are built, so that a record earlier in the same batch
-    can still list them."""
+class _Windowed(_Agg):
+    """Lazy aggregates: entries appended as records count, values computed when read. A key's
+    state is the list of its entries (count, sum, avg, stddev) or a cursor (min, max, distinct)."""
 
-    def __init__(self, spec: AggregateSpec):
-        super().__init__(spec)
-        self._moved: set = set()  # keys whose head moved since the last expire()
+    def _make(self, ent: list, ts: int, q: int, x: Any) -> tuple:
+        """The entry of a record: (ts, q, payload, ...) (distinct: (ts, value, q), the checkpoint layout)."""
+        return (ts, q, x)
 
-    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
-        """:meth:`inputs` for one record (the scalar path), with its total-order position and id."""
+    def _trim_at(self, ent: list) -> int:
+        """How many entries at the front no window still to come holds, when worth dropping (else 0)."""
+        k = bisect_right(ent, self.trim_lo, key=_TS)
+        if k < 32 and 4 * k < len(ent):
+            return 0  # dropping a few from the front of a long list costs more than keeping them a while
+        return k
+
+    def step(self, key: Any, ts: int, counts: bool, x: Any) -> tuple[Any, bool]:
+        """One record, fed in total order (tests): add it if it counts, then read the value at it."""
+        q = self._q
+        self._q += 1
+        if counts:
+            self.add(key, ts, q, x)
+        return self.at(key, ts, q)
+
+    def add(self, key: Any, ts: int, q: int, x: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def at(self, key: Any, ts: int, q: int) -> tuple[Any, bool]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _span(ent: list, w: int, ts: int, q: int, qpos: int = 1) -> tuple[int, int]:
+    """Indexes [lo, hi) of the entries in (ts - w, ts] at or before position q (entry[qpos])."""
+    lo = bisect_right(ent, ts - w, key=_TS)
+    hi = len(ent)
+    if hi and ent[-1][qpos] > q:
+        hi = bisect_right(ent, q, lo=lo, key=_Q2 if qpos == 2 else _Q1)
+    return lo, hi
+
+
+# --- count, sum, avg, stddev: a list of entries per key, two bisections per read -----------------
+
+
+class _Listed(_Windowed):
     def _newest(self, st):
-        return st[0][-1][0] if st[0] else -math.inf
+        return st[-1][0] if st else -math.inf
 
     def _size(self, st):
-        return len(st[0]) - st[-1]
+        return len(st)
 
-    def expire(self, now: int) -> None:
-        for k in self._moved:
-            st = self.keys.get(k)
-            if st is not None and st[-1]:
-                del st[0][:st[-1]]
-                st[-1] = 0
-        self._moved.clear()
-        super().expire(now)
-
-    def _window(self, key, ts: int, q: int) -> list:
-        """Entries of ``key`` in (ts - w, ts] at or before position q (valid until the next expire())."""
-        st = self.keys.get(key)
-        if st is None:
-            return []
-        ent = st[0]
-        lo = bisect_right(ent, ts - self.w, key=_ts_of)
-        return ent[lo:bisect_right(ent, q, lo=lo, key=self._Q)]
-
-
-def _ts_of(entry: tuple) -> int:
-    return entry[0]
+    def add(self, key: Any, ts: int, q: int, x: Any) -> None:
+        """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
+        keys = self.keys
+        ent = keys.get(key)
+        if ent is None:
+            keys[key] = [self._make(None, ts, q, x)]
+            return
+        keys.move_to_end(key)
+        if ent[0][0] <= self.trim_lo:
+            k = self._trim_at(ent)
+            if k:
+                del ent[:k]
+        ent.append(self._make(ent, ts, q, x))
 
 
 class _Count(_Listed):
-    _Q = staticmethod(operator.itemgetter(1))
+    """Entries (ts, q, record id)."""
 
-    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
-        return passes, (q, rid)
+    listed = True
 
-    def inputs(self, mask: np.ndarray, value: Vec | None, qs: list | None = None, ids: list | None = None) -> Inputs:
-        n = len(mask)
-        return mask.tolist(), list(zip(range(n) if qs is None else qs, [None] * n if ids is None else ids))
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
+        return passes, rid
 
-    def step(self, key, ts, counts, tag):
-        if counts:
-            st = self._entry(key, lambda: [[], 0])
-            st[0].append((ts, tag[0], tag[1]))
-        else:
-            st = self.keys.get(key)
-            if st is None:
-                return 0.0, False
-        ent, head = st
-        lo = ts - self.w
-        end = len(ent)
-        if head < end and ent[head][0] <= lo:
-            while head < end and ent[head][0] <= lo:
-                head += 1
-            st[1] = head
-            self._moved.add(key)
-        return float(end - head), False
+    def at(self, key, ts, q):
+        ent = self.keys.get(key)
+        if ent is None:
+            return 0.0, False
+        lo, hi = _span(ent, self.w, ts, q)
+        return float(hi - lo), False
 
     def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
         """(records counted, the ids of the first ``limit``) at the record (key, ts, q)."""
-        window = self._window(key, ts, q)
-        return len(window), [e[2] for e in window[:limit]]
+        ent = self.keys.get(key)
+        if ent is None:
+            return 0, []
+        lo, hi = _span(ent, self.w, ts, q)
+        return hi - lo, [e[2] for e in ent[lo:min(hi, lo + limit)]]
 
     def dump(self):
-        return [[k, [list(e) for e in st[0][st[1]:]]] for k, st in self.keys.items()]
+        return [[k, [list(e) for e in ent]] for k, ent in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), int(q), rid) for t, q, rid in entries], 0]) for k, entries in data)
+        self.keys = OrderedDict((k, [(int(t), int(q), rid) for t, q, rid in entries]) for k, entries in data)
 
 
-class _Tallied(_Agg):
-    """Per key, [deque of (ts, value), a running tally of the deque]."""
+class _Scaled(_Listed):
+    """Values as exact integers in units of 1/SUM_SCALE (runtime.windows.scaled); entries
+    (ts, q, units, running total of units up to and including this one), so that the total of
+    entries [lo, hi) is ``ent[hi-1][3] - ent[lo][3] + ent[lo][2]`` whatever was dropped before."""
 
-    def _newest(self, st):
-        return st[0][-1][0] if st[0] else -math.inf
-
-    def _size(self, st):
-        return len(st[0])
-
-    def dump(self):
-        return [[k, [list(e) for e in st[0]]] for k, st in self.keys.items()]
-
-
-class _Scaled(_Tallied):
-    """Values taken as exact integers in units of 1/SUM_SCALE (runtime.windows.scaled)."""
-
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        return (mask & ~value.null).tolist(), scaled(value.values).tolist()
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
         if value is None:
             return False, 0
         return passes, scaled_one(float(value))
 
+    def _make(self, ent, ts, q, units):
+        return (ts, q, units, (ent[-1][3] + units) if ent else units)
 
-class _Sum(_Scaled):
-    """Unscaled as float(total) / SUM_SCALE like runtime.windows.unscale; the tally is their total."""
-
-    def step(self, key, ts, counts, units):
-        if counts:
-            st = self._entry(key, lambda: [deque(), 0])
-            st[0].append((ts, units))
-            st[1] += units
-        else:
-            st = self.keys.get(key)
-        if st is None:
-            return self._result(0, 0)
-        dq = st[0]
-        lo = ts - self.w
-        while dq and dq[0][0] <= lo:
-            st[1] -= dq.popleft()[1]
-        return self._result(st[1], len(dq))
-
-    def _result(self, total: int, count: int) -> tuple[float, bool]:
-        return float(total) / SUM_SCALE, False
+    def dump(self):
+        return [[k, [[e[0], e[2]] for e in ent]] for k, ent in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict()
         for k, entries in data:
-            dq = deque((int(t), int(s)) for t, s in entries)
-            self.keys[k] = [dq, sum(s for _, s in dq)]
+            ent: list = []
+            for t, u in entries:
+                ent.append(self._make(ent, int(t), _NO_Q, int(u)))
+            self.keys[k] = ent
+
+
+class _Sum(_Scaled):
+    """Unscaled as float(total) / SUM_SCALE like runtime.windows.unscale."""
+
+    def at(self, key, ts, q):
+        ent = self.keys.get(key)
+        if ent is None:
+            return self._result(0, 0)
+        lo, hi = _span(ent, self.w, ts, q)
+        if hi <= lo:
+            return self._result(0, 0)
+        first = ent[lo]
+        return self._result(ent[hi - 1][3] - first[3] + first[2], hi - lo)
+
+    def _result(self, total: int, count: int) -> tuple[float, bool]:
+        return float(total) / SUM_SCALE, False
 
 
 class _Avg(_Sum):
@@ -253,119 +273,205 @@ class _Avg(_Sum):
         return float(total) / SUM_SCALE / float(count), False
 
 
-class _Extreme(_Agg):
-    """min / max over a monotonic deque (values as float64, like window_extreme)."""
+class _Stddev(_Scaled):
+    """Entries (ts, q, units, running total, running total of squares) as exact Python ints."""
+
+    def _make(self, ent, ts, q, units):
+        if ent:
+            last = ent[-1]
+            return (ts, q, units, last[3] + units, last[4] + units * units)
+        return (ts, q, units, units, units * units)
+
+    def at(self, key, ts, q):
+        ent = self.keys.get(key)
+        if ent is None:
+            return 0.0, True
+        lo, hi = _span(ent, self.w, ts, q)
+        if hi - lo < 2:
+            return 0.0, True
+        first, last = ent[lo], ent[hi - 1]
+        u = first[2]
+        sd = stddev_of(hi - lo, last[3] - first[3] + u, last[4] - first[4] + u * u)
+        return (0.0, True) if sd is None else (sd, False)
+
+
+# --- min, max, distinct: a cursor per key ---------------------------------------------------------
+
+# a cursor: [entries, head, tail, tally, q of the last read]; the window at the last read is
+# ent[head:tail] (tally: its value counts, or its monotonic deque), moved forward to the next read,
+# each entry entering and leaving once; a read behind the cursor is computed from the entries
+ENT, HEAD, TAIL, TALLY, AT_Q = range(5)
+
+
+class _Cursor(_Windowed):
+    _qpos = 1
+
+    def _newest(self, st):
+        ent = st[ENT]
+        return ent[-1][0] if ent else -math.inf
+
+    def _size(self, st):
+        return len(st[ENT])
+
+    def add(self, key: Any, ts: int, q: int, x: Any) -> None:
+        keys = self.keys
+        st = keys.get(key)
+        if st is None:
+            keys[key] = [[self._make(None, ts, q, x)], 0, 0, self._tally(), -1]
+            return
+        keys.move_to_end(key)
+        ent = st[ENT]
+        if ent and ent[0][0] <= self.trim_lo:
+            k = self._trim_at(ent)
+            if k:
+                self._dropping(st, k)
+                del ent[:k]
+                st[HEAD] = max(st[HEAD], k) - k
+                st[TAIL] = max(st[TAIL], k) - k
+        ent.append(self._make(ent, ts, q, x))
+
+    def _dropping(self, st: list, k: int) -> None:
+        """The first ``k`` entries go: take those in the window out of the tally."""
+
+    def at(self, key, ts, q):
+        st = self.keys.get(key)
+        if st is None:
+            return self._of([])
+        if q < st[AT_Q]:
+            ent = st[ENT]
+            lo, hi = _span(ent, self.w, ts, q, self._qpos)
+            return self._of(ent[lo:hi])
+        st[AT_Q] = q
+        return self._move(st, ts - self.w, q)
+
+
+class _Extreme(_Cursor):
+    """min / max over a monotonic deque of (ts, value) (values as float64, like window_extreme)."""
 
     dominated: Callable[[float, float], bool]  # (kept value, new value): the kept one can go
+    best: Callable[..., float]
+    _tally = deque
 
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        return (mask & ~value.null).tolist(), value.values.astype(np.float64).tolist()
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
         if value is None:
             return False, 0.0
         return passes, float(value)
 
-    def _newest(self, st):
-        return st[-1][0] if st else -math.inf
-
-    def _size(self, st):
-        return len(st)
-
-    def step(self, key, ts, counts, value):
-        if counts:
-            st = self._entry(key, deque)
-            while st and self.dominated(st[-1][1], value):
-                st.pop()
-            st.append((ts, value))
-        else:
-            st = self.keys.get(key)
-            if st is None:
-                return 0.0, True
-        lo = ts - self.w
-        while st and st[0][0] <= lo:
-            st.popleft()
-        if not st:
+    def _of(self, window):
+        if not window:
             return 0.0, True
-        return st[0][1], False
+        return self.best(e[2] for e in window), False
+
+    def _move(self, st, lo, q):
+        ent, dq = st[ENT], st[TALLY]
+        tail, end = st[TAIL], len(ent)
+        dominated = self.dominated
+        while tail < end and ent[tail][1] <= q:
+            e = ent[tail]
+            value = e[2]
+            while dq and dominated(dq[-1][1], value):
+                dq.pop()
+            dq.append((e[0], value))
+            tail += 1
+        st[TAIL] = tail
+        while dq and dq[0][0] <= lo:
+            dq.popleft()
+        if not dq:
+            return 0.0, True
+        return dq[0][1], False
 
     def dump(self):
-        return [[k, [list(e) for e in st]] for k, st in self.keys.items()]
+        return [[k, [[e[0], e[2]] for e in st[ENT]]] for k, st in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, deque((int(t), float(v)) for t, v in entries)) for k, entries in data)
+        self.keys = OrderedDict((k, [[(int(t), _NO_Q, float(v)) for t, v in entries], 0, 0, deque(), -1])
+                                for k, entries in data)
 
 
 class _Min(_Extreme):
     dominated = staticmethod(operator.ge)
+    best = staticmethod(min)
 
 
 class _Max(_Extreme):
     dominated = staticmethod(operator.le)
+    best = staticmethod(max)
 
 
-class _Distinct(_Listed):
-    """Per key, [entries (ts, value, q), count per value in the window, head]."""
+class _Distinct(_Cursor):
+    """Entries (ts, value, q); the cursor's tally counts each value in the window."""
 
-    _Q = staticmethod(operator.itemgetter(2))
+    listed = True
+    _qpos = 2
+    _tally = dict
 
-    def input_tagged(self, passes: bool, value: Any, q: int, rid: Any) -> tuple[bool, Any]:
-        return passes and value is not None, (value, q)
+    def _make(self, ent, ts, q, value):
+        return (ts, value, q)
 
-    def inputs(self, mask: np.ndarray, value: Vec, qs: list | None = None, ids: list | None = None) -> Inputs:
-        vals = value.values.tolist()
-        return (mask & ~value.null).tolist(), list(zip(vals, range(len(vals)) if qs is None else qs))
+    def _of(self, window):
+        return float(len({e[1] for e in window})), False
 
-    def step(self, key, ts, counts, tagged):
-        if counts:
-            value = tagged[0]
-            st = self._entry(key, lambda: [[], {}, 0])
-            st[0].append((ts, value, tagged[1]))
-            st[1][value] = st[1].get(value, 0) + 1
-        else:
-            st = self.keys.get(key)
-            if st is None:
-                return 0.0, False
-        ent, seen, head = st
-        lo = ts - self.w
-        end = len(ent)
-        if head < end and ent[head][0] <= lo:
-            while head < end and ent[head][0] <= lo:
-                v = ent[head][1]
-                left = seen[v] - 1
-                if left:
-                    seen[v] = left
-                else:
-                    del seen[v]
-                head += 1
-            st[2] = head
-            self._moved.add(key)
+    def _move(self, st, lo, q):
+        ent, seen = st[ENT], st[TALLY]
+        tail, end = st[TAIL], len(ent)
+        while tail < end and ent[tail][2] <= q:
+            v = ent[tail][1]
+            seen[v] = seen.get(v, 0) + 1
+            tail += 1
+        st[TAIL] = tail
+        head = st[HEAD]
+        while head < tail and ent[head][0] <= lo:
+            _forget(seen, ent[head][1])
+            head += 1
+        st[HEAD] = head
         return float(len(seen)), False
+
+    def _dropping(self, st, k):
+        ent, seen = st[ENT], st[TALLY]
+        for i in range(st[HEAD], min(k, st[TAIL])):
+            _forget(seen, ent[i][1])
 
     def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
         """(distinct values counted, the first ``limit`` in order of first appearance)."""
-        first = list(dict.fromkeys(e[1] for e in self._window(key, ts, q)))
+        st = self.keys.get(key)
+        if st is None:
+            return 0, []
+        ent = st[ENT]
+        lo, hi = _span(ent, self.w, ts, q, 2)
+        first = list(dict.fromkeys(e[1] for e in ent[lo:hi]))
         return len(first), first[:limit]
 
     def dump(self):
-        return [[k, [list(e) for e in st[0][st[2]:]]] for k, st in self.keys.items()]
+        return [[k, [list(e) for e in st[ENT][st[HEAD]:]]] for k, st in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict()
-        for k, entries in data:
-            ent = [(int(t), v, int(q)) for t, v, q in entries]
-            self.keys[k] = [ent, dict(Counter(v for _, v, _ in ent)), 0]
+        self.keys = OrderedDict((k, [[(int(t), v, int(q)) for t, v, q in entries], 0, 0, {}, -1])
+                                for k, entries in data)
 
 
-class _IsNew(_Agg):
+def _forget(seen: dict, v: Any) -> None:
+    left = seen[v] - 1
+    if left:
+        seen[v] = left
+    else:
+        del seen[v]
+
+
+_Q2 = operator.itemgetter(2)
+
+
+# --- is_new, since_prev: eager ---------------------------------------------------------------------
+
+
+class _Eager(_Agg):
+    lazy = False
+
+
+class _IsNew(_Eager):
     """(key, value) -> ts of the latest earlier row passing where=."""
 
-    def inputs(self, mask: np.ndarray, value: Vec) -> Inputs:
-        # earlier rows count when they pass where=; the row itself need not
-        return mask.tolist(), py_values(value)
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
-        return passes, value
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
+        return passes, value  # earlier rows count when they pass where=; the row itself need not
 
     def expire(self, now: int) -> None:
         lo = now - self.w
@@ -401,44 +507,10 @@ class _IsNew(_Agg):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
 
 
-class _Stddev(_Scaled):
-    """Per key, [deque of (ts, scaled value), count, sum, sum of squares] as exact Python ints."""
-
-    def step(self, key, ts, counts, units):
-        if counts:
-            st = self._entry(key, lambda: [deque(), 0, 0, 0])
-            st[0].append((ts, units))
-            st[1] += 1
-            st[2] += units
-            st[3] += units * units
-        else:
-            st = self.keys.get(key)
-            if st is None:
-                return 0.0, True
-        dq = st[0]
-        lo = ts - self.w
-        while dq and dq[0][0] <= lo:
-            u = dq.popleft()[1]
-            st[1] -= 1
-            st[2] -= u
-            st[3] -= u * u
-        sd = stddev_of(st[1], st[2], st[3])
-        return (0.0, True) if sd is None else (sd, False)
-
-    def load(self, data):
-        self.keys = OrderedDict()
-        for k, entries in data:
-            dq = deque((int(t), int(u)) for t, u in entries)
-            self.keys[k] = [dq, len(dq), sum(u for _, u in dq), sum(u * u for _, u in dq)]
-
-
-class _SincePrev(_Agg):
+class _SincePrev(_Eager):
     """key -> ts of its latest row passing where=."""
 
-    def inputs(self, mask: np.ndarray, value: Vec | None) -> Inputs:
-        return mask.tolist(), [None] * len(mask)
-
-    def input_one(self, passes: bool, value: Any) -> tuple[bool, Any]:
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
         return passes, None  # takes no value: where= alone decides
 
     def _newest(self, st):
@@ -451,7 +523,8 @@ class _SincePrev(_Agg):
         prev = self.keys.get(key)
         found = prev is not None and prev > ts - self.w
         if counts:
-            self._entry(key, lambda: ts)
+            if prev is not None:
+                self.keys.move_to_end(key)
             self.keys[key] = ts
         # float(int) / 1e9, like runtime.windows._since_prev (not Python's exactly rounded int / int)
         return (float(ts - prev) / NS, False) if found else (0.0, True)

@@ -67,11 +67,11 @@ from ...runtime.alerts import (
 from ...runtime.evaluate import Evaluator
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from .aggregates import STATE_CLASSES, spec_signature
-from .bindings import Gather, StreamBatch, aggregate_vec, py_values, vec_of
+from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .guard import ReleaseGuard
 from .intake import ScalarIntake
-from .rows import RowBatch, ScalarSteps
+from .rows import ReleaseSteps, RowBatch
 
 MAX_RELEASE = 50_000  # rows processed per vectorised step
 STATE_FORMAT = "fraudrules-stream-state"
@@ -319,7 +319,7 @@ class StreamExecutor:
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)
-        self._rows = ScalarSteps(self)
+        self._rows = ReleaseSteps(self)
         self._largest_window = max([s.window_ns for s in self._specs] + [r.within for r in self._rules]
                                    + [r.suppress for r in self._rules] + [1])
         self.scalar_max = scalar_max  # release batches up to this size go record by record (0: never)
@@ -575,27 +575,10 @@ class StreamExecutor:
             lst = positions.setdefault(entry[2], [])
             local[i] = len(lst)
             lst.append(i)
-        ctx: dict[str, StreamBatch | RowBatch] = {}
-        scalar = n <= self.scalar_max
-        for stream, pos in positions.items():
-            if scalar:
-                ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
-                                               [q0 + i for i in pos])
-                continue
-            sb = StreamBatch(self, stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos])
-            sb.qs = [q0 + i for i in pos]
-            ctx[stream] = sb
-            for spec in self._specs_by_stream.get(stream, ()):
-                self._compute_aggregate(spec, sb)
-            for rule in self._routes.get(stream, ()):
-                for j in rule.steps_on.get(stream, ()):
-                    sp = rule.rp.steps[j]
-                    ok = self.evaluator.truth(sp.local, sb.env(sp.alias, sp.aggregates)) & ~sb.col(sp.key).null
-                    sb.flags[(rule.index, j)] = ok.tolist()
-                if rule.unless is not None and rule.unless.stream == stream:
-                    u = rule.unless
-                    ok = self.evaluator.truth(u.where, sb.env(u.stream, {})) & ~sb.col(u.key).null
-                    sb.uflags[rule.index] = ok.tolist()
+        ctx: dict[str, RowBatch] = {}
+        for stream, pos in positions.items():  # rows.py: conditions and aggregates where rules read them
+            ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
+                                           [q0 + i for i in pos])
         expired: list[tuple[RuleRuntime, tuple[int, int]]] = []
         seq_rules = self._seq_rules
         for i, (ts, _arrival, stream, values) in enumerate(batch):
@@ -657,22 +640,6 @@ class StreamExecutor:
                 first = to_python(vec_of(first, _kind_of_values(first)))
             out[spec] = (total, first)
         return out
-
-    def _compute_aggregate(self, spec: AggregateSpec, sb: StreamBatch) -> None:
-        state = self._aggs[spec]
-        keys = py_values(sb.col(spec.key))
-        value = None if spec.value is None else sb.value(spec.value)
-        if spec.func in LISTED_AGGREGATES:
-            counts, values = state.inputs(sb.truth(spec.where), value, sb.qs, py_values(sb.col("id")))
-        else:
-            counts, values = state.inputs(sb.truth(spec.where), value)
-        ts = sb.ts
-        out = [state.null_result] * sb.n  # rows without a key: never read
-        for i, key in enumerate(keys):
-            if key is not None:
-                out[i] = state.step(key, ts[i], counts[i], values[i])
-        sb.agg_py[spec] = out
-        sb.agg_vec[spec] = aggregate_vec(out, spec)
 
     def _add_unless(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
         idx = rule.unless_idx

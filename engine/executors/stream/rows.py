@@ -1,61 +1,96 @@
-"""The stream executor's scalar path: a few records evaluated one by one.
+"""A release's conditions and window aggregates, per stream, computed only where a rule reads them.
 
-A release batch of a few records (a single ``feed``, an HTTP request) spends most
-of its time in the vectorised evaluator's fixed costs per node: numpy arrays of
-one element, masks, dtype checks. :class:`ScalarSteps` compiles, once per
-executor, every expression the stream executor evaluates per record -- each
-aggregate's ``where=`` and value, each step's local ``where``, each ``unless``
-condition -- into closures of :mod:`fraudrules.runtime.scalar`, and
-:meth:`ScalarSteps.batch` fills a :class:`RowBatch` with what
-:class:`~.bindings.StreamBatch` computes over columns: the same flags, the same
-aggregate pairs, in the same order (the window states are stepped record by
-record in both). ``tests/test_scalar.py`` proves the closures equal to the
-vectorised evaluator; ``tests/test_stream.py`` runs both paths against batch.
+:class:`ReleaseSteps` compiles, once per executor, every expression the stream executor evaluates
+per record -- each aggregate's ``where=`` and value, each step's local ``where``, each ``unless``
+condition -- and :meth:`ReleaseSteps.batch` gives a :class:`RowBatch` with the step flags, the
+``unless`` flags and the aggregate pairs of one stream's records in a release:
+
+1. Each step's ``where`` is split into its conjuncts. Those that read only fields (the
+   *prefilter*) are evaluated on every record; a record that fails them is no candidate of the
+   step, whatever its aggregates.
+2. Every record that counts for an aggregate is added to its window state; the aggregate's value
+   is computed only at the records that pass the prefilter of a step that reads it or shows it
+   (aggregates.py computes lazily). Most records of a release pass no prefilter.
+3. The conjuncts that read aggregates are evaluated on the records that passed the prefilter.
+
+Expressions are evaluated over columns with the vectorised :class:`~engine.runtime.evaluate.Evaluator`
+when the stream has more than ``scalar_max`` records in the release (numpy's fixed costs shared),
+otherwise record by record with closures of :mod:`fraudrules.runtime.scalar` (a single ``feed``, an
+HTTP request). ``tests/test_scalar.py`` proves the closures equal to the vectorised evaluator;
+``tests/test_stream.py`` runs both paths against batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ...runtime.alerts import LISTED_AGGREGATES
+import numpy as np
+
+from ...lang.expr import Call, Expr, conjuncts
 from ...runtime.plan import AggregateSpec
 from ...runtime.scalar import ScalarCompiler
+from .bindings import StreamBatch, py_values
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .aggregates import _Agg
     from .executor import StreamExecutor
 
 _NO_AGGS: dict = {}
 
 
-class _BySpec:
-    """``agg_py[spec][i]``: the pair of aggregate ``spec`` at row ``i``, read from the rows' slot lists
-    (only flagged records read it; a spec's hash walks its expressions, a slot is an int)."""
+class _RowAggs:
+    """``aggs[slot]`` of one record for the scalar closures: its pair of each aggregate."""
 
-    __slots__ = ("slots", "per_row")
+    __slots__ = ("cols", "i")
 
-    def __init__(self, slots: dict[AggregateSpec, int], per_row: list[list]):
-        self.slots = slots
-        self.per_row = per_row
+    def __init__(self, cols: list, i: int):
+        self.cols = cols
+        self.i = i
 
-    def __getitem__(self, spec: AggregateSpec) -> _Column:
-        return _Column(self.per_row, self.slots[spec])
+    def __getitem__(self, slot: int) -> tuple[Any, bool]:
+        return self.cols[slot][self.i]
 
 
 class _Column:
-    """One aggregate's pairs by row, read in place (a flagged record reads one)."""
+    """One aggregate's pairs by record of the batch; a record nothing asked for is computed on
+    demand (lazy states answer for any record of the release; eager ones cannot)."""
 
-    __slots__ = ("per_row", "slot")
+    __slots__ = ("pairs", "agg", "batch")
 
-    def __init__(self, per_row: list[list], slot: int):
-        self.per_row = per_row
-        self.slot = slot
+    def __init__(self, pairs: list, agg: _SpecPlan, batch: _Batch):
+        self.pairs = pairs
+        self.agg = agg
+        self.batch = batch
 
     def __getitem__(self, i: int) -> tuple[Any, bool]:
-        return self.per_row[i][self.slot]
+        pair = self.pairs[i]
+        if pair is None:
+            pair = self.pairs[i] = self.agg.late_read(self.batch, i)
+        return pair
+
+
+class _BySpec:
+    """``agg_py[spec][i]``: the pair of aggregate ``spec`` at record ``i`` of the batch."""
+
+    __slots__ = ("slots", "cols", "aggs", "batch")
+
+    def __init__(self, slots: dict[AggregateSpec, int], cols: list, aggs: list, batch: _Batch):
+        self.slots = slots
+        self.cols = cols
+        self.aggs = aggs
+        self.batch = batch
+
+    def __getitem__(self, spec: AggregateSpec) -> _Column:
+        slot = self.slots[spec]
+        pairs = self.cols[slot]
+        if pairs is None:  # an aggregate of another stream's step: never read here
+            pairs = self.cols[slot] = [None] * self.batch.n
+        return _Column(pairs, self.aggs[slot], self.batch)
 
 
 class RowBatch:
-    """Flags and aggregates of one stream's records in a release batch (StreamBatch's results)."""
+    """Flags and aggregates of one stream's records in a release batch."""
 
     __slots__ = ("flags", "uflags", "agg_py")
 
@@ -65,59 +100,278 @@ class RowBatch:
         self.agg_py: _BySpec | None = None
 
 
-class ScalarSteps:
-    """The closures of every per-record expression of a Plan, by stream."""
+class _Batch:
+    """One stream's records of a release and the expressions evaluated on them (each once)."""
+
+    __slots__ = ("rows", "ts", "qs", "n", "sb", "memo", "lists", "plan", "ex")
+
+    def __init__(self, ex: StreamExecutor, plan: _StreamPlan, rows: list[tuple], ts: list[int], qs: list[int],
+                 columns: bool):
+        self.ex = ex
+        self.plan = plan
+        self.rows = rows
+        self.ts = ts
+        self.qs = qs
+        self.n = len(rows)
+        self.sb = StreamBatch(ex, plan.stream, rows, ts) if columns else None
+        self.memo: list[Any] = [None] * len(plan.exprs)
+        self.lists: dict[int, list[bool]] = {}
+
+    def truth(self, e: int) -> Any:
+        """Expression ``e`` (a condition) on every record: a bool array over columns, else a list."""
+        got = self.memo[e]
+        if got is None:
+            expr, closure = self.plan.exprs[e]
+            if self.sb is not None:
+                got = self.ex.evaluator.truth(expr, self.sb.env(self.plan.stream, {}))
+            else:
+                got = [closure(r, _NO_AGGS) for r in self.rows]
+            self.memo[e] = got
+        return got
+
+    def values(self, e: int) -> list:
+        """Expression ``e`` (a value) on every record, as Python values (None for null)."""
+        got = self.memo[e]
+        if got is None:
+            expr, closure = self.plan.exprs[e]
+            if self.sb is not None:
+                got = py_values(self.ex.evaluator.compute(expr, self.sb.env(self.plan.stream, {})))
+            else:
+                got = [closure(r, _NO_AGGS) for r in self.rows]
+            self.memo[e] = got
+        return got
+
+    def mask(self, e: int | None) -> list[bool] | None:
+        """A condition as a list of bools (None: no condition, every record)."""
+        if e is None:
+            return None
+        got = self.lists.get(e)
+        if got is None:
+            got = self.truth(e)
+            got = self.lists[e] = got.tolist() if isinstance(got, np.ndarray) else got
+        return got
+
+
+class _SpecPlan:
+    """One aggregate of a stream: its state, key position and the expressions of its input."""
+
+    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx")
+
+    def __init__(self, slot: int, spec: AggregateSpec, state: _Agg, kidx: int, where: int | None,
+                 value: int | None, id_idx: int):
+        self.slot = slot
+        self.spec = spec
+        self.state = state
+        self.kidx = kidx
+        self.where = where
+        self.value = value
+        self.id_idx = id_idx
+
+    def feed(self, b: _Batch, need: list[int]) -> list:
+        """Add the batch's records that count to the state; the pairs at the records ``need``."""
+        state, kidx, id_idx = self.state, self.kidx, self.id_idx
+        rows, ts, qs = b.rows, b.ts, b.qs
+        mask = b.mask(self.where)
+        vals = None if self.value is None else b.values(self.value)
+        entry = state.entry
+        pairs: list = [None] * b.n
+        null = state.null_result
+        if state.lazy:
+            state.trim_lo = ts[0] - state.w  # every record of this release reads (ts[0] - w, ...]
+            add = state.add
+            for i in range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]:
+                row = rows[i]
+                key = row[kidx]
+                if key is None:
+                    continue
+                counts, x = entry(True, None if vals is None else vals[i], row[id_idx])
+                if counts:
+                    add(key, ts[i], qs[i], x)
+            at = state.at
+            for i in need:
+                key = rows[i][kidx]
+                pairs[i] = null if key is None else at(key, ts[i], qs[i])
+            return pairs
+        # eager (is_new, since_prev): the state just before each record, in total order
+        needed = set(need)
+        step = state.step
+        for i in range(b.n):
+            passes = True if mask is None else mask[i]
+            if not passes and i not in needed:
+                continue
+            row = rows[i]
+            key = row[kidx]
+            if key is None:
+                pair = null
+            else:
+                counts, x = entry(passes, None if vals is None else vals[i], row[id_idx])
+                pair = step(key, ts[i], counts, x)
+            if i in needed:
+                pairs[i] = pair
+        return pairs
+
+    def late_read(self, b: _Batch, i: int) -> tuple[Any, bool]:
+        """The pair at record ``i`` when nothing asked for it before (lazy states only)."""
+        if not self.state.lazy:
+            raise RuntimeError(f"{self.spec.func} at a record the release did not compute it for")
+        key = b.rows[i][self.kidx]
+        return self.state.null_result if key is None else self.state.at(key, b.ts[i], b.qs[i])
+
+
+class _StepPlan:
+    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots")
+
+    def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
+                 check: Callable | None, slots: list[int]):
+        self.rule = rule
+        self.step = step
+        self.kidx = kidx
+        self.pre = pre  # conditions on the record's fields alone (expression numbers)
+        self.pre_fn = pre_fn  # the same as one closure (None: there are none)
+        self.check = check  # the conjuncts that read aggregates, as one closure (None: there are none)
+        self.slots = slots  # the aggregates a candidate of the step keeps
+
+
+class _StreamPlan:
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.exprs: list[tuple[Expr, Callable]] = []
+        self._index: dict[tuple[str, Expr], int] = {}
+        self.aggs: list[_SpecPlan] = []
+        self.steps: list[_StepPlan] = []
+        self.unless: list[tuple[int, int, int | None]] = []
+
+    def expr(self, kind: str, expr: Expr | None, compiler: ScalarCompiler) -> int | None:
+        """The number of an expression evaluated on this stream's records (each once per batch)."""
+        if expr is None:
+            return None
+        k = (kind, expr)
+        if k not in self._index:
+            closure = compiler.truth(expr) if kind == "truth" else compiler.value(expr)
+            self._index[k] = len(self.exprs)
+            self.exprs.append((expr, closure))
+        return self._index[k]
+
+
+def _all_of(tests: list[Callable]) -> Callable:
+    if len(tests) == 1:
+        return tests[0]
+
+    def all_hold(v, a):
+        for t in tests:
+            if not t(v, a):
+                return False
+        return True
+
+    return all_hold
+
+
+class ReleaseSteps:
+    """The compiled per-record expressions of a Plan, by stream (see the module docstring)."""
 
     def __init__(self, ex: StreamExecutor):
+        self.ex = ex
         self.slots = slots = {spec: i for i, spec in enumerate(ex._specs)}  # a record's aggregates, by slot
         self.width = len(slots)
         compilers = {
             s: ScalarCompiler(ex.evaluator, ex._index[s], dict(zip(ex._fields[s], ex._kinds[s])), slots.__getitem__)
             for s in ex._fields
         }
-        # per stream: (spec, state, key position, where= closure, value closure or None)
-        self.aggs: dict[str, list[tuple]] = {}
-        for spec in ex._specs:  # the executor's order, which the vectorised path follows too
-            c = compilers[spec.stream]
-            value = None if spec.value is None else c.value(spec.value)
-            self.aggs.setdefault(spec.stream, []).append(
-                (slots[spec], ex._aggs[spec], ex._index[spec.stream][spec.key], c.truth(spec.where), value,
-                 ex._index[spec.stream]["id"] if spec.func in LISTED_AGGREGATES else None))
-        # per stream: (rule index, step, key position, local where)
-        self.steps: dict[str, list[tuple]] = {}
-        self.unless: dict[str, list[tuple]] = {}
+        self.plans: dict[str, _StreamPlan] = {}
+
+        def plan_of(stream: str) -> _StreamPlan:
+            if stream not in self.plans:
+                self.plans[stream] = _StreamPlan(stream)
+            return self.plans[stream]
+
+        self._by_slot: list[_SpecPlan] = []
+        for spec in ex._specs:  # the executor's order
+            p, c = plan_of(spec.stream), compilers[spec.stream]
+            agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
+                            p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                            ex._index[spec.stream]["id"])
+            p.aggs.append(agg)
+            self._by_slot.append(agg)
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
-                c = compilers[sp.stream]
-                self.steps.setdefault(sp.stream, []).append(
-                    (rule.index, j, ex._index[sp.stream][sp.key], c.truth(sp.local, sp.aggregates)))
+                p, c = plan_of(sp.stream), compilers[sp.stream]
+                pre, pre_fns, checks = [], [], []
+                for conj in conjuncts(sp.local) if sp.local is not None else []:
+                    if any(isinstance(n, Call) and n in sp.aggregates for n in conj.walk()):
+                        checks.append(c.truth(conj, sp.aggregates))
+                    else:
+                        pre.append(p.expr("truth", conj, c))
+                        pre_fns.append(c.truth(conj))
+                p.steps.append(_StepPlan(rule.index, j, ex._index[sp.stream][sp.key], pre,
+                                         _all_of(pre_fns) if pre_fns else None, _all_of(checks) if checks else None,
+                                         [slots[s] for s in rule.step_specs[j]]))
             u = rule.rp.unless
             if u is not None:
-                self.unless.setdefault(u.stream, []).append(
-                    (rule.index, ex._index[u.stream][u.key], compilers[u.stream].truth(u.where)))
+                p, c = plan_of(u.stream), compilers[u.stream]
+                p.unless.append((rule.index, ex._index[u.stream][u.key], p.expr("truth", u.where, c)))
 
     def batch(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int]) -> RowBatch:
-        """Step the window states over ``rows`` (in total order, at positions ``qs``) and evaluate
-        every condition."""
+        """Flags and aggregates of ``rows`` (one stream's records of a release, in total order, at
+        positions ``qs``); steps the window states over them."""
         out = RowBatch()
-        per_row: list[list] = [[None] * self.width for _ in rows]
-        for slot, state, kidx, where, value, id_idx in self.aggs.get(stream, ()):
-            step = state.step
-            for i, row in enumerate(rows):
-                key = row[kidx]
-                if key is None:  # never read: the key's own step flag is false
-                    pair = state.null_result
-                else:
-                    v = None if value is None else value(row, _NO_AGGS)
-                    if id_idx is None:
-                        counts, v = state.input_one(where(row, _NO_AGGS), v)
-                    else:  # count/distinct keep the record's position and id, for alerts' members
-                        counts, v = state.input_tagged(where(row, _NO_AGGS), v, qs[i], row[id_idx])
-                    pair = step(key, ts[i], counts, v)
-                per_row[i][slot] = pair
-        out.agg_py = _BySpec(self.slots, per_row)
-        for ri, j, kidx, local in self.steps.get(stream, ()):
-            out.flags[(ri, j)] = [row[kidx] is not None and local(row, aggs) for row, aggs in zip(rows, per_row)]
-        for ri, kidx, where in self.unless.get(stream, ()):
-            out.uflags[ri] = [row[kidx] is not None and where(row, _NO_AGGS) for row in rows]
+        plan = self.plans.get(stream)
+        n = len(rows)
+        cols: list = [None] * self.width
+        if plan is None:
+            out.agg_py = _BySpec(self.slots, cols, self._by_slot, _Batch(self.ex, _StreamPlan(stream), rows, ts,
+                                                                             qs, False))
+            return out
+        b = _Batch(self.ex, plan, rows, ts, qs, n > self.ex.scalar_max)
+        # 1. the records that pass each step's conditions on fields alone
+        pres: list[list[int]] = []
+        need: dict[int, list[list[int]]] = {}
+        for st in plan.steps:
+            kidx = st.kidx
+            if b.sb is not None:
+                ok = ~b.sb.col(plan_key_name(self.ex, stream, kidx)).null
+                pre = None
+                for e in st.pre:
+                    if pre is None and b.memo[e] is None and 4 * int(ok.sum()) < n:
+                        pre = np.flatnonzero(ok).tolist()
+                    if pre is not None:  # few records left: the rest record by record (closures)
+                        fn = plan.exprs[e][1]
+                        pre = [i for i in pre if fn(rows[i], _NO_AGGS)]
+                    else:  # over columns, once for every step that has it
+                        ok = ok & b.truth(e)
+                if pre is None:
+                    pre = np.flatnonzero(ok).tolist()
+            elif st.pre_fn is None:
+                pre = [i for i, row in enumerate(rows) if row[kidx] is not None]
+            else:
+                fn = st.pre_fn
+                pre = [i for i, row in enumerate(rows) if row[kidx] is not None and fn(row, _NO_AGGS)]
+            pres.append(pre)
+            if pre:
+                for slot in st.slots:
+                    need.setdefault(slot, []).append(pre)
+        # 2. window states: every record that counts goes in; values where a step reads them
+        for agg in plan.aggs:
+            lists = need.get(agg.slot, [])
+            at = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            cols[agg.slot] = agg.feed(b, at)
+        # 3. the conjuncts that read aggregates, at the records that passed the rest
+        for st, pre in zip(plan.steps, pres):
+            flags = [False] * n
+            check = st.check
+            if check is None:
+                for i in pre:
+                    flags[i] = True
+            else:
+                for i in pre:
+                    if check(rows[i], _RowAggs(cols, i)):
+                        flags[i] = True
+            out.flags[(st.rule, st.step)] = flags
+        for ri, kidx, e in plan.unless:
+            mask = b.mask(e)
+            out.uflags[ri] = [row[kidx] is not None and (mask is None or mask[i]) for i, row in enumerate(rows)]
+        out.agg_py = _BySpec(self.slots, cols, self._by_slot, b)
         return out
+
+
+def plan_key_name(ex: StreamExecutor, stream: str, kidx: int) -> str:
+    return ex._fields[stream][kidx]
