@@ -183,8 +183,18 @@ def test_local_spark_samples_are_the_local_bytes(spark, tmp_path):
     from fraudrules.jobs.spark_job import score_spark
 
     specs = parse([str(SAMPLES)], PACK.schema)
-    score_spark(spark, PACK, specs, tmp_path / "spark")
-    assert_same_outputs(tmp_path / "spark", local_run([str(SAMPLES)], tmp_path / "local"))
+    out = tmp_path / "spark"  # holding an older Spark run's dataset, a local run's file and a file of the user's
+    (out / "alerts").mkdir(parents=True)
+    (out / "alerts" / "part-old.parquet").write_bytes(b"an older run's part")
+    (out / "alerts.jsonl").write_text("an older local run\n")
+    (out / "notes.txt").write_text("mine\n")
+    _, paths = score_spark(spark, PACK, specs, out)
+    # committed as one set (io.output_set): the datasets replaced whole, the older outputs gone, the user's kept
+    assert sorted(p.name for p in out.iterdir()) == ["alerts", "notes.txt", "rejects", "scored", "summary.json"]
+    assert paths["summary"] == str(out / "summary.json") and (out / "notes.txt").read_text() == "mine\n"
+    assert not (out / "alerts" / "part-old.parquet").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".spark.fraudrules-")]
+    assert_same_outputs(out, local_run([str(SAMPLES)], tmp_path / "local"))
 
 
 def test_local_spark_generated_with_rejects_and_formats(spark, tmp_path, generated_inputs):

@@ -182,16 +182,18 @@ class OutputSet:
 
     ``names`` are the files this run may write; ``known`` the names any run writes (every format):
     one of those that this run does not write is an older run's output and is dropped on commit.
-    None of either may be a folder in ``out_dir`` (checked here, before the work, as an OutputError).
+    None of either may be a folder in ``out_dir`` (checked here, before the work, as an OutputError),
+    except ``folders``: outputs that are folders (a Spark dataset), replaced whole.
     """
 
     def __init__(self, out_dir: Path | str, names: Iterable[str], known: Iterable[str] = (),
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, folders: Iterable[str] = ()):
         self.dir = Path(out_dir)
         self.names = list(names)
+        self.folders = set(folders)
         self.known = set(known) | set(self.names)
         self._warn = warn or _warn_stderr
-        check_out_dir(self.dir, sorted(self.known))
+        check_out_dir(self.dir, sorted(self.known - self.folders))
         self._real = self.dir.resolve()
         self.reason: str | None = None  # why the commit is file by file; None: one swap
         self._remove_stale()
@@ -293,6 +295,8 @@ class OutputSet:
         assert not self._done
         self._done = True
         written = [n for n in self.names if (self.staging / n).exists()]
+        for name in self.folders & set(written):  # written by others (Spark), not through staged_path
+            _fsync_tree(self.staging / name)
         if self.reason is None:
             try:
                 self._swap(written)
@@ -308,7 +312,7 @@ class OutputSet:
         self._file_by_file(written, last)
 
     def _swap(self, written: list[str]) -> None:
-        skip = set(written) | {n for n in self.known if not (self._real / n).is_dir()}
+        skip = set(written) | self.folders | {n for n in self.known - self.folders if not (self._real / n).is_dir()}
         for entry in os.scandir(self._real):
             if entry.name in skip or entry.name.startswith(INNER_PREFIX):
                 continue
@@ -346,9 +350,11 @@ class OutputSet:
     def _file_by_file(self, written: list[str], last: str) -> None:
         order = [n for n in written if n != last]
         for name in order:
+            if name in self.folders and os.path.lexists(self._real / name):  # a rename cannot replace a folder
+                os.rename(self._real / name, self.staging / f".replaced.{name}")
             _move(self.staging / name, self._real / name)
         fsync_path(self._real)
-        for name in sorted(self.known - set(written)):  # an older run's outputs would read as this run's
+        for name in sorted(self.known - set(written) - self.folders):  # an older run's outputs would read as this run's
             old = self._real / name
             if os.path.lexists(old) and not old.is_dir():
                 _unlink(str(old))
@@ -387,6 +393,13 @@ def _mirror(entry: os.DirEntry, dst: Path) -> None:
         if exc.errno not in CANNOT_LINK:
             raise  # a full disk, an I/O error: the run fails and DIR keeps its set
         raise _NoExchange(f"{entry.path} cannot be carried over: {exc.strerror or exc}") from None
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _, names in os.walk(folder):
+        for name in names:
+            fsync_path(os.path.join(root, name))
+        fsync_path(root)
 
 
 def _move(src: Path, dst: Path) -> None:

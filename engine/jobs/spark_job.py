@@ -35,13 +35,14 @@ from ..executors.spark import Family, evaluate_group, group_output_schema, plan_
 from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch, with_decision
 from ..executors.spark.routing import ALL
 from ..io.convert import show_value
+from ..io.output_set import OutputSet, staged_path
 from ..io.records import _read_one
-from ..io.sinks import check_out_dir, write_json
+from ..io.sinks import write_json
 from ..io.tables import InputSpec, InputStats, RecordSet
 from ..pack.model import RulePack
 from ..runtime.plan import Plan, compile_pack
 from ..runtime.scoring import decisions
-from .score import ScoreResult, summary
+from .score import SCORE_OUTPUTS, ScoreResult, summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -193,7 +194,29 @@ def _spark_schema(schema: pa.Schema):
 def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out_dir: Path | str, *,
                 mapping: Mapping | None = None, region: str = "CN", rule_ids: set[str] | None = None,
                 chunk_rows: int = 1_000_000, buckets: int | None = None) -> tuple[ScoreResult, dict[str, str]]:
-    """Score ``inputs`` on ``spark``; write ``out_dir``/{alerts,scored,rejects} (Parquet) and summary.json."""
+    """Score ``inputs`` on ``spark``; write ``out_dir``/{alerts,scored,rejects} (Parquet) and summary.json.
+
+    A local ``out_dir`` gets the four as one set, like a local run's (io.output_set, docs/design.md §6):
+    Spark writes its datasets into the staging folder, and the set is committed when all are there."""
+    out = str(out_dir)
+    options = dict(mapping=mapping, region=region, rule_ids=rule_ids, chunk_rows=chunk_rows, buckets=buckets)
+    if "://" in out:  # a cluster file system: Spark writes in place, and summary.json through Spark
+        return _score_spark(spark, pack, inputs, out, None, **options)
+    outset = OutputSet(Path(out), [*OUTPUTS, "summary.json"], known=SCORE_OUTPUTS, folders=OUTPUTS)
+    try:
+        result, _ = _score_spark(spark, pack, inputs, str(outset.staging), outset, **options)
+        outset.commit()
+    except BaseException:
+        outset.abort()
+        raise
+    paths = {name: str(outset.target(name)) for name in OUTPUTS}
+    return result, {**paths, "summary": str(outset.target("summary.json"))}
+
+
+def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out: str, outset: OutputSet | None, *,
+                 mapping: Mapping | None, region: str, rule_ids: set[str] | None, chunk_rows: int,
+                 buckets: int | None) -> tuple[ScoreResult, dict[str, str]]:
+    """The job, writing into ``out``: the staging folder of ``outset``, or a cluster file system's folder."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -204,10 +227,6 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
     routing = plan_routing(plan)
     payload = pickle.dumps((plan, mapping, routing.families))
     token = f"{plan.digest}:{time.time_ns()}:{os.getpid()}"
-    out = str(out_dir)
-    local_out = "://" not in out
-    if local_out:
-        check_out_dir(Path(out), ["summary.json"])
     wide = record_schema(plan.schema)
     # enough groups per family to keep every core busy and each group's records in memory (docs/spark.md)
     buckets = buckets or max(8, 4 * spark.sparkContext.defaultParallelism)
@@ -310,9 +329,9 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
                          {rid: n - a for rid, (n, a) in by_rule.items()}, None, timings, decision_counts=decided)
     for df in (matches, scored, rejects, dups, read):
         df.unpersist()
-    if local_out:
-        write_json(summary(result), Path(out) / "summary.json")
-        paths["summary"] = str(Path(out) / "summary.json")
+    if outset is not None:
+        write_json(summary(result), outset.path("summary.json"), staged_path)
+        paths["summary"] = str(outset.path("summary.json"))
     else:  # a cluster file system: through Spark, as one small text file
         spark.sparkContext.parallelize([_json(summary(result))], 1).saveAsTextFile(f"{out.rstrip('/')}/summary.json")
         paths["summary"] = f"{out.rstrip('/')}/summary.json"
