@@ -102,7 +102,7 @@ def test_routing_of_the_shipped_pack():
     # every shipped rule spreads over the cluster but the cycle, whose first step is joined to the
     # alert key only by a cross condition (it comes back to its payer), so it runs in one group
     assert routing.single == ["TF-CYCLE-001"]
-    roles = {rid: f.roles for f in routing.families for rid in f.rules}
+    roles = {rid: f.roles_of(rid) for f in routing.families for rid in f.rules}
     # follows: the drain step is routed by its payee (its key), the cash-out step by its payer
     assert roles["TF-CASHOUT-001"] == (("payment", "payee_account"), ("payment", "payer_account"))
     # unless keyed on the caller of the first step's stream: calls travel by callee and by caller

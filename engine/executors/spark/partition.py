@@ -122,28 +122,50 @@ def with_decision(plan: Plan, alert_text: str, score_sum: int | None) -> str:
     return alert_line(alert)
 
 
+def _rows_for(records: RecordSet, role_bits: dict[str, np.ndarray], mask: int
+              ) -> tuple[RecordSet, dict[str, np.ndarray]]:
+    """The group's rows that came for one of the roles in ``mask``, still in the total order. A row
+    that came only for another rule's role is not a complete window of any key this rule reads."""
+    tables: dict[str, Table] = {}
+    bits: dict[str, np.ndarray] = {}
+    for stream, t in records.tables.items():
+        keep = np.flatnonzero(role_bits[stream] & mask)
+        if len(keep) == t.n:
+            tables[stream], bits[stream] = t, role_bits[stream]
+        elif len(keep):
+            tables[stream] = Table(stream, {k: v.take(keep) for k, v in t.columns.items()}, t.seq[keep],
+                                   t.input_index[keep], t.line[keep])
+            bits[stream] = role_bits[stream][keep]
+    return RecordSet(tables, records.inputs, records.rejects), bits
+
+
 def evaluate_group(plan: Plan, family: Family, table: pa.Table) -> pa.Table:
     """Every match of the family's rules whose alert key is this group's, with its alert if emitted."""
     records, role_bits = group_records(plan, table)
-    executor = BatchExecutor(plan, records)
+    executors: dict[int, tuple[BatchExecutor, RecordSet, dict[str, np.ndarray]]] = {}
     by_id = {rp.id: rp for rp in plan.rules}
     out: dict[str, list] = {name: [] for name in group_output_schema().names}
     for rule_id in family.rules:
         rp = by_id[rule_id]
+        mask = family.rule_bits.get(rule_id, -1)
+        if mask not in executors:  # the rows that came for this rule's roles: what its own family held
+            sub, bits = (records, role_bits) if mask == -1 else _rows_for(records, role_bits, mask)
+            executors[mask] = (BatchExecutor(plan, sub), sub, bits)
+        executor, records_r, bits_r = executors[mask]
         rm = executor.run_rule(rp)
         last = rp.steps[-1]
-        if last.stream not in records.tables or rm.n == 0:
+        if last.stream not in records_r.tables or rm.n == 0:
             continue
         bit = family.trigger_bit[rule_id]
         trig = rm.rows[-1]
-        keep = (role_bits[last.stream][trig] & bit) != 0 if bit != -1 else np.ones(len(trig), dtype=bool)
+        keep = (bits_r[last.stream][trig] & bit) != 0 if bit != -1 else np.ones(len(trig), dtype=bool)
         rm = _own(rm, keep)
         if rm.n == 0:
             continue
         lines = [alert_line(a) for a in build_alerts(plan, match_view(executor, rm), executor.evaluator)]
         alerts = np.full(rm.n, None, dtype=object)
         alerts[np.flatnonzero(rm.emitted)] = lines  # match_view keeps the emitted matches in order
-        t = records.tables[last.stream]
+        t = records_r.tables[last.stream]
         rows = rm.rows[-1]
         out["rule_id"].append(np.full(rm.n, rule_id, dtype=object))
         out["_stream"].append(np.full(rm.n, last.stream, dtype=object))

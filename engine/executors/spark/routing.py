@@ -31,16 +31,22 @@ ALL = ""  # the routing field of a role that takes every record of its stream (o
 
 @dataclass(frozen=True)
 class Family:
-    """Rules that need the same roles: one shuffle group per (family, routing value)."""
+    """Rules whose roles overlap: one shuffle group per (family, routing value)."""
 
     index: int
     roles: tuple[tuple[str, str], ...]  # (stream, routing field); field ALL: every record, one group
     rules: tuple[str, ...]
     trigger_bit: dict[str, int] = field(default_factory=dict, hash=False, compare=False)  # rule id -> role bit
+    rule_bits: dict[str, int] = field(default_factory=dict, hash=False, compare=False)  # rule id -> its roles' bits
 
     @property
     def single(self) -> bool:
         return all(f == ALL for _, f in self.roles)
+
+    def roles_of(self, rule_id: str) -> tuple[tuple[str, str], ...]:
+        """The roles ``rule_id`` itself needs (a family holds the union of its rules' roles)."""
+        bits = self.rule_bits.get(rule_id, -1)
+        return tuple(r for i, r in enumerate(self.roles) if bits == -1 or bits >> i & 1)
 
 
 @dataclass
@@ -103,8 +109,12 @@ def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
 
 
 def plan_routing(plan: Plan) -> Routing:
-    """Group the plan's rules into families by the roles they need."""
-    by_roles: dict[tuple[tuple[str, str], ...], list[tuple[str, int]]] = {}
+    """Group the plan's rules into families: rules that share a (stream, routing field) role share a
+    family, so that a record travels once per role it plays, not once per rule shape that uses the
+    role (a call by its caller feeds eight shipped rules of five shapes). Each rule still sees only
+    the rows that came for its own roles (``Family.rule_bits``, ``partition.evaluate_group``)."""
+    keyed: list[tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]] = []  # (rule, roles, trigger role)
+    by_single: dict[tuple[tuple[str, str], ...], list[str]] = {}
     single: list[str] = []
     reasons: dict[str, str] = {}
     for rp in plan.rules:
@@ -113,14 +123,34 @@ def plan_routing(plan: Plan) -> Routing:
             single.append(rp.id)
             reasons[rp.id] = found
             streams = [sp.stream for sp in rp.steps] + ([rp.unless.stream] if rp.unless else [])
-            roles = tuple(sorted({(s, ALL) for s in streams}))
-            by_roles.setdefault(roles, []).append((rp.id, -1))
+            by_single.setdefault(tuple(sorted({(s, ALL) for s in streams})), []).append(rp.id)
             continue
         role_list, trig = found
-        roles = tuple(sorted(set(role_list)))
-        by_roles.setdefault(roles, []).append((rp.id, roles.index(role_list[trig])))
-    families = []
-    for index, (roles, members) in enumerate(sorted(by_roles.items())):
-        bits = {rid: (-1 if pos < 0 else 1 << pos) for rid, pos in members}  # -1: every bit (one group)
-        families.append(Family(index, roles, tuple(rid for rid, _ in members), bits))
+        keyed.append((rp.id, tuple(sorted(set(role_list))), role_list[trig]))
+    # union-find over roles: two rules whose roles meet are in one family
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(r: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(r, r)
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for _, roles, _ in keyed:
+        for r in roles[1:]:
+            parent[find(r)] = find(roles[0])
+    merged: dict[tuple[str, str], list[tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]]] = {}
+    for entry in keyed:
+        merged.setdefault(find(entry[1][0]), []).append(entry)
+    shapes: list[tuple[tuple[tuple[str, str], ...], dict[str, int], dict[str, int]]] = []
+    for members in merged.values():
+        roles = tuple(sorted({r for _, rr, _ in members for r in rr}))
+        bit = {r: 1 << i for i, r in enumerate(roles)}
+        shapes.append((roles, {rid: bit[t] for rid, _, t in members},
+                       {rid: sum(bit[r] for r in rr) for rid, rr, _ in members}))
+    for roles, rids in by_single.items():  # -1: every bit (one group, every record of its streams)
+        shapes.append((roles, dict.fromkeys(rids, -1), dict.fromkeys(rids, -1)))
+    families = [Family(index, roles, tuple(sorted(trig)), trig, bits)
+                for index, (roles, trig, bits) in enumerate(sorted(shapes, key=lambda s: s[0]))]
     return Routing(families, single, reasons)
