@@ -184,3 +184,24 @@ def test_a_kill_at_random_moments_leaves_the_old_or_the_new_set(tmp_path, sets):
             problems.append(f"attempt {attempt}: {problem}")
     assert not problems, "\n".join(problems)
     assert killed, "every run ended before its kill: the test would prove nothing"
+
+
+def test_an_interrupt_leaves_the_old_or_the_new_set_and_no_staging_folder(tmp_path, sets):
+    """Ctrl-C while the run works or commits: exit 130 (or 0 when it had finished), the old or the new
+    set, and the staging folder deleted on the way out (the abort path, not the next run's clean-up)."""
+    rnd = random.Random(130)
+    codes = []
+    for attempt in range(4):  # bounded: four runs, each interrupted once its staging folder exists
+        out = tmp_path / f"i{attempt}"
+        _seed_old(out, sets)
+        proc = score(out)
+        deadline = time.monotonic() + 120
+        while not leftovers(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rnd.uniform(0.0, 0.8))
+        proc.send_signal(signal.SIGINT)
+        codes.append(proc.wait(timeout=120))
+        assert codes[-1] in (0, 130), proc.stderr.read()
+        assert _check(out, sets) is None
+        assert not leftovers(out)
+    assert 130 in codes, f"no interrupt landed while a run worked: {codes}"

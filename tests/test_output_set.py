@@ -115,20 +115,31 @@ def test_file_by_file_renames_the_summary_last_and_warns_once(tmp_path, monkeypa
     assert files(out) == reference and not (out / "alerts.parquet").exists() and not leftovers(out)
 
 
-@pytest.mark.parametrize("why", ["cwd", "mount point"])
+WHY = {"cwd": "current folder", "mount point": "mount point", "parent read-only": "cannot make a folder beside it"}
+
+
+@pytest.mark.parametrize("why", list(WHY))
 def test_a_folder_that_must_not_be_swapped_is_committed_file_by_file(tmp_path, monkeypatch, reference, why):
     out = tmp_path / "out"
     _seed(out)
     inode = os.stat(out).st_ino
     if why == "cwd":
         monkeypatch.chdir(out / "sub")  # inside it: a swap would move the shell's folder away
-    else:
+    elif why == "mount point":
         real = os.path.ismount
         monkeypatch.setattr(output_set.os.path, "ismount", lambda p: Path(p) == out.resolve() or real(p))
+    else:  # root may write anywhere, so the refusal is simulated
+        mkdtemp = output_set.tempfile.mkdtemp
+
+        def refuse_beside(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == out.resolve().parent:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            return mkdtemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(output_set.tempfile, "mkdtemp", refuse_beside)
     result = run(out)
     assert result.exit_code == 0, result.output
-    assert "not committed as a unit" in result.output
-    assert ("current folder" if why == "cwd" else "mount point") in result.output
+    assert "not committed as a unit" in result.output and WHY[why] in result.output
     assert os.stat(out).st_ino == inode and files(out) == reference and not leftovers(out)
     assert (out / "notes.txt").read_text() == "mine\n" and not (out / "late.csv").exists()
 
