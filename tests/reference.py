@@ -233,7 +233,8 @@ class Interp:
             return not hit if node.negate else hit
         if isinstance(node, Call):
             if node.name in AGGREGATES:  # the language's names; the semantics are below
-                return self.aggregate(node, own)
+                # ``fanin.sum(amount, 24h)``: the aggregate at the record the chain bound to ``fanin``
+                return self.aggregate(node, own if node.alias is None else bound[node.alias])  # type: ignore[index]
             fn = SCALARS[node.name]
             return fn(*[ev(a) for a in node.args])
         raise TypeError(f"cannot evaluate {type(node).__name__}")
@@ -303,6 +304,17 @@ def _is_new(aggs: Aggregates, spec: AggregateSpec, r: Rec, window: list[Rec]) ->
     return not any(q.pos < r.pos and aggs.interp.compute(spec.value, q) == x for q in window)  # type: ignore[arg-type]
 
 
+def _median(values: list) -> float | None:
+    """The middle value; for an even count the exact mean of the two middle 4-decimal values, rounded once."""
+    vs = sorted(values)
+    if not vs:
+        return None
+    mid = len(vs) // 2
+    if len(vs) % 2:
+        return vs[mid]
+    return float((Fraction(round(vs[mid - 1] * SUM_SCALE)) + Fraction(round(vs[mid] * SUM_SCALE))) / (2 * SUM_SCALE))
+
+
 # each aggregate of fraudrules.lang.aggregates, from r and the records of its window (None: null)
 REFERENCE_AGGREGATES = {
     "count": lambda aggs, spec, r, window: float(len(window)),
@@ -316,6 +328,7 @@ REFERENCE_AGGREGATES = {
     "stddev": lambda aggs, spec, r, window: (
         math.sqrt(float(statistics.variance([Fraction(round(v * SUM_SCALE), SUM_SCALE) for v in vs])))
         if len(vs := aggs.values(spec, window)) >= 2 else None),
+    "median": lambda aggs, spec, r, window: _median(aggs.values(spec, window)),
     # seconds since the latest record of the window before r (the window is in total order)
     "since_prev": lambda aggs, spec, r, window: (
         (int(r.ts) - int(prev[-1].ts)) / 1e9 if (prev := [q for q in window if q.pos < r.pos]) else None),
@@ -337,8 +350,13 @@ class RuleRef:
         self._current = 0
 
     def _aggregate(self, call: Call, own: Rec) -> object:
-        # an aggregate in step j's where covers step j's stream and key, at step j's record
-        return self.aggs.value(self.steps[self._current].aggregates[call], own)
+        # an aggregate in step j's where covers step j's stream and key, at step j's record; ``a.agg(...)``
+        # covers step a's stream and key, at the record bound to a (the caller passes that record as own)
+        spec = self.steps[self._current].aggregates[call]
+        if call.alias is not None:
+            step = next(s for s in self.steps if s.alias == call.alias)
+            spec = AggregateSpec(spec.func, step.stream, step.key, spec.window_ns, spec.value, spec.where)
+        return self.aggs.value(spec, own)
 
     def step_holds(self, j: int, r: Rec, bound: dict[str, Rec]) -> bool:
         """r as step j: right stream, non-null key, and the step's whole where (earlier aliases bound)."""

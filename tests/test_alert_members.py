@@ -30,7 +30,8 @@ def _spec_of(rule_id: str, step: str, expr: str, leaf_text: str):
     sp = next(s for s in rp.steps if s.alias == step)
     cond = next(c for c in rp.conditions if c.step == step and c.text == expr)
     leaf = next(lf for lf in cond.leaves if lf.text == leaf_text)
-    return sp.aggregates[leaf.expr]
+    # ``fanin.count(...)`` in a later step's where counted at the record of step fanin
+    return sp.aggregates[leaf.expr], leaf.expr.alias or step
 
 
 def _json(values: list) -> list:
@@ -53,8 +54,8 @@ def test_alert_members_are_the_reference_window(records):
         at = {e["step"]: e["id"] for e in a["evidence"]}
         for cond in a["conditions"]:
             for text, members in (cond.get("behind") or {}).items():
-                spec = _spec_of(a["rule_id"], cond["step"], cond["expr"], text)
-                window = aggs._window(spec, by_id[at[cond["step"]]])
+                spec, step = _spec_of(a["rule_id"], cond["step"], cond["expr"], text)
+                window = aggs._window(spec, by_id[at[step]])
                 if spec.func == "count":
                     ids = [q.id for q in window]
                     assert members == {"total": len(ids), "records": ids[:SHOWN]}

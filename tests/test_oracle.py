@@ -610,6 +610,41 @@ CASES = [
         WHERE p1.payer_account IS NOT NULL AND p1.amount >= 1000
         GROUP BY p3.id
     """),
+    # 13. median: the middle value, or the exact mean of the two middle ones (DECIMAL(18, 4) holds the mean of
+    # two cent amounts exactly; DuckDB's median of a DECIMAL(18, 2) would cut it to cents)
+    _single("ORC-MEDIAN-001", "payment", "payer_account", "amount >= 2 * median(amount, 6h)", """
+        SELECT r.id FROM pays r
+        JOIN pays l ON l.payer_account = r.payer_account AND l.ts > r.ts - INTERVAL '21600 seconds' AND l.pos <= r.pos
+        WHERE r.payer_account IS NOT NULL
+        GROUP BY r.id, r.amount_f
+        HAVING r.amount_f >= 2 * CAST(median(CAST(l.amount AS DECIMAL(18, 4))) AS DOUBLE)
+    """),
+    # 14. an earlier step's aggregates in a later step: at the earlier record, over its key (RANGE frames per row)
+    _sequence("ORC-STEPAGG-001", """
+        within: 2h
+        steps:
+          - as: fanin
+            stream: payment
+            key: payee_account
+            where: amount >= 1000
+          - as: out
+            stream: payment
+            key: payer_account
+            follows: fanin.payee_account
+            where: amount >= 0.8 * fanin.sum(amount, 6h, where=amount >= 1000) and fanin.count(6h) >= 2
+    """, f"""
+        WITH f AS (
+            SELECT id, pos, ts, payee_account, amount,
+                   {_range_agg('sum(amount) FILTER (WHERE amount >= 1000)', 'payee_account', 21600)} AS s,
+                   {_range_agg('count(*)', 'payee_account', 21600)} AS n
+            FROM pays WHERE payee_account IS NOT NULL)
+        SELECT o.id, arg_max(f.id, f.pos) FROM f
+        JOIN pays o ON o.payer_account = f.payee_account AND f.pos < o.pos
+                   AND o.ts <= f.ts + INTERVAL '7200 seconds'
+                   AND o.amount_f >= 0.8 * CAST(f.s AS DOUBLE) AND f.n >= 2
+        WHERE f.amount >= 1000
+        GROUP BY o.id
+    """),
 ]
 
 
@@ -806,6 +841,14 @@ MUTATIONS = [
     ("ORC-SEQ3-001", "evidence: latest first step before latest middle step",
      "arg_max(p.id, p.pos * 1000000 + c.pos)", "arg_max(p.id, c.pos * 1000000 + p.pos)"),
     ("ORC-SEQ3-002", "steps ordered by ts only", "p1.pos < p2.pos", "p1.ts < p2.ts"),
+    ("ORC-MEDIAN-001", "window closed at ts_r - w", "l.ts > r.ts -", "l.ts >= r.ts -"),
+    ("ORC-MEDIAN-001", "an even count's median is the lower middle value",
+     "median(CAST(l.amount AS DECIMAL(18, 4)))", "quantile_disc(l.amount, 0.5)"),
+    # the silent misreading of #10: the earlier step's aggregate read at the later step's record
+    ("ORC-STEPAGG-001", "the earlier step's aggregate taken at the later record", "0.8 * CAST(f.s AS DOUBLE)",
+     "0.8 * (SELECT CAST(coalesce(sum(x.amount), 0) AS DOUBLE) FROM pays x WHERE x.payee_account = f.payee_account"
+     " AND x.amount >= 1000 AND x.ts > o.ts - INTERVAL '21600 seconds' AND x.pos <= o.pos)"),
+    ("ORC-STEPAGG-001", "evidence: the earliest chain", "arg_max(f.id, f.pos)", "arg_min(f.id, f.pos)"),
 ]
 
 

@@ -68,6 +68,8 @@ AGGREGATES: dict[str, Aggregate] = {
                   "true when no earlier record of the key had this x in the window"),
         Aggregate("stddev", _mean,
                   "sample standard deviation of x (exact sums, then one rounding); null under two records"),
+        Aggregate("median", _mean,
+                  "middle x (odd count); mean of the two middle ones, exact to 4 decimals (even); null when none"),
         Aggregate("since_prev", _fixed(LogicalType.DURATION),
                   "time since the key's latest earlier record in the window; null when there is none",
                   takes_value=False),

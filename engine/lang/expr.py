@@ -51,6 +51,7 @@ _GRAMMAR = r"""
      | "false"                                      -> false
      | "null"                                       -> null
      | NAME "(" [arguments] ")"                     -> call
+     | NAME "." NAME "(" [arguments] ")"            -> qualified_call
      | NAME "." NAME                                -> qualified
      | "$" NAME                                     -> param
      | NAME                                         -> name
@@ -182,6 +183,11 @@ class Call(Expr):
     name: str
     args: tuple[Expr, ...] = ()
     kwargs: tuple[tuple[str, Expr], ...] = ()
+    alias: str | None = None  # ``fanin.sum(amount, 24h)``: an earlier step's aggregate, at that step's record
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.alias}.{self.name}" if self.alias else self.name
 
     def children(self) -> tuple[Expr, ...]:
         return self.args + tuple(v for _, v in self.kwargs)
@@ -259,7 +265,7 @@ class _Build(Transformer):
     def param(self, meta, children):
         return Param(str(children[0]), **_span(meta))
 
-    def call(self, meta, children):
+    def call(self, meta, children, alias: str | None = None):
         name, arguments = children
         args: list[Expr] = []
         kwargs: list[tuple[str, Expr]] = []
@@ -270,7 +276,14 @@ class _Build(Transformer):
                 if kwargs:
                     raise ExprSyntaxError("positional argument after keyword argument", arg.start)
                 args.append(arg)
-        return Call(str(name), tuple(args), tuple(kwargs), **_span(meta))
+        return Call(str(name), tuple(args), tuple(kwargs), alias=alias, **_span(meta))
+
+    def qualified_call(self, meta, children):
+        alias, name, arguments = children
+        if str(alias) == PARAMS_ALIAS:
+            raise ExprSyntaxError(f"params.{name}(...) is not a call: params hold values, read as ${name}",
+                                  _span(meta)["start"])
+        return self.call(meta, [name, arguments], alias=str(alias))
 
     def arguments(self, meta, children):
         return children
@@ -411,7 +424,7 @@ def conjuncts(expr: Expr) -> list[Expr]:
 
 
 def aliases_used(expr: Expr) -> set[str]:
-    return {n.alias for n in expr.walk() if isinstance(n, Field) and n.alias}
+    return {n.alias for n in expr.walk() if isinstance(n, (Field, Call)) and n.alias}
 
 
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "in": 4,
@@ -443,7 +456,7 @@ def unparse(node: Expr, parent: int = 0) -> str:
         return f"${node.name}"
     if isinstance(node, Call):
         args = [unparse(a) for a in node.args] + [f"{k}={unparse(v)}" for k, v in node.kwargs]
-        return f"{node.name}({', '.join(args)})"
+        return f"{node.dotted}({', '.join(args)})"
     if isinstance(node, ListRef):
         return f"@{node.name}" if node.name else "[" + ", ".join(unparse(i) for i in node.items) + "]"
     if isinstance(node, Unary):

@@ -8,7 +8,7 @@ is a RuleError at the file:line:col of the offending sub-expression.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
@@ -130,6 +130,9 @@ class Scope:
     extra: dict[str, LogicalType] = field(default_factory=dict)  # extra names, e.g. ``row`` in mappings
     what: str = "expression"
     params: dict[str, ParamDef] = field(default_factory=dict)  # the rule's params, read as $name
+    later: tuple[str, ...] = ()  # aliases of the steps after this one: named, but not readable here
+    # a sequence's explain: an aggregate must name the step it is evaluated at (its aliases, in order)
+    steps_for_aggregates: tuple[str, ...] = ()
 
 
 class Checker:
@@ -391,6 +394,14 @@ class Checker:
 
     def _call(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
               in_aggregate: bool) -> LogicalType | None:
+        if node.alias is not None:
+            return self._step_aggregate(node, src, scope, params, depth, in_aggregate)
+        if node.name in AGGREGATES and scope.steps_for_aggregates:
+            first, last = scope.steps_for_aggregates[0], scope.steps_for_aggregates[-1]
+            self._err(src, node, f"in a sequence's explain, say which step's record {node.name}() is evaluated at: "
+                                 f"write {last}.{src.snippet(node)} for the last step, or "
+                                 f"{first}.{node.name}(...) for the first (docs/rules.md §3)")
+            return None
         if node.name in AGGREGATES:
             return self._aggregate(node, src, scope, params, depth, in_aggregate)
         if node.name in self.macros:
@@ -433,6 +444,32 @@ class Checker:
             self._err(src, target, f"{node.name}(): {exc.message}")
             return None
         return result
+
+    def _step_aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType],
+                        depth: int, in_aggregate: bool) -> LogicalType | None:
+        """``alias.agg(...)``: the window aggregate over that step's stream and key, at that step's record."""
+        if node.name not in AGGREGATES:
+            if node.name in self.macros or node.name in FUNCTIONS:
+                what = "a macro" if node.name in self.macros else "a function"
+                self._err(src, node, f"{node.dotted}(): only a window aggregate can be read from a step "
+                                     f"({', '.join(AGGREGATES)}); {node.name}() is {what}, so write "
+                                     f"{node.name}({node.alias}.field, ...)")
+            else:
+                self._err(src, node, f"{node.dotted}(): unknown aggregate {node.name!r}"
+                                     f"{name_hint(node.name, list(AGGREGATES), FUNCTION_ALIASES)}")
+            return None
+        spec = scope.aliases.get(node.alias)
+        if spec is None:
+            earlier = ", ".join(a for a in scope.aliases) or "none here"
+            if node.alias in scope.later:
+                self._err(src, node, f"{node.dotted}(): step {node.alias!r} comes later; a step reads only its own "
+                                     f"and earlier steps' aggregates (here: {earlier})")
+            else:
+                self._err(src, node, f"unknown alias {node.alias!r} in {node.dotted}() (steps here: {earlier})")
+            return None
+        # the aggregate's value and where= read the named step's record: its stream's fields
+        inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())")
+        return self._aggregate(node, src, inner, params, depth, in_aggregate)
 
     def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                    in_aggregate: bool) -> LogicalType | None:
@@ -555,7 +592,8 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
-                            what=f"the where of step {step.alias!r}", params=rule.params))
+                            what=f"the where of step {step.alias!r}", params=rule.params,
+                            later=tuple(s.alias for s in rule.steps[i + 1:])))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -610,8 +648,11 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
     if rule.explain is not None:
         last = rule.steps[-1]
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
+        # an unqualified aggregate in a sequence's explain is an error: it used to be evaluated at the last
+        # step silently, and read as the first step's count ("1 different payers" where there were 6)
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
-                      params=rule.params)
+                      params=rule.params,
+                      steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else ())
         for part in rule.explain.parts:
             if part.expr is None:
                 continue

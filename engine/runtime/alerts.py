@@ -153,7 +153,8 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
             spec = step_aggs[cond.step].get(leaf.expr)
             if spec is not None and spec.func in LISTED_AGGREGATES:
                 what = "records" if spec.func == "count" else "values"
-                behind.append((leaf.text, what, rows.members(cond.step, spec, MEMBERS_SHOWN)))
+                at = leaf.expr.alias or cond.step  # ``fanin.count(...)``: what it counted at fanin's record
+                behind.append((leaf.text, what, rows.members(at, spec, MEMBERS_SHOWN)))
         cond_cols.append((cond, leaves, behind))
     # the explanation
     explain_env = rows.env(last.alias, {**last.aggregates, **rp.explain_aggregates})

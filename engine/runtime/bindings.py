@@ -70,4 +70,5 @@ class StepEnv:
         return self.bindings.column(alias or self.own, name)
 
     def aggregate(self, call: Call) -> Vec:
-        return self.bindings.aggregate(self.own, self.aggregates[call])
+        # ``fanin.sum(amount, 24h)``: at the record bound to ``fanin``; unqualified: at this step's own
+        return self.bindings.aggregate(call.alias or self.own, self.aggregates[call])

@@ -166,7 +166,7 @@ class Evaluator:
             hit = self._contains(node.container, v, env)
             return Vec((~hit & ~v.null) if node.negate else hit, np.zeros(n, dtype=bool))
         if isinstance(node, Call):
-            fn = FUNCTIONS.get(node.name)
+            fn = None if node.alias else FUNCTIONS.get(node.name)
             if fn is None:
                 return env.aggregate(node)
             # a call repeated in one expression (often via a macro) is computed once per env

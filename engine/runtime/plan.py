@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
-from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack
+from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -69,8 +69,12 @@ class StepPlan:
     follows: tuple[str, str] | None
     local: Expr | None  # reads only this step's record
     cross: Expr | None  # reads earlier steps too
+    # every aggregate call of the step's where: its own (``count(1h)``) and earlier steps' (``fanin.sum(...)``)
     aggregates: dict[Call, AggregateSpec] = field(default_factory=dict)
     fields: tuple[str, ...] = ()  # fields shown in the evidence
+    # the aggregates evaluated at this step's record: its own, and those later steps and the explain read
+    # as ``alias.agg(...)``; an executor that keeps candidates snapshots these with each one
+    kept: tuple[AggregateSpec, ...] = ()
 
 
 @dataclass
@@ -152,7 +156,7 @@ def _rebuild(node: Expr, fn) -> Expr:
 
 def expand_macros(expr: Expr, macros: dict[str, Macro], depth: int = 0) -> Expr:
     def visit(node: Expr) -> Expr | None:
-        if isinstance(node, Call) and node.name in macros and depth < 8:
+        if isinstance(node, Call) and node.alias is None and node.name in macros and depth < 8:
             macro = macros[node.name]
             bound = dict(zip(macro.params, node.args))
 
@@ -178,8 +182,14 @@ def bind_params(expr: Expr, params: dict[str, ParamDef]) -> Expr:
 
 
 def _own_alias_to_plain(expr: Expr, alias: str) -> Expr:
-    """``pay.amount`` inside step ``pay`` means its own ``amount``."""
-    return _rebuild(expr, lambda n: replace(n, alias=None) if isinstance(n, Field) and n.alias == alias else None)
+    """``pay.amount`` and ``pay.count(1h)`` inside step ``pay`` mean its own ``amount`` and ``count(1h)``."""
+    return _rebuild(expr, lambda n: replace(n, alias=None)
+                    if isinstance(n, (Field, Call)) and n.alias == alias else None)
+
+
+def _reads_other_steps(expr: Expr) -> bool:
+    """An earlier step's field or aggregate: evaluated on candidate chains (cross), not on one record."""
+    return any(isinstance(n, (Field, Call)) and n.alias for n in expr.walk())
 
 
 def _and(parts: list[Expr]) -> Expr | None:
@@ -195,6 +205,32 @@ def _aggregate_calls(expr: Expr | None) -> list[Call]:
     if expr is None:
         return []
     return [n for n in expr.walk() if isinstance(n, Call) and n.name in AGGREGATES]
+
+
+def _aggregate_specs(calls: list[Call], own: Step, steps: dict[str, Step],
+                     into: dict[Call, AggregateSpec], kept: dict[str, dict[AggregateSpec, None]]) -> None:
+    """The spec of each call: over its step's stream and key (``alias.agg``: the named step's), noted as kept
+    by the step whose record it is evaluated at."""
+    for call in calls:
+        step = steps[call.alias] if call.alias else own
+        spec = _aggregate_spec(call, step.stream, step.key)
+        into[call] = spec
+        kept[step.alias][spec] = None
+
+
+def _fields_read(expr: Expr, own: str) -> list[tuple[str, str]]:
+    """(alias, field) of every field an expression reads; inside ``alias.agg(...)`` that step's own fields."""
+    out: list[tuple[str, str]] = []
+    stack = [(expr, own)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, Field):
+            out.append((node.alias or at, node.name))
+        elif isinstance(node, Call) and node.alias:
+            stack.extend((c, node.alias) for c in node.children())
+        else:
+            stack.extend((c, at) for c in node.children())
+    return out
 
 
 def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
@@ -246,6 +282,8 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     steps: list[StepPlan] = []
     conditions: list[Condition] = []
     used: dict[str, set[str]] = {s.alias: {"id", "ts", s.key} for s in rule.steps}
+    by_alias = {s.alias: s for s in rule.steps}
+    kept: dict[str, dict[AggregateSpec, None]] = {s.alias: {} for s in rule.steps}
     for step in rule.steps:
         local: list[Expr] = []
         cross: list[Expr] = []
@@ -254,14 +292,12 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
             for conj in conjuncts(step.where.ast):
                 unbound = _own_alias_to_plain(expand_macros(conj, macros), step.alias)
                 expanded = bind_params(unbound, rule.params)
-                (cross if any(isinstance(n, Field) and n.alias for n in expanded.walk()) else local).append(expanded)
+                (cross if _reads_other_steps(expanded) else local).append(expanded)
                 conditions.append(Condition(step.alias, step.where.snippet(conj), expanded,
                                             _leaves(unbound, rule.params)))
-                for call in _aggregate_calls(expanded):
-                    aggs[call] = _aggregate_spec(call, step.stream, step.key)
-                for n in expanded.walk():
-                    if isinstance(n, Field):
-                        used[n.alias or step.alias].add(n.name)
+                _aggregate_specs(_aggregate_calls(expanded), step, by_alias, aggs, kept)
+                for alias, name in _fields_read(expanded, step.alias):
+                    used[alias].add(name)
         if step.follows:
             used[step.follows[0]].add(step.follows[1])
         steps.append(StepPlan(step.alias, step.stream, step.key, step.follows, _and(local), _and(cross), aggs))
@@ -274,15 +310,16 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
                 explain.append(ExplainPart(text=part.text))
                 continue
             expanded = bind_params(_own_alias_to_plain(expand_macros(part.expr.ast, macros), last.alias), rule.params)
-            for n in expanded.walk():
-                if isinstance(n, Field) and (n.alias or last.alias) in used:
-                    used[n.alias or last.alias].add(n.name)
-            for call in _aggregate_calls(expanded):
-                explain_aggs[call] = _aggregate_spec(call, last.stream, last.key)
+            for alias, name in _fields_read(expanded, last.alias):
+                if alias in used:
+                    used[alias].add(name)
+            # unqualified: the last step (a sequence's explain must name the step: the checker says so)
+            _aggregate_specs(_aggregate_calls(expanded), last, by_alias, explain_aggs, kept)
             explain.append(ExplainPart(expr=expanded, spec=part.spec))
     for sp in steps:  # what the rule read, and the parties (who) of every step's record
         spec = schema.streams[sp.stream]
         sp.fields = tuple(f for f in spec.fields if f in used[sp.alias] or f in spec.parties)
+        sp.kept = tuple(kept[sp.alias])
     unless = None
     if rule.unless is not None:
         u = rule.unless

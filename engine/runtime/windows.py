@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -395,6 +396,48 @@ def _stddev(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     return out, ~ok
 
 
+def median_of(values: list[float]) -> float | None:
+    """The median of values sorted ascending: the middle one (odd count), or the mean of the two middle ones
+    (even count) from their exact 4-decimal units, ``(A + B) / (2 * SUM_SCALE)`` rounded once, so that the
+    median of 0.1 and 0.2 is 0.15 as their avg is; None for no values. Shared by every executor."""
+    n = len(values)
+    if n == 0:
+        return None
+    if n % 2:
+        return values[n // 2]
+    units = _scaled_one(values[n // 2 - 1]) + _scaled_one(values[n // 2])
+    try:
+        return units / (2 * SUM_SCALE)  # int / int: correctly rounded
+    except OverflowError:
+        return math.inf if units > 0 else -math.inf
+
+
+def _median(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A sliding sorted list per key, one row at a time: the window ``[start_i, i]`` only moves forward, so
+    each row enters once and leaves once (a Python loop: O(n log w) searches, list moves of up to w)."""
+    n = len(mask)
+    out, null = np.zeros(n, dtype=np.float64), np.ones(n, dtype=bool)
+    valid = (mask & ~value.null).tolist()
+    vals = value.values.astype(np.float64).tolist()
+    start, group = w.start.tolist(), w.group.group_start.tolist()
+    window: list[float] = []
+    lo = 0  # the first sorted row still in ``window``
+    for i in range(n):
+        if group[i] == i:  # a new key: its window starts empty
+            window.clear()
+            lo = i
+        if valid[i]:
+            insort(window, vals[i])
+        while lo < start[i]:
+            if valid[lo]:
+                del window[bisect_left(window, vals[lo])]
+            lo += 1
+        m = median_of(window)
+        if m is not None:
+            out[i], null[i] = m, False
+    return out, null
+
+
 def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Seconds since the latest earlier row (passing where=) in the row's window, null when none."""
     n = len(mask)
@@ -412,5 +455,5 @@ def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndar
 
 WINDOW_BODIES: dict[str, WindowBody] = {
     "count": _count, "sum": _sum, "avg": _avg, "min": _min, "max": _max, "distinct": _distinct, "is_new": _is_new,
-    "since_prev": _since_prev, "stddev": _stddev,
+    "since_prev": _since_prev, "stddev": _stddev, "median": _median,
 }

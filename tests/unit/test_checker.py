@@ -128,6 +128,10 @@ def type_of(shipped_pack):
     ("null", "payment", LogicalType.NULL),
     ("payer_phone", "payment", LogicalType.PHONE),
     ("amount if amount > 1 else null", "payment", LogicalType.FLOAT),
+    ("median(amount, 1h)", "payment", LogicalType.FLOAT),
+    ("median(duration, 1h)", "call", LogicalType.DURATION),
+    ("call.median(duration, 1h)", "payment", LogicalType.DURATION),
+    ("call.count(1h, where=direction == \"in\")", "payment", LogicalType.FLOAT),
 ])
 def test_inferred_types(type_of, expr, stream, expected):
     t = type_of(expr, stream)
@@ -137,3 +141,51 @@ def test_inferred_types(type_of, expr, stream, expected):
 def test_type_names_print_as_rule_authors_write_them():
     assert f"{LogicalType.DURATION}" == str(LogicalType.DURATION) == "duration"
     assert LogicalType.INT == "int" and {"int": 1}[LogicalType.INT] == 1
+
+
+STEPS = """\
+id: T-3
+title: t
+score: 10
+sequence:
+  within: 1h
+  steps:
+    - as: fanin
+      stream: payment
+      key: payee_account
+      where: {first}
+    - as: out
+      stream: payment
+      key: payer_account
+      follows: fanin.payee_account
+      where: {second}
+explain: "{explain}"
+"""
+
+
+@pytest.mark.parametrize("first, second, explain, error", [
+    ("out.count(1h) > 1", "amount > 1", "x", "10:14: error: out.count(): step 'out' comes later; a step reads "
+                                              "only its own and earlier steps' aggregates (here: fanin)"),
+    ("amount > 1", "fanout.sum(amount, 1h) > 1", "x",
+     "15:14: error: unknown alias 'fanout' in fanout.sum() (steps here: fanin, out)"),
+    ("amount > 1", "fanin.sum(duration, 1h) > 1", "x", "15:24: error: unknown field 'duration' in stream 'payment'"),
+    ("amount > 1", "fanin.sum(payer_account, 1h) > 1", "x", "15:24: error: sum() needs a number, not string"),
+    ("amount > 1", "fanin.cuont(1h) > 1", "x", "15:14: error: fanin.cuont(): unknown aggregate 'cuont'; did you "
+                                               "mean 'count'?"),
+    ("amount > 1", "fanin.lower(channel) == 'x'", "x",
+     "15:14: error: fanin.lower(): only a window aggregate can be read from a step (count, sum, avg, min, max, "
+     "distinct, is_new, stddev, median, since_prev); lower() is a function, so write lower(fanin.field, ...)"),
+    ("amount > 1", "count(1h, where=fanin.count(1h) > 1) > 1", "x", "15:30: error: aggregates cannot be nested"),
+    ("amount > 1", "amount > 1", "{count(1h, where=amount > 5)} payments",
+     "16:12: error: in a sequence's explain, say which step's record count() is evaluated at: write "
+     "out.count(1h, where=amount > 5) for the last step, or fanin.count(...) for the first (docs/rules.md §3)"),
+])
+def test_an_earlier_steps_aggregate_is_checked_at_its_place(load_rule, first, second, explain, error):
+    rule = STEPS.format(first=first, second=second, explain=explain)
+    assert errors(load_rule, rule) == [f"rule.yaml:{error}"]
+
+
+def test_step_aggregates_and_named_explain_aggregates_load(load_rule):
+    rule = STEPS.format(first="fanin.count(1h) > 1", second="amount >= 0.8 * fanin.sum(amount, 24h)",
+                        explain="{fanin.distinct(payer_account, 24h)} payers; {out.median(amount, 1h)}")
+    assert load_rule(rule).rules[0].id == "T-3"

@@ -30,7 +30,7 @@ sequence:
     stream: sms
     key: receiver
     where: direction == "in"
-explain: "{pay.amount} after {minutes(pay.ts - call.ts)} min, {count(1d)} payments today"
+explain: "{pay.amount} after {minutes(pay.ts - call.ts)} min, {pay.count(1d)} payments today"
 """
 
 
@@ -74,9 +74,25 @@ def test_aggregates_are_recorded_with_their_stream_key_and_window(load_rule):
     assert spec == AggregateSpec("is_new", "payment", "payer_phone", 3 * DAY, Field("payee_account"),
                                  Binary(">", Field("amount"), Literal(0, "number")))
     assert rp.steps[0].aggregates == {}
-    # an aggregate only the explanation uses is computed at the last step
+    # an aggregate only the explanation uses (pay.count) is computed at its step, here the last
     (explain_spec,) = rp.explain_aggregates.values()
     assert explain_spec == AggregateSpec("count", "payment", "payer_phone", DAY, None, None)
+    assert rp.steps[1].kept == (spec, explain_spec) and rp.steps[0].kept == ()
+
+
+def test_an_earlier_steps_aggregate_is_kept_by_that_step_and_read_across(load_rule):
+    rule = SEQUENCE.replace("amount > call.duration and", "amount > call.duration and call.count(1h) >= 2 and"
+                            ).replace("{pay.count(1d)}", "{call.max(duration, 2h)}")
+    rp = plan_of(load_rule, rule)
+    call, pay = rp.steps
+    spec = AggregateSpec("count", "call", "callee", HOUR, None, None)  # the call step's stream and key
+    assert text(pay.cross) == "amount > call.duration and call.count(1h) >= 2"  # reads the chain: cross
+    assert pay.aggregates[parse_expr("call.count(1h)")] == spec
+    explain_spec = AggregateSpec("max", "call", "callee", 2 * HOUR, Field("duration"), None)
+    assert list(rp.explain_aggregates.values()) == [explain_spec]
+    # the call step's record takes both, though its own where reads neither
+    assert call.kept == (spec, explain_spec) and call.aggregates == {}
+    assert "count" not in [s.func for s in pay.kept]
 
 
 def test_the_plan_lists_every_window_once(pack_dir):

@@ -43,6 +43,11 @@ def brute(func: str, minutes: list[float], values: list | None, keys: list, wher
         elif func == "stddev":  # exact variance of the 4-decimal values, rounded once, then sqrt
             exact = [Fraction(round(v * SUM_SCALE), SUM_SCALE) for v in vals]
             out.append(math.sqrt(float(statistics.variance(exact))) if len(exact) >= 2 else None)
+        elif func == "median":  # the middle value, or the exact mean of the two middle 4-decimal values
+            vs = sorted(vals)
+            mid = len(vs) // 2
+            out.append(None if not vs else vs[mid] if len(vs) % 2 else
+                       float(Fraction(round(vs[mid - 1] * SUM_SCALE) + round(vs[mid] * SUM_SCALE), 2 * SUM_SCALE)))
         elif func == "since_prev":  # seconds since the latest earlier row of the window
             earlier = [j for j in rows if j < i]
             out.append((minutes[i] - minutes[earlier[-1]]) * 60.0 if earlier else None)
@@ -134,3 +139,18 @@ def test_every_body_agrees_with_the_loop(batch_window, func, seed):
     want = brute(func, minutes, values, keys, where, 30)
     keyed = [i for i in range(n) if keys[i] is not None]  # a row without a key is never evaluated
     assert [got[i] for i in keyed] == [want[i] for i in keyed]
+
+
+def test_median_middle_value_and_exact_mean_of_the_two_middle(batch_window):
+    # odd: the middle value itself; even: the exact mean of the two middle 4-decimal values (0.15, not
+    # 0.15000000000000002 as (0.1 + 0.2) / 2 is in floating point); a null value does not count
+    got = batch_window("median", [0, 1, 2, 3, 4], [0.2, 0.1, None, 7.0, 0.3], window=60)
+    assert got == [0.2, 0.15, 0.15, 0.2, 0.25]
+    assert (0.1 + 0.2) / 2 != 0.15
+
+
+def test_median_forgets_what_left_and_is_null_when_nothing_counts(batch_window):
+    # window 10 min: at 12 only the rows at 5 and 12 are inside; where= leaves the row at 12 out
+    assert batch_window("median", [0, 5, 12], [100.0, 1.0, 50.0], where=[True, True, False],
+                        window=10) == [100.0, 50.5, 1.0]
+    assert batch_window("median", [0, 1], [5.0, 6.0], where=[False, False]) == [None, None]

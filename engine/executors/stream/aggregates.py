@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import fields as dc_fields
@@ -37,7 +37,7 @@ from ...columns.vec import FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.plan import AggregateSpec
-from ...runtime.windows import NS, SUM_SCALE, stddev_of
+from ...runtime.windows import NS, SUM_SCALE, median_of, stddev_of
 from ...runtime.windows import _scaled_one as scaled_one  # scaled()'s body for one value, whatever the batch
 from .bindings import py_values
 
@@ -449,6 +449,49 @@ class _Distinct(_Cursor):
                                 for k, entries in data)
 
 
+class _Median(_Cursor):
+    """The median over a sorted list of the window's values (floats; runtime.windows.median_of):
+    each value enters once (insort) and leaves once (bisect), as in the batch body."""
+
+    _tally = list
+
+    def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
+        if value is None:
+            return False, 0.0
+        return passes, float(value)
+
+    def _of(self, window):
+        m = median_of(sorted(e[2] for e in window))
+        return (0.0, True) if m is None else (m, False)
+
+    def _move(self, st, lo, q):
+        ent, window = st[ENT], st[TALLY]
+        tail, end = st[TAIL], len(ent)
+        while tail < end and ent[tail][1] <= q:
+            insort(window, ent[tail][2])
+            tail += 1
+        st[TAIL] = tail
+        head = st[HEAD]
+        while head < tail and ent[head][0] <= lo:
+            del window[bisect_left(window, ent[head][2])]
+            head += 1
+        st[HEAD] = head
+        m = median_of(window)
+        return (0.0, True) if m is None else (m, False)
+
+    def _dropping(self, st, k):
+        ent, window = st[ENT], st[TALLY]
+        for i in range(st[HEAD], min(k, st[TAIL])):
+            del window[bisect_left(window, ent[i][2])]
+
+    def dump(self):
+        return [[k, [[e[0], e[2]] for e in st[ENT][st[HEAD]:]]] for k, st in self.keys.items()]
+
+    def load(self, data):
+        self.keys = OrderedDict((k, [[(int(t), _NO_Q, float(v)) for t, v in entries], 0, 0, [], -1])
+                                for k, entries in data)
+
+
 def _forget(seen: dict, v: Any) -> None:
     left = seen[v] - 1
     if left:
@@ -538,5 +581,5 @@ class _SincePrev(_Eager):
 
 STATE_CLASSES: dict[str, type[_Agg]] = {
     "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
-    "since_prev": _SincePrev, "stddev": _Stddev,
+    "since_prev": _SincePrev, "stddev": _Stddev, "median": _Median,
 }

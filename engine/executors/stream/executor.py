@@ -132,13 +132,9 @@ class RuleRuntime:
         self.steps_on: dict[str, list[int]] = {}
         for j, sp in enumerate(rp.steps):
             self.steps_on.setdefault(sp.stream, []).append(j)
-        # aggregates stored with a step's candidates (the last step also keeps the explain ones)
-        self.step_specs: list[list[AggregateSpec]] = []
-        for j, sp in enumerate(rp.steps):
-            specs = list(dict.fromkeys(sp.aggregates.values()))
-            if j == self.k - 1:
-                specs = list(dict.fromkeys(specs + list(rp.explain_aggregates.values())))
-            self.step_specs.append(specs)
+        # aggregates stored with a step's candidates: its own, and those later steps and the explain read
+        # as ``alias.agg(...)``, snapshotted at the candidate's record like its fields (plan: StepPlan.kept)
+        self.step_specs: list[list[AggregateSpec]] = [list(sp.kept) for sp in rp.steps]
         # the count and distinct aggregates whose members a step's candidates keep (alerts name them)
         self.listed_specs: list[list[tuple[AggregateSpec, int]]] = [
             [(s, ex._index[s.stream][s.key]) for s in specs if s.func in LISTED_AGGREGATES]
