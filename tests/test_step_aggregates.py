@@ -117,3 +117,16 @@ def test_the_guides_example_rule_passes_its_inline_cases_on_both_executors(tmp_p
     plan = compile_pack(pack, "CN")
     alerts, *_ = evaluate(plan, records_from_dicts([dict(r) for r in rule.tests[0].records], pack.schema))
     assert [a["explain"] for a in alerts] == ["5 payers paid 5,000.00 into M1; 4,000.00 left"]
+
+
+def test_checkpoint_signatures_of_calls_are_what_they_were_before_calls_took_an_alias():
+    """A stream checkpoint matches its aggregates by signature: adding ``Call.alias`` must not change the
+    signature of an unqualified call, or every checkpoint written before would be refused."""
+    from fraudrules.executors.stream.aggregates import spec_signature
+    from fraudrules.lang.expr import parse_expr
+    from fraudrules.runtime.plan import AggregateSpec
+
+    spec = AggregateSpec("count", "payment", "payer_account", 3600 * 10**9, None, parse_expr('lower(channel) == "x"'))
+    assert spec_signature(spec) == (
+        "count|payment|payer_account|3600000000000|-|Binary[op='==';left=Call[name='lower';"
+        "args=(Field[name='channel';alias=None]);kwargs=()];right=Literal[value='x';kind='string']]")
