@@ -171,6 +171,22 @@ def test_a_failed_write_leaves_the_old_set_and_nothing_else(tmp_path, monkeypatc
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before and not leftovers(out)
 
 
+def test_an_error_after_the_swap_keeps_the_new_set_and_says_so(tmp_path, monkeypatch, reference):
+    out = tmp_path / "out"
+    _seed(out)
+    fsync = output_set.fsync_path
+
+    def failing(path):
+        if Path(path) == tmp_path:  # the parent, fsynced right after the swap
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        fsync(path)
+
+    monkeypatch.setattr(output_set, "fsync_path", failing)
+    result = run(out)
+    assert result.exit_code == 2 and "the new outputs are in place, but not known to be on disk" in result.output
+    assert files(out) == reference and (out / "notes.txt").read_text() == "mine\n" and not leftovers(out)
+
+
 def test_a_folder_named_like_any_output_fails_before_the_work(tmp_path):
     out = tmp_path / "out"
     (out / "scored.parquet").mkdir(parents=True)  # this run writes jsonl, but would drop scored.parquet

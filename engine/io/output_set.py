@@ -77,10 +77,14 @@ def check_out_dir(out_dir: Path, names: Iterable[str]) -> None:
 
 
 def fsync_path(path: Path | str) -> None:
-    """fsync a file or a folder by name (a folder's fsync makes its entries durable)."""
+    """fsync a file or a folder by name (a folder's fsync makes its entries durable). A file system
+    that cannot fsync a folder (EINVAL) is taken as it is: it gives no stronger promise."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP) or not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise
     finally:
         os.close(fd)
 
@@ -199,6 +203,7 @@ class OutputSet:
         self._remove_stale()
         self.staging = self._make_staging()
         self._done = False
+        self._swapped = False  # after the swap, the staging path holds the old set
 
     # --- set-up ----------------------------------------------------------------------------------
 
@@ -304,8 +309,12 @@ class OutputSet:
             except _NoExchange as exc:
                 self.reason = str(exc)
             except OSError as exc:
-                if exc.errno not in EXCHANGE_UNSUPPORTED:
+                if self._swapped:  # the staging path holds the old set
                     self.abort()
+                    raise OutputError(f"{self.dir}: the new outputs are in place, but not known to be on disk: "
+                                      f"{exc.strerror or exc}") from exc
+                if exc.errno not in EXCHANGE_UNSUPPORTED:
+                    self.abort()  # the new set: DIR keeps the old one
                     raise
                 self.reason = f"the swap failed: {exc.strerror or exc}"
             self._warn_once()
@@ -323,8 +332,10 @@ class OutputSet:
             exchange(self.staging, self._real)
         except FileNotFoundError:  # DIR went away meanwhile: the set simply appears
             os.rename(self.staging, self._real)
+            self._swapped = True
             fsync_path(self._real.parent)
             return
+        self._swapped = True
         fsync_path(self._real.parent)
         try:
             self._settle(self.staging, skip)
