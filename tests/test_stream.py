@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from fraudrules.executors.stream import StreamExecutor
-from fraudrules.executors.stream.durable import MAX_SIDS, fact_id, fnv1a32
+from fraudrules.executors.stream.durable import MAX_SIDS, RULESET, fact_id, fnv1a32
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
 from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.rule_tests import run_rule_tests
@@ -290,8 +290,10 @@ def test_message_observed_collision_is_retried_and_loses_no_record(tmp_path):
     assert ex.stats["id_collisions"] >= 1
     assert got == batch_lines(plan, recs)
     assert json.loads(got[0])["evidence"][0]["id"] == b  # the record refused at first is the latest call
-    # both calls are live in durable-rules (one under a nonce id)
-    assert ex.durable_fact_count() == 2 == ex.stats["live_facts"]
+    # the call refused at first is stored under a nonce id; as the latest call of the callee it replaced
+    # the earlier one in durable-rules (a trigger needs only the latest first step: stream/latest.py)
+    assert ex.durable_fact_count() == 1 == ex.stats["live_facts"]
+    assert [f["id"] for f in ex._host.get_facts(RULESET, "0")] == [fact_id(b, 0, 0) + "#1"]
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------

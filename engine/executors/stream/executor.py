@@ -8,7 +8,10 @@ Division of labour (docs/design.md §5, §7):
   *facts*: key equality by cross-fact references (``k == a0.k`` or the
   followed field), ``q > a(j-1).q`` (strictly later in the total order) and
   ``ts <= a0.ts + within`` (inclusive, integer nanoseconds). durable-rules
-  performs the join and hands back every candidate chain.
+  performs the join and hands back every candidate chain. A two-step sequence
+  keeps only the latest first step of each join value as a fact, and walks
+  down the earlier ones in Python when it fails the cross conditions
+  (latest.py, #12): a busy key costs linear work, not n^2/2 chains.
 - **Python** keeps everything that depends on event time or that durable
   cannot express: the step-local ``where`` (functions, lists, ``in``,
   aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
@@ -42,7 +45,7 @@ import hashlib
 import heapq
 import math
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
@@ -65,12 +68,14 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
+from ...runtime.latest import latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from .aggregates import STATE_CLASSES, spec_signature
 from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .guard import ReleaseGuard
 from .intake import ScalarIntake
+from .latest import FirstSteps, Pending, choose_latest
 from .rows import ReleaseSteps, RowBatch
 
 MAX_RELEASE = 50_000  # rows processed per vectorised step
@@ -170,6 +175,19 @@ class RuleRuntime:
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
         self.triggers: list[tuple[Candidate, list[tuple[Candidate, ...]]]] = []
+        # two steps (runtime/latest.py): durable-rules holds the latest first step per join value, and
+        # each trigger walks down its join value's run to the latest passing one (stream/latest.py)
+        self.latest = latest_chain_only(rp)
+        self.runs: dict[str, FirstSteps] = {}  # join value -> live first steps
+        self.pending: list[Pending] = []  # this release batch's triggers, for choose_latest
+        self.join_idx = -1  # the first step's field a trigger joins
+        if self.latest:
+            follows = rp.steps[1].follows
+            self.join_idx = ex._index[rp.steps[0].stream][follows[1] if follows else rp.steps[0].key]
+            # a record that is both steps triggers before it becomes a first step: it cannot join
+            # itself (strictly later), and the first step it replaces in durable-rules may still join it
+            self.steps_on = {s: sorted(js, reverse=True) for s, js in self.steps_on.items()}
+        self.joined = 0  # chains looked at (durable-rules' and the walk's): the join's work, for tests
         self.matches = 0
         self.suppressed = 0
         self.alerts = 0
@@ -410,12 +428,35 @@ class StreamExecutor:
 
     def _retract(self, rule: RuleRuntime, cand: Candidate) -> None:
         self._host.retract_fact(RULESET, {"id": cand.fid, "sid": cand.sid})
+        cand.fid = None
         self.live_facts -= 1
         left = rule.live_sid[cand.sid] - 1
         if left:
             rule.live_sid[cand.sid] = left
         else:
             del rule.live_sid[cand.sid]
+
+    def _hold(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
+        """Keep a candidate of a step before the last until ``within`` has passed it."""
+        if not self._assert_cand(rule, j, cand):
+            return
+        rule.cands[(cand.q, j)] = cand
+        rule.facts.append((cand.ts, cand.q, j))
+        if rule.latest:
+            jv = join_value(cand.values[rule.join_idx])
+            run = rule.runs.get(jv)
+            if run is None:
+                run = rule.runs[jv] = FirstSteps()
+            elif run.cands and run.cands[-1].fid is not None:
+                self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
+            run.cands.append(cand)
+
+    def _expire(self, rule: RuleRuntime, cand: Candidate) -> None:
+        """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
+        if cand.fid is not None:
+            self._retract(rule, cand)
+        if rule.latest:
+            rule.runs[join_value(cand.values[rule.join_idx])].live += 1
 
     # -- input -----------------------------------------------------------------------------
     @property
@@ -583,7 +624,7 @@ class StreamExecutor:
                 facts = rule.facts
                 while facts and facts[0][0] + rule.within < ts:
                     _, fq, fj = facts.popleft()
-                    self._retract(rule, rule.cands[(fq, fj)])
+                    self._expire(rule, rule.cands[(fq, fj)])
                     expired.append((rule, (fq, fj)))
             routes = self._routes.get(stream)
             if not routes:
@@ -599,19 +640,22 @@ class StreamExecutor:
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
                     cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q))
                     if j < rule.k - 1:
-                        if self._assert_cand(rule, j, cand):
-                            rule.cands[(q, j)] = cand
-                            rule.facts.append((ts, q, j))
+                        self._hold(rule, j, cand)
                     else:
                         self._trigger(rule, cand)
             self.counters["processed"] += 1
         self.last_ts = batch[-1][0]
         keyed: list[tuple[int, str, int, dict]] = []
         for rule in self._rules:
-            if rule.triggers:
+            if rule.triggers or rule.pending:
                 keyed.extend(self._emit(rule))
         for rule, ck in expired:
-            del rule.cands[ck]
+            cand = rule.cands.pop(ck)
+            if rule.latest:
+                jv = join_value(cand.values[rule.join_idx])
+                run = rule.runs.get(jv)
+                if run is not None and run.trim():
+                    del rule.runs[jv]
         self._since_expire += n
         if (self._since_expire >= EXPIRE_EVERY or self._expired_ts is None
                 or self.last_ts - self._expired_ts >= self._largest_window):
@@ -680,6 +724,10 @@ class StreamExecutor:
         self._host.retract_fact(RULESET, {"id": fid, "sid": sid})  # nothing later can precede it
         fired = self._fired
         self._fired = []
+        if rule.latest:
+            self._trigger_latest(rule, cand, key, fired)
+            return
+        rule.joined += len(fired)
         if not fired:
             return
         chains = []
@@ -696,8 +744,35 @@ class StreamExecutor:
         if chains:
             rule.triggers.append((cand, chains))
 
-    def _emit(self, rule: RuleRuntime) -> list[tuple[int, str, int, dict]]:
-        """Cross conditions, latest chain, suppression and alerts for a rule's triggers in a batch."""
+    def _trigger_latest(self, rule: RuleRuntime, cand: Candidate, key: Any, fired: list[tuple[int, ...]]) -> None:
+        """Note which first steps a trigger of a latest-chain rule may join (stream/latest.py): durable-rules
+        handed back its join value's latest live one; ``unless`` moves the lowest up."""
+        run = rule.runs.get(join_value(key))
+        live = run is not None and run.live < len(run.cands)
+        expected = [(run.cands[-1].q, cand.q)] if live else []
+        if fired != expected:  # pragma: no cover - defensive
+            raise FraudRulesError(f"{rule.id}: durable-rules fired {fired} for {cand.q}, expected {expected}")
+        if not live:
+            return
+        lo, hi = run.live, len(run.cands)
+        if rule.unless is not None:
+            on = run.cands[-1] if rule.unless.on == 0 else cand  # one unless key for the run (latest_chain_only)
+            last_unless = self._unless_before(rule, on.values[rule.unless_on_idx], cand.q)
+            if last_unless is not None:  # first steps before it are cancelled; the record itself is not
+                lo = bisect_left(run.cands, last_unless, lo, hi, key=_q_of)
+        if lo < hi:
+            rule.pending.append((cand, run, lo, hi))
+
+    def _unless_before(self, rule: RuleRuntime, key: Any, q_last: int) -> int | None:
+        """The position of the latest unless record of ``key`` before ``q_last`` in the total order."""
+        lst = rule.unless_idx.get(key)
+        if not lst:
+            return None
+        i = bisect_left(lst, (q_last, -math.inf))
+        return lst[i - 1][0] if i else None
+
+    def _best_chains(self, rule: RuleRuntime) -> list[tuple[Candidate, ...]]:
+        """Each trigger's latest chain that passes the cross conditions, of those durable handed back."""
         triggers, rule.triggers = rule.triggers, []
         rp = rule.rp
         flat = [(t, ch) for t, (_, chains) in enumerate(triggers) for ch in chains]
@@ -715,10 +790,19 @@ class StreamExecutor:
             cur = best.get(t)
             if cur is None or [c.q for c in reversed(ch[:-1])] > [c.q for c in reversed(cur[:-1])]:
                 best[t] = ch
+        return [best[t] for t in sorted(best)]
+
+    def _emit(self, rule: RuleRuntime) -> list[tuple[int, str, int, dict]]:
+        """Cross conditions, latest chain, suppression and alerts for a rule's triggers in a batch."""
+        rp = rule.rp
+        if rule.latest:
+            pending, rule.pending = rule.pending, []
+            best = choose_latest(self, rule, pending)
+        else:
+            best = self._best_chains(rule)
         emitted: list[tuple[Candidate, ...]] = []
         kidx = rule.key_idx[-1]
-        for t in sorted(best):
-            ch = best[t]
+        for ch in best:
             trig = ch[-1]
             rule.matches += 1
             if not rp.rule.shadow:  # a match scores even when suppressed (docs/design.md §6)
@@ -794,6 +878,11 @@ class StreamExecutor:
             "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed}
                         for r in self._rules},
         }
+
+    def join_work(self) -> dict[str, int]:
+        """Per sequence rule, the chains looked at so far: every chain durable-rules handed back, and for
+        a latest-chain rule each first step the walk evaluated (tests: linear on a busy key, #12)."""
+        return {r.id: r.joined for r in self._seq_rules}
 
     def durable_fact_count(self) -> int:
         """Facts durable-rules actually stores (for tests): asks every sid used."""
@@ -892,9 +981,7 @@ class StreamExecutor:
                     cand = Candidate(tuple(values), int(ts), int(q),
                                      {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
                                      {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)})
-                    if self._assert_cand(r, j, cand):
-                        r.cands[(cand.q, j)] = cand
-                        r.facts.append((cand.ts, cand.q, j))
+                    self._hold(r, j, cand)
         finally:
             self._restoring = False
             self._fired = []
@@ -903,6 +990,10 @@ class StreamExecutor:
 
 def _iso(ts: int) -> str:
     return str(iso_utc(np.array([ts], dtype=np.int64))[0])
+
+
+def _q_of(cand: Candidate) -> int:
+    return cand.q
 
 
 def _key(k: Any) -> Any:
