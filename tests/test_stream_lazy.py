@@ -23,9 +23,9 @@ from fraudrules.executors.stream.aggregates import STATE_CLASSES
 from fraudrules.executors.stream.durable import encode_message
 from fraudrules.executors.stream.intake import _timestamp_ns_full, timestamp_ns
 from fraudrules.runtime.plan import AggregateSpec
-from fraudrules.runtime.windows import SUM_SCALE, stddev_of
+from fraudrules.runtime.windows import SUM_SCALE, median_of, stddev_of
 
-LAZY = ["count", "sum", "avg", "min", "max", "distinct", "stddev"]
+LAZY = ["count", "sum", "avg", "min", "max", "distinct", "stddev", "median"]
 W = 50
 
 

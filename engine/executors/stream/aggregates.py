@@ -84,6 +84,7 @@ class _Agg:
 
     lazy = True
     listed = False  # count and distinct: entries keep the record's position and id or value, for alerts
+    takes = ""  # "id": entry() is (passes, id); "value": (passes and value is not None, value)
 
     def __init__(self, spec: AggregateSpec):
         self.spec = spec
@@ -198,6 +199,7 @@ class _Count(_Listed):
     """Entries (ts, q, record id)."""
 
     listed = True
+    takes = "id"
 
     def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
         return passes, rid
@@ -404,6 +406,7 @@ class _Distinct(_Cursor):
     """Entries (ts, value, q); the cursor's tally counts each value in the window."""
 
     listed = True
+    takes = "value"
     _qpos = 2
     _tally = dict
 

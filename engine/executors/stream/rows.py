@@ -90,14 +90,18 @@ class _BySpec:
 
 
 class RowBatch:
-    """Flags and aggregates of one stream's records in a release batch."""
+    """Flags and aggregates of one stream's records in a release batch. ``events[i]``: what record
+    ``i`` is to the rules, in the order the executor takes them (its routes, then each rule's
+    ``unless`` before its steps in ``steps_on`` order): ``(rule, -1)`` an unless record,
+    ``(rule, j)`` a candidate of step j; None when nothing."""
 
-    __slots__ = ("flags", "uflags", "agg_py")
+    __slots__ = ("flags", "uflags", "agg_py", "events")
 
     def __init__(self) -> None:
         self.flags: dict[tuple[int, int], list[bool]] = {}
         self.uflags: dict[int, list[bool]] = {}
         self.agg_py: _BySpec | None = None
+        self.events: list[list | None] = []
 
 
 class _Batch:
@@ -179,14 +183,28 @@ class _SpecPlan:
         if state.lazy:
             state.trim_lo = ts[0] - state.w  # every record of this release reads (ts[0] - w, ...]
             add = state.add
-            for i in range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]:
-                row = rows[i]
-                key = row[kidx]
-                if key is None:
-                    continue
-                counts, x = entry(True, None if vals is None else vals[i], row[id_idx])
-                if counts:
-                    add(key, ts[i], qs[i], x)
+            idx = range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
+            if state.takes == "id":  # count: the record's id
+                for i in idx:
+                    row = rows[i]
+                    key = row[kidx]
+                    if key is not None:
+                        add(key, ts[i], qs[i], row[id_idx])
+            elif state.takes == "value":  # distinct: the value as it is
+                for i in idx:
+                    v = vals[i]
+                    if v is not None:
+                        key = rows[i][kidx]
+                        if key is not None:
+                            add(key, ts[i], qs[i], v)
+            else:
+                for i in idx:
+                    key = rows[i][kidx]
+                    if key is None:
+                        continue
+                    counts, x = entry(True, None if vals is None else vals[i], None)
+                    if counts:
+                        add(key, ts[i], qs[i], x)
             at = state.at
             for i in need:
                 key = rows[i][kidx]
@@ -219,10 +237,10 @@ class _SpecPlan:
 
 
 class _StepPlan:
-    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots")
+    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots")
 
     def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
-                 check: Callable | None, slots: list[int]):
+                 check: Callable | None, slots: list[int], check_slots: set[int]):
         self.rule = rule
         self.step = step
         self.kidx = kidx
@@ -230,6 +248,7 @@ class _StepPlan:
         self.pre_fn = pre_fn  # the same as one closure (None: there are none)
         self.check = check  # the conjuncts that read aggregates, as one closure (None: there are none)
         self.slots = slots  # the aggregates a candidate of the step keeps
+        self.check_slots = check_slots  # those ``check`` reads
 
 
 class _StreamPlan:
@@ -278,6 +297,7 @@ class ReleaseSteps:
             for s in ex._fields
         }
         self.plans: dict[str, _StreamPlan] = {}
+        self._orders: dict[str, list[tuple[Any, int]]] = {}
 
         def plan_of(stream: str) -> _StreamPlan:
             if stream not in self.plans:
@@ -295,16 +315,18 @@ class ReleaseSteps:
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
                 p, c = plan_of(sp.stream), compilers[sp.stream]
-                pre, pre_fns, checks = [], [], []
+                pre, pre_fns, checks, check_slots = [], [], [], set()
                 for conj in conjuncts(sp.local) if sp.local is not None else []:
-                    if any(isinstance(n, Call) and n in sp.aggregates for n in conj.walk()):
+                    calls = [n for n in conj.walk() if isinstance(n, Call) and n in sp.aggregates]
+                    if calls:
                         checks.append(c.truth(conj, sp.aggregates))
+                        check_slots.update(slots[sp.aggregates[n]] for n in calls)
                     else:
                         pre.append(p.expr("truth", conj, c))
                         pre_fns.append(c.truth(conj))
                 p.steps.append(_StepPlan(rule.index, j, ex._index[sp.stream][sp.key], pre,
                                          _all_of(pre_fns) if pre_fns else None, _all_of(checks) if checks else None,
-                                         [slots[s] for s in rule.step_specs[j]]))
+                                         [slots[s] for s in rule.step_specs[j]], check_slots))
             u = rule.rp.unless
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
@@ -317,10 +339,13 @@ class ReleaseSteps:
         plan = self.plans.get(stream)
         n = len(rows)
         cols: list = [None] * self.width
+        out.events = [None] * n
         if plan is None:
             out.agg_py = _BySpec(self.slots, cols, self._by_slot, _Batch(self.ex, _StreamPlan(stream), rows, ts,
                                                                              qs, False))
             return out
+        if n == 1 and self.ex.scalar_max > 0:
+            return self._one(plan, stream, rows[0], ts[0], qs[0])
         b = _Batch(self.ex, plan, rows, ts, qs, n > self.ex.scalar_max)
         # 1. the records that pass each step's conditions on fields alone
         pres: list[list[int]] = []
@@ -346,30 +371,111 @@ class ReleaseSteps:
                 fn = st.pre_fn
                 pre = [i for i, row in enumerate(rows) if row[kidx] is not None and fn(row, _NO_AGGS)]
             pres.append(pre)
-            if pre:
+            if pre:  # lazy aggregates up front only where a condition reads them; the rest when a
+                # candidate asks (_Column); eager ones must be stepped in order, so at every candidate
                 for slot in st.slots:
-                    need.setdefault(slot, []).append(pre)
+                    if slot in st.check_slots or not self._by_slot[slot].state.lazy:
+                        need.setdefault(slot, []).append(pre)
         # 2. window states: every record that counts goes in; values where a step reads them
         for agg in plan.aggs:
             lists = need.get(agg.slot, [])
             at = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
             cols[agg.slot] = agg.feed(b, at)
         # 3. the conjuncts that read aggregates, at the records that passed the rest
+        flagged: dict[tuple[int, int], list[int]] = {}
         for st, pre in zip(plan.steps, pres):
             flags = [False] * n
             check = st.check
-            if check is None:
-                for i in pre:
-                    flags[i] = True
-            else:
-                for i in pre:
-                    if check(rows[i], _RowAggs(cols, i)):
-                        flags[i] = True
+            if check is not None:
+                pre = [i for i in pre if check(rows[i], _RowAggs(cols, i))]
+            for i in pre:
+                flags[i] = True
             out.flags[(st.rule, st.step)] = flags
+            flagged[(st.rule, st.step)] = pre
+        unless: dict[int, list[int]] = {}
         for ri, kidx, e in plan.unless:
             mask = b.mask(e)
-            out.uflags[ri] = [row[kidx] is not None and (mask is None or mask[i]) for i, row in enumerate(rows)]
+            ok = [row[kidx] is not None and (mask is None or mask[i]) for i, row in enumerate(rows)]
+            out.uflags[ri] = ok
+            unless[ri] = [i for i, f in enumerate(ok) if f]
+        # 4. per record, what it is to each rule, in the executor's order
+        events = out.events
+        for event, idx in [(ev, unless.get(ev[0].index, ()) if ev[1] < 0 else flagged[(ev[0].index, ev[1])])
+                           for ev in self._order(stream)]:
+            for i in idx:
+                got = events[i]
+                if got is None:
+                    events[i] = [event]
+                else:
+                    got.append(event)
         out.agg_py = _BySpec(self.slots, cols, self._by_slot, b)
+        return out
+
+    def _order(self, stream: str) -> list[tuple[Any, int]]:
+        """(rule, -1) and (rule, step) in the order the executor takes a record of ``stream``: its
+        routes, each rule's unless before its steps in ``steps_on`` order."""
+        got = self._orders.get(stream)
+        if got is None:
+            got = self._orders[stream] = [
+                ev for rule in self.ex._routes.get(stream, ())
+                for ev in ([(rule, -1)] if rule.unless is not None and rule.unless.stream == stream else [])
+                + [(rule, j) for j in rule.steps_on.get(stream, ())]]
+        return got
+
+    def _one(self, plan: _StreamPlan, stream: str, row: tuple, t: int, q: int) -> RowBatch:
+        """:meth:`batch` for one record (a single ``feed``, an HTTP request): the same steps
+        without the per-batch lists."""
+        out = RowBatch()
+        cols: list = [None] * self.width
+        exprs = plan.exprs
+        memo: dict[int, Any] = {}
+
+        def ev(e: int) -> Any:
+            if e not in memo:
+                memo[e] = exprs[e][1](row, _NO_AGGS)
+            return memo[e]
+
+        pres = []
+        need: set[int] = set()
+        by_slot = self._by_slot
+        for st in plan.steps:
+            ok = row[st.kidx] is not None and (st.pre_fn is None or st.pre_fn(row, _NO_AGGS))
+            pres.append(ok)
+            if ok:
+                need.update(s for s in st.slots if s in st.check_slots or not by_slot[s].state.lazy)
+        for agg in plan.aggs:
+            state = agg.state
+            key = row[agg.kidx]
+            passes = True if agg.where is None else ev(agg.where)
+            slot = agg.slot
+            if state.lazy:
+                if key is not None and passes:
+                    counts, x = state.entry(True, None if agg.value is None else ev(agg.value), row[agg.id_idx])
+                    if counts:
+                        state.trim_lo = t - state.w
+                        state.add(key, t, q, x)
+                if slot in need:
+                    cols[slot] = [state.null_result if key is None else state.at(key, t, q)]
+            elif passes or slot in need:
+                if key is None:
+                    pair = state.null_result
+                else:
+                    counts, x = state.entry(passes, None if agg.value is None else ev(agg.value), row[agg.id_idx])
+                    pair = state.step(key, t, counts, x)
+                if slot in need:
+                    cols[slot] = [pair]
+        flagged: dict[tuple[int, int], bool] = {}
+        for st, ok in zip(plan.steps, pres):
+            if ok and st.check is not None:
+                ok = bool(st.check(row, _RowAggs(cols, 0)))
+            out.flags[(st.rule, st.step)] = [ok]
+            flagged[(st.rule, st.step)] = ok
+        for ri, kidx, e in plan.unless:
+            out.uflags[ri] = [row[kidx] is not None and (e is None or bool(ev(e)))]
+        events = [(rule, j) for rule, j in self._order(stream)
+                  if (out.uflags[rule.index][0] if j < 0 else flagged[(rule.index, j)])]
+        out.events = [events or None]
+        out.agg_py = _BySpec(self.slots, cols, self._by_slot, _Batch(self.ex, plan, [row], [t], [q], False))
         return out
 
 
