@@ -30,8 +30,7 @@ from fraudrules.jobs import nats_source
 from fraudrules.jobs.watch import ordered_records, read_checkpoint
 from fraudrules.pack.loader import load_pack
 from tests.helpers import REPO, RULES
-
-GOLDEN = REPO / "samples" / "expected" / "alerts.jsonl"
+from tests.test_stream import PLAN, batch_lines
 
 
 def free_port() -> int:
@@ -154,12 +153,13 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
     summary = json.loads(log.read_text().strip().splitlines()[-1])
     assert summary["resumed"] and summary["stream_seq"] == len(records)
     # the file was cut back to the checkpoint and everything after it written again, once
-    assert summary["alerts_written"] == len(GOLDEN.read_bytes().splitlines()) - before[:covered].count(b"\n")
+    want = "".join(line + "\n" for line in batch_lines(PLAN, records)).encode("utf-8")  # batch score's alerts
+    assert summary["alerts_written"] == len(want.splitlines()) - before[:covered].count(b"\n")
 
-    # the alert file is batch score's golden file, byte for byte: nothing lost, nothing twice
-    assert out.read_bytes() == GOLDEN.read_bytes()
-    assert GOLDEN.read_bytes().startswith(before[: before.rfind(b"\n") + 1])  # nothing was rewritten
-    golden_ids = [json.loads(line)["alert_id"] for line in GOLDEN.read_text().splitlines()]
+    # the alert file is batch score's alerts, byte for byte: nothing lost, nothing twice
+    assert out.read_bytes() == want
+    assert want.startswith(before[: before.rfind(b"\n") + 1])  # nothing was rewritten otherwise
+    golden_ids = [json.loads(line)["alert_id"] for line in want.splitlines()]
     published, ack_pending = asyncio.run(_published_alerts(nats_server))
     assert sorted(published) == sorted(golden_ids)  # repeats after the crash dropped by Nats-Msg-Id
     assert ack_pending == 0  # every record acknowledged, after its checkpoint
@@ -218,8 +218,6 @@ def _poison(pay: dict) -> list[tuple[bytes, str]]:
 
 def test_nats_poison_messages_are_rejects_terminated_never_redelivered_and_a_bad_state_is_refused(nats_server,
                                                                                                    tmp_path):
-    from tests.test_stream import PLAN, batch_lines
-
     good = _records()[:1500]
     pay = next(r for r in good[:600] if r["stream"] == "payment")
     poison = _poison(pay)
@@ -318,7 +316,6 @@ def test_nats_two_consumers_on_one_state_the_second_is_refused_and_sigint_exits_
 
 def test_nats_a_record_whose_evaluation_raises_is_rejected_and_a_restart_goes_on(nats_server, tmp_path, monkeypatch):
     from fraudrules.executors.stream import executor as executor_mod
-    from tests.test_stream import PLAN, batch_lines
 
     records = _records()[:600]
     rid = "p000000006"  # triggers TF-PASS-001 on the samples
