@@ -204,6 +204,7 @@ class OutputSet:
         self.staging = self._make_staging()
         self._done = False
         self._swapped = False  # after the swap, the staging path holds the old set
+        self.partial = False  # a file-by-file commit has begun: DIR may hold part of each set
 
     # --- set-up ----------------------------------------------------------------------------------
 
@@ -359,6 +360,7 @@ class OutputSet:
         remove_tree(old)
 
     def _file_by_file(self, written: list[str], last: str) -> None:
+        self.partial = True
         order = [n for n in written if n != last]
         for name in order:
             if name in self.folders and os.path.lexists(self._real / name):  # a rename cannot replace a folder

@@ -501,7 +501,7 @@ class Outputs:
         try:
             self._scored.write(frame.drop(columns=["seq"]))
         except OSError as exc:
-            raise _write_error(self.set.dir, exc) from exc
+            raise _write_error(self.set, exc) from exc
 
     def finish(self, result: ScoreResult) -> dict[str, Path]:
         try:
@@ -517,7 +517,7 @@ class Outputs:
         except BaseException as exc:
             self.abort(exc)
             if isinstance(exc, OSError):
-                raise _write_error(self.set.dir, exc) from exc
+                raise _write_error(self.set, exc) from exc
             raise
         paths = dict(self.paths)
         if result.late is not None:  # in the order they are listed: summary last
@@ -531,9 +531,10 @@ class Outputs:
         self.set.abort()
 
 
-def _write_error(out_dir: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{out_dir}: cannot write the outputs: {exc.strerror or exc}; the folder keeps "
-                       f"its previous set")
+def _write_error(outset: OutputSet, exc: OSError) -> OutputError:
+    state = ("it may hold some new files beside old ones (the commit was file by file)" if outset.partial
+             else "the folder keeps its previous set")
+    return OutputError(f"{outset.dir}: cannot write the outputs: {exc.strerror or exc}; {state}")
 
 
 def write_outputs(result: ScoreResult, out_dir: Path, fmt: str = "jsonl") -> dict[str, Path]:
