@@ -134,11 +134,11 @@ def test_a_restored_executor_rejects_the_record_again(records, monkeypatch):
     assert [r["id"] for r, _ in second.rejected_records] == [OUTFLOW]
 
 
-def _watch(tmp_path: Path, src: Path, **kw) -> WatchJob:
+def _watch(tmp_path: Path, src: Path, log: list | None = None, **kw) -> WatchJob:
     opts = WatchOptions(input=str(src), out=tmp_path / "alerts.jsonl", rejects=tmp_path / "rejects.jsonl",
                         state=tmp_path / "w.state", stats_every=0, checkpoint_every=0, batch_lines=256,
                         max_future=None, **kw)
-    return WatchJob(PLAN, opts, log=lambda msg: None)
+    return WatchJob(PLAN, opts, log=(log if log is not None else []).append)
 
 
 def test_watch_on_a_file_rejects_it_goes_on_and_a_restart_does_not_crash(records, monkeypatch, tmp_path):
@@ -146,8 +146,11 @@ def test_watch_on_a_file_rejects_it_goes_on_and_a_restart_does_not_crash(records
     src = tmp_path / "in.jsonl"
     half = len(records) // 2
     src.write_text("".join(json.dumps(r) + "\n" for r in records[:half]), encoding="utf-8")
-    summary = _watch(tmp_path, src, lateness=600).run()
+    log: list[str] = []
+    summary = _watch(tmp_path, src, log, lateness=600).run()
     assert summary["rejected"] == 1 and summary["reconciles"]
+    assert [m for m in log if m.startswith("warning:")] == [
+        f"warning: payment record '{INFLOW}' rejected: evaluation error: ZeroDivisionError: boom on {INFLOW}"]
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert [(r["record"]["id"], r["reason"]) for r in rejects] == [
         (INFLOW, f"evaluation error: ZeroDivisionError: boom on {INFLOW}")]
