@@ -231,3 +231,36 @@ def test_several_records_that_raise_in_one_release_are_each_rejected(records, mo
     assert [alert_line(a) for a in got] == want
     assert sorted(r["id"] for r, _ in ex.rejected_records) == sorted(bad)
     assert all(reason == f"evaluation error: ValueError: bad {r['id']}" for r, reason in ex.rejected_records)
+
+
+def test_serve_a_logged_record_that_raises_on_replay_is_left_out_and_the_service_starts(records, monkeypatch,
+                                                                                        tmp_path):
+    """The log holds a record decided by an engine that evaluated it; the engine that restarts raises on it."""
+    import asyncio
+
+    from fraudrules.serve.service import DecisionService, ServeOptions
+    from tests.test_serve import RULES
+
+    cut = [r["id"] for r in records].index(OUTFLOW) + 200
+    opts = ServeOptions(rules=RULES, state_dir=tmp_path / "state", checkpoint_every=0)
+
+    async def first() -> None:  # decided and logged, then the process "dies": no checkpoint after them
+        svc = DecisionService(opts, log=lambda m: None)
+        svc.open()
+        await svc.start()
+        await svc.submit(records[:cut])
+        await svc.wal.close()
+
+    asyncio.run(first())
+    poison(monkeypatch, "trigger", OUTFLOW)
+    logged: list[str] = []
+    svc = DecisionService(opts, log=logged.append)
+    info = svc.open()  # replays the log: the record raises now
+    assert info["replayed"] == cut and svc.next_seq == cut
+    assert [m for m in logged if "warning" in m] == [
+        f"serve: warning: payment record '{OUTFLOW}' not applied: evaluation error: KeyError: 'boom on {OUTFLOW}'"]
+    later, _ = svc.decide(records[cut:])
+    got = [alert_line(a) for r in later for a in r["alerts"]]
+    rest = {r["id"] for r in records[cut:]}
+    assert got == [line for line in batch_lines(PLAN, without(records, OUTFLOW))
+                   if json.loads(line)["record_id"] in rest]
