@@ -115,7 +115,8 @@ def test_file_by_file_renames_the_summary_last_and_warns_once(tmp_path, monkeypa
     assert files(out) == reference and not (out / "alerts.parquet").exists() and not leftovers(out)
 
 
-WHY = {"cwd": "current folder", "mount point": "mount point", "parent read-only": "cannot make a folder beside it"}
+WHY = {"cwd": "current folder", "mount point": "mount point", "parent read-only": "cannot make a folder beside it",
+       "no renameat2": "renameat2 (Linux, glibc 2.28 or later) is not available"}
 
 
 @pytest.mark.parametrize("why", list(WHY))
@@ -125,6 +126,8 @@ def test_a_folder_that_must_not_be_swapped_is_committed_file_by_file(tmp_path, m
     inode = os.stat(out).st_ino
     if why == "cwd":
         monkeypatch.chdir(out / "sub")  # inside it: a swap would move the shell's folder away
+    elif why == "no renameat2":  # not Linux, or a glibc before 2.28
+        monkeypatch.setattr(output_set, "_renameat2", lambda: None)
     elif why == "mount point":
         real = os.path.ismount
         monkeypatch.setattr(output_set.os.path, "ismount", lambda p: Path(p) == out.resolve() or real(p))
@@ -185,6 +188,31 @@ def test_an_error_after_the_swap_keeps_the_new_set_and_says_so(tmp_path, monkeyp
     result = run(out)
     assert result.exit_code == 2 and "the new outputs are in place, but not known to be on disk" in result.output
     assert files(out) == reference and (out / "notes.txt").read_text() == "mine\n" and not leftovers(out)
+
+
+def test_the_history_store_commits_only_after_the_outputs(tmp_path, monkeypatch, reference):
+    from fraudrules.store.history import HistoryStore
+
+    out, hist = tmp_path / "out", tmp_path / "hist"
+    _seed(out)
+    commit = output_set.OutputSet.commit
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(output_set.OutputSet, "commit", full)
+    result = run(out, "--history", hist)
+    assert result.exit_code == 2 and "No space left on device" in result.output
+    assert (out / "alerts.jsonl").read_text() == "old alerts.jsonl\n" and not leftovers(out)
+    with HistoryStore(hist) as store:
+        assert store.runs == []  # the run is not in the store: running it again is not refused
+    monkeypatch.setattr(output_set.OutputSet, "commit", commit)
+    result = run(out, "--history", hist)
+    assert result.exit_code == 0, result.output
+    same = ["alerts.jsonl", "rejects.csv", "scored.jsonl"]  # the summary counts late records with --history
+    assert files(out, same) == {name: reference[name] for name in same} and (out / "late.csv").is_file()
+    with HistoryStore(hist) as store:
+        assert [r["run"] for r in store.runs] == [1]
 
 
 def test_a_folder_named_like_any_output_fails_before_the_work(tmp_path):
