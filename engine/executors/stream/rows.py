@@ -365,11 +365,17 @@ class ReleaseSteps:
                         ok = ok & b.truth(e)
                 if pre is None:
                     pre = np.flatnonzero(ok).tolist()
-            elif st.pre_fn is None:
+            elif not st.pre:
                 pre = [i for i, row in enumerate(rows) if row[kidx] is not None]
-            else:
-                fn = st.pre_fn
-                pre = [i for i, row in enumerate(rows) if row[kidx] is not None and fn(row, _NO_AGGS)]
+            else:  # the first conjunct once per batch for every step and aggregate that has it, the rest
+                # on the records left
+                first = b.mask(st.pre[0])
+                pre = [i for i, row in enumerate(rows) if first[i] and row[kidx] is not None]
+                for e in st.pre[1:]:
+                    if not pre:
+                        break
+                    fn = plan.exprs[e][1]
+                    pre = [i for i in pre if fn(rows[i], _NO_AGGS)]
             pres.append(pre)
             if pre:  # lazy aggregates up front only where a condition reads them; the rest when a
                 # candidate asks (_Column); eager ones must be stepped in order, so at every candidate
