@@ -201,7 +201,9 @@ def test_an_interrupt_leaves_the_old_or_the_new_set_and_no_staging_folder(tmp_pa
         time.sleep(rnd.uniform(0.0, 0.8))
         proc.send_signal(signal.SIGINT)
         codes.append(proc.wait(timeout=120))
-        assert codes[-1] in (0, 130), proc.stderr.read()
+        err = proc.stderr.read().decode(errors="replace")
+        # -SIGINT: the interrupt came after the run had finished and said so, as the interpreter exited
+        assert codes[-1] in (0, 130) or (codes[-1] == -signal.SIGINT and "wrote " in err), err[-3000:]
         assert _check(out, sets) is None
         assert not leftovers(out)
     assert 130 in codes, f"no interrupt landed while a run worked: {codes}"
