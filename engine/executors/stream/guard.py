@@ -39,8 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 JOURNAL_RECORDS = 20_000  # least records between two snapshots
 # records between two snapshots per entry of the state: a snapshot costs about 9 µs of CPU per state
-# entry and a record about 70-130 µs, so snapshots cost at most ~5% of the work; a rollback replays at
-# most this many records per entry (measured on 108k generated records, docs/streaming.md)
+# entry and a record 60-130 µs, so snapshots cost about 5% of the work; a rollback replays at most
+# this many records per entry (bench/bench_guard.py on 108k generated records: docs/streaming.md)
 SNAPSHOT_PER_ENTRY = 2
 MESSAGE_CHARS = 300  # of an exception's text in a reason
 # What a release does not change (the intake side, hooks, this guard): kept across a rebuild.
