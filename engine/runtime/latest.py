@@ -11,9 +11,14 @@ first step passes costs one evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..columns.types import PhysicalKind
+from ..columns.vec import physical_kind
+from ..lang.expr import Binary, Expr, Field, Literal, aliases_used, conjuncts
+from ..pack.streams import Schema
 from .plan import RulePlan
 
 MAX_PAIRS_PER_BLOCK = 4_000_000  # (trigger, first step) pairs evaluated at once: bounds memory
@@ -79,3 +84,79 @@ def latest_passing(lo: np.ndarray, hi: np.ndarray, passes: Passes | None,
         todo = todo[(found[todo] < 0) & (top[todo] > lo[todo])]
         width *= 2
     return found
+
+
+# --- triggers that no first step passes ----------------------------------------------------------------
+#
+# A trigger whose cross conditions no live first step passes walks down all of them. Two kinds of
+# conjunct say so at once, from a summary of the live first steps that both executors could keep:
+
+
+@dataclass(frozen=True)
+class Extreme:
+    """A conjunct ``T op g(first.field)``, g non-decreasing (the field, or a positive number times it)
+    and T free of the first step: if the first step with the least (``least``) or greatest value of
+    ``field`` fails it, every first step does (a null field fails any comparison)."""
+
+    expr: Expr
+    field: str
+    least: bool
+
+
+@dataclass(frozen=True)
+class Differs:
+    """A conjunct ``field != first.field`` over text fields: no first step passes it unless one has a
+    non-null value other than the trigger's (a null trigger value passes none)."""
+
+    field: str  # the trigger's
+    first_field: str
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
+
+
+def _first_field(expr: Expr, alias: str) -> str | None:
+    """The first step's field when ``expr`` is non-decreasing in it alone: ``alias.f``, ``k * alias.f``
+    or ``alias.f * k`` with a number k > 0."""
+    if isinstance(expr, Field):
+        return expr.name if expr.alias == alias else None
+    if isinstance(expr, Binary) and expr.op == "*":
+        for k, f in ((expr.left, expr.right), (expr.right, expr.left)):
+            if (isinstance(k, Literal) and k.kind == "number" and isinstance(k.value, (int, float))
+                    and not isinstance(k.value, bool) and k.value > 0):
+                return _first_field(f, alias) if isinstance(f, Field) else None
+    return None
+
+
+def hopeless_tests(rp: RulePlan, schema: Schema) -> tuple[list[Extreme], list[Differs]]:
+    """The conjuncts of a latest-chain rule's cross conditions that tell, from the live first steps'
+    least or greatest value or their distinct values, that a trigger joins none of them."""
+    first, last = rp.steps
+    if last.cross is None:
+        return [], []
+    extremes: list[Extreme] = []
+    differs: list[Differs] = []
+    for c in conjuncts(last.cross):
+        if not isinstance(c, Binary) or c.op not in _FLIP:
+            continue
+        for op, t_side, f_side in ((c.op, c.left, c.right), (_FLIP[c.op], c.right, c.left)):
+            if aliases_used(t_side):  # the trigger's side reads no earlier step
+                continue
+            f = _first_field(f_side, first.alias)
+            if f is None:
+                continue
+            kind = _kind(schema, first.stream, f)
+            if op == "!=":
+                if (isinstance(f_side, Field) and isinstance(t_side, Field) and kind == PhysicalKind.OBJECT
+                        and _kind(schema, last.stream, t_side.name) == PhysicalKind.OBJECT):
+                    differs.append(Differs(t_side.name, f))
+            elif kind in (PhysicalKind.INT, PhysicalKind.FLOAT):
+                # T >= g and T > g: the least g passes most easily; T <= g and T < g: the greatest
+                extremes.append(Extreme(c, f, least=op in (">", ">=")))
+            break
+    return extremes, differs
+
+
+def _kind(schema: Schema, stream: str, field: str) -> PhysicalKind | None:
+    f = schema.streams[stream].fields.get(field)
+    return None if f is None else physical_kind(f.type)

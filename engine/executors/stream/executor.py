@@ -75,7 +75,7 @@ from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .guard import ReleaseGuard
 from .intake import ScalarIntake
-from .latest import FirstSteps, Pending, choose_latest
+from .latest import FirstSteps, Hints, Pending, choose_latest
 from .rows import ReleaseSteps, RowBatch
 
 MAX_RELEASE = 50_000  # rows processed per vectorised step
@@ -181,7 +181,9 @@ class RuleRuntime:
         self.runs: dict[str, FirstSteps] = {}  # join value -> live first steps
         self.pending: list[Pending] = []  # this release batch's triggers, for choose_latest
         self.join_idx = -1  # the first step's field a trigger joins
+        self.hints: Hints | None = None
         if self.latest:
+            self.hints = Hints(rp, ex)
             follows = rp.steps[1].follows
             self.join_idx = ex._index[rp.steps[0].stream][follows[1] if follows else rp.steps[0].key]
             # a record that is both steps triggers before it becomes a first step: it cannot join
@@ -446,17 +448,17 @@ class StreamExecutor:
             jv = join_value(cand.values[rule.join_idx])
             run = rule.runs.get(jv)
             if run is None:
-                run = rule.runs[jv] = FirstSteps()
+                run = rule.runs[jv] = FirstSteps(rule.hints)
             elif run.cands and run.cands[-1].fid is not None:
                 self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
-            run.cands.append(cand)
+            run.add(cand)
 
     def _expire(self, rule: RuleRuntime, cand: Candidate) -> None:
         """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
         if cand.fid is not None:
             self._retract(rule, cand)
         if rule.latest:
-            rule.runs[join_value(cand.values[rule.join_idx])].live += 1
+            rule.runs[join_value(cand.values[rule.join_idx])].expire()
 
     # -- input -----------------------------------------------------------------------------
     @property
@@ -762,8 +764,9 @@ class StreamExecutor:
             last_unless = self._unless_before(rule, on.values[rule.unless_on_idx], cand.q)
             if last_unless is not None:  # first steps before it are cancelled; the record itself is not
                 lo = bisect_left(run.cands, last_unless, lo, hi, key=_q_of)
-        if lo < hi:
-            rule.pending.append((cand, run, lo, hi))
+        witnesses = run.witnesses(cand)
+        if lo < hi and witnesses is not None:  # None: no live first step can pass (latest.py Hints)
+            rule.pending.append((cand, run, lo, hi, witnesses))
 
     def _unless_before(self, rule: RuleRuntime, key: Any, q_last: int) -> int | None:
         """The position of the latest unless record of ``key`` before ``q_last`` in the total order."""
