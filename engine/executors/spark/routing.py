@@ -22,6 +22,7 @@ every record of its streams: correct, but not spread over the cluster. ``Routing
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from ...runtime.plan import Plan, RulePlan
@@ -57,19 +58,19 @@ class Routing:
 
 
 class _Classes:
-    """Union-find over (step index, field)."""
+    """Union-find over hashable items: (step index, field) for a rule, (stream, field) roles for families."""
 
     def __init__(self) -> None:
-        self.parent: dict[tuple[int, str], tuple[int, str]] = {}
+        self.parent: dict[Hashable, Hashable] = {}
 
-    def find(self, x: tuple[int, str]) -> tuple[int, str]:
+    def find(self, x: Hashable) -> Hashable:
         self.parent.setdefault(x, x)
         while self.parent[x] != x:
             self.parent[x] = self.parent[self.parent[x]]
             x = self.parent[x]
         return x
 
-    def union(self, a: tuple[int, str], b: tuple[int, str]) -> None:
+    def union(self, a: Hashable, b: Hashable) -> None:
         self.parent[self.find(a)] = self.find(b)
 
 
@@ -128,21 +129,13 @@ def plan_routing(plan: Plan) -> Routing:
         role_list, trig = found
         keyed.append((rp.id, tuple(sorted(set(role_list))), role_list[trig]))
     # union-find over roles: two rules whose roles meet are in one family
-    parent: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def find(r: tuple[str, str]) -> tuple[str, str]:
-        parent.setdefault(r, r)
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
+    classes = _Classes()
     for _, roles, _ in keyed:
         for r in roles[1:]:
-            parent[find(r)] = find(roles[0])
+            classes.union(r, roles[0])
     merged: dict[tuple[str, str], list[tuple[str, tuple[tuple[str, str], ...], tuple[str, str]]]] = {}
     for entry in keyed:
-        merged.setdefault(find(entry[1][0]), []).append(entry)
+        merged.setdefault(classes.find(entry[1][0]), []).append(entry)
     shapes: list[tuple[tuple[tuple[str, str], ...], dict[str, int], dict[str, int]]] = []
     for members in merged.values():
         roles = tuple(sorted({r for _, rr, _ in members for r in rr}))
