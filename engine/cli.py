@@ -248,8 +248,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
         sys.exit(EXIT_USAGE)
     if engine == "spark":
-        _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, history, spark_master,
-                     fail_on_alerts, accept_rejects)
+        _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, spark_master,
+                     fail_on_alerts, accept_rejects, history=Path(history) if history else None,
+                     replace_run=replace_run, wait=history_wait)
     total_bytes = sum(s.path.stat().st_size for s in specs if s.path.exists())
     show_progress = not quiet and total_bytes > 5_000_000 and err.is_terminal
     started = time.perf_counter()
@@ -297,15 +298,11 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
 
 
-def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, history, master,
-                 fail_on_alerts, accept_rejects) -> None:
+def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, master,
+                 fail_on_alerts, accept_rejects, **history) -> None:
     """``score --engine spark`` (docs/spark.md); pyspark is imported only here. Always exits."""
     import importlib.util
 
-    if history:
-        err.print("[red]error:[/red] --history does not combine with --engine spark: the Spark job does not read "
-                  "or write the history store (docs/spark.md)")
-        sys.exit(EXIT_USAGE)
     if not out_dir:
         err.print("[red]error:[/red] --engine spark needs --out: its results are Parquet datasets")
         sys.exit(EXIT_USAGE)
@@ -323,7 +320,7 @@ def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_row
     spark = spark_session(master)
     try:
         result, paths = score_spark(spark, pack, specs, out_dir, mapping=mapping, region=region,
-                                    rule_ids=set(rule_ids) or None, chunk_rows=chunk_rows)
+                                    rule_ids=set(rule_ids) or None, chunk_rows=chunk_rows, **history)
         _print_summary(summary(result), time.perf_counter() - started)
         err.print(f"wrote {escape(', '.join(paths.values()))}")
         if not accept_rejects:

@@ -210,12 +210,108 @@ def test_local_spark_generated_with_rejects_and_formats(spark, tmp_path, generat
         assert s.read == s.scored + s.rejected + s.filtered
 
 
-def test_spark_engine_refuses_history(tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "score", str(SAMPLES), "--engine", "spark",
-                          "--out", str(tmp_path / "o"), "--history", str(tmp_path / "h")],
+# --- the history store (docs/design.md §8): Spark and local runs continue each other ------------------
+
+
+@pytest.fixture(scope="module")
+def sample_days(tmp_path_factory) -> list[Path]:
+    """The samples as four runs: before 1 March, then one folder per day."""
+    from tests.test_history import write_slices
+
+    frames = {s.stream: pd.read_csv(s.path, dtype=str, keep_default_na=False)
+              for s in parse_inputs([str(SAMPLES)], PACK.schema)}
+    bounds = [pd.Timestamp(d, tz="UTC") for d in ("2026-03-01", "2026-03-02", "2026-03-03")]
+    return write_slices(frames, bounds, tmp_path_factory.mktemp("days"))
+
+
+def _store(history: Path):
+    from fraudrules.store.history import HistoryStore
+    from fraudrules.store.horizon import plan_horizon
+
+    store = HistoryStore(history)
+    try:
+        return store.load(plan_horizon(PLAN), {n: set(s.fields) for n, s in PACK.schema.streams.items()})
+    finally:
+        store.close()
+
+
+def _days(spark, days: list[Path], engines: str, root: Path) -> bytes:
+    """Score each day with the store ``root/hist``, on Spark ("s") or locally ("l"): the alert bytes."""
+    from fraudrules.jobs.score import score_job
+    from fraudrules.jobs.spark_job import alert_lines, score_spark
+
+    got = b""
+    for i, (day, engine) in enumerate(zip(days, engines)):
+        specs = parse_inputs([str(day)], PACK.schema)
+        out = root / f"out{i}"
+        if engine == "s":
+            result, _ = score_spark(spark, PACK, specs, out, history=root / "hist")
+            got += alert_lines(out)
+            assert sorted(p.name for p in out.iterdir()) == ["alerts", "late", "rejects", "scored", "summary.json"]
+        else:
+            result, paths = score_job(ROOT / "rules", specs, out, pack=PACK, history=root / "hist")
+            got += paths["alerts"].read_bytes()
+        for s in result.records.inputs:
+            assert s.read == s.scored + s.rejected + s.filtered + s.late
+    return got
+
+
+def test_spark_day_by_day_with_a_store_equals_one_run_and_the_local_store(spark, sample_days, tmp_path):
+    want = (local_run([str(SAMPLES)], tmp_path / "one") / "alerts.jsonl").read_bytes()
+    assert want.count(b"\n") == 122
+    assert _days(spark, sample_days, "ssss", tmp_path / "spark") == want
+    # the store Spark left is the one the local runs leave: the same kept records, order and last alerts
+    assert _days(spark, sample_days, "llll", tmp_path / "local") == want
+    on_spark, local = _store(tmp_path / "spark" / "hist"), _store(tmp_path / "local" / "hist")
+    assert (on_spark.high_water, on_spark.next_order) == (local.high_water, local.next_order)
+    assert on_spark.last_alerts.equals(local.last_alerts) and local.last_alerts.num_rows > 0
+    assert sorted(on_spark.records) == sorted(local.records) and local.rows > 0
+    for stream, table in local.records.items():
+        assert on_spark.records[stream].equals(table), stream
+
+
+def test_engines_can_change_between_days(spark, sample_days, tmp_path):
+    want = (local_run([str(SAMPLES)], tmp_path / "one") / "alerts.jsonl").read_bytes()
+    assert _days(spark, sample_days, "lsls", tmp_path / "mixed") == want
+
+
+def test_spark_reports_late_records_and_refuses_a_rerun(spark, sample_days, tmp_path):
+    from fraudrules.jobs.spark_job import score_spark
+    from fraudrules.store.history import HistoryError
+
+    _days(spark, sample_days[:2], "ll", tmp_path)
+    late_day = tmp_path / "late"  # day 2 with two records of day 1 in it: at or before the high-water mark
+    late_day.mkdir()
+    for f in sample_days[2].iterdir():
+        shutil.copy(f, late_day / f.name)
+    call = pd.read_csv(sample_days[1] / "call.csv", dtype=str, keep_default_na=False)
+    day2 = pd.read_csv(late_day / "call.csv", dtype=str, keep_default_na=False)
+    pd.concat([day2, call.iloc[[5, 9]]]).to_csv(late_day / "call.csv", index=False)
+    specs = parse_inputs([str(late_day)], PACK.schema)
+    result, _ = score_spark(spark, PACK, specs, tmp_path / "o", history=tmp_path / "hist")
+    late = pd.read_parquet(tmp_path / "o" / "late")
+    assert late["id"].tolist() == call["id"].iloc[[5, 9]].tolist()
+    assert set(late["reason"]) == {"at or before the history's high-water mark: its windows were already scored"}
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    by_input = {Path(i["path"]).name: i for i in summary["inputs"]}
+    assert by_input["call.csv"]["late"] == 2 and all(i["reconciles"] for i in summary["inputs"])
+    assert len(result.late) == 2
+    with pytest.raises(HistoryError, match="already"):
+        score_spark(spark, PACK, specs, tmp_path / "o2", history=tmp_path / "hist")
+    assert not (tmp_path / "o2").exists()
+
+
+def test_cli_spark_with_history_refuses_an_input_already_committed(sample_days, tmp_path):
+    from fraudrules.jobs.score import score_job
+
+    specs = parse_inputs([str(sample_days[0])], PACK.schema)
+    score_job(ROOT / "rules", specs, tmp_path / "o1", pack=PACK, history=tmp_path / "h")
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "score", str(sample_days[0]), "--engine", "spark",
+                          "--spark-master", "local[1]", "--out", str(tmp_path / "o2"),
+                          "--history", str(tmp_path / "h")],
                          capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 2
-    assert "--history does not combine with --engine spark" in run.stderr
+    assert run.returncode == 2, run.stderr
+    assert "was already scored into this history" in run.stderr and not (tmp_path / "o2").exists()
 
 
 # --- a real standalone cluster -----------------------------------------------------------------

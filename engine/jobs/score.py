@@ -404,22 +404,14 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
     ``max_reject_share``, an input with a larger share of rejects fails the run (RejectsError) after
     the outputs are written (rejects.csv says why) and before the store changes.
     """
-    from ..store.history import HistoryStore, RunInput, file_digest
-    from ..store.horizon import plan_horizon
-
     pack = pack or load_pack(rules_dir)
     plan = compile_pack(pack, region, rule_ids)
-    store = HistoryStore(history, wait) if history is not None else None
+    run = HistoryRun(history, inputs, plan, replace_run, wait) if history is not None else None
     try:
-        context = None
-        if store is not None:
-            run_inputs = [RunInput(str(s.path), file_digest(s.path), s.path.stat().st_size) for s in inputs]
-            store.check_inputs(run_inputs, replace_run)
-            fields = {name: set(spec.fields) for name, spec in pack.schema.streams.items()}
-            context = store.load(plan_horizon(plan), fields)
         outputs = Outputs(out_dir, fmt) if out_dir is not None else None
         try:
-            result = score(rules_dir, inputs, pack=pack, plan=plan, region=region, context=context,
+            result = score(rules_dir, inputs, pack=pack, plan=plan, region=region,
+                           context=run.context if run is not None else None,
                            on_scored=outputs.scored if outputs is not None else None, **kwargs)
         except BaseException as exc:
             if outputs is not None:
@@ -428,17 +420,45 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
         paths = outputs.finish(result) if outputs is not None else {}
         if max_reject_share is not None:
             check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
-        if store is not None and context is not None:
-            for run_input, stats in zip(run_inputs, result.records.inputs):
-                run_input.records = stats.read
-            assert result.context_after is not None and result.late is not None
-            store.commit(context, result.context_after, run_inputs,
-                         {"records": sum(s.read for s in result.records.inputs), "late": len(result.late),
-                          "alerts": len(result.alerts), "rule_pack": plan.digest})
+        if run is not None:
+            run.commit(result)
     finally:
-        if store is not None:
-            store.close()
+        if run is not None:
+            run.close()
     return result, paths
+
+
+class HistoryRun:
+    """One run's use of a history store (docs/design.md §8), whatever engine scores it: the inputs are
+    checked and the context loaded before scoring; ``commit`` runs after the outputs are in place."""
+
+    def __init__(self, history: Path, inputs: list[InputSpec], plan: Plan, replace_run: bool = False,
+                 wait: float = 0.0):
+        from ..store.history import HistoryStore, RunInput, file_digest
+        from ..store.horizon import plan_horizon
+
+        self.plan = plan
+        self.store = HistoryStore(history, wait)
+        try:
+            self.inputs = [RunInput(str(s.path), file_digest(s.path), s.path.stat().st_size) for s in inputs]
+            self.store.check_inputs(self.inputs, replace_run)
+            fields = {name: set(spec.fields) for name, spec in plan.schema.streams.items()}
+            self.context: Context = self.store.load(plan_horizon(plan), fields)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def commit(self, result: ScoreResult) -> None:
+        """The run's context, committed in one atomic step (nothing happens to the store before)."""
+        assert result.context_after is not None and result.late is not None
+        for run_input, stats in zip(self.inputs, result.records.inputs):
+            run_input.records = stats.read
+        self.store.commit(self.context, result.context_after, self.inputs,
+                          {"records": sum(s.read for s in result.records.inputs), "late": len(result.late),
+                           "alerts": len(result.alerts), "rule_pack": self.plan.digest})
+
+    def close(self) -> None:
+        self.store.close()
 
 
 class RejectsError(InputError):

@@ -34,15 +34,17 @@ from ..errors import InputError
 from ..executors.spark import Family, evaluate_group, group_output_schema, plan_routing, record_schema
 from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch, with_decision
 from ..executors.spark.routing import ALL
+from ..io.arrow import arrow_to_columns, arrow_to_vec
 from ..io.convert import show_value
 from ..io.output_set import OutputSet, staged_path
 from ..io.records import _read_one
 from ..io.sinks import write_json
-from ..io.tables import InputSpec, InputStats, RecordSet
+from ..io.tables import InputSpec, InputStats, RecordSet, Table
 from ..pack.model import RulePack
 from ..runtime.plan import Plan, compile_pack
 from ..runtime.scoring import decisions
-from .score import SCORE_OUTPUTS, ScoreResult, summary
+from ..store.context import ORDER, Context, LateRecord
+from .score import SCORE_OUTPUTS, HistoryRun, ScoreResult, late_frame, summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..io.mapping import Mapping
 
 OUTPUTS = ("alerts", "scored", "rejects")
+CONTEXT_INPUT = -1  # the _input of a history store's context row: it feeds windows, never triggers
 _PLANS: dict[str, Any] = {}  # per Python worker: the unpickled plan and mapping, by run token
 
 
@@ -70,7 +73,7 @@ def spark_session(master: str | None = None, app: str = "fraudrules") -> SparkSe
     return builder.getOrCreate()
 
 
-def _cached(token: str, payload: bytes) -> tuple[Plan, Mapping | None, list[Family]]:
+def _cached(token: str, payload: bytes) -> tuple[Plan, Mapping | None, list[Family], dict | None]:
     if token not in _PLANS:
         _PLANS.clear()
         _PLANS[token] = pickle.loads(payload)  # noqa: S301 - our own driver's plan, handed over by Spark
@@ -97,7 +100,7 @@ def _reader(token: str, payload: bytes, region: str, chunk_rows: int, wide: pa.S
         return pa.RecordBatch.from_arrays([known.get(f.name, pa.nulls(n, f.type)) for f in wide], schema=wide)
 
     def run(batches):
-        plan, mapping, _ = _cached(token, payload)
+        plan, mapping = _cached(token, payload)[:2]
         for batch in batches:
             for row in batch.to_pylist():
                 spec = InputSpec(Path(row["path"]), row["stream"] or None, row["format"])
@@ -125,16 +128,16 @@ def _reader(token: str, payload: bytes, region: str, chunk_rows: int, wide: pa.S
 
 def _evaluator(token: str, payload: bytes):
     def run(table: pa.Table) -> pa.Table:
-        plan, _, families = _cached(token, payload)
+        plan, _, families, prior = _cached(token, payload)
         family = families[table.column("_family")[0].as_py()]
-        return evaluate_group(plan, family, table)
+        return evaluate_group(plan, family, table, prior)
     return run
 
 
 def _scorer(token: str, payload: bytes, names: list[str]):
     """mapInArrow: risk score capped at 100 and the policy's decision, as ``runtime.scoring`` does."""
     def run(batches):
-        plan, _, _ = _cached(token, payload)
+        plan = _cached(token, payload)[0]
         for b in batches:
             raw = b.column(b.schema.get_field_index("_sum")).to_numpy(zero_copy_only=False)
             capped = np.minimum(np.nan_to_num(raw.astype(np.float64)).astype(np.int64), 100)
@@ -153,7 +156,7 @@ def _scorer(token: str, payload: bytes, names: list[str]):
 def _decider(token: str, payload: bytes):
     """mapInArrow: each alert line with its record's risk score and decision over every rule."""
     def run(batches):
-        plan, _, _ = _cached(token, payload)
+        plan = _cached(token, payload)[0]
         for b in batches:
             sums = b.column(b.schema.get_field_index("_sum")).to_pylist()
             lines = b.column(b.schema.get_field_index("alert")).to_pylist()
@@ -193,39 +196,118 @@ def _spark_schema(schema: pa.Schema):
 
 def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out_dir: Path | str, *,
                 mapping: Mapping | None = None, region: str = "CN", rule_ids: set[str] | None = None,
-                chunk_rows: int = 1_000_000, buckets: int | None = None) -> tuple[ScoreResult, dict[str, str]]:
+                chunk_rows: int = 1_000_000, buckets: int | None = None, history: Path | None = None,
+                replace_run: bool = False, wait: float = 0.0) -> tuple[ScoreResult, dict[str, str]]:
     """Score ``inputs`` on ``spark``; write ``out_dir``/{alerts,scored,rejects} (Parquet) and summary.json.
 
     A local ``out_dir`` gets the four as one set, like a local run's (io.output_set, docs/design.md §6):
-    Spark writes its datasets into the staging folder, and the set is committed when all are there."""
+    Spark writes its datasets into the staging folder, and the set is committed when all are there.
+    With ``history``, the run continues from the history store and commits to it after its outputs,
+    exactly as a local ``score --history`` does (docs/design.md §8), plus a ``late`` dataset."""
     out = str(out_dir)
-    options = dict(mapping=mapping, region=region, rule_ids=rule_ids, chunk_rows=chunk_rows, buckets=buckets)
+    plan = compile_pack(pack, region, rule_ids)
+    options = dict(mapping=mapping, region=region, chunk_rows=chunk_rows, buckets=buckets)
     if "://" in out:  # a cluster file system: Spark writes in place, and summary.json through Spark
-        return _score_spark(spark, pack, inputs, out, None, **options)
-    outset = OutputSet(Path(out), [*OUTPUTS, "summary.json"], known=SCORE_OUTPUTS, folders=OUTPUTS)
+        if history is not None:
+            raise InputError("--history with --engine spark needs a local --out: the run commits its outputs "
+                             "and the store together on this machine")
+        return _score_spark(spark, plan, inputs, out, None, context=None, **options)
+    run = HistoryRun(history, inputs, plan, replace_run, wait) if history is not None else None
     try:
-        result, _ = _score_spark(spark, pack, inputs, str(outset.staging), outset, **options)
-        outset.commit()
-    except BaseException:
-        outset.abort()
-        raise
-    paths = {name: str(outset.target(name)) for name in OUTPUTS}
+        outputs = [*OUTPUTS, "late"] if run is not None else list(OUTPUTS)
+        outset = OutputSet(Path(out), [*outputs, "summary.json"], known=SCORE_OUTPUTS, folders=tuple(outputs))
+        try:
+            result, _ = _score_spark(spark, plan, inputs, str(outset.staging), outset,
+                                     context=run.context if run is not None else None, **options)
+            outset.commit()
+        except BaseException:
+            outset.abort()
+            raise
+        if run is not None:
+            run.commit(result)
+    finally:
+        if run is not None:
+            run.close()
+    paths = {name: str(outset.target(name)) for name in outputs}
     return result, {**paths, "summary": str(outset.target("summary.json"))}
 
 
-def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out: str, outset: OutputSet | None, *,
-                 mapping: Mapping | None, region: str, rule_ids: set[str] | None, chunk_rows: int,
-                 buckets: int | None) -> tuple[ScoreResult, dict[str, str]]:
-    """The job, writing into ``out``: the staging folder of ``outset``, or a cluster file system's folder."""
+def _context_rows(plan: Plan, context: Context, wide: pa.Schema) -> pa.Table:
+    """A history store's kept records in the wide schema: ``_input`` is CONTEXT_INPUT and ``_line`` their
+    place in the order of all runs, so that they sort first, in order (every new record is later)."""
+    parts = [records_batch(plan.schema, stream, arrow_to_columns(table, plan.schema.streams[stream]),
+                           CONTEXT_INPUT, table.column(ORDER).to_numpy().astype(np.int64), wide)
+             for stream, table in context.records.items() if table.num_rows]
+    return pa.Table.from_batches(parts, schema=wide)
+
+
+def _context_after(spark: SparkSession, plan: Plan, context: Context, everything, records, matches) -> Context:
+    """The context the next run continues from, as ``Context.advance`` makes it from a local run: only the
+    rows a later record can reach are collected to the driver, each with its place in this run's order
+    (``everything``: every record read, late ones included, as the local order counts them)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    top = records.agg(F.max("_ts").alias("m")).collect()[0]["m"]
+    high_water = int(top) if top is not None else None
+    horizon = context.horizon
+    tails = {}
+    if high_water is not None:
+        for stream in horizon.kept_streams():
+            tails[stream] = records.filter((F.col("_stream") == stream)
+                                           & (F.col("_ts") >= high_water - horizon.span(stream)))
+    tables: dict[str, Table] = {}
+    total = 0
+    if tails:
+        # the place of each record in the total order: a range-partitioned sort, then per partition its
+        # offset plus the row's index in it (the partition id sits in the top bits of the increasing id)
+        ordered = (everything.select("_ts", "_input", "_line").orderBy("_ts", "_input", "_line")
+                   .withColumn("_pid", F.spark_partition_id()).withColumn("_mid", F.monotonically_increasing_id())
+                   .persist(StorageLevel.MEMORY_AND_DISK))
+        offsets, total = [], 0
+        for row in sorted(ordered.groupBy("_pid").agg(F.count(F.lit(1)).alias("n")).collect()):
+            offsets.append((row["_pid"], total))
+            total += row["n"]
+        offset = spark.createDataFrame(offsets, "_pid int, _off long")
+        ranked = ordered.join(F.broadcast(offset), "_pid").select(
+            "_input", "_line", (F.col("_off") + F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33))
+            .alias("_rank"))
+        for stream, tail in tails.items():
+            spec = plan.schema.streams[stream]
+            names = [n for n in horizon.columns(stream) if n in spec.fields]
+            got = tail.join(ranked, ["_input", "_line"]).select(
+                "_input", "_line", "_rank", *[column_name(stream, n) for n in names]).toArrow()
+            if got.num_rows == 0:
+                continue
+            got = got.sort_by("_rank")
+            cols = {n: arrow_to_vec(got.column(column_name(stream, n)), spec.fields[n].type) for n in names}
+            tables[stream] = Table(stream, cols, got.column("_rank").to_numpy().astype(np.int64),
+                                   got.column("_input").to_numpy().astype(np.int32),
+                                   got.column("_line").to_numpy().astype(np.int64))
+        ordered.unpersist()
+    else:
+        total = everything.count()
+    import json
+
+    emitted = [json.loads(r["alert"]) for r in matches.filter(F.col("alert").isNotNull())
+               .orderBy("_ts", "_input", "_line", "rule_id").select("alert").collect()]
+    return context.advance(RecordSet(tables, [], []), emitted, plan.schema, total, high_water=high_water)
+
+
+def _score_spark(spark: SparkSession, plan: Plan, inputs: list[InputSpec], out: str, outset: OutputSet | None, *,
+                 mapping: Mapping | None, region: str, chunk_rows: int, buckets: int | None,
+                 context: Context | None) -> tuple[ScoreResult, dict[str, str]]:
+    """The job, writing into ``out``: the staging folder of ``outset``, or a cluster file system's folder;
+    after ``context`` (a history store's) when given."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    plan = compile_pack(pack, region, rule_ids)
     routing = plan_routing(plan)
-    payload = pickle.dumps((plan, mapping, routing.families))
+    prior = context.prior_alerts() if context is not None else None
+    payload = pickle.dumps((plan, mapping, routing.families, prior))
     token = f"{plan.digest}:{time.time_ns()}:{os.getpid()}"
     wide = record_schema(plan.schema)
     # enough groups per family to keep every core busy and each group's records in memory (docs/spark.md)
@@ -252,6 +334,13 @@ def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], o
             .filter(F.col("_n") > 1).drop("_n").persist(StorageLevel.MEMORY_AND_DISK))
     dup_rejects = dups.mapInArrow(_dup_reasons, "_input int, _line long, _reason string")
     records = recs if dups.isEmpty() else recs.join(dups.select("_input", "_line"), ["_input", "_line"], "left_anti")
+    everything, late, evaluated = records, None, records
+    if context is not None and context.high_water is not None:
+        # at or before the store's high-water mark: too late to be scored in order (as Context.split_late)
+        late = records.filter(F.col("_ts") <= context.high_water).select("_input", "_line", "_stream", "_id", "_ts")
+        records = records.filter(F.col("_ts") > context.high_water)
+    if context is not None and context.rows:
+        evaluated = records.unionByName(spark.createDataFrame(_context_rows(plan, context, wide)))
     rejects = read.filter(F.col("_kind") == "rej").select("_input", "_line", "_reason").unionByName(dup_rejects)
     rejects = rejects.persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -271,7 +360,7 @@ def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], o
                                                  bucket.cast("int").alias("b"), roles.cast("long").alias("r"))))
     routed = None
     if entries:
-        routed = records.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())).alias("_e"),
+        routed = evaluated.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())).alias("_e"),
                                 *[F.col(f.name) for f in wide])
         routed = routed.select(F.col("_e.f").alias("_family"), F.col("_e.b").alias("_bucket"),
                                F.col("_e.r").alias("_roles"), *[F.col(f.name) for f in wide])
@@ -310,9 +399,22 @@ def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], o
     rejected = {r["_input"]: r["n"] for r in rejects.groupBy("_input").agg(F.count(F.lit(1)).alias("n")).collect()}
     decided = Counter({r["decision"]: r["n"] for r in
                        scored.groupBy("decision").agg(F.count(F.lit(1)).alias("n")).collect()})
+    late_records = None
+    if context is not None:  # with a history store; outset is set then (score_spark refuses a URI --out)
+        assert outset is not None
+        rows = late.orderBy("_input", "_line").collect() if late is not None else []
+        late_records = [LateRecord(names[r["_input"]], r["_line"], r["_stream"], r["_id"], r["_ts"]) for r in rows]
+        frame = late_frame(late_records)
+        frame["input_index"] = np.array([r["_input"] for r in rows], dtype=np.int32)
+        paths["late"] = str(outset.path("late"))
+        Path(paths["late"]).mkdir(parents=True, exist_ok=True)
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), Path(paths["late"]) / "part-00000.parquet")
     timings["write"] = time.perf_counter() - t0
 
     stats = []
+    late_by_input = Counter(frame["input_index"].tolist()) if late_records else Counter()
     for i, spec in enumerate(inputs):
         if i not in counts:
             raise InputError(f"{spec.path}: the Spark read of this input reported nothing")
@@ -321,12 +423,17 @@ def _score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], o
         stats.append(InputStats(names[i], stream, spec.format if spec.stream else (mapping.format or spec.format)
                                 if mapping is not None else spec.format,
                                 read=n_read, rejected=rejected.get(i, 0), scored=kept.get(i, 0),
-                                filtered=n_filtered))
+                                filtered=n_filtered, late=late_by_input.get(i, 0)))
     severity = {rp.id: rp.rule.severity for rp in plan.rules}
     alerts = [{"rule_id": rid, "severity": severity[rid]} for rid, (_, a) in sorted(by_rule.items()) for _ in range(a)]
     result = ScoreResult(plan, RecordSet({}, stats, []), alerts, {rp.id: by_rule.get(rp.id, (0, 0))[0]
                                                                    for rp in plan.rules},
-                         {rid: n - a for rid, (n, a) in by_rule.items()}, None, timings, decision_counts=decided)
+                         {rid: n - a for rid, (n, a) in by_rule.items()}, None, timings, late_records,
+                         decision_counts=decided)
+    if context is not None:
+        t0 = time.perf_counter()
+        result.context_after = _context_after(spark, plan, context, everything, records, matches)
+        timings["history"] = time.perf_counter() - t0
     for df in (matches, scored, rejects, dups, read):
         df.unpersist()
     if outset is not None:

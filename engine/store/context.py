@@ -158,9 +158,13 @@ class Context:
         return RecordSet(tables, records.inputs, records.rejects), fresh
 
     # -- after the slice -----------------------------------------------------------------------
-    def advance(self, records: RecordSet, emitted: list[dict], schema: Schema, scored_rows: int) -> Context:
-        """The context after ``records`` (the new rows only, late ones removed) and their alerts."""
-        high_water = self.high_water
+    def advance(self, records: RecordSet, emitted: list[dict], schema: Schema, scored_rows: int,
+                high_water: int | None = None) -> Context:
+        """The context after ``records`` (the new rows only, late ones removed) and their alerts.
+
+        ``high_water``: the largest ``ts`` of the slice when ``records`` holds only its tail (Spark
+        collects only the rows a later run can reach); by default it is read from ``records``."""
+        high_water = self.high_water if high_water is None else max(high_water, self.high_water or high_water)
         for table in records.tables.values():
             if table.n:
                 top = int(table.ts().max())

@@ -139,8 +139,17 @@ def _rows_for(records: RecordSet, role_bits: dict[str, np.ndarray], mask: int
     return RecordSet(tables, records.inputs, records.rejects), bits
 
 
-def evaluate_group(plan: Plan, family: Family, table: pa.Table) -> pa.Table:
-    """Every match of the family's rules whose alert key is this group's, with its alert if emitted."""
+def _fresh(records: RecordSet) -> dict[str, np.ndarray] | None:
+    """Per stream, the rows that may trigger: a row of a history store's context (``_input`` < 0,
+    docs/design.md §8) only feeds windows, ``is_new``, earlier steps and ``unless``."""
+    fresh = {s: t.input_index >= 0 for s, t in records.tables.items()}
+    return None if all(f.all() for f in fresh.values()) else fresh
+
+
+def evaluate_group(plan: Plan, family: Family, table: pa.Table,
+                   prior_alerts: dict[str, dict[str, int]] | None = None) -> pa.Table:
+    """Every match of the family's rules whose alert key is this group's, with its alert if emitted.
+    ``prior_alerts`` (rule id -> key -> ts of the last alert of earlier runs) seeds suppression."""
     records, role_bits = group_records(plan, table)
     executors: dict[int, tuple[BatchExecutor, RecordSet, dict[str, np.ndarray]]] = {}
     by_id = {rp.id: rp for rp in plan.rules}
@@ -150,7 +159,7 @@ def evaluate_group(plan: Plan, family: Family, table: pa.Table) -> pa.Table:
         mask = family.rule_bits.get(rule_id, -1)
         if mask not in executors:  # the rows that came for this rule's roles: what its own family held
             sub, bits = (records, role_bits) if mask == -1 else _rows_for(records, role_bits, mask)
-            executors[mask] = (BatchExecutor(plan, sub), sub, bits)
+            executors[mask] = (BatchExecutor(plan, sub, fresh=_fresh(sub), prior_alerts=prior_alerts), sub, bits)
         executor, records_r, bits_r = executors[mask]
         rm = executor.run_rule(rp)
         last = rp.steps[-1]
