@@ -198,8 +198,9 @@ def main() -> None:
 @click.option("--replace-run", is_flag=True, help="With --history: replace the newest run, scored from these inputs.")
 @click.option("--history-wait", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another run that holds the history store.")
-@click.option("--memory-rows", default=500_000, show_default=True, type=click.IntRange(1000),
-              help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks.")
+@click.option("--memory-rows", type=click.IntRange(1000),
+              help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks "
+                   "[default: what 40% of the available memory holds, at 1 KB a record, at least 500,000].")
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--jobs", "jobs", type=click.IntRange(1),
@@ -232,6 +233,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     """
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
+    from .io.spill import auto_memory_rows
     from .jobs.score import score_job, summary
 
     pack = _tuned(_load_pack(rules), param_sets, list_files)
@@ -259,7 +261,8 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         return score_job(rules, specs, Path(out_dir) if out_dir else None, fmt, mapping=mapping, region=region,
                          chunk_rows=chunk_rows, rule_ids=set(rule_ids) or None, pack=pack, progress=report,
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
-                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
+                         memory_rows=memory_rows or auto_memory_rows(),
+                         spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
                          max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
 
     try:

@@ -448,3 +448,22 @@ def test_watch_from_history_treats_the_high_water_mark_as_late(pack, sample_fram
     assert proc.returncode == 0, proc.stderr
     late = [json.loads(line)["record"]["id"] for line in (tmp_path / "late.jsonl").read_text().splitlines()]
     assert late == ["s-at"]
+
+
+def test_the_default_memory_rows_follow_the_available_memory(monkeypatch) -> None:
+    from fraudrules.io import spill
+
+    monkeypatch.setattr(spill, "available_memory", lambda: None)  # unknown: the old fixed default
+    assert spill.auto_memory_rows() == spill.MIN_MEMORY_ROWS == 500_000
+    monkeypatch.setattr(spill, "available_memory", lambda: 2**30)  # small machine: never below the floor
+    assert spill.auto_memory_rows() == 500_000
+    monkeypatch.setattr(spill, "available_memory", lambda: 20 * 2**30)  # 40% of 20 GiB at 1 KB a record
+    assert spill.auto_memory_rows() == int(20 * 2**30 * 0.4) // 1024 == 8_388_608
+
+
+def test_available_memory_is_read_from_the_machine() -> None:
+    from fraudrules.io.spill import available_memory
+
+    avail = available_memory()
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert avail is not None and 0 < avail <= total

@@ -28,6 +28,43 @@ from .tables import Table
 
 ROW_GROUP = 64 * 1024
 SAMPLES_PER_CHUNK = 256  # timestamps sampled per chunk's worth of rows: sizes land within ~1%
+# What a record held in memory costs a whole run (read, typed columns, evaluation, outputs): 1M records
+# of the generated mix peaked at 0.8-0.9 GB in memory (docs/benchmarks.md, issue #9); 1 KB leaves room.
+BYTES_PER_HELD_ROW = 1024
+MEMORY_SHARE = 0.4  # of the memory available when the run starts, for records held at once
+MIN_MEMORY_ROWS = 500_000  # the old fixed default: never chunk smaller than this unless asked
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still use: MemAvailable, capped by a cgroup (container) limit; None if unknown."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError):
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit != "max" and avail is not None:
+                avail = min(avail, int(limit) - int(Path(usage_file).read_text().strip()))
+            break
+        except (OSError, ValueError):
+            continue
+    return avail
+
+
+def auto_memory_rows() -> int:
+    """The default of ``--memory-rows``: as many records as MEMORY_SHARE of the available memory holds
+    (so a run that fits is not cut into chunks it does not need), never fewer than MIN_MEMORY_ROWS."""
+    avail = available_memory()
+    if avail is None:
+        return MIN_MEMORY_ROWS
+    return max(MIN_MEMORY_ROWS, int(avail * MEMORY_SHARE) // BYTES_PER_HELD_ROW)
 
 
 class Spill:
