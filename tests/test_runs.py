@@ -216,6 +216,21 @@ def test_boundaries(name):
     assert stream_lines(ordered(records), chunk=1) == lines
 
 
+def test_a_null_distinct_value_is_in_no_run_and_leaves_no_state():
+    """A candidate of a distinct run step without the value: no run, no state kept for its key (a state
+    left empty once made the stream executor's release of old state raise)."""
+    records = [sms("s0", 0, sender=None), sms("s1", 1), swap("w1", 2), sms("s2", 3, sender=None),
+               sms("s3", 4, sender="+447700900123"), sms("s4", 5), pay("p1", 9)]
+    ex = StreamExecutor(PLAN, lateness=0)
+    out = []
+    for r in records:
+        out += ex.feed(r)
+    out += ex.flush()
+    assert not ex.rejected_records
+    assert [alert_line(a) for a in out] == batch_lines(records)
+    assert [c for c, _ in batch_matches(records)["R-RUN-MIDDLE"]] == [("w1", "s3", "s4", "p1")]
+
+
 def test_an_eight_step_sequence_fires_on_both_executors():
     records = [call("c1", 0, duration=5), call("c2", 1), call("c3", 2), sms("s1", 3), sms("s2", 4), call("c4", 5),
                call("c5", 6, duration=5), pay("p1", 7)]
@@ -336,3 +351,23 @@ def test_a_sequence_has_at_most_eight_steps(tmp_path):
     assert any("a sequence has 2 to 8 steps" in f and "r.yaml:8:" in f for f in found), found
     eight = text.replace("    - {as: s8, stream: call, key: callee}\n", "")
     assert not [f for f in errors(tmp_path, eight) if "error" in f]
+
+
+def test_the_guides_example_rule_passes_its_inline_cases_on_both_executors(tmp_path):
+    """docs/rules.md §3 shows a whole rule with a run in the middle and its boundary cases (n-1 senders, a
+    sender twice, an SMS before the swap): it loads and its cases pass on every executor."""
+    import re
+    import shutil
+
+    from fraudrules.jobs.rule_tests import EXECUTORS, run_rule_tests
+    from tests.helpers import REPO
+
+    guide = (REPO / "docs" / "rules.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if b.startswith("id: EX-SWAP-CODES")]
+    shutil.copy(REPO / "rules" / "streams.yaml", tmp_path / "streams.yaml")
+    (tmp_path / "example.yaml").write_text(block)
+    pack = load_pack(tmp_path)
+    report = run_rule_tests(pack)
+    assert len(report.results) == 4 * len(EXECUTORS)
+    assert all(r.passed for r in report.results), [(r.case.name, r.executor, r.actual) for r in report.results]
+    assert not report.disagreements

@@ -136,7 +136,10 @@ class RunState:
             d.popitem(last=False)
         return list(d.values()) if len(d) == self.n else None
 
-    def newest_ts(self) -> int:
+    def newest_ts(self) -> int | None:
+        """The ts of the latest entry (None: none yet, a key whose candidates had no value)."""
+        if not self.entries:
+            return None
         return next(reversed(self.entries.values()))[1] if self.distinct else self.entries[-1][1]
 
     def dump(self) -> list[list]:

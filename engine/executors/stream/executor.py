@@ -256,6 +256,8 @@ class RuleRuntime:
     def run_of(self, j: int, values: tuple, ts: int, q: int) -> list | None:
         """Take a candidate of repeated step j; the latest run ending at it, or None (runtime/runs.py)."""
         n, distinct, id_idx, value_idx = self.run_steps[j]
+        if distinct and values[value_idx] is None:  # a null value is in no run: no state for it
+            return None
         states = self.run_state[j]
         key = values[self.key_idx[j]]
         st = states.get(key)
@@ -943,7 +945,8 @@ class StreamExecutor:
                 lo = now - rule.within
                 while states:
                     k = next(iter(states))
-                    if states[k].newest_ts() >= lo:
+                    newest = states[k].newest_ts()
+                    if newest is not None and newest >= lo:
                         break
                     del states[k]
             if rule.suppress > 0:
