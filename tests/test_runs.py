@@ -259,22 +259,25 @@ def test_the_alert_lists_every_record_of_the_run():
 
 def test_a_busy_key_past_the_chain_cap_is_an_error_not_a_silent_cut():
     """Eight steps on one key: the partial chains grow like n^j. Past the cap batch stops with an error
-    naming the rule; the stream executor refuses the fact before durable-rules joins it, and its guard
-    rejects that record with the same words (an evaluation error), counted, not dropped silently."""
+    naming the rule; the stream executor refuses the record as that step before durable-rules joins it,
+    counts it and says why (the record stays for every other rule and step)."""
     records = [call(f"c{i}", i) for i in range(5)] + [sms(f"s{i}", 5 + i) for i in range(2)] + \
         [call(f"d{i}", 7 + i) for i in range(2)] + [pay("p1", 9)]
     with mock.patch.object(fraudrules.executors.batch, "MAX_CHAINS", 5):
         with pytest.raises(FraudRulesError, match="R-SEQ8: more than 5 partial chains at step .* on one key"):
             batch_matches(records)
     ex = StreamExecutor(PLAN, lateness=0)
-    with mock.patch.object(fraudrules.executors.stream.executor, "MAX_CHAINS", 5):
+    said: list[tuple[str, str]] = []
+    ex.on_chain_cap = lambda rid, reason: said.append((rid, reason))
+    with mock.patch.object(fraudrules.executors.stream.executor, "MAX_STREAM_CHAINS", 5):
         for r in records:
             ex.feed(r)
         ex.flush()
-    reasons = [reason for _, reason in ex.rejected_records]
-    assert reasons, "the cap was not hit"
-    assert all("R-SEQ8: more than 5 partial chains at step" in r and "on one key" in r for r in reasons), reasons
-    assert ex.stats["rejected"] == len(reasons)
+    assert said, "the cap was not hit"
+    assert all("R-SEQ8: more than 5 partial chains at step" in r and "on one key" in r for _, r in said), said
+    assert ex.stats["chain_cap"] == len(said) == ex.stats["by_rule"]["R-SEQ8"]["chain_cap"]
+    assert not ex.rejected_records  # the records stay whole: R-RUN-FIRST still sees every call
+    assert ex.stats["by_rule"]["R-RUN-FIRST"]["matches"] == 1
     # under the cap both executors find the chain
     assert [c for c, _ in batch_matches(records)["R-SEQ8"]] == [("c2", "c3", "c4", "s0", "s1", "d0", "d1", "p1")]
     assert stream_lines(records, chunk=1) == batch_lines(records)

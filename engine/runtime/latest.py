@@ -27,8 +27,13 @@ MAX_PAIRS_PER_BLOCK = 4_000_000  # (trigger, first step) pairs evaluated at once
 # chains ending at one step on one key value, an executor stops with an error naming the rule and the
 # step, never a silent cut (batch: the chains its join keeps, by the key of the step they end at;
 # stream: the chains durable-rules would hold, by the value the next step joins, counted before a fact
-# goes in). A million chains is about half a minute of durable-rules' join on one key.
+# goes in).
 MAX_CHAINS = 1_000_000
+# The stream executor's cap is lower: durable-rules hands every complete chain back to Python at each
+# trigger (~35 µs a chain measured: 1.6M chains of 4 steps on one key took 55 s), so a busy key under
+# MAX_CHAINS still stalls a real-time stream for minutes (8 steps, 40 records of one key: 250 s).
+# Between the two caps batch answers and the stream refuses the step and counts it (stats chain_cap).
+MAX_STREAM_CHAINS = 50_000
 
 
 def latest_chain_only(rp: RulePlan) -> bool:

@@ -44,6 +44,7 @@ import copy
 import hashlib
 import heapq
 import math
+import sys
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict, deque
@@ -68,7 +69,7 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
-from ...runtime.latest import MAX_CHAINS, latest_chain_only
+from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from ...runtime.runs import RunState
 from .aggregates import STATE_CLASSES, spec_signature
@@ -172,7 +173,7 @@ class RuleRuntime:
                 self.carry[src].append((f"l{j}", ex._index[src_sp.stream][fname]))
         # every chain shares one key value: shard by it; otherwise one sid for the rule
         self.shardable = shardable
-        # The partial chains durable-rules holds for 3+ steps (runtime/latest.py MAX_CHAINS), per step before
+        # The partial chains durable-rules holds for 3+ steps (runtime/latest.py MAX_STREAM_CHAINS), per step before
         # the last and per value the next step joins on: an upper bound (order and within are not counted).
         # out_idx[j]: the field of step j's record that step j+1 joins (None: it joins an earlier step; then
         # step j's chains are counted by its own key, and step j+1 is bounded by all of them)
@@ -224,6 +225,7 @@ class RuleRuntime:
                               ex._index[sp.stream][sp.distinct] if sp.distinct else -1)
                           for j, sp in enumerate(rp.steps) if sp.is_run}
         self.run_state: dict[int, OrderedDict] = {j: OrderedDict() for j in self.run_steps}
+        self.capped = 0  # records refused as a step past MAX_STREAM_CHAINS (StreamExecutor._chain_cap)
         self.joined = 0  # chains looked at (durable-rules' and the walk's): the join's work, for tests
         self.matches = 0
         self.suppressed = 0
@@ -364,6 +366,8 @@ class StreamExecutor:
         self.region = region or plan.region
         self.on_late = on_late
         self.on_reject = on_reject
+        # a record refused as a sequence step past runtime.latest.MAX_STREAM_CHAINS: (record id, reason); None: stderr
+        self.on_chain_cap: Callable[[Any, str], None] | None = None
         self.late_records: list[tuple[dict, dict]] = []
         self.rejected_records: list[tuple[Any, str]] = []
         self.evaluator = Evaluator(plan.lists)
@@ -492,9 +496,9 @@ class StreamExecutor:
         else:
             del rule.live_sid[cand.sid]
 
-    def _frames_of(self, rule: RuleRuntime, j: int, cand: Candidate) -> tuple[int, Any]:
+    def _frames_of(self, rule: RuleRuntime, j: int, cand: Candidate) -> tuple[int, Any] | None:
         """The partial chains a fact of step j would end in durable-rules, at most, and the value the next
-        step joins on; past MAX_CHAINS live ones an error, before durable-rules does the work."""
+        step joins on; None when that passes MAX_STREAM_CHAINS on the value, before durable-rules does the work."""
         if j == 0:
             u = 1
         elif rule.links[j][0] == j - 1:
@@ -503,15 +507,32 @@ class StreamExecutor:
             u = rule.frame_total[j - 1]
         idx = rule.out_idx[j]
         v = join_value(cand.values[rule.key_idx[j] if idx is None else idx])
-        if j and rule.frames[j].get(v, 0) + u > MAX_CHAINS:  # a first step's facts are records, not chains
-            raise FraudRulesError(f"{rule.id}: more than {MAX_CHAINS:,} partial chains at step {rule.aliases[j]!r} on "
-                                  f"one key: a sequence of {rule.k} steps joins every chain, and a busy key makes "
-                                  f"that grow like n^{j}; narrow the steps' where or shorten within")
+        if j and rule.frames[j].get(v, 0) + u > MAX_STREAM_CHAINS:  # a first step's facts are records, not chains
+            return None
         return u, v
+
+    def _chain_cap(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
+        """A record refused as step j of a rule, past MAX_STREAM_CHAINS: counted per rule, said on stderr (first
+        time per rule) or to ``on_chain_cap``. Not an evaluation error: the guard's rollback would cost a
+        replay of every chain, and the record stays whole for the other rules and steps."""
+        rule.capped += 1
+        self.counters["chain_cap"] += 1
+        reason = (f"{rule.id}: more than {MAX_STREAM_CHAINS:,} partial chains at step {rule.aliases[j]!r} on one key: "
+                  f"a sequence of {rule.k} steps joins every chain, and a busy key makes that grow like n^{j}; "
+                  "the record is not taken as that step (narrow the steps' where or shorten within)")
+        if self.on_chain_cap is not None:
+            self.on_chain_cap(cand.values[0], reason)
+        elif rule.capped == 1:
+            print(f"warning: record {cand.values[0]!r}: {reason} (counted in stats chain_cap)", file=sys.stderr)
 
     def _hold(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """Keep a candidate of a step before the last until ``within`` has passed it."""
-        frames = self._frames_of(rule, j, cand) if rule.count_frames else None
+        frames = None
+        if rule.count_frames:
+            frames = self._frames_of(rule, j, cand)
+            if frames is None:
+                self._chain_cap(rule, j, cand)
+                return
         if not self._assert_cand(rule, j, cand):
             return
         if frames is not None and frames[0]:
@@ -976,13 +997,15 @@ class StreamExecutor:
             "alerts": c["alerts"],
             "suppressed": c["suppressed"],
             "id_collisions": c["id_collisions"],
+            "chain_cap": c["chain_cap"],
             "live_facts": self.live_facts,
             "live_keys": keys,
             "state_entries": py_entries,
             "sids": len(self.sids_used),
             "state_bytes_est": durable_msgs * DURABLE_MESSAGE_BYTES + py_entries * PY_ENTRY_BYTES,
             "watermark_ns": None if self.watermark is None or math.isinf(self.watermark) else int(self.watermark),
-            "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed}
+            "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed,
+                               **({"chain_cap": r.capped} if r.capped else {})}
                         for r in self._rules},
         }
 
