@@ -380,7 +380,8 @@ class RuleRef:
         u = self.rp.unless
         if u is None:
             return False
-        key = chain[u.on].get(self.steps[u.on].key)
+        on = sum(sp.runs for sp in self.steps[:u.on + 1]) - 1  # a repeated step's record is its run's last
+        key = chain[on].get(self.steps[u.on].key)
         for q in self.recs[chain[0].pos + 1: chain[-1].pos]:
             if q.stream == u.stream and q.get(u.key) is not None and q.get(u.key) == key \
                     and self.interp.holds(u.where, q):
@@ -388,29 +389,39 @@ class RuleRef:
         return False
 
     def all_chains(self) -> list[list[Rec]]:
-        """Every chain r1 < ... < rk satisfying docs/design.md §5, by plain enumeration."""
-        k = len(self.steps)
+        """Every chain r1 < ... < rk satisfying docs/design.md §5, by plain enumeration. A repeated step
+        (runs: n) takes n records in a row of the chain, each passing the step and joining like it, with
+        different non-null values of its ``distinct`` field; its alias is bound to the last."""
+        slots = [(j, m) for j, sp in enumerate(self.steps) for m in range(sp.runs)]
         out: list[list[Rec]] = []
 
-        def extend(chain: list[Rec], bound: dict[str, Rec]) -> None:
-            j = len(chain)
-            if j == k:
+        def extend(chain: list[Rec], bound: dict[str, Rec], taken: set) -> None:
+            i = len(chain)
+            if i == len(slots):
                 if not self.cancelled(chain):
                     out.append(chain)
                 return
-            want = self.join_value(j, bound)
-            if want is None:
-                return
-            for q in self.recs[chain[-1].pos + 1:]:
-                if self.rp.within_ns is not None and int(q.ts) - int(chain[0].ts) > self.rp.within_ns:
+            j, m = slots[i]
+            sp = self.steps[j]
+            if j == 0:  # the first step's key is its first record's
+                want = chain[0].get(sp.key) if m else None
+            else:
+                want = self.join_value(j, bound)
+                if want is None:
+                    return
+            for q in self.recs[chain[-1].pos + 1 if chain else 0:]:
+                if chain and self.rp.within_ns is not None and int(q.ts) - int(chain[0].ts) > self.rp.within_ns:
                     break  # within is inclusive; later records are only further away
-                if q.get(self.steps[j].key) != want or not self.step_holds(j, q, bound):
+                if (want is not None and q.get(sp.key) != want) or not self.step_holds(j, q, bound):
                     continue
-                extend(chain + [q], {**bound, self.steps[j].alias: q})
+                value = q.get(sp.distinct) if sp.distinct else None
+                if sp.distinct and (value is None or value in taken):
+                    continue
+                last = m == sp.runs - 1
+                extend(chain + [q], {**bound, sp.alias: q} if last else bound,
+                       set() if last else taken | {value})
 
-        for r in self.recs:
-            if self.step_holds(0, r, {}):
-                extend([r], {self.steps[0].alias: r})
+        extend([], {}, set())
         return out
 
     def matches(self) -> list[tuple[tuple[str, ...], bool]]:

@@ -645,6 +645,31 @@ CASES = [
         WHERE f.amount >= 1000
         GROUP BY o.id
     """),
+    # 15. a repeated first step (runs: 3): a candidate ends a run when it has two earlier candidates of its key
+    # (LAG over the candidates); within counts from the run's first record, and the evidence is rn
+    _sequence("ORC-RUN-001", """
+        within: 2h
+        steps:
+          - as: big
+            stream: payment
+            key: payer_account
+            runs: 3
+            where: amount >= 1000
+          - as: small
+            stream: payment
+            key: payer_account
+            where: amount < 100
+    """, """
+        WITH c AS (
+            SELECT id, pos, ts, payer_account,
+                   lag(ts, 2) OVER (PARTITION BY payer_account ORDER BY pos) AS first_ts
+            FROM pays WHERE payer_account IS NOT NULL AND amount >= 1000)
+        SELECT s.id, arg_max(c.id, c.pos) FROM c
+        JOIN pays s ON s.payer_account = c.payer_account AND c.pos < s.pos
+                   AND s.ts <= c.first_ts + INTERVAL '7200 seconds'
+        WHERE c.first_ts IS NOT NULL AND s.amount < 100
+        GROUP BY s.id
+    """),
 ]
 
 
@@ -849,6 +874,8 @@ MUTATIONS = [
      "0.8 * (SELECT CAST(coalesce(sum(x.amount), 0) AS DOUBLE) FROM pays x WHERE x.payee_account = f.payee_account"
      " AND x.amount >= 1000 AND x.ts > o.ts - INTERVAL '21600 seconds' AND x.pos <= o.pos)"),
     ("ORC-STEPAGG-001", "evidence: the earliest chain", "arg_max(f.id, f.pos)", "arg_min(f.id, f.pos)"),
+    ("ORC-RUN-001", "within from the run's last record", "s.ts <= c.first_ts +", "s.ts <= c.ts +"),
+    ("ORC-RUN-001", "a run of two records", "lag(ts, 2)", "lag(ts, 1)"),
 ]
 
 

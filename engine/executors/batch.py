@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from ..columns.vec import Vec
+from ..errors import FraudRulesError
 from ..io.tables import RecordSet, Table
 from ..lang.expr import Field
 from ..runtime.alerts import LISTED_AGGREGATES, MatchView, key_texts, to_python
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
-from ..runtime.latest import expand_pairs, latest_chain_only, latest_passing
+from ..runtime.latest import MAX_CHAINS, expand_pairs, latest_chain_only, latest_passing
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
+from ..runtime.runs import latest_runs
 from ..runtime.windows import (
     WINDOW_BODIES,
     ColumnCodes,
@@ -197,12 +199,26 @@ class TableRows(Bindings):
 class ChainRows(Bindings):
     """Chains of a rule: each alias reads its step's table at the chain's rows."""
 
-    def __init__(self, rule: RulePlan, tables: Tables, store: AggregateStore, rows: dict[str, np.ndarray]):
+    def __init__(self, rule: RulePlan, tables: Tables, store: AggregateStore, rows: dict[str, np.ndarray],
+                 runs: Runs | None = None):
         super().__init__(len(next(iter(rows.values()))))
         self.tables = tables
         self.store = store
         self.rows = rows
         self.streams = {sp.alias: sp.stream for sp in rule.steps}
+        self.steps = {sp.alias: sp for sp in rule.steps}
+        self.runs_of = runs
+
+    def run_records(self, alias: str) -> list[list[dict[str, Any]]]:
+        sp = self.steps[alias]
+        members = self.runs_of.members(sp, self.rows[alias])
+        table = self.tables[sp.stream]
+        flat = members.ravel()
+        cols = {"id": to_python(table.columns["id"].take(flat)), "ts": to_python(table.columns["ts"].take(flat))}
+        if sp.distinct:
+            cols[sp.distinct] = to_python(table.columns[sp.distinct].take(flat))
+        n = members.shape[1]
+        return [[{c: vals[i * n + m] for c, vals in cols.items()} for m in range(n)] for i in range(len(members))]
 
     def _column(self, alias: str, name: str) -> Vec:
         return self.tables[self.streams[alias]].columns[name].take(self.rows[alias])
@@ -212,6 +228,36 @@ class ChainRows(Bindings):
 
     def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
         return self.store.members(spec, self.rows[alias], limit)
+
+
+class Runs:
+    """Repeated steps (runtime/runs.py): per step, the first record of the latest run ending at each row."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self._done: dict[int, tuple[StepPlan, np.ndarray, np.ndarray]] = {}  # id(step) -> (step, cands, first)
+
+    def first(self, sp: StepPlan, cands: np.ndarray | None = None) -> np.ndarray:
+        """Per row of the step's table: the row of its run's first record, or -1 (no run ends there).
+        ``cands``: the step's candidate rows (given the first time: the step's local where)."""
+        got = self._done.get(id(sp))
+        if got is None:
+            assert cands is not None
+            codes = self.tables.codes(sp.stream, sp.key)[cands]
+            values = self.tables.codes(sp.stream, sp.distinct)[cands] if sp.distinct else None
+            at = latest_runs(codes, sp.runs, values)  # a table is in total order, and so are cands
+            first = np.full(self.tables[sp.stream].n, -1, dtype=np.int64)
+            first[cands] = np.where(at >= 0, cands[np.maximum(at, 0)], -1)
+            got = self._done[id(sp)] = (sp, cands, first)
+        return got[2]
+
+    def members(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
+        """The run ending at each row (each ends one), as rows in total order: shape (len(rows), runs)."""
+        _, cands, _ = self._done[id(sp)]
+        codes = self.tables.codes(sp.stream, sp.key)[cands]
+        values = self.tables.codes(sp.stream, sp.distinct)[cands] if sp.distinct else None
+        at = latest_runs(codes, sp.runs, values, members_of=np.searchsorted(cands, rows))
+        return cands[at]
 
 
 class BatchExecutor:
@@ -228,6 +274,7 @@ class BatchExecutor:
         self.tables = Tables(records, plan)
         self.evaluator = Evaluator(plan.lists)
         self.store = AggregateStore(self.tables, self.evaluator)
+        self.runs = Runs(self.tables)
 
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
@@ -252,7 +299,14 @@ class BatchExecutor:
         table = self.tables[sp.stream]
         env = TableRows(table, self.store).env(sp.alias, sp.aggregates)
         mask = self.evaluator.truth(sp.local, env) & ~table.columns[sp.key].null
-        return np.flatnonzero(mask)
+        rows = np.flatnonzero(mask)
+        if sp.is_run:  # a record of a repeated step counts as its run's last: it must end one
+            rows = rows[self.runs.first(sp, rows)[rows] >= 0]
+        return rows
+
+    def _start_rows(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
+        """The rows where the step's records begin: a run's first record, else the record itself."""
+        return self.runs.first(sp)[rows] if sp.is_run else rows
 
     def _triggers(self, sp: StepPlan) -> np.ndarray:
         """Candidates of a rule's last step: only new rows may trigger."""
@@ -303,13 +357,14 @@ class BatchExecutor:
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
         chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
         cand_code = cand_codes[cand]
-        # sort chains by (code, ts of the first step); drop chains that cannot join
-        ts_first = self._ts(first, chains[first.alias])
+        # sort chains by (code, ts of the first record); drop chains that cannot join
+        first_rows = self._start_rows(first, chains[first.alias])
+        ts_first = self._ts(first, first_rows)
         live = np.flatnonzero(chain_code >= 0)
         order = live[np.lexsort((ts_first[live], chain_code[live]))]
         sc, st = chain_code[order], ts_first[order]
         uniq, rank = self.tables.ranks(first.stream)
-        index = CompositeIndex(sc, st, (uniq, rank[chains[first.alias]][order]))
+        index = CompositeIndex(sc, st, (uniq, rank[first_rows][order]))
         cand_ts = self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
         lo = index.search(cand_code, cand_ts - within, side="left")
@@ -317,8 +372,9 @@ class BatchExecutor:
         lo = np.where(cand_code < 0, 0, lo)
         hi = np.where(cand_code < 0, 0, hi)
         prev_seq = self._seq(prev, chains[prev.alias])
-        cand_seq = self._seq(sp, cand)
+        cand_seq = self._seq(sp, self._start_rows(sp, cand))  # a run lies wholly after the step before
         out: dict[str, list[np.ndarray]] = {a: [] for a in list(chains) + [sp.alias]}
+        per_key = np.zeros(int(cand_code.max(initial=-1)) + 1, dtype=np.int64)  # chains kept, by key
         counts = np.maximum(hi - lo, 0)
         # bound memory: expand at most MAX_PAIRS_PER_BLOCK candidate pairs at a time
         block_id = (np.cumsum(counts) - counts) // MAX_PAIRS_PER_BLOCK
@@ -337,6 +393,13 @@ class BatchExecutor:
                 env = ChainRows(rp, self.tables, self.store, new_rows).env(sp.alias, sp.aggregates)
                 keep = self.evaluator.truth(sp.cross, env)
                 new_rows = {a: r[keep] for a, r in new_rows.items()}
+            if len(steps) > 2 and len(q):  # runtime/latest.py MAX_CHAINS: bounded, and said
+                per_key += np.bincount(cand_codes[new_rows[sp.alias]], minlength=len(per_key))
+                if per_key.max() > MAX_CHAINS:
+                    raise FraudRulesError(
+                        f"{rp.id}: more than {MAX_CHAINS:,} partial chains at step {sp.alias!r} on one key: a "
+                        f"sequence of {len(steps)} steps joins every chain, and a busy key makes that grow like "
+                        f"n^{j}; narrow the steps' where or shorten within")
             for a, r in new_rows.items():
                 out[a].append(r)
         return {a: (np.concatenate(parts) if parts else np.zeros(0, np.int64)) for a, parts in out.items()}
@@ -394,7 +457,7 @@ class BatchExecutor:
         useq = table.seq[urows]
         order = np.lexsort((useq, ucode))
         uc, us = ucode[order], useq[order]
-        s1 = self._seq(first, chains[first.alias])
+        s1 = self._seq(first, self._start_rows(first, chains[first.alias]))
         sk = self._seq(last, chains[last.alias])
         lo = composite_searchsorted(uc, us, ccode, s1, side="right")
         hi = composite_searchsorted(uc, us, ccode, sk, side="left")
@@ -458,4 +521,4 @@ def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool
     rows = {sp.alias: r[pick] for sp, r in zip(rp.steps, matches.rows)}
     last = rp.steps[-1]
     seq = executor.tables[last.stream].seq[rows[last.alias]]
-    return MatchView(rp, ChainRows(rp, executor.tables, executor.store, rows), seq)
+    return MatchView(rp, ChainRows(rp, executor.tables, executor.store, rows, executor.runs), seq)

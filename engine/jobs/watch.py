@@ -618,6 +618,8 @@ class WatchJob(StreamRun):
             "alerts": s["alerts"],
             "suppressed": s["suppressed"],
             "id_collisions": s["id_collisions"],
+            # records refused as a sequence step past the stream's chain cap (docs/design.md §5), when any
+            **({"chain_cap": s["chain_cap"]} if s["chain_cap"] else {}),
             "live_facts": s["live_facts"],
             "live_keys": s["live_keys"],
             "state_bytes_est": s["state_bytes_est"],

@@ -16,6 +16,7 @@ from ..lang.aggregates import AGGREGATES
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
+    PARAMS_ALIAS,
     Binary,
     Call,
     Cond,
@@ -30,7 +31,7 @@ from ..lang.expr import (
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
 from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
-from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack
+from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step
 from .streams import FieldSpec, StreamSpec
 
 MAX_MACRO_DEPTH = 8
@@ -591,6 +592,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
             if prev_spec is not None and prev.key in prev_spec.fields:
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
+        errors.extend(_run_problems(step, spec))
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
                             what=f"the where of step {step.alias!r}", params=rule.params,
                             later=tuple(s.alias for s in rule.steps[i + 1:])))
@@ -610,6 +612,25 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                 errors.extend(_join_problem(u.loc, ("unless", spec.fields[u.key]), (u.on, seen[u.on].fields[on.key]),
                                             "unless"))
     return scopes, errors
+
+
+def _run_problems(step: Step, spec: StreamSpec) -> list[RuleError]:
+    """A repeated step (``runs: n``): its distinct field exists, and its where reads its own record only."""
+    if not step.is_run:
+        return []
+    out: list[RuleError] = []
+    if step.distinct is not None and step.distinct not in spec.fields:
+        hint = name_hint(step.distinct, list(spec.fields))
+        out.append(RuleError(f"distinct: stream {spec.name!r} has no field {step.distinct!r}{hint}",
+                             step.distinct_loc or step.loc))
+    if step.where is not None:
+        for node in step.where.ast.walk():
+            if isinstance(node, (Field, Call)) and node.alias not in (None, step.alias, PARAMS_ALIAS):
+                out.append(RuleError(f"step {step.alias!r} repeats (runs: {step.runs}): its where reads only its "
+                                     f"own records, not {node.alias}.{node.name} (not supported yet: docs/rules.md §9)",
+                                     step.where.location(node)))
+                break
+    return out
 
 
 def _join_problem(loc, mine: tuple[str, FieldSpec], theirs: tuple[str, FieldSpec], how: str) -> list[RuleError]:

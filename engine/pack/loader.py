@@ -26,6 +26,8 @@ from ..lang.formats import MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, format_spec_p
 from .checker import check_pack
 from .model import (
     MAX_RETENTION,
+    MAX_RUNS,
+    MAX_STEPS,
     SEVERITIES,
     STATUSES,
     ExprSource,
@@ -54,9 +56,10 @@ RULE_KEYS = {
     "id", "title", "description", "severity", "score", "status", "version", "tags", "references",
     "author", "date", "modified", "falsepositives", "stream", "key", "where", "sequence", "suppress",
     "explain", "tests", "params",
+    "runs", "distinct",  # accepted only to say that a single-stream rule counts instead (_parse_step)
 }
 SEQUENCE_KEYS = {"within", "steps", "unless"}
-STEP_KEYS = {"as", "stream", "key", "where", "follows"}
+STEP_KEYS = {"as", "stream", "key", "where", "follows", "runs", "distinct"}
 UNLESS_KEYS = {"stream", "key", "where", "on"}
 TEST_KEYS = {"name", "records", "expect", "lists"}
 LIST_KEYS = {"kind", "description", "source", "values", "file"}
@@ -244,7 +247,34 @@ def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False) -
         else:
             a, f = text.split(".")
             follows = (a, f)
-    return Step(alias, stream, key, where, follows, node.loc)
+    runs, distinct, distinct_loc = _parse_runs(node, single, errors)
+    return Step(alias, stream, key, where, follows, node.loc, runs, distinct, distinct_loc)
+
+
+def _parse_runs(node: Node, single: bool, errors: _Errors) -> tuple[int, str | None, SourceLocation | None]:
+    """``runs: n`` (1..MAX_RUNS) and ``distinct: field`` of a repeated step."""
+    rnode, dnode = node.get("runs"), node.get("distinct")
+    if single:
+        for knode, key in ((rnode, "runs"), (dnode, "distinct")):
+            if knode is not None:
+                errors.add(f"'{key}' repeats a step of a sequence; a single-stream rule says 'at least n records' "
+                           "with count(w) >= n, or n different values with distinct(field, w) >= n",
+                           _key_loc(node, key))
+        return 1, None, None
+    runs = 1
+    if rnode is not None:
+        v = rnode.value
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_RUNS:
+            errors.add(f"runs must be an integer in 1..{MAX_RUNS}", rnode.loc)
+        else:
+            runs = v
+    distinct = None
+    if dnode is not None:
+        distinct = _str(dnode, "distinct", errors) or None
+        if rnode is None:
+            errors.add("distinct needs runs: it says how many different values the run's records have "
+                       "(runs: 5, distinct: caller)", dnode.loc)
+    return runs, distinct, None if dnode is None else dnode.loc
 
 
 def _parse_tests(node: Node | None, errors: _Errors) -> tuple[RuleTest, ...]:
@@ -394,8 +424,8 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
             if seq_node.get("within") is None:
                 errors.add("a sequence needs 'within' (e.g. within: 1h)", seq_node.loc)
             snode = seq_node.get("steps")
-            if snode is None or not isinstance(snode.value, list) or not 2 <= len(snode.value) <= 4:
-                errors.add("a sequence has 2 to 4 steps", (snode or seq_node).loc)
+            if snode is None or not isinstance(snode.value, list) or not 2 <= len(snode.value) <= MAX_STEPS:
+                errors.add(f"a sequence has 2 to {MAX_STEPS} steps", (snode or seq_node).loc)
             else:
                 for i, step_node in enumerate(snode.value):
                     step = _parse_step(step_node, i, errors)

@@ -15,6 +15,8 @@ from .source import Node
 from .streams import Schema
 
 MAX_RETENTION = 400 * 86400.0  # longest window or suppression a rule may ask for
+MAX_STEPS = 8  # steps of a sequence
+MAX_RUNS = 100  # records of a repeated step (runs: n): a run's evidence lists each of them
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("stable", "experimental", "deprecated")
@@ -44,6 +46,13 @@ class Step:
     where: ExprSource | None
     follows: tuple[str, str] | None = None  # (earlier alias, its field)
     loc: SourceLocation = SourceLocation("")
+    runs: int = 1  # a repeated step: at least this many records pass it (docs/design.md §5)
+    distinct: str | None = None  # with runs: the run's records have different non-null values of it
+    distinct_loc: SourceLocation | None = None
+
+    @property
+    def is_run(self) -> bool:
+        return self.runs > 1 or self.distinct is not None
 
 
 @dataclass(frozen=True)

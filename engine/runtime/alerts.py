@@ -136,9 +136,12 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
     # evidence: the fields the rule used, per step
     evidence_cols: list[tuple[str, str, dict[str, list[Any]]]] = []
     rows = view.rows
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
     for sp in steps:
         cols = {f: to_python(rows.column(sp.alias, f)) for f in sp.fields}
         evidence_cols.append((sp.alias, sp.stream, cols))
+        if sp.is_run:  # a repeated step: its record is the run's last; the run is listed whole
+            runs[sp.alias] = rows.run_records(sp.alias)
     key_vals = to_python(rows.column(last.alias, last.key))
     ids = to_python(rows.column(last.alias, "id"))
     ts = to_python(rows.column(last.alias, "ts"))
@@ -168,13 +171,16 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
     for i in range(n):  # per alert, not per record
         evidence = []
         for alias, stream, cols in evidence_cols:
-            evidence.append({
+            item = {
                 "step": alias,
                 "stream": stream,
                 "id": cols["id"][i],
                 "ts": cols["ts"][i],
                 "fields": {f: vals[i] for f, vals in cols.items() if f not in ("id", "ts")},
-            })
+            }
+            if alias in runs:
+                item["run"] = runs[alias][i]
+            evidence.append(item)
         conditions = []
         for cond, leaves, behind in cond_cols:
             values: dict[str, Any] = {}

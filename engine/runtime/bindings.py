@@ -52,6 +52,11 @@ class Bindings(ABC):
         build alerts implement it."""
         raise NotImplementedError(f"{type(self).__name__} cannot list an aggregate's members")
 
+    def run_records(self, alias: str) -> list[list[dict[str, Any]]]:
+        """A repeated step's run per row: each record's id, ts and (with ``distinct: f``) f, in total
+        order (docs/design.md §6). Executors that build alerts implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list a run's records")
+
     def env(self, own: str, aggregates: Mapping[Call, AggregateSpec]) -> StepEnv:
         """The Env of an expression of step ``own``, whose aggregate calls are ``aggregates``."""
         return StepEnv(self, own, aggregates)

@@ -22,6 +22,18 @@ from ..pack.streams import Schema
 from .plan import RulePlan
 
 MAX_PAIRS_PER_BLOCK = 4_000_000  # (trigger, first step) pairs evaluated at once: bounds memory
+# Sequences of three or more steps join every chain (two-step ones the latest only). On a busy key their
+# count grows like n^(k-1), so a rule file could ask for an exponential join: past this many partial
+# chains ending at one step on one key value, an executor stops with an error naming the rule and the
+# step, never a silent cut (batch: the chains its join keeps, by the key of the step they end at;
+# stream: the chains durable-rules would hold, by the value the next step joins, counted before a fact
+# goes in).
+MAX_CHAINS = 1_000_000
+# The stream executor's cap is lower: durable-rules hands every complete chain back to Python at each
+# trigger (~35 µs a chain measured: 1.6M chains of 4 steps on one key took 55 s), so a busy key under
+# MAX_CHAINS still stalls a real-time stream for minutes (8 steps, 40 records of one key: 250 s).
+# Between the two caps batch answers and the stream refuses the step and counts it (stats chain_cap).
+MAX_STREAM_CHAINS = 50_000
 
 
 def latest_chain_only(rp: RulePlan) -> bool:
@@ -34,7 +46,7 @@ def latest_chain_only(rp: RulePlan) -> bool:
     the unless record is matched against the trigger's key (``on`` the last step), or against the
     first step's key and the trigger joins that key; not when ``follows`` joins the trigger to
     another field of the first step, whose key may differ from one first step to the next."""
-    if len(rp.steps) != 2:
+    if len(rp.steps) != 2 or any(sp.is_run for sp in rp.steps):  # a run's first record moves the cut
         return False
     u = rp.unless
     if u is None or u.on == 1:

@@ -75,6 +75,12 @@ class StepPlan:
     # the aggregates evaluated at this step's record: its own, and those later steps and the explain read
     # as ``alias.agg(...)``; an executor that keeps candidates snapshots these with each one
     kept: tuple[AggregateSpec, ...] = ()
+    runs: int = 1  # a repeated step (runtime/runs.py): the alias is the last of ``runs`` records
+    distinct: str | None = None  # ... with different non-null values of this field
+
+    @property
+    def is_run(self) -> bool:
+        return self.runs > 1 or self.distinct is not None
 
 
 @dataclass
@@ -300,7 +306,10 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
                     used[alias].add(name)
         if step.follows:
             used[step.follows[0]].add(step.follows[1])
-        steps.append(StepPlan(step.alias, step.stream, step.key, step.follows, _and(local), _and(cross), aggs))
+        if step.distinct:
+            used[step.alias].add(step.distinct)
+        steps.append(StepPlan(step.alias, step.stream, step.key, step.follows, _and(local), _and(cross), aggs,
+                              runs=step.runs, distinct=step.distinct))
     explain: list[ExplainPart] = []
     explain_aggs: dict[Call, AggregateSpec] = {}
     last = rule.steps[-1]

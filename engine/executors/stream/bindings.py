@@ -12,6 +12,7 @@ from ...columns.types import PhysicalKind
 from ...columns.vec import DTYPES, FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
+from ...runtime.alerts import to_python
 from ...runtime.bindings import Bindings
 from ...runtime.plan import AggregateSpec
 
@@ -103,6 +104,24 @@ class Gather(Bindings):
 
     def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
         return aggregate_vec([c.aggs[spec] for c in self.rows[alias]], spec)
+
+    def run_records(self, alias: str) -> list[list[dict[str, Any]]]:
+        # each candidate keeps its run's (q, ts, id, value) entries (runtime/runs.py); JSON as batch's to_python
+        sp = next(s for s in self.rule.rp.steps if s.alias == alias)
+        stream = sp.stream
+        runs = [c.run for c in self.rows[alias]]
+        flat = [e for run in runs for e in run]
+        kinds = self.ex._kinds[stream]
+        idx = self.ex._index[stream]
+        cols = {"id": to_python(vec_of([e[2] for e in flat], kinds[idx["id"]])),
+                "ts": to_python(vec_of([e[1] for e in flat], PhysicalKind.INT))}
+        if sp.distinct:
+            cols[sp.distinct] = to_python(vec_of([e[3] for e in flat], kinds[idx[sp.distinct]]))
+        out, at = [], 0
+        for run in runs:
+            out.append([{c: vals[at + m] for c, vals in cols.items()} for m in range(len(run))])
+            at += len(run)
+        return out
 
     def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
         # kept with each candidate when it was made (executor._members), MEMBERS_SHOWN long

@@ -44,6 +44,7 @@ import copy
 import hashlib
 import heapq
 import math
+import sys
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict, deque
@@ -68,8 +69,9 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
-from ...runtime.latest import latest_chain_only
+from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
+from ...runtime.runs import RunState
 from .aggregates import STATE_CLASSES, spec_signature
 from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
@@ -111,9 +113,10 @@ def _kind_of_values(values: list) -> PhysicalKind:
 class Candidate:
     """One record that passed a step's local conditions: its values and aggregates."""
 
-    __slots__ = ("values", "ts", "q", "aggs", "members", "fid", "sid")
+    __slots__ = ("values", "ts", "q", "aggs", "members", "fid", "sid", "run", "first_q", "first_ts", "frames")
 
-    def __init__(self, values: tuple, ts: int, q: int, aggs: dict, members: dict | None = None):
+    def __init__(self, values: tuple, ts: int, q: int, aggs: dict, members: dict | None = None,
+                 run: list | None = None):
         self.values = values
         self.ts = ts
         self.q = q
@@ -121,6 +124,12 @@ class Candidate:
         self.members = members or {}  # count/distinct spec -> (total, first ids or values), for alerts
         self.fid: str | None = None
         self.sid: str | None = None
+        # a repeated step's candidate is its run's last record: the run's (q, ts, id, value) entries, whose
+        # first one is where the step begins (the step before must precede it; within counts from it)
+        self.run = run
+        self.first_q = run[0][0] if run else q
+        self.first_ts = run[0][1] if run else ts
+        self.frames: tuple[int, Any] | None = None  # (partial chains ending here, the value the next step joins)
 
 
 class RuleRuntime:
@@ -164,13 +173,35 @@ class RuleRuntime:
                 self.carry[src].append((f"l{j}", ex._index[src_sp.stream][fname]))
         # every chain shares one key value: shard by it; otherwise one sid for the rule
         self.shardable = shardable
+        # The partial chains durable-rules holds for 3+ steps (runtime/latest.py MAX_STREAM_CHAINS), per step before
+        # the last and per value the next step joins on: an upper bound (order and within are not counted).
+        # out_idx[j]: the field of step j's record that step j+1 joins (None: it joins an earlier step; then
+        # step j's chains are counted by its own key, and step j+1 is bounded by all of them)
+        self.count_frames = self.k >= 3
+        self.frames: list[dict] = [{} for _ in range(self.k - 1)]
+        self.frame_total = [0] * (self.k - 1)
+        self.out_idx: list[int | None] = []
+        for j in range(self.k - 1):
+            src, fname = self.links[j + 1]
+            if src != j:
+                self.out_idx.append(None)
+            elif fname == "k":
+                self.out_idx.append(self.key_idx[j])
+            else:
+                self.out_idx.append(next(i for f, i in self.carry[j] if f == fname))
         u = rp.unless
         self.unless = u
         if u is not None:
             self.unless_key_idx = ex._index[u.stream][u.key]
             self.unless_on_idx = self.key_idx[u.on]
         self.cands: dict[tuple[int, int], Candidate] = {}
-        self.facts: deque = deque()  # (ts, q, step) of asserted non-last-step facts, in total order
+        self.facts: deque | list = deque()  # (ts, q, step) of asserted non-last-step facts, in total order
+        # A repeated first step's fact starts at its run's first record, earlier than its own: keep them in a
+        # heap by that time, so that each leaves durable-rules as soon as no trigger can be within of it
+        # (durable-rules 2.0.28 can crash when a join fails its within condition, never reached so)
+        self.facts_heap = rp.steps[0].is_run
+        if self.facts_heap:
+            self.facts = []
         self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
@@ -189,6 +220,12 @@ class RuleRuntime:
             # a record that is both steps triggers before it becomes a first step: it cannot join
             # itself (strictly later), and the first step it replaces in durable-rules may still join it
             self.steps_on = {s: sorted(js, reverse=True) for s, js in self.steps_on.items()}
+        # repeated steps (runtime/runs.py): per step, per key value, the latest candidates a run can use
+        self.run_steps = {j: (sp.runs, sp.distinct is not None, ex._index[sp.stream]["id"],
+                              ex._index[sp.stream][sp.distinct] if sp.distinct else -1)
+                          for j, sp in enumerate(rp.steps) if sp.is_run}
+        self.run_state: dict[int, OrderedDict] = {j: OrderedDict() for j in self.run_steps}
+        self.capped = 0  # records refused as a step past MAX_STREAM_CHAINS (StreamExecutor._chain_cap)
         self.joined = 0  # chains looked at (durable-rules' and the walk's): the join's work, for tests
         self.matches = 0
         self.suppressed = 0
@@ -205,16 +242,32 @@ class RuleRuntime:
                 {"r": r},
                 {"st": j},
                 {"k": {f"a{src}": field}},  # key equality (hash-indexed join)
-                {"$gt": {"q": {f"a{j - 1}": "q"}}},  # strictly later in the total order
+                # strictly later in the total order (a repeated step: its whole run, from its first record)
+                {"$gt": {"q0" if j in self.run_steps else "q": {f"a{j - 1}": "q"}}},
                 {"$lte": {"ts": {"$add": {"$l": {"a0": "ts"}, "$r": self.within}}}},  # ts_j - ts_0 <= within
             ]}})
         return {"all": conds, "run": self.id}
 
     def entries(self) -> int:
-        return (len(self.cands) + sum(len(v) for v in self.unless_idx.values()) + len(self.supp))
+        return (len(self.cands) + sum(len(v) for v in self.unless_idx.values()) + len(self.supp)
+                + sum(len(st.entries) for states in self.run_state.values() for st in states.values()))
 
     def live_keys(self) -> int:
-        return len(self.unless_idx) + len(self.supp)
+        return len(self.unless_idx) + len(self.supp) + sum(len(states) for states in self.run_state.values())
+
+    def run_of(self, j: int, values: tuple, ts: int, q: int) -> list | None:
+        """Take a candidate of repeated step j; the latest run ending at it, or None (runtime/runs.py)."""
+        n, distinct, id_idx, value_idx = self.run_steps[j]
+        if distinct and values[value_idx] is None:  # a null value is in no run: no state for it
+            return None
+        states = self.run_state[j]
+        key = values[self.key_idx[j]]
+        st = states.get(key)
+        if st is None:
+            st = states[key] = RunState(n, distinct)
+        else:
+            states.move_to_end(key)
+        return st.add((q, ts, values[id_idx], values[value_idx] if distinct else None))
 
 
 # --- the executor --------------------------------------------------------------------------------
@@ -313,6 +366,8 @@ class StreamExecutor:
         self.region = region or plan.region
         self.on_late = on_late
         self.on_reject = on_reject
+        # a record refused as a sequence step past runtime.latest.MAX_STREAM_CHAINS: (record id, reason); None: stderr
+        self.on_chain_cap: Callable[[Any, str], None] | None = None
         self.late_records: list[tuple[dict, dict]] = []
         self.rejected_records: list[tuple[Any, str]] = []
         self.evaluator = Evaluator(plan.lists)
@@ -415,8 +470,11 @@ class StreamExecutor:
     def _assert_cand(self, rule: RuleRuntime, j: int, cand: Candidate) -> bool:
         values = cand.values
         key = values[rule.key_idx[j]]
+        # step 0's ts is where within starts: a repeated first step's first record
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": self._sid(rule, key), "r": rule.index,
-               "st": j, "k": join_value(key), "q": cand.q, "ts": cand.ts}
+               "st": j, "k": join_value(key), "q": cand.q, "ts": cand.first_ts if j == 0 else cand.ts}
+        if j in rule.run_steps:
+            msg["q0"] = cand.first_q
         for fname, idx in rule.carry[j]:
             v = values[idx]
             if v is None:  # a null link never joins (batch: factorize gives -1)
@@ -438,12 +496,54 @@ class StreamExecutor:
         else:
             del rule.live_sid[cand.sid]
 
+    def _frames_of(self, rule: RuleRuntime, j: int, cand: Candidate) -> tuple[int, Any] | None:
+        """The partial chains a fact of step j would end in durable-rules, at most, and the value the next
+        step joins on; None when that passes MAX_STREAM_CHAINS on the value, before durable-rules does the work."""
+        if j == 0:
+            u = 1
+        elif rule.links[j][0] == j - 1:
+            u = rule.frames[j - 1].get(join_value(cand.values[rule.key_idx[j]]), 0)
+        else:  # it joins an earlier step: bounded by every chain of the step before
+            u = rule.frame_total[j - 1]
+        idx = rule.out_idx[j]
+        v = join_value(cand.values[rule.key_idx[j] if idx is None else idx])
+        if j and rule.frames[j].get(v, 0) + u > MAX_STREAM_CHAINS:  # a first step's facts are records, not chains
+            return None
+        return u, v
+
+    def _chain_cap(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
+        """A record refused as step j of a rule, past MAX_STREAM_CHAINS: counted per rule, said on stderr (first
+        time per rule) or to ``on_chain_cap``. Not an evaluation error: the guard's rollback would cost a
+        replay of every chain, and the record stays whole for the other rules and steps."""
+        rule.capped += 1
+        self.counters["chain_cap"] += 1
+        reason = (f"{rule.id}: more than {MAX_STREAM_CHAINS:,} partial chains at step {rule.aliases[j]!r} on one key: "
+                  f"a sequence of {rule.k} steps joins every chain, and a busy key makes that grow like n^{j}; "
+                  "the record is not taken as that step (narrow the steps' where or shorten within)")
+        if self.on_chain_cap is not None:
+            self.on_chain_cap(cand.values[0], reason)
+        elif rule.capped == 1:
+            print(f"warning: record {cand.values[0]!r}: {reason} (counted in stats chain_cap)", file=sys.stderr)
+
     def _hold(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """Keep a candidate of a step before the last until ``within`` has passed it."""
+        frames = None
+        if rule.count_frames:
+            frames = self._frames_of(rule, j, cand)
+            if frames is None:
+                self._chain_cap(rule, j, cand)
+                return
         if not self._assert_cand(rule, j, cand):
             return
+        if frames is not None and frames[0]:
+            u, v = cand.frames = frames
+            rule.frame_total[j] += u
+            rule.frames[j][v] = rule.frames[j].get(v, 0) + u
         rule.cands[(cand.q, j)] = cand
-        rule.facts.append((cand.ts, cand.q, j))
+        if rule.facts_heap:
+            heapq.heappush(rule.facts, (cand.first_ts if j == 0 else cand.ts, cand.q, j))
+        else:
+            rule.facts.append((cand.ts, cand.q, j))
         if rule.latest:
             jv = join_value(cand.values[rule.join_idx])
             run = rule.runs.get(jv)
@@ -453,10 +553,18 @@ class StreamExecutor:
                 self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
             run.add(cand)
 
-    def _expire(self, rule: RuleRuntime, cand: Candidate) -> None:
+    def _expire(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
         if cand.fid is not None:
             self._retract(rule, cand)
+        if cand.frames is not None:  # the partial chains it ended leave durable-rules with it
+            u, v = cand.frames
+            rule.frame_total[j] -= u
+            left = rule.frames[j][v] - u
+            if left:
+                rule.frames[j][v] = left
+            else:
+                del rule.frames[j][v]
         if rule.latest:
             rule.runs[join_value(cand.values[rule.join_idx])].expire()
 
@@ -625,8 +733,8 @@ class StreamExecutor:
             for rule in seq_rules:  # retract facts that no chain ending now or later can use
                 facts = rule.facts
                 while facts and facts[0][0] + rule.within < ts:
-                    _, fq, fj = facts.popleft()
-                    self._expire(rule, rule.cands[(fq, fj)])
+                    _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
+                    self._expire(rule, fj, rule.cands[(fq, fj)])
                     expired.append((rule, (fq, fj)))
             routes = self._routes.get(stream)
             if not routes:
@@ -641,8 +749,13 @@ class StreamExecutor:
                 if j < 0:
                     self._add_unless(rule, values[rule.unless_key_idx], q, ts)
                 else:
+                    run = None
+                    if j in rule.run_steps:
+                        run = rule.run_of(j, values, ts, q)
+                        if run is None:  # no run ends here: not a candidate of the step
+                            continue
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
-                    cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q))
+                    cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q), run)
                     if j < rule.k - 1:
                         self._hold(rule, j, cand)
                     else:
@@ -724,6 +837,8 @@ class StreamExecutor:
         j = rule.k - 1
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": sid, "r": rule.index, "st": j,
                "k": join_value(key), "q": cand.q, "ts": cand.ts}
+        if j in rule.run_steps:
+            msg["q0"] = cand.first_q
         fid = self._send(msg, event=False)
         self._host.retract_fact(RULESET, {"id": fid, "sid": sid})  # nothing later can precede it
         fired = self._fired
@@ -742,7 +857,7 @@ class StreamExecutor:
             if rule.unless is not None:
                 on = chain[rule.unless.on]
                 ukey = on.values[rule.unless_on_idx]
-                if self._unless_between(rule, ukey, chain[0].q, cand.q):
+                if self._unless_between(rule, ukey, chain[0].first_q, cand.q):
                     continue
             chains.append(chain)
         if chains:
@@ -847,6 +962,14 @@ class StreamExecutor:
                     if idx[k][-1][1] >= lo:
                         break
                     del idx[k]
+            for states in rule.run_state.values():  # a run older than within ends no chain from now on
+                lo = now - rule.within
+                while states:
+                    k = next(iter(states))
+                    newest = states[k].newest_ts()
+                    if newest is not None and newest >= lo:
+                        break
+                    del states[k]
             if rule.suppress > 0:
                 supp = rule.supp
                 while supp:
@@ -874,13 +997,15 @@ class StreamExecutor:
             "alerts": c["alerts"],
             "suppressed": c["suppressed"],
             "id_collisions": c["id_collisions"],
+            "chain_cap": c["chain_cap"],
             "live_facts": self.live_facts,
             "live_keys": keys,
             "state_entries": py_entries,
             "sids": len(self.sids_used),
             "state_bytes_est": durable_msgs * DURABLE_MESSAGE_BYTES + py_entries * PY_ENTRY_BYTES,
             "watermark_ns": None if self.watermark is None or math.isinf(self.watermark) else int(self.watermark),
-            "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed}
+            "by_rule": {r.id: {"matches": r.matches, "alerts": r.alerts, "suppressed": r.suppressed,
+                               **({"chain_cap": r.capped} if r.capped else {})}
                         for r in self._rules},
         }
 
@@ -921,7 +1046,8 @@ class StreamExecutor:
         rules = []
         for r in self._rules:
             cands = [[j, q, c.ts, list(c.values), [list(c.aggs[s]) for s in r.step_specs[j]],
-                      [list(c.members[s]) for s, _ in r.listed_specs[j]]]
+                      [list(c.members[s]) for s, _ in r.listed_specs[j]],
+                      *([[list(e) for e in c.run]] if c.run else [])]  # a repeated step's run, last
                      for (q, j), c in sorted(r.cands.items())]
             rules.append({
                 "id": r.id,
@@ -929,6 +1055,7 @@ class StreamExecutor:
                 "unless": [[k, [list(e) for e in lst]] for k, lst in r.unless_idx.items()],
                 "suppress": [[k, ts] for k, ts in r.supp.items()],
                 "counters": [r.matches, r.alerts, r.suppressed],
+                "runs": [[j, [[k, st.dump()] for k, st in states.items()]] for j, states in r.run_state.items()],
             })
         return {
             "format": STATE_FORMAT,
@@ -982,10 +1109,15 @@ class StreamExecutor:
                 r.matches, r.alerts, r.suppressed = rs["counters"]
                 r.unless_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst]) for k, lst in rs["unless"])
                 r.supp = OrderedDict((_key(k), int(ts)) for k, ts in rs["suppress"])
-                for j, q, ts, values, aggs, members in rs["cands"]:
+                for j, states in rs.get("runs", []):
+                    n, distinct = r.run_steps[j][:2]
+                    for k, entries in states:
+                        r.run_state[j][_key(k)] = RunState(n, distinct, [tuple(e) for e in entries])
+                for j, q, ts, values, aggs, members, *run in rs["cands"]:
                     cand = Candidate(tuple(values), int(ts), int(q),
                                      {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
-                                     {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)})
+                                     {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)},
+                                     [tuple(e) for e in run[0]] if run else None)
                     self._hold(r, j, cand)
         finally:
             self._restoring = False
