@@ -53,6 +53,12 @@ class AggregateSpec:
         return AggregateSpec("count" if self.func == "since_prev" else self.func, self.stream, self.key,
                              self.window_ns, self.value, self.where, None, self.inner)
 
+    @property
+    def reach_ns(self) -> int:
+        """How far back from its record the aggregate reads: its window, plus the window of an is_new in where=
+        (evaluated at each window record, looking back from there)."""
+        return self.window_ns + max((inner.reach_ns for _, inner in self.inner), default=0)
+
     def inputs(self) -> list[AggregateSpec]:
         """What an executor keeps state or columns for: the base and the is_new calls inside where=."""
         return [spec for _, inner in self.inner for spec in inner.inputs()] + [self.base]
