@@ -35,6 +35,7 @@ from ..runtime.windows import (
     Window,
     composite_searchsorted,
     joint_codes,
+    previous_same,
     sorted_ranks,
 )
 
@@ -118,6 +119,7 @@ class AggregateStore:
         # (where=, value, value codes) per sorted row, of the aggregates read again (alerts' members, chains)
         self._inputs: dict[AggregateSpec, tuple[np.ndarray, Vec | None, np.ndarray | None]] = {}
         self._positions: dict[tuple[str, str], np.ndarray] = {}  # sorted position of each table row
+        self._prev: dict[AggregateSpec, np.ndarray] = {}  # bounded distinct: previous occurrences
 
     def group(self, stream: str, key: str) -> GroupIndex:
         gk = (stream, key)
@@ -184,10 +186,26 @@ class AggregateStore:
 
     def bounded(self, spec: AggregateSpec, rows: np.ndarray, bound_ts: np.ndarray) -> Vec:
         """A window that starts at an earlier step, per chain (SLICE_BODIES: prefix sums, a sparse table, or
-        the slices' rows expanded; no loop per chain)."""
+        the slices' rows expanded; no loop per chain). distinct and median expand every slice's rows: in
+        blocks of at most MAX_PAIRS_PER_BLOCK rows, so that many chains over a busy key bound the memory."""
         mask, value, _ = self._input(spec)
-        values, null = SLICE_BODIES[spec.func](self.slices(spec, rows, bound_ts), value, mask)
-        return Vec(values, null)
+        slices = self.slices(spec, rows, bound_ts)
+        body = SLICE_BODIES[spec.func]
+        if spec.func not in ("distinct", "median"):
+            return Vec(*body(slices, value, mask))
+        if spec.func == "distinct":
+            slices.prev = self._previous(spec, value, mask, slices.value_codes)
+        lengths = np.maximum(slices.hi - slices.lo + 1, 0)
+        block = (np.cumsum(lengths) - lengths) // MAX_PAIRS_PER_BLOCK
+        cuts = np.flatnonzero(np.r_[False, block[1:] != block[:-1]])
+        parts = [body(slices.take(sel), value, mask) for sel in np.split(np.arange(len(rows)), cuts)]
+        return Vec(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _previous(self, spec: AggregateSpec, value: Vec, mask: np.ndarray, vcodes: np.ndarray | None) -> np.ndarray:
+        """previous_same of a bounded distinct's counting rows, once per run (chains come in blocks)."""
+        if spec not in self._prev:
+            self._prev[spec] = previous_same(self.group(spec.stream, spec.key), value, mask & ~value.null, vcodes)
+        return self._prev[spec]
 
     def members(self, spec: AggregateSpec, rows: np.ndarray, limit: int,
                 bound_ts: np.ndarray | None = None) -> list[tuple[int, list[Any]]]:

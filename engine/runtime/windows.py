@@ -480,6 +480,10 @@ class Slices:
     lo: np.ndarray
     hi: np.ndarray
     value_codes: np.ndarray | None = None
+    prev: np.ndarray | None = None  # distinct: previous_same of the counting rows, when known
+
+    def take(self, sel: np.ndarray | slice) -> Slices:
+        return Slices(self.group, self.lo[sel], self.hi[sel], self.value_codes, self.prev)
 
     def expand(self) -> tuple[np.ndarray, np.ndarray]:
         """(query, sorted row) for every row of every slice: work bounded by the slices' total length."""
@@ -522,7 +526,7 @@ def _b_max(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
 def _b_distinct(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A row counts iff its previous row with the same value on the key lies before the slice."""
     valid = mask & ~value.null
-    prev = previous_same(s.group, value, valid, s.value_codes)
+    prev = previous_same(s.group, value, valid, s.value_codes) if s.prev is None else s.prev
     q, pos = s.expand()
     first = valid[pos] & (prev[pos] < s.lo[q])
     return np.bincount(q[first], minlength=len(s.lo)).astype(np.float64), np.zeros(len(s.lo), dtype=bool)
