@@ -339,6 +339,23 @@ def _swap(plan, rp) -> str:
             ON s.msisdn = p.payer_phone AND s.t >= p.t - {within} AND s.t <= p.t AND s.seq < p.seq"""
 
 
+def _swap_new_payees(plan, rp) -> str:
+    """TF-SWAP-002: per chain (swap, pay), the distinct payees of the payer's payments in (max(t - 2h, swap.t),
+    t] that were new (is_new over 180d) when paid; the chain passes with more than 3 (a window bounded by an
+    earlier step: one self-join per chain, the swap's t in the join condition)."""
+    return f"""WITH s AS (SELECT msisdn, t, seq FROM sim_event WHERE msisdn IS NOT NULL AND event = 'swap'),
+             p AS (SELECT id, payer_phone, payee_account, t, seq, {_is_new(180 * D)} AS new_payee
+                   FROM payment WHERE payer_phone IS NOT NULL),
+             chains AS (SELECT p.id, p.payer_phone AS k, p.t, p.seq, s.t AS swap_t, s.seq AS swap_seq FROM s JOIN p
+                        ON s.msisdn = p.payer_phone AND s.t >= p.t - {rp.within_ns} AND s.t <= p.t AND s.seq < p.seq),
+             passing AS (SELECT c.id, c.k, c.t, c.seq FROM chains AS c JOIN p AS j
+                         ON j.payer_phone = c.k AND j.t > c.t - {2 * H} AND j.t <= c.t AND j.seq <= c.seq
+                            AND j.t > c.swap_t AND j.new_payee
+                         GROUP BY c.id, c.k, c.t, c.seq, c.swap_seq
+                         HAVING count(DISTINCT j.payee_account) > 3)
+        SELECT DISTINCT id, k, t, seq FROM passing"""
+
+
 def _velocity(plan, rp) -> str:
     # v2: registered payroll and collection accounts are skipped
     return f"""SELECT id, k, t, seq FROM (SELECT id, k, t, seq, {window_total('1', H)} AS n
@@ -474,6 +491,8 @@ RULE_SQL: dict[str, RuleSQL] = {
     "TF-DEV-002": RuleSQL(1, True, DISTINCT_NOTE, _phone_sharing),
     "TF-REP-001": RuleSQL(1, True, EXACT_NOTE, _rep),
     "TF-SWAP-001": RuleSQL(1, True, EXACT_NOTE, _swap),
+    "TF-SWAP-002": RuleSQL(1, True, "exact (the window from the swap as a self-join per chain; is_new as lag)",
+                           _swap_new_payees),
     "TF-STRUCT-001": RuleSQL(1, True, "exact (window sum on scaled integers, ties in ts handled)", _struct),
     "TF-VEL-001": RuleSQL(2, True, "exact (window count)", _velocity),
     # telecom

@@ -233,8 +233,10 @@ class Interp:
             return not hit if node.negate else hit
         if isinstance(node, Call):
             if node.name in AGGREGATES:  # the language's names; the semantics are below
-                # ``fanin.sum(amount, 24h)``: the aggregate at the record the chain bound to ``fanin``
-                return self.aggregate(node, own if node.alias is None else bound[node.alias])  # type: ignore[index]
+                # ``fanin.sum(amount, 24h)``: the aggregate at the record the chain bound to ``fanin``; the chain
+                # too, for a where= that reads it (``where=ts > swap.ts``)
+                return self.aggregate(node, own if node.alias is None else bound[node.alias],  # type: ignore[index]
+                                      bound)
             fn = SCALARS[node.name]
             return fn(*[ev(a) for a in node.args])
         raise TypeError(f"cannot evaluate {type(node).__name__}")
@@ -255,12 +257,43 @@ class Aggregates:
     """Window aggregates by scanning: nothing precomputed, nothing shared."""
 
     def __init__(self, plan: Plan, recs: list[Rec]):
+        self.plan = plan
         self.recs = recs
         self.interp = Interp(plan, self._unexpected)
         self.cache: dict[tuple[AggregateSpec, int], object] = {}
 
-    def _unexpected(self, call: Call, own: Rec) -> object:
+    def _unexpected(self, call: Call, own: Rec, bound: dict | None = None) -> object:
         raise TypeError("aggregates cannot be nested")
+
+    def of_call(self, call: Call, stream: str, key: str, r: Rec, chain: dict[str, Rec] | None) -> object:
+        """The aggregate ``call`` as written (its where= whole: ``ts > swap.ts`` read from the chain, ``is_new``
+        evaluated at each window record of the same stream and key), at record r."""
+        window = call.args[-1]
+        assert isinstance(window, Literal)
+        value = call.args[0] if AGGREGATES[call.name].takes_value else None
+        where = call.kwarg("where")
+        spec = AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where)
+        reads_chain = where is not None and any(isinstance(n, Field) and n.alias for n in where.walk())
+        ck = (spec, r.pos)
+        if not reads_chain and ck in self.cache:
+            return self.cache[ck]
+        inner = Interp(self.plan, lambda c, q, _b: self.of_call(c, stream, key, q, None))
+        key_value = r.get(key)
+        out = []
+        for q in self.recs:
+            if q.pos > r.pos:
+                break
+            if q.stream != stream or key_value is None or q.get(key) != key_value:
+                continue
+            if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
+                continue
+            if not inner.holds(where, q, chain):
+                continue
+            out.append(q)
+        got = REFERENCE_AGGREGATES[spec.func](self, spec, r, out)
+        if not reads_chain:
+            self.cache[ck] = got
+        return got
 
     def value(self, spec: AggregateSpec, r: Rec) -> object:
         ck = (spec, r.pos)
@@ -349,14 +382,13 @@ class RuleRef:
         self.interp = Interp(plan, self._aggregate)
         self._current = 0
 
-    def _aggregate(self, call: Call, own: Rec) -> object:
+    def _aggregate(self, call: Call, own: Rec, bound: dict[str, Rec] | None = None) -> object:
         # an aggregate in step j's where covers step j's stream and key, at step j's record; ``a.agg(...)``
-        # covers step a's stream and key, at the record bound to a (the caller passes that record as own)
-        spec = self.steps[self._current].aggregates[call]
-        if call.alias is not None:
-            step = next(s for s in self.steps if s.alias == call.alias)
-            spec = AggregateSpec(spec.func, step.stream, step.key, spec.window_ns, spec.value, spec.where)
-        return self.aggs.value(spec, own)
+        # covers step a's stream and key, at the record bound to a (the caller passes that record as own).
+        # The call is read as written, not as the plan split it: its where= may read the chain (ts > swap.ts)
+        step = self.steps[self._current] if call.alias is None else next(s for s in self.steps
+                                                                          if s.alias == call.alias)
+        return self.aggs.of_call(call, step.stream, step.key, own, bound)
 
     def step_holds(self, j: int, r: Rec, bound: dict[str, Rec]) -> bool:
         """r as step j: right stream, non-null key, and the step's whole where (earlier aliases bound)."""

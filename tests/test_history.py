@@ -467,3 +467,52 @@ def test_available_memory_is_read_from_the_machine() -> None:
     avail = available_memory()
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert avail is not None and 0 < avail <= total
+
+
+NESTED_RULE = """\
+id: T-NESTED
+title: two payments to payees new at the time within an hour
+score: 10
+stream: payment
+key: payer_account
+where: count(1h, where=is_new(payee_account, 16h)) >= 2
+"""
+
+
+def _nested_pack(root: Path) -> Path:
+    rules = root / "rules"
+    (rules / "r").mkdir(parents=True)
+    for name in ("streams.yaml", "policy.yaml"):
+        (rules / name).write_text((REPO / "rules" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (rules / "r" / "nested.yaml").write_text(NESTED_RULE, encoding="utf-8")
+    return rules
+
+
+def test_an_is_new_inside_where_reaches_back_both_windows(tmp_path) -> None:
+    """``count(1h, where=is_new(payee, 16h))`` reads 16h back from records up to 1h back: 17h, which the
+    rule groups round up to 64h. Reading only 16h (rounded to 16h) would drop p0, and p1 would look new."""
+    rules = _nested_pack(tmp_path)
+    pack = load_pack(rules)
+    assert plan_horizon(compile_pack(pack)).span("payment") == 17 * 3600 * 10**9
+    rows = [  # p1 is not new (p0 15h50m before); the trigger p2 comes 30m after p1, 16h20m after p0
+        ("p0", "2026-03-01T00:00:00Z", "A1", "X1"),
+        ("p1", "2026-03-01T15:50:00Z", "A1", "X1"),
+        ("f1", "2026-03-01T16:15:00Z", "B7", "Y1"),  # moves the high-water mark on
+        ("p2", "2026-03-01T16:20:00Z", "A1", "X2"),
+        ("p3", "2026-03-01T16:25:00Z", "A1", "X3"),  # new, and p2 new: two in the hour, an alert
+    ]
+    frame = pd.DataFrame(rows, columns=["id", "ts", "payer_account", "payee_account"]).assign(amount="10")
+    cut = pd.Timestamp("2026-03-01T16:18:00Z")
+
+    def alerts(folders: list[Path], out: Path, history: Path | None) -> list[str]:
+        got: list[str] = []
+        for i, folder in enumerate(folders):
+            specs = parse_inputs([str(folder)], pack.schema)
+            _, paths = score_job(rules, specs, out / f"o{i}", pack=pack, history=history)
+            got += paths["alerts"].read_text(encoding="utf-8").splitlines()
+        return got
+
+    one = alerts(write_slices({"payment": frame}, [], tmp_path / "one"), tmp_path / "a", None)
+    split = alerts(write_slices({"payment": frame}, [cut], tmp_path / "two"), tmp_path / "b", tmp_path / "hist")
+    assert [json.loads(a)["record_id"] for a in one] == ["p3"]
+    assert split == one

@@ -70,6 +70,12 @@ def test_the_shipped_pack_is_clean():
     ({"r": rule(extra=TESTS + 'explain: "{amount} to {payee}"\n')}, "unknown field 'payee'", "r.yaml:"),
     ({"a": rule(), "b": rule(id="R-2")}, "same logic as rule R-1", "b.yaml:"),
     ({"r": rule(extra=TESTS + "suppress: soon\n")}, "is not a duration", "r.yaml:"),
+    # #10 item 2: only is_new nests inside where=, and a window starts at an earlier step only in a sequence
+    ({"r": rule(where="count(1h, where=avg(amount, 1h) > 5) > 1")},
+     "inside where= only is_new(x, w) may be used, not avg()", "r.yaml:8:24"),
+    ({"r": rule(where="count(1h, where=ts > swap.ts) > 1")}, "only in the last step of a sequence", "r.yaml:8:24"),
+    ({"r": rule(where="count(1h, where=amount > swap.amount) > 1")}, "the one read of another step inside where= "
+     "is a bound on the window's start", "r.yaml:8:33"),
 ])
 def test_each_check_finds_its_problem(tmp_path, rules, text, where):
     found = findings(tmp_path, rules)

@@ -670,6 +670,34 @@ CASES = [
         WHERE c.first_ts IS NOT NULL AND s.amount < 100
         GROUP BY s.id
     """),
+    # 16. a window that starts at an earlier step, counting payments to payees new when paid (#10 item 2): per
+    # chain, the window is (max(ts - w, call.ts), ts]; the evidence is the latest call whose chain passes
+    _sequence("ORC-BOUND-001", """
+        within: 1h
+        steps:
+          - as: call
+            stream: call
+            key: callee
+            where: direction == "in"
+          - as: pay
+            stream: payment
+            key: payer_phone
+            where: count(6h, where=ts > call.ts and is_new(payee_account, 24h)) >= 2
+    """, """
+        WITH c AS (SELECT * FROM calls WHERE callee IS NOT NULL AND direction = 'in'),
+        p AS (SELECT r.*, r.payee_account IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM pays l
+                  WHERE l.payer_phone = r.payer_phone AND l.payee_account = r.payee_account
+                    AND l.pos < r.pos AND l.ts > r.ts - INTERVAL '86400 seconds') AS new_payee
+              FROM pays r WHERE r.payer_phone IS NOT NULL),
+        ch AS (SELECT p.id, p.pos, p.ts, p.payer_phone, c.id AS cid, c.pos AS cpos, c.ts AS cts FROM c
+               JOIN p ON p.payer_phone = c.callee AND c.pos < p.pos AND p.ts <= c.ts + INTERVAL '3600 seconds'),
+        ok AS (SELECT ch.id, ch.cid, ch.cpos FROM ch
+               JOIN p l ON l.payer_phone = ch.payer_phone AND l.ts > ch.ts - INTERVAL '21600 seconds'
+                       AND l.pos <= ch.pos AND l.ts > ch.cts AND l.new_payee
+               GROUP BY ch.id, ch.cid, ch.cpos HAVING count(*) >= 2)
+        SELECT id, arg_max(cid, cpos) FROM ok GROUP BY id
+    """),
 ]
 
 
@@ -876,6 +904,11 @@ MUTATIONS = [
     ("ORC-STEPAGG-001", "evidence: the earliest chain", "arg_max(f.id, f.pos)", "arg_min(f.id, f.pos)"),
     ("ORC-RUN-001", "within from the run's last record", "s.ts <= c.first_ts +", "s.ts <= c.ts +"),
     ("ORC-RUN-001", "a run of two records", "lag(ts, 2)", "lag(ts, 1)"),
+    # #10 item 2: the window starts at the chain's own call, and is_new is taken at each window record
+    ("ORC-BOUND-001", "the window not bounded by the earlier step", "AND l.ts > ch.cts", ""),
+    ("ORC-BOUND-001", "the bound inclusive", "l.ts > ch.cts", "l.ts >= ch.cts"),
+    ("ORC-BOUND-001", "is_new inside where= ignored", "AND l.new_payee", ""),
+    ("ORC-BOUND-001", "evidence: the earliest passing chain", "arg_max(cid, cpos)", "arg_min(cid, cpos)"),
 ]
 
 

@@ -227,3 +227,48 @@ def test_mutated_sql_disagrees(generated_run):
     sql = sql_ids(run, half_within)
     changed = [r for r in sql.matched if sql.matched[r] != run.engine.matched.get(r, set())]
     assert len(changed) >= 3, changed
+
+
+def test_the_swap_new_payees_sql_on_its_inline_cases(tmp_path):
+    """TF-SWAP-002 fires on no sample: its SQL (a window bounded by the chain's swap, is_new as lag) is checked
+    on the rule's own inline cases, and on cases where it matters which swap bounds the window. Without the
+    bound, or with is_new left out, the SQL finds other ids."""
+    import pandas as pd
+
+    pack = load_pack(RULES)
+    (rule,) = [r for r in pack.rules if r.id == "TF-SWAP-002"]
+    cases = [[dict(r) for r in case.records] for case in rule.tests]
+    phone = "+8613800000009"
+
+    def pay(rid, ts, payee):
+        return {"stream": "payment", "id": rid, "ts": ts, "payer_phone": phone, "payee_account": payee, "amount": 9}
+
+    swap = [{"stream": "sim_event", "id": f"e{i}", "ts": ts, "msisdn": phone, "event": "swap"}
+            for i, ts in enumerate(["2026-03-01T08:00:00Z", "2026-03-01T08:25:00Z"])]
+    cases.append([swap[0], pay("p1", "2026-03-01T08:10:00Z", "X1"), pay("p2", "2026-03-01T08:20:00Z", "X2"),
+                  swap[1], pay("p3", "2026-03-01T08:30:00Z", "X3"), pay("p4", "2026-03-01T08:40:00Z", "X4"),
+                  pay("p5", "2026-03-01T09:30:00Z", "X5")])
+    mutations = {"no bound": ("AND j.t > c.swap_t", ""), "no is_new": ("AND j.new_payee", "")}
+    differs = {name: 0 for name in mutations}
+    fired = 0
+    for i, records in enumerate(cases):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        for stream, rows in pd.DataFrame(records).groupby("stream"):
+            rows.drop(columns="stream").dropna(axis=1, how="all").to_csv(folder / f"{stream}.csv", index=False)
+        for stream in set(pack.schema.streams) - {r["stream"] for r in records}:
+            (folder / f"{stream}.csv").write_text("id,ts\n")
+        run = run_both(folder)
+        (rp,) = [rp for rp in run.plan.rules if rp.id == "TF-SWAP-002"]
+        assert run.status[rp.id] == "exact"
+        got = sql_ids(run, [rp])
+        assert got.matched[rp.id] == run.engine.matched[rp.id], i
+        assert got.emitted[rp.id] == run.engine.emitted[rp.id], i
+        fired += bool(got.matched[rp.id])
+        for name, (old, new) in mutations.items():
+            sql = candidates_sql(run.plan, rp)
+            assert old in sql
+            mutated = {r[0] for r in run.con.execute(f"SELECT id FROM ({sql.replace(old, new)})").fetchall()}
+            differs[name] += mutated != run.engine.matched[rp.id]
+    assert fired >= 3
+    assert all(differs.values()), differs

@@ -28,13 +28,16 @@ from ..runtime.latest import MAX_CHAINS, expand_pairs, latest_chain_only, latest
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.runs import latest_runs
 from ..runtime.windows import (
+    SLICE_BODIES,
     WINDOW_BODIES,
     ColumnCodes,
     CompositeIndex,
     GroupIndex,
+    Slices,
     Window,
     composite_searchsorted,
     joint_codes,
+    previous_same,
     sorted_ranks,
 )
 
@@ -115,8 +118,10 @@ class AggregateStore:
         self._groups: dict[tuple[str, str], GroupIndex] = {}
         self._starts: dict[tuple[str, str, int], np.ndarray] = {}
         self._values: dict[AggregateSpec, Vec] = {}
-        self._inputs: dict[AggregateSpec, tuple[np.ndarray, Vec | None]] = {}  # (where=, value) per sorted row
+        # (where=, value, value codes) per sorted row, of the aggregates read again (alerts' members, chains)
+        self._inputs: dict[AggregateSpec, tuple[np.ndarray, Vec | None, np.ndarray | None]] = {}
         self._positions: dict[tuple[str, str], np.ndarray] = {}  # sorted position of each table row
+        self._prev: dict[AggregateSpec, np.ndarray] = {}  # bounded distinct: previous occurrences
 
     def group(self, stream: str, key: str) -> GroupIndex:
         gk = (stream, key)
@@ -138,41 +143,89 @@ class AggregateStore:
             self._starts[sk] = self.group(spec.stream, spec.key).window_start(spec.window_ns)
         return self._starts[sk]
 
+    def _input(self, spec: AggregateSpec) -> tuple[np.ndarray, Vec | None, np.ndarray | None]:
+        """(where=, value, value codes or None) per sorted row; an is_new inside where= is computed first, at
+        every row of the stream, as the step-level is_new would be there."""
+        got = self._inputs.get(spec)
+        if got is None:
+            g = self.group(spec.stream, spec.key)
+            env = TableRows(self.tables[spec.stream], self).env(spec.stream, dict(spec.inner))
+            mask = self.evaluator.truth(spec.where, env)[g.order]
+            value = None if spec.value is None else self.evaluator.compute(spec.value, env).take(g.order)
+            # a plain field (distinct(device), is_new(payee)): its codes are known, no hashing of text
+            vcodes = self.tables.codes(spec.stream, spec.value.name)[g.order] if (
+                spec.func in ("distinct", "is_new") and isinstance(spec.value, Field)) else None
+            got = (mask, value, vcodes)
+            if spec.func in LISTED_AGGREGATES or spec.bound is not None:  # read again: members, chain blocks
+                self._inputs[spec] = got
+        return got
+
     def _compute(self, spec: AggregateSpec) -> Vec:
         g = self.group(spec.stream, spec.key)
-        sk = (spec.stream, spec.key, spec.window_ns)
-        self.window_start(spec)
-        env = TableRows(self.tables[spec.stream], self).env(spec.stream, {})
-        mask = self.evaluator.truth(spec.where, env)[g.order]
-        value = None if spec.value is None else self.evaluator.compute(spec.value, env).take(g.order)
-        # a plain field (distinct(device), is_new(payee)): its codes are known, no hashing of text
-        vcodes = self.tables.codes(spec.stream, spec.value.name)[g.order] if (
-            spec.func in ("distinct", "is_new") and isinstance(spec.value, Field)) else None
-        if spec.func in LISTED_AGGREGATES:  # alerts list what these counted (members)
-            self._inputs[spec] = (mask, value)
-        window = Window(g, self._starts[sk], spec.window_ns, vcodes)
-        values, null = WINDOW_BODIES[spec.func](window, value, mask)
+        start = self.window_start(spec)
+        mask, value, vcodes = self._input(spec)
+        values, null = WINDOW_BODIES[spec.func](Window(g, start, spec.window_ns, vcodes), value, mask)
         return g.scatter(values, null)
 
-    def members(self, spec: AggregateSpec, rows: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
-        """Bindings.members for table rows ``rows``: one window scan per row, so only for alerts."""
-        self.get(spec)
-        g = self.group(spec.stream, spec.key)
-        gk = (spec.stream, spec.key)
+    def positions(self, stream: str, key: str) -> np.ndarray:
+        """The sorted position of each table row."""
+        gk = (stream, key)
         if gk not in self._positions:
+            g = self.group(stream, key)
             self._positions[gk] = np.empty(len(g.order), dtype=np.int64)
             self._positions[gk][g.order] = np.arange(len(g.order))
-        start = self._starts[(spec.stream, spec.key, spec.window_ns)]
-        mask, value = self._inputs[spec]
+        return self._positions[gk]
+
+    def slices(self, spec: AggregateSpec, rows: np.ndarray, bound_ts: np.ndarray) -> Slices:
+        """The window of each chain: ``rows`` (the records the aggregate is evaluated at) and the ts of the
+        earlier step that bounds it: ``(max(t - w, bound), t]``, or ``[bound, ...`` when inclusive."""
+        g = self.group(spec.stream, spec.key)
+        start = self.window_start(spec)  # builds the group's index too
+        pos = self.positions(spec.stream, spec.key)[rows]
+        assert spec.bound is not None and g._index is not None
+        after = g._index.search(g.codes[pos], bound_ts, side="left" if spec.bound[1] else "right")
+        return Slices(g, np.maximum(start[pos], after), pos, self._input(spec)[2])
+
+    def bounded(self, spec: AggregateSpec, rows: np.ndarray, bound_ts: np.ndarray) -> Vec:
+        """A window that starts at an earlier step, per chain (SLICE_BODIES: prefix sums, a sparse table, or
+        the slices' rows expanded; no loop per chain). distinct and median expand every slice's rows: in
+        blocks of at most MAX_PAIRS_PER_BLOCK rows, so that many chains over a busy key bound the memory."""
+        mask, value, _ = self._input(spec)
+        slices = self.slices(spec, rows, bound_ts)
+        body = SLICE_BODIES[spec.func]
+        if spec.func not in ("distinct", "median"):
+            return Vec(*body(slices, value, mask))
+        if spec.func == "distinct":
+            slices.prev = self._previous(spec, value, mask, slices.value_codes)
+        lengths = np.maximum(slices.hi - slices.lo + 1, 0)
+        block = (np.cumsum(lengths) - lengths) // MAX_PAIRS_PER_BLOCK
+        cuts = np.flatnonzero(np.r_[False, block[1:] != block[:-1]])
+        parts = [body(slices.take(sel), value, mask) for sel in np.split(np.arange(len(rows)), cuts)]
+        return Vec(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _previous(self, spec: AggregateSpec, value: Vec, mask: np.ndarray, vcodes: np.ndarray | None) -> np.ndarray:
+        """previous_same of a bounded distinct's counting rows, once per run (chains come in blocks)."""
+        if spec not in self._prev:
+            self._prev[spec] = previous_same(self.group(spec.stream, spec.key), value, mask & ~value.null, vcodes)
+        return self._prev[spec]
+
+    def members(self, spec: AggregateSpec, rows: np.ndarray, limit: int,
+                bound_ts: np.ndarray | None = None) -> list[tuple[int, list[Any]]]:
+        """Bindings.members for table rows ``rows`` (bounded: each chain's bound ts): one window scan per row,
+        so only for alerts."""
+        g = self.group(spec.stream, spec.key)
+        pos = self.positions(spec.stream, spec.key)[rows]
+        lo = self.window_start(spec)[pos] if bound_ts is None else self.slices(spec, rows, bound_ts).lo
+        mask, value, _ = self._input(spec)
         if value is not None:
             mask = mask & ~value.null
         ids = self.tables[spec.stream].columns["id"]
         out: list[tuple[int, list[Any]]] = []
-        for p in self._positions[gk][rows].tolist():
+        for p, s in zip(pos.tolist(), lo.tolist()):
             if g.codes[p] < 0:  # no key, no window
                 out.append((0, []))
                 continue
-            hits = np.flatnonzero(mask[start[p]:p + 1]) + start[p]
+            hits = np.flatnonzero(mask[s:p + 1]) + s
             if spec.func == "count":
                 out.append((len(hits), to_python(ids.take(g.order[hits[:limit]]))))
             else:  # distinct: values in order of first appearance
@@ -224,10 +277,18 @@ class ChainRows(Bindings):
         return self.tables[self.streams[alias]].columns[name].take(self.rows[alias])
 
     def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        if spec.bound is not None:  # starts at an earlier step of each chain
+            return self.store.bounded(spec, self.rows[alias], self._bound_ts(spec))
         return self.store.get(spec).take(self.rows[alias])
 
+    def _bound_ts(self, spec: AggregateSpec) -> np.ndarray | None:
+        if spec.bound is None:
+            return None
+        alias = spec.bound[0]
+        return self.tables[self.streams[alias]].ts()[self.rows[alias]]
+
     def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
-        return self.store.members(spec, self.rows[alias], limit)
+        return self.store.members(spec, self.rows[alias], limit, self._bound_ts(spec))
 
 
 class Runs:

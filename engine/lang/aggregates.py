@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import physical_kind
+from .expr import Binary, Expr, Field
 from .functions import TypeProblem, is_numeric
 
 
@@ -75,3 +76,24 @@ AGGREGATES: dict[str, Aggregate] = {
                   takes_value=False),
     ]
 }
+
+
+# Inside an aggregate's where=, the one read of another step: a bound on the window's start
+# (``ts > swap.ts``: the window is (max(t - w, swap.ts), t]), and the one aggregate: is_new,
+# evaluated at each window record as a step-level is_new would be there (docs/design.md §4).
+NESTABLE = ("is_new",)
+_FLIPPED = {"<": ">", "<=": ">="}
+
+
+def window_bound(expr: Expr) -> tuple[str, bool] | None:
+    """``(alias, inclusive)`` when a conjunct of where= bounds the window record's ts by an earlier step's:
+    ``ts > alias.ts`` (``alias.ts < ts``) or ``ts >= alias.ts`` (``alias.ts <= ts``); else None."""
+    if not isinstance(expr, Binary):
+        return None
+    op, own, other = expr.op, expr.left, expr.right
+    if op in _FLIPPED:
+        op, own, other = _FLIPPED[op], expr.right, expr.left
+    if (op in (">", ">=") and isinstance(own, Field) and own.alias is None and own.name == "ts"
+            and isinstance(other, Field) and other.alias is not None and other.name == "ts"):
+        return other.alias, op == ">="
+    return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
-from ..lang.aggregates import AGGREGATES
+from ..lang.aggregates import AGGREGATES, NESTABLE, window_bound
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
@@ -27,6 +27,7 @@ from ..lang.expr import (
     Literal,
     Param,
     Unary,
+    conjuncts,
     unparse,
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
@@ -134,6 +135,15 @@ class Scope:
     later: tuple[str, ...] = ()  # aliases of the steps after this one: named, but not readable here
     # a sequence's explain: an aggregate must name the step it is evaluated at (its aliases, in order)
     steps_for_aggregates: tuple[str, ...] = ()
+    # per step alias: the earlier steps whose ts may bound that step's aggregates (``where=ts > swap.ts``);
+    # only the last step of a sequence has any (the one evaluated per chain when the chain is complete)
+    bounds_at: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    bounds: tuple[str, ...] = ()  # the same for an unqualified aggregate here
+    bounds_why: str = ""  # why no bound is allowed here, for the error
+
+
+BOUNDS_WHERE = ("a window can start at an earlier step (ts > alias.ts) only in the last step of a sequence, "
+                "or in its explain as last.agg(...)")
 
 
 class Checker:
@@ -320,7 +330,9 @@ class Checker:
             self._err(src, node, f"unknown field {node.name!r} in {where}{hint}")
             return None
         if in_aggregate:
-            self._err(src, node, "an aggregate can only use fields of its own record, not of other steps")
+            self._err(src, node, "an aggregate can only use fields of its own record, not of other steps" + (
+                "; the one read of another step inside where= is a bound on the window's start, a conjunct "
+                "`ts > alias.ts` or `ts >= alias.ts` (alias: an earlier step)" if in_aggregate == "where" else ""))
             return None
         spec = scope.aliases.get(node.alias)
         if spec is None:
@@ -469,7 +481,11 @@ class Checker:
                 self._err(src, node, f"unknown alias {node.alias!r} in {node.dotted}() (steps here: {earlier})")
             return None
         # the aggregate's value and where= read the named step's record: its stream's fields
-        inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())")
+        inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())",
+                        bounds=scope.bounds_at.get(node.alias, ()),
+                        bounds_why=scope.bounds_why or f"{node.dotted}() is evaluated at step {node.alias!r}'s "
+                                                      "record, not per chain: only the last step's aggregates "
+                                                      "may start at an earlier step")
         return self._aggregate(node, src, inner, params, depth, in_aggregate)
 
     def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
@@ -478,9 +494,12 @@ class Checker:
         if not scope.allow_aggregates:
             self._err(src, node, f"aggregate {node.name}() is not allowed in {scope.what}")
             return None
-        if in_aggregate:
-            self._err(src, node, "aggregates cannot be nested")
+        if in_aggregate and not (in_aggregate == "where" and node.name in NESTABLE and node.alias is None):
+            self._err(src, node, "aggregates cannot be nested" + (
+                f"; inside where= only is_new(x, w) may be used, not {node.dotted}()" if in_aggregate == "where"
+                else ""))
             return None
+        nested = bool(in_aggregate)
         want = 2 if agg.takes_value else 1
         if len(node.args) != want:
             self._err(src, node, f"{node.name}() takes {want} argument(s): {agg.usage}, optional where=...")
@@ -520,10 +539,41 @@ class Checker:
             return None
         where = node.kwarg("where")
         if where is not None:
-            wt = self._infer(where, src, scope, params, depth, True)
-            if wt is not None and wt not in TRUTH:
-                self._err(src, where, f"where= must be true/false, not {wt}")
+            parts = conjuncts(where)
+            bounds = [c for c in parts if window_bound(c) is not None]
+            if bounds and self._bounds_ok(node, bounds, src, scope, nested):
+                parts = [c for c in parts if window_bound(c) is None]
+            for part in parts:  # inside: is_new, not other aggregates (unless this is a nested is_new already)
+                wt = self._infer(part, src, scope, params, depth, True if nested else "where")
+                if wt is not None and wt not in TRUTH:
+                    self._err(src, part, f"where= must be true/false, not {wt}")
         return result
+
+    def _bounds_ok(self, node: Call, bounds: list[Expr], src: ExprSource, scope: Scope, nested: bool) -> bool:
+        """``ts > alias.ts`` inside where=: allowed for the last step's aggregates, bounded by an earlier step.
+        False inside a nested is_new, where the field check says what is supported."""
+        if nested:
+            return False
+        first = bounds[0]
+        alias = window_bound(first)[0]  # type: ignore[index]
+        if node.name == "is_new":
+            self._err(src, first, "is_new() cannot start at an earlier step: it asks whether the value was seen "
+                                  "in the whole window; bound the aggregate around it instead, e.g. "
+                                  "count(1h, where=ts > swap.ts and is_new(payee_account, 180d))")
+        elif len(bounds) > 1:
+            self._err(src, bounds[1], f"{node.name}(): one bound on the window's start only (ts > alias.ts)")
+        elif alias not in scope.bounds:
+            if alias in scope.later:
+                reason = f"step {alias!r} comes later"
+            elif not scope.bounds:
+                reason = scope.bounds_why or BOUNDS_WHERE
+            elif alias not in scope.aliases:
+                reason = f"unknown alias {alias!r}"
+            else:
+                reason = f"step {alias!r} is the step the aggregate is evaluated at, not an earlier one"
+            known = ", ".join(scope.bounds) or "none here"
+            self._err(src, first, f"{node.name}(): {reason} (steps that may bound this window: {known})")
+        return True
 
     def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                in_aggregate: bool) -> LogicalType | None:
@@ -593,9 +643,13 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
         errors.extend(_run_problems(step, spec))
+        last = i == len(rule.steps) - 1 and i > 0
+        bounds = tuple(seen) if last else ()
+        why = "" if last else (f"step {step.alias!r} is not the last step; " + BOUNDS_WHERE if i else BOUNDS_WHERE)
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
                             what=f"the where of step {step.alias!r}", params=rule.params,
-                            later=tuple(s.alias for s in rule.steps[i + 1:])))
+                            later=tuple(s.alias for s in rule.steps[i + 1:]),
+                            bounds_at={step.alias: bounds}, bounds=bounds, bounds_why=why))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -671,9 +725,12 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
         # an unqualified aggregate in a sequence's explain is an error: it used to be evaluated at the last
         # step silently, and read as the first step's count ("1 different payers" where there were 6)
+        earlier = tuple(s.alias for s in rule.steps[:-1])
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
                       params=rule.params,
-                      steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else ())
+                      steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else (),
+                      bounds_at={last.alias: earlier}, bounds=earlier if len(rule.steps) > 1 else (),
+                      bounds_why="" if len(rule.steps) > 1 else BOUNDS_WHERE)
         for part in rule.explain.parts:
             if part.expr is None:
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..lang.aggregates import AGGREGATES
+from ..lang.aggregates import AGGREGATES, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
 from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step
 from ..pack.streams import Schema
@@ -29,15 +29,39 @@ class AggregateSpec:
     key: str
     window_ns: int
     value: Expr | None
-    where: Expr | None
+    where: Expr | None  # without the bound below
+    # ``where=ts > swap.ts``: (alias, inclusive) of the earlier step whose ts bounds the window's start, so the
+    # value depends on the chain (evaluated per chain, like a cross-step condition); None: a plain window
+    bound: tuple[str, bool] | None = None
+    # the is_new calls inside where=, over the same stream and key: evaluated at each window record first
+    inner: tuple[tuple[Call, AggregateSpec], ...] = ()
 
     def __hash__(self) -> int:
         # a dict key per record in the stream executor: hash the expression trees once, not per lookup
         h = self.__dict__.get("_hash")
         if h is None:
-            h = hash((self.func, self.stream, self.key, self.window_ns, self.value, self.where))
+            h = hash((self.func, self.stream, self.key, self.window_ns, self.value, self.where, self.bound))
             object.__setattr__(self, "_hash", h)
         return h
+
+    @property
+    def base(self) -> AggregateSpec:
+        """The unbounded aggregate whose window records a bounded one reads (since_prev: their entries, as
+        a count keeps them); the aggregate itself when it has no bound."""
+        if self.bound is None:
+            return self
+        return AggregateSpec("count" if self.func == "since_prev" else self.func, self.stream, self.key,
+                             self.window_ns, self.value, self.where, None, self.inner)
+
+    @property
+    def reach_ns(self) -> int:
+        """How far back from its record the aggregate reads: its window, plus the window of an is_new in where=
+        (evaluated at each window record, looking back from there)."""
+        return self.window_ns + max((inner.reach_ns for _, inner in self.inner), default=0)
+
+    def inputs(self) -> list[AggregateSpec]:
+        """What an executor keeps state or columns for: the base and the is_new calls inside where=."""
+        return [spec for _, inner in self.inner for spec in inner.inputs()] + [self.base]
 
     def __getstate__(self) -> dict:
         # string hashes differ between processes (Spark, forked workers): never carry the cached one
@@ -124,11 +148,11 @@ class Plan:
     region: str = "CN"
 
     def aggregates(self) -> set[AggregateSpec]:
+        """Every aggregate an executor keeps: a bounded one as its base, and the is_new calls inside where=."""
         out: set[AggregateSpec] = set()
         for rp in self.rules:
-            for sp in rp.steps:
-                out.update(sp.aggregates.values())
-            out.update(rp.explain_aggregates.values())
+            for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
+                out.update(spec.inputs())
         return out
 
     def streams(self) -> set[str]:
@@ -208,9 +232,16 @@ def _and(parts: list[Expr]) -> Expr | None:
 
 
 def _aggregate_calls(expr: Expr | None) -> list[Call]:
-    if expr is None:
-        return []
-    return [n for n in expr.walk() if isinstance(n, Call) and n.name in AGGREGATES]
+    """The outermost aggregate calls: an is_new inside a where= belongs to its aggregate (AggregateSpec.inner)."""
+    out: list[Call] = []
+    stack = [] if expr is None else [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call) and node.name in AGGREGATES:
+            out.append(node)
+        else:
+            stack.extend(reversed(node.children()))
+    return out
 
 
 def _aggregate_specs(calls: list[Call], own: Step, steps: dict[str, Step],
@@ -221,7 +252,8 @@ def _aggregate_specs(calls: list[Call], own: Step, steps: dict[str, Step],
         step = steps[call.alias] if call.alias else own
         spec = _aggregate_spec(call, step.stream, step.key)
         into[call] = spec
-        kept[step.alias][spec] = None
+        if spec.bound is None:  # a bounded one depends on the chain: evaluated per chain, never snapshotted
+            kept[step.alias][spec] = None
 
 
 def _fields_read(expr: Expr, own: str) -> list[tuple[str, str]]:
@@ -243,7 +275,19 @@ def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
     window = call.args[-1]
     assert isinstance(window, Literal)
     value = call.args[0] if AGGREGATES[call.name].takes_value else None
-    return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, call.kwarg("where"))
+    where = call.kwarg("where")
+    bound = None
+    if where is not None:  # ``ts > swap.ts`` leaves where= and bounds the window (the checker allows one)
+        rest = []
+        for c in conjuncts(where):
+            b = window_bound(c)
+            if b is None:
+                rest.append(c)
+            else:
+                bound = b
+        where = _and(rest) if bound is not None else where
+    inner = tuple((c, _aggregate_spec(c, stream, key)) for c in dict.fromkeys(_aggregate_calls(where)))
+    return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where, bound, inner)
 
 
 def _leaves(expanded: Expr, params: dict[str, ParamDef] | None = None) -> tuple[Leaf, ...]:

@@ -229,9 +229,17 @@ def window_sum(start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.nd
 
 def window_extreme(start: np.ndarray, values: np.ndarray, mask: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
     """Min or max over ``[start_i, i]`` with a sparse table; null when no row counts."""
+    return extreme_between(start, np.arange(len(values)), values, mask, fn)
+
+
+def extreme_between(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, mask: np.ndarray,
+                    fn) -> tuple[np.ndarray, np.ndarray]:
+    """Min or max over the rows ``[lo_q, hi_q]`` of each query (empty when lo > hi) with a sparse table;
+    null when no row counts."""
     n = len(values)
-    if n == 0:
-        return values.astype(np.float64), np.zeros(0, dtype=bool)
+    m = len(lo)
+    if n == 0 or m == 0:
+        return np.zeros(m, dtype=np.float64), np.ones(m, dtype=bool)
     fill = np.inf if fn is np.minimum else -np.inf
     level = np.where(mask, values.astype(np.float64), fill)
     table = [level]
@@ -242,15 +250,16 @@ def window_extreme(start: np.ndarray, values: np.ndarray, mask: np.ndarray, fn) 
         nxt[: n - span] = fn(prev[: n - span], prev[span:])
         table.append(nxt)
         span *= 2
-    i = np.arange(n)
-    length = i - start + 1
+    length = hi - lo + 1
+    empty = length <= 0
+    lo, hi = np.where(empty, 0, lo), np.where(empty, 0, hi)
     k = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
-    out = np.empty(n, dtype=np.float64)
+    out = np.empty(m, dtype=np.float64)
     for lv in np.unique(k):  # one pass per power of two, not per row
         sel = k == lv
         width = 1 << int(lv)
-        out[sel] = fn(table[lv][start[sel]], table[lv][i[sel] - width + 1])
-    null = ~np.isfinite(out)
+        out[sel] = fn(table[lv][lo[sel]], table[lv][hi[sel] - width + 1])
+    null = ~np.isfinite(out) | empty
     return np.where(null, 0.0, out), null
 
 
@@ -456,4 +465,128 @@ def _since_prev(w: Window, value: Vec | None, mask: np.ndarray) -> tuple[np.ndar
 WINDOW_BODIES: dict[str, WindowBody] = {
     "count": _count, "sum": _sum, "avg": _avg, "min": _min, "max": _max, "distinct": _distinct, "is_new": _is_new,
     "since_prev": _since_prev, "stddev": _stddev, "median": _median,
+}
+
+
+# --- windows that start at an earlier step (``where=ts > swap.ts``), one per chain --------------------
+
+
+@dataclass
+class Slices:
+    """Per query (a chain), the window as sorted rows ``[lo, hi]`` of one key (empty when lo > hi): ``hi`` is the
+    row the aggregate is evaluated at, ``lo`` the later of its window start and the first row after the bound."""
+
+    group: GroupIndex
+    lo: np.ndarray
+    hi: np.ndarray
+    value_codes: np.ndarray | None = None
+    prev: np.ndarray | None = None  # distinct: previous_same of the counting rows, when known
+
+    def take(self, sel: np.ndarray | slice) -> Slices:
+        return Slices(self.group, self.lo[sel], self.hi[sel], self.value_codes, self.prev)
+
+    def expand(self) -> tuple[np.ndarray, np.ndarray]:
+        """(query, sorted row) for every row of every slice: work bounded by the slices' total length."""
+        counts = np.maximum(self.hi - self.lo + 1, 0)
+        q = np.repeat(np.arange(len(counts)), counts)
+        offsets = np.cumsum(counts) - counts
+        return q, self.lo[q] + (np.arange(len(q)) - offsets[q])
+
+
+def _slice_total(s: Slices, x: np.ndarray) -> np.ndarray:
+    c = _prefix(x)
+    return c[s.hi + 1] - c[np.minimum(s.lo, s.hi + 1)]
+
+
+def _b_count(s: Slices, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _slice_total(s, mask.astype(np.int64)).astype(np.float64), np.zeros(len(s.lo), dtype=bool)
+
+
+def _b_sum(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return unscale(_slice_total(s, scaled(np.where(mask & ~value.null, value.values, 0.0)))), \
+        np.zeros(len(s.lo), dtype=bool)
+
+
+def _b_avg(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    valid = mask & ~value.null
+    count = _slice_total(s, valid.astype(np.int64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = unscale(_slice_total(s, scaled(np.where(valid, value.values, 0.0)))) / count
+    return np.where(count > 0, avg, 0.0), count == 0
+
+
+def _b_min(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return extreme_between(s.lo, s.hi, value.values, mask & ~value.null, np.minimum)
+
+
+def _b_max(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return extreme_between(s.lo, s.hi, value.values, mask & ~value.null, np.maximum)
+
+
+def _b_distinct(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A row counts iff its previous row with the same value on the key lies before the slice."""
+    valid = mask & ~value.null
+    prev = previous_same(s.group, value, valid, s.value_codes) if s.prev is None else s.prev
+    q, pos = s.expand()
+    first = valid[pos] & (prev[pos] < s.lo[q])
+    return np.bincount(q[first], minlength=len(s.lo)).astype(np.float64), np.zeros(len(s.lo), dtype=bool)
+
+
+def _b_stddev(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    valid = mask & ~value.null
+    units = scaled(np.where(valid, value.values, 0.0)).astype(object)
+    n = _slice_total(s, valid.astype(np.int64))
+    s1, s2 = _slice_total(s, units), _slice_total(s, units * units)
+    ok = n >= 2
+    out = np.zeros(len(s.lo), dtype=np.float64)
+    if ok.any():  # as stddev_of
+        no = n[ok].astype(object)
+        num = no * s2[ok] - s1[ok] * s1[ok]
+        out[ok] = np.sqrt(np.maximum((num / (no * (no - 1) * (SUM_SCALE * SUM_SCALE))).astype(np.float64), 0.0))
+    return out, ~ok
+
+
+def _b_median(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slice's counting values sorted (one lexsort over all slices), then the middle one or two."""
+    m = len(s.lo)
+    valid = mask & ~value.null
+    q, pos = s.expand()
+    keep = valid[pos]
+    q, vals = q[keep], value.values.astype(np.float64)[pos[keep]]
+    order = np.lexsort((vals, q))
+    q, vals = q[order], vals[order]
+    n = np.bincount(q, minlength=m)
+    first = np.cumsum(n) - n
+    out, null = np.zeros(m, dtype=np.float64), n == 0
+    odd = (n % 2 == 1)
+    out[odd] = vals[first[odd] + n[odd] // 2]
+    even = np.flatnonzero((n > 0) & ~odd)
+    if len(even):
+        a, b = vals[first[even] + n[even] // 2 - 1], vals[first[even] + n[even] // 2]
+        units = scaled(a).astype(object) + scaled(b).astype(object)
+        if all(abs(u) < 2**53 for u in (units.min(), units.max())):  # exact in float64: one IEEE division
+            out[even] = units.astype(np.float64) / (2 * SUM_SCALE)  # is the correctly rounded int / int
+        else:  # Python's int / int, correctly rounded, as median_of
+            out[even] = np.array([u / (2 * SUM_SCALE) for u in units.tolist()], dtype=np.float64)
+    return out, null
+
+
+def _b_since_prev(s: Slices, value: Vec | None, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The latest counting row strictly before the slice's last row, inside the slice."""
+    latest = np.maximum.accumulate(np.where(mask, np.arange(len(mask)), -1)) if len(mask) else np.zeros(0, np.int64)
+    prev = np.where(s.hi > 0, latest[np.maximum(s.hi - 1, 0)] if len(latest) else -1, -1)
+    found = (prev >= 0) & (prev >= s.lo) & (s.lo <= s.hi)
+    out = np.zeros(len(s.lo))
+    ts = s.group.ts
+    out[found] = (ts[s.hi[found]] - ts[prev[found]]).astype(np.float64) / NS
+    return out, ~found
+
+
+SliceBody = Callable[[Slices, Vec | None, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+# the batch body of each aggregate over a window that starts at an earlier step; is_new has none (the checker
+# refuses ``is_new(x, w, where=ts > a.ts)``: it asks about the whole window)
+SLICE_BODIES: dict[str, SliceBody] = {
+    "count": _b_count, "sum": _b_sum, "avg": _b_avg, "min": _b_min, "max": _b_max, "distinct": _b_distinct,
+    "since_prev": _b_since_prev, "stddev": _b_stddev, "median": _b_median,
 }

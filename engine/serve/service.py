@@ -51,8 +51,9 @@ REPLAY_CHUNK = 4096
 
 
 def horizon_ns(plan: Plan) -> int:
-    """How far back in event time the pack's state reaches: the longest window, within or suppress."""
-    spans = [spec.window_ns for spec in plan.aggregates()]
+    """How far back in event time the pack's state reaches: the longest window (with an is_new inside its where=,
+    both windows), within or suppress."""
+    spans = [spec.reach_ns for spec in plan.aggregates()]  # an is_new in where= reaches further back
     for rp in plan.rules:
         spans.append(rp.within_ns or 0)
         spans.append(rp.suppress_ns or 0)

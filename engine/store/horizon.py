@@ -86,6 +86,8 @@ def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int,
     sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}() over {human(spec.window_ns)}"
              + (f" at a step up to {human(within_ns)} back" if within_ns else ""))
     sh.columns |= {spec.key} | _fields([spec.value, spec.where])
+    for _, inner in spec.inner:  # ``where=is_new(x, 180d)``: at every window record, looking back from there
+        _aggregate(h, inner, within_ns + spec.window_ns, f"{rule} (in {spec.func}()'s where=)")
 
 
 def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:

@@ -175,7 +175,8 @@ explain: "{explain}"
     ("amount > 1", "fanin.lower(channel) == 'x'", "x",
      "15:14: error: fanin.lower(): only a window aggregate can be read from a step (count, sum, avg, min, max, "
      "distinct, is_new, stddev, median, since_prev); lower() is a function, so write lower(fanin.field, ...)"),
-    ("amount > 1", "count(1h, where=fanin.count(1h) > 1) > 1", "x", "15:30: error: aggregates cannot be nested"),
+    ("amount > 1", "count(1h, where=fanin.count(1h) > 1) > 1", "x",
+     "15:30: error: aggregates cannot be nested; inside where= only is_new(x, w) may be used, not fanin.count()"),
     ("amount > 1", "amount > 1", "{count(1h, where=amount > 5)} payments",
      "16:12: error: in a sequence's explain, say which step's record count() is evaluated at: write "
      "out.count(1h, where=amount > 5) for the last step, or fanin.count(...) for the first (docs/rules.md §3)"),
@@ -188,4 +189,63 @@ def test_an_earlier_steps_aggregate_is_checked_at_its_place(load_rule, first, se
 def test_step_aggregates_and_named_explain_aggregates_load(load_rule):
     rule = STEPS.format(first="fanin.count(1h) > 1", second="amount >= 0.8 * fanin.sum(amount, 24h)",
                         explain="{fanin.distinct(payer_account, 24h)} payers; {out.median(amount, 1h)}")
+    assert load_rule(rule).rules[0].id == "T-3"
+
+
+@pytest.mark.parametrize("first, second, explain, error", [
+    # only is_new nests, and not inside another is_new
+    ("amount > 1", "count(1h, where=sum(amount, 1h) > 5) > 1", "x",
+     "15:30: error: aggregates cannot be nested; inside where= only is_new(x, w) may be used, not sum()"),
+    ("amount > 1", "count(1h, where=is_new(payee_account, 1d, where=is_new(payer_account, 1d))) > 1", "x",
+     "15:62: error: aggregates cannot be nested"),
+    # the one cross-step read inside where= is a bound on ts; anything else says so
+    ("amount > 1", "count(1h, where=amount > fanin.amount) > 1", "x",
+     "15:39: error: an aggregate can only use fields of its own record, not of other steps; the one read of "
+     "another step inside where= is a bound on the window's start, a conjunct `ts > alias.ts` or "
+     "`ts >= alias.ts` (alias: an earlier step)"),
+    ("amount > 1", "count(1h, where=ts > fanin.ts or amount > 1) > 1", "x",
+     "15:35: error: an aggregate can only use fields of its own record, not of other steps; the one read of "
+     "another step inside where= is a bound on the window's start, a conjunct `ts > alias.ts` or "
+     "`ts >= alias.ts` (alias: an earlier step)"),
+    ("amount > 1", "count(1h, where=ts < fanin.ts) > 1", "x",
+     "15:35: error: an aggregate can only use fields of its own record, not of other steps; the one read of "
+     "another step inside where= is a bound on the window's start, a conjunct `ts > alias.ts` or "
+     "`ts >= alias.ts` (alias: an earlier step)"),
+    # where the bound may stand, and by which step
+    ("count(1h, where=ts > out.ts) > 1", "amount > 1", "x",
+     "10:30: error: count(): step 'out' comes later (steps that may bound this window: none here)"),
+    ("amount > 1", "count(1h, where=ts > out.ts) > 1", "x",
+     "15:30: error: count(): step 'out' is the step the aggregate is evaluated at, not an earlier one (steps "
+     "that may bound this window: fanin)"),
+    ("amount > 1", "count(1h, where=ts > swap.ts) > 1", "x",
+     "15:30: error: count(): unknown alias 'swap' (steps that may bound this window: fanin)"),
+    ("amount > 1", "fanin.count(1h, where=ts > out.ts) > 1", "x",
+     "15:36: error: count(): fanin.count() is evaluated at step 'fanin''s record, not per chain: only the last "
+     "step's aggregates may start at an earlier step (steps that may bound this window: none here)"),
+    ("amount > 1", "count(1h, where=ts > fanin.ts and ts >= fanin.ts) > 1", "x",
+     "15:48: error: count(): one bound on the window's start only (ts > alias.ts)"),
+    ("amount > 1", "is_new(payee_account, 1h, where=ts > fanin.ts)", "x",
+     "15:46: error: is_new() cannot start at an earlier step: it asks whether the value was seen in the whole "
+     "window; bound the aggregate around it instead, e.g. count(1h, where=ts > swap.ts and "
+     "is_new(payee_account, 180d))"),
+    ("amount > 1", "amount > 1", "{fanin.count(1h, where=ts > fanin.ts)}",
+     "16:34: error: count(): fanin.count() is evaluated at step 'fanin''s record, not per chain: only the last "
+     "step's aggregates may start at an earlier step (steps that may bound this window: none here)"),
+])
+def test_bounded_and_nested_aggregates_are_checked(load_rule, first, second, explain, error):
+    rule = STEPS.format(first=first, second=second, explain=explain)
+    assert errors(load_rule, rule) == [f"rule.yaml:{error}"]
+
+
+def test_a_bound_outside_a_sequence_says_where_it_may_stand(load_rule):
+    assert errors(load_rule, SINGLE.format(where="count(1h, where=ts > pay.ts) > 1")) == [
+        "rule.yaml:6:24: error: count(): a window can start at an earlier step (ts > alias.ts) only in the last "
+        "step of a sequence, or in its explain as last.agg(...) (steps that may bound this window: none here)"]
+
+
+def test_bounded_and_nested_aggregates_load(load_rule):
+    rule = STEPS.format(first="count(1h, where=is_new(payee_account, 1d)) > 1",
+                        second="distinct(payee_account, 1h, where=ts > fanin.ts and is_new(payee_account, 1d)) > 1 "
+                               "and out.sum(amount, 1h, where=fanin.ts <= ts) > 5",
+                        explain="{out.count(1h, where=ts >= fanin.ts)} since")
     assert load_rule(rule).rules[0].id == "T-3"

@@ -12,19 +12,26 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from fraudrules.columns.vec import Vec
+from fraudrules.executors.stream.aggregates import STATE_CLASSES, bounded_at
 from fraudrules.lang.aggregates import AGGREGATES
-from fraudrules.runtime.windows import SUM_SCALE, GroupIndex
+from fraudrules.lang.expr import Field
+from fraudrules.runtime.plan import AggregateSpec
+from fraudrules.runtime.windows import SLICE_BODIES, SUM_SCALE, GroupIndex, Slices
 
 MIN = 60 * 1_000_000_000  # ns
+MINUTE_NS = MIN
 
 
 def brute(func: str, minutes: list[float], values: list | None, keys: list, where: list[bool],
-          window: float) -> list:
-    """docs/design.md §5 written as a loop: rows j <= i of i's key with ts in (ts_i - w, ts_i] that pass where=."""
+          window: float, bounds: list[tuple[float, bool]] | None = None, at: list[int] | None = None) -> list:
+    """docs/design.md §5 written as a loop: rows j <= i of i's key with ts in (ts_i - w, ts_i] that pass where=;
+    with ``bounds`` (minute, inclusive) per row, also ts > minute (ts >= minute): ``where=ts > swap.ts``."""
     out = []
-    for i in range(len(minutes)):
+    for i in range(len(minutes)) if at is None else at:
         rows = [j for j in range(i + 1)
-                if keys[j] == keys[i] and minutes[i] - window < minutes[j] <= minutes[i] and where[j]]
+                if keys[j] == keys[i] and minutes[i] - window < minutes[j] <= minutes[i] and where[j]
+                and (bounds is None or minutes[j] > bounds[i][0] or bounds[i][1] and minutes[j] == bounds[i][0])]
         vals = [values[j] for j in rows if values[j] is not None] if values is not None else []
         if func == "count":
             out.append(float(len(rows)))
@@ -154,3 +161,55 @@ def test_median_forgets_what_left_and_is_null_when_nothing_counts(batch_window):
     assert batch_window("median", [0, 5, 12], [100.0, 1.0, 50.0], where=[True, True, False],
                         window=10) == [100.0, 50.5, 1.0]
     assert batch_window("median", [0, 1], [5.0, 6.0], where=[False, False]) == [None, None]
+
+
+@pytest.mark.parametrize("func", sorted(SLICE_BODIES))
+@pytest.mark.parametrize("seed", range(4))
+def test_every_slice_body_agrees_with_the_loop(func, seed):
+    """A window that starts at an earlier step (``where=ts > swap.ts``): each query row with its own bound, some
+    rows queried twice (two chains), bounds before and inside the window and on ties with the row; the
+    stream executor's bounded_at over the same records gives the same values."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    minutes = np.sort(rng.integers(0, 240, n)).tolist()
+    keys = rng.choice(["A", "B", "C"], n, p=[0.4, 0.3, 0.3]).tolist()
+    where = (rng.random(n) < 0.8).tolist()
+    values = None
+    if AGGREGATES[func].takes_value:
+        pool = ["x", "y", "z", None] if func == "distinct" else [0.5, 1.25, 100.0, 3.0, -2.0, None]
+        values = [pool[i] for i in rng.integers(0, len(pool), n)]
+    rows = np.r_[np.arange(n), rng.integers(0, n, 40)]  # table rows the aggregate is read at
+    bound_min = [float(minutes[r] - rng.choice([0, 1, 5, 20, 45])) for r in rows.tolist()]
+    inclusive = bool(seed % 2)
+    ts = np.array([round(m * MINUTE_NS) for m in minutes], dtype=np.int64)
+    g = GroupIndex.build(Vec(np.array(keys, dtype=object), np.zeros(n, dtype=bool)), ts)
+    w = 30 * MINUTE_NS
+    start = g.window_start(w)
+    pos = np.empty(n, dtype=np.int64)
+    pos[g.order] = np.arange(n)
+    p = pos[rows]
+    after = g._index.search(g.codes[p], np.array([round(b * MINUTE_NS) for b in bound_min], dtype=np.int64),
+                            side="left" if inclusive else "right")
+    vec = None
+    if values is not None:
+        vec = Vec(np.array([0.0 if v is None else v for v in values], dtype=object if func == "distinct" else float),
+                  np.array([v is None for v in values], dtype=bool)).take(g.order)
+    got_v, got_null = SLICE_BODIES[func](Slices(g, np.maximum(start[p], after), p), vec,
+                                         np.array(where, dtype=bool)[g.order])
+    got = [None if nu else v.item() for v, nu in zip(got_v, got_null)]
+    # the stream executor reads the same windows from the entries of the unbounded base aggregate
+    spec = AggregateSpec(func, "s", "k", w, None if values is None else Field("v"), None, ("a", inclusive))
+    state = STATE_CLASSES[spec.base.func](spec.base)
+    for q in range(n):
+        counts, x = state.entry(where[q], None if values is None else values[q], f"r{q}")
+        if counts:
+            state.add(keys[q], int(ts[q]), q, x)
+    stream = [bounded_at(state, func, keys[r], round(b * MINUTE_NS), inclusive, int(ts[r]), r)
+              for r, b in zip(rows.tolist(), bound_min)]
+    assert got == [None if nu else v for v, nu in stream]
+    want_all = {}
+    for q, r in enumerate(rows.tolist()):
+        bounds = [(-1e9, False)] * n
+        bounds[r] = (bound_min[q], inclusive)
+        want_all[q] = brute(func, minutes, values, keys, where, 30, bounds, at=[r])[0]
+    assert got == [want_all[q] for q in range(len(rows))]

@@ -584,6 +584,63 @@ class _SincePrev(_Eager):
         self.keys = OrderedDict((k, int(ts)) for k, ts in data)
 
 
+# --- a window that starts at an earlier step (``where=ts > swap.ts``) ---------------------------------------
+
+
+def _entries(state: _Agg, key: Any) -> list:
+    st = state.keys.get(key)
+    if st is None:
+        return []
+    return st[ENT] if isinstance(state, _Cursor) else st
+
+
+def _bounded_span(state: _Agg, ent: list, bound: int, inclusive: bool, ts: int, q: int) -> tuple[int, int]:
+    """Indexes [lo, hi) of the entries in (max(ts - w, bound), ts] (``[bound`` when inclusive), at or before q."""
+    qpos = 2 if isinstance(state, _Distinct) else 1
+    lo, hi = _span(ent, state.w, ts, q, qpos)
+    after = (bisect_left if inclusive else bisect_right)(ent, bound, key=_TS)
+    return max(lo, after), hi
+
+
+def bounded_at(state: _Agg, func: str, key: Any, bound: int, inclusive: bool, ts: int, q: int) -> tuple[Any, bool]:
+    """The value of aggregate ``func`` at the record (key, ts, q) over the window that starts at ``bound``, read
+    from the entries of ``state`` (spec.base's: the same records, since_prev's as a count keeps them) by
+    bisection: count, sum, avg and stddev from running totals, the others from the slice's entries."""
+    if key is None:
+        return state.null_result if func == state.spec.func else (0.0, True)
+    ent = _entries(state, key)
+    lo, hi = _bounded_span(state, ent, bound, inclusive, ts, q)
+    if func == "since_prev":  # the latest entry strictly before the record itself
+        before = bisect_left(ent, q, lo=lo, hi=max(lo, hi), key=_Q1)
+        return (float(ts - ent[before - 1][0]) / NS, False) if before > lo else (0.0, True)
+    if hi <= lo:
+        if isinstance(state, _Cursor):
+            return state._of([])
+        return (0.0, False) if func in ("count", "sum") else (0.0, True)
+    if func == "count":
+        return float(hi - lo), False
+    if isinstance(state, _Sum):
+        first = ent[lo]
+        return state._result(ent[hi - 1][3] - first[3] + first[2], hi - lo)
+    if isinstance(state, _Stddev):
+        first, last = ent[lo], ent[hi - 1]
+        u = first[2]
+        sd = stddev_of(hi - lo, last[3] - first[3] + u, last[4] - first[4] + u * u)
+        return (0.0, True) if sd is None else (sd, False)
+    return state._of(ent[lo:hi])  # type: ignore[attr-defined]
+
+
+def bounded_members(state: _Agg, key: Any, bound: int, inclusive: bool, ts: int, q: int,
+                    limit: int) -> tuple[int, list]:
+    """members() of a count or distinct over the window that starts at ``bound``."""
+    ent = _entries(state, key) if key is not None else []
+    lo, hi = _bounded_span(state, ent, bound, inclusive, ts, q) if ent else (0, 0)
+    if isinstance(state, _Distinct):
+        first = list(dict.fromkeys(e[1] for e in ent[lo:hi]))
+        return len(first), first[:limit]
+    return max(hi - lo, 0), [e[2] for e in ent[lo:min(hi, lo + limit)]]
+
+
 STATE_CLASSES: dict[str, type[_Agg]] = {
     "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
     "since_prev": _SincePrev, "stddev": _Stddev, "median": _Median,

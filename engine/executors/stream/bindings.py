@@ -103,6 +103,8 @@ class Gather(Bindings):
         return vec_of([c.values[i] for c in self.rows[alias]], self.ex._kinds[stream][i])
 
     def _aggregate(self, alias: str, spec: AggregateSpec) -> Vec:
+        if spec.bound is not None:  # starts at an earlier step of each chain: read from the state, per chain
+            return aggregate_vec(self.ex.bounded(spec, self.rows[alias], self.rows[spec.bound[0]]), spec)
         return aggregate_vec([c.aggs[spec] for c in self.rows[alias]], spec)
 
     def run_records(self, alias: str) -> list[list[dict[str, Any]]]:
@@ -124,5 +126,7 @@ class Gather(Bindings):
         return out
 
     def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
+        if spec.bound is not None:  # the chains are complete and the release's entries still held: read them
+            return self.ex.bounded(spec, self.rows[alias], self.rows[spec.bound[0]], limit)
         # kept with each candidate when it was made (executor._members), MEMBERS_SHOWN long
         return [(t, first[:limit]) for t, first in (c.members[spec] for c in self.rows[alias])]

@@ -72,7 +72,7 @@ from ...runtime.evaluate import Evaluator
 from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from ...runtime.runs import RunState
-from .aggregates import STATE_CLASSES, spec_signature
+from .aggregates import STATE_CLASSES, bounded_at, bounded_members, spec_signature
 from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .guard import ReleaseGuard
@@ -797,6 +797,19 @@ class StreamExecutor:
                 first = to_python(vec_of(first, _kind_of_values(first)))  # JSON values as batch's to_python gives
             out[spec] = (total, first)
         return out
+
+    def bounded(self, spec: AggregateSpec, cands: list[Candidate], bounds: list[Candidate],
+                limit: int | None = None) -> list:
+        """A window that starts at an earlier step (``where=ts > swap.ts``), per chain: the pair of ``spec`` at
+        each candidate, bounded by the ts of its chain's ``bounds`` candidate, read from the entries of
+        ``spec.base`` (a chain is complete only when its release is, while the release's entries are held);
+        with ``limit``, what a count or distinct counted (alerts)."""
+        state, kidx = self._aggs[spec.base], self._index[spec.stream][spec.key]
+        inclusive = spec.bound[1]  # type: ignore[index]
+        if limit is not None:
+            return [bounded_members(state, c.values[kidx], b.ts, inclusive, c.ts, c.q, limit)
+                    for c, b in zip(cands, bounds)]
+        return [bounded_at(state, spec.func, c.values[kidx], b.ts, inclusive, c.ts, c.q) for c, b in zip(cands, bounds)]
 
     def _add_unless(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
         idx = rule.unless_idx

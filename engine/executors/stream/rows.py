@@ -159,10 +159,11 @@ class _Batch:
 class _SpecPlan:
     """One aggregate of a stream: its state, key position and the expressions of its input."""
 
-    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx")
+    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "where_fn", "inner_slots")
 
     def __init__(self, slot: int, spec: AggregateSpec, state: _Agg, kidx: int, where: int | None,
-                 value: int | None, id_idx: int):
+                 value: int | None, id_idx: int, where_fn: Callable | None = None,
+                 inner_slots: tuple[int, ...] = ()):
         self.slot = slot
         self.spec = spec
         self.state = state
@@ -170,12 +171,20 @@ class _SpecPlan:
         self.where = where
         self.value = value
         self.id_idx = id_idx
+        # where= reads is_new (``where=is_new(payee, 180d)``): a closure over the record and its is_new pairs,
+        # which are fed first, at every record of the stream (inner_slots)
+        self.where_fn = where_fn
+        self.inner_slots = inner_slots
 
-    def feed(self, b: _Batch, need: list[int]) -> list:
+    def feed(self, b: _Batch, need: list[int], cols: list) -> list:
         """Add the batch's records that count to the state; the pairs at the records ``need``."""
         state, kidx, id_idx = self.state, self.kidx, self.id_idx
         rows, ts, qs = b.rows, b.ts, b.qs
-        mask = b.mask(self.where)
+        if self.where_fn is None:
+            mask = b.mask(self.where)
+        else:
+            fn = self.where_fn
+            mask = [bool(fn(row, _RowAggs(cols, i))) for i, row in enumerate(rows)]
         vals = None if self.value is None else b.values(self.value)
         entry = state.entry
         pairs: list = [None] * b.n
@@ -305,13 +314,16 @@ class ReleaseSteps:
             return self.plans[stream]
 
         self._by_slot: list[_SpecPlan] = []
-        for spec in ex._specs:  # the executor's order
+        # the executor's order, except that an is_new read inside another's where= is fed before it
+        for spec in sorted(ex._specs, key=lambda a: bool(a.inner)):
             p, c = plan_of(spec.stream), compilers[spec.stream]
+            nested = bool(spec.inner)
             agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
-                            p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
-                            ex._index[spec.stream]["id"])
+                            None if nested else p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                            ex._index[spec.stream]["id"], c.truth(spec.where, dict(spec.inner)) if nested else None,
+                            tuple(slots[s] for _, s in spec.inner))
             p.aggs.append(agg)
-            self._by_slot.append(agg)
+        self._by_slot = sorted((a for p in self.plans.values() for a in p.aggs), key=lambda a: a.slot)
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
                 p, c = plan_of(sp.stream), compilers[sp.stream]
@@ -382,11 +394,15 @@ class ReleaseSteps:
                 for slot in st.slots:
                     if slot in st.check_slots or not self._by_slot[slot].state.lazy:
                         need.setdefault(slot, []).append(pre)
-        # 2. window states: every record that counts goes in; values where a step reads them
+        # 2. window states: every record that counts goes in; values where a step reads them, and an is_new
+        # inside another's where= at every record
+        for agg in plan.aggs:
+            for slot in agg.inner_slots:
+                need.setdefault(slot, []).append(list(range(n)))
         for agg in plan.aggs:
             lists = need.get(agg.slot, [])
             at = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
-            cols[agg.slot] = agg.feed(b, at)
+            cols[agg.slot] = agg.feed(b, at, cols)
         # 3. the conjuncts that read aggregates, at the records that passed the rest
         flagged: dict[tuple[int, int], list[int]] = {}
         for st, pre in zip(plan.steps, pres):
@@ -442,7 +458,7 @@ class ReleaseSteps:
             return memo[e]
 
         pres = []
-        need: set[int] = set()
+        need: set[int] = {slot for agg in plan.aggs for slot in agg.inner_slots}
         by_slot = self._by_slot
         for st in plan.steps:
             ok = row[st.kidx] is not None and (st.pre_fn is None or st.pre_fn(row, _NO_AGGS))
@@ -452,7 +468,10 @@ class ReleaseSteps:
         for agg in plan.aggs:
             state = agg.state
             key = row[agg.kidx]
-            passes = True if agg.where is None else ev(agg.where)
+            if agg.where_fn is not None:
+                passes = bool(agg.where_fn(row, _RowAggs(cols, 0)))
+            else:
+                passes = True if agg.where is None else ev(agg.where)
             slot = agg.slot
             if state.lazy:
                 if key is not None and passes:
