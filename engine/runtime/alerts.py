@@ -119,13 +119,13 @@ class MatchView:
         return self.rows.n
 
     def order_keys(self) -> list[tuple]:
-        """Each alert's place in the alert file (docs/design.md §6): ``(ts, seq, rule id, 0)`` at its trigger;
-        an absence alert ``(D, AFTER_ALL, rule id, trigger seq)``: after every record with ts <= D and
+        """Each alert's place in the alert file (docs/design.md §6): ``(ts, seq, rule id)`` at its trigger;
+        an absence alert ``(D, AFTER_ALL, trigger seq, rule id)``: after every record with ts <= D and
         before any later one, which is when a stream learns it."""
         if self.deadline is None:
             ts = self.rows.column(self.rule.steps[-1].alias, "ts").values.tolist()
-            return [(t, q, self.rule.id, 0) for t, q in zip(ts, self.seq.tolist())]
-        return [(d, AFTER_ALL, self.rule.id, q) for d, q in zip(self.deadline.tolist(), self.seq.tolist())]
+            return [(t, q, self.rule.id) for t, q in zip(ts, self.seq.tolist())]
+        return [(d, AFTER_ALL, q, self.rule.id) for d, q in zip(self.deadline.tolist(), self.seq.tolist())]
 
 
 def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
