@@ -284,3 +284,42 @@ def test_runs_cut_between_a_transfer_and_its_deadline(tmp_path):
     alerts, _ = score_slices(pack, folders, tmp_path / "hist", tmp_path)
     assert alerts == want
     assert sum('"record_id":"p000000737"' in a and "TF-NOCALLBACK-001" in a for a in alerts) == 1
+
+
+# --- the example of docs/rules.md --------------------------------------------------------------
+
+def _simbox_records(sms_at_day: float | None, last_day: float) -> list[dict]:
+    start = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.timezone.utc)
+    out = [{"stream": "call", "id": f"c{i + 1}", "ts": (start + dt.timedelta(minutes=10 * i)).isoformat(),
+            "caller": "+8617000000001", "callee": f"+86139{i:08d}", "direction": "out", "duration": 30}
+           for i in range(50)]
+    t50 = start + dt.timedelta(minutes=490)
+    if sms_at_day is not None:
+        out.append({"stream": "sms", "id": "s1", "ts": (t50 + dt.timedelta(days=sms_at_day)).isoformat(),
+                    "sender": "+8617000000001", "receiver": "+8613900000002", "direction": "out"})
+    out.append({"stream": "payment", "id": "p-late", "ts": (t50 + dt.timedelta(days=last_day)).isoformat(),
+                "payer_account": "Z9", "amount": 1})
+    return out
+
+
+def test_the_rules_md_example_runs_on_both_executors(tmp_path):
+    import re
+    import shutil
+
+    from fraudrules.pack.loader import load_pack
+
+    guide = (REPO / "docs" / "rules.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if b.startswith("id: EX-SIMBOX-QUIET")]
+    shutil.copy(REPO / "rules" / "streams.yaml", tmp_path / "streams.yaml")
+    (tmp_path / "example.yaml").write_text(block)
+    plan = compile_pack(load_pack(tmp_path))
+    cases = [((None, 7.5), ["c50"]), ((7, 7.5), []), ((7.001, 7.5), ["c50"]), ((None, 7), [])]
+    for (sms_at, last), want in cases:
+        records = _simbox_records(sms_at, last)
+        lines = batch_lines(plan, records)
+        assert stream_lines(plan, records)[0] == lines
+        alerts = [json.loads(line) for line in lines]
+        assert [a["record_id"] for a in alerts] == want, (sms_at, last)
+        if want:  # one alert for the key: each later call's deadline is suppressed (30d)
+            assert alerts[0]["explain"] == ("+8617000000001 made 50 calls in a day and sent no SMS in the "
+                                            "7 days after")
