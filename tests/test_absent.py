@@ -91,7 +91,8 @@ def errors(load_rule, text: str) -> list[str]:
      "payer_phone)"),
     (TWO_STEPS + ABSENT.replace("as: back", "as: pay"), "rule.yaml:16:5: error: alias 'pay' is used twice"),
     (TWO_STEPS + ABSENT.replace("where: callee in @bank_hotlines", "where: callee == pay.payer_phone"),
-     "rule.yaml:20:22: error: unknown alias 'pay' (earlier steps: back)"),
+     "rule.yaml:20:22: error: the absent step's where reads its own fields only, not pay.payer_phone: it is "
+     "matched by its key (or follows:), not by other steps"),
     (TWO_STEPS + ABSENT.replace("where: callee in @bank_hotlines", "where: count(1h) > 1"),
      "rule.yaml:20:12: error: aggregate count() is not allowed in absent"),
     (TWO_STEPS + ABSENT + "    follows: pay.amout\n",
@@ -323,3 +324,29 @@ def test_the_rules_md_example_runs_on_both_executors(tmp_path):
         if want:  # one alert for the key: each later call's deadline is suppressed (30d)
             assert alerts[0]["explain"] == ("+8617000000001 made 50 calls in a day and sent no SMS in the "
                                             "7 days after")
+
+
+def test_watch_from_a_history_cut_between_a_transfer_and_its_deadline(tmp_path):
+    """Batch over the records before 16:00 on 1 March into a store, then watch the rest from it: the
+    transfer's deadline passes in the stream, which fires it once, and the alerts are one run's."""
+    import subprocess
+
+    from fraudrules.jobs.watch import ordered_records
+    from tests.test_history import CLI
+
+    specs = parse_inputs([str(REPO / "samples")], PACK.schema)
+    want = score_job(REPO / "rules", specs, tmp_path / "one", pack=PACK)[1]["alerts"].read_text().splitlines()
+    frames = {s.stream: pd.read_csv(s.path, dtype=str, keep_default_na=False) for s in specs}
+    first, second = write_slices(frames, [pd.Timestamp("2026-03-01T16:00:00", tz="UTC")], tmp_path / "runs")
+    batch = score_job(REPO / "rules", parse_inputs([str(first)], PACK.schema), tmp_path / "batch", pack=PACK,
+                      history=tmp_path / "hist")[1]["alerts"].read_text().splitlines()
+    feed = tmp_path / "rest.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n"
+                            for r in ordered_records(parse_inputs([str(second)], PACK.schema), PACK.schema)))
+    proc = subprocess.run([*CLI, "watch", str(feed), "--out", str(tmp_path / "stream.jsonl"), "--history",
+                           str(tmp_path / "hist"), "--stats-every", "0"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    stream = (tmp_path / "stream.jsonl").read_text().splitlines()
+    assert sum('"record_id":"p000000737"' in a and "TF-NOCALLBACK-001" in a for a in stream) == 1
+    assert batch + stream == want

@@ -323,6 +323,10 @@ class Checker:
             return None
         spec = scope.aliases.get(node.alias)
         if spec is None:
+            if scope.what == "absent":  # looked for, never bound to the chain
+                self._err(src, node, f"the absent step's where reads its own fields only, not {node.dotted}: "
+                                     "it is matched by its key (or follows:), not by other steps")
+                return None
             known = ", ".join(sorted(scope.aliases)) or "none here"
             self._err(src, node, f"unknown alias {node.alias!r} (earlier steps: {known})")
             return None
