@@ -456,6 +456,24 @@ class RuleRef:
         extend([], {}, set())
         return out
 
+    def absence(self, chain: list[Rec]) -> tuple[object, int] | None:
+        """docs/design.md §5, "Absence": (key, deadline D) when the chain's absent record never came: event
+        time passed D (some record has ts > D), and no record of the absent stream whose key equals the
+        chain's value and that passes its where lies after the last step with ts <= D."""
+        a = self.rp.absent
+        j, name = a.source
+        key = chain[j].get(name)
+        deadline = int(chain[-1].ts) + a.within_ns
+        if key is None or not any(int(r.ts) > deadline for r in self.recs):
+            return None
+        for q in self.recs[chain[-1].pos + 1:]:
+            if int(q.ts) > deadline:
+                break
+            if q.stream == a.stream and q.get(a.key) is not None and q.get(a.key) == key \
+                    and self.interp.holds(a.where, q):
+                return None
+        return key, deadline
+
     def matches(self) -> list[tuple[tuple[str, ...], bool]]:
         best: dict[int, list[Rec]] = {}  # trigger position -> its latest chain
         for chain in self.all_chains():
@@ -464,6 +482,19 @@ class RuleRef:
             if trig not in best or rank > [c.pos for c in reversed(best[trig][:-1])]:
                 best[trig] = chain
         out: list[tuple[tuple[str, ...], bool]] = []
+        if self.rp.absent is not None:  # alerts at the deadlines, in their order; suppression from D
+            last_at: dict[object, int] = {}
+            for trig in sorted(best):  # D = ts + within: the triggers' order
+                found = self.absence(best[trig])
+                if found is None:
+                    continue
+                key, deadline = found
+                prev = last_at.get(key)
+                emitted = prev is None or deadline - prev >= self.rp.suppress_ns
+                if emitted:
+                    last_at[key] = deadline
+                out.append((tuple(c.id for c in best[trig]), emitted))
+            return out
         last_emitted: dict[object, int] = {}  # alert key -> ts of its last emitted alert
         last = self.steps[-1]
         for trig in sorted(best):  # the total order of the triggering records

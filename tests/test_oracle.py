@@ -532,6 +532,39 @@ CASES = [
         WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.caller = c.callee AND u.pos > c.pos AND u.pos < p.pos)
         GROUP BY p.id
     """),
+    # 9b. absence: a large payment after a foreign call, then no call to the bank within 30 minutes,
+    # known once the data's event time passed the deadline
+    _sequence("ORC-ABSENT-001", """
+        within: 1h
+        steps:
+          - as: call
+            stream: call
+            key: callee
+            where: direction == "in" and not startswith(caller, "+86")
+          - as: pay
+            stream: payment
+            key: payer_phone
+            where: amount >= 5000
+        absent:
+          as: back
+          stream: call
+          key: caller
+          within: 30m
+          where: callee in @bank_hotlines
+    """, f"""
+        WITH c AS (SELECT * FROM calls WHERE callee IS NOT NULL AND direction = 'in'
+                                        AND NOT coalesce(starts_with(caller, '+86'), false)),
+        p AS (SELECT * FROM pays WHERE payer_phone IS NOT NULL AND amount >= 5000),
+        u AS (SELECT * FROM calls WHERE caller IS NOT NULL AND {_in('callee', BANKS)}),
+        m AS (SELECT p.id, p.pos, p.ts, p.payer_phone, arg_max(c.id, c.pos) AS cid, max(c.pos) AS cpos FROM c
+              JOIN p ON p.payer_phone = c.callee AND c.pos < p.pos AND p.ts <= c.ts + INTERVAL '3600 seconds'
+              GROUP BY p.id, p.pos, p.ts, p.payer_phone)
+        SELECT m.id, m.cid FROM m
+        WHERE m.ts + INTERVAL '1800 seconds' < (SELECT max(ts) FROM (SELECT ts FROM calls
+                                                                UNION ALL SELECT ts FROM pays))
+          AND NOT EXISTS (SELECT 1 FROM u WHERE u.caller = m.payer_phone AND u.pos > m.pos
+                                            AND u.ts <= m.ts + INTERVAL '1800 seconds')
+    """),
     _sequence("ORC-UNLESS-002", """
         within: 2h
         steps:
@@ -888,6 +921,9 @@ MUTATIONS = [
     ("ORC-FOLLOW-001", "cross-step condition on decimals, not float64", "o.amount_f >= 0.9 * i.amount_f",
      "o.amount >= 0.9 * i.amount"),
     ("ORC-UNLESS-001", "unless between by ts only", "u.pos > c.pos AND u.pos < p.pos", "u.ts > c.ts AND u.ts < p.ts"),
+    ("ORC-ABSENT-001", "an absent record between the chain's steps counts", "u.pos > m.pos", "u.pos > m.cpos"),
+    ("ORC-ABSENT-001", "the absent window is 15 minutes", "u.ts <= m.ts + INTERVAL '1800 seconds'",
+     "u.ts <= m.ts + INTERVAL '900 seconds'"),
     ("ORC-UNLESS-002", "unless keyed on the first step, not on: b", "u.payer_account = b.payer_account",
      "u.payer_account = a.payer_account"),
     ("ORC-SEQ3-001", "within exclusive", "f.ts <= c.ts +", "f.ts < c.ts +"),

@@ -235,6 +235,42 @@ BOUNDARIES = {
         [rec("payment", "p1", 0, payer_phone=SUB),
          rec("payment", "p2", 0, payee_account="B9")],
         "P-ISNEW", []),
+    # absence (docs/design.md §5): p1 at minute 3, deadline D = minute 12
+    "absent: no call-back and event time past D alerts": (
+        [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in"),
+         rec("payment", "p1", 3, payer_phone=SUB, amount=100),
+         rec("sms", "s1", 12 + 1 / 60, sender=CALLER, receiver=SUB)],
+        "P-ABSENT", [(("c1", "p1"), True)]),
+    "absent: end of data exactly at D gives no alert yet": (
+        [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in"),
+         rec("payment", "p1", 3, payer_phone=SUB, amount=100),
+         rec("sms", "s1", 12, sender=CALLER, receiver=SUB)],
+        "P-ABSENT", []),
+    "absent: a call-back exactly at D is present": (
+        [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in"),
+         rec("payment", "p1", 3, payer_phone=SUB, amount=100),
+         rec("call", "b1", 12, caller="13800000001", callee="95588", direction="out"),
+         rec("sms", "s1", 15, sender=CALLER, receiver=SUB)],
+        "P-ABSENT", []),
+    "absent: a call-back tied with the payment but listed before it does not count": (
+        [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in"),
+         rec("call", "b1", 3, caller=SUB, callee="95588", direction="out"),
+         rec("payment", "p1", 3, payer_phone=SUB, amount=100),
+         rec("sms", "s1", 15, sender=CALLER, receiver=SUB)],
+        "P-ABSENT", [(("c1", "p1"), True)]),
+    "absent: each trigger has its own deadline; suppression counts from D": (
+        [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in"),
+         rec("payment", "p1", 3, payer_phone=SUB, amount=100),
+         rec("payment", "p2", 6, payer_phone=SUB, amount=100),
+         rec("payment", "p3", 15, payer_phone=SUB, amount=100),
+         rec("sms", "s1", 30, sender=CALLER, receiver=SUB)],
+        "P-ABSENT", [(("c1", "p1"), True), (("c1", "p2"), False), (("c1", "p3"), True)]),
+    "absent follows the payee: an outgoing payment of the payee within 6m is present": (
+        [rec("payment", "p1", 0, payer_account="A1", payee_account="M1", amount=100),
+         rec("payment", "p2", 6, payer_account="M1", payee_account="B9", amount=1),
+         rec("payment", "p3", 9, payer_account="A2", payee_account="B9", amount=100),
+         rec("sms", "s1", 30, sender=CALLER, receiver=SUB)],
+        "P-ABSENT1", [(("p3",), True)]),
     "hour in a +05:45 zone": (
         [rec("payment", "p1", 14, payer_account="A1"), rec("payment", "p2", 15, payer_account="A1")],
         "P-HOUR", [(("p2",), True)]),

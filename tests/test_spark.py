@@ -101,14 +101,16 @@ def test_routing_of_the_shipped_pack():
     routing = plan_routing(PLAN)
     # every shipped rule spreads over the cluster but the cycle, whose first step is joined to the
     # alert key only by a cross condition (it comes back to its payer), so it runs in one group
-    assert routing.single == ["TF-CYCLE-001"]
+    # and an absence, whose group must hold every record to know when event time passed its deadline
+    assert routing.single == ["TF-CYCLE-001", "TF-NOCALLBACK-001"]
     roles = {rid: f.roles_of(rid) for f in routing.families for rid in f.rules}
     # follows: the drain step is routed by its payee (its key), the cash-out step by its payer
     assert roles["TF-CASHOUT-001"] == (("payment", "payee_account"), ("payment", "payer_account"))
     # unless keyed on the caller of the first step's stream: calls travel by callee and by caller
     assert roles["TF-APP-001"] == (("call", "callee"), ("call", "caller"), ("payment", "payer_phone"))
     props = plan_routing(PROPS_PLAN)
-    assert set(props.single) == {"P-SEQ3F", "P-SEQ4"}  # they run in one group, and still agree (above)
+    # they run in one group, and still agree (above); an absence holds every record in its group
+    assert set(props.single) == {"P-SEQ3F", "P-SEQ4", "P-ABSENT", "P-ABSENT1"}
 
 
 @pytest.mark.parametrize("buckets", [1, 3, 17])

@@ -50,8 +50,9 @@ class RuleMatches:
 
     rule: RulePlan
     rows: list[np.ndarray]  # per step: row in that step's table, one entry per match
-    key: Vec  # the alert key (the last step's key value)
+    key: Vec  # the alert key (the last step's key value; of an absence, the value the absent record lacks)
     emitted: np.ndarray  # bool: False when suppressed
+    deadline: np.ndarray | None = None  # of an absence rule: each match's D = ts(last step) + absent within
 
     @property
     def n(self) -> int:
@@ -325,12 +326,15 @@ class BatchExecutor:
     """Evaluates a Plan over a RecordSet."""
 
     def __init__(self, plan: Plan, records: RecordSet, *, fresh: dict[str, np.ndarray] | None = None,
-                 prior_alerts: dict[str, dict[str, int]] | None = None):
+                 prior_alerts: dict[str, dict[str, int]] | None = None, high_water: int | None = None):
         """``fresh`` marks, per stream, the rows that may trigger (the others are context from earlier
-        runs or chunks); ``prior_alerts`` gives rule id -> key -> ts of the last alert emitted before."""
+        runs or chunks); ``prior_alerts`` gives rule id -> key -> ts of the last alert emitted before;
+        ``high_water``: the largest ts those runs scored (an absence whose deadline lies before it fired
+        there; docs/design.md §8)."""
         self.plan = plan
         self.records = records
         self.fresh = fresh
+        self.high_water = high_water
         self.prior_alerts = prior_alerts or {}
         self.tables = Tables(records, plan)
         self.evaluator = Evaluator(plan.lists)
@@ -369,17 +373,18 @@ class BatchExecutor:
         """The rows where the step's records begin: a run's first record, else the record itself."""
         return self.runs.first(sp)[rows] if sp.is_run else rows
 
-    def _triggers(self, sp: StepPlan) -> np.ndarray:
-        """Candidates of a rule's last step: only new rows may trigger."""
+    def _triggers(self, rp: RulePlan, sp: StepPlan) -> np.ndarray:
+        """Candidates of a rule's last step: only new rows may trigger. An absence's last step may be an
+        earlier run's record: what is new there is its deadline (_absence)."""
         rows = self._candidates(sp)
-        if self.fresh is not None and sp.stream in self.fresh:
+        if self.fresh is not None and sp.stream in self.fresh and rp.absent is None:
             rows = rows[self.fresh[sp.stream][rows]]
         return rows
 
     def run_rule(self, rp: RulePlan) -> RuleMatches:
         first = rp.steps[0]
         single = len(rp.steps) == 1
-        rows: dict[str, np.ndarray] = {first.alias: self._triggers(first) if single else self._candidates(first)}
+        rows: dict[str, np.ndarray] = {first.alias: self._triggers(rp, first) if single else self._candidates(first)}
         for j in range(1, len(rp.steps)):
             rows = self._extend(rp, rows, j)
         if rp.unless is not None:
@@ -388,9 +393,61 @@ class BatchExecutor:
             rows = self._latest_chain(rp, rows)
         last = rp.steps[-1]
         ordered = [rows[sp.alias] for sp in rp.steps]
+        if rp.absent is not None:
+            return self._absence(rp, ordered)
         key = self.tables[last.stream].columns[last.key].take(ordered[-1])
         emitted = self._suppress(rp, ordered[-1], key)
         return RuleMatches(rp, ordered, key, emitted)
+
+    @property
+    def now_ns(self) -> int | None:
+        """Event time reached: the largest ts of the records so far, any stream (None: no records)."""
+        tops = [int(t.ts().max()) for t in self.records.tables.values() if t.n]
+        if self.high_water is not None:
+            tops.append(self.high_water)
+        return max(tops) if tops else None
+
+    def _absence(self, rp: RulePlan, chains: list[np.ndarray]) -> RuleMatches:
+        """Chains not followed by an absent record (docs/design.md §5, "Absence"): each trigger's deadline
+        D = ts + within is known once the run's event time passed it (some record has ts > D), and the
+        chain matches when no absent record of its join value passing ``where`` lies after the trigger
+        in the total order with ts <= D. Searches over the absent records sorted by (code, seq); within
+        a code, ts ascends with seq, so the first one after the trigger decides."""
+        a = rp.absent
+        assert a is not None
+        last = rp.steps[-1]
+        order = np.argsort(self._seq(last, chains[-1]), kind="stable")
+        chains = [r[order] for r in chains]
+        trig = chains[-1]
+        src_sp, src_field = rp.steps[a.source[0]], a.source[1]
+        src_rows = chains[a.source[0]]
+        deadline = self._ts(last, trig) + a.within_ns
+        now = self.now_ns
+        known = deadline < now if now is not None else np.zeros(len(trig), dtype=bool)
+        if self.high_water is not None:  # fired in the run that passed it
+            known &= deadline >= self.high_water
+        table = self.tables[a.stream]
+        env = TableRows(table, self.store).env(a.alias, {})
+        brows = np.flatnonzero(self.evaluator.truth(a.where, env) & ~table.columns[a.key].null)
+        ccodes, bcodes = self.tables.joint((src_sp.stream, src_field), (a.stream, a.key))
+        ccode = ccodes[src_rows]
+        bcode, bseq = bcodes[brows], table.seq[brows]
+        border = np.lexsort((bseq, bcode))
+        bc, bs, bt = bcode[border], bseq[border], table.ts()[brows][border]
+        present = np.zeros(len(trig), dtype=bool)
+        if len(bc):
+            at = composite_searchsorted(bc, bs, ccode, self._seq(last, trig), side="right")
+            inside = at < len(bc)
+            first = np.minimum(at, len(bc) - 1)
+            present = inside & (bc[first] == ccode) & (bt[first] <= deadline)
+        keep = known & ~present & (ccode >= 0)  # a null join value waits for nothing (§5: a null never joins)
+        chains = [r[keep] for r in chains]
+        deadline = deadline[keep]
+        key = self.tables[src_sp.stream].columns[src_field].take(chains[a.source[0]])
+        codes = self.tables.codes(src_sp.stream, src_field)[chains[a.source[0]]]
+        # suppression from ts D, in the order of the deadlines (that of the triggers)
+        emitted = self._suppress_at(rp, np.arange(len(deadline)), deadline, codes, key)
+        return RuleMatches(rp, chains, key, emitted, deadline)
 
     def _seq(self, sp: StepPlan, rows: np.ndarray) -> np.ndarray:
         return self.tables[sp.stream].seq[rows]
@@ -414,7 +471,7 @@ class BatchExecutor:
         if latest_chain_only(rp):
             return self._extend_latest(rp, chains)
         sp, prev, first = steps[j], steps[j - 1], steps[0]
-        cand = self._triggers(sp) if j == len(steps) - 1 else self._candidates(sp)
+        cand = self._triggers(rp, sp) if j == len(steps) - 1 else self._candidates(sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
         chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
         cand_code = cand_codes[cand]
@@ -476,7 +533,7 @@ class BatchExecutor:
         the stream executor). ``_apply_unless`` runs after; ``latest_chain_only`` says when that
         stays exact (an unless record that cancels the latest chain cancels every earlier one)."""
         first, sp = rp.steps
-        cand = self._triggers(sp)
+        cand = self._triggers(rp, sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
         firsts = chains[first.alias]
         code = join_codes[firsts]
@@ -547,6 +604,15 @@ class BatchExecutor:
         seq = table.seq[trigger_rows]
         ts = table.ts()[trigger_rows]
         codes = self.tables.codes(last.stream, last.key)[trigger_rows]
+        return self._suppress_at(rp, seq, ts, codes, key)
+
+    def _suppress_at(self, rp: RulePlan, seq: np.ndarray, ts: np.ndarray, codes: np.ndarray, key: Vec
+                     ) -> np.ndarray:
+        """Greedy suppression of matches at event times ``ts``, in ``seq`` order, per key code."""
+        n = len(seq)
+        emitted = np.ones(n, dtype=bool)
+        if n == 0 or rp.suppress_ns <= 0:
+            return emitted
         order = np.lexsort((seq, codes))
         sc, st = codes[order], ts[order]
         # next candidate of the same key at least `suppress` later
@@ -582,4 +648,5 @@ def match_view(executor: BatchExecutor, matches: RuleMatches, only_emitted: bool
     rows = {sp.alias: r[pick] for sp, r in zip(rp.steps, matches.rows)}
     last = rp.steps[-1]
     seq = executor.tables[last.stream].seq[rows[last.alias]]
-    return MatchView(rp, ChainRows(rp, executor.tables, executor.store, rows, executor.runs), seq)
+    deadline = None if matches.deadline is None else matches.deadline[pick]
+    return MatchView(rp, ChainRows(rp, executor.tables, executor.store, rows, executor.runs), seq, deadline)

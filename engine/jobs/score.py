@@ -29,7 +29,7 @@ from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_js
 from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
-from ..runtime.alerts import build_alerts, stamp_decision
+from ..runtime.alerts import absence_decision, build_alerts, stamp_decision
 from ..runtime.plan import Plan, RulePlan, compile_pack
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
@@ -69,8 +69,9 @@ Progress = Callable[[str, int, "int | None"], None]
 
 
 # What one rule gives the job: matches, suppressed, the rows it matched at (last step), and its
-# emitted alerts with the total-order position of each.
-RuleResult = tuple[int, int, np.ndarray, list[tuple[int, dict[str, Any]]]]
+# emitted alerts, each with its place in the alert file (MatchView.order_keys) and its trigger's
+# total-order position.
+RuleResult = tuple[int, int, np.ndarray, list[tuple[tuple, int, dict[str, Any]]]]
 # Below this many records a run is over before worker processes would have started.
 PARALLEL_MIN_RECORDS = 50_000
 
@@ -87,7 +88,10 @@ def default_jobs(n_rules: int) -> int:
 def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     rm = executor.run_rule(rule_plan)
     view = match_view(executor, rm)
-    alerts = [(int(view.seq[i]), a) for i, a in enumerate(build_alerts(executor.plan, view, executor.evaluator))]
+    built = build_alerts(executor.plan, view, executor.evaluator)
+    # an absence alert is no record's: -1, it takes the rule's own weight (absence_decision)
+    seqs = [-1] * len(built) if rule_plan.absent is not None else view.seq.tolist()
+    alerts = [(k, int(q), a) for k, q, a in zip(view.order_keys(), seqs, built)]
     return rm.n, rm.suppressed, rm.rows[-1], alerts
 
 
@@ -103,22 +107,22 @@ def _forked_rule(index: int) -> RuleResult:
 
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
-                  fresh: dict[str, np.ndarray] | None, prior_alerts: dict[str, dict[str, int]] | None
-                  ) -> list[RuleResult]:
+                  fresh: dict[str, np.ndarray] | None, prior_alerts: dict[str, dict[str, int]] | None,
+                  high_water: int | None = None) -> list[RuleResult]:
     """Each rule's result, in plan order. Rules are independent, so with ``jobs`` > 1 they run in
     forked worker processes (numpy and pandas hold the GIL too often for threads to pay); the
     results, and so the outputs, are the same whichever worker ran which rule."""
     n = len(plan.rules)
     results: list[RuleResult | None] = [None] * n
     if jobs <= 1 or n <= 1 or records.total < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
-        executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
+        executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
         for i, rule_plan in enumerate(plan.rules):
             results[i] = _rule_result(executor, rule_plan)
             if progress:
                 progress("rules", i + 1, n)
         return results  # type: ignore[return-value]
     global _FORK_EXECUTOR
-    _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts)
+    _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
     _FORK_EXECUTOR.prepare()
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
@@ -145,7 +149,7 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
     rules evaluated at once (worker processes), with the same outputs as one.
     """
-    alerts_keyed: list[tuple[int, str, int, dict[str, Any]]] = []
+    alerts_keyed: list[tuple[tuple, int, dict[str, Any]]] = []
     if context is not None:  # the new records alone are scored, numbered after the context
         results = _results_after(plan, records, context, progress)
         records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
@@ -159,15 +163,17 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
         last = rp.steps[-1]
         matches[rp.id] = n
         suppressed[rp.id] = n_suppressed
-        if last.stream in scores:
+        if last.stream in scores and rp.scores:
             add_matches(scores[last.stream], rows, rp.id, rp.rule.score, rp.rule.shadow)
-        for i, (seq, alert) in enumerate(alerts):
-            alerts_keyed.append((seq, rp.id, i, alert))
-    alerts_keyed.sort(key=lambda t: (t[0], t[1]))
+        alerts_keyed.extend(alerts)
+    alerts_keyed.sort(key=lambda t: t[0])
     alerts = [a for *_, a in alerts_keyed]
     matches = {rp.id: matches[rp.id] for rp in plan.rules}  # plan order, however the rules were grouped
     suppressed = {rp.id: suppressed[rp.id] for rp in plan.rules}
-    for seq, _, _, alert in alerts_keyed:  # the trigger's score over all rules, now that all have run
+    for _, seq, alert in alerts_keyed:  # the trigger's score over all rules, now that all have run
+        if seq < 0:
+            absence_decision(alert, plan)
+            continue
         table = records.tables[alert["stream"]]
         stamp_decision(alert, int(scores[alert["stream"]].score[np.searchsorted(table.seq, seq)]), plan)
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
@@ -188,7 +194,7 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
         before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table
         # in this process: worker pools forked per group cost more than they gain (1M records in 5
         # chunks: 62 s with 2 workers, 38 s with none), and each worker would hold its own executor
-        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior)
+        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water)
         del combined, fresh
         for rp, (n, n_suppressed, rows, alerts) in zip(rules, group):
             done += 1

@@ -336,6 +336,10 @@ class Checker:
             return None
         spec = scope.aliases.get(node.alias)
         if spec is None:
+            if scope.what == "absent":  # looked for, never bound to the chain
+                self._err(src, node, f"the absent step's where reads its own fields only, not {node.dotted}: "
+                                     "it is matched by its key (or follows:), not by other steps")
+                return None
             known = ", ".join(sorted(scope.aliases)) or "none here"
             self._err(src, node, f"unknown alias {node.alias!r} (earlier steps: {known})")
             return None
@@ -665,6 +669,8 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
             if on.key in seen[u.on].fields:
                 errors.extend(_join_problem(u.loc, ("unless", spec.fields[u.key]), (u.on, seen[u.on].fields[on.key]),
                                             "unless"))
+    if rule.absent is not None:
+        errors.extend(_absent_problems(rule, pack, seen))
     return scopes, errors
 
 
@@ -685,6 +691,41 @@ def _run_problems(step: Step, spec: StreamSpec) -> list[RuleError]:
                                      step.where.location(node)))
                 break
     return out
+
+
+def _absent_problems(rule: Rule, pack: RulePack, seen: dict[str, StreamSpec]) -> list[RuleError]:
+    """``absent:``: its stream, key, alias and join, checked like a step's."""
+    a = rule.absent
+    assert a is not None
+    errors: list[RuleError] = []
+    spec = pack.schema.streams.get(a.stream)
+    if spec is None:
+        return [RuleError(f"absent: unknown stream {a.stream!r} (streams: {', '.join(pack.schema.streams)})", a.loc)]
+    if a.key not in spec.fields:
+        errors.append(RuleError(f"absent: stream {a.stream!r} has no key field {a.key!r}", a.loc))
+    if a.alias in seen:
+        errors.append(RuleError(f"alias {a.alias!r} is used twice", a.loc))
+    for step in rule.steps:  # both came in the same release, and their joins were not built together
+        if step.is_run:
+            errors.append(RuleError(f"step {step.alias!r} repeats (runs: {step.runs}) in a rule with absent: the two "
+                                    "do not combine yet (docs/rules.md §9)", step.loc))
+    if rule.unless is not None and len(rule.steps) < 2:
+        errors.append(RuleError("unless needs two positive steps (it cancels a chain between its first and last "
+                                "step); with one step, fold the condition into its where", rule.unless.loc))
+    if a.follows is not None:
+        src, f = a.follows
+        if src not in seen:
+            errors.append(RuleError(f"absent: follows: unknown alias {src!r} (steps: {', '.join(seen)})", a.loc))
+        elif f not in seen[src].fields:
+            errors.append(RuleError(f"absent: follows: stream {seen[src].name!r} has no field {f!r}", a.loc))
+        elif a.key in spec.fields:
+            errors.extend(_join_problem(a.loc, (a.alias, spec.fields[a.key]), (src, seen[src].fields[f]), "follows"))
+    elif a.key in spec.fields and rule.steps:
+        last = rule.steps[-1]
+        if last.alias in seen and last.key in seen[last.alias].fields:
+            errors.extend(_join_problem(a.loc, (a.alias, spec.fields[a.key]),
+                                        (last.alias, seen[last.alias].fields[last.key]), "key"))
+    return errors
 
 
 def _join_problem(loc, mine: tuple[str, FieldSpec], theirs: tuple[str, FieldSpec], how: str) -> list[RuleError]:
@@ -714,6 +755,11 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
     if rule.unless is not None and rule.unless.where is not None:
         spec = pack.schema.streams[rule.unless.stream]
         checker.check(rule.unless.where, Scope(spec, {}, allow_aggregates=False, what="unless", params=rule.params))
+    if rule.absent is not None and rule.absent.where is not None:
+        # the absent record's own fields only: it is looked for, not bound, so it reads no step and no window
+        spec = pack.schema.streams[rule.absent.stream]
+        checker.check(rule.absent.where, Scope(spec, {rule.absent.alias: spec}, allow_aggregates=False, what="absent",
+                                               params=rule.params))
     for case in rule.tests:
         for name, _ in case.lists:
             if name not in pack.lists:

@@ -30,6 +30,7 @@ from .model import (
     MAX_STEPS,
     SEVERITIES,
     STATUSES,
+    Absent,
     ExprSource,
     Macro,
     NamedList,
@@ -58,9 +59,10 @@ RULE_KEYS = {
     "explain", "tests", "params",
     "runs", "distinct",  # accepted only to say that a single-stream rule counts instead (_parse_step)
 }
-SEQUENCE_KEYS = {"within", "steps", "unless"}
+SEQUENCE_KEYS = {"within", "steps", "unless", "absent"}
 STEP_KEYS = {"as", "stream", "key", "where", "follows", "runs", "distinct"}
 UNLESS_KEYS = {"stream", "key", "where", "on"}
+ABSENT_KEYS = {"as", "stream", "key", "where", "follows", "within"}
 TEST_KEYS = {"name", "records", "expect", "lists"}
 LIST_KEYS = {"kind", "description", "source", "values", "file"}
 
@@ -218,11 +220,11 @@ def parse_template(node: Node | None, errors: _Errors) -> Template | None:
 # --- rules -----------------------------------------------------------------
 
 
-def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False) -> Step | None:
+def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False, what: str = "") -> Step | None:
     if not isinstance(node.value, dict):
         errors.add("a step must be a mapping with as, stream, key and where", node.loc)
         return None
-    if not single:
+    if not single and not what:
         _unknown_keys(node, STEP_KEYS, "step", errors)
     stream = _str(node.get("stream"), "stream", errors)
     key = _str(node.get("key"), "key", errors)
@@ -232,7 +234,7 @@ def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False) -
         errors.add("missing 'key' (the field that identifies the subscriber or account)", node.loc)
     alias = stream if single else _str(node.get("as"), "as", errors)
     if not single and not alias:
-        errors.add(f"step {index + 1} needs an alias: 'as: NAME'", node.loc)
+        errors.add(f"{what or f'step {index + 1}'} needs an alias: 'as: NAME'", node.loc)
     if alias and (not alias.isidentifier() or alias.startswith("_")):
         errors.add(f"alias {alias!r} must be an identifier", _key_loc(node, "as"))
     elif alias == PARAMS_ALIAS and not single:
@@ -275,6 +277,25 @@ def _parse_runs(node: Node, single: bool, errors: _Errors) -> tuple[int, str | N
             errors.add("distinct needs runs: it says how many different values the run's records have "
                        "(runs: 5, distinct: caller)", dnode.loc)
     return runs, distinct, None if dnode is None else dnode.loc
+
+
+def _parse_absent(node: Node, errors: _Errors) -> Absent | None:
+    """``absent:`` parsed like a step, plus its own ``within`` (required, > 0)."""
+    if not isinstance(node.value, dict):
+        errors.add("absent must be a mapping with as, stream, key, within and where", node.loc)
+        return None
+    _unknown_keys(node, ABSENT_KEYS, "absent", errors)
+    step = _parse_step(node, 0, errors, what="absent")
+    within = _duration(node.get("within"), "within", errors)
+    if node.get("within") is None:
+        errors.add("absent needs 'within': how long after the last step the record must not come (e.g. 30m)",
+                   node.loc)
+    elif within is not None and within <= 0:
+        errors.add("absent: within must be longer than 0", node.get("within").loc)
+        within = None
+    if step is None or within is None:
+        return None
+    return Absent(step.alias, step.stream, step.key, step.where, within, step.follows, node.loc)
 
 
 def _parse_tests(node: Node | None, errors: _Errors) -> tuple[RuleTest, ...]:
@@ -411,6 +432,7 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
     steps: list[Step] = []
     within = None
     unless = None
+    absent = None
     if seq_node is not None:
         for key in ("stream", "key", "where"):
             if node.get(key) is not None:
@@ -420,12 +442,21 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
             errors.add("sequence must be a mapping with within and steps", seq_node.loc)
         else:
             _unknown_keys(seq_node, SEQUENCE_KEYS, "sequence", errors)
-            within = _duration(seq_node.get("within"), "within", errors)
-            if seq_node.get("within") is None:
-                errors.add("a sequence needs 'within' (e.g. within: 1h)", seq_node.loc)
+            anode = seq_node.get("absent")
             snode = seq_node.get("steps")
-            if snode is None or not isinstance(snode.value, list) or not 2 <= len(snode.value) <= MAX_STEPS:
-                errors.add(f"a sequence has 2 to {MAX_STEPS} steps", (snode or seq_node).loc)
+            n_steps = len(snode.value) if snode is not None and isinstance(snode.value, list) else 0
+            within = _duration(seq_node.get("within"), "within", errors)
+            if anode is not None and n_steps == 1:  # one positive step: nothing for within to bound
+                if seq_node.get("within") is not None:
+                    errors.add("within bounds the positive steps, and this sequence has one: remove it "
+                               "(the absence has its own within)", _key_loc(seq_node, "within"))
+                    within = None
+            elif seq_node.get("within") is None:
+                errors.add("a sequence needs 'within' (e.g. within: 1h)", seq_node.loc)
+            lo = 1 if anode is not None else 2
+            if snode is None or not isinstance(snode.value, list) or not lo <= n_steps <= MAX_STEPS:
+                errors.add(f"a sequence has 2 to {MAX_STEPS} steps (1 to {MAX_STEPS} before an absent step)",
+                           (snode or seq_node).loc)
             else:
                 for i, step_node in enumerate(snode.value):
                     step = _parse_step(step_node, i, errors)
@@ -443,6 +474,8 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
                         errors.add("unless needs 'stream' and 'key'", unode.loc)
                     on = _str(unode.get("on"), "on", errors) or (steps[0].alias if steps else "")
                     unless = Unless(ustream, ukey, parse_expression(unode.get("where"), "where", errors), on, unode.loc)
+            if anode is not None:
+                absent = _parse_absent(anode, errors)
     else:
         step = _parse_step(node, 0, errors, single=True)
         if step:
@@ -464,6 +497,7 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
         author=_str(node.get("author"), "author", errors),
         within=within,
         unless=unless,
+        absent=absent,
         suppress=suppress,
         explain=parse_template(node.get("explain"), errors),
         tests=_parse_tests(node.get("tests"), errors),

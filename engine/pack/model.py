@@ -65,6 +65,20 @@ class Unless:
 
 
 @dataclass(frozen=True)
+class Absent:
+    """The step that must NOT happen (``sequence: absent:``): no record of ``stream`` whose ``key`` joins
+    the chain and that passes ``where`` after the last positive step, up to ``within`` after it."""
+
+    alias: str
+    stream: str
+    key: str
+    where: ExprSource | None
+    within: float  # seconds, > 0
+    follows: tuple[str, str] | None = None  # (earlier alias, its field); default: the last step's key
+    loc: SourceLocation = SourceLocation("")
+
+
+@dataclass(frozen=True)
 class TemplatePart:
     text: str = ""  # literal text, when expr is None
     expr: ExprSource | None = None
@@ -128,6 +142,7 @@ class Rule:
     author: str = ""
     within: float | None = None  # seconds, sequences only
     unless: Unless | None = None
+    absent: Absent | None = None
     suppress: float = 0.0  # seconds; 0 = no suppression
     explain: Template | None = None
     tests: tuple[RuleTest, ...] = ()

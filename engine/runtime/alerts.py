@@ -25,6 +25,7 @@ NS = 1_000_000_000
 # blow up an alert.
 MEMBERS_SHOWN = 10
 LISTED_AGGREGATES = ("count", "distinct")
+AFTER_ALL = 1 << 62  # an absence alert's total-order place: after every record of its ts (MatchView.order_keys)
 
 
 def iso_utc(ns: np.ndarray) -> list[str]:
@@ -111,10 +112,20 @@ class MatchView:
     rule: RulePlan
     rows: Bindings  # one row per match: each step alias bound to its record of the chain
     seq: np.ndarray  # total-order position of each trigger
+    deadline: np.ndarray | None = None  # an absence rule's D per match (its alert's ts)
 
     @property
     def n(self) -> int:
         return self.rows.n
+
+    def order_keys(self) -> list[tuple]:
+        """Each alert's place in the alert file (docs/design.md §6): ``(ts, seq, rule id)`` at its trigger;
+        an absence alert ``(D, AFTER_ALL, trigger seq, rule id)``: after every record with ts <= D and
+        before any later one, which is when a stream learns it."""
+        if self.deadline is None:
+            ts = self.rows.column(self.rule.steps[-1].alias, "ts").values.tolist()
+            return [(t, q, self.rule.id) for t, q in zip(ts, self.seq.tolist())]
+        return [(d, AFTER_ALL, q, self.rule.id) for d, q in zip(self.deadline.tolist(), self.seq.tolist())]
 
 
 def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
@@ -122,6 +133,13 @@ def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
     capped = min(100, int(risk_score))
     alert["risk_score"] = capped
     alert["decision"] = plan.policy.decide(capped)
+
+
+def absence_decision(alert: dict[str, Any], plan: Plan) -> None:
+    """An absence alert's ``risk_score`` and ``decision``: the rule's own weight (0 for a shadow rule), since
+    it comes after its last step's record was decided and adds to no record's score (docs/design.md §6)."""
+    rule = next(rp.rule for rp in plan.rules if rp.id == alert["rule_id"])
+    stamp_decision(alert, 0 if rule.shadow else rule.score, plan)
 
 
 def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
@@ -142,9 +160,15 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
         evidence_cols.append((sp.alias, sp.stream, cols))
         if sp.is_run:  # a repeated step: its record is the run's last; the run is listed whole
             runs[sp.alias] = rows.run_records(sp.alias)
-    key_vals = to_python(rows.column(last.alias, last.key))
+    absent = rp.absent
+    if absent is None:
+        key_vals = to_python(rows.column(last.alias, last.key))
+        ts = to_python(rows.column(last.alias, "ts"))
+    else:  # the value the absent record's key lacks, at its deadline (docs/design.md §5, "Absence")
+        assert view.deadline is not None
+        key_vals = to_python(rows.column(steps[absent.source[0]].alias, absent.source[1]))
+        ts = iso_utc(view.deadline)
     ids = to_python(rows.column(last.alias, "id"))
-    ts = to_python(rows.column(last.alias, "ts"))
     # conditions, with the values of their parts
     step_aggs = {sp.alias: sp.aggregates for sp in steps}
     cond_cols = []
@@ -199,6 +223,8 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
                 entry["behind"] = {text: {"total": members[i][0], what: members[i][1]}
                                    for text, what, members in behind}
             conditions.append(entry)
+        if absent is not None:
+            conditions.append({"step": absent.alias, "expr": absent.what, "values": {}, "absent": True})
         if explain_cols:
             message = "".join(part.text if vals is None else render_value(vals[i], part.spec)
                               for part, vals in explain_cols)

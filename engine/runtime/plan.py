@@ -116,6 +116,23 @@ class UnlessPlan:
 
 
 @dataclass
+class AbsentPlan:
+    """``absent:``: the record that must not follow the chain (docs/design.md §5, "Absence")."""
+
+    alias: str
+    stream: str
+    key: str
+    where: Expr | None  # reads only the absent record's own fields
+    within_ns: int
+    source: tuple[int, str]  # (step index, field): the chain's value the absent record's key must equal
+    text: str  # what the alert's condition says was not seen
+
+    @property
+    def what(self) -> str:
+        return f"no {self.stream} record{self.text} within {unparse(Literal(self.within_ns / NS, 'duration'))}"
+
+
+@dataclass
 class ExplainPart:
     text: str = ""
     expr: Expr | None = None
@@ -132,10 +149,17 @@ class RulePlan:
     conditions: list[Condition]
     explain: list[ExplainPart]
     explain_aggregates: dict[Call, AggregateSpec]
+    absent: AbsentPlan | None = None
 
     @property
     def id(self) -> str:
         return self.rule.id
+
+    @property
+    def scores(self) -> bool:
+        """Whether its matches add to the trigger's risk score: an absence alert is known only after the
+        last step's record was decided, so it adds to no record's score (docs/design.md §6)."""
+        return self.absent is None
 
 
 @dataclass
@@ -158,6 +182,7 @@ class Plan:
     def streams(self) -> set[str]:
         out = {sp.stream for rp in self.rules for sp in rp.steps}
         out |= {rp.unless.stream for rp in self.rules if rp.unless}
+        out |= {rp.absent.stream for rp in self.rules if rp.absent}
         return out
 
 
@@ -369,6 +394,8 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
             # unqualified: the last step (a sequence's explain must name the step: the checker says so)
             _aggregate_specs(_aggregate_calls(expanded), last, by_alias, explain_aggs, kept)
             explain.append(ExplainPart(expr=expanded, spec=part.spec))
+    if rule.absent is not None and rule.absent.follows is not None:  # the alert shows the value it looked for
+        used[rule.absent.follows[0]].add(rule.absent.follows[1])
     for sp in steps:  # what the rule read, and the parties (who) of every step's record
         spec = schema.streams[sp.stream]
         sp.fields = tuple(f for f in spec.fields if f in used[sp.alias] or f in spec.parties)
@@ -379,6 +406,19 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
         on = next(i for i, s in enumerate(rule.steps) if s.alias == u.on)
         where = bind_params(expand_macros(u.where.ast, macros), rule.params) if u.where else None
         unless = UnlessPlan(u.stream, u.key, where, on)
+    absent = None
+    if rule.absent is not None:
+        a = rule.absent
+        where = None
+        text = ""
+        if a.where is not None:
+            where = bind_params(_own_alias_to_plain(expand_macros(a.where.ast, macros), a.alias), rule.params)
+            text = " where " + " ".join(a.where.text.split())
+        if a.follows is not None:
+            src = (next(i for i, s in enumerate(rule.steps) if s.alias == a.follows[0]), a.follows[1])
+        else:
+            src = (len(rule.steps) - 1, rule.steps[-1].key)
+        absent = AbsentPlan(a.alias, a.stream, a.key, where, int(round(a.within * NS)), src, text)
     return RulePlan(
         rule=rule,
         steps=steps,
@@ -388,6 +428,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
         conditions=conditions,
         explain=explain,
         explain_aggregates=explain_aggs,
+        absent=absent,
     )
 
 

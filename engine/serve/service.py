@@ -57,6 +57,8 @@ def horizon_ns(plan: Plan) -> int:
     for rp in plan.rules:
         spans.append(rp.within_ns or 0)
         spans.append(rp.suppress_ns or 0)
+        if rp.absent is not None:  # a chain waits this much longer for its absent record
+            spans.append((rp.within_ns or 0) + rp.absent.within_ns)
     return max(spans, default=0)
 
 

@@ -91,23 +91,34 @@ def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int,
 
 
 def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
-    within = rp.within_ns or 0
+    # an absence fires in the run whose records pass its deadline, up to the absent within after its last
+    # step: the whole chain, and what its steps read, may lie that much further back
+    late = rp.absent.within_ns if rp.absent is not None else 0
+    within = (rp.within_ns or 0) + late
     for i, sp in enumerate(rp.steps):
         sh = h.setdefault(sp.stream, StreamHorizon())
         sh.columns.add(sp.key)
         if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
             sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
             sh.widen(within, f"{rp.id}: step {sp.alias!r} within {human(within)}")
-        # the last step's own fields are read at the trigger only, which is always a new record
+        elif late:  # an absence's last step is read in a later run too
+            sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
+            sh.widen(late, f"{rp.id}: step {sp.alias!r} waits {human(late)} for its absent record")
+        # otherwise the last step's own fields are read at the trigger only, which is always a new record
         for spec in sp.aggregates.values():
-            _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
+            _aggregate(h, spec, within if len(rp.steps) > 1 else late, rp.id)
     for spec in rp.explain_aggregates.values():
-        _aggregate(h, spec, within if len(rp.steps) > 1 else 0, rp.id)
+        _aggregate(h, spec, within if len(rp.steps) > 1 else late, rp.id)
     if rp.unless is not None:
         u = rp.unless
         sh = h.setdefault(u.stream, StreamHorizon())
         sh.columns |= {u.key} | _fields([u.where])
         sh.widen(within, f"{rp.id}: unless within {human(within)}")
+    if rp.absent is not None:  # an absent record between the last step and its deadline
+        a = rp.absent
+        sh = h.setdefault(a.stream, StreamHorizon())
+        sh.columns |= {a.key} | _fields([a.where])
+        sh.widen(late, f"{rp.id}: absent {a.alias!r} within {human(late)}")
     for sp in rp.steps:  # a step's cross conditions may read earlier steps' fields by alias
         stream_of = {s.alias: s.stream for s in rp.steps}
         for n in sp.cross.walk() if sp.cross is not None else ():

@@ -25,7 +25,7 @@ from ...io.arrow import arrow_to_vec
 from ...io.sinks import alert_line
 from ...io.tables import RecordSet, Table
 from ...pack.streams import Schema
-from ...runtime.alerts import build_alerts, stamp_decision
+from ...runtime.alerts import absence_decision, build_alerts, stamp_decision
 from ...runtime.plan import Plan
 from ..batch import BatchExecutor, RuleMatches, match_view
 from .routing import Family
@@ -33,6 +33,11 @@ from .routing import Family
 ORDER_COLUMNS = [("_stream", pa.string()), ("_input", pa.int32()), ("_line", pa.int64()), ("_ts", pa.int64()),
                  ("_id", pa.string())]
 ROUTE_COLUMNS = [("_family", pa.int32()), ("_bucket", pa.int32()), ("_roles", pa.int64())]
+
+
+# an absence alert's input index in a group's output: it sorts after every record of its ts D
+# (runtime.alerts.MatchView.order_keys), then by its trigger's place
+ABSENCE_INPUT = np.iinfo(np.int32).max
 
 
 def column_name(stream: str, name: str) -> str:
@@ -111,14 +116,18 @@ def group_records(plan: Plan, table: pa.Table) -> tuple[RecordSet, dict[str, np.
 
 
 def _own(rm: RuleMatches, keep: np.ndarray) -> RuleMatches:
-    return RuleMatches(rm.rule, [r[keep] for r in rm.rows], rm.key.take(np.flatnonzero(keep)), rm.emitted[keep])
+    return RuleMatches(rm.rule, [r[keep] for r in rm.rows], rm.key.take(np.flatnonzero(keep)), rm.emitted[keep],
+                       None if rm.deadline is None else rm.deadline[keep])
 
 
 def with_decision(plan: Plan, alert_text: str, score_sum: int | None) -> str:
     """An alert line of a group, with its trigger record's risk score and decision over every rule
     (summed across groups, as ``jobs.score.evaluate`` stamps them after all rules ran)."""
     alert = json.loads(alert_text)
-    stamp_decision(alert, int(score_sum or 0), plan)
+    if any(c.get("absent") for c in alert["conditions"]):  # no record's: the rule's own weight
+        absence_decision(alert, plan)
+    else:
+        stamp_decision(alert, int(score_sum or 0), plan)
     return alert_line(alert)
 
 
@@ -178,10 +187,16 @@ def evaluate_group(plan: Plan, family: Family, table: pa.Table,
         rows = rm.rows[-1]
         out["rule_id"].append(np.full(rm.n, rule_id, dtype=object))
         out["_stream"].append(np.full(rm.n, last.stream, dtype=object))
-        out["_input"].append(t.input_index[rows])
-        out["_line"].append(t.line[rows])
-        out["_ts"].append(t.ts()[rows])
-        out["score"].append(np.full(rm.n, 0 if rp.rule.shadow else int(rp.rule.score), dtype=np.int64))
+        if rm.deadline is not None:  # an absence: at (D, after every input, trigger's place); no record's score
+            out["_input"].append(np.full(rm.n, ABSENCE_INPUT, dtype=np.int32))
+            out["_line"].append(t.seq[rows])  # the group holds every record: its order is the run's
+            out["_ts"].append(rm.deadline)
+            out["score"].append(np.zeros(rm.n, dtype=np.int64))
+        else:
+            out["_input"].append(t.input_index[rows])
+            out["_line"].append(t.line[rows])
+            out["_ts"].append(t.ts()[rows])
+            out["score"].append(np.full(rm.n, 0 if rp.rule.shadow else int(rp.rule.score), dtype=np.int64))
         out["alert"].append(alerts)
     schema = group_output_schema()
     arrays = [pa.array(np.concatenate(out[f.name]) if out[f.name] else [], type=f.type) for f in schema]

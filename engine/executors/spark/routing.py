@@ -76,6 +76,8 @@ class _Classes:
 
 def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
     """(roles, index of the trigger's role) for a rule that routes by its alert key, else the reason."""
+    if rp.absent is not None:
+        return "an absence is known when any record passes its deadline: its group holds every record"
     steps = rp.steps
     classes = _Classes()
     alias_index = {sp.alias: i for i, sp in enumerate(steps)}
@@ -124,6 +126,8 @@ def plan_routing(plan: Plan) -> Routing:
             single.append(rp.id)
             reasons[rp.id] = found
             streams = [sp.stream for sp in rp.steps] + ([rp.unless.stream] if rp.unless else [])
+            if rp.absent is not None:  # every stream: its group must see the event time of every record
+                streams = list(plan.schema.streams)
             by_single.setdefault(tuple(sorted({(s, ALL) for s in streams})), []).append(rp.id)
             continue
         role_list, trig = found

@@ -63,6 +63,7 @@ from ...runtime.alerts import (
     LISTED_AGGREGATES,
     MEMBERS_SHOWN,
     MatchView,
+    absence_decision,
     build_alerts,
     iso_utc,
     stamp_decision,
@@ -194,6 +195,15 @@ class RuleRuntime:
         if u is not None:
             self.unless_key_idx = ex._index[u.stream][u.key]
             self.unless_on_idx = self.key_idx[u.on]
+        a = rp.absent
+        self.absent = a
+        if a is not None:  # docs/design.md §5, "Absence": deadlines wait in timers, absent records in an index
+            self.absent_key_idx = ex._index[a.stream][a.key]
+            self.absent_src = (a.source[0], ex._index[rp.steps[a.source[0]].stream][a.source[1]])
+        self.absent_idx: OrderedDict = OrderedDict()  # join value -> [(q, ts), ...] of absent records
+        self.timers: list[tuple[int, int]] = []  # heap of (deadline, trigger q)
+        # trigger q -> (deadline, q, chain, join value)
+        self.waiting: dict[int, tuple] = {}
         self.cands: dict[tuple[int, int], Candidate] = {}
         self.facts: deque | list = deque()  # (ts, q, step) of asserted non-last-step facts, in total order
         # A repeated first step's fact starts at its run's first record, earlier than its own: keep them in a
@@ -250,10 +260,12 @@ class RuleRuntime:
 
     def entries(self) -> int:
         return (len(self.cands) + sum(len(v) for v in self.unless_idx.values()) + len(self.supp)
+                + sum(len(v) for v in self.absent_idx.values()) + len(self.waiting)
                 + sum(len(st.entries) for states in self.run_state.values() for st in states.values()))
 
     def live_keys(self) -> int:
-        return len(self.unless_idx) + len(self.supp) + sum(len(states) for states in self.run_state.values())
+        return (len(self.unless_idx) + len(self.supp) + len(self.absent_idx)
+                + sum(len(states) for states in self.run_state.values()))
 
     def run_of(self, j: int, values: tuple, ts: int, q: int) -> list | None:
         """Take a candidate of repeated step j; the latest run ending at it, or None (runtime/runs.py)."""
@@ -378,11 +390,13 @@ class StreamExecutor:
         self._kinds = {s: [physical_kind(f.type) for f in spec.fields.values()] for s, spec in schema.streams.items()}
         self._rules = [RuleRuntime(i, rp, self) for i, rp in enumerate(plan.rules)]
         self._seq_rules = [r for r in self._rules if r.k > 1]
+        self._absent_rules = [r for r in self._rules if r.absent is not None]
         self._used = plan.streams()
         self._scalar = ScalarIntake(schema, self.region)
         self._routes: dict[str, list[RuleRuntime]] = {}
         for r in self._rules:
-            streams = set(r.steps_on) | ({r.unless.stream} if r.unless else set())
+            streams = set(r.steps_on) | ({r.unless.stream} if r.unless else set()) | (
+                {r.absent.stream} if r.absent else set())
             for s in streams:
                 self._routes.setdefault(s, []).append(r)
         self._specs = sorted(plan.aggregates(), key=spec_signature)
@@ -392,6 +406,7 @@ class StreamExecutor:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)
         self._rows = ReleaseSteps(self)
         self._largest_window = max([s.window_ns for s in self._specs] + [r.within for r in self._rules]
+                                   + [r.absent.within_ns for r in self._absent_rules]
                                    + [r.suppress for r in self._rules] + [1])
         self.scalar_max = scalar_max  # release batches up to this size go record by record (0: never)
         # time and order
@@ -707,6 +722,9 @@ class StreamExecutor:
             while heap and heap[0][0] <= upto and len(batch) < MAX_RELEASE:
                 batch.append(heapq.heappop(heap))
             out.extend(self._guard.process(batch))
+        if self._absent_rules and self.max_ts is not None:
+            # event time passed these deadlines (watermark > D); at the end of input, the largest ts
+            out.extend(self._guard.fire(min(upto, self.max_ts)))
         if upto == math.inf and self.max_ts is not None:
             self.last_ts = max(self.last_ts if self.last_ts is not None else self.max_ts, self.max_ts)
         return out
@@ -746,8 +764,10 @@ class StreamExecutor:
                 self.counters["processed"] += 1
                 continue
             for rule, j in events:
-                if j < 0:
+                if j == -1:
                     self._add_unless(rule, values[rule.unless_key_idx], q, ts)
+                elif j == -2:
+                    self._add_absent(rule, values[rule.absent_key_idx], q, ts)
                 else:
                     run = None
                     if j in rule.run_steps:
@@ -762,10 +782,12 @@ class StreamExecutor:
                         self._trigger(rule, cand)
             self.counters["processed"] += 1
         self.last_ts = batch[-1][0]
-        keyed: list[tuple[int, str, int, dict]] = []
+        keyed: list[tuple[tuple, int | None, dict]] = []
         for rule in self._rules:
             if rule.triggers or rule.pending:
                 keyed.extend(self._emit(rule))
+        for rule in self._absent_rules:
+            keyed.extend(self._fire(rule, self.last_ts))
         for rule, ck in expired:
             cand = rule.cands.pop(ck)
             if rule.latest:
@@ -779,13 +801,75 @@ class StreamExecutor:
             self._expire_state(self.last_ts)
             self._expired_ts = self.last_ts
             self._since_expire = 0
-        keyed.sort(key=lambda t: (t[0], t[1], t[2]))
+        keyed.sort(key=lambda t: t[0])
         scores, self._scores = self._scores, {}
-        for q, _, _, alert in keyed:
-            stamp_decision(alert, scores.get(q, 0), self.plan)
+        for _, q, alert in keyed:
+            if q is not None:  # an absence alert carries its trigger's score already (_fire)
+                stamp_decision(alert, scores.get(q, 0), self.plan)
         alerts = [a for *_, a in keyed]
         self.counters["alerts"] += len(alerts)
         return alerts
+
+    def fire_due(self, limit: int) -> list[dict]:
+        """Absence alerts whose deadline event time has passed (D < ``limit``), in file order."""
+        keyed: list[tuple[tuple, int | None, dict]] = []
+        for rule in self._absent_rules:
+            keyed.extend(self._fire(rule, limit))
+        keyed.sort(key=lambda t: t[0])
+        self.counters["alerts"] += len(keyed)
+        return [a for *_, a in keyed]
+
+    def _add_absent(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
+        idx = rule.absent_idx
+        lst = idx.get(key)
+        if lst is None:
+            lst = idx[key] = []
+        else:
+            idx.move_to_end(key)
+        lst.append((q, ts))
+        # a deadline still to fire is at or after the last batch's ts, so its trigger is no older than
+        # that less within; absent records before it can no longer decide anything
+        if self.last_ts is not None and lst[0][1] < self.last_ts - rule.absent.within_ns:
+            lo = self.last_ts - rule.absent.within_ns
+            lst[:] = [e for e in lst if e[1] >= lo]
+
+    def _fire(self, rule: RuleRuntime, limit: int) -> list[tuple[tuple, int | None, dict]]:
+        """The rule's deadlines before ``limit``: an alert where no absent record of the join value lies
+        after the trigger with ts <= D (docs/design.md §5, "Absence"); suppression from ts D."""
+        timers = rule.timers
+        emitted: list[tuple] = []
+        while timers and timers[0][0] < limit:
+            _, q = heapq.heappop(timers)
+            timer = rule.waiting.pop(q)
+            deadline, key = timer[0], timer[3]
+            lst = rule.absent_idx.get(key)
+            if lst:
+                i = bisect_right(lst, (q, math.inf))
+                if i < len(lst) and lst[i][1] <= deadline:
+                    continue
+            rule.matches += 1
+            if rule.suppress > 0:
+                last = rule.supp.get(key)
+                if last is not None and deadline - last < rule.suppress:
+                    rule.suppressed += 1
+                    self.counters["suppressed"] += 1
+                    continue
+                if last is not None:
+                    rule.supp.move_to_end(key)
+                rule.supp[key] = deadline
+            emitted.append(timer)
+        if not emitted:
+            return []
+        rows = {a: [t[2][j] for t in emitted] for j, a in enumerate(rule.aliases)}
+        view = MatchView(rule.rp, Gather(self, rule, rows), np.array([t[1] for t in emitted], dtype=np.int64),
+                         np.array([t[0] for t in emitted], dtype=np.int64))
+        alerts = build_alerts(self.plan, view, self.evaluator)
+        rule.alerts += len(alerts)
+        out = []
+        for okey, alert in zip(view.order_keys(), alerts):
+            absence_decision(alert, self.plan)
+            out.append((okey, None, alert))
+        return out
 
     def _members(self, listed: list[tuple[AggregateSpec, int]], values: tuple, ts: int, q: int) -> dict:
         """What each count/distinct of a candidate counted, while the batch's entries are still held."""
@@ -925,7 +1009,7 @@ class StreamExecutor:
                 best[t] = ch
         return [best[t] for t in sorted(best)]
 
-    def _emit(self, rule: RuleRuntime) -> list[tuple[int, str, int, dict]]:
+    def _emit(self, rule: RuleRuntime) -> list[tuple[tuple, int | None, dict]]:
         """Cross conditions, latest chain, suppression and alerts for a rule's triggers in a batch."""
         rp = rule.rp
         if rule.latest:
@@ -933,6 +1017,17 @@ class StreamExecutor:
             best = choose_latest(self, rule, pending)
         else:
             best = self._best_chains(rule)
+        if rule.absent is not None:  # each chain waits for its deadline; it scores nothing (§6)
+            j, idx = rule.absent_src
+            for ch in best:
+                key = ch[j].values[idx]
+                if key is None:  # a null join value waits for nothing
+                    continue
+                trig = ch[-1]
+                deadline = trig.ts + rule.absent.within_ns
+                rule.waiting[trig.q] = (deadline, trig.q, ch, key)
+                heapq.heappush(rule.timers, (deadline, trig.q))
+            return []
         emitted: list[tuple[Candidate, ...]] = []
         kidx = rule.key_idx[-1]
         for ch in best:
@@ -961,11 +1056,19 @@ class StreamExecutor:
         view = MatchView(rp, gather, seq)
         alerts = build_alerts(self.plan, view, self.evaluator)
         rule.alerts += len(alerts)
-        return [(int(seq[i]), rule.id, i, a) for i, a in enumerate(alerts)]
+        return [(k, int(q), a) for k, q, a in zip(view.order_keys(), seq.tolist(), alerts)]
 
     def _expire_state(self, now: int) -> None:
         for st in self._aggs.values():
             st.expire(now)
+        for rule in self._absent_rules:  # deadlines before ``now`` have fired: see _add_absent
+            lo = now - rule.absent.within_ns
+            idx = rule.absent_idx
+            while idx:
+                k = next(iter(idx))
+                if idx[k][-1][1] >= lo:
+                    break
+                del idx[k]
         for rule in self._rules:
             if rule.unless is not None:
                 lo = now - rule.within
@@ -1042,6 +1145,8 @@ class StreamExecutor:
         if records:
             self.feed_many(records)
             self.flush()
+        if high_water is not None:  # absences whose deadline lies before the mark fired in those runs
+            self.fire_due(high_water)
         for rule in self._rules:
             last = last_alerts.get(rule.id, {})
             rule.supp = OrderedDict(sorted(last.items(), key=lambda kv: kv[1]))
@@ -1062,9 +1167,16 @@ class StreamExecutor:
                       [list(c.members[s]) for s, _ in r.listed_specs[j]],
                       *([[list(e) for e in c.run]] if c.run else [])]  # a repeated step's run, last
                      for (q, j), c in sorted(r.cands.items())]
+            # pending absence deadlines with their chains, and the absent records they may still meet
+            timers = [[t[0], t[1], t[3],
+                       [[j, c.q, c.ts, list(c.values), [list(c.aggs[s]) for s in r.step_specs[j]],
+                         [list(c.members[s]) for s, _ in r.listed_specs[j]]] for j, c in enumerate(t[2])]]
+                      for _, t in sorted(r.waiting.items())]
             rules.append({
                 "id": r.id,
                 "cands": cands,
+                "timers": timers,
+                "absent": [[k, [list(e) for e in lst]] for k, lst in r.absent_idx.items()],
                 "unless": [[k, [list(e) for e in lst]] for k, lst in r.unless_idx.items()],
                 "suppress": [[k, ts] for k, ts in r.supp.items()],
                 "counters": [r.matches, r.alerts, r.suppressed],
@@ -1127,15 +1239,27 @@ class StreamExecutor:
                     for k, entries in states:
                         r.run_state[j][_key(k)] = RunState(n, distinct, [tuple(e) for e in entries])
                 for j, q, ts, values, aggs, members, *run in rs["cands"]:
-                    cand = Candidate(tuple(values), int(ts), int(q),
-                                     {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
-                                     {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)},
-                                     [tuple(e) for e in run[0]] if run else None)
-                    self._hold(r, j, cand)
+                    self._hold(r, j, _candidate(r, j, q, ts, values, aggs, members, *run))
+                r.absent_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst])
+                                           for k, lst in rs.get("absent", []))
+                r.waiting, r.timers = {}, []
+                for deadline, q, key, chain in rs.get("timers", []):
+                    cands = tuple(_candidate(r, *c) for c in chain)
+                    r.waiting[int(q)] = (int(deadline), int(q), cands, _key(key))
+                    r.timers.append((int(deadline), int(q)))
+                heapq.heapify(r.timers)
         finally:
             self._restoring = False
             self._fired = []
         self._guard.forget()
+
+
+def _candidate(r: RuleRuntime, j: int, q: int, ts: int, values: list, aggs: list, members: list,
+               run: list | None = None) -> Candidate:
+    """A step's candidate from its checkpoint form (state_dict); ``run``: a repeated step's run."""
+    return Candidate(tuple(values), int(ts), int(q), {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
+                     {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)},
+                     [tuple(e) for e in run] if run else None)
 
 
 def _iso(ts: int) -> str:

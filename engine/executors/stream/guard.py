@@ -66,7 +66,7 @@ class ReleaseGuard:
         self.ex = ex
         self.init = init
         self.snapshot: dict[str, Any] | None = None
-        self.journal: list[list[Entry]] = []
+        self.journal: list = []  # release batches (lists of entries) and ("fire", limit) markers
         self.journal_records = 0
         self.snapshot_after = JOURNAL_RECORDS  # journal records that call for the next snapshot
         self.rollbacks = 0  # for tests and stats
@@ -83,6 +83,15 @@ class ReleaseGuard:
         if self.snapshot is None or self.journal_records >= self.snapshot_after:
             self._snapshot()
         return self._attempt(batch)
+
+    def fire(self, limit: int) -> list[dict]:
+        """Fire the absence deadlines event time has passed (StreamExecutor.fire_due), journaled like a
+        release so that a rollback replays it in its place."""
+        if self.snapshot is None:
+            self._snapshot()
+        alerts = self.ex.fire_due(limit)
+        self.journal.append(("fire", limit))
+        return alerts
 
     def _snapshot(self) -> None:
         ex = self.ex
@@ -140,7 +149,10 @@ class ReleaseGuard:
         assert self.snapshot is not None
         ex.load_state(self.snapshot)
         for batch in self.journal:  # deterministic: the same state again; the alerts were returned already
-            ex._process(batch)
+            if isinstance(batch, tuple):  # ("fire", limit): absence deadlines fired between releases
+                ex.fire_due(batch[1])
+            else:
+                ex._process(batch)
         ex.__dict__.update(keep)
         ex.counters = counters
         if logged is not None:

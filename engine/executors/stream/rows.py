@@ -343,6 +343,10 @@ class ReleaseSteps:
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
                 p.unless.append((rule.index, ex._index[u.stream][u.key], p.expr("truth", u.where, c)))
+            a = rule.rp.absent
+            if a is not None:  # flagged like an unless record, under -1 - index (event (rule, -2))
+                p, c = plan_of(a.stream), compilers[a.stream]
+                p.unless.append((-1 - rule.index, ex._index[a.stream][a.key], p.expr("truth", a.where, c)))
 
     def batch(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int]) -> RowBatch:
         """Flags and aggregates of ``rows`` (one stream's records of a release, in total order, at
@@ -422,7 +426,7 @@ class ReleaseSteps:
             unless[ri] = [i for i, f in enumerate(ok) if f]
         # 4. per record, what it is to each rule, in the executor's order
         events = out.events
-        for event, idx in [(ev, unless.get(ev[0].index, ()) if ev[1] < 0 else flagged[(ev[0].index, ev[1])])
+        for event, idx in [(ev, unless.get(_flag_of(ev), ()) if ev[1] < 0 else flagged[(ev[0].index, ev[1])])
                            for ev in self._order(stream)]:
             for i in idx:
                 got = events[i]
@@ -441,6 +445,7 @@ class ReleaseSteps:
             got = self._orders[stream] = [
                 ev for rule in self.ex._routes.get(stream, ())
                 for ev in ([(rule, -1)] if rule.unless is not None and rule.unless.stream == stream else [])
+                + ([(rule, -2)] if rule.absent is not None and rule.absent.stream == stream else [])
                 + [(rule, j) for j in rule.steps_on.get(stream, ())]]
         return got
 
@@ -498,10 +503,16 @@ class ReleaseSteps:
         for ri, kidx, e in plan.unless:
             out.uflags[ri] = [row[kidx] is not None and (e is None or bool(ev(e)))]
         events = [(rule, j) for rule, j in self._order(stream)
-                  if (out.uflags[rule.index][0] if j < 0 else flagged[(rule.index, j)])]
+                  if (out.uflags[_flag_of((rule, j))][0] if j < 0 else flagged[(rule.index, j)])]
         out.events = [events or None]
         out.agg_py = _BySpec(self.slots, cols, self._by_slot, _Batch(self.ex, plan, [row], [t], [q], False))
         return out
+
+
+def _flag_of(event: tuple[Any, int]) -> int:
+    """Where an unless (-1) or absent (-2) event's flags are kept: the rule's index, or -1 - index."""
+    rule, j = event
+    return rule.index if j == -1 else -1 - rule.index
 
 
 def plan_key_name(ex: StreamExecutor, stream: str, kidx: int) -> str:
