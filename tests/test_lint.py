@@ -73,7 +73,8 @@ def test_the_shipped_pack_is_clean():
     # #10 item 2: only is_new nests inside where=, and a window starts at an earlier step only in a sequence
     ({"r": rule(where="count(1h, where=avg(amount, 1h) > 5) > 1")},
      "inside where= only is_new(x, w) may be used, not avg()", "r.yaml:8:24"),
-    ({"r": rule(where="count(1h, where=ts > swap.ts) > 1")}, "only in the last step of a sequence", "r.yaml:8:24"),
+    ({"r": rule(where="count(1h, where=ts > swap.ts) > 1")}, "only in a sequence, in a step after the first",
+     "r.yaml:8:24"),
     ({"r": rule(where="count(1h, where=amount > swap.amount) > 1")}, "the one read of another step inside where= "
      "is a bound on the window's start", "r.yaml:8:33"),
 ])

@@ -135,15 +135,14 @@ class Scope:
     later: tuple[str, ...] = ()  # aliases of the steps after this one: named, but not readable here
     # a sequence's explain: an aggregate must name the step it is evaluated at (its aliases, in order)
     steps_for_aggregates: tuple[str, ...] = ()
-    # per step alias: the earlier steps whose ts may bound that step's aggregates (``where=ts > swap.ts``);
-    # only the last step of a sequence has any (the one evaluated per chain when the chain is complete)
+    # per step alias: the earlier steps whose ts may bound that step's aggregates (``where=ts > swap.ts``),
+    # evaluated per chain (the first step has none)
     bounds_at: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bounds: tuple[str, ...] = ()  # the same for an unqualified aggregate here
     bounds_why: str = ""  # why no bound is allowed here, for the error
 
 
-BOUNDS_WHERE = ("a window can start at an earlier step (ts > alias.ts) only in the last step of a sequence, "
-                "or in its explain as last.agg(...)")
+BOUNDS_WHERE = "a window can start at an earlier step (ts > alias.ts) only in a sequence, in a step after the first"
 
 
 class Checker:
@@ -487,9 +486,8 @@ class Checker:
         # the aggregate's value and where= read the named step's record: its stream's fields
         inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())",
                         bounds=scope.bounds_at.get(node.alias, ()),
-                        bounds_why=scope.bounds_why or f"{node.dotted}() is evaluated at step {node.alias!r}'s "
-                                                      "record, not per chain: only the last step's aggregates "
-                                                      "may start at an earlier step")
+                        bounds_why=f"{node.dotted}() is evaluated at step {node.alias!r}, the first step: no "
+                                   "earlier step can bound its window")
         return self._aggregate(node, src, inner, params, depth, in_aggregate)
 
     def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
@@ -647,13 +645,15 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
         errors.extend(_run_problems(step, spec))
-        last = i == len(rule.steps) - 1 and i > 0
-        bounds = tuple(seen) if last else ()
-        why = "" if last else (f"step {step.alias!r} is not the last step; " + BOUNDS_WHERE if i else BOUNDS_WHERE)
+        bounds = tuple(seen)
+        why = "" if i else (f"step {step.alias!r} is the first step: no earlier step can bound its window"
+                            if len(rule.steps) > 1 else BOUNDS_WHERE)
+        before = [s.alias for s in rule.steps[:i + 1]]
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
                             what=f"the where of step {step.alias!r}", params=rule.params,
                             later=tuple(s.alias for s in rule.steps[i + 1:]),
-                            bounds_at={step.alias: bounds}, bounds=bounds, bounds_why=why))
+                            bounds_at={a: tuple(before[:j]) for j, a in enumerate(before)}, bounds=bounds,
+                            bounds_why=why))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -775,7 +775,8 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
                       params=rule.params,
                       steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else (),
-                      bounds_at={last.alias: earlier}, bounds=earlier if len(rule.steps) > 1 else (),
+                      bounds_at={s.alias: tuple(a.alias for a in rule.steps[:j]) for j, s in enumerate(rule.steps)},
+                      bounds=earlier if len(rule.steps) > 1 else (),
                       bounds_why="" if len(rule.steps) > 1 else BOUNDS_WHERE)
         for part in rule.explain.parts:
             if part.expr is None:

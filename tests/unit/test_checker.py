@@ -220,8 +220,8 @@ def test_step_aggregates_and_named_explain_aggregates_load(load_rule):
     ("amount > 1", "count(1h, where=ts > swap.ts) > 1", "x",
      "15:30: error: count(): unknown alias 'swap' (steps that may bound this window: fanin)"),
     ("amount > 1", "fanin.count(1h, where=ts > out.ts) > 1", "x",
-     "15:36: error: count(): fanin.count() is evaluated at step 'fanin''s record, not per chain: only the last "
-     "step's aggregates may start at an earlier step (steps that may bound this window: none here)"),
+     "15:36: error: count(): fanin.count() is evaluated at step 'fanin', the first step: no earlier step "
+     "can bound its window (steps that may bound this window: none here)"),
     ("amount > 1", "count(1h, where=ts > fanin.ts and ts >= fanin.ts) > 1", "x",
      "15:48: error: count(): one bound on the window's start only (ts > alias.ts)"),
     ("amount > 1", "is_new(payee_account, 1h, where=ts > fanin.ts)", "x",
@@ -229,8 +229,8 @@ def test_step_aggregates_and_named_explain_aggregates_load(load_rule):
      "window; bound the aggregate around it instead, e.g. count(1h, where=ts > swap.ts and "
      "is_new(payee_account, 180d))"),
     ("amount > 1", "amount > 1", "{fanin.count(1h, where=ts > fanin.ts)}",
-     "16:34: error: count(): fanin.count() is evaluated at step 'fanin''s record, not per chain: only the last "
-     "step's aggregates may start at an earlier step (steps that may bound this window: none here)"),
+     "16:34: error: count(): fanin.count() is evaluated at step 'fanin', the first step: no earlier step "
+     "can bound its window (steps that may bound this window: none here)"),
 ])
 def test_bounded_and_nested_aggregates_are_checked(load_rule, first, second, explain, error):
     rule = STEPS.format(first=first, second=second, explain=explain)
@@ -239,8 +239,8 @@ def test_bounded_and_nested_aggregates_are_checked(load_rule, first, second, exp
 
 def test_a_bound_outside_a_sequence_says_where_it_may_stand(load_rule):
     assert errors(load_rule, SINGLE.format(where="count(1h, where=ts > pay.ts) > 1")) == [
-        "rule.yaml:6:24: error: count(): a window can start at an earlier step (ts > alias.ts) only in the last "
-        "step of a sequence, or in its explain as last.agg(...) (steps that may bound this window: none here)"]
+        "rule.yaml:6:24: error: count(): a window can start at an earlier step (ts > alias.ts) only in a sequence, "
+        "in a step after the first (steps that may bound this window: none here)"]
 
 
 def test_bounded_and_nested_aggregates_load(load_rule):

@@ -89,6 +89,9 @@ class _Agg:
     def __init__(self, spec: AggregateSpec):
         self.spec = spec
         self.w = spec.window_ns
+        # how far back entries are kept: the window, plus a sequence's within when a bounded aggregate over
+        # them sits on a step before the last (read when the chain completes, up to within later)
+        self.keep = self.w
         self.keys: OrderedDict = OrderedDict()
         self.null_result = (FILLERS[AGGREGATES[spec.func].kind], True)  # at a record without a key
         self.trim_lo: float = -math.inf  # entries at or before this ts are outside every window still to come
@@ -110,7 +113,7 @@ class _Agg:
 
     # -- state -----------------------------------------------------------------------------------
     def expire(self, now: int) -> None:
-        lo = now - self.w
+        lo = now - self.keep
         keys = self.keys
         while keys:
             k = next(iter(keys))
@@ -126,6 +129,11 @@ class _Agg:
 
     def entries(self) -> int:
         return sum(self._size(v) for v in self.keys.values())
+
+    def _dumped(self, ts: int, x: Any, q: int) -> list:
+        """An entry in a checkpoint: (ts, payload), and its position when a bounded aggregate of an earlier step
+        may read it at a record before the checkpoint (keep > w), where ties in ts need the total order."""
+        return [ts, x] if self.keep == self.w else [ts, x, q]
 
     def live_keys(self) -> int:
         return len(self.keys)
@@ -240,14 +248,14 @@ class _Scaled(_Listed):
         return (ts, q, units, (ent[-1][3] + units) if ent else units)
 
     def dump(self):
-        return [[k, [[e[0], e[2]] for e in ent]] for k, ent in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict()
         for k, entries in data:
             ent: list = []
-            for t, u in entries:
-                ent.append(self._make(ent, int(t), _NO_Q, int(u)))
+            for t, u, *q in entries:
+                ent.append(self._make(ent, int(t), int(q[0]) if q else _NO_Q, int(u)))
             self.keys[k] = ent
 
 
@@ -337,6 +345,11 @@ class _Cursor(_Windowed):
     def _dropping(self, st: list, k: int) -> None:
         """The first ``k`` entries go: take those in the window out of the tally."""
 
+    def _dump_from(self, st: list) -> int:
+        """The first entry a checkpoint keeps: the cursor's head, unless entries behind it may still be read
+        by a bounded aggregate of an earlier step (keep > w)."""
+        return st[HEAD] if self.keep == self.w else 0
+
     def at(self, key, ts, q):
         st = self.keys.get(key)
         if st is None:
@@ -385,11 +398,11 @@ class _Extreme(_Cursor):
         return dq[0][1], False
 
     def dump(self):
-        return [[k, [[e[0], e[2]] for e in st[ENT]]] for k, st in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in st[ENT]]] for k, st in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), _NO_Q, float(v)) for t, v in entries], 0, 0, deque(), -1])
-                                for k, entries in data)
+        self.keys = OrderedDict((k, [[(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries], 0, 0,
+                                     deque(), -1]) for k, entries in data)
 
 
 class _Min(_Extreme):
@@ -447,7 +460,7 @@ class _Distinct(_Cursor):
         return len(first), first[:limit]
 
     def dump(self):
-        return [[k, [list(e) for e in st[ENT][st[HEAD]:]]] for k, st in self.keys.items()]
+        return [[k, [list(e) for e in st[ENT][self._dump_from(st):]]] for k, st in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict((k, [[(int(t), v, int(q)) for t, v, q in entries], 0, 0, {}, -1])
@@ -490,11 +503,12 @@ class _Median(_Cursor):
             del window[bisect_left(window, ent[i][2])]
 
     def dump(self):
-        return [[k, [[e[0], e[2]] for e in st[ENT][st[HEAD]:]]] for k, st in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in st[ENT][self._dump_from(st):]]]
+                for k, st in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), _NO_Q, float(v)) for t, v in entries], 0, 0, [], -1])
-                                for k, entries in data)
+        self.keys = OrderedDict((k, [[(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries], 0, 0,
+                                     [], -1]) for k, entries in data)
 
 
 def _forget(seen: dict, v: Any) -> None:

@@ -401,6 +401,14 @@ class StreamExecutor:
                 self._routes.setdefault(s, []).append(r)
         self._specs = sorted(plan.aggregates(), key=spec_signature)
         self._aggs = {spec: STATE_CLASSES[spec.func](spec) for spec in self._specs}
+        for rp in plan.rules:  # a bounded aggregate at a step before the last is read when the chain completes
+            last = rp.steps[-1].alias
+            for sp in rp.steps:
+                calls = [*sp.aggregates.items(), *(rp.explain_aggregates.items() if sp.alias == last else ())]
+                for call, spec in calls:
+                    if spec.bound is not None and (call.alias or sp.alias) != last:
+                        state = self._aggs[spec.base]
+                        state.keep = max(state.keep, state.w + (rp.within_ns or 0))
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)

@@ -190,7 +190,7 @@ class _SpecPlan:
         pairs: list = [None] * b.n
         null = state.null_result
         if state.lazy:
-            state.trim_lo = ts[0] - state.w  # every record of this release reads (ts[0] - w, ...]
+            state.trim_lo = ts[0] - state.keep  # every record of this release reads (ts[0] - w, ...]
             add = state.add
             idx = range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
             if state.takes == "id":  # count: the record's id
@@ -482,7 +482,7 @@ class ReleaseSteps:
                 if key is not None and passes:
                     counts, x = state.entry(True, None if agg.value is None else ev(agg.value), row[agg.id_idx])
                     if counts:
-                        state.trim_lo = t - state.w
+                        state.trim_lo = t - state.keep
                         state.add(key, t, q, x)
                 if slot in need:
                     cols[slot] = [state.null_result if key is None else state.at(key, t, q)]
