@@ -304,6 +304,8 @@ class Aggregates:
     def _window(self, spec: AggregateSpec, r: Rec) -> list[Rec]:
         """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=."""
         key = r.get(spec.key)
+        # an is_new inside where= is taken at each window record, over the same stream and key
+        interp = Interp(self.plan, lambda c, q, _b: self.of_call(c, spec.stream, spec.key, q, None))
         out = []
         for q in self.recs:
             if q.pos > r.pos:
@@ -312,7 +314,7 @@ class Aggregates:
                 continue
             if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
                 continue
-            if not self.interp.holds(spec.where, q):
+            if not interp.holds(spec.where, q):
                 continue
             out.append(q)
         return out
