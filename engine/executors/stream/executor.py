@@ -828,18 +828,10 @@ class StreamExecutor:
         return [a for *_, a in keyed]
 
     def _add_absent(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
-        idx = rule.absent_idx
-        lst = idx.get(key)
-        if lst is None:
-            lst = idx[key] = []
-        else:
-            idx.move_to_end(key)
-        lst.append((q, ts))
         # a deadline still to fire is at or after the last batch's ts, so its trigger is no older than
         # that less within; absent records before it can no longer decide anything
-        if self.last_ts is not None and lst[0][1] < self.last_ts - rule.absent.within_ns:
-            lo = self.last_ts - rule.absent.within_ns
-            lst[:] = [e for e in lst if e[1] >= lo]
+        lo = None if self.last_ts is None else self.last_ts - rule.absent.within_ns
+        _note(rule.absent_idx, key, q, ts, lo)
 
     def _fire(self, rule: RuleRuntime, limit: int) -> list[tuple[tuple, int | None, dict]]:
         """The rule's deadlines before ``limit``: an alert where no absent record of the join value lies
@@ -904,17 +896,7 @@ class StreamExecutor:
         return [bounded_at(state, spec.func, c.values[kidx], b.ts, inclusive, c.ts, c.q) for c, b in zip(cands, bounds)]
 
     def _add_unless(self, rule: RuleRuntime, key: Any, q: int, ts: int) -> None:
-        idx = rule.unless_idx
-        lst = idx.get(key)
-        if lst is None:
-            lst = idx[key] = []
-        else:
-            idx.move_to_end(key)
-        lst.append((q, ts))
-        lo = ts - rule.within
-        if lst[0][1] < lo:
-            keep = [e for e in lst if e[1] >= lo]
-            lst[:] = keep
+        _note(rule.unless_idx, key, q, ts, ts - rule.within)
 
     def _unless_between(self, rule: RuleRuntime, key: Any, q_first: int, q_last: int) -> bool:
         lst = rule.unless_idx.get(key)
@@ -1260,6 +1242,19 @@ class StreamExecutor:
             self._restoring = False
             self._fired = []
         self._guard.forget()
+
+
+def _note(idx: OrderedDict, key: Any, q: int, ts: int, lo: int | None) -> None:
+    """Append (q, ts) to the key's list in an index of unless or absent records (the key moves to the
+    end: least recently used first), dropping what lies before ``lo`` in event time."""
+    lst = idx.get(key)
+    if lst is None:
+        lst = idx[key] = []
+    else:
+        idx.move_to_end(key)
+    lst.append((q, ts))
+    if lo is not None and lst[0][1] < lo:
+        lst[:] = [e for e in lst if e[1] >= lo]
 
 
 def _candidate(r: RuleRuntime, j: int, q: int, ts: int, values: list, aggs: list, members: list,
