@@ -20,7 +20,7 @@ from fraudrules.io.records import records_from_dicts
 from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.runtime.plan import compile_pack
-from tests.reference import parse_ts
+from tests.helpers import assert_resume_is_uninterrupted
 from tests.test_properties import record_lists
 
 RULE = """\
@@ -148,16 +148,4 @@ def test_a_checkpoint_keeps_candidates_step_aggregates_and_median_windows(record
     """The aggregates a candidate took at its record (fanin.sum(...)), and median's window state, survive
     state_dict / load_state: a run stopped anywhere and resumed writes the alerts of an uninterrupted one."""
     plan = _props_plan({"P-STEPAGG", "P-STEPAGG3", "P-MEDIAN"})
-    # in the total order with no lateness, so that the state at the cut holds candidates and windows
-    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
-    want = StreamExecutor(plan, lateness=0.0)
-    want_lines = [alert_line(a) for a in want.feed_many(ordered) + want.flush()]
-    assert want_lines == [alert_line(a) for a in evaluate(plan, records_from_dicts(ordered, plan.schema))[0]]
-    k = int(cut * len(ordered))
-    ex = StreamExecutor(plan, lateness=0.0)
-    out = ex.feed_many(ordered[:k])
-    state = json.loads(json.dumps(ex.state_dict(), allow_nan=False))
-    ex2 = StreamExecutor(plan, lateness=0.0)
-    ex2.load_state(state)
-    out += ex2.feed_many(ordered[k:]) + ex2.flush()
-    assert [alert_line(a) for a in out] == want_lines
+    assert_resume_is_uninterrupted(plan, records, cut)
