@@ -122,11 +122,16 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
         while True:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "no checkpoint past record 1500 within 120 s"
+            written = state.stat().st_mtime if state.exists() else None
             try:
                 ckpt = nats_checkpoint(state)
             except FraudRulesError:  # not written yet
                 ckpt = {"stream_seq": 0, "outputs": {"alerts": {"length": 0}}}
-            if ckpt["stream_seq"] >= 1500 and out.stat().st_size > ckpt["outputs"]["alerts"]["length"]:
+            # kill just after a checkpoint (every 1 s), the one just read, so that no newer one lands
+            # between this check and the signal and covers the alerts written past it
+            fresh = (written is not None and state.stat().st_mtime == written
+                     and time.time() - written < 0.3)
+            if fresh and ckpt["stream_seq"] >= 1500 and out.stat().st_size > ckpt["outputs"]["alerts"]["length"]:
                 break
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
