@@ -269,13 +269,16 @@ class Aggregates:
         return self.cache[ck]
 
     def _window(self, spec: AggregateSpec, r: Rec) -> list[Rec]:
-        """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=."""
+        """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=; with
+        ``stream=s, key=f``: the records of s whose f equals r's key."""
         key = r.get(spec.key)
+        stream = spec.over if spec.over is not None else spec.stream
+        field = spec.over_key if spec.over_key is not None else spec.key
         out = []
         for q in self.recs:
             if q.pos > r.pos:
                 break
-            if q.stream != spec.stream or key is None or q.get(spec.key) != key:
+            if q.stream != stream or key is None or q.get(field) != key:
                 continue
             if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
                 continue
@@ -355,7 +358,8 @@ class RuleRef:
         spec = self.steps[self._current].aggregates[call]
         if call.alias is not None:
             step = next(s for s in self.steps if s.alias == call.alias)
-            spec = AggregateSpec(spec.func, step.stream, step.key, spec.window_ns, spec.value, spec.where)
+            spec = AggregateSpec(spec.func, step.stream, step.key, spec.window_ns, spec.value, spec.where,
+                                 spec.over, spec.over_key)
         return self.aggs.value(spec, own)
 
     def step_holds(self, j: int, r: Rec, bound: dict[str, Rec]) -> bool:

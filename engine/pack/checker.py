@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
-from ..lang.aggregates import AGGREGATES
+from ..lang.aggregates import AGGREGATES, SOURCE_KWARGS
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
@@ -133,11 +133,14 @@ class Scope:
     later: tuple[str, ...] = ()  # aliases of the steps after this one: named, but not readable here
     # a sequence's explain: an aggregate must name the step it is evaluated at (its aliases, in order)
     steps_for_aggregates: tuple[str, ...] = ()
+    own_key: FieldSpec | None = None  # the step's key: what ``agg(..., stream=, key=)`` matches
+    alias_keys: dict[str, FieldSpec] = field(default_factory=dict)  # each alias's step key
 
 
 class Checker:
     def __init__(self, pack: RulePack | None, lists=None, macros=None):
         self.lists = pack.lists if pack else (lists or {})
+        self.streams: dict[str, StreamSpec] = pack.schema.streams if pack else {}
         self.macros: dict[str, Macro] = pack.macros if pack else (macros or {})
         self.errors: list[RuleError] = []
         self.warnings: list[RuleError] = []  # traps that compile: lint shows them, loading does not fail
@@ -468,7 +471,8 @@ class Checker:
                 self._err(src, node, f"unknown alias {node.alias!r} in {node.dotted}() (steps here: {earlier})")
             return None
         # the aggregate's value and where= read the named step's record: its stream's fields
-        inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())")
+        inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())",
+                        own_key=scope.alias_keys.get(node.alias))
         return self._aggregate(node, src, inner, params, depth, in_aggregate)
 
     def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
@@ -485,9 +489,14 @@ class Checker:
             self._err(src, node, f"{node.name}() takes {want} argument(s): {agg.usage}, optional where=...")
             return None
         for k, _ in node.kwargs:
-            if k != "where":
-                self._err(src, node, f"{node.name}(): unknown keyword {k!r} (only where=)")
+            if k != "where" and k not in SOURCE_KWARGS:
+                self._err(src, node, f"{node.name}(): unknown keyword {k!r} (where=, stream=, key=)")
                 return None
+        if any(k in SOURCE_KWARGS for k, _ in node.kwargs):
+            other = self._other_records(node, src, scope)
+            if other is None:
+                return None
+            scope = other
         window = node.args[-1]
         seconds = window.value if isinstance(window, Literal) and window.kind == "duration" else None
         if isinstance(window, Param):
@@ -523,6 +532,52 @@ class Checker:
             if wt is not None and wt not in TRUTH:
                 self._err(src, where, f"where= must be true/false, not {wt}")
         return result
+
+    def _other_records(self, node: Call, src: ExprSource, scope: Scope) -> Scope | None:
+        """``agg(..., stream=s, key=f)``: the scope of the value and where= (stream s's fields), once s exists,
+        has a field f, and f holds the same kind of value as the step's key; None after an error."""
+        if not AGGREGATES[node.name].other_records:
+            others = ", ".join(a.name for a in AGGREGATES.values() if a.other_records)
+            self._err(src, node, f"{node.name}() reads only earlier records of the record's own key: it takes no "
+                                 f"stream= or key= (those work with {others})")
+            return None
+        mine = scope.own_key
+        if scope.own is None or mine is None:
+            self._err(src, node, f"{node.name}(): stream= and key= are not allowed in {scope.what}")
+            return None
+        names: dict[str, str] = {}
+        for k in SOURCE_KWARGS:
+            arg = node.kwarg(k)
+            if arg is None:
+                continue
+            if not isinstance(arg, Field) or arg.alias is not None:
+                example = "stream=sms" if k == "stream" else "key=sender"
+                self._err(src, arg, f"{node.name}(): {k}= takes a {'stream' if k == 'stream' else 'field'} name "
+                                    f"as written, e.g. {example}, not {unparse(arg)}")
+                return None
+            names[k] = arg.name
+        spec = scope.own
+        if "stream" in names:
+            spec = self.streams.get(names["stream"])
+            if spec is None:
+                self._err(src, node.kwarg("stream"), f"{node.name}(): unknown stream {names['stream']!r}"
+                          f"{name_hint(names['stream'], list(self.streams))} (streams: {', '.join(self.streams)})")
+                return None
+        key_name = names.get("key", mine.name)
+        theirs = spec.fields.get(key_name)
+        if theirs is None:
+            at = node.kwarg("key") or node.kwarg("stream")
+            how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
+            self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
+                               f"{name_hint(key_name, list(spec.fields))}")
+            return None
+        if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
+                and compatible(theirs.type, mine.type)):
+            self._err(src, node.kwarg("key") or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is "
+                                                      f"matched against the step's key {mine.name} ({mine.type}): "
+                                                      f"these never hold equal values")
+            return None
+        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {key_name})")
 
     def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                in_aggregate: bool) -> LogicalType | None:
@@ -562,6 +617,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
     errors: list[RuleError] = []
     scopes: list[Scope] = []
     seen: dict[str, StreamSpec] = {}
+    keys: dict[str, FieldSpec | None] = {}
     for i, step in enumerate(rule.steps):
         spec = pack.schema.streams.get(step.stream)
         if spec is None:
@@ -591,9 +647,11 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
             if prev_spec is not None and prev.key in prev_spec.fields:
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
+        keys[step.alias] = spec.fields.get(step.key)
         scopes.append(Scope(spec, {**seen, step.alias: spec}, allow_aggregates=True,
                             what=f"the where of step {step.alias!r}", params=rule.params,
-                            later=tuple(s.alias for s in rule.steps[i + 1:])))
+                            later=tuple(s.alias for s in rule.steps[i + 1:]),
+                            own_key=keys[step.alias], alias_keys=dict(keys)))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -650,8 +708,9 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
         # an unqualified aggregate in a sequence's explain is an error: it used to be evaluated at the last
         # step silently, and read as the first step's count ("1 different payers" where there were 6)
+        keys = {s.alias: pack.schema.streams[s.stream].fields[s.key] for s in rule.steps}
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
-                      params=rule.params,
+                      params=rule.params, own_key=keys[last.alias], alias_keys=keys,
                       steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else ())
         for part in rule.explain.parts:
             if part.expr is None:

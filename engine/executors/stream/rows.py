@@ -159,20 +159,23 @@ class _Batch:
 class _SpecPlan:
     """One aggregate of a stream: its state, key position and the expressions of its input."""
 
-    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx")
+    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "reads_only")
 
     def __init__(self, slot: int, spec: AggregateSpec, state: _Agg, kidx: int, where: int | None,
-                 value: int | None, id_idx: int):
+                 value: int | None, id_idx: int, reads_only: bool = False):
         self.slot = slot
         self.spec = spec
         self.state = state
-        self.kidx = kidx
+        self.kidx = kidx  # the key of the records fed (``agg(..., stream=, key=)``: the other stream's field)
         self.where = where
         self.value = value
         self.id_idx = id_idx
+        # agg(..., stream=, key=) at the reading stream: the other stream's records feed it (ReleaseSteps.sources)
+        self.reads_only = reads_only
 
-    def feed(self, b: _Batch, need: list[int]) -> list:
-        """Add the batch's records that count to the state; the pairs at the records ``need``."""
+    def feed(self, b: _Batch, need: list[int], lo_ts: int | None = None) -> list:
+        """Add the batch's records that count to the state; the pairs at the records ``need``.
+        ``lo_ts``: the first ts of the release, when the records read are not all of this batch."""
         state, kidx, id_idx = self.state, self.kidx, self.id_idx
         rows, ts, qs = b.rows, b.ts, b.qs
         mask = b.mask(self.where)
@@ -181,9 +184,10 @@ class _SpecPlan:
         pairs: list = [None] * b.n
         null = state.null_result
         if state.lazy:
-            state.trim_lo = ts[0] - state.w  # every record of this release reads (ts[0] - w, ...]
+            # every record of this release reads (ts[0] - w, ...]
+            state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.w
             add = state.add
-            idx = range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
+            idx = () if self.reads_only else range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
             if state.takes == "id":  # count: the record's id
                 for i in idx:
                     row = rows[i]
@@ -257,6 +261,7 @@ class _StreamPlan:
         self.exprs: list[tuple[Expr, Callable]] = []
         self._index: dict[tuple[str, Expr], int] = {}
         self.aggs: list[_SpecPlan] = []
+        self.sources: list[_SpecPlan] = []  # agg(..., stream=, key=) fed by this stream's records, read elsewhere
         self.steps: list[_StepPlan] = []
         self.unless: list[tuple[int, int, int | None]] = []
 
@@ -306,11 +311,20 @@ class ReleaseSteps:
 
         self._by_slot: list[_SpecPlan] = []
         for spec in ex._specs:  # the executor's order
-            p, c = plan_of(spec.stream), compilers[spec.stream]
-            agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
-                            p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
-                            ex._index[spec.stream]["id"])
-            p.aggs.append(agg)
+            if spec.foreign:  # fed by the other stream's records (sources), read at the step's
+                (src, skey), state = spec.source, ex._aggs[spec]
+                p, c = plan_of(src), compilers[src]
+                p.sources.append(_SpecPlan(slots[spec], spec, state, ex._index[src][skey],
+                                           p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                                           ex._index[src]["id"]))
+                agg = _SpecPlan(slots[spec], spec, state, ex._index[spec.stream][spec.key], None, None,
+                                ex._index[spec.stream]["id"], reads_only=True)
+            else:
+                p, c = plan_of(spec.stream), compilers[spec.stream]
+                agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
+                                p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                                ex._index[spec.stream]["id"])
+            plan_of(spec.stream).aggs.append(agg)
             self._by_slot.append(agg)
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
@@ -331,6 +345,16 @@ class ReleaseSteps:
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
                 p.unless.append((rule.index, ex._index[u.stream][u.key], p.expr("truth", u.where, c)))
+
+    def feed_sources(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int], lo_ts: int) -> None:
+        """Add one stream's records of a release to the ``agg(..., stream=, key=)`` states they feed, before
+        any record of the release reads them (a reader may come earlier in the release's stream order)."""
+        plan = self.plans.get(stream)
+        if plan is None or not plan.sources:
+            return
+        b = _Batch(self.ex, plan, rows, ts, qs, len(rows) > self.ex.scalar_max)
+        for agg in plan.sources:
+            agg.feed(b, [], lo_ts)
 
     def batch(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int]) -> RowBatch:
         """Flags and aggregates of ``rows`` (one stream's records of a release, in total order, at
@@ -455,7 +479,7 @@ class ReleaseSteps:
             passes = True if agg.where is None else ev(agg.where)
             slot = agg.slot
             if state.lazy:
-                if key is not None and passes:
+                if key is not None and passes and not agg.reads_only:
                     counts, x = state.entry(True, None if agg.value is None else ev(agg.value), row[agg.id_idx])
                     if counts:
                         state.trim_lo = t - state.w
