@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fraudrules.errors import RuleErrors
 from fraudrules.executors.stream import StreamExecutor
@@ -20,6 +22,9 @@ from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import make_pack
+from tests.reference import parse_ts
+from tests.test_properties import PACK as PROPS_PACK
+from tests.test_properties import record_lists
 
 RULE = """\
 id: T-NOSMS
@@ -145,3 +150,42 @@ def test_checker_errors_carry_file_line_col(tmp_path, where, col, message):
         load_pack(pack)
     errors = [str(e) for e in info.value.errors]
     assert any(f"r.yaml:7:{7 + col}: error:" in e and message in e for e in errors), errors
+
+
+def test_spark_routes_the_other_stream_by_its_key_field(load_rule):
+    # the group of caller X needs the SMS whose sender is X: routed by sender, not in the one-group fallback
+    from fraudrules.executors.spark.routing import plan_routing
+
+    routing = plan_routing(compile_pack(load_rule(RULE), "CN"))
+    assert routing.single == []
+    (family,) = [f for f in routing.families if "T-NOSMS" in f.rules]
+    assert set(family.roles_of("T-NOSMS")) == {("call", "caller"), ("sms", "sender")}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists(), cut=st.floats(0, 1))
+def test_a_checkpoint_keeps_the_other_streams_windows(records, cut):
+    """The state fed by another stream's records survives state_dict / load_state: a run stopped anywhere and
+    resumed writes the alerts of an uninterrupted one (and of batch)."""
+    plan = compile_pack(PROPS_PACK, "CN", {"P-OTHERSTREAM", "P-OTHERKEY", "P-OTHERSEQ"})
+    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    want = StreamExecutor(plan, lateness=0.0)
+    want_lines = [alert_line(a) for a in want.feed_many(ordered) + want.flush()]
+    assert want_lines == [alert_line(a) for a in evaluate(plan, records_from_dicts(ordered, plan.schema))[0]]
+    k = int(cut * len(ordered))
+    ex = StreamExecutor(plan, lateness=0.0)
+    out = ex.feed_many(ordered[:k])
+    state = json.loads(json.dumps(ex.state_dict(), allow_nan=False))
+    ex2 = StreamExecutor(plan, lateness=0.0)
+    ex2.load_state(state)
+    out += ex2.feed_many(ordered[k:]) + ex2.flush()
+    assert [alert_line(a) for a in out] == want_lines
+
+
+def test_the_other_stream_is_kept_in_history_for_its_window(load_rule):
+    from fraudrules.store.horizon import plan_horizon
+
+    h = plan_horizon(compile_pack(load_rule(RULE), "CN"))
+    assert h.span("sms") == 3600 * 10**9
+    assert set(h.columns("sms")) == {"id", "ts", "sender", "receiver"}  # the key field, distinct's value
+    assert "sender" not in h.columns("call") and "receiver" not in h.columns("call")

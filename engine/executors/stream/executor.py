@@ -632,7 +632,8 @@ class StreamExecutor:
                     self._expire(rule, rule.cands[(fq, fj)])
                     expired.append((rule, (fq, fj)))
             routes = self._routes.get(stream)
-            if not routes:
+            if not routes:  # a stream only another stream's aggregates read (feed_sources took it)
+                self.counters["processed"] += 1
                 continue
             sb = ctx[stream]
             li = local[i]
