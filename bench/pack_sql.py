@@ -433,6 +433,20 @@ def _simbox(plan, rp) -> str:
                        "count(DISTINCT j.v) >= 20 AND count(DISTINCT j.v2) = 1")
 
 
+def _simbox_sms(plan, rp) -> str:
+    """TF-SIMBOX-003: count(7d, stream=sms, key=sender) == 0 as NOT EXISTS over sms, in the same total order
+    (seq is comparable across streams)."""
+    out = "direction = 'out'"
+    counted = f"""SELECT c.id, c.k, c.t, c.seq FROM (
+            SELECT id, k, t, seq, direction, caller, {window_count(out, H)} AS n_out
+            FROM ({keyed('call', 'caller', 'direction, caller')})) AS c
+        WHERE c.{out} AND c.n_out >= 30 AND {_not_listed('c.caller', plan, 'enterprise_lines')}
+          AND NOT EXISTS (SELECT 1 FROM sms AS s WHERE s.sender = c.k AND s.t > c.t - {7 * D} AND s.t <= c.t
+                          AND s.seq <= c.seq)"""
+    return distinct_at(counted, f"{keyed('call', 'caller', 'callee AS v')} AND {out}", H,
+                       "count(DISTINCT j.v) >= 20")
+
+
 def _spoofed(plan, rp) -> str:
     return (f"{keyed('call', 'callee')} AND direction = 'in' AND trunk = 'international' "
             f"AND caller IS NOT NULL AND NOT regexp_matches(caller, {OVERSEAS})")
@@ -504,6 +518,8 @@ RULE_SQL: dict[str, RuleSQL] = {
     "TF-REP-002": RuleSQL(1, True, EXACT_NOTE, _rep_number),
     "TF-SIMBOX-001": RuleSQL(2, True, DISTINCT_NOTE, _simbox),
     "TF-SIMBOX-002": RuleSQL(1, True, DISTINCT_NOTE, _sim_activations("imei", 30 * D, 3, distinct=True)),
+    "TF-SIMBOX-003": RuleSQL(1, True, "exact (the SMS of another stream as NOT EXISTS, total order by seq)",
+                             _simbox_sms),
     "TF-SIMID-001": RuleSQL(1, True, "exact (window count)", _sim_activations("id_document", 30 * D, 3, False)),
     "TF-SIMID-002": RuleSQL(1, True, DISTINCT_NOTE, _sim_activations("id_document", 400 * D, 6, distinct=True)),
     "TF-SPOOF-001": RuleSQL(1, True, EXACT_NOTE, _spoofed),

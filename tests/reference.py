@@ -272,7 +272,12 @@ class Aggregates:
         assert isinstance(window, Literal)
         value = call.args[0] if AGGREGATES[call.name].takes_value else None
         where = call.kwarg("where")
-        spec = AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where)
+        # ``stream=s, key=f``: the window holds the records of s whose field f equals r's key
+        over, over_key = call.kwarg("stream"), call.kwarg("key")
+        src_stream = stream if over is None else over.name  # type: ignore[attr-defined]
+        src_field = key if over_key is None else over_key.name  # type: ignore[attr-defined]
+        spec = AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where,
+                             over=src_stream, over_key=src_field)
         reads_chain = where is not None and any(isinstance(n, Field) and n.alias for n in where.walk())
         ck = (spec, r.pos)
         if not reads_chain and ck in self.cache:
@@ -283,7 +288,7 @@ class Aggregates:
         for q in self.recs:
             if q.pos > r.pos:
                 break
-            if q.stream != stream or key_value is None or q.get(key) != key_value:
+            if q.stream != src_stream or key_value is None or q.get(src_field) != key_value:
                 continue
             if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
                 continue
@@ -302,15 +307,18 @@ class Aggregates:
         return self.cache[ck]
 
     def _window(self, spec: AggregateSpec, r: Rec) -> list[Rec]:
-        """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=."""
+        """Records of r's stream and key, ts in (ts_r - w, ts_r], at or before r, passing where=; with
+        ``stream=s, key=f``: the records of s whose f equals r's key."""
         key = r.get(spec.key)
         # an is_new inside where= is taken at each window record, over the same stream and key
         interp = Interp(self.plan, lambda c, q, _b: self.of_call(c, spec.stream, spec.key, q, None))
+        stream = spec.over if spec.over is not None else spec.stream
+        field = spec.over_key if spec.over_key is not None else spec.key
         out = []
         for q in self.recs:
             if q.pos > r.pos:
                 break
-            if q.stream != spec.stream or key is None or q.get(spec.key) != key:
+            if q.stream != stream or key is None or q.get(field) != key:
                 continue
             if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
                 continue

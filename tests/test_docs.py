@@ -48,7 +48,8 @@ def test_each_where_example_type_checks(expr, shipped_pack):
     for own in ("payment", "call"):
         checker = Checker(pack)
         src = ExprSource(expr, parse_expr(expr), Node(expr, SourceLocation("docs/rules.md", 1, 1), raw=expr))
-        checker.check(src, Scope(streams[own], aliases, allow_aggregates=True, params=_guide_params()))
+        key = streams[own].fields[{"payment": "payer_account", "call": "caller"}[own]]  # for stream=/key=
+        checker.check(src, Scope(streams[own], aliases, allow_aggregates=True, params=_guide_params(), own_key=key))
         if not checker.errors:
             return
         problems.append([str(e) for e in checker.errors])

@@ -95,7 +95,8 @@ def test_samples_one_run_per_day_equal_one_run(pack, sample_frames, one_run, tmp
     alerts, scored = score_slices(pack, folders, tmp_path / "hist", tmp_path)
     want_alerts, want_scored = one_run
     assert alerts == want_alerts
-    assert len(alerts) == 129  # the golden file's alerts (3 are TF-WANGIRI-004's runs, 4 absences): a real check
+    # as many as the golden file holds (new shipped rules change it), so the check above compares something
+    assert len(alerts) == len((SAMPLES / "expected" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) > 0
     assert scored.equals(want_scored)
 
 
@@ -516,3 +517,52 @@ def test_an_is_new_inside_where_reaches_back_both_windows(tmp_path) -> None:
     split = alerts(write_slices({"payment": frame}, [cut], tmp_path / "two"), tmp_path / "b", tmp_path / "hist")
     assert [json.loads(a)["record_id"] for a in one] == ["p3"]
     assert split == one
+
+
+def test_an_aggregate_over_another_stream_reads_that_streams_history(pack_dir, tmp_path) -> None:
+    """count(1d, stream=sms, key=sender) at a call of day 2 counts an SMS of day 1: the store keeps the sms
+    stream for the window (horizon), so day by day equals one run, and scoring day 2 blind differs."""
+    rule = """\
+id: T-NOSMS
+title: Calls and no SMS sent
+score: 50
+stream: call
+key: caller
+where: direction == "out" and count(1d, stream=sms, key=sender) == 0
+explain: "{count(1d, stream=sms, key=sender)} SMS"
+"""
+    root = pack_dir({"rule": rule})
+    own = load_pack(root)
+    caller, other = "+8613800000001", "+8613800000002"
+    days = {
+        "d1": {"call": [("c1", "2026-03-01T10:00:00Z", caller)], "sms": [("s1", "2026-03-01T23:30:00Z", caller),
+                                                                          ("s2", "2026-03-01T23:40:00Z", other)]},
+        "d2": {"call": [("c2", "2026-03-02T00:10:00Z", caller), ("c3", "2026-03-02T00:20:00Z", other),
+                        ("c4", "2026-03-02T23:40:00Z", caller)], "sms": []},
+    }
+    folders = []
+    for day, streams in days.items():
+        folder = tmp_path / day
+        folder.mkdir()
+        (folder / "call.csv").write_text("id,ts,caller,callee,direction\n" + "".join(
+            f"{i},{t},{c},+8613900000009,out\n" for i, t, c in streams["call"]))
+        (folder / "sms.csv").write_text("id,ts,sender,receiver,direction\n" + "".join(
+            f"{i},{t},{s},+8613900000009,out\n" for i, t, s in streams["sms"]))
+        folders.append(folder)
+
+    def alerts(folder_sets: list[list[Path]], history: Path | None, **kw) -> list[str]:
+        out = []
+        for i, fs in enumerate(folder_sets):
+            specs = parse_inputs([str(f) for f in fs], own.schema)
+            _, paths = score_job(root, specs, tmp_path / f"out-{history and history.name}-{i}-{len(kw)}", pack=own,
+                                 history=history, **kw)
+            out += paths["alerts"].read_text(encoding="utf-8").splitlines()
+        return out
+
+    one = alerts([folders], None)
+    # c1: no SMS yet; c2: s1 50 min before; c3: s2 30 min before; c4: s1 more than 1d before
+    assert [json.loads(a)["record_id"] for a in one] == ["c1", "c4"]
+    assert alerts([[f] for f in folders], tmp_path / "hist") == one
+    assert alerts([folders], None, memory_rows=2, chunk_rows=1) == one
+    blind = alerts([[folders[1]]], None)
+    assert [json.loads(a)["record_id"] for a in blind] == ["c2", "c3", "c4"]

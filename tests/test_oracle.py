@@ -653,6 +653,18 @@ CASES = [
         HAVING r.amount_f >= 2 * CAST(median(CAST(l.amount AS DECIMAL(18, 4))) AS DOUBLE)
     """),
     # 14. an earlier step's aggregates in a later step: at the earlier record, over its key (RANGE frames per row)
+    # another stream's records by its own key field: calls placed by the payer's phone before the payment
+    _single("ORC-OTHER-001", "payment", "payer_phone", """
+        count(2h, stream=call, key=caller, where=direction == "out") >= 2
+        and sum(duration, 2h, stream=call, key=caller) >= 60s
+    """, """
+        SELECT p.id FROM pays p
+        WHERE p.payer_phone IS NOT NULL
+          AND (SELECT count(*) FROM calls c WHERE c.caller = p.payer_phone AND c.direction = 'out'
+               AND c.ts > p.ts - INTERVAL '7200 seconds' AND c.ts <= p.ts AND c.pos <= p.pos) >= 2
+          AND (SELECT coalesce(sum(c.duration), 0) FROM calls c WHERE c.caller = p.payer_phone
+               AND c.ts > p.ts - INTERVAL '7200 seconds' AND c.ts <= p.ts AND c.pos <= p.pos) >= 60
+    """),
     _sequence("ORC-STEPAGG-001", """
         within: 2h
         steps:
@@ -945,6 +957,12 @@ MUTATIONS = [
     ("ORC-BOUND-001", "the bound inclusive", "l.ts > ch.cts", "l.ts >= ch.cts"),
     ("ORC-BOUND-001", "is_new inside where= ignored", "AND l.new_payee", ""),
     ("ORC-BOUND-001", "evidence: the earliest passing chain", "arg_max(cid, cpos)", "arg_min(cid, cpos)"),
+    ("ORC-OTHER-001", "the other stream keyed by the wrong field", "c.caller = p.payer_phone AND c.direction",
+     "c.callee = p.payer_phone AND c.direction"),
+    ("ORC-OTHER-001", "where= read on the reading record, not the other stream's",
+     "c.direction = 'out'", "true"),
+    ("ORC-OTHER-001", "records with the key in either field (caller or callee)", "WHERE c.caller = p.payer_phone\n",
+     "WHERE c.caller = p.payer_phone OR c.callee = p.payer_phone\n"),
 ]
 
 

@@ -32,6 +32,7 @@ from ..runtime.windows import (
     WINDOW_BODIES,
     ColumnCodes,
     CompositeIndex,
+    ForeignIndex,
     GroupIndex,
     Slices,
     Window,
@@ -123,6 +124,10 @@ class AggregateStore:
         self._inputs: dict[AggregateSpec, tuple[np.ndarray, Vec | None, np.ndarray | None]] = {}
         self._positions: dict[tuple[str, str], np.ndarray] = {}  # sorted position of each table row
         self._prev: dict[AggregateSpec, np.ndarray] = {}  # bounded distinct: previous occurrences
+        # agg(..., stream=, key=): the joint index of (query stream, key, source stream, field), and per spec its
+        # window starts with where= and value per sorted position (for members)
+        self._foreign_index: dict[tuple[str, str, str, str], ForeignIndex] = {}
+        self._foreign: dict[AggregateSpec, tuple[ForeignIndex, np.ndarray, np.ndarray, Vec | None]] = {}
 
     def group(self, stream: str, key: str) -> GroupIndex:
         gk = (stream, key)
@@ -161,7 +166,36 @@ class AggregateStore:
                 self._inputs[spec] = got
         return got
 
+    def foreign_index(self, spec: AggregateSpec) -> ForeignIndex:
+        fk = (spec.stream, spec.key, *spec.source)
+        if fk not in self._foreign_index:
+            src, query = self.tables[spec.source[0]], self.tables[spec.stream]
+            q_codes, src_codes = self.tables.joint((spec.stream, spec.key), spec.source)
+            self._foreign_index[fk] = ForeignIndex.build(src_codes, src.seq, src.ts(), q_codes, query.seq, query.ts())
+        return self._foreign_index[fk]
+
+    def _compute_foreign(self, spec: AggregateSpec) -> Vec:
+        """``agg(..., stream=s, key=f)`` at every record of the step's stream: the window bodies over the
+        joint table of s's records and the reading records (runtime.windows.ForeignIndex)."""
+        src_stream, src_key = spec.source
+        fi = self.foreign_index(spec)
+        g = fi.group
+        start = g.window_start(spec.window_ns)
+        env = TableRows(self.tables[src_stream], self).env(src_stream, {})
+        src_mask = self.evaluator.truth(spec.where, env) & (self.tables.codes(src_stream, src_key) >= 0)
+        mask = fi.sorted_mask(src_mask)
+        value = None if spec.value is None else fi.sorted_values(self.evaluator.compute(spec.value, env))
+        vcodes = fi.sorted_codes(self.tables.codes(src_stream, spec.value.name)) if (
+            spec.func == "distinct" and isinstance(spec.value, Field)) else None
+        self._foreign[spec] = (fi, start, mask, value)
+        values, null = WINDOW_BODIES[spec.func](Window(g, start, spec.window_ns, vcodes), value, mask)
+        q = fi.query_pos
+        no_key = self.tables.codes(spec.stream, spec.key) < 0  # no key, no window (as the stream executor)
+        return Vec(np.where(no_key, 0, values[q]).astype(values.dtype), null[q] | no_key)
+
     def _compute(self, spec: AggregateSpec) -> Vec:
+        if spec.foreign:
+            return self._compute_foreign(spec)
         g = self.group(spec.stream, spec.key)
         start = self.window_start(spec)
         mask, value, vcodes = self._input(spec)
@@ -214,6 +248,9 @@ class AggregateStore:
                 bound_ts: np.ndarray | None = None) -> list[tuple[int, list[Any]]]:
         """Bindings.members for table rows ``rows`` (bounded: each chain's bound ts): one window scan per row,
         so only for alerts."""
+        if spec.foreign:  # the checker refuses a bound on a window over other records
+            assert bound_ts is None
+            return self._foreign_members(spec, rows, limit)
         g = self.group(spec.stream, spec.key)
         pos = self.positions(spec.stream, spec.key)[rows]
         lo = self.window_start(spec)[pos] if bound_ts is None else self.slices(spec, rows, bound_ts).lo
@@ -229,6 +266,27 @@ class AggregateStore:
             hits = np.flatnonzero(mask[s:p + 1]) + s
             if spec.func == "count":
                 out.append((len(hits), to_python(ids.take(g.order[hits[:limit]]))))
+            else:  # distinct: values in order of first appearance
+                seen = pd.unique(value.values[hits])
+                out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
+        return out
+
+    def _foreign_members(self, spec: AggregateSpec, rows: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
+        """members() of ``agg(..., stream=, key=)``: the source records in each reading record's window."""
+        self.get(spec)  # fills self._foreign[spec]
+        fi, start, mask, value = self._foreign[spec]
+        if value is not None:
+            mask = mask & ~value.null
+        ids = self.tables[spec.source[0]].columns["id"]
+        no_key = self.tables.codes(spec.stream, spec.key) < 0
+        out: list[tuple[int, list[Any]]] = []
+        for row, p in zip(rows.tolist(), fi.query_pos[rows].tolist()):
+            if no_key[row]:
+                out.append((0, []))
+                continue
+            hits = np.flatnonzero(mask[start[p]:p + 1]) + start[p]
+            if spec.func == "count":
+                out.append((len(hits), to_python(ids.take(fi.source_row[hits[:limit]]))))
             else:  # distinct: values in order of first appearance
                 seen = pd.unique(value.values[hits])
                 out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
@@ -357,7 +415,10 @@ class BatchExecutor:
                 on = rp.steps[rp.unless.on]
                 self.tables.joint((rp.unless.stream, rp.unless.key), (on.stream, on.key))
         for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
-            self.store.window_start(spec)
+            if spec.foreign:
+                self.store.foreign_index(spec)
+            else:
+                self.store.window_start(spec)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:

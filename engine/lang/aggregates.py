@@ -30,6 +30,9 @@ class Aggregate:
     infer: Callable[[LogicalType | None], LogicalType]
     doc: str
     takes_value: bool = True
+    # may read another stream's records or another key field (``stream=``, ``key=``); is_new and
+    # since_prev are about the record's own earlier records, so they may not
+    other_records: bool = True
 
     @property
     def usage(self) -> str:
@@ -39,6 +42,11 @@ class Aggregate:
     def kind(self) -> PhysicalKind:
         """How every executor holds the result (any numeric type as a float)."""
         return physical_kind(self.infer(LogicalType.FLOAT if self.takes_value else None))
+
+
+# ``count(7d, stream=sms, key=sender)``: the window holds the records of another stream (and/or keyed by
+# another field) whose key field equals the key of the record it is evaluated at (docs/rules.md §3)
+SOURCE_KWARGS = ("stream", "key")
 
 
 def _fixed(result: LogicalType) -> Callable[[LogicalType | None], LogicalType]:
@@ -66,14 +74,14 @@ AGGREGATES: dict[str, Aggregate] = {
         Aggregate("max", _number, "largest x; null when no record counts"),
         Aggregate("distinct", _fixed(LogicalType.FLOAT), "distinct non-null values of x"),
         Aggregate("is_new", _fixed(LogicalType.BOOL),
-                  "true when no earlier record of the key had this x in the window"),
+                  "true when no earlier record of the key had this x in the window", other_records=False),
         Aggregate("stddev", _mean,
                   "sample standard deviation of x (exact sums, then one rounding); null under two records"),
         Aggregate("median", _mean,
                   "middle x (odd count); mean of the two middle ones, exact to 4 decimals (even); null when none"),
         Aggregate("since_prev", _fixed(LogicalType.DURATION),
                   "time since the key's latest earlier record in the window; null when there is none",
-                  takes_value=False),
+                  takes_value=False, other_records=False),
     ]
 }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
-from ..lang.aggregates import AGGREGATES, NESTABLE, window_bound
+from ..lang.aggregates import AGGREGATES, NESTABLE, SOURCE_KWARGS, window_bound
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
@@ -140,6 +140,8 @@ class Scope:
     bounds_at: dict[str, tuple[str, ...]] = field(default_factory=dict)
     bounds: tuple[str, ...] = ()  # the same for an unqualified aggregate here
     bounds_why: str = ""  # why no bound is allowed here, for the error
+    own_key: FieldSpec | None = None  # the step's key: what ``agg(..., stream=, key=)`` matches
+    alias_keys: dict[str, FieldSpec] = field(default_factory=dict)  # each alias's step key
 
 
 BOUNDS_WHERE = "a window can start at an earlier step (ts > alias.ts) only in a sequence, in a step after the first"
@@ -148,6 +150,7 @@ BOUNDS_WHERE = "a window can start at an earlier step (ts > alias.ts) only in a 
 class Checker:
     def __init__(self, pack: RulePack | None, lists=None, macros=None):
         self.lists = pack.lists if pack else (lists or {})
+        self.streams: dict[str, StreamSpec] = pack.schema.streams if pack else {}
         self.macros: dict[str, Macro] = pack.macros if pack else (macros or {})
         self.errors: list[RuleError] = []
         self.warnings: list[RuleError] = []  # traps that compile: lint shows them, loading does not fail
@@ -487,7 +490,8 @@ class Checker:
         inner = replace(scope, own=spec, steps_for_aggregates=(), what=f"{scope.what} ({node.dotted}())",
                         bounds=scope.bounds_at.get(node.alias, ()),
                         bounds_why=f"{node.dotted}() is evaluated at step {node.alias!r}, the first step: no "
-                                   "earlier step can bound its window")
+                                   "earlier step can bound its window",
+                        own_key=scope.alias_keys.get(node.alias))
         return self._aggregate(node, src, inner, params, depth, in_aggregate)
 
     def _aggregate(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
@@ -499,7 +503,8 @@ class Checker:
         if in_aggregate and not (in_aggregate == "where" and node.name in NESTABLE and node.alias is None):
             self._err(src, node, "aggregates cannot be nested" + (
                 f"; inside where= only is_new(x, w) may be used, not {node.dotted}()" if in_aggregate == "where"
-                else ""))
+                else "; not even is_new() inside the where= of an aggregate over another stream or key (stream=, "
+                     "key=): it would need a key of the other records" if in_aggregate == "other" else ""))
             return None
         nested = bool(in_aggregate)
         want = 2 if agg.takes_value else 1
@@ -507,9 +512,15 @@ class Checker:
             self._err(src, node, f"{node.name}() takes {want} argument(s): {agg.usage}, optional where=...")
             return None
         for k, _ in node.kwargs:
-            if k != "where":
-                self._err(src, node, f"{node.name}(): unknown keyword {k!r} (only where=)")
+            if k != "where" and k not in SOURCE_KWARGS:
+                self._err(src, node, f"{node.name}(): unknown keyword {k!r} (where=, stream=, key=)")
                 return None
+        foreign = any(k in SOURCE_KWARGS for k, _ in node.kwargs)
+        if foreign:
+            other = self._other_records(node, src, scope)
+            if other is None:
+                return None
+            scope = other
         window = node.args[-1]
         seconds = window.value if isinstance(window, Literal) and window.kind == "duration" else None
         if isinstance(window, Param):
@@ -543,10 +554,15 @@ class Checker:
         if where is not None:
             parts = conjuncts(where)
             bounds = [c for c in parts if window_bound(c) is not None]
-            if bounds and self._bounds_ok(node, bounds, src, scope, nested):
+            if bounds and foreign and not nested:  # neither executor builds per-chain slices of the joint index
+                self._err(src, bounds[0], f"{node.name}(): a window over another stream or key (stream=, key=) "
+                                          "cannot start at an earlier step (ts > alias.ts) yet")
                 parts = [c for c in parts if window_bound(c) is None]
+            elif bounds and self._bounds_ok(node, bounds, src, scope, nested):
+                parts = [c for c in parts if window_bound(c) is None]
+            inside = True if nested else "other" if foreign else "where"
             for part in parts:  # inside: is_new, not other aggregates (unless this is a nested is_new already)
-                wt = self._infer(part, src, scope, params, depth, True if nested else "where")
+                wt = self._infer(part, src, scope, params, depth, inside)
                 if wt is not None and wt not in TRUTH:
                     self._err(src, part, f"where= must be true/false, not {wt}")
         return result
@@ -576,6 +592,52 @@ class Checker:
             known = ", ".join(scope.bounds) or "none here"
             self._err(src, first, f"{node.name}(): {reason} (steps that may bound this window: {known})")
         return True
+
+    def _other_records(self, node: Call, src: ExprSource, scope: Scope) -> Scope | None:
+        """``agg(..., stream=s, key=f)``: the scope of the value and where= (stream s's fields), once s exists,
+        has a field f, and f holds the same kind of value as the step's key; None after an error."""
+        if not AGGREGATES[node.name].other_records:
+            others = ", ".join(a.name for a in AGGREGATES.values() if a.other_records)
+            self._err(src, node, f"{node.name}() reads only earlier records of the record's own key: it takes no "
+                                 f"stream= or key= (those work with {others})")
+            return None
+        mine = scope.own_key
+        if scope.own is None or mine is None:
+            self._err(src, node, f"{node.name}(): stream= and key= are not allowed in {scope.what}")
+            return None
+        names: dict[str, str] = {}
+        for k in SOURCE_KWARGS:
+            arg = node.kwarg(k)
+            if arg is None:
+                continue
+            if not isinstance(arg, Field) or arg.alias is not None:
+                example = "stream=sms" if k == "stream" else "key=sender"
+                self._err(src, arg, f"{node.name}(): {k}= takes a {'stream' if k == 'stream' else 'field'} name "
+                                    f"as written, e.g. {example}, not {unparse(arg)}")
+                return None
+            names[k] = arg.name
+        spec = scope.own
+        if "stream" in names:
+            spec = self.streams.get(names["stream"])
+            if spec is None:
+                self._err(src, node.kwarg("stream"), f"{node.name}(): unknown stream {names['stream']!r}"
+                          f"{name_hint(names['stream'], list(self.streams))} (streams: {', '.join(self.streams)})")
+                return None
+        key_name = names.get("key", mine.name)
+        theirs = spec.fields.get(key_name)
+        if theirs is None:
+            at = node.kwarg("key") or node.kwarg("stream")
+            how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
+            self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
+                               f"{name_hint(key_name, list(spec.fields))}")
+            return None
+        if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
+                and compatible(theirs.type, mine.type)):
+            self._err(src, node.kwarg("key") or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is "
+                                                      f"matched against the step's key {mine.name} ({mine.type}): "
+                                                      f"these never hold equal values")
+            return None
+        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {key_name})")
 
     def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                in_aggregate: bool) -> LogicalType | None:
@@ -615,6 +677,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
     errors: list[RuleError] = []
     scopes: list[Scope] = []
     seen: dict[str, StreamSpec] = {}
+    keys: dict[str, FieldSpec | None] = {}
     for i, step in enumerate(rule.steps):
         spec = pack.schema.streams.get(step.stream)
         if spec is None:
@@ -645,6 +708,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                 errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
                                             (prev.alias, prev_spec.fields[prev.key]), "key"))
         errors.extend(_run_problems(step, spec))
+        keys[step.alias] = spec.fields.get(step.key)
         bounds = tuple(seen)
         why = "" if i else (f"step {step.alias!r} is the first step: no earlier step can bound its window"
                             if len(rule.steps) > 1 else BOUNDS_WHERE)
@@ -653,7 +717,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                             what=f"the where of step {step.alias!r}", params=rule.params,
                             later=tuple(s.alias for s in rule.steps[i + 1:]),
                             bounds_at={a: tuple(before[:j]) for j, a in enumerate(before)}, bounds=bounds,
-                            bounds_why=why))
+                            bounds_why=why, own_key=keys[step.alias], alias_keys=dict(keys)))
         seen[step.alias] = spec
     if rule.unless is not None:
         u = rule.unless
@@ -771,9 +835,10 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
         # an unqualified aggregate in a sequence's explain is an error: it used to be evaluated at the last
         # step silently, and read as the first step's count ("1 different payers" where there were 6)
+        keys = {s.alias: pack.schema.streams[s.stream].fields[s.key] for s in rule.steps}
         earlier = tuple(s.alias for s in rule.steps[:-1])
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
-                      params=rule.params,
+                      params=rule.params, own_key=keys[last.alias], alias_keys=keys,
                       steps_for_aggregates=tuple(s.alias for s in rule.steps) if len(rule.steps) > 1 else (),
                       bounds_at={s.alias: tuple(a.alias for a in rule.steps[:j]) for j, s in enumerate(rule.steps)},
                       bounds=earlier if len(rule.steps) > 1 else (),

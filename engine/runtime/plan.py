@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..lang.aggregates import AGGREGATES, window_bound
+from ..lang.aggregates import AGGREGATES, SOURCE_KWARGS, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
 from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step
 from ..pack.streams import Schema
@@ -35,12 +35,27 @@ class AggregateSpec:
     bound: tuple[str, bool] | None = None
     # the is_new calls inside where=, over the same stream and key: evaluated at each window record first
     inner: tuple[tuple[Call, AggregateSpec], ...] = ()
+    # ``count(7d, stream=sms, key=sender)``: the window reads the records of ``over`` whose field
+    # ``over_key`` equals this record's key (both None: the step's own stream and key)
+    over: str | None = None
+    over_key: str | None = None
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(stream, field) of the records the window holds."""
+        return (self.over or self.stream, self.over_key or self.key)
+
+    @property
+    def foreign(self) -> bool:
+        """The window holds records of another stream or keyed by another field than the step's."""
+        return self.over is not None
 
     def __hash__(self) -> int:
         # a dict key per record in the stream executor: hash the expression trees once, not per lookup
         h = self.__dict__.get("_hash")
         if h is None:
-            h = hash((self.func, self.stream, self.key, self.window_ns, self.value, self.where, self.bound))
+            h = hash((self.func, self.stream, self.key, self.window_ns, self.value, self.where, self.bound,
+                      self.over, self.over_key))
             object.__setattr__(self, "_hash", h)
         return h
 
@@ -183,6 +198,7 @@ class Plan:
         out = {sp.stream for rp in self.rules for sp in rp.steps}
         out |= {rp.unless.stream for rp in self.rules if rp.unless}
         out |= {rp.absent.stream for rp in self.rules if rp.absent}
+        out |= {spec.over for spec in self.aggregates() if spec.over}  # agg(..., stream=sms, key=sender)
         return out
 
 
@@ -289,6 +305,8 @@ def _fields_read(expr: Expr, own: str) -> list[tuple[str, str]]:
         node, at = stack.pop()
         if isinstance(node, Field):
             out.append((node.alias or at, node.name))
+        elif reads_other_records(node):
+            continue  # its value and where= read the other records (horizon.py keeps their fields)
         elif isinstance(node, Call) and node.alias:
             stack.extend((c, node.alias) for c in node.children())
         else:
@@ -312,7 +330,36 @@ def _aggregate_spec(call: Call, stream: str, key: str) -> AggregateSpec:
                 bound = b
         where = _and(rest) if bound is not None else where
     inner = tuple((c, _aggregate_spec(c, stream, key)) for c in dict.fromkeys(_aggregate_calls(where)))
-    return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where, bound, inner)
+    over, over_key = foreign_source(call, stream, key)
+    return AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where, bound, inner,
+                         over, over_key)
+
+
+def foreign_source(call: Call, stream: str, key: str) -> tuple[str | None, str | None]:
+    """(over, over_key) of ``agg(..., stream=s, key=f)``: (None, None) when the window is the step's own."""
+    s, f = call.kwarg("stream"), call.kwarg("key")
+    over = s.name if isinstance(s, Field) else stream
+    over_key = f.name if isinstance(f, Field) else key
+    return (None, None) if (over, over_key) == (stream, key) else (over, over_key)
+
+
+def reads_other_records(node: Expr) -> bool:
+    """An aggregate with ``stream=`` or ``key=``: its insides name another stream's fields (or records
+    keyed by another field), never the fields of the record it is evaluated at."""
+    return isinstance(node, Call) and node.name in AGGREGATES and any(k in SOURCE_KWARGS for k, _ in node.kwargs)
+
+
+def fields_outside_foreign(expr: Expr | None) -> list[Field]:
+    """The fields an expression reads of its own record: not inside ``agg(..., stream=, key=)``."""
+    out: list[Field] = []
+    stack = [] if expr is None else [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Field):
+            out.append(node)
+        elif not reads_other_records(node):
+            stack.extend(node.children())
+    return out
 
 
 def _leaves(expanded: Expr, params: dict[str, ParamDef] | None = None) -> tuple[Leaf, ...]:

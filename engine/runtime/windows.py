@@ -166,6 +166,55 @@ class GroupIndex:
         return Vec(values, null)
 
 
+@dataclass
+class ForeignIndex:
+    """The windows of ``agg(..., stream=s, key=f)``: the records of s (the *source*) and the records the
+    aggregate is read at (the *queries*) in one table sorted by (key code, total order), a query after the
+    source record at its own position, so that a query's window ``[start, own position]`` holds exactly the
+    source records with f equal to its key, ts in (t - w, t] and at or before it. Queries count for nothing
+    (their where= is false), so every window body of WINDOW_BODIES applies unchanged."""
+
+    group: GroupIndex
+    source_row: np.ndarray  # per sorted position: the source row, -1 at a query
+    query_pos: np.ndarray  # per query row: its sorted position
+
+    @staticmethod
+    def build(src_codes: np.ndarray, src_seq: np.ndarray, src_ts: np.ndarray,
+              q_codes: np.ndarray, q_seq: np.ndarray, q_ts: np.ndarray) -> ForeignIndex:
+        """``src_codes`` and ``q_codes`` in one code space (joint_codes), -1 for a null key."""
+        ns, nq = len(src_codes), len(q_codes)
+        role = np.r_[np.zeros(ns, dtype=np.int8), np.ones(nq, dtype=np.int8)]
+        order = np.lexsort((role, np.r_[src_seq, q_seq]))  # total order; source first at the same record
+        ts = np.r_[src_ts, q_ts][order]
+        codes = np.r_[src_codes, q_codes][order]
+        g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))
+        combined = order[g.order]  # per sorted position: the index into source rows + query rows
+        pos = np.empty(ns + nq, dtype=np.int64)
+        pos[combined] = np.arange(ns + nq)
+        return ForeignIndex(g, np.where(combined < ns, combined, -1), pos[ns:])
+
+    def sorted_mask(self, src_mask: np.ndarray) -> np.ndarray:
+        """A source condition per sorted position; false at the queries."""
+        src = self.source_row >= 0
+        out = np.zeros(len(self.source_row), dtype=bool)
+        out[src] = src_mask[self.source_row[src]]
+        return out
+
+    def sorted_values(self, src: Vec) -> Vec:
+        """A source value per sorted position; null at the queries."""
+        take = np.maximum(self.source_row, 0)
+        values = src.values[take] if len(src.values) else np.zeros(len(take), dtype=src.values.dtype)
+        null = src.null[take] if len(src.null) else np.ones(len(take), dtype=bool)
+        return Vec(values, null | (self.source_row < 0))
+
+    def sorted_codes(self, src_codes: np.ndarray) -> np.ndarray:
+        """Value codes of the source per sorted position; -1 (null) at the queries."""
+        out = np.full(len(self.source_row), -1, dtype=np.int64)
+        src = self.source_row >= 0
+        out[src] = src_codes[self.source_row[src]]
+        return out
+
+
 def _prefix(x: np.ndarray) -> np.ndarray:
     """Exclusive-inclusive prefix sums: out[i + 1] = sum(x[:i + 1]), out[0] = 0."""
     dtype = object if x.dtype == object else np.result_type(x.dtype, np.int64)

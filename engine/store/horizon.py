@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..lang.expr import Expr, Field
-from ..runtime.plan import AggregateSpec, Plan, RulePlan
+from ..runtime.plan import AggregateSpec, Plan, RulePlan, fields_outside_foreign
 
 ALWAYS = ("id", "ts")  # every record carries them; the total order and the evidence need both
 
@@ -77,15 +77,18 @@ def human(ns: int) -> str:
 
 
 def _fields(exprs: Iterable[Expr | None]) -> set[str]:
-    return {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field) and not n.alias}
+    # not the insides of agg(..., stream=, key=): those are the other records' fields (see _aggregate)
+    return {n.name for e in exprs for n in fields_outside_foreign(e) if not n.alias}
 
 
 def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int, rule: str) -> None:
-    sh = h.setdefault(spec.stream, StreamHorizon())
+    stream, key = spec.source  # the records the window holds: of another stream with stream=
+    sh = h.setdefault(stream, StreamHorizon())
     # evaluated at a step record up to `within` before the trigger, looking back its window from there
-    sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}() over {human(spec.window_ns)}"
+    over = f" of {stream} by {key}" if spec.foreign else ""
+    sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}(){over} over {human(spec.window_ns)}"
              + (f" at a step up to {human(within_ns)} back" if within_ns else ""))
-    sh.columns |= {spec.key} | _fields([spec.value, spec.where])
+    sh.columns |= {key} | _fields([spec.value, spec.where])
     for _, inner in spec.inner:  # ``where=is_new(x, 180d)``: at every window record, looking back from there
         _aggregate(h, inner, within_ns + spec.window_ns, f"{rule} (in {spec.func}()'s where=)")
 

@@ -59,7 +59,7 @@ def test_an_unknown_field_without_a_close_name_gets_no_suggestion(load_rule):
     ("count(5) > 1", "6:14: error: the window of count() must be a duration literal such as 1h or 7d"),
     ("count(500d) > 1", "6:14: error: window beyond the retention limit of 400d"),
     ("count(1h, where=amount) > 1", "6:24: error: where= must be true/false, not float"),
-    ("count(1h, hello=1) > 1", "6:8: error: count(): unknown keyword 'hello' (only where=)"),
+    ("count(1h, hello=1) > 1", "6:8: error: count(): unknown keyword 'hello' (where=, stream=, key=)"),
     ("sum(count(1h), 1h) > 1", "6:12: error: aggregates cannot be nested"),
 ])
 def test_aggregate_calls(load_rule, where, error):

@@ -12,7 +12,8 @@ A group is then complete for the chains that end in its key: every step record o
 its routing field equal to the group's value, so it is in the group; the window aggregates and
 ``is_new`` of a step are keyed on the step's own key, so they are complete only when the step is
 routed by that key; ``unless`` records are routed by their key when the ``on`` step's key carries the
-alert key. Records that came for another role may form chains that end in another key: the group
+alert key; the records of ``agg(..., stream=s, key=f)`` at such a step are routed by ``f`` (role (s, f)).
+Records that came for another role may form chains that end in another key: the group
 drops every match whose trigger did not come for the last step's role (``Family.trigger_bit``).
 
 A rule whose shape does not route (an aggregate on a step that is routed by a ``follows`` field, a
@@ -97,18 +98,26 @@ def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
         if not fields:
             return f"step {sp.alias!r} is not joined to the alert key"
         route.append(sp.key if sp.key in fields else fields[0])
-    specs = [spec for sp in steps for spec in sp.aggregates.values()] + list(rp.explain_aggregates.values())
+    specs = rp_specs(rp)
     for spec in specs:
         at = [i for i, sp in enumerate(steps) if sp.stream == spec.stream and sp.key == spec.key]
         if not at or any(route[i] != steps[i].key for i in at):
             return f"a window aggregate over {spec.stream} by {spec.key} sits on a step routed by another field"
     roles = [(sp.stream, route[i]) for i, sp in enumerate(steps)]
+    # agg(..., stream=s, key=f) at a step routed by its own key (above): its window holds the records of s
+    # whose f equals that key, the alert key, so routing s by f brings the group exactly those
+    roles += sorted({spec.source for spec in specs if spec.foreign})
     if rp.unless is not None:
         on = rp.unless.on
         if classes.find((on, steps[on].key)) != alert_class:
             return "its unless is keyed on a step whose key is not the alert key"
         roles.append((rp.unless.stream, rp.unless.key))
     return roles, last
+
+
+def rp_specs(rp: RulePlan) -> list:
+    """Every window aggregate of a rule: its steps' and its explain's."""
+    return [spec for sp in rp.steps for spec in sp.aggregates.values()] + list(rp.explain_aggregates.values())
 
 
 def plan_routing(plan: Plan) -> Routing:
@@ -126,6 +135,7 @@ def plan_routing(plan: Plan) -> Routing:
             single.append(rp.id)
             reasons[rp.id] = found
             streams = [sp.stream for sp in rp.steps] + ([rp.unless.stream] if rp.unless else [])
+            streams += [spec.over for spec in rp_specs(rp) if spec.over]
             if rp.absent is not None:  # every stream: its group must see the event time of every record
                 streams = list(plan.schema.streams)
             by_single.setdefault(tuple(sorted({(s, ALL) for s in streams})), []).append(rp.id)

@@ -68,8 +68,9 @@ def expr_signature(expr: Expr | None) -> str:
 
 
 def spec_signature(spec: AggregateSpec) -> str:
+    over = [f"over={spec.over}.{spec.over_key}"] if spec.foreign else []  # older checkpoints: unchanged
     return "|".join([spec.func, spec.stream, spec.key, str(spec.window_ns), expr_signature(spec.value),
-                     expr_signature(spec.where)])
+                     expr_signature(spec.where), *over])
 
 
 _TS = operator.itemgetter(0)

@@ -749,6 +749,9 @@ class StreamExecutor:
             local[i] = len(lst)
             lst.append(i)
         ctx: dict[str, RowBatch] = {}
+        for stream, pos in positions.items():  # agg(..., stream=, key=): every record that feeds one, first
+            self._rows.feed_sources(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
+                                    [q0 + i for i in pos], batch[0][0])
         for stream, pos in positions.items():  # rows.py: conditions and aggregates where rules read them
             ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
                                            [q0 + i for i in pos])
@@ -763,7 +766,8 @@ class StreamExecutor:
                     self._expire(rule, fj, rule.cands[(fq, fj)])
                     expired.append((rule, (fq, fj)))
             routes = self._routes.get(stream)
-            if not routes:
+            if not routes:  # a stream only another stream's aggregates read (feed_sources took it)
+                self.counters["processed"] += 1
                 continue
             sb = ctx[stream]
             li = local[i]

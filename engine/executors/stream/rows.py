@@ -159,15 +159,15 @@ class _Batch:
 class _SpecPlan:
     """One aggregate of a stream: its state, key position and the expressions of its input."""
 
-    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "where_fn", "inner_slots")
+    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "where_fn", "inner_slots", "reads_only")
 
     def __init__(self, slot: int, spec: AggregateSpec, state: _Agg, kidx: int, where: int | None,
                  value: int | None, id_idx: int, where_fn: Callable | None = None,
-                 inner_slots: tuple[int, ...] = ()):
+                 inner_slots: tuple[int, ...] = (), reads_only: bool = False):
         self.slot = slot
         self.spec = spec
         self.state = state
-        self.kidx = kidx
+        self.kidx = kidx  # the key of the records fed (``agg(..., stream=, key=)``: the other stream's field)
         self.where = where
         self.value = value
         self.id_idx = id_idx
@@ -175,9 +175,12 @@ class _SpecPlan:
         # which are fed first, at every record of the stream (inner_slots)
         self.where_fn = where_fn
         self.inner_slots = inner_slots
+        # agg(..., stream=, key=) at the reading stream: the other stream's records feed it (ReleaseSteps.sources)
+        self.reads_only = reads_only
 
-    def feed(self, b: _Batch, need: list[int], cols: list) -> list:
-        """Add the batch's records that count to the state; the pairs at the records ``need``."""
+    def feed(self, b: _Batch, need: list[int], cols: list, lo_ts: int | None = None) -> list:
+        """Add the batch's records that count to the state; the pairs at the records ``need``.
+        ``lo_ts``: the first ts of the release, when the records read are not all of this batch."""
         state, kidx, id_idx = self.state, self.kidx, self.id_idx
         rows, ts, qs = b.rows, b.ts, b.qs
         if self.where_fn is None:
@@ -190,9 +193,10 @@ class _SpecPlan:
         pairs: list = [None] * b.n
         null = state.null_result
         if state.lazy:
-            state.trim_lo = ts[0] - state.keep  # every record of this release reads (ts[0] - w, ...]
+            # every record of this release reads (ts[0] - w, ...]
+            state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.keep
             add = state.add
-            idx = range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
+            idx = () if self.reads_only else range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
             if state.takes == "id":  # count: the record's id
                 for i in idx:
                     row = rows[i]
@@ -266,6 +270,7 @@ class _StreamPlan:
         self.exprs: list[tuple[Expr, Callable]] = []
         self._index: dict[tuple[str, Expr], int] = {}
         self.aggs: list[_SpecPlan] = []
+        self.sources: list[_SpecPlan] = []  # agg(..., stream=, key=) fed by this stream's records, read elsewhere
         self.steps: list[_StepPlan] = []
         self.unless: list[tuple[int, int, int | None]] = []
 
@@ -316,13 +321,23 @@ class ReleaseSteps:
         self._by_slot: list[_SpecPlan] = []
         # the executor's order, except that an is_new read inside another's where= is fed before it
         for spec in sorted(ex._specs, key=lambda a: bool(a.inner)):
-            p, c = plan_of(spec.stream), compilers[spec.stream]
-            nested = bool(spec.inner)
-            agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
-                            None if nested else p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
-                            ex._index[spec.stream]["id"], c.truth(spec.where, dict(spec.inner)) if nested else None,
-                            tuple(slots[s] for _, s in spec.inner))
-            p.aggs.append(agg)
+            if spec.foreign:  # fed by the other stream's records (sources), read at the step's
+                (src, skey), state = spec.source, ex._aggs[spec]
+                p, c = plan_of(src), compilers[src]
+                p.sources.append(_SpecPlan(slots[spec], spec, state, ex._index[src][skey],
+                                           p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                                           ex._index[src]["id"]))
+                agg = _SpecPlan(slots[spec], spec, state, ex._index[spec.stream][spec.key], None, None,
+                                ex._index[spec.stream]["id"], reads_only=True)
+            else:
+                p, c = plan_of(spec.stream), compilers[spec.stream]
+                nested = bool(spec.inner)
+                agg = _SpecPlan(slots[spec], spec, ex._aggs[spec], ex._index[spec.stream][spec.key],
+                                None if nested else p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
+                                ex._index[spec.stream]["id"],
+                                c.truth(spec.where, dict(spec.inner)) if nested else None,
+                                tuple(slots[s] for _, s in spec.inner))
+            plan_of(spec.stream).aggs.append(agg)
         self._by_slot = sorted((a for p in self.plans.values() for a in p.aggs), key=lambda a: a.slot)
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
@@ -347,6 +362,16 @@ class ReleaseSteps:
             if a is not None:  # flagged like an unless record, under -1 - index (event (rule, -2))
                 p, c = plan_of(a.stream), compilers[a.stream]
                 p.unless.append((-1 - rule.index, ex._index[a.stream][a.key], p.expr("truth", a.where, c)))
+
+    def feed_sources(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int], lo_ts: int) -> None:
+        """Add one stream's records of a release to the ``agg(..., stream=, key=)`` states they feed, before
+        any record of the release reads them (a reader may come earlier in the release's stream order)."""
+        plan = self.plans.get(stream)
+        if plan is None or not plan.sources:
+            return
+        b = _Batch(self.ex, plan, rows, ts, qs, len(rows) > self.ex.scalar_max)
+        for agg in plan.sources:
+            agg.feed(b, [], [], lo_ts)  # no where_fn: an is_new inside where= is refused here
 
     def batch(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int]) -> RowBatch:
         """Flags and aggregates of ``rows`` (one stream's records of a release, in total order, at
@@ -479,7 +504,7 @@ class ReleaseSteps:
                 passes = True if agg.where is None else ev(agg.where)
             slot = agg.slot
             if state.lazy:
-                if key is not None and passes:
+                if key is not None and passes and not agg.reads_only:
                     counts, x = state.entry(True, None if agg.value is None else ev(agg.value), row[agg.id_idx])
                     if counts:
                         state.trim_lo = t - state.keep

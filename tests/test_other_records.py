@@ -1,0 +1,191 @@
+"""Aggregates over another stream or another key field: ``count(7d, stream=sms, key=sender)`` (#10 item 3).
+
+The window holds the records of the named stream whose named field equals the key of the record the
+aggregate is read at, ts in (t - w, t] and at or before it in the total order (docs/rules.md §3). Both
+executors must write the same bytes; random records are covered by tests/packs/props (test_properties.py
+against the reference model, test_stream.py against batch); these cases pin what an analyst reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraudrules.errors import RuleErrors
+from fraudrules.executors.stream import StreamExecutor
+from fraudrules.io.records import records_from_dicts
+from fraudrules.io.sinks import alert_line
+from fraudrules.jobs.score import evaluate
+from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.plan import compile_pack
+from tests.helpers import make_pack
+from tests.reference import parse_ts
+from tests.test_properties import PACK as PROPS_PACK
+from tests.test_properties import record_lists
+
+RULE = """\
+id: T-NOSMS
+title: Calls and no SMS sent
+score: 50
+stream: call
+key: caller
+where: >-
+  direction == "out" and count(1h, where=direction == "out") >= 3
+  and count(1h, stream=sms, key=sender) == 0
+explain: >-
+  {count(1h, where=direction == "out")} calls, {count(1h, stream=sms, key=sender)} SMS sent,
+  {distinct(receiver, 1h, stream=sms, key=sender)} receivers
+"""
+
+A, B = "+8613800000001", "+8613800000002"
+
+
+def call(rid: str, minute: float, caller: str = A, direction: str = "out") -> dict:
+    return {"stream": "call", "id": rid, "ts": _ts(minute), "caller": caller, "callee": "+8613900000009",
+            "direction": direction}
+
+
+def sms(rid: str, minute: float, sender: str = A, receiver: str = B) -> dict:
+    return {"stream": "sms", "id": rid, "ts": _ts(minute), "sender": sender, "receiver": receiver,
+            "direction": "out"}
+
+
+def _ts(minute: float) -> str:
+    s = round(minute * 60)
+    return f"2026-03-01T{10 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z"
+
+
+def both(load_rule, rule: str, records: list[dict]) -> list[dict]:
+    """The alerts of the batch executor; the stream executor's lines must be the same bytes."""
+    pack = load_rule(rule)
+    plan = compile_pack(pack, "CN")
+    rs = records_from_dicts(records, pack.schema, region="CN")
+    alerts, *_ = evaluate(plan, rs)
+    want = [alert_line(a) for a in alerts]
+    for scalar_max in (10**9, 0):  # record by record, and over columns
+        ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
+        got = [alert_line(a) for a in ex.feed_many(records) + ex.flush()]
+        assert got == want
+    return [json.loads(line) for line in want]
+
+
+def test_calls_without_sms_alert(load_rule):
+    (alert,) = both(load_rule, RULE, [call("c1", 0), call("c2", 1), call("c3", 2)])
+    assert alert["explain"] == "3 calls, 0 SMS sent, 0 receivers"
+
+
+def test_an_sms_sent_by_the_caller_in_the_window_stops_it(load_rule):
+    assert both(load_rule, RULE, [call("c1", 0), sms("s1", 0.5), call("c2", 1), call("c3", 2)]) == []
+
+
+def test_only_the_senders_own_sms_count(load_rule):
+    # B sent one, A received one: neither is an SMS A sent
+    (alert,) = both(load_rule, RULE, [call("c1", 0), sms("s1", 0.5, sender=B, receiver=A), call("c2", 1),
+                                      call("c3", 2)])
+    assert alert["explain"] == "3 calls, 0 SMS sent, 0 receivers"
+
+
+def test_window_boundaries(load_rule):
+    # an SMS exactly 1h before the third call is outside (t - w, t]; one second later it is inside; an SMS at
+    # the call's own instant counts when it comes first in the total order, not when it comes after
+    calls = [call("c1", 58), call("c2", 59), call("c3", 60)]
+    assert len(both(load_rule, RULE, [sms("s1", 0)] + calls)) == 1
+    assert both(load_rule, RULE, [sms("s1", 1 / 60)] + calls) == []
+    assert both(load_rule, RULE, calls[:2] + [sms("s1", 60)] + calls[2:]) == []
+    (alert,) = both(load_rule, RULE, calls + [sms("s1", 60)])
+    assert alert["evidence"][0]["id"] == "c3"
+
+
+def test_values_and_members(load_rule):
+    rule = RULE.replace("== 0", ">= 2").replace("SMS sent,", "SMS sent, {sum(1, 1h, stream=sms, key=sender)} "
+                                                         "{max(1, 1h, stream=sms, key=sender)},")
+    recs = [call("c1", 0), sms("s1", 1, receiver=B), sms("s2", 2, receiver=B), sms("s3", 3, receiver="+8613800000003"),
+            sms("x", 3.5, sender=B), call("c2", 4), call("c3", 5)]
+    (alert,) = both(load_rule, rule, recs)
+    assert alert["explain"].startswith("3 calls, 3 SMS sent, 3 1,")
+    assert alert["explain"].endswith("2 receivers")
+    values = alert["conditions"][-1]["values"]
+    assert values["count(1h, stream=sms, key=sender)"] == 3
+    # what it counted: the SMS, by id (not x, which B sent)
+    assert alert["conditions"][-1]["behind"]["count(1h, stream=sms, key=sender)"] == {
+        "total": 3, "records": ["s1", "s2", "s3"]}
+
+
+# --- the checker: each error says file:line:col ------------------------------------------------------
+
+GOOD = """
+id: T-1
+title: t
+score: 10
+stream: payment
+key: payer_account
+where: {where}
+"""
+
+
+@pytest.mark.parametrize("where, col, message", [
+    ("count(1h, stream=smss, key=sender) > 0", 18, "unknown stream 'smss'; did you mean 'sms'?"),
+    ("count(1h, stream=call) > 0", 18, "stream 'call' has no field 'payer_account' (the step's key); say which "
+                                       "field with key="),
+    ("count(1h, stream=sms, key=sendr) > 0", 27, "stream 'sms' has no field 'sendr'; did you mean 'sender'?"),
+    ("count(1h, stream=sms, key=sender) > 0", 27, "key sms.sender (phone) is matched against the step's key "
+                                                  "payer_account (string): these never hold equal values"),
+    ("count(1h, key=amount) > 0", 15, "key payment.amount (float) is matched against the step's key payer_account"),
+    ("count(1h, stream=\"sms\") > 0", 18, "stream= takes a stream name as written, e.g. stream=sms"),
+    ("count(1h, key=x.payee_account) > 0", 15, "key= takes a field name as written, e.g. key=sender"),
+    ("sum(amount, 1h, stream=sim_event, key=id_document) > 0", 5, "unknown field 'amount' in stream 'sim_event'"),
+    ("sum(event, 1h, stream=sim_event, key=id_document) > 0", 5, "sum() needs a number, not enum"),
+    ("count(1h, stream=sim_event, key=id_document, where=amount > 1) > 0", 52, "unknown field 'amount'"),
+    ("is_new(payee_account, 1h, key=payee_account)", 1, "is_new() reads only earlier records of the record's own "
+                                                        "key: it takes no stream= or key="),
+    ("since_prev(1h, stream=sms, key=sender) > 1s", 1, "since_prev() reads only earlier records"),
+    ("count(1h, keys=payee_account) > 0", 1, "unknown keyword 'keys' (where=, stream=, key=)"),
+])
+def test_checker_errors_carry_file_line_col(tmp_path, where, col, message):
+    pack = make_pack(tmp_path, {"r": GOOD.format(where=where)})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    errors = [str(e) for e in info.value.errors]
+    assert any(f"r.yaml:7:{7 + col}: error:" in e and message in e for e in errors), errors
+
+
+def test_spark_routes_the_other_stream_by_its_key_field(load_rule):
+    # the group of caller X needs the SMS whose sender is X: routed by sender, not in the one-group fallback
+    from fraudrules.executors.spark.routing import plan_routing
+
+    routing = plan_routing(compile_pack(load_rule(RULE), "CN"))
+    assert routing.single == []
+    (family,) = [f for f in routing.families if "T-NOSMS" in f.rules]
+    assert set(family.roles_of("T-NOSMS")) == {("call", "caller"), ("sms", "sender")}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists(), cut=st.floats(0, 1))
+def test_a_checkpoint_keeps_the_other_streams_windows(records, cut):
+    """The state fed by another stream's records survives state_dict / load_state: a run stopped anywhere and
+    resumed writes the alerts of an uninterrupted one (and of batch)."""
+    plan = compile_pack(PROPS_PACK, "CN", {"P-OTHERSTREAM", "P-OTHERKEY", "P-OTHERSEQ"})
+    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    want = StreamExecutor(plan, lateness=0.0)
+    want_lines = [alert_line(a) for a in want.feed_many(ordered) + want.flush()]
+    assert want_lines == [alert_line(a) for a in evaluate(plan, records_from_dicts(ordered, plan.schema))[0]]
+    k = int(cut * len(ordered))
+    ex = StreamExecutor(plan, lateness=0.0)
+    out = ex.feed_many(ordered[:k])
+    state = json.loads(json.dumps(ex.state_dict(), allow_nan=False))
+    ex2 = StreamExecutor(plan, lateness=0.0)
+    ex2.load_state(state)
+    out += ex2.feed_many(ordered[k:]) + ex2.flush()
+    assert [alert_line(a) for a in out] == want_lines
+
+
+def test_the_other_stream_is_kept_in_history_for_its_window(load_rule):
+    from fraudrules.store.horizon import plan_horizon
+
+    h = plan_horizon(compile_pack(load_rule(RULE), "CN"))
+    assert h.span("sms") == 3600 * 10**9
+    assert set(h.columns("sms")) == {"id", "ts", "sender", "receiver"}  # the key field, distinct's value
+    assert "sender" not in h.columns("call") and "receiver" not in h.columns("call")
