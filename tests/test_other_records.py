@@ -152,6 +152,40 @@ def test_checker_errors_carry_file_line_col(tmp_path, where, col, message):
     assert any(f"r.yaml:7:{7 + col}: error:" in e and message in e for e in errors), errors
 
 
+SEQ = """
+id: T-2
+title: t
+score: 10
+sequence:
+  within: 2h
+  steps:
+    - as: swap
+      stream: sim_event
+      key: msisdn
+      where: event == "swap"
+    - as: c
+      stream: call
+      key: caller
+      where: {where}
+"""
+
+
+@pytest.mark.parametrize("rule, line, where, col, message", [
+    # #10 items 2 and 3 met in the merge: neither executor builds a bound or an is_new over the joint index
+    (SEQ, 15, "count(1h, stream=sms, key=sender, where=ts > swap.ts) == 0", 41,
+     "count(): a window over another stream or key (stream=, key=) cannot start at an earlier step"),
+    (GOOD, 7, "count(1h, key=payee_account, where=is_new(payer_account, 1d)) > 0", 36,
+     "not even is_new() inside the where= of an aggregate over another stream or key"),
+])
+def test_other_records_refuse_a_bound_and_an_is_new_inside_where(tmp_path, rule, line, where, col, message):
+    pack = make_pack(tmp_path, {"r": rule.format(where=where)})
+    with pytest.raises(RuleErrors) as info:
+        load_pack(pack)
+    errors = [str(e) for e in info.value.errors]
+    indent = len(rule.splitlines()[line - 1]) - len("{where}")
+    assert any(f"r.yaml:{line}:{indent + col}: error:" in e and message in e for e in errors), errors
+
+
 def test_spark_routes_the_other_stream_by_its_key_field(load_rule):
     # the group of caller X needs the SMS whose sender is X: routed by sender, not in the one-group fallback
     from fraudrules.executors.spark.routing import plan_routing
