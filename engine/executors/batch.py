@@ -526,6 +526,16 @@ class BatchExecutor:
             return next(s for s in rp.steps if s.alias == alias).stream, fname
         return rp.steps[j - 1].stream, rp.steps[j - 1].key
 
+    def _chain_index(self, first: StepPlan, first_rows: np.ndarray,
+                     codes: np.ndarray) -> tuple[CompositeIndex, np.ndarray]:
+        """Chains sorted by (join code, ts of their first record), for the window searches of a join;
+        chains that cannot join (code -1) are left out. Returns the index and each position's chain."""
+        ts_first = self._ts(first, first_rows)
+        live = np.flatnonzero(codes >= 0)
+        order = live[np.lexsort((ts_first[live], codes[live]))]
+        uniq, rank = self.tables.ranks(first.stream)
+        return CompositeIndex(codes[order], ts_first[order], (uniq, rank[first_rows][order])), order
+
     def _extend(self, rp: RulePlan, chains: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
         """Join the chains of steps 0..j-1 with candidates of step j."""
         steps = rp.steps
@@ -536,14 +546,7 @@ class BatchExecutor:
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
         chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
         cand_code = cand_codes[cand]
-        # sort chains by (code, ts of the first record); drop chains that cannot join
-        first_rows = self._start_rows(first, chains[first.alias])
-        ts_first = self._ts(first, first_rows)
-        live = np.flatnonzero(chain_code >= 0)
-        order = live[np.lexsort((ts_first[live], chain_code[live]))]
-        sc, st = chain_code[order], ts_first[order]
-        uniq, rank = self.tables.ranks(first.stream)
-        index = CompositeIndex(sc, st, (uniq, rank[first_rows][order]))
+        index, order = self._chain_index(first, self._start_rows(first, chains[first.alias]), chain_code)
         cand_ts = self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
         lo = index.search(cand_code, cand_ts - within, side="left")
@@ -598,12 +601,8 @@ class BatchExecutor:
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
         firsts = chains[first.alias]
         code = join_codes[firsts]
-        ts_first = self._ts(first, firsts)
-        live = np.flatnonzero(code >= 0)
-        order = live[np.lexsort((ts_first[live], code[live]))]
-        sc, st = code[order], ts_first[order]
-        uniq, rank = self.tables.ranks(first.stream)
-        index = CompositeIndex(sc, st, (uniq, rank[firsts][order]))
+        index, order = self._chain_index(first, firsts, code)
+        sc = code[order]
         cand_code, cand_ts = cand_codes[cand], self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
         lo = index.search(cand_code, cand_ts - within, side="left")
