@@ -1,6 +1,6 @@
 """Run the fraudrules CLI and report the most partial chains one key held at one step of a sequence.
 
-    python bench/chain_probe.py score DATA --rule TF-CYCLE-002 --jobs 1 -q --out OUT
+    python bench/chain_probe.py score DATA --rule TF-CYCLE-001 --jobs 1 -q --out OUT  # --rules PACK: another pack
 
 Sequences of three or more steps join every chain; the batch executor counts the partial chains
 ending at each step per key and stops past ``MAX_CHAINS`` (engine/runtime/latest.py). This replaces
