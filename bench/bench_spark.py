@@ -10,9 +10,10 @@ customer-day), then runs, each in a fresh process:
 - ``fraudrules score DIR --engine spark --spark-master local[C]`` for each C of --cores (1 then 2):
   one Spark executor with C cores on this machine, the driver in the same JVM.
 
-It prints wall seconds, records per second, Spark's time over the local run's, and whether the Spark
-alerts (sorted as the local file is) are byte-identical to the local ``alerts.jsonl``, and the
-summaries equal. Timings mean something only on a quiet machine; nothing here asserts on them.
+It prints wall seconds, records per second, the peak resident memory of each run's whole process tree
+(sampled every 0.5 s: the Spark JVM and its Python workers together), Spark's time over the local run's,
+and whether the Spark alerts (sorted as the local file is) are byte-identical to the local
+``alerts.jsonl``, and the summaries equal. Timings mean something only on a quiet machine; nothing here asserts on them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,12 +43,48 @@ def ensure_data(workdir: Path, records: int, days: int, seed: int) -> Path:
     return data
 
 
-def run(cmd: list[str], env: dict[str, str]) -> float:
+def tree_rss_mb(root: int) -> float:
+    """Resident MB of ``root`` and every process below it (a Spark run is a JVM and Python workers)."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parent[int(d.name)] = int(fields[1])  # ppid
+        rss[int(d.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss in pages
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(child for child, ppid in parent.items() if ppid == pid)
+    return total / 2**20
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and the peak over the run of the whole process tree's resident memory (sampled)."""
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode not in (0, 1):
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return time.perf_counter() - t0
+    with open(os.devnull, "w") as out, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out,
+                                                          stderr=subprocess.PIPE, text=True) as proc:
+        peak = [0.0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.5):
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        err = proc.stderr.read()
+        proc.wait()
+        stop.set()
+        sampler.join()
+    if proc.returncode not in (0, 1):
+        sys.exit(f"failed: {' '.join(cmd)}\n{err[-3000:]}")
+    return time.perf_counter() - t0, peak[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,22 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     cli = [sys.executable, str(ROOT / "cli.py"), "score", str(data), "-q", "--accept-rejects"]
     local_out = a.workdir / "out-local"
     shutil.rmtree(local_out, ignore_errors=True)
-    rows = [("local batch", run(cli + ["--out", str(local_out)], env), "", "")]
+    rows = [("local batch", *run(cli + ["--out", str(local_out)], env), "", "")]
     want = (local_out / "alerts.jsonl").read_bytes()
     want_summary = json.loads((local_out / "summary.json").read_text())
     for cores in a.cores:
         out = a.workdir / f"out-spark-{cores}"
         shutil.rmtree(out, ignore_errors=True)
-        seconds = run(cli + ["--engine", "spark", "--spark-master", f"local[{cores}]", "--out", str(out)], env)
+        seconds, peak = run(cli + ["--engine", "spark", "--spark-master", f"local[{cores}]", "--out", str(out)], env)
         same = alert_lines(out) == want and json.loads((out / "summary.json").read_text()) == want_summary
-        rows.append((f"spark local[{cores}]", seconds, f"{seconds / rows[0][1]:.1f}x", "yes" if same else "NO"))
+        rows.append((f"spark local[{cores}]", seconds, peak, f"{seconds / rows[0][1]:.1f}x", "yes" if same else "NO"))
     alerts = want.count(b"\n")
     print(f"{n:,} records, {alerts:,} alerts")
-    print("| run | seconds | records/s | vs local | alerts and summary identical |")
-    print("|---|---:|---:|---:|---|")
-    for name, seconds, ratio, same in rows:
-        print(f"| {name} | {seconds:.1f} | {n / seconds:,.0f} | {ratio or '1.0x'} | {same or '(the reference)'} |")
-    return 0 if all(r[3] in ("", "yes") for r in rows) else 1
+    print("| run | seconds | records/s | peak RSS MB (process tree) | vs local | alerts and summary identical |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, seconds, peak, ratio, same in rows:
+        print(f"| {name} | {seconds:.1f} | {n / seconds:,.0f} | {peak:,.0f} | {ratio or '1.0x'} "
+              f"| {same or '(the reference)'} |")
+    return 0 if all(r[4] in ("", "yes") for r in rows) else 1
 
 
 if __name__ == "__main__":
