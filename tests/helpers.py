@@ -48,3 +48,23 @@ def assert_resume_is_uninterrupted(plan, records: list[dict], cut: float) -> Non
     ex2.load_state(state)
     out += ex2.feed_many(ordered[k:]) + ex2.flush()
     assert [alert_line(a) for a in out] == want_lines
+
+
+def alerts_of_both_executors(pack, records: list[dict]) -> list[dict]:
+    """The batch executor's alerts (parsed); the stream executor's lines, record by record and over
+    columns, must be the same bytes."""
+    import json
+
+    from fraudrules.executors.stream import StreamExecutor
+    from fraudrules.io.records import records_from_dicts
+    from fraudrules.io.sinks import alert_line
+    from fraudrules.jobs.score import evaluate
+    from fraudrules.runtime.plan import compile_pack
+
+    plan = compile_pack(pack, "CN")
+    alerts, *_ = evaluate(plan, records_from_dicts(records, pack.schema, region="CN"))
+    want = [alert_line(a) for a in alerts]
+    for scalar_max in (10**9, 0):  # record by record (runtime/scalar.py), and over columns
+        ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
+        assert [alert_line(a) for a in ex.feed_many(records) + ex.flush()] == want, scalar_max
+    return [json.loads(line) for line in want]

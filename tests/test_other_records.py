@@ -8,21 +8,14 @@ against the reference model, test_stream.py against batch); these cases pin what
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudrules.errors import RuleErrors
-from fraudrules.executors.stream import StreamExecutor
-from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
-from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
-from tests.helpers import make_pack
-from tests.reference import parse_ts
+from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack
 from tests.test_properties import PACK as PROPS_PACK
 from tests.test_properties import record_lists
 
@@ -59,17 +52,7 @@ def _ts(minute: float) -> str:
 
 
 def both(load_rule, rule: str, records: list[dict]) -> list[dict]:
-    """The alerts of the batch executor; the stream executor's lines must be the same bytes."""
-    pack = load_rule(rule)
-    plan = compile_pack(pack, "CN")
-    rs = records_from_dicts(records, pack.schema, region="CN")
-    alerts, *_ = evaluate(plan, rs)
-    want = [alert_line(a) for a in alerts]
-    for scalar_max in (10**9, 0):  # record by record, and over columns
-        ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
-        got = [alert_line(a) for a in ex.feed_many(records) + ex.flush()]
-        assert got == want
-    return [json.loads(line) for line in want]
+    return alerts_of_both_executors(load_rule(rule), records)
 
 
 def test_calls_without_sms_alert(load_rule):
@@ -202,18 +185,7 @@ def test_a_checkpoint_keeps_the_other_streams_windows(records, cut):
     """The state fed by another stream's records survives state_dict / load_state: a run stopped anywhere and
     resumed writes the alerts of an uninterrupted one (and of batch)."""
     plan = compile_pack(PROPS_PACK, "CN", {"P-OTHERSTREAM", "P-OTHERKEY", "P-OTHERSEQ"})
-    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
-    want = StreamExecutor(plan, lateness=0.0)
-    want_lines = [alert_line(a) for a in want.feed_many(ordered) + want.flush()]
-    assert want_lines == [alert_line(a) for a in evaluate(plan, records_from_dicts(ordered, plan.schema))[0]]
-    k = int(cut * len(ordered))
-    ex = StreamExecutor(plan, lateness=0.0)
-    out = ex.feed_many(ordered[:k])
-    state = json.loads(json.dumps(ex.state_dict(), allow_nan=False))
-    ex2 = StreamExecutor(plan, lateness=0.0)
-    ex2.load_state(state)
-    out += ex2.feed_many(ordered[k:]) + ex2.flush()
-    assert [alert_line(a) for a in out] == want_lines
+    assert_resume_is_uninterrupted(plan, records, cut)
 
 
 def test_the_other_stream_is_kept_in_history_for_its_window(load_rule):

@@ -9,18 +9,14 @@ tests/test_stream.py against batch); these cases pin the values an analyst reads
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.runtime.plan import compile_pack
-from tests.helpers import assert_resume_is_uninterrupted
+from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted
 from tests.test_properties import record_lists
 
 RULE = """\
@@ -56,17 +52,7 @@ FANIN = [pay(f"p{i}", i, f"A{i}", "M1", 1000) for i in range(1, 7)]  # six payer
 
 
 def both(load_rule, records: list[dict]) -> list[dict]:
-    """The alerts of the batch executor; the stream executor's lines must be the same bytes."""
-    pack = load_rule(RULE)
-    plan = compile_pack(pack, "CN")
-    rs = records_from_dicts(records, pack.schema, region="CN")
-    alerts, *_ = evaluate(plan, rs)
-    want = [alert_line(a) for a in alerts]
-    for scalar_max in (10**9, 0):  # record by record, and over columns
-        ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
-        got = [alert_line(a) for a in ex.feed_many(records) + ex.flush()]
-        assert got == want
-    return [json.loads(line) for line in want]
+    return alerts_of_both_executors(load_rule(RULE), records)
 
 
 def test_the_aggregate_is_the_earlier_steps_own(load_rule):
