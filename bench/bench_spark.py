@@ -8,7 +8,10 @@ customer-day), then runs, each in a fresh process:
 
 - ``fraudrules score DIR --out ...`` (the local batch executor, default options);
 - ``fraudrules score DIR --engine spark --spark-master local[C]`` for each C of --cores (1 then 2):
-  one Spark executor with C cores on this machine, the driver in the same JVM.
+  one Spark executor with C cores on this machine, the driver in the same JVM;
+- the same with ``--spark-master URL`` for each --master, e.g. a standalone cluster started by hand
+  (``spark-class org.apache.spark.deploy.master.Master --host 127.0.0.1`` and workers; the peak
+  memory then counts the driver only, the workers are not below it).
 
 It prints wall seconds, records per second, the peak resident memory of each run's whole process tree
 (sampled every 0.5 s: the Spark JVM and its Python workers together), Spark's time over the local run's,
@@ -92,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=1_000_000, help="records to generate (approximately)")
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--cores", type=int, nargs="+", default=[1, 2], help="Spark cores per run: local[C]")
+    ap.add_argument("--cores", type=int, nargs="*", default=[1, 2], help="Spark cores per run: local[C]")
+    ap.add_argument("--master", action="append", default=[],
+                    help="also run on this master, e.g. a standalone cluster's spark://127.0.0.1:7077")
     ap.add_argument("--driver-memory", default="6g", help="the local Spark JVM's heap")
+    ap.add_argument("--executor-memory", default="2g", help="with --master: each executor's heap on the cluster")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fraudrules-bench"))
     a = ap.parse_args(argv)
 
@@ -102,20 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     data = ensure_data(a.workdir, a.records, a.days, a.seed)
     n = sum(max(0, sum(1 for _ in open(p, "rb")) - 1) for p in data.glob("*.csv") if p.name != "labels.csv")
     print(f"data: {data} ({n:,} records)")
+    # a cluster master gets what a local one gets inside spark_session: loopback, no UI, 8 partitions
+    confs = "".join(f"--conf {c} " for c in (
+        "spark.driver.host=127.0.0.1", "spark.driver.bindAddress=127.0.0.1", "spark.ui.enabled=false",
+        "spark.sql.shuffle.partitions=8", f"spark.executor.memory={a.executor_memory}")) if a.master else ""
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_SUBMIT_ARGS": f"--driver-memory {a.driver_memory} pyspark-shell"}
+           "PYSPARK_SUBMIT_ARGS": f"--driver-memory {a.driver_memory} {confs}pyspark-shell"}
     cli = [sys.executable, str(ROOT / "cli.py"), "score", str(data), "-q", "--accept-rejects"]
     local_out = a.workdir / "out-local"
     shutil.rmtree(local_out, ignore_errors=True)
     rows = [("local batch", *run(cli + ["--out", str(local_out)], env), "", "")]
     want = (local_out / "alerts.jsonl").read_bytes()
     want_summary = json.loads((local_out / "summary.json").read_text())
-    for cores in a.cores:
-        out = a.workdir / f"out-spark-{cores}"
+    for i, master in enumerate([f"local[{cores}]" for cores in a.cores] + a.master):
+        out = a.workdir / f"out-spark-{i}"
         shutil.rmtree(out, ignore_errors=True)
-        seconds, peak = run(cli + ["--engine", "spark", "--spark-master", f"local[{cores}]", "--out", str(out)], env)
+        seconds, peak = run(cli + ["--engine", "spark", "--spark-master", master, "--out", str(out)], env)
         same = alert_lines(out) == want and json.loads((out / "summary.json").read_text()) == want_summary
-        rows.append((f"spark local[{cores}]", seconds, peak, f"{seconds / rows[0][1]:.1f}x", "yes" if same else "NO"))
+        rows.append((f"spark {master}", seconds, peak, f"{seconds / rows[0][1]:.1f}x", "yes" if same else "NO"))
     alerts = want.count(b"\n")
     print(f"{n:,} records, {alerts:,} alerts")
     print("| run | seconds | records/s | peak RSS MB (process tree) | vs local | alerts and summary identical |")
