@@ -68,3 +68,14 @@ def alerts_of_both_executors(pack, records: list[dict]) -> list[dict]:
         ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
         assert [alert_line(a) for a in ex.feed_many(records) + ex.flush()] == want, scalar_max
     return [json.loads(line) for line in want]
+
+
+def input_ts(records: list[dict], schema) -> dict[int, int]:
+    """Each record's event time (ns) as the readers type it, by its position in ``records``."""
+    from fraudrules.io.records import records_from_dicts
+
+    ts = {}
+    for table in records_from_dicts(records, schema, region="CN").tables.values():
+        for line, v in zip(table.line.tolist(), table.columns["ts"].values.tolist()):
+            ts[line - 1] = v
+    return ts

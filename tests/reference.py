@@ -283,18 +283,8 @@ class Aggregates:
         if not reads_chain and ck in self.cache:
             return self.cache[ck]
         inner = Interp(self.plan, lambda c, q, _b: self.of_call(c, stream, key, q, None))
-        key_value = r.get(key)
-        out = []
-        for q in self.recs:
-            if q.pos > r.pos:
-                break
-            if q.stream != src_stream or key_value is None or q.get(src_field) != key_value:
-                continue
-            if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
-                continue
-            if not inner.holds(where, q, chain):
-                continue
-            out.append(q)
+        out = self._records_in(r, r.get(key), src_stream, src_field, spec.window_ns,
+                               lambda q: inner.holds(where, q, chain))
         got = REFERENCE_AGGREGATES[spec.func](self, spec, r, out)
         if not reads_chain:
             self.cache[ck] = got
@@ -314,17 +304,21 @@ class Aggregates:
         interp = Interp(self.plan, lambda c, q, _b: self.of_call(c, spec.stream, spec.key, q, None))
         stream = spec.over if spec.over is not None else spec.stream
         field = spec.over_key if spec.over_key is not None else spec.key
+        return self._records_in(r, key, stream, field, spec.window_ns, lambda q: interp.holds(spec.where, q))
+
+    def _records_in(self, r: Rec, key: object, stream: str, field: str, window_ns: int, holds) -> list[Rec]:
+        """Records of ``stream`` whose ``field`` equals ``key``, ts in (ts_r - w, ts_r], at or before r, that
+        ``holds``."""
         out = []
         for q in self.recs:
             if q.pos > r.pos:
                 break
             if q.stream != stream or key is None or q.get(field) != key:
                 continue
-            if not (int(r.ts) - spec.window_ns < int(q.ts) <= int(r.ts)):
+            if not (int(r.ts) - window_ns < int(q.ts) <= int(r.ts)):
                 continue
-            if not interp.holds(spec.where, q):
-                continue
-            out.append(q)
+            if holds(q):
+                out.append(q)
         return out
 
     def _compute(self, spec: AggregateSpec, r: Rec) -> object:

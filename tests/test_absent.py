@@ -29,6 +29,7 @@ from fraudrules.jobs.score import score_job, score_records
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.store.context import Context
 from fraudrules.store.horizon import plan_horizon
+from tests.helpers import input_ts
 from tests.test_history import REPO, write_slices
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_properties import record_lists
@@ -183,11 +184,7 @@ def test_stream_with_lateness_equals_batch(records, lateness, chunk):
 def tie_keeping_jitter(records: list[dict], lateness_s: float, seed: int) -> list[dict]:
     """An arrival order at most ``lateness_s`` behind the newest ts, in which records of one ts keep
     their input order (the stream orders ties by arrival, batch by input position)."""
-    rs = records_from_dicts(records, PACK.schema, region="CN")
-    ts = {}
-    for t in rs.tables.values():
-        for line, v in zip(t.line.tolist(), t.columns["ts"].values.tolist()):
-            ts[line - 1] = v
+    ts = input_ts(records, PACK.schema)
     rnd = random.Random(seed)
     delay = {v: rnd.uniform(0, lateness_s * 1e9) for v in sorted(set(ts.values()))}
     return [records[i] for i in sorted(range(len(records)), key=lambda i: (ts[i] + delay[ts[i]], i))]

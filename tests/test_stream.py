@@ -33,7 +33,7 @@ from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.synth.generate import generate
-from tests.helpers import make_pack
+from tests.helpers import input_ts, make_pack
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_properties import record_lists
 
@@ -70,11 +70,7 @@ def stream_lines(plan, records: list[dict], *, lateness: float = 0.0, chunk: int
 
 def jittered(records: list[dict], lateness_s: float, seed: int = 7) -> list[dict]:
     """An arrival order in which every record is at most ``lateness_s`` behind the newest ts seen."""
-    rs = records_from_dicts(records, PACK.schema, region="CN")
-    ts = {}
-    for t in rs.tables.values():
-        for line, v in zip(t.line.tolist(), t.columns["ts"].values.tolist()):
-            ts[line - 1] = v
+    ts = input_ts(records, PACK.schema)
     rnd = random.Random(seed)
     keyed = sorted(range(len(records)), key=lambda i: (ts[i] + rnd.uniform(0, lateness_s * 1e9), i))
     return [records[i] for i in keyed]
