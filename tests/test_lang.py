@@ -127,3 +127,46 @@ def test_text_tests_of_two_columns_match_pythons_string_methods():
     for fn, py in (("startswith", str.startswith), ("endswith", str.endswith), ("contains", lambda x, y: y in x)):
         got = Evaluator().compute(parse_expr(f"{fn}(a, b)"), env).values.tolist()
         assert got == [py(x, y) and not n for x, y, n in zip(a, b, null)], fn
+
+
+_PATTERNS = ["^[+]([0-79]|8[0-57-9])", "a|b$", "^$", "(?i)Ab", "[0-9]{3}", "^.{2}$", "x.*y", "[^a-z]",
+             "(^|[^a-z])fo", "é+$"]
+
+
+@pytest.mark.parametrize("pattern", _PATTERNS)
+def test_matches_through_arrow_answers_what_the_re2_module_answers(pattern):
+    """Many distinct values take Arrow's RE2 kernel, a few the re2 module: both must agree, value by
+    value, including newlines, non-ASCII text and (Arrow refuses it) a lone surrogate."""
+    import re2
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    compiled = re2.compile(pattern)
+
+    texts = st.text(alphabet="ab+8x y\nÉé0123456789-_", max_size=6)
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(texts | st.sampled_from(["+86", "é", "+8613800000001"]), min_size=0, max_size=200))
+    def check(values):
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        null = np.array([i % 7 == 3 for i in range(len(values))], dtype=bool)
+        got = Evaluator().compute(parse_expr(f'matches(s, "{pattern}")'), ColumnsEnv({"s": Vec(arr, null)}, len(arr)))
+        want = [(not n) and compiled.search(v) is not None for v, n in zip(values, null)]
+        assert got.values.tolist() == want
+        assert not got.null.any()
+
+    check()
+
+
+def test_many_distinct_values_do_take_the_arrow_path(monkeypatch):
+    from fraudrules.lang import functions
+
+    calls = []
+    real = functions._arrow_search
+    monkeypatch.setattr(functions, "_arrow_search", lambda values, pattern: calls.append(len(values)) or real(
+        values, pattern))
+    values = np.array([f"+{i}" for i in range(300)] * 2, dtype=object)
+    got = Evaluator().compute(parse_expr('matches(s, "^[+]1")'), ColumnsEnv({"s": Vec(values, values == "+5")}, 600))
+    assert calls == [299]  # the distinct live values, once
+    assert got.values.tolist() == [v.startswith("+1") for v in values]

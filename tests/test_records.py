@@ -732,3 +732,20 @@ def test_canonical_cn_mobile_fast_path_equals_the_parser():
     fast, fast_null = phones.normalise(values, np.zeros(len(values), dtype=bool), "CN")
     assert fast.tolist() == [phones.normalise_one(v, "CN") for v in numbers]
     assert not fast_null.any()
+
+
+def test_the_arrow_canonical_test_is_the_python_one():
+    """io.convert tests canonical numbers with Arrow's RE2, whose "$" does not match before a final
+    newline as Python's does: the RE2 pattern says so itself, and both pick the same values."""
+    import re
+
+    import pyarrow.compute as pc
+
+    from fraudrules.columns import phones
+
+    tricky = ["+8613800000001", "+8613800000001\n", "+8613800000001\n\n", " +8613800000001", "+8613800000001 ",
+              "+86138000000012", "+8612800000001", "+861380000000\n", "+８613800000001", "+8613800000001\r", ""]
+    python = [re.match(phones._CANONICAL_CN_MOBILE, t) is not None for t in tricky]
+    arrow = pc.match_substring_regex(pa.array(tricky, pa.string()), phones.CANONICAL_CN_MOBILE_RE2).to_pylist()
+    assert arrow == python
+    assert python[:3] == [True, True, False]

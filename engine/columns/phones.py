@@ -135,15 +135,25 @@ def map_unique(values: np.ndarray, null: np.ndarray, fn) -> tuple[np.ndarray, np
 _CANONICAL_CN_MOBILE = r"^\+861[3-9][0-9]{9}$"
 
 
-def normalise(values: np.ndarray, null: np.ndarray, region: str) -> tuple[np.ndarray, np.ndarray]:
-    """Normalise an array of phone numbers to E.164 where they are valid."""
+# The same test for RE2 (Arrow's kernels), whose "$" is the end of the text only: Python's "$" also
+# matches before a final newline, and a number written with one is kept as written either way.
+CANONICAL_CN_MOBILE_RE2 = r"^\+861[3-9][0-9]{9}\n?$"
+
+
+def normalise(values: np.ndarray, null: np.ndarray, region: str,
+              canonical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise an array of phone numbers to E.164 where they are valid. ``canonical``: which values
+    are canonical CN mobiles (``CANONICAL_CN_MOBILE_RE2``), when the caller tested it vectorised."""
     import pandas as pd
 
     live = ~null
-    canonical = np.zeros(len(values), dtype=bool)
-    if live.any():
-        canonical[live] = pd.Series(values[live], dtype=object).str.match(_CANONICAL_CN_MOBILE).fillna(False).to_numpy(
-            dtype=bool)
+    if canonical is not None:
+        canonical = canonical & live
+    else:
+        canonical = np.zeros(len(values), dtype=bool)
+        if live.any():
+            canonical[live] = pd.Series(values[live], dtype=object).str.match(_CANONICAL_CN_MOBILE).fillna(
+                False).to_numpy(dtype=bool)
     out, out_null = map_unique(values, null | canonical, lambda s: normalise_one(s, region) or None)
     out[canonical] = values[canonical]
     out_null[canonical] = False

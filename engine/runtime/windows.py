@@ -14,7 +14,6 @@ in any order of addition, gets bit-identical totals (exact to 4 decimals).
 
 from __future__ import annotations
 
-import ctypes
 import math
 from bisect import bisect_left, insort
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Vec
+from ..columns.vec import Vec, distinct_values
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -41,20 +40,9 @@ def factorize(values: np.ndarray, null: np.ndarray) -> np.ndarray:
 
 def object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(codes, distinct values) of an object array, like ``pd.factorize`` but hashing each distinct
-    *object* once: text read from a file shares one str per distinct value (io.arrow.text_objects),
-    so rows are told apart by their addresses (integers, hashed ~10x faster than text) and only one
-    row per address is compared as text. Equal texts at different addresses still get one code."""
-    values = np.ascontiguousarray(values, dtype=object)
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
-    # the PyObject pointers, read in place: valid while ``values`` holds its references
-    addresses = np.ctypeslib.as_array((ctypes.c_uint64 * n).from_address(values.ctypes.data))
-    by_address, distinct_addresses = pd.factorize(addresses)
-    first = np.empty(len(distinct_addresses), dtype=np.int64)
-    first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each address
-    local, uniq = pd.factorize(values[first], use_na_sentinel=False)
-    return local.astype(np.int64)[by_address], np.asarray(uniq, dtype=object)
+    *object* once (columns.vec.distinct_values)."""
+    uniq, codes = distinct_values(np.asarray(values, dtype=object))
+    return codes, uniq
 
 
 class ColumnCodes:
