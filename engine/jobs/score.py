@@ -30,7 +30,7 @@ from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import absence_decision, build_alerts, stamp_decision
-from ..runtime.plan import Plan, RulePlan, compile_pack
+from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
 from ..store.horizon import rule_groups
@@ -188,7 +188,7 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
     done = 0
     for rules, horizon in rule_groups(plan):
         narrow = context.narrowed(horizon)
-        combined, fresh = narrow.prepend(records, plan.schema)
+        combined, fresh = narrow.prepend(records, plan.schema, set().union(*map(names_read, rules)))
         held = narrow.rows
         del narrow
         before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table

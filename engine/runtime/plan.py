@@ -177,6 +177,33 @@ class RulePlan:
         return self.absent is None
 
 
+def names_read(rp: RulePlan) -> set[str]:
+    """Every field name a rule reads anywhere (steps, aggregates of any stream, explain, evidence, unless,
+    absent), whatever the stream: a superset of the columns an executor touches for it, with ``id`` and
+    ``ts``. A table built for these rules alone may leave the other columns out."""
+    names = {"id", "ts"}
+    exprs: list[Expr | None] = []
+    specs = [*rp.explain_aggregates.values()]
+    for sp in rp.steps:
+        names |= {sp.key, *sp.fields, *([sp.distinct] if sp.distinct else []), *([sp.follows[1]] if sp.follows else [])}
+        exprs += [sp.local, sp.cross]
+        specs += list(sp.aggregates.values())
+    while specs:
+        spec = specs.pop()
+        names |= {spec.key, spec.source[1]}
+        exprs += [spec.value, spec.where]
+        specs += [inner for _, inner in spec.inner]
+    exprs += [part.expr for part in rp.explain] + [c.expr for c in rp.conditions]
+    for extra in (rp.unless, rp.absent):
+        if extra is not None:
+            names.add(extra.key)
+            exprs.append(extra.where)
+    if rp.absent is not None:
+        names.add(rp.absent.source[1])
+    names |= {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field)}
+    return names
+
+
 @dataclass
 class Plan:
     rules: list[RulePlan]

@@ -125,8 +125,11 @@ class Context:
         late.sort(key=lambda r: (names.index(r.input) if r.input in names else -1, r.line))
         return RecordSet(tables, records.inputs, records.rejects), late
 
-    def prepend(self, records: RecordSet, schema: Schema) -> tuple[RecordSet, dict[str, np.ndarray]]:
-        """The context rows followed by ``records``; and, per stream, which rows are new."""
+    def prepend(self, records: RecordSet, schema: Schema, names: set[str] | None = None
+                ) -> tuple[RecordSet, dict[str, np.ndarray]]:
+        """The context rows followed by ``records``; and, per stream, which rows are new. ``names``: the
+        only columns the caller reads (runtime.plan.names_read); a stream with context rows leaves the
+        others out instead of filling them with a null per context row (14 payment columns x 400 days)."""
         tables: dict[str, Table] = {}
         fresh: dict[str, np.ndarray] = {}
         for stream in dict.fromkeys([*self.records, *records.tables]):
@@ -143,6 +146,8 @@ class Context:
                 # column by column, so that the context is not held twice in numpy (converted, then joined)
                 cols = {}
                 for name, v in new.columns.items():
+                    if names is not None and name not in names:
+                        continue
                     c = arrow_to_vec(old.column(name), spec.fields[name].type) if name in old.column_names \
                         else Vec.nulls(spec.fields[name].type, m)
                     cols[name] = Vec(np.concatenate([c.values, v.values]), np.concatenate([c.null, v.null]))
@@ -151,7 +156,8 @@ class Context:
                 inp = np.concatenate([np.full(m, -1, dtype=np.int32), new.input_index])
                 line = np.concatenate([np.zeros(m, dtype=np.int64), new.line])
             else:
-                cols = arrow_to_columns(old, spec)
+                cols = {name: vec for name, vec in arrow_to_columns(old, spec).items()
+                        if names is None or name in names}
                 inp, line = np.full(m, -1, dtype=np.int32), np.zeros(m, dtype=np.int64)
             tables[stream] = Table(stream, cols, seq, inp, line)
             fresh[stream] = np.r_[np.zeros(m, dtype=bool), np.ones(len(seq) - m, dtype=bool)]
