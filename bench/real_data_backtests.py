@@ -276,9 +276,33 @@ status: experimental
 version: 1
 params:
   min_payers: 5
+  window: 10d
 stream: payment
 key: payee_account
-where: distinct(payer_account, 10d) >= $min_payers
+where: distinct(payer_account, $window) >= $min_payers
+suppress: 30d
+"""
+
+# A funnel account used again: a fan-in on one day and another on a later day within 30 days.
+FANIN_AGAIN_TRIAL = """id: EX-AML-FANIN-AGAIN
+title: Fan-in on two different days within 30 days (AMLSim trial, not shipped)
+severity: medium
+score: 0
+status: experimental
+version: 1
+params:
+  min_payers: 3
+sequence:
+  within: 30d
+  steps:
+    - as: first
+      stream: payment
+      key: payee_account
+      where: distinct(payer_account, 24h) >= $min_payers
+    - as: again
+      stream: payment
+      key: payee_account
+      where: ts >= first.ts + 24h and distinct(payer_account, 24h) >= $min_payers
 suppress: 30d
 """
 
@@ -392,6 +416,19 @@ def amlsim(work: Path, shared: Path) -> list[str]:
     run("backtest", str(src), "--map", map_file, "--labels", str(labels_path), "--rules", str(trial),
         "--sweep", "EX-AML-FANIN.min_payers=3,5,8,12", "--json", str(sweep_path))
     fanin = json.loads(sweep_path.read_text())["sweep"]["points"]
+    fanin_day: list[dict] = []  # one day's fan-in (a step is a day), and the repeated fan-in
+    for window, label in (("24h", "one day"), ("2d", "two days")):
+        run("backtest", str(src), "--map", map_file, "--labels", str(labels_path), "--rules", str(trial),
+            "--set", f"EX-AML-FANIN.window={window}", "--sweep", "EX-AML-FANIN.min_payers=3,4,5,6",
+            "--json", str(sweep_path))
+        fanin_day += [{**pt, "what": f"`distinct(payer_account, {window})` ({label})"}
+                      for pt in json.loads(sweep_path.read_text())["sweep"]["points"]]
+    (trial / "payments" / "aml_fanin_trial.yaml").unlink()
+    (trial / "payments" / "aml_fanin_again_trial.yaml").write_text(FANIN_AGAIN_TRIAL, encoding="utf-8")
+    run("backtest", str(src), "--map", map_file, "--labels", str(labels_path), "--rules", str(trial),
+        "--sweep", "EX-AML-FANIN-AGAIN.min_payers=3,4,5", "--json", str(sweep_path))
+    fanin_day += [{**pt, "what": "the same on two different days within 30 days (a sequence)"}
+                  for pt in json.loads(sweep_path.read_text())["sweep"]["points"]]
     return [
         "## AMLSim",
         "",
@@ -463,6 +500,21 @@ def amlsim(work: Path, shared: Path) -> list[str]:
         "No threshold reaches the cycle rules' precision: ordinary AMLSim accounts are paid by as many",
         "different payers as the fan-in targets. Amount-preserving forwarding within 3 days reached",
         "0.06 recall at 0.09 precision (an earlier trial).",
+        "",
+        "Shorter windows, and a funnel account used again (`EX-AML-FANIN-AGAIN`: a sequence of two",
+        "fan-in days, the second at least a day after the first, within 30 days), swept the same way:",
+        "",
+        "| fan-in | min_payers | alerts | precision | account recall |",
+        "|---|--:|--:|--:|--:|",
+        *[f"| {pt['what']} | {pt['value']} | {pt['alerts']:,} | {fmt(pt['precision'])} | {fmt(pt['recall'])} |"
+          for pt in fanin_day],
+        "",
+        "A day's fan-in is sharper than ten days' (about 0.5 precision at 4-5 payers against 0.43 at 12),",
+        "and asking for it twice helps a little more, but only at a recall of 0.01 or less; no point",
+        "reaches 0.7, and what the fan-in targets do otherwise (amounts, new payers, how often a payer",
+        "pays them) is the same as for ordinary accounts in this data set (checked outside the engine).",
+        "None is shipped: a real bank's fan-in rule is TF-MULE-001 (amounts of 500 or more, 24 h), which",
+        "AMLSim's small amounts never reach.",
         "",
         *rule_table(report),
         "",
