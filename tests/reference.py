@@ -71,6 +71,9 @@ class Rec:
         return self.values["id"]  # type: ignore[return-value]
 
     def get(self, name: str) -> object:
+        if "|" in name:  # a key of several fields: the tuple of their values, none if any is null
+            parts = tuple(self.values.get(p) for p in name.split("|"))
+            return None if None in parts else parts
         return self.values.get(name)
 
 

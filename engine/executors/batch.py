@@ -24,6 +24,7 @@ from ..lang.expr import Field
 from ..runtime.alerts import LISTED_AGGREGATES, MatchView, key_texts, to_python
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
+from ..runtime.keys import with_keys
 from ..runtime.latest import MAX_CHAINS, expand_pairs, latest_chain_only, latest_passing
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.runs import latest_runs
@@ -81,6 +82,8 @@ class Tables:
         self._codes: dict[tuple[str, str], ColumnCodes] = {}
         self._joint: dict[tuple[tuple[str, str], tuple[str, str]], tuple[np.ndarray, np.ndarray]] = {}
         self._ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._derived = plan.derived_keys()
+        self._keyed: dict[str, Table] = {}  # a stream's table with its keys of several fields (runtime/keys.py)
 
     def column_codes(self, stream: str, name: str) -> ColumnCodes:
         ck = (stream, name)
@@ -108,7 +111,12 @@ class Tables:
         table = self.records.tables.get(stream)
         if table is None:
             table = self._empty.setdefault(stream, empty_table(stream, self.plan.schema))
-        return table
+        if stream not in self._derived:
+            return table
+        if stream not in self._keyed:  # derived once per executor; the caller's table is left as it was
+            self._keyed[stream] = Table(stream, with_keys(table.columns, self._derived[stream]), table.seq,
+                                        table.input_index, table.line)
+        return self._keyed[stream]
 
 
 class AggregateStore:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ..lang.aggregates import AGGREGATES, SOURCE_KWARGS, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
-from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step
+from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step, is_composite, key_parts
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -192,6 +192,19 @@ class Plan:
         for rp in self.rules:
             for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
                 out.update(spec.inputs())
+        return out
+
+    def derived_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Per stream, each key of several fields a rule or an aggregate reads: its name and its fields.
+        The executors add a text column of that name to the stream (runtime/keys.py)."""
+        pairs = [(sp.stream, sp.key) for rp in self.rules for sp in rp.steps]
+        pairs += [(rp.unless.stream, rp.unless.key) for rp in self.rules if rp.unless]
+        pairs += [(rp.absent.stream, rp.absent.key) for rp in self.rules if rp.absent]
+        pairs += [(spec.stream, spec.key) for spec in self.aggregates()]
+        out: dict[str, dict[str, tuple[str, ...]]] = {}
+        for stream, key in sorted(set(pairs)):
+            if is_composite(key):
+                out.setdefault(stream, {})[key] = key_parts(key)
         return out
 
     def streams(self) -> set[str]:
@@ -403,7 +416,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     schema = pack.schema
     steps: list[StepPlan] = []
     conditions: list[Condition] = []
-    used: dict[str, set[str]] = {s.alias: {"id", "ts", s.key} for s in rule.steps}
+    used: dict[str, set[str]] = {s.alias: {"id", "ts", *key_parts(s.key)} for s in rule.steps}
     by_alias = {s.alias: s for s in rule.steps}
     kept: dict[str, dict[AggregateSpec, None]] = {s.alias: {} for s in rule.steps}
     for step in rule.steps:

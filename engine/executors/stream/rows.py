@@ -541,4 +541,4 @@ def _flag_of(event: tuple[Any, int]) -> int:
 
 
 def plan_key_name(ex: StreamExecutor, stream: str, kidx: int) -> str:
-    return ex._fields[stream][kidx]
+    return ex._names[stream][kidx]
