@@ -325,3 +325,113 @@ def test_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path):
     assert alerts([[f] for f in folders], tmp_path / "hist", "days") == one
     assert alerts([folders], None, "chunks", memory_rows=2, chunk_rows=1) == one
     assert alerts([[folders[1]]], None, "blind") == []
+
+
+# --- B. a window over several key fields at once: count(24h, key=[payer_account, payee_account]) -----
+
+ANY = """\
+id: T-ANY
+title: An account in three payments, as payer or payee
+score: 50
+stream: payment
+key: payer_account
+where: count(1h, key=[payer_account, payee_account]) >= 3
+explain: >-
+  {count(1h, key=[payer_account, payee_account])} payments, {sum(amount, 1h, key=[payer_account, payee_account])}
+  in all, {distinct(payee_account, 1h, key=[payer_account, payee_account])} payees
+"""
+
+
+def test_any_of_the_fields_counts_and_each_record_once(load_rule):
+    # A1 pays B1, receives from C1, pays itself (once, not twice): three payments hold A1
+    recs = [pay("p1", 0, payer="A1", payee="B1"), pay("p2", 1, payer="C1", payee="A1"),
+            pay("x1", 1.5, payer="C1", payee="B1"), pay("p3", 2, payer="A1", payee="A1")]
+    (alert,) = both(load_rule, ANY, recs)
+    assert alert["record_id"] == "p3"
+    assert alert["explain"] == "3 payments, 300 in all, 2 payees"
+    behind = alert["conditions"][0]["behind"]["count(1h, key=[payer_account, payee_account])"]
+    assert behind == {"total": 3, "records": ["p1", "p2", "p3"]}
+    # two payments to oneself are two records: count 2 at p2, not 4
+    assert both(load_rule, ANY, [pay("p1", 0, payer="A1", payee="A1"), pay("p2", 1, payer="A1", payee="A1")]) == []
+
+
+def test_another_streams_records_by_either_field(load_rule):
+    rule = """\
+id: T-ANY-SMS
+title: A payer in two SMS, sent or received
+score: 50
+stream: payment
+key: payer_phone
+where: count(1h, stream=sms, key=[sender, receiver]) >= 2
+"""
+    a, b = "+8613800000001", "+8613800000002"
+
+    def sms(rid, minute, sender, receiver):
+        return {"stream": "sms", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "sender": sender,
+                "receiver": receiver, "direction": "out"}
+
+    payment = {**pay("p1", 3), "payer_phone": a}
+    assert len(both(load_rule, rule, [sms("s1", 0, a, b), sms("s2", 1, b, a), payment])) == 1
+    assert both(load_rule, rule, [sms("s1", 0, a, a), payment]) == []  # to oneself: one SMS
+
+
+@pytest.mark.parametrize("where, message", [
+    ("count(1h, key=[payer_account]) > 0", "key=[...] lists 2 to 4 different fields"),
+    ("count(1h, key=[payer_account, payer_account]) > 0", "key=[...] lists 2 to 4 different fields"),
+    ("count(1h, key=[payer_account, payee_account, ip, device_id, payee_bank]) > 0", "lists 2 to 4"),
+    ("count(1h, key=[payer_account, payee]) > 0", "stream 'payment' has no field 'payee'; did you mean"),
+    ("count(1h, key=[payer_account, payer_phone]) > 0", "key payment.payer_phone (phone) is matched against the "
+                                                        "step's key payer_account (string)"),
+    ("is_new(payee_account, 1h, key=[payer_account, payee_account])", "is_new() reads only earlier records"),
+])
+def test_any_key_errors(tmp_path, where, message):
+    rule = ONE.format(key="payer_account").replace("amount > 0", where)
+    with pytest.raises(RuleErrors) as info:
+        load_pack(make_pack(tmp_path, {"r": rule}))
+    errors = [str(e) for e in info.value.errors]
+    assert any("r.yaml:6:" in e and message in e for e in errors), errors
+
+
+def test_any_key_is_kept_in_history_and_routed_by_each_field(load_rule):
+    from fraudrules.executors.spark.routing import plan_routing
+
+    plan = compile_pack(load_rule(ANY), "CN")
+    assert {"payer_account", "payee_account", "amount"} <= set(plan_horizon(plan).columns("payment"))
+    (family,) = [f for f in plan_routing(plan).families if "T-ANY" in f.rules]
+    assert set(family.roles_of("T-ANY")) == {("payment", "payer_account"), ("payment", "payee_account")}
+
+
+def test_any_key_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path):
+    root = pack_dir({"rule": ANY.replace("1h", "1d")})
+    own = load_pack(root)
+    rows = [("p1", "2026-03-01T22:00:00Z", "A1", "B1"), ("p2", "2026-03-01T23:00:00Z", "C1", "A1"),
+            ("p3", "2026-03-02T01:00:00Z", "A1", "A1"), ("p4", "2026-03-02T02:00:00Z", "C1", "B1")]
+    folders = []
+    for day in ("01", "02"):
+        folder = tmp_path / f"d{day}"
+        folder.mkdir()
+        pd.DataFrame([r for r in rows if r[1].startswith(f"2026-03-{day}")],
+                     columns=["id", "ts", "payer_account", "payee_account"]).assign(amount="10").to_csv(
+            folder / "payment.csv", index=False)
+        folders.append(folder)
+
+    def alerts(folder_sets: list[list[Path]], history: Path | None, tag: str, **kw) -> list[str]:
+        out = []
+        for i, fs in enumerate(folder_sets):
+            specs = parse_inputs([str(f) for f in fs], own.schema)
+            _, paths = score_job(root, specs, tmp_path / f"out-{tag}-{i}", pack=own, history=history, **kw)
+            out += [json.loads(a)["record_id"] for a in paths["alerts"].read_text(encoding="utf-8").splitlines()]
+        return out
+
+    one = alerts([folders], None, "one")
+    assert one == ["p3"]  # C1 at p4: p2 and p4, two
+    assert alerts([[f] for f in folders], tmp_path / "hist", "days") == one
+    assert alerts([folders], None, "chunks", memory_rows=2, chunk_rows=1) == one
+    assert alerts([[folders[1]]], None, "blind") == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists(), cut=st.floats(0, 1))
+def test_a_checkpoint_keeps_the_any_key_windows(records, cut):
+    plan = compile_pack(PROPS_PACK, "CN", {"P-ANYKEY", "P-ANYKEY-SEQ"})
+    assert_resume_is_uninterrupted(plan, records, cut)

@@ -675,6 +675,18 @@ CASES = [
             FROM calls WHERE caller IS NOT NULL AND callee IS NOT NULL)
         WHERE direction = 'out' AND n >= 2
     """),
+    # a window over two key fields: the payments in which the account is payer or payee, each once
+    _single("ORC-ANY-001", "payment", "payer_account", """
+        count(6h, key=[payer_account, payee_account]) >= 3
+    """, f"""
+        WITH e AS (
+            SELECT id, pos, ts, payer_account AS acct, 1 AS as_payer FROM pays WHERE payer_account IS NOT NULL
+            UNION ALL
+            SELECT id, pos, ts, payee_account AS acct, 0 AS as_payer FROM pays
+            WHERE payee_account IS NOT NULL AND (payer_account IS NULL OR payee_account <> payer_account))
+        SELECT id FROM (SELECT id, as_payer, {_range_agg('count(*)', 'acct', 21600)} AS n FROM e)
+        WHERE as_payer = 1 AND n >= 3
+    """),
     _sequence("ORC-STEPAGG-001", """
         within: 2h
         steps:
@@ -969,6 +981,9 @@ MUTATIONS = [
     ("ORC-BOUND-001", "the bound inclusive", "l.ts > ch.cts", "l.ts >= ch.cts"),
     ("ORC-BOUND-001", "is_new inside where= ignored", "AND l.new_payee", ""),
     ("ORC-BOUND-001", "evidence: the earliest passing chain", "arg_max(cid, cpos)", "arg_min(cid, cpos)"),
+    ("ORC-ANY-001", "the payer field alone", "payee_account AS acct", "payer_account AS acct"),
+    ("ORC-ANY-001", "a payment to oneself counted twice", "(payer_account IS NULL OR payee_account <> payer_account)",
+     "true"),
     ("ORC-PAIR-001", "the window keyed by its first field only", "PARTITION BY caller, callee ORDER BY ts",
      "PARTITION BY caller ORDER BY ts"),
     ("ORC-OTHER-001", "the other stream keyed by the wrong field", "c.caller = p.payer_phone AND c.direction",

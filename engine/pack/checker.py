@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
-from ..lang.aggregates import AGGREGATES, NESTABLE, SOURCE_KWARGS, window_bound
+from ..lang.aggregates import AGGREGATES, MAX_ANY_FIELDS, MIN_ANY_FIELDS, NESTABLE, SOURCE_KWARGS, window_bound
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
@@ -611,9 +611,19 @@ class Checker:
                                  "(docs/rules.md §9)")
             return None
         names: dict[str, str] = {}
+        several: list[Field] = []
         for k in SOURCE_KWARGS:
             arg = node.kwarg(k)
             if arg is None:
+                continue
+            if k == "key" and isinstance(arg, ListRef) and arg.name is None:  # key=[f1, f2]: any of them
+                several = list(arg.items)
+                listed = [f.name for f in several]
+                if not MIN_ANY_FIELDS <= len(listed) <= MAX_ANY_FIELDS or len(set(listed)) != len(listed):
+                    self._err(src, arg, f"{node.name}(): key=[...] lists {MIN_ANY_FIELDS} to {MAX_ANY_FIELDS} "
+                                        f"different fields (one field is written key=sender)")
+                    return None
+                names[k] = listed[0]
                 continue
             if not isinstance(arg, Field) or arg.alias is not None:
                 example = "stream=sms" if k == "stream" else "key=sender"
@@ -628,21 +638,22 @@ class Checker:
                 self._err(src, node.kwarg("stream"), f"{node.name}(): unknown stream {names['stream']!r}"
                           f"{name_hint(names['stream'], list(self.streams))} (streams: {', '.join(self.streams)})")
                 return None
-        key_name = names.get("key", mine.name)
-        theirs = spec.fields.get(key_name)
-        if theirs is None:
-            at = node.kwarg("key") or node.kwarg("stream")
-            how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
-            self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
-                               f"{name_hint(key_name, list(spec.fields))}")
-            return None
-        if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
-                and compatible(theirs.type, mine.type)):
-            self._err(src, node.kwarg("key") or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is "
-                                                      f"matched against the step's key {mine.name} ({mine.type}): "
-                                                      f"these never hold equal values")
-            return None
-        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {key_name})")
+        for key_name, at in ([(f.name, f) for f in several] if several
+                             else [(names.get("key", mine.name), node.kwarg("key") or node.kwarg("stream"))]):
+            theirs = spec.fields.get(key_name)
+            if theirs is None:
+                how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
+                self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
+                                   f"{name_hint(key_name, list(spec.fields))}")
+                return None
+            if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
+                    and compatible(theirs.type, mine.type)):
+                self._err(src, at or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is matched "
+                                           f"against the step's key {mine.name} ({mine.type}): these never hold "
+                                           f"equal values")
+                return None
+        by = "any of " + ", ".join(f.name for f in several) if several else names.get("key", mine.name)
+        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {by})")
 
     def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                in_aggregate: bool) -> LogicalType | None:

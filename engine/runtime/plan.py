@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..lang.aggregates import AGGREGATES, SOURCE_KWARGS, window_bound
+from ..lang.aggregates import AGGREGATES, ANY_SEP, SOURCE_KWARGS, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
 from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step, is_composite, key_parts
 from ..pack.streams import Schema
@@ -44,6 +44,11 @@ class AggregateSpec:
     def source(self) -> tuple[str, str]:
         """(stream, field) of the records the window holds."""
         return (self.over or self.stream, self.over_key or self.key)
+
+    @property
+    def source_fields(self) -> tuple[str, ...]:
+        """The fields of the source records compared with the key: one, or several with ``key=[f1, f2]``."""
+        return tuple(self.source[1].split(ANY_SEP))
 
     @property
     def foreign(self) -> bool:
@@ -353,6 +358,8 @@ def foreign_source(call: Call, stream: str, key: str) -> tuple[str | None, str |
     s, f = call.kwarg("stream"), call.kwarg("key")
     over = s.name if isinstance(s, Field) else stream
     over_key = f.name if isinstance(f, Field) else key
+    if isinstance(f, ListRef):  # key=[f1, f2]: the records in which any of them equals the key (ANY_SEP)
+        over_key = ANY_SEP.join(i.name for i in f.items if isinstance(i, Field))
     return (None, None) if (over, over_key) == (stream, key) else (over, over_key)
 
 

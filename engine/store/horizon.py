@@ -89,7 +89,7 @@ def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int,
     over = f" of {stream} by {key}" if spec.foreign else ""
     sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}(){over} over {human(spec.window_ns)}"
              + (f" at a step up to {human(within_ns)} back" if within_ns else ""))
-    sh.columns |= {*key_parts(key)} | _fields([spec.value, spec.where])
+    sh.columns |= {p for f in spec.source_fields for p in key_parts(f)} | _fields([spec.value, spec.where])
     for _, inner in spec.inner:  # ``where=is_new(x, 180d)``: at every window record, looking back from there
         _aggregate(h, inner, within_ns + spec.window_ns, f"{rule} (in {spec.func}()'s where=)")
 

@@ -108,7 +108,8 @@ def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
     roles = [(sp.stream, route[i]) for i, sp in enumerate(steps)]
     # agg(..., stream=s, key=f) at a step routed by its own key (above): its window holds the records of s
     # whose f equals that key, the alert key, so routing s by f brings the group exactly those
-    roles += sorted({spec.source for spec in specs if spec.foreign})
+    # with key=[f1, f2], one role per field: the group of key v gets the records whose f1 or f2 is v
+    roles += sorted({(spec.source[0], f) for spec in specs if spec.foreign for f in spec.source_fields})
     if rp.unless is not None:
         on = rp.unless.on
         if classes.find((on, steps[on].key)) != alert_class:
