@@ -435,3 +435,31 @@ def test_any_key_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path
 def test_a_checkpoint_keeps_the_any_key_windows(records, cut):
     plan = compile_pack(PROPS_PACK, "CN", {"P-ANYKEY", "P-ANYKEY-SEQ"})
     assert_resume_is_uninterrupted(plan, records, cut)
+
+
+RUNS = """\
+id: T-PAIR-RUN
+title: A small payment, then three payments to different payees from the same account and device
+score: 50
+sequence:
+  within: 1h
+  steps:
+    - as: probe
+      stream: payment
+      key: [payer_account, device_id]
+      where: amount < 10
+    - as: burst
+      stream: payment
+      key: [payer_account, device_id]
+      runs: 3
+      distinct: payee_account
+"""
+
+
+def test_a_repeated_step_runs_per_pair(load_rule):
+    recs = [pay("t1", 0, amount=1), pay("p1", 1, payee="B1"), pay("x1", 2, device="d2", payee="B2"),
+            pay("p2", 3, payee="B2"), pay("p3", 4, payee="B3")]
+    (alert,) = both(load_rule, RUNS, recs)
+    assert alert["record_id"] == "p3"
+    assert [r["id"] for r in alert["evidence"][1]["run"]] == ["p1", "p2", "p3"]
+    assert both(load_rule, RUNS, [r for r in recs if r["id"] != "p2"] + [pay("p4", 5, device="d2", payee="B4")]) == []
