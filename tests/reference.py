@@ -71,6 +71,9 @@ class Rec:
         return self.values["id"]  # type: ignore[return-value]
 
     def get(self, name: str) -> object:
+        if "|" in name:  # a key of several fields: the tuple of their values, none if any is null
+            parts = tuple(self.values.get(p) for p in name.split("|"))
+            return None if None in parts else parts
         return self.values.get(name)
 
 
@@ -276,6 +279,8 @@ class Aggregates:
         over, over_key = call.kwarg("stream"), call.kwarg("key")
         src_stream = stream if over is None else over.name  # type: ignore[attr-defined]
         src_field = key if over_key is None else over_key.name  # type: ignore[attr-defined]
+        if over_key is not None and over_key.name is None:  # key=[f1, f2]: any of the fields (a ListRef)
+            src_field = ",".join(f.name for f in over_key.items)  # type: ignore[attr-defined]
         spec = AggregateSpec(call.name, stream, key, int(round(float(window.value) * NS)), value, where,
                              over=src_stream, over_key=src_field)
         reads_chain = where is not None and any(isinstance(n, Field) and n.alias for n in where.walk())
@@ -313,7 +318,8 @@ class Aggregates:
         for q in self.recs:
             if q.pos > r.pos:
                 break
-            if q.stream != stream or key is None or q.get(field) != key:
+            # ``key=[f1, f2]`` (field "f1,f2"): a record in which any of them equals the key, once
+            if q.stream != stream or key is None or all(q.get(f) != key for f in field.split(",")):
                 continue
             if not (int(r.ts) - window_ns < int(q.ts) <= int(r.ts)):
                 continue

@@ -665,6 +665,28 @@ CASES = [
           AND (SELECT coalesce(sum(c.duration), 0) FROM calls c WHERE c.caller = p.payer_phone
                AND c.ts > p.ts - INTERVAL '7200 seconds' AND c.ts <= p.ts AND c.pos <= p.pos) >= 60
     """),
+    # a key of two fields: windows per (caller, callee) pair, none where either is null
+    _single("ORC-PAIR-001", "call", "[caller, callee]", """
+        direction == "out" and count(1h, where=direction == "out") >= 2
+    """, f"""
+        SELECT id FROM (
+            SELECT id, direction,
+                   {_range_agg("count(*) FILTER (WHERE direction = 'out')", 'caller, callee', 3600)} AS n
+            FROM calls WHERE caller IS NOT NULL AND callee IS NOT NULL)
+        WHERE direction = 'out' AND n >= 2
+    """),
+    # a window over two key fields: the payments in which the account is payer or payee, each once
+    _single("ORC-ANY-001", "payment", "payer_account", """
+        count(6h, key=[payer_account, payee_account]) >= 3
+    """, f"""
+        WITH e AS (
+            SELECT id, pos, ts, payer_account AS acct, 1 AS as_payer FROM pays WHERE payer_account IS NOT NULL
+            UNION ALL
+            SELECT id, pos, ts, payee_account AS acct, 0 AS as_payer FROM pays
+            WHERE payee_account IS NOT NULL AND (payer_account IS NULL OR payee_account <> payer_account))
+        SELECT id FROM (SELECT id, as_payer, {_range_agg('count(*)', 'acct', 21600)} AS n FROM e)
+        WHERE as_payer = 1 AND n >= 3
+    """),
     _sequence("ORC-STEPAGG-001", """
         within: 2h
         steps:
@@ -790,7 +812,8 @@ def engine(pack_dir: Path, data_dir: Path) -> EngineRun:
     records = read_inputs(parse_inputs([str(data_dir)], pack.schema), pack.schema, region="CN")
     t_read = time.perf_counter() - t
     matches, candidates = {}, {}
-    for rm in BatchExecutor(plan, records).run():
+    ex = BatchExecutor(plan, records)
+    for rm in ex.run():
         steps = rm.rule.steps
         ids = [records.tables[sp.stream].columns["id"].values[rows] for sp, rows in zip(steps, rm.rows)]
         found: dict[str, tuple[str, ...]] = {}
@@ -801,7 +824,8 @@ def engine(pack_dir: Path, data_dir: Path) -> EngineRun:
             found[trigger] = tuple(str(ids[s][j]) for s in range(len(steps) - 2, -1, -1))
         matches[rm.rule.id] = found
         last = steps[-1]
-        candidates[rm.rule.id] = int((~records.tables[last.stream].columns[last.key].null).sum())
+        # the executor's tables: a key of several fields is a column it derives (runtime/keys.py)
+        candidates[rm.rule.id] = int((~ex.tables[last.stream].columns[last.key].null).sum())
     print(f"\nengine: read {records.total} records in {t_read:.1f}s, "
           f"rules in {time.perf_counter() - t - t_read:.1f}s")
     return EngineRun(records, matches, candidates)
@@ -957,6 +981,11 @@ MUTATIONS = [
     ("ORC-BOUND-001", "the bound inclusive", "l.ts > ch.cts", "l.ts >= ch.cts"),
     ("ORC-BOUND-001", "is_new inside where= ignored", "AND l.new_payee", ""),
     ("ORC-BOUND-001", "evidence: the earliest passing chain", "arg_max(cid, cpos)", "arg_min(cid, cpos)"),
+    ("ORC-ANY-001", "the payer field alone", "payee_account AS acct", "payer_account AS acct"),
+    ("ORC-ANY-001", "a payment to oneself counted twice", "(payer_account IS NULL OR payee_account <> payer_account)",
+     "true"),
+    ("ORC-PAIR-001", "the window keyed by its first field only", "PARTITION BY caller, callee ORDER BY ts",
+     "PARTITION BY caller ORDER BY ts"),
     ("ORC-OTHER-001", "the other stream keyed by the wrong field", "c.caller = p.payer_phone AND c.direction",
      "c.callee = p.payer_phone AND c.direction"),
     ("ORC-OTHER-001", "where= read on the reading record, not the other stream's",

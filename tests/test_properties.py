@@ -72,7 +72,7 @@ FIELDS = {
     "sim_event": {"msisdn": SUB_SIDE, "event": ["activation", "swap", "swap", "port_out"]},
     "payment": {
         "payer_account": ACCOUNTS, "payee_account": ACCOUNTS, "payer_phone": SUB_SIDE, "amount": AMOUNTS,
-        "channel": ["app", "web", "branch"], "currency": ["CNY"],
+        "channel": ["app", "web", "branch"], "currency": ["CNY"], "device_id": ["D1", "D2", "D|1"],
     },
 }
 STREAMS = ["call", "call", "call", "payment", "payment", "payment", "sms", "sms", "sim_event", "sim_event"]

@@ -113,7 +113,11 @@ def test_routing_of_the_shipped_pack():
     assert roles["TF-APP-001"] == (("call", "callee"), ("call", "caller"), ("payment", "payer_phone"))
     props = plan_routing(PROPS_PLAN)
     # they run in one group, and still agree (above); an absence holds every record in its group
-    assert set(props.single) == {"P-SEQ3F", "P-SEQ4", "P-ABSENT", "P-ABSENT1"}
+    assert set(props.single) == {"P-SEQ3F", "P-SEQ4", "P-ABSENT", "P-ABSENT1", "P-MULTIKEY-ABSENT"}
+    # a key of several fields is routed by its first field (every record of one tuple has its value)
+    multi = {rid: f.roles_of(rid) for f in props.families for rid in f.rules}
+    assert multi["P-MULTIKEY"] == (("payment", "payer_account"),)
+    assert multi["P-MULTIKEY-SEQ"] == (("payment", "payer_account"),)
 
 
 @pytest.mark.parametrize("buckets", [1, 3, 17])

@@ -24,6 +24,7 @@ from ..lang.expr import Field
 from ..runtime.alerts import LISTED_AGGREGATES, MatchView, key_texts, to_python
 from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
+from ..runtime.keys import with_keys
 from ..runtime.latest import MAX_CHAINS, expand_pairs, latest_chain_only, latest_passing
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.runs import latest_runs
@@ -81,6 +82,8 @@ class Tables:
         self._codes: dict[tuple[str, str], ColumnCodes] = {}
         self._joint: dict[tuple[tuple[str, str], tuple[str, str]], tuple[np.ndarray, np.ndarray]] = {}
         self._ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._derived = plan.derived_keys()
+        self._keyed: dict[str, Table] = {}  # a stream's table with its keys of several fields (runtime/keys.py)
 
     def column_codes(self, stream: str, name: str) -> ColumnCodes:
         ck = (stream, name)
@@ -108,7 +111,12 @@ class Tables:
         table = self.records.tables.get(stream)
         if table is None:
             table = self._empty.setdefault(stream, empty_table(stream, self.plan.schema))
-        return table
+        if stream not in self._derived:
+            return table
+        if stream not in self._keyed:  # derived once per executor; the caller's table is left as it was
+            self._keyed[stream] = Table(stream, with_keys(table.columns, self._derived[stream]), table.seq,
+                                        table.input_index, table.line)
+        return self._keyed[stream]
 
 
 class AggregateStore:
@@ -170,9 +178,36 @@ class AggregateStore:
         fk = (spec.stream, spec.key, *spec.source)
         if fk not in self._foreign_index:
             src, query = self.tables[spec.source[0]], self.tables[spec.stream]
-            q_codes, src_codes = self.tables.joint((spec.stream, spec.key), spec.source)
-            self._foreign_index[fk] = ForeignIndex.build(src_codes, src.seq, src.ts(), q_codes, query.seq, query.ts())
+            if len(spec.source_fields) == 1:
+                q_codes, src_codes = self.tables.joint((spec.stream, spec.key), spec.source)
+                fi = ForeignIndex.build(src_codes, src.seq, src.ts(), q_codes, query.seq, query.ts())
+            else:  # key=[f1, f2]: one source row per (record, field) with a value no earlier field had
+                q_codes, src_codes, rec = self._any_codes(spec)
+                fi = ForeignIndex.build(src_codes, src.seq[rec], src.ts()[rec], q_codes, query.seq,
+                                        query.ts()).rows_of(rec)
+            self._foreign_index[fk] = fi
         return self._foreign_index[fk]
+
+    def _any_codes(self, spec: AggregateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query codes, source codes, source record) of ``key=[f1, f2, ...]``: the codes of every field in the
+        query codes' space, and a row per (record, field) whose value is not null, is some query's key and is
+        not an earlier listed field's value in the same record (so a record is in a key's window once)."""
+        src_stream, fields = spec.source[0], spec.source_fields
+        q_codes, first = self.tables.joint((spec.stream, spec.key), (src_stream, fields[0]))
+        cols = [first]
+        for f in fields[1:]:
+            qk, sk = self.tables.joint((spec.stream, spec.key), (src_stream, f))
+            carry = np.full(max(int(qk.max(initial=-1)), int(sk.max(initial=-1))) + 2, -1, dtype=np.int64)
+            ok = qk >= 0
+            carry[qk[ok]] = q_codes[ok]  # the same query value, in q_codes' space
+            cols.append(np.where(sk >= 0, carry[np.maximum(sk, 0)], -1))
+        keep = [c >= 0 for c in cols]
+        for k in range(1, len(cols)):
+            for j in range(k):
+                keep[k] &= cols[k] != cols[j]
+        rec = np.concatenate([np.flatnonzero(m) for m in keep]).astype(np.int64)
+        codes = np.concatenate([c[m] for c, m in zip(cols, keep)]).astype(np.int64)
+        return q_codes, codes, rec
 
     def _compute_foreign(self, spec: AggregateSpec) -> Vec:
         """``agg(..., stream=s, key=f)`` at every record of the step's stream: the window bodies over the
@@ -182,7 +217,9 @@ class AggregateStore:
         g = fi.group
         start = g.window_start(spec.window_ns)
         env = TableRows(self.tables[src_stream], self).env(src_stream, {})
-        src_mask = self.evaluator.truth(spec.where, env) & (self.tables.codes(src_stream, src_key) >= 0)
+        src_mask = self.evaluator.truth(spec.where, env)
+        if len(spec.source_fields) == 1:  # (with several fields, a record without a value has no row at all)
+            src_mask = src_mask & (self.tables.codes(src_stream, src_key) >= 0)
         mask = fi.sorted_mask(src_mask)
         value = None if spec.value is None else fi.sorted_values(self.evaluator.compute(spec.value, env))
         vcodes = fi.sorted_codes(self.tables.codes(src_stream, spec.value.name)) if (

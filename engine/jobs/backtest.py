@@ -17,7 +17,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io.tables import RecordSet
+from ..pack.model import key_parts
 from ..runtime.alerts import key_texts
+from ..runtime.keys import key_column
 
 
 @dataclass
@@ -172,8 +174,9 @@ def check_labels(labels: Labels, records: RecordSet, key_fields: dict[str, set[s
         known: set[str] = set()
         for stream, fields in key_fields.items():
             table = records.tables.get(stream)
-            for f in fields if table is not None else ():
-                known.update(key_texts(table.columns[f]).tolist())
+            for f in fields if table is not None else ():  # a key of several fields is derived (runtime/keys.py)
+                col = table.columns[f] if f in table.columns else key_column(table.columns, key_parts(f))
+                known.update(key_texts(col).tolist())
         matched = frame["key"].isin(known)
         what = "key"
     else:

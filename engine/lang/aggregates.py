@@ -47,6 +47,10 @@ class Aggregate:
 # ``count(7d, stream=sms, key=sender)``: the window holds the records of another stream (and/or keyed by
 # another field) whose key field equals the key of the record it is evaluated at (docs/rules.md §3)
 SOURCE_KWARGS = ("stream", "key")
+# ``count(24h, key=[payer_account, payee_account])``: the records in which ANY of the fields equals the key, each
+# once; the plan holds the fields as one name joined by ANY_SEP (runtime.plan.AggregateSpec.over_key)
+ANY_SEP = ","
+MIN_ANY_FIELDS, MAX_ANY_FIELDS = 2, 4
 
 
 def _fixed(result: LogicalType) -> Callable[[LogicalType | None], LogicalType]:

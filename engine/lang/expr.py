@@ -61,6 +61,7 @@ container: "[" [expr ("," expr)*] "]"               -> list_literal
 arguments: argument ("," argument)*
 ?argument: expr
          | NAME "=" expr                            -> kwarg
+         | NAME "=" "[" NAME ("," NAME)* "]"        -> kwarg_fields
 COMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
 ADD_OP: "+" | "-"
 MUL_OP: "*" | "/" | "%"
@@ -290,6 +291,12 @@ class _Build(Transformer):
 
     def kwarg(self, meta, children):
         return (str(children[0]), children[1])
+
+    def kwarg_fields(self, meta, children):
+        # ``key=[payer_account, payee_account]``: field names (a window over several key fields)
+        fields = tuple(Field(str(t), start=t.start_pos, end=t.end_pos) for t in children[1:])
+        start = children[1].start_pos - 1
+        return (str(children[0]), ListRef(items=fields, start=start, end=_span(meta)["end"]))
 
     def list_literal(self, meta, children):
         return ListRef(items=tuple(c for c in children if c is not None), **_span(meta))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ..columns.types import LogicalType
 from ..errors import RuleError
-from ..lang.aggregates import AGGREGATES, NESTABLE, SOURCE_KWARGS, window_bound
+from ..lang.aggregates import AGGREGATES, MAX_ANY_FIELDS, MIN_ANY_FIELDS, NESTABLE, SOURCE_KWARGS, window_bound
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
@@ -32,7 +32,7 @@ from ..lang.expr import (
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
 from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
-from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step
+from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step, is_composite, key_parts
 from .streams import FieldSpec, StreamSpec
 
 MAX_MACRO_DEPTH = 8
@@ -605,10 +605,25 @@ class Checker:
         if scope.own is None or mine is None:
             self._err(src, node, f"{node.name}(): stream= and key= are not allowed in {scope.what}")
             return None
+        if is_composite(mine.name):
+            self._err(src, node, f"{node.name}(): stream= and key= match one field against the step's key, and "
+                                 f"this step's key has several fields ({show_key(mine.name)}): not supported yet "
+                                 "(docs/rules.md §9)")
+            return None
         names: dict[str, str] = {}
+        several: list[Field] = []
         for k in SOURCE_KWARGS:
             arg = node.kwarg(k)
             if arg is None:
+                continue
+            if k == "key" and isinstance(arg, ListRef) and arg.name is None:  # key=[f1, f2]: any of them
+                several = list(arg.items)
+                listed = [f.name for f in several]
+                if not MIN_ANY_FIELDS <= len(listed) <= MAX_ANY_FIELDS or len(set(listed)) != len(listed):
+                    self._err(src, arg, f"{node.name}(): key=[...] lists {MIN_ANY_FIELDS} to {MAX_ANY_FIELDS} "
+                                        f"different fields (one field is written key=sender)")
+                    return None
+                names[k] = listed[0]
                 continue
             if not isinstance(arg, Field) or arg.alias is not None:
                 example = "stream=sms" if k == "stream" else "key=sender"
@@ -623,21 +638,22 @@ class Checker:
                 self._err(src, node.kwarg("stream"), f"{node.name}(): unknown stream {names['stream']!r}"
                           f"{name_hint(names['stream'], list(self.streams))} (streams: {', '.join(self.streams)})")
                 return None
-        key_name = names.get("key", mine.name)
-        theirs = spec.fields.get(key_name)
-        if theirs is None:
-            at = node.kwarg("key") or node.kwarg("stream")
-            how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
-            self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
-                               f"{name_hint(key_name, list(spec.fields))}")
-            return None
-        if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
-                and compatible(theirs.type, mine.type)):
-            self._err(src, node.kwarg("key") or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is "
-                                                      f"matched against the step's key {mine.name} ({mine.type}): "
-                                                      f"these never hold equal values")
-            return None
-        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {key_name})")
+        for key_name, at in ([(f.name, f) for f in several] if several
+                             else [(names.get("key", mine.name), node.kwarg("key") or node.kwarg("stream"))]):
+            theirs = spec.fields.get(key_name)
+            if theirs is None:
+                how = "" if "key" in names else " (the step's key); say which field with key=, e.g. key=sender"
+                self._err(src, at, f"{node.name}(): stream {spec.name!r} has no field {key_name!r}{how}"
+                                   f"{name_hint(key_name, list(spec.fields))}")
+                return None
+            if not (theirs.type == mine.type or LogicalType.PHONE not in (theirs.type, mine.type)
+                    and compatible(theirs.type, mine.type)):
+                self._err(src, at or node, f"{node.name}(): key {spec.name}.{key_name} ({theirs.type}) is matched "
+                                           f"against the step's key {mine.name} ({mine.type}): these never hold "
+                                           f"equal values")
+                return None
+        by = "any of " + ", ".join(f.name for f in several) if several else names.get("key", mine.name)
+        return replace(scope, own=spec, what=f"{scope.what} ({node.name}() over {spec.name} by {by})")
 
     def _macro(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
                in_aggregate: bool) -> LogicalType | None:
@@ -684,8 +700,7 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
             errors.append(RuleError(f"unknown stream {step.stream!r} (streams: {', '.join(pack.schema.streams)})",
                                     step.loc))
             return [], errors
-        if step.key not in spec.fields:
-            errors.append(RuleError(f"stream {step.stream!r} has no key field {step.key!r}", step.loc))
+        errors.extend(key_problems(spec, step.key, step.loc))
         if step.alias in seen:
             errors.append(RuleError(f"alias {step.alias!r} is used twice", step.loc))
         if step.follows is not None:
@@ -698,17 +713,16 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
                                             step.loc))
                 elif f not in seen[a].fields:
                     errors.append(RuleError(f"follows: stream {seen[a].name!r} has no field {f!r}", step.loc))
-                elif step.key in spec.fields:
-                    errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
-                                                (a, seen[a].fields[f]), "follows"))
-        elif i > 0 and step.key in spec.fields:
+                else:
+                    errors.extend(_key_join(step.loc, (step.alias, spec, step.key), (a, seen[a], f), "follows"))
+        elif i > 0:
             prev = rule.steps[i - 1]
             prev_spec = pack.schema.streams.get(prev.stream)
-            if prev_spec is not None and prev.key in prev_spec.fields:
-                errors.extend(_join_problem(step.loc, (step.alias, spec.fields[step.key]),
-                                            (prev.alias, prev_spec.fields[prev.key]), "key"))
+            if prev_spec is not None:
+                errors.extend(_key_join(step.loc, (step.alias, spec, step.key), (prev.alias, prev_spec, prev.key),
+                                        "key"))
         errors.extend(_run_problems(step, spec))
-        keys[step.alias] = spec.fields.get(step.key)
+        keys[step.alias] = key_field(spec, step.key)
         bounds = tuple(seen)
         why = "" if i else (f"step {step.alias!r} is the first step: no earlier step can bound its window"
                             if len(rule.steps) > 1 else BOUNDS_WHERE)
@@ -724,15 +738,13 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
         spec = pack.schema.streams.get(u.stream)
         if spec is None:
             errors.append(RuleError(f"unless: unknown stream {u.stream!r}", u.loc))
-        elif u.key not in spec.fields:
-            errors.append(RuleError(f"unless: stream {u.stream!r} has no key field {u.key!r}", u.loc))
+        else:
+            errors.extend(key_problems(spec, u.key, u.loc, "unless: "))
         if u.on not in seen:
             errors.append(RuleError(f"unless: 'on' names an unknown alias {u.on!r}", u.loc))
-        elif spec is not None and u.key in spec.fields:
+        elif spec is not None:
             on = next(s for s in rule.steps if s.alias == u.on)
-            if on.key in seen[u.on].fields:
-                errors.extend(_join_problem(u.loc, ("unless", spec.fields[u.key]), (u.on, seen[u.on].fields[on.key]),
-                                            "unless"))
+            errors.extend(_key_join(u.loc, ("unless", spec, u.key), (u.on, seen[u.on], on.key), "unless"))
     if rule.absent is not None:
         errors.extend(_absent_problems(rule, pack, seen))
     return scopes, errors
@@ -765,8 +777,7 @@ def _absent_problems(rule: Rule, pack: RulePack, seen: dict[str, StreamSpec]) ->
     spec = pack.schema.streams.get(a.stream)
     if spec is None:
         return [RuleError(f"absent: unknown stream {a.stream!r} (streams: {', '.join(pack.schema.streams)})", a.loc)]
-    if a.key not in spec.fields:
-        errors.append(RuleError(f"absent: stream {a.stream!r} has no key field {a.key!r}", a.loc))
+    errors.extend(key_problems(spec, a.key, a.loc, "absent: "))
     if a.alias in seen:
         errors.append(RuleError(f"alias {a.alias!r} is used twice", a.loc))
     for step in rule.steps:  # both came in the same release, and their joins were not built together
@@ -782,14 +793,68 @@ def _absent_problems(rule: Rule, pack: RulePack, seen: dict[str, StreamSpec]) ->
             errors.append(RuleError(f"absent: follows: unknown alias {src!r} (steps: {', '.join(seen)})", a.loc))
         elif f not in seen[src].fields:
             errors.append(RuleError(f"absent: follows: stream {seen[src].name!r} has no field {f!r}", a.loc))
-        elif a.key in spec.fields:
-            errors.extend(_join_problem(a.loc, (a.alias, spec.fields[a.key]), (src, seen[src].fields[f]), "follows"))
-    elif a.key in spec.fields and rule.steps:
+        else:
+            errors.extend(_key_join(a.loc, (a.alias, spec, a.key), (src, seen[src], f), "follows"))
+    elif rule.steps:
         last = rule.steps[-1]
-        if last.alias in seen and last.key in seen[last.alias].fields:
-            errors.extend(_join_problem(a.loc, (a.alias, spec.fields[a.key]),
-                                        (last.alias, seen[last.alias].fields[last.key]), "key"))
+        if last.alias in seen:
+            errors.extend(_key_join(a.loc, (a.alias, spec, a.key), (last.alias, seen[last.alias], last.key), "key"))
     return errors
+
+
+KEY_PART_TYPES = (LogicalType.STRING, LogicalType.PHONE)
+
+
+def key_field(spec: StreamSpec, key: str) -> FieldSpec | None:
+    """What a step's key holds: its field, or for a key of several fields a text field of that name (the
+    executors derive it, runtime/keys.py); None when the key is not one of the stream's."""
+    if not is_composite(key):
+        return spec.fields.get(key)
+    if any(p not in spec.fields or spec.fields[p].type not in KEY_PART_TYPES for p in key_parts(key)):
+        return None
+    return FieldSpec(key, LogicalType.STRING)
+
+
+def show_key(key: str) -> str:
+    return f"[{', '.join(key_parts(key))}]" if is_composite(key) else key
+
+
+def key_problems(spec: StreamSpec, key: str, loc, what: str = "") -> list[RuleError]:
+    """The key's fields exist; those of a key of several fields hold text or phone numbers."""
+    if not is_composite(key):
+        return [] if key in spec.fields else [
+            RuleError(f"{what}stream {spec.name!r} has no key field {key!r}{name_hint(key, list(spec.fields))}", loc)]
+    out = []
+    for p in key_parts(key):
+        f = spec.fields.get(p)
+        if f is None:
+            out.append(RuleError(f"{what}key {show_key(key)}: stream {spec.name!r} has no field {p!r}"
+                                 f"{name_hint(p, list(spec.fields))}", loc))
+        elif f.type not in KEY_PART_TYPES:
+            out.append(RuleError(f"{what}key {show_key(key)}: field {p!r} is {f.type}; a key of several fields is "
+                                 f"made of text or phone fields", loc))
+    return out
+
+
+def _key_join(loc, mine: tuple[str, StreamSpec, str], theirs: tuple[str, StreamSpec, str],
+              how: str) -> list[RuleError]:
+    """Two keys that join (or a key and a ``follows`` field): the same number of fields, and field by field
+    the same kind of value (_join_problem). Nothing when either side is already an error elsewhere."""
+    (alias, spec, key), (other, ospec, okey) = mine, theirs
+    if how == "follows" and is_composite(key):
+        return [RuleError(f"step {alias!r}: follows with a key of several fields ({show_key(key)}) is not "
+                          "supported: follows names one field (docs/rules.md §9)", loc)]
+    parts, oparts = key_parts(key), key_parts(okey)
+    if len(parts) != len(oparts):
+        joined = {"key": "joins the previous step's key", "unless": "is matched against the key of step"}[how]
+        return [RuleError(f"step {alias!r}: key {show_key(key)} ({len(parts)} field(s)) {joined} {other!r} "
+                          f"{show_key(okey)} ({len(oparts)} field(s)): keys that join have the same number of fields",
+                          loc)]
+    out = []
+    for p, q in zip(parts, oparts):
+        if p in spec.fields and q in ospec.fields:
+            out.extend(_join_problem(loc, (alias, spec.fields[p]), (other, ospec.fields[q]), how))
+    return out
 
 
 def _join_problem(loc, mine: tuple[str, FieldSpec], theirs: tuple[str, FieldSpec], how: str) -> list[RuleError]:
@@ -835,7 +900,7 @@ def check_rule(rule: Rule, pack: RulePack, checker: Checker) -> None:
         aliases = {s.alias: pack.schema.streams[s.stream] for s in rule.steps}
         # an unqualified aggregate in a sequence's explain is an error: it used to be evaluated at the last
         # step silently, and read as the first step's count ("1 different payers" where there were 6)
-        keys = {s.alias: pack.schema.streams[s.stream].fields[s.key] for s in rule.steps}
+        keys = {s.alias: key_field(pack.schema.streams[s.stream], s.key) for s in rule.steps}
         earlier = tuple(s.alias for s in rule.steps[:-1])
         scope = Scope(pack.schema.streams[last.stream], aliases, allow_aggregates=True, what="explain",
                       params=rule.params, own_key=keys[last.alias], alias_keys=keys,

@@ -25,9 +25,12 @@ from ..lang.expr import PARAMS_ALIAS, ExprSyntaxError, parse_duration, parse_exp
 from ..lang.formats import MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, format_spec_problem
 from .checker import check_pack
 from .model import (
+    KEY_SEP,
+    MAX_KEY_PARTS,
     MAX_RETENTION,
     MAX_RUNS,
     MAX_STEPS,
+    MIN_KEY_PARTS,
     SEVERITIES,
     STATUSES,
     Absent,
@@ -95,6 +98,28 @@ def _str(node: Node | None, what: str, errors: _Errors, required: bool = False) 
         errors.add(f"{what} must be a string", node.loc)
         return ""
     return str(node.value)
+
+
+def _key(node: Node | None, errors: _Errors) -> str:
+    """``key: field`` or ``key: [f1, f2, ...]`` (2 to 4 different fields), as one name (model.KEY_SEP).
+    Whether the fields exist and hold text is the checker's business."""
+    if node is None or not isinstance(node.value, list):
+        return _str(node, "key", errors)
+    names: list[str] = []
+    for item in node.value:
+        v = item.value
+        if not isinstance(v, str) or not v.isidentifier():
+            errors.add("key: each entry of a key of several fields is a field name", item.loc)
+            return ""
+        if v in names:
+            errors.add(f"key: field {v!r} is listed twice", item.loc)
+            return ""
+        names.append(v)
+    if not MIN_KEY_PARTS <= len(names) <= MAX_KEY_PARTS:
+        errors.add(f"key: a key of several fields lists {MIN_KEY_PARTS} to {MAX_KEY_PARTS} fields (got {len(names)}); "
+                   "one field is written without brackets, key: payer_account", node.loc)
+        return ""
+    return KEY_SEP.join(names)
 
 
 def _duration(node: Node | None, what: str, errors: _Errors) -> float | None:
@@ -227,7 +252,7 @@ def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False, w
     if not single and not what:
         _unknown_keys(node, STEP_KEYS, "step", errors)
     stream = _str(node.get("stream"), "stream", errors)
-    key = _str(node.get("key"), "key", errors)
+    key = _key(node.get("key"), errors)
     if not stream:
         errors.add("missing 'stream'", node.loc)
     if not key:
@@ -469,7 +494,7 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
                 else:
                     _unknown_keys(unode, UNLESS_KEYS, "unless", errors)
                     ustream = _str(unode.get("stream"), "stream", errors)
-                    ukey = _str(unode.get("key"), "key", errors)
+                    ukey = _key(unode.get("key"), errors)
                     if not ustream or not ukey:
                         errors.add("unless needs 'stream' and 'key'", unode.loc)
                     on = _str(unode.get("on"), "on", errors) or (steps[0].alias if steps else "")

@@ -18,6 +18,22 @@ MAX_RETENTION = 400 * 86400.0  # longest window or suppression a rule may ask fo
 MAX_STEPS = 8  # steps of a sequence
 MAX_RUNS = 100  # records of a repeated step (runs: n): a run's evidence lists each of them
 
+# A key of several fields (``key: [payer_account, device_id]``) is held as one name, the parts joined by
+# KEY_SEP: no field name can hold it (field names are identifiers), so it never meets a real field. Each
+# executor derives a text column of that name from the parts (runtime/keys.py; docs/design.md §5, "Keys").
+KEY_SEP = "|"
+MIN_KEY_PARTS, MAX_KEY_PARTS = 2, 4
+
+
+def key_parts(key: str) -> tuple[str, ...]:
+    """The fields a key is made of: one for an ordinary key."""
+    return tuple(key.split(KEY_SEP))
+
+
+def is_composite(key: str) -> bool:
+    return KEY_SEP in key
+
+
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("stable", "experimental", "deprecated")
 SHADOW_STATUSES = frozenset({"experimental"})

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..lang.aggregates import AGGREGATES, SOURCE_KWARGS, window_bound
+from ..lang.aggregates import AGGREGATES, ANY_SEP, SOURCE_KWARGS, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
-from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step
+from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step, is_composite, key_parts
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -44,6 +44,11 @@ class AggregateSpec:
     def source(self) -> tuple[str, str]:
         """(stream, field) of the records the window holds."""
         return (self.over or self.stream, self.over_key or self.key)
+
+    @property
+    def source_fields(self) -> tuple[str, ...]:
+        """The fields of the source records compared with the key: one, or several with ``key=[f1, f2]``."""
+        return tuple(self.source[1].split(ANY_SEP))
 
     @property
     def foreign(self) -> bool:
@@ -221,6 +226,19 @@ class Plan:
                 out.update(spec.inputs())
         return out
 
+    def derived_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Per stream, each key of several fields a rule or an aggregate reads: its name and its fields.
+        The executors add a text column of that name to the stream (runtime/keys.py)."""
+        pairs = [(sp.stream, sp.key) for rp in self.rules for sp in rp.steps]
+        pairs += [(rp.unless.stream, rp.unless.key) for rp in self.rules if rp.unless]
+        pairs += [(rp.absent.stream, rp.absent.key) for rp in self.rules if rp.absent]
+        pairs += [(spec.stream, spec.key) for spec in self.aggregates()]
+        out: dict[str, dict[str, tuple[str, ...]]] = {}
+        for stream, key in sorted(set(pairs)):
+            if is_composite(key):
+                out.setdefault(stream, {})[key] = key_parts(key)
+        return out
+
     def streams(self) -> set[str]:
         out = {sp.stream for rp in self.rules for sp in rp.steps}
         out |= {rp.unless.stream for rp in self.rules if rp.unless}
@@ -367,6 +385,8 @@ def foreign_source(call: Call, stream: str, key: str) -> tuple[str | None, str |
     s, f = call.kwarg("stream"), call.kwarg("key")
     over = s.name if isinstance(s, Field) else stream
     over_key = f.name if isinstance(f, Field) else key
+    if isinstance(f, ListRef):  # key=[f1, f2]: the records in which any of them equals the key (ANY_SEP)
+        over_key = ANY_SEP.join(i.name for i in f.items if isinstance(i, Field))
     return (None, None) if (over, over_key) == (stream, key) else (over, over_key)
 
 
@@ -430,7 +450,7 @@ def compile_rule(rule: Rule, pack: RulePack) -> RulePlan:
     schema = pack.schema
     steps: list[StepPlan] = []
     conditions: list[Condition] = []
-    used: dict[str, set[str]] = {s.alias: {"id", "ts", s.key} for s in rule.steps}
+    used: dict[str, set[str]] = {s.alias: {"id", "ts", *key_parts(s.key)} for s in rule.steps}
     by_alias = {s.alias: s for s in rule.steps}
     kept: dict[str, dict[AggregateSpec, None]] = {s.alias: {} for s in rule.steps}
     for step in rule.steps:

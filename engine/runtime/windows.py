@@ -181,6 +181,13 @@ class ForeignIndex:
         pos[combined] = np.arange(ns + nq)
         return ForeignIndex(g, np.where(combined < ns, combined, -1), pos[ns:])
 
+    def rows_of(self, rec: np.ndarray) -> ForeignIndex:
+        """The index over expanded source rows (``key=[f1, f2]``: one per record and field) with each source
+        position pointing at its record instead, so conditions and values are read per record."""
+        sr = self.source_row
+        return ForeignIndex(self.group, np.where(sr >= 0, rec[np.maximum(sr, 0)] if len(rec) else -1, -1),
+                            self.query_pos)
+
     def sorted_mask(self, src_mask: np.ndarray) -> np.ndarray:
         """A source condition per sorted position; false at the queries."""
         src = self.source_row >= 0

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..lang.expr import Expr, Field
+from ..pack.model import key_parts
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, fields_outside_foreign
 
 ALWAYS = ("id", "ts")  # every record carries them; the total order and the evidence need both
@@ -88,7 +89,7 @@ def _aggregate(h: dict[str, StreamHorizon], spec: AggregateSpec, within_ns: int,
     over = f" of {stream} by {key}" if spec.foreign else ""
     sh.widen(within_ns + spec.window_ns, f"{rule}: {spec.func}(){over} over {human(spec.window_ns)}"
              + (f" at a step up to {human(within_ns)} back" if within_ns else ""))
-    sh.columns |= {key} | _fields([spec.value, spec.where])
+    sh.columns |= {p for f in spec.source_fields for p in key_parts(f)} | _fields([spec.value, spec.where])
     for _, inner in spec.inner:  # ``where=is_new(x, 180d)``: at every window record, looking back from there
         _aggregate(h, inner, within_ns + spec.window_ns, f"{rule} (in {spec.func}()'s where=)")
 
@@ -100,7 +101,7 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
     within = (rp.within_ns or 0) + late
     for i, sp in enumerate(rp.steps):
         sh = h.setdefault(sp.stream, StreamHorizon())
-        sh.columns.add(sp.key)
+        sh.columns |= {*key_parts(sp.key)}  # a key of several fields: its fields (derived again on reading)
         if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
             sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
             sh.widen(within, f"{rp.id}: step {sp.alias!r} within {human(within)}")
@@ -115,12 +116,12 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
     if rp.unless is not None:
         u = rp.unless
         sh = h.setdefault(u.stream, StreamHorizon())
-        sh.columns |= {u.key} | _fields([u.where])
+        sh.columns |= {*key_parts(u.key)} | _fields([u.where])
         sh.widen(within, f"{rp.id}: unless within {human(within)}")
     if rp.absent is not None:  # an absent record between the last step and its deadline
         a = rp.absent
         sh = h.setdefault(a.stream, StreamHorizon())
-        sh.columns |= {a.key} | _fields([a.where])
+        sh.columns |= {*key_parts(a.key)} | _fields([a.where])
         sh.widen(late, f"{rp.id}: absent {a.alias!r} within {human(late)}")
     for sp in rp.steps:  # a step's cross conditions may read earlier steps' fields by alias
         stream_of = {s.alias: s.stream for s in rp.steps}

@@ -19,6 +19,7 @@ drops every match whose trigger did not come for the last step's role (``Family.
 A rule whose shape does not route (an aggregate on a step that is routed by a ``follows`` field, a
 step whose key is not joined to the alert key, an ``unless`` on such a step) runs in one group with
 every record of its streams: correct, but not spread over the cluster. ``Routing.single`` lists them.
+A key of several fields (``key: [payer_account, device_id]``) is routed by its first field.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from ...pack.model import key_parts
 from ...runtime.plan import Plan, RulePlan
 
 ALL = ""  # the routing field of a role that takes every record of its stream (one group)
@@ -106,13 +108,16 @@ def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
     roles = [(sp.stream, route[i]) for i, sp in enumerate(steps)]
     # agg(..., stream=s, key=f) at a step routed by its own key (above): its window holds the records of s
     # whose f equals that key, the alert key, so routing s by f brings the group exactly those
-    roles += sorted({spec.source for spec in specs if spec.foreign})
+    # with key=[f1, f2], one role per field: the group of key v gets the records whose f1 or f2 is v
+    roles += sorted({(spec.source[0], f) for spec in specs if spec.foreign for f in spec.source_fields})
     if rp.unless is not None:
         on = rp.unless.on
         if classes.find((on, steps[on].key)) != alert_class:
             return "its unless is keyed on a step whose key is not the alert key"
         roles.append((rp.unless.stream, rp.unless.key))
-    return roles, last
+    # a key of several fields routes by its first field: every record of one tuple has that field's value, so
+    # the group of that value holds the whole tuple's records (a coarser group, the same matches)
+    return [(s, key_parts(f)[0]) for s, f in roles], last
 
 
 def rp_specs(rp: RulePlan) -> list:

@@ -70,6 +70,7 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
+from ...runtime.keys import row_keys
 from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from ...runtime.runs import RunState
@@ -386,8 +387,12 @@ class StreamExecutor:
         schema = plan.schema
         self._schema = schema
         self._fields = {s: list(spec.fields) for s, spec in schema.streams.items()}
-        self._index = {s: {f: i for i, f in enumerate(fl)} for s, fl in self._fields.items()}
-        self._kinds = {s: [physical_kind(f.type) for f in spec.fields.values()] for s, spec in schema.streams.items()}
+        # keys of several fields: text values after the fields in each row, derived at arrival (runtime/keys.py)
+        self._derived = plan.derived_keys()
+        self._names = {s: fl + list(self._derived.get(s, ())) for s, fl in self._fields.items()}
+        self._index = {s: {f: i for i, f in enumerate(fl)} for s, fl in self._names.items()}
+        self._kinds = {s: [physical_kind(f.type) for f in spec.fields.values()]
+                       + [PhysicalKind.OBJECT] * len(self._derived.get(s, ())) for s, spec in schema.streams.items()}
         self._rules = [RuleRuntime(i, rp, self) for i, rp in enumerate(plan.rules)]
         self._seq_rules = [r for r in self._rules if r.k > 1]
         self._absent_rules = [r for r in self._rules if r.absent is not None]
@@ -709,6 +714,8 @@ class StreamExecutor:
             if self.max_ts is None or ts > self.max_ts:
                 self.max_ts = ts
             if stream in self._used:
+                if stream in self._derived:
+                    row = row_keys(row, self._index[stream], self._derived[stream])
                 heapq.heappush(self._heap, (ts, arrival, stream, row))
             else:
                 self.counters["processed"] += 1  # no rule reads this stream

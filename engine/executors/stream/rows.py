@@ -159,12 +159,15 @@ class _Batch:
 class _SpecPlan:
     """One aggregate of a stream: its state, key position and the expressions of its input."""
 
-    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "where_fn", "inner_slots", "reads_only")
+    __slots__ = ("slot", "spec", "state", "kidx", "where", "value", "id_idx", "where_fn", "inner_slots", "reads_only",
+                 "kidxs")
 
     def __init__(self, slot: int, spec: AggregateSpec, state: _Agg, kidx: int, where: int | None,
                  value: int | None, id_idx: int, where_fn: Callable | None = None,
-                 inner_slots: tuple[int, ...] = (), reads_only: bool = False):
+                 inner_slots: tuple[int, ...] = (), reads_only: bool = False, kidxs: tuple[int, ...] = ()):
         self.slot = slot
+        # key=[f1, f2]: the records fed go in under each distinct non-null value of these fields (once per key)
+        self.kidxs = kidxs
         self.spec = spec
         self.state = state
         self.kidx = kidx  # the key of the records fed (``agg(..., stream=, key=)``: the other stream's field)
@@ -197,7 +200,9 @@ class _SpecPlan:
             state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.keep
             add = state.add
             idx = () if self.reads_only else range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
-            if state.takes == "id":  # count: the record's id
+            if self.kidxs:
+                self._feed_any(b, idx, vals)
+            elif state.takes == "id":  # count: the record's id
                 for i in idx:
                     row = rows[i]
                     key = row[kidx]
@@ -240,6 +245,27 @@ class _SpecPlan:
             if i in needed:
                 pairs[i] = pair
         return pairs
+
+    def _feed_any(self, b: _Batch, idx, vals: list | None) -> None:
+        """``key=[f1, f2]``: each record under every distinct non-null value of the fields, once per value."""
+        state, id_idx, rows = self.state, self.id_idx, b.rows
+        for i in idx:
+            row = rows[i]
+            keys = dict.fromkeys(row[k] for k in self.kidxs if row[k] is not None)
+            if not keys:
+                continue
+            if state.takes == "id":
+                payload = row[id_idx]
+            elif state.takes == "value":
+                payload = vals[i]
+                if payload is None:
+                    continue
+            else:
+                counts, payload = state.entry(True, None if vals is None else vals[i], None)
+                if not counts:
+                    continue
+            for key in keys:
+                state.add(key, b.ts[i], b.qs[i], payload)
 
     def late_read(self, b: _Batch, i: int) -> tuple[Any, bool]:
         """The pair at record ``i`` when nothing asked for it before (lazy states only)."""
@@ -322,11 +348,12 @@ class ReleaseSteps:
         # the executor's order, except that an is_new read inside another's where= is fed before it
         for spec in sorted(ex._specs, key=lambda a: bool(a.inner)):
             if spec.foreign:  # fed by the other stream's records (sources), read at the step's
-                (src, skey), state = spec.source, ex._aggs[spec]
+                src, state = spec.source[0], ex._aggs[spec]
                 p, c = plan_of(src), compilers[src]
-                p.sources.append(_SpecPlan(slots[spec], spec, state, ex._index[src][skey],
+                kidxs = tuple(ex._index[src][f] for f in spec.source_fields)
+                p.sources.append(_SpecPlan(slots[spec], spec, state, kidxs[0],
                                            p.expr("truth", spec.where, c), p.expr("value", spec.value, c),
-                                           ex._index[src]["id"]))
+                                           ex._index[src]["id"], kidxs=kidxs if len(kidxs) > 1 else ()))
                 agg = _SpecPlan(slots[spec], spec, state, ex._index[spec.stream][spec.key], None, None,
                                 ex._index[spec.stream]["id"], reads_only=True)
             else:
@@ -541,4 +568,4 @@ def _flag_of(event: tuple[Any, int]) -> int:
 
 
 def plan_key_name(ex: StreamExecutor, stream: str, kidx: int) -> str:
-    return ex._fields[stream][kidx]
+    return ex._names[stream][kidx]
