@@ -185,28 +185,31 @@ class RulePlan:
 def names_read(rp: RulePlan) -> set[str]:
     """Every field name a rule reads anywhere (steps, aggregates of any stream, explain, evidence, unless,
     absent), whatever the stream: a superset of the columns an executor touches for it, with ``id`` and
-    ``ts``. A table built for these rules alone may leave the other columns out."""
-    names = {"id", "ts"}
+    ``ts``, and the fields of every key of several fields. A table built for these rules alone may leave
+    the other columns out."""
+    keys = set()
     exprs: list[Expr | None] = []
     specs = [*rp.explain_aggregates.values()]
     for sp in rp.steps:
-        names |= {sp.key, *sp.fields, *([sp.distinct] if sp.distinct else []), *([sp.follows[1]] if sp.follows else [])}
+        keys.add(sp.key)
+        names = {*sp.fields, *([sp.distinct] if sp.distinct else []), *([sp.follows[1]] if sp.follows else [])}
+        keys |= names
         exprs += [sp.local, sp.cross]
         specs += list(sp.aggregates.values())
     while specs:
         spec = specs.pop()
-        names |= {spec.key, spec.source[1]}
+        keys |= {spec.key, *spec.source_fields}
         exprs += [spec.value, spec.where]
         specs += [inner for _, inner in spec.inner]
     exprs += [part.expr for part in rp.explain] + [c.expr for c in rp.conditions]
     for extra in (rp.unless, rp.absent):
         if extra is not None:
-            names.add(extra.key)
+            keys.add(extra.key)
             exprs.append(extra.where)
     if rp.absent is not None:
-        names.add(rp.absent.source[1])
-    names |= {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field)}
-    return names
+        keys.add(rp.absent.source[1])
+    keys |= {n.name for e in exprs if e is not None for n in e.walk() if isinstance(n, Field)}
+    return {"id", "ts"} | {part for k in keys for part in key_parts(k)}
 
 
 @dataclass
