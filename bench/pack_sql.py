@@ -364,10 +364,14 @@ def _velocity(plan, rp) -> str:
 
 
 def _dormant(plan, rp) -> str:
-    return f"""SELECT id, k, t, seq FROM (
-            SELECT id, k, t, seq, amount, {window_total('1', 60 * D)} AS n60, {window_total('1', 400 * D)} AS n400
-            FROM ({keyed('payment', 'payer_account', 'amount')}))
-        WHERE amount >= 10000 AND n60 = 1 AND n400 >= 2"""
+    """v3: count(w, key=[payer_account, payee_account]) as the payments (other than the trigger, before it
+    in the total order) in which the account is the payer or the payee, each payment once."""
+    def other_activity(days: int) -> str:
+        return (f"EXISTS (SELECT 1 FROM payment AS p WHERE (p.payer_account = c.k OR p.payee_account = c.k) "
+                f"AND p.t > c.t - {days * D} AND p.t <= c.t AND p.seq < c.seq)")
+
+    return f"""SELECT c.id, c.k, c.t, c.seq FROM ({keyed('payment', 'payer_account', 'amount')}) AS c
+        WHERE c.amount >= 10000 AND NOT {other_activity(60)} AND {other_activity(400)}"""
 
 
 def _drain(plan, rp) -> str:
@@ -494,7 +498,7 @@ RULE_SQL: dict[str, RuleSQL] = {
     "TF-APP-001": RuleSQL(4, True, "exact (overseas() is the same prefix regex; unless as NOT EXISTS)", _app),
     "TF-CASHOUT-001": RuleSQL(1, True, "exact (follows = join on drain.payee_account)", _cashout),
     "TF-DEV-001": RuleSQL(2, True, DISTINCT_NOTE, _device_sharing),
-    "TF-DORM-001": RuleSQL(2, True, "exact (since_prev(400d) >= 60d as two window counts, 60d and 400d)",
+    "TF-DORM-001": RuleSQL(3, True, "exact (the counts over payer or payee as EXISTS over earlier payments)",
                            _dormant),
     "TF-DRAIN-001": RuleSQL(1, True, EXACT_NOTE, _drain),
     "TF-HRJ-001": RuleSQL(2, True, EXACT_NOTE, _hrj),

@@ -229,26 +229,16 @@ def test_mutated_sql_disagrees(generated_run):
     assert len(changed) >= 3, changed
 
 
-def test_the_swap_new_payees_sql_on_its_inline_cases(tmp_path):
-    """TF-SWAP-002 fires on no sample: its SQL (a window bounded by the chain's swap, is_new as lag) is checked
-    on the rule's own inline cases, and on cases where it matters which swap bounds the window. Without the
-    bound, or with is_new left out, the SQL finds other ids."""
+def _inline_cases_against_sql(tmp_path, rule_id: str, extra_cases: list[list[dict]],
+                              mutations: dict[str, tuple[str, str]]) -> tuple[int, dict[str, int]]:
+    """A rule's SQL on its own inline cases and ``extra_cases``, each as a folder of CSV files: the same
+    ids as the engine, case by case. Returns the cases that fired and, per mutation (a text replaced in
+    the SQL), the cases where the mutated SQL finds other ids."""
     import pandas as pd
 
     pack = load_pack(RULES)
-    (rule,) = [r for r in pack.rules if r.id == "TF-SWAP-002"]
-    cases = [[dict(r) for r in case.records] for case in rule.tests]
-    phone = "+8613800000009"
-
-    def pay(rid, ts, payee):
-        return {"stream": "payment", "id": rid, "ts": ts, "payer_phone": phone, "payee_account": payee, "amount": 9}
-
-    swap = [{"stream": "sim_event", "id": f"e{i}", "ts": ts, "msisdn": phone, "event": "swap"}
-            for i, ts in enumerate(["2026-03-01T08:00:00Z", "2026-03-01T08:25:00Z"])]
-    cases.append([swap[0], pay("p1", "2026-03-01T08:10:00Z", "X1"), pay("p2", "2026-03-01T08:20:00Z", "X2"),
-                  swap[1], pay("p3", "2026-03-01T08:30:00Z", "X3"), pay("p4", "2026-03-01T08:40:00Z", "X4"),
-                  pay("p5", "2026-03-01T09:30:00Z", "X5")])
-    mutations = {"no bound": ("AND j.t > c.swap_t", ""), "no is_new": ("AND j.new_payee", "")}
+    (rule,) = [r for r in pack.rules if r.id == rule_id]
+    cases = [[dict(r) for r in case.records] for case in rule.tests] + extra_cases
     differs = {name: 0 for name in mutations}
     fired = 0
     for i, records in enumerate(cases):
@@ -259,7 +249,7 @@ def test_the_swap_new_payees_sql_on_its_inline_cases(tmp_path):
         for stream in set(pack.schema.streams) - {r["stream"] for r in records}:
             (folder / f"{stream}.csv").write_text("id,ts\n")
         run = run_both(folder)
-        (rp,) = [rp for rp in run.plan.rules if rp.id == "TF-SWAP-002"]
+        (rp,) = [rp for rp in run.plan.rules if rp.id == rule_id]
         assert run.status[rp.id] == "exact"
         got = sql_ids(run, [rp])
         assert got.matched[rp.id] == run.engine.matched[rp.id], i
@@ -270,5 +260,35 @@ def test_the_swap_new_payees_sql_on_its_inline_cases(tmp_path):
             assert old in sql
             mutated = {r[0] for r in run.con.execute(f"SELECT id FROM ({sql.replace(old, new)})").fetchall()}
             differs[name] += mutated != run.engine.matched[rp.id]
+    return fired, differs
+
+
+def test_the_swap_new_payees_sql_on_its_inline_cases(tmp_path):
+    """TF-SWAP-002 fires on no sample: its SQL (a window bounded by the chain's swap, is_new as lag) is checked
+    on the rule's own inline cases, and on cases where it matters which swap bounds the window. Without the
+    bound, or with is_new left out, the SQL finds other ids."""
+    phone = "+8613800000009"
+
+    def pay(rid, ts, payee):
+        return {"stream": "payment", "id": rid, "ts": ts, "payer_phone": phone, "payee_account": payee, "amount": 9}
+
+    swap = [{"stream": "sim_event", "id": f"e{i}", "ts": ts, "msisdn": phone, "event": "swap"}
+            for i, ts in enumerate(["2026-03-01T08:00:00Z", "2026-03-01T08:25:00Z"])]
+    extra = [[swap[0], pay("p1", "2026-03-01T08:10:00Z", "X1"), pay("p2", "2026-03-01T08:20:00Z", "X2"),
+              swap[1], pay("p3", "2026-03-01T08:30:00Z", "X3"), pay("p4", "2026-03-01T08:40:00Z", "X4"),
+              pay("p5", "2026-03-01T09:30:00Z", "X5")]]
+    fired, differs = _inline_cases_against_sql(
+        tmp_path, "TF-SWAP-002", extra, {"no bound": ("AND j.t > c.swap_t", ""), "no is_new": ("AND j.new_payee", "")})
     assert fired >= 3
+    assert all(differs.values()), differs
+
+
+def test_the_dormancy_sql_on_its_inline_cases(tmp_path):
+    """TF-DORM-001 v3 counts the payments in or out of the account: the generated data never pays a dormant
+    account, so its SQL is checked on the rule's inline cases (an inflow inside and at the edge of the 60
+    days, an account that only received before, a payment to itself). Counting the account as payer only,
+    as version 2 did, finds other ids."""
+    fired, differs = _inline_cases_against_sql(
+        tmp_path, "TF-DORM-001", [], {"payer only": (" OR p.payee_account = c.k", "")})
+    assert fired >= 4
     assert all(differs.values()), differs
