@@ -120,15 +120,16 @@ def _eval_pack(work: Path, data: Path, name: str) -> Path:
     return pack
 
 
-def _pack_at(work: Path, data: Path, rev: str) -> Path:
-    """The pack as it was at git revision ``rev``, with the data set's own reported lists."""
+def _pack_at(work: Path, data: Path | None, rev: str) -> Path:
+    """The pack as it was at git revision ``rev``, with the data set's own reported lists (if ``data``)."""
     tree = work / f"rules-{rev}"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", rev, "rules"], cwd=REPO, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     for lst in ("reported_accounts", "reported_numbers"):
-        (tree / "rules" / "lists" / f"{lst}.txt").write_text((data / f"{lst}.txt").read_text())
+        if data is not None:
+            (tree / "rules" / "lists" / f"{lst}.txt").write_text((data / f"{lst}.txt").read_text())
     _drop_explains(tree / "rules")
     return tree / "rules"
 
@@ -146,6 +147,16 @@ def _drop_explains(pack: Path) -> None:
 
 # the pack before it was tuned on hard negatives (the commit that added them)
 UNTUNED_REV = "bf72855"
+# the pack before issue #10 (language v2, hard negatives, AMLSim rules): the parent of its first commit
+PRE10_REV = "4120875"
+
+
+def _pack_alerts(work: Path, src: Path, map_file: str, pack: Path, name: str, shadow: bool) -> pd.DataFrame:
+    """The alerts of ``pack`` on ``src`` read through ``map_file`` (without the shadow rules' unless ``shadow``)."""
+    out = work / name
+    run("score", str(src), "--map", map_file, "--rules", str(pack), "--out", str(out), "-q")
+    alerts = alerts_of(out)
+    return alerts if shadow or not len(alerts) else alerts[~alerts["shadow"].astype(bool)]
 
 
 def hard_negatives(work: Path, customers: int, days: int, rate: float) -> list[str]:
@@ -240,6 +251,9 @@ def paysim(work: Path, shared: Path) -> list[str]:
     pack_p, pack_r = pr(len(pack_ids & fraud_ids), len(pack_ids), positives)
     flagged = raw[raw["isFlaggedFraud"] == 1]
     flag_p, flag_r = pr(int((flagged["isFraud"] == 1).sum()), len(flagged), positives)
+    old = _pack_alerts(work, src, map_file, _pack_at(work, None, PRE10_REV), "paysim-out-pre10", shadow=False)
+    old_ids = set(old["record_id"]) if len(old) else set()
+    old_p, old_r = pr(len(old_ids & fraud_ids), len(old_ids), positives)
     return [
         "## PaySim",
         "",
@@ -257,6 +271,7 @@ def paysim(work: Path, shared: Path) -> list[str]:
         "| detector | flagged records | precision | recall |",
         "|---|--:|--:|--:|",
         f"| fraudrules pack (non-shadow alerts, any rule) | {len(pack_ids):,} | {fmt(pack_p)} | {fmt(pack_r)} |",
+        f"| the pack before issue #10 (`{PRE10_REV}`), the same way | {len(old_ids):,} | {fmt(old_p)} | {fmt(old_r)} |",
         f"| PaySim `isFlaggedFraud` | {len(flagged):,} | {fmt(flag_p)} | {fmt(flag_r)} |",
         "",
         "What this shows. PaySim's own rule (`isFlaggedFraud`: a transfer over 200,000) flags nothing in",
@@ -386,6 +401,9 @@ def amlsim(work: Path, shared: Path) -> list[str]:
         cp, cr = pr(len(cyc & fraud_keys), len(cyc), len(fraud_keys))
         rows.append((name, len(keys), p, r, len(cyc), cp, cr))
     (_, k0, p0, r0, m0, mp0, mr0), (_, k1, p1, r1, m1, mp1, mr1) = rows
+    old = _pack_alerts(work, src, map_file, _pack_at(work, None, PRE10_REV), "amlsim-out-pre10", shadow=True)
+    old_keys = set(old["key"].astype(str)) if len(old) else set()
+    kp, kr = pr(len(old_keys & fraud_keys), len(old_keys), len(fraud_keys))
     per_rule = []
     for rid in CYCLES:
         rr = report["rules"][rid]
@@ -440,6 +458,8 @@ def amlsim(work: Path, shared: Path) -> list[str]:
         "",
         "| detector | accounts | precision | recall (of laundering accounts) |",
         "|---|--:|--:|--:|",
+        f"| the pack before issue #10 (`{PRE10_REV}`), alert keys | {len(old_keys):,} | {fmt(kp)}"
+        f" | {fmt(kr)} |",
         f"| pack without TF-CYCLE-002..004, alert keys | {k0:,} | {fmt(p0)} | {fmt(r0)} |",
         f"| pack with TF-CYCLE-002..004, alert keys | {k1:,} | {fmt(p1)} | {fmt(r1)} |",
         f"| TF-CYCLE-001, every account of each cycle | {m0:,} | {fmt(mp0)} | {fmt(mr0)} |",
