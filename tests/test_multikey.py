@@ -295,30 +295,40 @@ def test_the_store_keeps_the_fields_of_the_key_not_the_key():
     assert not any("|" in c for c in h.columns("payment"))
 
 
-def test_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path):
-    """The pair's window crosses the day: day 2 reads day 1's payments from the store, which keeps the
-    key's fields and derives the key again; scoring day 2 blind differs."""
-    root = pack_dir({"rule": RULE.replace("1h", "1d").replace("30m", "1m")})
-    own = load_pack(root)
-    rows = [("p1", "2026-03-01T22:00:00Z", "A1", "d1", "B1"), ("x1", "2026-03-01T22:30:00Z", "A1", "d2", "B2"),
-            ("p2", "2026-03-01T23:00:00Z", "A1", "d1", "B2"), ("p3", "2026-03-02T01:00:00Z", "A1", "d1", "B3"),
-            ("x2", "2026-03-02T02:00:00Z", "A1", "d2", "B3"), ("p4", "2026-03-02T03:00:00Z", "A1", "", "B4")]
+def _day_folders(tmp_path: Path, rows: list[tuple], columns: list[str]) -> list[Path]:
+    """One folder per day (1 and 2 March) with that day's payments, amount 10 each."""
     folders = []
     for day in ("01", "02"):
         folder = tmp_path / f"d{day}"
         folder.mkdir()
-        frame = pd.DataFrame([r for r in rows if r[1].startswith(f"2026-03-{day}")],
-                             columns=["id", "ts", "payer_account", "device_id", "payee_account"]).assign(amount="10")
-        frame.to_csv(folder / "payment.csv", index=False)
+        pd.DataFrame([r for r in rows if r[1].startswith(f"2026-03-{day}")], columns=columns).assign(
+            amount="10").to_csv(folder / "payment.csv", index=False)
         folders.append(folder)
+    return folders
+
+
+def _alert_lines(root: Path, folder_sets: list[list[Path]], history: Path | None, out: Path, **kw) -> list[str]:
+    """The alert lines of one score run per folder set, one after another (with ``history``, one store)."""
+    pack = load_pack(root)
+    lines = []
+    for i, folders in enumerate(folder_sets):
+        specs = parse_inputs([str(f) for f in folders], pack.schema)
+        _, paths = score_job(root, specs, out / str(i), pack=pack, history=history, **kw)
+        lines += paths["alerts"].read_text(encoding="utf-8").splitlines()
+    return lines
+
+
+def test_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path):
+    """The pair's window crosses the day: day 2 reads day 1's payments from the store, which keeps the
+    key's fields and derives the key again; scoring day 2 blind differs."""
+    root = pack_dir({"rule": RULE.replace("1h", "1d").replace("30m", "1m")})
+    rows = [("p1", "2026-03-01T22:00:00Z", "A1", "d1", "B1"), ("x1", "2026-03-01T22:30:00Z", "A1", "d2", "B2"),
+            ("p2", "2026-03-01T23:00:00Z", "A1", "d1", "B2"), ("p3", "2026-03-02T01:00:00Z", "A1", "d1", "B3"),
+            ("x2", "2026-03-02T02:00:00Z", "A1", "d2", "B3"), ("p4", "2026-03-02T03:00:00Z", "A1", "", "B4")]
+    folders = _day_folders(tmp_path, rows, ["id", "ts", "payer_account", "device_id", "payee_account"])
 
     def alerts(folder_sets: list[list[Path]], history: Path | None, tag: str, **kw) -> list[str]:
-        out = []
-        for i, fs in enumerate(folder_sets):
-            specs = parse_inputs([str(f) for f in fs], own.schema)
-            _, paths = score_job(root, specs, tmp_path / f"out-{tag}-{i}", pack=own, history=history, **kw)
-            out += paths["alerts"].read_text(encoding="utf-8").splitlines()
-        return out
+        return _alert_lines(root, folder_sets, history, tmp_path / f"out-{tag}", **kw)
 
     one = alerts([folders], None, "one")
     assert [(json.loads(a)["record_id"], json.loads(a)["key"]) for a in one] == [("p3", "A1|d1")]
@@ -403,25 +413,13 @@ def test_any_key_is_kept_in_history_and_routed_by_each_field(load_rule):
 
 def test_any_key_day_by_day_with_a_store_equals_one_run(pack_dir, tmp_path: Path):
     root = pack_dir({"rule": ANY.replace("1h", "1d")})
-    own = load_pack(root)
     rows = [("p1", "2026-03-01T22:00:00Z", "A1", "B1"), ("p2", "2026-03-01T23:00:00Z", "C1", "A1"),
             ("p3", "2026-03-02T01:00:00Z", "A1", "A1"), ("p4", "2026-03-02T02:00:00Z", "C1", "B1")]
-    folders = []
-    for day in ("01", "02"):
-        folder = tmp_path / f"d{day}"
-        folder.mkdir()
-        pd.DataFrame([r for r in rows if r[1].startswith(f"2026-03-{day}")],
-                     columns=["id", "ts", "payer_account", "payee_account"]).assign(amount="10").to_csv(
-            folder / "payment.csv", index=False)
-        folders.append(folder)
+    folders = _day_folders(tmp_path, rows, ["id", "ts", "payer_account", "payee_account"])
 
     def alerts(folder_sets: list[list[Path]], history: Path | None, tag: str, **kw) -> list[str]:
-        out = []
-        for i, fs in enumerate(folder_sets):
-            specs = parse_inputs([str(f) for f in fs], own.schema)
-            _, paths = score_job(root, specs, tmp_path / f"out-{tag}-{i}", pack=own, history=history, **kw)
-            out += [json.loads(a)["record_id"] for a in paths["alerts"].read_text(encoding="utf-8").splitlines()]
-        return out
+        lines = _alert_lines(root, folder_sets, history, tmp_path / f"out-{tag}", **kw)
+        return [json.loads(a)["record_id"] for a in lines]
 
     one = alerts([folders], None, "one")
     assert one == ["p3"]  # C1 at p4: p2 and p4, two
