@@ -283,3 +283,11 @@ def test_a_wrong_answer_is_caught() -> None:
     assert same(got, want)
     assert not same(math.nextafter(got, 1.0), want)
     assert not same(True, 1.0) and not same(-0.0, 0.0) and not same(None, 0.0)
+
+
+def test_a_branch_never_taken_gives_the_other_branch_its_kind() -> None:
+    """Found by the fuzz in CI: ``x if null else y`` is y everywhere, so an all-null branch beside a
+    timestamp must not make the scalar answer a float where the vectorised one is a timestamp."""
+    e = parse_expr('coalesce(1d + null, other_ts if null else null) if null else ts + 60s + number("98")')
+    rows = [(2.5, 0.0, 7362346, None, False, "web", None), (-0.0265, 0.0, -3194, 68, False, None, "x")]
+    check(e, rows, [{COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}] * 2)

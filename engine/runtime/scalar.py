@@ -189,6 +189,9 @@ class ScalarCompiler:
                 return self._truth(node, aggs), BOOL
             return self._arith(node, aggs)
         if isinstance(node, Cond):
+            if isinstance(node.test, Literal) and node.test.value is None:
+                # never true: the vectorised branch is the other side, null adopting no kind of its own
+                return self._compile(node.other, aggs)
             test = self._truth(node.test, aggs)
             (then, tk), (other, ok) = self._compile(node.then, aggs), self._compile(node.other, aggs)
             kind = self._unified(then, tk, other, ok)
