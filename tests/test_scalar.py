@@ -291,3 +291,15 @@ def test_a_branch_never_taken_gives_the_other_branch_its_kind() -> None:
     e = parse_expr('coalesce(1d + null, other_ts if null else null) if null else ts + 60s + number("98")')
     rows = [(2.5, 0.0, 7362346, None, False, "web", None), (-0.0265, 0.0, -3194, 68, False, None, "x")]
     check(e, rows, [{COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}] * 2)
+
+
+def test_coalesce_skips_a_null_literal_and_keeps_the_timestamp() -> None:
+    """Found by the fuzz (5 of 17 seeds): ``coalesce(null, other_ts)`` is a timestamp to the type
+    checker, but np.where(null-as-float, int64) made it a float column; the branch beside ``ts``
+    then flipped between int and float depending on whether other_ts was null on every row."""
+    e = parse_expr("ts if -1000000000000000 < length(\"0bB0aB0\") else coalesce(null, other_ts) - -1000000000000000")
+    aggs = {COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}
+    check(e, [(0.0, None, 224460000000000000, None, False, "ß", "x")], [aggs])
+    check(e, [(0.0, None, 5, 7, False, "ß", "x"), (0.0, None, 6, None, False, "ß", "x")], [aggs, aggs])
+    env = BatchEnv([(0.0, None, 5, 7, False, "web", "x")], [aggs])
+    assert Evaluator(LISTS).compute(parse_expr("coalesce(null, other_ts)"), env).values.dtype == np.int64

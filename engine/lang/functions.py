@@ -284,6 +284,12 @@ def _is_null(args: list[Vec], const: object) -> Vec:
 
 def _coalesce(args: list[Vec], const: object) -> Vec:
     a, b = args
+    # an argument null on every row (a null literal) is skipped, not unified: np.where would turn
+    # coalesce(null, ts) into a float, where the type checker and the scalar path see a timestamp
+    if a.null.all():
+        return b
+    if b.null.all():
+        return a
     return Vec(np.where(a.null, b.values, a.values), a.null & b.null)
 
 

@@ -497,11 +497,13 @@ def _is_null(args, kinds, const):
 
 
 def _coalesce(args, kinds, const):
+    x_fn, y_fn = args
+    if x_fn is _none:  # as the vectorised body: an all-null argument is skipped, adopting no kind
+        return y_fn, kinds[1]
+    if y_fn is _none:
+        return x_fn, kinds[0]
     kind = _promoted(kinds[0], kinds[1])
     cast = _caster(kind)
-    x_fn, y_fn = args
-    if x_fn is _none and y_fn is _none:
-        return _none, kind
 
     def call(v, a):
         x = x_fn(v, a)
