@@ -213,3 +213,22 @@ def test_every_slice_body_agrees_with_the_loop(func, seed):
         bounds[r] = (bound_min[q], inclusive)
         want_all[q] = brute(func, minutes, values, keys, where, 30, bounds, at=[r])[0]
     assert got == [want_all[q] for q in range(len(rows))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_start_is_the_first_row_inside_by_the_loop(seed):
+    """window_start searches ts - w in table order and permutes; the answer is the first sorted
+    row of the same key with ts > ts_r - w, whatever the keys, ties, nulls, windows and ranks."""
+    from fraudrules.runtime.windows import sorted_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    ts = np.sort(rng.integers(0, 40, n)).astype(np.int64) * MIN
+    keys = rng.choice(np.array(["A", "B", "C", "D"], dtype=object), n)
+    null = rng.random(n) < 0.1
+    for ranks in (None, sorted_ranks(ts)):
+        g = GroupIndex.build(Vec(keys, null), ts, ranks=ranks)
+        for w in (1, MIN, 5 * MIN, 7 * MIN + 1, 60 * MIN):
+            expected = [next(j for j in range(len(g.ts)) if g.codes[j] == g.codes[i] and g.ts[j] > g.ts[i] - w)
+                        for i in range(len(g.ts))]
+            assert g.window_start(w).tolist() == expected
