@@ -232,3 +232,19 @@ def test_window_start_is_the_first_row_inside_by_the_loop(seed):
             expected = [next(j for j in range(len(g.ts)) if g.codes[j] == g.codes[i] and g.ts[j] > g.ts[i] - w)
                         for i in range(len(g.ts))]
             assert g.window_start(w).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_values_tell_objects_and_texts_apart(seed):
+    """distinct_values hashes object addresses // 16 first: rows with equal text get one index,
+    whether they share one str or not, and rows with different text never do."""
+    from fraudrules.columns.vec import distinct_values
+
+    rng = np.random.default_rng(seed)
+    pool = ["".join(rng.choice(list("ab01+"), int(rng.integers(0, 4)))) for _ in range(40)]
+    shared = [pool[i] for i in rng.integers(0, len(pool), 500)]  # one object per text, as a reader makes
+    copies = ["".join(list(t)) for t in shared[:200]]  # equal texts at other addresses
+    values = np.array(shared + copies + [1, 2.5, 1], dtype=object)
+    uniq, index = distinct_values(values)
+    assert [uniq[i] for i in index] == values.tolist()
+    assert len(set(index.tolist())) == len(uniq) == len(set(values.tolist()))
