@@ -328,8 +328,10 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndar
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     vcodes = factorize(values.values, values.null) if vcodes is None else vcodes
-    # by key, value, position: one stable sort of one integer (dense value codes keep it in int64)
-    dense, _ = pd.factorize(vcodes)
+    # by key, value, position: one stable sort of one integer (dense value codes keep it in int64).
+    # Codes from KeyCodes or factorize are dense already (-1 .. rows - 1): hashing them again only
+    # renumbers the values, and the runs of equal (key, value) do not depend on the numbering.
+    dense = vcodes if int(vcodes.min()) >= -1 and int(vcodes.max()) < n else pd.factorize(vcodes)[0]
     width = int(dense.max()) + 2 if n else 1
     kmin = int(g.codes.min())
     run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")

@@ -248,3 +248,23 @@ def test_distinct_values_tell_objects_and_texts_apart(seed):
     uniq, index = distinct_values(values)
     assert [uniq[i] for i in index] == values.tolist()
     assert len(set(index.tolist())) == len(uniq) == len(set(values.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_previous_same_does_not_depend_on_how_values_are_numbered(seed):
+    """previous_same sorts dense value codes as they come and hashes other codes first: both give
+    the latest earlier row of the same key and value, as the loop does."""
+    from fraudrules.runtime.windows import previous_same
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    keys = rng.choice(np.array(["A", "B", "C"], dtype=object), n)
+    g = GroupIndex.build(Vec(keys, rng.random(n) < 0.1), np.sort(rng.integers(0, 30, n)).astype(np.int64) * MIN)
+    dense = rng.integers(-1, 6, n).astype(np.int64)  # -1: null
+    sparse = np.where(dense < 0, -1, dense * 1_000_003 + 17)
+    valid = rng.random(n) < 0.8
+    values = Vec(dense.astype(object), dense < 0)
+    expected = [max((j for j in range(i) if valid[j] and g.codes[j] == g.codes[i] and dense[j] == dense[i]),
+                    default=-1) if dense[i] >= 0 else -1 for i in range(n)]
+    assert previous_same(g, values, valid, dense).tolist() == expected
+    assert previous_same(g, values, valid, sparse).tolist() == expected
