@@ -110,29 +110,6 @@ def test_rules_in_worker_processes_give_the_same_outputs(sample_run, monkeypatch
     assert done[-1] == ("rules", len(plan.rules), len(plan.rules))
 
 
-def test_preparing_on_threads_computes_what_one_thread_does(sample_run):
-    """BatchExecutor.prepare(threads=n) codes, sorts and searches the (stream, key) columns on n
-    threads: the same codes, window starts, joints and foreign indexes as on one."""
-    from fraudrules.executors.batch import BatchExecutor
-
-    plan, records = sample_run
-    one, many = BatchExecutor(plan, records), BatchExecutor(plan, records)
-    one.prepare(threads=1)
-    many.prepare(threads=4)
-    assert one.tables._codes.keys() == many.tables._codes.keys() and one.tables._codes
-    for k, c in one.tables._codes.items():
-        assert c.codes.tolist() == many.tables._codes[k].codes.tolist() and c.uniq.tolist() == many.tables._codes[
-            k].uniq.tolist()
-    assert one.store._starts.keys() == many.store._starts.keys() and one.store._starts
-    for k, v in one.store._starts.items():
-        assert v.tolist() == many.store._starts[k].tolist()
-    assert one.tables._joint.keys() == many.tables._joint.keys()
-    for k, (a, b) in one.tables._joint.items():
-        assert a.tolist() == many.tables._joint[k][0].tolist() and b.tolist() == many.tables._joint[k][1].tolist()
-    assert one.store._foreign_index.keys() == many.store._foreign_index.keys()
-    assert [[x.tolist() for x in r.rows] for r in one.run()] == [[x.tolist() for x in r.rows] for r in many.run()]
-
-
 def test_default_jobs_is_capped_by_the_rules():
     assert job.default_jobs(1) == 1
     assert 1 <= job.default_jobs(1000) <= 1000

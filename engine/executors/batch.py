@@ -439,48 +439,23 @@ class BatchExecutor:
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
 
-    def prepare(self, threads: int = 1) -> None:
+    def prepare(self) -> None:
         """Compute what rules share, once: the codes of every key column, each table's timestamp
         ranks, and the group index and window starts of every aggregate's (stream, key). Worker
-        processes forked after this inherit it instead of each computing it again.
-
-        With ``threads`` > 1, the (stream, key) columns are coded, sorted and searched on that many
-        threads: numpy's sorts and binary searches and pandas' integer hashing release the GIL. Each
-        result depends on its own column only, so it is the same whichever thread made it."""
-        aggregates = sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns))
-        per_key: dict[tuple[str, str], list[AggregateSpec]] = {}
-        for rp in self.plan.rules:
-            for sp in rp.steps:
-                per_key.setdefault((sp.stream, sp.key), [])
-        for spec in aggregates:
-            if not spec.foreign:
-                per_key.setdefault((spec.stream, spec.key), []).append(spec)
-        for stream in dict.fromkeys(stream for stream, _ in per_key):
-            self.tables.ranks(stream)  # and the table with its derived keys: built once, before any thread
-
-        def one_key(item: tuple[tuple[str, str], list[AggregateSpec]]) -> None:
-            self.tables.codes(*item[0])
-            for spec in item[1]:
-                self.store.window_start(spec)
-
-        if threads > 1 and len(per_key) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(one_key, per_key.items()))  # list(): a thread's exception is raised here
-        else:
-            for item in per_key.items():
-                one_key(item)
+        processes forked after this inherit it instead of each computing it again."""
         for rp in self.plan.rules:
             for j, sp in enumerate(rp.steps):
+                self.tables.codes(sp.stream, sp.key)
                 if j:
                     self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
             if rp.unless is not None:
                 on = rp.steps[rp.unless.on]
                 self.tables.joint((rp.unless.stream, rp.unless.key), (on.stream, on.key))
-        for spec in aggregates:
+        for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
             if spec.foreign:
                 self.store.foreign_index(spec)
+            else:
+                self.store.window_start(spec)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:

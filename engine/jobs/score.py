@@ -123,7 +123,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         return results  # type: ignore[return-value]
     global _FORK_EXECUTOR
     _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
-    _FORK_EXECUTOR.prepare(threads=jobs)
+    _FORK_EXECUTOR.prepare()
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_forked_rule, i): i for i in range(n)}
