@@ -734,6 +734,84 @@ def test_canonical_cn_mobile_fast_path_equals_the_parser():
     assert not fast_null.any()
 
 
+def _country_codes() -> list[str]:
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    return sorted(str(c) for c in COUNTRY_CODE_TO_REGION_CODE)
+
+
+# "+", then a country code (or digits that are none), then digits that often start with what some
+# country's national prefix looks like (0, 1, 8, 06, 1xx carrier codes); near misses around it
+_NATIONAL = st.text("0123456789", max_size=18) | st.sampled_from(
+    ["0", "00", "1", "8", "06", "179", "11", "12"]).flatmap(
+    lambda head: st.text("0123456789", max_size=14).map(lambda tail: head + tail))
+def _valid_numbers() -> list[str]:
+    """Valid numbers of every region and type, as E.164 and with the region's national prefix (or a
+    carrier code) put back after the country code: the ones where a wrong claim would show."""
+    import phonenumbers
+
+    out = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                     phonenumbers.PhoneNumberType.TOLL_FREE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            code, nsn = str(number.country_code), phonenumbers.national_significant_number(number)
+            out += ["+" + code + nsn] + ["+" + code + p + nsn for p in {meta.national_prefix or "0", "0", "1", "8"}]
+    return out
+
+
+_PLUS_NUMBER = st.builds(lambda code, rest: "+" + code + rest, st.sampled_from(_country_codes()) | st.text(
+    "0123456789", min_size=1, max_size=3), _NATIONAL) | st.sampled_from(_valid_numbers())
+_NEAR_MISS = st.one_of(
+    _PLUS_NUMBER.map(lambda v: v[1:]),  # no plus
+    _PLUS_NUMBER.map(lambda v: "+0" + v[1:]),  # a leading 0: parsed as dialled with the international prefix
+    st.builds(lambda v, at, c: v[:at] + c + v[at:], _PLUS_NUMBER, st.integers(1, 20), st.sampled_from(
+        [" ", "-", "A", "x", "#", "+", "\n", "٣", "(", "."])),  # a separator, letter or non-ASCII digit inside
+    _PLUS_NUMBER.map(lambda v: " " + v),
+    st.text(max_size=8))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PLUS_NUMBER | _NEAR_MISS, min_size=1, max_size=30), st.sampled_from(["CN", "US", "DE", "IT", "GB"]))
+def test_numbers_kept_as_written_are_what_the_parser_gives(numbers, region):
+    """The "+"-and-digits fast path (phones.kept_as_written) claims only numbers phonenumbers returns
+    unchanged, valid or not; normalise over an array equals normalise_one value by value."""
+    import numpy as np
+
+    from fraudrules.columns import phones
+
+    numbers = [v for v in numbers if not v.endswith("\n")]  # the canonical test's own newline rule, tested above
+    if not numbers:
+        return
+    kept = phones.kept_as_written(pa.array(numbers, pa.string()))
+    for v, k in zip(numbers, kept):
+        if k:
+            assert phones.normalise_one(v, region) == v, v
+    values = np.array(numbers, dtype=object)
+    fast, fast_null = phones.normalise(values, np.zeros(len(values), dtype=bool), region)
+    slow = [phones.normalise_one(v, region) for v in numbers]
+    assert fast.tolist() == ["" if s == "" else s for s in slow]
+    assert fast_null.tolist() == [s == "" for s in slow]
+
+
+def test_numbers_kept_as_written_cover_every_country_code():
+    """Every country code with numbers that do and do not start with its national prefix; and the
+    claim is not empty: E.164 numbers of other countries skip the parser."""
+    from fraudrules.columns import phones
+
+    numbers = _valid_numbers() + ["+" + code + rest for code in _country_codes()
+               for rest in ("0", "01", "0123456789", "1", "123456789", "8912345678", "2012345678", "1790123456789",
+                            "11012345678", "612345678", "71234567890", "5", "")]
+    kept = phones.kept_as_written(pa.array(numbers, pa.string()))
+    for v, k in zip(numbers, kept):
+        assert not k or phones.normalise_one(v, "CN") == v, v
+    assert kept.sum() > len(numbers) // 2
+    assert kept[numbers.index("+862012345678")] and not kept[numbers.index("+860123456789")]
+
+
 def test_the_arrow_canonical_test_is_the_python_one():
     """io.convert tests canonical numbers with Arrow's RE2, whose "$" does not match before a final
     newline as Python's does: the RE2 pattern says so itself, and both pick the same values."""

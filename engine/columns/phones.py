@@ -140,20 +140,87 @@ _CANONICAL_CN_MOBILE = r"^\+861[3-9][0-9]{9}$"
 CANONICAL_CN_MOBILE_RE2 = r"^\+861[3-9][0-9]{9}\n?$"
 
 
+# "+", a country code and digits, nothing else: phonenumbers keeps such text as written whether or
+# not it is valid (E.164 of a valid one is "+", the code and the national significant number, leading
+# zeros kept), unless it strips a national prefix after the code, and it tries that only where the
+# region's national_prefix_for_parsing matches at the start of the rest (re.match). Every error on
+# the way (too short, too long, unknown code) keeps the text as written too. "+0..." is left to the
+# parser: it retries such text as if dialled with the region's international prefix.
+_PLUS_DIGITS_RE2 = r"^\+[1-9][0-9]*$"
+
+
+@lru_cache(maxsize=300)  # one entry per country code
+def _national_prefix_re2(code: str) -> str | None:
+    """RE2 test for "the national number after country code ``code`` starts with its national prefix",
+    as phonenumbers.parse looks for it; None where the code's region has no national prefix."""
+    from phonenumbers import PhoneMetadata, region_code_for_country_code
+
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region_code_for_country_code(int(code)))
+    prefix = None if metadata is None else metadata.national_prefix_for_parsing
+    return f"^(?:{prefix})" if prefix else None
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> object:
+    import pyarrow as pa
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    return pa.array(sorted(str(c) for c in COUNTRY_CODE_TO_REGION_CODE), pa.string())
+
+
+def kept_as_written(strings: object) -> np.ndarray:
+    """Which of ``strings`` (a pyarrow string array) ``normalise`` keeps as written without asking the
+    parser, whatever the region, found with Arrow's kernels: the canonical CN mobiles
+    (``CANONICAL_CN_MOBILE_RE2``) and the "+"-and-digits numbers no national prefix can be stripped
+    from (``_PLUS_DIGITS_RE2``), which ``normalise_one`` returns unchanged."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kept = pc.match_substring_regex(strings, CANONICAL_CN_MOBILE_RE2).fill_null(False).to_numpy(
+        zero_copy_only=False).astype(bool)
+    shape = pc.match_substring_regex(strings, _PLUS_DIGITS_RE2).fill_null(False).to_numpy(
+        zero_copy_only=False).astype(bool) & ~kept
+    rows = np.flatnonzero(shape)
+    if not len(rows):
+        return kept
+    cand = strings.take(pa.array(rows))
+    # the country code is the shortest of the first 1, 2, 3 digits that is one (_extract_country_code)
+    code_len = np.zeros(len(rows), dtype=np.int8)
+    for width in (3, 2, 1):
+        known = pc.is_in(pc.utf8_slice_codeunits(cand, 1, 1 + width), value_set=_country_codes())
+        code_len[known.fill_null(False).to_numpy(zero_copy_only=False)] = width
+    for width in (1, 2, 3):
+        at = np.flatnonzero(code_len == width)
+        if not len(at):
+            continue
+        sub = cand.take(pa.array(at))
+        codes = np.asarray(pc.utf8_slice_codeunits(sub, 1, 1 + width).to_pylist(), dtype=object)
+        rest = pc.utf8_slice_codeunits(sub, 1 + width)
+        for code in set(codes.tolist()):  # a few country codes, not one call per number
+            mine = codes == code
+            test = _national_prefix_re2(code)
+            if test is None:
+                kept[rows[at[mine]]] = True
+                continue
+            strippable = pc.match_substring_regex(rest.filter(pa.array(mine)), test).to_numpy(
+                zero_copy_only=False).astype(bool)
+            kept[rows[at[mine][~strippable]]] = True
+    return kept
+
+
 def normalise(values: np.ndarray, null: np.ndarray, region: str,
               canonical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalise an array of phone numbers to E.164 where they are valid. ``canonical``: which values
-    are canonical CN mobiles (``CANONICAL_CN_MOBILE_RE2``), when the caller tested it vectorised."""
-    import pandas as pd
-
+    normalise to themselves (``kept_as_written``), when the caller tested it on an Arrow array."""
     live = ~null
     if canonical is not None:
         canonical = canonical & live
     else:
+        import pyarrow as pa
+
         canonical = np.zeros(len(values), dtype=bool)
         if live.any():
-            canonical[live] = pd.Series(values[live], dtype=object).str.match(_CANONICAL_CN_MOBILE).fillna(
-                False).to_numpy(dtype=bool)
+            canonical[live] = kept_as_written(pa.array(values[live], pa.string()))
     out, out_null = map_unique(values, null | canonical, lambda s: normalise_one(s, region) or None)
     out[canonical] = values[canonical]
     out_null[canonical] = False

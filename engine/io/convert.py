@@ -325,8 +325,8 @@ def _phones(arr: pa.Array, null: np.ndarray, region: str) -> Vec:
     # the dictionary is already distinct: normalise it, not the rows
     dictionary = np.empty(len(enc.dictionary), dtype=object)
     dictionary[:] = enc.dictionary.to_pylist()
-    # the usual number is already canonical: RE2 says which in one pass, the parser sees the rest
-    canonical = _np_bool(pc.match_substring_regex(enc.dictionary, phones.CANONICAL_CN_MOBILE_RE2))
+    # the usual number is already written as E.164: Arrow's kernels say which, the parser sees the rest
+    canonical = phones.kept_as_written(enc.dictionary)
     norm, norm_null = phones.normalise(dictionary, np.zeros(len(dictionary), dtype=bool), region, canonical)
     idx = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
     out = norm[idx]

@@ -105,11 +105,17 @@ class CompositeIndex:
     def search(self, q_codes: np.ndarray, q_ts: np.ndarray, side: str) -> np.ndarray:
         if self.n == 0 or len(q_codes) == 0:
             return np.zeros(len(q_codes), dtype=np.int64)
+        return self.search_ranked(q_codes, np.searchsorted(self.uniq, q_ts, side=side), side)
+
+    def search_ranked(self, q_codes: np.ndarray, q_pos: np.ndarray, side: str) -> np.ndarray:
+        """``search`` with ``q_pos`` = np.searchsorted(self.uniq, q_ts, side) already known."""
+        if self.n == 0 or len(q_codes) == 0:
+            return np.zeros(len(q_codes), dtype=np.int64)
         base = (q_codes - self.lo) * self.width
         if side == "left":  # first row with (code, ts) >= query
-            q = base + np.searchsorted(self.uniq, q_ts, side="left")
+            q = base + q_pos
         else:  # first row with (code, ts) > query; rank - 1 may be -1, still above the previous code
-            q = base + np.searchsorted(self.uniq, q_ts, side="right") - 1
+            q = base + q_pos - 1
         out = np.searchsorted(self.keys, q, side=side)
         # queries whose code lies outside the indexed codes land at the ends
         out = np.where(q_codes < self.lo, 0, out)
@@ -126,6 +132,7 @@ class GroupIndex:
     group_start: np.ndarray  # first sorted position of each row's group
     _index: CompositeIndex | None = None
     _ranks: tuple[np.ndarray, np.ndarray] | None = None  # (distinct ts, rank per sorted position)
+    _table_ts: np.ndarray | None = None  # ts per table row, in the table's (time) order
 
     @staticmethod
     def build(key: Vec, ts: np.ndarray, codes: np.ndarray | None = None,
@@ -144,7 +151,13 @@ class GroupIndex:
         """First sorted position of each row's window (ts > ts_r - w, same key)."""
         if self._index is None:
             self._index = CompositeIndex(self.codes, self.ts, self._ranks)
-        return self._index.search(self.codes, self.ts - window_ns, side="right")
+        if self._table_ts is None:
+            self._table_ts = np.empty_like(self.ts)
+            self._table_ts[self.order] = self.ts
+        # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
+        # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
+        pos = np.searchsorted(self._index.uniq, self._table_ts - window_ns, side="right")[self.order]
+        return self._index.search_ranked(self.codes, pos, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
         values = np.empty_like(sorted_values)
@@ -315,8 +328,10 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndar
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     vcodes = factorize(values.values, values.null) if vcodes is None else vcodes
-    # by key, value, position: one stable sort of one integer (dense value codes keep it in int64)
-    dense, _ = pd.factorize(vcodes)
+    # by key, value, position: one stable sort of one integer (dense value codes keep it in int64).
+    # Codes from KeyCodes or factorize are dense already (-1 .. rows - 1): hashing them again only
+    # renumbers the values, and the runs of equal (key, value) do not depend on the numbering.
+    dense = vcodes if int(vcodes.min()) >= -1 and int(vcodes.max()) < n else pd.factorize(vcodes)[0]
     width = int(dense.max()) + 2 if n else 1
     kmin = int(g.codes.min())
     run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")

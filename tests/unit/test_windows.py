@@ -213,3 +213,58 @@ def test_every_slice_body_agrees_with_the_loop(func, seed):
         bounds[r] = (bound_min[q], inclusive)
         want_all[q] = brute(func, minutes, values, keys, where, 30, bounds, at=[r])[0]
     assert got == [want_all[q] for q in range(len(rows))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_start_is_the_first_row_inside_by_the_loop(seed):
+    """window_start searches ts - w in table order and permutes; the answer is the first sorted
+    row of the same key with ts > ts_r - w, whatever the keys, ties, nulls, windows and ranks."""
+    from fraudrules.runtime.windows import sorted_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    ts = np.sort(rng.integers(0, 40, n)).astype(np.int64) * MIN
+    keys = rng.choice(np.array(["A", "B", "C", "D"], dtype=object), n)
+    null = rng.random(n) < 0.1
+    for ranks in (None, sorted_ranks(ts)):
+        g = GroupIndex.build(Vec(keys, null), ts, ranks=ranks)
+        for w in (1, MIN, 5 * MIN, 7 * MIN + 1, 60 * MIN):
+            expected = [next(j for j in range(len(g.ts)) if g.codes[j] == g.codes[i] and g.ts[j] > g.ts[i] - w)
+                        for i in range(len(g.ts))]
+            assert g.window_start(w).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_values_tell_objects_and_texts_apart(seed):
+    """distinct_values hashes object addresses // 16 first: rows with equal text get one index,
+    whether they share one str or not, and rows with different text never do."""
+    from fraudrules.columns.vec import distinct_values
+
+    rng = np.random.default_rng(seed)
+    pool = ["".join(rng.choice(list("ab01+"), int(rng.integers(0, 4)))) for _ in range(40)]
+    shared = [pool[i] for i in rng.integers(0, len(pool), 500)]  # one object per text, as a reader makes
+    copies = ["".join(list(t)) for t in shared[:200]]  # equal texts at other addresses
+    values = np.array(shared + copies + [1, 2.5, 1], dtype=object)
+    uniq, index = distinct_values(values)
+    assert [uniq[i] for i in index] == values.tolist()
+    assert len(set(index.tolist())) == len(uniq) == len(set(values.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_previous_same_does_not_depend_on_how_values_are_numbered(seed):
+    """previous_same sorts dense value codes as they come and hashes other codes first: both give
+    the latest earlier row of the same key and value, as the loop does."""
+    from fraudrules.runtime.windows import previous_same
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    keys = rng.choice(np.array(["A", "B", "C"], dtype=object), n)
+    g = GroupIndex.build(Vec(keys, rng.random(n) < 0.1), np.sort(rng.integers(0, 30, n)).astype(np.int64) * MIN)
+    dense = rng.integers(-1, 6, n).astype(np.int64)  # -1: null
+    sparse = np.where(dense < 0, -1, dense * 1_000_003 + 17)
+    valid = rng.random(n) < 0.8
+    values = Vec(dense.astype(object), dense < 0)
+    expected = [max((j for j in range(i) if valid[j] and g.codes[j] == g.codes[i] and dense[j] == dense[i]),
+                    default=-1) if dense[i] >= 0 else -1 for i in range(n)]
+    assert previous_same(g, values, valid, dense).tolist() == expected
+    assert previous_same(g, values, valid, sparse).tolist() == expected
