@@ -292,6 +292,61 @@ def test_message_observed_collision_is_retried_and_loses_no_record(tmp_path):
     assert [f["id"] for f in ex._host.get_facts(RULESET, "0")] == [fact_id(b, 0, 0) + "#1"]
 
 
+
+CHAIN3_RULE = """
+id: T-CHAIN3
+title: Long inbound call, an SMS, then a payment, all to one phone
+severity: high
+score: 50
+sequence:
+  within: 1h
+  steps:
+    - as: call
+      stream: call
+      key: callee
+      where: duration >= 600
+    - as: text
+      stream: sms
+      key: receiver
+    - as: pay
+      stream: payment
+      key: payer_phone
+      where: amount >= 100
+explain: "{pay.amount} after call {call.id}"
+"""
+
+
+def test_a_later_step_no_held_fact_can_join_is_not_sent_to_durable(tmp_path):
+    """A step (or trigger) whose join value no held fact of the step before has cannot end a chain now or
+    later: it is neither asserted nor sent, and the alerts still equal batch's."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": CHAIN3_RULE})), "CN")
+    a, b = "+8613800000001", "+8613800000002"
+
+    def at(minute: int) -> str:
+        return f"2026-03-01T10:{minute:02d}:00Z"
+
+    recs = [
+        {"stream": "sms", "id": "s0", "ts": at(0), "sender": "+8613900000009", "receiver": a},  # no call yet
+        {"stream": "payment", "id": "p0", "ts": at(1), "payer_phone": a, "amount": 500},  # no sms after a call
+        {"stream": "call", "id": "c1", "ts": at(2), "caller": "+85523900111", "callee": a, "duration": 900},
+        {"stream": "sms", "id": "s1", "ts": at(3), "sender": "+8613900000009", "receiver": b},  # b: no call
+        {"stream": "payment", "id": "p1", "ts": at(4), "payer_phone": a, "amount": 500},  # a: no sms after c1
+        {"stream": "sms", "id": "s2", "ts": at(5), "sender": "+8613900000009", "receiver": a},
+        {"stream": "payment", "id": "p2", "ts": at(6), "payer_phone": a, "amount": 500},  # c1, s2, p2
+        {"stream": "payment", "id": "p3", "ts": at(7), "payer_phone": b, "amount": 500},  # b: nothing held
+    ]
+    ex = StreamExecutor(plan)
+    got, facts = [], []
+    for r in recs:
+        got.extend(alert_line(x) for x in ex.feed(r))
+        facts.append(ex.stats["live_facts"])
+    got.extend(alert_line(x) for x in ex.flush())
+    assert got == batch_lines(plan, recs) and len(got) == 1
+    assert [json.loads(x)["record_id"] for x in got] == ["p2"]
+    # held: c1 from the third record on, s2 from the sixth; s0 and s1 never were
+    assert facts == [0, 0, 1, 1, 1, 2, 2, 2]
+    assert ex.durable_fact_count() == 2
+
 # --- checkpoints ------------------------------------------------------------------------------------------
 
 

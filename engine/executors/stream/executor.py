@@ -2,9 +2,9 @@
 
 Division of labour (docs/design.md §5, §7):
 
-- **durable-rules** holds one compiled JSON ruleset with one rule per fraud
-  rule. A single-stream rule is a one-condition rule on a flag event
-  (``ok == true``). A sequence is an ``all`` of one condition per step over
+- **durable-rules** holds one compiled JSON ruleset with one rule per
+  sequence rule (a single-stream rule joins nothing: its step's conditions
+  are its match, in Python). A sequence is an ``all`` of one condition per step over
   *facts*: key equality by cross-fact references (``k == a0.k`` or the
   followed field), ``q > a(j-1).q`` (strictly later in the total order) and
   ``ts <= a0.ts + within`` (inclusive, integer nanoseconds). durable-rules
@@ -15,7 +15,8 @@ Division of labour (docs/design.md §5, §7):
 - **Python** keeps everything that depends on event time or that durable
   cannot express: the step-local ``where`` (functions, lists, ``in``,
   aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
-  and attached to the fact as a flag (only flagged records are asserted);
+  and attached to the fact as a flag (only flagged records are asserted, a
+  later step only if a held fact of the step before has its join value);
   window aggregates (the same values as :mod:`engine.windows`, integer-scaled
   sums included); cross-step conditions on the chains durable returns;
   ``unless``; latest-chain selection; suppression; the watermark, the reorder
@@ -179,7 +180,10 @@ class RuleRuntime:
         # the last and per value the next step joins on: an upper bound (order and within are not counted).
         # out_idx[j]: the field of step j's record that step j+1 joins (None: it joins an earlier step; then
         # step j's chains are counted by its own key, and step j+1 is bounded by all of them)
-        self.count_frames = self.k >= 3
+        # Counted for two steps as well: a later step whose join value no held fact of the step before
+        # has cannot end a chain, now or later (those facts are earlier in the total order), so it is
+        # neither asserted nor sent as a trigger (_hold, _joinable). The cap applies from 3 steps.
+        self.count_frames = self.k >= 2
         self.frames: list[dict] = [{} for _ in range(self.k - 1)]
         self.frame_total = [0] * (self.k - 1)
         self.out_idx: list[int | None] = []
@@ -243,9 +247,8 @@ class RuleRuntime:
         self.alerts = 0
 
     def durable_rule(self) -> dict:
+        """The rule's durable-rules join (sequences only: a single step is decided in Python)."""
         r = self.index
-        if self.k == 1:
-            return {"all": [{"a0": {"$and": [{"r": r}, {"ok": True}]}}], "run": self.id}
         conds = [{"a0": {"$and": [{"r": r}, {"st": 0}]}}]
         for j in range(1, self.k):
             src, field = self.links[j]
@@ -450,7 +453,7 @@ class StreamExecutor:
     def _new_host(self) -> SyncHost:
         actions = {r.id: self._make_action(r) for r in self._rules}
         host = SyncHost(actions)
-        definition = {RULESET: {r.id: r.durable_rule() for r in self._rules}}
+        definition = {RULESET: {r.id: r.durable_rule() for r in self._seq_rules}}
         if definition[RULESET]:
             host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
         self.sids_used: set[str] = set()
@@ -539,6 +542,14 @@ class StreamExecutor:
             return None
         return u, v
 
+    @staticmethod
+    def _joinable(rule: RuleRuntime, j: int, cand: Candidate) -> bool:
+        """Whether a fact of step j > 0 could join a held fact of the step before (rule.frames: an upper
+        bound of the partial chains per join value); if not, durable-rules would join nothing for it."""
+        if rule.links[j][0] == j - 1:
+            return rule.frames[j - 1].get(join_value(cand.values[rule.key_idx[j]]), 0) > 0
+        return rule.frame_total[j - 1] > 0
+
     def _chain_cap(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A record refused as step j of a rule, past MAX_STREAM_CHAINS: counted per rule, said on stderr (first
         time per rule) or to ``on_chain_cap``. Not an evaluation error: the guard's rollback would cost a
@@ -560,6 +571,8 @@ class StreamExecutor:
             frames = self._frames_of(rule, j, cand)
             if frames is None:
                 self._chain_cap(rule, j, cand)
+                return
+            if j and not frames[0]:  # no chain can pass through it: durable-rules need not hold it
                 return
         if not self._assert_cand(rule, j, cand):
             return
@@ -917,22 +930,18 @@ class StreamExecutor:
         return i < len(lst) and lst[i][0] < q_last
 
     def _trigger(self, rule: RuleRuntime, cand: Candidate) -> None:
+        if rule.k == 1:  # its conditions held (rows.py): the match, without a round trip through durable-rules
+            rule.triggers.append((cand, [(cand,)]))
+            return
+        j = rule.k - 1
+        if not self._joinable(rule, j, cand):  # no held fact to join: durable-rules would fire nothing
+            return
         values = cand.values
         key = values[rule.key_idx[-1]]
         sid = self._sid(rule, key)
         self._fired = []
-        if rule.k == 1:
-            msg = {"id": fact_id(str(values[0]), rule.index, 0), "sid": sid, "r": rule.index, "ok": True,
-                   "q": cand.q}
-            self._send(msg, event=True)  # consumed by its match: nothing stays stored
-            fired = self._fired
-            if fired != [(cand.q,)]:
-                raise FraudRulesError(f"{rule.id}: durable-rules fired {fired} for record {values[0]!r}")
-            rule.triggers.append((cand, [(cand,)]))
-            return
         if sid not in rule.live_sid:  # no earlier step is live in this shard: no chain can end here
             return
-        j = rule.k - 1
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": sid, "r": rule.index, "st": j,
                "k": join_value(key), "q": cand.q, "ts": cand.ts}
         if j in rule.run_steps:
