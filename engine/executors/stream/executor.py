@@ -16,7 +16,8 @@ Division of labour (docs/design.md §5, §7):
   cannot express: the step-local ``where`` (functions, lists, ``in``,
   aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
   and attached to the fact as a flag (only flagged records are asserted, a
-  later step only if a held fact of the step before has its join value);
+  later step only if a held fact of the step before has its join value, a
+  first step only once a step-1 record joins its value);
   window aggregates (the same values as :mod:`engine.windows`, integer-scaled
   sums included); cross-step conditions on the chains durable returns;
   ``unless``; latest-chain selection; suppression; the watermark, the reorder
@@ -218,6 +219,9 @@ class RuleRuntime:
         if self.facts_heap:
             self.facts = []
         self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
+        # held first steps not yet asserted, per the value step 1 joins: a first step goes to durable-rules
+        # only when a record of step 1 with its join value comes (_send_first_steps); most never do
+        self.unsent: dict[str, list[Candidate]] = {}
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
         self.triggers: list[tuple[Candidate, list[tuple[Candidate, ...]]]] = []
@@ -543,11 +547,11 @@ class StreamExecutor:
         return u, v
 
     @staticmethod
-    def _joinable(rule: RuleRuntime, j: int, cand: Candidate) -> bool:
-        """Whether a fact of step j > 0 could join a held fact of the step before (rule.frames: an upper
+    def _joinable(rule: RuleRuntime, j: int, values: tuple) -> bool:
+        """Whether a record of step j > 0 could join a held fact of the step before (rule.frames: an upper
         bound of the partial chains per join value); if not, durable-rules would join nothing for it."""
         if rule.links[j][0] == j - 1:
-            return rule.frames[j - 1].get(join_value(cand.values[rule.key_idx[j]]), 0) > 0
+            return rule.frames[j - 1].get(join_value(values[rule.key_idx[j]]), 0) > 0
         return rule.frame_total[j - 1] > 0
 
     def _chain_cap(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
@@ -574,8 +578,15 @@ class StreamExecutor:
                 return
             if j and not frames[0]:  # no chain can pass through it: durable-rules need not hold it
                 return
-        if not self._assert_cand(rule, j, cand):
-            return
+        if j == 0:  # asserted when step 1 joins its value, if ever (_send_first_steps)
+            values = cand.values
+            if any(values[idx] is None for _, idx in rule.carry[0]):  # a null link never joins
+                return
+        else:
+            if j == 1:
+                self._send_first_steps(rule, cand)
+            if not self._assert_cand(rule, j, cand):
+                return
         if frames is not None and frames[0]:
             u, v = cand.frames = frames
             rule.frame_total[j] += u
@@ -593,11 +604,34 @@ class StreamExecutor:
             elif run.cands and run.cands[-1].fid is not None:
                 self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
             run.add(cand)
+        if j == 0:  # frames: (1, the value step 1 joins)
+            v = cand.frames[1]  # type: ignore[index]
+            if rule.latest:  # only the latest first step is ever asserted (see above)
+                rule.unsent[v] = [cand]
+            else:
+                rule.unsent.setdefault(v, []).append(cand)
+
+    def _send_first_steps(self, rule: RuleRuntime, cand: Candidate) -> None:
+        """Assert the held first steps a step-1 fact or trigger ``cand`` may join, in total order: before it,
+        durable-rules had no use for them (a join needs a step-1 fact, and a step-1 fact needs them)."""
+        waiting = rule.unsent.pop(join_value(cand.values[rule.key_idx[1]]), None)
+        if waiting:
+            for first in waiting:
+                self._assert_cand(rule, 0, first)
 
     def _expire(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
         if cand.fid is not None:
             self._retract(rule, cand)
+        elif j == 0:  # never asserted: no longer waiting to be
+            lst = rule.unsent.get(cand.frames[1])  # type: ignore[index]
+            if lst:
+                for i, c in enumerate(lst):
+                    if c is cand:
+                        del lst[i]
+                        break
+                if not lst:
+                    del rule.unsent[cand.frames[1]]  # type: ignore[index]
         if cand.frames is not None:  # the partial chains it ended leave durable-rules with it
             u, v = cand.frames
             rule.frame_total[j] -= u
@@ -806,6 +840,8 @@ class StreamExecutor:
                         run = rule.run_of(j, values, ts, q)
                         if run is None:  # no run ends here: not a candidate of the step
                             continue
+                    if j and j == rule.k - 1 and not self._joinable(rule, j, values):
+                        continue  # a trigger with no held fact to join: no chain ends here (no candidate)
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
                     cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q), run)
                     if j < rule.k - 1:
@@ -934,8 +970,8 @@ class StreamExecutor:
             rule.triggers.append((cand, [(cand,)]))
             return
         j = rule.k - 1
-        if not self._joinable(rule, j, cand):  # no held fact to join: durable-rules would fire nothing
-            return
+        if j == 1:
+            self._send_first_steps(rule, cand)
         values = cand.values
         key = values[rule.key_idx[-1]]
         sid = self._sid(rule, key)
