@@ -445,6 +445,9 @@ class StreamExecutor:
         self._action_errors: list[str] = []
         self._restoring = False
         self._expired_ts: int | None = None
+        # the earliest ts + within of a held fact (or less): a record at or before it retracts nothing,
+        # so the per-record look at every sequence rule's oldest fact is skipped (_hold lowers it)
+        self._next_due: float = math.inf
         self._since_expire = 0
         self._host = self._new_host()
         # a release that raises is rolled back and bisected; the record that raises is rejected (guard.py)
@@ -593,9 +596,13 @@ class StreamExecutor:
             rule.frames[j][v] = rule.frames[j].get(v, 0) + u
         rule.cands[(cand.q, j)] = cand
         if rule.facts_heap:
-            heapq.heappush(rule.facts, (cand.first_ts if j == 0 else cand.ts, cand.q, j))
+            fts = cand.first_ts if j == 0 else cand.ts
+            heapq.heappush(rule.facts, (fts, cand.q, j))
         else:
-            rule.facts.append((cand.ts, cand.q, j))
+            fts = cand.ts
+            rule.facts.append((fts, cand.q, j))
+        if fts + rule.within < self._next_due:
+            self._next_due = fts + rule.within
         if rule.latest:
             jv = join_value(cand.values[rule.join_idx])
             run = rule.runs.get(jv)
@@ -813,12 +820,17 @@ class StreamExecutor:
         seq_rules = self._seq_rules
         for i, (ts, _arrival, stream, values) in enumerate(batch):
             q = q0 + i
-            for rule in seq_rules:  # retract facts that no chain ending now or later can use
-                facts = rule.facts
-                while facts and facts[0][0] + rule.within < ts:
-                    _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
-                    self._expire(rule, fj, rule.cands[(fq, fj)])
-                    expired.append((rule, (fq, fj)))
+            if ts > self._next_due:  # retract facts that no chain ending now or later can use
+                due = math.inf
+                for rule in seq_rules:
+                    facts = rule.facts
+                    while facts and facts[0][0] + rule.within < ts:
+                        _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
+                        self._expire(rule, fj, rule.cands[(fq, fj)])
+                        expired.append((rule, (fq, fj)))
+                    if facts and facts[0][0] + rule.within < due:
+                        due = facts[0][0] + rule.within
+                self._next_due = due
             routes = self._routes.get(stream)
             if not routes:  # a stream only another stream's aggregates read (feed_sources took it)
                 self.counters["processed"] += 1
