@@ -169,8 +169,9 @@ def test_stream_join_work_is_linear_on_a_busy_key(rule, tmp_path):
         assert lines == _batch(plan, recs)
         assert len(lines) == n  # every outflow alerts, with its latest inflow
         assert works[n] <= 2 * n  # a test of the least inflow and the latest chain per trigger; was n(n+1)/2
-        # live facts: the busy account's latest inflow, and each outflow's own (an inflow of its payee)
-        assert ex.stats["live_facts"] == ex.durable_fact_count() == n + 1
+        # live facts: the busy account's latest inflow only; an outflow is also an inflow of its payee, but
+        # no outflow of a payee joins it, so it is never asserted (StreamExecutor._send_first_steps)
+        assert ex.stats["live_facts"] == ex.durable_fact_count() == 1
     assert works[4000] <= 2.2 * works[2000]
 
 
@@ -237,7 +238,8 @@ def test_checkpoint_inside_a_busy_key(tmp_path):
     assert sum(len(r["cands"]) for r in state["rule_state"]) > 100
     ex2 = StreamExecutor(plan, shards=5)
     ex2.load_state(state)
-    assert ex2.stats["live_facts"] == ex.stats["live_facts"] == ex2.durable_fact_count()
+    # held first steps go to durable-rules when a step-1 record joins them: a restore asserts none yet
+    assert ex2.stats["live_facts"] == ex2.durable_fact_count() <= ex.stats["live_facts"]
     for i in range(cut, len(recs), 97):
         out.extend(ex2.feed_many(recs[i: i + 97]))
     out.extend(ex2.flush())

@@ -274,23 +274,80 @@ def test_message_observed_collision_is_retried_and_loses_no_record(tmp_path):
     assert fnv1a32("call-46469") == fnv1a32("call-253384")  # FINDINGS §4, the engine's own hash
     a, b = _colliding_ids("call-")
     plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": COLLIDE_RULE})), "CN")
-    phone = "+8613800000001"
+    one, two = "+8613800000001", "+8613800000002"
     recs = [
-        {"stream": "call", "id": a, "ts": "2026-03-01T10:00:00Z", "caller": "+85523900111", "callee": phone,
+        {"stream": "call", "id": a, "ts": "2026-03-01T10:00:00Z", "caller": "+85523900111", "callee": one,
          "duration": 900},
-        {"stream": "call", "id": b, "ts": "2026-03-01T10:05:00Z", "caller": "+85523900111", "callee": phone,
+        {"stream": "call", "id": b, "ts": "2026-03-01T10:05:00Z", "caller": "+85523900111", "callee": two,
          "duration": 900},
-        {"stream": "payment", "id": "p1", "ts": "2026-03-01T10:30:00Z", "payer_phone": phone, "amount": 500},
+        {"stream": "payment", "id": "p1", "ts": "2026-03-01T10:30:00Z", "payer_phone": one, "amount": 500},
+        {"stream": "payment", "id": "p2", "ts": "2026-03-01T10:31:00Z", "payer_phone": two, "amount": 500},
     ]
     got, ex = stream_lines(plan, recs, shards=1)  # one sid: the two ids meet in one message index
     assert ex.stats["id_collisions"] >= 1
     assert got == batch_lines(plan, recs)
-    assert json.loads(got[0])["evidence"][0]["id"] == b  # the record refused at first is the latest call
-    # the call refused at first is stored under a nonce id; as the latest call of the callee it replaced
-    # the earlier one in durable-rules (a trigger needs only the latest first step: stream/latest.py)
-    assert ex.durable_fact_count() == 1 == ex.stats["live_facts"]
-    assert [f["id"] for f in ex._host.get_facts(RULESET, "0")] == [fact_id(b, 0, 0) + "#1"]
+    # each call is asserted when the first payment of its callee comes: a at p1, then b at p2, refused at
+    # first (a is still held) and stored under a nonce id; both alert
+    assert [json.loads(x)["evidence"][0]["id"] for x in got] == [a, b]
+    assert ex.durable_fact_count() == 2 == ex.stats["live_facts"]
+    assert sorted(f["id"] for f in ex._host.get_facts(RULESET, "0")) == sorted([fact_id(a, 0, 0),
+                                                                                fact_id(b, 0, 0) + "#1"])
 
+
+CHAIN3_RULE = """
+id: T-CHAIN3
+title: Long inbound call, an SMS, then a payment, all to one phone
+severity: high
+score: 50
+sequence:
+  within: 1h
+  steps:
+    - as: call
+      stream: call
+      key: callee
+      where: duration >= 600
+    - as: text
+      stream: sms
+      key: receiver
+    - as: pay
+      stream: payment
+      key: payer_phone
+      where: amount >= 100
+explain: "{pay.amount} after call {call.id}"
+"""
+
+
+def test_durable_rules_gets_only_the_facts_a_join_can_use(tmp_path):
+    """A step (or trigger) whose join value no held fact of the step before has cannot end a chain now or
+    later: it is neither asserted nor sent. A first step is asserted only when a step-1 record joins its
+    value. The alerts still equal batch's."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": CHAIN3_RULE})), "CN")
+    a, b = "+8613800000001", "+8613800000002"
+
+    def at(minute: int) -> str:
+        return f"2026-03-01T10:{minute:02d}:00Z"
+
+    recs = [
+        {"stream": "sms", "id": "s0", "ts": at(0), "sender": "+8613900000009", "receiver": a},  # no call yet
+        {"stream": "payment", "id": "p0", "ts": at(1), "payer_phone": a, "amount": 500},  # no sms after a call
+        {"stream": "call", "id": "c1", "ts": at(2), "caller": "+85523900111", "callee": a, "duration": 900},
+        {"stream": "sms", "id": "s1", "ts": at(3), "sender": "+8613900000009", "receiver": b},  # b: no call
+        {"stream": "payment", "id": "p1", "ts": at(4), "payer_phone": a, "amount": 500},  # a: no sms after c1
+        {"stream": "sms", "id": "s2", "ts": at(5), "sender": "+8613900000009", "receiver": a},
+        {"stream": "payment", "id": "p2", "ts": at(6), "payer_phone": a, "amount": 500},  # c1, s2, p2
+        {"stream": "payment", "id": "p3", "ts": at(7), "payer_phone": b, "amount": 500},  # b: nothing held
+    ]
+    ex = StreamExecutor(plan)
+    got, facts = [], []
+    for r in recs:
+        got.extend(alert_line(x) for x in ex.feed(r))
+        facts.append(ex.stats["live_facts"])
+    got.extend(alert_line(x) for x in ex.flush())
+    assert got == batch_lines(plan, recs) and len(got) == 1
+    assert [json.loads(x)["record_id"] for x in got] == ["p2"]
+    # in durable-rules: c1 and s2 from the sixth record on (s2 joins c1); s0, s1 never, nor any payment
+    assert facts == [0, 0, 0, 0, 0, 2, 2, 2]
+    assert ex.durable_fact_count() == 2
 
 # --- checkpoints ------------------------------------------------------------------------------------------
 
@@ -307,7 +364,8 @@ def test_checkpoint_roundtrip_in_process(samples_records):
     assert state["pending"] and any(r["cands"] for r in state["rule_state"])
     ex2 = StreamExecutor(PLAN, lateness=120, shards=17)  # another shard layout is fine
     ex2.load_state(state)
-    assert ex2.stats["live_facts"] == ex.stats["live_facts"] == ex2.durable_fact_count()
+    # held first steps go to durable-rules when a step-1 record joins them: a restore asserts none yet
+    assert ex2.stats["live_facts"] == ex2.durable_fact_count() <= ex.stats["live_facts"]
     for i in range(cut, len(arrival), 700):
         out.extend(ex2.feed_many(arrival[i: i + 700]))
     out.extend(ex2.flush())

@@ -2,9 +2,9 @@
 
 Division of labour (docs/design.md §5, §7):
 
-- **durable-rules** holds one compiled JSON ruleset with one rule per fraud
-  rule. A single-stream rule is a one-condition rule on a flag event
-  (``ok == true``). A sequence is an ``all`` of one condition per step over
+- **durable-rules** holds one compiled JSON ruleset with one rule per
+  sequence rule (a single-stream rule joins nothing: its step's conditions
+  are its match, in Python). A sequence is an ``all`` of one condition per step over
   *facts*: key equality by cross-fact references (``k == a0.k`` or the
   followed field), ``q > a(j-1).q`` (strictly later in the total order) and
   ``ts <= a0.ts + within`` (inclusive, integer nanoseconds). durable-rules
@@ -15,7 +15,9 @@ Division of labour (docs/design.md §5, §7):
 - **Python** keeps everything that depends on event time or that durable
   cannot express: the step-local ``where`` (functions, lists, ``in``,
   aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
-  and attached to the fact as a flag (only flagged records are asserted);
+  and attached to the fact as a flag (only flagged records are asserted, a
+  later step only if a held fact of the step before has its join value, a
+  first step only once a step-1 record joins its value);
   window aggregates (the same values as :mod:`engine.windows`, integer-scaled
   sums included); cross-step conditions on the chains durable returns;
   ``unless``; latest-chain selection; suppression; the watermark, the reorder
@@ -179,7 +181,10 @@ class RuleRuntime:
         # the last and per value the next step joins on: an upper bound (order and within are not counted).
         # out_idx[j]: the field of step j's record that step j+1 joins (None: it joins an earlier step; then
         # step j's chains are counted by its own key, and step j+1 is bounded by all of them)
-        self.count_frames = self.k >= 3
+        # Counted for two steps as well: a later step whose join value no held fact of the step before
+        # has cannot end a chain, now or later (those facts are earlier in the total order), so it is
+        # neither asserted nor sent as a trigger (_hold, _joinable). The cap applies from 3 steps.
+        self.count_frames = self.k >= 2
         self.frames: list[dict] = [{} for _ in range(self.k - 1)]
         self.frame_total = [0] * (self.k - 1)
         self.out_idx: list[int | None] = []
@@ -214,6 +219,9 @@ class RuleRuntime:
         if self.facts_heap:
             self.facts = []
         self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
+        # held first steps not yet asserted, per the value step 1 joins: a first step goes to durable-rules
+        # only when a record of step 1 with its join value comes (_send_first_steps); most never do
+        self.unsent: dict[str, list[Candidate]] = {}
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
         self.triggers: list[tuple[Candidate, list[tuple[Candidate, ...]]]] = []
@@ -243,9 +251,8 @@ class RuleRuntime:
         self.alerts = 0
 
     def durable_rule(self) -> dict:
+        """The rule's durable-rules join (sequences only: a single step is decided in Python)."""
         r = self.index
-        if self.k == 1:
-            return {"all": [{"a0": {"$and": [{"r": r}, {"ok": True}]}}], "run": self.id}
         conds = [{"a0": {"$and": [{"r": r}, {"st": 0}]}}]
         for j in range(1, self.k):
             src, field = self.links[j]
@@ -438,6 +445,9 @@ class StreamExecutor:
         self._action_errors: list[str] = []
         self._restoring = False
         self._expired_ts: int | None = None
+        # the earliest ts + within of a held fact (or less): a record at or before it retracts nothing,
+        # so the per-record look at every sequence rule's oldest fact is skipped (_hold lowers it)
+        self._next_due: float = math.inf
         self._since_expire = 0
         self._host = self._new_host()
         # a release that raises is rolled back and bisected; the record that raises is rejected (guard.py)
@@ -450,7 +460,7 @@ class StreamExecutor:
     def _new_host(self) -> SyncHost:
         actions = {r.id: self._make_action(r) for r in self._rules}
         host = SyncHost(actions)
-        definition = {RULESET: {r.id: r.durable_rule() for r in self._rules}}
+        definition = {RULESET: {r.id: r.durable_rule() for r in self._seq_rules}}
         if definition[RULESET]:
             host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
         self.sids_used: set[str] = set()
@@ -539,6 +549,14 @@ class StreamExecutor:
             return None
         return u, v
 
+    @staticmethod
+    def _joinable(rule: RuleRuntime, j: int, values: tuple) -> bool:
+        """Whether a record of step j > 0 could join a held fact of the step before (rule.frames: an upper
+        bound of the partial chains per join value); if not, durable-rules would join nothing for it."""
+        if rule.links[j][0] == j - 1:
+            return rule.frames[j - 1].get(join_value(values[rule.key_idx[j]]), 0) > 0
+        return rule.frame_total[j - 1] > 0
+
     def _chain_cap(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A record refused as step j of a rule, past MAX_STREAM_CHAINS: counted per rule, said on stderr (first
         time per rule) or to ``on_chain_cap``. Not an evaluation error: the guard's rollback would cost a
@@ -561,17 +579,30 @@ class StreamExecutor:
             if frames is None:
                 self._chain_cap(rule, j, cand)
                 return
-        if not self._assert_cand(rule, j, cand):
-            return
+            if j and not frames[0]:  # no chain can pass through it: durable-rules need not hold it
+                return
+        if j == 0:  # asserted when step 1 joins its value, if ever (_send_first_steps)
+            values = cand.values
+            if any(values[idx] is None for _, idx in rule.carry[0]):  # a null link never joins
+                return
+        else:
+            if j == 1:
+                self._send_first_steps(rule, cand)
+            if not self._assert_cand(rule, j, cand):
+                return
         if frames is not None and frames[0]:
             u, v = cand.frames = frames
             rule.frame_total[j] += u
             rule.frames[j][v] = rule.frames[j].get(v, 0) + u
         rule.cands[(cand.q, j)] = cand
         if rule.facts_heap:
-            heapq.heappush(rule.facts, (cand.first_ts if j == 0 else cand.ts, cand.q, j))
+            fts = cand.first_ts if j == 0 else cand.ts
+            heapq.heappush(rule.facts, (fts, cand.q, j))
         else:
-            rule.facts.append((cand.ts, cand.q, j))
+            fts = cand.ts
+            rule.facts.append((fts, cand.q, j))
+        if fts + rule.within < self._next_due:
+            self._next_due = fts + rule.within
         if rule.latest:
             jv = join_value(cand.values[rule.join_idx])
             run = rule.runs.get(jv)
@@ -580,11 +611,34 @@ class StreamExecutor:
             elif run.cands and run.cands[-1].fid is not None:
                 self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
             run.add(cand)
+        if j == 0:  # frames: (1, the value step 1 joins)
+            v = cand.frames[1]  # type: ignore[index]
+            if rule.latest:  # only the latest first step is ever asserted (see above)
+                rule.unsent[v] = [cand]
+            else:
+                rule.unsent.setdefault(v, []).append(cand)
+
+    def _send_first_steps(self, rule: RuleRuntime, cand: Candidate) -> None:
+        """Assert the held first steps a step-1 fact or trigger ``cand`` may join, in total order: before it,
+        durable-rules had no use for them (a join needs a step-1 fact, and a step-1 fact needs them)."""
+        waiting = rule.unsent.pop(join_value(cand.values[rule.key_idx[1]]), None)
+        if waiting:
+            for first in waiting:
+                self._assert_cand(rule, 0, first)
 
     def _expire(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
         if cand.fid is not None:
             self._retract(rule, cand)
+        elif j == 0:  # never asserted: no longer waiting to be
+            lst = rule.unsent.get(cand.frames[1])  # type: ignore[index]
+            if lst:
+                for i, c in enumerate(lst):
+                    if c is cand:
+                        del lst[i]
+                        break
+                if not lst:
+                    del rule.unsent[cand.frames[1]]  # type: ignore[index]
         if cand.frames is not None:  # the partial chains it ended leave durable-rules with it
             u, v = cand.frames
             rule.frame_total[j] -= u
@@ -766,12 +820,17 @@ class StreamExecutor:
         seq_rules = self._seq_rules
         for i, (ts, _arrival, stream, values) in enumerate(batch):
             q = q0 + i
-            for rule in seq_rules:  # retract facts that no chain ending now or later can use
-                facts = rule.facts
-                while facts and facts[0][0] + rule.within < ts:
-                    _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
-                    self._expire(rule, fj, rule.cands[(fq, fj)])
-                    expired.append((rule, (fq, fj)))
+            if ts > self._next_due:  # retract facts that no chain ending now or later can use
+                due = math.inf
+                for rule in seq_rules:
+                    facts = rule.facts
+                    while facts and facts[0][0] + rule.within < ts:
+                        _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
+                        self._expire(rule, fj, rule.cands[(fq, fj)])
+                        expired.append((rule, (fq, fj)))
+                    if facts and facts[0][0] + rule.within < due:
+                        due = facts[0][0] + rule.within
+                self._next_due = due
             routes = self._routes.get(stream)
             if not routes:  # a stream only another stream's aggregates read (feed_sources took it)
                 self.counters["processed"] += 1
@@ -793,6 +852,8 @@ class StreamExecutor:
                         run = rule.run_of(j, values, ts, q)
                         if run is None:  # no run ends here: not a candidate of the step
                             continue
+                    if j and j == rule.k - 1 and not self._joinable(rule, j, values):
+                        continue  # a trigger with no held fact to join: no chain ends here (no candidate)
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
                     cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q), run)
                     if j < rule.k - 1:
@@ -917,22 +978,18 @@ class StreamExecutor:
         return i < len(lst) and lst[i][0] < q_last
 
     def _trigger(self, rule: RuleRuntime, cand: Candidate) -> None:
+        if rule.k == 1:  # its conditions held (rows.py): the match, without a round trip through durable-rules
+            rule.triggers.append((cand, [(cand,)]))
+            return
+        j = rule.k - 1
+        if j == 1:
+            self._send_first_steps(rule, cand)
         values = cand.values
         key = values[rule.key_idx[-1]]
         sid = self._sid(rule, key)
         self._fired = []
-        if rule.k == 1:
-            msg = {"id": fact_id(str(values[0]), rule.index, 0), "sid": sid, "r": rule.index, "ok": True,
-                   "q": cand.q}
-            self._send(msg, event=True)  # consumed by its match: nothing stays stored
-            fired = self._fired
-            if fired != [(cand.q,)]:
-                raise FraudRulesError(f"{rule.id}: durable-rules fired {fired} for record {values[0]!r}")
-            rule.triggers.append((cand, [(cand,)]))
-            return
         if sid not in rule.live_sid:  # no earlier step is live in this shard: no chain can end here
             return
-        j = rule.k - 1
         msg = {"id": fact_id(str(values[0]), rule.index, j), "sid": sid, "r": rule.index, "st": j,
                "k": join_value(key), "q": cand.q, "ts": cand.ts}
         if j in rule.run_steps:

@@ -62,7 +62,9 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 _OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?")
 _CACHE_MAX = 65_536  # entries per memo below; emptied when full
-_day_memo: dict[str, int | None] = {}  # "YYYY-MM-DD" -> days since 1970-01-01, None when not a date
+_hour_memo: dict[str, Any] = {}  # "YYYY-MM-DDTHH" -> seconds since 1970-01-01, None or _FULL (_hour_of)
+_FULL = object()  # not the positional shape: the full pattern decides
+_MISS = object()
 _offset_memo: dict[str, int | None] = {}  # "", "Z", "+08:00"... -> seconds to subtract, None when not one
 
 
@@ -91,7 +93,7 @@ def _offset_of(text: str) -> int | None:
     return (oh * 3600 + om * 60) * (1 if off[0] == "+" else -1)
 
 
-def _memo(memo: dict, key: str, make: Callable[[str], int | None]) -> int | None:
+def _memo(memo: dict, key: str, make: Callable[[str], Any]) -> Any:
     if key in memo:
         return memo[key]
     if len(memo) >= _CACHE_MAX:
@@ -100,23 +102,41 @@ def _memo(memo: dict, key: str, make: Callable[[str], int | None]) -> int | None
     return v
 
 
+def _hour_of(text: str) -> Any:
+    """Seconds of a "YYYY-MM-DDTHH" text, None when not a valid one, _FULL when not that shape (a non-digit)."""
+    if text[4] != "-" or text[7] != "-" or text[10] not in "T ":
+        return _FULL
+    digits = text[:4] + text[5:7] + text[8:10] + text[11:13]
+    if not (digits.isascii() and digits.isdigit()):
+        return _FULL
+    days, h = _day_of(text[:10]), int(text[11:13])
+    return None if days is None or h > 23 else days * 86400 + h * 3600
+
+
 def timestamp_ns(text: str) -> int | None:
     """Strict ISO 8601 text -> int ns UTC, or None when the scalar path does not take it.
 
-    ``YYYY-MM-DDTHH:MM:SS`` and an offset (the usual shape) is read by position, its date and
-    offset memoised; any other text goes through the full pattern (:func:`_timestamp_ns_full`)."""
-    if len(text) >= 19 and text[4] == "-" and text[7] == "-" and text[10] in "T " and text[13] == ":" \
-            and text[16] == ":" and (text[19:20] in ("", "Z", "+", "-")):
-        digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-        if digits.isascii() and digits.isdigit():
-            off = _memo(_offset_memo, text[19:], _offset_of)
-            days = _memo(_day_memo, text[:10], _day_of)
-            if off is None or days is None:
-                return None
-            h, mi, sec = int(text[11:13]), int(text[14:16]), int(text[17:19])
-            if h > 23 or mi > 59 or sec > 59:
-                return None
-            return (days * 86400 + h * 3600 + mi * 60 + sec - off) * 1_000_000_000
+    ``YYYY-MM-DDTHH:MM:SS`` and an offset (the usual shape) is read by position, its date and hour
+    and its offset memoised (a stream's records share hours); any other text goes through the full
+    pattern (:func:`_timestamp_ns_full`)."""
+    if len(text) >= 19 and text[13] == ":" and text[16] == ":" and text[19:20] in ("", "Z", "+", "-"):
+        ms = text[14:16] + text[17:19]
+        if ms.isascii() and ms.isdigit():
+            hour = text[:13]
+            base = _hour_memo.get(hour, _MISS)
+            if base is _MISS:
+                base = _memo(_hour_memo, hour, _hour_of)
+            if base is not _FULL:
+                suffix = text[19:]
+                off = _offset_memo.get(suffix, _MISS)
+                if off is _MISS:
+                    off = _memo(_offset_memo, suffix, _offset_of)
+                if base is None or off is None:
+                    return None
+                mi, sec = int(text[14:16]), int(text[17:19])
+                if mi > 59 or sec > 59:
+                    return None
+                return (base + mi * 60 + sec - off) * 1_000_000_000
     return _timestamp_ns_full(text)
 
 
