@@ -144,6 +144,7 @@ class GroupIndex:
         """First sorted position of each row's window (ts > ts_r - w, same key)."""
         if self._index is None:
             self._index = CompositeIndex(self.codes, self.ts, self._ranks)
+            self._ranks = None  # only the index needed them: 8 bytes a row less while the group is held
         return self._index.search(self.codes, self.ts - window_ns, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
@@ -173,10 +174,13 @@ class ForeignIndex:
         ns, nq = len(src_codes), len(q_codes)
         role = np.r_[np.zeros(ns, dtype=np.int8), np.ones(nq, dtype=np.int8)]
         order = np.lexsort((role, np.r_[src_seq, q_seq]))  # total order; source first at the same record
+        del role
         ts = np.r_[src_ts, q_ts][order]
         codes = np.r_[src_codes, q_codes][order]
         g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))
+        del ts, codes  # the index holds its own, sorted by key: not both while the rest is built
         combined = order[g.order]  # per sorted position: the index into source rows + query rows
+        del order
         pos = np.empty(ns + nq, dtype=np.int64)
         pos[combined] = np.arange(ns + nq)
         return ForeignIndex(g, np.where(combined < ns, combined, -1), pos[ns:])
