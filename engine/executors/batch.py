@@ -249,7 +249,8 @@ class AggregateStore:
         if spec.foreign:
             return self._compute_foreign(spec)
         g = self.group(spec.stream, spec.key)
-        start = self.window_start(spec)
+        # is_new looks back from each row to the same value's previous row, not over a window start
+        start = self.window_start(spec) if spec.func != "is_new" else np.zeros(0, dtype=np.int64)
         mask, value, vcodes = self._input(spec)
         values, null = WINDOW_BODIES[spec.func](Window(g, start, spec.window_ns, vcodes), value, mask)
         return g.scatter(values, null)
@@ -503,8 +504,10 @@ class BatchExecutor:
         for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
             if spec.foreign:
                 self.store.foreign_index(spec)
-            else:
+            elif spec.func != "is_new":  # (is_new needs no window start: AggregateStore._compute)
                 self.store.window_start(spec)
+            else:
+                self.store.group(spec.stream, spec.key)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:

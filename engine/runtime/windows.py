@@ -324,13 +324,19 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndar
     width = int(dense.max()) + 2 if n else 1
     kmin = int(g.codes.min())
     run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")
+    del dense  # each temporary goes as soon as the next is made: a row of the context costs 8 bytes each
     rk, rv = g.codes[run_order], vcodes[run_order]
     new_run = np.r_[True, (rk[1:] != rk[:-1]) | (rv[1:] != rv[:-1])]
-    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
-    marks = np.where(valid[run_order], np.arange(n), -1)
-    latest = np.maximum.accumulate(marks)
+    del rk, rv
+    positions = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(new_run, positions, 0))
+    del new_run
+    latest = np.maximum.accumulate(np.where(valid[run_order], positions, -1))
+    del positions
     prev_in_run = np.r_[-1, latest[:-1]]
+    del latest
     prev_in_run = np.where(prev_in_run >= run_start, prev_in_run, -1)
+    del run_start
     out = np.full(n, -1, dtype=np.int64)
     hit = prev_in_run >= 0
     out[run_order[hit]] = run_order[prev_in_run[hit]]
