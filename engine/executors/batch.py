@@ -135,7 +135,7 @@ class AggregateStore:
         # agg(..., stream=, key=): the joint index of (query stream, key, source stream, field), and per spec its
         # window starts with where= and value per sorted position (for members)
         self._foreign_index: dict[tuple[str, str, str, str], ForeignIndex] = {}
-        self._foreign: dict[AggregateSpec, tuple[ForeignIndex, np.ndarray, np.ndarray, Vec | None]] = {}
+        self._foreign: dict[AggregateSpec, tuple[ForeignIndex, np.ndarray, Vec | None]] = {}
         # per foreign index: the only table rows it is read at (ascending), when not every row
         # (BatchExecutor._trigger_queries); a row outside them reads as null
         self.query_rows: dict[tuple[str, str, str, str], np.ndarray] = {}
@@ -232,7 +232,7 @@ class AggregateStore:
         value = None if spec.value is None else fi.sorted_values(self.evaluator.compute(spec.value, env))
         vcodes = fi.sorted_codes(self.tables.codes(src_stream, spec.value.name)) if (
             spec.func == "distinct" and isinstance(spec.value, Field)) else None
-        self._foreign[spec] = (fi, start, mask, value)
+        self._foreign[spec] = (fi, mask, value)  # not the window starts: members() finds those of its few rows
         values, null = WINDOW_BODIES[spec.func](Window(g, start, spec.window_ns, vcodes), value, mask)
         q = fi.query_pos
         no_key = self.tables.codes(spec.stream, spec.key) < 0  # no key, no window (as the stream executor)
@@ -327,19 +327,20 @@ class AggregateStore:
     def _foreign_members(self, spec: AggregateSpec, rows: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
         """members() of ``agg(..., stream=, key=)``: the source records in each reading record's window."""
         self.get(spec)  # fills self._foreign[spec]
-        fi, start, mask, value = self._foreign[spec]
+        fi, mask, value = self._foreign[spec]
         if value is not None:
             mask = mask & ~value.null
         ids = self.tables[spec.source[0]].columns["id"]
         no_key = self.tables.codes(spec.stream, spec.key) < 0
         at = self.query_rows.get((spec.stream, spec.key, *spec.source))
         qpos = fi.query_pos[rows if at is None else np.searchsorted(at, rows)]
+        starts = fi.group.window_start(spec.window_ns, qpos)
         out: list[tuple[int, list[Any]]] = []
-        for row, p in zip(rows.tolist(), qpos.tolist()):
+        for row, p, s in zip(rows.tolist(), qpos.tolist(), starts.tolist()):
             if no_key[row]:
                 out.append((0, []))
                 continue
-            hits = np.flatnonzero(mask[start[p]:p + 1]) + start[p]
+            hits = np.flatnonzero(mask[s:p + 1]) + s
             if spec.func == "count":
                 out.append((len(hits), to_python(ids.take(fi.source_row[hits[:limit]]))))
             else:  # distinct: values in order of first appearance

@@ -140,11 +140,14 @@ class GroupIndex:
         sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
         return GroupIndex(order, sc, ts[order], group_start, _ranks=sorted_ranks_)
 
-    def window_start(self, window_ns: int) -> np.ndarray:
-        """First sorted position of each row's window (ts > ts_r - w, same key)."""
+    def window_start(self, window_ns: int, at: np.ndarray | None = None) -> np.ndarray:
+        """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
+        at those sorted positions only."""
         if self._index is None:
             self._index = CompositeIndex(self.codes, self.ts, self._ranks)
             self._ranks = None  # only the index needed them: 8 bytes a row less while the group is held
+        if at is not None:
+            return self._index.search(self.codes[at], self.ts[at] - window_ns, side="right")
         return self._index.search(self.codes, self.ts - window_ns, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
