@@ -127,23 +127,3 @@ def test_chunks_with_lazy_ids_and_trigger_queries_equal_one_run(pack_dir, cuts, 
     every, restricted = _alerts(pack, records, cuts)
     assert not restricted
     assert every == one
-
-
-def test_a_run_that_may_spill_allocates_arrow_memory_where_malloc_trim_reaches(tmp_path, monkeypatch):
-    """Spill switches Arrow to the system pool (io.arrow.trimmable_arrow_memory), unless the user chose one."""
-    from fraudrules.io import arrow
-    from fraudrules.io.spill import Spill
-
-    if arrow._malloc_trim is None:
-        pytest.skip("not glibc")
-    before = pa.default_memory_pool()
-    try:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
-        pa.set_memory_pool(pa.mimalloc_memory_pool())
-        Spill(load_pack("rules").schema, 10, tmp_path).close()
-        assert pa.default_memory_pool().backend_name == "mimalloc"
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        Spill(load_pack("rules").schema, 10, tmp_path).close()
-        assert pa.default_memory_pool().backend_name == "system"
-    finally:
-        pa.set_memory_pool(before)

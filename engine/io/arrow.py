@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import os
 
 import numpy as np
 import pyarrow as pa
@@ -25,16 +24,6 @@ try:  # glibc: give the free pages at the top of the C heap back to the system
     _malloc_trim = ctypes.CDLL(None).malloc_trim
 except (OSError, AttributeError):  # pragma: no cover - not glibc
     _malloc_trim = None
-
-
-def trimmable_arrow_memory() -> None:
-    """Arrow allocates from the C heap from now on (its system pool), where release_memory's
-    malloc_trim hands freed pages back, instead of mimalloc, whose pages freed by the main thread
-    but owned by Arrow's worker threads (Parquet reads, compute) stay with those threads: a run in
-    chunks of 4M records held 87 MB less between chunks by the third (docs/benchmarks.md, #8).
-    Only on glibc, and not when ARROW_DEFAULT_MEMORY_POOL chose a pool."""
-    if _malloc_trim is not None and not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def release_memory() -> None:

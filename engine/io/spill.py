@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..pack.streams import Schema
-from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow, release_memory, trimmable_arrow_memory
+from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow, release_memory
 from .tables import Table
 
 ROW_GROUP = 64 * 1024
@@ -73,7 +73,6 @@ class Spill:
             raise ValueError("memory_rows must be positive")
         self.schema = schema
         self.limit = memory_rows
-        trimmable_arrow_memory()  # a run that may spill is one whose memory between chunks counts
         self.stride = max(1, memory_rows // SAMPLES_PER_CHUNK)
         parent = Path(spill_dir) if spill_dir is not None else None
         if parent is not None:
