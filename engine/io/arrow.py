@@ -94,6 +94,42 @@ def text_objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return distinct[codes.to_numpy()]
 
 
+class TextAfterArrow(Vec):
+    """A text column whose first rows stay in Arrow until a caller takes them: the context rows'
+    ids (store.context.Context.prepend). A rule reads a context row's id only when an alert shows
+    it (an earlier step, a counted record), so ``take`` makes a str per row taken; ``values``,
+    for any other reader, converts the whole column once, with the values an eager column has."""
+
+    def __init__(self, head: pa.ChunkedArray, tail: Vec):
+        self.head = head
+        self.tail = tail
+        self._values: np.ndarray | None = None
+        self.null = np.concatenate([head.is_null().to_numpy(zero_copy_only=False) if head.null_count
+                                    else np.zeros(len(head), dtype=bool), tail.null])
+
+    @property  # type: ignore[override]
+    def values(self) -> np.ndarray:
+        if self._values is None:
+            self._values = np.concatenate([text_objects(self.head), self.tail.values])
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self.null)
+
+    def take(self, index: np.ndarray) -> Vec:
+        if self._values is not None:
+            return Vec(self._values[index], self.null[index])
+        index = np.arange(len(self.null))[index]  # a mask or a slice as positions; negatives counted
+        m = len(self.head)
+        old = index < m
+        values = np.empty(len(index), dtype=object)
+        if old.any():
+            got = self.head.take(pa.array(index[old]))
+            values[old] = np.asarray(pc.fill_null(got, "").to_numpy(zero_copy_only=False), dtype=object)
+        values[~old] = self.tail.values[index[~old] - m]
+        return Vec(values, self.null[index])
+
+
 def arrow_to_vec(arr: pa.Array | pa.ChunkedArray, ltype: LogicalType) -> Vec:
     n = len(arr)
     if n == 0:

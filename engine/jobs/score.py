@@ -339,6 +339,8 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
             kept.append(part.scored)
         if progress:
             progress("chunks", n, None)
+        # the chunk's records and scored frame are done with: not held while the next is read and scored
+        del part, records
     timings["evaluate"] = time.perf_counter() - t0
     records = RecordSet({}, read.inputs, read.rejects)
     scored = pd.concat(kept, ignore_index=True) if kept else None

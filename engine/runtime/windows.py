@@ -132,7 +132,6 @@ class GroupIndex:
     group_start: np.ndarray  # first sorted position of each row's group
     _index: CompositeIndex | None = None
     _ranks: tuple[np.ndarray, np.ndarray] | None = None  # (distinct ts, rank per sorted position)
-    _table_ts: np.ndarray | None = None  # ts per table row, in the table's (time) order
 
     @staticmethod
     def build(key: Vec, ts: np.ndarray, codes: np.ndarray | None = None,
@@ -147,16 +146,21 @@ class GroupIndex:
         sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
         return GroupIndex(order, sc, ts[order], group_start, _ranks=sorted_ranks_)
 
-    def window_start(self, window_ns: int) -> np.ndarray:
-        """First sorted position of each row's window (ts > ts_r - w, same key)."""
+    def window_start(self, window_ns: int, at: np.ndarray | None = None) -> np.ndarray:
+        """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
+        at those sorted positions only."""
         if self._index is None:
             self._index = CompositeIndex(self.codes, self.ts, self._ranks)
-        if self._table_ts is None:
-            self._table_ts = np.empty_like(self.ts)
-            self._table_ts[self.order] = self.ts
+            self._ranks = None  # only the index needed them: 8 bytes a row less while the group is held
+        if at is not None:
+            return self._index.search(self.codes[at], self.ts[at] - window_ns, side="right")
         # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
-        # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
-        pos = np.searchsorted(self._index.uniq, self._table_ts - window_ns, side="right")[self.order]
+        # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted;
+        # the table-order copy is made per call, not kept: a group over 400 days of context is large
+        table_ts = np.empty_like(self.ts)
+        table_ts[self.order] = self.ts
+        pos = np.searchsorted(self._index.uniq, table_ts - window_ns, side="right")[self.order]
+        del table_ts
         return self._index.search_ranked(self.codes, pos, side="right")
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
@@ -186,10 +190,13 @@ class ForeignIndex:
         ns, nq = len(src_codes), len(q_codes)
         role = np.r_[np.zeros(ns, dtype=np.int8), np.ones(nq, dtype=np.int8)]
         order = np.lexsort((role, np.r_[src_seq, q_seq]))  # total order; source first at the same record
+        del role
         ts = np.r_[src_ts, q_ts][order]
         codes = np.r_[src_codes, q_codes][order]
         g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))
+        del ts, codes  # the index holds its own, sorted by key: not both while the rest is built
         combined = order[g.order]  # per sorted position: the index into source rows + query rows
+        del order
         pos = np.empty(ns + nq, dtype=np.int64)
         pos[combined] = np.arange(ns + nq)
         return ForeignIndex(g, np.where(combined < ns, combined, -1), pos[ns:])
@@ -335,13 +342,19 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndar
     width = int(dense.max()) + 2 if n else 1
     kmin = int(g.codes.min())
     run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")
+    del dense  # each temporary goes as soon as the next is made: a row of the context costs 8 bytes each
     rk, rv = g.codes[run_order], vcodes[run_order]
     new_run = np.r_[True, (rk[1:] != rk[:-1]) | (rv[1:] != rv[:-1])]
-    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
-    marks = np.where(valid[run_order], np.arange(n), -1)
-    latest = np.maximum.accumulate(marks)
+    del rk, rv
+    positions = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(new_run, positions, 0))
+    del new_run
+    latest = np.maximum.accumulate(np.where(valid[run_order], positions, -1))
+    del positions
     prev_in_run = np.r_[-1, latest[:-1]]
+    del latest
     prev_in_run = np.where(prev_in_run >= run_start, prev_in_run, -1)
+    del run_start
     out = np.full(n, -1, dtype=np.int64)
     hit = prev_in_run >= 0
     out[run_order[hit]] = run_order[prev_in_run[hit]]

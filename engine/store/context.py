@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..columns.vec import Vec
-from ..io.arrow import TS_TYPE, arrow_to_columns, arrow_to_vec, columns_to_arrow
+from ..io.arrow import TS_TYPE, TextAfterArrow, arrow_to_columns, arrow_to_vec, columns_to_arrow
 from ..io.tables import RecordSet, Table
 from ..pack.streams import Schema
 from .horizon import Horizon
@@ -147,6 +147,10 @@ class Context:
                 cols = {}
                 for name, v in new.columns.items():
                     if names is not None and name not in names:
+                        continue
+                    if name == "id" and name in old.column_names:
+                        # a str per context row (60 bytes) only where an alert shows one: taken lazily
+                        cols[name] = TextAfterArrow(old.column(name), v)
                         continue
                     c = arrow_to_vec(old.column(name), spec.fields[name].type) if name in old.column_names \
                         else Vec.nulls(spec.fields[name].type, m)
