@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ...columns.phones import normalise_one
+from ...columns.phones import CANONICAL_CN_MOBILE, normalise_one
 from ...columns.types import NUMERIC_TYPES
 from ...io.convert import MAX_MAGNITUDE, json_kind, value_text
 from ...pack.streams import REQUIRED_FIELDS, FieldSpec, Schema
@@ -43,9 +43,9 @@ _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0"
 _ISO = re.compile(r" *([0-9]{4})-([0-9]{2})-([0-9]{2})"
                   r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
                   r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)? *")
-# phones.normalise keeps such numbers as written (pandas str.match: re.match, so "$" also
-# matches before a final newline, which this pattern keeps)
-_CANONICAL_CN_MOBILE = re.compile(r"^\+861[3-9][0-9]{9}$")
+# phones.normalise keeps such numbers as written (re.match: "$" also matches before a final newline,
+# as the RE2 form used over columns does)
+_CANONICAL_CN_MOBILE = re.compile(CANONICAL_CN_MOBILE)
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _NO = object()  # "not for the scalar path"
 
