@@ -61,7 +61,7 @@ from ..columns.vec import Vec
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
-from .raw import RawChunk, SlowPathNeeded
+from .raw import RawChunk, SlowPathNeeded, read_ahead
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
@@ -349,7 +349,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))
-        for chunk in src.chunks():
+        for chunk in read_ahead(src.chunks()):
             if spec.stream is None:
                 assert mapping is not None
                 norm = mapping.apply(chunk, target, region)
