@@ -832,7 +832,8 @@ def test_the_arrow_canonical_test_is_the_python_one():
 def test_read_ahead_gives_the_sequence_and_the_errors_of_its_source():
     import threading
 
-    from fraudrules.io.raw import SlowPathNeeded, read_ahead
+    from fraudrules.io.raw import SlowPathNeeded
+    from fraudrules.io.threads import read_ahead
 
     assert list(read_ahead(iter(range(50)))) == list(range(50))
     assert list(read_ahead(iter([]))) == []

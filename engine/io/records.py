@@ -61,12 +61,13 @@ from ..columns.vec import Vec
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
-from .raw import RawChunk, SlowPathNeeded, read_ahead
+from .raw import RawChunk, SlowPathNeeded
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
+from .threads import read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
