@@ -102,9 +102,11 @@ def test_rules_in_worker_processes_give_the_same_outputs(sample_run, monkeypatch
     plan, records = sample_run
     monkeypatch.setattr(job, "PARALLEL_MIN_RECORDS", 0)  # the samples are small: fork anyway
     one = job.evaluate(plan, records, jobs=1)
-    two = job.evaluate(plan, records, jobs=2)
-    assert one[0] == two[0] and one[1] == two[1] and one[2] == two[2]
-    pd.testing.assert_frame_equal(one[3], two[3])
+    for idle in (False, True):  # without and with the early worker
+        monkeypatch.setattr(job, "idle_core", lambda idle=idle: idle)
+        two = job.evaluate(plan, records, jobs=2)
+        assert one[0] == two[0] and one[1] == two[1] and one[2] == two[2]
+        pd.testing.assert_frame_equal(one[3], two[3])
     done = []
     job.evaluate(plan, records, lambda phase, n, total: done.append((phase, n, total)), jobs=3)
     assert done[-1] == ("rules", len(plan.rules), len(plan.rules))
@@ -114,6 +116,7 @@ def _early_takes(monkeypatch, plan, share: int) -> list[int]:
     """The early worker may take only the first rules of its order, and the preparation waits
     until it has taken them all: which rules it runs no longer depends on timing."""
     order = job._early_order(plan)[: len(plan.rules) // share]
+    monkeypatch.setattr(job, "idle_core", lambda: True)  # whatever the machine's load
     monkeypatch.setattr(job, "_early_order", lambda plan: order)
     real_stop = job._EarlyRules.stop
 

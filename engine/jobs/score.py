@@ -116,7 +116,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
 
     While this process prepares what rules share (serial, one core), an early worker forked before
     it evaluates rules on the other core, computing what each needs itself (_EarlyRules); the pool
-    forked after the preparation runs the rules it did not take."""
+    forked after the preparation runs the rules it did not take, with what they share prepared."""
     n = len(plan.rules)
     results: list[RuleResult | None] = [None] * n
     if jobs <= 1 or n <= 1 or records.total < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
@@ -128,11 +128,21 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         return results  # type: ignore[return-value]
     global _FORK_EXECUTOR
     _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
-    early = _EarlyRules(_FORK_EXECUTOR)
+    early = _EarlyRules(_FORK_EXECUTOR) if idle_core() else None
     done = 0
     try:
-        _FORK_EXECUTOR.prepare()
-        taken = early.stop()
+        if early is None:
+            _FORK_EXECUTOR.prepare()
+            taken: set[int] = set()
+        else:
+            # the early worker takes rules from the front of its order, this process prepares what
+            # the rules from the back need, until the two meet: what the early worker computes for
+            # its own rules is not computed here as well (but for what both halves share)
+            for pos in range(len(early.order) - 1, -1, -1):
+                if early.taken(pos):
+                    break
+                _FORK_EXECUTOR.prepare([plan.rules[early.order[pos]]])
+            taken = early.stop()
         rest = [i for i in range(n) if i not in taken]
         if rest:
             with ProcessPoolExecutor(max_workers=min(jobs, len(rest)), mp_context=mp.get_context("fork")) as pool:
@@ -142,7 +152,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
                     done += 1
                     if progress:
                         progress("rules", done, n)
-        for i, result in early.results().items():
+        for i, result in (early.results() if early is not None else {}).items():
             # a rule the early worker could not finish (it failed or died) runs here, where its
             # error, if any, is raised as it would be without the early worker
             results[i] = result if result is not None else _rule_result(_FORK_EXECUTOR, plan.rules[i])
@@ -150,9 +160,22 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
             if progress:
                 progress("rules", done, n)
     finally:
-        early.close()
+        if early is not None:
+            early.close()
         _FORK_EXECUTOR = None
     return results  # type: ignore[return-value]
+
+
+def idle_core() -> bool:
+    """Whether a core is likely idle while this process prepares (load average below the cores
+    less one): the early worker computes some of what the preparation computes as well, which only
+    pays on a core that would otherwise wait; on a busy machine it would only take CPU from others."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return False
+    return cores >= 2 and load < cores - 0.5
 
 
 def _early_order(plan: Plan) -> list[int]:
@@ -215,6 +238,10 @@ class _EarlyRules:
             pass
         finally:
             recv.close()
+
+    def taken(self, pos: int) -> bool:
+        """Whether the rule at ``pos`` of the order is taken (they are taken in order)."""
+        return self.next.value > pos
 
     def stop(self) -> set[int]:
         """Take no more rules; the indices of those taken (called once)."""
