@@ -827,3 +827,41 @@ def test_the_arrow_canonical_test_is_the_python_one():
     arrow = pc.match_substring_regex(pa.array(tricky, pa.string()), phones.CANONICAL_CN_MOBILE_RE2).to_pylist()
     assert arrow == python
     assert python[:3] == [True, True, False]
+
+
+def test_read_ahead_gives_the_sequence_and_the_errors_of_its_source():
+    import threading
+
+    from fraudrules.io.raw import SlowPathNeeded
+    from fraudrules.io.threads import read_ahead
+
+    assert list(read_ahead(iter(range(50)))) == list(range(50))
+    assert list(read_ahead(iter([]))) == []
+
+    def failing():
+        yield 1
+        yield 2
+        raise SlowPathNeeded("bare CR")
+
+    got = []
+    with pytest.raises(SlowPathNeeded, match="bare CR"):
+        for x in read_ahead(failing()):
+            got.append(x)
+    assert got == [1, 2]
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(threading.current_thread().name)
+
+    for x in read_ahead(endless()):  # the caller stops early: the thread ends and closes its source
+        if x == 3:
+            break
+    assert closed == ["fraudrules-read-ahead"]
+    assert not [t for t in threading.enumerate() if t.name == "fraudrules-read-ahead"]

@@ -67,6 +67,7 @@ from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
+from .threads import read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -349,7 +350,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))
-        for chunk in src.chunks():
+        for chunk in read_ahead(src.chunks()):
             if spec.stream is None:
                 assert mapping is not None
                 norm = mapping.apply(chunk, target, region)
