@@ -102,77 +102,12 @@ def test_rules_in_worker_processes_give_the_same_outputs(sample_run, monkeypatch
     plan, records = sample_run
     monkeypatch.setattr(job, "PARALLEL_MIN_RECORDS", 0)  # the samples are small: fork anyway
     one = job.evaluate(plan, records, jobs=1)
-    for idle in (False, True):  # without and with the early worker
-        monkeypatch.setattr(job, "idle_core", lambda idle=idle: idle)
-        two = job.evaluate(plan, records, jobs=2)
-        assert one[0] == two[0] and one[1] == two[1] and one[2] == two[2]
-        pd.testing.assert_frame_equal(one[3], two[3])
-    done = []
-    job.evaluate(plan, records, lambda phase, n, total: done.append((phase, n, total)), jobs=3)
-    assert done[-1] == ("rules", len(plan.rules), len(plan.rules))
-
-
-def _early_takes(monkeypatch, plan, share: int) -> list[int]:
-    """The early worker may take only the first rules of its order, and the preparation waits
-    until it has taken them all: which rules it runs no longer depends on timing."""
-    order = job._early_order(plan)[: len(plan.rules) // share]
-    monkeypatch.setattr(job, "idle_core", lambda: True)  # whatever the machine's load
-    monkeypatch.setattr(job, "_early_order", lambda plan: order)
-    real_stop = job._EarlyRules.stop
-
-    def stop(self):
-        import time
-
-        while self.next.value < len(order) and self.proc.is_alive():
-            time.sleep(0.01)
-        return real_stop(self)
-
-    monkeypatch.setattr(job._EarlyRules, "stop", stop)
-    return order
-
-
-def test_rules_taken_by_the_early_worker_give_the_same_outputs(sample_run, monkeypatch):
-    plan, records = sample_run
-    monkeypatch.setattr(job, "PARALLEL_MIN_RECORDS", 0)
-    one = job.evaluate(plan, records, jobs=1)
-    order = _early_takes(monkeypatch, plan, 2)
-    assert 0 < len(order) < len(plan.rules)  # some rules early, the others in the pool
-    done = []
-    two = job.evaluate(plan, records, lambda phase, n, total: done.append(n), jobs=2)
-    assert one[0] == two[0] and one[1] == two[1] and one[2] == two[2]
-    pd.testing.assert_frame_equal(one[3], two[3])
-    assert sorted(done) == list(range(1, len(plan.rules) + 1))
-
-
-def test_a_rule_the_early_worker_fails_on_runs_again_here(sample_run, monkeypatch):
-    import os
-
-    plan, records = sample_run
-    monkeypatch.setattr(job, "PARALLEL_MIN_RECORDS", 0)
-    one = job.evaluate(plan, records, jobs=1)
-    order = _early_takes(monkeypatch, plan, 3)
-    poisoned = plan.rules[order[1]].id
-    parent = os.getpid()
-    real = job._rule_result
-
-    def only_there(executor, rule_plan):  # fails in the early worker alone: the parent's run counts
-        if rule_plan.id == poisoned and os.getpid() != parent:
-            raise RuntimeError("early worker fault")
-        return real(executor, rule_plan)
-
-    monkeypatch.setattr(job, "_rule_result", only_there)
     two = job.evaluate(plan, records, jobs=2)
     assert one[0] == two[0] and one[1] == two[1] and one[2] == two[2]
     pd.testing.assert_frame_equal(one[3], two[3])
-
-    def everywhere(executor, rule_plan):  # a real error: raised as without the early worker
-        if rule_plan.id == poisoned:
-            raise ValueError("rule fault")
-        return real(executor, rule_plan)
-
-    monkeypatch.setattr(job, "_rule_result", everywhere)
-    with pytest.raises(ValueError, match="rule fault"):
-        job.evaluate(plan, records, jobs=2)
+    done = []
+    job.evaluate(plan, records, lambda phase, n, total: done.append((phase, n, total)), jobs=3)
+    assert done[-1] == ("rules", len(plan.rules), len(plan.rules))
 
 
 def test_default_jobs_is_capped_by_the_rules():

@@ -490,14 +490,11 @@ class BatchExecutor:
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
 
-    def prepare(self, rules: list[RulePlan] | None = None) -> None:
+    def prepare(self) -> None:
         """Compute what rules share, once: the codes of every key column, each table's timestamp
         ranks, and the group index and window starts of every aggregate's (stream, key). Worker
-        processes forked after this inherit it instead of each computing it again. ``rules``: only
-        what these rules read (default: every rule of the plan)."""
-        rules = self.plan.rules if rules is None else rules
-        specs: set[AggregateSpec] = set()
-        for rp in rules:
+        processes forked after this inherit it instead of each computing it again."""
+        for rp in self.plan.rules:
             for j, sp in enumerate(rp.steps):
                 self.tables.codes(sp.stream, sp.key)
                 if j:
@@ -505,9 +502,7 @@ class BatchExecutor:
             if rp.unless is not None:
                 on = rp.steps[rp.unless.on]
                 self.tables.joint((rp.unless.stream, rp.unless.key), (on.stream, on.key))
-            for spec in [*(a for sp in rp.steps for a in sp.aggregates.values()), *rp.explain_aggregates.values()]:
-                specs.update(spec.inputs())  # as Plan.aggregates
-        for spec in sorted(specs, key=lambda a: (a.stream, a.key, a.window_ns)):
+        for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
             if spec.foreign:
                 self.store.foreign_index(spec)
             elif spec.func != "is_new":  # (is_new needs no window start: AggregateStore._compute)

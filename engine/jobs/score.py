@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -112,11 +111,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
                   high_water: int | None = None) -> list[RuleResult]:
     """Each rule's result, in plan order. Rules are independent, so with ``jobs`` > 1 they run in
     forked worker processes (numpy and pandas hold the GIL too often for threads to pay); the
-    results, and so the outputs, are the same whichever worker ran which rule.
-
-    While this process prepares what rules share (serial, one core), an early worker forked before
-    it evaluates rules on the other core, computing what each needs itself (_EarlyRules); the pool
-    forked after the preparation runs the rules it did not take, with what they share prepared."""
+    results, and so the outputs, are the same whichever worker ran which rule."""
     n = len(plan.rules)
     results: list[RuleResult | None] = [None] * n
     if jobs <= 1 or n <= 1 or records.total < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
@@ -128,141 +123,17 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         return results  # type: ignore[return-value]
     global _FORK_EXECUTOR
     _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
-    early = _EarlyRules(_FORK_EXECUTOR) if idle_core() else None
-    done = 0
+    _FORK_EXECUTOR.prepare()
     try:
-        if early is None:
-            _FORK_EXECUTOR.prepare()
-            taken: set[int] = set()
-        else:
-            # the early worker takes rules from the front of its order, this process prepares what
-            # the rules from the back need, until the two meet: what the early worker computes for
-            # its own rules is not computed here as well (but for what both halves share)
-            for pos in range(len(early.order) - 1, -1, -1):
-                if early.taken(pos):
-                    break
-                _FORK_EXECUTOR.prepare([plan.rules[early.order[pos]]])
-            taken = early.stop()
-        rest = [i for i in range(n) if i not in taken]
-        if rest:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(rest)), mp_context=mp.get_context("fork")) as pool:
-                futures = {pool.submit(_forked_rule, i): i for i in rest}
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    done += 1
-                    if progress:
-                        progress("rules", done, n)
-        for i, result in (early.results() if early is not None else {}).items():
-            # a rule the early worker could not finish (it failed or died) runs here, where its
-            # error, if any, is raised as it would be without the early worker
-            results[i] = result if result is not None else _rule_result(_FORK_EXECUTOR, plan.rules[i])
-            done += 1
-            if progress:
-                progress("rules", done, n)
+        with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
+            futures = {pool.submit(_forked_rule, i): i for i in range(n)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress("rules", done, n)
     finally:
-        if early is not None:
-            early.close()
         _FORK_EXECUTOR = None
     return results  # type: ignore[return-value]
-
-
-def idle_core() -> bool:
-    """Whether a core is likely idle while this process prepares (load average below the cores
-    less one): the early worker computes some of what the preparation computes as well, which only
-    pays on a core that would otherwise wait; on a busy machine it would only take CPU from others."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return False
-    return cores >= 2 and load < cores - 0.5
-
-
-def _early_order(plan: Plan) -> list[int]:
-    """Rules in the order the early worker takes them: those needing the least shared preparation
-    (window aggregates, joins, unless) first, since it computes what it needs itself."""
-    def needs(i: int) -> int:
-        rp = plan.rules[i]
-        return (sum(len(sp.aggregates) for sp in rp.steps) + len(rp.explain_aggregates) + len(rp.steps) - 1
-                + (rp.unless is not None))
-    return sorted(range(len(plan.rules)), key=lambda i: (needs(i), i))
-
-
-class _EarlyRules:
-    """One worker forked before the shared preparation: it takes rules in _early_order, one at a
-    time through a shared counter, until ``stop`` (the preparation is done), and sends each result
-    back; a thread here receives them as they come, so that the worker never waits on a full pipe.
-    A rule it takes is not taken by the pool, so no rule runs twice."""
-
-    def __init__(self, executor: BatchExecutor):
-        ctx = mp.get_context("fork")
-        self.order = _early_order(executor.plan)
-        self.next = ctx.Value("i", 0)
-        self.claimed: list[int] = []
-        self.received: dict[int, RuleResult | None] = {}
-        recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=self._work, args=(executor, send), daemon=True,
-                                name="fraudrules-early-rules")
-        self.proc.start()
-        send.close()  # the worker holds the only writing end: its exit ends the receiving thread
-        self.receiver = threading.Thread(target=self._receive, args=(recv,), daemon=True,
-                                         name="fraudrules-early-results")
-        self.receiver.start()
-
-    def _work(self, executor: BatchExecutor, send: Any) -> None:
-        while True:
-            with self.next.get_lock():
-                k = self.next.value
-                if k >= len(self.order):
-                    break
-                self.next.value = k + 1
-            i = self.order[k]
-            try:
-                result: RuleResult | None = _rule_result(executor, executor.plan.rules[i])
-            except BaseException:  # noqa: BLE001 - the parent runs the rule again and raises there
-                result = None
-            try:
-                send.send((i, result))
-            except OSError:  # the parent has stopped listening (it is failing or interrupted)
-                break
-            if result is None:
-                break
-        send.close()
-
-    def _receive(self, recv: Any) -> None:
-        try:
-            while True:
-                i, result = recv.recv()
-                self.received[i] = result
-        except (EOFError, OSError):
-            pass
-        finally:
-            recv.close()
-
-    def taken(self, pos: int) -> bool:
-        """Whether the rule at ``pos`` of the order is taken (they are taken in order)."""
-        return self.next.value > pos
-
-    def stop(self) -> set[int]:
-        """Take no more rules; the indices of those taken (called once)."""
-        with self.next.get_lock():
-            k = min(self.next.value, len(self.order))
-            self.next.value = len(self.order) + 1  # above any count: nothing more is taken
-        self.claimed = self.order[:k]
-        return set(self.claimed)
-
-    def results(self) -> dict[int, RuleResult | None]:
-        """The taken rules' results (None for one the worker failed on or did not finish)."""
-        self.proc.join()
-        self.receiver.join()
-        return {i: self.received.get(i) for i in self.claimed}
-
-    def close(self) -> None:
-        """End the worker if it still runs (the run is failing: its results are not wanted)."""
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join()
-        self.receiver.join()
 
 
 def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
