@@ -280,7 +280,7 @@ class _SpecPlan:
 
 
 class _StepPlan:
-    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots")
+    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots")
 
     def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
                  check: Callable | None, slots: list[int], check_slots: set[int]):
@@ -292,6 +292,7 @@ class _StepPlan:
         self.check = check  # the conjuncts that read aggregates, as one closure (None: there are none)
         self.slots = slots  # the aggregates a candidate of the step keeps
         self.check_slots = check_slots  # those ``check`` reads
+        self.need_slots: tuple[int, ...] = ()  # computed at a candidate: check_slots and the eager ones (ReleaseSteps)
 
 
 class _StreamPlan:
@@ -397,6 +398,14 @@ class ReleaseSteps:
             if a is not None:  # flagged like an unless record, under -1 - index (event (rule, -2))
                 p, c = plan_of(a.stream), compilers[a.stream]
                 p.unless.append((-1 - rule.index, ex._index[a.stream][a.key], p.expr("truth", a.where, c)))
+        for p in self.plans.values():
+            for st in p.steps:
+                st.need_slots = tuple(s for s in st.slots if s in st.check_slots or not self._by_slot[s].state.lazy)
+
+    def has_sources(self, stream: str) -> bool:
+        """Whether ``stream``'s records feed an ``agg(..., stream=, key=)`` read by another stream."""
+        plan = self.plans.get(stream)
+        return plan is not None and bool(plan.sources)
 
     def feed_sources(self, stream: str, rows: list[tuple], ts: list[int], qs: list[int], lo_ts: int) -> None:
         """Add one stream's records of a release to the ``agg(..., stream=, key=)`` states they feed, before
@@ -527,8 +536,8 @@ class ReleaseSteps:
                         ok = False
                         break
             steps_ok.append(ok)
-            if ok:
-                need.update(s for s in st.slots if s in st.check_slots or not by_slot[s].state.lazy)
+            if ok and st.need_slots:
+                need.update(st.need_slots)
         for agg in plan.aggs:
             state = agg.state
             key = row[agg.kidx]
