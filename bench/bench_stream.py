@@ -12,6 +12,8 @@ Two parts, each scenario in its own process so that peak RSS is its own:
     lists, functions, unless or suppression, so its matches are NOT the rules'
     alerts; it is the throughput/memory baseline of "just post everything".
   Prints records/s, p50/p99 latency per record and peak RSS.
+  Every scenario calls ``settle_heap()`` (gc.collect + gc.freeze) once set up, before the timed
+  loop, as the watch, serve and NATS commands do once loaded; ``BENCH_NO_SETTLE=1`` leaves it out.
 
 ``memory``: >= 2M synthetic records whose >= 200k keys churn (each key lives a
   few days of event time, records span ~3 years so the largest window, 400 d,
@@ -43,6 +45,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from fraudrules.pack.loader import load_pack  # noqa: E402
+from fraudrules.runtime.heap import settle_heap  # noqa: E402
 from fraudrules.runtime.plan import compile_pack  # noqa: E402
 
 OPS = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -60,6 +63,11 @@ def rss_mb() -> float:
 def cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def _settle() -> None:
+    if not os.environ.get("BENCH_NO_SETTLE"):
+        settle_heap()
 
 
 def pct(values, q) -> float:
@@ -83,6 +91,7 @@ def run_stream(data_dir: str, rules: str, batch: int) -> dict:
     pack, recs = _records(data_dir, rules)
     plan = compile_pack(pack, "CN")
     ex = StreamExecutor(plan)
+    _settle()  # as the watch, serve and NATS commands do once loaded (engine/runtime/heap.py)
     lat = []
     alerts = 0
     c0 = cpu_s()
@@ -116,6 +125,7 @@ def run_stream_single(data_dir: str, rules: str, n: int) -> dict:
     pack, recs = _records(data_dir, rules)
     recs = recs[:n]
     ex = StreamExecutor(compile_pack(pack, "CN"))
+    _settle()
     lat = []
     cpu_lat = []  # the CPU each call used itself: on a shared machine the wall-clock tail is other processes
     c0 = cpu_s()
@@ -199,6 +209,7 @@ def run_naive(data_dir: str, rules: str) -> dict:
         part.sort(key=lambda x: x[0])
         msgs.extend(m for _, m in part)
     shard_field = {"call": "callee", "payment": "payer_phone", "sim_event": "msisdn", "sms": "receiver"}
+    _settle()  # the same for the baseline
     lat = []
     refused = unhandled = 0
     c0 = cpu_s()

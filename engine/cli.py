@@ -25,6 +25,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import FraudRulesError, RuleError, RuleErrors
+from .runtime.heap import settle_heap
 
 DEFAULT_RULES = "rules"
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -834,6 +835,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
         plan = compile_pack(pack, region, set(rule_ids) or None)
         job = WatchJob(plan, opts, mapping=mapping, region=region,
                        log=lambda msg: err.print(msg, markup=False, highlight=False))
+        settle_heap()  # the pack and modules live to the end: full collections skip them (runtime/heap.py)
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except (FraudRulesError, ValueError) as exc:

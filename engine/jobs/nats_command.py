@@ -27,6 +27,7 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
                    summary_file: str | None, max_future: str = "1d") -> None:
     from ..errors import FraudRulesError, RuleError, RuleErrors
     from ..pack.loader import load_pack
+    from ..runtime.heap import settle_heap
     from ..runtime.plan import compile_pack
     from .watch import parse_duration
 
@@ -60,6 +61,7 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
             click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
     job = NatsWatchJob(plan, opts, region=region, log=lambda msg: click.echo(msg, err=True))
+    settle_heap()  # the pack and modules live to the end: full collections skip them (runtime/heap.py)
     stopped_by: list[int] = []
 
     def stop(signum: int, frame: Any) -> None:

@@ -84,6 +84,7 @@ def serve(rules, state_dir, host, port, token_file, region, max_body, max_batch,
         _fail(f"fraudrules serve needs the 'serve' extra: pip install 'fraudrules[serve]' ({exc})")
     from ..errors import FraudRulesError, RuleError, RuleErrors
     from ..jobs.watch import parse_duration
+    from ..runtime.heap import settle_heap
     from .app import run_server
     from .service import DecisionService, ServeOptions
 
@@ -106,4 +107,5 @@ def serve(rules, state_dir, host, port, token_file, region, max_body, max_batch,
     except FraudRulesError as exc:
         _fail(str(exc))
     click.echo(f"serve: listening on http://{host}:{port} (rule pack {service.plan.digest[:12]})", err=True)
+    settle_heap()  # the pack, modules and recovered state live on: full collections skip them
     run_server(service, token, host, port, max_body=max_body, log_level=log_level)

@@ -41,6 +41,7 @@ from ..executors.stream import StreamExecutor
 from ..executors.stream.intake import ScalarIntake
 from ..io.records import records_from_dicts
 from ..pack.loader import load_pack
+from ..runtime.heap import resettle_heap
 from ..runtime.plan import Plan, compile_pack
 from .metrics import Metrics
 from .wal import WriteAheadLog, read_log
@@ -350,6 +351,7 @@ class DecisionService:
         self.plan, self.ex = plan, ex
         self.intake = ScalarIntake(plan.schema, self.opts.region)
         self.metrics.reloads["ok"] += 1
+        resettle_heap()  # a frozen heap (the serve command's) would keep the old executor's cycles
         await self.checkpoint()
         secs = time.perf_counter() - t0
         self.log(f"serve: reloaded {self.opts.rules}: rule pack {old[:12]} -> {plan.digest[:12]}, "

@@ -811,6 +811,8 @@ class StreamExecutor:
             lst.append(i)
         ctx: dict[str, RowBatch] = {}
         for stream, pos in positions.items():  # agg(..., stream=, key=): every record that feeds one, first
+            if not self._rows.has_sources(stream):
+                continue
             self._rows.feed_sources(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
                                     [q0 + i for i in pos], batch[0][0])
         for stream, pos in positions.items():  # rows.py: conditions and aggregates where rules read them

@@ -234,9 +234,9 @@ class ScalarIntake:
     def __init__(self, schema: Schema, region: str):
         self.schema = schema
         self.region = region
-        # stream -> field -> (index, JSON kind, converter)
-        self._conv: dict[str, dict[str, tuple[int, str, Callable[[str], Any]]]] = {
-            s: {name: (i, json_kind(f.type, False), _converter(f, region))
+        # stream -> field -> (index, JSON kind, converter, a string field: the text as written, taken inline)
+        self._conv: dict[str, dict[str, tuple[int, str, Callable[[str], Any], bool]]] = {
+            s: {name: (i, json_kind(f.type, False), _converter(f, region), f.type == "string")
                 for i, (name, f) in enumerate(spec.fields.items())}
             for s, spec in schema.streams.items()}
         self._width = {s: len(spec.fields) for s, spec in schema.streams.items()}
@@ -261,8 +261,12 @@ class ScalarIntake:
                 return None  # unknown field: a reject, with records_from_dicts' reason
             if raw is None:
                 continue
-            i, kind, fn = c
+            i, kind, fn, plain = c
             if type(raw) is str:
+                if plain and raw.isascii():  # most fields: _converter's string case without the call
+                    if raw:
+                        row[i] = raw
+                    continue
                 text = raw
             else:
                 text, ok = value_text(raw, kind)
