@@ -195,3 +195,36 @@ def test_the_other_stream_is_kept_in_history_for_its_window(load_rule):
     assert h.span("sms") == 3600 * 10**9
     assert set(h.columns("sms")) == {"id", "ts", "sender", "receiver"}  # the key field, distinct's value
     assert "sender" not in h.columns("call") and "receiver" not in h.columns("call")
+
+
+def test_an_earlier_steps_other_stream_aggregate_at_a_carried_record():
+    """``pay.count(30m, stream=call, key=caller)`` is evaluated at the payment, and the payment can be
+    context from an earlier run: its index must be queried at context rows too, not only at the new
+    records that trigger (a hypothesis example of tests/test_absent.py found this: the alert was lost)."""
+    from fraudrules.io.records import records_from_dicts
+    from fraudrules.io.sinks import alert_line
+    from fraudrules.jobs.score import score_records
+    from fraudrules.store.context import Context
+    from fraudrules.store.horizon import plan_horizon
+
+    plan = compile_pack(PROPS_PACK, "CN", {"P-OTHERSEQ"})
+    first = [
+        {"stream": "call", "id": "c0", "ts": _ts(0), "caller": B, "callee": A, "direction": "in",
+         "duration": 14, "answered": False},
+        {"stream": "payment", "id": "p1", "ts": _ts(15), "payer_account": "B9", "payee_account": "A1",
+         "payer_phone": B, "amount": 150, "currency": "CNY"},
+    ]
+    second = [{"stream": "call", "id": "c2", "ts": _ts(57), "caller": B, "callee": "95588", "direction": "out",
+               "duration": 30, "answered": False}]
+
+    def lines(parts: list[list[dict]]) -> list[str]:
+        ctx, out = Context(plan_horizon(plan)), []
+        for part in parts:
+            result = score_records(plan, records_from_dicts(part, plan.schema, region="CN"), context=ctx)
+            ctx = result.context_after
+            out += [alert_line(a) for a in result.alerts]
+        return out
+
+    one = lines([first + second])
+    assert len(one) == 1 and '"record_id":"c2"' in one[0] and '"pay.count(30m, stream=call, key=caller)":1' in one[0]
+    assert lines([first, second]) == one

@@ -480,6 +480,10 @@ class BatchExecutor:
                     anywhere.update(fk(s) for s in spec.inputs() if s != spec.base and s.foreign)
                     if spec.base.foreign:
                         (only_last if last and spec.bound is None else anywhere).add(fk(spec.base))
+                if j < len(rp.steps) - 1:
+                    # ``alias.agg(...)`` read by a later step or the explain is evaluated at THIS step's
+                    # record, which may be a context row: it lists in this step's kept, not its aggregates
+                    anywhere.update(fk(spec.base) for spec in sp.kept if spec.base.foreign)
         out = {}
         for key in only_last - anywhere:
             fresh = self.fresh.get(key[0])
