@@ -8,7 +8,6 @@ are mostly rejected; 3 an internal error (a bug: one line, the traceback with --
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import sys
@@ -257,7 +256,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
                      replace_run=replace_run, wait=history_wait)
     # what is loaded by now (modules, grammar, the pack: ~175k objects) lives to the end: the full
     # collections of a run (one per input read, at least) then skip it, ~0.3 s CPU at 1M records
-    gc.freeze()
+    settle_heap(collect=False)
     total_bytes = sum(s.path.stat().st_size for s in specs if s.path.exists())
     show_progress = not quiet and total_bytes > 5_000_000 and err.is_terminal
     started = time.perf_counter()
