@@ -321,8 +321,8 @@ def test_rule_groups_cover_each_rules_own_horizon(pack) -> None:
 
 
 def test_chunks_evaluate_short_rules_over_a_short_context(pack, one_run, tmp_path, monkeypatch) -> None:
-    """Each group's executor sees only its own reach of the carried payments (and the alerts are
-    still those of one run)."""
+    """Each group's executor sees only its own reach of the carried payments, and of those only the
+    rows its new records can reach (and the alerts are still those of one run)."""
     from fraudrules.jobs import score as score_mod
 
     seen: dict[str, list[int]] = {}
@@ -338,8 +338,11 @@ def test_chunks_evaluate_short_rules_over_a_short_context(pack, one_run, tmp_pat
     specs = parse_inputs([str(SAMPLES)], pack.schema)
     _, paths = score_job(REPO / "rules", specs, tmp_path / "out", pack=pack, memory_rows=1500, chunk_rows=700)
     assert paths["alerts"].read_text(encoding="utf-8").splitlines() == one_run[0]
-    assert max(seen["TF-DORM-001"]) > 1000  # every earlier payment of the three days
-    assert max(seen["TF-VEL-001"]) < max(seen["TF-DORM-001"]) / 4
+    # a 1h velocity rule reads an hour of payments, a 7-day one a week of them (of its keys only)
+    assert max(seen["TF-VEL-001"]) < max(seen["TF-DEV-002"]) / 4
+    # a count over 400 days read at triggers: only the payments of the new large transfers' accounts
+    # (store.reach), however long its reach
+    assert 0 < max(seen["TF-DORM-001"]) < max(seen["TF-DEV-002"]) / 20
     assert max(seen["TF-IRSF-001"]) == 0  # a call rule with no reach back carries no payments
 
 

@@ -30,10 +30,12 @@ from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import absence_decision, build_alerts, stamp_decision
+from ..runtime.evaluate import Evaluator
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
 from ..store.horizon import rule_groups
+from ..store.reach import reached
 
 
 @dataclass
@@ -186,8 +188,9 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
     rows of ``records``. Only one group's context and executor are held at a time."""
     prior = context.prior_alerts()
     done = 0
+    evaluator = Evaluator(plan.lists)
     for rules, horizon in rule_groups(plan):
-        narrow = context.narrowed(horizon)
+        narrow = reached(context.narrowed(horizon), rules, records, evaluator, plan.schema)
         combined, fresh = narrow.prepend(records, plan.schema, set().union(*map(names_read, rules)))
         held = narrow.rows
         del narrow
