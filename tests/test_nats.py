@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +83,25 @@ async def _setup(url: str, records: list[dict | bytes]) -> None:
     await nc.close()
 
 
+async def _publish_paced(url: str, records: list[dict], per_batch: int, gap: float) -> None:
+    """``records`` published in order, ``per_batch`` at a time with ``gap`` seconds between batches: the
+    stream then lasts as long as the publishing, however fast the consumer is."""
+    nc = await nats.connect(url)
+    for i in range(0, len(records), per_batch):
+        for rec in records[i: i + per_batch]:
+            await nc.publish(f"records.{rec['stream']}", json.dumps(rec).encode())
+        await nc.flush(timeout=30)
+        await asyncio.sleep(gap)
+    await nc.close()
+
+
+def paced_publisher(url: str, records: list[dict], per_batch: int = 500, gap: float = 0.4) -> threading.Thread:
+    thread = threading.Thread(target=lambda: asyncio.run(_publish_paced(url, records, per_batch, gap)),
+                              name="paced-publisher", daemon=True)
+    thread.start()
+    return thread
+
+
 async def _published_alerts(url: str) -> tuple[list[str], int]:
     nc = await nats.connect(url)
     js = nc.jetstream()
@@ -113,7 +133,10 @@ def consumer(url: str, out: Path, state: Path, log: Path, every: str = "0.2s", *
 def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(nats_server, tmp_path):
     pack = load_pack(RULES)
     records = ordered_records(parse_inputs([str(REPO / "samples")], pack.schema), pack.schema)
-    asyncio.run(_setup(nats_server, records))
+    # the first records at once, the rest paced (~8 s), so that the consumer is still mid-stream when
+    # the kill below comes, however fast it has become or however loaded the machine is
+    asyncio.run(_setup(nats_server, records[:2000]))
+    publisher = paced_publisher(nats_server, records[2000:])
     out, state, log = tmp_path / "alerts.jsonl", tmp_path / "nats.state", tmp_path / "consumer.log"
 
     # kill -9 past the first records, with alerts in the file that the last checkpoint does not cover. A
@@ -152,6 +175,8 @@ def test_nats_consumer_killed_mid_stream_equals_batch_none_lost_none_duplicated(
         if past_checkpoint:
             break
     assert past_checkpoint > 0
+    publisher.join(timeout=120)
+    assert not publisher.is_alive(), "the paced publisher did not finish within 120 s"
 
     proc = consumer(nats_server, out, state, log)
     try:
