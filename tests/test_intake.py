@@ -154,3 +154,24 @@ def test_feed_of_one_record_rejects_with_the_vectorised_reason():
     ex.feed(bad)
     assert ex.rejected_records == [(bad, vectorised(bad, plan.schema))]
     assert "amount: '12,5' is not a number" in ex.rejected_records[0][1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records(), min_size=1, max_size=12))
+def test_column_intake_equals_record_by_record(recs):
+    """convert_many (a micro-batch, a column at a time) answers what convert answers for each record."""
+    recs = recs + [{**r, "stream": "nope"} for r in recs[:1]] + [{"id": "x", "ts": "2026-01-01"}]
+    got = SCALAR.convert_many(recs)
+    want = [SCALAR.convert(r) for r in recs]
+    assert got == want
+    assert [[type(v) for v in g[2]] for g in got if g] == [[type(v) for v in w[2]] for w in want if w]
+
+
+def test_column_intake_takes_the_usual_records():
+    pack = load_pack(RULES)
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.jobs.watch import ordered_records
+
+    recs = ordered_records(parse_inputs(["samples"], pack.schema), pack.schema)
+    intake = ScalarIntake(pack.schema, "CN")
+    assert intake.convert_many(recs) == [intake.convert(r) for r in recs]

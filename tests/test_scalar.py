@@ -303,3 +303,16 @@ def test_coalesce_skips_a_null_literal_and_keeps_the_timestamp() -> None:
     check(e, [(0.0, None, 5, 7, False, "ß", "x"), (0.0, None, 6, None, False, "ß", "x")], [aggs, aggs])
     env = BatchEnv([(0.0, None, 5, 7, False, "web", "x")], [aggs])
     assert Evaluator(LISTS).compute(parse_expr("coalesce(null, other_ts)"), env).values.dtype == np.int64
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["+8613800000001", "13800000002", "web", "+86900123", "+8617",
+                                                      "+861", "ab", "abc", "a", "", "+8613800000002"])),
+                min_size=1, max_size=40))
+def test_list_membership_by_set_lookups_equals_by_distinct_values(values):
+    """ListMatcher.contains: the set lookups of the stream executor's micro-batches (few=FEW_ROWS) give what
+    the distinct-value path of the batch columns gives (few=0)."""
+    null = np.array([v is None for v in values])
+    vec = Vec(np.array(["" if v is None else v for v in values], dtype=object), null)
+    for matcher in LISTS.values():
+        assert matcher.contains(vec, few=10**6).tolist() == matcher.contains(vec, few=0).tolist()

@@ -46,6 +46,7 @@ import copy
 import hashlib
 import heapq
 import math
+import operator
 import sys
 import time
 from bisect import bisect_left, bisect_right
@@ -97,6 +98,11 @@ SCALAR_PROCESS_MAX = 512
 # processed records, and whenever event time moved past the plan's largest window: per batch it
 # cost more than the evaluation of a small batch. Deferred, it changes no result (steps trim).
 EXPIRE_EVERY = 256
+# list membership over a release's column by set lookups up to this many rows (ListMatcher.contains):
+# pandas' distinct values cost ~0.7 ms whatever the size, set lookups ~0.1 µs a row
+FEW_ROWS = 16_384
+_FIRST = operator.itemgetter(0)
+COLUMN_INTAKE_MIN = 4  # records per feed_many from which the intake types a column at a time (intake.convert_many)
 
 
 # --- per-rule runtime -------------------------------------------------------------------------
@@ -390,7 +396,7 @@ class StreamExecutor:
         self.on_chain_cap: Callable[[Any, str], None] | None = None
         self.late_records: list[tuple[dict, dict]] = []
         self.rejected_records: list[tuple[Any, str]] = []
-        self.evaluator = Evaluator(plan.lists)
+        self.evaluator = Evaluator(plan.lists, few_rows=FEW_ROWS)
         schema = plan.schema
         self._schema = schema
         self._fields = {s: list(spec.fields) for s, spec in schema.streams.items()}
@@ -717,9 +723,11 @@ class StreamExecutor:
         # which decides each record alone, so its values and reject reasons are the same.
         arrivals: list[tuple[int, str, int, tuple]] = []
         declined: list[int] = []
-        convert = self._scalar.convert
-        for idx, rec in enumerate(valid):
-            got = convert(rec)
+        if len(valid) < COLUMN_INTAKE_MIN:  # a single feed: no per-column set-up
+            got_all = [self._scalar.convert(rec) for rec in valid]
+        else:
+            got_all = self._scalar.convert_many(valid)
+        for idx, got in enumerate(got_all):
             if got is None:
                 declined.append(idx)
             else:
@@ -804,11 +812,12 @@ class StreamExecutor:
         q0 = self.next_q
         self.next_q += n
         positions: dict[str, list[int]] = {}
-        local = [0] * n
         for i, entry in enumerate(batch):
-            lst = positions.setdefault(entry[2], [])
-            local[i] = len(lst)
-            lst.append(i)
+            lst = positions.get(entry[2])
+            if lst is None:
+                positions[entry[2]] = [i]
+            else:
+                lst.append(i)
         ctx: dict[str, RowBatch] = {}
         for stream, pos in positions.items():  # agg(..., stream=, key=): every record that feeds one, first
             if not self._rows.has_sources(stream):
@@ -819,30 +828,22 @@ class StreamExecutor:
             ctx[stream] = self._rows.batch(stream, [batch[i][3] for i in pos], [batch[i][0] for i in pos],
                                            [q0 + i for i in pos])
         expired: list[tuple[RuleRuntime, tuple[int, int]]] = []
-        seq_rules = self._seq_rules
-        for i, (ts, _arrival, stream, values) in enumerate(batch):
+        # the records that are something to a rule (most are nothing): (position, its stream's batch, its index
+        # there, what it is), in total order; the others are only counted
+        todo: list[tuple[int, RowBatch, int, list]] = []
+        for stream, pos in positions.items():
+            if self._routes.get(stream):  # else a stream only another stream's aggregates read (feed_sources)
+                sb = ctx[stream]
+                todo.extend([(pos[li], sb, li, ev) for li, ev in enumerate(sb.events) if ev is not None])
+        if len(positions) > 1:
+            todo.sort(key=_FIRST)
+        tss = [entry[0] for entry in batch]
+        k = 0  # the next record whose ts has not been checked against _next_due
+        for i, sb, li, events in todo:
+            if i >= k:  # the held facts that left ``within`` at the records up to this one, as at each record
+                k = self._expire_due(tss, k, i + 1, expired)
+            ts, _arrival, _stream, values = batch[i]
             q = q0 + i
-            if ts > self._next_due:  # retract facts that no chain ending now or later can use
-                due = math.inf
-                for rule in seq_rules:
-                    facts = rule.facts
-                    while facts and facts[0][0] + rule.within < ts:
-                        _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
-                        self._expire(rule, fj, rule.cands[(fq, fj)])
-                        expired.append((rule, (fq, fj)))
-                    if facts and facts[0][0] + rule.within < due:
-                        due = facts[0][0] + rule.within
-                self._next_due = due
-            routes = self._routes.get(stream)
-            if not routes:  # a stream only another stream's aggregates read (feed_sources took it)
-                self.counters["processed"] += 1
-                continue
-            sb = ctx[stream]
-            li = local[i]
-            events = sb.events[li]  # rows.py: the unless records and step candidates, in routes order
-            if events is None:
-                self.counters["processed"] += 1
-                continue
             for rule, j in events:
                 if j == -1:
                     self._add_unless(rule, values[rule.unless_key_idx], q, ts)
@@ -862,7 +863,8 @@ class StreamExecutor:
                         self._hold(rule, j, cand)
                     else:
                         self._trigger(rule, cand)
-            self.counters["processed"] += 1
+        self._expire_due(tss, k, n, expired)
+        self.counters["processed"] += n
         self.last_ts = batch[-1][0]
         keyed: list[tuple[tuple, int | None, dict]] = []
         for rule in self._rules:
@@ -891,6 +893,27 @@ class StreamExecutor:
         alerts = [a for *_, a in keyed]
         self.counters["alerts"] += len(alerts)
         return alerts
+
+    def _expire_due(self, tss: list[int], k: int, end: int, expired: list) -> int:
+        """Retract the held facts no chain ending now or later can use, as each record k..end-1 of a release
+        (ts ``tss``, ascending) comes: only at those whose ts passes ``_next_due``. Returns ``end``."""
+        seq_rules = self._seq_rules
+        while True:
+            k = bisect_right(tss, self._next_due, k, end)
+            if k >= end:
+                return end
+            ts = tss[k]
+            due = math.inf
+            for rule in seq_rules:
+                facts = rule.facts
+                while facts and facts[0][0] + rule.within < ts:
+                    _, fq, fj = heapq.heappop(facts) if rule.facts_heap else facts.popleft()
+                    self._expire(rule, fj, rule.cands[(fq, fj)])
+                    expired.append((rule, (fq, fj)))
+                if facts and facts[0][0] + rule.within < due:
+                    due = facts[0][0] + rule.within
+            self._next_due = due
+            k += 1
 
     def fire_due(self, limit: int) -> list[dict]:
         """Absence alerts whose deadline event time has passed (D < ``limit``), in file order."""
