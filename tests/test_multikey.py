@@ -97,6 +97,37 @@ def test_the_key_column_is_the_key_text_of_each_row_and_injective(rows):
             assert texts.setdefault(key_text(r), r) == r
 
 
+
+def _key_column_per_row(columns, parts):
+    """The key column as it was built before (numpy string ufuncs over every row): the reference."""
+    sdt = np.dtypes.StringDType()
+    null = np.zeros(len(columns[parts[0]]), dtype=bool)
+    out = None
+    for i, name in enumerate(parts):
+        col = columns[name]
+        null |= col.null
+        text = np.strings.replace(np.strings.replace(col.values.astype(sdt), "\\", "\\\\"), "|", "\\|")
+        out = text if i == 0 else np.strings.add(np.strings.add(out, "|"), text)
+    values = out.astype(object)
+    values[null] = ""
+    return values, null
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b|", "\\", "", "a|b"]), st.sampled_from([0.0, -0.0, 1.5, 2.0, 1e20]),
+                          st.integers(-3, 3), st.booleans(), st.booleans()), max_size=30))
+def test_the_key_column_of_text_numbers_and_several_fields_is_the_per_row_one(rows):
+    cols = {
+        "t": Vec(np.array([r[0] for r in rows] or [], dtype=object), np.array([r[3] for r in rows], dtype=bool)),
+        "x": Vec(np.array([r[1] for r in rows], dtype=np.float64), np.array([r[4] for r in rows], dtype=bool)),
+        "i": Vec(np.array([r[2] for r in rows], dtype=np.int64), np.zeros(len(rows), dtype=bool)),
+    }
+    for parts in (("t",), ("x", "t"), ("t", "i", "x"), ("i", "i")):
+        got = key_column(cols, parts)
+        values, null = _key_column_per_row(cols, parts)
+        assert got.values.tolist() == values.tolist() and got.null.tolist() == null.tolist()
+
+
 # --- semantics on both executors ---------------------------------------------------------------------
 
 def test_the_pair_alerts_with_its_key_text(load_rule):

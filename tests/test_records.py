@@ -175,6 +175,24 @@ def test_a_later_duplicate_id_is_rejected_and_unknown_columns_are_ignored(tmp_pa
         (3, "id: duplicate id 'p1' (an earlier record of stream 'payment' has it)")]
 
 
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.booleans()), max_size=12),
+                max_size=4))
+def test_duplicate_ids_are_every_row_but_the_first_of_its_id_across_chunks(chunks):
+    # the loop of docs: a kept row whose id an earlier kept row (this chunk or one before) has is a duplicate
+    ids, result, seen = rec.SeenIds(), rec._InputResult(rec.InputStats("x", "payment", "csv"), "payment"), set()
+    for chunk in chunks:
+        values = np.array([v for v, _ in chunk], dtype=object)
+        keep = np.array([k for _, k in chunk], dtype=bool)
+        want = []
+        for v, k in chunk:
+            want.append(k and v in seen)
+            if k:
+                seen.add(v)
+        assert ids.duplicates(result, values, keep).tolist() == want
+
+
 # --- values -----------------------------------------------------------------------------
 
 

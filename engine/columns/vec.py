@@ -141,3 +141,29 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each address
     local, uniq = pd.factorize(pd.Series(values[first], dtype=object), use_na_sentinel=False)
     return np.asarray(uniq, dtype=object), local.astype(np.int64)[by_address]
+
+
+# numpy's stable argsort of int64 is a timsort (radix only up to 16 bits), while ``ndarray.sort`` of int64
+# runs on SIMD kernels (x86-simd-sort): several times faster on a million rows. A key fused with the row
+# number, ``(key - min) * n + row``, is unique, so any sort of it orders rows by key and, among equal keys,
+# by row: exactly the stable order; the row and the key are then read back from it.
+_FUSED_MAX = 2 ** 62  # (span of the keys) * rows must stay below it, or int64 would overflow
+
+
+def stable_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``np.argsort(keys, kind="stable")``, ``keys`` in that order) of an integer array."""
+    n = len(keys)
+    if n < 2:
+        order = np.arange(n, dtype=np.int64)
+        return order, keys[order]
+    lo, hi = int(keys.min()), int(keys.max())
+    if (hi - lo + 1) * n >= _FUSED_MAX:  # (not at realistic sizes) the plain stable sort
+        order = np.argsort(keys, kind="stable")
+        return order, keys[order]
+    fused = keys.astype(np.int64) - lo
+    fused *= n
+    fused += np.arange(n, dtype=np.int64)
+    fused.sort()
+    key, order = np.divmod(fused, n)
+    key += lo
+    return order, key.astype(keys.dtype, copy=False)

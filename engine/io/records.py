@@ -259,8 +259,7 @@ class SeenIds:
         import pandas as pd
 
         hashes = pd.util.hash_array(ids[idx].astype(object, copy=False), categorize=False)
-        order = np.argsort(hashes, kind="stable")  # stable: of equal ids, the earliest row comes first
-        needles = hashes[order]
+        needles = np.sort(hashes)  # a SIMD sort; the rows' order only where a duplicate is found (rare)
         later = np.zeros(len(needles), dtype=bool)
         later[1:] = needles[1:] == needles[:-1]
         if result.id_hashes is None:
@@ -268,7 +267,9 @@ class SeenIds:
         for seen in (self.by_stream.get(result.stream), result.id_hashes):
             if seen is not None:
                 later |= seen.contains(needles)
-        dup[idx[order[later]]] = True
+        if later.any():
+            order = np.argsort(hashes, kind="stable")  # stable: of equal ids, the earliest row comes first
+            dup[idx[order[later]]] = True
         result.id_hashes.add(needles[~later])
         return dup
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..columns.vec import Vec
+from ..columns.vec import Vec, distinct_values
 from ..pack.model import KEY_SEP
 
 _STR = np.dtypes.StringDType()
@@ -34,15 +34,36 @@ def key_text(values: Sequence[object]) -> str | None:
 
 
 def key_column(columns: Mapping[str, Vec], parts: Sequence[str]) -> Vec:
-    """The key column of a table from its fields' columns, vectorised (numpy string ufuncs)."""
-    null = np.zeros(len(columns[parts[0]]), dtype=bool)
-    out = None
+    """The key column of a table from its fields' columns, vectorised.
+
+    The text is built once per distinct tuple of the fields' values, not per row (numpy string
+    ufuncs over a million rows cost ~0.5 s): each field is coded, the tuples of codes are coded, and
+    each row takes its tuple's text, one str shared by the rows of a tuple."""
+    import pandas as pd
+
+    n = len(columns[parts[0]])
+    null = np.zeros(n, dtype=bool)
+    if n == 0:
+        return Vec(np.empty(0, dtype=object), null)
+    combo = np.zeros(n, dtype=np.int64)  # code of the tuple of the fields so far
+    texts = np.array([""], dtype=_STR)  # text of each tuple code
     for i, name in enumerate(parts):
         col = columns[name]
         null |= col.null
-        text = np.strings.replace(np.strings.replace(col.values.astype(_STR), "\\", "\\\\"), KEY_SEP, "\\" + KEY_SEP)
-        out = text if i == 0 else np.strings.add(np.strings.add(out, KEY_SEP), text)
-    values = out.astype(object)
+        if col.values.dtype == object:
+            uniq, codes = distinct_values(col.values)
+        else:  # by bits, so that 0.0 and -0.0 keep their own texts; each value converts as before
+            bits = col.values.view(np.int64) if col.values.dtype.kind == "f" else col.values
+            codes, _ = pd.factorize(bits, use_na_sentinel=False)
+            first = np.empty(int(codes.max()) + 1, dtype=np.int64)
+            first[codes[::-1]] = np.arange(n - 1, -1, -1)
+            uniq = col.values[first]
+        text = np.strings.replace(np.strings.replace(uniq.astype(_STR), "\\", "\\\\"), KEY_SEP, "\\" + KEY_SEP)
+        pairs = combo * len(uniq) + codes
+        combo, tuples = pd.factorize(pairs, use_na_sentinel=False)
+        before, own = np.divmod(tuples, len(uniq))
+        texts = text[own] if i == 0 else np.strings.add(np.strings.add(texts[before], KEY_SEP), text[own])
+    values = texts.astype(object)[combo]
     values[null] = ""  # the filler of a null slot (columns/vec.py)
     return Vec(values, null)
 

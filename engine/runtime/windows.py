@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Vec, distinct_values
+from ..columns.vec import Vec, distinct_values, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -138,8 +138,7 @@ class GroupIndex:
               ranks: tuple[np.ndarray, np.ndarray] | None = None) -> GroupIndex:
         """``codes``: the key's codes (KeyCodes), when known; ``ranks``: sorted_ranks(ts)."""
         codes = factorize(key.values, key.null) if codes is None else codes
-        order = np.argsort(codes, kind="stable")  # the table is already in total order
-        sc = codes[order]
+        order, sc = stable_order(codes)  # stable: the table is already in total order
         n = len(sc)
         starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]]) if n else np.zeros(0, dtype=np.int64)
         group_start = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, dtype=np.int64)
@@ -188,9 +187,8 @@ class ForeignIndex:
               q_codes: np.ndarray, q_seq: np.ndarray, q_ts: np.ndarray) -> ForeignIndex:
         """``src_codes`` and ``q_codes`` in one code space (joint_codes), -1 for a null key."""
         ns, nq = len(src_codes), len(q_codes)
-        role = np.r_[np.zeros(ns, dtype=np.int8), np.ones(nq, dtype=np.int8)]
-        order = np.lexsort((role, np.r_[src_seq, q_seq]))  # total order; source first at the same record
-        del role
+        # total order; source first at the same record (role 0 before 1)
+        order, _ = stable_order(np.r_[src_seq * 2, q_seq * 2 + 1])
         ts = np.r_[src_ts, q_ts][order]
         codes = np.r_[src_codes, q_codes][order]
         g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))

@@ -268,3 +268,19 @@ def test_previous_same_does_not_depend_on_how_values_are_numbered(seed):
                     default=-1) if dense[i] >= 0 else -1 for i in range(n)]
     assert previous_same(g, values, valid, dense).tolist() == expected
     assert previous_same(g, values, valid, sparse).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_stable_order_is_numpys_stable_argsort(seed):
+    from fraudrules.columns.vec import stable_order
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    lo, span = int(rng.integers(-5, 1_000)), int(rng.integers(1, [3, 50, 10 ** 9][seed % 3]))
+    keys = rng.integers(lo, lo + span, n).astype([np.int64, np.int32][seed % 2])
+    order, sorted_keys = stable_order(keys)
+    assert np.array_equal(order, np.argsort(keys, kind="stable"))
+    assert np.array_equal(sorted_keys, keys[np.argsort(keys, kind="stable")])
+    assert sorted_keys.dtype == keys.dtype
+    huge = np.array([2 ** 61, -(2 ** 61), 5, 5, 0], dtype=np.int64)  # span too large to fuse: the plain sort
+    assert np.array_equal(stable_order(huge)[0], np.argsort(huge, kind="stable"))
