@@ -41,7 +41,7 @@ from ..store.reach import reached
 @dataclass
 class ScoreResult:
     plan: Plan
-    records: RecordSet  # of a chunked run: the inputs' stats and rejects only
+    records: RecordSet  # of a chunked run, or one whose scored records went to on_scored: stats and rejects only
     alerts: list[dict[str, Any]]
     matches: dict[str, int]  # rule id -> matches (emitted + suppressed)
     suppressed: dict[str, int]
@@ -158,6 +158,8 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
                              for s, t in records.tables.items()}, records.inputs, records.rejects)
     else:
         results = zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh, prior_alerts))
+        if records.total >= PARALLEL_MIN_RECORDS:  # the executor is gone: its memory back before scoring
+            release_memory()
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
@@ -303,9 +305,16 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["read"] = time.perf_counter() - t0
     try:
         if not read.spilled:
-            result = score_records(plan, read.whole(), progress=progress, context=context, timings=timings,
+            records = read.whole()
+            # the columns are now the tables' (concatenated from the read's blocks): not held twice
+            read.results = []
+            result = score_records(plan, records, progress=progress, context=context, timings=timings,
                                    jobs=jobs)
+            del records
             if on_scored is not None and result.scored is not None:
+                # the writer needs the stats and rejects, not the records: freed before it renders
+                result.records = RecordSet({}, result.records.inputs, result.records.rejects)
+                release_memory()
                 on_scored(result.scored)
                 result.scored = None
             return result
