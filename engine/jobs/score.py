@@ -105,7 +105,10 @@ _FORK_EXECUTOR: BatchExecutor | None = None
 
 def _forked_rule(index: int) -> RuleResult:
     assert _FORK_EXECUTOR is not None
-    return _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
+    result = _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
+    # the pool hands rules out in plan order: a rule this worker gets later comes after this one
+    _FORK_EXECUTOR.keep_aggregates_of(_FORK_EXECUTOR.plan.rules[index + 1:])
+    return result
 
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
@@ -120,6 +123,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
         for i, rule_plan in enumerate(plan.rules):
             results[i] = _rule_result(executor, rule_plan)
+            executor.keep_aggregates_of(plan.rules[i + 1:])  # not every rule's aggregates at once
             if progress:
                 progress("rules", i + 1, n)
         return results  # type: ignore[return-value]
