@@ -255,6 +255,14 @@ class AggregateStore:
         values, null = WINDOW_BODIES[spec.func](Window(g, start, spec.window_ns, vcodes), value, mask)
         return g.scatter(values, null)
 
+    def keep_only(self, specs: set[AggregateSpec]) -> None:
+        """Drop the per-row values and inputs of every aggregate not in ``specs``, from all caches at
+        once (a foreign aggregate's entries are filled together). They are caches: one read again is
+        computed again, the same."""
+        for cache in (self._values, self._inputs, self._prev, self._foreign):
+            for spec in [s for s in cache if s not in specs]:
+                del cache[spec]
+
     def positions(self, stream: str, key: str) -> np.ndarray:
         """The sorted position of each table row."""
         gk = (stream, key)
@@ -513,6 +521,16 @@ class BatchExecutor:
                 self.store.window_start(spec)
             else:
                 self.store.group(spec.stream, spec.key)
+
+    def keep_aggregates_of(self, rules: list[RulePlan]) -> None:
+        """Keep the aggregate values that ``rules`` read, drop the rest: one process evaluating rule
+        after rule would otherwise hold every rule's aggregates to the end (at 1M records, 270 MB)."""
+        keep: set[AggregateSpec] = set()
+        for rp in rules:
+            for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
+                keep.add(spec)
+                keep.update(spec.inputs())
+        self.store.keep_only(keep)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:

@@ -41,7 +41,7 @@ from ..store.reach import reached
 @dataclass
 class ScoreResult:
     plan: Plan
-    records: RecordSet  # of a chunked run: the inputs' stats and rejects only
+    records: RecordSet  # of a chunked run, or one whose scored records went to on_scored: stats and rejects only
     alerts: list[dict[str, Any]]
     matches: dict[str, int]  # rule id -> matches (emitted + suppressed)
     suppressed: dict[str, int]
@@ -105,7 +105,10 @@ _FORK_EXECUTOR: BatchExecutor | None = None
 
 def _forked_rule(index: int) -> RuleResult:
     assert _FORK_EXECUTOR is not None
-    return _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
+    result = _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
+    # the pool hands rules out in plan order: a rule this worker gets later comes after this one
+    _FORK_EXECUTOR.keep_aggregates_of(_FORK_EXECUTOR.plan.rules[index + 1:])
+    return result
 
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
@@ -120,6 +123,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
         for i, rule_plan in enumerate(plan.rules):
             results[i] = _rule_result(executor, rule_plan)
+            executor.keep_aggregates_of(plan.rules[i + 1:])  # not every rule's aggregates at once
             if progress:
                 progress("rules", i + 1, n)
         return results  # type: ignore[return-value]
@@ -158,6 +162,8 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
                              for s, t in records.tables.items()}, records.inputs, records.rejects)
     else:
         results = zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh, prior_alerts))
+        if records.total >= PARALLEL_MIN_RECORDS:  # the executor is gone: its memory back before scoring
+            release_memory()
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
@@ -303,9 +309,16 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["read"] = time.perf_counter() - t0
     try:
         if not read.spilled:
-            result = score_records(plan, read.whole(), progress=progress, context=context, timings=timings,
+            records = read.whole()
+            # the columns are now the tables' (concatenated from the read's blocks): not held twice
+            read.results = []
+            result = score_records(plan, records, progress=progress, context=context, timings=timings,
                                    jobs=jobs)
+            del records
             if on_scored is not None and result.scored is not None:
+                # the writer needs the stats and rejects, not the records: freed before it renders
+                result.records = RecordSet({}, result.records.inputs, result.records.rejects)
+                release_memory()
                 on_scored(result.scored)
                 result.scored = None
             return result
