@@ -202,7 +202,8 @@ def test_timestamps_over_numpy_equal_the_scalar_parser(texts):
     taken."""
     assert _timestamps(texts, _ts_converter) == [_ts_converter(t) for t in texts]
     assert _timestamps(texts + ["2026-03-01T10:00:00Z"], _ts_converter) is None
-    recs = [{"stream": "t", "id": f"r{k}", "ts": t} for k, t in enumerate(texts)]
+    recs = [{"stream": "t", "id": f"r{k}", "ts": t} for k, t in enumerate(texts * (128 // len(texts) + 1))]
+    assert len(recs) >= 128  # a column convert_many types over numpy (_TS_NUMPY_MIN)
     assert SCALAR.convert_many(recs) == [SCALAR.convert(r) for r in recs]
 
 
