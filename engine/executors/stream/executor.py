@@ -409,9 +409,11 @@ class StreamExecutor:
         self._rules = [RuleRuntime(i, rp, self) for i, rp in enumerate(plan.rules)]
         self._seq_rules = [r for r in self._rules if r.k > 1]
         self._absent_rules = [r for r in self._rules if r.absent is not None]
-        # triggers that join the step just before by a value (_joinable's first case) and are no repeated
-        # step (run_of keeps state): those that cannot join are dropped before the per-record loop (_unjoinable)
-        self._gated = [r for r in self._seq_rules if r.links[r.k - 1][0] == r.k - 2 and r.k - 1 not in r.run_steps]
+        # later steps that join the step just before by a value (_joinable's first case, _frames_of's) and are
+        # no repeated step (run_of keeps state): a trigger that cannot join, or a step between whose fact no
+        # chain could pass (_hold), is dropped before the per-record loop (_unjoinable)
+        self._gated = [(r, j) for r in self._seq_rules for j in range(1, r.k)
+                       if r.links[j][0] == j - 1 and j not in r.run_steps]
         self._used = plan.streams()
         self._scalar = ScalarIntake(schema, self.region)
         self._routes: dict[str, list[RuleRuntime]] = {}
@@ -938,13 +940,13 @@ class StreamExecutor:
         return alerts
 
     def _unjoinable(self, ctx: dict[str, RowBatch], rows_of: dict[str, list[tuple]]) -> None:
-        """Take out of a release's events, over each trigger step's candidates at once, the triggers
-        ``_joinable`` would refuse at every point of the release: a join value that neither a held fact of the
-        step before (``rule.frames``, which only those facts' expiry lowers during the release) nor any
-        candidate of that step in this release has. Most triggers are such; the records left with no event
-        are then skipped by the per-record loop."""
-        for rule in self._gated:
-            j = rule.k - 1
+        """Take out of a release's events, over each later step's candidates at once, those whose join value
+        neither a held fact of the step before (``rule.frames``, which only those facts' expiry lowers during
+        the release) nor any candidate of that step in this release has: at every point of the release
+        ``_joinable`` would refuse such a trigger, and ``_hold`` would find no chain through such a step
+        between (``_frames_of``: none, and no chain cap, as it adds nothing). Most triggers are such; the
+        records left with no event are then skipped by the per-record loop."""
+        for rule, j in self._gated:
             sb = ctx.get(rule.rp.steps[j].stream)
             if sb is None or sb.flagged is None:
                 continue
