@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.bindings import py_values
-from fraudrules.executors.stream.intake import ScalarIntake, timestamp_ns
+from fraudrules.executors.stream.intake import _NO, ScalarIntake, _timestamps, timestamp_ns
 from fraudrules.io.records import records_from_dicts
 from fraudrules.pack.loader import load_pack
 from fraudrules.pack.streams import FieldSpec, Schema, StreamSpec
@@ -175,3 +175,48 @@ def test_column_intake_takes_the_usual_records():
     recs = ordered_records(parse_inputs(["samples"], pack.schema), pack.schema)
     intake = ScalarIntake(pack.schema, "CN")
     assert intake.convert_many(recs) == [intake.convert(r) for r in recs]
+
+
+@st.composite
+def usual_timestamps(draw) -> str:
+    """``YYYY-MM-DDTHH:MM:SS+HH:MM`` texts, each field sometimes out of range (the shape convert_many reads
+    over numpy)."""
+    y = draw(st.sampled_from([1899, 1900, 1970, 2000, 2024, 2100, 2200, 2201]) | st.integers(1890, 2210))
+    mo, d = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    h, mi, s = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
+    oh, om = draw(st.integers(0, 25)), draw(st.sampled_from([0, 30, 45, 59, 60, 99]))
+    return (f"{y:04d}-{mo:02d}-{d:02d}{draw(st.sampled_from('T '))}{h:02d}:{mi:02d}:{s:02d}"
+            f"{draw(st.sampled_from('+-'))}{oh:02d}:{om:02d}")
+
+
+def _ts_converter(text: str) -> object:
+    v = timestamp_ns(text)
+    return _NO if v is None else v
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(usual_timestamps(), min_size=1, max_size=40))
+def test_timestamps_over_numpy_equal_the_scalar_parser(texts):
+    """convert_many's timestamp column (numpy, intake._timestamps) gives what timestamp_ns gives, value by
+    value, out-of-range fields (Feb 30, hour 24, offset +25:00) included; a column of another shape is not
+    taken."""
+    assert _timestamps(texts, _ts_converter) == [_ts_converter(t) for t in texts]
+    assert _timestamps(texts + ["2026-03-01T10:00:00Z"], _ts_converter) is None
+    recs = [{"stream": "t", "id": f"r{k}", "ts": t} for k, t in enumerate(texts * (128 // len(texts) + 1))]
+    assert len(recs) >= 128  # a column convert_many types over numpy (_TS_NUMPY_MIN)
+    assert SCALAR.convert_many(recs) == [SCALAR.convert(r) for r in recs]
+
+
+def test_column_intake_with_every_name_some_names_and_an_unknown_one():
+    """convert_many takes a record with every field by one itemgetter call, the others by name; a record
+    with as many names as the stream has but an unknown one for a field is convert's; the answers are
+    convert's, record by record, and again when the same texts come back (the column memos)."""
+    full = {"stream": "t", "id": "a", "ts": "2026-03-01T10:00:00+08:00", "s": "x", "p": "13800000001",
+            "e": "out", "i": "12", "f": " 2.5 ", "d": "30", "b": "yes"}
+    recs = [full, {**full, "id": "b", "p": "+8613800000001"}, {k: v for k, v in full.items() if k != "f"},
+            {**{k: v for k, v in full.items() if k != "b"}, "bb": "1"}, {**full, "id": "", "e": "IN"},
+            {**full, "ts": "2026-02-30T10:00:00+08:00"}, {**full, "p": None, "i": 7}]
+    for _ in range(2):
+        got = SCALAR.convert_many(recs)
+        assert got == [SCALAR.convert(r) for r in recs]
+    assert got[3] is None and got[0] is not None and got[2] is not None

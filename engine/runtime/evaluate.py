@@ -62,6 +62,9 @@ class SubsetEnv:
         return self.env.aggregate(call).take(self.rows)
 
 
+_SEEN_MAX = 65_536  # ListMatcher._seen entries; emptied when full
+
+
 class ListMatcher:
     """Membership in a named list: exact, or longest prefix."""
 
@@ -73,6 +76,7 @@ class ListMatcher:
             values |= {normalise_one(v, region) for v in lst.values if dialable(v)}
         self.values = values
         self.by_length: dict[int, set[str]] = {}
+        self._seen: dict[str, bool] = {}  # contains(), a few rows of a prefix list: value -> listed
         if lst.kind == "prefix":
             for v in values:
                 self.by_length.setdefault(len(v), set()).add(v)
@@ -88,8 +92,16 @@ class ListMatcher:
             vals, null = v.values.tolist(), v.null.tolist()
             if self.list.kind == "exact":
                 return np.array([not nu and x in self.values for x, nu in zip(vals, null)], dtype=bool)
-            return np.array([not nu and any(x[:n] in p for n, p in self.by_length.items())
-                             for x, nu in zip(vals, null)], dtype=bool)
+            seen = self._seen  # a value's answer, kept: the stream's micro-batches see the same numbers again
+            hits = [seen.get(x) for x in vals]
+            if None in hits:
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                for k, h in enumerate(hits):
+                    if h is None:
+                        x = vals[k]
+                        hits[k] = seen[x] = any(x[:n] in p for n, p in self.by_length.items())
+            return np.array(hits, dtype=bool) & ~v.null
         from .windows import object_codes  # windows imports pandas: compiling a plan (lint) needs neither
 
         inv, uniq = object_codes(v.values[live])

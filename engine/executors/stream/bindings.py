@@ -13,7 +13,7 @@ from ...columns.vec import DTYPES, FILLERS, Vec
 from ...lang.aggregates import AGGREGATES
 from ...lang.expr import Expr
 from ...runtime.alerts import to_python
-from ...runtime.bindings import Bindings
+from ...runtime.bindings import Bindings, StepEnv
 from ...runtime.plan import AggregateSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,6 +63,15 @@ class StreamBatch(Bindings):
         self.flags: dict[tuple[int, int], list[bool]] = {}
         self.uflags: dict[int, list[bool]] = {}
         self._memo: dict[tuple[str, Expr | None], Any] = {}
+        self._own: StepEnv | None = None
+
+    def own(self) -> StepEnv:
+        """The Env of the stream's own fields, one per batch: the Evaluator keeps a function call's column
+        in it (``matches(callee, ...)``, ``number_type(...)``), so the conditions that share a call compute
+        it once per batch, not once per condition."""
+        if self._own is None:
+            self._own = self.env(self.stream, {})
+        return self._own
 
     def truth(self, expr: Expr | None) -> np.ndarray:
         """A field-only condition (an aggregate's where=), once per batch however many specs share it."""
@@ -74,7 +83,7 @@ class StreamBatch(Bindings):
     def _once(self, method: str, expr: Expr | None) -> Any:
         key = (method, expr)
         if key not in self._memo:
-            self._memo[key] = getattr(self.ex.evaluator, method)(expr, self.env(self.stream, {}))
+            self._memo[key] = getattr(self.ex.evaluator, method)(expr, self.own())
         return self._memo[key]
 
     def col(self, name: str) -> Vec:

@@ -99,13 +99,15 @@ class RowBatch:
     """What one stream's records in a release batch are to the rules, and their aggregates. ``events[i]``:
     what record ``i`` is to the rules, in the order the executor takes them (its routes, then each rule's
     ``unless`` before its steps in ``steps_on`` order): ``(rule, -1)`` an unless record,
-    ``(rule, j)`` a candidate of step j; None when nothing."""
+    ``(rule, j)`` a candidate of step j; None when nothing. ``flagged[(rule index, j)]``: the records that
+    are candidates of step j, ascending (None for one record, :meth:`ReleaseSteps._one`)."""
 
-    __slots__ = ("agg_py", "events")
+    __slots__ = ("agg_py", "events", "flagged")
 
     def __init__(self) -> None:
         self.agg_py: _BySpec | None = None
         self.events: list[list | None] = []
+        self.flagged: dict[tuple[int, int], list[int]] | None = None
 
 
 class _Batch:
@@ -131,7 +133,7 @@ class _Batch:
         if got is None:
             expr, closure = self.plan.exprs[e]
             if self.sb is not None:
-                got = self.ex.evaluator.truth(expr, self.sb.env(self.plan.stream, {}))
+                got = self.ex.evaluator.truth(expr, self.sb.own())
             else:
                 got = [closure(r, _NO_AGGS) for r in self.rows]
             self.memo[e] = got
@@ -143,7 +145,7 @@ class _Batch:
         if got is None:
             expr, closure = self.plan.exprs[e]
             if self.sb is not None:
-                got = py_values(self.ex.evaluator.compute(expr, self.sb.env(self.plan.stream, {})))
+                got = py_values(self.ex.evaluator.compute(expr, self.sb.own()))
             else:
                 got = [closure(r, _NO_AGGS) for r in self.rows]
             self.memo[e] = got
@@ -485,6 +487,10 @@ class ReleaseSteps:
             flagged[(st.rule, st.step)] = pre
         unless: dict[int, list[int]] = {}
         for ri, kidx, e in plan.unless:
+            if b.sb is not None:  # over columns: a key and the condition
+                ok = ~b.sb.col(plan_key_name(self.ex, stream, kidx)).null
+                unless[ri] = np.flatnonzero(ok if e is None else ok & b.truth(e)).tolist()
+                continue
             mask = b.mask(e)
             unless[ri] = [i for i, row in enumerate(rows) if row[kidx] is not None and (mask is None or mask[i])]
         # 4. per record, what it is to each rule, in the executor's order
@@ -498,6 +504,7 @@ class ReleaseSteps:
                 else:
                     got.append(event)
         out.agg_py = _BySpec(self.slots, cols, self._by_slot, b)
+        out.flagged = flagged
         return out
 
     def _order(self, stream: str) -> list[tuple[Any, int]]:
