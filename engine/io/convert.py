@@ -321,21 +321,28 @@ def _phones(arr: pa.Array, null: np.ndarray, region: str) -> Vec:
     if null.all():
         return Vec(empty_array("phone", n), null)
     enc = pc.dictionary_encode(arr)
-    # the dictionary is already distinct: normalise it, not the rows
-    dictionary = np.empty(len(enc.dictionary), dtype=object)
-    dictionary[:] = enc.dictionary.to_pylist()
-    # the usual number is already written as E.164: Arrow's kernels say which, the parser sees the rest
+    # the dictionary is already distinct: normalise it, not the rows. The usual number is already
+    # written as E.164: Arrow's kernels say which, and only the rest become str for the parser
     canonical = phones.kept_as_written(enc.dictionary)
-    norm, norm_null = phones.normalise(dictionary, np.zeros(len(dictionary), dtype=bool), region, canonical)
+    dictionary = enc.dictionary
     idx = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
-    null = null | norm_null[idx]
+    rest = np.flatnonzero(~canonical)
+    if len(rest):
+        written = np.asarray(dictionary.take(pa.array(rest)).to_pylist(), dtype=object)
+        norm, norm_null = phones.normalise(written, np.zeros(len(rest), dtype=bool), region,
+                                           np.zeros(len(rest), dtype=bool))
+        bad = np.zeros(len(dictionary), dtype=bool)
+        bad[rest] = norm_null
+        null = null | bad[idx]
+        changed = np.zeros(len(dictionary), dtype=bool)
+        changed[rest] = True
+        dictionary = pc.replace_with_mask(dictionary, pa.array(changed),
+                                          pa.array(np.where(norm_null, "", norm), pa.string()))
     # "" last: the value of null rows (never a number's: empty text was made null above)
-    codes = np.where(null, len(norm), idx).astype(np.int32)
-    blank = pa.array([""], pa.string())
-    if canonical.all():  # every number kept as written: the dictionary as it is, distinct already
-        return Coded(codes, pa.concat_arrays([enc.dictionary, blank]), null)
-    # numbers written apart may normalise alike: coded() merges them
-    return coded(codes, pa.concat_arrays([pa.array(np.where(norm_null, "", norm), pa.string()), blank]), null)
+    codes = np.where(null, len(dictionary), idx).astype(np.int32)
+    dictionary = pa.concat_arrays([dictionary, pa.array([""], pa.string())])
+    # numbers written apart may normalise alike: coded() merges them; kept as written, all stay apart
+    return coded(codes, dictionary, null) if len(rest) else Coded(codes, dictionary, null)
 
 
 # JSON Lines ----------------------------------------------------------------------------
