@@ -56,6 +56,8 @@ def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
     mask = vec.null if vec.null.any() else None
     if kind == PhysicalKind.INT:
         return pa.array(vec.values.astype(np.int64), type=pa.int64(), mask=mask).cast(TS_TYPE)
+    if isinstance(vec, Coded) and vec._values is None:  # decoded by Arrow: no str made per row
+        return pa.DictionaryArray.from_arrays(pa.array(vec.codes, mask=mask), vec.arrow).cast(pa.string())
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 

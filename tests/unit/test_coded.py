@@ -107,3 +107,15 @@ def test_arrow_columns_read_back_are_coded_when_they_repeat() -> None:
     vec = arrow_to_vec(arr, "string")
     assert isinstance(vec, Coded)
     assert list(vec.values) == ["a", "", "b", "a"] * 10 + ["c", "a", ""] * 10
+
+
+def test_coded_text_goes_to_arrow_as_its_values_do() -> None:
+    from fraudrules.io.arrow import vec_to_arrow
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        vec = text_vec(pa.array(random_text(rng, 80, 6), pa.string()), np.zeros(80, dtype=bool))
+        vec.null = vec.null | (rng.random(80) < 0.2)
+        assert isinstance(vec, Coded)
+        got = vec_to_arrow(vec, "string")
+        assert got.equals(vec_to_arrow(plain(vec), "string")) and got.type == pa.string()
