@@ -13,6 +13,10 @@ timestamp                 int: int64 nanoseconds since the epoch, UTC
 bool                      bool
 string, phone, enum       object: object array of str
 ========================  ==========================================
+
+A text column read from a file whose values repeat is a :class:`Coded`: int32 codes into a
+dictionary of its distinct values, the object array made only when a caller reads ``values``.
+Whatever groups rows by the text (``distinct``) reads the codes and hashes no text.
 """
 
 from __future__ import annotations
@@ -105,6 +109,85 @@ class Vec:
         if self.null.any():
             out[self.null] = ""
         return out
+
+
+class Coded(Vec):
+    """A text column as int32 codes into a dictionary of distinct str, an Arrow string array (its
+    blocks' dictionaries are merged by Arrow's hashing of bytes, not Python's of objects); ``values``
+    is ``dictionary[codes]`` as an object array, made on first read and kept. Each text is in the
+    dictionary once, so equal texts have equal codes; which codes are used, in what order, is free."""
+
+    def __init__(self, codes: np.ndarray, arrow: object, null: np.ndarray):
+        self.codes = codes
+        self.arrow = arrow  # pyarrow.StringArray of distinct values
+        self.null = null
+        self._dictionary: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+
+    @property
+    def dictionary(self) -> np.ndarray:
+        """The distinct values as an object array of str (one str each)."""
+        if self._dictionary is None:
+            self._dictionary = np.asarray(self.arrow.to_numpy(zero_copy_only=False), dtype=object)  # type: ignore[attr-defined]
+        return self._dictionary
+
+    @property  # type: ignore[override]
+    def values(self) -> np.ndarray:
+        if self._values is None:
+            self._values = self.dictionary[self.codes]
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def take(self, index: np.ndarray) -> Vec:
+        out = Coded(self.codes[index], self.arrow, self.null[index])
+        out._dictionary = self._dictionary
+        return out
+
+    def used(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the codes used, in the order of their first row; the rank of each code in that order)."""
+        n, k = len(self.codes), len(self.arrow)  # type: ignore[arg-type]
+        first = np.full(k, n, dtype=np.int64)
+        first[self.codes[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each code
+        used = np.flatnonzero(first < n)
+        used = used[np.argsort(first[used])]
+        rank = np.zeros(k, dtype=np.int64)
+        rank[used] = np.arange(len(used), dtype=np.int64)
+        return used, rank
+
+    def distinct(self) -> tuple[np.ndarray, np.ndarray]:
+        """``distinct_values(self.values)`` from the codes: (distinct values in first-seen order, index
+        of each row into them), without hashing a row's text."""
+        used, rank = self.used()
+        return self.dictionary[used], rank[self.codes]
+
+
+def coded(codes: np.ndarray, arrow: object, null: np.ndarray) -> Coded:
+    """A Coded column from codes into an Arrow string array that may hold a text more than once
+    (normalised phones, the dictionaries of several blocks): Arrow's hashing merges the repeats."""
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(arrow)
+    if len(enc.dictionary) < len(arrow):  # type: ignore[arg-type]
+        codes = np.asarray(enc.indices.to_numpy(), dtype=np.int32)[codes]
+        arrow = enc.dictionary
+    return Coded(codes.astype(np.int32, copy=False), arrow, null)
+
+
+def concat(parts: list[Vec]) -> Vec:
+    """The rows of several columns of one type, one after the other; coded text stays coded."""
+    if len(parts) == 1:
+        return parts[0]
+    null = np.concatenate([p.null for p in parts])
+    if parts and all(isinstance(p, Coded) for p in parts):
+        import pyarrow as pa
+
+        coded_parts = [p for p in parts if isinstance(p, Coded)]
+        offsets = np.cumsum([0] + [len(p.arrow) for p in coded_parts])  # type: ignore[arg-type]
+        codes = np.concatenate([p.codes + np.int32(o) for p, o in zip(coded_parts, offsets)])
+        return coded(codes, pa.concat_arrays([p.arrow for p in coded_parts]), null)
+    return Vec(np.concatenate([p.values for p in parts]), null)
 
 
 def as_bool(v: Vec) -> np.ndarray:

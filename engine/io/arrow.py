@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import DTYPES, FILLERS, Vec, empty_array, physical_kind
+from ..columns.vec import DTYPES, FILLERS, Coded, Vec, empty_array, physical_kind
 from ..pack.streams import StreamSpec
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
@@ -56,10 +56,45 @@ def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
     mask = vec.null if vec.null.any() else None
     if kind == PhysicalKind.INT:
         return pa.array(vec.values.astype(np.int64), type=pa.int64(), mask=mask).cast(TS_TYPE)
+    if isinstance(vec, Coded) and vec._values is None:  # decoded by Arrow: no str made per row
+        return pa.DictionaryArray.from_arrays(pa.array(vec.codes, mask=mask), vec.arrow).cast(pa.string())
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 
 SAMPLE_ROWS = 16_384  # rows looked at to tell a column of distinct values (ids) from one that repeats
+
+
+def _repeats(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a column's values repeat (accounts, devices, countries) rather than being distinct (ids):
+    an evenly spread sample with no repeat says which."""
+    n = len(arr)
+    rows = np.arange(n) if n <= SAMPLE_ROWS else np.linspace(0, n - 1, SAMPLE_ROWS).astype(np.int64)
+    # a column that repeats shows it in a 16th of the sample already (the same decision: a repeat in a
+    # subset is one in the sample); only a column with no repeat there pays for the whole sample
+    for every in (16, 1):
+        sample = arr.take(pa.array(rows[::every]))
+        if pc.count_distinct(sample, mode="all").as_py() < len(sample):
+            return True
+    return False
+
+
+def _dictionary_codes(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, int]:
+    """(each distinct value once, an Arrow string array; int32 code per row; the code of "", the value
+    of null rows) by Arrow's dictionary encoding. "" is appended when no row holds it."""
+    enc = pc.dictionary_encode(arr)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.unify_dictionaries()
+        dictionary = enc.chunk(0).dictionary if enc.num_chunks else pa.array([], pa.string())
+        indices = pa.chunked_array([c.indices for c in enc.chunks], pa.int32())
+    else:
+        dictionary, indices = enc.dictionary, enc.indices
+    k = len(dictionary)
+    empty = np.flatnonzero(pc.equal(pc.binary_length(dictionary), 0).to_numpy(zero_copy_only=False)) if k else []
+    blank = int(empty[0]) if len(empty) else k
+    if blank == k:
+        dictionary = pa.concat_arrays([dictionary.cast(pa.string()), pa.array([""], pa.string())])
+    codes = pc.fill_null(indices, blank) if indices.null_count else indices
+    return dictionary, np.asarray(codes.to_numpy(), dtype=np.int32), blank
 
 
 def text_objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -68,30 +103,37 @@ def text_objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     ``to_numpy`` makes one Python str (about 60 bytes) per row. A column whose values repeat
     (accounts, devices, countries) goes through a dictionary instead, so each distinct value is
     one str shared by its rows: 8 bytes a row. A column of distinct values (ids) skips the
-    dictionary, which would only cost time; an evenly spread sample with no repeat says which.
+    dictionary, which would only cost time.
     """
     n = len(arr)
     if n == 0:
         return np.empty(0, dtype=object)
     if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
         arr = arr.chunk(0)
-    sample = arr if n <= SAMPLE_ROWS else arr.take(pa.array(np.linspace(0, n - 1, SAMPLE_ROWS).astype(np.int64)))
-    if pc.count_distinct(sample, mode="all").as_py() == len(sample):
+    if not _repeats(arr):
         if arr.null_count:
             arr = pc.fill_null(arr, "")
         return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-    enc = pc.dictionary_encode(arr)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.unify_dictionaries()
-        dictionary = enc.chunk(0).dictionary if enc.num_chunks else pa.array([], pa.string())
-        indices = pa.chunked_array([c.indices for c in enc.chunks], pa.int32())
-    else:
-        dictionary, indices = enc.dictionary, enc.indices
-    distinct = np.empty(len(dictionary) + 1, dtype=object)
-    distinct[:-1] = dictionary.to_numpy(zero_copy_only=False)
-    distinct[-1] = ""  # the slot of null rows
-    codes = pc.fill_null(indices, len(dictionary)) if indices.null_count else indices
-    return distinct[codes.to_numpy()]
+    dictionary, codes, _ = _dictionary_codes(arr)
+    return np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)[codes]
+
+
+def text_vec(arr: pa.Array | pa.ChunkedArray, null: np.ndarray) -> Vec:
+    """A text column with its null mask: coded (columns.vec.Coded) when its values repeat, so the rows
+    never become objects unless read as such; an object array of str (text_objects) otherwise. The
+    values of the rows of ``null`` are "" (the filler), whatever ``arr`` holds there."""
+    n = len(arr)
+    if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
+        arr = arr.chunk(0)
+    if n == 0 or not _repeats(arr):
+        values = text_objects(arr)
+        if null.any():
+            values[null] = ""
+        return Vec(values, null)
+    dictionary, codes, blank = _dictionary_codes(arr)
+    if null.any():
+        codes = np.where(null, np.int32(blank), codes)
+    return Coded(codes, dictionary, null)
 
 
 class TextAfterArrow(Vec):
@@ -137,7 +179,7 @@ def arrow_to_vec(arr: pa.Array | pa.ChunkedArray, ltype: LogicalType) -> Vec:
     kind = physical_kind(ltype)
     null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(n, dtype=bool)
     if kind == PhysicalKind.OBJECT:
-        return Vec(text_objects(arr), null)
+        return text_vec(arr, null)
     if kind == PhysicalKind.INT:
         arr = arr.cast(pa.int64())
     if arr.null_count:

@@ -15,11 +15,11 @@ import pyarrow.compute as pc
 
 from ..columns import phones
 from ..columns.types import NUMERIC_TYPES, STRING_TYPES
-from ..columns.vec import Vec, empty_array
+from ..columns.vec import Coded, Vec, coded, empty_array
 from ..lang.functions import TS_OUT_OF_RANGE, TS_WALL_CLOCK, timestamp_problems
 from ..lang.hints import enum_hint
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
-from .arrow import text_objects
+from .arrow import text_objects, text_vec
 from .raw import RawChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -232,17 +232,16 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
         if ftype == "phone":
             return Conv(_phones(pc.if_else(empty, pa.scalar(None, pa.string()), arr), null, region), no_bad(n),
                         lambda i: "")
-        values = _strings(arr)
-        if null.any():
-            values[null] = ""
+        vec = text_vec(arr, null)
         if ftype == "enum":
             allowed = pa.array(list(spec.values), pa.string())
             bad = ~null & ~_np_bool(pc.is_in(arr, value_set=allowed))
             listed = ", ".join(spec.values)
-            return Conv(Vec(values, null | bad), bad,
-                        lambda i: f"{name}: {show_value(values[i])} is not one of {listed}"
-                                  + enum_hint(values[i], spec.values))
-        return Conv(Vec(values, null), no_bad(n), lambda i: "")
+            if bad.any():  # a bad row keeps its text (for the reason) and is null from here on
+                vec.null = null | bad
+            return Conv(vec, bad, lambda i: f"{name}: {show_value(vec.values[i])} is not one of {listed}"
+                                            + enum_hint(vec.values[i], spec.values))
+        return Conv(vec, no_bad(n), lambda i: "")
 
     trimmed = pc.utf8_trim_whitespace(arr)
     empty = _empty(trimmed)
@@ -316,24 +315,34 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
 
 
 def _phones(arr: pa.Array, null: np.ndarray, region: str) -> Vec:
-    """E.164 normalisation, once per distinct value (Arrow's dictionary encoding)."""
+    """E.164 normalisation, once per distinct value (Arrow's dictionary encoding); the column stays
+    coded by the normalised values (columns.vec.Coded)."""
     n = len(arr)
-    out = empty_array("phone", n)
     if null.all():
-        return Vec(out, null)
+        return Vec(empty_array("phone", n), null)
     enc = pc.dictionary_encode(arr)
-    # the dictionary is already distinct: normalise it, not the rows
-    dictionary = np.empty(len(enc.dictionary), dtype=object)
-    dictionary[:] = enc.dictionary.to_pylist()
-    # the usual number is already written as E.164: Arrow's kernels say which, the parser sees the rest
+    # the dictionary is already distinct: normalise it, not the rows. The usual number is already
+    # written as E.164: Arrow's kernels say which, and only the rest become str for the parser
     canonical = phones.kept_as_written(enc.dictionary)
-    norm, norm_null = phones.normalise(dictionary, np.zeros(len(dictionary), dtype=bool), region, canonical)
+    dictionary = enc.dictionary
     idx = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
-    out = norm[idx]
-    null = null | norm_null[idx]
-    if null.any():
-        out[null] = ""
-    return Vec(out, null)
+    rest = np.flatnonzero(~canonical)
+    if len(rest):
+        written = np.asarray(dictionary.take(pa.array(rest)).to_pylist(), dtype=object)
+        norm, norm_null = phones.normalise(written, np.zeros(len(rest), dtype=bool), region,
+                                           np.zeros(len(rest), dtype=bool))
+        bad = np.zeros(len(dictionary), dtype=bool)
+        bad[rest] = norm_null
+        null = null | bad[idx]
+        changed = np.zeros(len(dictionary), dtype=bool)
+        changed[rest] = True
+        dictionary = pc.replace_with_mask(dictionary, pa.array(changed),
+                                          pa.array(np.where(norm_null, "", norm), pa.string()))
+    # "" last: the value of null rows (never a number's: empty text was made null above)
+    codes = np.where(null, len(dictionary), idx).astype(np.int32)
+    dictionary = pa.concat_arrays([dictionary, pa.array([""], pa.string())])
+    # numbers written apart may normalise alike: coded() merges them; kept as written, all stay apart
+    return coded(codes, dictionary, null) if len(rest) else Coded(codes, dictionary, null)
 
 
 # JSON Lines ----------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..columns.vec import Vec
+from ..columns.vec import Vec, concat
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
@@ -202,7 +202,7 @@ class _InputResult:
             elif len(parts) == 1:
                 out[name] = parts[0]
             else:
-                out[name] = Vec(np.concatenate([p.values for p in parts]), np.concatenate([p.null for p in parts]))
+                out[name] = concat(parts)
         return out
 
     def line(self) -> np.ndarray:
@@ -401,10 +401,8 @@ def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.n
         perm = None if np.all(seq[1:] > seq[:-1]) else np.argsort(seq, kind="stable")
         columns = {}
         for name in spec.fields:
-            parts = [cols[i][name] for i in members]
-            values = np.concatenate([p.values for p in parts]) if len(parts) > 1 else parts[0].values
-            null = np.concatenate([p.null for p in parts]) if len(parts) > 1 else parts[0].null
-            columns[name] = Vec(values, null) if perm is None else Vec(values[perm], null[perm])
+            vec = concat([cols[i][name] for i in members])
+            columns[name] = vec if perm is None else vec.take(perm)
         if perm is not None:
             seq, inp, line = seq[perm], inp[perm], line[perm]
         tables[stream] = Table(stream, columns, seq, inp, line)

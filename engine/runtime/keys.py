@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..columns.vec import Vec, distinct_values
+from ..columns.vec import Coded, Vec, distinct_values
 from ..pack.model import KEY_SEP
 
 _STR = np.dtypes.StringDType()
@@ -50,7 +50,9 @@ def key_column(columns: Mapping[str, Vec], parts: Sequence[str]) -> Vec:
     for i, name in enumerate(parts):
         col = columns[name]
         null |= col.null
-        if col.values.dtype == object:
+        if isinstance(col, Coded):
+            uniq, codes = col.distinct()
+        elif col.values.dtype == object:
             uniq, codes = distinct_values(col.values)
         else:  # by bits, so that 0.0 and -0.0 keep their own texts; each value converts as before
             bits = col.values.view(np.int64) if col.values.dtype.kind == "f" else col.values

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Vec, distinct_values, stable_order
+from ..columns.vec import Coded, Vec, distinct_values, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -46,22 +46,45 @@ def object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ColumnCodes:
-    """Integer codes of a column's values (-1 = null) and the distinct value of each code."""
+    """Integer codes of a column's values (-1 = null) and the distinct value of each code: ``uniq``,
+    an object array, or for coded text ``arrow``, an Arrow string array (objects made only if read)."""
 
     def __init__(self, vec: Vec):
-        local, self.uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
+        self.arrow = None
+        self._uniq: np.ndarray | None = None
+        if isinstance(vec, Coded):  # text read as codes: ranked from them, no text hashed
+            used, rank = vec.used()
+            local = rank[vec.codes]
+            self.arrow = vec.arrow.take(used)  # type: ignore[attr-defined]
+        else:
+            local, self._uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
         local[vec.null] = -1
         self.codes = local
+
+    @property
+    def uniq(self) -> np.ndarray:
+        if self._uniq is None:
+            self._uniq = np.asarray(self.arrow.to_numpy(zero_copy_only=False), dtype=object)  # type: ignore[union-attr]
+        return self._uniq
 
 
 def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two columns in one space, so that a join compares integers: only the distinct
-    values of the two are hashed together, not their rows."""
+    values of the two are hashed together, not their rows (by Arrow, on bytes, when both are coded
+    text; either way in first-seen order, as ``pd.factorize``)."""
     if a is b:
         return a.codes, b.codes
-    both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
+    if a.arrow is not None and b.arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        both = np.asarray(pc.dictionary_encode(pa.concat_arrays([a.arrow, b.arrow])).indices.to_numpy(),
+                          dtype=np.int64)
+        na = len(a.arrow)
+    else:
+        both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
+        na = len(a.uniq)
     both = np.r_[both.astype(np.int64), -1]  # a row's -1 (null) takes the last slot: -1 again
-    na = len(a.uniq)
     return (np.r_[both[:na], -1][a.codes], np.r_[both[na:-1], -1][b.codes])
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from ..columns.vec import Vec
+from ..columns.vec import Vec, concat
 from ..io.arrow import TS_TYPE, TextAfterArrow, arrow_to_columns, arrow_to_vec, columns_to_arrow
 from ..io.tables import RecordSet, Table
 from ..pack.streams import Schema
@@ -154,7 +154,7 @@ class Context:
                         continue
                     c = arrow_to_vec(old.column(name), spec.fields[name].type) if name in old.column_names \
                         else Vec.nulls(spec.fields[name].type, m)
-                    cols[name] = Vec(np.concatenate([c.values, v.values]), np.concatenate([c.null, v.null]))
+                    cols[name] = concat([c, v])  # coded text stays coded
                     del c
                 seq = np.concatenate([seq, new.seq + self.next_order])
                 inp = np.concatenate([np.full(m, -1, dtype=np.int32), new.input_index])

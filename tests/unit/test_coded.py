@@ -1,0 +1,121 @@
+"""columns/vec.py ``Coded``: text kept as Arrow dictionary codes from the reader to prepare().
+
+Every path that reads the codes instead of the objects is checked against the object path it
+replaces (the old one, still taken by text that is not coded): the same values, the same codes in
+the same first-seen order, the same joint codes, the same key text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fraudrules.columns.vec import Coded, Vec, concat, distinct_values
+from fraudrules.io.arrow import arrow_to_vec, text_objects, text_vec
+from fraudrules.io.convert import convert_column
+from fraudrules.pack.streams import FieldSpec
+from fraudrules.runtime.keys import key_column
+from fraudrules.runtime.windows import ColumnCodes, joint_codes
+
+WORDS = ["", "a", "b", "a|b", "c\\", "ü", "+8613800138000", "13800138000", "+86 138 0013 8000", "x" * 40]
+
+
+def random_text(rng: np.random.Generator, n: int, words: int) -> list[str | None]:
+    pool = WORDS[: max(1, min(words, len(WORDS)))] + [f"w{i}" for i in range(max(0, words - len(WORDS)))]
+    out: list[str | None] = [pool[i] for i in rng.integers(0, len(pool), n)]
+    for i in np.flatnonzero(rng.random(n) < 0.1):
+        out[i] = None
+    return out
+
+
+def plain(vec: Vec) -> Vec:
+    """The same column as the object array the readers made before codes."""
+    return Vec(np.array(list(vec.values), dtype=object), vec.null.copy())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_coded_text_has_the_object_paths_values_codes_and_joint_codes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for _ in range(int(rng.integers(1, 4))):
+        raw = pa.array(random_text(rng, int(rng.integers(0, 60)), int(rng.integers(1, 14))), pa.string())
+        null = raw.is_null().to_numpy(zero_copy_only=False)
+        vec = text_vec(raw, null)
+        expect = text_objects(raw)
+        expect[null] = ""
+        assert list(vec.values) == list(expect)
+        assert list(vec.null) == list(null)
+        blocks.append(vec)
+    whole = concat(blocks)
+    assert list(whole.values) == [v for b in blocks for v in b.values]
+    perm = rng.permutation(len(whole))
+    for vec in (whole, whole.take(perm)):
+        got, want = ColumnCodes(vec), ColumnCodes(plain(vec))
+        assert list(got.codes) == list(want.codes)  # the same codes: first-seen order, -1 for null
+        assert list(got.uniq) == list(want.uniq)
+        if isinstance(vec, Coded):
+            uniq, codes = vec.distinct()
+            old_uniq, old_codes = distinct_values(plain(vec).values)
+            assert list(uniq) == list(old_uniq) and list(codes) == list(old_codes)
+    other = text_vec(pa.array(random_text(rng, 50, 8), pa.string()), np.zeros(50, dtype=bool))
+    for a, b in ((whole, other), (other, whole)):
+        got = joint_codes(ColumnCodes(a), ColumnCodes(b))
+        want = joint_codes(ColumnCodes(plain(a)), ColumnCodes(plain(b)))
+        assert [list(x) for x in got] == [list(x) for x in want]
+    cols = {"f": whole, "g": whole.take(perm)}
+    old = key_column({k: plain(v) for k, v in cols.items()}, ["f", "g"])
+    new = key_column(cols, ["f", "g"])
+    assert list(new.values) == list(old.values) and list(new.null) == list(old.null)
+
+
+def test_a_column_of_distinct_values_is_not_coded_and_mixes_with_coded_blocks() -> None:
+    ids = pa.array([f"id{i}" for i in range(100)], pa.string())
+    vec = text_vec(ids, np.zeros(100, dtype=bool))
+    assert not isinstance(vec, Coded)
+    rep = text_vec(pa.array(["a", "b"] * 50, pa.string()), np.zeros(100, dtype=bool))
+    assert isinstance(rep, Coded)
+    both = concat([rep, vec])
+    assert not isinstance(both, Coded)
+    assert list(both.values) == ["a", "b"] * 50 + [f"id{i}" for i in range(100)]
+
+
+@pytest.mark.parametrize("ftype", ["string", "enum", "phone"])
+def test_converted_text_columns_are_coded_with_the_values_of_before(ftype: str) -> None:
+    rng = np.random.default_rng(7)
+    raw = random_text(rng, 400, 10)
+    spec = FieldSpec(name="f", type=ftype, values=("a", "b") if ftype == "enum" else ())
+    conv = convert_column(pa.array(raw, pa.string()), spec, "CN")
+    assert isinstance(conv.vec, Coded)
+    # the object path: the same column, uncoded (a plain object array of its text), converted the same
+    values = conv.vec.values
+    for i, text in enumerate(raw):
+        if conv.vec.null[i] and not conv.bad[i]:
+            assert values[i] == ""
+        elif ftype != "phone":
+            assert values[i] == text
+    if ftype == "phone":  # two spellings of one number: one value, one code
+        live = ~conv.vec.null
+        assert len(set(values[live])) == len(set(conv.vec.codes[live]))
+        assert {values[i] for i, t in enumerate(raw) if t in ("13800138000", "+8613800138000")} == {"+8613800138000"}
+    if ftype == "enum":
+        assert conv.bad.any() and all(values[i] == raw[i] for i in np.flatnonzero(conv.bad))
+
+
+def test_arrow_columns_read_back_are_coded_when_they_repeat() -> None:
+    arr = pa.chunked_array([pa.array(["a", None, "b", "a"] * 10), pa.array(["c", "a", None] * 10)])
+    vec = arrow_to_vec(arr, "string")
+    assert isinstance(vec, Coded)
+    assert list(vec.values) == ["a", "", "b", "a"] * 10 + ["c", "a", ""] * 10
+
+
+def test_coded_text_goes_to_arrow_as_its_values_do() -> None:
+    from fraudrules.io.arrow import vec_to_arrow
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        vec = text_vec(pa.array(random_text(rng, 80, 6), pa.string()), np.zeros(80, dtype=bool))
+        vec.null = vec.null | (rng.random(80) < 0.2)
+        assert isinstance(vec, Coded)
+        got = vec_to_arrow(vec, "string")
+        assert got.equals(vec_to_arrow(plain(vec), "string")) and got.type == pa.string()
