@@ -134,8 +134,46 @@ class Coded(Vec):
     @property  # type: ignore[override]
     def values(self) -> np.ndarray:
         if self._values is None:
-            self._values = self.dictionary[self.codes]
+            if self._dictionary is None and len(self.codes) * 4 < len(self.arrow):  # type: ignore[arg-type]
+                # a few rows of a large dictionary (an alert's evidence, a window's members): only their texts
+                self._values = self._texts(self.codes)
+            else:
+                self._values = self.dictionary[self.codes]
         return self._values
+
+    def _texts(self, codes: np.ndarray) -> np.ndarray:
+        """The texts of ``codes`` as an object array of str."""
+        import pyarrow as pa
+
+        if self._dictionary is not None:
+            return self._dictionary[codes]
+        taken = self.arrow.take(pa.array(codes, type=pa.int32()))  # type: ignore[attr-defined]
+        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
+
+    def equals(self, text: str) -> np.ndarray:
+        """``self.values == text`` per row: compared once per dictionary entry, then read by code."""
+        if self._values is not None or len(self.codes) * 8 < len(self.arrow):  # type: ignore[arg-type]
+            return np.asarray(self.values == text, dtype=bool)
+        import pyarrow.compute as pc
+
+        hit = pc.fill_null(pc.equal(self.arrow, text), False).to_numpy(zero_copy_only=False)
+        return hit[self.codes]
+
+    def distinct_at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``distinct_values(self.values[rows])`` in code order, from the codes: no object array of the
+        rows is made and no text hashed. ``rows``: a boolean mask or an index."""
+        codes = self.codes[rows]
+        k = len(self.arrow)  # type: ignore[arg-type]
+        if len(codes) * 8 < k:  # few rows of a large dictionary: sort their codes
+            used, inverse = np.unique(codes, return_inverse=True)
+        else:
+            seen = np.zeros(k, dtype=bool)
+            seen[codes] = True
+            used = np.flatnonzero(seen)
+            remap = np.zeros(k, dtype=np.int64)
+            remap[used] = np.arange(len(used), dtype=np.int64)
+            inverse = remap[codes]
+        return self._texts(used), inverse.astype(np.int64, copy=False)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -188,6 +226,14 @@ def concat(parts: list[Vec]) -> Vec:
         codes = np.concatenate([p.codes + np.int32(o) for p, o in zip(coded_parts, offsets)])
         return coded(codes, pa.concat_arrays([p.arrow for p in coded_parts]), null)
     return Vec(np.concatenate([p.values for p in parts]), null)
+
+
+def distinct_at(v: Vec, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of ``v`` at ``rows``, the index of each of those rows into them), for work
+    done once per distinct value; their order is not first-seen for coded text, so callers map back."""
+    if isinstance(v, Coded):
+        return v.distinct_at(rows)
+    return distinct_values(v.values[rows])
 
 
 def as_bool(v: Vec) -> np.ndarray:

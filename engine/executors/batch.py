@@ -328,7 +328,7 @@ class AggregateStore:
             if spec.func == "count":
                 out.append((len(hits), to_python(ids.take(g.order[hits[:limit]]))))
             else:  # distinct: values in order of first appearance
-                seen = pd.unique(value.values[hits])
+                seen = pd.unique(value.take(hits).values)
                 out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
         return out
 
@@ -352,7 +352,7 @@ class AggregateStore:
             if spec.func == "count":
                 out.append((len(hits), to_python(ids.take(fi.source_row[hits[:limit]]))))
             else:  # distinct: values in order of first appearance
-                seen = pd.unique(value.values[hits])
+                seen = pd.unique(value.take(hits).values)
                 out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
         return out
 

@@ -20,7 +20,7 @@ import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the
 
 from ..columns import phones
 from ..columns.types import NUMERIC_TYPES, STRING_TYPES, LogicalType
-from ..columns.vec import Vec, distinct_values, empty_array
+from ..columns.vec import Vec, distinct_at, empty_array
 
 if TYPE_CHECKING:  # pandas loads where a body needs it: lint and --help never evaluate (issue #9)
     import pandas as pd
@@ -69,7 +69,7 @@ def _str_map(v: Vec, fn: Callable[[str], object], out_type: LogicalType) -> Vec:
     null = v.null.copy()
     live = ~v.null
     if live.any():
-        uniq, inv = distinct_values(v.values[live])
+        uniq, inv = distinct_at(v, live)
         mapped = [fn(u) for u in uniq]  # per distinct value
         mnull = np.array([m is None for m in mapped], dtype=bool)
         filler = empty_array(out_type, 1)[0]
@@ -83,11 +83,11 @@ def _str_map(v: Vec, fn: Callable[[str], object], out_type: LogicalType) -> Vec:
 
 
 def _country(args: list[Vec], const: object) -> Vec:
-    return Vec(*phones.country(args[0].values, args[0].null))
+    return _str_map(args[0], phones.country_one, LogicalType.STRING)
 
 
 def _number_type(args: list[Vec], const: object) -> Vec:
-    return Vec(*phones.number_type(args[0].values, args[0].null))
+    return _str_map(args[0], phones.type_one, LogicalType.STRING)
 
 
 def _prepare_tz(consts: list[object]) -> object:
@@ -255,7 +255,7 @@ def _matches(args: list[Vec], compiled: object) -> Vec:
     v = args[0]
     live = ~v.null
     if int(live.sum()) >= _ARROW_REGEX_MIN:
-        uniq, inv = distinct_values(v.values[live])
+        uniq, inv = distinct_at(v, live)
         hit = _arrow_search(uniq, compiled.pattern) if len(uniq) >= _ARROW_REGEX_MIN else None
         if hit is not None:
             out = np.zeros(len(v), dtype=bool)

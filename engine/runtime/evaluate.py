@@ -14,7 +14,7 @@ import numpy as np
 
 from ..columns.phones import dialable, normalise_one
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import Vec, as_bool, empty_values, kind_of
+from ..columns.vec import Coded, Vec, as_bool, distinct_at, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
@@ -102,9 +102,7 @@ class ListMatcher:
                         x = vals[k]
                         hits[k] = seen[x] = any(x[:n] in p for n, p in self.by_length.items())
             return np.array(hits, dtype=bool) & ~v.null
-        from .windows import object_codes  # windows imports pandas: compiling a plan (lint) needs neither
-
-        inv, uniq = object_codes(v.values[live])
+        uniq, inv = distinct_at(v, live)
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
             values = self.values
@@ -238,6 +236,9 @@ class Evaluator:
         a, b = self.compute(node.left, env), self.compute(node.right, env)
         null = a.null | b.null
         op = node.op
+        if op in ("==", "!=") and (hit := _coded_equals(a, node.right, b, node.left)) is not None:
+            # ``direction == "out"`` on text read as codes: one comparison per distinct value, not per row
+            return Vec((hit if op == "==" else ~hit) & ~null, np.zeros(n, dtype=bool))
         if op in ("==", "!=", "<", "<=", ">", ">="):
             a, b = _unify(a, b)
             av, bv = a.values, b.values
@@ -252,6 +253,15 @@ class Evaluator:
                 }[op]()
             return Vec(np.asarray(res, dtype=bool) & ~null, np.zeros(n, dtype=bool))
         return _arith(op, a, b, null)
+
+
+def _coded_equals(a: Vec, right: Expr, b: Vec, left: Expr) -> np.ndarray | None:
+    """Rows where a coded column equals a string literal on the other side, or None (not that case)."""
+    if isinstance(a, Coded) and isinstance(right, Literal) and right.kind == "string":
+        return a.equals(str(right.value))
+    if isinstance(b, Coded) and isinstance(left, Literal) and left.kind == "string":
+        return b.equals(str(left.value))
+    return None
 
 
 def _unify(a: Vec, b: Vec) -> tuple[Vec, Vec]:

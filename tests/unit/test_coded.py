@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from fraudrules.columns.types import LogicalType
 from fraudrules.columns.vec import Coded, Vec, concat, distinct_values
 from fraudrules.io.arrow import arrow_to_vec, text_objects, text_vec
 from fraudrules.io.convert import convert_column
@@ -119,3 +120,64 @@ def test_coded_text_goes_to_arrow_as_its_values_do() -> None:
         assert isinstance(vec, Coded)
         got = vec_to_arrow(vec, "string")
         assert got.equals(vec_to_arrow(plain(vec), "string")) and got.type == pa.string()
+
+
+def _large_coded(rng: np.random.Generator, n: int) -> Coded:
+    """A column of phone-like text with many distinct values (a dictionary larger than a few rows)."""
+    pool = [f"+86138{i:08d}" for i in range(400)] + ["+44 20 7946 0000", "13800138000", "abc", ""]
+    raw = pa.array([None if rng.random() < 0.1 else pool[int(i)] for i in rng.integers(0, len(pool), n)],
+                   pa.string())
+    null = raw.is_null().to_numpy(zero_copy_only=False)
+    vec = text_vec(raw, null)
+    assert isinstance(vec, Coded)
+    return vec
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_work_per_distinct_value_on_codes_equals_the_object_path(seed: int) -> None:
+    """distinct_at, a few rows' values, list membership, regex, country() and lower() on codes: the
+    answers of the object arrays they no longer make."""
+    from fraudrules.columns.vec import distinct_at
+    from fraudrules.errors import SourceLocation
+    from fraudrules.lang.functions import FUNCTIONS
+    from fraudrules.pack.model import NamedList
+    from fraudrules.runtime.evaluate import ListMatcher
+
+    rng = np.random.default_rng(seed)
+    whole = _large_coded(rng, 3000)
+    for rows in (np.sort(rng.choice(len(whole), 7, replace=False)), rng.permutation(len(whole))[:2500]):
+        vec = whole.take(rows)
+        old = plain(vec)
+        assert list(vec.values) == list(old.values)  # a few rows of a large dictionary: only their texts
+        live = ~vec.null
+        uniq, inv = distinct_at(vec, live)
+        assert sorted(uniq) == sorted(set(old.values[live]))
+        assert list(uniq[inv]) == list(old.values[live])
+        for kind, entries in (("exact", ("+8613800000007", "abc")), ("prefix", ("+861380000001", "+44"))):
+            lst = NamedList("l", kind, entries, "", "", "", SourceLocation("x"))
+            assert list(ListMatcher(lst).contains(vec)) == list(ListMatcher(lst).contains(old))
+        for name, const in (("matches", None), ("country", None), ("lower", None)):
+            fn = FUNCTIONS[name]
+            args = [vec] if name != "matches" else [vec, Vec.full("7$", LogicalType.STRING, len(vec))]
+            old_args = [old] + args[1:]
+            c = fn.prepare([None, "7$"]) if fn.prepare and name == "matches" else const
+            got, want = fn.apply(args, c), fn.apply(old_args, c)
+            assert list(got.values) == list(want.values) and list(got.null) == list(want.null)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_comparisons_with_a_text_literal_on_codes_equal_the_object_path(seed: int) -> None:
+    from fraudrules.lang.expr import parse_expr
+    from fraudrules.runtime.evaluate import ColumnsEnv, Evaluator
+
+    rng = np.random.default_rng(seed)
+    whole = _large_coded(rng, 2000)
+    for rows in (np.arange(5), rng.permutation(len(whole))):  # a few rows (values compared), many (codes)
+        vec = whole.take(rows)
+        for text in ('x == "abc"', 'x != "abc"', '"13800138000" == x', 'x == ""', 'not (x == "+8613800000009")',
+                     'x == "absent" or x != "abc"'):
+            expr = parse_expr(text)
+            got = Evaluator().compute(expr, ColumnsEnv({"x": vec}, len(vec)))
+            want = Evaluator().compute(expr, ColumnsEnv({"x": plain(vec)}, len(vec)))
+            assert list(got.values) == list(want.values) and list(got.null) == list(want.null), text
+            assert not isinstance(want, Coded)
