@@ -215,25 +215,33 @@ SPLIT = [
 ]
 
 
+def _longest_module(parts: list[str]):
+    """The module named by the longest prefix of ``parts`` that imports."""
+    import importlib
+
+    for cut in range(len(parts), 0, -1):
+        try:
+            return importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+    raise ImportError(".".join(parts))
+
+
 def child_split(data: str, rules: str, out: str, *rest: str) -> None:
     """CPU time of one in-process engine score + write, split over the functions in SPLIT.
 
     ``rest``: rule ids, and ``NAME=FILE`` list overrides."""
     import functools
-    import importlib
-    import importlib.util
 
     acc: dict[str, float] = {}
     for target, attr, label in SPLIT:
         parts = target.split(".")
         try:
-            # the longest prefix that is a module, then classes within it
-            cut = next(i for i in range(len(parts), 0, -1) if importlib.util.find_spec(".".join(parts[:i])))
-            owner = importlib.import_module(".".join(parts[:cut]))
-            for p in parts[cut:]:
+            owner = _longest_module(parts)  # then classes within it
+            for p in parts[len(owner.__name__.split(".")):]:
                 owner = getattr(owner, p)
             fn = getattr(owner, attr)
-        except (ImportError, AttributeError, StopIteration):
+        except (ImportError, AttributeError):
             print(f"  (--split: {target}.{attr} is gone from the engine; not timed)")
             continue
 
