@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..columns.memo import memo_map
 from ..columns.phones import dialable, normalise_one
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import Coded, Vec, as_bool, distinct_at, empty_values, kind_of
@@ -92,15 +93,8 @@ class ListMatcher:
             vals, null = v.values.tolist(), v.null.tolist()
             if self.list.kind == "exact":
                 return np.array([not nu and x in self.values for x, nu in zip(vals, null)], dtype=bool)
-            seen = self._seen  # a value's answer, kept: the stream's micro-batches see the same numbers again
-            hits = [seen.get(x) for x in vals]
-            if None in hits:
-                if len(seen) >= _SEEN_MAX:
-                    seen.clear()
-                for k, h in enumerate(hits):
-                    if h is None:
-                        x = vals[k]
-                        hits[k] = seen[x] = any(x[:n] in p for n, p in self.by_length.items())
+            by_length = self.by_length
+            hits = memo_map(vals, self._seen, lambda x: any(x[:n] in p for n, p in by_length.items()), _SEEN_MAX)
             return np.array(hits, dtype=bool) & ~v.null
         uniq, inv = distinct_at(v, live)
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ...columns.memo import memo_map
 from ...columns.phones import CANONICAL_CN_MOBILE, normalise_one
 from ...columns.types import NUMERIC_TYPES
 from ...io.convert import MAX_MAGNITUDE, json_kind, value_text
@@ -260,16 +261,7 @@ def _column(raw: Sequence, fn: Callable[[str], Any], plain: bool, memo: dict | N
     if memo is None:  # a timestamp
         got = _timestamps(raw, fn) if clean and len(raw) >= _TS_NUMPY_MIN else None
         return got if got is not None else [None if x is None else fn(x) for x in raw]
-    get = memo.get
-    col = [get(x, _MISS) for x in raw]
-    if _MISS in col:
-        if len(memo) >= _CACHE_MAX:
-            memo.clear()
-        for k, v in enumerate(col):
-            if v is _MISS:
-                x = raw[k]
-                col[k] = memo[x] = None if x is None else fn(x)
-    return col
+    return memo_map(raw, memo, lambda x: None if x is None else fn(x), _CACHE_MAX)
 
 
 # timestamps over numpy from this many in a column: below, numpy's ~35 calls (~0.3 ms) cost more than
