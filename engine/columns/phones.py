@@ -225,11 +225,3 @@ def normalise(values: np.ndarray, null: np.ndarray, region: str,
     out[canonical] = values[canonical]
     out_null[canonical] = False
     return out, out_null
-
-
-def country(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return map_unique(values, null, country_one)
-
-
-def number_type(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return map_unique(values, null, type_one)
