@@ -111,6 +111,11 @@ class Vec:
         return out
 
 
+def arrow_texts(arr: object) -> np.ndarray:
+    """An Arrow string array as an object array of str (one str per element; nulls as None)."""
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)  # type: ignore[attr-defined]
+
+
 class Coded(Vec):
     """A text column as int32 codes into a dictionary of distinct str, an Arrow string array (its
     blocks' dictionaries are merged by Arrow's hashing of bytes, not Python's of objects); ``values``
@@ -128,7 +133,7 @@ class Coded(Vec):
     def dictionary(self) -> np.ndarray:
         """The distinct values as an object array of str (one str each)."""
         if self._dictionary is None:
-            self._dictionary = np.asarray(self.arrow.to_numpy(zero_copy_only=False), dtype=object)  # type: ignore[attr-defined]
+            self._dictionary = arrow_texts(self.arrow)
         return self._dictionary
 
     @property  # type: ignore[override]
@@ -147,8 +152,7 @@ class Coded(Vec):
 
         if self._dictionary is not None:
             return self._dictionary[codes]
-        taken = self.arrow.take(pa.array(codes, type=pa.int32()))  # type: ignore[attr-defined]
-        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
+        return arrow_texts(self.arrow.take(pa.array(codes, type=pa.int32())))  # type: ignore[attr-defined]
 
     def equals(self, text: str) -> np.ndarray:
         """``self.values == text`` per row: compared once per dictionary entry, then read by code."""
@@ -198,7 +202,7 @@ class Coded(Vec):
         """``distinct_values(self.values)`` from the codes: (distinct values in first-seen order, index
         of each row into them), without hashing a row's text."""
         used, rank = self.used()
-        return self.dictionary[used], rank[self.codes]
+        return self._texts(used), rank[self.codes]
 
 
 def coded(codes: np.ndarray, arrow: object, null: np.ndarray) -> Coded:

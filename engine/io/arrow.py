@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import DTYPES, FILLERS, Coded, Vec, empty_array, physical_kind
+from ..columns.vec import DTYPES, FILLERS, Coded, Vec, arrow_texts, empty_array, physical_kind
 from ..pack.streams import StreamSpec
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
@@ -113,9 +113,9 @@ def text_objects(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if not _repeats(arr):
         if arr.null_count:
             arr = pc.fill_null(arr, "")
-        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        return arrow_texts(arr)
     dictionary, codes, _ = _dictionary_codes(arr)
-    return np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)[codes]
+    return arrow_texts(dictionary)[codes]
 
 
 def text_vec(arr: pa.Array | pa.ChunkedArray, null: np.ndarray) -> Vec:
@@ -167,7 +167,7 @@ class TextAfterArrow(Vec):
         values = np.empty(len(index), dtype=object)
         if old.any():
             got = self.head.take(pa.array(index[old]))
-            values[old] = np.asarray(pc.fill_null(got, "").to_numpy(zero_copy_only=False), dtype=object)
+            values[old] = arrow_texts(pc.fill_null(got, ""))
         values[~old] = self.tail.values[index[~old] - m]
         return Vec(values, self.null[index])
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..columns.vec import arrow_texts
 from ..errors import InputError, OutputError
 from ..executors.batch import BatchExecutor, match_view
 from ..io.arrow import release_memory
@@ -261,7 +262,7 @@ def _text_column(arr: pa.Array) -> Any:
     dtype = pd.Series(["x"]).dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         return pd.array(arr, dtype=dtype)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    return arrow_texts(arr)
 
 
 def _texts(distinct: list[str], codes: np.ndarray) -> Any:

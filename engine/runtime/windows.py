@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Coded, Vec, distinct_values, stable_order
+from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -64,7 +64,7 @@ class ColumnCodes:
     @property
     def uniq(self) -> np.ndarray:
         if self._uniq is None:
-            self._uniq = np.asarray(self.arrow.to_numpy(zero_copy_only=False), dtype=object)  # type: ignore[union-attr]
+            self._uniq = arrow_texts(self.arrow)
         return self._uniq
 
 
