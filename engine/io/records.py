@@ -441,13 +441,18 @@ def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "C
     spill = Spill(schema, memory_rows, spill_dir) if memory_rows is not None else None
     done = 0
     ids = SeenIds()
-    for index, spec in enumerate(specs):
-        on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
-        res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids)
-        done += res.stats.read
-        results.append(res)
-    if spill is not None and spill.active:
-        spill.after_block(results, None, -1)
+    try:
+        for index, spec in enumerate(specs):
+            on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
+            res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids)
+            done += res.stats.read
+            results.append(res)
+        if spill is not None and spill.active:
+            spill.after_block(results, None, -1)
+    except BaseException:  # a bad input or a cancelled read: the blocks spilled so far go too
+        if spill is not None:
+            spill.close()
+        raise
     return TimeChunks(schema, results, spill if spill is not None and spill.active else None)
 
 

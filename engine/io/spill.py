@@ -74,10 +74,9 @@ class Spill:
         self.schema = schema
         self.limit = memory_rows
         self.stride = max(1, memory_rows // SAMPLES_PER_CHUNK)
-        parent = Path(spill_dir) if spill_dir is not None else None
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="fraudrules-spill-", dir=parent))
+        self._parent = Path(spill_dir) if spill_dir is not None else None
+        # made when the first block is spilled: a read that fits in memory leaves no empty folder behind
+        self.dir: Path | None = None
         self.active = False
         self.files: dict[str, list[tuple[int, Path, np.ndarray]]] = {}  # stream -> (input, file, ts sample)
         self._owner: dict[int, Any] = {}  # input index -> the read attempt its files came from
@@ -99,6 +98,9 @@ class Spill:
             if held <= self.limit:
                 return
             self.active = True
+            if self._parent is not None:
+                self._parent.mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="fraudrules-spill-", dir=self._parent))
         for i, res in enumerate(done):
             self._flush(res, i)
         if current is not None:
@@ -122,6 +124,7 @@ class Spill:
             order = np.lexsort((line, cols["ts"].values))
             table = columns_to_arrow({k: v.take(order) for k, v in cols.items()}, spec, list(spec.fields),
                                      {"_input": np.full(n, index, dtype=np.int32), "_line": line[order]})
+            assert self.dir is not None
             path = self.dir / result.stream / f"{self._count:06d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, path, row_group_size=ROW_GROUP)
@@ -196,4 +199,5 @@ class Spill:
         return tables
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
