@@ -232,21 +232,59 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
       fraudrules score day1/ --history hist/ --out out1/ && fraudrules score day2/ --history hist/ --out out2/
       fraudrules score samples/ --set TF-MULE-001.min_payers=8 --list reported_accounts=today.txt
     """
+    from .io.spill import auto_memory_rows
+
+    memory_rows = memory_rows or auto_memory_rows()
+    reading = _start_read(rules, inputs, map_file, region, chunk_rows, memory_rows, spill_dir) \
+        if engine == "batch" else None
+    try:
+        _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
+               history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets,
+               list_files, engine, spark_master)
+    finally:  # a run that stopped before scoring (a bad rule, a usage error): the read stops too
+        if reading is not None:
+            reading.cancel()
+
+
+def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, region: str, chunk_rows: int,
+                memory_rows: int, spill_dir: str | None):
+    """The inputs' read, started before the rule pack loads (io.records.start_read); None when the
+    streams, mapping or inputs do not load: the run then reports that in its usual order."""
+    # only what reading needs: the read runs while the rest of the engine imports and the pack loads
+    from .io.mapping import load_mapping
+    from .io.records import parse_inputs, start_read
+    from .pack.streams import load_schema
+
+    try:
+        schema = load_schema(Path(rules) / "streams.yaml")
+        mapping = load_mapping(map_file, schema) if map_file else None
+        specs = parse_inputs(list(inputs), schema, mapping=mapping)
+    except (FraudRulesError, OSError):
+        return None
+    return start_read(specs, schema, mapping=mapping, region=region, chunk_rows=chunk_rows, memory_rows=memory_rows,
+                      spill_dir=Path(spill_dir) if spill_dir else None)
+
+
+def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
+           history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files,
+           engine, spark_master) -> None:
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
-    from .io.spill import auto_memory_rows
     from .jobs.score import score_job, summary
 
     pack = _tuned(_load_pack(rules), param_sets, list_files)
     _check_rule_ids(pack, rule_ids)
-    try:
-        mapping = load_mapping(map_file, pack.schema) if map_file else None
-        specs = parse_inputs(list(inputs), pack.schema, mapping=mapping)
-    except (RuleErrors, RuleError) as exc:
-        _fail_rules(exc)
-    except FraudRulesError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(EXIT_USAGE)
+    if reading is not None and reading.schema == pack.schema:  # what the read started from holds
+        mapping, specs = reading.mapping, reading.inputs
+    else:
+        try:
+            mapping = load_mapping(map_file, pack.schema) if map_file else None
+            specs = parse_inputs(list(inputs), pack.schema, mapping=mapping)
+        except (RuleErrors, RuleError) as exc:
+            _fail_rules(exc)
+        except FraudRulesError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            sys.exit(EXIT_USAGE)
     if history and not out_dir:
         err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
         sys.exit(EXIT_USAGE)
@@ -265,8 +303,8 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         return score_job(rules, specs, Path(out_dir) if out_dir else None, fmt, mapping=mapping, region=region,
                          chunk_rows=chunk_rows, rule_ids=set(rule_ids) or None, pack=pack, progress=report,
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
-                         memory_rows=memory_rows or auto_memory_rows(),
-                         spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
+                         memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
+                         started=reading,
                          max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
 
     try:

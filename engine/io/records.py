@@ -67,7 +67,7 @@ from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
-from .threads import read_ahead
+from .threads import Background, read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -491,6 +491,52 @@ class TimeChunks:
         """Remove the spill files, if any."""
         if self.spill is not None:
             self.spill.close()
+
+
+class PendingRead:
+    """A read of the inputs started on a thread before the rule pack is loaded (``start_read``): the
+    inputs are parsed in Arrow's C++ (the GIL released) while the rules' YAML is parsed in Python.
+    ``jobs.score.score`` takes it when it was started with the arguments it would read with, else
+    reads anew."""
+
+    def __init__(self, inputs: list[InputSpec], schema: Schema, *, mapping: Mapping | None, region: str,
+                 chunk_rows: int, memory_rows: int | None, spill_dir: Path | None):
+        self.inputs, self.schema, self.mapping = inputs, schema, mapping
+        self.args = (region, chunk_rows, memory_rows, spill_dir)
+        self.progress: Callable[[int], None] | None = None  # set when the run that takes the read starts
+
+        def report(check: Callable[[], None], n: int) -> None:
+            check()  # a cancelled read stops at its next block
+            if self.progress is not None:
+                self.progress(n)
+
+        self._task: Background[TimeChunks] = Background(
+            lambda check: read_time_chunks(inputs, schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
+                                           progress=lambda n: report(check, n), memory_rows=memory_rows,
+                                           spill_dir=spill_dir),
+            name="fraudrules-read", discard=TimeChunks.close)
+
+    def fits(self, inputs: list[InputSpec], schema: Schema, mapping: Mapping | None, region: str,
+             chunk_rows: int, memory_rows: int | None, spill_dir: Path | None) -> bool:
+        return (inputs is self.inputs and mapping is self.mapping and schema == self.schema
+                and (region, chunk_rows, memory_rows, spill_dir) == self.args)
+
+    def result(self, progress: Callable[[int], None] | None) -> TimeChunks:
+        self.progress = progress
+        return self._task.result()
+
+    def cancel(self) -> None:
+        """Stop the read and drop what it made; nothing once ``score`` has taken it."""
+        self._task.cancel()
+
+
+def start_read(inputs: list[InputSpec], schema: Schema, *, mapping: Mapping | None = None, region: str = "CN",
+               chunk_rows: int = 1_000_000, memory_rows: int | None = None,
+               spill_dir: Path | None = None) -> PendingRead:
+    """Start reading ``inputs`` now, for a ``jobs.score.score`` called later with the same arguments
+    (``started=``). The caller cancels it if it never calls ``score``."""
+    return PendingRead(inputs, schema, mapping=mapping, region=region, chunk_rows=chunk_rows,
+                       memory_rows=memory_rows, spill_dir=spill_dir)
 
 
 def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN") -> RecordSet:

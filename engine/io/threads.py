@@ -1,12 +1,12 @@
 """Threads for the parts of reading that run in Arrow's C++ (the GIL released): the next block is
-parsed while this one is normalised."""
+parsed while this one is normalised, and a whole read runs while the rule pack loads."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _END = object()
@@ -55,3 +55,51 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+class Cancelled(Exception):
+    """Raised inside background work whose result is no longer wanted (Background.cancel)."""
+
+
+class Background(Generic[T]):
+    """``work(check)`` on a thread, started at once; ``result()`` waits for it and returns its value
+    or raises its exception. ``check()`` raises Cancelled once ``cancel`` was called: the work calls it
+    between its steps, so that a cancelled run stops at the next one. ``discard`` frees a value that
+    was made but never taken (a spill folder)."""
+
+    def __init__(self, work: Callable[[Callable[[], None]], T], name: str,
+                 discard: Callable[[T], None] | None = None):
+        self._stop = threading.Event()
+        self._discard = discard
+        self._value: T | None = None
+        self._exc: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[Callable[[], None]], T]) -> None:
+        try:
+            self._value = work(self._check)
+        except BaseException as exc:  # handed to result()
+            self._exc = exc
+
+    def _check(self) -> None:
+        if self._stop.is_set():
+            raise Cancelled()
+
+    def result(self) -> T:
+        self._thread.join()
+        self._taken = True
+        if self._exc is not None:
+            raise self._exc
+        return self._value  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """Stop the work at its next check and wait for it; a value made but not taken is discarded."""
+        if self._taken:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._taken = True
+        if self._exc is None and self._value is not None and self._discard is not None:
+            self._discard(self._value)

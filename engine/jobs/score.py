@@ -25,7 +25,7 @@ from ..errors import InputError, OutputError
 from ..executors.batch import BatchExecutor, match_view
 from ..io.arrow import release_memory
 from ..io.output_set import OutputSet, staged_path
-from ..io.records import InputSpec, RecordSet, TimeChunks, read_time_chunks
+from ..io.records import InputSpec, PendingRead, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
 from ..io.tables import InputStats, Table
 from ..pack.loader import load_pack
@@ -289,13 +289,15 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
           chunk_rows: int = 1_000_000, rule_ids: set[str] | None = None,
           progress: Progress | None = None, pack: RulePack | None = None, plan: Plan | None = None,
           context: Context | None = None, memory_rows: int | None = None, spill_dir: Path | None = None,
-          on_scored: Callable[[pd.DataFrame], None] | None = None, jobs: int | None = None) -> ScoreResult:
+          on_scored: Callable[[pd.DataFrame], None] | None = None, jobs: int | None = None,
+          started: PendingRead | None = None) -> ScoreResult:
     """Score ``inputs``; with a ``context`` (from a history store), continue from it.
 
     With ``memory_rows``, an input that would hold more records in memory is spilled and scored in
     time-ordered chunks, each continuing the one before through a Context: the alerts and scores are
     those of one run. ``on_scored`` takes the scored records part by part instead of keeping them.
-    ``jobs``: rules evaluated at once (default: every core, no more than there are rules).
+    ``jobs``: rules evaluated at once (default: every core, no more than there are rules). ``started``:
+    this read, already under way (``start_read``).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -304,10 +306,15 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["load rules"] = time.perf_counter() - t0
     jobs = default_jobs(len(plan.rules)) if jobs is None else jobs
     t0 = time.perf_counter()
-    read = read_time_chunks(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
-                            progress=(lambda n: progress("read", n, None)) if progress else None,
-                            memory_rows=memory_rows, spill_dir=spill_dir)
-    timings["read"] = time.perf_counter() - t0
+    if started is not None and started.fits(inputs, pack.schema, mapping, region, chunk_rows, memory_rows, spill_dir):
+        read = started.result((lambda n: progress("read", n, None)) if progress else None)
+    else:
+        if started is not None:
+            started.cancel()
+        read = read_time_chunks(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
+                                progress=(lambda n: progress("read", n, None)) if progress else None,
+                                memory_rows=memory_rows, spill_dir=spill_dir)
+    timings["read"] = time.perf_counter() - t0  # with a read started earlier: the wait for it
     try:
         if not read.spilled:
             records = read.whole()
