@@ -233,7 +233,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
       fraudrules score samples/ --set TF-MULE-001.min_payers=8 --list reported_accounts=today.txt
     """
     from .io.spill import auto_memory_rows
+    from .runtime.heap import one_c_arena
 
+    one_c_arena()  # before the read's thread starts
     memory_rows = memory_rows or auto_memory_rows()
     reading = _start_read(rules, inputs, map_file, region, chunk_rows, memory_rows, spill_dir) \
         if engine == "batch" else None

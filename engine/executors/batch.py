@@ -11,7 +11,9 @@ is built (engine.alerts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -502,25 +504,70 @@ class BatchExecutor:
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
 
-    def prepare(self) -> None:
+    def prepare(self, threads: int = 1) -> None:
         """Compute what rules share, once: the codes of every key column, each table's timestamp
         ranks, and the group index and window starts of every aggregate's (stream, key). Worker
-        processes forked after this inherit it instead of each computing it again."""
+        processes forked after this inherit it instead of each computing it again.
+
+        With ``threads`` > 1 the work runs on that many threads (numpy's sorts and searches, which
+        most of it is, release the GIL), in three waves whose tasks are independent: codes and ranks;
+        joint codes, and each (stream, key)'s group with all its window starts; foreign indexes. Each
+        cache entry is made by one task, so the caches are those of a serial run."""
+        waves = self._shared_work()
+        if threads <= 1:
+            for wave in waves:
+                for task in wave:
+                    task()
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-prepare") as pool:
+            for wave in waves:
+                for future in [pool.submit(task) for task in wave]:
+                    future.result()  # the wave ends before the next starts; a task's error is raised here
+
+    def _shared_work(self) -> list[list[Callable[[], Any]]]:
+        """prepare()'s tasks in waves: a task reads only what earlier waves made."""
+        keys: dict[tuple[str, str], None] = {}  # ordered sets: the same waves on every run
+        joints: dict[tuple[tuple[str, str], tuple[str, str]], None] = {}
         for rp in self.plan.rules:
             for j, sp in enumerate(rp.steps):
-                self.tables.codes(sp.stream, sp.key)
+                keys[(sp.stream, sp.key)] = None
                 if j:
-                    self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
+                    joints[(self._join_source(rp, j), (sp.stream, sp.key))] = None
             if rp.unless is not None:
                 on = rp.steps[rp.unless.on]
-                self.tables.joint((rp.unless.stream, rp.unless.key), (on.stream, on.key))
+                joints[((rp.unless.stream, rp.unless.key), (on.stream, on.key))] = None
+        windows: dict[tuple[str, str], dict[AggregateSpec, None]] = {}
+        foreign: dict[tuple[str, str, str, str], AggregateSpec] = {}
         for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
             if spec.foreign:
-                self.store.foreign_index(spec)
-            elif spec.func != "is_new":  # (is_new needs no window start: AggregateStore._compute)
-                self.store.window_start(spec)
+                foreign.setdefault((spec.stream, spec.key, *spec.source), spec)
+                for f in spec.source_fields:
+                    joints[((spec.stream, spec.key), (spec.source[0], f))] = None
             else:
-                self.store.group(spec.stream, spec.key)
+                keys[(spec.stream, spec.key)] = None
+                specs = windows.setdefault((spec.stream, spec.key), {})
+                if spec.func != "is_new":  # (is_new needs no window start: AggregateStore._compute)
+                    specs[spec] = None
+        for a, b in joints:
+            keys[a] = keys[b] = None
+        streams = dict.fromkeys(stream for stream, _ in keys)
+        for stream in streams:
+            self.tables[stream]  # a stream's keys of several fields, derived here, before the threads
+        return [
+            [partial(self.tables.ranks, s) for s in streams] + [partial(self.tables.column_codes, *k) for k in keys],
+            [partial(self.tables.joint, a, b) for a, b in joints]
+            + [partial(self._group_starts, gk, list(specs)) for gk, specs in windows.items()],
+            [partial(self.store.foreign_index, spec) for spec in foreign.values()],
+        ]
+
+    def _group_starts(self, gk: tuple[str, str], specs: list[AggregateSpec]) -> None:
+        """A (stream, key)'s group and its window starts: one task, since a group builds its search
+        index on first use."""
+        self.store.group(*gk)
+        for spec in specs:
+            self.store.window_start(spec)
 
     def keep_aggregates_of(self, rules: list[RulePlan]) -> None:
         """Keep the aggregate values that ``rules`` read, drop the rest: one process evaluating rule

@@ -114,14 +114,18 @@ def _forked_rule(index: int) -> RuleResult:
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
                   fresh: dict[str, np.ndarray] | None, prior_alerts: dict[str, dict[str, int]] | None,
-                  high_water: int | None = None) -> list[RuleResult]:
+                  high_water: int | None = None, threads: int = 1) -> list[RuleResult]:
     """Each rule's result, in plan order. Rules are independent, so with ``jobs`` > 1 they run in
     forked worker processes (numpy and pandas hold the GIL too often for threads to pay); the
-    results, and so the outputs, are the same whichever worker ran which rule."""
+    results, and so the outputs, are the same whichever worker ran which rule. What the rules share
+    is prepared first on ``jobs`` threads (or ``threads``, when the rules run in this process)."""
     n = len(plan.rules)
     results: list[RuleResult | None] = [None] * n
-    if jobs <= 1 or n <= 1 or records.total < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
+    big = records.total >= PARALLEL_MIN_RECORDS
+    if jobs <= 1 or n <= 1 or not big or "fork" not in mp.get_all_start_methods():
         executor = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
+        if threads > 1 and big:
+            executor.prepare(threads)
         for i, rule_plan in enumerate(plan.rules):
             results[i] = _rule_result(executor, rule_plan)
             executor.keep_aggregates_of(plan.rules[i + 1:])  # not every rule's aggregates at once
@@ -130,7 +134,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
         return results  # type: ignore[return-value]
     global _FORK_EXECUTOR
     _FORK_EXECUTOR = BatchExecutor(plan, records, fresh=fresh, prior_alerts=prior_alerts, high_water=high_water)
-    _FORK_EXECUTOR.prepare()
+    _FORK_EXECUTOR.prepare(jobs)
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_forked_rule, i): i for i in range(n)}
@@ -158,7 +162,7 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     """
     alerts_keyed: list[tuple[tuple, int, dict[str, Any]]] = []
     if context is not None:  # the new records alone are scored, numbered after the context
-        results = _results_after(plan, records, context, progress)
+        results = _results_after(plan, records, context, progress, jobs)
         records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
                              for s, t in records.tables.items()}, records.inputs, records.rejects)
     else:
@@ -188,7 +192,7 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
 
 
-def _results_after(plan: Plan, records: RecordSet, context: Context, progress: Progress | None
+def _results_after(plan: Plan, records: RecordSet, context: Context, progress: Progress | None, jobs: int = 1
                    ) -> Iterator[tuple[RulePlan, RuleResult]]:
     """Each rule's result over ``context`` followed by ``records``, one group of rules at a time
     (store.horizon.rule_groups), each over the context narrowed to its own reach; matched rows are
@@ -203,8 +207,10 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
         del narrow
         before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table
         # in this process: worker pools forked per group cost more than they gain (1M records in 5
-        # chunks: 62 s with 2 workers, 38 s with none), and each worker would hold its own executor
-        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water)
+        # chunks: 62 s with 2 workers, 38 s with none), and each worker would hold its own executor;
+        # what the group's rules share is prepared on ``jobs`` threads
+        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water,
+                              threads=jobs)
         del combined, fresh
         for rp, (n, n_suppressed, rows, alerts) in zip(rules, group):
             done += 1
