@@ -102,15 +102,28 @@ class ListMatcher:
             values = self.values
             hit = np.fromiter((u in values for u in uniq.tolist()), dtype=bool, count=len(uniq))
         else:
-            import pandas as pd  # lazily: compiling a plan (lint) needs no pandas (issue #9)
-
-            series = pd.Series(uniq, dtype=object)
-            hit = np.zeros(len(uniq), dtype=bool)
-            for length, prefixes in self.by_length.items():
-                heads = series.str.slice(0, length).tolist()
-                hit |= np.fromiter((h in prefixes for h in heads), dtype=bool, count=len(heads))
+            hit = self._prefixed(uniq)
         out[live] = hit[inv]
         return out
+
+    def _prefixed(self, uniq: np.ndarray) -> np.ndarray:
+        """Per distinct value, whether an entry of this prefix list begins it: Arrow cuts every value to
+        each entry length and looks the heads up, in C (no str per head); text only, as before."""
+        import pyarrow as pa  # lazily: compiling a plan (lint) needs no pyarrow (issue #9)
+        import pyarrow.compute as pc
+
+        try:
+            arr = pa.array(uniq, type=pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: a non-text value never matches
+            by_length = self.by_length
+            return np.fromiter((isinstance(u, str) and any(u[:n] in p for n, p in by_length.items())
+                                for u in uniq.tolist()), dtype=bool, count=len(uniq))
+        hit = np.zeros(len(uniq), dtype=bool)
+        for length, prefixes in self.by_length.items():
+            heads = pc.utf8_slice_codeunits(arr, 0, length)  # code points, as str slicing counts
+            hit |= pc.is_in(heads, value_set=pa.array(sorted(prefixes), pa.large_string())).to_numpy(
+                zero_copy_only=False)
+        return hit
 
     def entry(self, value: str) -> str | None:
         """The list entry that matches ``value`` (the longest prefix), for explanations."""
