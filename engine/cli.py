@@ -201,7 +201,8 @@ def main() -> None:
               help="Seconds to wait for another run that holds the history store.")
 @click.option("--memory-rows", type=click.IntRange(1000),
               help="Most records held in memory; a larger input is spilled and scored in time-ordered chunks "
-                   "[default: what 40% of the available memory holds, at 1 KB a record, at least 500,000].")
+                   "[default: what 40% of the available memory holds, at 640 bytes a record after 256 MiB for the "
+                   "process, at least 500,000].")
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--jobs", "jobs", type=click.IntRange(1),

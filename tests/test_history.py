@@ -461,8 +461,9 @@ def test_the_default_memory_rows_follow_the_available_memory(monkeypatch) -> Non
     assert spill.auto_memory_rows() == spill.MIN_MEMORY_ROWS == 500_000
     monkeypatch.setattr(spill, "available_memory", lambda: 2**30)  # small machine: never below the floor
     assert spill.auto_memory_rows() == 500_000
-    monkeypatch.setattr(spill, "available_memory", lambda: 20 * 2**30)  # 40% of 20 GiB at 1 KB a record
-    assert spill.auto_memory_rows() == int(20 * 2**30 * 0.4) // 1024 == 8_388_608
+    # 40% of 20 GiB, less 256 MiB for the process, at 640 bytes a record
+    monkeypatch.setattr(spill, "available_memory", lambda: 20 * 2**30)
+    assert spill.auto_memory_rows() == (int(20 * 2**30 * 0.4) - 256 * 2**20) // 640 == 13_002_342
 
 
 def test_available_memory_is_read_from_the_machine() -> None:

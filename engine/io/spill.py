@@ -28,9 +28,12 @@ from .tables import Table
 
 ROW_GROUP = 64 * 1024
 SAMPLES_PER_CHUNK = 256  # timestamps sampled per chunk's worth of rows: sizes land within ~1%
-# What a record held in memory costs a whole run (read, typed columns, evaluation, outputs): 1M records
-# of the generated mix peaked at 0.8-0.9 GB in memory (docs/benchmarks.md, issue #9); 1 KB leaves room.
-BYTES_PER_HELD_ROW = 1024
+# What a whole run holds in memory (read, typed columns, evaluation in forked workers, outputs), summed
+# over its processes (PSS): 0.8-0.9 GB for the bench's 1M records and 6.36 GB for its 10M (32 rules,
+# two workers; docs/benchmarks.md, issue #9): ~250 MB for the process and its pack, ~610 B a record.
+# A margin on both, and MEMORY_SHARE leaves the rest of the memory to wider records.
+FIXED_BYTES = 256 * 2**20
+BYTES_PER_HELD_ROW = 640
 MEMORY_SHARE = 0.4  # of the memory available when the run starts, for records held at once
 MIN_MEMORY_ROWS = 500_000  # the old fixed default: never chunk smaller than this unless asked
 
@@ -64,7 +67,7 @@ def auto_memory_rows() -> int:
     avail = available_memory()
     if avail is None:
         return MIN_MEMORY_ROWS
-    return max(MIN_MEMORY_ROWS, int(avail * MEMORY_SHARE) // BYTES_PER_HELD_ROW)
+    return max(MIN_MEMORY_ROWS, (int(avail * MEMORY_SHARE) - FIXED_BYTES) // BYTES_PER_HELD_ROW)
 
 
 class Spill:
