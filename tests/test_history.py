@@ -328,11 +328,11 @@ def test_chunks_evaluate_short_rules_over_a_short_context(pack, one_run, tmp_pat
     seen: dict[str, list[int]] = {}
     real = score_mod._rule_results
 
-    def spy(plan, records, jobs, progress, fresh, prior_alerts, *rest):
+    def spy(plan, records, jobs, progress, fresh, prior_alerts, *rest, **kw):
         n = int((~fresh["payment"]).sum()) if fresh and "payment" in fresh else 0
         for rp in plan.rules:
             seen.setdefault(rp.id, []).append(n)
-        return real(plan, records, jobs, progress, fresh, prior_alerts, *rest)
+        return real(plan, records, jobs, progress, fresh, prior_alerts, *rest, **kw)
 
     monkeypatch.setattr(score_mod, "_rule_results", spy)
     specs = parse_inputs([str(SAMPLES)], pack.schema)
