@@ -53,7 +53,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,7 +67,7 @@ from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
-from .threads import Background, read_ahead
+from .threads import Background, map_on_threads, read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -193,17 +193,13 @@ class _InputResult:
     order: list[np.ndarray] = field(default_factory=list)  # secondary sort key after ts (default: line)
     id_hashes: _SortedRuns | None = None  # of the ids kept so far (SeenIds)
 
+    def column(self, name: str, ltype: Any) -> Vec:
+        """A field's column, the blocks joined (coded text stays coded)."""
+        parts = [c[name] for c in self.chunks]
+        return concat(parts) if parts else Vec.nulls(ltype, 0)
+
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
-        out = {}
-        for name, fspec in spec.fields.items():
-            parts = [c[name] for c in self.chunks]
-            if not parts:
-                out[name] = Vec.nulls(fspec.type, 0)
-            elif len(parts) == 1:
-                out[name] = parts[0]
-            else:
-                out[name] = concat(parts)
-        return out
+        return {name: self.column(name, fspec.type) for name, fspec in spec.fields.items()}
 
     def line(self) -> np.ndarray:
         return np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
@@ -376,7 +372,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
 def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.ndarray, np.ndarray]]
               ) -> tuple[dict[str, Table], list[Reject]]:
     """Tables in the total order (ts, key1, key2) and the sorted rejects."""
-    cols = [r_.columns(schema.streams[r_.stream]) for r_ in results]
+    cols = _joined_blocks(schema, results)
     if results:
         ts = np.concatenate([c["ts"].values for c in cols])
         k1 = np.concatenate([k[0] for k in keys])
@@ -408,6 +404,16 @@ def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.n
         tables[stream] = Table(stream, columns, seq, inp, line)
     rejects = [Reject(r_.stats.path, line, reason) for r_ in results for line, reason in sorted(r_.rejects)]
     return tables, rejects
+
+
+def _joined_blocks(schema: Schema, results: list[_InputResult]) -> list[dict[str, Vec]]:
+    """Each input's columns, its blocks joined, a column per thread: joining coded text hashes the
+    blocks' dictionaries together in Arrow (GIL released), 6 of the 10 s it takes at 10M records."""
+    fields = [(i, name, f.type) for i, r_ in enumerate(results) for name, f in schema.streams[r_.stream].fields.items()]
+    out: list[dict[str, Vec]] = [{} for _ in results]
+    for (i, name, _), vec in zip(fields, map_on_threads(lambda f: results[f[0]].column(f[1], f[2]), fields)):
+        out[i][name] = vec
+    return out
 
 
 def _in_order(ts: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> bool:

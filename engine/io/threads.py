@@ -3,12 +3,14 @@ parsed while this one is normalised, and a whole read runs while the rule pack l
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
 _END = object()
 
 
@@ -103,3 +105,23 @@ class Background(Generic[T]):
         self._taken = True
         if self._exc is None and self._value is not None and self._discard is not None:
             self._discard(self._value)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def map_on_threads(fn: Callable[[A], T], items: list[A], threads: int | None = None) -> list[T]:
+    """``[fn(x) for x in items]``, in order, on up to ``threads`` threads (default: every core), for
+    work that spends its time in Arrow or numpy with the GIL released; the first exception is raised."""
+    threads = min(cores() if threads is None else threads, len(items))
+    if threads <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-map") as pool:
+        return list(pool.map(fn, items))
