@@ -140,3 +140,17 @@ def test_score_with_a_bad_rule_stops_its_read_and_reports_the_rule(tmp_path) -> 
     assert "zz_bad.yaml:" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert not (tmp_path / "spill").exists() or list((tmp_path / "spill").iterdir()) == []
+
+
+def test_a_cancelled_read_leaves_no_thread_behind(pack) -> None:
+    """A cancelled read stops its block reader's thread too: one still parsing in Arrow as the
+    interpreter exits aborts the process (seen as SIGABRT on Ctrl-C during a score)."""
+    specs = parse_inputs([str(SAMPLES)], pack.schema)
+    for _ in range(3):
+        started = start_read(specs, pack.schema, chunk_rows=50)  # many blocks: cancelled mid-read
+        deadline = time.monotonic() + 60
+        while not any(t.name == "fraudrules-read-ahead" for t in threading.enumerate()):
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
+        started.cancel()
+        assert [t.name for t in threading.enumerate() if t.name.startswith("fraudrules-read")] == []

@@ -31,6 +31,8 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
                 continue
         return False
 
+    finished = threading.Event()
+
     def produce() -> None:
         try:
             for item in items:
@@ -40,9 +42,12 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         except BaseException as exc:  # handed to the caller, raised there
             put((_END, exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+            try:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                finished.set()
 
     thread = threading.Thread(target=produce, name="fraudrules-read-ahead", daemon=True)
     thread.start()
@@ -56,7 +61,16 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        thread.join()
+        wait_for(thread, finished)
+
+
+def wait_for(thread: threading.Thread, finished: threading.Event) -> None:
+    """Wait until ``thread`` has set ``finished`` (its last step), then join it. Not ``join()`` alone:
+    on Python 3.11 a Ctrl-C during ``join()`` can mark a thread that still runs as stopped (bpo-45274's
+    fix releases its lock), and a thread left in Arrow's C++ as the interpreter exits aborts the
+    process ("terminate called without an active exception")."""
+    finished.wait()
+    thread.join()
 
 
 class Cancelled(Exception):
@@ -72,25 +86,34 @@ class Background(Generic[T]):
     def __init__(self, work: Callable[[Callable[[], None]], T], name: str,
                  discard: Callable[[T], None] | None = None):
         self._stop = threading.Event()
+        self._finished = threading.Event()
         self._discard = discard
         self._value: T | None = None
         self._exc: BaseException | None = None
         self._taken = False
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
-        self._thread.start()
+        # not a daemon: an interpreter that exits while the work runs (a second Ctrl-C during cancel)
+        # waits for it to stop at its next check rather than killing it inside Arrow
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name)
+        try:
+            self._thread.start()
+        except BaseException:  # a Ctrl-C while it starts: nobody will take or cancel it, so stop it
+            self._stop.set()
+            raise
 
     def _run(self, work: Callable[[Callable[[], None]], T]) -> None:
         try:
             self._value = work(self._check)
         except BaseException as exc:  # handed to result()
             self._exc = exc
+        finally:
+            self._finished.set()
 
     def _check(self) -> None:
         if self._stop.is_set():
             raise Cancelled()
 
     def result(self) -> T:
-        self._thread.join()
+        wait_for(self._thread, self._finished)
         self._taken = True
         if self._exc is not None:
             raise self._exc
@@ -101,10 +124,13 @@ class Background(Generic[T]):
         if self._taken:
             return
         self._stop.set()
-        self._thread.join()
+        wait_for(self._thread, self._finished)
         self._taken = True
         if self._exc is None and self._value is not None and self._discard is not None:
             self._discard(self._value)
+        # a result() after this raises Cancelled; the value, or the exception and the frames its
+        # traceback holds (a reader's generator among them), go now
+        self._value, self._exc = None, Cancelled()
 
 
 def cores() -> int:
