@@ -137,6 +137,31 @@ def test_chunked_scoring_equals_one_run(pack, one_run, tmp_path) -> None:
     assert 0 in summary["alerts_by_rule"].values()
 
 
+def test_chunks_with_rule_groups_in_forked_workers_equal_one_run(pack, one_run, tmp_path, monkeypatch) -> None:
+    """--jobs 2 shares each chunk's rule groups out to forked workers (jobs.score._results_after): the
+    same bytes as one run."""
+    from fraudrules.jobs import score as score_mod
+
+    monkeypatch.setattr(score_mod, "PARALLEL_MIN_RECORDS", 0)  # the samples are small
+    pools: list[int] = []
+    real_pool = score_mod.ProcessPoolExecutor
+
+    class CountedPool(real_pool):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("max_workers", 0))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(score_mod, "ProcessPoolExecutor", CountedPool)
+    specs = parse_inputs([str(SAMPLES)], pack.schema)
+    result, paths = score_job(REPO / "rules", specs, tmp_path / "out", pack=pack, memory_rows=1500,
+                              chunk_rows=700, jobs=2)
+    assert result.chunks >= 8
+    assert len(pools) >= result.chunks - 1 and set(pools) == {2}  # a pool per chunk with a context
+    assert paths["alerts"].read_text(encoding="utf-8").splitlines() == one_run[0]
+    scored = pd.read_json(paths["scored"], lines=True, dtype=False)[SCORED_KEYS].astype(str)
+    assert scored.equals(one_run[1])
+
+
 def test_chunked_runs_with_a_store_equal_one_run(pack, sample_frames, one_run, tmp_path) -> None:
     """Chunks inside runs and runs one after another: one mechanism, one answer."""
     bounds = [pd.Timestamp("2026-03-01T12:00:00", tz="UTC")]

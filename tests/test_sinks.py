@@ -52,6 +52,17 @@ def test_jsonl_of_any_text_and_integers_matches_pandas(rows):
     assert bytes(jsonl_buffer(frame)) == _pandas(frame)
 
 
+def test_a_frame_written_in_slices_is_pandas_bytes_in_order(tmp_path, monkeypatch):
+    from fraudrules.io import sinks
+
+    monkeypatch.setattr(sinks, "JSONL_SLICE_ROWS", 7)  # 1,000 rows: 143 slices, each coded on its own
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(1000)], "stream": rng.choice(["call", "sms"], 1000),
+                          "line": np.arange(1000) + 2, "rules": rng.choice(["", "TF-A", 'q"uote'], 1000)})
+    write_frame(frame, tmp_path / "s.jsonl", "jsonl")
+    assert (tmp_path / "s.jsonl").read_bytes() == _pandas(frame)
+
+
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
     target = tmp_path / "alerts.jsonl"
     target.write_text("old\n")

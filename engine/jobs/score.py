@@ -196,30 +196,71 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
                    ) -> Iterator[tuple[RulePlan, RuleResult]]:
     """Each rule's result over ``context`` followed by ``records``, one group of rules at a time
     (store.horizon.rule_groups), each over the context narrowed to its own reach; matched rows are
-    rows of ``records``. Only one group's context and executor are held at a time."""
+    rows of ``records``. With ``jobs`` > 1, the groups are shared out to forked workers, which inherit
+    the context and records; one group's context and executor is held per worker (or in this
+    process) at a time. Results come in group order, whichever worker made them."""
     prior = context.prior_alerts()
+    groups = list(rule_groups(plan))
     done = 0
+    if (jobs > 1 and len(groups) > 1 and records.total + context.rows >= PARALLEL_MIN_RECORDS
+            and "fork" in mp.get_all_start_methods()):
+        global _FORK_CHUNK
+        _FORK_CHUNK = (plan, records, context, prior, groups)
+        try:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=mp.get_context("fork")) as pool:
+                futures = [pool.submit(_forked_group, i) for i in range(len(groups))]
+                for (rules, _), future in zip(groups, futures):
+                    for rp, result in zip(rules, future.result()):
+                        done += 1
+                        if progress:
+                            progress("rules", done, len(plan.rules))
+                        yield rp, result
+        finally:
+            _FORK_CHUNK = None
+        return
     evaluator = Evaluator(plan.lists)
-    for rules, horizon in rule_groups(plan):
-        narrow = reached(context.narrowed(horizon), rules, records, evaluator, plan.schema)
-        combined, fresh = narrow.prepend(records, plan.schema, set().union(*map(names_read, rules)))
-        held = narrow.rows
-        del narrow
-        before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table
-        # in this process: worker pools forked per group cost more than they gain (1M records in 5
-        # chunks: 62 s with 2 workers, 38 s with none), and each worker would hold its own executor;
-        # what the group's rules share is prepared on ``jobs`` threads
-        group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water,
-                              threads=jobs)
-        del combined, fresh
-        for rp, (n, n_suppressed, rows, alerts) in zip(rules, group):
+    for rules, horizon in groups:
+        # the group's shared work on ``jobs`` threads
+        results, held = _group_results(plan, rules, horizon, records, context, prior, evaluator, jobs)
+        for rp, result in zip(rules, results):
             done += 1
             if progress:
                 progress("rules", done, len(plan.rules))
-            yield rp, (n, n_suppressed, rows - before.get(rp.steps[-1].stream, 0), alerts)
-        del group
+            yield rp, result
+        del results
         if held > 100_000:  # a long context: hand its memory back before the next group's
             release_memory()
+
+
+# What forked workers evaluate rule groups over: (plan, records, context, prior alerts, groups), set
+# just before the pool forks, so that each worker inherits them without pickling.
+_FORK_CHUNK: tuple[Plan, RecordSet, Context, dict, list] | None = None
+
+
+def _forked_group(index: int) -> list[RuleResult]:
+    assert _FORK_CHUNK is not None
+    plan, records, context, prior, groups = _FORK_CHUNK
+    rules, horizon = groups[index]
+    results, held = _group_results(plan, rules, horizon, records, context, prior, Evaluator(plan.lists), 1)
+    if held > 100_000:  # this worker's next group starts from a heap handed back
+        release_memory()
+    return results
+
+
+def _group_results(plan: Plan, rules: list[RulePlan], horizon: Any, records: RecordSet, context: Context,
+                   prior: dict, evaluator: Evaluator, threads: int) -> tuple[list[RuleResult], int]:
+    """One rule group's results over its narrowed context and ``records`` (matched rows are rows of
+    ``records``), and how many context rows it held."""
+    narrow = reached(context.narrowed(horizon), rules, records, evaluator, plan.schema)
+    combined, fresh = narrow.prepend(records, plan.schema, set().union(*map(names_read, rules)))
+    held = narrow.rows
+    del narrow
+    before = {s: int((~f).sum()) for s, f in fresh.items()}  # context rows come first in each table
+    group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water,
+                          threads=threads)
+    del combined, fresh
+    return [(n, n_suppressed, rows - before.get(rp.steps[-1].stream, 0), alerts)
+            for rp, (n, n_suppressed, rows, alerts) in zip(rules, group)], held
 
 
 def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Plan,
