@@ -35,7 +35,7 @@ from ..runtime.evaluate import Evaluator
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
 from ..store.context import Context, LateRecord
-from ..store.horizon import rule_groups
+from ..store.horizon import Horizon, rule_groups
 from ..store.reach import reached
 
 
@@ -200,41 +200,49 @@ def _results_after(plan: Plan, records: RecordSet, context: Context, progress: P
     the context and records; one group's context and executor is held per worker (or in this
     process) at a time. Results come in group order, whichever worker made them."""
     prior = context.prior_alerts()
-    groups = list(rule_groups(plan))
+    groups = rule_groups(plan)
+    forked = (jobs > 1 and len(groups) > 1 and records.total + context.rows >= PARALLEL_MIN_RECORDS
+              and "fork" in mp.get_all_start_methods())
     done = 0
-    if (jobs > 1 and len(groups) > 1 and records.total + context.rows >= PARALLEL_MIN_RECORDS
-            and "fork" in mp.get_all_start_methods()):
-        global _FORK_CHUNK
-        _FORK_CHUNK = (plan, records, context, prior, groups)
-        try:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=mp.get_context("fork")) as pool:
-                futures = [pool.submit(_forked_group, i) for i in range(len(groups))]
-                for (rules, _), future in zip(groups, futures):
-                    for rp, result in zip(rules, future.result()):
-                        done += 1
-                        if progress:
-                            progress("rules", done, len(plan.rules))
-                        yield rp, result
-        finally:
-            _FORK_CHUNK = None
-        return
-    evaluator = Evaluator(plan.lists)
-    for rules, horizon in groups:
-        # the group's shared work on ``jobs`` threads
-        results, held = _group_results(plan, rules, horizon, records, context, prior, evaluator, jobs)
+    for rules, results in (_groups_forked if forked else _groups_here)(plan, groups, records, context, prior, jobs):
         for rp, result in zip(rules, results):
             done += 1
             if progress:
                 progress("rules", done, len(plan.rules))
             yield rp, result
+
+
+Groups = list[tuple[list[RulePlan], Horizon]]
+
+
+def _groups_here(plan: Plan, groups: Groups, records: RecordSet, context: Context, prior: dict, jobs: int
+                 ) -> Iterator[tuple[list[RulePlan], list[RuleResult]]]:
+    evaluator = Evaluator(plan.lists)
+    for rules, horizon in groups:
+        # the group's shared work on ``jobs`` threads
+        results, held = _group_results(plan, rules, horizon, records, context, prior, evaluator, jobs)
+        yield rules, results
         del results
         if held > 100_000:  # a long context: hand its memory back before the next group's
             release_memory()
 
 
+def _groups_forked(plan: Plan, groups: Groups, records: RecordSet, context: Context, prior: dict, jobs: int
+                   ) -> Iterator[tuple[list[RulePlan], list[RuleResult]]]:
+    global _FORK_CHUNK
+    _FORK_CHUNK = (plan, records, context, prior, groups)
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=mp.get_context("fork")) as pool:
+            futures = [pool.submit(_forked_group, i) for i in range(len(groups))]
+            for (rules, _), future in zip(groups, futures):
+                yield rules, future.result()
+    finally:
+        _FORK_CHUNK = None
+
+
 # What forked workers evaluate rule groups over: (plan, records, context, prior alerts, groups), set
 # just before the pool forks, so that each worker inherits them without pickling.
-_FORK_CHUNK: tuple[Plan, RecordSet, Context, dict, list] | None = None
+_FORK_CHUNK: tuple[Plan, RecordSet, Context, dict, Groups] | None = None
 
 
 def _forked_group(index: int) -> list[RuleResult]:
@@ -247,7 +255,7 @@ def _forked_group(index: int) -> list[RuleResult]:
     return results
 
 
-def _group_results(plan: Plan, rules: list[RulePlan], horizon: Any, records: RecordSet, context: Context,
+def _group_results(plan: Plan, rules: list[RulePlan], horizon: Horizon, records: RecordSet, context: Context,
                    prior: dict, evaluator: Evaluator, threads: int) -> tuple[list[RuleResult], int]:
     """One rule group's results over its narrowed context and ``records`` (matched rows are rows of
     ``records``), and how many context rows it held."""
