@@ -7,7 +7,6 @@ parses options and prints.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from ..io.output_set import OutputSet, staged_path
 from ..io.records import InputSpec, PendingRead, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
 from ..io.tables import InputStats, Table
+from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
 from ..runtime.alerts import absence_decision, build_alerts, stamp_decision
@@ -81,11 +81,7 @@ PARALLEL_MIN_RECORDS = 50_000
 
 def default_jobs(n_rules: int) -> int:
     """Every core this process may use, no more than there are rules."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, n_rules))
+    return max(1, min(cores(), n_rules))
 
 
 def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
