@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -348,21 +347,17 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))
-        # closed on the way out, whatever raised: its thread stops and is joined here, not when a kept
-        # traceback lets the generator go (a cancelled read's, on a thread: its reader still parsing
-        # in Arrow as the interpreter exits aborts the process)
-        with closing(read_ahead(src.chunks())) as blocks:
-            for chunk in blocks:
-                if spec.stream is None:
-                    assert mapping is not None
-                    norm = mapping.apply(chunk, target, region)
-                else:
-                    norm = normalise_native(chunk, target, region)
-                result.add(chunk, norm, ids)
-                if on_block is not None:
-                    on_block(result)
-                if progress is not None:
-                    progress(done_before + result.stats.read)
+        for chunk in read_ahead(src.chunks()):
+            if spec.stream is None:
+                assert mapping is not None
+                norm = mapping.apply(chunk, target, region)
+            else:
+                norm = normalise_native(chunk, target, region)
+            result.add(chunk, norm, ids)
+            if on_block is not None:
+                on_block(result)
+            if progress is not None:
+                progress(done_before + result.stats.read)
         return result
 
     try:
