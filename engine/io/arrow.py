@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import DTYPES, FILLERS, Coded, Vec, arrow_texts, empty_array, physical_kind
+from ..columns.vec import DTYPES, FILLERS, ArrowTexts, Coded, Vec, arrow_texts, empty_array, physical_kind
 from ..pack.streams import StreamSpec
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
@@ -58,6 +58,9 @@ def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
         return pa.array(vec.values.astype(np.int64), type=pa.int64(), mask=mask).cast(TS_TYPE)
     if isinstance(vec, Coded) and vec._values is None:  # decoded by Arrow: no str made per row
         return pa.DictionaryArray.from_arrays(pa.array(vec.codes, mask=mask), vec.arrow).cast(pa.string())
+    if isinstance(vec, ArrowTexts):  # its Arrow array: no str made per row
+        return pc.if_else(pa.array(vec.null), pa.scalar(None, pa.string()), vec.arrow.cast(pa.string())) \
+            if mask is not None else vec.arrow.cast(pa.string())
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 
@@ -124,11 +127,16 @@ def text_vec(arr: pa.Array | pa.ChunkedArray, null: np.ndarray) -> Vec:
     n = len(arr)
     if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
         arr = arr.chunk(0)
-    if n == 0 or not _repeats(arr):
-        values = text_objects(arr)
+    if n == 0:
+        return Vec(np.empty(0, dtype=object), null)
+    if not _repeats(arr):  # ids: kept in Arrow, large_string so that joined blocks pass 2 GiB
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
         if null.any():
-            values[null] = ""
-        return Vec(values, null)
+            arr = pc.if_else(pa.array(null), pa.scalar("", arr.type), arr)
+        elif arr.null_count:
+            arr = pc.fill_null(arr, "")
+        return ArrowTexts(arr.cast(pa.large_string()), null)
     dictionary, codes, blank = _dictionary_codes(arr)
     if null.any():
         codes = np.where(null, np.int32(blank), codes)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..columns.vec import arrow_texts
+from ..columns.vec import ArrowTexts, Vec, arrow_texts
 from ..errors import InputError, OutputError
 from ..executors.batch import BatchExecutor, match_view
 from ..io.arrow import release_memory
@@ -279,7 +279,8 @@ def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Pl
         return _scored_frames(records, scores, plan, fresh)
     names = [s.path for s in records.inputs]
     rule_sets: dict[str, int] = {"": 0}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("seq", "stream", "id", "input", "line", "score", "rules")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("seq", "stream", "input", "line", "score", "rules")}
+    ids: list[pa.Array] = []
     for k, (stream, table) in enumerate(records.tables.items()):
         sc = scores[stream]
         rules = np.zeros(table.n, dtype=np.int64)
@@ -287,9 +288,11 @@ def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Pl
             rules[r] = rule_sets.setdefault(",".join(sorted(set(ids_))), len(rule_sets))
         keep = fresh[stream] if fresh is not None and stream in fresh and not fresh[stream].all() else slice(None)
         for name, col in (("seq", table.seq), ("stream", np.full(table.n, k, dtype=np.int64)),
-                          ("id", table.columns["id"].values), ("input", table.input_index),
+                          ("input", table.input_index),
                           ("line", table.line), ("score", np.minimum(sc.score, 100)), ("rules", rules)):
             parts[name].append(col[keep])
+        id_col = table.columns["id"]
+        ids.append(_id_texts(id_col if isinstance(keep, slice) else id_col.take(keep)))
     cat = {name: np.concatenate(cols) for name, cols in parts.items()}
     order = np.argsort(cat["seq"], kind="stable")
     capped = cat["score"][order]
@@ -299,13 +302,20 @@ def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Pl
     return pd.DataFrame({
         "seq": cat["seq"][order],
         "stream": _texts(list(records.tables), cat["stream"][order]),
-        "id": _text_column(pa.array(cat["id"][order], type=pa.large_string())),
+        "id": _text_column(pa.concat_arrays(ids).take(pa.array(order))),
         "input": _texts(names, cat["input"][order]),
         "line": cat["line"][order].astype(np.int64, copy=False),
         "risk_score": capped,
         "decision": _texts([d[0] for d in plan.policy.decisions], decision),
         "rules": _texts(list(rule_sets), cat["rules"][order]),
     })
+
+
+def _id_texts(ids: Vec) -> pa.Array:
+    """A table's ids as an Arrow large_string array: as they are when still in Arrow (ArrowTexts)."""
+    if isinstance(ids, ArrowTexts):
+        return ids.arrow
+    return pa.array(ids.values, type=pa.large_string())
 
 
 def _text_column(arr: pa.Array) -> Any:
