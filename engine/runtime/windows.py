@@ -152,7 +152,6 @@ class GroupIndex:
     order: np.ndarray  # table row of each sorted position
     codes: np.ndarray  # key code per sorted position (-1 = null key, sorted first)
     ts: np.ndarray  # ts per sorted position
-    group_start: np.ndarray  # first sorted position of each row's group
     _index: CompositeIndex | None = None
     _ranks: tuple[np.ndarray, np.ndarray] | None = None  # (distinct ts, rank per sorted position)
 
@@ -162,11 +161,18 @@ class GroupIndex:
         """``codes``: the key's codes (KeyCodes), when known; ``ranks``: sorted_ranks(ts)."""
         codes = factorize(key.values, key.null) if codes is None else codes
         order, sc = stable_order(codes)  # stable: the table is already in total order
-        n = len(sc)
-        starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]]) if n else np.zeros(0, dtype=np.int64)
-        group_start = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, dtype=np.int64)
         sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
-        return GroupIndex(order, sc, ts[order], group_start, _ranks=sorted_ranks_)
+        return GroupIndex(order, sc, ts[order], _ranks=sorted_ranks_)
+
+    @property
+    def group_start(self) -> np.ndarray:
+        """First sorted position of each row's group: made when asked (only median reads it), not held
+        with the group, 8 bytes a row for every (stream, key) of the rules."""
+        n = len(self.codes)
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, self.codes[1:] != self.codes[:-1]])
+        return np.repeat(starts, np.diff(np.r_[starts, n]))
 
     def window_start(self, window_ns: int, at: np.ndarray | None = None) -> np.ndarray:
         """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
