@@ -59,13 +59,22 @@ class ColumnCodes:
         else:
             local, self._uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
         local[vec.null] = -1
-        self.codes = local
+        self.codes = narrow_codes(local)
 
     @property
     def uniq(self) -> np.ndarray:
         if self._uniq is None:
             self._uniq = arrow_texts(self.arrow)
         return self._uniq
+
+
+def narrow_codes(codes: np.ndarray) -> np.ndarray:
+    """Codes (-1 .. distinct values - 1) held as int32 when they fit: they are kept per row for every key
+    column and joined pair for the whole run. Whatever combines codes into a wider key (CompositeIndex,
+    previous_same) widens them to int64 first."""
+    if len(codes) < 2**31 - 1:
+        return codes.astype(np.int32, copy=False)
+    return codes
 
 
 def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +93,7 @@ def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]
     else:
         both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
         na = len(a.uniq)
-    both = np.r_[both.astype(np.int64), -1]  # a row's -1 (null) takes the last slot: -1 again
+    both = narrow_codes(np.r_[both.astype(np.int64), -1])  # a row's -1 (null) takes the last slot: -1 again
     return (np.r_[both[:na], -1][a.codes], np.r_[both[na:-1], -1][b.codes])
 
 
@@ -123,7 +132,7 @@ class CompositeIndex:
             self.uniq, rank = ranks
         self.width = len(self.uniq) + 1
         self.lo = int(codes.min()) if self.n else 0
-        self.keys = (codes - self.lo) * self.width + rank
+        self.keys = (codes.astype(np.int64) - self.lo) * self.width + rank  # int64: codes may be int32
 
     def search(self, q_codes: np.ndarray, q_ts: np.ndarray, side: str) -> np.ndarray:
         if self.n == 0 or len(q_codes) == 0:
@@ -134,7 +143,7 @@ class CompositeIndex:
         """``search`` with ``q_pos`` = np.searchsorted(self.uniq, q_ts, side) already known."""
         if self.n == 0 or len(q_codes) == 0:
             return np.zeros(len(q_codes), dtype=np.int64)
-        base = (q_codes - self.lo) * self.width
+        base = (np.asarray(q_codes, dtype=np.int64) - self.lo) * self.width
         if side == "left":  # first row with (code, ts) >= query
             q = base + q_pos
         else:  # first row with (code, ts) > query; rank - 1 may be -1, still above the previous code
@@ -368,7 +377,7 @@ def previous_same(g: GroupIndex, values: Vec, valid: np.ndarray, vcodes: np.ndar
     dense = vcodes if int(vcodes.min()) >= -1 and int(vcodes.max()) < n else pd.factorize(vcodes)[0]
     width = int(dense.max()) + 2 if n else 1
     kmin = int(g.codes.min())
-    run_order = np.argsort((g.codes - kmin) * width + (dense + 1), kind="stable")
+    run_order = np.argsort((g.codes.astype(np.int64) - kmin) * width + (dense + 1), kind="stable")
     del dense  # each temporary goes as soon as the next is made: a row of the context costs 8 bytes each
     rk, rv = g.codes[run_order], vcodes[run_order]
     new_run = np.r_[True, (rk[1:] != rk[:-1]) | (rv[1:] != rv[:-1])]
