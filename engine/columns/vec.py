@@ -206,8 +206,8 @@ class Coded(Vec):
 
 
 class ArrowTexts(Vec):
-    """A text column of distinct values (ids) kept as an Arrow string array, nulls as "": about 15
-    bytes a row against about 67 for a str object and its pointer. ``values`` is made on first read
+    """A text column of distinct values (ids) kept as an Arrow large_string array, nulls as "": about
+    18 bytes a row against about 67 for a str object and its pointer. ``values`` is made on first read
     and kept; ``take`` stays in Arrow until then, so rows that only pass through (sorted, filtered,
     written out) never become objects."""
 
@@ -262,7 +262,7 @@ def concat(parts: list[Vec]) -> Vec:
         offsets = np.cumsum([0] + [len(p.arrow) for p in coded_parts])  # type: ignore[arg-type]
         codes = np.concatenate([p.codes + np.int32(o) for p, o in zip(coded_parts, offsets)])
         return coded(codes, pa.concat_arrays([p.arrow for p in coded_parts]), null)
-    if parts and all(isinstance(p, ArrowTexts) and p._values is None for p in parts):
+    if parts and all(isinstance(p, ArrowTexts) for p in parts):  # their Arrow arrays, read or not
         import pyarrow as pa
 
         return ArrowTexts(pa.concat_arrays([p.arrow for p in parts]), null)  # type: ignore[attr-defined]
