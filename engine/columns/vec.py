@@ -76,6 +76,11 @@ class Vec:
     def take(self, index: np.ndarray) -> Vec:
         return Vec(self.values[index], self.null[index])
 
+    def passing_values(self) -> np.ndarray:
+        """The values for a caller that drops them after use (a column that makes its values on
+        first read, ArrowTexts, does not keep them for this caller)."""
+        return self.values
+
     @staticmethod
     def of(values: np.ndarray, null: np.ndarray | None = None) -> Vec:
         if null is None:

@@ -59,8 +59,8 @@ def vec_to_arrow(vec: Vec, ltype: LogicalType) -> pa.Array:
     if isinstance(vec, Coded) and vec._values is None:  # decoded by Arrow: no str made per row
         return pa.DictionaryArray.from_arrays(pa.array(vec.codes, mask=mask), vec.arrow).cast(pa.string())
     if isinstance(vec, ArrowTexts):  # its Arrow array: no str made per row
-        return pc.if_else(pa.array(vec.null), pa.scalar(None, pa.string()), vec.arrow.cast(pa.string())) \
-            if mask is not None else vec.arrow.cast(pa.string())
+        texts = vec.arrow.cast(pa.string())
+        return texts if mask is None else pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), texts)
     return pa.array(vec.values, type=arrow_type(ltype), mask=mask)
 
 

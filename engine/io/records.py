@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..columns.vec import ArrowTexts, Vec, concat
+from ..columns.vec import Vec, concat
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
@@ -214,9 +214,7 @@ class _InputResult:
         for i in np.flatnonzero(bad):
             self.rejects.append((int(chunk.line[i]), norm.problems.reason(int(i))))
         if ids is not None:
-            id_col = norm.columns["id"]
-            # the block's ids as str for hashing only: the column keeps them in Arrow (ArrowTexts)
-            id_texts = id_col.passing_values() if isinstance(id_col, ArrowTexts) else id_col.values
+            id_texts = norm.columns["id"].passing_values()  # for hashing only: ids stay in Arrow (ArrowTexts)
             dup = ids.duplicates(self, id_texts, keep)
             for i in np.flatnonzero(dup):
                 self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(id_texts[i])} "

@@ -216,11 +216,7 @@ def _groups_here(plan: Plan, groups: Groups, records: RecordSet, context: Contex
     evaluator = Evaluator(plan.lists)
     for rules, horizon in groups:
         # the group's shared work on ``jobs`` threads
-        results, held = _group_results(plan, rules, horizon, records, context, prior, evaluator, jobs)
-        yield rules, results
-        del results
-        if held > 100_000:  # a long context: hand its memory back before the next group's
-            release_memory()
+        yield rules, _group_results(plan, rules, horizon, records, context, prior, evaluator, jobs)
 
 
 def _groups_forked(plan: Plan, groups: Groups, records: RecordSet, context: Context, prior: dict, jobs: int
@@ -245,16 +241,14 @@ def _forked_group(index: int) -> list[RuleResult]:
     assert _FORK_CHUNK is not None
     plan, records, context, prior, groups = _FORK_CHUNK
     rules, horizon = groups[index]
-    results, held = _group_results(plan, rules, horizon, records, context, prior, Evaluator(plan.lists), 1)
-    if held > 100_000:  # this worker's next group starts from a heap handed back
-        release_memory()
-    return results
+    return _group_results(plan, rules, horizon, records, context, prior, Evaluator(plan.lists), 1)
 
 
 def _group_results(plan: Plan, rules: list[RulePlan], horizon: Horizon, records: RecordSet, context: Context,
-                   prior: dict, evaluator: Evaluator, threads: int) -> tuple[list[RuleResult], int]:
+                   prior: dict, evaluator: Evaluator, threads: int) -> list[RuleResult]:
     """One rule group's results over its narrowed context and ``records`` (matched rows are rows of
-    ``records``), and how many context rows it held."""
+    ``records``). After a long context its memory is handed back, so the next group (in this process
+    or this worker) starts from a heap handed back."""
     narrow = reached(context.narrowed(horizon), rules, records, evaluator, plan.schema)
     combined, fresh = narrow.prepend(records, plan.schema, set().union(*map(names_read, rules)))
     held = narrow.rows
@@ -263,8 +257,10 @@ def _group_results(plan: Plan, rules: list[RulePlan], horizon: Horizon, records:
     group = _rule_results(replace(plan, rules=rules), combined, 1, None, fresh, prior, context.high_water,
                           threads=threads)
     del combined, fresh
+    if held > 100_000:
+        release_memory()
     return [(n, n_suppressed, rows - before.get(rp.steps[-1].stream, 0), alerts)
-            for rp, (n, n_suppressed, rows, alerts) in zip(rules, group)], held
+            for rp, (n, n_suppressed, rows, alerts) in zip(rules, group)]
 
 
 def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Plan,
