@@ -300,6 +300,7 @@ CHROMIUM_FLAGS = [
     # no way out: names resolve to nothing and anything not on loopback goes to a closed local port
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9",
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+    "--disable-dev-shm-usage",  # a container's /dev/shm may be 64 MB: keep shared memory in /tmp
 ]
 DEADLINE_S = 120
 
@@ -369,22 +370,49 @@ class Page:
         self.ws.close()
 
 
-def _start_chromium(profile: Path) -> tuple[subprocess.Popen, int]:
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop chromium and every helper it started: they share the session Popen gave them."""
+    try:
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def _start_chromium(profile: Path, attempts: int = 3) -> tuple[subprocess.Popen, int]:
+    """Start headless chromium on a loopback DevTools port; a start that fails is retried with a new profile.
+
+    One CI run saw chromium not write its port within 30 s, with nothing to say why: each attempt now keeps
+    its own stderr, and the failure shows their tails. HOME and XDG point into the profile so a read-only or
+    missing home cannot stop it.
+    """
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         pytest.fail("chromium is not installed: the report's browser test needs it "
                     "(apt-get install -y chromium; .ci/run installs it)")
-    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    port_file = profile / "DevToolsActivePort"  # chromium writes the port it picked here
-    until = time.monotonic() + 30
-    while time.monotonic() < until:
-        if port_file.exists() and port_file.read_text().strip():
-            return proc, int(port_file.read_text().split()[0])
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise AssertionError("chromium did not start its DevTools endpoint")
+    tails = []
+    for attempt in range(1, attempts + 1):
+        shutil.rmtree(profile, ignore_errors=True)
+        profile.mkdir(parents=True)
+        env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
+               "XDG_CACHE_HOME": str(profile / "cache")}
+        log = profile.with_name(f"{profile.name}-attempt{attempt}.log")
+        with open(log, "wb") as err:
+            proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                    stdout=err, stderr=err, env=env, start_new_session=True)
+        port_file = profile / "DevToolsActivePort"  # chromium writes the port it picked here
+        until = time.monotonic() + 60
+        while time.monotonic() < until:
+            if port_file.exists() and port_file.read_text().strip():
+                return proc, int(port_file.read_text().split()[0])
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        code = proc.poll()
+        _stop(proc)
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if "dbus" not in ln]
+        tails.append(f"attempt {attempt}: exit {code}\n" + "\n".join(lines[-15:]))
+    raise AssertionError("chromium did not start its DevTools endpoint:\n" + "\n".join(tails))
 
 
 def _page_ws(port: int) -> str:
@@ -405,7 +433,7 @@ def test_report_renders_in_headless_chromium(scored, backtest_json, tmp_path):
     expected_charts = report.read_text(encoding="utf-8").count('<div class="chart"')
     app_alert = next(a for a in read_jsonl(folder / "alerts.jsonl") if a["rule_id"] == "TF-APP-001")
 
-    profile = Path(tempfile.mkdtemp(prefix="chromium-"))
+    profile = Path(tempfile.mkdtemp(prefix="chromium-")) / "profile"
     browser = page = None
     try:
         browser, port = _start_chromium(profile)
@@ -470,9 +498,8 @@ def test_report_renders_in_headless_chromium(scored, backtest_json, tmp_path):
         if page is not None:
             page.close()
         if browser is not None:
-            browser.kill()
-            browser.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
+            _stop(browser)
+        shutil.rmtree(profile.parent, ignore_errors=True)
 
     assert errors == [], f"console errors: {errors}"
     assert dialogs == [], "a record value ran as script"
