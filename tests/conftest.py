@@ -17,9 +17,18 @@ from fraudrules.io.records import records_from_dicts
 from fraudrules.io.tables import RecordSet
 from fraudrules.pack.loader import load_pack
 from fraudrules.pack.model import RulePack
+from fraudrules.runtime.heap import unsettle_heap
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.runtime.windows import WINDOW_BODIES, GroupIndex, Window
 from tests.helpers import REPO, RULES, make_pack
+
+
+@pytest.fixture(autouse=True)
+def _unsettled_heap():
+    """A command run in-process (watch, serve) settles the heap for a long life; the tests after it
+    must not inherit a heap that freezes what survives their collections."""
+    yield
+    unsettle_heap()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import gc
 import weakref
 
-from fraudrules.runtime.heap import resettle_heap, settle_heap
+from fraudrules.runtime.heap import resettle_heap, settle_heap, unsettle_heap
 
 
 class _Node:
@@ -24,10 +24,48 @@ def test_settle_freezes_and_resettle_collects_what_was_dropped_since():
         assert ref() is None
         assert gc.get_freeze_count() > 0
     finally:
-        gc.unfreeze()
+        unsettle_heap()
 
 
 def test_resettle_does_nothing_in_a_process_that_never_settled():
     gc.unfreeze()
     resettle_heap()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_settled_process_freezes_what_survives_each_full_collection_and_settles_again_when_due():
+    from fraudrules.runtime import heap
+
+    try:
+        settle_heap()
+        settled = gc.get_freeze_count()
+        assert heap._frozen == {"settled": settled, "promoted": 0}
+        state = [[i] for i in range(20_000)]  # window state built after the settle: acyclic, long-lived
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        ref = weakref.ref(a)
+        gc.collect()  # a full collection: its survivors are frozen, the next ones will not walk them
+        assert gc.get_freeze_count() >= settled + len(state)
+        assert heap._frozen["promoted"] >= len(state)
+        del a, b
+        gc.collect()
+        assert ref() is not None  # a cycle frozen with the survivors and dropped after: kept for now
+        heap.settle_again_if_due()  # not yet due: fewer frozen by collections than by the settle
+        assert ref() is not None
+        heap._frozen["promoted"] = settled + 1  # as if collections had frozen more than the settle did
+        heap.settle_again_if_due()
+        assert ref() is None  # settled again: the dropped cycle is collected
+        assert heap._frozen == {"settled": gc.get_freeze_count(), "promoted": 0}
+        assert state[-1] == [19_999]
+    finally:
+        heap.unsettle_heap()
+    assert heap._freeze_survivors not in gc.callbacks and gc.get_freeze_count() == 0
+
+
+def test_full_collections_freeze_nothing_in_a_process_that_never_settled():
+    from fraudrules.runtime import heap
+
+    gc.unfreeze()
+    heap._freeze_survivors("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
+    heap.settle_again_if_due()
     assert gc.get_freeze_count() == 0

@@ -73,6 +73,7 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
+from ...runtime.heap import settle_again_if_due
 from ...runtime.keys import row_keys
 from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
@@ -846,6 +847,7 @@ class StreamExecutor:
             out.extend(self._guard.fire(min(upto, self.max_ts)))
         if upto == math.inf and self.max_ts is not None:
             self.last_ts = max(self.last_ts if self.last_ts is not None else self.max_ts, self.max_ts)
+        settle_again_if_due()  # bounds what a settled process's frozen survivors keep (runtime/heap.py)
         return out
 
     # -- processing ----------------------------------------------------------------------------
