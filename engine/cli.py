@@ -234,10 +234,12 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
       fraudrules score samples/ --set TF-MULE-001.min_payers=8 --list reported_accounts=today.txt
     """
     from .io.spill import auto_memory_rows
-    from .runtime.heap import one_c_arena
+    from .runtime.heap import one_c_arena, pause_collection, resume_collection
 
     one_c_arena()  # before the read's thread starts
     memory_rows = memory_rows or auto_memory_rows()
+    if engine == "batch":
+        pause_collection()  # to the settle: the start-up's objects live to the end (runtime/heap.py)
     reading = _start_read(rules, inputs, map_file, region, chunk_rows, memory_rows, spill_dir) \
         if engine == "batch" else None
     try:
@@ -247,6 +249,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     finally:  # a run that stopped before scoring (a bad rule, a usage error): the read stops too
         if reading is not None:
             reading.cancel()
+        resume_collection()
 
 
 def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, region: str, chunk_rows: int,

@@ -69,3 +69,38 @@ def test_full_collections_freeze_nothing_in_a_process_that_never_settled():
     heap._freeze_survivors("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
     heap.settle_again_if_due()
     assert gc.get_freeze_count() == 0
+
+
+def test_pause_collection_lasts_until_the_settle_and_leaves_a_collector_it_did_not_turn_off_alone():
+    from fraudrules.runtime import heap
+
+    try:
+        assert gc.isenabled()
+        heap.pause_collection()
+        assert not gc.isenabled()
+        settle_heap(collect=False)  # score's settle: what is loaded is frozen, the collector runs again
+        assert gc.isenabled()
+        heap.resume_collection()  # a second resume (score's finally) changes nothing
+        assert gc.isenabled()
+        gc.disable()  # the caller's own choice: neither pause nor resume turns it back on
+        heap.pause_collection()
+        heap.resume_collection()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        unsettle_heap()
+
+
+def test_a_score_that_fails_before_its_settle_turns_the_collector_back_on(tmp_path):
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+    from tests.helpers import REPO
+
+    bad = tmp_path / "rules"
+    bad.mkdir()
+    (bad / "streams.yaml").write_text((REPO / "rules" / "streams.yaml").read_text())
+    (bad / "broken.yaml").write_text("id: [unclosed\n")
+    result = CliRunner().invoke(cli.main, ["score", str(REPO / "samples"), "--rules", str(bad), "-q"])
+    assert result.exit_code != 0 and "broken.yaml" in result.output
+    assert gc.isenabled()
