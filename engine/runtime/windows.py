@@ -59,7 +59,7 @@ class ColumnCodes:
         else:
             local, self._uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
         local[vec.null] = -1
-        self.codes = narrow_codes(local)
+        self.codes = narrow_index(local)
 
     @property
     def uniq(self) -> np.ndarray:
@@ -68,13 +68,14 @@ class ColumnCodes:
         return self._uniq
 
 
-def narrow_codes(codes: np.ndarray) -> np.ndarray:
-    """Codes (-1 .. distinct values - 1) held as int32 when they fit: they are kept per row for every key
-    column and joined pair for the whole run. Whatever combines codes into a wider key (CompositeIndex,
-    previous_same) widens them to int64 first."""
-    if len(codes) < 2**31 - 1:
-        return codes.astype(np.int32, copy=False)
-    return codes
+def narrow_index(values: np.ndarray) -> np.ndarray:
+    """Codes (-1 .. distinct values - 1) or row positions (0 .. rows) held as int32 when they fit: codes are
+    kept per row for every key column and joined pair, window starts per (stream, key, window), for the
+    whole run. Whatever combines codes into a wider key (CompositeIndex, previous_same) widens them to
+    int64 first."""
+    if len(values) < 2**31 - 1:
+        return values.astype(np.int32, copy=False)
+    return values
 
 
 def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +94,7 @@ def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]
     else:
         both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
         na = len(a.uniq)
-    both = narrow_codes(np.r_[both.astype(np.int64), -1])  # a row's -1 (null) takes the last slot: -1 again
+    both = narrow_index(np.r_[both.astype(np.int64), -1])  # a row's -1 (null) takes the last slot: -1 again
     return (np.r_[both[:na], -1][a.codes], np.r_[both[na:-1], -1][b.codes])
 
 
@@ -198,7 +199,7 @@ class GroupIndex:
         table_ts[self.order] = self.ts
         pos = np.searchsorted(self._index.uniq, table_ts - window_ns, side="right")[self.order]
         del table_ts
-        return self._index.search_ranked(self.codes, pos, side="right")
+        return narrow_index(self._index.search_ranked(self.codes, pos, side="right"))  # held for the run
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
         values = np.empty_like(sorted_values)
