@@ -26,9 +26,11 @@ from tests.helpers import REPO, RULES, make_pack
 @pytest.fixture(autouse=True)
 def _unsettled_heap():
     """A command run in-process (watch, serve) settles the heap for a long life; the tests after it
-    must not inherit a heap that freezes what survives their collections."""
+    must not inherit a heap that freezes what survives their collections, nor a paused collector. What
+    it froze stays frozen: thawed, the session's millions of objects would be walked by every full
+    collection after it."""
     yield
-    unsettle_heap()
+    unsettle_heap(thaw=False)
 
 
 @pytest.fixture(scope="session")

@@ -80,13 +80,16 @@ def settle_again_if_due() -> None:
         settle_heap()
 
 
-def unsettle_heap() -> None:
-    """Undo :func:`settle_heap`: thaw, and full collections stop freezing their survivors (an in-process
-    command that settled has ended: tests)."""
+def unsettle_heap(thaw: bool = True) -> None:
+    """Undo :func:`settle_heap`: full collections stop freezing their survivors, the collector runs, and
+    with ``thaw`` what was frozen is in its sight again (an in-process command that settled has ended:
+    tests; they keep the heap frozen between tests, where thawing would make every later full collection
+    walk the whole test session's heap)."""
     if _freeze_survivors in gc.callbacks:
         gc.callbacks.remove(_freeze_survivors)
     _frozen.update(settled=0, promoted=0)
-    gc.unfreeze()
+    if thaw:
+        gc.unfreeze()
     resume_collection()
 
 
