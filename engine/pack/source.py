@@ -9,8 +9,9 @@ point at them.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -21,17 +22,35 @@ from .yaml_errors import plain_message
 MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 32
 MAX_NODES = 200_000
+_NO_KEYS: Mapping = MappingProxyType({})
 
 
-@dataclass
 class Node:
-    """A YAML value with its location; mappings and sequences hold Nodes."""
+    """A YAML value with its location; mappings and sequences hold Nodes.
 
-    value: Any
-    loc: SourceLocation
-    style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
-    raw: str = ""  # the scalar's source text, to locate offsets inside it
-    key_locs: dict[str, SourceLocation] = field(default_factory=dict)
+    A plain slotted class: a pack holds tens of thousands (mostly its inline tests), and a dataclass
+    with a ``key_locs`` dict per node was about a quarter of loading one."""
+
+    __slots__ = ("value", "loc", "style", "raw", "key_locs")
+
+    def __init__(self, value: Any, loc: SourceLocation, style: str | None = None, raw: str = "",
+                 key_locs: Mapping[str, SourceLocation] = _NO_KEYS):
+        self.value = value
+        self.loc = loc
+        self.style = style  # scalar style: None (plain), "'", '"', "|", ">"
+        self.raw = raw  # the scalar's source text, to locate offsets inside it
+        self.key_locs = key_locs  # mappings: where each key is; one shared empty view for the rest
+
+    def __repr__(self) -> str:
+        return f"Node({self.value!r}, {self.loc!r})"
+
+    def _fields(self) -> tuple:
+        return (self.value, self.loc, self.style, self.raw, dict(self.key_locs))
+
+    def __eq__(self, other: object) -> bool:  # by value, as the dataclass it was
+        return self._fields() == other._fields() if isinstance(other, Node) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def get(self, key: str, default: Any = None) -> Any:
         if isinstance(self.value, dict):
@@ -99,7 +118,7 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise RuleError("mapping keys must be plain strings", _loc(path, key_node.start_mark))
-            key = str(yaml.SafeLoader.construct_scalar(_SCALARS, key_node))
+            key = key_node.value  # what construct_scalar gives a scalar key, whatever its tag
             if key in out:
                 raise RuleError(f"duplicate key {key!r}", _loc(path, key_node.start_mark))
             key_locs[key] = _loc(path, key_node.start_mark)
@@ -109,7 +128,9 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
         return Node([_convert(v, path, text, depth + 1, counter) for v in node.value], loc)
     if node.tag not in _SAFE_TAGS:
         raise RuleError(f"YAML tag {node.tag} is not allowed", loc)
-    value = _SCALARS.construct_object(node, deep=True)
+    # a string is its text as libyaml gives it (construct_yaml_str); other tags take their safe constructor,
+    # called directly: construct_object would keep every node it ever built in the shared loader
+    value = node.value if node.tag == _STR_TAG else _SCALARS.yaml_constructors[node.tag](_SCALARS, node)
     raw = text[node.start_mark.index : node.end_mark.index]
     style = node.style
     if isinstance(value, str) and style in ("'", '"'):
@@ -123,6 +144,7 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
     return Node(value, loc, style=style, raw=raw)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
