@@ -287,6 +287,17 @@ def as_bool(v: Vec) -> np.ndarray:
     return v.values.astype(bool) & ~v.null
 
 
+class _PointerView:
+    """An object array's buffer of PyObject pointers as uint64, for ``np.asarray`` (the array interface)."""
+
+    __slots__ = ("values", "__array_interface__")
+
+    def __init__(self, values: np.ndarray):
+        self.values = values  # kept alive by the view numpy makes of this object
+        self.__array_interface__ = {"data": (values.ctypes.data, True), "shape": values.shape, "typestr": "<u8",
+                                    "version": 3}
+
+
 def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct values, index of each value into them), hash-based.
 
@@ -297,8 +308,6 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     faster than text, and only one row per address is compared as text, so
     equal texts at different addresses still get one index.
     """
-    import ctypes
-
     import pandas as pd
 
     n = len(values)
@@ -306,8 +315,10 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
         return np.asarray(uniques, dtype=object), codes.astype(np.int64)
     values = np.ascontiguousarray(values)
-    # the PyObject pointers, read in place: valid while ``values`` holds its references
-    addresses = np.ctypeslib.as_array((ctypes.c_uint64 * n).from_address(values.ctypes.data))
+    # the PyObject pointers, read in place: valid while ``values`` holds its references (the view keeps
+    # ``values``). Through the array interface, not ctypes: ``c_uint64 * n`` made a new ctypes type per length,
+    # a reference cycle each, left to the collector
+    addresses = np.asarray(_PointerView(values))
     # >> 4: two live objects start at least 16 bytes apart (each holds a refcount and a type pointer),
     # so address // 16 tells them apart as well; the low bits, zero by alignment, only made pandas'
     # hash table collide (factorize ~40% faster)

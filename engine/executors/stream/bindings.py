@@ -63,15 +63,17 @@ class StreamBatch(Bindings):
         self.flags: dict[tuple[int, int], list[bool]] = {}
         self.uflags: dict[int, list[bool]] = {}
         self._memo: dict[tuple[str, Expr | None], Any] = {}
-        self._own: StepEnv | None = None
+        self._calls: dict = {}
 
     def own(self) -> StepEnv:
-        """The Env of the stream's own fields, one per batch: the Evaluator keeps a function call's column
-        in it (``matches(callee, ...)``, ``number_type(...)``), so the conditions that share a call compute
-        it once per batch, not once per condition."""
-        if self._own is None:
-            self._own = self.env(self.stream, {})
-        return self._own
+        """The Env of the stream's own fields. The Evaluator keeps a function call's column in an Env's
+        ``_calls`` (``matches(callee, ...)``, ``number_type(...)``); each Env made here shares the batch's,
+        so the conditions that share a call compute it once per batch, not once per condition. The batch
+        keeps that dict, not the Env: an Env refers to its batch, and the pair would be a reference cycle,
+        garbage only a collection frees, with the release's rows and columns (runtime/heap.py)."""
+        env = self.env(self.stream, {})
+        env._calls = self._calls  # type: ignore[attr-defined]
+        return env
 
     def truth(self, expr: Expr | None) -> np.ndarray:
         """A field-only condition (an aggregate's where=), once per batch however many specs share it."""
