@@ -30,8 +30,8 @@ NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 # Numbers beyond this magnitude are rejected: sums of them would lose their cents (float64 holds
 # integers exactly to 2**53 ~ 9.007e15) and 1e305 overflows a window sum to infinity.
 MAX_MAGNITUDE = 1e15
-_TRUE = pa.array(["true", "yes", "1"])
-_FALSE = pa.array(["false", "no", "0"])
+_TRUE, _FALSE = ["true", "yes", "1"], ["false", "no", "0"]  # made Arrow arrays where used: pa.array of a list
+# imports pandas (pyarrow's shim looks for pandas objects), which then need not be imported before the read starts
 _SHOW_CHARS = 60
 
 
@@ -277,7 +277,8 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
 
     if ftype == "bool":
         low = pc.utf8_lower(live)
-        is_true, is_false = _np_bool(pc.is_in(low, value_set=_TRUE)), _np_bool(pc.is_in(low, value_set=_FALSE))
+        is_true = _np_bool(pc.is_in(low, value_set=pa.array(_TRUE)))
+        is_false = _np_bool(pc.is_in(low, value_set=pa.array(_FALSE)))
         bad = ~null & ~is_true & ~is_false
         return Conv(Vec(is_true, null | bad), bad,
                     lambda i: f"{name}: {show_value(arr[i].as_py())} is not true/false (true, false, yes, no, 1, 0)")

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..pack.streams import Schema
@@ -151,6 +150,9 @@ class Spill:
     def chunks(self) -> Iterator[dict[str, Table]]:
         """The chunks in time order. A chunk's tables are emptied when the next chunk is asked for,
         so that two chunks are never held at once: use each one before asking for the next."""
+        import pyarrow.dataset as ds  # here: ~0.1 s and pandas (pyarrow's dataset imports it) a run that never
+        # spills does not pay for before its read starts
+
         edges = [None, *self.boundaries(), None]
         for lo, hi in zip(edges[:-1], edges[1:]):
             parts: dict[str, pa.Table] = {}
