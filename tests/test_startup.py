@@ -67,3 +67,16 @@ def test_score_still_loads_what_it_needs(tmp_path):
     assert code == 0
     assert {"numpy", "pandas", "pyarrow", "phonenumbers"} <= modules
     assert (tmp_path / "out" / "alerts.jsonl").stat().st_size > 0
+
+
+def test_what_score_imports_to_start_its_read_leaves_pandas_out():
+    # score starts reading (cli._start_read: io.records, io.mapping, pack.streams) before the rest of the
+    # engine imports, so that the read runs while pandas (~0.25 s) loads on the main thread. pa.array of a
+    # list at import time, or pyarrow.dataset, would pull pandas in first.
+    probe = ("import json, sys\nimport fraudrules.io.records, fraudrules.io.mapping, fraudrules.pack.streams\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert "pyarrow" in modules  # the readers did import
+    assert "pandas" not in modules, "the read's import path imports pandas: see `python -X importtime`"
