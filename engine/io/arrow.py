@@ -7,7 +7,6 @@ file evaluates, and shows in an alert, byte for byte as it did when it was first
 
 from __future__ import annotations
 
-import ctypes
 import gc
 
 import numpy as np
@@ -17,14 +16,9 @@ import pyarrow.compute as pc
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import DTYPES, FILLERS, ArrowTexts, Coded, Vec, arrow_texts, empty_array, physical_kind
 from ..pack.streams import StreamSpec
+from ..runtime.heap import trim_c_heap
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
-
-try:  # glibc: give the free pages at the top of the C heap back to the system
-    _malloc_trim = ctypes.CDLL(None).malloc_trim
-except (OSError, AttributeError):  # pragma: no cover - not glibc
-    _malloc_trim = None
-
 
 def release_memory() -> None:
     """Hand memory that a finished block or chunk freed back to the system.
@@ -36,8 +30,7 @@ def release_memory() -> None:
     """
     gc.collect()
     pa.default_memory_pool().release_unused()
-    if _malloc_trim is not None:
-        _malloc_trim(0)
+    trim_c_heap()
 
 
 def arrow_type(ltype: LogicalType) -> pa.DataType:
