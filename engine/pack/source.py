@@ -9,9 +9,8 @@ point at them.
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -22,7 +21,25 @@ from .yaml_errors import plain_message
 MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 32
 MAX_NODES = 200_000
-_NO_KEYS: Mapping = MappingProxyType({})
+
+
+class _NoKeys(Mapping):
+    """The key locations of a scalar or a sequence: none. One shared, immutable and picklable (a plan holds
+    its pack's nodes, and Spark pickles the plan to its executors), unlike a mappingproxy."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> SourceLocation:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_NO_KEYS: Mapping[str, SourceLocation] = _NoKeys()
 
 
 class Node:
