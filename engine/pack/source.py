@@ -163,7 +163,7 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _SAFE_TAGS = {
-    "tag:yaml.org,2002:str",
+    _STR_TAG,
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool",

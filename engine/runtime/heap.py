@@ -20,6 +20,7 @@ are amortised over at least as many objects as they walk.
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Any
 
@@ -100,19 +101,18 @@ def resettle_heap() -> None:
 
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
-_libc: list = []  # the C library, once looked up (empty: not yet; [None]: not glibc)
 
 
+@functools.cache
 def _glibc() -> Any:
-    if not _libc:
-        try:
-            import ctypes
+    """The C library when it is glibc (it has ``malloc_trim``), else None; looked up once."""
+    try:
+        import ctypes
 
-            lib = ctypes.CDLL(None)
-            _libc.append(lib if hasattr(lib, "malloc_trim") else None)
-        except OSError:  # pragma: no cover - no C library to load
-            _libc.append(None)
-    return _libc[0]
+        lib = ctypes.CDLL(None)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+    return lib if hasattr(lib, "malloc_trim") else None
 
 
 def trim_c_heap() -> None:
