@@ -52,6 +52,32 @@ def test_jsonl_of_any_text_and_integers_matches_pandas(rows):
     assert bytes(jsonl_buffer(frame)) == _pandas(frame)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.text(max_size=5)), min_size=1, max_size=40),
+       st.lists(st.text(max_size=6), min_size=4, max_size=4, unique=True))
+def test_categorical_text_is_written_as_its_text(rows, texts):
+    # the scored frame's repeated texts are categoricals (jobs.score._texts), unused categories included
+    codes = np.array([c for c, _ in rows])
+    coded = pd.DataFrame({"free": [t for _, t in rows],
+                          "few": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(texts)))})
+    plain = pd.DataFrame({"free": coded["free"], "few": pd.Series(np.array(texts, dtype=object)[codes])})
+    assert bytes(jsonl_buffer(coded)) == _pandas(plain)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_categorical_column_writes_the_file_its_text_would(tmp_path, fmt):
+    texts = ["=cmd|' /C calc'!A0", "TF-A,TF-B", "", "p/2"]  # a formula: CSV must still guard it
+    codes = np.array([0, 1, 1, 2, 3, 0])
+    dtype = pd.CategoricalDtype(pd.Index(texts + ["unused"]))
+    coded = pd.DataFrame({"line": np.arange(6), "rules": pd.Categorical.from_codes(codes, dtype=dtype)})
+    plain = pd.DataFrame({"line": np.arange(6), "rules": pd.Series(texts).take(codes).reset_index(drop=True)})
+    write_frame(coded, tmp_path / f"coded.{fmt}", fmt)
+    write_frame(plain, tmp_path / f"plain.{fmt}", fmt)
+    assert (tmp_path / f"coded.{fmt}").read_bytes() == (tmp_path / f"plain.{fmt}").read_bytes()
+    if fmt == "csv":
+        assert "'=cmd" in (tmp_path / "coded.csv").read_text()
+
+
 def test_a_frame_written_in_slices_is_pandas_bytes_in_order(tmp_path, monkeypatch):
     from fraudrules.io import sinks
 

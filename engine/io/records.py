@@ -198,6 +198,14 @@ class _InputResult:
         parts = [c[name] for c in self.chunks]
         return concat(parts) if parts else Vec.nulls(ltype, 0)
 
+    def take_column(self, name: str, ltype: Any) -> Vec:
+        """:meth:`column`, and the blocks let go of that field: joined one field at a time, the read
+        never holds its blocks and its joined columns whole at once."""
+        vec = self.column(name, ltype)
+        for c in self.chunks:
+            del c[name]
+        return vec
+
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
         return {name: self.column(name, fspec.type) for name, fspec in spec.fields.items()}
 
@@ -409,11 +417,14 @@ def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.n
 
 def _joined_blocks(schema: Schema, results: list[_InputResult]) -> list[dict[str, Vec]]:
     """Each input's columns, its blocks joined, a column per thread: joining coded text hashes the
-    blocks' dictionaries together in Arrow (GIL released), 6 of the 10 s it takes at 10M records."""
+    blocks' dictionaries together in Arrow (GIL released), 6 of the 10 s it takes at 10M records.
+    The blocks are used up: each field's go as it is joined."""
     fields = [(i, name, f.type) for i, r_ in enumerate(results) for name, f in schema.streams[r_.stream].fields.items()]
     out: list[dict[str, Vec]] = [{} for _ in results]
-    for (i, name, _), vec in zip(fields, map_on_threads(lambda f: results[f[0]].column(f[1], f[2]), fields)):
+    for (i, name, _), vec in zip(fields, map_on_threads(lambda f: results[f[0]].take_column(f[1], f[2]), fields)):
         out[i][name] = vec
+    for r_ in results:
+        r_.chunks.clear()
     return out
 
 
@@ -468,6 +479,7 @@ class TimeChunks:
 
     def __init__(self, schema: Schema, results: list[_InputResult], spill: Spill | None):
         self.schema, self.results, self.spill = schema, results, spill
+        self._used = False
         self.inputs = [r_.stats for r_ in results]
         self.rejects = [Reject(r_.stats.path, line, reason) for r_ in results for line, reason in sorted(r_.rejects)]
 
@@ -476,8 +488,13 @@ class TimeChunks:
         return self.spill is not None
 
     def whole(self) -> RecordSet:
+        """The records as one RecordSet, once: it uses up the read's blocks, joining them one field at
+        a time so that they are never held twice."""
         if self.spill is not None:
             raise ValueError("the records were spilled: read them with chunks()")
+        if self._used:
+            raise ValueError("whole() was called already: its blocks are the tables it returned")
+        self._used = True
         keys = []
         for i, res in enumerate(self.results):
             line = res.line()

@@ -249,6 +249,12 @@ def _json_column(col: pd.Series, n: int) -> _Coded | _Plain | pa.Array | None:
     """A column as JSON values: coded when its values repeat, else per row; None when the fast
     path does not handle it (nulls, floats, bools)."""
     limit = max(16, int(n * _LOW_CARDINALITY))
+    if isinstance(col.dtype, pd.CategoricalDtype):  # already coded: its few texts rendered once each
+        categories = col.cat.categories
+        codes = col.cat.codes.to_numpy()
+        if len(categories) > limit or (codes < 0).any() or not all(isinstance(c, str) for c in categories):
+            return None if (codes < 0).any() else _json_column(plain_text_column(col), n)
+        return _Coded(codes.astype(np.int64), _json_strings(list(categories)))
     if pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
         if col.isna().any():
             return None
@@ -309,6 +315,22 @@ def _segment(parts: list[str | _Coded], n: int) -> pa.Array | pa.Scalar:
     return pa.array(texts, pa.large_string()).take(pa.array(combo.astype(np.int64)))
 
 
+def plain_text_column(col: pd.Series) -> pd.Series:
+    """A categorical column of text as plain text; any other column as it is."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.astype(col.cat.categories.dtype)
+    return col
+
+
+def plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with categorical columns as their text: what CSV (whose formula guard looks at text
+    columns) and Parquet (whose schema stays that of text) are written from."""
+    coded = [name for name, col in frame.items() if isinstance(col.dtype, pd.CategoricalDtype)]
+    if not coded:
+        return frame
+    return frame.assign(**{name: plain_text_column(frame[name]) for name in coded})
+
+
 def jsonl_buffer(frame: pd.DataFrame) -> pa.Buffer | bytes:
     """JSON Lines of a frame, byte-identical to pandas' ``to_json(orient="records", lines=True)``
     (with "/" unescaped), built column-wise by Arrow: a column whose values repeat is rendered once
@@ -357,6 +379,8 @@ class FrameWriter:
     def write(self, frame: pd.DataFrame) -> None:
         first = self._parts == 0
         self._parts += 1
+        if self.fmt != "jsonl":
+            frame = plain_text(frame)
         if self.fmt == "parquet":
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:

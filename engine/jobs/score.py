@@ -267,9 +267,9 @@ def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Pl
                    fresh: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Every (fresh) record's score, decision and rules, in the total order.
 
-    Built as Arrow columns: stream, input, decision and rules are codes into a few distinct texts,
-    taken per row in C; only the ids are per-record text. The frame equals the one
-    ``runtime.scoring.scored_frame`` builds per stream, concatenated and sorted by seq.
+    Built from codes: stream, input, decision and rules are categoricals over their few distinct
+    texts; only the ids are per-record text. With those decoded (``io.sinks.plain_text``), the frame
+    equals the one ``runtime.scoring.scored_frame`` builds per stream, concatenated and sorted by seq.
     """
     if not records.total or not records.inputs:  # nothing scored: the per-stream frames give the dtypes
         return _scored_frames(records, scores, plan, fresh)
@@ -323,6 +323,11 @@ def _text_column(arr: pa.Array) -> Any:
 
 
 def _texts(distinct: list[str], codes: np.ndarray) -> Any:
+    """Text that repeats row after row (stream, input, decision, rules) as a categorical: a code per
+    row into its few texts, where text per row took 75 MB at 1M records. As plain text only when two
+    of the texts are the same (two inputs at one path), which a categorical cannot hold."""
+    if len(set(distinct)) == len(distinct):
+        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(distinct)))
     return _text_column(pa.array(distinct, type=pa.large_string()).take(pa.array(codes)))
 
 
@@ -456,7 +461,7 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
 def _decisions(scored: pd.DataFrame) -> Counter:
     if not len(scored):
         return Counter()
-    return Counter({str(k): int(v) for k, v in scored["decision"].value_counts(sort=False).items()})
+    return Counter({str(k): int(v) for k, v in scored["decision"].value_counts(sort=False).items() if v})
 
 
 def summary(result: ScoreResult) -> dict[str, Any]:
