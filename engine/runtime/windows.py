@@ -161,7 +161,7 @@ class GroupIndex:
 
     order: np.ndarray  # table row of each sorted position
     codes: np.ndarray  # key code per sorted position (-1 = null key, sorted first)
-    ts: np.ndarray  # ts per sorted position
+    table_ts: np.ndarray  # ts per table row: the table's own column, not a copy
     _index: CompositeIndex | None = None
     _ranks: tuple[np.ndarray, np.ndarray] | None = None  # (distinct ts, rank per sorted position)
 
@@ -172,7 +172,13 @@ class GroupIndex:
         codes = factorize(key.values, key.null) if codes is None else codes
         order, sc = stable_order(codes)  # stable: the table is already in total order
         sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
-        return GroupIndex(order, sc, ts[order], _ranks=sorted_ranks_)
+        return GroupIndex(order, sc, ts, _ranks=sorted_ranks_)
+
+    @property
+    def ts(self) -> np.ndarray:
+        """ts per sorted position, made when asked: a window body reads it once, and holding it took 8 bytes a
+        row for every (stream, key) of the rules for the whole run."""
+        return self.table_ts[self.order]
 
     @property
     def group_start(self) -> np.ndarray:
@@ -188,17 +194,13 @@ class GroupIndex:
         """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
         at those sorted positions only."""
         if self._index is None:
-            self._index = CompositeIndex(self.codes, self.ts, self._ranks)
+            self._index = CompositeIndex(self.codes, self.ts if self._ranks is None else self.table_ts, self._ranks)
             self._ranks = None  # only the index needed them: 8 bytes a row less while the group is held
         if at is not None:
-            return self._index.search(self.codes[at], self.ts[at] - window_ns, side="right")
+            return self._index.search(self.codes[at], self.table_ts[self.order[at]] - window_ns, side="right")
         # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
-        # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted;
-        # the table-order copy is made per call, not kept: a group over 400 days of context is large
-        table_ts = np.empty_like(self.ts)
-        table_ts[self.order] = self.ts
-        pos = np.searchsorted(self._index.uniq, table_ts - window_ns, side="right")[self.order]
-        del table_ts
+        # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
+        pos = np.searchsorted(self._index.uniq, self.table_ts - window_ns, side="right")[self.order]
         return narrow_index(self._index.search_ranked(self.codes, pos, side="right"))  # held for the run
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
@@ -231,7 +233,7 @@ class ForeignIndex:
         ts = np.r_[src_ts, q_ts][order]
         codes = np.r_[src_codes, q_codes][order]
         g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))
-        del ts, codes  # the index holds its own, sorted by key: not both while the rest is built
+        del ts, codes  # the group holds the ts (in total order) and its own codes, sorted by key
         combined = order[g.order]  # per sorted position: the index into source rows + query rows
         del order
         pos = np.empty(ns + nq, dtype=np.int64)
