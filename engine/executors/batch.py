@@ -11,8 +11,9 @@ is built (engine.alerts).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -74,6 +75,37 @@ def empty_table(stream: str, schema) -> Table:
     return Table(stream, cols, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
 
 
+@dataclass
+class IndexNeeds:
+    """The shared indexes some rules read, each an ordered set: key codes, joint codes of two columns,
+    groups with the aggregates whose window starts they hold, and foreign indexes with an aggregate of each."""
+
+    keys: dict[tuple[str, str], None] = field(default_factory=dict)
+    joints: dict[tuple[tuple[str, str], tuple[str, str]], None] = field(default_factory=dict)
+    windows: dict[tuple[str, str], dict[AggregateSpec, None]] = field(default_factory=dict)
+    foreign: dict[tuple[str, str, str, str], AggregateSpec] = field(default_factory=dict)
+
+    def read_twice(self, per_rule: list[IndexNeeds]) -> IndexNeeds:
+        """These needs, less what fewer than two of ``per_rule`` read (a group stays while two rules read it,
+        each window start while two read it)."""
+        def twice(sets: list[Any]) -> set[Any]:
+            counts = Counter(k for one in sets for k in one)
+            return {k for k, n in counts.items() if n >= 2}
+
+        keys, joints = twice([n.keys for n in per_rule]), twice([n.joints for n in per_rule])
+        groups, foreign = twice([n.windows for n in per_rule]), twice([n.foreign for n in per_rule])
+        starts = twice([{start_key(s) for specs in n.windows.values() for s in specs} for n in per_rule])
+        windows = {gk: {s: None for s in specs if start_key(s) in starts}
+                   for gk, specs in self.windows.items() if gk in groups}
+        return IndexNeeds({k: None for k in self.keys if k in keys}, {j: None for j in self.joints if j in joints},
+                          windows, {fk: spec for fk, spec in self.foreign.items() if fk in foreign})
+
+
+def start_key(spec: AggregateSpec) -> tuple[str, str, int]:
+    """What a window start is shared by: (stream, key, window)."""
+    return (spec.stream, spec.key, spec.window_ns)
+
+
 class Tables:
     """Tables by stream, with empty ones for streams absent from the input; the codes of their
     key and text columns and the ranks of their timestamps, each computed once per executor."""
@@ -103,6 +135,11 @@ class Tables:
         if (a, b) not in self._joint:
             self._joint[(a, b)] = joint_codes(self.column_codes(*a), self.column_codes(*b))
         return self._joint[(a, b)]
+
+    def keep_joints(self, joints: dict[tuple[tuple[str, str], tuple[str, str]], None]) -> None:
+        """Drop the joint codes of every pair not in ``joints`` (a cache: a pair read again is computed again)."""
+        for pair in [p for p in self._joint if p not in joints]:
+            del self._joint[pair]
 
     def ranks(self, stream: str) -> tuple[np.ndarray, np.ndarray]:
         """(distinct timestamps, rank of each row's ts) of a table."""
@@ -158,7 +195,7 @@ class AggregateStore:
 
     def window_start(self, spec: AggregateSpec) -> np.ndarray:
         """First sorted position of each row's window, per (stream, key, window)."""
-        sk = (spec.stream, spec.key, spec.window_ns)
+        sk = start_key(spec)
         if sk not in self._starts:
             self._starts[sk] = self.group(spec.stream, spec.key).window_start(spec.window_ns)
         return self._starts[sk]
@@ -265,6 +302,15 @@ class AggregateStore:
         for cache in (self._values, self._inputs, self._prev, self._foreign):
             for spec in [s for s in cache if s not in specs]:
                 del cache[spec]
+
+    def keep_indexes(self, needs: IndexNeeds) -> None:
+        """Drop the groups, window starts and foreign indexes not in ``needs`` (caches: one read again is
+        built again, the same)."""
+        starts = {start_key(s) for specs in needs.windows.values() for s in specs}
+        for cache, keep in ((self._groups, needs.windows), (self._positions, needs.windows),
+                            (self._starts, starts), (self._foreign_index, needs.foreign)):
+            for k in [k for k in cache if k not in keep]:
+                del cache[k]
 
     def positions(self, stream: str, key: str) -> np.ndarray:
         """The sorted position of each table row."""
@@ -505,10 +551,13 @@ class BatchExecutor:
     def run(self) -> list[RuleMatches]:
         return [self.run_rule(rp) for rp in self.plan.rules]
 
-    def prepare(self, threads: int = 1) -> None:
+    def prepare(self, threads: int = 1, shared_only: bool = False) -> None:
         """Compute what rules share, once: the codes of every key column, each table's timestamp
         ranks, and the group index and window starts of every aggregate's (stream, key). Worker
-        processes forked after this inherit it instead of each computing it again.
+        processes forked after this inherit it instead of each computing it again. With
+        ``shared_only``, only what two rules or more read: a worker builds what its own rule alone
+        reads, and drops it after (keep_only_for), so that no process holds every rule's indexes
+        (at 1M records, 27 of 48 indexes, 90 MB of 150, are read by one rule).
 
         With ``threads`` > 1 the work runs on that many threads (numpy's sorts and searches, which
         most of it is, release the GIL), in three waves whose tasks are independent: codes and ranks;
@@ -516,7 +565,7 @@ class BatchExecutor:
         cache entry is made by one task, so the caches are those of a serial run."""
         # each task's temporaries go back to the system as it ends: the end of prepare() is the run's peak, and the
         # C heap and the thread's Arrow pool would otherwise still hold what the tasks before freed (~140 MB at 1M)
-        waves = [[partial(_then_trim, task) for task in wave] for wave in self._shared_work()]
+        waves = [[partial(_then_trim, task) for task in wave] for wave in self._shared_work(shared_only)]
         if threads <= 1:
             for wave in waves:
                 for task in wave:
@@ -529,41 +578,47 @@ class BatchExecutor:
                 for future in [pool.submit(task) for task in wave]:
                     future.result()  # the wave ends before the next starts; a task's error is raised here
 
-    def _shared_work(self) -> list[list[Callable[[], Any]]]:
+    def _shared_work(self, shared_only: bool) -> list[list[Callable[[], Any]]]:
         """prepare()'s tasks in waves: a task reads only what earlier waves made."""
-        keys: dict[tuple[str, str], None] = {}  # ordered sets: the same waves on every run
-        joints: dict[tuple[tuple[str, str], tuple[str, str]], None] = {}
-        for rp in self.plan.rules:
+        needs = self.needs(self.plan.rules)
+        for stream in dict.fromkeys(stream for stream, _ in needs.keys):
+            self.tables[stream]  # a stream's keys of several fields, derived here, before the threads
+        if shared_only:
+            needs = needs.read_twice([self.needs([rp]) for rp in self.plan.rules])
+        streams = dict.fromkeys(stream for stream, _ in needs.keys)
+        return [
+            [partial(self.tables.ranks, s) for s in streams]
+            + [partial(self.tables.column_codes, *k) for k in needs.keys],
+            [partial(self.tables.joint, a, b) for a, b in needs.joints]
+            + [partial(self._group_starts, gk, list(specs)) for gk, specs in needs.windows.items()],
+            [partial(self.store.foreign_index, spec) for spec in needs.foreign.values()],
+        ]
+
+    def needs(self, rules: list[RulePlan]) -> IndexNeeds:
+        """The shared indexes ``rules`` read, each set in a fixed order: the same waves on every run."""
+        out = IndexNeeds()
+        for rp in rules:
             for j, sp in enumerate(rp.steps):
-                keys[(sp.stream, sp.key)] = None
+                out.keys[(sp.stream, sp.key)] = None
                 if j:
-                    joints[(self._join_source(rp, j), (sp.stream, sp.key))] = None
+                    out.joints[(self._join_source(rp, j), (sp.stream, sp.key))] = None
             if rp.unless is not None:
                 on = rp.steps[rp.unless.on]
-                joints[((rp.unless.stream, rp.unless.key), (on.stream, on.key))] = None
-        windows: dict[tuple[str, str], dict[AggregateSpec, None]] = {}
-        foreign: dict[tuple[str, str, str, str], AggregateSpec] = {}
-        for spec in sorted(self.plan.aggregates(), key=lambda a: (a.stream, a.key, a.window_ns)):
+                out.joints[((rp.unless.stream, rp.unless.key), (on.stream, on.key))] = None
+        specs = set().union(*(rp.aggregates() for rp in rules))
+        for spec in sorted(specs, key=lambda a: (a.stream, a.key, a.window_ns)):
             if spec.foreign:
-                foreign.setdefault((spec.stream, spec.key, *spec.source), spec)
+                out.foreign.setdefault((spec.stream, spec.key, *spec.source), spec)
                 for f in spec.source_fields:
-                    joints[((spec.stream, spec.key), (spec.source[0], f))] = None
+                    out.joints[((spec.stream, spec.key), (spec.source[0], f))] = None
             else:
-                keys[(spec.stream, spec.key)] = None
-                specs = windows.setdefault((spec.stream, spec.key), {})
+                out.keys[(spec.stream, spec.key)] = None
+                window_specs = out.windows.setdefault((spec.stream, spec.key), {})
                 if spec.func != "is_new":  # (is_new needs no window start: AggregateStore._compute)
-                    specs[spec] = None
-        for a, b in joints:
-            keys[a] = keys[b] = None
-        streams = dict.fromkeys(stream for stream, _ in keys)
-        for stream in streams:
-            self.tables[stream]  # a stream's keys of several fields, derived here, before the threads
-        return [
-            [partial(self.tables.ranks, s) for s in streams] + [partial(self.tables.column_codes, *k) for k in keys],
-            [partial(self.tables.joint, a, b) for a, b in joints]
-            + [partial(self._group_starts, gk, list(specs)) for gk, specs in windows.items()],
-            [partial(self.store.foreign_index, spec) for spec in foreign.values()],
-        ]
+                    window_specs[spec] = None
+        for a, b in out.joints:
+            out.keys[a] = out.keys[b] = None
+        return out
 
     def _group_starts(self, gk: tuple[str, str], specs: list[AggregateSpec]) -> None:
         """A (stream, key)'s group and its window starts: one task, since a group builds its search
@@ -572,15 +627,19 @@ class BatchExecutor:
         for spec in specs:
             self.store.window_start(spec)
 
-    def keep_aggregates_of(self, rules: list[RulePlan]) -> None:
-        """Keep the aggregate values that ``rules`` read, drop the rest: one process evaluating rule
-        after rule would otherwise hold every rule's aggregates to the end (at 1M records, 270 MB)."""
+    def keep_only_for(self, rules: list[RulePlan]) -> None:
+        """Keep the aggregate values and the indexes that ``rules`` read, drop the rest: one process
+        evaluating rule after rule would otherwise hold every rule's aggregates (at 1M records, 270 MB)
+        and indexes to the end. Key codes and timestamp ranks stay (small, and read everywhere)."""
         keep: set[AggregateSpec] = set()
         for rp in rules:
             for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
                 keep.add(spec)
                 keep.update(spec.inputs())
         self.store.keep_only(keep)
+        needs = self.needs(rules)
+        self.store.keep_indexes(needs)
+        self.tables.keep_joints(needs.joints)
 
     # -- one rule ------------------------------------------------------------
     def _candidates(self, sp: StepPlan) -> np.ndarray:

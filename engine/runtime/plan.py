@@ -181,6 +181,14 @@ class RulePlan:
         last step's record was decided, so it adds to no record's score (docs/design.md §6)."""
         return self.absent is None
 
+    def aggregates(self) -> set[AggregateSpec]:
+        """Every aggregate an executor keeps for this rule: a bounded one as its base, and the is_new calls
+        inside where=."""
+        out: set[AggregateSpec] = set()
+        for spec in [*(s for sp in self.steps for s in sp.aggregates.values()), *self.explain_aggregates.values()]:
+            out.update(spec.inputs())
+        return out
+
 
 def names_read(rp: RulePlan) -> set[str]:
     """Every field name a rule reads anywhere (steps, aggregates of any stream, explain, evidence, unless,
@@ -222,12 +230,8 @@ class Plan:
     region: str = "CN"
 
     def aggregates(self) -> set[AggregateSpec]:
-        """Every aggregate an executor keeps: a bounded one as its base, and the is_new calls inside where=."""
-        out: set[AggregateSpec] = set()
-        for rp in self.rules:
-            for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
-                out.update(spec.inputs())
-        return out
+        """Every aggregate an executor keeps (RulePlan.aggregates, of every rule)."""
+        return set().union(*(rp.aggregates() for rp in self.rules))
 
     def derived_keys(self) -> dict[str, dict[str, tuple[str, ...]]]:
         """Per stream, each key of several fields a rule or an aggregate reads: its name and its fields.
