@@ -316,7 +316,7 @@ def scored_records(records: RecordSet, scores: dict[str, StreamScores], plan: Pl
         "risk_score": capped,
         "decision": _texts([d[0] for d in plan.policy.decisions], decision),
         "rules": _texts(list(rule_sets), in_order("rules")),
-    })
+    }, copy=False)  # the columns are this function's own: not copied again (nor merged into one block)
 
 
 def _id_texts(ids: Vec) -> pa.Array:
