@@ -580,17 +580,17 @@ class BatchExecutor:
 
     def _shared_work(self, shared_only: bool) -> list[list[Callable[[], Any]]]:
         """prepare()'s tasks in waves: a task reads only what earlier waves made."""
-        needs = self.needs(self.plan.rules)
-        for stream in dict.fromkeys(stream for stream, _ in needs.keys):
+        every = self.needs(self.plan.rules)
+        for stream in dict.fromkeys(stream for stream, _ in every.keys):
             self.tables[stream]  # a stream's keys of several fields, derived here, before the threads
-        if shared_only:
-            needs = needs.read_twice([self.needs([rp]) for rp in self.plan.rules])
+        needs = every.read_twice([self.needs([rp]) for rp in self.plan.rules]) if shared_only else every
         streams = dict.fromkeys(stream for stream, _ in needs.keys)
         return [
             [partial(self.tables.ranks, s) for s in streams]
             + [partial(self.tables.column_codes, *k) for k in needs.keys],
             [partial(self.tables.joint, a, b) for a, b in needs.joints]
-            + [partial(self._group_starts, gk, list(specs)) for gk, specs in needs.windows.items()],
+            + [partial(self._group_starts, gk, list(specs), bool(every.windows[gk]))
+               for gk, specs in needs.windows.items()],
             [partial(self.store.foreign_index, spec) for spec in needs.foreign.values()],
         ]
 
@@ -620,10 +620,13 @@ class BatchExecutor:
             out.keys[a] = out.keys[b] = None
         return out
 
-    def _group_starts(self, gk: tuple[str, str], specs: list[AggregateSpec]) -> None:
-        """A (stream, key)'s group and its window starts: one task, since a group builds its search
-        index on first use."""
-        self.store.group(*gk)
+    def _group_starts(self, gk: tuple[str, str], specs: list[AggregateSpec], searched: bool) -> None:
+        """A (stream, key)'s group, its search index and its window starts: one task, since they build
+        on each other. With ``searched`` (some rule reads a window start of the group), the index is built
+        even with no start to compute here: each worker that computes one inherits it, not builds its own."""
+        group = self.store.group(*gk)
+        if searched:
+            group.search_index()
         for spec in specs:
             self.store.window_start(spec)
 

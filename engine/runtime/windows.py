@@ -190,18 +190,23 @@ class GroupIndex:
         starts = np.flatnonzero(np.r_[True, self.codes[1:] != self.codes[:-1]])
         return np.repeat(starts, np.diff(np.r_[starts, n]))
 
-    def window_start(self, window_ns: int, at: np.ndarray | None = None) -> np.ndarray:
-        """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
-        at those sorted positions only."""
+    def search_index(self) -> CompositeIndex:
+        """The (key, ts) search index of the rows, built on first use."""
         if self._index is None:
             self._index = CompositeIndex(self.codes, self.ts if self._ranks is None else self.table_ts, self._ranks)
             self._ranks = None  # only the index needed them: 8 bytes a row less while the group is held
+        return self._index
+
+    def window_start(self, window_ns: int, at: np.ndarray | None = None) -> np.ndarray:
+        """First sorted position of each row's window (ts > ts_r - w, same key); with ``at``, of the rows
+        at those sorted positions only."""
+        index = self.search_index()
         if at is not None:
-            return self._index.search(self.codes[at], self.table_ts[self.order[at]] - window_ns, side="right")
+            return index.search(self.codes[at], self.table_ts[self.order[at]] - window_ns, side="right")
         # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
         # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
-        pos = np.searchsorted(self._index.uniq, self.table_ts - window_ns, side="right")[self.order]
-        return narrow_index(self._index.search_ranked(self.codes, pos, side="right"))  # held for the run
+        pos = np.searchsorted(index.uniq, self.table_ts - window_ns, side="right")[self.order]
+        return narrow_index(index.search_ranked(self.codes, pos, side="right"))  # held for the run
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
         values = np.empty_like(sorted_values)
