@@ -34,7 +34,7 @@ stream's :class:`Table` is sorted by that order and carries the global rank
 (``seq``) of each record.
 
 The readers stream: a text file (decompressed as it is read) is cut into
-blocks of about 16 MB and 256K lines at record ends, and each block is parsed
+blocks of about 8 MB and 256K lines at record ends, and each block is parsed
 on its own, so memory is bounded by the block, not by the file or its
 compression ratio; lines stay the file's physical lines. The readers are
 vectorised: a clean block is parsed by pyarrow in one pass and normalised
