@@ -216,6 +216,32 @@ class GroupIndex:
         return Vec(values, null)
 
 
+def _merged_order(src_seq: np.ndarray, q_seq: np.ndarray) -> np.ndarray:
+    """The order of [source rows, query rows] by seq, a source row first at an equal seq, stable: as
+    ``stable_order(np.r_[src_seq * 2, q_seq * 2 + 1])``. Both are ascending as tables are (the usual
+    case): a merge, without sorting or a fused key per row; else that sort."""
+    ns, nq = len(src_seq), len(q_seq)
+    if not ((src_seq[1:] >= src_seq[:-1]).all() and (q_seq[1:] >= q_seq[:-1]).all()):
+        return stable_order(np.r_[src_seq * 2, q_seq * 2 + 1])[0]
+    q_at = np.searchsorted(src_seq, q_seq, side="right")  # the source rows at or before each query...
+    q_at += np.arange(nq)  # ...and the queries before it: its merged position
+    order = np.empty(ns + nq, dtype=np.int64)
+    is_src = np.ones(ns + nq, dtype=bool)
+    is_src[q_at] = False
+    order[q_at] = np.arange(ns, ns + nq)
+    order[is_src] = np.arange(ns)
+    return order
+
+
+def _in_order(src: np.ndarray, q: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``np.r_[src, q][order]``, without the joined copy."""
+    out = np.empty(len(order), dtype=np.result_type(src, q))
+    is_src = order < len(src)
+    out[is_src] = src[order[is_src]]
+    out[~is_src] = q[order[~is_src] - len(src)]
+    return out
+
+
 @dataclass
 class ForeignIndex:
     """The windows of ``agg(..., stream=s, key=f)``: the records of s (the *source*) and the records the
@@ -234,16 +260,18 @@ class ForeignIndex:
         """``src_codes`` and ``q_codes`` in one code space (joint_codes), -1 for a null key."""
         ns, nq = len(src_codes), len(q_codes)
         # total order; source first at the same record (role 0 before 1)
-        order, _ = stable_order(np.r_[src_seq * 2, q_seq * 2 + 1])
-        ts = np.r_[src_ts, q_ts][order]
-        codes = np.r_[src_codes, q_codes][order]
+        order = _merged_order(src_seq, q_seq)
+        ts = _in_order(src_ts, q_ts, order)
+        codes = _in_order(src_codes, q_codes, order)
         g = GroupIndex.build(Vec(codes, codes < 0), ts, codes, sorted_ranks(ts))
         del ts, codes  # the group holds the ts (in total order) and its own codes, sorted by key
         combined = order[g.order]  # per sorted position: the index into source rows + query rows
         del order
         pos = np.empty(ns + nq, dtype=np.int64)
         pos[combined] = np.arange(ns + nq)
-        return ForeignIndex(g, np.where(combined < ns, combined, -1), pos[ns:])
+        query_pos = pos[ns:].copy()  # not a view that holds the sources' positions too
+        del pos
+        return ForeignIndex(g, np.where(combined < ns, combined, -1), query_pos)
 
     def rows_of(self, rec: np.ndarray) -> ForeignIndex:
         """The index over expanded source rows (``key=[f1, f2]``: one per record and field) with each source

@@ -11,13 +11,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fraudrules.columns.vec import Vec
+from fraudrules.columns.vec import Vec, stable_order
 from fraudrules.executors.stream.aggregates import STATE_CLASSES, bounded_at
 from fraudrules.lang.aggregates import AGGREGATES
 from fraudrules.lang.expr import Field
 from fraudrules.runtime.plan import AggregateSpec
-from fraudrules.runtime.windows import SLICE_BODIES, SUM_SCALE, GroupIndex, Slices
+from fraudrules.runtime.windows import SLICE_BODIES, SUM_SCALE, GroupIndex, Slices, _in_order, _merged_order
 
 MIN = 60 * 1_000_000_000  # ns
 MINUTE_NS = MIN
@@ -284,3 +286,16 @@ def test_stable_order_is_numpys_stable_argsort(seed):
     assert sorted_keys.dtype == keys.dtype
     huge = np.array([2 ** 61, -(2 ** 61), 5, 5, 0], dtype=np.int64)  # span too large to fuse: the plain sort
     assert np.array_equal(stable_order(huge)[0], np.argsort(huge, kind="stable"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=40), st.lists(st.integers(0, 30), max_size=40), st.booleans())
+def test_a_foreign_index_merges_its_rows_in_the_order_the_sort_gives(src, queries, src_sorted):
+    # ForeignIndex.build merges source and query rows by seq when both are ascending (tables are), and sorts
+    # them otherwise (key=[f1, f2] repeats a record per field): either way the stable sort's order
+    src_seq = np.array(sorted(src) if src_sorted else src, dtype=np.int64)
+    q_seq = np.array(sorted(queries), dtype=np.int64)
+    want = stable_order(np.r_[src_seq * 2, q_seq * 2 + 1])[0]
+    order = _merged_order(src_seq, q_seq)
+    assert np.array_equal(order, want)
+    assert np.array_equal(_in_order(src_seq + 7, q_seq.astype(np.int32), order), np.r_[src_seq + 7, q_seq][want])
