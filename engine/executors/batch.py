@@ -634,12 +634,7 @@ class BatchExecutor:
         """Keep the aggregate values and the indexes that ``rules`` read, drop the rest: one process
         evaluating rule after rule would otherwise hold every rule's aggregates (at 1M records, 270 MB)
         and indexes to the end. Key codes and timestamp ranks stay (small, and read everywhere)."""
-        keep: set[AggregateSpec] = set()
-        for rp in rules:
-            for spec in [*(s for sp in rp.steps for s in sp.aggregates.values()), *rp.explain_aggregates.values()]:
-                keep.add(spec)
-                keep.update(spec.inputs())
-        self.store.keep_only(keep)
+        self.store.keep_only({spec for rp in rules for spec in (*rp.read_aggregates(), *rp.aggregates())})
         needs = self.needs(rules)
         self.store.keep_indexes(needs)
         self.tables.keep_joints(needs.joints)

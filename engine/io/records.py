@@ -184,6 +184,9 @@ def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> l
     return specs
 
 
+TRIM_ROWS = 10_000  # a block or a joined column this large hands its temporaries back (smaller ones: nothing to gain)
+
+
 @dataclass
 class _InputResult:
     stats: InputStats
@@ -205,7 +208,8 @@ class _InputResult:
         vec = self.column(name, ltype)
         for c in self.chunks:
             del c[name]
-        trim_thread_heaps()  # the blocks' pages back to the system before the next field's join needs pages
+        if len(vec) >= TRIM_ROWS:  # the blocks' pages back to the system before the next field's join needs pages
+            trim_thread_heaps()
         return vec
 
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
@@ -367,7 +371,8 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
             result.add(chunk, norm, ids)
             # the block's parse and normalisation temporaries go back to the system now, not at the end of
             # the read: a read kept ~200 MB of them at 1M records, the peak of the read (~1 ms a block)
-            trim_thread_heaps()
+            if chunk.read >= TRIM_ROWS:
+                trim_thread_heaps()
             if on_block is not None:
                 on_block(result)
             if progress is not None:

@@ -250,12 +250,13 @@ def _json_column(col: pd.Series, n: int) -> _Coded | _Plain | pa.Array | None:
     path does not handle it (nulls, floats, bools)."""
     limit = max(16, int(n * _LOW_CARDINALITY))
     if isinstance(col.dtype, pd.CategoricalDtype):  # already coded: its few texts rendered once each
-        categories = col.cat.categories
-        codes = col.cat.codes.to_numpy()
-        if len(categories) > limit or (codes < 0).any() or not all(isinstance(c, str) for c in categories):
-            return None if (codes < 0).any() else _json_column(plain_text_column(col), n)
+        categories, codes = col.cat.categories, col.cat.codes.to_numpy()
+        if (codes < 0).any():  # nulls: pandas' path
+            return None
+        if len(categories) > limit or not all(isinstance(c, str) for c in categories):
+            return _json_column(plain_text_column(col), n)
         return _Coded(codes.astype(np.int64), _json_strings(list(categories)))
-    if pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
+    if pd.api.types.is_integer_dtype(col.dtype):
         if col.isna().any():
             return None
         values = col.to_numpy(dtype=np.int64)

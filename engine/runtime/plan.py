@@ -181,13 +181,14 @@ class RulePlan:
         last step's record was decided, so it adds to no record's score (docs/design.md §6)."""
         return self.absent is None
 
+    def read_aggregates(self) -> list[AggregateSpec]:
+        """The aggregates its steps and its explanation read, as they are written (a bounded one with its bound)."""
+        return [*(s for sp in self.steps for s in sp.aggregates.values()), *self.explain_aggregates.values()]
+
     def aggregates(self) -> set[AggregateSpec]:
         """Every aggregate an executor keeps for this rule: a bounded one as its base, and the is_new calls
         inside where=."""
-        out: set[AggregateSpec] = set()
-        for spec in [*(s for sp in self.steps for s in sp.aggregates.values()), *self.explain_aggregates.values()]:
-            out.update(spec.inputs())
-        return out
+        return {base for spec in self.read_aggregates() for base in spec.inputs()}
 
 
 def names_read(rp: RulePlan) -> set[str]:
