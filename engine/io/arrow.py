@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import DTYPES, FILLERS, ArrowTexts, Coded, Vec, arrow_texts, empty_array, physical_kind
 from ..pack.streams import StreamSpec
-from ..runtime.heap import trim_c_heap
+from ..runtime.heap import trim_thread_heaps
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")  # timestamps on disk: readable as time by any Parquet tool
 
@@ -29,8 +29,7 @@ def release_memory() -> None:
     may still sit in a reference cycle with all its data (CsvReader and its chunk plan): collect it.
     """
     gc.collect()
-    pa.default_memory_pool().release_unused()
-    trim_c_heap()
+    trim_thread_heaps()
 
 
 def arrow_type(ltype: LogicalType) -> pa.DataType:

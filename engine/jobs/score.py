@@ -105,9 +105,17 @@ def _forked_rule(index: int) -> RuleResult:
     assert _FORK_EXECUTOR is not None
     result = _rule_result(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index])
     # the pool hands rules out in plan order: a rule this worker gets later comes after this one
-    _FORK_EXECUTOR.keep_only_for(_FORK_EXECUTOR.plan.rules[index + 1:])
-    trim_thread_heaps()  # what the rule freed, back to the system: a worker holds the parent's tables already
+    _let_go(_FORK_EXECUTOR, _FORK_EXECUTOR.plan.rules[index + 1:])
     return result
+
+
+def _let_go(executor: BatchExecutor, later: list[RulePlan], trim: bool = True) -> None:
+    """After a rule: drop what no later rule reads, and (``trim``: a large run) hand it back to the system
+    (a worker holds the parent's tables already; one process would hold every rule's aggregates and
+    indexes at once)."""
+    executor.keep_only_for(later)
+    if trim:
+        trim_thread_heaps()
 
 
 def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress | None,
@@ -126,9 +134,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
             executor.prepare(threads)
         for i, rule_plan in enumerate(plan.rules):
             results[i] = _rule_result(executor, rule_plan)
-            executor.keep_only_for(plan.rules[i + 1:])  # not every rule's aggregates and indexes at once
-            if big:
-                trim_thread_heaps()
+            _let_go(executor, plan.rules[i + 1:], trim=big)
             if progress:
                 progress("rules", i + 1, n)
         return results  # type: ignore[return-value]

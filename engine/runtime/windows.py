@@ -267,10 +267,9 @@ class ForeignIndex:
         del ts, codes  # the group holds the ts (in total order) and its own codes, sorted by key
         combined = order[g.order]  # per sorted position: the index into source rows + query rows
         del order
-        pos = np.empty(ns + nq, dtype=np.int64)
-        pos[combined] = np.arange(ns + nq)
-        query_pos = pos[ns:].copy()  # not a view that holds the sources' positions too
-        del pos
+        at_query = np.flatnonzero(combined >= ns)  # the sorted positions of the queries
+        query_pos = np.empty(nq, dtype=np.int64)
+        query_pos[combined[at_query] - ns] = at_query
         return ForeignIndex(g, np.where(combined < ns, combined, -1), query_pos)
 
     def rows_of(self, rec: np.ndarray) -> ForeignIndex:
