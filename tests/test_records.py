@@ -883,3 +883,66 @@ def test_read_ahead_gives_the_sequence_and_the_errors_of_its_source():
             break
     assert closed == ["fraudrules-read-ahead"]
     assert not [t for t in threading.enumerate() if t.name == "fraudrules-read-ahead"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-1000, 1000), max_size=40), st.integers(1, 4), st.none() | st.integers(0, 39),
+       st.sampled_from(["items", "fn"]))
+def test_map_ahead_gives_each_item_with_its_result_in_order_and_the_first_error_in_its_place(xs, threads, bad_at,
+                                                                                           where):
+    import threading
+
+    from fraudrules.io.threads import map_ahead
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fn(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            if where == "fn" and x == "bad":
+                raise ValueError("bad value")
+            return x * 3
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def items():
+        for i, x in enumerate(xs):
+            if bad_at == i:
+                if where == "items":
+                    raise ValueError("bad block")
+                yield "bad"
+                continue
+            yield x
+
+    expected = []
+    for i, x in enumerate(xs):
+        if bad_at == i:
+            break
+        expected.append((x, x * 3))
+    got = []
+    if bad_at is not None and bad_at < len(xs):
+        with pytest.raises(ValueError, match="bad"):
+            for pair in map_ahead(fn, items(), threads):
+                got.append(pair)
+    else:
+        got = list(map_ahead(fn, items(), threads))
+    assert got == expected
+    assert most[0] <= threads  # never more blocks in flight than threads
+    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-normalise")]
+
+
+def test_map_ahead_stopped_early_runs_nothing_more():
+    import threading
+
+    from fraudrules.io.threads import map_ahead
+
+    done = []
+    gen = map_ahead(lambda x: done.append(x) or x, iter(range(1000)), 2)
+    assert [next(gen) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
+    gen.close()
+    assert len(done) <= 5  # the three taken and at most the two in flight
+    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-normalise")]

@@ -68,7 +68,7 @@ from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
-from .threads import Background, map_on_threads, read_ahead
+from .threads import Background, cores, map_ahead, map_on_threads, read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -184,6 +184,9 @@ def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> l
     return specs
 
 
+# blocks normalised at once: two cores share the work (Arrow and numpy release the GIL), and two
+# blocks in flight keep the read's memory near what one core needs
+NORMALISE_THREADS = 2
 TRIM_ROWS = 10_000  # a block or a joined column this large hands its temporaries back (smaller ones: nothing to gain)
 
 
@@ -362,12 +365,17 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))
-        for chunk in read_ahead(src.chunks()):
+        def normalise(chunk: RawChunk) -> Normalised:
             if spec.stream is None:
                 assert mapping is not None
                 norm = mapping.apply(chunk, target, region)
             else:
                 norm = normalise_native(chunk, target, region)
+            if chunk.read >= TRIM_ROWS:  # this thread's pool: mimalloc keeps freed pages per thread
+                trim_thread_heaps()
+            return norm
+
+        for chunk, norm in map_ahead(normalise, read_ahead(src.chunks()), min(cores(), NORMALISE_THREADS)):
             result.add(chunk, norm, ids)
             # the block's parse and normalisation temporaries go back to the system now, not at the end of
             # the read: a read kept ~200 MB of them at 1M records, the peak of the read (~1 ms a block)

@@ -64,6 +64,37 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         wait_for(thread, finished)
 
 
+def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int) -> Iterator[tuple[T, A]]:
+    """``(x, fn(x))`` for each of ``items``, in order, with ``fn`` run on up to ``threads`` threads:
+    a block is normalised on one core while the one before it is on the other (most of the work is
+    in Arrow and numpy, the GIL released). At most ``threads`` results wait ahead of the caller,
+    so memory stays a few blocks. The first exception, from ``items`` or from ``fn``, is raised in
+    order; a caller that stops early cancels what has not started and waits for the rest."""
+    if threads <= 1:
+        for x in items:
+            yield x, fn(x)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-normalise")
+    try:
+        for x in items:
+            pending.append((x, pool.submit(fn, x)))
+            if len(pending) >= threads:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pending.clear()
+        pool.shutdown(wait=True)
+
+
 def wait_for(thread: threading.Thread, finished: threading.Event) -> None:
     """Wait until ``thread`` has set ``finished`` (its last step), then join it. Not ``join()`` alone:
     on Python 3.11 a Ctrl-C during ``join()`` can mark a thread that still runs as stopped (bpo-45274's
