@@ -77,10 +77,19 @@ def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int) -> Iterato
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    items = iter(items)
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-normalise")
+    failure: BaseException | None = None
     try:
-        for x in items:
+        while True:
+            try:
+                x = next(items)
+            except StopIteration:
+                break
+            except Exception as exc:  # raised once the items before it are handed over
+                failure = exc
+                break
             pending.append((x, pool.submit(fn, x)))
             if len(pending) >= threads:
                 done, future = pending.popleft()
@@ -88,11 +97,16 @@ def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int) -> Iterato
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+        if failure is not None:
+            raise failure
     finally:
         for _, future in pending:
             future.cancel()
         pending.clear()
         pool.shutdown(wait=True)
+        close = getattr(items, "close", None)
+        if close is not None:  # a read_ahead stops its thread now, not when collected
+            close()
 
 
 def wait_for(thread: threading.Thread, finished: threading.Event) -> None:
