@@ -57,7 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..columns.vec import Vec, concat
+from ..columns.hashing import text_hashes
+from ..columns.vec import ArrowTexts, Coded, Vec, concat
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from ..runtime.heap import trim_thread_heaps
@@ -231,10 +232,10 @@ class _InputResult:
         for i in np.flatnonzero(bad):
             self.rejects.append((int(chunk.line[i]), norm.problems.reason(int(i))))
         if ids is not None:
-            id_texts = norm.columns["id"].passing_values()  # for hashing only: ids stay in Arrow (ArrowTexts)
-            dup = ids.duplicates(self, id_texts, keep)
+            id_vec = norm.columns["id"]
+            dup = ids.duplicates(self, id_hashes(id_vec), keep)
             for i in np.flatnonzero(dup):
-                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(id_texts[i])} "
+                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(_text_at(id_vec, int(i)))} "
                                                          f"(an earlier record of stream {self.stream!r} has it)"))
             bad = bad | dup
             keep &= ~dup
@@ -256,7 +257,7 @@ class SeenIds:
     """The ids read so far, per stream, so that a later record with an id already seen is rejected
     ("duplicate id"): alert ids hash the triggering record's id, and must stay unique.
 
-    Ids are compared by a 64-bit hash (pandas' hash_array), 8 bytes per record kept: a false match
+    Ids are compared by a 64-bit hash (columns.hashing), 8 bytes per record kept: a false match
     among 10^8 ids has a probability below 10^-3. An input's ids join the stream's once the input
     is read whole, so a retried read (the CSV slow path) starts from the same state.
     """
@@ -264,15 +265,14 @@ class SeenIds:
     def __init__(self) -> None:
         self.by_stream: dict[str, _SortedRuns] = {}
 
-    def duplicates(self, result: _InputResult, ids: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Rows of ``keep`` whose id is an earlier one's; remembers the others in ``result``."""
-        dup = np.zeros(len(ids), dtype=bool)
+    def duplicates(self, result: _InputResult, hashes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Rows of ``keep`` whose id (``hashes``: :func:`id_hashes` per row) an earlier one's; remembers
+        the others in ``result``."""
+        dup = np.zeros(len(hashes), dtype=bool)
         idx = np.flatnonzero(keep)
         if not len(idx):
             return dup
-        import pandas as pd
-
-        hashes = pd.util.hash_array(ids[idx].astype(object, copy=False), categorize=False)
+        hashes = hashes[idx]
         needles = np.sort(hashes)  # a SIMD sort; the rows' order only where a duplicate is found (rare)
         later = np.zeros(len(needles), dtype=bool)
         later[1:] = needles[1:] == needles[:-1]
@@ -292,6 +292,31 @@ class SeenIds:
         if result.id_hashes is not None:
             self.by_stream.setdefault(result.stream, _SortedRuns()).extend(result.id_hashes)
             result.id_hashes = None
+
+
+def id_hashes(vec: Vec) -> np.ndarray:
+    """A 64-bit hash of each row's id text (columns.hashing), from the column's Arrow bytes when it has
+    them: no str object per row."""
+    if isinstance(vec, Coded):
+        return text_hashes(vec.arrow)[vec.codes]
+    if isinstance(vec, ArrowTexts):
+        return text_hashes(vec.arrow)
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(vec.values, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: as its text, as shown in a reject
+        arr = pa.array(vec.values.astype(str), type=pa.large_string())
+    return text_hashes(arr)
+
+
+def _text_at(vec: Vec, i: int) -> Any:
+    """Row ``i``'s value, without making the column's objects (an id is shown in its reject)."""
+    if isinstance(vec, Coded):
+        return vec.arrow[int(vec.codes[i])].as_py()  # type: ignore[index]
+    if isinstance(vec, ArrowTexts):
+        return vec.arrow[i].as_py()  # type: ignore[index]
+    return vec.values[i]
 
 
 class _SortedRuns:

@@ -1,0 +1,49 @@
+"""columns.hashing.text_hashes: a text's hash is its bytes' alone, and different texts hash apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraudrules.columns.hashing import text_hashes
+
+# short ids, texts around the 8-byte word edges, multi-byte UTF-8, NUL bytes, and texts past the 64 bytes
+# from where only the long texts are scanned
+texts = st.one_of(
+    st.text(max_size=20),
+    st.text(alphabet="ab\x00é中", min_size=6, max_size=18),
+    st.text(alphabet="xy", min_size=60, max_size=140),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(texts, max_size=60), st.integers(0, 5), st.sampled_from([pa.string(), pa.large_string()]))
+def test_equal_texts_hash_equal_and_a_text_hashes_the_same_alone_sliced_or_chunked(values, cut, typ):
+    arr = pa.array(values, typ)
+    h = text_hashes(arr)
+    assert h.dtype == np.uint64 and len(h) == len(values)
+    # each element as it hashes alone: nothing depends on the rows around it, nor on the Arrow type
+    alone = [int(text_hashes(pa.array([v], pa.large_string()))[0]) for v in values]
+    assert h.tolist() == alone
+    # a slice (an offset into the buffers) and a chunked array give the same hashes
+    cut = min(cut, len(values))
+    assert text_hashes(arr.slice(cut)).tolist() == alone[cut:]
+    assert text_hashes(pa.chunked_array([arr.slice(0, cut), arr.slice(cut)], typ)).tolist() == alone
+    # equal texts hash equal and, among these few, different texts hash apart
+    by_text: dict[str, int] = {}
+    for v, x in zip(values, alone):
+        assert by_text.setdefault(v, x) == x
+    assert len(set(by_text.values())) == len(by_text)
+
+
+def test_a_null_hashes_as_the_empty_text_and_bytes_past_a_text_do_not_count():
+    h = text_hashes(pa.array([None, "", "a", "a\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi"]))
+    assert h[0] == h[1]
+    assert len(set(h[1:].tolist())) == 6  # a trailing NUL is a different text: the length is hashed too
+
+
+def test_a_million_distinct_ids_do_not_collide():
+    ids = pa.array([f"c{i:010d}" for i in range(1_000_000)])
+    assert len(np.unique(text_hashes(ids))) == 1_000_000
