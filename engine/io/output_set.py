@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import OutputError
 
@@ -87,6 +88,22 @@ def fsync_path(path: Path | str) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def start_writeback(fh: BinaryIO, start: int) -> None:
+    """Hand the bytes ``fh`` holds from offset ``start`` to the disk now, without waiting for them: the
+    fsync that makes the file durable finds them written. A run writes its scored records (about 150 MB
+    at 1M records) and then fsyncs them; each fsync waited 0.2-0.4 s for the whole file. Written back
+    slice by slice, the disk works while the next slices are rendered. ``POSIX_FADV_DONTNEED`` starts
+    the writeback of the range's dirty pages (Linux) and lets its clean ones go; where the call does not
+    exist or the file system refuses it, the fsync does all the work, as before."""
+    fh.flush()
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fh.fileno(), start, fh.tell() - start, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
 
 
 @functools.cache

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .output_set import check_out_dir, fsync_path  # noqa: F401  (check_out_dir: its callers import it here)
+from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
 from .threads import cores, map_ahead
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -400,7 +400,9 @@ class FrameWriter:
         rows = max(1, JSONL_SLICE_ROWS // threads)  # as much rendered text in flight as on one core
         starts = iter(range(0, len(frame), rows))
         for _, buf in map_ahead(lambda start: jsonl_buffer(frame.iloc[start: start + rows]), starts, threads):
+            at = self._fh.buffer.tell()
             self._fh.buffer.write(buf)
+            start_writeback(self._fh.buffer, at)  # the disk writes this slice while the next ones render
 
     def close(self) -> None:
         if self._fh is not None:
