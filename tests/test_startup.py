@@ -70,8 +70,8 @@ def test_score_still_loads_what_it_needs(tmp_path):
 
 
 def test_what_score_imports_to_start_its_read_leaves_pandas_out():
-    # score starts reading (cli._start_read: io.records, io.mapping, pack.streams) before the rest of the
-    # engine imports, so that the read runs while pandas (~0.25 s) loads on the main thread. pa.array of a
+    # score starts reading (cli._start_read: io.records, pack.streams, and io.mapping for --map) before the
+    # rest of the engine imports, so that the read runs while pandas (~0.25 s) loads on the main thread. pa.array of a
     # list at import time, or pyarrow.dataset, would pull pandas in first.
     probe = ("import json, sys\nimport fraudrules.io.records, fraudrules.io.mapping, fraudrules.pack.streams\n"
              "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
