@@ -932,7 +932,7 @@ def test_map_ahead_gives_each_item_with_its_result_in_order_and_the_first_error_
         got = list(map_ahead(fn, items(), threads))
     assert got == expected
     assert most[0] <= threads  # never more blocks in flight than threads
-    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-normalise")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-ahead")]
 
 
 def test_map_ahead_stopped_early_runs_nothing_more():
@@ -945,4 +945,4 @@ def test_map_ahead_stopped_early_runs_nothing_more():
     assert [next(gen) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
     gen.close()
     assert len(done) <= 5  # the three taken and at most the two in flight
-    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-normalise")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("fraudrules-ahead")]

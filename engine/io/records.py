@@ -69,7 +69,7 @@ from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
 from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
-from .threads import Background, cores, map_ahead, map_on_threads, read_ahead
+from .threads import Background, map_ahead, map_on_threads, read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -185,9 +185,6 @@ def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> l
     return specs
 
 
-# blocks normalised at once: two cores share the work (Arrow and numpy release the GIL), and two
-# blocks in flight keep the read's memory near what one core needs
-NORMALISE_THREADS = 2
 TRIM_ROWS = 10_000  # a block or a joined column this large hands its temporaries back (smaller ones: nothing to gain)
 
 
@@ -400,7 +397,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
                 trim_thread_heaps()
             return norm
 
-        for chunk, norm in map_ahead(normalise, read_ahead(src.chunks()), min(cores(), NORMALISE_THREADS)):
+        for chunk, norm in map_ahead(normalise, read_ahead(src.chunks())):
             result.add(chunk, norm, ids)
             # the block's parse and normalisation temporaries go back to the system now, not at the end of
             # the read: a read kept ~200 MB of them at 1M records, the peak of the read (~1 ms a block)

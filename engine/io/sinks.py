@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
-from .threads import cores, map_ahead
+from .threads import ahead_threads, map_ahead
 
 FORMATS = ("jsonl", "csv", "parquet")
 FLAT_ALERT_COLUMNS = [
@@ -396,10 +396,9 @@ class FrameWriter:
         self._fh.flush()  # the text so far (a header, nothing else today) before the bytes
         # a slice at a time: buffers of tens of MB that the allocator reuses, not one of the whole file;
         # slices are rendered on every core (Arrow joins the text, the GIL released), written in order
-        threads = min(cores(), 2)
-        rows = max(1, JSONL_SLICE_ROWS // threads)  # as much rendered text in flight as on one core
+        rows = max(1, JSONL_SLICE_ROWS // ahead_threads())  # as much rendered text in flight as on one core
         starts = iter(range(0, len(frame), rows))
-        for _, buf in map_ahead(lambda start: jsonl_buffer(frame.iloc[start: start + rows]), starts, threads):
+        for _, buf in map_ahead(lambda start: jsonl_buffer(frame.iloc[start: start + rows]), starts):
             at = self._fh.buffer.tell()
             self._fh.buffer.write(buf)
             start_writeback(self._fh.buffer, at)  # the disk writes this slice while the next ones render

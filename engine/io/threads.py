@@ -64,12 +64,22 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         wait_for(thread, finished)
 
 
-def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int) -> Iterator[tuple[T, A]]:
-    """``(x, fn(x))`` for each of ``items``, in order, with ``fn`` run on up to ``threads`` threads:
-    a block is normalised on one core while the one before it is on the other (most of the work is
-    in Arrow and numpy, the GIL released). At most ``threads`` results wait ahead of the caller,
-    so memory stays a few blocks. The first exception, from ``items`` or from ``fn``, is raised in
-    order; a caller that stops early cancels what has not started and waits for the rest."""
+AHEAD_MAX = 2  # threads of a map_ahead: each holds a block or a slice in flight, so memory grows with them
+
+
+def ahead_threads() -> int:
+    """The threads ``map_ahead`` uses by default: every core, up to AHEAD_MAX."""
+    return min(cores(), AHEAD_MAX)
+
+
+def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int | None = None) -> Iterator[tuple[T, A]]:
+    """``(x, fn(x))`` for each of ``items``, in order, with ``fn`` run on up to ``threads`` threads
+    (default :func:`ahead_threads`): a read block is normalised on one core while the one before it is
+    on the other, a JSON Lines slice rendered while the one before it is (most of that work is in Arrow
+    and numpy, the GIL released). At most ``threads`` results wait ahead of the caller, so memory
+    stays a few blocks. The first exception, from ``items`` or from ``fn``, is raised in order; a
+    caller that stops early cancels what has not started and waits for the rest."""
+    threads = ahead_threads() if threads is None else threads
     if threads <= 1:
         for x in items:
             yield x, fn(x)
@@ -79,7 +89,7 @@ def map_ahead(fn: Callable[[T], A], items: Iterator[T], threads: int) -> Iterato
 
     items = iter(items)
     pending: deque = deque()
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-normalise")
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fraudrules-ahead")
     failure: BaseException | None = None
     try:
         while True:
