@@ -58,10 +58,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..columns.hashing import text_hashes
-from ..columns.vec import ArrowTexts, Coded, Vec, concat
+from ..columns.types import LogicalType
+from ..columns.vec import Coded, Vec, concat
 from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from ..runtime.heap import trim_thread_heaps
+from .arrow import vec_to_arrow
 from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
 from .raw import RawChunk, SlowPathNeeded
 from .read_csv import CsvReader
@@ -232,7 +234,8 @@ class _InputResult:
             id_vec = norm.columns["id"]
             dup = ids.duplicates(self, id_hashes(id_vec), keep)
             for i in np.flatnonzero(dup):
-                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(_text_at(id_vec, int(i)))} "
+                text = id_vec.take(np.array([i])).values[0]  # that row's text alone, not the column's objects
+                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(text)} "
                                                          f"(an earlier record of stream {self.stream!r} has it)"))
             bad = bad | dup
             keep &= ~dup
@@ -292,28 +295,12 @@ class SeenIds:
 
 
 def id_hashes(vec: Vec) -> np.ndarray:
-    """A 64-bit hash of each row's id text (columns.hashing), from the column's Arrow bytes when it has
-    them: no str object per row."""
+    """A 64-bit hash of each row's id text (columns.hashing), from Arrow's bytes: a coded column's
+    dictionary hashed once, any other as ``io.arrow.vec_to_arrow`` gives it (ids already in Arrow as they
+    are). No str object per row."""
     if isinstance(vec, Coded):
         return text_hashes(vec.arrow)[vec.codes]
-    if isinstance(vec, ArrowTexts):
-        return text_hashes(vec.arrow)
-    import pyarrow as pa
-
-    try:
-        arr = pa.array(vec.values, type=pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: as its text, as shown in a reject
-        arr = pa.array(vec.values.astype(str), type=pa.large_string())
-    return text_hashes(arr)
-
-
-def _text_at(vec: Vec, i: int) -> Any:
-    """Row ``i``'s value, without making the column's objects (an id is shown in its reject)."""
-    if isinstance(vec, Coded):
-        return vec.arrow[int(vec.codes[i])].as_py()  # type: ignore[index]
-    if isinstance(vec, ArrowTexts):
-        return vec.arrow[i].as_py()  # type: ignore[index]
-    return vec.values[i]
+    return text_hashes(vec_to_arrow(vec, LogicalType.STRING))
 
 
 class _SortedRuns:
