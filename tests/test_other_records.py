@@ -8,14 +8,22 @@ against the reference model, test_stream.py against batch); these cases pin what
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fraudrules.executors.batch
 from fraudrules.errors import RuleErrors
+from fraudrules.executors.stream import StreamExecutor
+from fraudrules.io.records import records_from_dicts
+from fraudrules.io.sinks import alert_line
+from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack
+from tests.reference import parse_ts
 from tests.test_properties import PACK as PROPS_PACK
 from tests.test_properties import record_lists
 
@@ -228,3 +236,64 @@ def test_an_earlier_steps_other_stream_aggregate_at_a_carried_record():
     one = lines([first + second])
     assert len(one) == 1 and '"record_id":"c2"' in one[0] and '"pay.count(30m, stream=call, key=caller)":1' in one[0]
     assert lines([first, second]) == one
+
+
+# the props pack's rules with an aggregate over another stream or key field
+FOREIGN_RULES = {"P-OTHERSTREAM", "P-OTHERKEY", "P-OTHERSEQ", "P-OTHERMIX", "P-ANYKEY", "P-ANYKEY-SEQ"}
+
+
+def _batch_lines(plan, records: list[dict], narrow_share: int, fresh_from: float | None = None) -> list[str]:
+    """Batch's alert lines, with AggregateStore.get_at computing a foreign aggregate at the rows asked alone
+    whenever they are at most 1/``narrow_share`` of the stream's (0: always, 10**9: never); with
+    ``fresh_from``, the records before that share of the total order are context (not scored)."""
+    rs = records_from_dicts(records, plan.schema, region="CN")
+    fresh = None
+    if fresh_from is not None:
+        cut = int(fresh_from * sum(t.n for t in rs.tables.values()))
+        fresh = {s: t.seq >= cut for s, t in rs.tables.items()}
+    with mock.patch.object(fraudrules.executors.batch, "NARROW_SHARE", narrow_share):
+        return [alert_line(a) for a in evaluate(plan, rs, fresh=fresh)[0]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists())
+def test_other_records_aggregates_at_the_undecided_rows_alone(records):
+    """An ``and`` leaves few rows undecided, and batch then computes a foreign aggregate at those alone, over
+    the source records of their keys (AggregateStore.get_at), as it does for the explain and members of
+    alerts. Forced at every use, the alerts are the stream executor's, byte for byte."""
+    plan = compile_pack(PROPS_PACK, "CN", FOREIGN_RULES)
+    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    ex = StreamExecutor(plan, lateness=0.0)
+    want = [alert_line(a) for a in ex.feed_many(ordered) + ex.flush()]
+    assert _batch_lines(plan, ordered, 0) == want
+    assert _batch_lines(plan, ordered, 10**9) == want
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=record_lists(), fresh_from=st.floats(0, 1))
+def test_other_records_aggregates_at_few_rows_after_a_context(records, fresh_from):
+    """The same with the earlier records as context: a foreign aggregate read only at new rows (query_rows)
+    and computed at the undecided ones alone is null elsewhere, as when computed at every row."""
+    plan = compile_pack(PROPS_PACK, "CN", FOREIGN_RULES)
+    assert _batch_lines(plan, records, 0, fresh_from) == _batch_lines(plan, records, 10**9, fresh_from)
+
+
+def test_an_aggregate_at_few_rows_builds_no_index_of_every_row(load_rule):
+    """The point of get_at: with one call of a hundred undecided, the count over sms is computed without
+    the index of every call (and the alert's explain and members come from the few rows too)."""
+    calls = [call(f"c{i}", i * 0.1, caller=f"+86139000{i:05d}", direction="in") for i in range(97)]
+    calls += [call("x1", 20), call("x2", 21), call("x3", 22)]
+    records = calls + [sms(f"s{i}", i * 0.1, sender=f"+86139000{i:05d}") for i in range(50)]
+    plan = compile_pack(load_rule(RULE), "CN")
+    built = []
+    real = fraudrules.executors.batch.ForeignIndex.build
+
+    def spy(*args):
+        fi = real(*args)
+        built.append(len(fi.query_pos))
+        return fi
+
+    with mock.patch.object(fraudrules.executors.batch.ForeignIndex, "build", spy):
+        (alert,) = evaluate(plan, records_from_dicts(records, plan.schema, region="CN"))[0]
+    assert alert["explain"] == "3 calls, 0 SMS sent, 0 receivers"
+    assert built and max(built) <= 3, built  # never the 100 calls

@@ -206,6 +206,9 @@ class BatchEnv:
     def aggregate(self, call):
         return self.aggs[AGG_CALLS[call]]
 
+    def aggregate_at(self, call, rows):
+        return self.aggs[AGG_CALLS[call]].take(rows)
+
 
 def same(x: object, y: object) -> bool:
     """Equal values of the same type (bool is not a number here; -0.0 is not 0.0)."""

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ..columns.vec import Vec
 from ..lang.expr import Call
 from .plan import AggregateSpec
@@ -46,6 +48,18 @@ class Bindings(ABC):
             self._built[key] = self._aggregate(alias, spec)
         return self._built[key]
 
+    def aggregate_at(self, alias: str, spec: AggregateSpec, rows: np.ndarray) -> Vec:
+        """``aggregate`` at rows ``rows`` alone (an ``and``'s undecided rows): taken from the whole column
+        when it is built, else as the executor computes it there (_aggregate_at)."""
+        got = self._built.get((alias, spec))
+        if got is not None:
+            return got.take(rows)
+        return self._aggregate_at(alias, spec, rows)
+
+    def _aggregate_at(self, alias: str, spec: AggregateSpec, rows: np.ndarray) -> Vec:
+        """An executor that can compute some aggregate at a few rows for less overrides this."""
+        return self.aggregate(alias, spec).take(rows)
+
     def members(self, alias: str, spec: AggregateSpec, limit: int) -> list[tuple[int, list[Any]]]:
         """What a count or distinct at ``alias`` counted, per row: (total, the first ``limit``), in total
         order; record ids for a count, values for a distinct (docs/design.md §6). Executors that
@@ -77,3 +91,6 @@ class StepEnv:
     def aggregate(self, call: Call) -> Vec:
         # ``fanin.sum(amount, 24h)``: at the record bound to ``fanin``; unqualified: at this step's own
         return self.bindings.aggregate(call.alias or self.own, self.aggregates[call])
+
+    def aggregate_at(self, call: Call, rows: np.ndarray) -> Vec:
+        return self.bindings.aggregate_at(call.alias or self.own, self.aggregates[call], rows)

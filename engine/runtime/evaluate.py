@@ -33,6 +33,11 @@ class Env(Protocol):
 
     def aggregate(self, call: Call) -> Vec: ...
 
+    def aggregate_at(self, call: Call, rows: np.ndarray) -> Vec:
+        """``aggregate(call)`` at rows ``rows`` alone: what SubsetEnv asks, so that an executor may compute
+        an aggregate only where an ``and`` leaves rows undecided."""
+        ...
+
 
 class ColumnsEnv:
     """An Env over plain columns (record mapping, tests)."""
@@ -45,6 +50,9 @@ class ColumnsEnv:
         return self.columns[name]
 
     def aggregate(self, call: Call) -> Vec:  # pragma: no cover - mapping has no aggregates
+        raise KeyError(call.name)
+
+    def aggregate_at(self, call: Call, rows: np.ndarray) -> Vec:  # pragma: no cover - mapping has no aggregates
         raise KeyError(call.name)
 
 
@@ -60,7 +68,10 @@ class SubsetEnv:
         return self.env.field(alias, name).take(self.rows)
 
     def aggregate(self, call: Call) -> Vec:
-        return self.env.aggregate(call).take(self.rows)
+        return self.env.aggregate_at(call, self.rows)
+
+    def aggregate_at(self, call: Call, rows: np.ndarray) -> Vec:
+        return self.env.aggregate_at(call, self.rows[rows])
 
 
 _SEEN_MAX = 65_536  # ListMatcher._seen entries; emptied when full
