@@ -310,3 +310,12 @@ def test_blocked_join_agrees_with_reference(records: list[dict]) -> None:
     """The same with the sequence join expanded a few candidate pairs at a time (large-input path)."""
     with mock.patch.object(fraudrules.executors.batch, "MAX_PAIRS_PER_BLOCK", 3):
         assert_agree(records)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(records=record_lists())
+def test_aggregates_at_the_undecided_rows_alone_agree_with_reference(records: list[dict]) -> None:
+    """The same with every aggregate an ``and`` reads at its undecided rows computed at those alone
+    (AggregateStore.get_at: windows as slices, other records over their keys' records), however many."""
+    with mock.patch.object(fraudrules.executors.batch, "NARROW_SHARE", 0):
+        assert_agree(records)

@@ -42,6 +42,7 @@ from ..runtime.windows import (
     Slices,
     Window,
     composite_searchsorted,
+    distinct_expanded,
     joint_codes,
     previous_same,
     sorted_ranks,
@@ -197,14 +198,42 @@ class AggregateStore:
         return self._values[spec]
 
     def get_at(self, spec: AggregateSpec, rows: np.ndarray) -> Vec:
-        """``spec`` at table rows ``rows``. A foreign aggregate whose index is not built yet, asked at
-        few rows (those an ``and`` leaves undecided, or alerts), is computed at them alone, over the
-        source records of their keys (_narrow_index): at 10M records the whole index of one count
-        over sms held 0.8 GB. Anything else is computed at every row once, then taken."""
-        if (spec.foreign and spec not in self._values and (spec.stream, spec.key, *spec.source) not in
-                self._foreign_index and len(rows) * NARROW_SHARE <= self.tables[spec.stream].n):
-            return self._narrow_foreign(spec, rows)
+        """``spec`` at table rows ``rows``. Asked at few rows (those an ``and`` leaves undecided, or
+        alerts), an aggregate not computed yet is computed at them alone: a foreign one over the source
+        records of their keys (_narrow_index; at 10M records the whole index of one count over sms held
+        0.8 GB), one over its own stream as a slice of its key's rows per row (_narrow_window). Anything
+        else is computed at every row once, then taken."""
+        if spec not in self._values and len(rows) * NARROW_SHARE <= self.tables[spec.stream].n:
+            if spec.foreign and (spec.stream, spec.key, *spec.source) not in self._foreign_index:
+                return self._narrow_foreign(spec, rows)
+            if not spec.foreign and spec.func in SLICE_BODIES:
+                got = self._narrow_window(spec, rows)
+                if got is not None:
+                    return got
         return self.get(spec).take(rows)
+
+    def _start_at(self, spec: AggregateSpec, pos: np.ndarray) -> np.ndarray:
+        """The window start of the sorted positions ``pos``: from the whole array when it is made, else
+        searched for these alone."""
+        sk = start_key(spec)
+        if sk in self._starts:
+            return self._starts[sk][pos]
+        return self.group(spec.stream, spec.key).window_start(spec.window_ns, pos)
+
+    def _narrow_window(self, spec: AggregateSpec, rows: np.ndarray) -> Vec | None:
+        """get_at of a window over the step's own stream: each row's window as a slice of its key's sorted
+        rows, through the bodies of windows that start at an earlier step (SLICE_BODIES; distinct by
+        expanding the slices, without previous_same over every row). None when distinct or median would
+        expand more rows than the table has: computing every row is then the cheaper."""
+        g = self.group(spec.stream, spec.key)
+        pos = self.positions(spec.stream, spec.key)[rows]
+        lo = self._start_at(spec, pos)
+        if spec.func in ("distinct", "median") and int((pos - lo + 1).sum()) > len(g.order):
+            return None
+        mask, value, vcodes = self._input(spec)
+        slices = Slices(g, lo, pos, vcodes)
+        body = distinct_expanded if spec.func == "distinct" else SLICE_BODIES[spec.func]
+        return Vec(*body(slices, value, mask))
 
     def window_start(self, spec: AggregateSpec) -> np.ndarray:
         """First sorted position of each row's window, per (stream, key, window)."""
@@ -417,7 +446,7 @@ class AggregateStore:
             return self._foreign_members(spec, rows, limit)
         g = self.group(spec.stream, spec.key)
         pos = self.positions(spec.stream, spec.key)[rows]
-        lo = self.window_start(spec)[pos] if bound_ts is None else self.slices(spec, rows, bound_ts).lo
+        lo = self._start_at(spec, pos) if bound_ts is None else self.slices(spec, rows, bound_ts).lo
         mask, value, _ = self._input(spec)
         if value is not None:
             mask = mask & ~value.null

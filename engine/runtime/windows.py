@@ -725,6 +725,21 @@ def _b_since_prev(s: Slices, value: Vec | None, mask: np.ndarray) -> tuple[np.nd
     return out, ~found
 
 
+def distinct_expanded(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_b_distinct by expanding the slices: each slice's distinct (slice, value code) pairs, with no
+    previous_same over the whole group, for a few short slices (the batch executor's get_at). A value
+    without a code (NaN) counts at each of its rows, as previous_same finds it no earlier row."""
+    q, pos = s.expand()
+    valid = mask[pos] & ~value.null[pos]
+    q, pos = q[valid], pos[valid]
+    codes = s.value_codes[pos] if s.value_codes is not None else factorize(value.values[pos], np.zeros(len(pos), bool))
+    coded = codes >= 0
+    width = int(codes.max(initial=0)) + 1
+    pairs = np.unique(q[coded].astype(np.int64) * width + codes[coded])
+    counts = np.bincount(pairs // width, minlength=len(s.lo)) + np.bincount(q[~coded], minlength=len(s.lo))
+    return counts.astype(np.float64), np.zeros(len(s.lo), dtype=bool)
+
+
 SliceBody = Callable[[Slices, Vec | None, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 # the batch body of each aggregate over a window that starts at an earlier step; is_new has none (the checker

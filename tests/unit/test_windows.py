@@ -19,7 +19,15 @@ from fraudrules.executors.stream.aggregates import STATE_CLASSES, bounded_at
 from fraudrules.lang.aggregates import AGGREGATES
 from fraudrules.lang.expr import Field
 from fraudrules.runtime.plan import AggregateSpec
-from fraudrules.runtime.windows import SLICE_BODIES, SUM_SCALE, GroupIndex, Slices, _in_order, _merged_order
+from fraudrules.runtime.windows import (
+    SLICE_BODIES,
+    SUM_SCALE,
+    GroupIndex,
+    Slices,
+    _in_order,
+    _merged_order,
+    distinct_expanded,
+)
 
 MIN = 60 * 1_000_000_000  # ns
 MINUTE_NS = MIN
@@ -299,3 +307,27 @@ def test_a_foreign_index_merges_its_rows_in_the_order_the_sort_gives(src, querie
     order = _merged_order(src_seq, q_seq)
     assert np.array_equal(order, want)
     assert np.array_equal(_in_order(src_seq + 7, q_seq.astype(np.int32), order), np.r_[src_seq + 7, q_seq][want])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_distinct_by_expanding_the_slices_is_the_slice_body(data):
+    """distinct_expanded (get_at's distinct at a few rows) counts what _b_distinct counts over any slices, with
+    value codes or without, nulls, where= and NaN (a value with no code: each of its rows counts)."""
+    n = data.draw(st.integers(1, 40))
+    keys = data.draw(st.lists(st.sampled_from(["A", "B", None]), min_size=n, max_size=n))
+    pool = [1.0, 2.0, 2.5, float("nan"), None]
+    values = data.draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    where = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    ts = np.arange(n, dtype=np.int64) * MINUTE_NS
+    g = GroupIndex.build(Vec(np.array([k or "" for k in keys], dtype=object), np.array([k is None for k in keys])), ts)
+    vec = Vec(np.array([0.0 if v is None else v for v in values]), np.array([v is None for v in values])).take(g.order)
+    hi = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=10)), dtype=np.int64)
+    first = g.group_start  # a window lies inside its key's rows
+    lo = np.array([data.draw(st.integers(int(first[h]), h + 1)) for h in hi.tolist()], dtype=np.int64)
+    mask = where[g.order]
+    want = SLICE_BODIES["distinct"](Slices(g, lo, hi), vec, mask)[0]
+    assert distinct_expanded(Slices(g, lo, hi), vec, mask)[0].tolist() == want.tolist(), (keys, values, where, lo, hi)
+    codes = np.array([-1 if nu or v != v else pool.index(v) for v, nu in zip(vec.values.tolist(), vec.null.tolist())],
+                     dtype=np.int64)
+    assert distinct_expanded(Slices(g, lo, hi, codes), vec, mask)[0].tolist() == want.tolist()
