@@ -49,8 +49,8 @@ from ..runtime.windows import (
 )
 
 MAX_PAIRS_PER_BLOCK = 4_000_000
-# AggregateStore.get_at: a foreign aggregate asked at no more than 1/NARROW_SHARE of its stream's rows is
-# computed at those alone
+# AggregateStore.get_at: an aggregate asked at no more than 1/NARROW_SHARE of its stream's rows is computed
+# at those alone
 NARROW_SHARE = 4
 
 
@@ -362,11 +362,17 @@ class AggregateStore:
         uniq, inverse = np.unique(rows, return_inverse=True)
         at = self.query_rows.get((spec.stream, spec.key, *spec.source))
         asked = uniq if at is None else uniq[np.isin(uniq, at)]
-        _, _, got, got_null = self._foreign_body(spec, self._narrow_index(spec, asked))
+        _, _, _, got, got_null = self._narrow_body(spec, asked)
         values, null = np.zeros(len(uniq), dtype=got.dtype), np.ones(len(uniq), dtype=bool)
         pos = np.searchsorted(uniq, asked)
         values[pos], null[pos] = got, got_null
         return self._keyed_only(spec, uniq, values, null).take(inverse.ravel())
+
+    def _narrow_body(self, spec: AggregateSpec, asked: np.ndarray
+                     ) -> tuple[ForeignIndex, np.ndarray, Vec | None, np.ndarray, np.ndarray]:
+        """The index of the table rows ``asked`` (ascending) alone, and _foreign_body over it."""
+        fi = self._narrow_index(spec, asked)
+        return (fi, *self._foreign_body(spec, fi))
 
     def _compute(self, spec: AggregateSpec) -> Vec:
         if spec.foreign:
@@ -472,8 +478,7 @@ class AggregateStore:
             qpos = fi.query_pos[rows if at is None else np.searchsorted(at, rows)]
         else:  # an index of these rows alone (get_at)
             asked = np.unique(rows)
-            fi = self._narrow_index(spec, asked)
-            mask, value, _, _ = self._foreign_body(spec, fi)
+            fi, mask, value, _, _ = self._narrow_body(spec, asked)
             qpos = fi.query_pos[np.searchsorted(asked, rows)]
         if value is not None:
             mask = mask & ~value.null

@@ -309,13 +309,17 @@ def _prefix(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_count(start: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Rows where ``mask`` in ``[start_i, i]``: the prefix counts, then one array of the differences (each
-    temporary is 8 bytes a row: at 5M rows a count held 4 of them at once, it now holds 2)."""
-    c = _prefix(mask)
+def _since_start(c: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """From prefix sums ``c``, the total over ``[start_i, i]`` at each row: written over the gathered starts,
+    so that one array a row is made (a count over 5M rows held four 8-byte temporaries at once)."""
     out = c[start]
     np.subtract(c[1:], out, out=out)
     return out
+
+
+def window_count(start: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows where ``mask`` in ``[start_i, i]``."""
+    return _since_start(_prefix(mask), start)
 
 
 _INT64_SAFE = float(2**62)
@@ -359,10 +363,7 @@ def _unscaled_one(total: int) -> float:
 
 def window_sum(start: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Window sums as scaled integers (int64, or exact Python ints when huge)."""
-    c = _prefix(scaled(np.where(mask, values, 0.0)))
-    out = c[start]
-    np.subtract(c[1:], out, out=out)
-    return out
+    return _since_start(_prefix(scaled(np.where(mask, values, 0.0))), start)
 
 
 def window_extreme(start: np.ndarray, values: np.ndarray, mask: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
