@@ -243,9 +243,10 @@ FOREIGN_RULES = {"P-OTHERSTREAM", "P-OTHERKEY", "P-OTHERSEQ", "P-OTHERMIX", "P-A
 
 
 def _batch_lines(plan, records: list[dict], narrow_share: int, fresh_from: float | None = None) -> list[str]:
-    """Batch's alert lines, with AggregateStore.get_at computing a foreign aggregate at the rows asked alone
-    whenever they are at most 1/``narrow_share`` of the stream's (0: always, 10**9: never); with
-    ``fresh_from``, the records before that share of the total order are context (not scored)."""
+    """Batch's alert lines, with AggregateStore.get_at computing an aggregate (foreign or over a window)
+    at the rows asked alone whenever they are at most 1/``narrow_share`` of the stream's (0: always,
+    10**9: never); with ``fresh_from``, the records before that share of the total order are context
+    (not scored)."""
     rs = records_from_dicts(records, plan.schema, region="CN")
     fresh = None
     if fresh_from is not None:
