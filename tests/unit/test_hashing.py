@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fraudrules.columns.hashing as hashing
 from fraudrules.columns.hashing import text_hashes
 
 # short ids, texts around the 8-byte word edges, multi-byte UTF-8, NUL bytes, and texts past the 64 bytes
@@ -47,3 +49,15 @@ def test_a_null_hashes_as_the_empty_text_and_bytes_past_a_text_do_not_count():
 def test_a_million_distinct_ids_do_not_collide():
     ids = pa.array([f"c{i:010d}" for i in range(1_000_000)])
     assert len(np.unique(text_hashes(ids))) == 1_000_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(texts, max_size=40), st.integers(1, 7))
+def test_a_long_array_hashed_in_slices_hashes_as_it_does_whole(values, rows) -> None:
+    """text_hashes hashes a long array slice by slice (only each slice's bytes copied): the same hashes."""
+    arr = pa.array(values, pa.string())
+    whole = text_hashes(arr).tolist()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hashing, "_SLICE_ROWS", rows)
+        assert text_hashes(arr).tolist() == whole
+        assert text_hashes(arr.slice(min(2, len(values)))).tolist() == whole[min(2, len(values)):]
