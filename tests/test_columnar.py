@@ -117,3 +117,21 @@ def test_rules_in_worker_processes_give_the_same_outputs(sample_run, monkeypatch
 def test_default_jobs_is_capped_by_the_rules():
     assert job.default_jobs(1) == 1
     assert 1 <= job.default_jobs(1000) <= 1000
+
+
+def test_spent_records_keep_their_ids_alone_and_give_the_same_alerts_and_scores():
+    """evaluate(spend=True), as score() runs it when a writer takes the scored records: the tables let go
+    of every column but the ids before the scored frame is built, and nothing it returns changes."""
+    pack = load_pack(REPO / "rules")
+    plan = compile_pack(pack, "CN", None)
+
+    def read():
+        return read_time_chunks(parse_inputs([str(SAMPLES)], pack.schema), pack.schema, region="CN").whole()
+
+    kept, spent = read(), read()
+    want = job.evaluate(plan, kept)
+    got = job.evaluate(plan, spent, spend=True)
+    assert got[0] == want[0] and got[1] == want[1] and got[2] == want[2]
+    pd.testing.assert_frame_equal(got[3], want[3])
+    assert all(list(t.columns) == ["id"] for t in spent.tables.values())
+    assert all(len(t.columns) > 1 for t in kept.tables.values())

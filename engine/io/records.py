@@ -218,6 +218,18 @@ class _InputResult:
     def columns(self, spec: StreamSpec) -> dict[str, Vec]:
         return {name: self.column(name, fspec.type) for name, fspec in spec.fields.items()}
 
+    def join_blocks(self, spec: StreamSpec) -> None:
+        """Join the blocks into one, a field at a time on the join threads, as soon as the input is read.
+        The blocks' dictionaries hold each text once a block, and merging them is the join's peak (67 MB
+        for the callers of 131k customers): here it meets this input's blocks alone, not every input's,
+        and the inputs read after it pile up on its merged columns, not on its blocks."""
+        if len(self.chunks) <= 1:
+            return
+        fields = list(spec.fields.items())
+        joined = map_on_threads(lambda f: self.take_column(f[0], f[1].type), fields)
+        self.chunks = [dict(zip((name for name, _ in fields), joined))]
+        self.lines = [self.line()]
+
     def line(self) -> np.ndarray:
         return np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
 
@@ -490,6 +502,8 @@ def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "C
         for index, spec in enumerate(specs):
             on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
             res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids)
+            if spill is None or not spill.active:  # a spill writes its blocks out: nothing to join
+                res.join_blocks(schema.streams[res.stream])
             done += res.stats.read
             results.append(res)
         if spill is not None and spill.active:

@@ -35,6 +35,7 @@ FIXED_BYTES = 256 * 2**20
 BYTES_PER_HELD_ROW = 640
 MEMORY_SHARE = 0.4  # of the memory available when the run starts, for records held at once
 MIN_MEMORY_ROWS = 500_000  # the old fixed default: never chunk smaller than this unless asked
+FLUSH_ROWS = 1 << 18  # rows sorted and written to one file at most: an input read whole goes out in pieces
 
 
 def available_memory() -> int | None:
@@ -67,6 +68,14 @@ def auto_memory_rows() -> int:
     if avail is None:
         return MIN_MEMORY_ROWS
     return max(MIN_MEMORY_ROWS, (int(avail * MEMORY_SHARE) - FIXED_BYTES) // BYTES_PER_HELD_ROW)
+
+
+def _pieces(chunks: list[dict], lines: list[np.ndarray]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """(a block's columns, its lines, the rows of one file of it), at most FLUSH_ROWS rows a file: an input
+    whose blocks were joined when it was read (io.records) is sorted and written a block's worth at a time."""
+    for cols, line in zip(chunks, lines):
+        for start in range(0, len(line), FLUSH_ROWS):
+            yield cols, line, np.arange(start, min(start + FLUSH_ROWS, len(line)), dtype=np.int64)
 
 
 class Spill:
@@ -119,11 +128,9 @@ class Spill:
                 self.files[stream] = [f for f in self.files[stream] if f[0] != index]
         self._owner[index] = result
         spec = self.schema.streams[result.stream]
-        for cols, line in zip(result.chunks, result.lines):
-            n = len(line)
-            if n == 0:
-                continue
-            order = np.lexsort((line, cols["ts"].values))
+        for cols, line, rows in _pieces(result.chunks, result.lines):
+            n = len(rows)
+            order = rows[np.lexsort((line[rows], cols["ts"].values[rows]))]
             table = columns_to_arrow({k: v.take(order) for k, v in cols.items()}, spec, list(spec.fields),
                                      {"_input": np.full(n, index, dtype=np.int32), "_line": line[order]})
             assert self.dir is not None

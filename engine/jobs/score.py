@@ -155,12 +155,13 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
 
 def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
              fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None,
-             jobs: int = 1, context: Context | None = None
+             jobs: int = 1, context: Context | None = None, spend: bool = False
              ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
     """Run the batch executor and build alerts and scored records.
 
     With ``context``, ``records`` continue it (each rule sees the earlier records it can reach) and
-    only they are scored.
+    only they are scored. With ``spend`` (and no context), the caller reads nothing of ``records`` after
+    this: its tables keep their ids alone once the alerts are built (see _spend).
 
     With ``fresh`` (rows per stream that are new; the rest is context carried from earlier runs or
     chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
@@ -195,7 +196,18 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
             continue
         table = records.tables[alert["stream"]]
         stamp_decision(alert, int(scores[alert["stream"]].score[np.searchsorted(table.seq, seq)]), plan)
+    if spend and context is None:
+        _spend(records)
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
+
+
+def _spend(records: RecordSet) -> None:
+    """Let go of every column of ``records`` but the ids, which the scored records are built from: the
+    fields' columns (60 MB at 1M records) would otherwise be held under the scored frame, the run's
+    peak. The tables then break their rule of holding every field: only a caller done with them asks."""
+    for stream, table in records.tables.items():
+        records.tables[stream] = Table(stream, {"id": table.columns["id"]}, table.seq, table.input_index, table.line)
+    release_memory()
 
 
 def _results_after(plan: Plan, records: RecordSet, context: Context, progress: Progress | None, jobs: int = 1
@@ -404,7 +416,7 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
             # rules' indexes grow the C heap, which would not reuse it: 50 MB less at the peak at 1M
             release_memory()
             result = score_records(plan, records, progress=progress, context=context, timings=timings,
-                                   jobs=jobs)
+                                   jobs=jobs, spend=on_scored is not None)
             del records
             if on_scored is not None and result.scored is not None:
                 # the writer needs the stats and rejects, not the records: freed before it renders
@@ -458,12 +470,13 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
 
 def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None = None,
                   context: Context | None = None, timings: dict[str, float] | None = None,
-                  jobs: int = 1) -> ScoreResult:
-    """Score records already read: alone, or after ``context`` (docs/design.md §8)."""
+                  jobs: int = 1, spend: bool = False) -> ScoreResult:
+    """Score records already read: alone, or after ``context`` (docs/design.md §8). With ``spend`` (no
+    context), the result's records keep their ids alone: the caller reads only their stats."""
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     if context is None:
-        alerts, matches, suppressed, scored = evaluate(plan, records, progress, jobs=jobs)
+        alerts, matches, suppressed, scored = evaluate(plan, records, progress, jobs=jobs, spend=spend)
         timings["evaluate"] = time.perf_counter() - t0
         return ScoreResult(plan, records, alerts, matches, suppressed, scored, timings,
                            decision_counts=_decisions(scored))
