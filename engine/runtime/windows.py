@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..columns.hashing import text_codes
 from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
@@ -80,16 +81,15 @@ def narrow_index(values: np.ndarray) -> np.ndarray:
 
 def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two columns in one space, so that a join compares integers: only the distinct
-    values of the two are hashed together, not their rows (by Arrow, on bytes, when both are coded
-    text; either way in first-seen order, as ``pd.factorize``)."""
+    values of the two are hashed together, not their rows (their bytes, by ``columns.hashing.text_codes``,
+    when both are coded text; either way in first-seen order, as ``pd.factorize``)."""
     if a is b:
         return a.codes, b.codes
     if a.arrow is not None and b.arrow is not None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        both = np.asarray(pc.dictionary_encode(pa.concat_arrays([a.arrow, b.arrow])).indices.to_numpy(),
-                          dtype=np.int64)
+        # two dictionaries of distinct texts: at least half the texts are distinct, where hashes are leaner
+        both = text_codes(pa.concat_arrays([a.arrow, b.arrow]))
         na = len(a.arrow)
     else:
         both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)

@@ -61,3 +61,26 @@ def test_a_long_array_hashed_in_slices_hashes_as_it_does_whole(values, rows) -> 
         mp.setattr(hashing, "_SLICE_ROWS", rows)
         assert text_hashes(arr).tolist() == whole
         assert text_hashes(arr.slice(min(2, len(values)))).tolist() == whole[min(2, len(values)):]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "é中", "a\x00", "+8613800138000", "w" * 70]), max_size=60),
+       st.sampled_from([pa.string(), pa.large_string()]))
+def test_text_codes_from_hashes_are_arrows_dictionary_indices(values, typ) -> None:
+    """text_codes by hashes (forced at every size) and by Arrow: the same code per text, first-seen order."""
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, typ)
+    want = pc.dictionary_encode(arr).indices.to_pylist()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hashing, "HASHED_CODES_MIN", 0)
+        got = hashing.text_codes(arr)
+    assert got.dtype == np.int64 and got.tolist() == want
+    assert hashing.text_codes(arr).tolist() == want  # Arrow's way, below the size
+
+
+def test_texts_that_share_a_hash_still_get_their_own_codes(monkeypatch) -> None:
+    """A collision (forced: every text hashes alike) must not give two texts one code."""
+    monkeypatch.setattr(hashing, "HASHED_CODES_MIN", 0)
+    monkeypatch.setattr(hashing, "text_hashes", lambda arr: np.zeros(len(arr), dtype=np.uint64))
+    assert hashing.text_codes(pa.array(["b", "a", "b", "c", "a"])).tolist() == [0, 1, 0, 2, 1]
