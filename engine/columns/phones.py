@@ -11,11 +11,13 @@ country too; its ``number_type`` says what it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import numbering
 from .vec import distinct_values
 
 if TYPE_CHECKING:  # phonenumbers loads at the first number parsed: lint and --help never parse one (issue #9)
@@ -146,26 +148,7 @@ CANONICAL_CN_MOBILE_RE2 = r"^\+861[3-9][0-9]{9}\n?$"
 # region's national_prefix_for_parsing matches at the start of the rest (re.match). Every error on
 # the way (too short, too long, unknown code) keeps the text as written too. "+0..." is left to the
 # parser: it retries such text as if dialled with the region's international prefix.
-_PLUS_DIGITS_RE2 = r"^\+[1-9][0-9]*$"
-
-
-@lru_cache(maxsize=300)  # one entry per country code
-def _national_prefix_re2(code: str) -> str | None:
-    """RE2 test for "the national number after country code ``code`` starts with its national prefix",
-    as phonenumbers.parse looks for it; None where the code's region has no national prefix."""
-    from phonenumbers import PhoneMetadata, region_code_for_country_code
-
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region_code_for_country_code(int(code)))
-    prefix = None if metadata is None else metadata.national_prefix_for_parsing
-    return f"^(?:{prefix})" if prefix else None
-
-
-@lru_cache(maxsize=1)
-def _country_codes() -> object:
-    import pyarrow as pa
-    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
-
-    return pa.array(sorted(str(c) for c in COUNTRY_CODE_TO_REGION_CODE), pa.string())
+_PLUS_DIGITS_RE2 = numbering.PLUS_DIGITS_RE2
 
 
 def kept_as_written(strings: object) -> np.ndarray:
@@ -183,22 +166,18 @@ def kept_as_written(strings: object) -> np.ndarray:
     rows = np.flatnonzero(shape)
     if not len(rows):
         return kept
-    cand = strings.take(pa.array(rows))
-    # the country code is the shortest of the first 1, 2, 3 digits that is one (_extract_country_code)
-    code_len = np.zeros(len(rows), dtype=np.int8)
-    for width in (3, 2, 1):
-        known = pc.is_in(pc.utf8_slice_codeunits(cand, 1, 1 + width), value_set=_country_codes())
-        code_len[known.fill_null(False).to_numpy(zero_copy_only=False)] = width
+    digits = pc.utf8_slice_codeunits(strings.take(pa.array(rows)), 1)
+    code_len = numbering.code_lengths(digits)
     for width in (1, 2, 3):
         at = np.flatnonzero(code_len == width)
         if not len(at):
             continue
-        sub = cand.take(pa.array(at))
-        codes = np.asarray(pc.utf8_slice_codeunits(sub, 1, 1 + width).to_pylist(), dtype=object)
-        rest = pc.utf8_slice_codeunits(sub, 1 + width)
+        sub = digits.take(pa.array(at))
+        codes = np.asarray(pc.utf8_slice_codeunits(sub, 0, width).to_pylist(), dtype=object)
+        rest = pc.utf8_slice_codeunits(sub, width)
         for code in set(codes.tolist()):  # a few country codes, not one call per number
             mine = codes == code
-            test = _national_prefix_re2(code)
+            test = numbering.national_prefix_re2(int(code))
             if test is None:
                 kept[rows[at[mine]]] = True
                 continue
@@ -206,6 +185,33 @@ def kept_as_written(strings: object) -> np.ndarray:
                 zero_copy_only=False).astype(bool)
             kept[rows[at[mine][~strippable]]] = True
     return kept
+
+
+# Below this many distinct numbers, country_one/type_one (cached) cost less than Arrow's calls.
+MANY_MIN = 64
+
+
+def country_many(texts: Sequence[str]) -> list[str | None]:
+    """``country_one`` of each of ``texts``; the "+"-and-digits ones answered together from the
+    numbering plan (numbering.describe_e164), the rest one by one."""
+    return _many(texts, country_one, lambda region, kind: None if region in (None, "001", "ZZ") else region)
+
+
+def type_many(texts: Sequence[str]) -> list[str | None]:
+    """``type_one`` of each of ``texts``, as ``country_many`` answers them."""
+    names = _type_names()
+    return _many(texts, type_one, lambda region, kind: None if kind is None else names.get(kind, "unknown"))
+
+
+def _many(texts: Sequence[str], one: Callable[[str], str | None],
+          answer: Callable[[str | None, int | None], str | None]) -> list[str | None]:
+    if len(texts) < MANY_MIN:
+        return [one(t) for t in texts]
+    import pyarrow as pa
+
+    regions, kinds, answered = numbering.describe_e164(pa.array(texts, pa.string()))
+    return [answer(r, k) if a else one(t) for t, r, k, a in zip(texts, regions.tolist(), kinds.tolist(),
+                                                                  answered.tolist())]
 
 
 def normalise(values: np.ndarray, null: np.ndarray, region: str,

@@ -64,13 +64,19 @@ def _want(types: list[LogicalType], i: int, ok: Callable[[LogicalType], bool], w
 
 def _str_map(v: Vec, fn: Callable[[str], object], out_type: LogicalType) -> Vec:
     """Apply a Python function once per distinct string value."""
+    return _str_map_many(v, lambda texts: [fn(t) for t in texts], out_type)
+
+
+def _str_map_many(v: Vec, many: Callable[[list[str]], list], out_type: LogicalType) -> Vec:
+    """Apply ``many`` (the distinct string values -> their results, None for null) once over the distinct
+    values of ``v``."""
     n = len(v)
     out = empty_array(out_type, n)
     null = v.null.copy()
     live = ~v.null
     if live.any():
         uniq, inv = distinct_at(v, live)
-        mapped = [fn(u) for u in uniq]  # per distinct value
+        mapped = many(list(uniq))
         mnull = np.array([m is None for m in mapped], dtype=bool)
         filler = empty_array(out_type, 1)[0]
         mvals = np.array([filler if m is None else m for m in mapped], dtype=out.dtype)
@@ -83,11 +89,11 @@ def _str_map(v: Vec, fn: Callable[[str], object], out_type: LogicalType) -> Vec:
 
 
 def _country(args: list[Vec], const: object) -> Vec:
-    return _str_map(args[0], phones.country_one, LogicalType.STRING)
+    return _str_map_many(args[0], phones.country_many, LogicalType.STRING)
 
 
 def _number_type(args: list[Vec], const: object) -> Vec:
-    return _str_map(args[0], phones.type_one, LogicalType.STRING)
+    return _str_map_many(args[0], phones.type_many, LogicalType.STRING)
 
 
 def _prepare_tz(consts: list[object]) -> object:

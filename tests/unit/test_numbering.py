@@ -1,0 +1,109 @@
+"""country() and number_type() over many numbers at once (columns/numbering.py) against phonenumbers
+itself, one number at a time (phones.country_one / type_one, which call phonenumbers' own parse,
+is_valid_number, region_code_for_number and number_type): the bulk path must give the same answer for
+every number, valid or not, of every country code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraudrules.columns import numbering, phones
+
+
+def _codes() -> list[str]:
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    return sorted(str(c) for c in COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _examples() -> list[str]:
+    """phonenumbers' example number of every region (and non-geographic code) and type, as E.164, and
+    each with one digit changed: valid numbers of every kind, and numbers just beside them."""
+    import phonenumbers
+
+    out = []
+    regions = [(r, None) for r in sorted(phonenumbers.SUPPORTED_REGIONS)]
+    regions += [(None, c) for c in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+    for region, code in regions:
+        for kind in range(12):
+            number = (phonenumbers.example_number_for_type(region, kind) if region
+                      else phonenumbers.example_number_for_non_geo_entity(code))
+            if number is None:
+                continue
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            out.append(e164)
+            for at in range(3, len(e164), 3):
+                out.append(e164[:at] + str((int(e164[at]) + 1) % 10) + e164[at + 1:])
+            out += [e164 + "0", e164[:-1]]  # one digit too many, one too few
+    return sorted(set(out))
+
+
+def _by_one(texts: list[str]) -> tuple[list, list]:
+    return [phones.country_one(t) for t in texts], [phones.type_one(t) for t in texts]
+
+
+def test_every_example_number_gets_phonenumbers_answer():
+    """Thousands of valid numbers of every region and type, and their near misses: the same country and
+    type as phonenumbers gives; and most of them are answered by the numbering plan, not one by one."""
+    texts = _examples()
+    assert len(texts) > 5000
+    countries, kinds = _by_one(texts)
+    assert phones.country_many(texts) == countries
+    assert phones.type_many(texts) == kinds
+    _, _, answered = numbering.describe_e164(pa.array(texts, pa.string()))
+    assert answered.mean() > 0.8
+    assert {"CN", "US", "CA", "GB", "JE", "IT", "VA"} <= set(countries)  # shared codes (+1, +44, +39) resolved
+    assert {"mobile", "fixed", "fixed_or_mobile", "toll_free", "premium_rate", "voip"} <= set(kinds)
+
+
+_NATIONAL = st.text("0123456789", max_size=18) | st.sampled_from(
+    ["0", "00", "1", "8", "06", "179", "11", "12", "3", "7"]).flatmap(
+    lambda head: st.text("0123456789", max_size=14).map(lambda tail: head + tail))
+_NUMBER = st.one_of(
+    st.builds(lambda code, rest: "+" + code + rest, st.sampled_from(_codes()), _NATIONAL),
+    st.builds(lambda code, rest: "+" + code + rest, st.text("0123456789", min_size=1, max_size=3), _NATIONAL),
+    st.sampled_from(_examples()),
+    st.sampled_from(["+", "+1", "+86", "+8613", "+" + "1" * 41, "+86 138 0013 8000", "8613800138000",
+                     "13800138000", "", "+０86", "+8613800138000\n", "110", "+800 1234 5678"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_NUMBER, min_size=phones.MANY_MIN, max_size=200))
+def test_many_numbers_get_phonenumbers_answer(texts):
+    """Any text, valid or not, "+"-and-digits or not: country_many and type_many equal country_one and
+    type_one text by text."""
+    countries, kinds = _by_one(texts)
+    assert phones.country_many(texts) == countries
+    assert phones.type_many(texts) == kinds
+
+
+def test_a_number_whose_national_prefix_could_be_stripped_is_left_to_phonenumbers():
+    """+86 0... (CN's national prefix after the code): phonenumbers may strip it, so the numbering plan
+    does not answer it, and the answer is still phonenumbers'."""
+    texts = ["+8601012345678", "+861012345678"] * phones.MANY_MIN
+    _, _, answered = numbering.describe_e164(pa.array(texts, pa.string()))
+    assert answered.tolist()[:2] == [False, True]
+    assert phones.country_many(texts) == [phones.country_one(t) for t in texts]
+
+
+@pytest.mark.parametrize("function", ["country", "number_type"])
+def test_the_rule_functions_over_a_column_equal_the_one_record_path(function):
+    """The batch bodies of country() and number_type() (a column, nulls, repeats) give what the
+    stream's one-record path (runtime.scalar) gives for each value."""
+    from fraudrules.columns.vec import Vec
+    from fraudrules.lang.functions import FUNCTIONS
+
+    texts = _examples()[:400] + ["", "not a number", "+86 138 0013 8000"]
+    values = np.array(texts * 2 + [""], dtype=object)
+    null = np.zeros(len(values), dtype=bool)
+    null[-1] = True
+    out = FUNCTIONS[function].apply([Vec(values, null)], None)
+    one = phones.country_one if function == "country" else phones.type_one
+    want = [None if n else one(v) for v, n in zip(values, null)]
+    assert [None if n else v for v, n in zip(out.values.tolist(), out.null.tolist())] == want
