@@ -22,6 +22,7 @@ Whatever groups rows by the text (``distinct``) reads the codes and hashes no te
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -239,8 +240,18 @@ class ArrowTexts(Vec):
             return Vec(self._values[index], self.null[index])
         import pyarrow as pa
 
-        rows = np.arange(len(self.null))[index]  # a mask, a slice or negatives as positions
+        rows = _positions(index, len(self.null))
         return ArrowTexts(self.arrow.take(pa.array(rows, type=pa.int64())), self.null[index])  # type: ignore[attr-defined]
+
+
+def _positions(index: Any, n: int) -> np.ndarray:
+    """``index`` (positions, negatives from the end, a mask or a slice) as non-negative positions into ``n``
+    rows, without an ``arange(n)`` for each call: alerts take a few rows of a long column many times."""
+    if isinstance(index, np.ndarray) and index.dtype.kind in "iu":
+        return index + n * (index < 0) if index.dtype.kind == "i" and len(index) and index.min() < 0 else index
+    if isinstance(index, np.ndarray) and index.dtype == bool and len(index) == n:
+        return np.flatnonzero(index)
+    return np.arange(n)[index]
 
 
 def coded(codes: np.ndarray, arrow: object, null: np.ndarray) -> Coded:

@@ -456,19 +456,8 @@ class AggregateStore:
         mask, value, _ = self._input(spec)
         if value is not None:
             mask = mask & ~value.null
-        ids = self.tables[spec.stream].columns["id"]
-        out: list[tuple[int, list[Any]]] = []
-        for p, s in zip(pos.tolist(), lo.tolist()):
-            if g.codes[p] < 0:  # no key, no window
-                out.append((0, []))
-                continue
-            hits = np.flatnonzero(mask[s:p + 1]) + s
-            if spec.func == "count":
-                out.append((len(hits), to_python(ids.take(g.order[hits[:limit]]))))
-            else:  # distinct: values in order of first appearance
-                seen = pd.unique(value.take(hits).values)
-                out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
-        return out
+        windows = [(None, None) if g.codes[p] < 0 else (s, p + 1) for p, s in zip(pos.tolist(), lo.tolist())]
+        return _window_members(spec, windows, mask, value, self.tables[spec.stream].columns["id"], g.order, limit)
 
     def _foreign_members(self, spec: AggregateSpec, rows: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
         """members() of ``agg(..., stream=, key=)``: the source records in each reading record's window."""
@@ -482,21 +471,39 @@ class AggregateStore:
             qpos = fi.query_pos[np.searchsorted(asked, rows)]
         if value is not None:
             mask = mask & ~value.null
-        ids = self.tables[spec.source[0]].columns["id"]
-        no_key = self.tables.codes(spec.stream, spec.key) < 0
+        no_key = (self.tables.codes(spec.stream, spec.key) < 0)[rows].tolist()
         starts = fi.group.window_start(spec.window_ns, qpos)
-        out: list[tuple[int, list[Any]]] = []
-        for row, p, s in zip(rows.tolist(), qpos.tolist(), starts.tolist()):
-            if no_key[row]:
-                out.append((0, []))
-                continue
-            hits = np.flatnonzero(mask[s:p + 1]) + s
-            if spec.func == "count":
-                out.append((len(hits), to_python(ids.take(fi.source_row[hits[:limit]]))))
-            else:  # distinct: values in order of first appearance
-                seen = pd.unique(value.take(hits).values)
-                out.append((len(seen), to_python(Vec(seen[:limit], np.zeros(min(limit, len(seen)), dtype=bool)))))
-        return out
+        windows = [(None, None) if nk else (s, p + 1) for nk, p, s in zip(no_key, qpos.tolist(), starts.tolist())]
+        return _window_members(spec, windows, mask, value, self.tables[spec.source[0]].columns["id"], fi.source_row,
+                               limit)
+
+
+def _window_members(spec: AggregateSpec, windows: list[tuple[int | None, int | None]], mask: np.ndarray,
+                    value: Vec | None, ids: Vec, id_row: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
+    """Each window's (count, first ``limit`` members): the ids of the rows ``mask`` passes in [lo, hi) (through
+    ``id_row``) for count, the distinct values in order of first appearance for distinct; (0, []) for a
+    (None, None) window (no key). The ids of every window are taken from the column at once: an alert-heavy
+    rule has tens of thousands of windows, and one take each cost more than the alerts' text."""
+    counts: list[int] = []
+    picked: list[np.ndarray] = []
+    none = id_row[:0] if spec.func == "count" else value.values[:0]  # type: ignore[union-attr]
+    for lo, hi in windows:
+        if lo is None:
+            counts.append(0)
+            picked.append(none)
+            continue
+        hits = np.flatnonzero(mask[lo:hi]) + lo
+        if spec.func == "count":
+            counts.append(len(hits))
+            picked.append(id_row[hits[:limit]])
+        else:  # distinct: values in order of first appearance
+            seen = pd.unique(value.take(hits).values)  # type: ignore[union-attr]
+            counts.append(len(seen))
+            picked.append(seen[:limit])
+    taken = np.concatenate(picked) if picked else none
+    flat = to_python(ids.take(taken) if spec.func == "count" else Vec(taken, np.zeros(len(taken), dtype=bool)))
+    ends = np.cumsum([len(p) for p in picked]).tolist()
+    return [(n, flat[e - len(p):e]) for n, p, e in zip(counts, picked, ends)]
 
 
 class TableRows(Bindings):

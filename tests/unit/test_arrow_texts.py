@@ -35,7 +35,7 @@ def test_distinct_text_stays_in_arrow_with_the_values_of_str_objects(values, dat
     assert len(got) == len(want)
     index = np.array(data.draw(st.lists(st.integers(-len(values), len(values) - 1), max_size=30)), dtype=np.int64)
     mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))), dtype=bool)
-    for sel in (index, mask, slice(1, None)):
+    for sel in (index, (index % len(values)).astype(np.uint32), mask, slice(1, None)):
         taken = got.take(sel)
         assert isinstance(taken, ArrowTexts)  # still no str objects made
         assert taken.values.tolist() == want.values[sel].tolist()
