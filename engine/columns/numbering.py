@@ -97,8 +97,9 @@ def number_types(nsn: pa.Array, lengths: np.ndarray, rows: np.ndarray, metadata:
 
 
 def _regions(code: int, nsn: pa.Array, lengths: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """phonenumbers' region_code_for_number for ``rows``, all of country code ``code``: its one region,
-    or the first of its regions whose leading digits (or, without them, whose patterns) fit; None if none."""
+    """phonenumbers' region_code_for_number for ``rows``, all of country code ``code``: the index into
+    the code's regions of its one region, or of the first whose leading digits (or, without them, whose
+    patterns) fit; -1 if none."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from phonenumbers import PhoneMetadata
@@ -106,12 +107,11 @@ def _regions(code: int, nsn: pa.Array, lengths: np.ndarray, rows: np.ndarray) ->
     from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
     regions = COUNTRY_CODE_TO_REGION_CODE[code]
-    out = np.full(len(rows), None, dtype=object)
     if len(regions) == 1:
-        out[:] = regions[0]
-        return out
+        return np.zeros(len(rows), dtype=np.int16)
+    out = np.full(len(rows), -1, dtype=np.int16)
     left = np.arange(len(rows))
-    for region in regions:
+    for i, region in enumerate(regions):
         metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
         if metadata is None or not len(left):
             continue
@@ -119,7 +119,7 @@ def _regions(code: int, nsn: pa.Array, lengths: np.ndarray, rows: np.ndarray) ->
             hit = _bools(pc.match_substring_regex(nsn.take(pa.array(rows[left])), f"^(?:{metadata.leading_digits})"))
         else:
             hit = number_types(nsn, lengths, rows[left], metadata) != T.UNKNOWN
-        out[left[hit]] = region
+        out[left[hit]] = i
         left = left[~hit]
     return out
 
@@ -131,18 +131,23 @@ def describe(code: int, nsn: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np
     import pyarrow.compute as pc
     from phonenumbers import PhoneMetadata
     from phonenumbers import PhoneNumberType as T
-    from phonenumbers.phonenumberutil import REGION_CODE_FOR_NON_GEO_ENTITY, country_code_for_valid_region
+    from phonenumbers.phonenumberutil import (
+        COUNTRY_CODE_TO_REGION_CODE,
+        REGION_CODE_FOR_NON_GEO_ENTITY,
+        country_code_for_valid_region,
+    )
 
     lengths = pc.utf8_length(nsn).to_numpy(zero_copy_only=False)
     region_of = _regions(code, nsn, lengths, rows)
     region_out = np.full(len(rows), None, dtype=object)
     type_out = np.full(len(rows), None, dtype=object)
-    for region in dict.fromkeys(r for r in region_of.tolist() if r is not None):
+    for i in np.unique(region_of[region_of >= 0]).tolist():
+        region = COUNTRY_CODE_TO_REGION_CODE[code][i]
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
         if metadata is None or (region != REGION_CODE_FOR_NON_GEO_ENTITY
                                 and code != country_code_for_valid_region(region)):
             continue
-        at = np.flatnonzero(region_of == region)
+        at = np.flatnonzero(region_of == i)
         types = number_types(nsn, lengths, rows[at], metadata)
         valid = types != T.UNKNOWN
         region_out[at[valid]] = region
@@ -210,3 +215,85 @@ def _national_prefix_hits(code: int, nsn: pa.Array, rows: np.ndarray) -> np.ndar
     if test is None:
         return np.zeros(len(rows), dtype=bool)
     return _bools(pc.match_substring_regex(nsn.take(pa.array(rows)), test))
+
+
+# Digits only, no leading 0: how operators and banks write a national number, or one with the country
+# code but no "+" (13812345678, 8613812345678).
+NATIONAL_DIGITS_RE2 = r"^[1-9][0-9]*$"
+
+
+def normalise_national(texts: pa.Array, region: str) -> tuple[np.ndarray, np.ndarray]:
+    """E.164 of each of ``texts`` written as digits alone, as phonenumbers.parse(text, ``region``) and
+    is_valid_number give it: "+", the region's code and the national number where valid, else the text as
+    written. Returns (the normalised text, ``answered``); rows not answered need phonenumbers itself:
+    other text, an international or national prefix phonenumbers might strip, an unsupported region.
+
+    phonenumbers' parse of such text, step by step: no "+", so it strips the region's international
+    prefix if one starts the text (left to phonenumbers here); else, if the text starts with the
+    region's country code and the rest fits the region's general pattern where the text does not (or
+    the text is too long), the rest is the national number; a national prefix is stripped if one starts
+    it (left to phonenumbers); a national number of 2 to 17 digits is then valid or not by the patterns
+    (``describe``)."""
+    import phonenumbers
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import ValidationResult, _test_number_length
+
+    n = len(texts)
+    out = np.full(n, None, dtype=object)
+    answered = np.zeros(n, dtype=bool)
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None or region not in phonenumbers.SUPPORTED_REGIONS or not n:
+        return out, answered
+    code = metadata.country_code
+    code_text = str(code)
+    rows = np.flatnonzero(_bools(pc.match_substring_regex(texts, NATIONAL_DIGITS_RE2))
+                          & _bools(pc.less_equal(pc.binary_length(texts), MAX_TEXT)))
+    if metadata.international_prefix:
+        idd = f"^(?:{metadata.international_prefix})"
+        rows = rows[~_bools(pc.match_substring_regex(texts.take(pa.array(rows)), idd))]
+    if not len(rows):
+        return out, answered
+    text = texts.take(pa.array(rows))
+    length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    rest = pc.utf8_slice_codeunits(text, len(code_text))
+    with_code = _bools(pc.starts_with(text, code_text))
+    # a national prefix at the start of the text, or of what follows the code: phonenumbers may strip
+    # it (with the region's metadata, or the code's main region's, whichever step reads)
+    keep = np.ones(len(rows), dtype=bool)
+    for test in dict.fromkeys([_prefix_test(region), national_prefix_re2(code)]):
+        if test:
+            keep &= ~_bools(pc.match_substring_regex(text, test))
+            keep &= ~(with_code & _bools(pc.match_substring_regex(rest, test)))
+    nsn_start = np.zeros(len(rows), dtype=np.int64)
+    general = metadata.general_desc.national_number_pattern
+    if not general:  # (none in phonenumbers' data) the code's test below reads it: left to phonenumbers
+        keep &= ~with_code
+    elif with_code.any():
+        fits_rest = _bools(pc.match_substring_regex(rest, _full(general)))
+        fits_text = _bools(pc.match_substring_regex(text, _full(general)))
+        too_long = np.array([_test_number_length("0" * width, metadata) == ValidationResult.TOO_LONG
+                             for width in range(int(length.max()) + 1)])[length]
+        nsn_start[with_code & ((~fits_text & fits_rest) | too_long)] = len(code_text)
+    nsn = pc.if_else(pa.array(nsn_start > 0), rest, text)
+    nsn_len = length - nsn_start
+    sized = keep & (nsn_len >= MIN_NSN) & (nsn_len <= MAX_NSN)
+    valid = np.zeros(len(rows), dtype=bool)
+    at = np.flatnonzero(sized)
+    if len(at):
+        regions, _ = describe(code, nsn, at)
+        valid[at] = regions != None  # noqa: E711 (element-wise)
+    e164 = pc.binary_join_element_wise(pa.scalar("+" + code_text), nsn, "")
+    out[rows] = pc.if_else(pa.array(valid), e164, text).to_numpy(zero_copy_only=False)
+    answered[rows] = keep
+    return out, answered
+
+
+@lru_cache(maxsize=300)
+def _prefix_test(region: str) -> str | None:
+    from phonenumbers import PhoneMetadata
+
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    prefix = None if metadata is None else metadata.national_prefix_for_parsing
+    return f"^(?:{prefix})" if prefix else None

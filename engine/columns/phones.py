@@ -227,7 +227,18 @@ def normalise(values: np.ndarray, null: np.ndarray, region: str,
         canonical = np.zeros(len(values), dtype=bool)
         if live.any():
             canonical[live] = kept_as_written(pa.array(values[live], pa.string()))
-    out, out_null = map_unique(values, null | canonical, lambda s: normalise_one(s, region) or None)
+    # numbers written as digits alone (13812345678, 8613812345678): from the numbering plan, not one by one
+    national = np.zeros(len(values), dtype=bool)
+    rows = np.flatnonzero(live & ~canonical)
+    if len(rows) >= MANY_MIN:
+        import pyarrow as pa
+
+        fast, answered = numbering.normalise_national(pa.array(values[rows], pa.string()), region)
+        national[rows[answered]] = True
+    out, out_null = map_unique(values, null | canonical | national, lambda s: normalise_one(s, region) or None)
     out[canonical] = values[canonical]
     out_null[canonical] = False
+    if national.any():
+        out[national] = fast[answered]
+        out_null[national] = False
     return out, out_null

@@ -107,3 +107,46 @@ def test_the_rule_functions_over_a_column_equal_the_one_record_path(function):
     one = phones.country_one if function == "country" else phones.type_one
     want = [None if n else one(v) for v, n in zip(values, null)]
     assert [None if n else v for v, n in zip(out.values.tolist(), out.null.tolist())] == want
+
+
+_REGIONS = ["CN", "US", "CA", "GB", "JE", "DE", "IT", "IN", "RU", "KZ", "BR", "FR", "JP", "HK"]
+
+
+def _digits_for(region: str) -> st.SearchStrategy[str]:
+    """Digits as a national number may be written in ``region``: bare, after the country code, after a
+    national or international prefix, too short, too long, and the region's example numbers."""
+    import phonenumbers
+
+    code = str(phonenumbers.country_code_for_region(region))
+    examples = [phonenumbers.national_significant_number(n) for n in
+                (phonenumbers.example_number_for_type(region, k) for k in range(12)) if n is not None]
+    head = st.sampled_from(["", code, code + "0", "0", "00", "1", "8", "9", "11", "179"])
+    return st.one_of(
+        st.builds(lambda h, t: (h + t)[:24], head, st.text("0123456789", min_size=1, max_size=18)),
+        st.sampled_from(examples).flatmap(lambda e: st.sampled_from([e, code + e, "0" + e, e[:-1], e + "5"])),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_REGIONS).flatmap(
+    lambda r: st.tuples(st.just(r), st.lists(_digits_for(r), min_size=phones.MANY_MIN, max_size=150))))
+def test_national_numbers_normalise_as_phonenumbers_parses_them(case):
+    """Numbers written as digits alone, normalised over an array (numbering.normalise_national inside
+    phones.normalise), equal normalise_one (phonenumbers.parse and is_valid_number) number by number."""
+    region, texts = case
+    values = np.array(texts, dtype=object)
+    out, null = phones.normalise(values, np.zeros(len(values), dtype=bool), region)
+    assert out.tolist() == [phones.normalise_one(t, region) for t in texts]
+    assert not null.any()
+
+
+def test_chinese_national_numbers_skip_the_parser():
+    """The usual shapes of a Chinese operator's records (138..., 86138...) are answered from the numbering
+    plan; what phonenumbers might read otherwise (a leading 0, 00 and a code) is not."""
+    texts = ["13812345678", "8613812345678", "15912345678", "01012345678", "008613812345678", "1381234567",
+             "1", "139" + "1" * 20]
+    out, answered = numbering.normalise_national(pa.array(texts, pa.string()), "CN")
+    assert answered.tolist() == [True, True, True, False, False, True, True, True]
+    assert out.tolist()[:3] == ["+8613812345678", "+8613812345678", "+8615912345678"]
+    assert out.tolist()[5:] == ["1381234567", "1", "139" + "1" * 20]  # not valid: kept as written
+    assert [phones.normalise_one(t, "CN") for t in texts[:3] + texts[5:]] == out.tolist()[:3] + out.tolist()[5:]
