@@ -342,6 +342,35 @@ def test_jsonl_fast_and_per_line_paths_agree(tmp_path):
     same_tables(clean, dirty, with_lines=False)
 
 
+def test_jsonl_with_numbers_written_as_strings_stays_on_arrow_and_agrees_with_per_line(tmp_path, monkeypatch):
+    """Numbers and booleans written as JSON strings ("amount": "12.5", as many exports write them) are read
+    by Arrow as text, not one json.loads a line; the tables and rejects (bad number text included) equal
+    those of the per-line path."""
+    from fraudrules.io import read_jsonl
+
+    lines = [json.dumps({"id": f"p{i}", "ts": f"2026-03-01T10:{i:02d}:00Z", "amount": a, "currency": "CNY",
+                         "payer_phone": "13800000001"})
+             for i, a in enumerate(["1.5", "abc", "", " 7 ", "1e400", "nan", "12", None, "-3.25", "0x10"])]
+    path = write(tmp_path, "payment.jsonl", "\n".join(lines) + "\n")
+    loads = []
+    real_loads = read_jsonl.json.loads
+    monkeypatch.setattr(read_jsonl.json, "loads", lambda raw, **kw: loads.append(raw) or real_loads(raw, **kw))
+    fast = read(path)
+    assert loads == []  # no line parsed one by one
+    monkeypatch.setattr(read_jsonl.JsonlReader, "_arrow", lambda self, buffer: (_ for _ in ()).throw(
+        pa.ArrowInvalid("per-line path")))
+    slow = read(path)
+    assert len(loads) == len(lines)
+    assert rejects(fast) == rejects(slow) and len(rejects(fast)) >= 3
+    same_tables(fast, slow)
+    monkeypatch.undo()
+    # a number as a string in one line and bare in the next: neither schema reads the block, per-line does
+    (tmp_path / "mixed").mkdir()
+    mixed = write(tmp_path / "mixed", "payment.jsonl",
+                  lines[0] + "\n" + lines[0].replace('"1.5"', "2.5").replace('"p0"', '"q0"') + "\n")
+    assert read(mixed).tables["payment"].columns["amount"].values.tolist() == [1.5, 2.5]
+
+
 def test_parquet_values_that_do_not_convert_are_rejected_with_row_numbers(tmp_path):
     table = pa.table({
         "id": ["p1", "p2", None, "p4"],

@@ -37,6 +37,9 @@ class JsonlReader:
         self.path, self.kinds, self.chunk_rows = path, kinds, chunk_rows
         self.header = None
         self.schema = pa.schema([(k, ARROW_JSON_TYPES.get(kind, pa.string())) for k, kind in kinds.items()])
+        # numbers and booleans written as JSON strings ("amount": "12.5"), as many exports write them:
+        # Arrow refuses them under the typed schema, and one json.loads a line cost 15 s a million lines
+        self.text_schema = pa.schema([(k, pa.string()) for k in kinds])
         self._blocks = record_blocks(path, block_bytes, last_line_end)
 
     def chunks(self) -> Iterator[RawChunk]:
@@ -55,11 +58,23 @@ class JsonlReader:
                              f"holds one record per line") from None
 
     def _arrow(self, buffer: pa.Buffer) -> pa.Table:
+        """The block's lines typed by Arrow: JSON numbers and booleans under the typed schema, or, where
+        every value is a string or null, as text (converted as a CSV's text is, as the per-line path
+        converts a string value)."""
         if not len(self.schema):
             raise pa.ArrowInvalid("no columns")
+        try:
+            return self._read(buffer, self.schema)
+        except pa.ArrowInvalid:
+            if self.text_schema.equals(self.schema):
+                raise
+            return self._read(buffer, self.text_schema)
+
+    @staticmethod
+    def _read(buffer: pa.Buffer, schema: pa.Schema) -> pa.Table:
         return pa_json.read_json(pa.BufferReader(buffer),
                                  read_options=pa_json.ReadOptions(block_size=1 << 24, use_threads=False),
-                                 parse_options=pa_json.ParseOptions(explicit_schema=self.schema,
+                                 parse_options=pa_json.ParseOptions(explicit_schema=schema,
                                                                     unexpected_field_behavior="ignore"))
 
     def _fast(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk] | None:
