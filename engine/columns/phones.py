@@ -214,6 +214,23 @@ def _many(texts: Sequence[str], one: Callable[[str], str | None],
                                                                   answered.tolist())]
 
 
+def normalised_numbers(texts: Sequence[str], region: str) -> set[str]:
+    """``normalise_one`` of each of ``texts`` that could be a number at all (``dialable``), as a set: a
+    list's entries as records' numbers read. A national list holds millions of numbers, so those with
+    nothing to trim go through ``normalise`` (Arrow and the numbering plan), not one parse each."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(list(texts), pa.string())
+    simple = pc.match_substring_regex(arr, r"^\+?[0-9]+$").fill_null(False)  # dialable, nothing to trim
+    out = {normalise_one(t, region) for t in arr.filter(pc.invert(simple)).to_pylist() if dialable(t)}
+    plain = arr.filter(simple).to_numpy(zero_copy_only=False)
+    if len(plain):
+        values, null = normalise(plain, np.zeros(len(plain), dtype=bool), region)
+        out.update(values[~null].tolist())
+    return out
+
+
 def normalise(values: np.ndarray, null: np.ndarray, region: str,
               canonical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalise an array of phone numbers to E.164 where they are valid. ``canonical``: which values

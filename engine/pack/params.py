@@ -164,7 +164,7 @@ def read_list_file(path: Path, kind: str) -> NamedList:
         values = [r[0].strip() for r in csv.reader(io.StringIO(text)) if r and r[0].strip()
                   and not r[0].startswith("#")]
     else:
-        values = [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
+        values = [t for s in text.splitlines() if (t := s.strip()) and not s.startswith("#")]
     return NamedList(name, kind, tuple(dict.fromkeys(values)), f"from {path}", str(path), str(path),
                      SourceLocation(str(path)))
 

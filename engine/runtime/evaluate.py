@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..columns.memo import memo_map
-from ..columns.phones import dialable, normalise_one
+from ..columns.phones import normalised_numbers
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import Coded, Vec, as_bool, distinct_at, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
@@ -85,7 +85,7 @@ class ListMatcher:
         values = set(lst.values)
         if lst.kind == "exact":
             # a list of numbers written locally still matches normalised records
-            values |= {normalise_one(v, region) for v in lst.values if dialable(v)}
+            values |= normalised_numbers(lst.values, region)
         self.values = values
         self.by_length: dict[int, set[str]] = {}
         self._seen: dict[str, bool] = {}  # contains(), a few rows of a prefix list: value -> listed

@@ -150,3 +150,14 @@ def test_chinese_national_numbers_skip_the_parser():
     assert out.tolist()[:3] == ["+8613812345678", "+8613812345678", "+8615912345678"]
     assert out.tolist()[5:] == ["1381234567", "1", "139" + "1" * 20]  # not valid: kept as written
     assert [phones.normalise_one(t, "CN") for t in texts[:3] + texts[5:]] == out.tolist()[:3] + out.tolist()[5:]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_NUMBER | _digits_for("CN") | st.sampled_from([" 13812345678", "13812345678 ", "(010) 1234 5678",
+                                                                "+86-138-1234-5678", "ACC001", "#1", "95588"]),
+                max_size=120))
+def test_a_lists_numbers_normalise_as_one_by_one(texts):
+    """A list's entries as records' numbers read them (phones.normalised_numbers: Arrow and the numbering
+    plan for the plain ones) equal normalise_one of each dialable entry."""
+    assert phones.normalised_numbers(texts, "CN") == {phones.normalise_one(t, "CN") for t in texts
+                                                      if phones.dialable(t)}
