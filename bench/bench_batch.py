@@ -6,6 +6,12 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
     python bench/bench_batch.py                      # 1,000,000 records
     python bench/bench_batch.py --records 100000     # quick check
     python bench/bench_batch.py --repeat 3 --split   # as in docs/benchmarks.md
+    python bench/bench_batch.py --pack other         # a second pack, rules the engine was not tuned for
+
+``--pack`` picks the rules and their SQL: ``shipped`` (the default) is ``rules/`` with
+``bench/pack_sql.py``; ``other`` is ``bench/packs/other`` (OTH-* rules: median, stddev, since_prev,
+is_new inside count, windows over another stream, clock and numbering-plan functions, a three-step
+sequence) with ``bench/other_sql.py``. Everything else below is the same for both.
 
 1. Data: ``fraudrules.synth.generate.generate`` writes call, sms, sim_event and payment
    CSV files (about 7.6 records per customer-day; all four streams are kept,
@@ -19,12 +25,14 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
    * ``engine``: ``python cli.py score DIR --rules PACK --out OUT -q``, end to
      end (read, normalise, evaluate, write alerts, scored records, rejects and
      summary). PACK is ``rules/`` as committed at ``--rules-rev`` (HEAD; the
-     work tree may hold rules in progress), or ``--rules DIR``. Rules of the
+     work tree may hold rules in progress), or ``--rules DIR``; with
+     ``--pack other``, ``bench/packs/other`` as it is in the work tree. Rules of the
      pack that have no SQL are left out of the engine run too. Lists the data
      folder brings (``reported_accounts.txt`` ...) are given as ``--list`` to the
      engine and to the SQL alike.
    * ``duckdb``: the same CSV files read with ``read_csv`` (all columns, all
      four streams), then one SQL query per rule, from ``bench/pack_sql.py``
+     (``bench/other_sql.py`` for ``--pack other``)
      (window functions, range joins, an ASOF join and a recursive CTE for
      suppression; ``tests/test_pack_sql.py`` checks the same SQL), following
      docs/design.md §5: total order (ts, input position, line); windows
@@ -37,7 +45,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
 
 3. Per rule, the alerting record ids of engine and DuckDB are compared. The
    table says which rules the SQL reproduces exactly and which only
-   approximately (see ``bench.pack_sql.RULE_SQL``).
+   approximately (see ``bench.pack_sql.RULE_SQL``, ``bench.other_sql.RULE_SQL``).
 """
 
 from __future__ import annotations
@@ -56,15 +64,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # bench.pack_sql, and fraudrules from this checkout's engine/ via its install
-from bench.pack_sql import (  # noqa: E402
-    ALL_EXACT_CAVEAT,
-    RULE_SQL,
-    emitted_sql,
-    load_statements,
-    q,
-    register_functions,
-    sql_status,
-)
+from bench.other_sql import OTHER  # noqa: E402
+from bench.pack_sql import SHIPPED, SqlPack, load_statements, q  # noqa: E402
+
+# --pack: the SQL of each rule pack; the shipped one is rules/ (exported at --rules-rev), the other a folder
+PACKS: dict[str, SqlPack] = {"shipped": SHIPPED, "other": OTHER}
+OTHER_RULES = REPO / "bench" / "packs" / "other"
 
 RECORDS_PER_CUSTOMER_DAY = 7.6  # all four streams, fraudrules.synth.generate defaults
 
@@ -128,19 +133,19 @@ def count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-# --- DuckDB SQL of the starter rules: bench/pack_sql.py (shared with tests/test_pack_sql.py) -----
+# --- DuckDB SQL of the rules: bench/pack_sql.py, bench/other_sql.py (shared with tests/test_pack_sql.py) ---
 
 
-def rule_statements(plan) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
+def rule_statements(plan, sql: SqlPack) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
     stmts, status = [], {}
     selects = []
     for rp in plan.rules:
-        status[rp.id] = sql_status(rp)
+        status[rp.id] = sql.status(rp)
         if status[rp.id] == "no SQL":
             continue
         table = "alerts_" + re.sub(r"\W", "_", rp.id)
         stmts.append((rp.id, f"CREATE TABLE {table} AS SELECT {q(rp.id)} AS rule_id, id AS record_id "
-                             f"FROM ({emitted_sql(plan, rp)})"))
+                             f"FROM ({sql.emitted(plan, rp)})"))
         selects.append(f"SELECT * FROM {table}")
     return stmts, status, selects
 
@@ -152,7 +157,8 @@ def data_lists(data: Path, rules: Path) -> list[str]:
     return [f"{name}={data / (name + '.txt')}" for name in names if (data / f"{name}.txt").is_file()]
 
 
-def duckdb_script(inputs, rules: Path, out_csv: Path, lists: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+def duckdb_script(inputs, rules: Path, out_csv: Path, lists: list[str],
+                  sql: SqlPack) -> tuple[list[tuple[str, str]], dict[str, str]]:
     from fraudrules.pack.loader import load_pack
     from fraudrules.pack.params import tune
     from fraudrules.runtime.plan import compile_pack
@@ -160,7 +166,7 @@ def duckdb_script(inputs, rules: Path, out_csv: Path, lists: list[str]) -> tuple
     pack = tune(load_pack(rules), lists=lists)
     plan = compile_pack(pack)
     stmts = load_statements(inputs, pack.schema)
-    rule_stmts, status, selects = rule_statements(plan)
+    rule_stmts, status, selects = rule_statements(plan, sql)
     stmts += rule_stmts
     union = " UNION ALL ".join(selects) if selects else "SELECT NULL AS rule_id, NULL AS record_id WHERE false"
     stmts.append(("write ids", f"COPY ({union} ORDER BY rule_id, record_id) TO {q(out_csv)} (HEADER, DELIMITER ',')"))
@@ -170,12 +176,12 @@ def duckdb_script(inputs, rules: Path, out_csv: Path, lists: list[str]) -> tuple
 # --- children (run in their own process) ----------------------------------------------------
 
 
-def child_duckdb(script: str) -> None:
+def child_duckdb(script: str, pack: str) -> None:
     import duckdb
 
     stmts = json.loads(Path(script).read_text())
     con = duckdb.connect()
-    register_functions(con)
+    PACKS[pack].register(con)
     timings = {}
     for label, sql in stmts:
         t0 = time.perf_counter()
@@ -361,7 +367,7 @@ def fmt_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_duckdb"]:
-        child_duckdb(argv[1])
+        child_duckdb(argv[1], argv[2])
         return 0
     if argv[:1] == ["_split"]:
         child_split(*argv[1:])
@@ -379,8 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None,
                     help="benchmark this folder of stream CSV files instead of generating one")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fraudrules-bench"))
+    ap.add_argument("--pack", choices=sorted(PACKS), default="shipped",
+                    help="which rules and SQL: shipped (rules/, bench/pack_sql.py) or other (bench/packs/other, "
+                         "bench/other_sql.py: rules the engine was not tuned for)")
     ap.add_argument("--rules", type=Path, default=None,
-                    help="rule pack folder (default: rules/ as committed at --rules-rev, not the work tree)")
+                    help="rule pack folder (default: for --pack shipped, rules/ as committed at --rules-rev, not "
+                         "the work tree; for --pack other, bench/packs/other as it is)")
     ap.add_argument("--rules-rev", default="HEAD", help="git revision whose rules/ is benchmarked (default HEAD)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per contender; the median time is shown")
     ap.add_argument("--contenders", default="pyarrow,engine-jobs1,engine,duckdb",
@@ -392,20 +402,24 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     py = sys.executable
     a.workdir.mkdir(parents=True, exist_ok=True)
-    if a.rules is None:
+    sql = PACKS[a.pack]
+    if a.rules is None and a.pack == "other":
+        a.rules, rules_about = OTHER_RULES, "bench/packs/other (work tree)"
+    elif a.rules is None:
         a.rules, rules_about = export_rules(a.workdir, a.rules_rev)
     else:
         a.rules, rules_about = a.rules.resolve(), str(a.rules)
+    pack_suffix = "" if a.pack == "shipped" else f"-{a.pack}"  # each pack's outputs in their own run folder
     if a.data is not None:
         data = a.data.resolve()
         inputs = input_files(data, a.rules)
         info = {"files": {p.name: count_rows(p) for _, p in inputs}}
-        run_dir = a.workdir / ("run-" + re.sub(r"\W+", "_", str(data)).strip("_"))
+        run_dir = a.workdir / ("run-" + re.sub(r"\W+", "_", str(data)).strip("_") + pack_suffix)
         about = "given folder"
     else:
         data, info = ensure_data(a.workdir, a.records, a.days, a.seed, a.case_rate)
         inputs = input_files(data, a.rules)
-        run_dir = a.workdir / ("run-" + data.name.removeprefix("data-"))
+        run_dir = a.workdir / ("run-" + data.name.removeprefix("data-") + pack_suffix)
         about = (f"{info['customers']:,} customers x {info['days']} days, seed {info['seed']}"
                  + (f", case rate {a.case_rate:g}" if a.case_rate is not None else ""))
     n = sum(info["files"][p.name] for _, p in inputs)
@@ -418,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     lists = data_lists(data, a.rules)
     if lists:
         print(f"lists from the data folder, for the engine and the SQL: {', '.join(lists)}", flush=True)
-    stmts, status = duckdb_script(inputs, a.rules, duck_ids_csv, lists)
+    stmts, status = duckdb_script(inputs, a.rules, duck_ids_csv, lists, sql)
     script = run_dir / "duckdb_statements.json"
     script.write_text(json.dumps(stmts, indent=1))
     (run_dir / "duckdb_rules.sql").write_text(";\n\n".join(f"-- {label}\n{sql}" for label, sql in stmts) + ";\n")
@@ -434,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "pyarrow": [py, str(Path(__file__).resolve()), "_pyarrow", *[str(p) for _, p in inputs]],
         "engine": [py, "cli.py", "score", str(data), "--rules", str(a.rules), "--out", str(engine_out), "-q",
                    *rule_args, *list_args],
-        "duckdb": [py, str(Path(__file__).resolve()), "_duckdb", str(script)],
+        "duckdb": [py, str(Path(__file__).resolve()), "_duckdb", str(script), a.pack],
     }
     # the engine on one core: what score's default --jobs (every core, rules in parallel) gains
     jobs1_out = run_dir / "engine-jobs1-out"
@@ -505,10 +519,10 @@ def main(argv: list[str] | None = None) -> int:
             rrows.append([rule_id, str(len(e)), str(len(d)), st, agree])
         print(fmt_table(["rule", "engine", "duckdb", "SQL", "same ids"], rrows, {1, 2}))
         print()
-        for rule_id, spec in RULE_SQL.items():
+        for rule_id, spec in sql.rule_sql.items():
             if rule_id in status and not spec.exact:
                 print(f"{rule_id}: {spec.note}")
-        print(ALL_EXACT_CAVEAT)
+        print(sql.caveat)
         for rule_id, (only_e, only_d) in disagreements.items():
             print(f"{rule_id}: only engine {only_e[:10]}{' ...' if len(only_e) > 10 else ''}; "
                   f"only duckdb {only_d[:10]}{' ...' if len(only_d) > 10 else ''}")

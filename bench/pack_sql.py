@@ -538,21 +538,35 @@ ALL_EXACT_CAVEAT = ("The SQL compares phone numbers as written, without E.164 no
                     "as the generator writes them.")
 
 
-def sql_status(rp: Any) -> str:
-    """``exact``, ``approx``, ``no SQL`` or why the SQL is stale for this rule plan."""
-    spec = RULE_SQL.get(rp.id)
-    if spec is None:
-        return "no SQL"
-    if spec.version != rp.rule.version:
-        return f"SQL written for v{spec.version}, rule is v{rp.rule.version}"
-    return "exact" if spec.exact else "approx"
+@dataclass(frozen=True)
+class SqlPack:
+    """The SQL of one rule pack: a RuleSQL per rule id, the caveat that holds for all of them, and the
+    DuckDB functions the queries call. bench/bench_batch.py --pack picks one (this module's ``SHIPPED``,
+    bench/other_sql.py's ``OTHER``); the queries read the views of ``load_statements``."""
+
+    rule_sql: dict[str, RuleSQL]
+    caveat: str
+    register: Callable[[Any], None]  # (duckdb connection) -> None
+
+    def status(self, rp: Any) -> str:
+        """``exact``, ``approx``, ``no SQL`` or why the SQL is stale for this rule plan."""
+        spec = self.rule_sql.get(rp.id)
+        if spec is None:
+            return "no SQL"
+        if spec.version != rp.rule.version:
+            return f"SQL written for v{spec.version}, rule is v{rp.rule.version}"
+        return "exact" if spec.exact else "approx"
+
+    def candidates(self, plan: Any, rp: Any) -> str:
+        """SELECT id, k, t, seq of every match of the rule, before suppression."""
+        return self.rule_sql[rp.id].candidates(plan, rp)
+
+    def emitted(self, plan: Any, rp: Any) -> str:
+        """SELECT id of every alert the rule emits after suppression."""
+        return suppressed(self.candidates(plan, rp), rp.suppress_ns)
 
 
-def candidates_sql(plan: Any, rp: Any) -> str:
-    """SELECT id, k, t, seq of every match of the rule, before suppression."""
-    return RULE_SQL[rp.id].candidates(plan, rp)
-
-
-def emitted_sql(plan: Any, rp: Any) -> str:
-    """SELECT id of every alert the rule emits after suppression."""
-    return suppressed(candidates_sql(plan, rp), rp.suppress_ns)
+SHIPPED = SqlPack(RULE_SQL, ALL_EXACT_CAVEAT, register_functions)
+sql_status = SHIPPED.status
+candidates_sql = SHIPPED.candidates
+emitted_sql = SHIPPED.emitted

@@ -29,24 +29,25 @@ from fraudrules.synth.generate import generate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # bench/ is a package beside engine/, not installed
+from bench.other_sql import OTHER  # noqa: E402
 from bench.pack_sql import (  # noqa: E402
     RULE_SQL,
+    SHIPPED,
+    SqlPack,
     _premium_rate,
     candidates_sql,
-    emitted_sql,
     load_statements,
-    register_functions,
-    sql_status,
 )
 
 RULES = REPO / "rules"
 MIN_EXACT = 25  # issue #9: at least 25 of the 30 shipped rules have SQL that reproduces the engine
 
 
-def plan_for(data: Path):
-    """The shipped pack, with the lists the data folder brings as NAME.txt (as ``--list NAME=FILE``
-    would; bench_batch.py does the same): the generator writes the accounts and numbers it reported."""
-    pack = load_pack(RULES)
+def plan_for(data: Path, rules: Path = RULES):
+    """The pack (the shipped one by default), with the lists the data folder brings as NAME.txt (as
+    ``--list NAME=FILE`` would; bench_batch.py does the same): the generator writes the accounts and
+    numbers it reported."""
+    pack = load_pack(rules)
     lists = [f"{name}={data / (name + '.txt')}" for name in sorted(pack.lists) if (data / f"{name}.txt").is_file()]
     pack = tune(pack, lists=lists)
     return pack, compile_pack(pack, "CN")
@@ -58,8 +59,8 @@ class Ids:
     emitted: dict[str, set[str]]  # rule id -> record ids of the alerts written
 
 
-def engine_ids(data: Path) -> tuple[Ids, list]:
-    pack, plan = plan_for(data)
+def engine_ids(data: Path, rules: Path = RULES) -> tuple[Ids, list]:
+    pack, plan = plan_for(data, rules)
     specs = parse_inputs([str(data)], pack.schema)
     records = read_inputs(specs, pack.schema, region="CN")
     assert not records.rejects, "the SQL checks no rejects: the data must have none"
@@ -80,24 +81,26 @@ class Run:
     engine: Ids
     con: Any  # duckdb connection with the stream views
     status: dict[str, str]  # rule id -> sql_status
+    sql: SqlPack  # the pack's SQL
 
 
-def run_both(data: Path) -> Run:
-    eng, inputs = engine_ids(data)
-    pack, plan = plan_for(data)
+def run_both(data: Path, rules: Path = RULES, sql: SqlPack = SHIPPED) -> Run:
+    eng, inputs = engine_ids(data, rules)
+    pack, plan = plan_for(data, rules)
     con = duckdb.connect()
-    register_functions(con)
-    for _, sql in load_statements(inputs, pack.schema):
-        con.execute(sql)
-    return Run(plan, eng, con, {rp.id: sql_status(rp) for rp in plan.rules})
+    sql.register(con)
+    for _, stmt in load_statements(inputs, pack.schema):
+        con.execute(stmt)
+    return Run(plan, eng, con, {rp.id: sql.status(rp) for rp in plan.rules}, sql)
 
 
 def sql_ids(run: Run, rules: list) -> Ids:
     """Ids the SQL finds for these rule plans (possibly mutated copies of the run's own)."""
     matched, emitted = {}, {}
     for rp in rules:
-        matched[rp.id] = {r[0] for r in run.con.execute(f"SELECT id FROM ({candidates_sql(run.plan, rp)})").fetchall()}
-        emitted[rp.id] = {r[0] for r in run.con.execute(emitted_sql(run.plan, rp)).fetchall()}
+        candidates = run.sql.candidates(run.plan, rp)
+        matched[rp.id] = {r[0] for r in run.con.execute(f"SELECT id FROM ({candidates})").fetchall()}
+        emitted[rp.id] = {r[0] for r in run.con.execute(run.sql.emitted(run.plan, rp)).fetchall()}
     return Ids(matched, emitted)
 
 
@@ -292,3 +295,142 @@ def test_the_dormancy_sql_on_its_inline_cases(tmp_path):
         tmp_path, "TF-DORM-001", [], {"payer only": (" OR p.payee_account = c.k", "")})
     assert fired >= 4
     assert all(differs.values()), differs
+
+
+# --- the second pack: bench/packs/other and bench/other_sql.py (bench_batch.py --pack other) ----------
+
+OTHER_RULES = REPO / "bench" / "packs" / "other"
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Append rows to a generated CSV file, under its own header (missing fields empty: null)."""
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    with open(path, "a", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(",".join(str(row.get(c, "")) for c in header) + "\n")
+
+
+def add_other_cases(data: Path) -> dict[str, set[str]]:
+    """Append records on which OTH-STD-001, OTH-IMEI-001 and OTH-FOR-002 fire (the generator writes none
+    that do), with cases on each side of their bounds, and bounds of OTH-SINCE-001, OTH-SEQ-001,
+    OTH-FOR-001 and OTH-RE-001 (whose ip and device tests the generated payments always pass).
+    Every id starts with "ox"; returns the ids each of those rules should match."""
+    base = 1_772_676_000  # 2026-03-05T10:00:00+08:00, inside the generated days
+    rows: dict[str, list[dict]] = {"payment": [], "call": [], "sms": []}
+    hits: dict[str, set[str]] = {}
+
+    def add(stream: str, at: int, rule: str = "", **fields) -> str:
+        rid = f"ox{sum(map(len, rows.values())):04d}"
+        rows[stream].append({"id": rid, "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + at)), **fields})
+        if rule:
+            hits.setdefault(rule, set()).add(rid)
+        return rid
+
+    day = 86400
+    # OTH-STD-001: 20 steady payments, then one far above (z of 4.4 > 3); 4 steady ones cannot give z > 3;
+    # 20 steady ones at t - 30d and before are outside the window
+    for i in range(20):
+        add("payment", i * 600, payee_account="ox-payee-1", amount=100 + i % 2)
+        add("payment", -30 * day - i * 60, payee_account="ox-payee-3", amount=100 + i % 2)
+    add("payment", 20 * 600, "OTH-STD-001", payee_account="ox-payee-1", amount=1000)
+    add("payment", 0, payee_account="ox-payee-3", amount=1000)
+    for i in range(4):
+        add("payment", i * 600, payee_account="ox-payee-2", amount=100)
+    add("payment", 4 * 600, payee_account="ox-payee-2", amount=1000)
+    # OTH-IMEI-001: three SIMs under a minute; a call of 60 s; the first SIM at t - 24h is outside
+    call = {"caller": "+8613900000101", "callee": "+8613900000102", "direction": "out", "answered": "true"}
+    for imei, durations in (("ox-imei-1", [10, 20, 59]), ("ox-imei-2", [10, 20, 60])):
+        for i, d in enumerate(durations):
+            add("call", i * 600, "OTH-IMEI-001" if imei == "ox-imei-1" and i == 2 else "", imei=imei,
+                imsi=f"ox-imsi-{i}", duration=d, **call)
+    for i, at in enumerate([0, 3600, day, day + 600]):
+        add("call", at, "OTH-IMEI-001" if i == 3 else "", imei="ox-imei-3", imsi=f"ox-imsi-{i}", duration=5, **call)
+    # OTH-FOR-002: 3 h + 1 s of calls in 7 days (payments of 6000 alert, of 5000 not); 3 h exactly; a call at t - 7d
+    for phone, calls in (("+8613900000201", [(-3 * day, 3600), (-2 * day, 3600), (-day, 3601)]),
+                         ("+8613900000202", [(-3 * day, 3600), (-2 * day, 3600), (-day, 3600)]),
+                         ("+8613900000203", [(-7 * day, 3601), (-2 * day, 3600), (-day, 3600)])):
+        for at, d in calls:
+            add("call", at, caller=phone, callee="+8613900000199", direction="out", duration=d, answered="true")
+        add("payment", 0, "OTH-FOR-002" if phone.endswith("201") else "", payer_phone=phone, amount=6000)
+        add("payment", 60, payer_phone=phone, amount=5000)
+    # OTH-SINCE-001: 3 days since the previous payment exactly (alerts), a second less (does not)
+    for acct, gap in (("ox-acct-1", 3 * day), ("ox-acct-2", 3 * day - 1)):
+        add("payment", 0, payer_account=acct, amount=50)
+        add("payment", gap, "OTH-SINCE-001" if acct == "ox-acct-1" else "", payer_account=acct, amount=1001)
+    # OTH-SEQ-001: call, SMS, payment 2 h after the call (alerts), 2 h + 1 s (does not); an SMS before the call
+    for phone, sms_at, pay_at in (("+8613900000301", 600, 7200), ("+8613900000302", 600, 7201),
+                                  ("+8613900000303", -60, 1800)):
+        add("call", 0, caller="+8613900000399", callee=phone, direction="in", duration=60, answered="true")
+        add("sms", sms_at, sender="+8613900000398", receiver=phone, direction="in")
+        add("payment", pay_at, "OTH-SEQ-001" if phone.endswith("301") else "", payer_phone=phone, amount=1000)
+    # OTH-FOR-001: ten calls in an hour; an SMS sent 24 h before the tenth is outside the window (alerts), one
+    # a second later is inside (does not), one at the tenth call's very second comes after it (sms.csv is read
+    # after call.csv: alerts)
+    for phone, sms_at in (("+8613900000401", -day + 540), ("+8613900000402", -day + 541),
+                          ("+8613900000403", 540)):
+        add("sms", sms_at, sender=phone, receiver="+8613900000499", direction="out")
+        for i in range(10):
+            add("call", i * 60, "OTH-FOR-001" if i == 9 and not phone.endswith("402") else "", caller=phone,
+                callee=f"+86139000004{50 + i}", direction="out", duration=30, answered="true")
+    # OTH-RE-001: the shape, then an IP of 10 characters (alerts), of 9 (does not), a dev-1 device (does not),
+    # no device (alerts: startswith(null) is false, so not startswith is true)
+    for i, (ip, device) in enumerate((("10.0.0.123", "dev-200"), ("10.0.0.12", "dev-200"),
+                                      ("10.0.0.123", "dev-100"), ("10.0.0.123", ""))):
+        add("payment", i, "OTH-RE-001" if i in (0, 3) else "", payer_account="ox-acct-9", payee_account="OX1237",
+            amount=10, ip=ip, device_id=device)
+    for stream, stream_rows in rows.items():
+        append_rows(data / f"{stream}.csv", stream_rows)
+    return hits
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory) -> tuple[Run, dict[str, set[str]]]:
+    data = tmp_path_factory.mktemp("other")
+    generate(data, customers=600, days=10, seed=11, case_rate=0.01, lookalike_rate=0.01)
+    hits = add_other_cases(data)
+    return run_both(data, OTHER_RULES, OTHER), hits
+
+
+def test_other_pack_same_ids_per_rule(other_run):
+    """Every rule of bench/packs/other has exact SQL, and it finds the engine's ids, before and after
+    suppression; every rule fires, and the appended cases fire exactly where they should."""
+    run, hits = other_run
+    assert set(OTHER.rule_sql) == {rp.id for rp in run.plan.rules}
+    assert set(run.status.values()) == {"exact"}, run.status
+    result = differences(run.engine, sql_ids(run, run.plan.rules))
+    assert all(v == "same" for v in result.values()), {k: v for k, v in result.items() if v != "same"}
+    assert all(run.engine.matched.get(r) for r in result), [r for r in result if not run.engine.matched.get(r)]
+    for rule_id, expected in hits.items():
+        assert {i for i in run.engine.matched[rule_id] if i.startswith("ox")} == expected, rule_id
+
+
+# per rule, a change of its SQL that the data must catch: each SQL is checked, not only run
+OTHER_MUTATIONS = {
+    "OTH-MED-001": ("amount >= 5 * med", "amount >= 4 * med"),
+    "OTH-STD-001": ("3 * sqrt", "2 * sqrt"),
+    "OTH-DIST-001": ("count(DISTINCT j.v) >= 40", "count(DISTINCT j.v) >= 41"),
+    "OTH-SINCE-001": (">= 259200", "> 259200"),
+    "OTH-NEWCNT-001": ("<= t - 2592000000000000", "<= t - 86400000000000"),  # is_new over 1d, not 30d
+    "OTH-FOR-001": ("86400000000000", "86401000000000"),  # the SMS window 1 s longer
+    "OTH-FOR-002": ("amount > 5000", "amount >= 5000"),
+    "OTH-RE-001": ("length(ip) > 9", "length(ip) >= 9"),
+    "OTH-TIME-001": ("< 4", "< 5"),
+    "OTH-IMEI-001": ("longest < 60", "longest <= 60"),
+    "OTH-SEQ-001": ("(t - 7200000000000)", "(t - 7201000000000)"),  # within 2h + 1s
+    "OTH-DEV-001": ("app_units > 10000 * 10000", "app_units > 5000 * 10000"),
+}
+
+
+def test_other_pack_mutated_sql_disagrees(other_run):
+    run, _ = other_run
+    assert set(OTHER_MUTATIONS) == set(OTHER.rule_sql)
+    same = []
+    for rp in run.plan.rules:
+        old, new = OTHER_MUTATIONS[rp.id]
+        sql = run.sql.candidates(run.plan, rp)
+        assert old in sql, rp.id
+        mutated = {r[0] for r in run.con.execute(f"SELECT id FROM ({sql.replace(old, new)})").fetchall()}
+        if mutated == run.engine.matched[rp.id]:
+            same.append(rp.id)
+    assert not same, f"the data does not tell these rules' mutated SQL from the right one: {same}"
