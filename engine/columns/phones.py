@@ -218,6 +218,8 @@ def normalised_numbers(texts: Sequence[str], region: str) -> set[str]:
     """``normalise_one`` of each of ``texts`` that could be a number at all (``dialable``), as a set: a
     list's entries as records' numbers read. A national list holds millions of numbers, so those with
     nothing to trim go through ``normalise`` (Arrow and the numbering plan), not one parse each."""
+    if len(texts) < MANY_MIN:  # a pack's own short lists: lint compiles them without loading pyarrow
+        return {normalise_one(t, region) for t in texts if dialable(t)}
     import pyarrow as pa
     import pyarrow.compute as pc
 
