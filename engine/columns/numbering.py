@@ -13,6 +13,7 @@ prefix phonenumbers might strip, text with separators) is left to the caller's p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -173,48 +174,61 @@ def describe_e164(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return region_out, type_out, answered
     digits = pc.utf8_slice_codeunits(texts.take(pa.array(rows)), 1)
     n_digits = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+    for code, at, nsn, strippable in e164_groups(digits):
+        answered[rows[at[strippable]]] = False  # phonenumbers may strip a prefix there
+        nsn_len = n_digits[at] - len(str(code))
+        sized = np.flatnonzero(~strippable & (nsn_len >= MIN_NSN) & (nsn_len <= MAX_NSN))  # else: not valid
+        if not len(sized):
+            continue
+        regions, types = describe(code, nsn, sized)
+        region_out[rows[at[sized]]] = regions
+        type_out[rows[at[sized]]] = types
+    return region_out, type_out, answered
+
+
+def e164_groups(digits: pa.Array) -> Iterator[tuple[int, np.ndarray, pa.Array, np.ndarray]]:
+    """``digits`` (E.164 text without its "+") split by country code, one code at a time: the code,
+    the positions in ``digits`` of its numbers, their national numbers, and which of those start with
+    the code's national prefix, which phonenumbers.parse would strip. Text with no known code is left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     widths = code_lengths(digits)
     for width in (1, 2, 3):
-        mine = np.flatnonzero((widths == width) & (n_digits > MIN_NSN))
+        mine = np.flatnonzero(widths == width)
         if not len(mine):
             continue
         sub = digits.take(pa.array(mine))
         codes = np.asarray(pc.utf8_slice_codeunits(sub, 0, width).to_pylist(), dtype=object)
-        nsn = pc.utf8_slice_codeunits(sub, width)
-        nsn_len = n_digits[mine] - width
-        for code in dict.fromkeys(codes.tolist()):
+        national = pc.utf8_slice_codeunits(sub, width)
+        for code in dict.fromkeys(codes.tolist()):  # a few country codes, not one call per number
             at = np.flatnonzero(codes == code)
-            strippable = _national_prefix_hits(int(code), nsn, at)
-            answered[rows[mine[at[strippable]]]] = False  # phonenumbers may strip a prefix there
-            at = at[~strippable]
-            at = at[(nsn_len[at] >= MIN_NSN) & (nsn_len[at] <= MAX_NSN)]  # else it raises: not valid
-            if not len(at):
-                continue
-            regions, types = describe(int(code), nsn, at)
-            region_out[rows[mine[at]]] = regions
-            type_out[rows[mine[at]]] = types
-    return region_out, type_out, answered
+            nsn = national.take(pa.array(at))
+            test = national_prefix_re2(int(code))
+            strippable = (np.zeros(len(at), dtype=bool) if test is None
+                          else _bools(pc.match_substring_regex(nsn, test)))
+            yield int(code), mine[at], nsn, strippable
 
 
-@lru_cache(maxsize=300)  # one entry per country code
+@lru_cache(maxsize=300)
 def national_prefix_re2(code: int) -> str | None:
     """RE2 test for "the national number after country code ``code`` starts with its national prefix",
     as phonenumbers.parse looks for it; None where the code's region has no national prefix."""
     from phonenumbers import PhoneMetadata, region_code_for_country_code
 
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region_code_for_country_code(code))
+    return _prefix_re2(PhoneMetadata.metadata_for_region_or_calling_code(code, region_code_for_country_code(code)))
+
+
+@lru_cache(maxsize=300)
+def _region_prefix_re2(region: str) -> str | None:
+    from phonenumbers import PhoneMetadata
+
+    return _prefix_re2(PhoneMetadata.metadata_for_region(region, None))
+
+
+def _prefix_re2(metadata: Any) -> str | None:
     prefix = None if metadata is None else metadata.national_prefix_for_parsing
     return f"^(?:{prefix})" if prefix else None
-
-
-def _national_prefix_hits(code: int, nsn: pa.Array, rows: np.ndarray) -> np.ndarray:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    test = national_prefix_re2(code)
-    if test is None:
-        return np.zeros(len(rows), dtype=bool)
-    return _bools(pc.match_substring_regex(nsn.take(pa.array(rows)), test))
 
 
 # Digits only, no leading 0: how operators and banks write a national number, or one with the country
@@ -262,7 +276,7 @@ def normalise_national(texts: pa.Array, region: str) -> tuple[np.ndarray, np.nda
     # a national prefix at the start of the text, or of what follows the code: phonenumbers may strip
     # it (with the region's metadata, or the code's main region's, whichever step reads)
     keep = np.ones(len(rows), dtype=bool)
-    for test in dict.fromkeys([_prefix_test(region), national_prefix_re2(code)]):
+    for test in dict.fromkeys([_region_prefix_re2(region), national_prefix_re2(code)]):
         if test:
             keep &= ~_bools(pc.match_substring_regex(text, test))
             keep &= ~(with_code & _bools(pc.match_substring_regex(rest, test)))
@@ -288,12 +302,3 @@ def normalise_national(texts: pa.Array, region: str) -> tuple[np.ndarray, np.nda
     out[rows] = pc.if_else(pa.array(valid), e164, text).to_numpy(zero_copy_only=False)
     answered[rows] = keep
     return out, answered
-
-
-@lru_cache(maxsize=300)
-def _prefix_test(region: str) -> str | None:
-    from phonenumbers import PhoneMetadata
-
-    metadata = PhoneMetadata.metadata_for_region(region, None)
-    prefix = None if metadata is None else metadata.national_prefix_for_parsing
-    return f"^(?:{prefix})" if prefix else None

@@ -167,23 +167,8 @@ def kept_as_written(strings: object) -> np.ndarray:
     if not len(rows):
         return kept
     digits = pc.utf8_slice_codeunits(strings.take(pa.array(rows)), 1)
-    code_len = numbering.code_lengths(digits)
-    for width in (1, 2, 3):
-        at = np.flatnonzero(code_len == width)
-        if not len(at):
-            continue
-        sub = digits.take(pa.array(at))
-        codes = np.asarray(pc.utf8_slice_codeunits(sub, 0, width).to_pylist(), dtype=object)
-        rest = pc.utf8_slice_codeunits(sub, width)
-        for code in set(codes.tolist()):  # a few country codes, not one call per number
-            mine = codes == code
-            test = numbering.national_prefix_re2(int(code))
-            if test is None:
-                kept[rows[at[mine]]] = True
-                continue
-            strippable = pc.match_substring_regex(rest.filter(pa.array(mine)), test).to_numpy(
-                zero_copy_only=False).astype(bool)
-            kept[rows[at[mine][~strippable]]] = True
+    for _code, at, _nsn, strippable in numbering.e164_groups(digits):
+        kept[rows[at[~strippable]]] = True
     return kept
 
 
