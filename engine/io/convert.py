@@ -33,6 +33,7 @@ MAX_MAGNITUDE = 1e15
 _TRUE, _FALSE = ["true", "yes", "1"], ["false", "no", "0"]  # made Arrow arrays where used: pa.array of a list
 # imports pandas (pyarrow's shim looks for pandas objects), which then need not be imported before the read starts
 _SHOW_CHARS = 60
+_CAST_SAMPLE = 64  # rows cast before the whole column
 
 
 # --- per-row problems ----------------------------------------------------------------
@@ -45,6 +46,41 @@ def show_value(value: object) -> str:
     return repr(text)
 
 
+# printable ASCII but ' and \\: what repr() only wraps in quotes
+_PLAIN_RE2 = r"^[\x20-\x26\x28-\x5b\x5d-\x7e]*$"
+
+
+def shown_values(arr: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """``show_value`` of the text of ``arr`` (a string array) at ``rows``, as an object array: Arrow
+    quotes the plain ASCII text, which is nearly all of it; Python's repr takes the rest."""
+    sub = arr.take(pa.array(rows, pa.int64()))
+    plain = _np_bool(pc.match_substring_regex(sub, _PLAIN_RE2))
+    long = _np_bool(pc.greater(pc.utf8_length(sub), _SHOW_CHARS))
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(sub, 0, _SHOW_CHARS - 3), "...", "")
+    text = pc.if_else(pa.array(long), cut, sub)
+    out = pc.binary_join_element_wise("'", text, "'", "").to_numpy(zero_copy_only=False).astype(object)
+    other = np.flatnonzero(~plain)
+    if len(other):
+        out[other] = [show_value(v) for v in sub.take(pa.array(other)).to_pylist()]
+    return out
+
+
+class ManyReasons:
+    """A reason formatted for many rows in one call: ``fn(rows)`` gives the text of each of ``rows``.
+    A run that rejects millions of rows (a wrong file or mapping) formats them a column at a time."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
+        self.fn = fn
+
+    def __call__(self, i: int) -> str:
+        return str(self.fn(np.array([i], dtype=np.int64))[0])
+
+
+Reason = "Callable[[int], str] | ManyReasons | str"  # per row, for many rows, or the same for all
+
+
 class Problems:
     """Per-row problems of a chunk: boolean masks with lazily formatted reasons.
 
@@ -54,13 +90,12 @@ class Problems:
 
     def __init__(self, n: int):
         self.n = n
-        self.items: list[tuple[np.ndarray, Callable[[int], str]]] = []
+        self.items: list[tuple[np.ndarray, Reason]] = []
 
-    def add(self, mask: np.ndarray, reason: Callable[[int], str] | str) -> None:
+    def add(self, mask: np.ndarray, reason: Reason) -> None:
         if not mask.any():
             return
-        fn = (lambda i, r=reason: r) if isinstance(reason, str) else reason
-        self.items.append((mask, fn))
+        self.items.append((mask, reason))
 
     def any(self) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
@@ -68,8 +103,28 @@ class Problems:
             out |= mask
         return out
 
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        """The reasons of ``rows`` (object array): each row's problems joined with "; ", in the order
+        they were added, formatted a problem at a time over all of its rows."""
+        out = np.full(len(rows), "", dtype=object)
+        started = np.zeros(len(rows), dtype=bool)
+        for mask, reason in self.items:
+            hit = np.flatnonzero(mask[rows])
+            if not len(hit):
+                continue
+            at = rows[hit]
+            if isinstance(reason, str):
+                parts = np.full(len(at), reason, dtype=object)
+            elif isinstance(reason, ManyReasons):
+                parts = np.asarray(reason.fn(at), dtype=object)
+            else:
+                parts = np.array([reason(i) for i in at.tolist()], dtype=object)
+            out[hit] = np.where(started[hit], out[hit] + "; " + parts, parts)
+            started[hit] = True
+        return out
+
     def reason(self, i: int) -> str:
-        return "; ".join(fn(i) for mask, fn in self.items if mask[i])
+        return str(self.reasons(np.array([i], dtype=np.int64))[0])
 
 
 # --- value conversion ------------------------------------------------------------------
@@ -79,7 +134,7 @@ class Problems:
 class Conv:
     vec: Vec
     bad: np.ndarray  # rows whose value does not fit the type
-    reason: Callable[[int], str]
+    reason: Reason
 
 
 def _np_bool(arr: pa.Array) -> np.ndarray:
@@ -265,30 +320,32 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
             huge = ~null & ~bad & (np.abs(values) > MAX_MAGNITUDE)
             notint = ~null & ~bad & ~huge & (np.floor(values) != values) if ftype == "int" else no_bad(n)
 
-        def reason(i: int) -> str:
-            what = "is not an integer" if notint[i] else "is not a number"
-            if huge[i]:
-                what = "is out of range (|x| > 1e15)"
-            return f"{name}: {show_value(arr[i].as_py())} {what}"
+        def reasons(rows: np.ndarray) -> np.ndarray:
+            what = np.where(huge[rows], " is out of range (|x| > 1e15)",
+                            np.where(notint[rows], " is not an integer", " is not a number")).astype(object)
+            return f"{name}: " + shown_values(arr, rows) + what
 
         bad = bad | huge | notint
         null = null | bad
-        return Conv(Vec(np.where(null, 0.0, values), null), bad, reason)
+        return Conv(Vec(np.where(null, 0.0, values), null), bad, ManyReasons(reasons))
 
     if ftype == "bool":
         low = pc.utf8_lower(live)
         is_true = _np_bool(pc.is_in(low, value_set=pa.array(_TRUE)))
         is_false = _np_bool(pc.is_in(low, value_set=pa.array(_FALSE)))
         bad = ~null & ~is_true & ~is_false
-        return Conv(Vec(is_true, null | bad), bad,
-                    lambda i: f"{name}: {show_value(arr[i].as_py())} is not true/false (true, false, yes, no, 1, 0)")
+        return Conv(Vec(is_true, null | bad), bad, ManyReasons(
+            lambda rows: f"{name}: " + shown_values(arr, rows) + " is not true/false (true, false, yes, no, 1, 0)"))
 
     if ftype == "timestamp":
         ns = None
         for typ in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
             # Arrow parses strict ISO 8601 fast; it accepts a subset of what
             # pandas accepts and agrees with it there (tests check this).
+            # A cast that fails reads every row first (2-3 µs each): the first rows tell
+            # whether the whole column can fit, since it cannot if any of them does not.
             try:
+                pc.cast(live.slice(0, _CAST_SAMPLE), typ)
                 ns = pc.cast(live, typ).cast(pa.int64())
                 break
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -300,17 +357,18 @@ def _from_text(arr: pa.Array, spec: FieldSpec, region: str) -> Conv:
             vec, why = timestamp_problems(_strings(live), null, None)
         bad = vec.null & ~null
 
-        def ts_reason(i: int) -> str:
-            code = why[i] if why is not None else 0
-            if code == TS_OUT_OF_RANGE:
-                return (f"{name}: timestamp out of range {show_value(arr[i].as_py())} "
-                        f"(int64 nanoseconds hold 1677-09-21 to 2262-04-11)")
-            if code == TS_WALL_CLOCK:
-                return (f"{name}: {show_value(arr[i].as_py())} is the wall clock, not a timestamp "
-                        f"(a run must give the same output every time)")
-            return f"{name}: bad timestamp {show_value(arr[i].as_py())}"
+        def ts_reasons(rows: np.ndarray) -> np.ndarray:
+            shown = shown_values(arr, rows)
+            code = why[rows] if why is not None else np.zeros(len(rows), dtype=np.int8)
+            return np.where(
+                code == TS_OUT_OF_RANGE,
+                f"{name}: timestamp out of range " + shown + " (int64 nanoseconds hold 1677-09-21 to 2262-04-11)",
+                np.where(code == TS_WALL_CLOCK,
+                         f"{name}: " + shown + " is the wall clock, not a timestamp (a run must give the same "
+                                               "output every time)",
+                         f"{name}: bad timestamp " + shown))
 
-        return Conv(vec, bad, ts_reason)
+        return Conv(vec, bad, ManyReasons(ts_reasons))
 
     raise ValueError(f"unknown field type {ftype!r}")  # pragma: no cover - streams.py validates types
 

@@ -70,7 +70,7 @@ from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
-from .tables import FORMATS, InputSpec, InputStats, RecordSet, Reject, Table
+from .tables import FORMATS, InputSpec, InputStats, RecordSet, Rejects, Table
 from .threads import Background, map_ahead, map_on_threads, read_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,12 +191,51 @@ TRIM_ROWS = 10_000  # a block or a joined column this large hands its temporarie
 
 
 @dataclass
+class RejectLog:
+    """An input's rejected rows as (line, reason) columns, a block at a time: formatted and kept a
+    column at a time, so that a run rejecting millions of rows makes no object per row but its text."""
+
+    lines: list[np.ndarray] = field(default_factory=list)
+    reasons: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, lines: np.ndarray, reasons: np.ndarray) -> None:
+        if len(lines):
+            self.lines.append(np.asarray(lines, dtype=np.int64))
+            self.reasons.append(np.asarray(reasons, dtype=object))
+
+    def extend(self, pairs: list[tuple[int, str]]) -> None:
+        if pairs:
+            self.add(np.array([line for line, _ in pairs], dtype=np.int64),
+                     np.array([reason for _, reason in pairs], dtype=object))
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.lines)
+
+    def sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lines, reasons) by line; rows of one line (records given with the same ``_line``) by reason."""
+        if not self.lines:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+        lines, reasons = np.concatenate(self.lines), np.concatenate(self.reasons)
+        order = np.argsort(lines, kind="stable")
+        lines, reasons = lines[order], reasons[order]
+        if len(lines) > 1 and np.any(lines[1:] == lines[:-1]):
+            pairs = sorted(zip(lines.tolist(), reasons.tolist()))
+            lines = np.array([line for line, _ in pairs], dtype=np.int64)
+            reasons = np.array([reason for _, reason in pairs], dtype=object)
+        return lines, reasons
+
+    def of_input(self, path: str) -> Rejects:
+        lines, reasons = self.sorted()
+        return Rejects(np.full(len(lines), path, dtype=object), lines, reasons)
+
+
+@dataclass
 class _InputResult:
     stats: InputStats
     stream: str
     chunks: list[dict[str, Vec]] = field(default_factory=list)
     lines: list[np.ndarray] = field(default_factory=list)
-    rejects: list[tuple[int, str]] = field(default_factory=list)
+    rejects: RejectLog = field(default_factory=RejectLog)
     order: list[np.ndarray] = field(default_factory=list)  # secondary sort key after ts (default: line)
     id_hashes: _SortedRuns | None = None  # of the ids kept so far (SeenIds)
 
@@ -240,15 +279,17 @@ class _InputResult:
         bad = norm.problems.any()
         keep = ~bad & ~norm.filtered
         self.rejects.extend(chunk.rejects)
-        for i in np.flatnonzero(bad):
-            self.rejects.append((int(chunk.line[i]), norm.problems.reason(int(i))))
+        rows = np.flatnonzero(bad)
+        self.rejects.add(chunk.line[rows], norm.problems.reasons(rows))
         if ids is not None:
             id_vec = norm.columns["id"]
             dup = ids.duplicates(self, id_hashes(id_vec), keep)
-            for i in np.flatnonzero(dup):
-                text = id_vec.take(np.array([i])).values[0]  # that row's text alone, not the column's objects
-                self.rejects.append((int(chunk.line[i]), f"id: duplicate id {show_value(text)} "
-                                                         f"(an earlier record of stream {self.stream!r} has it)"))
+            rows = np.flatnonzero(dup)
+            if len(rows):
+                texts = id_vec.take(rows).values  # those rows' text alone, not the column's objects
+                self.rejects.add(chunk.line[rows], np.array(
+                    [f"id: duplicate id {show_value(text)} (an earlier record of stream {self.stream!r} has it)"
+                     for text in texts], dtype=object))
             bad = bad | dup
             keep &= ~dup
         self.stats.read += chunk.read
@@ -418,7 +459,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
 
 
 def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.ndarray, np.ndarray]]
-              ) -> tuple[dict[str, Table], list[Reject]]:
+              ) -> tuple[dict[str, Table], Rejects]:
     """Tables in the total order (ts, key1, key2) and the sorted rejects."""
     cols = _joined_blocks(schema, results)
     if results:
@@ -450,8 +491,7 @@ def _assemble(schema: Schema, results: list[_InputResult], keys: list[tuple[np.n
         if perm is not None:
             seq, inp, line = seq[perm], inp[perm], line[perm]
         tables[stream] = Table(stream, columns, seq, inp, line)
-    rejects = [Reject(r_.stats.path, line, reason) for r_ in results for line, reason in sorted(r_.rejects)]
-    return tables, rejects
+    return tables, Rejects.joined([r_.rejects.of_input(r_.stats.path) for r_ in results])
 
 
 def _joined_blocks(schema: Schema, results: list[_InputResult]) -> list[dict[str, Vec]]:
@@ -521,7 +561,7 @@ class TimeChunks:
         self.schema, self.results, self.spill = schema, results, spill
         self._used = False
         self.inputs = [r_.stats for r_ in results]
-        self.rejects = [Reject(r_.stats.path, line, reason) for r_ in results for line, reason in sorted(r_.rejects)]
+        self.rejects = Rejects.joined([r_.rejects.of_input(r_.stats.path) for r_ in results])
 
     @property
     def spilled(self) -> bool:
@@ -549,7 +589,7 @@ class TimeChunks:
             yield self.whole()
             return
         for i, tables in enumerate(self.spill.chunks()):
-            yield RecordSet(tables, self.inputs, self.rejects if i == 0 else [])
+            yield RecordSet(tables, self.inputs, self.rejects if i == 0 else Rejects())
 
     def close(self) -> None:
         """Remove the spill files, if any."""
@@ -640,5 +680,6 @@ def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN
         results.append(res)
         keys.append((np.zeros(len(kept), dtype=np.int64), np.array(idx, dtype=np.int64)[kept]))
     tables, rejects = _assemble(schema, results, keys)
-    rejects.sort(key=lambda r: r.line)
+    order = np.argsort(rejects.line, kind="stable")  # by line across streams (the inputs' order within one)
+    rejects = Rejects(rejects.input[order], rejects.line[order], rejects.reason[order])
     return RecordSet(tables, [r_.stats for r_ in results], rejects)

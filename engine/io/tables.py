@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -58,11 +59,70 @@ class Reject:
     reason: str
 
 
+class Rejects(Sequence[Reject]):
+    """Rejected rows as three columns (input, line, reason), read as a sequence of Reject: a run that
+    rejects millions of rows holds three arrays, not millions of objects."""
+
+    __slots__ = ("input", "line", "reason")
+
+    def __init__(self, input: np.ndarray | None = None, line: np.ndarray | None = None,
+                 reason: np.ndarray | None = None):
+        self.input = np.zeros(0, dtype=object) if input is None else input
+        self.line = np.zeros(0, dtype=np.int64) if line is None else line
+        self.reason = np.zeros(0, dtype=object) if reason is None else reason
+
+    @classmethod
+    def of(cls, rejects: Iterable[Reject]) -> Rejects:
+        if isinstance(rejects, Rejects):
+            return rejects
+        rows = list(rejects)
+        return cls(np.array([r.input for r in rows], dtype=object), np.array([r.line for r in rows], dtype=np.int64),
+                   np.array([r.reason for r in rows], dtype=object))
+
+    @classmethod
+    def joined(cls, parts: Sequence[Rejects]) -> Rejects:
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else cls()
+        return cls(np.concatenate([p.input for p in parts]), np.concatenate([p.line for p in parts]),
+                   np.concatenate([p.reason for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    @overload
+    def __getitem__(self, i: int) -> Reject: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Reject]: ...
+
+    def __getitem__(self, i: int | slice) -> Reject | list[Reject]:
+        if isinstance(i, slice):
+            return list(Rejects(self.input[i], self.line[i], self.reason[i]))
+        return Reject(self.input[i], int(self.line[i]), self.reason[i])
+
+    def __iter__(self) -> Iterator[Reject]:
+        for path, line, reason in zip(self.input.tolist(), self.line.tolist(), self.reason.tolist()):
+            yield Reject(path, line, reason)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Rejects, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays, compared by value
+
+    def __repr__(self) -> str:
+        return f"Rejects({len(self)} rows{': ' + repr(self[:3])[1:-1] + ', ...' if len(self) else ''})"
+
+
 @dataclass
 class RecordSet:
     tables: dict[str, Table]  # every stream that appeared in the inputs (possibly with 0 records)
     inputs: list[InputStats]
-    rejects: list[Reject]  # sorted by (input order, line)
+    rejects: Rejects  # sorted by (input order, line); a list of Reject is taken as one
+
+    def __post_init__(self) -> None:
+        self.rejects = Rejects.of(self.rejects)
 
     @property
     def total(self) -> int:

@@ -655,8 +655,8 @@ class Outputs:
         try:
             write_alerts(result.alerts, self._staged("alerts"), self.fmt, staged_path)
             self._scored.close()
-            rejects = pd.DataFrame([(r.input, r.line, r.reason) for r in result.records.rejects],
-                                   columns=["input", "line", "reason"])
+            rej = result.records.rejects
+            rejects = pd.DataFrame({"input": rej.input, "line": rej.line, "reason": rej.reason})
             write_frame(rejects, self._staged("rejects"), "csv", staged_path)
             if result.late is not None:
                 write_frame(late_frame(result.late), self._staged("late"), "csv", staged_path)

@@ -118,11 +118,11 @@ def _reader(token: str, payload: bytes, region: str, chunk_rows: int, wide: pa.S
                 idx = pa.array([index], pa.int32())
                 yield extra(empty(1, _input=idx, _stream=pa.array([res.stream])), "stat",
                             read=[res.stats.read], filtered=[res.stats.filtered])
-                if res.rejects:
-                    rej = sorted(res.rejects)
-                    yield extra(empty(len(rej), _input=pa.array([index] * len(rej), pa.int32()),
-                                      _line=pa.array([r[0] for r in rej], pa.int64())),
-                                "rej", reason=[r[1] for r in rej])
+                if len(res.rejects):
+                    lines, reasons = res.rejects.sorted()
+                    yield extra(empty(len(lines), _input=pa.array(np.full(len(lines), index, np.int32)),
+                                      _line=pa.array(lines, pa.int64())),
+                                "rej", reason=reasons.tolist())
     return run
 
 

@@ -1,0 +1,108 @@
+"""Reject reasons formatted a column at a time give the text the per-row formatting gives.
+
+A run that rejects every row (a wrong file or mapping) formats its reasons over arrays
+(convert.shown_values, Problems.reasons, RejectLog); these tests hold them to the per-row
+definitions they replace: show_value of each value, "; ".join of each row's problems in order, and
+the reasons of a column equal to those of its rows converted one at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.io.convert import ManyReasons, Problems, convert_column, show_value, shown_values
+from engine.io.records import RejectLog
+from engine.io.tables import Reject, Rejects
+from engine.pack.streams import FieldSpec
+
+TEXT = st.one_of(
+    st.text(max_size=90),  # any code point: quotes, backslashes, controls, surrogates excluded by st.text
+    st.text(alphabet="0123456789-:T+Z .'\"\\,", max_size=90),
+    st.sampled_from(["", "x" * 57, "x" * 60, "x" * 61, "y" * 200, "it's", 'say "hi"', "a\\b", "日本", "\t"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), TEXT), min_size=1, max_size=40), st.data())
+def test_shown_values_equal_show_value_row_by_row(values, data):
+    arr = pa.array(values, pa.string())
+    rows = np.array(data.draw(st.lists(st.integers(0, len(values) - 1), max_size=60)), dtype=np.int64)
+    got = shown_values(arr, rows)
+    assert got.dtype == object
+    assert got.tolist() == [show_value(values[i]) for i in rows.tolist()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30), st.data())
+def test_problems_join_each_rows_reasons_in_order(n, data):
+    """Strings, per-row callables and ManyReasons, masks overlapping at random: each row's text is
+    its problems' texts joined with "; " in the order they were added."""
+    problems = Problems(n)
+    added = []
+    for k in range(data.draw(st.integers(0, 4))):
+        mask = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+        kind = data.draw(st.sampled_from(["str", "row", "many"]))
+        per_row = {"str": f"problem {k}".format, "row": f"p{k} at {{}}".format, "many": f"m{k}:{{}}".format}[kind]
+        reason = {"str": f"problem {k}", "row": per_row,
+                  "many": ManyReasons(lambda rows, f=per_row: np.array([f(i) for i in rows.tolist()], dtype=object))
+                  }[kind]
+        problems.add(mask, reason)
+        if mask.any():
+            added.append((mask, per_row))
+    rows = np.flatnonzero(problems.any())
+    want = ["; ".join(fn(int(i)) for mask, fn in added if mask[i]) for i in rows]
+    assert problems.reasons(rows).tolist() == want
+    assert [problems.reason(int(i)) for i in rows] == want
+
+
+CELL = st.one_of(st.none(), st.sampled_from(["", "  ", "2026-03-01T00:00:35+08:00", "2026-02-28 16:00:35",
+                                            "1772294435", "now", "9999-01-01T00:00:00Z", "12", "1.5", "1e16",
+                                            "nan", "yes", "x'y", "true"]), st.text(max_size=12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(CELL, min_size=1, max_size=120), st.sampled_from(["timestamp", "int", "float", "bool"]))
+def test_a_column_rejects_what_its_rows_reject_alone(values, ftype):
+    """The column at once (the cast tried on its first rows, then on all; reasons over arrays) gives
+    each row the value, the verdict and the reason that row gets converted on its own."""
+    spec = FieldSpec("f", ftype)
+    whole = convert_column(pa.array(values, pa.string()), spec, "CN")
+    bad = np.flatnonzero(whole.bad)
+    problems = Problems(len(values))
+    problems.add(whole.bad, whole.reason)
+    reasons = dict(zip(bad.tolist(), problems.reasons(bad).tolist()))
+    for i, value in enumerate(values):
+        alone = convert_column(pa.array([value], pa.string()), spec, "CN")
+        assert bool(alone.bad[0]) == bool(whole.bad[i]), (i, value)
+        assert bool(alone.vec.null[0]) == bool(whole.vec.null[i]), (i, value)
+        if not alone.vec.null[0]:
+            assert alone.vec.values[0] == whole.vec.values[i], (i, value)
+        if alone.bad[0]:
+            one = Problems(1)
+            one.add(alone.bad, alone.reason)
+            assert reasons[i] == one.reason(0), (i, value)
+
+
+def test_reject_log_sorts_by_line_then_reason_like_the_pairs():
+    log = RejectLog()
+    log.extend([(7, "b"), (3, "z")])
+    log.add(np.array([7, 1], dtype=np.int64), np.array(["a", "q"], dtype=object))
+    lines, reasons = log.sorted()
+    assert list(zip(lines.tolist(), reasons.tolist())) == sorted([(7, "b"), (3, "z"), (7, "a"), (1, "q")])
+    assert len(log) == 4
+    rejects = log.of_input("in.csv")
+    assert rejects == [Reject("in.csv", 1, "q"), Reject("in.csv", 3, "z"), Reject("in.csv", 7, "a"),
+                       Reject("in.csv", 7, "b")]
+
+
+def test_rejects_read_as_a_sequence_of_reject():
+    rows = [Reject("a.csv", 2, "x"), Reject("b.csv", 5, "y; z")]
+    rejects = Rejects.of(rows)
+    assert len(rejects) == 2 and bool(rejects) and not Rejects()
+    assert rejects[1] == rows[1] and rejects[:1] == rows[:1] and list(rejects) == rows
+    assert rejects == rows and rejects != rows[:1] and Rejects() == []
+    joined = Rejects.joined([Rejects(), rejects, Rejects.of(rows[:1])])
+    assert list(joined) == rows + rows[:1]
