@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudrules.io.sinks import atomic_path, jsonl_buffer, write_frame
+from fraudrules.io.sinks import atomic_path, csv_pieces, csv_safe, jsonl_buffer, write_frame
 
 
 def _pandas(frame: pd.DataFrame) -> bytes:
@@ -62,6 +62,43 @@ def test_categorical_text_is_written_as_its_text(rows, texts):
                           "few": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(texts)))})
     plain = pd.DataFrame({"free": coded["free"], "few": pd.Series(np.array(texts, dtype=object)[codes])})
     assert bytes(jsonl_buffer(coded)) == _pandas(plain)
+
+
+def _pandas_csv(frame: pd.DataFrame, header: bool = True) -> bytes:
+    """The reference for CSV: pandas' writer after the formula guard."""
+    return csv_safe(frame).to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+
+
+def _csv(frame: pd.DataFrame, header: bool = True) -> bytes:
+    return b"".join(p.encode("utf-8") if isinstance(p, str) else p.to_pybytes() for p in csv_pieces(frame, header))
+
+
+CSV_TEXT = st.one_of(st.text(max_size=8), st.sampled_from(
+    ["", "a,b", 'say "x"', "two\nlines", "cr\rhere", "=SUM(A1)", "@x", "+86 138", "+cmd|' /C'", "-3.5", "-x",
+     "\tlead", " pad ", "é中", "'quoted'", '"', ","]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(CSV_TEXT, st.integers(-2**63, 2**63 - 1), CSV_TEXT), min_size=1, max_size=30),
+       st.booleans(), st.sampled_from([object, "str"]))
+def test_csv_of_text_and_integers_is_pandas_csv(rows, header, text_dtype):
+    """Rejects and late records (text and integers) are written by Arrow; the bytes are pandas'."""
+    frame = pd.DataFrame(rows, columns=["input", "line", "reason"])
+    frame["line"] = frame["line"].astype(np.int64)
+    frame = frame.astype({"input": text_dtype, "reason": text_dtype})
+    assert _csv(frame, header) == _pandas_csv(frame, header)
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"a": ["x", None], "b": [1, 2]}),  # a null
+    pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0]}),  # floats
+    pd.DataFrame({"a": ["", ""]}),  # a lone column: the csv module quotes an empty row
+    pd.DataFrame({"a": pd.Series([], dtype=object), "b": pd.Series([], dtype=np.int64)}),
+])
+def test_csv_the_fast_path_leaves_to_pandas_is_pandas_csv(frame, tmp_path):
+    assert _csv(frame) == _pandas_csv(frame)
+    write_frame(frame, tmp_path / "f.csv", "csv")
+    assert (tmp_path / "f.csv").read_bytes() == _pandas_csv(frame)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])

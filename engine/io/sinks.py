@@ -11,6 +11,8 @@ would run as a formula is written with a leading ``'`` (:func:`csv_safe`).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -18,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,14 @@ _SIGNED = r"^[+-]"
 _SIGNED_NUMBER = r"^[+-][0-9. ()+\-eE]*$"
 
 
+def _formula_cells(arr: pa.Array) -> np.ndarray:
+    """Which cells of ``arr`` (text) a spreadsheet would read as a formula."""
+    hit = pc.or_(pc.match_substring_regex(arr, _FORMULA_START),
+                 pc.and_(pc.match_substring_regex(arr, _SIGNED),
+                         pc.invert(pc.match_substring_regex(arr, _SIGNED_NUMBER))))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with formula-like text cells prefixed by ``'`` (CSV outputs only: JSON Lines and
     Parquet keep values as they are)."""
@@ -83,16 +94,63 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) or not len(col):
             continue
         arr = pa.array(col.astype(object).where(col.notna(), None).to_numpy(), type=pa.string(), from_pandas=True)
-        hit = pc.or_(pc.match_substring_regex(arr, _FORMULA_START),
-                     pc.and_(pc.match_substring_regex(arr, _SIGNED),
-                             pc.invert(pc.match_substring_regex(arr, _SIGNED_NUMBER))))
-        hit = pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+        hit = _formula_cells(arr)
         if hit.any():
             out = frame.copy() if out is None else out
             fixed = col.astype(object).to_numpy(copy=True)
             fixed[hit] = ["'" + str(v) for v in fixed[hit]]
             out[name] = fixed
     return frame if out is None else out
+
+
+@lru_cache(maxsize=1)
+def _csv_quoted() -> str:
+    """RE2 for the cells the csv module (QUOTE_MINIMAL, "\\n" lines) quotes. Asked of the module
+    itself rather than assumed: a lone "\\r" is not quoted, "\\n" is."""
+    def quotes(c: str) -> bool:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(["a" + c, "b"])
+        return out.getvalue().startswith('"')
+
+    return "[" + "".join({"\r": r"\r", "\n": r"\n"}.get(c, c) for c in ',"\r\n' if quotes(c)) + "]"
+
+
+def _csv_cells(col: pd.Series) -> pa.Array | None:
+    """A column as CSV cells (formula guard and quoting applied) built by Arrow, or None where the
+    fast path does not handle it: nulls, floats, dates, anything but integers and text."""
+    if pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
+        return pa.array(col.to_numpy(dtype=np.int64)).cast(pa.large_string())
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) or col.isna().any():
+        return None
+    try:
+        arr = pa.array(col, type=pa.large_string(), from_pandas=True)  # Arrow-backed text: no copy
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text
+        return None
+    # GBs of text join without overflowing large_string's offsets; cells that need no change stay as they are
+    formula = _formula_cells(arr)
+    if formula.any():
+        arr = pc.if_else(pa.array(formula), pc.binary_join_element_wise(_lit("'"), arr, _lit("")), arr)
+    needs = pc.match_substring_regex(arr, _csv_quoted())
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise(_lit('"'), pc.replace_substring(arr, '"', '""'), _lit('"'), _lit(""))
+        arr = pc.if_else(needs, quoted, arr)
+    return arr
+
+
+def csv_pieces(frame: pd.DataFrame, header: bool) -> list[str | pa.Buffer]:
+    """CSV of a frame, in pieces written one after the other: byte-identical to
+    ``csv_safe(frame).to_csv(index=False, header=header, lineterminator="\\n")``. Built column-wise by
+    Arrow for integer and text columns (rejects, late records), by pandas for the rest. (A lone
+    column is pandas' too: the csv module quotes an empty cell that is a whole row.)"""
+    cells = [_csv_cells(col) for _, col in frame.items()] if len(frame) and len(frame.columns) > 1 else [None]
+    if any(c is None for c in cells):
+        return [csv_safe(frame).to_csv(index=False, header=header, lineterminator="\n")]
+    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, _lit(",")), _lit("\n"), _lit(""))
+    # the lines lie back to back in the array's data buffer: hand that over in one piece
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
+    body = lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1]) - int(offsets[0]))
+    head = pd.DataFrame(columns=frame.columns).to_csv(index=False, lineterminator="\n") if header else ""
+    return [head, body]
 
 
 def alert_line(alert: dict[str, Any]) -> str:
@@ -391,7 +449,12 @@ class FrameWriter:
             return
         assert self._fh is not None
         if self.fmt == "csv":
-            csv_safe(frame).to_csv(self._fh, index=False, header=first, lineterminator="\n")
+            for piece in csv_pieces(frame, header=first):
+                if isinstance(piece, str):
+                    self._fh.write(piece)
+                else:
+                    self._fh.flush()  # the text before the bytes
+                    self._fh.buffer.write(piece)
             return
         self._fh.flush()  # the text so far (a header, nothing else today) before the bytes
         # a slice at a time: buffers of tens of MB that the allocator reuses, not one of the whole file;
