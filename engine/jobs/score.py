@@ -78,6 +78,7 @@ Progress = Callable[[str, int, "int | None"], None]
 RuleResult = tuple[int, int, np.ndarray, list[tuple[tuple, int, dict[str, Any]]]]
 # Below this many records a run is over before worker processes would have started.
 PARALLEL_MIN_RECORDS = 50_000
+FREEZE_ALERTS_MIN = 20_000  # alerts from which later full collections are spared them (release_memory)
 
 
 def default_jobs(n_rules: int) -> int:
@@ -173,9 +174,9 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
         records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
                              for s, t in records.tables.items()}, records.inputs, records.rejects)
     else:
-        results = zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh, prior_alerts))
+        results = list(zip(plan.rules, _rule_results(plan, records, jobs, progress, fresh, prior_alerts)))
         if records.total >= PARALLEL_MIN_RECORDS:  # the executor is gone: its memory back before scoring
-            release_memory()
+            release_memory(freeze=sum(len(r[3]) for _, r in results) >= FREEZE_ALERTS_MIN)
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
@@ -188,6 +189,8 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
         alerts_keyed.extend(alerts)
     alerts_keyed.sort(key=lambda t: t[0])
     alerts = [a for *_, a in alerts_keyed]
+    if context is not None and len(alerts) >= FREEZE_ALERTS_MIN:  # a chunk's rules are done: as above
+        release_memory(freeze=True)
     matches = {rp.id: matches[rp.id] for rp in plan.rules}  # plan order, however the rules were grouped
     suppressed = {rp.id: suppressed[rp.id] for rp in plan.rules}
     for _, seq, alert in alerts_keyed:  # the trigger's score over all rules, now that all have run
@@ -498,6 +501,7 @@ def _decisions(scored: pd.DataFrame) -> Counter:
 def summary(result: ScoreResult) -> dict[str, Any]:
     rs = result.records
     history = result.late is not None
+    by_rule = result.alerts_by_rule()  # one pass over the alerts, not one per rule
     return {
         "rule_pack": result.plan.digest,
         "rules": len(result.plan.rules),
@@ -512,8 +516,7 @@ def summary(result: ScoreResult) -> dict[str, Any]:
                     **({"late": sum(s.late for s in rs.inputs)} if history else {})},
         "alerts": len(result.alerts),
         # every rule that ran, quiet ones with 0: a rule that never fires is worth seeing
-        "alerts_by_rule": {rp.id: result.alerts_by_rule().get(rp.id, 0) for rp in sorted(result.plan.rules,
-                                                                                        key=lambda r: r.id)},
+        "alerts_by_rule": {rp.id: by_rule.get(rp.id, 0) for rp in sorted(result.plan.rules, key=lambda r: r.id)},
         "alerts_by_severity": dict(sorted(result.alerts_by_severity().items())),
         "matches_by_rule": dict(sorted(result.matches.items())),
         "suppressed_by_rule": {k: v for k, v in sorted(result.suppressed.items()) if v},

@@ -1,0 +1,52 @@
+"""Text and time functions over columns give, row by row, what each value gives alone.
+
+``timestamp()`` over a column whose texts repeat (a mapping's constant) parses each distinct text
+once; ``concat()`` formats numbers through Arrow. Both are held to the value-by-value definition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraudrules.columns.vec import Vec
+from fraudrules.lang.functions import _DISTINCT_MIN, _to_text, timestamp_problems
+
+TEXTS = ["2026-03-01T00:00:35+08:00", "2026-02-28 16:00:35", "2026-03-01", "1772294435", "now", " today ",
+         "9999-01-01T00:00:00Z", "1500-01-01", "2026-03-01t00:00:35z", "", "x", "2026-13-01", "2026-03-01T00:00Z"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(TEXTS), min_size=1, max_size=6, unique=True), st.integers(0, 2**32 - 1),
+       st.sampled_from([None, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]))
+def test_timestamps_of_repeated_texts_are_each_texts_own(pool, seed, fmt):
+    rng = np.random.default_rng(seed)
+    n = _DISTINCT_MIN + int(rng.integers(0, 500))  # enough rows for the distinct texts to be parsed once
+    text = np.array(pool, dtype=object)[rng.integers(0, len(pool), n)]
+    null = rng.random(n) < 0.1
+    vec, why = timestamp_problems(text, null, fmt)
+    alone = {t: timestamp_problems(np.array([t], dtype=object), np.zeros(1, dtype=bool), fmt) for t in pool}
+    for i in range(n):
+        if null[i]:
+            assert vec.null[i] and vec.values[i] == 0 and why[i] == 0
+            continue
+        one, one_why = alone[text[i]]
+        assert (vec.values[i], vec.null[i], why[i]) == (one.values[0], one.null[0], one_why[0]), text[i]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.integers(-2**53, 2**53), st.floats(allow_nan=True, allow_infinity=True)),
+                min_size=1, max_size=50))
+def test_numbers_as_text_are_ints_without_point_and_floats_as_numpy_writes_them(values):
+    vals = np.array(values, dtype=np.float64)
+    null = np.zeros(len(vals), dtype=bool)
+    null[::7] = True
+    got = _to_text(Vec(vals, null))
+    for v, is_null, text in zip(vals.tolist(), null.tolist(), got.tolist()):
+        if is_null:
+            assert text == ""
+        elif np.isfinite(v) and v == int(v) and abs(v) < 2**53:
+            assert text == str(int(v))
+        else:
+            assert text == str(np.float64(v).astype(str))
