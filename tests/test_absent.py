@@ -263,6 +263,25 @@ def test_two_slices_equal_one_run(records, bound):
     assert _split_lines(records, bound) == batch_lines(PROPS_PLAN, records)
 
 
+def test_two_slices_where_every_asked_key_is_null():
+    """Found by the property above: the second slice's only records with a count over another stream
+    (calls counted by caller over sms by sender) have neither a caller nor a sender; the narrowed
+    index of asked keys was then empty and indexing it failed."""
+    records = [
+        {"stream": "sms", "ts": "2026-03-01T18:27:00+08:00", "sender": None, "receiver": "+88213000123",
+         "direction": "out", "id": "sm2"},
+        {"stream": "call", "ts": "2026-03-01T09:57:00+00:00", "caller": "13800000002", "callee": "13800000001",
+         "direction": "in", "duration": 0, "id": "ca10"},
+        {"stream": "call", "ts": "2026-03-01T18:27:00+08:00", "callee": "13800000001", "direction": "out",
+         "duration": 0, "answered": None, "id": "ca13"},
+        {"stream": "call", "ts": "2026-03-01T09:18:00+00:00", "caller": "+88213000123",
+         "callee": "+86 138 0000 0001", "direction": "in", "duration": 0, "answered": True, "id": "ca17"},
+        {"stream": "call", "ts": "2026-03-01T09:09:00+00:00", "caller": "95588", "callee": "+8613800000001",
+         "direction": "in", "duration": 0, "answered": True, "id": "ca18"},
+    ]
+    assert _split_lines(records, 10) == batch_lines(PROPS_PLAN, records)
+
+
 def test_runs_cut_between_a_transfer_and_its_deadline(tmp_path):
     """Samples in two runs with a store, cut at 16:00 on 1 March: TF-NOCALLBACK-001's transfer
     p000000737 (15:40:53) is in the first run, its deadline (16:10:53) passes in the second."""

@@ -310,7 +310,8 @@ class AggregateStore:
         else:
             q_codes, src_codes, rec = self._any_codes(spec)
         q_codes = q_codes[q_rows]
-        asked = np.zeros(max(int(q_codes.max(initial=-1)), int(src_codes.max(initial=-1))) + 1, dtype=bool)
+        # one slot at least: every key of both sides may be null (a slice whose asked records lack it)
+        asked = np.zeros(max(int(q_codes.max(initial=-1)), int(src_codes.max(initial=-1)), 0) + 1, dtype=bool)
         asked[q_codes[q_codes >= 0]] = True
         keep = np.flatnonzero((src_codes >= 0) & asked[np.maximum(src_codes, 0)])
         src_rows = keep if rec is None else rec[keep]
