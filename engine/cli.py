@@ -281,6 +281,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
     from .jobs.score import score_job, summary
+    from .runtime.alerts import alert_fields
 
     pack = _tuned(_load_pack(rules), param_sets, list_files)
     _check_rule_ids(pack, rule_ids)
@@ -349,7 +350,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
                   f"high-water mark and were not scored; they are listed in {paths['late']}")
     if out_dir:
         err.print(f"wrote {escape(', '.join(str(p) for p in paths.values()))}")
-    live = [a for a in result.alerts if not a["shadow"]]
+    live = any(not shadow for shadow, in alert_fields(result.alerts, "shadow"))
     sys.exit(EXIT_FINDINGS if fail_on_alerts and live else EXIT_OK)
 
 

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..runtime.alerts import Alerts, alert_line
 from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
 from .threads import ahead_threads, map_ahead
 
@@ -153,11 +154,6 @@ def csv_pieces(frame: pd.DataFrame, header: bool) -> list[str | pa.Buffer]:
     return [head, body]
 
 
-def alert_line(alert: dict[str, Any]) -> str:
-    """The canonical one-line JSON form of an alert (byte-stable)."""
-    return json.dumps(alert, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def _flat_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for a in alerts:
@@ -221,12 +217,13 @@ def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CSV_ALERT_COLUMNS)
 
 
-def write_alerts(alerts: list[dict[str, Any]], path: Path, fmt: str, place: Place = atomic_path) -> None:
+def write_alerts(alerts: Sequence[dict[str, Any]], path: Path, fmt: str, place: Place = atomic_path) -> None:
     with place(path) as tmp:
         if fmt == "jsonl":
+            lines = alerts.lines if isinstance(alerts, Alerts) else [alert_line(a) for a in alerts]
             with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                for a in alerts:
-                    fh.write(alert_line(a) + "\n")
+                for start in range(0, len(lines), 4096):  # a few MB at a time, not one copy of the file
+                    fh.write("\n".join(lines[start:start + 4096]) + "\n")
         elif fmt == "csv":
             csv_safe(_csv_alerts(alerts)).to_csv(tmp, index=False, lineterminator="\n")
         else:

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import InputError
 from ..io.tables import RecordSet
 from ..pack.model import key_parts
-from ..runtime.alerts import key_texts
+from ..runtime.alerts import alert_fields, key_texts
 from ..runtime.keys import key_column
 
 
@@ -123,7 +123,7 @@ def backtest(alerts: list[dict[str, Any]], rules: list[tuple[str, str, str]], re
              labels: Labels) -> BacktestReport:
     """``rules`` is [(rule_id, severity, status)] of the pack that produced ``alerts``."""
     cols = ["rule_id", "stream", "record_id", "key"]
-    frame = pd.DataFrame([{c: a[c] for c in cols} for a in alerts], columns=cols)
+    frame = pd.DataFrame(list(alert_fields(alerts, *cols)), columns=cols)
     lab = labels.frame
     join_cols = ["key"] if labels.by_key else ["stream", "record_id"]
     hits = frame.merge(lab[join_cols + ["typology", "case_id"]], on=join_cols, how="left")

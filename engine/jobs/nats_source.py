@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FraudRulesError, InputError
-from ..io.sinks import alert_line
+from ..runtime.alerts import alert_line
 from ..runtime.plan import Plan
 from .watch import DEFAULT_MAX_FUTURE, StreamRun, outputs_problem, read_checkpoint, write_checkpoint
 

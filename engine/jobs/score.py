@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +30,7 @@ from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
-from ..runtime.alerts import absence_decision, build_alerts, stamp_decision
+from ..runtime.alerts import Alerts, UnstampedAlerts, alert_fields, iter_alerts, stamps
 from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
@@ -44,7 +44,7 @@ from ..store.reach import reached
 class ScoreResult:
     plan: Plan
     records: RecordSet  # of a chunked run, or one whose scored records went to on_scored: stats and rejects only
-    alerts: list[dict[str, Any]]
+    alerts: Sequence[dict[str, Any]]  # Alerts, but for a Spark run's per-rule counts
     matches: dict[str, int]  # rule id -> matches (emitted + suppressed)
     suppressed: dict[str, int]
     scored: pd.DataFrame | None  # None when the scored records went to a writer chunk by chunk
@@ -59,10 +59,10 @@ class ScoreResult:
         return sum(self.timings.values())
 
     def alerts_by_rule(self) -> Counter:
-        return Counter(a["rule_id"] for a in self.alerts)
+        return Counter(rule for rule, in alert_fields(self.alerts, "rule_id"))
 
     def alerts_by_severity(self) -> Counter:
-        return Counter(a["severity"] for a in self.alerts)
+        return Counter(severity for severity, in alert_fields(self.alerts, "severity"))
 
     def decisions(self) -> Counter:
         return self.decision_counts
@@ -75,7 +75,7 @@ Progress = Callable[[str, int, "int | None"], None]
 # What one rule gives the job: matches, suppressed, the rows it matched at (last step), and its
 # emitted alerts, each with its place in the alert file (MatchView.order_keys) and its trigger's
 # total-order position.
-RuleResult = tuple[int, int, np.ndarray, list[tuple[tuple, int, dict[str, Any]]]]
+RuleResult = tuple[int, int, np.ndarray, UnstampedAlerts]
 # Below this many records a run is over before worker processes would have started.
 PARALLEL_MIN_RECORDS = 50_000
 FREEZE_ALERTS_MIN = 20_000  # alerts from which later full collections are spared them (release_memory)
@@ -89,11 +89,10 @@ def default_jobs(n_rules: int) -> int:
 def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     rm = executor.run_rule(rule_plan)
     view = match_view(executor, rm)
-    built = build_alerts(executor.plan, view, executor.evaluator)
+    built = iter_alerts(executor.plan, view, executor.evaluator)
     # an absence alert is no record's: -1, it takes the rule's own weight (absence_decision)
-    seqs = [-1] * len(built) if rule_plan.absent is not None else view.seq.tolist()
-    alerts = [(k, int(q), a) for k, q, a in zip(view.order_keys(), seqs, built)]
-    return rm.n, rm.suppressed, rm.rows[-1], alerts
+    seqs = [-1] * view.n if rule_plan.absent is not None else view.seq.tolist()
+    return rm.n, rm.suppressed, rm.rows[-1], UnstampedAlerts.of(built, view.order_keys(), seqs)
 
 
 # The executor forked workers evaluate rules with: prepared in the parent (key codes, groups,
@@ -157,7 +156,7 @@ def _rule_results(plan: Plan, records: RecordSet, jobs: int, progress: Progress 
 def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *,
              fresh: dict[str, np.ndarray] | None = None, prior_alerts: dict[str, dict[str, int]] | None = None,
              jobs: int = 1, context: Context | None = None, spend: bool = False
-             ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, int], pd.DataFrame]:
+             ) -> tuple[Alerts, dict[str, int], dict[str, int], pd.DataFrame]:
     """Run the batch executor and build alerts and scored records.
 
     With ``context``, ``records`` continue it (each rule sees the earlier records it can reach) and
@@ -168,7 +167,6 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
     rules evaluated at once (worker processes), with the same outputs as one.
     """
-    alerts_keyed: list[tuple[tuple, int, dict[str, Any]]] = []
     if context is not None:  # the new records alone are scored, numbered after the context
         results = _results_after(plan, records, context, progress, jobs)
         records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
@@ -180,28 +178,43 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     scores = {s: new_scores(s, t.n) for s, t in records.tables.items()}
     matches: dict[str, int] = {}
     suppressed: dict[str, int] = {}
-    for rp, (n, n_suppressed, rows, alerts) in results:
+    parts: list[tuple[RulePlan, UnstampedAlerts]] = []
+    for rp, (n, n_suppressed, rows, unstamped) in results:
         last = rp.steps[-1]
         matches[rp.id] = n
         suppressed[rp.id] = n_suppressed
         if last.stream in scores and rp.scores:
             add_matches(scores[last.stream], rows, rp.id, rp.rule.score, rp.rule.shadow)
-        alerts_keyed.extend(alerts)
-    alerts_keyed.sort(key=lambda t: t[0])
-    alerts = [a for *_, a in alerts_keyed]
-    if context is not None and len(alerts) >= FREEZE_ALERTS_MIN:  # a chunk's rules are done: as above
+        parts.append((rp, unstamped))
+    # a chunk's rules are done: as above
+    if context is not None and sum(len(part) for _, part in parts) >= FREEZE_ALERTS_MIN:
         release_memory(freeze=True)
     matches = {rp.id: matches[rp.id] for rp in plan.rules}  # plan order, however the rules were grouped
     suppressed = {rp.id: suppressed[rp.id] for rp in plan.rules}
-    for _, seq, alert in alerts_keyed:  # the trigger's score over all rules, now that all have run
-        if seq < 0:
-            absence_decision(alert, plan)
-            continue
-        table = records.tables[alert["stream"]]
-        stamp_decision(alert, int(scores[alert["stream"]].score[np.searchsorted(table.seq, seq)]), plan)
+    alerts = _stamped(parts, records, scores, plan)
     if spend and context is None:
         _spend(records)
     return alerts, matches, suppressed, scored_records(records, scores, plan, fresh)
+
+
+def _stamped(parts: list[tuple[RulePlan, UnstampedAlerts]], records: RecordSet, scores: dict[str, StreamScores],
+             plan: Plan) -> Alerts:
+    """Every rule's alerts with its trigger's score over all rules (now that all have run), in the
+    order of the alert file. Each part's unstamped lines are let go as soon as its alerts are built."""
+    order_keys = [key for _, part in parts for key in part.order]
+    stamped = []
+    for rp, part in parts:
+        if not len(part):  # a rule without alerts may end on a stream this run has no records of
+            risk = np.zeros(0, dtype=np.int64)
+        elif rp.absent is not None:  # no record's: the rule's own weight (runtime.alerts.absence_decision)
+            risk = np.full(len(part), 0 if rp.rule.shadow else rp.rule.score, dtype=np.int64)
+        else:
+            stream = rp.steps[-1].stream
+            at = np.searchsorted(records.tables[stream].seq, np.asarray(part.seq, dtype=np.int64))
+            risk = scores[stream].score[at]
+        stamped.append(part.stamped(rp, *stamps(risk, plan)))
+        part.heads = part.tails = []
+    return Alerts.joined(stamped).taken(sorted(range(len(order_keys)), key=order_keys.__getitem__))
 
 
 def _spend(records: RecordSet) -> None:
@@ -440,7 +453,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
 
     t0 = time.perf_counter()
     ctx = context if context is not None else Context(plan_horizon(plan))
-    alerts: list[dict[str, Any]] = []
+    alerts: list[Alerts] = []
     matches: Counter = Counter()
     suppressed: Counter = Counter()
     decisions: Counter = Counter()
@@ -450,7 +463,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
     for n, records in enumerate(read.chunks(), start=1):
         part = score_records(plan, records, context=ctx, jobs=jobs)
         ctx = part.context_after
-        alerts += part.alerts
+        alerts.append(part.alerts)
         matches.update(part.matches)
         suppressed.update(part.suppressed)
         decisions.update(part.decision_counts)
@@ -466,7 +479,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
     timings["evaluate"] = time.perf_counter() - t0
     records = RecordSet({}, read.inputs, read.rejects)
     scored = pd.concat(kept, ignore_index=True) if kept else None
-    return ScoreResult(plan, records, alerts, dict(matches), dict(suppressed), scored, timings,
+    return ScoreResult(plan, records, Alerts.joined(alerts), dict(matches), dict(suppressed), scored, timings,
                        late if context is not None else None, ctx if context is not None else None,
                        decisions, chunks=n)
 

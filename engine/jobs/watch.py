@@ -4,7 +4,7 @@ Reads JSON Lines (each record with a ``stream`` field, or source rows read
 through a mapping file) from stdin, a file or a growing file (``follow``),
 feeds them to the :class:`~engine.stream.StreamExecutor` in micro-batches of
 whatever input is available, appends every alert to the alert file as one
-line (:func:`engine.sinks.alert_line`) and flushes it at once.
+line (:func:`engine.runtime.alerts.alert_line`) and flushes it at once.
 
 Nothing is dropped silently: lines that are not JSON objects or whose values
 do not fit their fields go to the rejects output, records behind the
@@ -51,9 +51,8 @@ import numpy as np
 from ..errors import FraudRulesError, InputError
 from ..executors.stream import StreamExecutor
 from ..io.files import fsync_dir
-from ..io.sinks import alert_line
 from ..lang.expr import DURATION_UNITS
-from ..runtime.alerts import iso_utc
+from ..runtime.alerts import alert_line, iso_utc
 from ..runtime.plan import Plan
 
 STATE_KIND = "fraudrules-watch-checkpoint"

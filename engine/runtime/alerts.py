@@ -7,9 +7,11 @@ place where Python touches individual records, and only those that alert.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 
@@ -135,6 +137,14 @@ def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
     alert["decision"] = plan.policy.decide(capped)
 
 
+def stamps(risk_scores: np.ndarray, plan: Plan) -> tuple[list[int], list[str]]:
+    """Many triggers' ``risk_score`` and ``decision``, as :func:`stamp_decision` gives one; the policy
+    is asked once per distinct score."""
+    capped = np.minimum(np.asarray(risk_scores).astype(np.int64), 100).tolist()
+    decided = {score: plan.policy.decide(score) for score in set(capped)}
+    return capped, [decided[score] for score in capped]
+
+
 def absence_decision(alert: dict[str, Any], plan: Plan) -> None:
     """An absence alert's ``risk_score`` and ``decision``: the rule's own weight (0 for a shadow rule), since
     it comes after its last step's record was decided and adds to no record's score (docs/design.md §6)."""
@@ -144,11 +154,17 @@ def absence_decision(alert: dict[str, Any], plan: Plan) -> None:
 
 def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
     """Explained alert records for every match in ``view``, in match order."""
+    return list(iter_alerts(plan, view, evaluator))
+
+
+def iter_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> Iterator[dict[str, Any]]:
+    """:func:`build_alerts` one alert at a time: the values are computed a column at a time first, and
+    each alert's dict can be let go before the next is built."""
     rp = view.rule
     rule = rp.rule
     n = view.n
     if n == 0:
-        return []
+        return
     steps = rp.steps
     last = steps[-1]
     # evidence: the fields the rule used, per step
@@ -191,7 +207,6 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
             explain_cols.append((part, None))
         else:
             explain_cols.append((part, to_python(evaluator.compute(part.expr, explain_env))))
-    out = []
     for i in range(n):  # per alert, not per record
         evidence = []
         for alias, stream, cols in evidence_cols:
@@ -231,7 +246,7 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
         else:
             message = rule.title
         key = "" if key_vals[i] is None else str(key_vals[i])
-        out.append({
+        yield {
             "alert_id": alert_id(rule.id, rule.version, key, str(ids[i])),
             "rule_id": rule.id,
             "rule_version": rule.version,
@@ -252,5 +267,140 @@ def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict
             "evidence": evidence,
             "conditions": conditions,
             "rule_pack": plan.digest,
-        })
-    return out
+        }
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """The canonical one-line JSON form of an alert (byte-stable)."""
+    return json.dumps(alert, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+# The fields every alert's holder reads of each alert without its whole tree (Alerts.column): the
+# summary's counts, the exit code, a history's last alert per (rule, key), a backtest's join.
+ALERT_COLUMNS = ("alert_id", "rule_id", "severity", "shadow", "stream", "key", "ts", "record_id")
+_OWN_COLUMNS = ("alert_id", "key", "ts", "record_id")  # the others are the rule's
+
+
+@dataclass
+class UnstampedAlerts:
+    """One rule's alerts as an executor hands them over, before their ``risk_score`` and ``decision``
+    (which need every rule's matches at the trigger): each alert's canonical line cut where those two
+    go, its place in the alert file and its trigger's total-order position (-1: an absence alert).
+
+    Lines, not dicts: a forked worker pickles a few strings per alert instead of a tree of dicts, and
+    the parent holds about a line's bytes per alert (an alert storm of 1.77M alerts held 9.3 GB)."""
+
+    order: list[tuple]  # MatchView.order_keys
+    seq: list[int]
+    heads: list[str]  # the line up to the comma before "risk_score"
+    tails: list[str]  # the line from the comma after "decision"
+    columns: dict[str, list[Any]]  # the per-alert ALERT_COLUMNS (the rule's own are constants)
+
+    @classmethod
+    def of(cls, alerts: Iterable[dict[str, Any]], order: list[tuple], seq: list[int]) -> UnstampedAlerts:
+        """``alerts`` (built one at a time: :func:`iter_alerts`) cut; none of their dicts is held."""
+        heads, tails = [], []
+        columns: dict[str, list[Any]] = {name: [] for name in _OWN_COLUMNS}
+        for alert in alerts:
+            head, tail = cut_line(alert)
+            heads.append(head)
+            tails.append(tail)
+            for name, values in columns.items():
+                values.append(alert[name])
+        return cls(order, seq, heads, tails, columns)
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def stamped(self, rule_plan: RulePlan, risk_scores: list[int], decisions: list[str]) -> Alerts:
+        """The alerts of ``rule_plan`` (whose they are), in its own order, with each one's risk score and
+        decision."""
+        lines = [stamp_line(h, r, d, t) for h, r, d, t in zip(self.heads, risk_scores, decisions, self.tails)]
+        rule = rule_plan.rule
+        n = len(lines)
+        constants = {"rule_id": rule.id, "severity": rule.severity, "shadow": rule.shadow,
+                     "stream": rule_plan.steps[-1].stream}
+        return Alerts(lines, {**self.columns, **{k: [v] * n for k, v in constants.items()}})
+
+
+def cut_line(alert: dict[str, Any]) -> tuple[str, str]:
+    """``alert_line(alert)`` without its ``risk_score`` and ``decision`` (adjacent keys, in that order):
+    the text before them and the text after, so that :func:`stamp_line` puts them back byte for byte."""
+    keys = list(alert)
+    at = keys.index("risk_score")
+    if keys[at + 1:at + 2] != ["decision"]:
+        raise ValueError("an alert's decision must follow its risk_score")
+    head = alert_line({k: alert[k] for k in keys[:at]})[:-1]  # "{...", no closing brace
+    tail = alert_line({k: alert[k] for k in keys[at + 2:]})[1:]  # "...}", no opening brace
+    return head, tail
+
+
+def stamp_line(head: str, risk_score: int | None, decision: str | None, tail: str) -> str:
+    before = "," if len(head) > 1 else ""
+    after = "," if len(tail) > 1 else ""
+    return (f'{head}{before}"risk_score":{json.dumps(risk_score)},'
+            f'"decision":{json.dumps(decision, ensure_ascii=False)}{after}{tail}')
+
+
+@dataclass(eq=False)
+class Alerts(Sequence[dict[str, Any]]):
+    """A run's alerts in alert-file order, held as their canonical lines (:func:`alert_line`) beside
+    the fields a job reads of every alert (:data:`ALERT_COLUMNS`). It reads as a sequence of alert
+    dicts, each parsed from its line when asked for; ``lines`` and ``column`` read no JSON."""
+
+    lines: list[str] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in ALERT_COLUMNS})
+
+    @classmethod
+    def of(cls, alerts: Sequence[dict[str, Any]]) -> Alerts:
+        """Alerts held as dicts (a stream executor's, a test's), as Alerts."""
+        if isinstance(alerts, Alerts):
+            return alerts
+        return cls([alert_line(a) for a in alerts], {name: [a[name] for a in alerts] for name in ALERT_COLUMNS})
+
+    @classmethod
+    def joined(cls, parts: Sequence[Alerts]) -> Alerts:
+        """``parts`` one after another (chunks in time order)."""
+        return cls([line for p in parts for line in p.lines],
+                   {name: [v for p in parts for v in p.columns[name]] for name in ALERT_COLUMNS})
+
+    def column(self, name: str) -> list[Any]:
+        return self.columns[name]
+
+    def taken(self, order: Sequence[int]) -> Alerts:
+        """The alerts at positions ``order``, in that order."""
+        return Alerts([self.lines[i] for i in order], {k: [v[i] for i in order] for k, v in self.columns.items()})
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [json.loads(line) for line in self.lines[i]]
+        return json.loads(self.lines[i])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(json.loads, self.lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Alerts):
+            return self.lines == other.lines
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Alerts({len(self)} alerts)"
+
+
+def alert_fields(alerts: Sequence[dict[str, Any]], *names: str) -> Iterator[tuple[Any, ...]]:
+    """The named fields of each alert, read from an :class:`Alerts`' columns (no JSON) where it has them."""
+    if isinstance(alerts, Alerts) and all(n in alerts.columns for n in names):
+        return zip(*(alerts.columns[n] for n in names))
+    return (tuple(a[n] for n in names) for a in alerts)

@@ -20,6 +20,7 @@ large input it stays in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ from ..columns.vec import Vec, concat
 from ..io.arrow import TS_TYPE, TextAfterArrow, arrow_to_columns, arrow_to_vec, columns_to_arrow
 from ..io.tables import RecordSet, Table
 from ..pack.streams import Schema
+from ..runtime.alerts import alert_fields
 from .horizon import Horizon
 
 ORDER = "_order"
@@ -168,7 +170,7 @@ class Context:
         return RecordSet(tables, records.inputs, records.rejects), fresh
 
     # -- after the slice -----------------------------------------------------------------------
-    def advance(self, records: RecordSet, emitted: list[dict], schema: Schema, scored_rows: int,
+    def advance(self, records: RecordSet, emitted: Sequence[dict], schema: Schema, scored_rows: int,
                 high_water: int | None = None) -> Context:
         """The context after ``records`` (the new rows only, late ones removed) and their alerts.
 
@@ -237,7 +239,7 @@ def thin(table: pa.Table, high_water: int | None, column_spans: dict[str, int]) 
     return table
 
 
-def merge_last_alerts(last: pa.Table, emitted: list[dict], high_water: int | None, suppress_ns: int) -> pa.Table:
+def merge_last_alerts(last: pa.Table, emitted: Sequence[dict], high_water: int | None, suppress_ns: int) -> pa.Table:
     """Upsert the newest emitted alert per (rule, key); drop those that can no longer suppress."""
     latest: dict[tuple[str, str], tuple[int, str]] = {}
     if last.num_rows:
@@ -245,8 +247,9 @@ def merge_last_alerts(last: pa.Table, emitted: list[dict], high_water: int | Non
                                       last.column("ts").cast(pa.int64()).to_pylist(),
                                       last.column("alert_id").to_pylist()):
             latest[(rule, key)] = (ts, aid)
-    for a in emitted:  # in the total order, so a later alert of a pair replaces an earlier one
-        latest[(a["rule_id"], a["key"])] = (iso_to_ns(a["ts"]), a["alert_id"])
+    # in the total order, so a later alert of a pair replaces an earlier one
+    for rule, key, ts, aid in alert_fields(emitted, "rule_id", "key", "ts", "alert_id"):
+        latest[(rule, key)] = (iso_to_ns(ts), aid)
     cutoff = -(1 << 62) if high_water is None else high_water - suppress_ns
     rows = sorted((k, v) for k, v in latest.items() if v[0] >= cutoff)
     return pa.table({

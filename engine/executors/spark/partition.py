@@ -22,10 +22,9 @@ import pyarrow as pa
 from ...columns.types import PhysicalKind
 from ...columns.vec import Vec, physical_kind
 from ...io.arrow import arrow_to_vec
-from ...io.sinks import alert_line
 from ...io.tables import RecordSet, Table
 from ...pack.streams import Schema
-from ...runtime.alerts import absence_decision, build_alerts, stamp_decision
+from ...runtime.alerts import absence_decision, alert_line, build_alerts, stamp_decision
 from ...runtime.plan import Plan
 from ..batch import BatchExecutor, RuleMatches, match_view
 from .routing import Family
