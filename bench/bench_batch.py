@@ -20,7 +20,9 @@ sequence) with ``bench/other_sql.py``. Everything else below is the same for bot
    not regenerate.
 2. Contenders, each in its own subprocess so that peak RSS and CPU time
    (``os.wait4``'s ``ru_maxrss``, ``ru_utime + ru_stime``) are that
-   contender's alone; wall time includes interpreter start-up and imports:
+   contender's alone, started from a small launcher process (``bench/launch.py``:
+   a child's ``ru_maxrss`` starts at its parent's peak); wall time includes
+   interpreter start-up and imports:
 
    * ``engine``: ``python cli.py score DIR --rules PACK --out OUT -q``, end to
      end (read, normalise, evaluate, write alerts, scored records, rejects and
@@ -64,6 +66,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # bench.pack_sql, and fraudrules from this checkout's engine/ via its install
+from bench.launch import Launcher  # noqa: E402
 from bench.other_sql import OTHER  # noqa: E402
 from bench.pack_sql import SHIPPED, SqlPack, load_statements, q  # noqa: E402
 
@@ -291,21 +294,17 @@ class Run:
     stderr: str = ""
 
 
-def measure(run: Run, cmd: list[str], logdir: Path) -> None:
-    """Run ``cmd`` once; wall seconds and peak RSS of that process (and the children it waited for)."""
+def measure(run: Run, cmd: list[str], logdir: Path, launcher: Launcher) -> None:
+    """Run ``cmd`` once; wall seconds and peak RSS of that process (and the children it waited for),
+    started from the small launcher process (bench/launch.py says why)."""
     out, err = logdir / f"{run.name}.stdout", logdir / f"{run.name}.stderr"
-    with open(out, "wb") as fo, open(err, "wb") as fe:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=fo, stderr=fe)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    done = launcher.run(cmd, REPO, out, err)
     run.stdout, run.stderr = out.read_text(), err.read_text()
-    if proc.returncode != 0:
-        raise SystemExit(f"{run.name} failed ({proc.returncode}): {' '.join(cmd)}\n{run.stderr[-3000:]}")
-    run.seconds.append(seconds)
-    run.rss_mb.append(usage.ru_maxrss / 1024)  # Linux: KiB
-    run.cpu.append(usage.ru_utime + usage.ru_stime)
+    if done.exit_code != 0:
+        raise SystemExit(f"{run.name} failed ({done.exit_code}): {' '.join(cmd)}\n{run.stderr[-3000:]}")
+    run.seconds.append(done.seconds)
+    run.rss_mb.append(done.peak_rss_mb)
+    run.cpu.append(done.cpu_seconds)
 
 
 def engine_alert_ids(alerts: Path) -> dict[str, set[str]]:
@@ -375,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_pyarrow"]:
         child_pyarrow(argv[1:])
         return 0
+    launcher = Launcher()  # before anything grows this process (bench/launch.py)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000, help="records to generate (approximately)")
@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for _ in range(a.repeat):
         for name in wanted:
-            measure(runs[name], commands[name], run_dir)
+            measure(runs[name], commands[name], run_dir, launcher)
             r = runs[name]
             print(f"  {name}: {r.seconds[-1]:.2f} s, CPU {r.cpu[-1]:.2f} s, {r.rss_mb[-1]:.0f} MB", flush=True)
 
