@@ -30,7 +30,7 @@ from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
-from ..runtime.alerts import Alerts, UnstampedAlerts, alert_fields, iter_alerts, stamps
+from ..runtime.alerts import Alerts, UnstampedAlerts, absence_weight, alert_fields, iter_alerts, stamps
 from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
@@ -90,7 +90,7 @@ def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     rm = executor.run_rule(rule_plan)
     view = match_view(executor, rm)
     built = iter_alerts(executor.plan, view, executor.evaluator)
-    # an absence alert is no record's: -1, it takes the rule's own weight (absence_decision)
+    # an absence alert is no record's: -1, it takes the rule's own weight (absence_weight)
     seqs = [-1] * view.n if rule_plan.absent is not None else view.seq.tolist()
     return rm.n, rm.suppressed, rm.rows[-1], UnstampedAlerts.of(built, view.order_keys(), seqs)
 
@@ -206,8 +206,8 @@ def _stamped(parts: list[tuple[RulePlan, UnstampedAlerts]], records: RecordSet, 
     for rp, part in parts:
         if not len(part):  # a rule without alerts may end on a stream this run has no records of
             risk = np.zeros(0, dtype=np.int64)
-        elif rp.absent is not None:  # no record's: the rule's own weight (runtime.alerts.absence_decision)
-            risk = np.full(len(part), 0 if rp.rule.shadow else rp.rule.score, dtype=np.int64)
+        elif rp.absent is not None:  # no record's: the rule's own weight
+            risk = np.full(len(part), absence_weight(rp), dtype=np.int64)
         else:
             stream = rp.steps[-1].stream
             at = np.searchsorted(records.tables[stream].seq, np.asarray(part.seq, dtype=np.int64))

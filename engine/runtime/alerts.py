@@ -145,11 +145,16 @@ def stamps(risk_scores: np.ndarray, plan: Plan) -> tuple[list[int], list[str]]:
     return capped, [decided[score] for score in capped]
 
 
+def absence_weight(rule_plan: RulePlan) -> int:
+    """An absence alert's risk score: the rule's own weight (0 for a shadow rule), since it comes after
+    its last step's record was decided and adds to no record's score (docs/design.md §6)."""
+    return 0 if rule_plan.rule.shadow else rule_plan.rule.score
+
+
 def absence_decision(alert: dict[str, Any], plan: Plan) -> None:
-    """An absence alert's ``risk_score`` and ``decision``: the rule's own weight (0 for a shadow rule), since
-    it comes after its last step's record was decided and adds to no record's score (docs/design.md §6)."""
-    rule = next(rp.rule for rp in plan.rules if rp.id == alert["rule_id"])
-    stamp_decision(alert, 0 if rule.shadow else rule.score, plan)
+    """An absence alert's ``risk_score`` and ``decision`` (:func:`absence_weight`)."""
+    rule_plan = next(rp for rp in plan.rules if rp.id == alert["rule_id"])
+    stamp_decision(alert, absence_weight(rule_plan), plan)
 
 
 def build_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> list[dict[str, Any]]:
