@@ -32,8 +32,8 @@ def assert_resume_is_uninterrupted(plan, records: list[dict], cut: float) -> Non
 
     from fraudrules.executors.stream import StreamExecutor
     from fraudrules.io.records import records_from_dicts
-    from fraudrules.io.sinks import alert_line
     from fraudrules.jobs.score import evaluate
+    from fraudrules.runtime.alerts import alert_line
     from tests.reference import parse_ts
 
     ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
@@ -57,8 +57,8 @@ def alerts_of_both_executors(pack, records: list[dict]) -> list[dict]:
 
     from fraudrules.executors.stream import StreamExecutor
     from fraudrules.io.records import records_from_dicts
-    from fraudrules.io.sinks import alert_line
     from fraudrules.jobs.score import evaluate
+    from fraudrules.runtime.alerts import alert_line
     from fraudrules.runtime.plan import compile_pack
 
     plan = compile_pack(pack, "CN")

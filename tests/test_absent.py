@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from fraudrules.errors import RuleErrors
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import parse_inputs, records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import score_job, score_records
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.store.context import Context
 from fraudrules.store.horizon import plan_horizon

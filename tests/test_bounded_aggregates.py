@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.rule_tests import EXECUTORS, run_rule_tests
 from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import REPO, assert_resume_is_uninterrupted
 from tests.test_properties import record_lists

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from bench.busy_key import records as pass_through_records
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import REPO, make_pack
 from tests.reference import reference_matches

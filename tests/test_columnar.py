@@ -7,6 +7,8 @@ per-stream scored frames for the scored records, one process for ``jobs``.
 
 from __future__ import annotations
 
+import itertools
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from fraudrules.io.records import parse_inputs, read_time_chunks
 from fraudrules.io.sinks import plain_text
 from fraudrules.jobs import score as job
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime import alert_text
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.runtime.scoring import new_scores
 from fraudrules.runtime.windows import ColumnCodes, joint_codes, object_codes, sorted_ranks
@@ -112,6 +115,30 @@ def test_rules_in_worker_processes_give_the_same_outputs(sample_run, monkeypatch
     done = []
     job.evaluate(plan, records, lambda phase, n, total: done.append((phase, n, total)), jobs=3)
     assert done[-1] == ("rules", len(plan.rules), len(plan.rules))
+
+
+def test_alert_text_in_files_gives_the_same_alerts_and_leaves_no_file(sample_run, monkeypatch, tmp_path):
+    """Every rule's alert text spooled to a file (runtime.alert_text), in this process and in forked
+    workers: the same alerts as text held in memory, and the temporary folder is left as it was."""
+    plan, records = sample_run
+    in_memory = job.evaluate(plan, records, jobs=1)[0]
+    monkeypatch.setattr(alert_text, "SPOOL_MEMORY_BYTES", 0)
+    monkeypatch.setattr(job, "PARALLEL_MIN_RECORDS", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for jobs in (1, 2):
+        alerts = job.evaluate(plan, records, jobs=jobs)[0]
+        assert alerts.text.in_file and alerts.lines == in_memory.lines and alerts.columns == in_memory.columns
+        assert list(tmp_path.iterdir()) == []
+    real = job.iter_alerts
+
+    def broken(*args):  # a rule's alerts fail half-way, after its text has gone to a file
+        yield from itertools.islice(real(*args), 3)
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(job, "iter_alerts", broken)
+    with pytest.raises(RuntimeError, match="broken"):
+        job.evaluate(plan, records, jobs=1)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_jobs_is_capped_by_the_rules():

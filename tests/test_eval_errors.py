@@ -22,8 +22,8 @@ from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream import executor as executor_mod
 from fraudrules.executors.stream import guard as guard_mod
 from fraudrules.io.records import parse_inputs
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.watch import WatchJob, WatchOptions, ordered_records, read_checkpoint
+from fraudrules.runtime.alerts import alert_line
 from tests.test_stream import PACK, PLAN, SAMPLES, batch_lines
 
 INFLOW, OUTFLOW = "p000000005", "p000000006"  # the first TF-PASS-001 chain of the samples

@@ -18,10 +18,10 @@ from fraudrules.columns.phones import country_one, type_one
 from fraudrules.columns.vec import Vec
 from fraudrules.errors import RuleError, RuleErrors
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.lang.functions import FUNCTIONS, is_round_one
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import make_pack
 from tests.test_stream import stream_lines

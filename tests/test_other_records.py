@@ -18,9 +18,9 @@ import fraudrules.executors.batch
 from fraudrules.errors import RuleErrors
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack
 from tests.reference import parse_ts
@@ -210,8 +210,8 @@ def test_an_earlier_steps_other_stream_aggregate_at_a_carried_record():
     context from an earlier run: its index must be queried at context rows too, not only at the new
     records that trigger (a hypothesis example of tests/test_absent.py found this: the alert was lost)."""
     from fraudrules.io.records import records_from_dicts
-    from fraudrules.io.sinks import alert_line
     from fraudrules.jobs.score import score_records
+    from fraudrules.runtime.alerts import alert_line
     from fraudrules.store.context import Context
     from fraudrules.store.horizon import plan_horizon
 

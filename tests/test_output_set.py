@@ -134,10 +134,10 @@ def test_a_folder_that_must_not_be_swapped_is_committed_file_by_file(tmp_path, m
     else:  # root may write anywhere, so the refusal is simulated
         mkdtemp = output_set.tempfile.mkdtemp
 
-        def refuse_beside(*args, dir=None, **kwargs):
+        def refuse_beside(suffix=None, prefix=None, dir=None):  # mkdtemp's own signature
             if dir is not None and Path(dir) == out.resolve().parent:
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-            return mkdtemp(*args, dir=dir, **kwargs)
+            return mkdtemp(suffix, prefix, dir)
 
         monkeypatch.setattr(output_set.tempfile, "mkdtemp", refuse_beside)
     result = run(out)

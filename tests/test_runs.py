@@ -23,10 +23,10 @@ from fraudrules.errors import FraudRulesError
 from fraudrules.executors.batch import BatchExecutor
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
 from fraudrules.pack.lint import lint_pack
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import make_pack
 from tests.reference import reference_matches

@@ -35,9 +35,8 @@ from fraudrules.executors.spark import evaluate_group, plan_routing, record_sche
 from fraudrules.executors.spark.partition import records_batch, with_decision
 from fraudrules.executors.spark.routing import ALL
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.score import evaluate
-from fraudrules.runtime.alerts import key_texts
+from fraudrules.runtime.alerts import alert_line, key_texts
 from fraudrules.synth.generate import generate
 from tests.test_properties import record_lists
 from tests.test_stream import PACK, PLAN, PROPS_PLAN, batch_lines

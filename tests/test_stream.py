@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.durable import MAX_SIDS, RULESET, fact_id, fnv1a32
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
-from fraudrules.io.sinks import alert_line
 from fraudrules.jobs.rule_tests import run_rule_tests
 from fraudrules.jobs.score import evaluate
 from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.synth.generate import generate
 from tests.helpers import input_ts, make_pack

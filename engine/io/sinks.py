@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..runtime.alerts import Alerts, alert_line
+from ..runtime.alerts import Alerts
 from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
 from .threads import ahead_threads, map_ahead
 
@@ -220,10 +220,8 @@ def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
 def write_alerts(alerts: Sequence[dict[str, Any]], path: Path, fmt: str, place: Place = atomic_path) -> None:
     with place(path) as tmp:
         if fmt == "jsonl":
-            lines = alerts.lines if isinstance(alerts, Alerts) else [alert_line(a) for a in alerts]
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                for start in range(0, len(lines), 4096):  # a few MB at a time, not one copy of the file
-                    fh.write("\n".join(lines[start:start + 4096]) + "\n")
+            with open(tmp, "wb") as fh:  # a window at a time (ByteSource.blocks), not one copy of the file
+                Alerts.of(alerts).write_lines(fh)
         elif fmt == "csv":
             csv_safe(_csv_alerts(alerts)).to_csv(tmp, index=False, lineterminator="\n")
         else:

@@ -7,10 +7,12 @@ parses options and prints.
 from __future__ import annotations
 
 import multiprocessing as mp
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,8 @@ from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
-from ..runtime.alerts import Alerts, UnstampedAlerts, absence_weight, alert_fields, iter_alerts, stamps
+from ..runtime.alert_text import FILE_PREFIX
+from ..runtime.alerts import Alerts, UnstampedAlerts, absence_weight, alert_fields, iter_alerts, stamped_alerts, stamps
 from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
@@ -73,7 +76,7 @@ Progress = Callable[[str, int, "int | None"], None]
 
 
 # What one rule gives the job: matches, suppressed, the rows it matched at (last step), and its
-# emitted alerts, each with its place in the alert file (MatchView.order_keys) and its trigger's
+# emitted alerts, each with its place in the alert file (MatchView.order_columns) and its trigger's
 # total-order position.
 RuleResult = tuple[int, int, np.ndarray, UnstampedAlerts]
 # Below this many records a run is over before worker processes would have started.
@@ -91,8 +94,14 @@ def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     view = match_view(executor, rm)
     built = iter_alerts(executor.plan, view, executor.evaluator)
     # an absence alert is no record's: -1, it takes the rule's own weight (absence_weight)
-    seqs = [-1] * view.n if rule_plan.absent is not None else view.seq.tolist()
-    return rm.n, rm.suppressed, rm.rows[-1], UnstampedAlerts.of(built, view.order_keys(), seqs)
+    seqs = np.full(view.n, -1, dtype=np.int64) if rule_plan.absent is not None else view.seq
+    return rm.n, rm.suppressed, rm.rows[-1], UnstampedAlerts.of(built, view.order_columns(), seqs, _ALERT_FOLDER)
+
+
+# Where a rule's alert text goes once it outgrows memory (runtime.alert_text): a folder of the run's
+# own, set by evaluate() before any worker forks, so that workers inherit it; evaluate() takes each
+# file from it (ByteSource.hold) and removes it, so that an error leaves none of them behind.
+_ALERT_FOLDER: str | None = None
 
 
 # The executor forked workers evaluate rules with: prepared in the parent (key codes, groups,
@@ -167,6 +176,26 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     chunks), only fresh rows trigger and are scored; ``prior_alerts`` seeds suppression. ``jobs``:
     rules evaluated at once (worker processes), with the same outputs as one.
     """
+    with _alert_folder():
+        return _evaluate(plan, records, progress, fresh=fresh, prior_alerts=prior_alerts, jobs=jobs, context=context,
+                         spend=spend)
+
+
+@contextmanager
+def _alert_folder() -> Iterator[None]:
+    global _ALERT_FOLDER
+    outer = _ALERT_FOLDER
+    with tempfile.TemporaryDirectory(prefix=FILE_PREFIX) as folder:
+        _ALERT_FOLDER = folder
+        try:
+            yield
+        finally:
+            _ALERT_FOLDER = outer
+
+
+def _evaluate(plan: Plan, records: RecordSet, progress: Progress | None, *, fresh: dict[str, np.ndarray] | None,
+              prior_alerts: dict[str, dict[str, int]] | None, jobs: int, context: Context | None, spend: bool
+              ) -> tuple[Alerts, dict[str, int], dict[str, int], pd.DataFrame]:
     if context is not None:  # the new records alone are scored, numbered after the context
         results = _results_after(plan, records, context, progress, jobs)
         records = RecordSet({s: Table(s, t.columns, t.seq + context.next_order, t.input_index, t.line)
@@ -180,6 +209,7 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
     suppressed: dict[str, int] = {}
     parts: list[tuple[RulePlan, UnstampedAlerts]] = []
     for rp, (n, n_suppressed, rows, unstamped) in results:
+        unstamped.text.hold()  # out of the run's folder before it goes
         last = rp.steps[-1]
         matches[rp.id] = n
         suppressed[rp.id] = n_suppressed
@@ -200,8 +230,7 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
 def _stamped(parts: list[tuple[RulePlan, UnstampedAlerts]], records: RecordSet, scores: dict[str, StreamScores],
              plan: Plan) -> Alerts:
     """Every rule's alerts with its trigger's score over all rules (now that all have run), in the
-    order of the alert file. Each part's unstamped lines are let go as soon as its alerts are built."""
-    order_keys = [key for _, part in parts for key in part.order]
+    order of the alert file."""
     stamped = []
     for rp, part in parts:
         if not len(part):  # a rule without alerts may end on a stream this run has no records of
@@ -210,11 +239,10 @@ def _stamped(parts: list[tuple[RulePlan, UnstampedAlerts]], records: RecordSet, 
             risk = np.full(len(part), absence_weight(rp), dtype=np.int64)
         else:
             stream = rp.steps[-1].stream
-            at = np.searchsorted(records.tables[stream].seq, np.asarray(part.seq, dtype=np.int64))
+            at = np.searchsorted(records.tables[stream].seq, part.seq)
             risk = scores[stream].score[at]
-        stamped.append(part.stamped(rp, *stamps(risk, plan)))
-        part.heads = part.tails = []
-    return Alerts.joined(stamped).taken(sorted(range(len(order_keys)), key=order_keys.__getitem__))
+        stamped.append((rp, part, *stamps(risk, plan)))
+    return stamped_alerts(stamped, _ALERT_FOLDER)
 
 
 def _spend(records: RecordSet) -> None:

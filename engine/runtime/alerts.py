@@ -10,13 +10,14 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, overload
+from dataclasses import dataclass
+from typing import IO, Any, overload
 
 import numpy as np
 
 from ..columns.vec import Vec
 from ..lang.formats import format_spec_problem
+from .alert_text import ByteSource, ByteSpool
 from .bindings import Bindings
 from .evaluate import Evaluator
 from .plan import Plan, RulePlan
@@ -128,6 +129,16 @@ class MatchView:
             ts = self.rows.column(self.rule.steps[-1].alias, "ts").values.tolist()
             return [(t, q, self.rule.id) for t, q in zip(ts, self.seq.tolist())]
         return [(d, AFTER_ALL, q, self.rule.id) for d, q in zip(self.deadline.tolist(), self.seq.tolist())]
+
+    def order_columns(self) -> np.ndarray:
+        """:meth:`order_keys` without the rule id, as an (n, 3) int64 array: ``(ts, seq, 0)`` at a
+        trigger, ``(D, AFTER_ALL, trigger seq)`` for an absence. Sorted with the rule id last, the rows
+        keep the keys' order, since no seq reaches AFTER_ALL."""
+        seq = np.asarray(self.seq, dtype=np.int64)
+        if self.deadline is None:
+            ts = np.asarray(self.rows.column(self.rule.steps[-1].alias, "ts").values, dtype=np.int64)
+            return np.column_stack([ts, seq, np.zeros_like(seq)])
+        return np.column_stack([np.asarray(self.deadline, dtype=np.int64), np.full_like(seq, AFTER_ALL), seq])
 
 
 def stamp_decision(alert: dict[str, Any], risk_score: int, plan: Plan) -> None:
@@ -284,48 +295,118 @@ def alert_line(alert: dict[str, Any]) -> str:
 # summary's counts, the exit code, a history's last alert per (rule, key), a backtest's join.
 ALERT_COLUMNS = ("alert_id", "rule_id", "severity", "shadow", "stream", "key", "ts", "record_id")
 _OWN_COLUMNS = ("alert_id", "key", "ts", "record_id")  # the others are the rule's
+STAMP_BLOCK = 1 << 16  # alerts stamped and written at once
 
 
-@dataclass
+@dataclass(eq=False)
 class UnstampedAlerts:
     """One rule's alerts as an executor hands them over, before their ``risk_score`` and ``decision``
-    (which need every rule's matches at the trigger): each alert's canonical line cut where those two
-    go, its place in the alert file and its trigger's total-order position (-1: an absence alert).
+    (which need every rule's matches at the trigger): each alert's canonical line without those two,
+    as UTF-8 in a :class:`ByteSource`, with where it starts (``starts``, one more than there are
+    alerts) and where the two go (``cuts``); its place in the alert file (``order``:
+    :meth:`MatchView.order_columns`) and its trigger's total-order position (``seq``, -1: an absence).
 
-    Lines, not dicts: a forked worker pickles a few strings per alert instead of a tree of dicts, and
-    the parent holds about a line's bytes per alert (an alert storm of 1.77M alerts held 9.3 GB)."""
+    Bytes, not dicts or strings: a forked worker hands over a file's name, or a few MB, instead of a
+    tree of dicts per alert, and the parent never holds a storm's text (alert_text)."""
 
-    order: list[tuple]  # MatchView.order_keys
-    seq: list[int]
-    heads: list[str]  # the line up to the comma before "risk_score"
-    tails: list[str]  # the line from the comma after "decision"
+    order: np.ndarray
+    seq: np.ndarray
+    text: ByteSource
+    starts: np.ndarray
+    cuts: np.ndarray
     columns: dict[str, list[Any]]  # the per-alert ALERT_COLUMNS (the rule's own are constants)
 
     @classmethod
-    def of(cls, alerts: Iterable[dict[str, Any]], order: list[tuple], seq: list[int]) -> UnstampedAlerts:
-        """``alerts`` (built one at a time: :func:`iter_alerts`) cut; none of their dicts is held."""
-        heads, tails = [], []
+    def of(cls, alerts: Iterable[dict[str, Any]], order: np.ndarray, seq: np.ndarray,
+           folder: str | None = None) -> UnstampedAlerts:
+        """``alerts`` (built one at a time: :func:`iter_alerts`) cut and spooled; none of them is held."""
+        spool = ByteSpool(folder)
+        starts, cuts = [0], []
         columns: dict[str, list[Any]] = {name: [] for name in _OWN_COLUMNS}
+        at = 0
         for alert in alerts:
-            head, tail = cut_line(alert)
-            heads.append(head)
-            tails.append(tail)
+            head, tail = (part.encode("utf-8") for part in cut_line(alert))
+            spool.write(head + tail)
+            cuts.append(at + len(head))
+            at += len(head) + len(tail)
+            starts.append(at)
             for name, values in columns.items():
                 values.append(alert[name])
-        return cls(order, seq, heads, tails, columns)
+        return cls(np.asarray(order, dtype=np.int64).reshape(-1, 3), np.asarray(seq, dtype=np.int64), spool.close(),
+                   np.asarray(starts, dtype=np.int64), np.asarray(cuts, dtype=np.int64), columns)
 
     def __len__(self) -> int:
-        return len(self.heads)
+        return len(self.cuts)
 
-    def stamped(self, rule_plan: RulePlan, risk_scores: list[int], decisions: list[str]) -> Alerts:
-        """The alerts of ``rule_plan`` (whose they are), in its own order, with each one's risk score and
-        decision."""
-        lines = [stamp_line(h, r, d, t) for h, r, d, t in zip(self.heads, risk_scores, decisions, self.tails)]
-        rule = rule_plan.rule
-        n = len(lines)
-        constants = {"rule_id": rule.id, "severity": rule.severity, "shadow": rule.shadow,
-                     "stream": rule_plan.steps[-1].stream}
-        return Alerts(lines, {**self.columns, **{k: [v] * n for k, v in constants.items()}})
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UnstampedAlerts):
+            return NotImplemented
+        arrays = ("order", "seq", "starts", "cuts")
+        return (all(np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays)
+                and self.columns == other.columns and b"".join(self.text.blocks()) == b"".join(other.text.blocks()))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def stamped_alerts(parts: Sequence[tuple[RulePlan, UnstampedAlerts, list[int], list[str]]],
+                   folder: str | None = None) -> Alerts:
+    """Every rule's alerts (``parts``: a rule, its alerts, and each one's risk score and decision), each
+    line stamped (:func:`stamp_line`), in the order of the alert file (docs/design.md §6): by
+    :meth:`MatchView.order_columns`, then rule id. Each part's text is let go once it is read."""
+    lengths = [len(part) for _, part, _, _ in parts]
+    n = sum(lengths)
+    if n == 0:
+        return Alerts()
+    ranks = {rule_id: r for r, rule_id in enumerate(sorted({rp.id for rp, _, _, _ in parts}))}
+    keys = np.concatenate([part.order for _, part, _, _ in parts])
+    rank = np.repeat(np.asarray([ranks[rp.id] for rp, _, _, _ in parts], dtype=np.int64), lengths)
+    order = np.lexsort((rank, keys[:, 2], keys[:, 1], keys[:, 0]))
+    which = np.repeat(np.arange(len(parts), dtype=np.int64), lengths)
+    starts = np.concatenate([part.starts[:-1] for _, part, _, _ in parts])
+    cuts = np.concatenate([part.cuts for _, part, _, _ in parts])
+    ends = np.concatenate([part.starts[1:] for _, part, _, _ in parts])
+    middles: dict[tuple[int, str], int] = {}  # (risk score, decision) -> its text's index
+    stamp = np.concatenate([np.asarray([middles.setdefault(rd, len(middles)) for rd in zip(risks, decisions)],
+                                       dtype=np.int64) for _, _, risks, decisions in parts])
+    middle = [_stamp_text(risk, decision) for risk, decision in middles]
+    texts = [part.text for _, part, _, _ in parts]
+    spool = ByteSpool(folder)
+    line_ends = np.empty(n + 1, dtype=np.int64)
+    line_ends[0] = at = 0
+    for block in range(0, n, STAMP_BLOCK):
+        taken = order[block:block + STAMP_BLOCK]
+        pieces: list[bytes] = []
+        for p, s, c, e, m in zip(which[taken].tolist(), starts[taken].tolist(), cuts[taken].tolist(),
+                                 ends[taken].tolist(), stamp[taken].tolist()):
+            line = texts[p].read(s, e)
+            k = c - s
+            pieces += (line[:k], b"," if k > 1 else b"", middle[m], b"," if e - c > 1 else b"", line[k:], b"\n")
+        piece = b"".join(pieces)
+        spool.write(piece)
+        lengths_here = np.fromiter((len(x) for x in pieces), dtype=np.int64, count=len(pieces))
+        line_ends[block + 1:block + 1 + len(taken)] = at + np.cumsum(lengths_here.reshape(-1, 6).sum(axis=1))
+        at += len(piece)
+    for text in texts:
+        text.close()
+    order_list = order.tolist()
+    columns: dict[str, list[Any]] = {}
+    for name in ALERT_COLUMNS:
+        values: list[Any] = []
+        for (rp, part, _, _), size in zip(parts, lengths):
+            values += part.columns[name] if name in part.columns else [_rule_column(rp, name)] * size
+        columns[name] = [values[i] for i in order_list]
+    return Alerts(spool.close().hold(), line_ends, columns)
+
+
+def _rule_column(rule_plan: RulePlan, name: str) -> Any:
+    rule = rule_plan.rule
+    return {"rule_id": rule.id, "severity": rule.severity, "shadow": rule.shadow,
+            "stream": rule_plan.steps[-1].stream}[name]
+
+
+def _stamp_text(risk_score: int | None, decision: str | None) -> bytes:
+    return (f'"risk_score":{json.dumps(risk_score)},'
+            f'"decision":{json.dumps(decision, ensure_ascii=False)}').encode()
 
 
 def cut_line(alert: dict[str, Any]) -> tuple[str, str]:
@@ -343,41 +424,86 @@ def cut_line(alert: dict[str, Any]) -> tuple[str, str]:
 def stamp_line(head: str, risk_score: int | None, decision: str | None, tail: str) -> str:
     before = "," if len(head) > 1 else ""
     after = "," if len(tail) > 1 else ""
-    return (f'{head}{before}"risk_score":{json.dumps(risk_score)},'
-            f'"decision":{json.dumps(decision, ensure_ascii=False)}{after}{tail}')
+    return f"{head}{before}{_stamp_text(risk_score, decision).decode('utf-8')}{after}{tail}"
 
 
-@dataclass(eq=False)
 class Alerts(Sequence[dict[str, Any]]):
-    """A run's alerts in alert-file order, held as their canonical lines (:func:`alert_line`) beside
-    the fields a job reads of every alert (:data:`ALERT_COLUMNS`). It reads as a sequence of alert
-    dicts, each parsed from its line when asked for; ``lines`` and ``column`` read no JSON."""
+    """A run's alerts in alert-file order, held as their canonical lines (:func:`alert_line`), each
+    ending in a newline, in a :class:`ByteSource` (in memory or in a temporary file), beside the fields
+    a job reads of every alert (:data:`ALERT_COLUMNS`). It reads as a sequence of alert dicts, each
+    parsed from its line when asked for; ``column``, ``write_lines`` and ``line`` parse no JSON."""
 
-    lines: list[str] = field(default_factory=list)
-    columns: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in ALERT_COLUMNS})
+    def __init__(self, text: ByteSource | None = None, ends: np.ndarray | None = None,
+                 columns: dict[str, list[Any]] | None = None):
+        self.text = ByteSource() if text is None else text
+        self.ends = np.zeros(1, dtype=np.int64) if ends is None else ends  # where each line starts, and the end
+        self.columns = {name: [] for name in ALERT_COLUMNS} if columns is None else columns
 
     @classmethod
     def of(cls, alerts: Sequence[dict[str, Any]]) -> Alerts:
         """Alerts held as dicts (a stream executor's, a test's), as Alerts."""
         if isinstance(alerts, Alerts):
             return alerts
-        return cls([alert_line(a) for a in alerts], {name: [a[name] for a in alerts] for name in ALERT_COLUMNS})
+        return cls._spooled((alert_line(a).encode("utf-8") + b"\n" for a in alerts),
+                            {name: [a[name] for a in alerts] for name in ALERT_COLUMNS})
+
+    @classmethod
+    def _spooled(cls, lines: Iterable[bytes], columns: dict[str, list[Any]]) -> Alerts:
+        spool = ByteSpool()
+        ends = [0]
+        for line in lines:
+            spool.write(line)
+            ends.append(spool.size)
+        return cls(spool.close().hold(), np.asarray(ends, dtype=np.int64), columns)
 
     @classmethod
     def joined(cls, parts: Sequence[Alerts]) -> Alerts:
         """``parts`` one after another (chunks in time order)."""
-        return cls([line for p in parts for line in p.lines],
+        parts = [p for p in parts if len(p)]
+        if len(parts) == 1:
+            return parts[0]
+        spool = ByteSpool()
+        ends = [np.zeros(1, dtype=np.int64)]
+        for p in parts:
+            ends.append(p.ends[1:] + spool.size)
+            for block in p.text.blocks():
+                spool.write(block)
+        return cls(spool.close().hold(), np.concatenate(ends),
                    {name: [v for p in parts for v in p.columns[name]] for name in ALERT_COLUMNS})
 
     def column(self, name: str) -> list[Any]:
         return self.columns[name]
 
+    def line_bytes(self, i: int) -> bytes:
+        """Alert ``i``'s line, with its newline."""
+        return self.text.read(int(self.ends[i]), int(self.ends[i + 1]))
+
+    def line(self, i: int) -> str:
+        return self.line_bytes(i)[:-1].decode("utf-8")
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line, as text (a test's view: a large run reads them with :meth:`iter_lines`)."""
+        return list(self.iter_lines())
+
+    def iter_lines(self) -> Iterator[str]:
+        for block in range(0, len(self), STAMP_BLOCK):
+            upto = min(len(self), block + STAMP_BLOCK)
+            text = self.text.read(int(self.ends[block]), int(self.ends[upto]))
+            yield from text.decode("utf-8").split("\n")[:-1]  # JSON has no raw newline in it
+
+    def write_lines(self, fh: IO[bytes]) -> None:
+        """Every line, each with its newline, to a binary file: the alerts' JSON Lines."""
+        for block in self.text.blocks(0, int(self.ends[-1])):
+            fh.write(block)
+
     def taken(self, order: Sequence[int]) -> Alerts:
         """The alerts at positions ``order``, in that order."""
-        return Alerts([self.lines[i] for i in order], {k: [v[i] for i in order] for k, v in self.columns.items()})
+        return Alerts._spooled((self.line_bytes(i) for i in order),
+                               {k: [v[i] for i in order] for k, v in self.columns.items()})
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.ends) - 1
 
     @overload
     def __getitem__(self, i: int) -> dict[str, Any]: ...
@@ -387,18 +513,23 @@ class Alerts(Sequence[dict[str, Any]]):
 
     def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(i, slice):
-            return [json.loads(line) for line in self.lines[i]]
-        return json.loads(self.lines[i])
+            return [json.loads(self.line(j)) for j in range(len(self))[i]]
+        if not -len(self) <= i < len(self):
+            raise IndexError("alert index out of range")
+        return json.loads(self.line(i % len(self)))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(json.loads, self.lines)
+        return map(json.loads, self.iter_lines())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Alerts):
-            return self.lines == other.lines
+            return len(self) == len(other) and b"".join(self.text.blocks(0, int(self.ends[-1]))) == \
+                b"".join(other.text.blocks(0, int(other.ends[-1])))
         if isinstance(other, (list, tuple)):
             return list(self) == list(other)
         return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Alerts({len(self)} alerts)"
