@@ -135,3 +135,37 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["alerts.jsonl"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_alerts_written_in_blocks_read_as_written_whole(tmp_path, monkeypatch, fmt):
+    """The CSV and Parquet alert files are built a block of alerts at a time (an alert storm is never
+    parsed whole): the same CSV bytes, and the same Parquet table, as one block."""
+    import pyarrow.parquet as pq
+
+    from fraudrules.io import sinks
+    from fraudrules.io.records import parse_inputs
+    from fraudrules.jobs.score import score
+    from fraudrules.pack.loader import load_pack
+    from fraudrules.runtime.alerts import Alerts
+    from tests.helpers import REPO
+
+    pack = load_pack(REPO / "rules")
+    alerts = score(REPO / "rules", parse_inputs([str(REPO / "samples")], pack.schema), pack=pack).alerts
+    assert isinstance(alerts, Alerts) and len(alerts) > 20
+    for name, block in (("whole", 1 << 16), ("blocks", 7)):
+        monkeypatch.setattr(sinks, "ALERT_BLOCK", block)
+        sinks.write_alerts(alerts, tmp_path / f"{name}.{fmt}", fmt)
+        sinks.write_alerts(Alerts(), tmp_path / f"{name}-none.{fmt}", fmt)
+    for suffix in ("", "-none"):
+        whole, blocks = tmp_path / f"whole{suffix}.{fmt}", tmp_path / f"blocks{suffix}.{fmt}"
+        if fmt == "csv":
+            assert blocks.read_bytes() == whole.read_bytes()
+        else:
+            assert pq.read_table(blocks).equals(pq.read_table(whole))
+    if fmt == "csv":
+        assert len(pd.read_csv(tmp_path / "blocks.csv")) == len(alerts)
+        assert (tmp_path / "blocks-none.csv").read_text().count("\n") == 1  # the header alone
+    else:
+        assert pq.read_metadata(tmp_path / "blocks.parquet").num_row_groups > 1
+        assert pq.read_table(tmp_path / "blocks.parquet").column("alert_id").to_pylist() == alerts.column("alert_id")

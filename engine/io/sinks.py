@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -154,7 +155,7 @@ def csv_pieces(frame: pd.DataFrame, header: bool) -> list[str | pa.Buffer]:
     return [head, body]
 
 
-def _flat_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+def _flat_alerts(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for a in alerts:
         row = {k: a[k] for k in FLAT_ALERT_COLUMNS if k not in ("evidence", "conditions")}
@@ -206,7 +207,7 @@ def behind_text(conditions: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def _csv_alerts(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+def _csv_alerts(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for a in alerts:
         row = {k: a[k] for k in CSV_ALERT_COLUMNS if k not in ("evidence", "conditions", "behind")}
@@ -223,9 +224,32 @@ def write_alerts(alerts: Sequence[dict[str, Any]], path: Path, fmt: str, place: 
             with open(tmp, "wb") as fh:  # a window at a time (ByteSource.blocks), not one copy of the file
                 Alerts.of(alerts).write_lines(fh)
         elif fmt == "csv":
-            csv_safe(_csv_alerts(alerts)).to_csv(tmp, index=False, lineterminator="\n")
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                for start, block in _alert_blocks(alerts):
+                    csv_safe(_csv_alerts(block)).to_csv(fh, index=False, header=start == 0, lineterminator="\n")
         else:
-            pq.write_table(pa.Table.from_pandas(_flat_alerts(alerts), preserve_index=False), tmp)
+            writer = None
+            try:
+                for _, block in _alert_blocks(alerts):
+                    table = pa.Table.from_pandas(_flat_alerts(block), preserve_index=False)
+                    writer = writer or pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+            finally:
+                if writer is not None:
+                    writer.close()
+
+
+ALERT_BLOCK = 1 << 16  # alerts parsed and written at once in the CSV and Parquet forms
+
+
+def _alert_blocks(alerts: Sequence[dict[str, Any]]) -> Iterator[tuple[int, Iterator[dict[str, Any]]]]:
+    """The alerts as dicts, a block at a time (an alert storm is never parsed whole), each block to be
+    read through before the next; at least one block, so that no alerts still give a header and a schema.
+    Each dict is parsed as it is read and let go once its row is made: a block held as a list of
+    dicts made every full collection walk it (18 s against 4 s of parsing at 430k alerts)."""
+    each = iter(alerts)
+    for start in range(0, max(1, len(alerts)), ALERT_BLOCK):
+        yield start, itertools.islice(each, ALERT_BLOCK)
 
 
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'

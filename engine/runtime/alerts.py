@@ -486,9 +486,11 @@ class Alerts(Sequence[dict[str, Any]]):
         """Every line, as text (a test's view: a large run reads them with :meth:`iter_lines`)."""
         return list(self.iter_lines())
 
-    def iter_lines(self) -> Iterator[str]:
-        for block in range(0, len(self), STAMP_BLOCK):
-            upto = min(len(self), block + STAMP_BLOCK)
+    def iter_lines(self, start: int = 0, end: int | None = None) -> Iterator[str]:
+        """The lines from ``start`` to ``end``, decoded a block at a time."""
+        end = len(self) if end is None else end
+        for block in range(start, end, STAMP_BLOCK):
+            upto = min(end, block + STAMP_BLOCK)
             text = self.text.read(int(self.ends[block]), int(self.ends[upto]))
             yield from text.decode("utf-8").split("\n")[:-1]  # JSON has no raw newline in it
 
@@ -513,7 +515,10 @@ class Alerts(Sequence[dict[str, Any]]):
 
     def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(i, slice):
-            return [json.loads(self.line(j)) for j in range(len(self))[i]]
+            taken = range(len(self))[i]
+            if taken.step == 1:
+                return list(map(json.loads, self.iter_lines(taken.start, taken.stop)))
+            return [json.loads(self.line(j)) for j in taken]
         if not -len(self) <= i < len(self):
             raise IndexError("alert index out of range")
         return json.loads(self.line(i % len(self)))

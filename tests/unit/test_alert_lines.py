@@ -92,6 +92,7 @@ def test_alerts_read_as_the_dicts_they_hold(monkeypatch, memory_bytes):
     assert alerts.lines == [alert_line(a) for a in dicts]
     assert len(alerts) == 6 and alerts == dicts and list(alerts) == dicts
     assert alerts[2] == dicts[2] and alerts[-1] == dicts[-1] and alerts[1:3] == dicts[1:3]
+    assert alerts[::2] == dicts[::2] and alerts[4:1] == [] and alerts[-3:] == dicts[-3:] and alerts[::-1] == dicts[::-1]
     assert alerts != dicts[:5] and alerts != [*dicts[:5], _alert(9, "R-2")]
     for name in ALERT_COLUMNS:
         assert alerts.column(name) == [a[name] for a in dicts]
