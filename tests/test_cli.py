@@ -118,6 +118,18 @@ def test_usage_errors_exit_2(tmp_path):
     assert proc.returncode == 2 and "stream" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("memory_rows", [[], ["--memory-rows", "3000"]])
+def test_a_spill_folder_that_cannot_be_made_exits_2_with_its_name(tmp_path, memory_rows):
+    """``--spill-dir`` under a file: the run's alert folder (and, in chunks, the records' spill) cannot be
+    made; the user is told where and why, not shown an internal error, and no output is written."""
+    (tmp_path / "a-file").write_text("")
+    proc = run("score", SAMPLES, "--spill-dir", tmp_path / "a-file" / "spill", "--out", tmp_path / "out", "-q",
+               *memory_rows)
+    assert proc.returncode == 2 and "cannot make a spill folder" in proc.stderr and "a-file" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "alerts.jsonl").exists()
+
+
 def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
     pack = make_pack(tmp_path, {})
     shutil.copytree(REPO / "rules" / "lists", pack / "lists", dirs_exist_ok=True)

@@ -162,3 +162,29 @@ def test_spent_records_keep_their_ids_alone_and_give_the_same_alerts_and_scores(
     pd.testing.assert_frame_equal(got[3], want[3])
     assert all(list(t.columns) == ["id"] for t in spent.tables.values())
     assert all(len(t.columns) > 1 for t in kept.tables.values())
+
+
+def test_alert_text_follows_the_spill_folder(monkeypatch, tmp_path):
+    """``score --spill-dir``: a run's alert files go there (whole and in chunks), not to TMPDIR, and
+    nothing is left in either."""
+    pack = load_pack(REPO / "rules")
+    specs = parse_inputs([str(SAMPLES)], pack.schema)
+    want = job.score(REPO / "rules", specs, pack=pack).alerts
+    monkeypatch.setattr(alert_text, "SPOOL_MEMORY_BYTES", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    made: list[Path] = []
+    real = alert_text.tempfile.mkstemp
+
+    def mkstemp(prefix=None, dir=None):  # noqa: A002 - mkstemp's own name
+        made.append(Path(dir))
+        return real(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(alert_text.tempfile, "mkstemp", mkstemp)
+    spill = tmp_path / "spill"
+    for memory_rows in (None, 3000):  # whole, then in chunks
+        made.clear()
+        got = job.score(REPO / "rules", specs, pack=pack, spill_dir=spill, memory_rows=memory_rows)
+        assert got.alerts.lines == want.lines and (memory_rows is None or got.chunks > 1)
+        assert made and all(spill in folder.parents for folder in made)
+        assert list(spill.iterdir()) == [] and list((tmp_path / "tmp").iterdir()) == []

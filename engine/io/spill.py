@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import OutputError
 from ..pack.streams import Schema
 from .arrow import TS_TYPE, arrow_to_columns, columns_to_arrow, release_memory
 from .tables import Table
@@ -78,6 +79,18 @@ def _pieces(chunks: list[dict], lines: list[np.ndarray]) -> Iterator[tuple[dict,
             yield cols, line, np.arange(start, min(start + FLUSH_ROWS, len(line)), dtype=np.int64)
 
 
+def spill_folder(parent: Path | None, prefix: str) -> str:
+    """A new folder for a run's spilled data in ``parent`` (``--spill-dir``, made if missing), or in the
+    system's temporary folder; a folder that cannot be made is the user's to fix, not a crash."""
+    try:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkdtemp(prefix=prefix, dir=parent)
+    except OSError as exc:
+        where = parent if parent is not None else tempfile.gettempdir()
+        raise OutputError(f"{where}: cannot make a spill folder: {exc.strerror or exc}") from None
+
+
 class Spill:
     def __init__(self, schema: Schema, memory_rows: int, spill_dir: Path | None = None):
         if memory_rows < 1:
@@ -109,9 +122,7 @@ class Spill:
             if held <= self.limit:
                 return
             self.active = True
-            if self._parent is not None:
-                self._parent.mkdir(parents=True, exist_ok=True)
-            self.dir = Path(tempfile.mkdtemp(prefix="fraudrules-spill-", dir=self._parent))
+            self.dir = Path(spill_folder(self._parent, "fraudrules-spill-"))
         for i, res in enumerate(done):
             self._flush(res, i)
         if current is not None:

@@ -7,7 +7,7 @@ parses options and prints.
 from __future__ import annotations
 
 import multiprocessing as mp
-import tempfile
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +28,7 @@ from ..io.arrow import release_memory
 from ..io.output_set import OutputSet, staged_path
 from ..io.records import InputSpec, PendingRead, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
+from ..io.spill import spill_folder
 from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
@@ -182,15 +183,18 @@ def evaluate(plan: Plan, records: RecordSet, progress: Progress | None = None, *
 
 
 @contextmanager
-def _alert_folder() -> Iterator[None]:
+def _alert_folder(parent: Path | None = None) -> Iterator[None]:
+    """A folder for the alert text of what runs inside: in ``parent`` (``--spill-dir``), else in the
+    folder of the run around it, else in the system's temporary folder."""
     global _ALERT_FOLDER
     outer = _ALERT_FOLDER
-    with tempfile.TemporaryDirectory(prefix=FILE_PREFIX) as folder:
-        _ALERT_FOLDER = folder
-        try:
-            yield
-        finally:
-            _ALERT_FOLDER = outer
+    folder = spill_folder(parent or (Path(outer) if outer else None), FILE_PREFIX)
+    _ALERT_FOLDER = folder
+    try:
+        yield
+    finally:
+        _ALERT_FOLDER = outer
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _evaluate(plan: Plan, records: RecordSet, progress: Progress | None, *, fresh: dict[str, np.ndarray] | None,
@@ -452,26 +456,34 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
                                 memory_rows=memory_rows, spill_dir=spill_dir)
     timings["read"] = time.perf_counter() - t0  # with a read started earlier: the wait for it
     try:
-        if not read.spilled:
-            records = read.whole()
-            # the columns are now the tables' (concatenated from the read's blocks): not held twice
-            read.results = []
-            # what the read's buffers left in Arrow's allocator goes back to the system before the
-            # rules' indexes grow the C heap, which would not reuse it: 50 MB less at the peak at 1M
-            release_memory()
-            result = score_records(plan, records, progress=progress, context=context, timings=timings,
-                                   jobs=jobs, spend=on_scored is not None)
-            del records
-            if on_scored is not None and result.scored is not None:
-                # the writer needs the stats and rejects, not the records: freed before it renders
-                result.records = RecordSet({}, result.records.inputs, result.records.rejects)
-                release_memory()
-                on_scored(result.scored)
-                result.scored = None
-            return result
-        return _score_chunks(plan, read, progress, context, timings, on_scored, jobs)
+        with _alert_folder(spill_dir):
+            return _score_read(plan, read, progress, context, timings, on_scored, jobs)
     finally:
         read.close()
+
+
+def _score_read(plan: Plan, read: TimeChunks, progress: Progress | None, context: Context | None,
+                timings: dict[str, float], on_scored: Callable[[pd.DataFrame], None] | None,
+                jobs: int) -> ScoreResult:
+    """What ``read`` holds, scored: whole, or a chunk at a time when the read spilled."""
+    if not read.spilled:
+        records = read.whole()
+        # the columns are now the tables' (concatenated from the read's blocks): not held twice
+        read.results = []
+        # what the read's buffers left in Arrow's allocator goes back to the system before the
+        # rules' indexes grow the C heap, which would not reuse it: 50 MB less at the peak at 1M
+        release_memory()
+        result = score_records(plan, records, progress=progress, context=context, timings=timings,
+                               jobs=jobs, spend=on_scored is not None)
+        del records
+        if on_scored is not None and result.scored is not None:
+            # the writer needs the stats and rejects, not the records: freed before it renders
+            result.records = RecordSet({}, result.records.inputs, result.records.rejects)
+            release_memory()
+            on_scored(result.scored)
+            result.scored = None
+        return result
+    return _score_chunks(plan, read, progress, context, timings, on_scored, jobs)
 
 
 def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, context: Context | None,
@@ -507,7 +519,8 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
     timings["evaluate"] = time.perf_counter() - t0
     records = RecordSet({}, read.inputs, read.rejects)
     scored = pd.concat(kept, ignore_index=True) if kept else None
-    return ScoreResult(plan, records, Alerts.joined(alerts), dict(matches), dict(suppressed), scored, timings,
+    joined = Alerts.joined(alerts, _ALERT_FOLDER)  # the run's folder: score() made it, in --spill-dir if given
+    return ScoreResult(plan, records, joined, dict(matches), dict(suppressed), scored, timings,
                        late if context is not None else None, ctx if context is not None else None,
                        decisions, chunks=n)
 

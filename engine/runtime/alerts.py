@@ -457,12 +457,12 @@ class Alerts(Sequence[dict[str, Any]]):
         return cls(spool.close().hold(), np.asarray(ends, dtype=np.int64), columns)
 
     @classmethod
-    def joined(cls, parts: Sequence[Alerts]) -> Alerts:
+    def joined(cls, parts: Sequence[Alerts], folder: str | None = None) -> Alerts:
         """``parts`` one after another (chunks in time order)."""
         parts = [p for p in parts if len(p)]
         if len(parts) == 1:
             return parts[0]
-        spool = ByteSpool()
+        spool = ByteSpool(folder)
         ends = [np.zeros(1, dtype=np.int64)]
         for p in parts:
             ends.append(p.ends[1:] + spool.size)
