@@ -11,6 +11,8 @@ meets it, puts its rows in the total order, and continues the previous chunk's c
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -79,16 +81,50 @@ def _pieces(chunks: list[dict], lines: list[np.ndarray]) -> Iterator[tuple[dict,
             yield cols, line, np.arange(start, min(start + FLUSH_ROWS, len(line)), dtype=np.int64)
 
 
-def spill_folder(parent: Path | None, prefix: str) -> str:
-    """A new folder for a run's spilled data in ``parent`` (``--spill-dir``, made if missing), or in the
-    system's temporary folder; a folder that cannot be made is the user's to fix, not a crash."""
-    try:
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkdtemp(prefix=prefix, dir=parent)
-    except OSError as exc:
-        where = parent if parent is not None else tempfile.gettempdir()
-        raise OutputError(f"{where}: cannot make a spill folder: {exc.strerror or exc}") from None
+LOCK_NAME = ".lock"  # held (flock) by the process that made a spill folder, and by its forked workers
+
+
+class SpillFolder:
+    """A folder for one run's spilled data (records in chunks, alert text), in ``parent``
+    (``--spill-dir``, made if missing) or in the system's temporary folder.
+
+    A run killed hard (``kill -9``, the machine's OOM killer) cannot remove its folder, and a spill
+    can be many GB. So each folder holds a lock file that its run keeps locked (``flock``: the kernel lets
+    go when the last process holding it dies, forked workers included), and making a folder first removes
+    the folders of the same kind whose lock nobody holds: runs that are gone. A folder that cannot be
+    made is the user's to fix, not a crash (OutputError)."""
+
+    def __init__(self, parent: Path | None, prefix: str):
+        where = parent if parent is not None else Path(tempfile.gettempdir())
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            sweep_spill_folders(where, prefix)
+            self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
+            # locked before it has its name: a sweep never sees this folder's lock free
+            self._lock = open(self.path / f"{LOCK_NAME}.new", "wb")  # noqa: SIM115 - held for the folder's life
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(self.path / f"{LOCK_NAME}.new", self.path / LOCK_NAME)
+        except OSError as exc:
+            raise OutputError(f"{where}: cannot make a spill folder: {exc.strerror or exc}") from None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.close()
+
+
+def sweep_spill_folders(where: Path, prefix: str) -> list[Path]:
+    """Remove the folders named ``prefix*`` in ``where`` whose run is gone (their lock is free); a folder
+    without a lock file (being made this very moment) or with a held one is left alone."""
+    removed = []
+    for folder in where.glob(f"{prefix}*"):
+        try:
+            with open(folder / LOCK_NAME, "rb") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:  # no lock file, not ours to read, or held: a live run's
+            continue
+    return removed
 
 
 class Spill:
@@ -101,6 +137,7 @@ class Spill:
         self._parent = Path(spill_dir) if spill_dir is not None else None
         # made when the first block is spilled: a read that fits in memory leaves no empty folder behind
         self.dir: Path | None = None
+        self._folder: SpillFolder | None = None
         self.active = False
         self.files: dict[str, list[tuple[int, Path, np.ndarray]]] = {}  # stream -> (input, file, ts sample)
         self._owner: dict[int, Any] = {}  # input index -> the read attempt its files came from
@@ -122,7 +159,8 @@ class Spill:
             if held <= self.limit:
                 return
             self.active = True
-            self.dir = Path(spill_folder(self._parent, "fraudrules-spill-"))
+            self._folder = SpillFolder(self._parent, "fraudrules-spill-")
+            self.dir = self._folder.path
         for i, res in enumerate(done):
             self._flush(res, i)
         if current is not None:
@@ -222,5 +260,5 @@ class Spill:
         return tables
 
     def close(self) -> None:
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        if self._folder is not None:
+            self._folder.remove()

@@ -7,7 +7,6 @@ parses options and prints.
 from __future__ import annotations
 
 import multiprocessing as mp
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +27,7 @@ from ..io.arrow import release_memory
 from ..io.output_set import OutputSet, staged_path
 from ..io.records import InputSpec, PendingRead, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
-from ..io.spill import spill_folder
+from ..io.spill import SpillFolder
 from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
@@ -188,13 +187,13 @@ def _alert_folder(parent: Path | None = None) -> Iterator[None]:
     folder of the run around it, else in the system's temporary folder."""
     global _ALERT_FOLDER
     outer = _ALERT_FOLDER
-    folder = spill_folder(parent or (Path(outer) if outer else None), FILE_PREFIX)
-    _ALERT_FOLDER = folder
+    folder = SpillFolder(parent or (Path(outer) if outer else None), FILE_PREFIX)
+    _ALERT_FOLDER = str(folder.path)
     try:
         yield
     finally:
         _ALERT_FOLDER = outer
-        shutil.rmtree(folder, ignore_errors=True)
+        folder.remove()
 
 
 def _evaluate(plan: Plan, records: RecordSet, progress: Progress | None, *, fresh: dict[str, np.ndarray] | None,
