@@ -99,8 +99,9 @@ def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
 
 
 # Where a rule's alert text goes once it outgrows memory (runtime.alert_text): a folder of the run's
-# own, set by evaluate() before any worker forks, so that workers inherit it; evaluate() takes each
-# file from it (ByteSource.hold) and removes it, so that an error leaves none of them behind.
+# own (score() makes one under --spill-dir, and each evaluate() one inside it), set before any worker
+# forks, so that workers inherit it; evaluate() takes each file from it (ByteSource.hold) and removes
+# it, so that an error leaves none of them behind, and a run killed hard leaves it to the next (SpillFolder).
 _ALERT_FOLDER: str | None = None
 
 
