@@ -136,7 +136,6 @@ class Spill:
         self.stride = max(1, memory_rows // SAMPLES_PER_CHUNK)
         self._parent = Path(spill_dir) if spill_dir is not None else None
         # made when the first block is spilled: a read that fits in memory leaves no empty folder behind
-        self.dir: Path | None = None
         self._folder: SpillFolder | None = None
         self.active = False
         self.files: dict[str, list[tuple[int, Path, np.ndarray]]] = {}  # stream -> (input, file, ts sample)
@@ -160,7 +159,6 @@ class Spill:
                 return
             self.active = True
             self._folder = SpillFolder(self._parent, "fraudrules-spill-")
-            self.dir = self._folder.path
         for i, res in enumerate(done):
             self._flush(res, i)
         if current is not None:
@@ -182,8 +180,8 @@ class Spill:
             order = rows[np.lexsort((line[rows], cols["ts"].values[rows]))]
             table = columns_to_arrow({k: v.take(order) for k, v in cols.items()}, spec, list(spec.fields),
                                      {"_input": np.full(n, index, dtype=np.int32), "_line": line[order]})
-            assert self.dir is not None
-            path = self.dir / result.stream / f"{self._count:06d}.parquet"
+            assert self._folder is not None
+            path = self._folder.path / result.stream / f"{self._count:06d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, path, row_group_size=ROW_GROUP)
             self.files.setdefault(result.stream, []).append(

@@ -466,7 +466,7 @@ class Alerts(Sequence[dict[str, Any]]):
         ends = [np.zeros(1, dtype=np.int64)]
         for p in parts:
             ends.append(p.ends[1:] + spool.size)
-            for block in p.text.blocks():
+            for block in p.blocks():
                 spool.write(block)
         return cls(spool.close().hold(), np.concatenate(ends),
                    {name: [v for p in parts for v in p.columns[name]] for name in ALERT_COLUMNS})
@@ -494,9 +494,12 @@ class Alerts(Sequence[dict[str, Any]]):
             text = self.text.read(int(self.ends[block]), int(self.ends[upto]))
             yield from text.decode("utf-8").split("\n")[:-1]  # JSON has no raw newline in it
 
+    def blocks(self) -> Iterator[bytes]:
+        """Every line, each with its newline, a window of bytes at a time: the alerts' JSON Lines."""
+        return self.text.blocks(0, int(self.ends[-1]))
+
     def write_lines(self, fh: IO[bytes]) -> None:
-        """Every line, each with its newline, to a binary file: the alerts' JSON Lines."""
-        for block in self.text.blocks(0, int(self.ends[-1])):
+        for block in self.blocks():
             fh.write(block)
 
     def taken(self, order: Sequence[int]) -> Alerts:
@@ -528,8 +531,7 @@ class Alerts(Sequence[dict[str, Any]]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Alerts):
-            return len(self) == len(other) and b"".join(self.text.blocks(0, int(self.ends[-1]))) == \
-                b"".join(other.text.blocks(0, int(other.ends[-1])))
+            return len(self) == len(other) and b"".join(self.blocks()) == b"".join(other.blocks())
         if isinstance(other, (list, tuple)):
             return list(self) == list(other)
         return NotImplemented
