@@ -309,6 +309,24 @@ class _PointerView:
                                     "version": 3}
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` for numbers, by a sort. numpy 2.3 and later find the distinct values of a
+    plain ``np.unique`` with a hash table before sorting them: on 477k mostly distinct int64 that took
+    0.33 s against 0.02 s for a sort, and far more memory."""
+    out = np.sort(values)
+    if len(out) < 2:
+        return out
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    if out.dtype.kind == "f":  # np.unique keeps one NaN; NaN != NaN would keep them all
+        nan = np.isnan(out)
+        if nan.any():
+            keep &= ~nan
+            keep[np.argmax(nan)] = True
+    return out[keep]
+
+
 def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct values, index of each value into them), hash-based.
 

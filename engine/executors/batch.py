@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Vec
+from ..columns.vec import Vec, sorted_distinct
 from ..errors import FraudRulesError
 from ..io.tables import RecordSet, Table
 from ..lang.expr import Field
@@ -467,7 +467,7 @@ class AggregateStore:
             at = self.query_rows.get((spec.stream, spec.key, *spec.source))
             qpos = fi.query_pos[rows if at is None else np.searchsorted(at, rows)]
         else:  # an index of these rows alone (get_at)
-            asked = np.unique(rows)
+            asked = sorted_distinct(rows)
             fi, mask, value, _, _ = self._narrow_body(spec, asked)
             qpos = fi.query_pos[np.searchsorted(asked, rows)]
         if value is not None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..columns.hashing import text_codes
-from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, stable_order
+from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, sorted_distinct, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -127,7 +127,7 @@ class CompositeIndex:
         superset of the rows' timestamps serves, the searches only need every ts in it."""
         self.n = len(codes)
         if ranks is None:
-            self.uniq = np.unique(ts)
+            self.uniq = sorted_distinct(ts)
             rank = np.searchsorted(self.uniq, ts)
         else:
             self.uniq, rank = ranks
@@ -739,7 +739,7 @@ def distinct_expanded(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarr
     codes = s.value_codes[pos] if s.value_codes is not None else factorize(value.values[pos], np.zeros(len(pos), bool))
     coded = codes >= 0
     width = int(codes.max(initial=0)) + 1
-    pairs = np.unique(q[coded].astype(np.int64) * width + codes[coded])
+    pairs = sorted_distinct(q[coded].astype(np.int64) * width + codes[coded])
     counts = np.bincount(pairs // width, minlength=len(s.lo)) + np.bincount(q[~coded], minlength=len(s.lo))
     return counts.astype(np.float64), np.zeros(len(s.lo), dtype=bool)
 

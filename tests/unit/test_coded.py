@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fraudrules.columns.hashing as hashing
 from fraudrules.columns.types import LogicalType
-from fraudrules.columns.vec import Coded, Vec, concat, distinct_values
+from fraudrules.columns.vec import Coded, Vec, concat, distinct_values, sorted_distinct
 from fraudrules.io.arrow import arrow_to_vec, text_objects, text_vec
 from fraudrules.io.convert import convert_column
 from fraudrules.pack.streams import FieldSpec
@@ -185,3 +187,22 @@ def test_comparisons_with_a_text_literal_on_codes_equal_the_object_path(seed: in
             want = Evaluator().compute(expr, ColumnsEnv({"x": plain(vec)}, len(vec)))
             assert list(got.values) == list(want.values) and list(got.null) == list(want.null), text
             assert not isinstance(want, Coded)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60), st.integers(0, 3))
+def test_sorted_distinct_is_np_unique_for_integers(values: list[int], repeat: int) -> None:
+    """sorted_distinct (a sort, not numpy's hash table) gives what np.unique gives, duplicates and all."""
+    arr = np.array(values * (repeat + 1), dtype=np.int64)
+    got = sorted_distinct(arr)
+    assert got.dtype == arr.dtype
+    assert got.tolist() == np.unique(arr).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True), st.just(float("nan")), st.just(0.0), st.just(-0.0)), max_size=40))
+def test_sorted_distinct_keeps_one_nan_as_np_unique_does(values: list[float]) -> None:
+    arr = np.array(values, dtype=np.float64)
+    got, want = sorted_distinct(arr), np.unique(arr)
+    assert len(got) == len(want)
+    assert np.array_equal(got, want, equal_nan=True)
