@@ -63,24 +63,32 @@ def test_a_long_array_hashed_in_slices_hashes_as_it_does_whole(values, rows) -> 
         assert text_hashes(arr.slice(min(2, len(values)))).tolist() == whole[min(2, len(values)):]
 
 
-@settings(max_examples=120, deadline=None)
-@given(st.lists(st.sampled_from(["", "a", "b", "é中", "a\x00", "+8613800138000", "w" * 70]), max_size=60),
-       st.sampled_from([pa.string(), pa.large_string()]))
-def test_text_codes_from_hashes_are_arrows_dictionary_indices(values, typ) -> None:
-    """text_codes by hashes (forced at every size) and by Arrow: the same code per text, first-seen order."""
+_WORDS = ["", "a", "b", "é中", "a\x00", "+8613800138000", "+8613800138001", "w" * 70, "w" * 71]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), unique=True), st.lists(st.sampled_from(_WORDS), unique=True),
+       st.sampled_from([pa.string(), pa.large_string()]), st.sampled_from([pa.string(), pa.large_string()]))
+def test_union_codes_are_the_dictionary_indices_of_both_texts(a, b, type_a, type_b) -> None:
+    """union_codes of two arrays of distinct texts: the codes Arrow's dictionary_encode gives them together."""
     import pyarrow.compute as pc
 
-    arr = pa.array(values, typ)
-    want = pc.dictionary_encode(arr).indices.to_pylist()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(hashing, "HASHED_CODES_MIN", 0)
-        got = hashing.text_codes(arr)
+    want = pc.dictionary_encode(pa.array(a + b, pa.large_string())).indices.to_pylist()
+    got = hashing.union_codes(pa.array(a, type_a), pa.array(b, type_b))
     assert got.dtype == np.int64 and got.tolist() == want
-    assert hashing.text_codes(arr).tolist() == want  # Arrow's way, below the size
 
 
-def test_texts_that_share_a_hash_still_get_their_own_codes(monkeypatch) -> None:
-    """A collision (forced: every text hashes alike) must not give two texts one code."""
-    monkeypatch.setattr(hashing, "HASHED_CODES_MIN", 0)
-    monkeypatch.setattr(hashing, "text_hashes", lambda arr: np.zeros(len(arr), dtype=np.uint64))
-    assert hashing.text_codes(pa.array(["b", "a", "b", "c", "a"])).tolist() == [0, 1, 0, 2, 1]
+@pytest.mark.parametrize("collide", ["within a", "between a and b"])
+def test_texts_that_share_a_hash_still_get_their_own_codes(collide: str, monkeypatch) -> None:
+    """A shared hash (forced) must not give two texts one code."""
+    real = hashing.text_hashes
+
+    def hashes(arr):
+        h = real(arr)
+        if collide == "within a":
+            return np.zeros(len(h), dtype=np.uint64)
+        return np.where(np.isin(arr.to_numpy(zero_copy_only=False), ["x", "y"]), np.uint64(7), h)
+
+    monkeypatch.setattr(hashing, "text_hashes", hashes)
+    a, b = pa.array(["b", "a", "x", "c"]), pa.array(["y", "a", "d", "x"])
+    assert hashing.union_codes(a, b).tolist() == [0, 1, 2, 3, 4, 1, 5, 2]

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fraudrules.runtime.windows as windows
 from fraudrules.columns.vec import Vec, stable_order
 from fraudrules.executors.stream.aggregates import STATE_CLASSES, bounded_at
 from fraudrules.lang.aggregates import AGGREGATES
@@ -331,3 +332,7 @@ def test_distinct_by_expanding_the_slices_is_the_slice_body(data):
     codes = np.array([-1 if nu or v != v else pool.index(v) for v, nu in zip(vec.values.tolist(), vec.null.tolist())],
                      dtype=np.int64)
     assert distinct_expanded(Slices(g, lo, hi, codes), vec, mask)[0].tolist() == want.tolist()
+    with pytest.MonkeyPatch.context() as mp:  # the slices expanded a few rows at a time count the same
+        mp.setattr(windows, "EXPANDED_ROWS", data.draw(st.integers(1, 6)))
+        assert distinct_expanded(Slices(g, lo, hi), vec, mask)[0].tolist() == want.tolist()
+        assert distinct_expanded(Slices(g, lo, hi, codes), vec, mask)[0].tolist() == want.tolist()
