@@ -89,9 +89,19 @@ def test_csv_of_text_and_integers_is_pandas_csv(rows, header, text_dtype):
     assert _csv(frame, header) == _pandas_csv(frame, header)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), CSV_TEXT), st.booleans(), CSV_TEXT), min_size=1, max_size=30),
+       st.booleans(), st.sampled_from([object, "str"]))
+def test_csv_of_missing_text_and_booleans_is_pandas_csv(rows, header, text_dtype):
+    """Alerts have booleans (shadow) and missing text (an absence's record_id): Arrow writes them as pandas does."""
+    frame = pd.DataFrame(rows, columns=["maybe", "flag", "text"]).astype({"maybe": text_dtype, "text": text_dtype})
+    assert frame["flag"].dtype == bool
+    assert _csv(frame, header) == _pandas_csv(frame, header)
+
+
 @pytest.mark.parametrize("frame", [
-    pd.DataFrame({"a": ["x", None], "b": [1, 2]}),  # a null
     pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0]}),  # floats
+    pd.DataFrame({"a": ["x", "y"], "b": pd.array([1, None], dtype="Int64")}),  # a missing integer
     pd.DataFrame({"a": ["", ""]}),  # a lone column: the csv module quotes an empty row
     pd.DataFrame({"a": pd.Series([], dtype=object), "b": pd.Series([], dtype=np.int64)}),
 ])

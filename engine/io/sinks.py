@@ -119,15 +119,20 @@ def _csv_quoted() -> str:
 
 def _csv_cells(col: pd.Series) -> pa.Array | None:
     """A column as CSV cells (formula guard and quoting applied) built by Arrow, or None where the
-    fast path does not handle it: nulls, floats, dates, anything but integers and text."""
+    fast path does not handle it: floats, dates, nullable numbers, anything but integers, booleans and
+    text (a missing text is an empty cell, as pandas writes it)."""
     if pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
         return pa.array(col.to_numpy(dtype=np.int64)).cast(pa.large_string())
-    if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) or col.isna().any():
+    if pd.api.types.is_bool_dtype(col.dtype) and not col.isna().any():  # Python's spelling, as pandas writes it
+        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), _lit("True"), _lit("False")).cast(pa.large_string())
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
         return None
     try:
         arr = pa.array(col, type=pa.large_string(), from_pandas=True)  # Arrow-backed text: no copy
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text
         return None
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
     # GBs of text join without overflowing large_string's offsets; cells that need no change stay as they are
     formula = _formula_cells(arr)
     if formula.any():
@@ -156,13 +161,24 @@ def csv_pieces(frame: pd.DataFrame, header: bool) -> list[str | pa.Buffer]:
 
 
 def _flat_alerts(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
+    return _alert_frame(alerts, FLAT_ALERT_COLUMNS, {
+        "evidence": lambda a: json.dumps(a["evidence"], ensure_ascii=False, separators=(",", ":")),
+        "conditions": lambda a: json.dumps(a["conditions"], ensure_ascii=False, separators=(",", ":"))})
+
+
+def _alert_frame(alerts: Iterable[dict[str, Any]], columns: list[str],
+                 made: dict[str, Callable[[dict[str, Any]], Any]]) -> pd.DataFrame:
+    """A frame of ``columns``, one row per alert: each column a field of the alert, or made of it by ``made``.
+    Built a column at a time (a list each), not from a dict per row."""
+    cols: dict[str, list[Any]] = {name: [] for name in columns}
+    plain = [(cols[name].append, name) for name in columns if name not in made]
+    derived = [(cols[name].append, fn) for name, fn in made.items()]
     for a in alerts:
-        row = {k: a[k] for k in FLAT_ALERT_COLUMNS if k not in ("evidence", "conditions")}
-        row["evidence"] = json.dumps(a["evidence"], ensure_ascii=False, separators=(",", ":"))
-        row["conditions"] = json.dumps(a["conditions"], ensure_ascii=False, separators=(",", ":"))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=FLAT_ALERT_COLUMNS)
+        for add, name in plain:
+            add(a[name])
+        for add, fn in derived:
+            add(fn(a))
+    return pd.DataFrame(cols, columns=columns)
 
 
 def _csv_value(value: Any) -> str:
@@ -208,48 +224,33 @@ def behind_text(conditions: list[dict[str, Any]]) -> str:
 
 
 def _csv_alerts(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for a in alerts:
-        row = {k: a[k] for k in CSV_ALERT_COLUMNS if k not in ("evidence", "conditions", "behind")}
-        row["evidence"] = evidence_text(a["evidence"])
-        row["conditions"] = conditions_text(a["conditions"])
-        row["behind"] = behind_text(a["conditions"])
-        rows.append(row)
-    return pd.DataFrame(rows, columns=CSV_ALERT_COLUMNS)
+    return _alert_frame(alerts, CSV_ALERT_COLUMNS, {
+        "evidence": lambda a: evidence_text(a["evidence"]), "conditions": lambda a: conditions_text(a["conditions"]),
+        "behind": lambda a: behind_text(a["conditions"])})
 
 
 def write_alerts(alerts: Sequence[dict[str, Any]], path: Path, fmt: str, place: Place = atomic_path) -> None:
-    with place(path) as tmp:
-        if fmt == "jsonl":
-            with open(tmp, "wb") as fh:  # a window at a time (ByteSource.blocks), not one copy of the file
-                Alerts.of(alerts).write_lines(fh)
-        elif fmt == "csv":
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                for start, block in _alert_blocks(alerts):
-                    csv_safe(_csv_alerts(block)).to_csv(fh, index=False, header=start == 0, lineterminator="\n")
-        else:
-            writer = None
-            try:
-                for _, block in _alert_blocks(alerts):
-                    table = pa.Table.from_pandas(_flat_alerts(block), preserve_index=False)
-                    writer = writer or pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table.cast(writer.schema))
-            finally:
-                if writer is not None:
-                    writer.close()
+    if fmt == "jsonl":
+        with place(path) as tmp, open(tmp, "wb") as fh:  # a window at a time (ByteSource.blocks), not one copy
+            Alerts.of(alerts).write_lines(fh)
+        return
+    frame_of = _csv_alerts if fmt == "csv" else _flat_alerts
+    with FrameWriter(path, fmt, place) as writer:  # a block of alerts is a part, as a chunk's scored records
+        for block in _alert_blocks(alerts):
+            writer.write(frame_of(block))
 
 
 ALERT_BLOCK = 1 << 16  # alerts parsed and written at once in the CSV and Parquet forms
 
 
-def _alert_blocks(alerts: Sequence[dict[str, Any]]) -> Iterator[tuple[int, Iterator[dict[str, Any]]]]:
+def _alert_blocks(alerts: Sequence[dict[str, Any]]) -> Iterator[Iterator[dict[str, Any]]]:
     """The alerts as dicts, a block at a time (an alert storm is never parsed whole), each block to be
     read through before the next; at least one block, so that no alerts still give a header and a schema.
     Each dict is parsed as it is read and let go once its row is made: a block held as a list of
     dicts made every full collection walk it (18 s against 4 s of parsing at 430k alerts)."""
     each = iter(alerts)
-    for start in range(0, max(1, len(alerts)), ALERT_BLOCK):
-        yield start, itertools.islice(each, ALERT_BLOCK)
+    for _ in range(0, max(1, len(alerts)), ALERT_BLOCK):
+        yield itertools.islice(each, ALERT_BLOCK)
 
 
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
