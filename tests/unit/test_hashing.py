@@ -92,3 +92,24 @@ def test_texts_that_share_a_hash_still_get_their_own_codes(collide: str, monkeyp
     monkeypatch.setattr(hashing, "text_hashes", hashes)
     a, b = pa.array(["b", "a", "x", "c"]), pa.array(["y", "a", "d", "x"])
     assert hashing.union_codes(a, b).tolist() == [0, 1, 2, 3, 4, 1, 5, 2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_union_codes_compare_their_hits_a_slice_at_a_time(seed: int, monkeypatch) -> None:
+    """Hits are compared as text _CHECK_ROWS at a time: every slice counts, a shared hash in the last one too."""
+    import pyarrow.compute as pc
+
+    monkeypatch.setattr(hashing, "_CHECK_ROWS", 3)
+    rng = np.random.default_rng(seed)
+    pool = [f"+86138{i:08d}" for i in rng.choice(10**6, 60, replace=False)]
+    a = [pool[i] for i in rng.permutation(40)]
+    b = [pool[i] for i in rng.permutation(np.arange(20, 60))]
+    want = pc.dictionary_encode(pa.array(a + b)).indices.to_pylist()
+    assert hashing.union_codes(pa.array(a), pa.array(b)).tolist() == want
+    # the last text of b that a also has now shares its hash with another text of a
+    shared, other = b[max(i for i, t in enumerate(b) if t in a)], next(t for t in a if t not in b)
+    real = hashing.text_hashes
+    monkeypatch.setattr(hashing, "text_hashes", lambda arr: np.array(
+        [real(pa.array([other]))[0] if t == shared else h for t, h in zip(arr.to_pylist(), real(arr))],
+        dtype=np.uint64))
+    assert hashing.union_codes(pa.array(a), pa.array(b)).tolist() == want
