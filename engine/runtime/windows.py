@@ -735,7 +735,7 @@ def distinct_expanded(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarr
     without a code (NaN) counts at each of its rows, as previous_same finds it no earlier row.
 
     The slices are expanded about EXPANDED_ROWS rows at a time: each is counted on its own, and
-    expanding them all at once held eight arrays of their total length (60 MB at 1.1M rows)."""
+    expanding them all at once held about eight arrays of their total length at a time."""
     ends = np.cumsum(np.maximum(s.hi - s.lo + 1, 0))
     total = int(ends[-1]) if len(ends) else 0
     if total <= EXPANDED_ROWS:
