@@ -130,10 +130,10 @@ def union_codes(a: pa.Array, b: pa.Array) -> np.ndarray:
     import pyarrow.compute as pc
 
     na = len(a)
-    codes = _union_by_hashes(a, b) if na else None
-    if codes is None:
-        if na == 0:
-            return np.arange(len(b), dtype=np.int64)
+    if not na:
+        return np.arange(len(b), dtype=np.int64)
+    codes = _union_by_hashes(a, b)
+    if codes is None:  # a shared hash: Arrow's hash table of both
         both = pa.concat_arrays([a.cast(pa.large_string()), b.cast(pa.large_string())])
         return np.asarray(pc.dictionary_encode(both).indices.to_numpy(), dtype=np.int64)
     new = codes < 0
