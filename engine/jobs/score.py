@@ -32,8 +32,9 @@ from ..io.tables import InputStats, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
+from ..runtime.alert_json import unstamped_alerts
 from ..runtime.alert_text import FILE_PREFIX
-from ..runtime.alerts import Alerts, UnstampedAlerts, absence_weight, alert_fields, iter_alerts, stamped_alerts, stamps
+from ..runtime.alerts import Alerts, UnstampedAlerts, absence_weight, alert_fields, stamped_alerts, stamps
 from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
@@ -92,10 +93,10 @@ def default_jobs(n_rules: int) -> int:
 def _rule_result(executor: BatchExecutor, rule_plan: RulePlan) -> RuleResult:
     rm = executor.run_rule(rule_plan)
     view = match_view(executor, rm)
-    built = iter_alerts(executor.plan, view, executor.evaluator)
     # an absence alert is no record's: -1, it takes the rule's own weight (absence_weight)
     seqs = np.full(view.n, -1, dtype=np.int64) if rule_plan.absent is not None else view.seq
-    return rm.n, rm.suppressed, rm.rows[-1], UnstampedAlerts.of(built, view.order_columns(), seqs, _ALERT_FOLDER)
+    return rm.n, rm.suppressed, rm.rows[-1], unstamped_alerts(executor.plan, view, executor.evaluator, seqs,
+                                                              _ALERT_FOLDER)
 
 
 # Where a rule's alert text goes once it outgrows memory (runtime.alert_text): a folder of the run's
