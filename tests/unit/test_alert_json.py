@@ -76,7 +76,8 @@ def _data_sets(tmp: Path) -> list[tuple[str, list[str], str | None]]:
     generated = tmp / "generated"
     generate(generated, customers=300, days=4, seed=11)
     return [("samples", [str(REPO / "samples")], None), ("generated", [str(generated)], None),
-            ("paysim", [str(REPO / "tests" / "data" / "paysim_head.csv")], str(REPO / "samples" / "maps" / "paysim.yaml"))]
+            ("paysim", [str(REPO / "tests" / "data" / "paysim_head.csv")],
+             str(REPO / "samples" / "maps" / "paysim.yaml"))]
 
 
 @pytest.fixture(scope="module")
