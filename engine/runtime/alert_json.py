@@ -25,13 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..columns.vec import Vec
+from . import alerts as alert_model
 from .alert_text import ByteSpool
 from .alerts import (
     LISTED_AGGREGATES,
-    MEMBERS_SHOWN,
     MatchView,
     UnstampedAlerts,
+    behind_field,
     iso_utc,
+    list_fields,
     render_value,
     to_python,
 )
@@ -218,10 +220,10 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
             if spec is not None and spec.func in LISTED_AGGREGATES:
                 what = "records" if spec.func == "count" else "values"
                 at = leaf.expr.alias or cond.step
-                behind.append((leaf.text, what, rows.members(at, spec, MEMBERS_SHOWN)))
+                # MEMBERS_SHOWN read at the call, not bound at import: one constant, which tests may lower
+                behind.append((leaf.text, what, rows.members(at, spec, alert_model.MEMBERS_SHOWN)))
         if behind:
-            tail.append(_per_alert([',"behind":' + dumps({text: {"total": members[i][0], what: members[i][1]}
-                                                           for text, what, members in behind}) for i in range(n)]))
+            tail.append(_per_alert([',"behind":' + dumps(behind_field(behind, i)) for i in range(n)]))
         tail.append("}")
     if absent is not None:
         tail.append(("," if rp.conditions else "")
@@ -289,19 +291,11 @@ def rendered(v: Vec, spec: str = "") -> list[str]:
 
 
 def _list_entries(plan: Plan, leaves: list[tuple[Any, Vec]], n: int) -> Piece:
-    """A list condition's ``list``, ``list_entry`` and ``lists`` per alert (empty when no list value was
-    there): the list that matched, else the first."""
+    """A list condition's ``list``, ``list_entry`` and ``lists`` per alert (:func:`alerts.list_fields`; empty
+    text when no list value was there)."""
     listed = [(leaf, to_python(vec)) for leaf, vec in leaves]
     texts = []
     for i in range(n):
-        hits = [{"list": leaf.list_name, "entry": plan.lists[leaf.list_name].entry(str(vals[i]))}
-                for leaf, vals in listed if leaf.list_name is not None and vals[i] is not None]
-        if not hits:
-            texts.append("")
-            continue
-        main = next((h for h in hits if h["entry"] is not None), hits[0])
-        text = f',"list":{dumps(main["list"])},"list_entry":{dumps(main["entry"])}'
-        if len(hits) > 1:
-            text += f',"lists":{dumps(hits)}'
-        texts.append(text)
+        fields = list_fields(plan, listed, i)
+        texts.append("," + dumps(fields)[1:-1] if fields else "")
     return _per_alert(texts)

@@ -20,7 +20,7 @@ from ..lang.formats import format_spec_problem
 from .alert_text import ByteSource, ByteSpool
 from .bindings import Bindings
 from .evaluate import Evaluator
-from .plan import Plan, RulePlan
+from .plan import Leaf, Plan, RulePlan
 
 NS = 1_000_000_000
 # A count or distinct condition names what it counted: the first MEMBERS_SHOWN record ids or values,
@@ -240,19 +240,11 @@ def iter_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> Iterator[d
         for cond, leaves, behind in cond_cols:
             values: dict[str, Any] = {}
             entry = {"step": cond.step, "expr": cond.text, "values": values}
-            hits = []
             for leaf, vals in leaves:
                 values[leaf.text] = vals[i]
-                if leaf.list_name is not None and vals[i] is not None:
-                    hits.append({"list": leaf.list_name, "entry": plan.lists[leaf.list_name].entry(str(vals[i]))})
-            if hits:  # the list that matched (else the first): a list condition names its own entry
-                main = next((h for h in hits if h["entry"] is not None), hits[0])
-                entry["list"], entry["list_entry"] = main["list"], main["entry"]
-                if len(hits) > 1:
-                    entry["lists"] = hits
+            entry.update(list_fields(plan, leaves, i))
             if behind:
-                entry["behind"] = {text: {"total": members[i][0], what: members[i][1]}
-                                   for text, what, members in behind}
+                entry["behind"] = behind_field(behind, i)
             conditions.append(entry)
         if absent is not None:
             conditions.append({"step": absent.alias, "expr": absent.what, "values": {}, "absent": True})
@@ -284,6 +276,26 @@ def iter_alerts(plan: Plan, view: MatchView, evaluator: Evaluator) -> Iterator[d
             "conditions": conditions,
             "rule_pack": plan.digest,
         }
+
+
+def list_fields(plan: Plan, leaves: Sequence[tuple[Leaf, list[Any]]], i: int) -> dict[str, Any]:
+    """A condition's ``list``, ``list_entry`` and (several lists) ``lists`` at alert ``i``, given each leaf's
+    values: the list that matched, else the first; nothing when no list leaf has a value there."""
+    hits = [{"list": leaf.list_name, "entry": plan.lists[leaf.list_name].entry(str(vals[i]))}
+            for leaf, vals in leaves if leaf.list_name is not None and vals[i] is not None]
+    if not hits:
+        return {}
+    main = next((h for h in hits if h["entry"] is not None), hits[0])  # a list condition names its own entry
+    out = {"list": main["list"], "list_entry": main["entry"]}
+    if len(hits) > 1:
+        out["lists"] = hits
+    return out
+
+
+def behind_field(behind: Sequence[tuple[str, str, list[tuple[int, list[Any]]]]], i: int) -> dict[str, Any]:
+    """A condition's ``behind`` at alert ``i``: per count or distinct (its text, "records" or "values", and its
+    members per alert), the total and the first members."""
+    return {text: {"total": members[i][0], what: members[i][1]} for text, what, members in behind}
 
 
 def alert_line(alert: dict[str, Any]) -> str:
