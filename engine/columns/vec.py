@@ -267,10 +267,15 @@ def coded(codes: np.ndarray, arrow: object, null: np.ndarray) -> Coded:
 
 
 def concat(parts: list[Vec]) -> Vec:
-    """The rows of several columns of one type, one after the other; coded text stays coded."""
+    """The rows of several columns of one type, one after the other; coded text stays coded, and so does text
+    of which some parts were coded and the others kept in Arrow (their reader saw repeats in some blocks only)."""
+    if len(parts) > 1:
+        parts = [p for p in parts if len(p)] or parts[:1]  # an empty block is a plain Vec whatever its kind
     if len(parts) == 1:
         return parts[0]
     null = np.concatenate([p.null for p in parts])
+    if any(isinstance(p, Coded) for p in parts) and all(isinstance(p, (Coded, ArrowTexts)) for p in parts):
+        return _coded_concat(parts, null)
     if parts and all(isinstance(p, Coded) for p in parts):
         import pyarrow as pa
 
@@ -283,6 +288,31 @@ def concat(parts: list[Vec]) -> Vec:
 
         return ArrowTexts(pa.concat_arrays([p.arrow for p in parts]), null)  # type: ignore[attr-defined]
     return Vec(np.concatenate([p.values for p in parts]), null)
+
+
+def _coded_concat(parts: list[Vec], null: np.ndarray) -> Vec:
+    """Coded and ArrowTexts parts as one Coded column: an ArrowTexts part's rows are each their own entry of
+    the joined dictionary, whose repeats ``coded`` merges. Past 2 GiB of text (Arrow's string offsets), the
+    rows become objects as before."""
+    import pyarrow as pa
+
+    dictionaries, codes, at = [], [], 0
+    for p in parts:
+        if isinstance(p, Coded):
+            dictionaries.append(p.arrow)
+            codes.append(p.codes.astype(np.int64) + at)
+            at += len(p.arrow)  # type: ignore[arg-type]
+        else:
+            dictionaries.append(p.arrow)  # type: ignore[attr-defined]
+            codes.append(np.arange(at, at + len(p), dtype=np.int64))
+            at += len(p)
+    if at >= 2**31:
+        return Vec(np.concatenate([p.values for p in parts]), null)
+    try:
+        joined = pa.concat_arrays([d.cast(pa.string()) for d in dictionaries])  # type: ignore[attr-defined]
+    except (pa.ArrowInvalid, OverflowError):
+        return Vec(np.concatenate([p.values for p in parts]), null)
+    return coded(np.concatenate(codes).astype(np.int32), joined, null)
 
 
 def distinct_at(v: Vec, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 from ..columns.memo import memo_map
 from ..columns.phones import normalised_numbers
 from ..columns.types import LogicalType, PhysicalKind
-from ..columns.vec import Coded, Vec, as_bool, distinct_at, empty_values, kind_of
+from ..columns.vec import ArrowTexts, Coded, Vec, as_bool, distinct_at, empty_values, kind_of
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
@@ -89,6 +89,7 @@ class ListMatcher:
         self.values = values
         self.by_length: dict[int, set[str]] = {}
         self._seen: dict[str, bool] = {}  # contains(), a few rows of a prefix list: value -> listed
+        self._value_sets: dict[int, object] | None = None  # _arrow_hits: Arrow arrays of the entries, by length
         if lst.kind == "prefix":
             for v in values:
                 self.by_length.setdefault(len(v), set()).add(v)
@@ -107,6 +108,9 @@ class ListMatcher:
             by_length = self.by_length
             hits = memo_map(vals, self._seen, lambda x: any(x[:n] in p for n, p in by_length.items()), _SEEN_MAX)
             return np.array(hits, dtype=bool) & ~v.null
+        if isinstance(v, ArrowTexts):
+            # distinct texts kept in Arrow (ids, accounts): looked up there, no str made per row
+            return self._arrow_hits(v.arrow) & live
         uniq, inv = distinct_at(v, live)
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
@@ -118,10 +122,9 @@ class ListMatcher:
         return out
 
     def _prefixed(self, uniq: np.ndarray) -> np.ndarray:
-        """Per distinct value, whether an entry of this prefix list begins it: Arrow cuts every value to
-        each entry length and looks the heads up, in C (no str per head); text only, as before."""
+        """Per distinct value, whether an entry of this prefix list begins it (:meth:`_arrow_hits`); text only,
+        as before."""
         import pyarrow as pa  # lazily: compiling a plan (lint) needs no pyarrow (issue #9)
-        import pyarrow.compute as pc
 
         try:
             arr = pa.array(uniq, type=pa.large_string())
@@ -129,11 +132,25 @@ class ListMatcher:
             by_length = self.by_length
             return np.fromiter((isinstance(u, str) and any(u[:n] in p for n, p in by_length.items())
                                 for u in uniq.tolist()), dtype=bool, count=len(uniq))
-        hit = np.zeros(len(uniq), dtype=bool)
-        for length, prefixes in self.by_length.items():
-            heads = pc.utf8_slice_codeunits(arr, 0, length)  # code points, as str slicing counts
-            hit |= pc.is_in(heads, value_set=pa.array(sorted(prefixes), pa.large_string())).to_numpy(
-                zero_copy_only=False)
+        return self._arrow_hits(arr)
+
+    def _arrow_hits(self, arr: object) -> np.ndarray:
+        """Membership of each text of an Arrow string array, in C: an exact list's values hashed once, a prefix
+        list's heads cut to each entry length (code points, as str slicing counts) and looked up."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = arr.cast(pa.large_string())  # type: ignore[attr-defined]
+        if self._value_sets is None:  # made once: a list can hold a million accounts
+            groups = {0: self.values} if self.list.kind == "exact" else self.by_length
+            self._value_sets = {length: pa.array(sorted(v for v in values if isinstance(v, str)), pa.large_string())
+                                for length, values in groups.items()}
+        if self.list.kind == "exact":
+            return pc.is_in(arr, value_set=self._value_sets[0]).to_numpy(zero_copy_only=False)
+        hit = np.zeros(len(arr), dtype=bool)
+        for length, prefixes in self._value_sets.items():
+            heads = pc.utf8_slice_codeunits(arr, 0, length)
+            hit |= pc.is_in(heads, value_set=prefixes).to_numpy(zero_copy_only=False)
         return hit
 
     def entry(self, value: str) -> str | None:

@@ -78,9 +78,20 @@ def test_a_column_of_distinct_values_is_not_coded_and_mixes_with_coded_blocks() 
     assert not isinstance(vec, Coded)
     rep = text_vec(pa.array(["a", "b"] * 50, pa.string()), np.zeros(100, dtype=bool))
     assert isinstance(rep, Coded)
-    both = concat([rep, vec])
-    assert not isinstance(both, Coded)
-    assert list(both.values) == ["a", "b"] * 50 + [f"id{i}" for i in range(100)]
+    # a column whose reader saw repeats in some blocks only (PaySim's accounts): coded as a whole, one code per
+    # text across the parts, nulls kept; an empty block (a plain Vec) does not turn it into objects
+    again = text_vec(pa.array(["id3", "a", "zz"], pa.string()), np.array([False, False, True]))
+    empty = text_vec(pa.array([], pa.string()), np.zeros(0, dtype=bool))
+    for parts in ([rep, vec], [vec, rep], [rep, empty, vec, again], [empty, vec, again]):
+        both = concat(parts)
+        want = [v for p in parts for v in p.values.tolist()]
+        assert list(both.values) == want
+        assert both.null.tolist() == [b for p in parts for b in p.null.tolist()]
+        assert isinstance(both, Coded) == any(isinstance(p, Coded) for p in parts)
+        if isinstance(both, Coded):
+            texts = both.arrow.to_pylist()
+            assert len(set(texts)) == len(texts)  # each text in the dictionary once: equal texts, equal codes
+    assert not isinstance(concat([vec, empty]), Coded) and list(concat([vec, empty]).values) == list(vec.values)
 
 
 @pytest.mark.parametrize("ftype", ["string", "enum", "phone"])
