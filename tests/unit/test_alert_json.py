@@ -68,7 +68,9 @@ def test_texts_are_what_json_dumps_writes_whatever_their_column(pairs):
     for v in (plain, as_codes, as_arrow, as_codes.take(np.arange(len(texts))), as_arrow.take(np.arange(len(texts)))):
         assert _literals(v) == want
     # an object column that is not all text: to_python's str() of each value
-    mixed = Vec(np.array([*texts, 7, 1.5], dtype=object), np.array([*null, False, False], dtype=bool))
+    mixed = Vec(np.array([*texts, 7, 1.5, None], dtype=object), np.array([*null, False, False, False], dtype=bool))
+    plain_none = Vec(np.array([*texts, None], dtype=object), np.array([*null, False], dtype=bool))
+    assert _literals(plain_none) == [_dumps(x) for x in to_python(plain_none)]
     assert _literals(mixed) == [_dumps(x) for x in to_python(mixed)]
 
 
