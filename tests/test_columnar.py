@@ -22,7 +22,7 @@ from fraudrules.io.records import parse_inputs, read_time_chunks
 from fraudrules.io.sinks import plain_text
 from fraudrules.jobs import score as job
 from fraudrules.pack.loader import load_pack
-from fraudrules.runtime import alert_text
+from fraudrules.runtime import alert_json, alert_text
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.runtime.scoring import new_scores
 from fraudrules.runtime.windows import ColumnCodes, joint_codes, object_codes, sorted_ranks
@@ -129,16 +129,19 @@ def test_alert_text_in_files_gives_the_same_alerts_and_leaves_no_file(sample_run
         alerts = job.evaluate(plan, records, jobs=jobs)[0]
         assert alerts.text.in_file and alerts.lines == in_memory.lines and alerts.columns == in_memory.columns
         assert list(tmp_path.iterdir()) == []
-    real = job.iter_alerts
+    real = alert_json._join
+    joins = itertools.count()
 
-    def broken(*args):  # a rule's alerts fail half-way, after its text has gone to a file
-        yield from itertools.islice(real(*args), 3)
-        raise RuntimeError("broken")
+    def broken(pieces, rows):  # a rule's alerts fail half-way, after a block of its text has gone to a file
+        if next(joins) == 4:  # the head and tail of two blocks of 2 alerts were joined and spooled
+            raise RuntimeError("broken")
+        return real(pieces, rows)
 
-    monkeypatch.setattr(job, "iter_alerts", broken)
+    monkeypatch.setattr(alert_json, "BLOCK_ALERTS", 2)
+    monkeypatch.setattr(alert_json, "_join", broken)
     with pytest.raises(RuntimeError, match="broken"):
         job.evaluate(plan, records, jobs=1)
-    assert list(tmp_path.iterdir()) == []
+    assert next(joins) == 5 and list(tmp_path.iterdir()) == []
 
 
 def test_default_jobs_is_capped_by_the_rules():
