@@ -37,8 +37,9 @@ from .alerts import (
     render_value,
     to_python,
 )
+from .bindings import Bindings
 from .evaluate import Evaluator
-from .plan import Plan
+from .plan import Leaf, Plan, RulePlan
 
 BLOCK_ALERTS = 1 << 14  # alerts whose lines are joined at once: bounds the columns of text held
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # what json.dumps(ensure_ascii=False) escapes in a string
@@ -253,7 +254,7 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
                            spool.close(), starts, cuts, columns)
 
 
-def _explain(rp: Any, rows: Any, evaluator: Evaluator, n: int) -> Piece:
+def _explain(rp: RulePlan, rows: Bindings, evaluator: Evaluator, n: int) -> Piece:
     """The explanation's text, as :func:`iter_alerts` renders it: each value by its format, joined by Arrow,
     then its spaces folded as ``str.split`` does."""
     rule = rp.rule
@@ -294,7 +295,7 @@ def rendered(v: Vec, spec: str = "") -> list[str]:
     return out
 
 
-def _list_entries(plan: Plan, leaves: list[tuple[Any, Vec]], n: int) -> Piece:
+def _list_entries(plan: Plan, leaves: list[tuple[Leaf, Vec]], n: int) -> Piece:
     """A list condition's ``list``, ``list_entry`` and ``lists`` per alert (:func:`alerts.list_fields`; empty
     text when no list value was there)."""
     listed = [(leaf, to_python(vec)) for leaf, vec in leaves]
