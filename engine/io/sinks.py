@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..columns.arrow_text import holds_json_escapes, joined_bytes, large_text
 from ..runtime.alerts import Alerts
 from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
 from .threads import ahead_threads, map_ahead
@@ -124,7 +125,8 @@ def _csv_cells(col: pd.Series) -> pa.Array | None:
     if pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
         return pa.array(col.to_numpy(dtype=np.int64)).cast(pa.large_string())
     if pd.api.types.is_bool_dtype(col.dtype) and not col.isna().any():  # Python's spelling, as pandas writes it
-        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), _lit("True"), _lit("False")).cast(pa.large_string())
+        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), large_text("True"),
+                          large_text("False")).cast(pa.large_string())
     if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
         return None
     try:
@@ -136,10 +138,11 @@ def _csv_cells(col: pd.Series) -> pa.Array | None:
     # GBs of text join without overflowing large_string's offsets; cells that need no change stay as they are
     formula = _formula_cells(arr)
     if formula.any():
-        arr = pc.if_else(pa.array(formula), pc.binary_join_element_wise(_lit("'"), arr, _lit("")), arr)
+        arr = pc.if_else(pa.array(formula), pc.binary_join_element_wise(large_text("'"), arr, large_text("")), arr)
     needs = pc.match_substring_regex(arr, _csv_quoted())
     if pc.any(needs).as_py():
-        quoted = pc.binary_join_element_wise(_lit('"'), pc.replace_substring(arr, '"', '""'), _lit('"'), _lit(""))
+        quoted = pc.binary_join_element_wise(large_text('"'), pc.replace_substring(arr, '"', '""'), large_text('"'),
+                                             large_text(""))
         arr = pc.if_else(needs, quoted, arr)
     return arr
 
@@ -152,10 +155,9 @@ def csv_pieces(frame: pd.DataFrame, header: bool) -> list[str | pa.Buffer]:
     cells = [_csv_cells(col) for _, col in frame.items()] if len(frame) and len(frame.columns) > 1 else [None]
     if any(c is None for c in cells):
         return [csv_safe(frame).to_csv(index=False, header=header, lineterminator="\n")]
-    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, _lit(",")), _lit("\n"), _lit(""))
-    # the lines lie back to back in the array's data buffer: hand that over in one piece
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
-    body = lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1]) - int(offsets[0]))
+    rows = pc.binary_join_element_wise(*cells, large_text(","))
+    lines = pc.binary_join_element_wise(rows, large_text("\n"), large_text(""))
+    body = joined_bytes(lines)  # the lines lie back to back in the array's data buffer: handed over in one piece
     head = pd.DataFrame(columns=frame.columns).to_csv(index=False, lineterminator="\n") if header else ""
     return [head, body]
 
@@ -260,10 +262,6 @@ _LOW_CARDINALITY = 0.125
 JSONL_SLICE_ROWS = 1 << 18
 
 
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
 def _pandas_jsonl(frame: pd.DataFrame) -> str:
     """pandas' JSON Lines, the reference the fast path reproduces byte for byte."""
     # pandas escapes "/" as "\\/"; JSON allows both, people read the plain one
@@ -283,16 +281,9 @@ def _json_strings(values: list[str]) -> list[str]:
     return out
 
 
-def _needs_escape(arr: pa.Array) -> bool:
-    """Whether any value holds a character JSON escapes: one scan of the data buffer, no regex."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[int(offsets[0]): int(offsets[-1])]
-    return bool(((data < 0x20) | (data == 0x22) | (data == 0x5C)).any())
-
-
 def _quoted(arr: pa.Array) -> pa.Array:
     """Per row, the JSON literal of a text column, built by Arrow; pandas escapes the few that need it."""
-    text = pc.binary_join_element_wise(_lit('"'), arr, _lit('"'), _lit(""))
+    text = pc.binary_join_element_wise(large_text('"'), arr, large_text('"'), large_text(""))
     odd = pc.match_substring_regex(arr, _NEEDS_ESCAPE)
     mask = odd.to_numpy(zero_copy_only=False)
     fixed = _json_strings(arr.filter(odd).to_pylist())  # the odd rows only
@@ -358,7 +349,7 @@ def _json_column(col: pd.Series, n: int) -> _Coded | _Plain | pa.Array | None:
         if len(enc.dictionary) <= limit:
             return _Coded(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
                           _json_strings(enc.dictionary.to_pylist()))
-    return _quoted(arr) if _needs_escape(arr) else _Plain(arr)
+    return _quoted(arr) if holds_json_escapes(arr) else _Plain(arr)
 
 
 def _segment(parts: list[str | _Coded], n: int) -> pa.Array | pa.Scalar:
@@ -366,7 +357,7 @@ def _segment(parts: list[str | _Coded], n: int) -> pa.Array | pa.Scalar:
     handful: stream and input, decision and rules) and then taken per row."""
     coded = [p for p in parts if isinstance(p, _Coded)]
     if not coded:
-        return _lit("".join(parts))  # type: ignore[arg-type]
+        return large_text("".join(parts))  # type: ignore[arg-type]
     combo = np.zeros(n, dtype=np.int64)
     steps: list[tuple[np.ndarray, int]] = []  # per coded column: (combination codes, its width)
     for c in coded:
@@ -435,10 +426,8 @@ def jsonl_buffer(frame: pd.DataFrame) -> pa.Buffer | bytes:
             parts = []
     parts.append("}\n")
     pieces.append(_segment(parts, n))
-    lines = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, _lit(""))
-    # the lines lie back to back in the array's data buffer: hand that over in one piece
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
-    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1]) - int(offsets[0]))
+    lines = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, large_text(""))
+    return joined_bytes(lines)  # the lines lie back to back in the array's data buffer: handed over in one piece
 
 
 class FrameWriter:

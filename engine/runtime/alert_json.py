@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..columns.arrow_text import holds_json_escapes, joined_bytes, large_text, value_offsets
 from ..columns.vec import Vec
 from . import alerts as alert_model
 from .alert_text import ByteSpool
@@ -58,36 +59,21 @@ def _texts(values: list[str]) -> pa.Array:
     return pa.array(values, type=pa.large_string())
 
 
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
 def quoted(arr: pa.Array) -> pa.Array:
     """Each text of a string array as its JSON string literal, as ``json.dumps`` writes it."""
     arr = arr.cast(pa.large_string())
-    out = pc.binary_join_element_wise(_lit('"'), arr, _lit('"'), _lit(""))
-    if not _any_escaped(arr):
+    out = pc.binary_join_element_wise(large_text('"'), arr, large_text('"'), large_text(""))
+    if not holds_json_escapes(arr):
         return out
-    odd = pc.match_substring_regex(arr, _NEEDS_ESCAPE)
-    if pc.any(odd).as_py():  # the few with quotes, backslashes or control characters: json.dumps itself
-        fixed = [dumps(text) for text in arr.filter(odd).to_pylist()]
-        out = pc.replace_with_mask(out, odd, _texts(fixed))
-    return out
-
-
-def _any_escaped(arr: pa.Array) -> bool:
-    """Whether a large_string array holds a byte JSON escapes: one pass over its data, no regex."""
-    if len(arr) == 0 or arr.buffers()[2] is None:
-        return False
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[int(offsets[0]): int(offsets[-1])]
-    return bool(((data < 0x20) | (data == 0x22) | (data == 0x5C)).any())
+    odd = pc.match_substring_regex(arr, _NEEDS_ESCAPE)  # the few with quotes, backslashes or control characters
+    fixed = [dumps(text) for text in arr.filter(odd).to_pylist()]  # json.dumps itself
+    return pc.replace_with_mask(out, odd, _texts(fixed))
 
 
 def _with_nulls(out: pa.Array, null: np.ndarray) -> pa.Array:
     if not null.any():
         return out
-    return pc.if_else(pa.array(null), _lit("null"), out)
+    return pc.if_else(pa.array(null), large_text("null"), out)
 
 
 def _numbers(values: np.ndarray, fraction: Callable[[float], str] = repr) -> list[str]:
@@ -152,7 +138,7 @@ def _join(pieces: list[Piece], rows: np.ndarray) -> pa.Array:
     if len(parts) == 1:
         only = parts[0]
         return pa.array([only] * len(rows), pa.large_string()) if isinstance(only, str) else only
-    return pc.binary_join_element_wise(*[_lit(p) if isinstance(p, str) else p for p in parts], _lit(""))
+    return pc.binary_join_element_wise(*[large_text(p) if isinstance(p, str) else p for p in parts], large_text(""))
 
 
 def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.ndarray,
@@ -240,15 +226,14 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
     for lo in range(0, n, BLOCK_ALERTS):
         block = np.arange(lo, min(n, lo + BLOCK_ALERTS), dtype=np.int64)
         heads, tails = _join(head, block), _join(tail, block)
-        lines = pc.binary_join_element_wise(heads, tails, _lit(""))
+        lines = pc.binary_join_element_wise(heads, tails, large_text(""))
         if lines.null_count:  # a piece without a text for some alert: a bug here, never a line written short
             raise RuntimeError(f"{rule.id}: {lines.null_count} alert lines without text")
-        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset: lines.offset + len(lines) + 1]
-        first = int(offsets[0])
-        spool.write(lines.buffers()[2].slice(first, int(offsets[-1]) - first).to_pybytes())
-        starts[lo + 1: lo + 1 + len(block)] = at + offsets[1:] - first
-        cuts[lo: lo + len(block)] = at + offsets[:-1] - first + pc.binary_length(heads).to_numpy()
-        at += int(offsets[-1]) - first
+        offsets = value_offsets(lines) - value_offsets(lines)[0]
+        spool.write(joined_bytes(lines).to_pybytes())
+        starts[lo + 1: lo + 1 + len(block)] = at + offsets[1:]
+        cuts[lo: lo + len(block)] = at + offsets[:-1] + pc.binary_length(heads).to_numpy()
+        at += int(offsets[-1])
     columns = {"alert_id": alert_ids, "key": keys, "ts": ts, "record_id": ids}
     return UnstampedAlerts(np.asarray(order, dtype=np.int64).reshape(-1, 3), np.asarray(seq, dtype=np.int64),
                            spool.close(), starts, cuts, columns)
@@ -262,11 +247,11 @@ def _explain(rp: RulePlan, rows: Bindings, evaluator: Evaluator, n: int) -> Piec
         return dumps(" ".join(rule.title.split()))
     last = rp.steps[-1]
     env = rows.env(last.alias, {**last.aggregates, **rp.explain_aggregates})
-    parts = [_lit(part.text) if part.expr is None else _texts(rendered(evaluator.compute(part.expr, env), part.spec))
-             for part in rp.explain]
+    parts = [large_text(part.text) if part.expr is None
+             else _texts(rendered(evaluator.compute(part.expr, env), part.spec)) for part in rp.explain]
     if all(isinstance(p, pa.Scalar) for p in parts):
         return dumps(" ".join("".join(p.as_py() for p in parts).split()))
-    joined = pc.binary_join_element_wise(*parts, _lit("")).to_pylist()
+    joined = pc.binary_join_element_wise(*parts, large_text("")).to_pylist()
     texts = [" ".join(text.split()) for text in joined]
     return lambda r: quoted(_texts([texts[i] for i in r.tolist()]))
 
