@@ -276,13 +276,6 @@ def concat(parts: list[Vec]) -> Vec:
     null = np.concatenate([p.null for p in parts])
     if any(isinstance(p, Coded) for p in parts) and all(isinstance(p, (Coded, ArrowTexts)) for p in parts):
         return _coded_concat(parts, null)
-    if parts and all(isinstance(p, Coded) for p in parts):
-        import pyarrow as pa
-
-        coded_parts = [p for p in parts if isinstance(p, Coded)]
-        offsets = np.cumsum([0] + [len(p.arrow) for p in coded_parts])  # type: ignore[arg-type]
-        codes = np.concatenate([p.codes + np.int32(o) for p, o in zip(coded_parts, offsets)])
-        return coded(codes, pa.concat_arrays([p.arrow for p in coded_parts]), null)
     if parts and all(isinstance(p, ArrowTexts) for p in parts):  # their Arrow arrays, read or not
         import pyarrow as pa
 
@@ -291,21 +284,17 @@ def concat(parts: list[Vec]) -> Vec:
 
 
 def _coded_concat(parts: list[Vec], null: np.ndarray) -> Vec:
-    """Coded and ArrowTexts parts as one Coded column: an ArrowTexts part's rows are each their own entry of
-    the joined dictionary, whose repeats ``coded`` merges. Past 2 GiB of text (Arrow's string offsets), the
-    rows become objects as before."""
+    """Coded parts, and ArrowTexts parts beside them, as one Coded column: the parts' dictionaries joined (an
+    ArrowTexts part's rows are each their own entry), whose repeats ``coded`` merges. Past 2 GiB of text
+    (Arrow's string offsets), the rows become objects as before."""
     import pyarrow as pa
 
     dictionaries, codes, at = [], [], 0
     for p in parts:
-        if isinstance(p, Coded):
-            dictionaries.append(p.arrow)
-            codes.append(p.codes.astype(np.int64) + at)
-            at += len(p.arrow)  # type: ignore[arg-type]
-        else:
-            dictionaries.append(p.arrow)  # type: ignore[attr-defined]
-            codes.append(np.arange(at, at + len(p), dtype=np.int64))
-            at += len(p)
+        dictionaries.append(p.arrow)  # type: ignore[attr-defined]
+        own = p.codes.astype(np.int64) if isinstance(p, Coded) else np.arange(len(p), dtype=np.int64)
+        codes.append(own + at)
+        at += len(p.arrow)  # type: ignore[attr-defined]
     if at >= 2**31:
         return Vec(np.concatenate([p.values for p in parts]), null)
     try:

@@ -125,8 +125,7 @@ def _csv_cells(col: pd.Series) -> pa.Array | None:
     if pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
         return pa.array(col.to_numpy(dtype=np.int64)).cast(pa.large_string())
     if pd.api.types.is_bool_dtype(col.dtype) and not col.isna().any():  # Python's spelling, as pandas writes it
-        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), large_text("True"),
-                          large_text("False")).cast(pa.large_string())
+        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), large_text("True"), large_text("False"))
     if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
         return None
     try:

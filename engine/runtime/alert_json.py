@@ -16,7 +16,6 @@ alerts; ``tests/unit/test_alert_json.py`` checks the two give the same bytes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,9 @@ from .alerts import (
     render_value,
     to_python,
 )
+from .alerts import (
+    canonical_json as dumps,
+)
 from .bindings import Bindings
 from .evaluate import Evaluator
 from .plan import Leaf, Plan, RulePlan
@@ -48,11 +50,6 @@ _INT_EXACT = 2.0 ** 53  # floats below this are integers an int64 holds exactly
 
 # A piece of a line: constant text, or a function of a block's rows giving one JSON text per row.
 Piece = str | Callable[[np.ndarray], pa.Array]
-
-
-def dumps(value: Any) -> str:
-    """One value as :func:`alerts.alert_line` writes it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _texts(values: list[str]) -> pa.Array:
@@ -146,9 +143,9 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
     """``UnstampedAlerts.of(iter_alerts(plan, view, evaluator), view.order_columns(), seq, folder)``, built
     over columns: the same bytes, cuts and columns."""
     n = view.n
-    order = view.order_columns() if n else np.zeros((0, 3), dtype=np.int64)
     if n == 0:
-        return UnstampedAlerts.of([], order, seq, folder)
+        return UnstampedAlerts.of([], np.zeros((0, 3), dtype=np.int64), seq, folder)
+    order = view.order_columns()
     rp = view.rule
     rule = rp.rule
     rows = view.rows
@@ -157,12 +154,10 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
     absent = rp.absent
     if absent is None:
         key_vec = rows.column(last.alias, last.key)
-        ts_vec: Vec | None = rows.column(last.alias, "ts")
-        ts = to_python(ts_vec)
+        ts: list[str | None] = to_python(rows.column(last.alias, "ts"))
     else:
         assert view.deadline is not None
         key_vec = rows.column(steps[absent.source[0]].alias, absent.source[1])
-        ts_vec = None
         ts = iso_utc(view.deadline)
     id_vec = rows.column(last.alias, "id")
     ids = to_python(id_vec)
@@ -176,7 +171,8 @@ def unstamped_alerts(plan: Plan, view: MatchView, evaluator: Evaluator, seq: np.
                         ("shadow", rule.shadow)):
         head.append(f",{dumps(name)}:{dumps(value)}")
     head += [',"key":', lambda r: quoted(_texts([keys[i] for i in r.tolist()])), ',"ts":']
-    head.append(_column(ts_vec) if ts_vec is not None else (lambda r: quoted(_texts([ts[i] for i in r.tolist()]))))
+    head.append(lambda r: _with_nulls(quoted(_texts([ts[i] or "" for i in r.tolist()])),
+                                      np.array([ts[i] is None for i in r.tolist()], dtype=bool)))
     head += [f',"stream":{dumps(last.stream)},"record_id":', _column(id_vec)]
 
     tail: list[Piece] = ['"explain":', _explain(rp, rows, evaluator, n), ',"evidence":[']

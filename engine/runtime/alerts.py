@@ -298,9 +298,14 @@ def behind_field(behind: Sequence[tuple[str, str, list[tuple[int, list[Any]]]]],
     return {text: {"total": members[i][0], what: members[i][1]} for text, what, members in behind}
 
 
+def canonical_json(value: Any) -> str:
+    """A value as an alert line writes it: compact, UTF-8 text as it is, no NaN."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def alert_line(alert: dict[str, Any]) -> str:
     """The canonical one-line JSON form of an alert (byte-stable)."""
-    return json.dumps(alert, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return canonical_json(alert)
 
 
 # The fields every alert's holder reads of each alert without its whole tree (Alerts.column): the
