@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .vec import search_sorted
+
 if TYPE_CHECKING:  # pyarrow is loaded by whoever has Arrow arrays to hash
     import pyarrow as pa
 
@@ -153,7 +155,7 @@ def _union_by_hashes(a: pa.Array, b: pa.Array) -> np.ndarray | None:
     ranked = hashes[order]
     del hashes
     wanted = text_hashes(b)
-    pos = np.searchsorted(ranked, wanted)
+    pos = search_sorted(ranked, wanted)
     np.minimum(pos, len(ranked) - 1, out=pos)
     found = ranked[pos] == wanted
     del ranked, wanted

@@ -346,6 +346,39 @@ def sorted_distinct(values: np.ndarray) -> np.ndarray:
     return out[keep]
 
 
+# numpy's searchsorted does one binary search per query, starting afresh unless the query is above the last
+# one. Queries in random order over a sorted array larger than the caches miss the cache at nearly every
+# step: 1M random queries into 4M int64 took 0.99 s, the same queries sorted first 0.13 s (10M into 10M:
+# 14.6 s against 2.8 s). Below these sizes, or with many more queries than keys, the sort costs more.
+# Sorted queries that outnumber the keys are cheaper the other way round: n binary searches among the m
+# queries and a running count, instead of m among the n keys.
+SORT_QUERIES_FROM = 4096
+SORT_QUERIES_PER_KEY = 4
+MERGE_QUERIES_PER_KEY = 2
+
+
+def search_sorted(keys: np.ndarray, queries: np.ndarray, side: str = "left") -> np.ndarray:
+    """``np.searchsorted(keys, queries, side)`` (int64), with many unsorted queries sorted first, and many
+    more sorted queries than keys answered by searching the keys among the queries instead."""
+    queries = np.asarray(queries)
+    m = len(queries)
+    if m < SORT_QUERIES_FROM:
+        return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
+    if bool((queries[1:] >= queries[:-1]).all()):
+        if m <= MERGE_QUERIES_PER_KEY * len(keys):
+            return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
+        # the answer at query i counts the keys below it (left) or at or below it (right): each key
+        # raises the answers from the first query it is below (left) or at or below (right)
+        firsts = np.searchsorted(queries, keys, side="right" if side == "left" else "left")
+        return np.cumsum(np.bincount(firsts, minlength=m + 1)[:m])
+    if m > SORT_QUERIES_PER_KEY * len(keys):
+        return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
+    order = np.argsort(queries)  # any order of equal queries will do: each is answered alone
+    out = np.empty(m, dtype=np.int64)
+    out[order] = np.searchsorted(keys, queries[order], side=side)
+    return out
+
+
 def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct values, index of each value into them), hash-based.
 

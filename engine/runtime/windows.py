@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..columns.hashing import union_codes
-from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, sorted_distinct, stable_order
+from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, search_sorted, sorted_distinct, stable_order
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -125,7 +125,7 @@ class CompositeIndex:
         self.n = len(codes)
         if ranks is None:
             self.uniq = sorted_distinct(ts)
-            rank = np.searchsorted(self.uniq, ts)
+            rank = search_sorted(self.uniq, ts)
         else:
             self.uniq, rank = ranks
         self.width = len(self.uniq) + 1
@@ -135,7 +135,7 @@ class CompositeIndex:
     def search(self, q_codes: np.ndarray, q_ts: np.ndarray, side: str) -> np.ndarray:
         if self.n == 0 or len(q_codes) == 0:
             return np.zeros(len(q_codes), dtype=np.int64)
-        return self.search_ranked(q_codes, np.searchsorted(self.uniq, q_ts, side=side), side)
+        return self.search_ranked(q_codes, search_sorted(self.uniq, q_ts, side=side), side)
 
     def search_ranked(self, q_codes: np.ndarray, q_pos: np.ndarray, side: str) -> np.ndarray:
         """``search`` with ``q_pos`` = np.searchsorted(self.uniq, q_ts, side) already known."""
@@ -146,7 +146,7 @@ class CompositeIndex:
             q = base + q_pos
         else:  # first row with (code, ts) > query; rank - 1 may be -1, still above the previous code
             q = base + q_pos - 1
-        out = np.searchsorted(self.keys, q, side=side)
+        out = search_sorted(self.keys, q, side=side)  # queries in a step's order, not the index's
         # queries whose code lies outside the indexed codes land at the ends
         out = np.where(q_codes < self.lo, 0, out)
         return out
@@ -202,7 +202,7 @@ class GroupIndex:
             return index.search(self.codes[at], self.table_ts[self.order[at]] - window_ns, side="right")
         # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
         # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
-        pos = np.searchsorted(index.uniq, self.table_ts - window_ns, side="right")[self.order]
+        pos = search_sorted(index.uniq, self.table_ts - window_ns, side="right")[self.order]
         return narrow_index(index.search_ranked(self.codes, pos, side="right"))  # held for the run
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
@@ -449,7 +449,8 @@ def window_distinct(g: GroupIndex, start: np.ndarray, values: Vec, valid: np.nda
     js = np.flatnonzero(valid)
     # last i with start_i <= j
     hi = np.searchsorted(start, js, side="right") - 1
-    # first i with start_i > prev_j (any i when there is no previous)
+    # first i with start_i > prev_j (any i when there is no previous); prev_j nearly ascends, which numpy's own
+    # search walks well: search_sorted's sort first took 1.5 s here at 10M records against 1.0 s
     lo = np.where(prev[js] < 0, js, np.maximum(js, np.searchsorted(start, prev[js], side="right")))
     keep = lo <= hi
     diff = np.bincount(lo[keep], minlength=n + 1) - np.bincount(hi[keep] + 1, minlength=n + 1)
