@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..columns.vec import Vec, sorted_distinct
+from ..columns.vec import Coded, Vec, sorted_distinct
 from ..errors import FraudRulesError
 from ..io.tables import RecordSet, Table
 from ..lang.expr import Field
@@ -486,8 +486,9 @@ def _window_members(spec: AggregateSpec, windows: list[tuple[int | None, int | N
     (None, None) window (no key). The ids of every window are taken from the column at once: an alert-heavy
     rule has tens of thousands of windows, and one take each cost more than the alerts' text."""
     counts: list[int] = []
-    picked: list[np.ndarray] = []
-    none = id_row[:0] if spec.func == "count" else value.values[:0]  # type: ignore[union-attr]
+    picked: list[np.ndarray] = []  # count: rows of ``ids``; distinct: rows of ``value``, a value's first
+    none = np.zeros(0, dtype=np.int64)
+    coded = isinstance(value, Coded)
     for lo, hi in windows:
         if lo is None:
             counts.append(0)
@@ -497,12 +498,14 @@ def _window_members(spec: AggregateSpec, windows: list[tuple[int | None, int | N
         if spec.func == "count":
             counts.append(len(hits))
             picked.append(id_row[hits[:limit]])
-        else:  # distinct: values in order of first appearance
-            seen = pd.unique(value.take(hits).values)  # type: ignore[union-attr]
-            counts.append(len(seen))
-            picked.append(seen[:limit])
+        else:  # distinct: values in order of first appearance, by their codes (a text's code is its own)
+            # and not as objects: a large window's texts cost a dictionary's worth each time
+            local = value.codes[hits] if coded else pd.factorize(value.take(hits).values)[0]  # type: ignore
+            first = np.sort(np.unique(local, return_index=True)[1])
+            counts.append(len(first))
+            picked.append(hits[first[:limit]])
     taken = np.concatenate(picked) if picked else none
-    flat = to_python(ids.take(taken) if spec.func == "count" else Vec(taken, np.zeros(len(taken), dtype=bool)))
+    flat = to_python(ids.take(taken) if spec.func == "count" else value.take(taken))  # type: ignore[union-attr]
     ends = np.cumsum([len(p) for p in picked]).tolist()
     return [(n, flat[e - len(p):e]) for n, p, e in zip(counts, picked, ends)]
 
