@@ -111,6 +111,10 @@ class ListMatcher:
         if isinstance(v, ArrowTexts):
             # distinct texts kept in Arrow (ids, accounts): looked up there, no str made per row
             return self._arrow_hits(v.arrow) & live
+        if isinstance(v, Coded) and len(v.arrow) <= 8 * len(v):  # type: ignore[arg-type]
+            # coded text: each dictionary entry looked up in Arrow, read by code (a str per distinct value
+            # and a set lookup each took 1.2 s at 10M records); not for a few rows of a large dictionary
+            return self._arrow_hits(v.arrow)[v.codes] & live
         uniq, inv = distinct_at(v, live)
         # set lookups per distinct value: pandas' isin would hash the whole list again at every use
         if self.list.kind == "exact":
