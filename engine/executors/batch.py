@@ -479,6 +479,15 @@ class AggregateStore:
                                limit)
 
 
+def _joinable(cand_code: np.ndarray, chain_code: np.ndarray) -> np.ndarray:
+    """Which candidates have a join code that some chain holds (-1, a null, none). The others would join
+    nothing, and searching for them cost most of a sequence's time when its first step is rare: 2.9M
+    payments searched among 189k chains."""
+    held = np.zeros(max(int(cand_code.max(initial=-1)), int(chain_code.max(initial=-1))) + 2, dtype=bool)
+    held[chain_code[chain_code >= 0]] = True  # held[-1], the last entry, stays False
+    return held[cand_code]
+
+
 def _window_members(spec: AggregateSpec, windows: list[tuple[int | None, int | None]], mask: np.ndarray,
                     value: Vec | None, ids: Vec, id_row: np.ndarray, limit: int) -> list[tuple[int, list[Any]]]:
     """Each window's (count, first ``limit`` members): the ids of the rows ``mask`` passes in [lo, hi) (through
@@ -876,6 +885,7 @@ class BatchExecutor:
         cand = self._triggers(rp, sp) if j == len(steps) - 1 else self._candidates(sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
         chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
+        cand = cand[_joinable(cand_codes[cand], chain_code)]
         cand_code = cand_codes[cand]
         index, order = self._chain_index(first, self._start_rows(first, chains[first.alias]), chain_code)
         cand_ts = self._ts(sp, cand)
@@ -932,6 +942,7 @@ class BatchExecutor:
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
         firsts = chains[first.alias]
         code = join_codes[firsts]
+        cand = cand[_joinable(cand_codes[cand], code)]
         index, order = self._chain_index(first, firsts, code)
         sc = code[order]
         cand_code, cand_ts = cand_codes[cand], self._ts(sp, cand)
