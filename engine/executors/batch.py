@@ -480,9 +480,9 @@ class AggregateStore:
 
 
 def _joinable(cand_code: np.ndarray, chain_code: np.ndarray) -> np.ndarray:
-    """Which candidates have a join code that some chain holds (-1, a null, none). The others would join
-    nothing, and searching for them cost most of a sequence's time when its first step is rare: 2.9M
-    payments searched among 189k chains."""
+    """Which candidates have a join code that some chain holds (a null join value, code -1, never does). The
+    others would join nothing, and searching for them cost most of a sequence's time when its first step is
+    rare: 2.9M payments searched among 189k chains."""
     held = np.zeros(max(int(cand_code.max(initial=-1)), int(chain_code.max(initial=-1))) + 2, dtype=bool)
     held[chain_code[chain_code >= 0]] = True  # held[-1], the last entry, stays False
     return held[cand_code]
@@ -885,15 +885,13 @@ class BatchExecutor:
         cand = self._triggers(rp, sp) if j == len(steps) - 1 else self._candidates(sp)
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, j), (sp.stream, sp.key))
         chain_code = join_codes[chains[sp.follows[0] if sp.follows else prev.alias]]
-        cand = cand[_joinable(cand_codes[cand], chain_code)]
+        cand = cand[_joinable(cand_codes[cand], chain_code)]  # so no candidate's code is -1 below
         cand_code = cand_codes[cand]
         index, order = self._chain_index(first, self._start_rows(first, chains[first.alias]), chain_code)
         cand_ts = self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
         lo = index.search(cand_code, cand_ts - within, side="left")
         hi = index.search(cand_code, cand_ts, side="right")
-        lo = np.where(cand_code < 0, 0, lo)
-        hi = np.where(cand_code < 0, 0, hi)
         prev_seq = self._seq(prev, chains[prev.alias])
         cand_seq = self._seq(sp, self._start_rows(sp, cand))  # a run lies wholly after the step before
         out: dict[str, list[np.ndarray]] = {a: [] for a in list(chains) + [sp.alias]}
@@ -942,7 +940,7 @@ class BatchExecutor:
         join_codes, cand_codes = self.tables.joint(self._join_source(rp, 1), (sp.stream, sp.key))
         firsts = chains[first.alias]
         code = join_codes[firsts]
-        cand = cand[_joinable(cand_codes[cand], code)]
+        cand = cand[_joinable(cand_codes[cand], code)]  # so no candidate's code is -1 below
         index, order = self._chain_index(first, firsts, code)
         sc = code[order]
         cand_code, cand_ts = cand_codes[cand], self._ts(sp, cand)
@@ -952,8 +950,7 @@ class BatchExecutor:
         sseq = self._seq(first, firsts)[order]
         hi = np.minimum(index.search(cand_code, cand_ts, side="right"),
                         composite_searchsorted(sc, sseq, cand_code, self._seq(sp, cand), side="left"))
-        hi = np.where(cand_code < 0, 0, hi)
-        lo = np.where(cand_code < 0, 0, np.minimum(lo, hi))
+        lo = np.minimum(lo, hi)
 
         def passes(q: np.ndarray, pos: np.ndarray) -> np.ndarray:
             rows = {first.alias: firsts[order[pos]], sp.alias: cand[q]}
