@@ -41,6 +41,7 @@ from ..runtime.windows import (
     GroupIndex,
     Slices,
     Window,
+    code_ts_order,
     composite_searchsorted,
     distinct_expanded,
     joint_codes,
@@ -872,7 +873,7 @@ class BatchExecutor:
         chains that cannot join (code -1) are left out. Returns the index and each position's chain."""
         ts_first = self._ts(first, first_rows)
         live = np.flatnonzero(codes >= 0)
-        order = live[np.lexsort((ts_first[live], codes[live]))]
+        order = live[code_ts_order(codes[live], ts_first[live])]
         uniq, rank = self.tables.ranks(first.stream)
         return CompositeIndex(codes[order], ts_first[order], (uniq, rank[first_rows][order])), order
 
@@ -890,8 +891,7 @@ class BatchExecutor:
         index, order = self._chain_index(first, self._start_rows(first, chains[first.alias]), chain_code)
         cand_ts = self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
-        lo = index.search(cand_code, cand_ts - within, side="left")
-        hi = index.search(cand_code, cand_ts, side="right")
+        lo, hi = index.search_between(cand_code, cand_ts - within, cand_ts)
         prev_seq = self._seq(prev, chains[prev.alias])
         cand_seq = self._seq(sp, self._start_rows(sp, cand))  # a run lies wholly after the step before
         out: dict[str, list[np.ndarray]] = {a: [] for a in list(chains) + [sp.alias]}
@@ -945,11 +945,10 @@ class BatchExecutor:
         sc = code[order]
         cand_code, cand_ts = cand_codes[cand], self._ts(sp, cand)
         within = rp.within_ns if rp.within_ns is not None else 0
-        lo = index.search(cand_code, cand_ts - within, side="left")
+        lo, hi = index.search_between(cand_code, cand_ts - within, cand_ts)
         # strictly earlier in the total order: within a code's run the seq ascends, so cut at it
         sseq = self._seq(first, firsts)[order]
-        hi = np.minimum(index.search(cand_code, cand_ts, side="right"),
-                        composite_searchsorted(sc, sseq, cand_code, self._seq(sp, cand), side="left"))
+        hi = np.minimum(hi, composite_searchsorted(sc, sseq, cand_code, self._seq(sp, cand), side="left"))
         lo = np.minimum(lo, hi)
 
         def passes(q: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -112,6 +112,15 @@ def composite_searchsorted(codes: np.ndarray, ts: np.ndarray, q_codes: np.ndarra
     return CompositeIndex(codes, ts).search(q_codes, q_ts, side)
 
 
+def code_ts_order(codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """``np.lexsort((ts, codes))``: positions by code, then ts, then position. When ts already ascends (a
+    step's rows in table order) one stable sort by code gives it, several times faster than lexsort's two
+    passes at millions of rows."""
+    if len(ts) > 1 and bool((ts[1:] >= ts[:-1]).all()):
+        return stable_order(codes)[0]
+    return np.lexsort((ts, codes))
+
+
 class CompositeIndex:
     """Rows sorted by (code, ts) as one int64 key: code * (U + 1) + rank of ts.
 
@@ -136,6 +145,22 @@ class CompositeIndex:
         if self.n == 0 or len(q_codes) == 0:
             return np.zeros(len(q_codes), dtype=np.int64)
         return self.search_ranked(q_codes, search_sorted(self.uniq, q_ts, side=side), side)
+
+    def search_between(self, q_codes: np.ndarray, lo_ts: np.ndarray, hi_ts: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """``search(q_codes, lo_ts, "left")`` and ``search(q_codes, hi_ts, "right")``: the rows of each query's
+        code with ts in [lo_ts, hi_ts]. A step's candidates come in ts order: one stable sort by code puts
+        them in the index's order for both searches, where each search would sort them again."""
+        m = len(q_codes)
+        if self.n == 0 or m == 0:
+            return np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+        pos_lo = search_sorted(self.uniq, lo_ts, side="left")
+        pos_hi = search_sorted(self.uniq, hi_ts, side="right")
+        order, codes = stable_order(np.asarray(q_codes))
+        lo, hi = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+        lo[order] = self.search_ranked(codes, pos_lo[order], "left")
+        hi[order] = self.search_ranked(codes, pos_hi[order], "right")
+        return lo, hi
 
     def search_ranked(self, q_codes: np.ndarray, q_pos: np.ndarray, side: str) -> np.ndarray:
         """``search`` with ``q_pos`` = np.searchsorted(self.uniq, q_ts, side) already known."""

@@ -7,6 +7,7 @@ tests lower them to reach it with small arrays, and check every answer against `
 
 from __future__ import annotations
 
+import contextlib
 from unittest import mock
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from fraudrules.columns import vec
 from fraudrules.columns.vec import search_sorted
-from fraudrules.runtime.windows import CompositeIndex
+from fraudrules.runtime.windows import CompositeIndex, code_ts_order
 
 INTS = st.integers(-(2**40), 2**40)
 FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(float("nan")), st.just(0.0),
@@ -115,3 +116,37 @@ def test_composite_index_searches_as_a_scan_on_the_sorting_path(rows, queries, s
         else:
             want = sum(1 for r in rows if r <= (c, t))
         assert pos == want, (rows, c, t, side)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=40),
+       st.lists(st.tuples(st.integers(-1, 7), st.integers(-5, 35)), max_size=40), st.integers(0, 12),
+       st.booleans(), st.booleans())
+def test_composite_index_searches_between_as_its_two_searches(rows, queries, within: int, in_ts_order: bool,
+                                                              forced: bool) -> None:
+    """search_between (one sort by code for both ends of a window) equals search "left" at ts - within and
+    search "right" at ts, for queries in ts order (a step's candidates) or in any order."""
+    rows = sorted(rows)
+    index = CompositeIndex(np.array([c for c, _ in rows], dtype=np.int64), np.array([t for _, t in rows],
+                                                                                       dtype=np.int64))
+    if in_ts_order:
+        queries = sorted(queries, key=lambda q: q[1])
+    qc = np.array([c for c, _ in queries], dtype=np.int64)
+    qt = np.array([t for _, t in queries], dtype=np.int64)
+    with _always_sort() if forced else contextlib.nullcontext():
+        lo, hi = index.search_between(qc, qt - within, qt)
+        want_lo, want_hi = index.search(qc, qt - within, "left"), index.search(qc, qt, "right")
+    assert lo.tolist() == want_lo.tolist()
+    assert hi.tolist() == want_hi.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 6), st.integers(0, 20)), max_size=60), st.booleans())
+def test_code_ts_order_is_lexsort(rows, ts_ascends: bool) -> None:
+    """code_ts_order equals np.lexsort((ts, codes)), ties in position order included, whether or not ts
+    ascends (the one-sort path) and with int32 codes."""
+    if ts_ascends:
+        rows = sorted(rows, key=lambda r: r[1])
+    codes = np.array([c for c, _ in rows], dtype=np.int32)
+    ts = np.array([t for _, t in rows], dtype=np.int64)
+    assert code_ts_order(codes, ts).tolist() == np.lexsort((ts, codes)).tolist()
