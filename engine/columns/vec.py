@@ -362,16 +362,13 @@ def search_sorted(keys: np.ndarray, queries: np.ndarray, side: str = "left") -> 
     more sorted queries than keys answered by searching the keys among the queries instead."""
     queries = np.asarray(queries)
     m = len(queries)
-    if m < SORT_QUERIES_FROM:
-        return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
-    if bool((queries[1:] >= queries[:-1]).all()):
-        if m <= MERGE_QUERIES_PER_KEY * len(keys):
-            return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
+    ascending = m >= SORT_QUERIES_FROM and bool((queries[1:] >= queries[:-1]).all())
+    if ascending and m > MERGE_QUERIES_PER_KEY * len(keys):
         # the answer at query i counts the keys below it (left) or at or below it (right): each key
         # raises the answers from the first query it is below (left) or at or below (right)
         firsts = np.searchsorted(queries, keys, side="right" if side == "left" else "left")
         return np.cumsum(np.bincount(firsts, minlength=m + 1)[:m])
-    if m > SORT_QUERIES_PER_KEY * len(keys):
+    if m < SORT_QUERIES_FROM or ascending or m > SORT_QUERIES_PER_KEY * len(keys):
         return np.searchsorted(keys, queries, side=side).astype(np.int64, copy=False)
     order = np.argsort(queries)  # any order of equal queries will do: each is answered alone
     out = np.empty(m, dtype=np.int64)
