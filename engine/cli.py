@@ -233,10 +233,12 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
       fraudrules score day1/ --history hist/ --out out1/ && fraudrules score day2/ --history hist/ --out out2/
       fraudrules score samples/ --set TF-MULE-001.min_payers=8 --list reported_accounts=today.txt
     """
-    from .io.spill import auto_memory_rows
-    from .runtime.heap import one_c_arena, pause_collection, resume_collection
+    from .runtime.heap import arrow_pool_returns_pages, one_c_arena, pause_collection, resume_collection
 
+    arrow_pool_returns_pages()  # before pyarrow loads (io.spill imports it)
     one_c_arena()  # before the read's thread starts
+    from .io.spill import auto_memory_rows
+
     memory_rows = memory_rows or auto_memory_rows()
     if engine == "batch":
         pause_collection()  # to the settle: the start-up's objects live to the end (runtime/heap.py)

@@ -8,6 +8,7 @@ what decides start-up time, and they do not depend on how busy the machine is.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,39 @@ def test_what_score_imports_to_start_its_read_leaves_pandas_out():
     modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert "pyarrow" in modules  # the readers did import
     assert "pandas" not in modules, "the read's import path imports pandas: see `python -X importtime`"
+
+
+# records the allocator's environment at the moment pyarrow is first imported, then runs the command
+POOL_PROBE = """
+import json, os, sys
+from fraudrules.runtime.heap import ARROW_POOL_OPTIONS
+seen = {}
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyarrow" and not seen:
+            seen.update({k: os.environ.get(k) for k in ARROW_POOL_OPTIONS})
+        return None
+
+sys.meta_path.insert(0, Watch())
+from fraudrules.cli import main
+try:
+    main(args=json.loads(sys.argv[1]), prog_name="fraudrules", standalone_mode=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps({"code": code, "seen": seen, "options": ARROW_POOL_OPTIONS}), file=sys.stderr)
+"""
+
+
+def test_score_sets_arrow_pools_options_before_pyarrow_loads(tmp_path):
+    # mimalloc reads its options once, as pyarrow loads: set any later, they would do nothing
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    proc = subprocess.run([sys.executable, "-c", POOL_PROBE, json.dumps(
+        ["score", str(REPO / "samples"), "--rules", str(REPO / "rules"), "--out", str(tmp_path / "out"), "-q"])],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0
+    assert report["seen"] == report["options"]
+    assert (tmp_path / "out" / "alerts.jsonl").stat().st_size > 0

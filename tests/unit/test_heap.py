@@ -106,3 +106,34 @@ def test_a_score_that_fails_before_its_settle_turns_the_collector_back_on(tmp_pa
     result = CliRunner().invoke(cli.main, ["score", str(REPO / "samples"), "--rules", str(bad), "-q"])
     assert result.exit_code != 0 and "broken.yaml" in result.output
     assert gc.isenabled()
+
+
+ARROW_POOL_PROBE = """
+import json, os, sys
+from fraudrules.runtime.heap import ARROW_POOL_OPTIONS, arrow_pool_returns_pages
+os.environ["MIMALLOC_PURGE_DELAY"] = "25"  # the user's own value stays
+first = arrow_pool_returns_pages()
+set_then = {k: os.environ.get(k) for k in ARROW_POOL_OPTIONS}
+for k in ARROW_POOL_OPTIONS:
+    os.environ.pop(k)
+import pyarrow
+late = arrow_pool_returns_pages()
+print(json.dumps({"first": first, "set": set_then, "late": late,
+                  "after": {k: os.environ.get(k) for k in ARROW_POOL_OPTIONS}}))
+"""
+
+
+def test_arrow_pool_options_are_set_only_before_pyarrow_loads_and_keep_the_users_own():
+    import json
+    import subprocess
+    import sys
+
+    from fraudrules.runtime.heap import ARROW_POOL_OPTIONS
+
+    proc = subprocess.run([sys.executable, "-c", ARROW_POOL_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["first"] is True
+    assert report["set"] == {**ARROW_POOL_OPTIONS, "MIMALLOC_PURGE_DELAY": "25"}
+    assert report["late"] is False
+    assert report["after"] == {k: None for k in ARROW_POOL_OPTIONS}
