@@ -7,6 +7,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
     python bench/bench_batch.py --records 100000     # quick check
     python bench/bench_batch.py --repeat 3 --split   # as in docs/benchmarks.md
     python bench/bench_batch.py --pack other         # a second pack, rules the engine was not tuned for
+    python bench/bench_batch.py --input-format parquet  # the same records as typed Parquet, for all three
 
 ``--pack`` picks the rules and their SQL: ``shipped`` (the default) is ``rules/`` with
 ``bench/pack_sql.py``; ``other`` is ``bench/packs/other`` (OTH-* rules: median, stddev, since_prev,
@@ -98,6 +99,49 @@ def ensure_data(workdir: Path, records: int, days: int, seed: int, case_rate: fl
     return data, info
 
 
+def ensure_parquet(data: Path, rules: Path) -> Path:
+    """The CSV folder ``data`` written once as Parquet (``data``-parquet, each stream one file, pyarrow's default
+    row groups, as a user's export would be): text stays text, numbers float64, booleans bool, timestamps
+    timestamp[us, UTC]; the lists the folder brings are copied beside them."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from fraudrules.pack.loader import load_pack
+
+    out = data.with_name(data.name + "-parquet")
+    if out.is_dir():  # written under another name, then renamed: it is whole
+        return out
+    schema = load_pack(rules).schema
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for stream, path in input_files(data, rules):
+        fields = schema.streams[stream].fields
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline().rstrip("\r\n").split(",")
+        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, strings_can_be_null=True))  # empty: null, as in the CSV
+        columns = {}
+        for name in header:
+            col, ftype = table[name], fields[name].type if name in fields else "string"
+            if ftype == "timestamp":
+                col = pc.cast(col, pa.timestamp("us", "UTC"))
+            elif ftype in ("int", "float", "duration"):
+                col = pc.cast(col, pa.float64())
+            elif ftype == "bool":
+                col = pc.cast(col, pa.bool_())
+            columns[name] = col
+        pq.write_table(pa.table(columns), tmp / f"{stream}.parquet")
+    for extra in [*data.glob("*.txt"), *data.glob("bench-counts.json")]:
+        shutil.copy(extra, tmp / extra.name)
+    tmp.rename(out)
+    return out
+
+
 def export_rules(workdir: Path, rev: str) -> tuple[Path, str]:
     """The rule pack as committed at ``rev`` (the shipped starter pack), exported once into workdir."""
     sha = subprocess.run(["git", "rev-parse", "--short=12", f"{rev}^{{commit}}"], cwd=REPO, check=True,
@@ -119,14 +163,18 @@ def input_files(data: Path, rules: Path) -> list[tuple[str, Path]]:
 
     pack = load_pack(rules)
     specs = parse_inputs([str(data)], pack.schema)
-    bad = [s for s in specs if s.format != "csv"]
-    if bad:
-        raise SystemExit(f"only CSV inputs are benchmarked, not {bad[0].path}")
+    formats = {s.format for s in specs}
+    if not formats <= {"csv", "parquet"} or len(formats) > 1:
+        raise SystemExit(f"a folder of CSV or of Parquet files is benchmarked, not {sorted(formats)}")
     return [(s.stream, s.path) for s in specs]
 
 
 def count_rows(path: Path) -> int:
-    """Data rows of a CSV file without quoted newlines: lines after the header."""
+    """Data rows of a Parquet file, or of a CSV file without quoted newlines (lines after the header)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as fh:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
         fh.seek(0, os.SEEK_END)
@@ -195,10 +243,11 @@ def child_duckdb(script: str, pack: str) -> None:
 
 def child_pyarrow(paths: list[str]) -> None:
     import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
 
     rows = 0
     for p in paths:
-        rows += pa_csv.read_csv(p).num_rows
+        rows += (pq.read_table(p) if p.endswith(".parquet") else pa_csv.read_csv(p)).num_rows
     print(json.dumps({"rows": rows}))
 
 
@@ -385,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None,
                     help="benchmark this folder of stream CSV files instead of generating one")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fraudrules-bench"))
+    ap.add_argument("--input-format", choices=("csv", "parquet"), default="csv",
+                    help="the generated records as CSV (default), or written once as Parquet (typed columns, one "
+                         "row group per file up to pyarrow's default) for the engine, DuckDB and pyarrow alike")
     ap.add_argument("--pack", choices=sorted(PACKS), default="shipped",
                     help="which rules and SQL: shipped (rules/, bench/pack_sql.py) or other (bench/packs/other, "
                          "bench/other_sql.py: rules the engine was not tuned for)")
@@ -418,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         about = "given folder"
     else:
         data, info = ensure_data(a.workdir, a.records, a.days, a.seed, a.case_rate)
+        if a.input_format == "parquet":
+            data = ensure_parquet(data, a.rules)
+            info = {**info, "files": {f"{Path(name).stem}.parquet": rows for name, rows in info["files"].items()}}
         inputs = input_files(data, a.rules)
         run_dir = a.workdir / ("run-" + data.name.removeprefix("data-") + pack_suffix)
         about = (f"{info['customers']:,} customers x {info['days']} days, seed {info['seed']}"

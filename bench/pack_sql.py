@@ -59,7 +59,7 @@ def q(text: object) -> str:
 
 
 def load_statements(inputs: list[tuple[str, Path]], schema: Any) -> list[tuple[str, str]]:
-    """read_csv every input (all columns) and give each stream a view with t (ns) and seq (total order).
+    """read_csv (read_parquet) every input (all columns) and give each stream a view with t (ns) and seq (total order).
 
     ``inputs`` are (stream, path) in the order the engine reads them (docs/design.md §5 input position).
     """
@@ -71,14 +71,22 @@ def load_statements(inputs: list[tuple[str, Path]], schema: Any) -> list[tuple[s
         fields = schema.streams[stream].fields
         parts = []
         for i, path in files:
-            with open(path, encoding="utf-8") as fh:
-                header = fh.readline().rstrip("\r\n").split(",")
-            cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
-                             for c in header)
             table = f"raw_{stream}_{i}"
-            out.append((f"read {path.name}",
-                        f"CREATE TABLE {table} AS SELECT * FROM read_csv({q(path)}, header = true, delim = ',', "
-                        f"quote = '\"', escape = '\"', columns = {{{cols}}})"))
+            if path.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                header = list(pq.read_schema(path).names)
+                cols = ", ".join(f'CAST("{c}" AS {DUCK_TYPES[fields[c].type] if c in fields else "VARCHAR"}) AS "{c}"'
+                                 for c in header)
+                out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT {cols} FROM read_parquet({q(path)})"))
+            else:
+                with open(path, encoding="utf-8") as fh:
+                    header = fh.readline().rstrip("\r\n").split(",")
+                cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
+                                 for c in header)
+                out.append((f"read {path.name}",
+                            f"CREATE TABLE {table} AS SELECT * FROM read_csv({q(path)}, header = true, delim = ',', "
+                            f"quote = '\"', escape = '\"', columns = {{{cols}}})"))
             names = ", ".join(f'"{f}"' if f in header else f'NULL::{DUCK_TYPES[spec.type]} AS "{f}"'
                               for f, spec in fields.items())
             parts.append(f"SELECT {names}, epoch_ns(ts) AS t, "

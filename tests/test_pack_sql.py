@@ -217,6 +217,23 @@ def test_generated_same_ids_per_rule(generated, generated_run):
     assert {i for i in premium if i.startswith("cp")} == generated.premium_hits
 
 
+def test_generated_as_parquet_same_ids_as_csv(generated, generated_run):
+    # bench_batch --input-format parquet: the same records written as typed Parquet (timestamps, floats and
+    # booleans typed, empty text null) give the engine the ids it found in the CSV, and read_parquet's SQL
+    # the engine's ids
+    from bench.bench_batch import ensure_parquet
+
+    folder = ensure_parquet(generated.path, RULES)
+    assert sorted(p.name for p in folder.glob("*.parquet")) == ["call.parquet", "payment.parquet",
+                                                                "sim_event.parquet", "sms.parquet"]
+    run = run_both(folder)
+    assert run.engine == generated_run.engine
+    exact = [rp for rp in run.plan.rules if run.status[rp.id] == "exact"]
+    result = differences(run.engine, sql_ids(run, exact))
+    assert all(v == "same" for v in result.values()), {k: v for k, v in result.items() if v != "same"}
+    assert sum(map(len, run.engine.emitted.values())) > 0
+
+
 def test_mutated_sql_disagrees(generated_run):
     """The data tells a wrong SQL from the right one: with half the ``suppress`` or half the
     ``within``, the SQL must find other ids than the engine for several rules."""
