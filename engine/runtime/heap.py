@@ -137,8 +137,8 @@ def trim_thread_heaps() -> None:
 
 # mimalloc (Arrow's pool in the wheels) reads its options from the environment once, as pyarrow loads.
 # By default it keeps a freed page 10 ms and then only resets it (MADV_FREE), and an arena's memory is
-# committed up front: such pages still count in RSS. 1M records (CSV) peaked at 419-423 MB with the
-# defaults, 392-394 with these; the same records in Parquet (one row group per file) 485-503 and 396-397.
+# committed up front: such pages still count in RSS. 1M records over one day peaked at 405-410 MB with the
+# defaults and 392-395 with these; the same records in Parquet (a row group per file) at 417-428 and 383-386.
 ARROW_POOL_OPTIONS = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 

@@ -125,12 +125,15 @@ print(json.dumps({"first": first, "set": set_then, "late": late,
 
 def test_arrow_pool_options_are_set_only_before_pyarrow_loads_and_keep_the_users_own():
     import json
+    import os
     import subprocess
     import sys
 
     from fraudrules.runtime.heap import ARROW_POOL_OPTIONS
 
-    proc = subprocess.run([sys.executable, "-c", ARROW_POOL_PROBE], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}  # none set by a score before
+    proc = subprocess.run([sys.executable, "-c", ARROW_POOL_PROBE], capture_output=True, text=True, timeout=120,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["first"] is True
