@@ -179,3 +179,25 @@ def test_alerts_written_in_blocks_read_as_written_whole(tmp_path, monkeypatch, f
     else:
         assert pq.read_metadata(tmp_path / "blocks.parquet").num_row_groups > 1
         assert pq.read_table(tmp_path / "blocks.parquet").column("alert_id").to_pylist() == alerts.column("alert_id")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("rows", [0, 1, 7, 20])
+def test_a_frame_written_in_slices_is_the_frame_written_whole(tmp_path, monkeypatch, fmt, rows):
+    # write_frame renders a few rows at a time (a wrong file's millions of rejects); the file must not show it
+    from fraudrules.io import sinks
+
+    frame = pd.DataFrame({"input": ["a.csv"] * rows, "line": np.arange(2, rows + 2, dtype=np.int64),
+                          "reason": [("=cmd|" if i % 4 == 0 else "") + f'id: "x{i}", bad, {"é" * (i % 3)}'
+                                     for i in range(rows)]})
+    write_frame(frame, tmp_path / f"whole.{fmt}", fmt)
+    monkeypatch.setattr(sinks, "FRAME_SLICE_ROWS", 3)
+    write_frame(frame, tmp_path / f"sliced.{fmt}", fmt)
+    if fmt == "parquet":
+        whole, sliced = pd.read_parquet(tmp_path / "whole.parquet"), pd.read_parquet(tmp_path / "sliced.parquet")
+        pd.testing.assert_frame_equal(whole, sliced)
+        assert list(sliced.columns) == ["input", "line", "reason"] and len(sliced) == rows
+    else:
+        whole = (tmp_path / f"whole.{fmt}").read_bytes()
+        assert (tmp_path / f"sliced.{fmt}").read_bytes() == whole
+        assert whole.count(b"\n") == rows + (fmt == "csv")  # a header, then one line per row

@@ -503,9 +503,15 @@ class FrameWriter:
             self.abort(exc)
 
 
+FRAME_SLICE_ROWS = 1 << 16  # rows of a frame written at once: the text cells' temporaries stay this size
+
+
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str, place: Place = atomic_path) -> None:
+    """``frame`` as one file, a slice of rows at a time (at least one, for the header or schema): a run that
+    rejects every row of a wrong file renders its rejects a slice at a time, not all at once."""
     with FrameWriter(path, fmt, place) as writer:
-        writer.write(frame)
+        for start in range(0, max(1, len(frame)), FRAME_SLICE_ROWS):
+            writer.write(frame.iloc[start: start + FRAME_SLICE_ROWS])
 
 
 def write_json(data: Any, path: Path, place: Place = atomic_path) -> None:
