@@ -215,7 +215,8 @@ def main() -> None:
 @click.option("--fail-on-alerts", is_flag=True, help="Exit 1 when any non-shadow alert fires (for CI gates).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no alert lines; just the summary.")
 @click.option("--accept-rejects", is_flag=True,
-              help="Score inputs even when more than half of their records are rejected (else exit 2).")
+              help="Score inputs even when more than half of their records are rejected (else exit 2; an input "
+                   "past 1,000,000 rejects, most of what it read, stops the read there).")
 @tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
           memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files,
@@ -242,7 +243,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     memory_rows = memory_rows or auto_memory_rows()
     if engine == "batch":
         pause_collection()  # to the settle: the start-up's objects live to the end (runtime/heap.py)
-    reading = _start_read(rules, inputs, map_file, region, chunk_rows, memory_rows, spill_dir) \
+    reading = _start_read(rules, inputs, map_file, region, chunk_rows, memory_rows, spill_dir, accept_rejects) \
         if engine == "batch" else None
     try:
         _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
@@ -255,7 +256,7 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
 
 
 def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, region: str, chunk_rows: int,
-                memory_rows: int, spill_dir: str | None):
+                memory_rows: int, spill_dir: str | None, accept_rejects: bool):
     """The inputs' read, started before the rule pack loads (io.records.start_read); None when the
     streams, mapping or inputs do not load: the run then reports that in its usual order."""
     # only what reading needs: the read runs while the rest of the engine imports and the pack loads
@@ -274,7 +275,8 @@ def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, regio
     except (FraudRulesError, OSError):
         return None
     return start_read(specs, schema, mapping=mapping, region=region, chunk_rows=chunk_rows, memory_rows=memory_rows,
-                      spill_dir=Path(spill_dir) if spill_dir else None)
+                      spill_dir=Path(spill_dir) if spill_dir else None,
+                      max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
 
 
 def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,

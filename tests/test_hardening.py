@@ -259,6 +259,53 @@ def test_a_run_whose_input_is_mostly_rejected_fails_unless_accepted(tmp_path):
     assert run("score", f"payment={half}", "--out", out, "-q").returncode == 0  # exactly half is not most
 
 
+def _mostly_bad(path: Path, rows: int, bad_every: int = 1) -> Path:
+    """A payment file of ``rows`` records, one in ``bad_every`` with a timestamp that is no timestamp."""
+    lines = [f"p{i},{'garbage' if i % bad_every == 0 else '2026-03-01T00:00:00Z'},A,,1\n" for i in range(rows)]
+    return write(path, HEADER + "".join(lines))
+
+
+def test_a_mostly_rejected_input_stops_the_read_early_unless_accepted(tmp_path, monkeypatch):
+    # a wrong file of 100M rows would hold a reason per row before the run could fail: past EARLY_REJECTS
+    # rejects that are most of what was read, the read stops and says why (the first reasons with their lines)
+    from fraudrules.io import records
+
+    monkeypatch.setattr(records, "EARLY_REJECTS", 1000)
+    bad = _mostly_bad(tmp_path / "payment.csv", 3000)
+    specs = parse_inputs([f"payment={bad}"], SCHEMA)
+    seen: list[int] = []
+    with pytest.raises(InputError) as caught:
+        records.read_time_chunks(specs, SCHEMA, chunk_rows=400, progress=seen.append, max_reject_share=0.5)
+    message = str(caught.value)
+    assert "stopped reading after 1,200 records: 1,200 of them (100%) were rejected, more than 50%" in message
+    assert "line 2: ts: bad timestamp 'garbage'" in message and "line 4:" in message and "--accept-rejects" in message
+    assert max(seen) <= 1200  # three blocks of 400 read (the third stops before it is reported), not 3,000 rows
+    whole = records.read_time_chunks(specs, SCHEMA, chunk_rows=400).whole()  # --accept-rejects: read whole
+    assert whole.inputs[0].read == whole.inputs[0].rejected == 3000
+    half = parse_inputs([f"payment={_mostly_bad(tmp_path / 'half.csv', 3000, bad_every=2)}"], SCHEMA)
+    read = records.read_time_chunks(half, SCHEMA, chunk_rows=400, max_reject_share=0.5).whole()
+    assert read.inputs[0].rejected == 1500 and read.inputs[0].scored == 1500  # half is not most: read whole
+
+
+def test_the_score_command_stops_a_mostly_rejected_input_early(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+    from fraudrules.io import records
+
+    monkeypatch.setattr(records, "EARLY_REJECTS", 1000)
+    bad = _mostly_bad(tmp_path / "payment.csv", 3000)
+    result = CliRunner().invoke(cli.main, ["score", f"payment={bad}", "--out", str(tmp_path / "out"), "-q",
+                                           "--chunk-rows", "400"])
+    assert result.exit_code == 2, result.output
+    assert "stopped reading after 1,200 records" in result.output and "--accept-rejects" in result.output
+    assert not (tmp_path / "out" / "alerts.jsonl").exists()  # no output claims a run that did not happen
+    result = CliRunner().invoke(cli.main, ["score", f"payment={bad}", "--out", str(tmp_path / "out"), "-q",
+                                           "--chunk-rows", "400", "--accept-rejects"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "rejects.csv").read_text().count("\n") == 3001
+
+
 def test_an_unknown_region_is_a_usage_error(tmp_path):
     for args in (("score", "samples", "--region", "CHN", "--out", tmp_path / "o"),
                  ("watch", "-", "--region", "chn", "--out", tmp_path / "a.jsonl"),

@@ -400,10 +400,29 @@ def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, st
     raise InputError(f"{spec.path}: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
+EARLY_REJECTS = 1_000_000  # rejects of one input after which a read that fails on their share may stop early
+
+
+def _stop_if_mostly_rejected(result: _InputResult, max_share: float | None) -> None:
+    """With ``max_share`` (a run that fails when an input rejects more than that share), stop an input once it
+    has EARLY_REJECTS rejects and they are more than ``max_share`` of what it has read. A wrong file (another
+    stream, a column of another type) of 100M rows would otherwise hold a reason for each row, about 1 KB,
+    before the run could say that it is wrong."""
+    stats = result.stats
+    if max_share is None or stats.rejected < EARLY_REJECTS or stats.rejected <= max_share * stats.read:
+        return
+    first = [(int(line), str(reason)) for lines, reasons in zip(result.rejects.lines, result.rejects.reasons)
+             for line, reason in zip(lines[:3].tolist(), reasons[:3].tolist())][:3]
+    shown = "; ".join(f"line {line}: {reason}" for line, reason in first)
+    raise InputError(f"{stats.path}: stopped reading after {stats.read:,} records: {stats.rejected:,} of them "
+                     f"({stats.rejected / stats.read:.0%}) were rejected, more than {max_share:.0%}. The first: "
+                     f"{shown}. A wrong file, stream or mapping? --accept-rejects reads such an input whole")
+
+
 def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | None, chunk_rows: int,
               progress: Callable[[int], None] | None, done_before: int,
-              on_block: Callable[[_InputResult], None] | None = None, ids: SeenIds | None = None
-              ) -> _InputResult:
+              on_block: Callable[[_InputResult], None] | None = None, ids: SeenIds | None = None,
+              max_reject_share: float | None = None) -> _InputResult:
     if spec.stream is None:
         if mapping is None:
             raise InputError(f"{spec.path}: no stream given and no mapping file")
@@ -439,6 +458,7 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
 
         for chunk, norm in map_ahead(normalise, read_ahead(src.chunks())):
             result.add(chunk, norm, ids)
+            _stop_if_mostly_rejected(result, max_reject_share)
             # the block's parse and normalisation temporaries go back to the system now, not at the end of
             # the read: a read kept ~200 MB of them at 1M records, the peak of the read (~1 ms a block)
             if chunk.read >= TRIM_ROWS:
@@ -528,9 +548,12 @@ def read_inputs(specs: list[InputSpec], schema: Schema, *, region: str = "CN", m
 
 def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "CN", mapping: Mapping | None = None,
                      chunk_rows: int = 1_000_000, progress: Callable[[int], None] | None = None,
-                     memory_rows: int | None = None, spill_dir: Path | None = None) -> TimeChunks:
+                     memory_rows: int | None = None, spill_dir: Path | None = None,
+                     max_reject_share: float | None = None) -> TimeChunks:
     """Read every input; when more than ``memory_rows`` records would be held, spill them to
-    ``spill_dir`` and hand them back in time-ordered chunks of about that many records."""
+    ``spill_dir`` and hand them back in time-ordered chunks of about that many records. With
+    ``max_reject_share``, an input whose rejects pass that share stops the read early (InputError), once
+    they are EARLY_REJECTS or more."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be positive")
     results: list[_InputResult] = []
@@ -540,7 +563,8 @@ def read_time_chunks(specs: list[InputSpec], schema: Schema, *, region: str = "C
     try:
         for index, spec in enumerate(specs):
             on_block = (lambda res, index=index: spill.after_block(results, res, index)) if spill else None
-            res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids)
+            res = _read_one(spec, schema, region, mapping, chunk_rows, progress, done, on_block, ids,
+                            max_reject_share)
             if spill is None or not spill.active:  # a spill writes its blocks out: nothing to join
                 res.join_blocks(schema.streams[res.stream])
             done += res.stats.read
@@ -604,9 +628,10 @@ class PendingRead:
     reads anew."""
 
     def __init__(self, inputs: list[InputSpec], schema: Schema, *, mapping: Mapping | None, region: str,
-                 chunk_rows: int, memory_rows: int | None, spill_dir: Path | None):
+                 chunk_rows: int, memory_rows: int | None, spill_dir: Path | None,
+                 max_reject_share: float | None = None):
         self.inputs, self.schema, self.mapping = inputs, schema, mapping
-        self.args = (region, chunk_rows, memory_rows, spill_dir)
+        self.args = (region, chunk_rows, memory_rows, spill_dir, max_reject_share)
         self.progress: Callable[[int], None] | None = None  # set when the run that takes the read starts
 
         def report(check: Callable[[], None], n: int) -> None:
@@ -617,13 +642,14 @@ class PendingRead:
         self._task: Background[TimeChunks] = Background(
             lambda check: read_time_chunks(inputs, schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
                                            progress=lambda n: report(check, n), memory_rows=memory_rows,
-                                           spill_dir=spill_dir),
+                                           spill_dir=spill_dir, max_reject_share=max_reject_share),
             name="fraudrules-read", discard=TimeChunks.close)
 
     def fits(self, inputs: list[InputSpec], schema: Schema, mapping: Mapping | None, region: str,
-             chunk_rows: int, memory_rows: int | None, spill_dir: Path | None) -> bool:
+             chunk_rows: int, memory_rows: int | None, spill_dir: Path | None,
+             max_reject_share: float | None = None) -> bool:
         return (inputs is self.inputs and mapping is self.mapping and schema == self.schema
-                and (region, chunk_rows, memory_rows, spill_dir) == self.args)
+                and (region, chunk_rows, memory_rows, spill_dir, max_reject_share) == self.args)
 
     def result(self, progress: Callable[[int], None] | None) -> TimeChunks:
         self.progress = progress
@@ -636,11 +662,11 @@ class PendingRead:
 
 def start_read(inputs: list[InputSpec], schema: Schema, *, mapping: Mapping | None = None, region: str = "CN",
                chunk_rows: int = 1_000_000, memory_rows: int | None = None,
-               spill_dir: Path | None = None) -> PendingRead:
+               spill_dir: Path | None = None, max_reject_share: float | None = None) -> PendingRead:
     """Start reading ``inputs`` now, for a ``jobs.score.score`` called later with the same arguments
     (``started=``). The caller cancels it if it never calls ``score``."""
     return PendingRead(inputs, schema, mapping=mapping, region=region, chunk_rows=chunk_rows,
-                       memory_rows=memory_rows, spill_dir=spill_dir)
+                       memory_rows=memory_rows, spill_dir=spill_dir, max_reject_share=max_reject_share)
 
 
 def records_from_dicts(records: list[dict], schema: Schema, *, region: str = "CN") -> RecordSet:

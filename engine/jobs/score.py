@@ -431,14 +431,16 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
           progress: Progress | None = None, pack: RulePack | None = None, plan: Plan | None = None,
           context: Context | None = None, memory_rows: int | None = None, spill_dir: Path | None = None,
           on_scored: Callable[[pd.DataFrame], None] | None = None, jobs: int | None = None,
-          started: PendingRead | None = None) -> ScoreResult:
+          started: PendingRead | None = None, max_reject_share: float | None = None) -> ScoreResult:
     """Score ``inputs``; with a ``context`` (from a history store), continue from it.
 
     With ``memory_rows``, an input that would hold more records in memory is spilled and scored in
     time-ordered chunks, each continuing the one before through a Context: the alerts and scores are
     those of one run. ``on_scored`` takes the scored records part by part instead of keeping them.
     ``jobs``: rules evaluated at once (default: every core, no more than there are rules). ``started``:
-    this read, already under way (``start_read``).
+    this read, already under way (``start_read``). ``max_reject_share``: an input whose rejects pass that
+    share stops the read once they are many (io.records.EARLY_REJECTS); score_job checks every input's
+    share after its outputs are written.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -447,14 +449,15 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     timings["load rules"] = time.perf_counter() - t0
     jobs = default_jobs(len(plan.rules)) if jobs is None else jobs
     t0 = time.perf_counter()
-    if started is not None and started.fits(inputs, pack.schema, mapping, region, chunk_rows, memory_rows, spill_dir):
+    if started is not None and started.fits(inputs, pack.schema, mapping, region, chunk_rows, memory_rows, spill_dir,
+                                            max_reject_share):
         read = started.result((lambda n: progress("read", n, None)) if progress else None)
     else:
         if started is not None:
             started.cancel()
         read = read_time_chunks(inputs, pack.schema, region=region, mapping=mapping, chunk_rows=chunk_rows,
                                 progress=(lambda n: progress("read", n, None)) if progress else None,
-                                memory_rows=memory_rows, spill_dir=spill_dir)
+                                memory_rows=memory_rows, spill_dir=spill_dir, max_reject_share=max_reject_share)
     timings["read"] = time.perf_counter() - t0  # with a read started earlier: the wait for it
     try:
         with _alert_folder(spill_dir):
@@ -598,7 +601,8 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
         try:
             result = score(rules_dir, inputs, pack=pack, plan=plan, region=region,
                            context=run.context if run is not None else None,
-                           on_scored=outputs.scored if outputs is not None else None, **kwargs)
+                           on_scored=outputs.scored if outputs is not None else None,
+                           max_reject_share=max_reject_share, **kwargs)
         except BaseException as exc:
             if outputs is not None:
                 outputs.abort(exc)
