@@ -414,6 +414,12 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _FUSED_MAX = 2 ** 62  # (span of the keys) * rows must stay below it, or int64 would overflow
 
 
+def row_index(rows: np.ndarray) -> np.ndarray:
+    """Row positions held for long (a group's order, each row's sorted position) as int32 when they fit: half
+    the memory of numpy's int64 indexes, and they index arrays as fast."""
+    return rows.astype(np.int32) if len(rows) < 2**31 else rows
+
+
 def stable_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(``np.argsort(keys, kind="stable")``, ``keys`` in that order) of an integer array."""
     n = len(keys)

@@ -408,8 +408,9 @@ class AggregateStore:
         gk = (stream, key)
         if gk not in self._positions:
             g = self.group(stream, key)
-            self._positions[gk] = np.empty(len(g.order), dtype=np.int64)
-            self._positions[gk][g.order] = np.arange(len(g.order))
+            positions = np.empty(len(g.order), dtype=g.order.dtype)
+            positions[g.order] = np.arange(len(g.order), dtype=g.order.dtype)
+            self._positions[gk] = positions
         return self._positions[gk]
 
     def slices(self, spec: AggregateSpec, rows: np.ndarray, bound_ts: np.ndarray) -> Slices:

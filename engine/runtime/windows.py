@@ -23,7 +23,16 @@ import numpy as np
 import pandas as pd
 
 from ..columns.hashing import union_codes
-from ..columns.vec import Coded, Vec, arrow_texts, distinct_values, search_sorted, sorted_distinct, stable_order
+from ..columns.vec import (
+    Coded,
+    Vec,
+    arrow_texts,
+    distinct_values,
+    row_index,
+    search_sorted,
+    sorted_distinct,
+    stable_order,
+)
 
 NS = 1_000_000_000  # nanoseconds per second: durations are seconds, timestamps int64 ns
 
@@ -194,7 +203,7 @@ class GroupIndex:
         codes = factorize(key.values, key.null) if codes is None else codes
         order, sc = stable_order(codes)  # stable: the table is already in total order
         sorted_ranks_ = None if ranks is None else (ranks[0], ranks[1][order])
-        return GroupIndex(order, sc, ts, _ranks=sorted_ranks_)
+        return GroupIndex(row_index(order), sc, ts, _ranks=sorted_ranks_)
 
     @property
     def ts(self) -> np.ndarray:
