@@ -336,3 +336,25 @@ def test_distinct_by_expanding_the_slices_is_the_slice_body(data):
         mp.setattr(windows, "EXPANDED_ROWS", data.draw(st.integers(1, 6)))
         assert distinct_expanded(Slices(g, lo, hi), vec, mask)[0].tolist() == want.tolist()
         assert distinct_expanded(Slices(g, lo, hi, codes), vec, mask)[0].tolist() == want.tolist()
+
+
+def test_a_groups_order_and_the_rows_sorted_positions_are_int32_and_right():
+    # held for as long as a rule reads the group: int32 rows take half of numpy's int64 (2.3M records: -20 MB)
+    from fraudrules.executors.batch import BatchExecutor
+    from fraudrules.io.records import parse_inputs, read_inputs
+    from fraudrules.pack.loader import load_pack
+    from fraudrules.runtime.plan import compile_pack
+    from tests.helpers import REPO, RULES
+
+    pack = load_pack(RULES)
+    records = read_inputs(parse_inputs([str(REPO / "samples")], pack.schema), pack.schema)
+    store = BatchExecutor(compile_pack(pack, "CN"), records).store
+    g, positions = store.group("call", "caller"), store.positions("call", "caller")
+    assert g.order.dtype == np.int32 and positions.dtype == np.int32
+    n = records.tables["call"].n
+    assert sorted(g.order.tolist()) == list(range(n)) and g.order[positions].tolist() == list(range(n))
+    callers = records.tables["call"].columns["caller"].values[g.order]
+    runs = np.flatnonzero(callers[1:] != callers[:-1]) + 1
+    assert len(set(callers[runs].tolist())) == len(runs)  # each caller's rows are one run of the order
+    for lo, hi in zip(np.r_[0, runs], np.r_[runs, n]):
+        assert np.all(np.diff(g.order[lo:hi]) > 0)  # in table (total) order within a caller
