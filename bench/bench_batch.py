@@ -101,8 +101,9 @@ def ensure_data(workdir: Path, records: int, days: int, seed: int, case_rate: fl
 
 def ensure_parquet(data: Path, rules: Path) -> Path:
     """The CSV folder ``data`` written once as Parquet (``data``-parquet, each stream one file, pyarrow's default
-    row groups, as a user's export would be): text stays text, numbers float64, booleans bool, timestamps
-    timestamp[us, UTC]; the lists the folder brings are copied beside them."""
+    row groups, as a user's export would be): each field typed as the engine writes it (numbers float64,
+    booleans bool, timestamps timestamp[ns, UTC], the rest text); the lists the folder brings are copied
+    beside them."""
     import shutil
 
     import pyarrow as pa
@@ -110,6 +111,7 @@ def ensure_parquet(data: Path, rules: Path) -> Path:
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    from fraudrules.io.arrow import arrow_type
     from fraudrules.pack.loader import load_pack
 
     out = data.with_name(data.name + "-parquet")
@@ -125,16 +127,9 @@ def ensure_parquet(data: Path, rules: Path) -> Path:
             header = fh.readline().rstrip("\r\n").split(",")
         table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
             column_types={c: pa.string() for c in header}, strings_can_be_null=True))  # empty: null, as in the CSV
-        columns = {}
-        for name in header:
-            col, ftype = table[name], fields[name].type if name in fields else "string"
-            if ftype == "timestamp":
-                col = pc.cast(col, pa.timestamp("us", "UTC"))
-            elif ftype in ("int", "float", "duration"):
-                col = pc.cast(col, pa.float64())
-            elif ftype == "bool":
-                col = pc.cast(col, pa.bool_())
-            columns[name] = col
+        # each field as the engine writes its type to Parquet (io.arrow.arrow_type); a column it does not know, text
+        columns = {name: pc.cast(table[name], arrow_type(fields[name].type)) if name in fields else table[name]
+                   for name in header}
         pq.write_table(pa.table(columns), tmp / f"{stream}.parquet")
     for extra in [*data.glob("*.txt"), *data.glob("bench-counts.json")]:
         shutil.copy(extra, tmp / extra.name)

@@ -30,6 +30,11 @@ DEFAULT_RULES = "rules"
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_REJECT_SHARE = 0.5  # an input rejecting more than this fails the run, unless --accept-rejects
 
+
+def _max_reject_share(accept_rejects: bool) -> float | None:
+    return None if accept_rejects else MAX_REJECT_SHARE
+
+
 # C0 and C1 control characters (but newline and tab) and the bidirectional overrides: data that
 # holds them could move the cursor, recolour or retitle the terminal, or reorder what is shown
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -276,7 +281,7 @@ def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, regio
         return None
     return start_read(specs, schema, mapping=mapping, region=region, chunk_rows=chunk_rows, memory_rows=memory_rows,
                       spill_dir=Path(spill_dir) if spill_dir else None,
-                      max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
+                      max_reject_share=_max_reject_share(accept_rejects))
 
 
 def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
@@ -320,7 +325,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
                          memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
                          started=reading,
-                         max_reject_share=None if accept_rejects else MAX_REJECT_SHARE)
+                         max_reject_share=_max_reject_share(accept_rejects))
 
     try:
         if show_progress:

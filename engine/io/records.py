@@ -211,6 +211,15 @@ class RejectLog:
     def __len__(self) -> int:
         return sum(len(b) for b in self.lines)
 
+    def first(self, k: int) -> list[tuple[int, str]]:
+        """The first ``k`` (line, reason) pairs as they were recorded, without sorting the rest."""
+        pairs: list[tuple[int, str]] = []
+        for lines, reasons in zip(self.lines, self.reasons):
+            pairs += zip(lines[: k - len(pairs)].tolist(), map(str, reasons[: k - len(pairs)].tolist()))
+            if len(pairs) >= k:
+                break
+        return pairs
+
     def sorted(self) -> tuple[np.ndarray, np.ndarray]:
         """(lines, reasons) by line; rows of one line (records given with the same ``_line``) by reason."""
         if not self.lines:
@@ -411,9 +420,7 @@ def _stop_if_mostly_rejected(result: _InputResult, max_share: float | None) -> N
     stats = result.stats
     if max_share is None or stats.rejected < EARLY_REJECTS or stats.rejected <= max_share * stats.read:
         return
-    first = [(int(line), str(reason)) for lines, reasons in zip(result.rejects.lines, result.rejects.reasons)
-             for line, reason in zip(lines[:3].tolist(), reasons[:3].tolist())][:3]
-    shown = "; ".join(f"line {line}: {reason}" for line, reason in first)
+    shown = "; ".join(f"line {line}: {reason}" for line, reason in result.rejects.first(3))
     raise InputError(f"{stats.path}: stopped reading after {stats.read:,} records: {stats.rejected:,} of them "
                      f"({stats.rejected / stats.read:.0%}) were rejected, more than {max_share:.0%}. The first: "
                      f"{shown}. A wrong file, stream or mapping? --accept-rejects reads such an input whole")
