@@ -83,6 +83,18 @@ def test_what_score_imports_to_start_its_read_leaves_pandas_out():
     assert "pandas" not in modules, "the read's import path imports pandas: see `python -X importtime`"
 
 
+def test_modules_score_imports_leave_the_phone_parser_out():
+    # phonenumbers (~15 ms and its region tables) loads at the first number not written as E.164, not before
+    probe = ("import json, sys\n"
+             "import fraudrules.cli, fraudrules.io.mapping, fraudrules.io.spill, fraudrules.jobs.score\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert {"pandas", "lark"} <= modules  # the engine did import
+    assert "phonenumbers" not in modules
+
+
 # records the allocator's environment at the moment pyarrow is first imported, then runs the command
 POOL_PROBE = """
 import json, os, sys

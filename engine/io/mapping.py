@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import phonenumbers
 import pyarrow as pa
 
 from ..columns.types import FIELD_TYPES, NUMERIC_TYPES, STRING_TYPES, LogicalType
@@ -205,6 +204,14 @@ def _loc(node: Node, key: str) -> SourceLocation:
     return node.key_locs.get(key, node.loc)
 
 
+def _known_regions() -> set[str]:
+    """The region codes phonenumbers knows; imported here, not with the module: score imports this module
+    for every run, and only a mapping file with a region asks."""
+    import phonenumbers
+
+    return phonenumbers.SUPPORTED_REGIONS
+
+
 def load_mapping(path: Path | str, schema: Schema) -> Mapping:
     """Load, parse and type-check a mapping file; RuleError(s) at file:line:col on any problem."""
     root = load_yaml_file(path)
@@ -230,7 +237,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
     region_node = root.get("region")
     if region_node is not None:
         region = str(region_node.value).upper() if isinstance(region_node.value, str) else None
-        if region not in phonenumbers.SUPPORTED_REGIONS:
+        if region not in _known_regions():
             errors.append(RuleError(f"region {region_node.value!r} is not a region code phonenumbers knows "
                                     f"(e.g. CN, GB, US)", region_node.loc))
 
