@@ -199,10 +199,15 @@ def e164_groups(digits: pa.Array) -> Iterator[tuple[int, np.ndarray, pa.Array, n
         if not len(mine):
             continue
         sub = digits.take(pa.array(mine))
-        codes = np.asarray(pc.utf8_slice_codeunits(sub, 0, width).to_pylist(), dtype=object)
+        # the numbers grouped by code (a few codes, first seen first), each group in ascending position:
+        # codes as Arrow's dictionary codes, one stable sort, not a text comparison per code and number
+        enc = pc.dictionary_encode(pc.utf8_slice_codeunits(sub, 0, width))
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        order = np.argsort(idx, kind="stable")
+        bounds = np.cumsum(np.bincount(idx, minlength=len(enc.dictionary)))
         national = pc.utf8_slice_codeunits(sub, width)
-        for code in dict.fromkeys(codes.tolist()):  # a few country codes, not one call per number
-            at = np.flatnonzero(codes == code)
+        for k, code in enumerate(enc.dictionary.to_pylist()):  # a few country codes, not one call per number
+            at = order[(bounds[k - 1] if k else 0):bounds[k]]
             nsn = national.take(pa.array(at))
             test = national_prefix_re2(int(code))
             strippable = (np.zeros(len(at), dtype=bool) if test is None
