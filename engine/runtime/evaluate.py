@@ -214,6 +214,9 @@ class Evaluator:
         if isinstance(node, Cond):
             test = self.truth(node.test, env)
             a, b = self.compute(node.then, env), self.compute(node.other, env)
+            coded = _coded_choice(test, a, b)
+            if coded is not None:
+                return coded
             a, b = _unify(a, b)
             return Vec(np.where(test, a.values, b.values), np.where(test, a.null, b.null))
         if isinstance(node, InList):
@@ -300,6 +303,23 @@ def _coded_equals(a: Vec, right: Expr, b: Vec, left: Expr) -> np.ndarray | None:
         return a.equals(str(right.value))
     if isinstance(b, Coded) and isinstance(left, Literal) and left.kind == "string":
         return b.equals(str(left.value))
+    return None
+
+
+def _coded_choice(test: np.ndarray, a: Vec, b: Vec) -> Coded | None:
+    """``a if test else b`` kept as coded text when the branches are coded text over one dictionary, or
+    one of them is null everywhere (``number if overseas(number) else null``): the rows' texts are not made,
+    and what reads the result (country(), number_type()) still sees the column's dictionary."""
+    if isinstance(a, Coded):
+        if isinstance(b, Coded) and b.arrow is a.arrow:
+            codes = np.where(test, a.codes, b.codes)
+        elif b.null.all():  # its rows are null whatever their codes: a's codes hold a place in a's dictionary
+            codes = a.codes
+        else:
+            return None
+        return Coded(codes, a.arrow, np.where(test, a.null, b.null))
+    if isinstance(b, Coded) and a.null.all():
+        return Coded(b.codes, b.arrow, np.where(test, a.null, b.null))
     return None
 
 

@@ -196,6 +196,56 @@ def test_comparisons_with_a_text_literal_on_codes_equal_the_object_path(seed: in
             assert not isinstance(want, Coded)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_choice_over_coded_text_stays_coded_and_equals_the_object_path(seed: int) -> None:
+    # ``number if overseas(number) else null`` (rules/macros.yaml): the rows' texts were made for the choice,
+    # and number_type() then hashed them once per rule
+    from fraudrules.lang.expr import parse_expr
+    from fraudrules.runtime.evaluate import ColumnsEnv, Evaluator
+
+    rng = np.random.default_rng(seed)
+    whole, other = _large_coded(rng, 2000), _large_coded(rng, 2000)
+    z = Vec(rng.random(2000), rng.random(2000) < 0.1)
+    for rows in (np.arange(7), rng.permutation(2000)):
+        cols = {"x": whole.take(rows), "y": other.take(rows), "z": z.take(rows)}
+        plain_cols = {"x": plain(cols["x"]), "y": plain(cols["y"]), "z": cols["z"]}
+        for text, stays_coded in (("x if z > 0.5 else null", True), ("null if z > 0.5 else x", True),
+                                  ("x if z > 0.5 else x", True), ("x if z > 0.5 else y", False),
+                                  ('number_type(x if z > 0.3 else null) == "mobile"', False),
+                                  ("country(null if z > 0.5 else x)", False)):
+            expr = parse_expr(text)
+            got = Evaluator().compute(expr, ColumnsEnv(cols, len(rows)))
+            want = Evaluator().compute(expr, ColumnsEnv(plain_cols, len(rows)))
+            assert isinstance(got, Coded) == stays_coded, text
+            live = ~want.null
+            assert list(got.null) == list(want.null), text
+            assert list(got.values[live]) == list(want.values[live]), text
+
+
+def test_a_pure_functions_answers_are_kept_per_dictionary_entry() -> None:
+    from fraudrules.lang.functions import _str_map_many
+
+    asked: list[str] = []
+
+    def many(texts: list[str]) -> list[str | None]:
+        asked.extend(texts)
+        return [None if t == "abc" else t[-2:] for t in texts]
+
+    rng = np.random.default_rng(7)
+    whole = _large_coded(rng, 3000)
+    first = whole.take(np.arange(1500))
+    got = _str_map_many(first, many, LogicalType.STRING, pure=True)
+    once = set(asked)
+    assert len(asked) == len(once) == len(set(first.values[~first.null]))  # each entry used asked once
+    asked.clear()
+    again = _str_map_many(whole, many, LogicalType.STRING, pure=True)  # another rule, the whole column
+    assert set(asked).isdisjoint(once) and set(asked) == set(whole.values[~whole.null]) - once
+    want = _str_map_many(plain(first), many, LogicalType.STRING)
+    assert list(got.values) == list(want.values) and list(got.null) == list(want.null)
+    want = _str_map_many(plain(whole), many, LogicalType.STRING)
+    assert list(again.values) == list(want.values) and list(again.null) == list(want.null)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60), st.integers(0, 3))
 def test_sorted_distinct_is_np_unique_for_integers(values: list[int], repeat: int) -> None:
