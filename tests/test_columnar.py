@@ -191,3 +191,29 @@ def test_alert_text_follows_the_spill_folder(monkeypatch, tmp_path):
         assert got.alerts.lines == want.lines and (memory_rows is None or got.chunks > 1)
         assert made and all(spill in folder.parents for folder in made)
         assert list(spill.iterdir()) == [] and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_pair_of_columns_joined_both_ways_shares_one_code_space(sample_run):
+    # caller to callee and callee to caller (TF-DIALER, TF-NOCALLBACK): one union of their texts, read both
+    # ways, and kept while either way is still to be read
+    from fraudrules.executors.batch import BatchExecutor
+
+    plan, records = sample_run
+    tables = BatchExecutor(plan, records).tables
+    a, b = ("call", "caller"), ("call", "callee")
+    ca, cb = tables.joint(a, b)
+    back = tables.joint(b, a)
+    assert back[0] is cb and back[1] is ca
+    # equal codes where the texts are equal, either way round
+    texts_a, texts_b = tables[a[0]].columns[a[1]].values, tables[b[0]].columns[b[1]].values
+    live_a, live_b = ca >= 0, cb >= 0
+    code_of = dict(zip(texts_a[live_a].tolist(), ca[live_a].tolist()))
+    assert any(t in code_of for t in texts_b[live_b].tolist())  # the samples call back some callers
+    for text, code in zip(texts_b[live_b].tolist(), cb[live_b].tolist()):
+        assert (code_of.get(text, code) == code) and (text in code_of) == (code in code_of.values())
+    tables.keep_joints({})
+    assert (a, b) not in tables._joint and (b, a) not in tables._joint
+    # a rule read one way; only the other way is still to be read: the pair stays for it
+    ca, cb = tables.joint(a, b)
+    tables.keep_joints({(b, a): None})
+    assert tables.joint(b, a)[1] is ca

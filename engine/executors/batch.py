@@ -138,12 +138,15 @@ class Tables:
     def joint(self, a: tuple[str, str], b: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
         """Codes of two (stream, field) columns in one space: equal codes where values are equal."""
         if (a, b) not in self._joint:
-            self._joint[(a, b)] = joint_codes(self.column_codes(*a), self.column_codes(*b))
+            flipped = self._joint.get((b, a))  # caller to callee, and callee to caller: one space read both ways
+            self._joint[(a, b)] = (flipped[1], flipped[0]) if flipped is not None else \
+                joint_codes(self.column_codes(*a), self.column_codes(*b))
         return self._joint[(a, b)]
 
     def keep_joints(self, joints: dict[tuple[tuple[str, str], tuple[str, str]], None]) -> None:
-        """Drop the joint codes of every pair not in ``joints`` (a cache: a pair read again is computed again)."""
-        for pair in [p for p in self._joint if p not in joints]:
+        """Drop the joint codes of every pair not in ``joints``, nor read the other way round there (a cache: a
+        pair read again is computed again)."""
+        for pair in [p for p in self._joint if p not in joints and (p[1], p[0]) not in joints]:
             del self._joint[pair]
 
     def ranks(self, stream: str) -> tuple[np.ndarray, np.ndarray]:
@@ -711,7 +714,7 @@ class BatchExecutor:
         return [
             [partial(self.tables.ranks, s) for s in streams]
             + [partial(self.tables.column_codes, *k) for k in needs.keys],
-            [partial(self.tables.joint, a, b) for a, b in needs.joints]
+            [partial(self.tables.joint, a, b) for a, b in needs.joints if (b, a) not in needs.joints or a <= b]
             + [partial(self._group_starts, gk, list(specs), bool(every.windows[gk]))
                for gk, specs in needs.windows.items()],
             [partial(self.store.foreign_index, spec) for spec in needs.foreign.values()],
