@@ -309,18 +309,26 @@ def _coded_equals(a: Vec, right: Expr, b: Vec, left: Expr) -> np.ndarray | None:
 def _coded_choice(test: np.ndarray, a: Vec, b: Vec) -> Coded | None:
     """``a if test else b`` kept as coded text when the branches are coded text over one dictionary, or
     one of them is null everywhere (``number if overseas(number) else null``): the rows' texts are not made,
-    and what reads the result (country(), number_type()) still sees the column's dictionary."""
-    if isinstance(a, Coded):
-        if isinstance(b, Coded) and b.arrow is a.arrow:
-            codes = np.where(test, a.codes, b.codes)
-        elif b.null.all():  # its rows are null whatever their codes: a's codes hold a place in a's dictionary
-            codes = a.codes
-        else:
-            return None
-        return Coded(codes, a.arrow, np.where(test, a.null, b.null))
-    if isinstance(b, Coded) and a.null.all():
-        return Coded(b.codes, b.arrow, np.where(test, a.null, b.null))
-    return None
+    and what reads the result (country(), number_type()) still sees the column's dictionary. Its null rows
+    take the code of "", the filler of a text column's null slots (io.arrow.text_vec); a dictionary without
+    "" takes the object path."""
+    if isinstance(b, Coded) and not isinstance(a, Coded):
+        test, a, b = ~test, b, a
+    if not isinstance(a, Coded):
+        return None
+    if isinstance(b, Coded) and b.arrow is a.arrow:
+        codes = np.where(test, a.codes, b.codes)
+    elif b.null.all():
+        codes = a.codes
+    else:
+        return None
+    import pyarrow.compute as pc  # loaded: a Coded column came from Arrow
+
+    blank = pc.index(a.arrow, "").as_py()
+    if blank < 0:
+        return None
+    null = np.where(test, a.null, b.null)
+    return Coded(np.where(null, np.int32(blank), codes).astype(a.codes.dtype, copy=False), a.arrow, null)
 
 
 def _unify(a: Vec, b: Vec) -> tuple[Vec, Vec]:
