@@ -147,12 +147,12 @@ class Coded(Vec):
         if self._values is None:
             if self._dictionary is None and len(self.codes) * 4 < len(self.arrow):  # type: ignore[arg-type]
                 # a few rows of a large dictionary (an alert's evidence, a window's members): only their texts
-                self._values = self._texts(self.codes)
+                self._values = self.texts(self.codes)
             else:
                 self._values = self.dictionary[self.codes]
         return self._values
 
-    def _texts(self, codes: np.ndarray) -> np.ndarray:
+    def texts(self, codes: np.ndarray) -> np.ndarray:
         """The texts of ``codes`` as an object array of str."""
         import pyarrow as pa
 
@@ -183,7 +183,7 @@ class Coded(Vec):
             remap = np.zeros(k, dtype=np.int64)
             remap[used] = np.arange(len(used), dtype=np.int64)
             inverse = remap[codes]
-        return self._texts(used), inverse.astype(np.int64, copy=False)
+        return self.texts(used), inverse.astype(np.int64, copy=False)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -208,7 +208,7 @@ class Coded(Vec):
         """``distinct_values(self.values)`` from the codes: (distinct values in first-seen order, index
         of each row into them), without hashing a row's text."""
         used, rank = self.used()
-        return self._texts(used), rank[self.codes]
+        return self.texts(used), rank[self.codes]
 
 
 class ArrowTexts(Vec):

@@ -128,7 +128,7 @@ class _DictionaryAnswers:
         used[v.codes[~v.null]] = True
         todo = np.flatnonzero(used & ~done)
         if len(todo):
-            vals, nulls = _answers(many(list(v._texts(todo))), out_type)
+            vals, nulls = _answers(many(list(v.texts(todo))), out_type)
             mvals[todo], mnull[todo], done[todo] = vals, nulls, True
         return mvals, mnull
 
