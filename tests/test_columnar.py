@@ -194,8 +194,8 @@ def test_alert_text_follows_the_spill_folder(monkeypatch, tmp_path):
 
 
 def test_a_pair_of_columns_joined_both_ways_shares_one_code_space(sample_run):
-    # caller to callee and callee to caller (TF-DIALER, TF-NOCALLBACK): one union of their texts, read both
-    # ways, and kept while either way is still to be read
+    # caller to callee and callee to caller (sequences of the shipped pack join both ways): one union of
+    # their texts, read both ways, and kept while either way is still to be read
     from fraudrules.executors.batch import BatchExecutor
 
     plan, records = sample_run
