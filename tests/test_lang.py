@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudrules.columns.vec import Vec
 from fraudrules.errors import RuleErrors
@@ -170,3 +172,18 @@ def test_many_distinct_values_do_take_the_arrow_path(monkeypatch):
     got = Evaluator().compute(parse_expr('matches(s, "^[+]1")'), ColumnsEnv({"s": Vec(values, values == "+5")}, 600))
     assert calls == [299]  # the distinct live values, once
     assert got.values.tolist() == [v.startswith("+1") for v in values]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.floats(allow_nan=True, width=64), st.sampled_from([0.0, -0.0, 5.0, 86400.0])),
+                          st.booleans()), min_size=1, max_size=40),
+       st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), st.sampled_from(["5", "0", "-0.0", "1d", "2.5e3"]))
+def test_a_number_compared_as_a_scalar_answers_as_the_column_it_replaced(rows, op, literal):
+    # ``x > 5`` compares with the number itself; ``x > (5 + 0)`` still spreads it over a column first
+    values = np.array([v for v, _ in rows], dtype=np.float64)
+    null = np.array([nu for _, nu in rows], dtype=bool)
+    env = ColumnsEnv({"x": Vec(np.where(null, 0.0, values), null)}, len(rows))
+    for text, spread in ((f"x {op} {literal}", f"x {op} ({literal} + 0)"),
+                         (f"{literal} {op} x", f"({literal} + 0) {op} x")):
+        got, want = Evaluator().compute(parse_expr(text), env), Evaluator().compute(parse_expr(spread), env)
+        assert got.values.tolist() == want.values.tolist() and got.null.tolist() == want.null.tolist(), text

@@ -53,7 +53,7 @@ class Function:
     max_args: int
     infer: Callable[[list[LogicalType]], LogicalType]  # argument types -> result type, or TypeProblem
     apply: Callable[..., Vec]
-    constant_args: tuple[int, ...] = ()  # positions that must be literals
+    constant_args: tuple[int, ...] = ()  # positions that must be literals: read prepared, None in ``args``
     prepare: Callable[[list[object]], object] | None = None  # validates constants
     doc: str = ""
 

@@ -8,6 +8,7 @@ of that is true, and arithmetic on a null is null.
 
 from __future__ import annotations
 
+import operator
 from typing import Protocol
 
 import numpy as np
@@ -231,7 +232,8 @@ class Evaluator:
             state = getattr(env, "__dict__", None)
             cache = state.setdefault("_calls", {}) if state is not None else {}
             if node not in cache:
-                args = [self.compute(a, env) for a in node.args]
+                # a constant argument (a zone, a pattern) reaches the body prepared (_constant), never as a column
+                args = [None if i in fn.constant_args else self.compute(a, env) for i, a in enumerate(node.args)]
                 cache[node] = fn.apply(args, self._constant(node, fn))
             return cache[node]
         raise TypeError(f"cannot evaluate {type(node).__name__}")
@@ -275,13 +277,21 @@ class Evaluator:
                 right = np.zeros(n, dtype=bool)
                 right[rows] = self.truth(node.right, SubsetEnv(env, rows))
             return Vec(left & right if node.op == "and" else left | right, np.zeros(n, dtype=bool))
-        a, b = self.compute(node.left, env), self.compute(node.right, env)
-        null = a.null | b.null
         op = node.op
-        if op in ("==", "!=") and (hit := _coded_equals(a, node.right, b, node.left)) is not None:
-            # ``direction == "out"`` on text read as codes: one comparison per distinct value, not per row
-            return Vec((hit if op == "==" else ~hit) & ~null, np.zeros(n, dtype=bool))
-        if op in ("==", "!=", "<", "<=", ">", ">="):
+        scalar = _scalar_operand(node) if op in _COMPARE else None
+        if scalar is not None:
+            # ``amount >= 1000``, ``direction == "out"``: the literal compared as it is, not spread over a
+            # column of n rows first
+            expr, value, cmp = scalar
+            v = self.compute(expr, env)
+            hit = _compare_with(v, value, cmp)
+            if hit is not None:
+                return Vec(hit & ~v.null, np.zeros(n, dtype=bool))
+            a, b = (v, _literal(node.right, n)) if expr is node.left else (_literal(node.left, n), v)  # type: ignore[arg-type]
+        else:
+            a, b = self.compute(node.left, env), self.compute(node.right, env)
+        null = a.null | b.null
+        if op in _COMPARE:
             a, b = _unify(a, b)
             av, bv = a.values, b.values
             with np.errstate(invalid="ignore"):
@@ -297,13 +307,36 @@ class Evaluator:
         return _arith(op, a, b, null)
 
 
-def _coded_equals(a: Vec, right: Expr, b: Vec, left: Expr) -> np.ndarray | None:
-    """Rows where a coded column equals a string literal on the other side, or None (not that case)."""
-    if isinstance(a, Coded) and isinstance(right, Literal) and right.kind == "string":
-        return a.equals(str(right.value))
-    if isinstance(b, Coded) and isinstance(left, Literal) and left.kind == "string":
-        return b.equals(str(left.value))
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+            ">=": operator.ge}
+_MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}  # ``5 < x`` is ``x > 5``
+
+
+def _scalar_operand(node: Binary) -> tuple[Expr, float | str, str] | None:
+    """(the other side, the literal's value as _literal holds it, the comparison with the literal on the
+    right) of a comparison with a number, duration or text literal on one side; None otherwise."""
+    for lit, other, cmp in ((node.right, node.left, node.op), (node.left, node.right, _MIRRORED[node.op])):
+        if isinstance(lit, Literal) and lit.kind in ("number", "duration"):
+            return other, float(lit.value), cmp  # type: ignore[arg-type]
+        if isinstance(lit, Literal) and lit.kind == "string":
+            return other, str(lit.value), cmp
     return None
+
+
+def _compare_with(v: Vec, value: float | str, cmp: str) -> np.ndarray | None:
+    """``v cmp value`` per row, nulls not yet masked; None where the literal must be spread as a column
+    (other types, which _unify brings together)."""
+    if isinstance(value, str):
+        if isinstance(v, Coded) and cmp in ("==", "!="):  # text read as codes: once per distinct value
+            hit = v.equals(value)
+            return hit if cmp == "==" else ~hit
+        if v.values.dtype != object:
+            return None
+        return np.asarray(_COMPARE[cmp](v.values, value), dtype=bool)
+    if v.values.dtype != np.float64:  # the literal's own type: _unify would change neither side
+        return None
+    with np.errstate(invalid="ignore"):
+        return _COMPARE[cmp](v.values, value)
 
 
 def _coded_choice(test: np.ndarray, a: Vec, b: Vec) -> Coded | None:
