@@ -293,16 +293,8 @@ class Evaluator:
         null = a.null | b.null
         if op in _COMPARE:
             a, b = _unify(a, b)
-            av, bv = a.values, b.values
             with np.errstate(invalid="ignore"):
-                res = {
-                    "==": lambda: av == bv,
-                    "!=": lambda: av != bv,
-                    "<": lambda: av < bv,
-                    "<=": lambda: av <= bv,
-                    ">": lambda: av > bv,
-                    ">=": lambda: av >= bv,
-                }[op]()
+                res = _COMPARE[op](a.values, b.values)
             return Vec(np.asarray(res, dtype=bool) & ~null, np.zeros(n, dtype=bool))
         return _arith(op, a, b, null)
 
