@@ -415,9 +415,11 @@ _FUSED_MAX = 2 ** 62  # (span of the keys) * rows must stay below it, or int64 w
 
 
 def row_index(rows: np.ndarray) -> np.ndarray:
-    """Row positions held for long (a group's order, each row's sorted position) as int32 when they fit: half
-    the memory of numpy's int64 indexes, and they index arrays as fast."""
-    return rows.astype(np.int32) if len(rows) < 2**31 else rows
+    """Row positions (0 .. rows - 1) or codes (-1 .. distinct values - 1) held for long as int32 when they fit:
+    a group's order and each row's sorted position, the codes of every key column and joined pair. Half the
+    memory of numpy's int64 indexes, and they index arrays as fast. Whatever combines codes into a wider
+    key (CompositeIndex, previous_same) widens them to int64 first."""
+    return rows.astype(np.int32, copy=False) if len(rows) < 2**31 else rows
 
 
 def stable_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

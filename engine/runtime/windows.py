@@ -69,23 +69,13 @@ class ColumnCodes:
         else:
             local, self._uniq = object_codes(vec.values if vec.values.dtype == object else vec.values.astype(object))
         local[vec.null] = -1
-        self.codes = narrow_index(local)
+        self.codes = row_index(local)
 
     @property
     def uniq(self) -> np.ndarray:
         if self._uniq is None:
             self._uniq = arrow_texts(self.arrow)
         return self._uniq
-
-
-def narrow_index(values: np.ndarray) -> np.ndarray:
-    """Codes (-1 .. distinct values - 1) or row positions (0 .. rows) held as int32 when they fit: codes are
-    kept per row for every key column and joined pair, window starts per (stream, key, window), for the
-    whole run. Whatever combines codes into a wider key (CompositeIndex, previous_same) widens them to
-    int64 first."""
-    if len(values) < 2**31 - 1:
-        return values.astype(np.int32, copy=False)
-    return values
 
 
 def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +90,7 @@ def joint_codes(a: ColumnCodes, b: ColumnCodes) -> tuple[np.ndarray, np.ndarray]
     else:
         both, _ = pd.factorize(np.concatenate([a.uniq, b.uniq]), use_na_sentinel=False)
         na = len(a.uniq)
-    both = narrow_index(np.r_[both.astype(np.int64), -1])  # a row's -1 (null) takes the last slot: -1 again
+    both = row_index(np.r_[both.astype(np.int64), -1])  # a row's -1 (null) takes the last slot: -1 again
     return (np.r_[both[:na], -1][a.codes], np.r_[both[na:-1], -1][b.codes])
 
 
@@ -237,7 +227,7 @@ class GroupIndex:
         # ts - w searched in table order, where it goes up (numpy keeps the last answer as the lower
         # bound and memory stays in cache: ~5x faster than in key order, which jumps), then permuted
         pos = search_sorted(index.uniq, self.table_ts - window_ns, side="right")[self.order]
-        return narrow_index(index.search_ranked(self.codes, pos, side="right"))  # held for the run
+        return row_index(index.search_ranked(self.codes, pos, side="right"))  # held for the run
 
     def scatter(self, sorted_values: np.ndarray, sorted_null: np.ndarray) -> Vec:
         values = np.empty_like(sorted_values)

@@ -1,4 +1,4 @@
-"""Key codes held as int32 (runtime.windows.narrow_index): every place that combines codes into one wider
+"""Key codes held as int32 (columns.vec.row_index): every place that combines codes into one wider
 sort key widens them to int64 first, so large codes times a large width do not wrap around.
 
 The sizes are picked so that the int32 product overflows: (code - lo) * width > 2**31.
