@@ -91,12 +91,14 @@ def compile_bytecode() -> int:
     import compileall
     import importlib.util
 
-    stale = sum(1 for py in (REPO / "engine").rglob("*.py")
-                if not Path(importlib.util.cache_from_source(str(py))).exists()
-                or Path(importlib.util.cache_from_source(str(py))).stat().st_mtime < py.stat().st_mtime)
+    def stale(py: Path) -> bool:
+        pyc = Path(importlib.util.cache_from_source(str(py)))
+        return not pyc.exists() or pyc.stat().st_mtime < py.stat().st_mtime
+
+    missing = sum(map(stale, (REPO / "engine").rglob("*.py")))
     if not compileall.compile_dir(str(REPO / "engine"), quiet=1):
         raise SystemExit("bench_batch: the engine's modules do not compile")
-    return stale
+    return missing
 
 
 def ensure_data(workdir: Path, records: int, days: int, seed: int, case_rate: float | None) -> tuple[Path, dict]:
