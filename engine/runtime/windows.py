@@ -15,7 +15,6 @@ in any order of addition, gets bit-identical totals (exact to 4 decimals).
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -590,29 +589,61 @@ def median_of(values: list[float]) -> float | None:
         return math.inf if units > 0 else -math.inf
 
 
+def kth_smallest(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per query, the position in ``values`` of the k-th smallest (from 0) of ``values[lo:hi]``, equal values
+    ordered by position; every query needs ``0 <= k < hi - lo``.
+
+    A wavelet matrix over the values' ranks, built and queried one bit at a time: at each level a query's range
+    goes to the zeros or the ones of that bit, so the work is O((n + queries) log n) numpy passes with one level
+    in memory, whatever the ranges' lengths."""
+    order = np.argsort(values, kind="stable")
+    n = len(values)
+    small = n < 2**31  # int32 halves what each pass reads
+    arr = order.argsort(kind="stable").astype(np.int32 if small else np.int64)  # each row's rank
+    lo, hi, k = (x.astype(np.int64) for x in (lo, hi, k))
+    rank = np.zeros(len(k), dtype=np.int64)
+    zeros = np.zeros(n + 1, dtype=np.int64)
+    for bit in reversed(range(max(n - 1, 0).bit_length())):
+        one = ((arr >> bit) & 1).astype(bool)
+        np.cumsum(~one, out=zeros[1:])
+        zl, zr = zeros[lo], zeros[hi]
+        right = k >= zr - zl  # fewer than k + 1 zeros in range: the answer has this bit set
+        k -= np.where(right, zr - zl, 0)
+        lo = np.where(right, zeros[n] + lo - zl, zl)
+        hi = np.where(right, zeros[n] + hi - zr, zr)
+        rank |= right.astype(np.int64) << bit
+        arr = np.concatenate((arr[~one], arr[one]))  # the next level: this bit's zeros, then its ones, stably
+    return order[rank]
+
+
+def middle_of_sorted(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """median_of's even case for arrays: the mean of the two middle values from their exact 4-decimal units."""
+    a, b = scaled(low), scaled(high)
+    if a.dtype != object and b.dtype != object:  # scaled() keeps int64 only where sums of them stay exact
+        units = a + b
+        if len(units) == 0 or np.abs(units).max() < 2**53:  # exact in float64: one IEEE division is the
+            return units.astype(np.float64) / (2 * SUM_SCALE)  # correctly rounded int / int
+    return np.array([median_of([x, y]) for x, y in zip(low.tolist(), high.tolist())], dtype=np.float64)
+
+
 def _median(w: Window, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A sliding sorted list per key, one row at a time: the window ``[start_i, i]`` only moves forward, so
-    each row enters once and leaves once (a Python loop: O(n log w) searches, list moves of up to w)."""
+    """The counting values of window ``[start_i, i]`` are a range of the counting rows; its middle one or two
+    come from kth_smallest."""
     n = len(mask)
     out, null = np.zeros(n, dtype=np.float64), np.ones(n, dtype=bool)
-    valid = (mask & ~value.null).tolist()
-    vals = value.values.astype(np.float64).tolist()
-    start, group = w.start.tolist(), w.group.group_start.tolist()
-    window: list[float] = []
-    lo = 0  # the first sorted row still in ``window``
-    for i in range(n):
-        if group[i] == i:  # a new key: its window starts empty
-            window.clear()
-            lo = i
-        if valid[i]:
-            insort(window, vals[i])
-        while lo < start[i]:
-            if valid[lo]:
-                del window[bisect_left(window, vals[lo])]
-            lo += 1
-        m = median_of(window)
-        if m is not None:
-            out[i], null[i] = m, False
+    valid = mask & ~value.null
+    counted = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(valid, out=counted[1:])
+    lo, hi = counted[w.start], counted[1:]  # each row's window as a range of the counting rows
+    size = hi - lo
+    vals = value.values.astype(np.float64)[valid]
+    odd, even = np.flatnonzero(size % 2 == 1), np.flatnonzero((size > 0) & (size % 2 == 0))
+    lo2, hi2 = np.r_[lo[odd], lo[even], lo[even]], np.r_[hi[odd], hi[even], hi[even]]
+    k = np.r_[size[odd] // 2, size[even] // 2 - 1, size[even] // 2]
+    at = vals[kth_smallest(vals, lo2, hi2, k)] if len(k) else np.zeros(0)
+    out[odd] = at[:len(odd)]
+    out[even] = middle_of_sorted(at[len(odd):len(odd) + len(even)], at[len(odd) + len(even):])
+    null[odd] = null[even] = False
     return out, null
 
 
@@ -730,13 +761,7 @@ def _b_median(s: Slices, value: Vec, mask: np.ndarray) -> tuple[np.ndarray, np.n
     odd = (n % 2 == 1)
     out[odd] = vals[first[odd] + n[odd] // 2]
     even = np.flatnonzero((n > 0) & ~odd)
-    if len(even):
-        a, b = vals[first[even] + n[even] // 2 - 1], vals[first[even] + n[even] // 2]
-        units = scaled(a).astype(object) + scaled(b).astype(object)
-        if all(abs(u) < 2**53 for u in (units.min(), units.max())):  # exact in float64: one IEEE division
-            out[even] = units.astype(np.float64) / (2 * SUM_SCALE)  # is the correctly rounded int / int
-        else:  # Python's int / int, correctly rounded, as median_of
-            out[even] = np.array([u / (2 * SUM_SCALE) for u in units.tolist()], dtype=np.float64)
+    out[even] = middle_of_sorted(vals[first[even] + n[even] // 2 - 1], vals[first[even] + n[even] // 2])
     return out, null
 
 

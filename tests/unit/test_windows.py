@@ -358,3 +358,35 @@ def test_a_groups_order_and_the_rows_sorted_positions_are_int32_and_right():
     assert len(set(callers[runs].tolist())) == len(runs)  # each caller's rows are one run of the order
     for lo, hi in zip(np.r_[0, runs], np.r_[runs, n]):
         assert np.all(np.diff(g.order[lo:hi]) > 0)  # in table (total) order within a caller
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-2.0, -0.0, 0.0, 0.5, 1.25, 3.0, 1e300]), min_size=1, max_size=40), st.data())
+def test_kth_smallest_is_the_kth_of_the_range_sorted_with_ties_in_row_order(values, data):
+    """kth_smallest against sorting each range: the position it names, so that of equal values (-0.0 and 0.0
+    among them) the earlier row comes first, as the stream's sorted list holds them."""
+    n = len(values)
+    ranges = st.tuples(st.integers(0, n - 1), st.integers(1, n)).filter(lambda t: t[0] < t[1])
+    query = ranges.flatmap(lambda t: st.tuples(st.just(t[0]), st.just(t[1]), st.integers(0, t[1] - t[0] - 1)))
+    queries = data.draw(st.lists(query, min_size=1, max_size=20))
+    lo, hi, k = (np.array(x, dtype=np.int64) for x in zip(*queries))
+    got = windows.kth_smallest(np.array(values), lo, hi, k)
+    want = [sorted(range(a, b), key=lambda j: (values[j], j))[kk] for a, b, kk in queries]
+    assert got.tolist() == want
+
+
+def test_median_over_long_windows_agrees_with_the_loop(batch_window):
+    # windows of hundreds of rows across two keys: kth_smallest walks every level of its matrix
+    rng = np.random.default_rng(7)
+    n = 600
+    minutes = np.sort(rng.integers(0, 300, n)).tolist()
+    keys = rng.choice(["A", "B"], n).tolist()
+    values = [None if v < 0.05 else float(round(v * 1000, 2)) for v in rng.random(n)]
+    where = (rng.random(n) < 0.9).tolist()
+    got = batch_window("median", minutes, values, keys=keys, where=where, window=200)
+    assert got == brute("median", minutes, values, keys, where, 200)
+
+
+def test_median_of_two_huge_middles_is_their_exact_mean(batch_window):
+    # 4-decimal units beyond 2**53: the exact path (median_of) rather than float64 arithmetic
+    assert batch_window("median", [0, 1], [1e300, 3e300]) == [1e300, 2e300]
