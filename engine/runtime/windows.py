@@ -598,21 +598,25 @@ def kth_smallest(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: np.ndarr
     in memory, whatever the ranges' lengths."""
     order = np.argsort(values, kind="stable")
     n = len(values)
-    small = n < 2**31  # int32 halves what each pass reads
-    arr = order.argsort(kind="stable").astype(np.int32 if small else np.int64)  # each row's rank
-    lo, hi, k = (x.astype(np.int64) for x in (lo, hi, k))
-    rank = np.zeros(len(k), dtype=np.int64)
-    zeros = np.zeros(n + 1, dtype=np.int64)
+    int_ = np.int32 if n < 2**31 else np.int64  # int32 halves what each pass reads
+    arr = np.empty(n, dtype=int_)
+    arr[order] = np.arange(n, dtype=int_)  # each row's rank
+    lo, hi, k = (x.astype(int_) for x in (lo, hi, k))
+    rank = np.zeros(len(k), dtype=int_)
+    zeros = np.zeros(n + 1, dtype=int_)
+    is_zero, bits = np.empty(n, dtype=bool), np.empty(n, dtype=int_)
     for bit in reversed(range(max(n - 1, 0).bit_length())):
-        one = ((arr >> bit) & 1).astype(bool)
-        np.cumsum(~one, out=zeros[1:])
+        np.bitwise_and(arr, 1 << bit, out=bits)
+        np.equal(bits, 0, out=is_zero)
+        np.cumsum(is_zero, out=zeros[1:])
         zl, zr = zeros[lo], zeros[hi]
-        right = k >= zr - zl  # fewer than k + 1 zeros in range: the answer has this bit set
-        k -= np.where(right, zr - zl, 0)
-        lo = np.where(right, zeros[n] + lo - zl, zl)
-        hi = np.where(right, zeros[n] + hi - zr, zr)
-        rank |= right.astype(np.int64) << bit
-        arr = np.concatenate((arr[~one], arr[one]))  # the next level: this bit's zeros, then its ones, stably
+        inside = zr - zl
+        right = k >= inside  # fewer than k + 1 zeros in range: the answer has this bit set
+        k -= inside * right
+        lo = np.where(right, lo - zl + zeros[n], zl)
+        hi = np.where(right, hi - zr + zeros[n], zr)
+        rank |= right.astype(int_) << bit
+        arr = np.concatenate((arr[is_zero], arr[~is_zero]))  # the next level: this bit's zeros, then its ones
     return order[rank]
 
 
