@@ -200,16 +200,6 @@ class GroupIndex:
         row for every (stream, key) of the rules for the whole run."""
         return self.table_ts[self.order]
 
-    @property
-    def group_start(self) -> np.ndarray:
-        """First sorted position of each row's group: made when asked (only median reads it), not held
-        with the group, 8 bytes a row for every (stream, key) of the rules."""
-        n = len(self.codes)
-        if not n:
-            return np.zeros(0, dtype=np.int64)
-        starts = np.flatnonzero(np.r_[True, self.codes[1:] != self.codes[:-1]])
-        return np.repeat(starts, np.diff(np.r_[starts, n]))
-
     def search_index(self) -> CompositeIndex:
         """The (key, ts) search index of the rows, built on first use."""
         if self._index is None:

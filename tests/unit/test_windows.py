@@ -324,7 +324,8 @@ def test_distinct_by_expanding_the_slices_is_the_slice_body(data):
     g = GroupIndex.build(Vec(np.array([k or "" for k in keys], dtype=object), np.array([k is None for k in keys])), ts)
     vec = Vec(np.array([0.0 if v is None else v for v in values]), np.array([v is None for v in values])).take(g.order)
     hi = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=10)), dtype=np.int64)
-    first = g.group_start  # a window lies inside its key's rows
+    first = np.r_[0, np.flatnonzero(g.codes[1:] != g.codes[:-1]) + 1]  # a window lies inside its key's rows
+    first = first[np.searchsorted(first, np.arange(n), side="right") - 1]
     lo = np.array([data.draw(st.integers(int(first[h]), h + 1)) for h in hi.tolist()], dtype=np.int64)
     mask = where[g.order]
     want = SLICE_BODIES["distinct"](Slices(g, lo, hi), vec, mask)[0]
