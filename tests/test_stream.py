@@ -587,3 +587,67 @@ def test_a_release_leaves_no_reference_cycle_of_the_engines_own(samples_records)
         gc.enable()
     assert ex.counters["processed"] > 0 and ex.counters["records_in"] == 9000  # the releases did run
     assert ours == [], f"a release left cycles of {ours}"
+
+
+FLOOR_RULES = {
+    "distinct": """\
+id: T-FLOOR-D
+title: Three payees in an hour
+score: 50
+stream: payment
+key: payer_account
+where: distinct(payee_account, 1h) >= 3
+explain: "{payer_account}: {distinct(payee_account, 1h)} payees"
+""",
+    "count": """\
+id: T-FLOOR-C
+title: More than two payments in an hour, read mirrored, and exactly two of 100 in ten minutes
+score: 50
+stream: payment
+key: payer_account
+where: 2 < count(1h) and count(10m, where=amount == 100) == 2
+""",
+    "sum": """\
+id: T-FLOOR-S
+title: A sum is no count, so it takes no floor
+score: 10
+stream: payment
+key: payer_account
+where: sum(amount, 1h) >= 250
+""",
+}
+
+
+def test_a_key_holding_fewer_entries_than_a_check_needs_is_not_read(tmp_path):
+    """rows.py step 3: before reading ``distinct(...) >= 3`` or ``2 < count(...)`` at a record, the entries its key
+    holds must reach the bound, as no window counts more than that: such records are not read (the payer with
+    two payments never is), the alerts equal batch's at every micro-batch size, and the payer with exactly three
+    payees still alerts (the bound is inclusive). A sum takes no bound: 3 x 100 >= 250 at three entries."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, {n: r for n, r in FLOOR_RULES.items()})), "CN")
+
+    def pay(rid: str, minute: int, payer: str, payee: str, amount: float = 100) -> dict:
+        return {"stream": "payment", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "payer_account": payer,
+                "payee_account": payee, "amount": amount, "currency": "CNY"}
+
+    recs = ([pay(f"a{i}", i, "A", f"B{i}") for i in range(3)]  # three payees: distinct reaches 3 at a2
+            + [pay(f"b{i}", 10 + i, "Z", "B1") for i in range(2)]  # two payments: under every bound
+            + [pay(f"c{i}", 20 + i, "C", "B1", 100 if i < 2 else 7) for i in range(4)])
+    want = batch_lines(plan, recs)
+    rules = {json.loads(line)["rule_id"] for line in want}
+    assert {"T-FLOOR-D", "T-FLOOR-C", "T-FLOOR-S"} <= rules
+    for chunk in (2, 3, 1000):
+        ex = StreamExecutor(plan)
+        read: list[tuple[str, object]] = []
+        for spec, state in ex._aggs.items():
+            if spec.func in ("count", "distinct"):
+                def at(key, ts, q, _at=state.at, _func=spec.func, _read=read):
+                    _read.append((_func, key))
+                    return _at(key, ts, q)
+                state.at = at
+        got = []
+        for i in range(0, len(recs), chunk):
+            got.extend(ex.feed_many(recs[i:i + chunk]))
+        got.extend(ex.flush())
+        assert [alert_line(a) for a in got] == want, chunk
+        if chunk == 1000:  # one release: every entry is in before the bounds are read
+            assert read and ("distinct", "Z") not in read and ("count", "Z") not in read, read

@@ -189,6 +189,11 @@ class _Listed(_Windowed):
     def _size(self, st):
         return len(st)
 
+    def held(self, key: Any) -> int:
+        """The entries ``key`` holds: no window of it, at any record, counts more."""
+        ent = self.keys.get(key)
+        return len(ent) if ent is not None else 0
+
     def add(self, key: Any, ts: int, q: int, x: Any) -> None:
         """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
         keys = self.keys
@@ -325,6 +330,11 @@ class _Cursor(_Windowed):
 
     def _size(self, st):
         return len(st[ENT])
+
+    def held(self, key: Any) -> int:
+        """The entries ``key`` holds: no window of it, at any record, counts more (or more distinct values)."""
+        st = self.keys.get(key)
+        return len(st[ENT]) if st is not None else 0
 
     def add(self, key: Any, ts: int, q: int, x: Any) -> None:
         keys = self.keys

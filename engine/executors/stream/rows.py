@@ -11,7 +11,10 @@ records in a release is to the rules (a step's candidate, an ``unless`` record) 
 2. Every record that counts for an aggregate is added to its window state; the aggregate's value
    is computed only at the records that pass the prefilter of a step that reads it or shows it
    (aggregates.py computes lazily). Most records of a release pass no prefilter.
-3. The conjuncts that read aggregates are evaluated on the records that passed the prefilter.
+3. A conjunct ``count(...) >= n`` or ``distinct(...) >= n`` (``_floor``) first drops the records whose key holds
+   fewer than n entries in that state: no window of the key counts more, and most keys hold a few. The
+   lazy values a step's check reads are then computed at the records left.
+4. The conjuncts that read aggregates are evaluated on those records.
 
 Expressions are evaluated over columns with the vectorised :class:`~engine.runtime.evaluate.Evaluator`
 when the stream has more than ``scalar_max`` records in the release (numpy's fixed costs shared),
@@ -22,12 +25,13 @@ HTTP request). ``tests/test_scalar.py`` proves the closures equal to the vectori
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...lang.expr import Call, Expr, conjuncts
+from ...lang.expr import Binary, Call, Expr, Literal, conjuncts
 from ...runtime.plan import AggregateSpec
 from ...runtime.scalar import ScalarCompiler
 from .bindings import StreamBatch, py_values
@@ -229,10 +233,7 @@ class _SpecPlan:
                     counts, x = entry(True, None if vals is None else vals[i], None)
                     if counts:
                         add(key, ts[i], qs[i], x)
-            at = state.at
-            for i in need:
-                key = rows[i][kidx]
-                pairs[i] = null if key is None else at(key, ts[i], qs[i])
+            self.read_at(b, need, pairs)
             return pairs
         # eager (is_new, since_prev): the state just before each record, in total order
         needed = set(need)
@@ -251,6 +252,14 @@ class _SpecPlan:
             if i in needed:
                 pairs[i] = pair
         return pairs
+
+    def read_at(self, b: _Batch, need: list[int], pairs: list) -> None:
+        """A lazy state's pairs at the records ``need`` (ascending) of a batch fed to it, into ``pairs``."""
+        state, kidx, rows, ts, qs = self.state, self.kidx, b.rows, b.ts, b.qs
+        null, at = state.null_result, state.at
+        for i in need:
+            key = rows[i][kidx]
+            pairs[i] = null if key is None else at(key, ts[i], qs[i])
 
     def _feed_any(self, b: _Batch, idx, vals: list | None) -> None:
         """``key=[f1, f2]``: each record under every distinct non-null value of the fields, once per value."""
@@ -282,10 +291,11 @@ class _SpecPlan:
 
 
 class _StepPlan:
-    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots")
+    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots", "floors")
 
     def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
-                 check: Callable | None, slots: list[int], check_slots: set[int]):
+                 check: Callable | None, slots: list[int], check_slots: set[int],
+                 floors: tuple[tuple[int, FloorTest, float], ...] = ()):
         self.rule = rule
         self.step = step
         self.kidx = kidx
@@ -295,6 +305,9 @@ class _StepPlan:
         self.slots = slots  # the aggregates a candidate of the step keeps
         self.check_slots = check_slots  # those ``check`` reads
         self.need_slots: tuple[int, ...] = ()  # computed at a candidate: check_slots and the eager ones (ReleaseSteps)
+        # (slot, test, n) per conjunct ``count(...) >= n`` or ``distinct(...) >= n`` (and alike, _floor): a record
+        # whose key holds entries ``e`` with ``not test(e, n)`` cannot pass the check, whatever its window
+        self.floors = floors
 
 
 class _StreamPlan:
@@ -381,17 +394,21 @@ class ReleaseSteps:
             for j, sp in enumerate(rule.rp.steps):
                 p, c = plan_of(sp.stream), compilers[sp.stream]
                 pre, pre_fns, checks, check_slots = [], [], [], set()
+                floors = []
                 for conj in conjuncts(sp.local) if sp.local is not None else []:
                     calls = [n for n in conj.walk() if isinstance(n, Call) and n in sp.aggregates]
                     if calls:
                         checks.append(c.truth(conj, sp.aggregates))
                         check_slots.update(slots[sp.aggregates[n]] for n in calls)
+                        floor = _floor(conj, sp.aggregates)
+                        if floor is not None:
+                            floors.append((slots[sp.aggregates[floor[0]]], floor[1], floor[2]))
                     else:
                         pre.append(p.expr("truth", conj, c))
                         pre_fns.append(c.truth(conj))
                 p.steps.append(_StepPlan(rule.index, j, ex._index[sp.stream][sp.key], pre,
                                          _all_of(pre_fns) if pre_fns else None, _all_of(checks) if checks else None,
-                                         [slots[s] for s in rule.step_specs[j]], check_slots))
+                                         [slots[s] for s in rule.step_specs[j]], check_slots, tuple(floors)))
             u = rule.rp.unless
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
@@ -464,21 +481,38 @@ class ReleaseSteps:
                     fn = plan.exprs[e][1]
                     pre = [i for i in pre if fn(rows[i], _NO_AGGS)]
             pres.append(pre)
-            if pre:  # lazy aggregates up front only where a condition reads them; the rest when a
-                # candidate asks (_Column); eager ones must be stepped in order, so at every candidate
+            if pre:  # eager aggregates must be stepped in order, so at every candidate
                 for slot in st.slots:
-                    if slot in st.check_slots or not self._by_slot[slot].state.lazy:
+                    if not self._by_slot[slot].state.lazy:
                         need.setdefault(slot, []).append(pre)
-        # 2. window states: every record that counts goes in; values where a step reads them, and an is_new
-        # inside another's where= at every record
+        # 2. window states: every record that counts goes in; eager values where a step reads them, and an
+        # is_new inside another's where= at every record
         for agg in plan.aggs:
             for slot in agg.inner_slots:
                 need.setdefault(slot, []).append(list(range(n)))
         for agg in plan.aggs:
             lists = need.get(agg.slot, [])
-            at = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
-            cols[agg.slot] = agg.feed(b, at, cols)
-        # 3. the conjuncts that read aggregates, at the records that passed the rest
+            cols[agg.slot] = agg.feed(b, _union(lists), cols)
+        # 3. a record whose key holds fewer entries than a count or distinct of the step's check asks for cannot
+        # pass it: out before any of its values is read (most keys hold a few entries, checks ask for more)
+        by_slot = self._by_slot
+        for k, st in enumerate(plan.steps):
+            if st.floors and pres[k]:
+                for slot, test, least in st.floors:
+                    agg = by_slot[slot]
+                    held, kidx = agg.state.held, agg.kidx
+                    pres[k] = [i for i in pres[k] if test(held(rows[i][kidx]), least)]
+        # 4. lazy aggregates where a step's check reads them, at the records left; the rest when a candidate
+        # asks (_Column)
+        lazy: dict[int, list[list[int]]] = {}
+        for st, pre in zip(plan.steps, pres):
+            if pre:
+                for slot in st.check_slots:
+                    if by_slot[slot].state.lazy:
+                        lazy.setdefault(slot, []).append(pre)
+        for slot, lists in lazy.items():
+            by_slot[slot].read_at(b, _union(lists), cols[slot])
+        # 5. the conjuncts that read aggregates, at the records that passed the rest
         flagged: dict[tuple[int, int], list[int]] = {}
         for st, pre in zip(plan.steps, pres):
             check = st.check
@@ -493,7 +527,7 @@ class ReleaseSteps:
                 continue
             mask = b.mask(e)
             unless[ri] = [i for i, row in enumerate(rows) if row[kidx] is not None and (mask is None or mask[i])]
-        # 4. per record, what it is to each rule, in the executor's order
+        # 6. per record, what it is to each rule, in the executor's order
         events = out.events
         for event, idx in [(ev, unless.get(_flag_of(ev), ()) if ev[1] < 0 else flagged[(ev[0].index, ev[1])])
                            for ev in self._order(stream)]:
@@ -608,6 +642,34 @@ class ReleaseSteps:
             got = self._flag_orders[stream] = [(ev, _flag_of(ev) if ev[1] < 0 else (ev[0].index, ev[1]))
                                                for ev in self._order(stream)]
         return got
+
+
+def _union(lists: list[list[int]]) -> list[int]:
+    """The records of ascending lists, ascending, each once."""
+    if not lists:
+        return []
+    return lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+
+
+# a conjunct ``agg op n`` needs ``held op' n`` of the entries its key holds, as agg <= held (count, distinct)
+FloorTest = Callable[[float, float], bool]
+_FLOOR_TESTS: dict[str, FloorTest] = {">=": operator.ge, ">": operator.gt, "==": operator.ge}
+_MIRRORED = {"<=": ">=", "<": ">", "==": "=="}  # ``n <= agg`` is ``agg >= n``
+
+
+def _floor(conj: Expr, aggregates: dict[Call, AggregateSpec]) -> tuple[Call, FloorTest, float] | None:
+    """``count(...) >= n``, ``> n`` or ``== n`` (or ``n <= count(...)``...) over a plain window of the step's own
+    record: the aggregate, and the test the entries its key holds must pass for the conjunct to hold. None for any
+    other conjunct (a sum can exceed its count; an aliased or bounded window is not this record's)."""
+    if not isinstance(conj, Binary):
+        return None
+    for call, lit, op in ((conj.left, conj.right, conj.op), (conj.right, conj.left, _MIRRORED.get(conj.op))):
+        if (op in _FLOOR_TESTS and isinstance(call, Call) and call.alias is None and call in aggregates
+                and isinstance(lit, Literal) and lit.kind == "number" and not isinstance(lit.value, bool)):
+            spec = aggregates[call]
+            if spec.func in ("count", "distinct") and spec.bound is None:
+                return call, _FLOOR_TESTS[op], float(lit.value)  # type: ignore[arg-type]
+    return None
 
 
 def _flag_of(event: tuple[Any, int]) -> int:
