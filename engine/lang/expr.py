@@ -430,6 +430,21 @@ def conjuncts(expr: Expr) -> list[Expr]:
     return [expr]
 
 
+# a comparison read the other way round: ``5 < x`` is ``x > 5``
+MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def literal_comparison(node: Expr, kinds: tuple[str, ...]) -> tuple[Expr, Literal, str] | None:
+    """A comparison with a literal of one of ``kinds`` on one side (the right one first), as (the other side,
+    the literal, the comparison with the literal on the right); None for anything else."""
+    if not isinstance(node, Binary) or node.op not in MIRRORED:
+        return None
+    for lit, other, op in ((node.right, node.left, node.op), (node.left, node.right, MIRRORED[node.op])):
+        if isinstance(lit, Literal) and lit.kind in kinds:
+            return other, lit, op
+    return None
+
+
 def aliases_used(expr: Expr) -> set[str]:
     return {n.alias for n in expr.walk() if isinstance(n, (Field, Call)) and n.alias}
 

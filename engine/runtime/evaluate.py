@@ -17,7 +17,7 @@ from ..columns.memo import memo_map
 from ..columns.phones import normalised_numbers
 from ..columns.types import LogicalType, PhysicalKind
 from ..columns.vec import ArrowTexts, Coded, Vec, as_bool, distinct_at, empty_values, kind_of
-from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary
+from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Unary, literal_comparison
 from ..lang.functions import FUNCTIONS
 from ..pack.model import NamedList
 
@@ -301,18 +301,14 @@ class Evaluator:
 
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
             ">=": operator.ge}
-_MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}  # ``5 < x`` is ``x > 5``
-
-
 def _scalar_operand(node: Binary) -> tuple[Expr, float | str, str] | None:
     """(the other side, the literal's value as _literal holds it, the comparison with the literal on the
     right) of a comparison with a number, duration or text literal on one side; None otherwise."""
-    for lit, other, cmp in ((node.right, node.left, node.op), (node.left, node.right, _MIRRORED[node.op])):
-        if isinstance(lit, Literal) and lit.kind in ("number", "duration"):
-            return other, float(lit.value), cmp  # type: ignore[arg-type]
-        if isinstance(lit, Literal) and lit.kind == "string":
-            return other, str(lit.value), cmp
-    return None
+    got = literal_comparison(node, ("number", "duration", "string"))
+    if got is None:
+        return None
+    other, lit, cmp = got
+    return other, (str(lit.value) if lit.kind == "string" else float(lit.value)), cmp  # type: ignore[arg-type]
 
 
 def _compare_with(v: Vec, value: float | str, cmp: str) -> np.ndarray | None:

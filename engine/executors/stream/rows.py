@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...lang.expr import Binary, Call, Expr, Literal, conjuncts
+from ...lang.expr import Call, Expr, conjuncts, literal_comparison
 from ...runtime.plan import AggregateSpec
 from ...runtime.scalar import ScalarCompiler
 from .bindings import StreamBatch, py_values
@@ -654,21 +654,21 @@ def _union(lists: list[list[int]]) -> list[int]:
 # a conjunct ``agg op n`` needs ``held op' n`` of the entries its key holds, as agg <= held (count, distinct)
 FloorTest = Callable[[float, float], bool]
 _FLOOR_TESTS: dict[str, FloorTest] = {">=": operator.ge, ">": operator.gt, "==": operator.ge}
-_MIRRORED = {"<=": ">=", "<": ">", "==": "=="}  # ``n <= agg`` is ``agg >= n``
 
 
 def _floor(conj: Expr, aggregates: dict[Call, AggregateSpec]) -> tuple[Call, FloorTest, float] | None:
     """``count(...) >= n``, ``> n`` or ``== n`` (or ``n <= count(...)``...) over a plain window of the step's own
     record: the aggregate, and the test the entries its key holds must pass for the conjunct to hold. None for any
     other conjunct (a sum can exceed its count; an aliased or bounded window is not this record's)."""
-    if not isinstance(conj, Binary):
+    got = literal_comparison(conj, ("number",))
+    if got is None:
         return None
-    for call, lit, op in ((conj.left, conj.right, conj.op), (conj.right, conj.left, _MIRRORED.get(conj.op))):
-        if (op in _FLOOR_TESTS and isinstance(call, Call) and call.alias is None and call in aggregates
-                and isinstance(lit, Literal) and lit.kind == "number" and not isinstance(lit.value, bool)):
-            spec = aggregates[call]
-            if spec.func in ("count", "distinct") and spec.bound is None:
-                return call, _FLOOR_TESTS[op], float(lit.value)  # type: ignore[arg-type]
+    call, lit, op = got
+    if (op in _FLOOR_TESTS and isinstance(call, Call) and call.alias is None and call in aggregates
+            and not isinstance(lit.value, bool)):
+        spec = aggregates[call]
+        if spec.func in ("count", "distinct") and spec.bound is None:
+            return call, _FLOOR_TESTS[op], float(lit.value)  # type: ignore[arg-type]
     return None
 
 
