@@ -386,9 +386,13 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     faster than text, and only one row per address is compared as text, so
     equal texts at different addresses still get one index.
     """
+    n = len(values)
+    if 0 < n <= FEW_DISTINCT_ROWS:
+        got = _distinct_by_dict(values)
+        if got is not None:
+            return got
     import pandas as pd
 
-    n = len(values)
     if values.dtype != object or n == 0:
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
         return np.asarray(uniques, dtype=object), codes.astype(np.int64)
@@ -405,6 +409,32 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each address
     local, uniq = pd.factorize(pd.Series(values[first], dtype=object), use_na_sentinel=False)
     return np.asarray(uniq, dtype=object), local.astype(np.int64)[by_address]
+
+
+# Up to this many values, a dict finds the distinct ones faster than pandas (~70 µs of fixed cost a call):
+# 1,000 phone numbers 70 µs against 112, 100 in 8 against 74; 4,000 take 300 µs against 223. A stream's
+# release evaluates its columns over a few hundred records, many times a second.
+FEW_DISTINCT_ROWS = 2_000
+_PLAIN_TYPES = frozenset({str, int, bool, float})
+
+
+def _distinct_by_dict(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`distinct_values` by a dict, or None when pandas must decide: pandas takes every missing value
+    (None, NaN, NaT, pd.NA) as one, which a dict does not, so a value that is not a plain str, int, bool or
+    float, or is a NaN, leaves the answer to it. Equal values of those types (1, 1.0, True; 0.0 and -0.0)
+    are one value to both, kept as first seen."""
+    if values.dtype.kind not in "Obiuf":  # datetimes and the like: as pandas boxes them
+        return None
+    index: dict = {}
+    try:
+        codes = [index.setdefault(v, len(index)) for v in values.tolist()]
+    except TypeError:  # an unhashable value: pandas says why
+        return None
+    if not set(map(type, index)) <= _PLAIN_TYPES or any(v != v for v in index):
+        return None
+    uniq = np.empty(len(index), dtype=object)
+    uniq[:] = list(index)
+    return uniq, np.array(codes, dtype=np.int64)
 
 
 # numpy's stable argsort of int64 is a timsort (radix only up to 16 bits), while ``ndarray.sort`` of int64

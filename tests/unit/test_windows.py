@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fraudrules.runtime.windows as windows
@@ -246,19 +246,55 @@ def test_window_start_is_the_first_row_inside_by_the_loop(seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_distinct_values_tell_objects_and_texts_apart(seed):
+@pytest.mark.parametrize("rows", [700, 7_000])  # a dict below FEW_DISTINCT_ROWS, pandas above
+def test_distinct_values_tell_objects_and_texts_apart(seed, rows):
     """distinct_values hashes object addresses // 16 first: rows with equal text get one index,
     whether they share one str or not, and rows with different text never do."""
-    from fraudrules.columns.vec import distinct_values
+    from fraudrules.columns.vec import FEW_DISTINCT_ROWS, distinct_values
 
+    assert (rows <= FEW_DISTINCT_ROWS) == (rows == 700)
     rng = np.random.default_rng(seed)
     pool = ["".join(rng.choice(list("ab01+"), int(rng.integers(0, 4)))) for _ in range(40)]
-    shared = [pool[i] for i in rng.integers(0, len(pool), 500)]  # one object per text, as a reader makes
+    shared = [pool[i] for i in rng.integers(0, len(pool), rows - 203)]  # one object per text, as a reader makes
     copies = ["".join(list(t)) for t in shared[:200]]  # equal texts at other addresses
     values = np.array(shared + copies + [1, 2.5, 1], dtype=object)
     uniq, index = distinct_values(values)
     assert [uniq[i] for i in index] == values.tolist()
     assert len(set(index.tolist())) == len(uniq) == len(set(values.tolist()))
+
+
+_MIXED = st.one_of(st.text(alphabet="ab+1", max_size=3), st.integers(-2, 2), st.booleans(), st.none(),
+                   st.sampled_from([0.0, -0.0, 1.0, 2.5, math.nan, math.inf]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_MIXED, min_size=1, max_size=60), st.sampled_from([object, "float64", "int64", "bool"]))
+@example([math.nan, 1.0, math.nan], "float64")  # two NaN objects: one value to pandas
+@example(["a", None, 1, True, -0.0, 0.0], object)
+def test_distinct_values_by_dict_equal_pandas_factorize(items, dtype):
+    """The small-input path (a dict) answers as pandas' factorize, the large one's oracle: the same
+    distinct values in first-seen order and the same index, or it leaves the values to pandas (missing
+    values, which pandas takes as one, whatever their kind)."""
+    import pandas as pd
+
+    from fraudrules.columns.vec import distinct_values
+
+    if dtype is object:
+        values = np.empty(len(items), dtype=object)
+        values[:] = items
+    else:
+        plain = [x for x in items if isinstance(x, (int, float)) and (dtype == "float64" or math.isfinite(x))]
+        if not plain:
+            return
+        values = np.array(plain).astype(dtype)
+    codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    got_uniq, got_index = distinct_values(values)
+    assert got_index.dtype == np.int64
+    assert got_index.tolist() == codes.tolist()
+    expect = list(uniq)
+    assert len(got_uniq) == len(expect)
+    for a, b in zip(got_uniq.tolist(), expect):  # NaN equals NaN here, and 1 is not 1.0 or True
+        assert type(a) is type(b) and (a == b or (a != a and b != b))
 
 
 @pytest.mark.parametrize("seed", range(6))
