@@ -33,11 +33,18 @@ _SPECIAL_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_
 
 
 @lru_cache(maxsize=1)
-def _country_codes() -> Any:
-    import pyarrow as pa
+def country_code_texts() -> frozenset[str]:
+    """The country calling codes phonenumbers knows, as text ("1", "44", "886")."""
     from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
-    return pa.array(sorted(str(c) for c in COUNTRY_CODE_TO_REGION_CODE), pa.string())
+    return frozenset(str(c) for c in COUNTRY_CODE_TO_REGION_CODE)
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> Any:
+    import pyarrow as pa
+
+    return pa.array(sorted(country_code_texts()), pa.string())
 
 
 def _bools(arr: Any) -> np.ndarray:

@@ -83,6 +83,25 @@ def test_many_numbers_get_phonenumbers_answer(texts):
     assert phones.type_many(texts) == kinds
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_NUMBER, min_size=1, max_size=200))
+def test_kept_one_is_kept_as_written_one_text_at_a_time(texts):
+    """The stream intake's test (phones.kept_one, Python's re) gives the columns' answer
+    (kept_as_written, Arrow's RE2) for every text, and a text it keeps is one the parser keeps as written."""
+    got = [phones.kept_one(t) for t in texts]
+    assert got == phones.kept_as_written(pa.array(texts, pa.string())).tolist()
+    for t, kept in zip(texts, got):
+        if kept and not t.endswith("\n"):  # a final newline: kept as written by both, trimmed by the parser
+            assert phones.normalise_one(t, "CN") == t
+
+
+def test_kept_one_leaves_a_strippable_national_prefix_to_the_parser():
+    # +86 0...: CN's national prefix after the code; +44 7...: no prefix to strip; +1 1...: NANPA's "1"
+    assert [phones.kept_one(t) for t in ["+8601012345678", "+861012345678", "+447911123456", "+12015550123",
+                                          "+112015550123", "+8613800138000", "+0123", "+86 138"]] == [
+        False, True, True, True, False, True, False, False]
+
+
 def test_a_number_whose_national_prefix_could_be_stripped_is_left_to_phonenumbers():
     """+86 0... (CN's national prefix after the code): phonenumbers may strip it, so the numbering plan
     does not answer it, and the answer is still phonenumbers'."""

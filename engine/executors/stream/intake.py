@@ -7,9 +7,11 @@ exactly what the vectorised converters (:mod:`fraudrules.io.convert`) give:
 
 - string: the text as written; an empty text is null;
 - enum: the text, which must be one of the listed values;
-- phone: a Chinese mobile already in ``+861[3-9]`` form as written, otherwise
-  :func:`fraudrules.columns.phones.normalise_one` (the same memoised call the
-  vectorised path makes once per distinct value), whose empty result is null;
+- phone: as written when the vectorised path keeps it so without the parser
+  (:func:`fraudrules.columns.phones.kept_one`: a Chinese mobile in ``+861[3-9]``
+  form, or ``+``, a country code and digits with no national prefix to strip),
+  otherwise :func:`fraudrules.columns.phones.normalise_one` (the same memoised
+  call the vectorised path makes once per distinct value), whose empty result is null;
 - int, float, duration: a decimal number, spaces around it allowed, as float;
   an ``int`` must be integral and every number finite;
 - bool: true/false/yes/no/1/0 in any case;
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ...columns.memo import memo_map
-from ...columns.phones import CANONICAL_CN_MOBILE, normalise_one
+from ...columns.phones import kept_one, normalise_one
 from ...columns.types import NUMERIC_TYPES
 from ...io.convert import MAX_MAGNITUDE, json_kind, value_text
 from ...pack.streams import REQUIRED_FIELDS, FieldSpec, Schema
@@ -47,9 +49,6 @@ _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0"
 _ISO = re.compile(r" *([0-9]{4})-([0-9]{2})-([0-9]{2})"
                   r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
                   r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)? *")
-# phones.normalise keeps such numbers as written (re.match: "$" also matches before a final newline,
-# as the RE2 form used over columns does)
-_CANONICAL_CN_MOBILE = re.compile(CANONICAL_CN_MOBILE)
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _NO = object()  # "not for the scalar path"
 
@@ -193,7 +192,7 @@ def _converter(spec: FieldSpec, region: str) -> Callable[[str], Any]:
             if v is _NO:
                 if len(seen) >= _CACHE_MAX:
                     seen.clear()
-                v = seen[t] = t if _CANONICAL_CN_MOBILE.match(t) else (normalise_one(t, region) or None)
+                v = seen[t] = t if kept_one(t) else (normalise_one(t, region) or None)
             return v
         return phone
     if ftype in NUMERIC_TYPES:
