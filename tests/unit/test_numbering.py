@@ -102,6 +102,21 @@ def test_kept_one_leaves_a_strippable_national_prefix_to_the_parser():
         False, True, True, True, False, True, False, False]
 
 
+def test_the_parser_keeps_its_compiled_patterns(monkeypatch):
+    """phonenumbers compiles a metadata pattern at each use; past the re module's 512 cached patterns
+    (numbers from many regions) it compiled them again, ~70% of a parse. Once phones has parsed a
+    number, a number of a region seen before compiles nothing."""
+    import re
+
+    assert phones.normalise_one("+447911123456", "CN") == "+447911123456"  # parsed: "+44" and "0" are apart
+    assert phones.normalise_one("+44 7911 123457", "CN") == "+447911123457"
+    compiled = []
+    real = re.compile
+    monkeypatch.setattr(re, "compile", lambda *a, **k: compiled.append(a) or real(*a, **k))
+    assert phones.type_one("+447911123458") == "mobile"
+    assert compiled == []
+
+
 def test_a_number_whose_national_prefix_could_be_stripped_is_left_to_phonenumbers():
     """+86 0... (CN's national prefix after the code): phonenumbers may strip it, so the numbering plan
     does not answer it, and the answer is still phonenumbers'."""
