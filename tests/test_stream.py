@@ -42,6 +42,7 @@ RULES = REPO / "rules"
 SAMPLES = REPO / "samples"
 PACK = load_pack(RULES)
 PLAN = compile_pack(PACK, "CN")
+NS_MIN = 60 * 10**9
 
 
 def batch_lines(plan, records: list[dict]) -> list[str]:
@@ -651,3 +652,73 @@ def test_a_key_holding_fewer_entries_than_a_check_needs_is_not_read(tmp_path):
         assert [alert_line(a) for a in got] == want, chunk
         if chunk == 1000:  # one release: every entry is in before the bounds are read
             assert read and ("distinct", "Z") not in read and ("count", "Z") not in read, read
+
+
+SHARED_RULES = {
+    "counts": """\
+id: T-SHARE-C
+title: A burst in ten minutes or many in an hour
+score: 40
+stream: payment
+key: payer_account
+where: count(10m) >= 3 or count(1h) >= 5
+explain: "{payer_account}: {count(10m)} in 10m, {count(1h)} in 1h"
+""",
+    "sums": """\
+id: T-SHARE-S
+title: Much in half an hour, little on average over two hours
+score: 30
+stream: payment
+key: payer_account
+where: sum(amount, 30m) >= 500 and avg(amount, 2h) < 300
+""",
+    "other": """\
+id: T-SHARE-W
+title: Large payments in an hour (another where, so entries of its own)
+score: 20
+stream: payment
+key: payer_account
+where: count(1h, where=amount >= 200) >= 2
+""",
+}
+
+
+def test_windows_of_the_same_entries_share_them(tmp_path):
+    """aggregates.share_entries: count(10m) reads count(1h)'s entries, sum(30m) and avg(2h) one list, a
+    count with another where= its own. The alerts equal batch's at every micro-batch size and one record
+    at a time (the reader after the adder, rows.py), and across a checkpoint taken mid-stream; the shared
+    entries are kept as long as the longest window needs them (payments spread over three hours)."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, SHARED_RULES)), "CN")
+    rng = random.Random(5)
+    recs = []
+    for i in range(160):
+        minute = i * 180 // 160 + rng.randrange(3)
+        ts = f"2026-03-01T{10 + minute // 60:02d}:{minute % 60:02d}:00Z"
+        recs.append({"stream": "payment", "id": f"p{i}", "ts": ts,
+                     "payer_account": rng.choice("ABC"), "payee_account": f"B{rng.randrange(9)}",
+                     "amount": rng.choice([50, 100, 150, 250, 400]), "currency": "CNY"})
+    recs.sort(key=lambda r: r["ts"])
+    want = batch_lines(plan, recs)
+    assert {json.loads(line)["rule_id"] for line in want} == {"T-SHARE-C", "T-SHARE-S", "T-SHARE-W"}
+    ex = StreamExecutor(plan)
+    leaders = {(spec.func, spec.window_ns // NS_MIN): state.leader for spec, state in ex._aggs.items()}
+    by_window = {(spec.func, spec.window_ns // NS_MIN, spec.where is None): state for spec, state in ex._aggs.items()}
+    assert leaders[("count", 10)] is by_window[("count", 60, True)]
+    assert by_window[("count", 60, False)].leader is None  # where=amount >= 200: its own entries
+    assert leaders[("sum", 30)] is by_window[("avg", 120, True)]
+    for chunk in (1, 3, 1000):
+        got, _ = stream_lines(plan, recs, chunk=chunk)
+        assert got == want, chunk
+    ex = StreamExecutor(plan)
+    out = []
+    for i in range(0, 80, 7):
+        out.extend(ex.feed_many(recs[i:min(i + 7, 80)]))
+    state = json.loads(json.dumps(ex.state_dict()))
+    ex2 = StreamExecutor(plan)
+    ex2.load_state(state)
+    count_of = {(s.window_ns // NS_MIN, s.where is None): state for s, state in ex2._aggs.items() if s.func == "count"}
+    assert count_of[(10, True)].keys is count_of[(60, True)].keys  # linked again to the loaded entries
+    for i in range(80, len(recs), 7):
+        out.extend(ex2.feed_many(recs[i:i + 7]))
+    out.extend(ex2.flush())
+    assert [alert_line(a) for a in out] == want

@@ -97,6 +97,8 @@ class _Agg:
         self.null_result = (FILLERS[AGGREGATES[spec.func].kind], True)  # at a record without a key
         self.trim_lo: float = -math.inf  # entries at or before this ts are outside every window still to come
         self._q = 0  # positions given by step() when it is fed record by record (tests)
+        # the state whose entries this one reads (share_entries): it adds and drops them; None: its own
+        self.leader: _Agg | None = None
 
     # -- a record's input ----------------------------------------------------------------------
     def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
@@ -114,6 +116,8 @@ class _Agg:
 
     # -- state -----------------------------------------------------------------------------------
     def expire(self, now: int) -> None:
+        if self.leader is not None:  # its leader keeps the entries at least as long
+            return
         lo = now - self.keep
         keys = self.keys
         while keys:
@@ -129,7 +133,7 @@ class _Agg:
         raise NotImplementedError
 
     def entries(self) -> int:
-        return sum(self._size(v) for v in self.keys.values())
+        return 0 if self.leader is not None else sum(self._size(v) for v in self.keys.values())
 
     def _dumped(self, ts: int, x: Any, q: int) -> list:
         """An entry in a checkpoint: (ts, payload), and its position when a bounded aggregate of an earlier step
@@ -137,7 +141,7 @@ class _Agg:
         return [ts, x] if self.keep == self.w else [ts, x, q]
 
     def live_keys(self) -> int:
-        return len(self.keys)
+        return 0 if self.leader is not None else len(self.keys)
 
 
 class _Windowed(_Agg):
@@ -664,6 +668,35 @@ def bounded_members(state: _Agg, key: Any, bound: int, inclusive: bool, ts: int,
         first = list(dict.fromkeys(e[1] for e in ent[lo:hi]))
         return len(first), first[:limit]
     return max(hi - lo, 0), [e[2] for e in ent[lo:min(hi, lo + limit)]]
+
+
+def _entries_signature(spec: AggregateSpec, state: _Agg) -> tuple | None:
+    """What decides a listed state's entries, whatever its window: the same for two states means the same
+    records go in with the same payload. None: a state that keeps its own (a cursor's reads move with its
+    window; an eager or nested state is stepped, not read)."""
+    if not isinstance(state, _Listed) or spec.inner or spec.bound is not None:
+        return None
+    layout = _Scaled if type(state) in (_Sum, _Avg) else type(state)  # sum and avg keep the same entries
+    return (layout, spec.stream, spec.key, spec.over, spec.over_key, expr_signature(spec.value),
+            expr_signature(spec.where))
+
+
+def share_entries(states: dict[AggregateSpec, _Agg]) -> None:
+    """Let listed states whose entries are the same (count(1h) and count(24h) of one key and where=, a
+    sum and an avg) read one list per key: the one that keeps entries longest adds and drops them, the
+    others read it through their own window. Velocity rules ask the same count over several windows, and
+    every add is Python work per record. Called once the states' ``keep`` is final, and after a load (the
+    followers' own loaded entries are a subset of their leader's, which kept them at least as long)."""
+    groups: dict[tuple, list[_Agg]] = {}
+    for spec, state in states.items():
+        sig = _entries_signature(spec, state)
+        if sig is not None:
+            groups.setdefault(sig, []).append(state)
+    for group in groups.values():
+        leader = max(group, key=lambda st: st.keep)  # the first of the longest: specs come sorted
+        for state in group:
+            if state is not leader:
+                state.leader, state.keys = leader, leader.keys
 
 
 STATE_CLASSES: dict[str, type[_Agg]] = {

@@ -78,7 +78,7 @@ from ...runtime.keys import row_keys
 from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from ...runtime.runs import RunState
-from .aggregates import STATE_CLASSES, bounded_at, bounded_members, spec_signature
+from .aggregates import STATE_CLASSES, bounded_at, bounded_members, share_entries, spec_signature
 from .bindings import Gather, py_values, vec_of
 from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
 from .guard import ReleaseGuard
@@ -433,6 +433,7 @@ class StreamExecutor:
                     if spec.bound is not None and (call.alias or sp.alias) != last:
                         state = self._aggs[spec.base]
                         state.keep = max(state.keep, state.w + (rp.within_ns or 0))
+        share_entries(self._aggs)  # once every keep is final
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
             self._specs_by_stream.setdefault(spec.stream, []).append(spec)
@@ -1390,6 +1391,7 @@ class StreamExecutor:
         heapq.heapify(self._heap)
         for sig, data in state["aggregates"]:
             self._aggs[sigs[sig]].load(data)
+        share_entries(self._aggs)  # followers read their leader's loaded entries again
         self._restoring = True
         try:
             for r, rs in zip(self._rules, state["rule_state"]):

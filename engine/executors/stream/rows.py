@@ -209,7 +209,9 @@ class _SpecPlan:
             # every record of this release reads (ts[0] - w, ...]
             state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.keep
             add = state.add
-            idx = () if self.reads_only else range(b.n) if mask is None else [i for i, m in enumerate(mask) if m]
+            # reads_only: another stream's records feed it; a leader: the entries are its leader's adds
+            idx = () if self.reads_only or state.leader is not None else (
+                range(b.n) if mask is None else [i for i, m in enumerate(mask) if m])
             if self.kidxs:
                 self._feed_any(b, idx, vals)
             elif state.takes == "id":  # count: the record's id
@@ -367,8 +369,9 @@ class ReleaseSteps:
             return self.plans[stream]
 
         self._by_slot: list[_SpecPlan] = []
-        # the executor's order, except that an is_new read inside another's where= is fed before it
-        for spec in sorted(ex._specs, key=lambda a: bool(a.inner)):
+        # the executor's order, except that an is_new read inside another's where= is fed before it, and a
+        # state that reads another's entries (aggregates.share_entries) comes after the states that add them
+        for spec in sorted(ex._specs, key=lambda a: (bool(a.inner), ex._aggs[a].leader is not None)):
             if spec.foreign:  # fed by the other stream's records (sources), read at the step's
                 src, state = spec.source[0], ex._aggs[spec]
                 p, c = plan_of(src), compilers[src]
@@ -593,7 +596,7 @@ class ReleaseSteps:
             slot = agg.slot
             value = None
             if state.lazy:
-                if key is not None and passes and not agg.reads_only:
+                if key is not None and passes and not agg.reads_only and state.leader is None:
                     if agg.value is not None:
                         value = memo[agg.value]
                         if value is _UNSET:
