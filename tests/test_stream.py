@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from fraudrules.executors.stream import StreamExecutor
+from fraudrules.executors.stream.aggregates import spec_signature
 from fraudrules.executors.stream.durable import MAX_SIDS, RULESET, fact_id, fnv1a32
 from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
 from fraudrules.jobs.rule_tests import run_rule_tests
@@ -714,6 +715,15 @@ def test_windows_of_the_same_entries_share_them(tmp_path):
     for i in range(0, 80, 7):
         out.extend(ex.feed_many(recs[i:min(i + 7, 80)]))
     state = json.loads(json.dumps(ex.state_dict()))
+    # a follower's checkpoint holds its own window's entries, not its leader's: what the last release
+    # (records 77-79) and later ones may still read
+    oldest = {}
+    for spec in ex._aggs:
+        if spec.func == "count" and spec.where is None:
+            data = dict(state["aggregates"])[spec_signature(spec)]
+            oldest[spec.window_ns // NS_MIN] = min(e[0] for _, entries in data for e in entries)
+    first = input_ts(recs, plan.schema)[77]
+    assert oldest[10] > first - 10 * NS_MIN >= oldest[60]
     ex2 = StreamExecutor(plan)
     ex2.load_state(state)
     count_of = {(s.window_ns // NS_MIN, s.where is None): state for s, state in ex2._aggs.items() if s.func == "count"}

@@ -26,7 +26,7 @@ import math
 import operator
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass
 from typing import Any
@@ -133,7 +133,7 @@ class _Agg:
         raise NotImplementedError
 
     def entries(self) -> int:
-        return 0 if self.leader is not None else sum(self._size(v) for v in self.keys.values())
+        return sum(self._size(v) for v in self.keys.values())
 
     def _dumped(self, ts: int, x: Any, q: int) -> list:
         """An entry in a checkpoint: (ts, payload), and its position when a bounded aggregate of an earlier step
@@ -141,7 +141,7 @@ class _Agg:
         return [ts, x] if self.keep == self.w else [ts, x, q]
 
     def live_keys(self) -> int:
-        return 0 if self.leader is not None else len(self.keys)
+        return len(self.keys)
 
 
 class _Windowed(_Agg):
@@ -198,6 +198,25 @@ class _Listed(_Windowed):
         ent = self.keys.get(key)
         return len(ent) if ent is not None else 0
 
+    def own(self) -> Iterator[tuple[Any, list]]:
+        """(key, entries) of what this state's windows still to come may read: all of them, or for a follower
+        of a longer window (share_entries) those after its own ``trim_lo``. Checkpoints and stats see this,
+        so a follower's state is its own window's, as before it shared."""
+        if self.leader is None:
+            yield from self.keys.items()
+            return
+        lo = self.trim_lo
+        for k, ent in self.keys.items():
+            at = bisect_right(ent, lo, key=_TS) if ent[0][0] <= lo else 0
+            if at < len(ent):
+                yield k, ent[at:] if at else ent
+
+    def entries(self) -> int:
+        return sum(len(ent) for _, ent in self.own())
+
+    def live_keys(self) -> int:
+        return sum(1 for _ in self.own())
+
     def add(self, key: Any, ts: int, q: int, x: Any) -> None:
         """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
         keys = self.keys
@@ -238,7 +257,7 @@ class _Count(_Listed):
         return hi - lo, [e[2] for e in ent[lo:min(hi, lo + limit)]]
 
     def dump(self):
-        return [[k, [list(e) for e in ent]] for k, ent in self.keys.items()]
+        return [[k, [list(e) for e in ent]] for k, ent in self.own()]
 
     def load(self, data):
         self.keys = OrderedDict((k, [(int(t), int(q), rid) for t, q, rid in entries]) for k, entries in data)
@@ -258,7 +277,7 @@ class _Scaled(_Listed):
         return (ts, q, units, (ent[-1][3] + units) if ent else units)
 
     def dump(self):
-        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.own()]
 
     def load(self, data):
         self.keys = OrderedDict()
