@@ -64,7 +64,6 @@ def dialable(text: str) -> bool:
     return _DIALABLE.fullmatch(text.strip()) is not None
 
 
-@lru_cache(maxsize=1_000_000)
 @lru_cache(maxsize=1)
 def _parser() -> Any:
     """phonenumbers, imported and told to keep its compiled patterns: it compiles a metadata pattern at
@@ -78,6 +77,7 @@ def _parser() -> Any:
     return phonenumbers
 
 
+@lru_cache(maxsize=1_000_000)
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     if not text or len(text) > 40 or not _DIALABLE.fullmatch(text):
         return None

@@ -117,6 +117,17 @@ def test_the_parser_keeps_its_compiled_patterns(monkeypatch):
     assert compiled == []
 
 
+def test_a_number_is_parsed_once_for_its_country_and_its_type(monkeypatch):
+    """country() and number_type() of one number (phones._parse, memoised) ask the parser once."""
+    import phonenumbers
+
+    parsed = []
+    real = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a, **k: parsed.append(a[0]) or real(*a, **k))
+    assert (phones.country_one("+33612345698"), phones.type_one("+33612345698")) == ("FR", "mobile")
+    assert parsed == ["+33612345698"]
+
+
 def test_a_number_whose_national_prefix_could_be_stripped_is_left_to_phonenumbers():
     """+86 0... (CN's national prefix after the code): phonenumbers may strip it, so the numbering plan
     does not answer it, and the answer is still phonenumbers'."""
