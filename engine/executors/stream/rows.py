@@ -209,7 +209,7 @@ class _SpecPlan:
             # every record of this release reads (ts[0] - w, ...]
             state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.keep
             add = state.add
-            # reads_only: another stream's records feed it; a leader: the entries are its leader's adds
+            # reads_only: another stream's records feed it; a follower (share_entries): its leader adds them
             idx = () if self.reads_only or state.leader is not None else (
                 range(b.n) if mask is None else [i for i, m in enumerate(mask) if m])
             if self.kidxs:
