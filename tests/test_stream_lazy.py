@@ -97,6 +97,26 @@ def test_lazy_state_reads_in_any_order_equal_a_brute_force_window(func, seed):
     assert held <= sum(len(v) for v in kept.values())
 
 
+@pytest.mark.parametrize("func", ["min", "max", "distinct", "median"])
+def test_a_key_read_then_expired_then_back_is_read_afresh(func):
+    """A cursor state keeps a cursor per key read; when the key's entries all leave (expire), its cursor goes
+    too, so the key's next entries are read from their own start."""
+    state = STATE_CLASSES[func](AggregateSpec(func, "s", "k", W, None, None))
+    first, later = [(0, 5.0), (1, 7.0), (2, 5.0), (3, 9.0)], [(100, 1.0), (101, 2.0)]
+    for p, (ts, v) in enumerate(first):
+        state.add("k", ts, p, state.entry(True, str(v) if func == "distinct" else v, None)[1])
+    assert state.at("k", 3, 3) == oracle(func, [(t, p, str(v) if func == "distinct" else v)
+                                                for p, (t, v) in enumerate(first)], 3, 3)
+    state.expire(3 + W)  # the newest entry, at 3, is out of every window from here
+    assert state.entries() == 0 and not state.cursors
+    entries = []
+    for p, (ts, v) in enumerate(later, start=len(first)):
+        x = str(v) if func == "distinct" else v
+        state.add("k", ts, p, state.entry(True, x, None)[1])
+        entries.append((ts, p, x))
+    assert state.at("k", 101, 5) == oracle(func, entries, 101, 5)
+
+
 @pytest.mark.parametrize("func", ["count", "distinct"])
 def test_members_list_what_the_window_counted_after_later_entries(func):
     state = STATE_CLASSES[func](AggregateSpec(func, "s", "k", W, None, None))

@@ -99,6 +99,7 @@ class _Agg:
         self._q = 0  # positions given by step() when it is fed record by record (tests)
         # the state whose entries this one reads (share_entries): it adds and drops them; None: its own
         self.leader: _Agg | None = None
+        self.cursors: dict | None = None  # a cursor state's per-key cursors (_Cursor), dropped with their key
 
     # -- a record's input ----------------------------------------------------------------------
     def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
@@ -119,12 +120,14 @@ class _Agg:
         if self.leader is not None:  # its leader keeps the entries at least as long
             return
         lo = now - self.keep
-        keys = self.keys
+        keys, cursors = self.keys, self.cursors
         while keys:
             k = next(iter(keys))
             if self._newest(keys[k]) > lo:
                 break
             del keys[k]
+            if cursors is not None:
+                cursors.pop(k, None)
 
     def _newest(self, st: Any) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -146,7 +149,8 @@ class _Agg:
 
 class _Windowed(_Agg):
     """Lazy aggregates: entries appended as records count, values computed when read. A key's
-    state is the list of its entries (count, sum, avg, stddev) or a cursor (min, max, distinct)."""
+    state is the list of its entries; min, max, distinct and median also keep a cursor for each key
+    read (``_Cursor.cursors``)."""
 
     def _make(self, ent: list, ts: int, q: int, x: Any) -> tuple:
         """The entry of a record: (ts, q, payload, ...) (distinct: (ts, value, q), the checkpoint layout)."""
@@ -167,8 +171,34 @@ class _Windowed(_Agg):
             self.add(key, ts, q, x)
         return self.at(key, ts, q)
 
-    def add(self, key: Any, ts: int, q: int, x: Any) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _newest(self, st):
+        return st[-1][0] if st else -math.inf
+
+    def _size(self, st):
+        return len(st)
+
+    def held(self, key: Any) -> int:
+        """The entries ``key`` holds: no window of it, at any record, counts more (or more distinct values)."""
+        ent = self.keys.get(key)
+        return len(ent) if ent is not None else 0
+
+    def add(self, key: Any, ts: int, q: int, x: Any) -> None:
+        """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
+        keys = self.keys
+        ent = keys.get(key)
+        if ent is None:
+            keys[key] = [self._make(None, ts, q, x)]
+            return
+        keys.move_to_end(key)
+        if ent and ent[0][0] <= self.trim_lo:
+            k = self._trim_at(ent)
+            if k:
+                self._trimming(key, ent, k)
+                del ent[:k]
+        ent.append(self._make(ent, ts, q, x))
+
+    def _trimming(self, key: Any, ent: list, k: int) -> None:
+        """The first ``k`` entries of ``key`` are about to go (a cursor moves back by them)."""
 
     def at(self, key: Any, ts: int, q: int) -> tuple[Any, bool]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -187,17 +217,6 @@ def _span(ent: list, w: int, ts: int, q: int, qpos: int = 1) -> tuple[int, int]:
 
 
 class _Listed(_Windowed):
-    def _newest(self, st):
-        return st[-1][0] if st else -math.inf
-
-    def _size(self, st):
-        return len(st)
-
-    def held(self, key: Any) -> int:
-        """The entries ``key`` holds: no window of it, at any record, counts more."""
-        ent = self.keys.get(key)
-        return len(ent) if ent is not None else 0
-
     def own(self) -> Iterator[tuple[Any, list]]:
         """(key, entries) of what this state's windows still to come may read: all of them, or for a follower
         of a longer window (share_entries) those after its own ``trim_lo``. Checkpoints and stats see this,
@@ -216,20 +235,6 @@ class _Listed(_Windowed):
 
     def live_keys(self) -> int:
         return sum(1 for _ in self.own())
-
-    def add(self, key: Any, ts: int, q: int, x: Any) -> None:
-        """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
-        keys = self.keys
-        ent = keys.get(key)
-        if ent is None:
-            keys[key] = [self._make(None, ts, q, x)]
-            return
-        keys.move_to_end(key)
-        if ent[0][0] <= self.trim_lo:
-            k = self._trim_at(ent)
-            if k:
-                del ent[:k]
-        ent.append(self._make(ent, ts, q, x))
 
 
 class _Count(_Listed):
@@ -338,62 +343,51 @@ class _Stddev(_Scaled):
 
 # --- min, max, distinct: a cursor per key ---------------------------------------------------------
 
-# a cursor: [entries, head, tail, tally, q of the last read]; the window at the last read is
-# ent[head:tail] (tally: its value counts, or its monotonic deque), moved forward to the next read,
-# each entry entering and leaving once; a read behind the cursor is computed from the entries
-ENT, HEAD, TAIL, TALLY, AT_Q = range(5)
+# a cursor: [head, tail, tally, q of the last read]; the window at the last read is ent[head:tail] of the
+# key's entries (tally: its value counts, its monotonic deque or its sorted values), moved forward to the next
+# read, each entry entering and leaving once; a read behind the cursor is computed from the entries. A key gets
+# its cursor at its first read: most keys are never read (a release reads where a step's conditions hold).
+HEAD, TAIL, TALLY, AT_Q = range(4)
 
 
 class _Cursor(_Windowed):
     _qpos = 1
 
-    def _newest(self, st):
-        ent = st[ENT]
-        return ent[-1][0] if ent else -math.inf
+    def __init__(self, spec: AggregateSpec):
+        super().__init__(spec)
+        self.cursors: dict = {}
 
-    def _size(self, st):
-        return len(st[ENT])
+    def _trimming(self, key: Any, ent: list, k: int) -> None:
+        cur = self.cursors.get(key)
+        if cur is not None:
+            self._dropping(ent, cur, k)
+            cur[HEAD] = max(cur[HEAD], k) - k
+            cur[TAIL] = max(cur[TAIL], k) - k
 
-    def held(self, key: Any) -> int:
-        """The entries ``key`` holds: no window of it, at any record, counts more (or more distinct values)."""
-        st = self.keys.get(key)
-        return len(st[ENT]) if st is not None else 0
-
-    def add(self, key: Any, ts: int, q: int, x: Any) -> None:
-        keys = self.keys
-        st = keys.get(key)
-        if st is None:
-            keys[key] = [[self._make(None, ts, q, x)], 0, 0, self._tally(), -1]
-            return
-        keys.move_to_end(key)
-        ent = st[ENT]
-        if ent and ent[0][0] <= self.trim_lo:
-            k = self._trim_at(ent)
-            if k:
-                self._dropping(st, k)
-                del ent[:k]
-                st[HEAD] = max(st[HEAD], k) - k
-                st[TAIL] = max(st[TAIL], k) - k
-        ent.append(self._make(ent, ts, q, x))
-
-    def _dropping(self, st: list, k: int) -> None:
+    def _dropping(self, ent: list, cur: list, k: int) -> None:
         """The first ``k`` entries go: take those in the window out of the tally."""
 
-    def _dump_from(self, st: list) -> int:
+    def _dump_from(self, key: Any) -> int:
         """The first entry a checkpoint keeps: the cursor's head, unless entries behind it may still be read
         by a bounded aggregate of an earlier step (keep > w)."""
-        return st[HEAD] if self.keep == self.w else 0
+        cur = self.cursors.get(key)
+        return cur[HEAD] if cur is not None and self.keep == self.w else 0
+
+    def _loaded(self, keys: OrderedDict) -> None:
+        self.keys, self.cursors = keys, {}
 
     def at(self, key, ts, q):
-        st = self.keys.get(key)
-        if st is None:
+        ent = self.keys.get(key)
+        if ent is None:
             return self._of([])
-        if q < st[AT_Q]:
-            ent = st[ENT]
+        cur = self.cursors.get(key)
+        if cur is None:
+            cur = self.cursors[key] = [0, 0, self._tally(), -1]
+        elif q < cur[AT_Q]:
             lo, hi = _span(ent, self.w, ts, q, self._qpos)
             return self._of(ent[lo:hi])
-        st[AT_Q] = q
-        return self._move(st, ts - self.w, q)
+        cur[AT_Q] = q
+        return self._move(ent, cur, ts - self.w, q)
 
 
 class _Extreme(_Cursor):
@@ -413,9 +407,9 @@ class _Extreme(_Cursor):
             return 0.0, True
         return self.best(e[2] for e in window), False
 
-    def _move(self, st, lo, q):
-        ent, dq = st[ENT], st[TALLY]
-        tail, end = st[TAIL], len(ent)
+    def _move(self, ent, cur, lo, q):
+        dq = cur[TALLY]
+        tail, end = cur[TAIL], len(ent)
         dominated = self.dominated
         while tail < end and ent[tail][1] <= q:
             e = ent[tail]
@@ -424,7 +418,7 @@ class _Extreme(_Cursor):
                 dq.pop()
             dq.append((e[0], value))
             tail += 1
-        st[TAIL] = tail
+        cur[TAIL] = tail
         while dq and dq[0][0] <= lo:
             dq.popleft()
         if not dq:
@@ -432,11 +426,11 @@ class _Extreme(_Cursor):
         return dq[0][1], False
 
     def dump(self):
-        return [[k, [self._dumped(e[0], e[2], e[1]) for e in st[ENT]]] for k, st in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries], 0, 0,
-                                     deque(), -1]) for k, entries in data)
+        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
+                                 for k, entries in data))
 
 
 class _Min(_Extreme):
@@ -463,42 +457,40 @@ class _Distinct(_Cursor):
     def _of(self, window):
         return float(len({e[1] for e in window})), False
 
-    def _move(self, st, lo, q):
-        ent, seen = st[ENT], st[TALLY]
-        tail, end = st[TAIL], len(ent)
+    def _move(self, ent, cur, lo, q):
+        seen = cur[TALLY]
+        tail, end = cur[TAIL], len(ent)
         while tail < end and ent[tail][2] <= q:
             v = ent[tail][1]
             seen[v] = seen.get(v, 0) + 1
             tail += 1
-        st[TAIL] = tail
-        head = st[HEAD]
+        cur[TAIL] = tail
+        head = cur[HEAD]
         while head < tail and ent[head][0] <= lo:
             _forget(seen, ent[head][1])
             head += 1
-        st[HEAD] = head
+        cur[HEAD] = head
         return float(len(seen)), False
 
-    def _dropping(self, st, k):
-        ent, seen = st[ENT], st[TALLY]
-        for i in range(st[HEAD], min(k, st[TAIL])):
+    def _dropping(self, ent, cur, k):
+        seen = cur[TALLY]
+        for i in range(cur[HEAD], min(k, cur[TAIL])):
             _forget(seen, ent[i][1])
 
     def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
         """(distinct values counted, the first ``limit`` in order of first appearance)."""
-        st = self.keys.get(key)
-        if st is None:
+        ent = self.keys.get(key)
+        if ent is None:
             return 0, []
-        ent = st[ENT]
         lo, hi = _span(ent, self.w, ts, q, 2)
         first = list(dict.fromkeys(e[1] for e in ent[lo:hi]))
         return len(first), first[:limit]
 
     def dump(self):
-        return [[k, [list(e) for e in st[ENT][self._dump_from(st):]]] for k, st in self.keys.items()]
+        return [[k, [list(e) for e in ent[self._dump_from(k):]]] for k, ent in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), v, int(q)) for t, v, q in entries], 0, 0, {}, -1])
-                                for k, entries in data)
+        self._loaded(OrderedDict((k, [(int(t), v, int(q)) for t, v, q in entries]) for k, entries in data))
 
 
 class _Median(_Cursor):
@@ -516,33 +508,33 @@ class _Median(_Cursor):
         m = median_of(sorted(e[2] for e in window))
         return (0.0, True) if m is None else (m, False)
 
-    def _move(self, st, lo, q):
-        ent, window = st[ENT], st[TALLY]
-        tail, end = st[TAIL], len(ent)
+    def _move(self, ent, cur, lo, q):
+        window = cur[TALLY]
+        tail, end = cur[TAIL], len(ent)
         while tail < end and ent[tail][1] <= q:
             insort(window, ent[tail][2])
             tail += 1
-        st[TAIL] = tail
-        head = st[HEAD]
+        cur[TAIL] = tail
+        head = cur[HEAD]
         while head < tail and ent[head][0] <= lo:
             del window[bisect_left(window, ent[head][2])]
             head += 1
-        st[HEAD] = head
+        cur[HEAD] = head
         m = median_of(window)
         return (0.0, True) if m is None else (m, False)
 
-    def _dropping(self, st, k):
-        ent, window = st[ENT], st[TALLY]
-        for i in range(st[HEAD], min(k, st[TAIL])):
+    def _dropping(self, ent, cur, k):
+        window = cur[TALLY]
+        for i in range(cur[HEAD], min(k, cur[TAIL])):
             del window[bisect_left(window, ent[i][2])]
 
     def dump(self):
-        return [[k, [self._dumped(e[0], e[2], e[1]) for e in st[ENT][self._dump_from(st):]]]
-                for k, st in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent[self._dump_from(k):]]]
+                for k, ent in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, [[(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries], 0, 0,
-                                     [], -1]) for k, entries in data)
+        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
+                                 for k, entries in data))
 
 
 def _forget(seen: dict, v: Any) -> None:
@@ -636,10 +628,7 @@ class _SincePrev(_Eager):
 
 
 def _entries(state: _Agg, key: Any) -> list:
-    st = state.keys.get(key)
-    if st is None:
-        return []
-    return st[ENT] if isinstance(state, _Cursor) else st
+    return state.keys.get(key) or []
 
 
 def _bounded_span(state: _Agg, ent: list, bound: int, inclusive: bool, ts: int, q: int) -> tuple[int, int]:
