@@ -301,6 +301,8 @@ class Evaluator:
 
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
             ">=": operator.ge}
+
+
 def _scalar_operand(node: Binary) -> tuple[Expr, float | str, str] | None:
     """(the other side, the literal's value as _literal holds it, the comparison with the literal on the
     right) of a comparison with a number, duration or text literal on one side; None otherwise."""

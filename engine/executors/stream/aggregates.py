@@ -376,6 +376,11 @@ class _Cursor(_Windowed):
     def _loaded(self, keys: OrderedDict) -> None:
         self.keys, self.cursors = keys, {}
 
+    def load(self, data):
+        """Entries (ts, q, value as float) from their checkpoint layout (ts, value[, q]): min, max, median."""
+        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
+                                 for k, entries in data))
+
     def at(self, key, ts, q):
         ent = self.keys.get(key)
         if ent is None:
@@ -427,10 +432,6 @@ class _Extreme(_Cursor):
 
     def dump(self):
         return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.keys.items()]
-
-    def load(self, data):
-        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
-                                 for k, entries in data))
 
 
 class _Min(_Extreme):
@@ -531,10 +532,6 @@ class _Median(_Cursor):
     def dump(self):
         return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent[self._dump_from(k):]]]
                 for k, ent in self.keys.items()]
-
-    def load(self, data):
-        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
-                                 for k, entries in data))
 
 
 def _forget(seen: dict, v: Any) -> None:
