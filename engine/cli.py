@@ -437,9 +437,9 @@ def lint(paths, rules) -> None:
       fraudrules lint                    # the whole pack in rules/
       fraudrules lint rules/payments/structuring.yaml
     """
-    from .pack.lint import lint_pack
+    from .pack.lint import lint_and_load
 
-    findings = lint_pack(Path(rules), [Path(p) for p in paths])
+    findings, pack = lint_and_load(Path(rules), [Path(p) for p in paths])
     for f in findings:
         err.print(str(f), markup=False)
     errors = [f for f in findings if f.severity == "error"]
@@ -447,12 +447,12 @@ def lint(paths, rules) -> None:
         err.print(f"[red]{len(errors)} error(s)[/red], {len(findings) - len(errors)} warning(s)")
         sys.exit(EXIT_USAGE)
     err.print(f"[green]ok[/green] ({len(findings)} warning(s))")
-    if not paths:  # the whole pack: say what a history store (score --history) keeps for it
+    if not paths and pack is not None:  # the whole pack: what a history store (score --history) keeps for it
         from .runtime.plan import compile_pack
         from .store.horizon import plan_horizon
 
         err.print("history horizon (what score --history keeps per stream):")
-        for line in plan_horizon(compile_pack(_load_pack(rules))).describe():
+        for line in plan_horizon(compile_pack(pack)).describe():
             err.print(f"  {line}", markup=False, highlight=False)
 
 

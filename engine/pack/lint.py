@@ -219,6 +219,12 @@ def same_logic(pack: RulePack) -> list[RuleError]:
 
 def lint_pack(root: Path, paths: list[Path] | None = None) -> list[RuleError]:
     """Every problem of the pack (or of the given rule files), sorted by location."""
+    return lint_and_load(root, paths)[0]
+
+
+def lint_and_load(root: Path, paths: list[Path] | None = None) -> tuple[list[RuleError], RulePack | None]:
+    """:func:`lint_pack`, and the pack it loaded (None when it did not load), for a caller that goes on with
+    it: ``fraudrules lint`` describes the whole pack's history horizon without loading it a second time."""
     only = None
     if paths:
         from .loader import rule_files
@@ -231,9 +237,9 @@ def lint_pack(root: Path, paths: list[Path] | None = None) -> list[RuleError]:
     try:
         pack = load_pack(root, only=only)
     except RuleErrors as exc:
-        return exc.errors
+        return exc.errors, None
     findings: list[RuleError] = []
     for fn in VALIDATORS.values():
         findings.extend(fn(pack))
     return sorted(findings, key=lambda e: (e.location.path if e.location else "", e.location.line if e.location
-                                           else 0, e.location.col if e.location else 0, e.message))
+                                           else 0, e.location.col if e.location else 0, e.message)), pack
