@@ -8,6 +8,7 @@ A benchmark, not a test: it prints timings, it asserts nothing about them.
     python bench/bench_batch.py --repeat 3 --split   # as in docs/benchmarks.md
     python bench/bench_batch.py --pack other         # a second pack, rules the engine was not tuned for
     python bench/bench_batch.py --input-format parquet  # the same records as typed Parquet, for all three
+    python bench/bench_batch.py --input-format jsonl    # ... or as JSON Lines
 
 ``--pack`` picks the rules and their SQL: ``shipped`` (the default) is ``rules/`` with
 ``bench/pack_sql.py``; ``other`` is ``bench/packs/other`` (OTH-* rules: median, stddev, since_prev,
@@ -34,8 +35,8 @@ sequence) with ``bench/other_sql.py``. Everything else below is the same for bot
      folder brings (``reported_accounts.txt`` ...) are given as ``--list`` to the
      engine and to the SQL alike. The engine's modules are compiled to bytecode
      before the runs, as an installed package has them (``compile_bytecode``).
-   * ``duckdb``: the same CSV files read with ``read_csv`` (all columns, all
-     four streams), then one SQL query per rule, from ``bench/pack_sql.py``
+   * ``duckdb``: the same CSV files read with ``read_csv`` (``read_parquet``,
+     ``read_json``; all columns, all four streams), then one SQL query per rule, from ``bench/pack_sql.py``
      (``bench/other_sql.py`` for ``--pack other``)
      (window functions, range joins, an ASOF join and a recursive CTE for
      suppression; ``tests/test_pack_sql.py`` checks the same SQL), following
@@ -44,8 +45,8 @@ sequence) with ``bench/other_sql.py``. Everything else below is the same for bot
      ``follows`` and ``unless``; greedy per-key suppression. The alerting
      record ids are written to a CSV file. DuckDB does not score or write the
      records, and does no phone normalisation nor reject checking.
-   * ``pyarrow``: ``pyarrow.csv.read_csv`` of every input file, all columns:
-     the floor for anything that reads these CSV files.
+   * ``pyarrow``: ``pyarrow.csv.read_csv`` (``parquet.read_table``, ``json.read_json``)
+     of every input file, all columns: the floor for anything that reads these files.
 
 3. Per rule, the alerting record ids of engine and DuckDB are compared. The
    table says which rules the SQL reproduces exactly and which only
@@ -124,33 +125,67 @@ def ensure_parquet(data: Path, rules: Path) -> Path:
     row groups, as a user's export would be): each field typed as the engine writes it (numbers float64,
     booleans bool, timestamps timestamp[ns, UTC], the rest text); the lists the folder brings are copied
     beside them."""
-    import shutil
-
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     from fraudrules.io.arrow import arrow_type
+
+    def write(table, fields, path: Path) -> None:
+        # each field as the engine writes its type to Parquet (io.arrow.arrow_type); a column it does not know, text
+        columns = {name: pc.cast(table[name], arrow_type(fields[name].type)) if name in fields else table[name]
+                   for name in table.column_names}
+        pq.write_table(pa.table(columns), path)
+
+    return _exported(data, rules, "parquet", write)
+
+
+def ensure_jsonl(data: Path, rules: Path) -> Path:
+    """The CSV folder ``data`` written once as JSON Lines (``data``-jsonl, each stream one file), as an export
+    writes them: one flat object per line, numbers as JSON numbers, booleans as true/false, timestamps and the
+    rest as strings, an empty value as null; the lists the folder brings are copied beside them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from fraudrules.columns.types import NUMERIC_TYPES, LogicalType
+
+    def write(table, fields, path: Path) -> None:
+        typed = {}
+        for name in table.column_names:
+            kind = fields[name].type if name in fields else None
+            typed[name] = (pc.cast(table[name], pa.float64()) if kind in NUMERIC_TYPES
+                           else pc.cast(table[name], pa.bool_()) if kind == LogicalType.BOOL else table[name])
+        with open(path, "w", encoding="utf-8") as out:
+            for batch in pa.table(typed).to_batches(100_000):
+                out.writelines(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n"
+                               for row in batch.to_pylist())
+
+    return _exported(data, rules, "jsonl", write)
+
+
+def _exported(data: Path, rules: Path, fmt: str, write) -> Path:
+    """``data``-``fmt``: the CSV folder's inputs written once by ``write(table of text, fields, path)``, and the
+    lists and counts it brings; written under another name, then renamed, so a folder there is whole."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     from fraudrules.pack.loader import load_pack
 
-    out = data.with_name(data.name + "-parquet")
-    if out.is_dir():  # written under another name, then renamed: it is whole
+    out = data.with_name(f"{data.name}-{fmt}")
+    if out.is_dir():
         return out
     schema = load_pack(rules).schema
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for stream, path in input_files(data, rules):
-        fields = schema.streams[stream].fields
         with open(path, encoding="utf-8") as fh:
             header = fh.readline().rstrip("\r\n").split(",")
         table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
             column_types={c: pa.string() for c in header}, strings_can_be_null=True))  # empty: null, as in the CSV
-        # each field as the engine writes its type to Parquet (io.arrow.arrow_type); a column it does not know, text
-        columns = {name: pc.cast(table[name], arrow_type(fields[name].type)) if name in fields else table[name]
-                   for name in header}
-        pq.write_table(pa.table(columns), tmp / f"{stream}.parquet")
+        write(table, schema.streams[stream].fields, tmp / f"{stream}.{fmt}")
     for extra in [*data.glob("*.txt"), *data.glob("bench-counts.json")]:
         shutil.copy(extra, tmp / extra.name)
     tmp.rename(out)
@@ -179,13 +214,14 @@ def input_files(data: Path, rules: Path) -> list[tuple[str, Path]]:
     pack = load_pack(rules)
     specs = parse_inputs([str(data)], pack.schema)
     formats = {s.format for s in specs}
-    if not formats <= {"csv", "parquet"} or len(formats) > 1:
-        raise SystemExit(f"a folder of CSV or of Parquet files is benchmarked, not {sorted(formats)}")
+    if not formats <= {"csv", "parquet", "jsonl"} or len(formats) > 1:
+        raise SystemExit(f"a folder of CSV, of Parquet or of JSON Lines files is benchmarked, not {sorted(formats)}")
     return [(s.stream, s.path) for s in specs]
 
 
 def count_rows(path: Path) -> int:
-    """Data rows of a Parquet file, or of a CSV file without quoted newlines (lines after the header)."""
+    """Data rows of a Parquet file, of a JSON Lines file (its lines), or of a CSV file without quoted newlines (lines
+    after the header)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -196,7 +232,7 @@ def count_rows(path: Path) -> int:
         if fh.tell():
             fh.seek(-1, os.SEEK_END)
             lines += fh.read(1) != b"\n"
-    return max(lines - 1, 0)
+    return lines if path.suffix == ".jsonl" else max(lines - 1, 0)
 
 
 # --- DuckDB SQL of the rules: bench/pack_sql.py, bench/other_sql.py (shared with tests/test_pack_sql.py) ---
@@ -258,11 +294,13 @@ def child_duckdb(script: str, pack: str) -> None:
 
 def child_pyarrow(paths: list[str]) -> None:
     import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
     import pyarrow.parquet as pq
 
     rows = 0
     for p in paths:
-        rows += (pq.read_table(p) if p.endswith(".parquet") else pa_csv.read_csv(p)).num_rows
+        read = {".parquet": pq.read_table, ".jsonl": pa_json.read_json}.get(Path(p).suffix, pa_csv.read_csv)
+        rows += read(p).num_rows
     print(json.dumps({"rows": rows}))
 
 
@@ -449,9 +487,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None,
                     help="benchmark this folder of stream CSV files instead of generating one")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/fraudrules-bench"))
-    ap.add_argument("--input-format", choices=("csv", "parquet"), default="csv",
+    ap.add_argument("--input-format", choices=("csv", "parquet", "jsonl"), default="csv",
                     help="the generated records as CSV (default), or written once as Parquet (typed columns, one "
-                         "row group per file up to pyarrow's default) for the engine, DuckDB and pyarrow alike")
+                         "row group per file up to pyarrow's default) or as JSON Lines (numbers and booleans typed, "
+                         "the rest strings) for the engine, DuckDB and pyarrow alike")
     ap.add_argument("--pack", choices=sorted(PACKS), default="shipped",
                     help="which rules and SQL: shipped (rules/, bench/pack_sql.py) or other (bench/packs/other, "
                          "bench/other_sql.py: rules the engine was not tuned for)")
@@ -485,9 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         about = "given folder"
     else:
         data, info = ensure_data(a.workdir, a.records, a.days, a.seed, a.case_rate)
-        if a.input_format == "parquet":
-            data = ensure_parquet(data, a.rules)
-            info = {**info, "files": {f"{Path(name).stem}.parquet": rows for name, rows in info["files"].items()}}
+        if a.input_format != "csv":
+            data = (ensure_parquet if a.input_format == "parquet" else ensure_jsonl)(data, a.rules)
+            info = {**info, "files": {f"{Path(name).stem}.{a.input_format}": rows
+                                      for name, rows in info["files"].items()}}
         inputs = input_files(data, a.rules)
         run_dir = a.workdir / ("run-" + data.name.removeprefix("data-") + pack_suffix)
         about = (f"{info['customers']:,} customers x {info['days']} days, seed {info['seed']}"
@@ -557,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         t = info_d["timings"]
         load = sum(v for k, v in t.items() if k.startswith(("read ", "view ", "setup")))
         rules_s = sum(v for k, v in t.items() if k in status)
-        notes["duckdb"] = f"read_csv {load:.2f} s, rules {rules_s:.2f} s, {info_d['threads']} threads"
+        reader = {"parquet": "read_parquet", "jsonl": "read_json"}.get(inputs[0][1].suffix.lstrip("."), "read_csv")
+        notes["duckdb"] = f"{reader} {load:.2f} s, rules {rules_s:.2f} s, {info_d['threads']} threads"
     if "pyarrow" in runs:
         notes["pyarrow"] = "read only, all columns"
 

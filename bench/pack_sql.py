@@ -33,6 +33,7 @@ once per distinct overseas number; it is the one piece of this SQL that is Pytho
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ def q(text: object) -> str:
 
 
 def load_statements(inputs: list[tuple[str, Path]], schema: Any) -> list[tuple[str, str]]:
-    """read_csv (read_parquet) every input (all columns) and give each stream a view with t (ns) and seq (total order).
+    """read_csv (read_parquet, read_json) every input (all columns) and give each stream a view with t (ns) and seq
+    (total order).
 
     ``inputs`` are (stream, path) in the order the engine reads them (docs/design.md §5 input position).
     """
@@ -79,6 +81,13 @@ def load_statements(inputs: list[tuple[str, Path]], schema: Any) -> list[tuple[s
                 cols = ", ".join(f'CAST("{c}" AS {DUCK_TYPES[fields[c].type] if c in fields else "VARCHAR"}) AS "{c}"'
                                  for c in header)
                 out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT {cols} FROM read_parquet({q(path)})"))
+            elif path.suffix == ".jsonl":  # the first line's keys (bench_batch.ensure_jsonl writes them on every line)
+                with open(path, encoding="utf-8") as fh:
+                    header = list(json.loads(fh.readline()))
+                cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
+                                 for c in header)
+                out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT * FROM read_json({q(path)}, "
+                                                 f"format = 'newline_delimited', columns = {{{cols}}})"))
             else:
                 with open(path, encoding="utf-8") as fh:
                     header = fh.readline().rstrip("\r\n").split(",")

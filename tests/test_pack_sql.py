@@ -11,6 +11,7 @@ benchmark uses.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -217,15 +218,19 @@ def test_generated_same_ids_per_rule(generated, generated_run):
     assert {i for i in premium if i.startswith("cp")} == generated.premium_hits
 
 
-def test_generated_as_parquet_same_ids_as_csv(generated, generated_run):
-    # bench_batch --input-format parquet: the same records written as typed Parquet (timestamps, floats and
-    # booleans typed, empty text null) give the engine the ids it found in the CSV, and read_parquet's SQL
-    # the engine's ids
-    from bench.bench_batch import ensure_parquet
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_generated_in_another_format_same_ids_as_csv(generated, generated_run, fmt):
+    # bench_batch --input-format parquet|jsonl: the same records written as typed Parquet (timestamps, floats
+    # and booleans typed, empty text null) or as JSON Lines (numbers and booleans as JSON's, empty text null)
+    # give the engine the ids it found in the CSV, and read_parquet's (read_json's) SQL the engine's ids
+    from bench import bench_batch
 
-    folder = ensure_parquet(generated.path, RULES)
-    assert sorted(p.name for p in folder.glob("*.parquet")) == ["call.parquet", "payment.parquet",
-                                                                "sim_event.parquet", "sms.parquet"]
+    folder = getattr(bench_batch, f"ensure_{fmt}")(generated.path, RULES)
+    assert sorted(p.name for p in folder.glob(f"*.{fmt}")) == [f"{s}.{fmt}" for s in ("call", "payment",
+                                                                                     "sim_event", "sms")]
+    if fmt == "jsonl":  # typed as an export types them, not all text
+        first = json.loads((folder / "call.jsonl").open(encoding="utf-8").readline())
+        assert type(first["duration"]) is float and type(first["answered"]) is bool and type(first["ts"]) is str
     run = run_both(folder)
     assert run.engine == generated_run.engine
     exact = [rp for rp in run.plan.rules if run.status[rp.id] == "exact"]
