@@ -146,6 +146,32 @@ def test_a_mapping_reads_json_lines_too(tmp_path):
     assert (a.line - 1).tolist() == b.line.tolist()
 
 
+def test_json_lines_read_a_block_at_a_time_keep_each_records_row(tmp_path, monkeypatch):
+    # `row` numbers the file's records from its first, a bad line's too: blocks are parsed ahead on threads
+    # (io.read_jsonl), some of them line by line for their bad line, and numbered in order after
+    import functools
+
+    from fraudrules.io import records
+    from fraudrules.io.read_jsonl import JsonlReader
+
+    lines = []
+    for k, (_, s) in enumerate(source_rows(DATA / "cellyzer_head.csv").iterrows()):
+        lines.append(json.dumps(dict(s)))
+        if k % 37 == 5:
+            lines.append('{"broken": ')  # a reject, and a record of the file
+        if k % 53 == 7:
+            lines.append("")  # not a record
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    _, whole = read_mapped(CELLYZER_MAP, path)
+    monkeypatch.setattr(records, "JsonlReader", functools.partial(JsonlReader, block_bytes=2_000))
+    _, parts = read_mapped(CELLYZER_MAP, path)
+    ids = whole.tables["call"].columns["id"].values.tolist()
+    assert len(ids) == 300 and "cz-301" in ids  # numbered past the bad lines before them
+    assert parts.tables["call"].columns["id"].values.tolist() == ids
+    assert parts.rejects == whole.rejects and len(whole.rejects) == 8
+
+
 def test_bad_source_values_and_null_required_targets_are_rejected(tmp_path):
     rows = [
         "user,other,direction,duration,timestamp,antenna_id,cost",
