@@ -147,8 +147,8 @@ def test_a_mapping_reads_json_lines_too(tmp_path):
 
 
 def test_json_lines_read_a_block_at_a_time_keep_each_records_row(tmp_path, monkeypatch):
-    # `row` numbers the file's records from its first, a bad line's too: blocks are parsed ahead on threads
-    # (io.read_jsonl), some of them line by line for their bad line, and numbered in order after
+    # `row` numbers the file's records from its first, a bad line's too, whatever the blocks the reader cuts
+    # (io.read_jsonl): some of them parsed line by line for their bad line
     import functools
 
     from fraudrules.io import records

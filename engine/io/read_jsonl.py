@@ -25,7 +25,6 @@ from .raw import (
     runs_buffer,
     utf8_ok,
 )
-from .threads import map_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -47,23 +46,16 @@ class JsonlReader:
         row = 0
         blocks, self._blocks = self._blocks, iter(())
         try:
-            # blocks parsed ahead on every core: Arrow's JSON parser (the GIL released) is the read's slowest
-            # step, 45 ms a block against 42 ms for its normalisation; a block's rows are numbered from 1
-            # there, and from the records of the blocks before it here, in order
-            for _, parts in map_ahead(self._parse, (b for b in blocks if not b[0].isspace())):
-                for chunk in parts:
-                    chunk.row = chunk.row + row
+            for data, line in blocks:
+                if data.isspace():
+                    continue
+                parts = self._fast(data, line, row)
+                for chunk in parts if parts is not None else self._general(data, line, row):
                     row += chunk.read
                     yield chunk
         except LongRecord:
             raise InputError(f"{self.path}: a line longer than {LONG_RECORD_BYTES >> 20} MB; JSON Lines "
                              f"holds one record per line") from None
-
-    def _parse(self, block: tuple[bytes, int]) -> list[RawChunk]:
-        """A block's chunks, rows numbered from 1 in the block."""
-        data, line = block
-        parts = self._fast(data, line, 0)
-        return list(parts if parts is not None else self._general(data, line, 0))
 
     def _arrow(self, buffer: pa.Buffer) -> pa.Table:
         """The block's lines typed by Arrow: JSON numbers and booleans under the typed schema, or, where
