@@ -35,8 +35,8 @@ sequence) with ``bench/other_sql.py``. Everything else below is the same for bot
      folder brings (``reported_accounts.txt`` ...) are given as ``--list`` to the
      engine and to the SQL alike. The engine's modules are compiled to bytecode
      before the runs, as an installed package has them (``compile_bytecode``).
-   * ``duckdb``: the same CSV files read with ``read_csv`` (``read_parquet``,
-     ``read_json``; all columns, all four streams), then one SQL query per rule, from ``bench/pack_sql.py``
+   * ``duckdb``: the same files read with ``read_csv`` (``read_parquet``, ``read_json``;
+     all columns, all four streams), then one SQL query per rule, from ``bench/pack_sql.py``
      (``bench/other_sql.py`` for ``--pack other``)
      (window functions, range joins, an ASOF join and a recursive CTE for
      suppression; ``tests/test_pack_sql.py`` checks the same SQL), following
