@@ -81,21 +81,17 @@ def load_statements(inputs: list[tuple[str, Path]], schema: Any) -> list[tuple[s
                 cols = ", ".join(f'CAST("{c}" AS {DUCK_TYPES[fields[c].type] if c in fields else "VARCHAR"}) AS "{c}"'
                                  for c in header)
                 out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT {cols} FROM read_parquet({q(path)})"))
-            elif path.suffix == ".jsonl":  # the first line's keys (bench_batch.ensure_jsonl writes them on every line)
-                with open(path, encoding="utf-8") as fh:
-                    header = list(json.loads(fh.readline()))
+            else:  # a column's DuckDB type by name: the CSV header, or the first line's keys of JSON Lines
+                with open(path, encoding="utf-8") as fh:  # (bench_batch.ensure_jsonl writes them on every line)
+                    first = fh.readline()
+                header = list(json.loads(first)) if path.suffix == ".jsonl" else first.rstrip("\r\n").split(",")
                 cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
                                  for c in header)
-                out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT * FROM read_json({q(path)}, "
-                                                 f"format = 'newline_delimited', columns = {{{cols}}})"))
-            else:
-                with open(path, encoding="utf-8") as fh:
-                    header = fh.readline().rstrip("\r\n").split(",")
-                cols = ", ".join(f"{q(c)}: {q(DUCK_TYPES[fields[c].type] if c in fields else 'VARCHAR')}"
-                                 for c in header)
-                out.append((f"read {path.name}",
-                            f"CREATE TABLE {table} AS SELECT * FROM read_csv({q(path)}, header = true, delim = ',', "
-                            f"quote = '\"', escape = '\"', columns = {{{cols}}})"))
+                read = (f"read_json({q(path)}, format = 'newline_delimited', columns = {{{cols}}})"
+                        if path.suffix == ".jsonl" else
+                        f"read_csv({q(path)}, header = true, delim = ',', quote = '\"', escape = '\"', "
+                        f"columns = {{{cols}}})")
+                out.append((f"read {path.name}", f"CREATE TABLE {table} AS SELECT * FROM {read}"))
             names = ", ".join(f'"{f}"' if f in header else f'NULL::{DUCK_TYPES[spec.type]} AS "{f}"'
                               for f, spec in fields.items())
             parts.append(f"SELECT {names}, epoch_ns(ts) AS t, "
