@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.bindings import py_values
-from fraudrules.executors.stream.intake import _NO, ScalarIntake, _timestamps, timestamp_ns
+from fraudrules.executors.stream.intake import _NO, ScalarIntake, _json_bools, _json_numbers, _timestamps, timestamp_ns
 from fraudrules.io.records import records_from_dicts
 from fraudrules.pack.loader import load_pack
 from fraudrules.pack.streams import FieldSpec, Schema, StreamSpec
@@ -179,14 +179,33 @@ def test_column_intake_takes_the_usual_records():
 
 @st.composite
 def usual_timestamps(draw) -> str:
-    """``YYYY-MM-DDTHH:MM:SS+HH:MM`` texts, each field sometimes out of range (the shape convert_many reads
-    over numpy)."""
+    """``YYYY-MM-DDTHH:MM:SS``, sometimes a fraction of 1-9 digits, then nothing, ``Z`` or ``+HH:MM`` (the shapes
+    convert_many reads over numpy), each field sometimes out of range."""
     y = draw(st.sampled_from([1899, 1900, 1970, 2000, 2024, 2100, 2200, 2201]) | st.integers(1890, 2210))
     mo, d = draw(st.integers(0, 13)), draw(st.integers(0, 32))
     h, mi, s = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
-    oh, om = draw(st.integers(0, 25)), draw(st.sampled_from([0, 30, 45, 59, 60, 99]))
-    return (f"{y:04d}-{mo:02d}-{d:02d}{draw(st.sampled_from('T '))}{h:02d}:{mi:02d}:{s:02d}"
-            f"{draw(st.sampled_from('+-'))}{oh:02d}:{om:02d}")
+    text = f"{y:04d}-{mo:02d}-{d:02d}{draw(st.sampled_from('T '))}{h:02d}:{mi:02d}:{s:02d}"
+    return text + draw(FRACTIONS) + draw(OFFSETS)
+
+
+# one fraction and one suffix per column: a column's texts share a length, the shape the numpy path reads
+FRACTIONS = st.sampled_from(["", ".5", ".123", ".000001", ".999999999", ".12345678"])
+OFFSETS = st.one_of(st.sampled_from(["", "Z"]), st.builds(
+    lambda sign, oh, om: f"{sign}{oh:02d}:{om:02d}", st.sampled_from("+-"), st.integers(0, 25),
+    st.sampled_from([0, 30, 45, 59, 60, 99])))
+
+
+@st.composite
+def usual_timestamp_columns(draw) -> list[str]:
+    """1-40 texts of one shape: the fraction's length and the kind of suffix the same in each."""
+    fraction, offset = draw(FRACTIONS), draw(OFFSETS)
+    texts = draw(st.lists(usual_timestamps(), min_size=1, max_size=40))
+    out = []
+    for t in texts:
+        head = t[:19]
+        suffix = offset if len(offset) < 6 else t[-6:] if t[-6] in "+-" and t[-3] == ":" else offset
+        out.append(head + fraction + suffix)
+    return out
 
 
 def _ts_converter(text: str) -> object:
@@ -195,16 +214,47 @@ def _ts_converter(text: str) -> object:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(usual_timestamps(), min_size=1, max_size=40))
+@given(usual_timestamp_columns())
+@example(["2026-03-01T10:00:00Z", "2024-02-29 23:59:59Z"])
+@example(["2026-03-01T10:00:00.5+08:00", "2023-02-29T00:00:00.1-05:30"])
+@example(["2026-03-01T10:00:00", "2026-03-01T10:00:60"])
 def test_timestamps_over_numpy_equal_the_scalar_parser(texts):
     """convert_many's timestamp column (numpy, intake._timestamps) gives what timestamp_ns gives, value by
-    value, out-of-range fields (Feb 30, hour 24, offset +25:00) included; a column of another shape is not
-    taken."""
+    value, out-of-range fields (Feb 30, hour 24, offset +25:00) included; a column whose texts differ in
+    length or layout is not taken."""
     assert _timestamps(texts, _ts_converter) == [_ts_converter(t) for t in texts]
-    assert _timestamps(texts + ["2026-03-01T10:00:00Z"], _ts_converter) is None
+    assert _timestamps(texts + [texts[0] + " "], _ts_converter) is None
+    assert _timestamps(texts + [texts[0][:10] + "/" + texts[0][11:]], _ts_converter) is None
+    if texts[0].endswith("Z"):
+        assert _timestamps(texts + [texts[0][:-1] + "z"], _ts_converter) is None
     recs = [{"stream": "t", "id": f"r{k}", "ts": t} for k, t in enumerate(texts * (128 // len(texts) + 1))]
     assert len(recs) >= 128  # a column convert_many types over numpy (_TS_NUMPY_MIN)
     assert SCALAR.convert_many(recs) == [SCALAR.convert(r) for r in recs]
+
+
+JSON_NUMBERS = st.one_of(
+    st.integers(-(10**16), 10**16), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -0.0, 7, 7.25, 2**53 + 1, 10**15, 10**15 + 1, 1e15, -1e15, 1.5, 10**400]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({}, optional={
+    "i": JSON_NUMBERS | st.none(), "f": JSON_NUMBERS | st.none(), "d": JSON_NUMBERS | st.none(),
+    "b": st.booleans() | st.none()}), min_size=1, max_size=30))
+@example([{"i": 12, "f": 2.5, "d": 30, "b": True}, {"i": 7.0, "f": -0.0, "d": None, "b": False}])
+@example([{"i": 7.5}, {"i": 10**400}, {"f": float("nan")}, {"f": float("inf")}, {"d": 1e16}])
+def test_json_numbers_and_booleans_by_column_equal_record_by_record(values):
+    """A producer that types its values sends numbers and booleans as JSON values. convert_many reads a column
+    of them at once (intake._json_numbers over numpy); each record's values equal convert's, value and
+    Python type, and a record convert refuses (NaN, a fraction in an int field, beyond 1e15) is refused too."""
+    recs = [{"stream": "t", "id": f"r{k}", "ts": "2026-03-01T10:00:00Z", **v} for k, v in enumerate(values)]
+    got = SCALAR.convert_many(recs)
+    want = [SCALAR.convert(r) for r in recs]
+    assert got == want
+    assert [[type(v) for v in g[2]] for g in got if g] == [[type(v) for v in w[2]] for w in want if w]
+    for rec, row in zip(recs, got):  # and what the vectorised path gives, for the records convert takes
+        if row is not None:
+            assert row == vectorised(rec)
 
 
 def test_column_intake_with_every_name_some_names_and_an_unknown_one():
@@ -220,3 +270,17 @@ def test_column_intake_with_every_name_some_names_and_an_unknown_one():
         got = SCALAR.convert_many(recs)
         assert got == [SCALAR.convert(r) for r in recs]
     assert got[3] is None and got[0] is not None and got[2] is not None
+
+
+def test_json_number_and_boolean_columns_are_read_at_once():
+    """The typed-column readers answer for a whole column, or leave it (None) to the per-value way."""
+    ints, floats = _json_numbers(integral=True), _json_numbers(integral=False)
+    assert ints([12, 7.0, None, -3], {int, float, type(None)}) == [12.0, 7.0, None, -3.0]
+    assert floats([0.1, 2], {int, float}) == [0.1, 2.0]
+    for refused in ([7.5], [float("nan")], [float("inf")], [1e16], [10**400]):
+        assert ints(refused, set(map(type, refused))) is None
+    assert floats([2.5, True], {float, bool}) is None  # a boolean is not a number
+    assert floats(["2.5"], {str}) is None  # texts: the text converters
+    assert _json_bools([True, None, False], {bool, type(None)}) == [True, None, False]
+    assert _json_bools([True, 1], {bool, int}) is None
+

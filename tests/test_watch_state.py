@@ -189,8 +189,9 @@ def test_a_poison_record_is_rejected_the_offset_moves_past_it_and_a_restart_goes
     arrival = recs[:200] + [poison] + recs[200:]
     src = write_jsonl(tmp_path / "in.jsonl", arrival)
     real_rfd, real_scalar = ex_mod.records_from_dicts, ex_mod.ScalarIntake.convert
+    real_many = ex_mod.ScalarIntake.convert_many
 
-    def boom(records, *a, **kw):  # a failure no reader foresaw, on both intake paths
+    def boom(records, *a, **kw):  # a failure no reader foresaw, on every intake path
         if any(r.get("id") == "POISON" for r in records):
             raise ZeroDivisionError("poison")
         return real_rfd(records, *a, **kw)
@@ -200,8 +201,13 @@ def test_a_poison_record_is_rejected_the_offset_moves_past_it_and_a_restart_goes
             raise ZeroDivisionError("poison")
         return real_scalar(self, rec)
 
+    def boom_many(self, records):
+        boom(records)
+        return real_many(self, records)
+
     monkeypatch.setattr(ex_mod, "records_from_dicts", boom)
     monkeypatch.setattr(ex_mod.ScalarIntake, "convert", boom_one)
+    monkeypatch.setattr(ex_mod.ScalarIntake, "convert_many", boom_many)
     summary = _job(tmp_path, src, batch_lines=64).run()
     rejects = [json.loads(x) for x in lines(tmp_path / "rejects.jsonl")]
     assert [(r["line"], r["reason"]) for r in rejects] == [(201, "cannot be read: ZeroDivisionError: poison")]

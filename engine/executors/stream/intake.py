@@ -231,13 +231,17 @@ def _converter(spec: FieldSpec, region: str) -> Callable[[str], Any]:
     raise ValueError(f"unknown field type {ftype!r}")  # pragma: no cover - streams.py validates types
 
 
+_NONE = type(None)
 _STR = frozenset({str})
-_STR_OR_NONE = frozenset({str, type(None)})
+_STR_OR_NONE = frozenset({str, _NONE})
+_NUMBERS_OR_NONE = frozenset({int, float, _NONE})
+_BOOLS_OR_NONE = frozenset({bool, _NONE})
+
+JsonColumn = Callable[[Sequence, set], "list | None"]
 
 
-def _ascii_texts(raw: Sequence) -> bool | None:
+def _ascii_texts(raw: Sequence, types: set) -> bool | None:
     """True: every value an ASCII ``str``; None: the same but some are None; False: anything else."""
-    types = set(map(type, raw))
     if types == _STR:
         return "".join(raw).isascii()
     if types <= _STR_OR_NONE:
@@ -245,12 +249,59 @@ def _ascii_texts(raw: Sequence) -> bool | None:
     return False
 
 
-def _column(raw: Sequence, fn: Callable[[str], Any], plain: bool, memo: dict | None) -> list:
+def _json_numbers(integral: bool) -> JsonColumn:
+    """A numeric field's column of JSON numbers (Python int and float, and None) as :meth:`ScalarIntake.convert`
+    types each of them (``value_text`` then the text converter: ``float`` of the value, finite, within
+    MAX_MAGNITUDE, integral for an int field), with the checks over numpy; None when the column holds anything
+    else or a value that fails them (the per-value way then decides, and rejects it)."""
+
+    def column(raw: Sequence, types: set) -> list | None:
+        if not types <= _NUMBERS_OR_NONE:
+            return None
+        try:
+            if _NONE in types:
+                values = [None if x is None else float(x) for x in raw]
+                a = np.array([v for v in values if v is not None], dtype=np.float64)
+            else:
+                values = list(map(float, raw))
+                a = np.array(values, dtype=np.float64)
+        except OverflowError:  # an int beyond float's range: not a number the field takes
+            return None
+        ok = np.isfinite(a) & (np.abs(a) <= MAX_MAGNITUDE)
+        if integral:
+            ok &= a == np.trunc(a)
+        return values if ok.all() else None
+
+    return column
+
+
+def _json_bools(raw: Sequence, types: set) -> list | None:
+    """A bool field's column of JSON booleans (and None), as convert types each: the value itself."""
+    return list(raw) if types <= _BOOLS_OR_NONE else None
+
+
+def _json_column(ftype: str) -> JsonColumn | None:
+    """The typed-column reader of a field type whose JSON values come as numbers or booleans, else None."""
+    if ftype in NUMERIC_TYPES:
+        return _json_numbers(ftype == "int")
+    if ftype == "bool":
+        return _json_bools
+    return None
+
+
+def _column(raw: Sequence, fn: Callable[[str], Any], plain: bool, memo: dict | None,
+            json_values: JsonColumn | None = None) -> list:
     """``[None if x is None else fn(x) if type(x) is str and x.isascii() else _NO for x in raw]`` (for a
     string field, ``x or None`` for ``fn(x)``), with the per-value Python work taken out where the column
     allows: ASCII texts checked in one join, a string column taken as it is, a text seen before looked
-    up in ``memo``, timestamps of the usual shape (:func:`_timestamps`) over numpy."""
-    clean = _ascii_texts(raw)
+    up in ``memo``, timestamps of the usual shapes (:func:`_timestamps`) over numpy, and JSON numbers or
+    booleans (``json_values``: what a producer that types its values sends) typed as convert types them."""
+    types = set(map(type, raw))
+    clean = _ascii_texts(raw, types)
+    if clean is False and json_values is not None:
+        got = json_values(raw, types)
+        if got is not None:
+            return got
     if clean is False:  # some value convert() must look at: the per-value way
         if plain:
             return [(x or None) if x is None or (type(x) is str and x.isascii()) else _NO for x in raw]
@@ -266,37 +317,76 @@ def _column(raw: Sequence, fn: Callable[[str], Any], plain: bool, memo: dict | N
 # timestamps over numpy from this many in a column: below, numpy's ~35 calls (~0.3 ms) cost more than
 # timestamp_ns per value (~3-5 µs)
 _TS_NUMPY_MIN = 128
-# "YYYY-MM-DDTHH:MM:SS+HH:MM": where each of its digits is
-_TS_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24])
+# "YYYY-MM-DDTHH:MM:SS": where each of its digits is
+_TS_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _CUM_DAYS = np.cumsum([0, *_DAYS[:-1]])  # days before each month, not a leap year
+_FRACTION_SCALE = 10 ** np.arange(8, -1, -1, dtype=np.int64)  # a fraction's digits, as nanoseconds
+
+
+def _suffix_shape(text: str) -> tuple[int, int] | None:
+    """(fraction digits, offset characters: 0, 1 for ``Z`` or 6 for ``+HH:MM``) of the text after
+    ``YYYY-MM-DDTHH:MM:SS``, from its length and last characters alone: the layout every text of a column
+    must then have (checked over numpy); None when it is not one of these shapes."""
+    rest = len(text) - 19
+    if text.endswith("Z"):
+        off = 1
+    elif rest >= 6 and text[-6] in "+-" and text[-3] == ":":
+        off = 6
+    else:
+        off = 0
+    frac = rest - off  # "" or "." and 1-9 digits
+    if frac == 0:
+        return 0, off
+    return (frac - 1, off) if 2 <= frac <= 10 else None
 
 
 def _timestamps(raw: Sequence, fn: Callable[[str], Any]) -> list | None:
-    """:func:`timestamp_ns` of a column of ASCII texts all of the shape ``YYYY-MM-DDTHH:MM:SS+HH:MM`` (``T``
-    or a space, ``+`` or ``-``), over numpy; a text with a field out of range is left to ``fn`` (the column's
-    converter); any other shape: None for the whole column."""
+    """:func:`timestamp_ns` of a column of ASCII texts all of one of the usual shapes,
+    ``YYYY-MM-DDTHH:MM:SS`` (``T`` or a space), then an optional fraction of 1-9 digits, then nothing, ``Z``
+    or ``+HH:MM``/``-HH:MM``, over numpy; a text with a field out of range is left to ``fn`` (the column's
+    converter); texts of different lengths or another shape: None for the whole column."""
     n = len(raw)
-    if n == 0 or set(map(len, raw)) != {25}:
+    lengths = set(map(len, raw))
+    if n == 0 or len(lengths) != 1:
         return None
-    b = np.frombuffer("".join(raw).encode("ascii"), dtype=np.uint8).reshape(n, 25)
-    shape = ((b[:, 4] == 45) & (b[:, 7] == 45) & ((b[:, 10] == 84) | (b[:, 10] == 32)) & (b[:, 13] == 58)
-             & (b[:, 16] == 58) & ((b[:, 19] == 43) | (b[:, 19] == 45)) & (b[:, 22] == 58))
-    d = b[:, _TS_DIGITS].astype(np.int64) - 48
-    if not (shape.all() and ((d >= 0) & (d <= 9)).all()):
+    width = lengths.pop()
+    shape = _suffix_shape(raw[0]) if width >= 19 else None
+    if shape is None:
+        return None
+    frac, off = shape
+    b = np.frombuffer("".join(raw).encode("ascii"), dtype=np.uint8).reshape(n, width)
+    fits = ((b[:, 4] == 45) & (b[:, 7] == 45) & ((b[:, 10] == 84) | (b[:, 10] == 32)) & (b[:, 13] == 58)
+            & (b[:, 16] == 58))
+    digits = [b[:, _TS_DIGITS]]
+    if frac:
+        fits &= b[:, 19] == 46
+        digits.append(b[:, 20:20 + frac])
+    if off == 1:
+        fits &= b[:, width - 1] == 90
+    elif off == 6:
+        fits &= ((b[:, width - 6] == 43) | (b[:, width - 6] == 45)) & (b[:, width - 3] == 58)
+        digits.append(b[:, [width - 5, width - 4, width - 2, width - 1]])
+    d = np.concatenate(digits, axis=1).astype(np.int64) - 48
+    if not (fits.all() and ((d >= 0) & (d <= 9)).all()):
         return None
     y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    mo, day, h, mi, sec, oh, om = (d[:, k] * 10 + d[:, k + 1] for k in range(4, 18, 2))
+    mo, day, h, mi, sec = (d[:, k] * 10 + d[:, k + 1] for k in range(4, 14, 2))
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    ok = ((y >= 1900) & (y <= 2200) & (mo >= 1) & (mo <= 12) & (day >= 1) & (h <= 23) & (mi <= 59) & (sec <= 59)
-          & (oh <= 23) & (om <= 59))
+    ok = (y >= 1900) & (y <= 2200) & (mo >= 1) & (mo <= 12) & (day >= 1) & (h <= 23) & (mi <= 59) & (sec <= 59)
+    seconds = h * 3600 + mi * 60 + sec
+    if off == 6:
+        oh, om = d[:, -4] * 10 + d[:, -3], d[:, -2] * 10 + d[:, -1]
+        ok &= (oh <= 23) & (om <= 59)
+        seconds -= np.where(b[:, width - 6] == 43, 1, -1) * (oh * 3600 + om * 60)
     m0 = np.clip(mo, 1, 12) - 1
     ok &= day <= np.asarray(_DAYS)[m0] + ((m0 == 1) & leap)
     # days since 1970-01-01: whole years, their leap days, then the months and days of this year
     yp = y - 1
     days = ((y - 1970) * 365 + (yp // 4 - yp // 100 + yp // 400) - (1969 // 4 - 1969 // 100 + 1969 // 400)
             + _CUM_DAYS[m0] + ((m0 >= 2) & leap) + day - 1)
-    sign = np.where(b[:, 19] == 43, 1, -1)
-    ns = (days * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60)) * 1_000_000_000
+    ns = (days * 86400 + seconds) * 1_000_000_000
+    if frac:
+        ns += d[:, 14:14 + frac] @ _FRACTION_SCALE[:frac]
     out = ns.tolist()
     if not ok.all():
         for k in np.flatnonzero(~ok).tolist():
@@ -329,15 +419,20 @@ class ScalarIntake:
             s: {name: None if plain or spec.fields[name].type == "timestamp" else {}
                 for name, (_i, _k, _fn, plain) in self._conv[s].items()}
             for s, spec in schema.streams.items()}
+        # convert_many: stream -> field -> its reader of a column of JSON numbers or booleans (None: no such type)
+        self._json_columns: dict[str, dict[str, JsonColumn | None]] = {
+            s: {name: _json_column(spec.fields[name].type) for name in self._conv[s]}
+            for s, spec in schema.streams.items()}
         # a record with every name: its values in the order of _conv by one call (None: fewer than two names)
         self._getter = {s: operator.itemgetter(*conv) if len(conv) >= 2 else None for s, conv in self._conv.items()}
 
     def convert_many(self, records: list) -> list[tuple[str, int, tuple] | None]:
         """``[convert(r) for r in records]`` for a micro-batch, a column at a time per stream: each field's
         values are taken from every record and converted together (:func:`_column`: a text seen before
-        by a dictionary lookup, timestamps of the usual shape over numpy), instead of a dictionary walk and
-        a converter dispatch per value. A record with anything but the usual (an unknown or ``_`` name,
-        a value not an ASCII text, a value a converter refuses, a missing id or ts) is left to
+        by a dictionary lookup, timestamps of the usual shapes over numpy, a column of JSON numbers or booleans
+        checked at once), instead of a dictionary walk and a converter dispatch per value. A record with
+        anything but the usual (an unknown or ``_`` name, a value neither an ASCII text nor a JSON number or
+        boolean where its field takes one, a value a converter refuses, a missing id or ts) is left to
         :meth:`convert`, so the answers are the same (tests/test_intake.py)."""
         out: list[tuple[str, int, tuple] | None] = [None] * len(records)
         by_stream: dict[str, list[int]] = {}
@@ -387,7 +482,7 @@ class ScalarIntake:
             conv = self._conv[stream]
             raws = zip(*rows) if rows is not None else ([r.get(name) for r in recs] for name in conv)
             for name, (i, _kind, fn, plain), raw in zip(conv, conv.values(), raws):
-                col = _column(raw, fn, plain, self._memos[stream][name])
+                col = _column(raw, fn, plain, self._memos[stream][name], self._json_columns[stream][name])
                 if _NO in col:
                     redo.update(k for k, v in enumerate(col) if v is _NO)
                 if i in required and None in col:
