@@ -22,6 +22,7 @@ Two parts, each scenario in its own process so that peak RSS is its own:
 Run:
   /work/venv/bin/python bench/bench_stream.py compare --customers 2000 --days 7
   python bench/bench_stream.py compare --data samples --batches 1 16 128 1000 --single 3000
+  python bench/bench_stream.py compare --batches 1000 10000 --values json   # typed JSON values, UTC Z timestamps
   /work/venv/bin/python bench/bench_stream.py memory --records 2000000 --keys 250000 --every 100000
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import resource
@@ -77,32 +79,62 @@ def pct(values, q) -> float:
 # --- compare ------------------------------------------------------------------------------------------
 
 
-def _records(data_dir: str, rules: str):
+def _records(data_dir: str, rules: str, values: str = "text"):
     from fraudrules.io.records import parse_inputs
     from fraudrules.jobs.watch import ordered_records
 
     pack = load_pack(rules)
-    return pack, ordered_records(parse_inputs([data_dir], pack.schema), pack.schema)
+    recs = ordered_records(parse_inputs([data_dir], pack.schema), pack.schema)
+    return pack, (json_values(recs, pack.schema) if values == "json" else recs)
 
 
-def run_stream(data_dir: str, rules: str, batch: int) -> dict:
+def json_values(recs: list[dict], schema) -> list[dict]:
+    """The records as a producer that types its values sends them (``--values json``): numbers and booleans
+    as JSON values (an int or duration that is whole as an int), timestamps in UTC with ``Z``, an empty
+    text left out. Not timed."""
+    from fraudrules.executors.stream.intake import timestamp_ns
+
+    out = []
+    for r in recs:
+        fields = schema.streams[r["stream"]].fields
+        typed = {}
+        for name, v in r.items():
+            ftype = fields[name].type if name in fields else None
+            if v == "" or v is None:
+                continue
+            if ftype in ("int", "float", "duration"):
+                x = float(v)
+                v = int(x) if ftype != "float" and x.is_integer() else x
+            elif ftype == "bool":
+                v = v.strip().lower() in ("true", "yes", "1")
+            elif ftype == "timestamp":
+                ns = timestamp_ns(v)
+                v = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+                v += (f".{ns % 1_000_000_000:09d}".rstrip("0") if ns % 1_000_000_000 else "") + "Z"
+            typed[name] = v
+        out.append(typed)
+    return out
+
+
+def run_stream(data_dir: str, rules: str, batch: int, values: str = "text") -> dict:
     from fraudrules.executors.stream import StreamExecutor
 
-    pack, recs = _records(data_dir, rules)
+    pack, recs = _records(data_dir, rules, values)
     plan = compile_pack(pack, "CN")
     ex = StreamExecutor(plan)
     _settle()  # as the watch, serve and NATS commands do once loaded (engine/runtime/heap.py)
     lat = []
-    alerts = 0
+    ids: list[str] = []
     c0 = cpu_s()
     t0 = time.perf_counter()
     for i in range(0, len(recs), batch):
         chunk = recs[i: i + batch]
         s = time.perf_counter()
-        alerts += len(ex.feed_many(chunk))
+        ids.extend(a["alert_id"] for a in ex.feed_many(chunk))
         dt = time.perf_counter() - s
         lat.extend([dt] * len(chunk))  # every record of the chunk waits for the whole chunk
-    alerts += len(ex.flush())
+    ids.extend(a["alert_id"] for a in ex.flush())
+    alerts = len(ids)
     secs = time.perf_counter() - t0
     cpu = cpu_s() - c0
     st = ex.stats
@@ -112,17 +144,19 @@ def run_stream(data_dir: str, rules: str, batch: int) -> dict:
     for i in range(0, len(recs), batch):
         records_from_dicts(recs[i: i + batch], pack.schema)
     norm = cpu_s() - n0
-    return {"scenario": f"stream (feed_many, {batch}/batch)", "records": len(recs), "seconds": secs,
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:12]  # equal whatever --values
+    return {"scenario": f"stream (feed_many, {batch}/batch, {values} values)", "records": len(recs), "seconds": secs,
             "cpu_s": cpu, "normalise_cpu_s": norm,
             "rec_per_s": len(recs) / secs, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
-            "alerts": alerts, "peak_rss_mb": peak_rss_mb(), "live_facts_end": st["live_facts"],
+            "alerts": alerts, "alert_ids_sha256": digest, "peak_rss_mb": peak_rss_mb(),
+            "live_facts_end": st["live_facts"],
             "state_bytes_est": st["state_bytes_est"]}
 
 
-def run_stream_single(data_dir: str, rules: str, n: int) -> dict:
+def run_stream_single(data_dir: str, rules: str, n: int, values: str = "text") -> dict:
     from fraudrules.executors.stream import StreamExecutor
 
-    pack, recs = _records(data_dir, rules)
+    pack, recs = _records(data_dir, rules, values)
     recs = recs[:n]
     ex = StreamExecutor(compile_pack(pack, "CN"))
     _settle()
@@ -138,7 +172,7 @@ def run_stream_single(data_dir: str, rules: str, n: int) -> dict:
         lat.append(time.perf_counter() - s)
     ex.flush()
     secs = time.perf_counter() - t0
-    return {"scenario": "stream-single (feed per record)", "records": len(recs), "seconds": secs,
+    return {"scenario": f"stream-single (feed per record, {values} values)", "records": len(recs), "seconds": secs,
             "cpu_s": cpu_s() - c0,
             "rec_per_s": len(recs) / secs, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
             "cpu_p50_ms": pct(cpu_lat, 50) * 1e3, "cpu_p99_ms": pct(cpu_lat, 99) * 1e3,
@@ -244,7 +278,7 @@ def compare(args) -> None:
                                                                        ("naive", args.batch)]
     for scenario, batch in runs:
         cmd = [sys.executable, __file__, "_one", scenario, str(data), "--rules", args.rules,
-               "--batch", str(batch), "--single", str(args.single)]
+               "--batch", str(batch), "--single", str(args.single), "--values", args.values]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         rows.append(json.loads(out))
         print(json.dumps(rows[-1]), flush=True)
@@ -264,9 +298,9 @@ def compare(args) -> None:
 
 def one(args) -> None:
     if args.scenario == "stream":
-        res = run_stream(args.data, args.rules, args.batch)
+        res = run_stream(args.data, args.rules, args.batch, args.values)
     elif args.scenario == "stream-single":
-        res = run_stream_single(args.data, args.rules, args.single)
+        res = run_stream_single(args.data, args.rules, args.single, args.values)
     else:
         res = run_naive(args.data, args.rules)
     print(json.dumps(res))
@@ -366,12 +400,17 @@ def main() -> None:
     c.add_argument("--batch", type=int, default=1000)
     c.add_argument("--batches", type=int, nargs="+", help="several feed_many batch sizes (e.g. 1 16 128 1000)")
     c.add_argument("--single", type=int, default=3000, help="records fed one by one in the latency scenario")
+    values = {"choices": ["text", "json"], "default": "text",
+              "help": "the records' values as CSV gives them (text) or as a producer that types them sends them "
+                      "(json: numbers and booleans as JSON values, timestamps in UTC with Z)"}
+    c.add_argument("--values", **values)
     o = sub.add_parser("_one")
     o.add_argument("scenario")
     o.add_argument("data")
     o.add_argument("--rules", default=str(REPO / "rules"))
     o.add_argument("--batch", type=int, default=1000)
     o.add_argument("--single", type=int, default=3000)
+    o.add_argument("--values", **values)
     m = sub.add_parser("memory")
     m.add_argument("--records", type=int, default=2_000_000)
     m.add_argument("--keys", type=int, default=250_000)

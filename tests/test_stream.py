@@ -118,6 +118,19 @@ def test_samples_stream_equals_batch_byte_for_byte(samples_records, scalar_max):
     assert s["records_in"] == s["processed"] == len(samples_records) and s["late"] == 0
 
 
+def test_samples_with_typed_json_values_equal_batch(samples_records):
+    """The samples as a producer that types its values sends them (JSON numbers and booleans, timestamps in
+    UTC with Z: bench_stream --values json), in micro-batches whose columns of such values are typed at once
+    (intake._json_numbers, the numpy timestamps): the alert lines of the samples' CSV in batch."""
+    from bench.bench_stream import json_values
+
+    typed = json_values(samples_records, PACK.schema)
+    assert any(isinstance(r.get("amount"), float) for r in typed) and all(r["ts"].endswith("Z") for r in typed)
+    got, ex = stream_lines(PLAN, typed, chunk=1000)
+    assert got == batch_lines_of_dir(SAMPLES)
+    assert ex.stats["processed"] == len(typed)
+
+
 def test_samples_one_record_at_a_time(samples_records):
     """feed() per record, lateness 0: each record is processed as it arrives."""
     want = batch_lines_of_dir(SAMPLES)
