@@ -321,3 +321,25 @@ def test_list_membership_by_set_lookups_equals_by_distinct_values(values):
         want = matcher.contains(vec, few=0).tolist()
         assert matcher.contains(vec, few=10**6).tolist() == want
         assert matcher.contains(vec, few=10**6).tolist() == want  # a prefix list's kept answers
+
+
+# is_round reads both numbers as the decimals they print as; its scalar body repeats the vectorised body's float
+# operations per value (lang.functions.is_round_at), which the expression trees above rarely stress
+ROUND_UNITS = st.one_of(
+    st.sampled_from([0.01, 0.1, 0.5, 1.0, 3.0, 0.3, 100.0, 1000.0, 0.0273, 2.5e-7, 1e-300, 1e16, 1e300, -0.01]),
+    st.decimals(-1000, 1000, places=4, allow_nan=False, allow_infinity=False).map(float), floats)
+ROUND_VALUES = st.one_of(
+    floats, st.integers(-10**7, 10**7).map(lambda n: n / 100), st.integers(-10**7, 10**7).map(lambda n: n * 1000.0),
+    st.sampled_from([0.1 + 0.2, 1.1, 12.34, 2.7e16, 9007199254740993.0, 4503599627370497.5, 1e308, 5e-324,
+                     math.inf, -math.inf, math.nan]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.one_of(st.none(), ROUND_VALUES), min_size=1, max_size=25), st.one_of(st.none(), ROUND_UNITS))
+def test_is_round_record_by_record_equals_the_vectorised_body(xs: list, unit: float | None) -> None:
+    e = Call("is_round", (Field("amount"), Field("fee")))
+    rows = [tuple(x if name == "amount" else unit if name == "fee" else None for name in FIELDS) for x in xs]
+    aggs = [{spec: (FILLERS[k], True) for spec, k in AGG_KIND.items()} for _ in xs]
+    check(e, rows, aggs)
+    fixed = Call("is_round", (Field("amount"), Literal(1000 if unit is None else unit, "number")))
+    check(fixed, rows, aggs)

@@ -8,6 +8,7 @@ time, so the regex is compiled once and bounded (RE2: linear time).
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,9 +201,7 @@ def _is_round(args: list[Vec], const: object) -> Vec:
         return Vec(ok, np.zeros(n, dtype=bool))
     for u in np.unique(uv[valid]).tolist():
         rows = np.flatnonzero(valid & (uv == u))
-        du = _decimal(abs(u))
-        k = max(0, -int(du.as_tuple().exponent))
-        scaled_u = float(du.scaleb(k))
+        du, k, scaled_u = round_unit(u)
         vals = xv[rows]
         if k <= 15 and scaled_u < 2.0 ** 53:
             scale = 10.0 ** k
@@ -217,6 +216,28 @@ def _is_round(args: list[Vec], const: object) -> Vec:
         for i in slow.tolist():
             ok[i] = _multiple(_decimal(xv[i]), du)
     return Vec(ok, np.zeros(n, dtype=bool))
+
+
+def round_unit(u: float) -> tuple[Decimal, int, float]:
+    """An ``is_round`` unit (finite, not 0) as both bodies read it: the decimal it prints as, its decimals k,
+    and the unit scaled by 10^k (an integer)."""
+    du = _decimal(abs(u))
+    k = max(0, -int(du.as_tuple().exponent))
+    return du, k, float(du.scaleb(k))
+
+
+def is_round_at(x: float, unit: tuple[Decimal, int, float]) -> bool:
+    """:func:`_is_round` of one finite x by a unit from :func:`round_unit`, by the same float operations in
+    the same order (scalar evaluators: ~1 µs where the vectorised body on one row costs ~30)."""
+    du, k, scaled_u = unit
+    if k <= 15 and scaled_u < 2.0 ** 53:
+        scale = 10.0 ** k
+        product = x * scale
+        if math.isfinite(product):
+            big = float(round(product))  # half to even, as np.round
+            if abs(big) < 2.0 ** 53:
+                return big / scale == x and math.fmod(big, scaled_u) == 0
+    return _multiple(_decimal(x), du)
 
 
 def is_round_one(x: float | None, unit: float | None) -> bool:

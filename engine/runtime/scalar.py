@@ -41,7 +41,7 @@ from ..columns.types import PhysicalKind
 from ..columns.vec import DTYPES, FILLERS, Vec, kind_of
 from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, Literal, Unary
-from ..lang.functions import FUNCTIONS
+from ..lang.functions import FUNCTIONS, is_round_at, round_unit
 from .evaluate import Evaluator
 from .plan import AggregateSpec
 
@@ -514,6 +514,31 @@ def _coalesce(args, kinds, const):
     return call, kind
 
 
+def _is_round(args, kinds, const):
+    """x a multiple of unit as lang.functions._is_round reads them (decimals), for float arguments: the same
+    float operations per value (functions.is_round_at), each unit's decimals looked up once."""
+    if kinds != [FLT, FLT]:
+        return None
+    x_fn, u_fn = args
+    units: dict[float, tuple] = {}
+
+    def call(v, a):
+        x = x_fn(v, a)
+        if x is None:
+            return False
+        u = u_fn(v, a)
+        if u is None or u == 0 or not (math.isfinite(x) and math.isfinite(u)):
+            return False
+        unit = units.get(u)
+        if unit is None:
+            if len(units) >= MEMO_MAX:
+                units.clear()
+            unit = units[u] = round_unit(u)
+        return is_round_at(x, unit)
+
+    return call, BOOL
+
+
 def _same_kind(make: Callable) -> Callable:
     """Use a scalar body only for a float argument (else the vectorised body on one row)."""
     def guarded(args, kinds, const):
@@ -536,7 +561,7 @@ _SCALAR_BODIES: dict[str, Callable] = {
     "hour": _clock("hour", lambda d: d.hour),
     "weekday": _clock("weekday", lambda d: d.isoweekday()),
     "minutes": _same_kind(_unary(lambda x: x / 60.0, FLT)),
-    # is_round: its vectorised body on one row (memoised): it reads both numbers as decimals (#12)
+    "is_round": _is_round,
     "abs": _same_kind(_unary(abs, FLT)),
     "least": _extreme(_np_min),
     "greatest": _extreme(_np_max),
