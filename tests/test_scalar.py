@@ -343,3 +343,23 @@ def test_is_round_record_by_record_equals_the_vectorised_body(xs: list, unit: fl
     check(e, rows, aggs)
     fixed = Call("is_round", (Field("amount"), Literal(1000 if unit is None else unit, "number")))
     check(fixed, rows, aggs)
+
+
+TEXT_FLOATS = st.one_of(floats, st.sampled_from([2.0 ** 53, 2.0 ** 53 + 2, -(2.0 ** 53), 1e16, 1e-5, 0.1 + 0.2, 123456789.125,
+                                                  1.5e300, 5e-324, -0.0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), TEXT_FLOATS), st.one_of(st.none(), timestamps),
+                          st.one_of(st.none(), st.booleans()), st.one_of(st.none(), texts)), min_size=1, max_size=20))
+def test_string_and_concat_record_by_record_equal_the_vectorised_bodies(values: list) -> None:
+    """string() and concat() of each kind write what lang.functions._to_text writes for the column: whole
+    floats within 2^53 as integers, other floats as numpy prints them, booleans as True/False, null as
+    empty in concat and null in string."""
+    rows = [(x, None, t, None, b, s, None) for x, t, b, s in values]
+    aggs = [{spec: (FILLERS[k], True) for spec, k in AGG_KIND.items()} for _ in values]
+    for name in ("amount", "ts", "flag", "channel"):
+        check(Call("string", (Field(name),)), rows, aggs)
+    check(Call("concat", (Field("amount"), Literal("|", "string"), Field("ts"), Field("flag"), Field("channel"))),
+          rows, aggs)
+    check(Call("concat", (Binary("/", Field("amount"), Literal(0.0, "number")), Field("amount"))), rows, aggs)

@@ -539,6 +539,48 @@ def _is_round(args, kinds, const):
     return call, BOOL
 
 
+def _float_text(x: float) -> str:
+    # as lang.functions._to_text: a whole float within 2^53 prints as an integer, any other as numpy prints it
+    if math.isfinite(x) and math.floor(x) == x and abs(x) < 2.0 ** 53:
+        return str(int(x))
+    return str(np.float64(x))
+
+
+# a value of each physical kind as lang.functions._to_text writes it (concat, string)
+_TEXT_OF: dict[PhysicalKind, Callable[[Any], str]] = {
+    OBJ: str, FLT: _float_text, TS: str, BOOL: lambda b: "True" if b else "False"}
+
+
+def _string(args, kinds, const):
+    text = _TEXT_OF.get(kinds[0])
+    if text is None:
+        return None
+    arg = args[0]
+
+    def call(v, a):
+        x = arg(v, a)
+        return None if x is None else text(x)
+
+    return call, OBJ
+
+
+def _concat(args, kinds, const):
+    texts = [_TEXT_OF.get(k) for k in kinds]
+    if None in texts:
+        return None
+    parts = list(zip(args, texts))
+
+    def call(v, a):
+        out = []
+        for arg, text in parts:
+            x = arg(v, a)
+            if x is not None:  # null as empty; the result is never null
+                out.append(text(x))
+        return "".join(out)
+
+    return call, OBJ
+
+
 def _same_kind(make: Callable) -> Callable:
     """Use a scalar body only for a float argument (else the vectorised body on one row)."""
     def guarded(args, kinds, const):
@@ -574,4 +616,6 @@ _SCALAR_BODIES: dict[str, Callable] = {
     "matches": _matches,
     "is_null": _is_null,
     "coalesce": _coalesce,
+    "string": _string,
+    "concat": _concat,
 }
