@@ -241,13 +241,14 @@ def is_round_at(x: float, unit: tuple[Decimal, int, float]) -> bool:
 
 
 def is_round_one(x: float | None, unit: float | None) -> bool:
-    """``is_round`` of one value (scalar evaluators): the same answer as the vectorised body."""
+    """``is_round`` of one pair of values, nulls included: :func:`is_round_at` behind the vectorised body's
+    checks (runtime.scalar's body does the same, with each unit read once)."""
     if x is None or unit is None:
         return False
     x, unit = float(x), float(unit)
-    if unit == 0 or not (np.isfinite(x) and np.isfinite(unit)):
+    if unit == 0 or not (math.isfinite(x) and math.isfinite(unit)):
         return False
-    return _multiple(_decimal(x), _decimal(abs(unit)))
+    return is_round_at(x, round_unit(unit))
 
 
 def _multiple(x: Decimal, unit: Decimal) -> bool:
