@@ -92,6 +92,7 @@ def json_values(recs: list[dict], schema) -> list[dict]:
     """The records as a producer that types its values sends them (``--values json``): numbers and booleans
     as JSON values (an int or duration that is whole as an int), timestamps in UTC with ``Z``, an empty
     text left out. Not timed."""
+    from fraudrules.columns.types import NUMERIC_TYPES, LogicalType
     from fraudrules.executors.stream.intake import timestamp_ns
 
     out = []
@@ -102,12 +103,12 @@ def json_values(recs: list[dict], schema) -> list[dict]:
             ftype = fields[name].type if name in fields else None
             if v == "" or v is None:
                 continue
-            if ftype in ("int", "float", "duration"):
+            if ftype in NUMERIC_TYPES:
                 x = float(v)
-                v = int(x) if ftype != "float" and x.is_integer() else x
-            elif ftype == "bool":
+                v = int(x) if ftype != LogicalType.FLOAT and x.is_integer() else x
+            elif ftype == LogicalType.BOOL:
                 v = v.strip().lower() in ("true", "yes", "1")
-            elif ftype == "timestamp":
+            elif ftype == LogicalType.TIMESTAMP:
                 ns = timestamp_ns(v)
                 v = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
                 v += (f".{ns % 1_000_000_000:09d}".rstrip("0") if ns % 1_000_000_000 else "") + "Z"

@@ -21,7 +21,7 @@ import numpy as np
 import re2 as _re  # RE2 guarantees linear-time matching: a rule cannot hang the engine
 
 from ..columns import phones
-from ..columns.types import NUMERIC_TYPES, STRING_TYPES, LogicalType
+from ..columns.types import NUMERIC_TYPES, STRING_TYPES, LogicalType, PhysicalKind
 from ..columns.vec import Coded, Vec, distinct_at, empty_array
 
 if TYPE_CHECKING:  # pandas loads where a body needs it: lint and --help never evaluate (issue #9)
@@ -392,6 +392,18 @@ def _to_text(v: Vec) -> np.ndarray:
         text = vals.astype(str).astype(object)
     text[v.null] = ""
     return text
+
+
+def _float_text(x: float) -> str:
+    if math.isfinite(x) and math.floor(x) == x and abs(x) < 2.0 ** 53:
+        return str(int(x))
+    return str(np.float64(x))
+
+
+# one value of each physical kind as _to_text writes its column (the scalar bodies of string and concat)
+TEXT_OF_KIND: dict[PhysicalKind, Callable[[object], str]] = {
+    PhysicalKind.OBJECT: str, PhysicalKind.FLOAT: _float_text, PhysicalKind.INT: str,
+    PhysicalKind.BOOL: lambda b: "True" if b else "False"}
 
 
 def _int_texts(ints: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from ..columns.types import PhysicalKind
 from ..columns.vec import DTYPES, FILLERS, Vec, kind_of
 from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, Literal, Unary
-from ..lang.functions import FUNCTIONS, is_round_at, round_unit
+from ..lang.functions import FUNCTIONS, TEXT_OF_KIND, is_round_at, round_unit
 from .evaluate import Evaluator
 from .plan import AggregateSpec
 
@@ -539,20 +539,8 @@ def _is_round(args, kinds, const):
     return call, BOOL
 
 
-def _float_text(x: float) -> str:
-    # as lang.functions._to_text: a whole float within 2^53 prints as an integer, any other as numpy prints it
-    if math.isfinite(x) and math.floor(x) == x and abs(x) < 2.0 ** 53:
-        return str(int(x))
-    return str(np.float64(x))
-
-
-# a value of each physical kind as lang.functions._to_text writes it (concat, string)
-_TEXT_OF: dict[PhysicalKind, Callable[[Any], str]] = {
-    OBJ: str, FLT: _float_text, TS: str, BOOL: lambda b: "True" if b else "False"}
-
-
 def _string(args, kinds, const):
-    text = _TEXT_OF.get(kinds[0])
+    text = TEXT_OF_KIND.get(kinds[0])
     if text is None:
         return None
     arg = args[0]
@@ -565,7 +553,7 @@ def _string(args, kinds, const):
 
 
 def _concat(args, kinds, const):
-    texts = [_TEXT_OF.get(k) for k in kinds]
+    texts = [TEXT_OF_KIND.get(k) for k in kinds]
     if None in texts:
         return None
     parts = list(zip(args, texts))
