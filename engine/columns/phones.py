@@ -220,21 +220,57 @@ def _national_prefix(code: int) -> re.Pattern | None:
 # Below this many distinct numbers, country_one/type_one (cached) cost less than Arrow's calls.
 MANY_MIN = 64
 
+# A stream release asks country() or number_type() of a few hundred numbers, most of them asked in earlier
+# releases, and the numbering plan's Arrow calls cost about as much for 64 numbers as for thousands. So the
+# answers of calls of up to MEMO_CALL_MAX texts are kept, up to MEMO_MAX per function (then it starts afresh).
+# Larger calls (a batch column's distinct values) are neither kept nor looked up: they would hold every
+# number of a run for nothing.
+MEMO_CALL_MAX = 4096
+MEMO_MAX = 200_000
+_COUNTRY_MEMO: dict[str, str | None] = {}
+_TYPE_MEMO: dict[str, str | None] = {}
+_UNSET = object()
+
 
 def country_many(texts: Sequence[str]) -> list[str | None]:
     """``country_one`` of each of ``texts``; the "+"-and-digits ones answered together from the
     numbering plan (numbering.describe_e164), the rest one by one."""
-    return _many(texts, country_one, lambda region, kind: None if region in (None, "001", "ZZ") else region)
+    return _many(texts, country_one, lambda region, kind: None if region in (None, "001", "ZZ") else region,
+                 _COUNTRY_MEMO)
 
 
 def type_many(texts: Sequence[str]) -> list[str | None]:
     """``type_one`` of each of ``texts``, as ``country_many`` answers them."""
     names = _type_names()
-    return _many(texts, type_one, lambda region, kind: None if kind is None else names.get(kind, "unknown"))
+    return _many(texts, type_one, lambda region, kind: None if kind is None else names.get(kind, "unknown"),
+                 _TYPE_MEMO)
 
 
 def _many(texts: Sequence[str], one: Callable[[str], str | None],
-          answer: Callable[[str | None, int | None], str | None]) -> list[str | None]:
+          answer: Callable[[str | None, int | None], str | None],
+          memo: dict[str, str | None]) -> list[str | None]:
+    if len(texts) > MEMO_CALL_MAX:
+        return _answered(texts, one, answer)
+    answers: dict[str, str | None] = {}
+    todo = []
+    for t in dict.fromkeys(texts):
+        got = memo.get(t, _UNSET)  # one atomic read: a thread clearing the memo meanwhile costs a recompute
+        if got is _UNSET:
+            todo.append(t)
+        else:
+            answers[t] = got  # type: ignore[assignment]
+    if todo:
+        new = dict(zip(todo, _answered(todo, one, answer)))
+        answers.update(new)
+        if len(memo) + len(new) > MEMO_MAX:
+            memo.clear()
+        if len(new) <= MEMO_MAX:
+            memo.update(new)
+    return [answers[t] for t in texts]
+
+
+def _answered(texts: Sequence[str], one: Callable[[str], str | None],
+              answer: Callable[[str | None, int | None], str | None]) -> list[str | None]:
     if len(texts) < MANY_MIN:
         return [one(t) for t in texts]
     import pyarrow as pa

@@ -95,6 +95,45 @@ def test_kept_one_is_kept_as_written_one_text_at_a_time(texts):
             assert phones.normalise_one(t, "CN") == t
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(_NUMBER, min_size=1, max_size=150), min_size=2, max_size=4), st.integers(5, 60))
+def test_answers_kept_between_calls_are_phonenumbers_answers(calls, memo_max):
+    """Calls that share numbers, as a stream's releases do, the memo from one call to the next (and full, so
+    that it starts afresh): each call's answers equal country_one's and type_one's, repeats included."""
+    from unittest.mock import patch
+
+    with patch.object(phones, "MEMO_MAX", memo_max), patch.object(phones, "_COUNTRY_MEMO", {}), \
+            patch.object(phones, "_TYPE_MEMO", {}):
+        for i, texts in enumerate(calls):
+            texts = texts + calls[i - 1][: len(texts) // 2] + texts[:3]  # numbers asked before, and repeats
+            countries, kinds = _by_one(texts)
+            assert phones.country_many(texts) == countries
+            assert phones.type_many(texts) == kinds
+            assert len(phones._COUNTRY_MEMO) <= memo_max and len(phones._TYPE_MEMO) <= memo_max
+
+
+def test_numbers_asked_before_are_not_asked_of_the_numbering_plan_again(monkeypatch):
+    """A call of up to MEMO_CALL_MAX numbers keeps its answers: the next call with the same numbers does not
+    reach numbering.describe_e164, and gets the same answers. A larger call (a batch column's distinct values)
+    keeps nothing."""
+    monkeypatch.setattr(phones, "_TYPE_MEMO", {})
+    texts = _examples()[:300]
+    first = phones.type_many(texts)
+    assert len(phones._TYPE_MEMO) == len(texts)
+
+    def asked(_texts):
+        raise AssertionError("asked the numbering plan again")
+
+    monkeypatch.setattr(numbering, "describe_e164", asked)
+    assert phones.type_many(list(reversed(texts))) == list(reversed(first))
+    monkeypatch.undo()
+    monkeypatch.setattr(phones, "_TYPE_MEMO", {})
+    many = _examples()[: phones.MEMO_CALL_MAX + 1]
+    assert len(many) > phones.MEMO_CALL_MAX
+    assert phones.type_many(many) == _by_one(many)[1]
+    assert phones._TYPE_MEMO == {}
+
+
 def test_kept_one_leaves_a_strippable_national_prefix_to_the_parser():
     # +86 0...: CN's national prefix after the code; +44 7...: no prefix to strip; +1 1...: NANPA's "1"
     assert [phones.kept_one(t) for t in ["+8601012345678", "+861012345678", "+447911123456", "+12015550123",
