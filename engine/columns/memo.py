@@ -21,3 +21,20 @@ def memo_map(values: Sequence[Hashable], memo: dict, fn: Callable[[Any], Any], m
                 x = values[k]
                 out[k] = memo[x] = fn(x)
     return out
+
+
+def memo_many(values: Sequence[Hashable], memo: dict, many: Callable[[list], list], max_entries: int) -> list:
+    """:func:`memo_map` whose misses are answered together: ``many`` takes the distinct values not in ``memo``
+    and gives their answers in order (a function whose cost is mostly per call, such as Arrow's). The memo
+    never holds more than ``max_entries``: it is emptied when the new answers would not fit."""
+    get = memo.get
+    out = [get(x, _MISS) for x in values]  # one read per value: a thread emptying the memo costs a recompute
+    if _MISS not in out:
+        return out
+    misses = list(dict.fromkeys(x for x, got in zip(values, out) if got is _MISS))
+    answers = dict(zip(misses, many(misses)))
+    if len(memo) + len(answers) > max_entries:
+        memo.clear()
+    if len(answers) <= max_entries:
+        memo.update(answers)
+    return [answers[x] if got is _MISS else got for x, got in zip(values, out)]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import numbering
+from .memo import memo_many
 from .vec import distinct_values
 
 if TYPE_CHECKING:  # phonenumbers loads at the first number parsed: lint and --help never parse one (issue #9)
@@ -229,7 +230,6 @@ MEMO_CALL_MAX = 4096
 MEMO_MAX = 200_000
 _COUNTRY_MEMO: dict[str, str | None] = {}
 _TYPE_MEMO: dict[str, str | None] = {}
-_UNSET = object()
 
 
 def country_many(texts: Sequence[str]) -> list[str | None]:
@@ -251,22 +251,7 @@ def _many(texts: Sequence[str], one: Callable[[str], str | None],
           memo: dict[str, str | None]) -> list[str | None]:
     if len(texts) > MEMO_CALL_MAX:
         return _answered(texts, one, answer)
-    answers: dict[str, str | None] = {}
-    todo = []
-    for t in dict.fromkeys(texts):
-        got = memo.get(t, _UNSET)  # one atomic read: a thread clearing the memo meanwhile costs a recompute
-        if got is _UNSET:
-            todo.append(t)
-        else:
-            answers[t] = got  # type: ignore[assignment]
-    if todo:
-        new = dict(zip(todo, _answered(todo, one, answer)))
-        answers.update(new)
-        if len(memo) + len(new) > MEMO_MAX:
-            memo.clear()
-        if len(new) <= MEMO_MAX:
-            memo.update(new)
-    return [answers[t] for t in texts]
+    return memo_many(texts, memo, lambda misses: _answered(misses, one, answer), MEMO_MAX)
 
 
 def _answered(texts: Sequence[str], one: Callable[[str], str | None],
