@@ -138,10 +138,13 @@ class _Agg:
     def entries(self) -> int:
         return sum(self._size(v) for v in self.keys.values())
 
-    def _dumped(self, ts: int, x: Any, q: int) -> list:
+    def _dumped(self, ts: int, x: Any, q: int) -> tuple:
         """An entry in a checkpoint: (ts, payload), and its position when a bounded aggregate of an earlier step
-        may read it at a record before the checkpoint (keep > w), where ties in ts need the total order."""
-        return [ts, x] if self.keep == self.w else [ts, x, q]
+        may read it at a record before the checkpoint (keep > w), where ties in ts need the total order.
+        Dumps are tuples, which JSON writes as lists: the guard's in-memory snapshots (guard.py) then hold
+        no container the collector tracks per entry, and share the entries' own tuples where the layouts
+        are the same."""
+        return (ts, x) if self.keep == self.w else (ts, x, q)
 
     def live_keys(self) -> int:
         return len(self.keys)
@@ -262,7 +265,7 @@ class _Count(_Listed):
         return hi - lo, [e[2] for e in ent[lo:min(hi, lo + limit)]]
 
     def dump(self):
-        return [[k, [list(e) for e in ent]] for k, ent in self.own()]
+        return [[k, list(ent)] for k, ent in self.own()]  # entries (ts, q, id): the checkpoint layout
 
     def load(self, data):
         self.keys = OrderedDict((k, [(int(t), int(q), rid) for t, q, rid in entries]) for k, entries in data)
@@ -488,7 +491,7 @@ class _Distinct(_Cursor):
         return len(first), first[:limit]
 
     def dump(self):
-        return [[k, [list(e) for e in ent[self._dump_from(k):]]] for k, ent in self.keys.items()]
+        return [[k, ent[self._dump_from(k):]] for k, ent in self.keys.items()]  # (ts, value, q): the layout
 
     def load(self, data):
         self._loaded(OrderedDict((k, [(int(t), v, int(q)) for t, v, q in entries]) for k, entries in data))
@@ -586,7 +589,7 @@ class _IsNew(_Eager):
         return new, False
 
     def dump(self):
-        return [[k, v, ts] for (k, v), ts in self.keys.items()]
+        return [(k, v, ts) for (k, v), ts in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
@@ -615,7 +618,7 @@ class _SincePrev(_Eager):
         return (float(ts - prev) / NS, False) if found else (0.0, True)
 
     def dump(self):
-        return [[k, ts] for k, ts in self.keys.items()]
+        return [(k, ts) for k, ts in self.keys.items()]
 
     def load(self, data):
         self.keys = OrderedDict((k, int(ts)) for k, ts in data)

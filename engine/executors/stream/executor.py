@@ -1368,7 +1368,7 @@ class StreamExecutor:
             "next_q": self.next_q,
             "max_ts": self.max_ts,
             "last_ts": self.last_ts,
-            "pending": [[ts, arr, s, list(row)] for ts, arr, s, row in sorted(self._heap)],
+            "pending": sorted(self._heap),  # (ts, arrival, stream, row) tuples: JSON writes them as lists
             "aggregates": [[spec_signature(s), self._aggs[s].dump()] for s in self._specs],
             "rule_state": rules,
             "seen_ids": None if self.seen_ids is None else self.seen_ids.dump(),
