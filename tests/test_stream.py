@@ -387,6 +387,22 @@ def test_checkpoint_roundtrip_in_process(samples_records):
     assert [alert_line(a) for a in out] == want
 
 
+def test_a_state_dict_stays_as_it_was_while_the_state_moves_on(samples_records):
+    """state_dict() shares the window entries' tuples with the live state, and the guard keeps what it returns
+    as it is (no JSON) to roll back to: later records that add, trim and expire entries must not change it."""
+    ex = StreamExecutor(PLAN, lateness=60)
+    cut = len(samples_records) // 3
+    ex.feed_many(samples_records[:cut])
+    snapshot = ex.state_dict()
+    before = json.dumps(snapshot, allow_nan=False)
+    assert any(entries for _, data in snapshot["aggregates"] for _key, entries in data if isinstance(entries, list))
+    for i in range(cut, len(samples_records), 500):
+        ex.feed_many(samples_records[i: i + 500])
+    ex.flush()
+    assert json.dumps(ex.state_dict(), allow_nan=False) != before
+    assert json.dumps(snapshot, allow_nan=False) == before
+
+
 def test_state_from_another_rule_pack_is_refused(samples_records, tmp_path):
     ex = StreamExecutor(PLAN)
     ex.feed_many(samples_records[:100])
