@@ -211,7 +211,8 @@ def main() -> None:
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Where chunked scoring spills records [default: the system's temporary folder].")
 @click.option("--jobs", "jobs", type=click.IntRange(1),
-              help="Rules evaluated at once, in worker processes; the outputs are the same for any number "
+              help="Rules evaluated at once, in worker processes (a run of fewer than 250,000 records keeps "
+                   "them in one); the outputs are the same for any number "
                    "[default: every core, no more than there are rules].")
 @click.option("--engine", type=click.Choice(["batch", "spark"]), default="batch", show_default=True,
               help="spark: score on Apache Spark (pip install 'fraudrules[spark]'); Parquet datasets in --out "
