@@ -29,15 +29,17 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}), file=sys.stderr)
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules}),
+                  "names": sorted(sys.modules)}), file=sys.stderr)
 """
 
 
-def loaded(args: list[str]) -> tuple[int, set[str]]:
+def loaded(args: list[str], names: bool = False) -> tuple[int, set[str]]:
+    """The exit code and the top-level modules the command loaded (``names``: every module's full name)."""
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     report = json.loads(proc.stderr.strip().splitlines()[-1])
-    return report["code"], set(report["modules"])
+    return report["code"], set(report["names" if names else "modules"])
 
 
 @pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["serve", "--help"], ["generate", "--help"],
@@ -68,6 +70,16 @@ def test_score_still_loads_what_it_needs(tmp_path):
     assert code == 0
     assert {"numpy", "pandas", "pyarrow", "phonenumbers"} <= modules
     assert (tmp_path / "out" / "alerts.jsonl").stat().st_size > 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_pyarrow_parquet_loads_only_for_parquet(tmp_path, fmt):
+    """pyarrow.parquet (~15 ms of imports, with pyarrow.fs and ssl) loads when a run reads or writes Parquet, or
+    spills: a CSV input scored to JSON Lines leaves it out."""
+    code, names = loaded(["score", str(REPO / "samples"), "--rules", str(REPO / "rules"),
+                          "--out", str(tmp_path / "out"), "-q", "--format", fmt], names=True)
+    assert code == 0 and (tmp_path / "out" / f"alerts.{fmt}").stat().st_size > 0
+    assert ("pyarrow.parquet" in names) == (fmt == "parquet")
 
 
 def test_what_score_imports_to_start_its_read_leaves_pandas_out():

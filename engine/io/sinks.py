@@ -23,18 +23,20 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..columns.arrow_text import holds_json_escapes, joined_bytes, large_text
 from ..runtime.alerts import Alerts
 from .output_set import check_out_dir, fsync_path, start_writeback  # noqa: F401  (check_out_dir: its callers import it here)
 from .threads import ahead_threads, map_ahead
+
+if TYPE_CHECKING:  # pyarrow.parquet loads when a Parquet file is written (~15 ms a run)
+    import pyarrow.parquet as pq
 
 FORMATS = ("jsonl", "csv", "parquet")
 FLAT_ALERT_COLUMNS = [
@@ -452,6 +454,8 @@ class FrameWriter:
         if self.fmt == "parquet":
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
+                import pyarrow.parquet as pq
+
                 self._parquet = pq.ParquetWriter(self._tmp, table.schema)
             self._parquet.write_table(table.cast(self._parquet.schema))
             return
@@ -480,6 +484,8 @@ class FrameWriter:
         if self._parquet is not None:
             self._parquet.close()
         elif self.fmt == "parquet":  # nothing was written: an empty file would not be Parquet
+            import pyarrow.parquet as pq
+
             pq.write_table(pa.table({}), self._tmp)
         self._atomic.__exit__(None, None, None)
 

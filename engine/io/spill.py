@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import OutputError
 from ..pack.streams import Schema
@@ -166,6 +165,8 @@ class Spill:
         release_memory()
 
     def _flush(self, result: Any, index: int) -> None:
+        import pyarrow.parquet as pq  # only a run that spills writes Parquet (~15 ms of imports otherwise)
+
         if index in self._owner and self._owner[index] is not result:
             # a reader restarted this input on its slow path: drop what the first attempt spilled
             for stream in self.files:
