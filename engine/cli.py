@@ -86,11 +86,13 @@ def _fail_rules(exc: RuleErrors | RuleError) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _load_pack(rules: str):
+def _load_pack(rules: str, tests: bool = False):
+    """The pack, or exit 2 with its errors. ``tests``: read and check the rules' inline tests too (lint and test
+    do; the commands that only evaluate rules skip them, most of a pack's YAML: pack.loader.load_pack)."""
     from .pack.loader import load_pack
 
     try:
-        return load_pack(rules)
+        return load_pack(rules, tests=tests)
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
 
@@ -480,7 +482,7 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
         if root != Path(p).resolve() and root not in Path(p).resolve().parents:
             _usage(f"{p} is not in the rule pack {rules}/: test runs rules of the pack given by --rules "
                    f"(e.g. fraudrules test {p} --rules DIR, where DIR holds streams.yaml)")
-    pack = _tuned(_load_pack(rules), param_sets, list_files)
+    pack = _tuned(_load_pack(rules, tests=True), param_sets, list_files)
     wanted = {str(Path(p).resolve()) for p in paths}
     selected = [r for r in pack.rules
                 if not wanted or str(Path(r.path).resolve()) in wanted

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from fraudrules.errors import RuleErrors
 from fraudrules.pack.lint import lint_pack
-from fraudrules.pack.loader import rule_files
+from fraudrules.pack.loader import load_pack, rule_files
+from fraudrules.runtime.plan import compile_pack
 from tests.helpers import REPO, make_pack
 
 BASE = """
@@ -133,3 +138,59 @@ def test_lint_of_the_whole_pack_loads_it_once(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "history horizon" in result.output and "payment:" in result.output
     assert len(loads) == 1
+
+
+# --- what the commands that only evaluate rules read of a pack ---------------------------------------------
+
+
+def test_a_pack_loaded_without_its_tests_has_the_same_rules():
+    """score, watch and serve load the pack with tests=False: the inline tests are parsed as YAML only. Every
+    rule, list, macro and the policy are the same, and so is the compiled plan and its digest (checkpoints)."""
+    full, bare = load_pack(REPO / "rules"), load_pack(REPO / "rules", tests=False)
+    assert sum(len(r.tests) for r in full.rules) > 100 and not any(r.tests for r in bare.rules)
+
+    def rule_only(r):
+        return dataclasses.replace(r, tests=(), node=None)
+
+    assert [rule_only(r) for r in bare.rules] == [rule_only(r) for r in full.rules]
+    assert (bare.schema, bare.lists, bare.macros, bare.policy, bare.digest) == (
+        full.schema, full.lists, full.macros, full.policy, full.digest)
+    assert compile_pack(bare, "CN").digest == compile_pack(full, "CN").digest
+
+
+BROKEN_TEST = """
+tests:
+  - name: pos
+    records: nope
+    expect: [p1]
+"""
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "fraudrules", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO)
+
+
+def test_a_broken_inline_test_stops_lint_and_test_but_not_score(tmp_path):
+    pack = make_pack(tmp_path, {"r": rule(extra=BROKEN_TEST)})
+    with pytest.raises(RuleErrors, match="'records' must be a list"):
+        load_pack(pack)
+    assert [r.id for r in load_pack(pack, tests=False).rules] == ["R-1"]
+    lint = _cli("lint", "--rules", pack)
+    said = lint.stdout + lint.stderr
+    assert lint.returncode == 2 and "r.yaml:11:5: error: test 'pos': 'records' must be a list" in said, said
+    assert _cli("test", "--rules", pack).returncode == 2
+    score = _cli("score", REPO / "samples", "--rules", pack, "--out", tmp_path / "out", "-q")
+    assert score.returncode == 0, score.stderr
+    assert (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("extra, message, where", [
+    ("tests:\n  - name: [unclosed\n", "", "r.yaml:"),  # YAML syntax: still parsed, so still an error
+    (TESTS + TESTS, "duplicate key 'tests'", "r.yaml:"),
+])
+def test_a_pack_loaded_without_its_tests_still_refuses_bad_yaml_there(tmp_path, extra, message, where):
+    pack = make_pack(tmp_path, {"r": rule(extra=extra)})
+    with pytest.raises(RuleErrors) as caught:
+        load_pack(pack, tests=False)
+    assert message in str(caught.value) and where in str(caught.value)

@@ -662,6 +662,9 @@ def pack_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+_TESTS = frozenset({"tests"})  # a rule file's key that load_pack(tests=False) leaves unread
+
+
 def _optional_file(path: Path, parse, default, errors: list[RuleError]):
     """Parse an optional pack file, collecting its errors; ``default`` when absent."""
     if not path.exists():
@@ -675,11 +678,16 @@ def _optional_file(path: Path, parse, default, errors: list[RuleError]):
     return value
 
 
-def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool = True) -> RulePack:
+def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool = True,
+              tests: bool = True) -> RulePack:
     """Load a rule pack; raises RuleErrors listing every problem found.
 
     ``only`` restricts the rules to the given files (the pack's streams,
-    lists, macros and policy are still loaded from ``root``).
+    lists, macros and policy are still loaded from ``root``). ``tests=False``:
+    the rules' inline ``tests:`` are parsed as YAML only, not read or checked,
+    and every rule has none (``score``, ``watch``, ``serve``: they evaluate
+    rules and never run their tests, which are most of a pack's YAML and
+    about 60% of its load; ``lint`` and ``test`` read them).
     """
     root = Path(root)
     errors: list[RuleError] = []
@@ -711,7 +719,7 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
     seen: dict[str, Rule] = {}
     for p in only if only is not None else rule_files(root):
         try:
-            node = load_yaml_file(p)
+            node = load_yaml_file(p, skip=frozenset() if tests else _TESTS)
         except RuleError as exc:
             errors.append(exc)
             continue

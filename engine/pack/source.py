@@ -119,7 +119,9 @@ def _loc(path: str, mark: yaml.Mark) -> SourceLocation:
     return SourceLocation(path, mark.line + 1, mark.column + 1)
 
 
-def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[int]) -> Node:
+def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[int],
+             skip: frozenset[str] = frozenset()) -> Node:
+    """``skip``: keys of this mapping whose values are left out, neither converted nor counted."""
     counter[0] += 1
     if depth > MAX_DEPTH:
         raise RuleError(f"nesting deeper than {MAX_DEPTH} levels", _loc(path, node.start_mark))
@@ -136,9 +138,11 @@ def _convert(node: yaml.Node, path: str, text: str, depth: int, counter: list[in
             if not isinstance(key_node, yaml.ScalarNode):
                 raise RuleError("mapping keys must be plain strings", _loc(path, key_node.start_mark))
             key = key_node.value  # what construct_scalar gives a scalar key, whatever its tag
-            if key in out:
+            if key in key_locs:
                 raise RuleError(f"duplicate key {key!r}", _loc(path, key_node.start_mark))
             key_locs[key] = _loc(path, key_node.start_mark)
+            if key in skip:
+                continue
             out[key] = _convert(value_node, path, text, depth + 1, counter)
         return Node(out, loc, key_locs=key_locs)
     if isinstance(node, yaml.SequenceNode):
@@ -176,8 +180,10 @@ _SCALARS = yaml.SafeLoader("")
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml_text(text: str, path: str) -> Node:
-    """Parse one YAML document from ``text`` into located Nodes."""
+def load_yaml_text(text: str, path: str, skip: frozenset[str] = frozenset()) -> Node:
+    """Parse one YAML document from ``text`` into located Nodes. ``skip``: keys of the top-level mapping whose
+    values are only parsed as YAML, not converted (a rule's inline ``tests:``, most of a pack's nodes, when the
+    caller evaluates rules and never runs their tests)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise RuleError(f"file larger than {MAX_FILE_BYTES} bytes", SourceLocation(path))
     try:
@@ -190,11 +196,11 @@ def load_yaml_text(text: str, path: str) -> Node:
         raise RuleError(f"YAML syntax: {exc}", SourceLocation(path)) from None
     if composed is None:
         raise RuleError("file is empty", SourceLocation(path, 1, 1))
-    return _convert(composed, path, text, 0, [0])
+    return _convert(composed, path, text, 0, [0], skip)
 
 
-def load_yaml_file(path: Path | str) -> Node:
-    """Read and parse a YAML file; unreadable or non-UTF-8 files are RuleErrors."""
+def load_yaml_file(path: Path | str, skip: frozenset[str] = frozenset()) -> Node:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files are RuleErrors. ``skip``: as load_yaml_text."""
     p = Path(path)
     try:
         if not stat.S_ISREG(p.stat().st_mode):  # a FIFO would block the load forever
@@ -210,4 +216,4 @@ def load_yaml_file(path: Path | str) -> Node:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise RuleError("file is not valid UTF-8", SourceLocation(str(p), line, 1)) from None
-    return load_yaml_text(text, str(p))
+    return load_yaml_text(text, str(p), skip)

@@ -118,7 +118,7 @@ class DecisionService:
         """Load the pack, then recover: the checkpoint, then the log after it. Synchronous."""
         state_dir = self.opts.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        plan = compile_pack(load_pack(self.opts.rules), self.opts.region)
+        plan = compile_pack(load_pack(self.opts.rules, tests=False), self.opts.region)
         ex = self._new_executor(plan)
         ckpt = None
         if self.checkpoint_path.exists():
@@ -333,7 +333,7 @@ class DecisionService:
         """Load and check the pack again; swap only if it loads. Never leaves the service without a pack."""
         t0 = time.perf_counter()
         try:
-            plan = compile_pack(load_pack(self.opts.rules), self.opts.region)
+            plan = compile_pack(load_pack(self.opts.rules, tests=False), self.opts.region)
         except (RuleErrors, RuleError) as exc:
             errors = [str(e) for e in exc.errors] if isinstance(exc, RuleErrors) else [str(exc)]
             self.metrics.reloads["failed"] += 1
