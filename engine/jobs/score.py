@@ -82,7 +82,7 @@ Progress = Callable[[str, int, "int | None"], None]
 RuleResult = tuple[int, int, np.ndarray, UnstampedAlerts]
 # Below this many records the rules run in this process: forking workers (page tables, copy-on-write faults,
 # results pickled back) costs more than the second core saves. On the 2-vCPU bench machine one process was
-# 3-20% faster end to end at 100k and 200k records, the same at 300k, and forked workers 15-30% faster at 400k
+# 3-8% faster end to end at 100k and 200k records, the same at 300k, and forked workers 15-30% faster at 400k
 # (docs/benchmarks.md, "Twenty-eighth pass"). It was 50,000 when the rules took several times longer.
 PARALLEL_MIN_RECORDS = 250_000
 FREEZE_ALERTS_MIN = 20_000  # alerts from which later full collections are spared them (release_memory)
