@@ -687,7 +687,7 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
     the rules' inline ``tests:`` are parsed as YAML only, not read or checked,
     and every rule has none (``score``, ``watch``, ``serve``: they evaluate
     rules and never run their tests, which are most of a pack's YAML and
-    about 60% of its load; ``lint`` and ``test`` read them).
+    about a third of its load; ``lint`` and ``test`` read them).
     """
     root = Path(root)
     errors: list[RuleError] = []
