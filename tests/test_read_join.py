@@ -51,7 +51,7 @@ def test_a_joined_input_spilled_later_goes_out_in_pieces_and_the_run_equals_one_
         rows_written.setdefault(path.parent.name, []).append(table.num_rows)
         return write_table(table, path, **kwargs)
 
-    monkeypatch.setattr(spill_module.pq, "write_table", counting)
+    monkeypatch.setattr(pq, "write_table", counting)  # spill imports pyarrow.parquet when it writes
     monkeypatch.setattr(spill_module, "FLUSH_ROWS", 64)
     # sim_event (531 records) is read and joined; the payments after it pass 1,500 records held
     result, spilled = score_job(REPO / "rules", _specs(pack), tmp_path / "spill", pack=pack, memory_rows=1500,
