@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -218,6 +219,7 @@ def _is_round(args: list[Vec], const: object) -> Vec:
     return Vec(ok, np.zeros(n, dtype=bool))
 
 
+@lru_cache(maxsize=4096)  # a rule's units are a handful of constants or parameters, read at every record
 def round_unit(u: float) -> tuple[Decimal, int, float]:
     """An ``is_round`` unit (finite, not 0) as both bodies read it: the decimal it prints as, its decimals k,
     and the unit scaled by 10^k (an integer)."""
@@ -242,7 +244,7 @@ def is_round_at(x: float, unit: tuple[Decimal, int, float]) -> bool:
 
 def is_round_one(x: float | None, unit: float | None) -> bool:
     """``is_round`` of one pair of values, nulls included: :func:`is_round_at` behind the vectorised body's
-    checks (runtime.scalar's body does the same, with each unit read once)."""
+    checks (runtime.scalar's body for float arguments)."""
     if x is None or unit is None:
         return False
     x, unit = float(x), float(unit)

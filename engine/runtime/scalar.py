@@ -41,7 +41,7 @@ from ..columns.types import PhysicalKind
 from ..columns.vec import DTYPES, FILLERS, Vec, kind_of
 from ..lang.aggregates import AGGREGATES
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, Literal, Unary
-from ..lang.functions import FUNCTIONS, TEXT_OF_KIND, is_round_at, round_unit
+from ..lang.functions import FUNCTIONS, TEXT_OF_KIND, is_round_one
 from .evaluate import Evaluator
 from .plan import AggregateSpec
 
@@ -516,25 +516,13 @@ def _coalesce(args, kinds, const):
 
 def _is_round(args, kinds, const):
     """x a multiple of unit as lang.functions._is_round reads them (decimals), for float arguments: the same
-    float operations per value (functions.is_round_at), each unit's decimals looked up once."""
+    float operations per value (functions.is_round_one; each unit's decimals are cached there)."""
     if kinds != [FLT, FLT]:
         return None
     x_fn, u_fn = args
-    units: dict[float, tuple] = {}
 
     def call(v, a):
-        x = x_fn(v, a)
-        if x is None:
-            return False
-        u = u_fn(v, a)
-        if u is None or u == 0 or not (math.isfinite(x) and math.isfinite(u)):
-            return False
-        unit = units.get(u)
-        if unit is None:
-            if len(units) >= MEMO_MAX:
-                units.clear()
-            unit = units[u] = round_unit(u)
-        return is_round_at(x, unit)
+        return is_round_one(x_fn(v, a), u_fn(v, a))
 
     return call, BOOL
 
