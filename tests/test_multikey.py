@@ -78,6 +78,15 @@ def test_the_key_text_escapes_backslash_and_bar():
     assert key_text(("a", None)) is None
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text("ab|\\", max_size=4), st.integers(-3, 3), st.floats(allow_nan=False)),
+                min_size=1, max_size=3))
+def test_the_key_text_skips_escaping_only_where_no_part_needs_it(parts):
+    from fraudrules.runtime.keys import escape_part
+
+    assert key_text(parts) == "|".join(escape_part(str(v)) for v in parts)  # every part escaped: the reference
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.one_of(st.none(), st.text("ab|\\", max_size=4)),
                           st.one_of(st.none(), st.text("ab|\\", max_size=4))), max_size=20))

@@ -28,9 +28,13 @@ def escape_part(value: str) -> str:
 
 def key_text(values: Sequence[object]) -> str | None:
     """The key of one record from its fields' values (None when any is None)."""
-    if any(v is None for v in values):
+    if None in values:
         return None
-    return KEY_SEP.join(escape_part(str(v)) for v in values)
+    parts = [v if type(v) is str else str(v) for v in values]
+    text = KEY_SEP.join(parts)
+    if "\\" not in text and text.count(KEY_SEP) == len(parts) - 1:  # no part to escape (most keys)
+        return text
+    return KEY_SEP.join(map(escape_part, parts))
 
 
 def key_column(columns: Mapping[str, Vec], parts: Sequence[str]) -> Vec:
