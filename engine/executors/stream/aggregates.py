@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import operator
 from bisect import bisect_left, bisect_right, insort
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass
@@ -80,8 +80,29 @@ _NO_Q = -1  # the position of an entry loaded from a checkpoint: before every re
 Inputs = tuple[list[bool], list[Any]]  # per record: does it count, and its entry as add()/step() take it
 
 
+def _itself(x: Any) -> Any:
+    return x
+
+
+def _drop_front(keys: dict, newest: Callable[[Any], float], lo: int, cursors: dict | None) -> None:
+    """Drop the keys at the front of ``keys`` (ordered by their last entry) whose newest entry is at or before
+    ``lo``, with their cursors. A dict's scan from the front skips the slots of keys taken out since it was last
+    resized: one pass in C per call, and a call per release."""
+    dead = []
+    for k, st in keys.items():
+        if newest(st) > lo:
+            break
+        dead.append(k)
+    for k in dead:
+        del keys[k]
+        if cursors is not None:
+            cursors.pop(k, None)
+
+
 class _Agg:
-    """Per key state in an OrderedDict ordered by the key's last entry (= by ts)."""
+    """Per key state in a dict ordered by the key's last entry (= by ts): a key that takes an entry is taken
+    out and put back at the end. A plain dict, not an OrderedDict: most records add to a
+    key that has none yet, and the dict's insert, pop and scan from the front cost ~20% less."""
 
     lazy = True
     listed = False  # count and distinct: entries keep the record's position and id or value, for alerts
@@ -93,7 +114,7 @@ class _Agg:
         # how far back entries are kept: the window, plus a sequence's within when a bounded aggregate over
         # them sits on a step before the last (read when the chain completes, up to within later)
         self.keep = self.w
-        self.keys: OrderedDict = OrderedDict()
+        self.keys: dict = {}
         self.null_result = (FILLERS[AGGREGATES[spec.func].kind], True)  # at a record without a key
         self.trim_lo: float = -math.inf  # entries at or before this ts are outside every window still to come
         self._q = 0  # positions given by step() when it is fed record by record (tests)
@@ -119,15 +140,7 @@ class _Agg:
     def expire(self, now: int) -> None:
         if self.leader is not None:  # its leader keeps the entries at least as long
             return
-        lo = now - self.keep
-        keys, cursors = self.keys, self.cursors
-        while keys:
-            k = next(iter(keys))
-            if self._newest(keys[k]) > lo:
-                break
-            del keys[k]
-            if cursors is not None:
-                cursors.pop(k, None)
+        _drop_front(self.keys, self._newest, now - self.keep, self.cursors)
 
     def _newest(self, st: Any) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -188,11 +201,11 @@ class _Windowed(_Agg):
     def add(self, key: Any, ts: int, q: int, x: Any) -> None:
         """A record (at ts, position q) counts for ``key`` with entry payload ``x``."""
         keys = self.keys
-        ent = keys.get(key)
+        ent = keys.pop(key, None)
         if ent is None:
             keys[key] = [self._make(None, ts, q, x)]
             return
-        keys.move_to_end(key)
+        keys[key] = ent  # to the end
         if ent and ent[0][0] <= self.trim_lo:
             k = self._trim_at(ent)
             if k:
@@ -268,7 +281,7 @@ class _Count(_Listed):
         return [[k, list(ent)] for k, ent in self.own()]  # entries (ts, q, id): the checkpoint layout
 
     def load(self, data):
-        self.keys = OrderedDict((k, [(int(t), int(q), rid) for t, q, rid in entries]) for k, entries in data)
+        self.keys = {k: [(int(t), int(q), rid) for t, q, rid in entries] for k, entries in data}
 
 
 class _Scaled(_Listed):
@@ -288,7 +301,7 @@ class _Scaled(_Listed):
         return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.own()]
 
     def load(self, data):
-        self.keys = OrderedDict()
+        self.keys = {}
         for k, entries in data:
             ent: list = []
             for t, u, *q in entries:
@@ -376,13 +389,13 @@ class _Cursor(_Windowed):
         cur = self.cursors.get(key)
         return cur[HEAD] if cur is not None and self.keep == self.w else 0
 
-    def _loaded(self, keys: OrderedDict) -> None:
+    def _loaded(self, keys: dict) -> None:
         self.keys, self.cursors = keys, {}
 
     def load(self, data):
         """Entries (ts, q, value as float) from their checkpoint layout (ts, value[, q]): min, max, median."""
-        self._loaded(OrderedDict((k, [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries])
-                                 for k, entries in data))
+        self._loaded({k: [(int(t), int(q[0]) if q else _NO_Q, float(v)) for t, v, *q in entries]
+                      for k, entries in data})
 
     def at(self, key, ts, q):
         ent = self.keys.get(key)
@@ -494,7 +507,7 @@ class _Distinct(_Cursor):
         return [[k, ent[self._dump_from(k):]] for k, ent in self.keys.items()]  # (ts, value, q): the layout
 
     def load(self, data):
-        self._loaded(OrderedDict((k, [(int(t), v, int(q)) for t, v, q in entries]) for k, entries in data))
+        self._loaded({k: [(int(t), v, int(q)) for t, v, q in entries] for k, entries in data})
 
 
 class _Median(_Cursor):
@@ -562,13 +575,7 @@ class _IsNew(_Eager):
         return passes, value  # earlier rows count when they pass where=; the row itself need not
 
     def expire(self, now: int) -> None:
-        lo = now - self.w
-        d = self.keys
-        while d:
-            k = next(iter(d))
-            if d[k] > lo:
-                break
-            del d[k]
+        _drop_front(self.keys, _itself, now - self.w, None)
 
     def entries(self) -> int:
         return len(self.keys)
@@ -580,19 +587,17 @@ class _IsNew(_Eager):
         if value is None:
             return False, False
         k = (key, value)
-        prev = self.keys.get(k)
+        prev = self.keys.pop(k, None) if counts else self.keys.get(k)
         new = not (prev is not None and prev > ts - self.w)
         if counts:
-            if prev is not None:
-                self.keys.move_to_end(k)
-            self.keys[k] = ts
+            self.keys[k] = ts  # at the end
         return new, False
 
     def dump(self):
         return [(k, v, ts) for (k, v), ts in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict(((k, v), int(ts)) for k, v, ts in data)
+        self.keys = {(k, v): int(ts) for k, v, ts in data}
 
 
 class _SincePrev(_Eager):
@@ -608,12 +613,10 @@ class _SincePrev(_Eager):
         return 1
 
     def step(self, key, ts, counts, value):
-        prev = self.keys.get(key)
+        prev = self.keys.pop(key, None) if counts else self.keys.get(key)
         found = prev is not None and prev > ts - self.w
         if counts:
-            if prev is not None:
-                self.keys.move_to_end(key)
-            self.keys[key] = ts
+            self.keys[key] = ts  # at the end
         # float(int) / 1e9, like runtime.windows._since_prev (not Python's exactly rounded int / int)
         return (float(ts - prev) / NS, False) if found else (0.0, True)
 
@@ -621,7 +624,7 @@ class _SincePrev(_Eager):
         return [(k, ts) for k, ts in self.keys.items()]
 
     def load(self, data):
-        self.keys = OrderedDict((k, int(ts)) for k, ts in data)
+        self.keys = {k: int(ts) for k, ts in data}
 
 
 # --- a window that starts at an earlier step (``where=ts > swap.ts``) ---------------------------------------
