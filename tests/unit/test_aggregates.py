@@ -75,3 +75,18 @@ def test_stream_state_equals_batch_body(func, seed, column, batch_window):
     want = batch_window(func, minutes, values, keys=keys, where=where, window=25)
     keyed = [i for i in range(n) if keys[i] is not None]
     assert [got[i] for i in keyed] == [want[i] for i in keyed]
+
+
+@pytest.mark.parametrize("func", sorted(AGGREGATES))
+def test_expiry_drops_every_key_whose_last_entry_left_the_window_and_no_other(func):
+    """Keys sit in the order of their last entry, so expiry stops at the first live one: a key that took an entry
+    goes to the end (else "a", first in and still live, would shield "b" behind it)."""
+    w = 10 * MIN
+    state = STATE_CLASSES[func](AggregateSpec(func, "s", "k", w, None, None))
+    value = "v" if func in ("distinct", "is_new") else 1.0
+    for key, minute in [("a", 0), ("b", 1), ("c", 2), ("a", 12), ("d", 13)]:
+        counts, x = state.entry(True, value, f"{key}{minute}")
+        state.step(key, minute * MIN, counts, x)
+    state.expire(14 * MIN)  # the window reaches back to minute 4: b and c are out, a (minute 12) and d stay
+    kept = [k[0] if isinstance(k, tuple) else k for k in state.keys]
+    assert kept == ["a", "d"]
