@@ -75,6 +75,7 @@ def spec_signature(spec: AggregateSpec) -> str:
 
 _TS = operator.itemgetter(0)
 _Q1 = operator.itemgetter(1)
+_VALUE = _Q1  # a distinct entry's value: (ts, value, q)
 _NO_Q = -1  # the position of an entry loaded from a checkpoint: before every record still to come
 
 Inputs = tuple[list[bool], list[Any]]  # per record: does it count, and its entry as add()/step() take it
@@ -500,7 +501,7 @@ class _Distinct(_Cursor):
         if ent is None:
             return 0, []
         lo, hi = _span(ent, self.w, ts, q, 2)
-        first = list(dict.fromkeys(e[1] for e in ent[lo:hi]))
+        first = list(dict.fromkeys(map(_VALUE, ent[lo:hi])))
         return len(first), first[:limit]
 
     def dump(self):

@@ -1065,7 +1065,7 @@ class StreamExecutor:
         for spec, key_idx in listed:
             state = self._aggs[spec]
             total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN)
-            if spec.func == "distinct" and not all(type(v) is str for v in first):
+            if spec.func == "distinct" and not _ONLY_TEXT(map(type, first)):
                 first = to_python(vec_of(first, _kind_of_values(first)))  # JSON values as batch's to_python gives
             out[spec] = (total, first)
         return out
@@ -1448,6 +1448,9 @@ def _candidate(r: RuleRuntime, j: int, q: int, ts: int, values: list, aggs: list
     return Candidate(tuple(values), int(ts), int(q), {s: (v, bool(nu)) for s, (v, nu) in zip(r.step_specs[j], aggs)},
                      {s: (int(t), list(f)) for (s, _), (t, f) in zip(r.listed_specs[j], members)},
                      [tuple(e) for e in run] if run else None)
+
+
+_ONLY_TEXT = frozenset({str}).issuperset  # of the types of a list's values: all str (or none at all)
 
 
 def _iso(ts: int) -> str:
