@@ -26,7 +26,7 @@ HTTP request). ``tests/test_scalar.py`` proves the closures equal to the vectori
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,7 +117,7 @@ class RowBatch:
 class _Batch:
     """One stream's records of a release and the expressions evaluated on them (each once)."""
 
-    __slots__ = ("rows", "ts", "qs", "n", "sb", "memo", "lists", "plan", "ex")
+    __slots__ = ("rows", "ts", "qs", "n", "sb", "memo", "lists", "plan", "ex", "passing")
 
     def __init__(self, ex: StreamExecutor, plan: _StreamPlan, rows: list[tuple], ts: list[int], qs: list[int],
                  columns: bool):
@@ -130,6 +130,7 @@ class _Batch:
         self.sb = StreamBatch(ex, plan.stream, rows, ts) if columns else None
         self.memo: list[Any] = [None] * len(plan.exprs)
         self.lists: dict[int, list[bool]] = {}
+        self.passing: dict[int, list[int]] = {}
 
     def truth(self, e: int) -> Any:
         """Expression ``e`` (a condition) on every record: a bool array over columns, else a list."""
@@ -165,6 +166,16 @@ class _Batch:
             got = self.lists[e] = got.tolist() if isinstance(got, np.ndarray) else got
         return got
 
+    def indexes(self, e: int | None) -> Sequence[int]:
+        """The records a condition holds at, ascending (every record when None); one list per condition and
+        batch, which the window states with that ``where=`` share (the caller must not change it)."""
+        if e is None:
+            return range(self.n)
+        got = self.passing.get(e)
+        if got is None:
+            got = self.passing[e] = [i for i, m in enumerate(self.mask(e)) if m]
+        return got
+
 
 class _SpecPlan:
     """One aggregate of a stream: its state, key position and the expressions of its input."""
@@ -196,11 +207,12 @@ class _SpecPlan:
         ``lo_ts``: the first ts of the release, when the records read are not all of this batch."""
         state, kidx, id_idx = self.state, self.kidx, self.id_idx
         rows, ts, qs = b.rows, b.ts, b.qs
-        if self.where_fn is None:
-            mask = b.mask(self.where)
-        else:
+        mask: list[bool] | None = None
+        if self.where_fn is not None:
             fn = self.where_fn
             mask = [bool(fn(row, _RowAggs(cols, i))) for i, row in enumerate(rows)]
+        elif not state.lazy:
+            mask = b.mask(self.where)
         vals = None if self.value is None else b.values(self.value)
         entry = state.entry
         pairs: list = [None] * b.n
@@ -210,8 +222,12 @@ class _SpecPlan:
             state.trim_lo = (ts[0] if lo_ts is None else lo_ts) - state.keep
             add = state.add
             # reads_only: another stream's records feed it; a follower (share_entries): its leader adds them
-            idx = () if self.reads_only or state.leader is not None else (
-                range(b.n) if mask is None else [i for i, m in enumerate(mask) if m])
+            if self.reads_only or state.leader is not None:
+                idx: Sequence[int] = ()
+            elif self.where_fn is not None:
+                idx = [i for i, m in enumerate(mask) if m]  # type: ignore[arg-type]
+            else:
+                idx = b.indexes(self.where)
             if self.kidxs:
                 self._feed_any(b, idx, vals)
             elif state.takes == "id":  # count: the record's id
