@@ -187,3 +187,30 @@ def test_a_number_compared_as_a_scalar_answers_as_the_column_it_replaced(rows, o
                          (f"{literal} {op} x", f"({literal} + 0) {op} x")):
         got, want = Evaluator().compute(parse_expr(text), env), Evaluator().compute(parse_expr(spread), env)
         assert got.values.tolist() == want.values.tolist() and got.null.tolist() == want.null.tolist(), text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["+44207", "+8613", "x", "+1", ""]), st.booleans()), min_size=1,
+                max_size=40))
+def test_a_call_under_and_takes_the_whole_envs_column_when_computed_there_first(rows):
+    """``flag and matches(s, ...)`` evaluates the call on the rows where flag holds; when the same env already has the
+    call over every row (another condition of the release computed it), those rows are taken from that column, and
+    the answer is the one computed afresh."""
+    from fraudrules.lang import functions
+
+    texts = np.array([t for t, _ in rows], dtype=object)
+    env_cols = {"s": Vec(texts, texts == ""), "flag": Vec(np.array([f for _, f in rows]), np.zeros(len(rows), bool))}
+    call, guarded = parse_expr('matches(s, "^[+]44")'), parse_expr('flag and matches(s, "^[+]44")')
+    fresh = Evaluator().truth(guarded, ColumnsEnv(env_cols, len(rows)))
+    ev, env = Evaluator(), ColumnsEnv(env_cols, len(rows))
+    ev.compute(call, env)  # the whole column first, kept in env._calls
+    applied = []
+    real = functions.FUNCTIONS["matches"]
+    try:
+        functions.FUNCTIONS["matches"] = type(real)(**{**real.__dict__, "apply": lambda *a: applied.append(1) or
+                                                       real.apply(*a)})
+        got = ev.truth(guarded, env)
+    finally:
+        functions.FUNCTIONS["matches"] = real
+    assert got.tolist() == fresh.tolist()
+    assert applied == []  # the subset took the whole column's answers

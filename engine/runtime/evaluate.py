@@ -231,6 +231,10 @@ class Evaluator:
             # a call repeated in one expression (often via a macro) is computed once per env
             state = getattr(env, "__dict__", None)
             cache = state.setdefault("_calls", {}) if state is not None else {}
+            if node not in cache and isinstance(env, SubsetEnv):  # the whole env's column, when it has it
+                whole = getattr(env.env, "_calls", None)
+                if whole is not None and node in whole:
+                    cache[node] = whole[node].take(env.rows)
             if node not in cache:
                 # a constant argument (a zone, a pattern) reaches the body prepared (_constant), never as a column
                 args = [None if i in fn.constant_args else self.compute(a, env) for i, a in enumerate(node.args)]
