@@ -948,9 +948,9 @@ class StreamExecutor:
         the release) nor any candidate of that step in this release has: at every point of the release
         ``_joinable`` would refuse such a trigger, and ``_hold`` would find no chain through such a step
         between (``_frames_of``: none, and no chain cap, as it adds nothing). Most triggers are such; the
-        records left with no event are then skipped by the per-record loop. A record's events are filtered once,
-        after every rule has said which of them go (a record holds several: 3 to 8 in the shipped pack)."""
-        dropping: dict[int, tuple[list, dict[int, set]]] = {}  # id(events) -> (events, record -> events to drop)
+        records left with no event are then skipped by the per-record loop. An event leaves its record's list at
+        once (a record holds several: 3 to 8 in the shipped pack); the lists left empty become None at the end."""
+        emptied: dict[int, list] = {}  # id(events) -> events: a release's records some of whose events went
         for rule, j in self._gated:
             sb = ctx.get(rule.rp.steps[j].stream)
             if sb is None or sb.flagged is None:
@@ -967,23 +967,21 @@ class StreamExecutor:
                 prows, oi = rows_of[rule.rp.steps[j - 1].stream], rule.out_idx[j - 1]
                 new = {v if type(v) is str else join_value(v) for v in [prows[li][oi] for li in prev]}
             frames, ki, rows, events = rule.frames[j - 1], rule.key_idx[j], rows_of[rule.rp.steps[j].stream], sb.events
-            drop = dropping.setdefault(id(events), (events, {}))[1]
-            event = (rule, j)
+            event, dropped = (rule, j), False
             for li in trig:
                 v = rows[li][ki]
                 if type(v) is not str:
                     v = join_value(v)
                 if v in frames or v in new:
                     continue
-                gone = drop.get(li)
-                if gone is None:
-                    drop[li] = {event}
-                else:
-                    gone.add(event)
-        for events, drop in dropping.values():
-            for li, gone in drop.items():
-                evs = [ev for ev in events[li] if ev not in gone]  # type: ignore[union-attr]
-                events[li] = evs or None
+                events[li].remove(event)  # type: ignore[union-attr]  # (rule, j) is among them: trig lists it
+                dropped = True
+            if dropped:
+                emptied[id(events)] = events
+        for events in emptied.values():
+            for li, evs in enumerate(events):
+                if evs is not None and not evs:
+                    events[li] = None
 
     def _expire_due(self, tss: list[int], k: int, end: int, expired: list) -> int:
         """Retract the held facts no chain ending now or later can use, as each record k..end-1 of a release
