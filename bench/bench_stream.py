@@ -14,6 +14,8 @@ Two parts, each scenario in its own process so that peak RSS is its own:
   Prints records/s, p50/p99 latency per record and peak RSS.
   Every scenario calls ``settle_heap()`` (gc.collect + gc.freeze) once set up, before the timed
   loop, as the watch, serve and NATS commands do once loaded; ``BENCH_NO_SETTLE=1`` leaves it out.
+  The plain durable-rules program then keeps CPython's collection thresholds (the settle raises them
+  for the engine, and they slowed that program).
 
 ``memory``: >= 2M synthetic records whose >= 200k keys churn (each key lives a
   few days of event time, records span ~3 years so the largest window, 400 d,
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import hashlib
 import json
 import os
@@ -245,7 +248,11 @@ def run_naive(data_dir: str, rules: str) -> dict:
         part.sort(key=lambda x: x[0])
         msgs.extend(m for _, m in part)
     shard_field = {"call": "callee", "payment": "payer_phone", "sim_event": "msisdn", "sms": "receiver"}
-    _settle()  # the same for the baseline
+    thresholds = gc.get_threshold()
+    _settle()  # the same for the baseline: its heap frozen too,
+    # but CPython's collection thresholds, not the larger young generation a settled engine process takes
+    # (runtime/heap.py), which slowed this program's run (13,600-16,200 records/s against 17,200-17,900)
+    gc.set_threshold(*thresholds)
     lat = []
     refused = unhandled = 0
     c0 = cpu_s()
