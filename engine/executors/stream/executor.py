@@ -949,8 +949,8 @@ class StreamExecutor:
         ``_joinable`` would refuse such a trigger, and ``_hold`` would find no chain through such a step
         between (``_frames_of``: none, and no chain cap, as it adds nothing). Most triggers are such; the
         records left with no event are then skipped by the per-record loop. An event leaves its record's list at
-        once (a record holds several: 3 to 8 in the shipped pack); the lists left empty become None at the end."""
-        emptied: dict[int, list] = {}  # id(events) -> events: a release's records some of whose events went
+        once (a record holds several: 3 to 8 in the shipped pack); a list left empty is None, and no later rule
+        looks at it (each takes out only its own event, which it no longer holds)."""
         for rule, j in self._gated:
             sb = ctx.get(rule.rp.steps[j].stream)
             if sb is None or sb.flagged is None:
@@ -967,20 +967,16 @@ class StreamExecutor:
                 prows, oi = rows_of[rule.rp.steps[j - 1].stream], rule.out_idx[j - 1]
                 new = {v if type(v) is str else join_value(v) for v in [prows[li][oi] for li in prev]}
             frames, ki, rows, events = rule.frames[j - 1], rule.key_idx[j], rows_of[rule.rp.steps[j].stream], sb.events
-            event, dropped = (rule, j), False
+            event = (rule, j)
             for li in trig:
                 v = rows[li][ki]
                 if type(v) is not str:
                     v = join_value(v)
                 if v in frames or v in new:
                     continue
-                events[li].remove(event)  # type: ignore[union-attr]  # (rule, j) is among them: trig lists it
-                dropped = True
-            if dropped:
-                emptied[id(events)] = events
-        for events in emptied.values():
-            for li, evs in enumerate(events):
-                if evs is not None and not evs:
+                left = events[li]
+                left.remove(event)  # type: ignore[union-attr]  # (rule, j) is among them: trig lists it
+                if not left:
                     events[li] = None
 
     def _expire_due(self, tss: list[int], k: int, end: int, expired: list) -> int:
