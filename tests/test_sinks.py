@@ -99,6 +99,20 @@ def test_csv_of_missing_text_and_booleans_is_pandas_csv(rows, header, text_dtype
     assert _csv(frame, header) == _pandas_csv(frame, header)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(-1, 5), min_size=1, max_size=30), st.lists(CSV_TEXT, min_size=6, max_size=6, unique=True),
+       st.booleans())
+def test_csv_of_a_categorical_is_the_csv_of_its_text(codes, texts, header):
+    """A categorical's cells are made from its categories (formula guard and quoting once per text) and taken
+    per row; the bytes are those of its text written by pandas, unused categories and missing values (-1)
+    included."""
+    codes = np.array(codes)
+    coded = pd.DataFrame({"line": np.arange(len(codes)),
+                          "rules": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(texts)))})
+    plain = coded.assign(rules=pd.Series(np.array(texts + [None], dtype=object)[codes], dtype=object))
+    assert _csv(coded, header) == _pandas_csv(plain, header)
+
+
 @pytest.mark.parametrize("frame", [
     pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0]}),  # floats
     pd.DataFrame({"a": ["x", "y"], "b": pd.array([1, None], dtype="Int64")}),  # a missing integer
