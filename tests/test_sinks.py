@@ -25,6 +25,15 @@ def test_fast_jsonl_is_byte_identical_to_pandas(tmp_path):
     assert (tmp_path / "s.jsonl").read_bytes() == _pandas(frame)
 
 
+@pytest.mark.parametrize("spread", [3, 50, 20_000, 2**62])
+def test_integers_of_many_rows_few_or_many_values_match_pandas(spread):
+    """Integers of more rows than a sample: coded when few distinct values, else each written as it is."""
+    rng = np.random.default_rng(spread)
+    values = rng.integers(-spread, spread, 20_000, dtype=np.int64)
+    frame = pd.DataFrame({"line": values, "risk_score": values % 7, "id": [f"r{i}" for i in range(20_000)]})
+    assert bytes(jsonl_buffer(frame)) == _pandas(frame)
+
+
 @pytest.mark.parametrize("value", ['quo"te', "back\\slash", "tab\there", "nul\x00l", "a\\/b", "é中\u2028", None, 1.5])
 @pytest.mark.parametrize("rows", [3, 20_000])  # few rows: every column coded; many: ids joined per row
 def test_values_that_need_escaping_match_pandas(tmp_path, value, rows):

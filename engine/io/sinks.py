@@ -341,11 +341,12 @@ def _json_column(col: pd.Series, n: int) -> _Coded | _Plain | pa.Array | None:
     if pd.api.types.is_integer_dtype(col.dtype):
         if col.isna().any():
             return None
-        values = col.to_numpy(dtype=np.int64)
-        codes, uniq = pd.factorize(values)
-        if len(uniq) <= limit:
-            return _Coded(codes.astype(np.int64), [str(int(u)) for u in uniq.tolist()])
-        return pa.array(values).cast(pa.large_string())
+        values = pa.array(col.to_numpy(dtype=np.int64))
+        if _few_distinct(values, limit):  # a guess first: line numbers are not hashed in full for nothing
+            codes, uniq = pd.factorize(values.to_numpy())
+            if len(uniq) <= limit:
+                return _Coded(codes.astype(np.int64), [str(int(u)) for u in uniq.tolist()])
+        return values.cast(pa.large_string())
     if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
         return None
     if col.isna().any():
