@@ -174,6 +174,21 @@ def test_random_records_every_rule_kind(records):
         assert got == want, scalar_max
 
 
+def test_a_release_of_everything_buffered_in_parts_equals_batch(samples_records, monkeypatch):
+    """With infinite lateness every record waits for the flush, which releases the whole buffer sorted at
+    once (executor._release_upto) in parts of MAX_RELEASE records; the parts, taken in that order, are the
+    batch's alerts. With lateness 300 s the buffer is drained by heappop up to the watermark instead."""
+    from fraudrules.executors.stream import executor as ex_module
+
+    monkeypatch.setattr(ex_module, "MAX_RELEASE", 97)
+    arrival = jittered(samples_records, 300)
+    want = batch_lines(PLAN, arrival)
+    for lateness in (math.inf, 300):
+        got, ex = stream_lines(PLAN, arrival, lateness=lateness, chunk=250)
+        assert got == want, lateness
+        assert ex.stats["pending"] == 0 and ex.stats["processed"] == len(arrival)
+
+
 # --- time: lateness, late records, state release ------------------------------------------------
 
 
