@@ -129,6 +129,7 @@ def _csv_cells(col: pd.Series) -> pa.Array | None:
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes = col.cat.codes.to_numpy()
         categories = col.cat.categories
+        # (more categories than rows, in a slice of a long file: the rows' text is less work)
         if len(categories) and len(categories) <= len(col) and (codes >= 0).all() \
                 and all(isinstance(c, str) for c in categories):
             cells = _csv_cells(pd.Series(list(categories), dtype=object))
@@ -461,10 +462,8 @@ class FrameWriter:
     def write(self, frame: pd.DataFrame) -> None:
         first = self._parts == 0
         self._parts += 1
-        if self.fmt == "parquet":  # CSV writes a categorical's cells from its categories (_csv_cells)
-            frame = plain_text(frame)
-        if self.fmt == "parquet":
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.fmt == "parquet":  # as text: the schema of a text column (CSV codes its cells itself, _csv_cells)
+            table = pa.Table.from_pandas(plain_text(frame), preserve_index=False)
             if self._parquet is None:
                 import pyarrow.parquet as pq
 
