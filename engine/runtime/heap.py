@@ -105,6 +105,20 @@ def resume_after(deferred: bool) -> None:
         gc.enable()
 
 
+class collection_deferred:
+    """``with collection_deferred():`` -- :func:`defer_collection` on entry, :func:`resume_after` on exit (the
+    stream executor's calls). A slotted class rather than ``contextlib``: a one-record ``feed`` enters it
+    twice, and contextlib's generator costs several times as much."""
+
+    __slots__ = ("_off",)
+
+    def __enter__(self) -> None:
+        self._off = defer_collection()
+
+    def __exit__(self, *exc: object) -> None:
+        resume_after(self._off)
+
+
 def settle_again_if_due() -> None:
     """Thaw, collect and freeze again once full collections have frozen as many objects as the last
     settle did (what they froze and later dropped in a cycle is then collected). One comparison
