@@ -17,7 +17,7 @@ Division of labour (docs/design.md §5, §7):
   aggregates) evaluated with the shared :class:`~engine.evaluate.Evaluator`
   and attached to the fact as a flag (only flagged records are asserted, a
   later step only if a held fact of the step before has its join value, a
-  first step only once a step-1 record joins its value);
+  step the next one joins only once a record of that step joins its value);
   window aggregates (the same values as :mod:`engine.windows`, integer-scaled
   sums included); cross-step conditions on the chains durable returns;
   ``unless``; latest-chain selection; suppression; the watermark, the reorder
@@ -226,9 +226,13 @@ class RuleRuntime:
         if self.facts_heap:
             self.facts = []
         self.live_sid: Counter = Counter()  # live facts per sid: a trigger in a sid without any cannot join
-        # held first steps not yet asserted, per the value step 1 joins: a first step goes to durable-rules
-        # only when a record of step 1 with its join value comes (_send_first_steps); most never do
-        self.unsent: dict[str, list[Candidate]] = {}
+        # held facts not yet asserted, per step and per the value the next step joins: a fact of a step that
+        # the next one joins goes to durable-rules only when a record of the next step with its join value is
+        # asserted or triggers (_send_waiting); most never are. durable-rules 2.0.28 keeps one sid's facts in
+        # 512 hash buckets, so a fact held there for nothing slows every later assert of an unsharded rule.
+        # waits[j]: step j waits so (the step after joins it directly; the first step always does)
+        self.waits = [j < self.k - 1 and self.out_idx[j] is not None for j in range(self.k)]
+        self.unsent: list[dict[str, list[Candidate]]] = [{} for _ in range(self.k)]
         self.unless_idx: OrderedDict = OrderedDict()  # key -> [(q, ts), ...]
         self.supp: OrderedDict = OrderedDict()  # key -> ts of the last emitted alert
         self.triggers: list[tuple[Candidate, list[tuple[Candidate, ...]]]] = []
@@ -594,13 +598,13 @@ class StreamExecutor:
                 return
             if j and not frames[0]:  # no chain can pass through it: durable-rules need not hold it
                 return
-        if j == 0:  # asserted when step 1 joins its value, if ever (_send_first_steps)
+        waits = rule.waits[j]
+        if waits:  # asserted when the next step joins its value, if ever (_send_waiting)
             values = cand.values
-            if any(values[idx] is None for _, idx in rule.carry[0]):  # a null link never joins
+            if any(values[idx] is None for _, idx in rule.carry[j]):  # a null link never joins
                 return
         else:
-            if j == 1:
-                self._send_first_steps(rule, cand)
+            self._send_waiting(rule, j, cand)
             if not self._assert_cand(rule, j, cand):
                 return
         if frames is not None and frames[0]:
@@ -624,34 +628,39 @@ class StreamExecutor:
             elif run.cands and run.cands[-1].fid is not None:
                 self._retract(rule, run.cands[-1])  # every trigger still to come joins ``cand`` as well
             run.add(cand)
-        if j == 0:  # frames: (1, the value step 1 joins)
+        if waits:  # frames: (partial chains, the value the next step joins)
             v = cand.frames[1]  # type: ignore[index]
             if rule.latest:  # only the latest first step is ever asserted (see above)
-                rule.unsent[v] = [cand]
+                rule.unsent[j][v] = [cand]
             else:
-                rule.unsent.setdefault(v, []).append(cand)
+                rule.unsent[j].setdefault(v, []).append(cand)
 
-    def _send_first_steps(self, rule: RuleRuntime, cand: Candidate) -> None:
-        """Assert the held first steps a step-1 fact or trigger ``cand`` may join, in total order: before it,
-        durable-rules had no use for them (a join needs a step-1 fact, and a step-1 fact needs them)."""
-        waiting = rule.unsent.pop(join_value(cand.values[rule.key_idx[1]]), None)
+    def _send_waiting(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
+        """Before a fact or trigger ``cand`` of step j goes to durable-rules, assert the held facts of step j - 1
+        that wait for its join value (each after those of its own step before that it may join), in total
+        order: until now durable-rules had no use for them (a join of step j - 1 needs a fact of step j)."""
+        if not j or not rule.waits[j - 1]:
+            return
+        waiting = rule.unsent[j - 1].pop(join_value(cand.values[rule.key_idx[j]]), None)
         if waiting:
-            for first in waiting:
-                self._assert_cand(rule, 0, first)
+            for held in waiting:
+                self._send_waiting(rule, j - 1, held)
+                self._assert_cand(rule, j - 1, held)
 
     def _expire(self, rule: RuleRuntime, j: int, cand: Candidate) -> None:
         """A held candidate left ``within``: out of durable-rules now, out of its run after the batch."""
         if cand.fid is not None:
             self._retract(rule, cand)
-        elif j == 0:  # never asserted: no longer waiting to be
-            lst = rule.unsent.get(cand.frames[1])  # type: ignore[index]
+        elif rule.waits[j]:  # never asserted: no longer waiting to be
+            unsent = rule.unsent[j]
+            lst = unsent.get(cand.frames[1])  # type: ignore[index]
             if lst:
                 for i, c in enumerate(lst):
                     if c is cand:
                         del lst[i]
                         break
                 if not lst:
-                    del rule.unsent[cand.frames[1]]  # type: ignore[index]
+                    del unsent[cand.frames[1]]  # type: ignore[index]
         if cand.frames is not None:  # the partial chains it ended leave durable-rules with it
             u, v = cand.frames
             rule.frame_total[j] -= u
@@ -1100,8 +1109,7 @@ class StreamExecutor:
             rule.triggers.append((cand, [(cand,)]))
             return
         j = rule.k - 1
-        if j == 1:
-            self._send_first_steps(rule, cand)
+        self._send_waiting(rule, j, cand)
         values = cand.values
         key = values[rule.key_idx[-1]]
         sid = self._sid(rule, key)
