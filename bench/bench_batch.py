@@ -477,6 +477,13 @@ def main(argv: list[str] | None = None) -> int:
         child_pyarrow(argv[1:])
         return 0
     launcher = Launcher()  # before anything grows this process (bench/launch.py)
+    try:  # shut down on every way out (--help, errors): left to exit, its pool's wakeup pipe may be gone first
+        return _bench(argv, launcher)
+    finally:
+        launcher.close()
+
+
+def _bench(argv: list[str], launcher: Launcher) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000, help="records to generate (approximately)")
