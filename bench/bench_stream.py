@@ -25,6 +25,8 @@ Run:
   /work/venv/bin/python bench/bench_stream.py compare --customers 2000 --days 7
   python bench/bench_stream.py compare --data samples --batches 1 16 128 1000 --single 3000
   python bench/bench_stream.py compare --batches 1000 10000 --values json   # typed JSON values, UTC Z timestamps
+  fraudrules generate --out busy/ --customers 600 --days 60 --seed 7   # busier keys: each account pays often
+  python bench/bench_stream.py compare --data busy/ --batches 1000 10000 --single 3000
   /work/venv/bin/python bench/bench_stream.py memory --records 2000000 --keys 250000 --every 100000
 """
 

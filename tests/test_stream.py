@@ -382,6 +382,7 @@ def test_durable_rules_gets_only_the_facts_a_join_can_use(tmp_path):
     assert facts == [0, 0, 0, 0, 0, 0, 2, 2]
     assert ex.durable_fact_count() == 2
 
+
 CYCLE_RULES = {
     # step c joins b through b's payee, not b's key: the rule cannot be sharded, so all its facts share one sid
     "cycle": """
