@@ -247,9 +247,12 @@ class RuleRuntime:
             self.hints = Hints(rp, ex)
             follows = rp.steps[1].follows
             self.join_idx = ex._index[rp.steps[0].stream][follows[1] if follows else rp.steps[0].key]
-            # a record that is both steps triggers before it becomes a first step: it cannot join
-            # itself (strictly later), and the first step it replaces in durable-rules may still join it
-            self.steps_on = {s: sorted(js, reverse=True) for s, js in self.steps_on.items()}
+        # A record that is several steps of a rule is taken as the later step first: it cannot chain with itself
+        # (strictly later), and a latest-chain rule's first step it replaces may still join it. In durable-rules
+        # 2.0.28 a partial chain of two or more facts that meets a fact its join conditions then refuse (a
+        # record that was step j, then step j + 1 on the same key, meeting itself) corrupts memory: a segfault,
+        # then or later, depending on the heap's layout (tests/unit/test_sync_host.py)
+        self.steps_on = {s: sorted(js, reverse=True) for s, js in self.steps_on.items()}
         # repeated steps (runtime/runs.py): per step, per key value, the latest candidates a run can use
         self.run_steps = {j: (sp.runs, sp.distinct is not None, ex._index[sp.stream]["id"],
                               ex._index[sp.stream][sp.distinct] if sp.distinct else -1)
