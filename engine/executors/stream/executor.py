@@ -489,10 +489,10 @@ class StreamExecutor:
     def _make_action(self, rule: RuleRuntime) -> Callable:
         names = [f"a{j}" for j in range(rule.k)]
 
-        def action(c) -> None:
+        def action(matched: dict) -> None:  # the chain's messages by alias (durable.py: SyncHost._direct)
             try:  # an exception here would be swallowed into durable's state: keep it
                 if not self._restoring:
-                    self._fired.append(tuple(int(c._m[a]["q"]) for a in names))
+                    self._fired.append(tuple(int(matched[a]["q"]) for a in names))
             except Exception as exc:  # pragma: no cover - defensive
                 self._action_errors.append(f"{rule.id}: {exc!r}")
 
