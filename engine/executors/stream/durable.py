@@ -63,7 +63,8 @@ class SyncHost(dr_engine.Host):
     ``post``, ``assert_fact`` and ``retract_fact`` of one message take the steps of durable's
     (engine call, result check, then each action the state has to run) with :func:`encode_message` for the
     JSON text, and hand an action the matched messages by alias (what ``Closure._m`` holds) without durable's
-    Closure, Promise and callbacks: a fired chain costs ~9 µs instead of ~20 (measured, two chains a trigger).
+    Closure, Promise and callbacks (measured: a trigger that fires two chains, 19 µs with its retraction
+    instead of 47; one that fires none, 6.0 instead of 7.6).
     They reach into ``Ruleset._handle``, ``_handle_result`` and the engine's action calls, so they are tied to
     the pinned durable-rules 2.0.28. An action must not change the session state (ours record the chain)."""
 
