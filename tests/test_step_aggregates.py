@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
 from fraudrules.jobs.score import evaluate
 from fraudrules.runtime.plan import compile_pack
@@ -136,44 +135,3 @@ def test_a_checkpoint_keeps_candidates_step_aggregates_and_median_windows(record
     state_dict / load_state: a run stopped anywhere and resumed writes the alerts of an uninterrupted one."""
     plan = _props_plan({"P-STEPAGG", "P-STEPAGG3", "P-MEDIAN"})
     assert_resume_is_uninterrupted(plan, records, cut)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records=record_lists())
-def test_no_fact_meets_a_partial_chain_its_join_refuses(records):
-    """durable-rules 2.0.28 corrupts memory when a partial chain of two or more facts meets a fact that the join's
-    conditions then refuse (tests/unit/test_sync_host.py). In a three-step rule the last step's fact (the trigger)
-    is the only one a partial chain meets: every live fact of the step before with its join value must be earlier.
-    P-STEPAGG3's last two steps are payments on one key, so a payment that is both must be taken as the trigger
-    first (in ascending order it met the chain it had just ended, with an equal position)."""
-    from fraudrules.executors.stream.durable import SyncHost
-
-    plan = _props_plan({"P-STEPAGG3"})
-    live: dict[str, dict] = {}
-    refused: list[tuple] = []
-
-    class Watching(SyncHost):
-        def assert_fact(self, ruleset_name, fact, complete=None):
-            if fact["st"] == 2:  # a trigger: the facts of step 1 it joins (k == a1.k) must all be earlier
-                refused.extend((m["q"], fact["q"]) for m in live.values() if m["st"] == 1
-                               and m["sid"] == fact["sid"] and m["k"] == fact["k"] and m["q"] >= fact["q"])
-            live[fact["id"]] = dict(fact)
-            return super().assert_fact(ruleset_name, fact, complete)
-
-        def retract_fact(self, ruleset_name, fact, complete=None):
-            live.pop(fact["id"], None)
-            return super().retract_fact(ruleset_name, fact, complete)
-
-    import fraudrules.executors.stream.executor as executor_module
-    from tests.reference import parse_ts
-
-    ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
-    original = executor_module.SyncHost
-    executor_module.SyncHost = Watching
-    try:
-        ex = StreamExecutor(plan, lateness=0.0)
-        ex.feed_many([dict(r) for r in ordered])
-        ex.flush()
-    finally:
-        executor_module.SyncHost = original
-    assert not refused

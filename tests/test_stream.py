@@ -432,6 +432,33 @@ sequence:
       follows: a.payee_account
 explain: "{a.id} {b.id} {c.id}"
 """,
+    # four steps on carried links: two middle steps wait, and held facts of step c meet newer partial chains
+    "cycle4": """
+id: T-CYCLE4
+title: money through three other accounts and back to its first payer
+severity: high
+score: 60
+sequence:
+  within: 4d
+  steps:
+    - as: a
+      stream: payment
+      key: payee_account
+    - as: b
+      stream: payment
+      key: payer_account
+      follows: a.payee_account
+    - as: c
+      stream: payment
+      key: payer_account
+      follows: b.payee_account
+    - as: d
+      stream: payment
+      key: payer_account
+      follows: c.payee_account
+      where: payee_account == a.payer_account
+explain: "{a.payer_account} -> {b.payer_account} -> {c.payer_account} -> {d.payer_account} -> {d.payee_account}"
+""",
 }
 ACCOUNTS = ["A", "B", "C", "D"]
 
@@ -486,8 +513,7 @@ def test_a_middle_step_waits_for_the_next_step_before_durable_rules_holds_it(tmp
 def test_waiting_middle_steps_give_batchs_alerts_through_chunks_and_checkpoints(cycle_plan, records, cut, chunk):
     """Random payments among four accounts, through three-step rules on carried links (a middle step that waits
     for its next step, and one asserted as it comes because the last step joins the first): the stream executor in
-    any chunking, and stopped at a checkpoint and resumed, writes batch's alerts. (No four-step rule: there,
-    durable-rules 2.0.28 can meet a held middle fact with a later partial chain, docs/streaming.md.)"""
+    any chunking, and stopped at a checkpoint and resumed, writes batch's alerts."""
     want = batch_lines(cycle_plan, records)
     assert stream_lines(cycle_plan, records, chunk=chunk)[0] == want
     assert_resume_is_uninterrupted(cycle_plan, records, cut)

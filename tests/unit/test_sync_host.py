@@ -1,15 +1,20 @@
 """The durable-rules host of the stream executor (engine/executors/stream/durable.py): its own action dispatch
-against durable-rules' Host on the same rules and messages, and a failing action that leaves the session usable.
+against durable-rules' Host on the same rules and messages, a failing action that leaves the session usable, and
+the durable-rules build that the executor needs.
 
-The messages keep to the executor's discipline, because durable-rules 2.0.28 corrupts memory when a partial chain
-of two or more facts meets a fact that the join's conditions then refuse: asserting, in one session, a three-step
-rule's last-step fact (q 3), then a first-step fact (q 1), then a second-step fact (q 5) that joins both, segfaults
-in about two runs of three, durable-rules' own Host included, depending on the heap's layout. So positions only
-grow and a last-step fact (a trigger) is retracted at once, as the executor does (executor.py, ``steps_on``)."""
+PyPI's durable-rules 2.0.28 has two memory bugs the executor meets (docs/streaming.md, "durable-rules limits"):
+a false *last* operand of a join reads past its expression sequence (events.c, ``reduceExpressionSequence``), and
+retracting a second fact of a fired chain walks past the completed action's frame (state.c,
+``deleteMessageFromFrame``). Both crash fresh interpreters often, durable-rules' own Host included; the build of
+third_party/durable_rules/install.py bounds both loops, and the tests below check the installed one. The messages of
+the comparison keep to the executor's discipline: positions only grow and a last-step fact (a trigger) is retracted
+at once (tests/test_durable_discipline.py checks the executor's)."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 from durable import engine as dr_engine
@@ -108,3 +113,78 @@ def test_a_failing_action_is_abandoned_and_delivered_again():
         host.assert_fact("t", {"id": "b", "sid": "0", "r": 0, "st": 1, "k": "x", "q": 1})
     host.assert_fact("t", {"id": "c", "sid": "0", "r": 0, "st": 1, "k": "x", "q": 2})
     assert fired == [2, 1]
+
+
+
+# Two shapes that crash PyPI's durable-rules 2.0.28 in fresh interpreters, run with SyncHost as the executor does
+_SHAPES = {
+    # a two-step join whose last operand refuses the trigger: reduceExpressionSequence reads past the sequence
+    "last operand refused": """
+import copy
+from fraudrules.executors.stream.durable import SyncHost
+later = {"$gt": {"q": {"a0": "q"}}}
+within = {"$lte": {"ts": {"$add": {"$l": {"a0": "ts"}, "$r": 50}}}}
+rules = {"t": {"pair": {"all": [{"a0": {"$and": [{"st": 0}]}},
+                                {"a1": {"$and": [{"st": 1}, {"k": {"a0": "k"}}, later, within]}}], "run": "pair"}}}
+host = SyncHost({"pair": lambda matched: None})
+host.set_rulesets(copy.deepcopy(rules))
+host.assert_fact("t", {"id": "a", "sid": "0", "st": 0, "k": "x", "q": 1, "ts": 0})
+for i in range(3):  # later, but past within: the last operand is false
+    host.assert_fact("t", {"id": f"b{i}", "sid": "0", "st": 1, "k": "x", "q": 9, "ts": 100})
+    host.retract_fact("t", {"id": f"b{i}", "sid": "0"})
+print("done")
+""",
+    # a four-step trigger that completes eight chains, then the chains' facts retracted: deleteMessageFromFrame
+    # walks past the completed action's frame from the second fact on
+    "facts of fired chains retracted": """
+import copy
+from fraudrules.executors.stream.durable import SyncHost
+def step(j):
+    ops = [{"st": j}] + ([{"k": {f"a{j - 1}": "k"}}, {"$gt": {"q": {f"a{j - 1}": "q"}}}] if j else [])
+    return {f"a{j}": {"$and": ops}}
+host = SyncHost({"four": lambda matched: None})
+host.set_rulesets({"t": {"four": {"all": [step(j) for j in range(4)], "run": "four"}}})
+q = 0
+for rep in range(20):
+    ids = []
+    for j in range(3):
+        for _ in range(2):
+            q += 1
+            host.assert_fact("t", {"id": f"f{q}", "sid": "0", "st": j, "k": "x", "q": q}); ids.append(f"f{q}")
+    q += 1
+    host.assert_fact("t", {"id": f"t{q}", "sid": "0", "st": 3, "k": "x", "q": q})
+    host.retract_fact("t", {"id": f"t{q}", "sid": "0"})
+    for fid in ids:
+        host.retract_fact("t", {"id": fid, "sid": "0"})
+print("done")
+""",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_SHAPES))
+def test_the_installed_durable_rules_survives_what_crashes_pypis_build(shape):
+    """The build of third_party/durable_rules/install.py, in 12 fresh interpreters per shape. PyPI's 2.0.28
+    crashed 9-20 runs of 20 on the first shape and 2-7 of 10 on the second (docs/streaming.md, "durable-rules
+    limits"), so this fails on it all but certainly: a suite run on the unfixed build says so here."""
+    died = []
+    for _ in range(12):
+        done = subprocess.run([sys.executable, "-c", _SHAPES[shape]], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0 or done.stdout.strip() != "done":
+            died.append((done.returncode, done.stderr[-300:]))
+    assert not died, died
+
+
+def test_an_unfixed_durable_rules_is_said_once(monkeypatch, capsys):
+    from fraudrules.executors.stream import durable
+
+    monkeypatch.setattr(durable, "_warned_unfixed", False)
+    monkeypatch.setattr(durable, "durable_rules_version", lambda: "2.0.28")
+    durable.warn_unless_fixed_build()
+    durable.warn_unless_fixed_build()
+    err = capsys.readouterr().err
+    assert err.count("warning: durable-rules 2.0.28 is not the build") == 1
+    assert "third_party/durable_rules/install.py" in err
+    monkeypatch.setattr(durable, "_warned_unfixed", False)
+    monkeypatch.setattr(durable, "durable_rules_version", lambda: durable.FIXED_BUILD)
+    durable.warn_unless_fixed_build()
+    assert capsys.readouterr().err == ""

@@ -7,6 +7,7 @@ live session ids per ruleset; these helpers keep the executor inside both limits
 from __future__ import annotations
 
 import json
+import sys
 import zlib
 from collections.abc import Callable
 from json.encoder import encode_basestring
@@ -19,6 +20,29 @@ MAX_SIDS = 1024  # durable-rules 2.0.28: the 1025th live sid of a ruleset is a M
 RULESET = "fraudrules"
 MAX_ID_TRIES = 16
 DURABLE_MESSAGE_BYTES = 8192  # measured: every stored durable message costs ~8 KB
+# durable-rules 2.0.28 as third_party/durable_rules/install.py builds it, with two loops bounded: PyPI's build
+# reads and writes past a join's frame when a second fact of a fired chain is retracted (docs/streaming.md)
+FIXED_BUILD = "2.0.28+fraudrules.1"
+_warned_unfixed = False
+
+
+def durable_rules_version() -> str:
+    from importlib.metadata import version
+
+    return version("durable-rules")
+
+
+def warn_unless_fixed_build() -> None:
+    """Say once per process, on stderr, when sequences will run on durable-rules without the memory fixes."""
+    global _warned_unfixed
+    if _warned_unfixed:
+        return
+    _warned_unfixed = True
+    found = durable_rules_version()
+    if found != FIXED_BUILD:
+        print(f"warning: durable-rules {found} is not the build with fraudrules' memory fixes ({FIXED_BUILD}): "
+              "sequence rules can crash the process (a segfault) when the facts of a fired chain are retracted; "
+              "install it with `python third_party/durable_rules/install.py` (docs/streaming.md)", file=sys.stderr)
 
 def fnv1a32(text: str) -> int:
     """The 32-bit FNV-1a hash durable-rules uses for message ids and sids."""

@@ -80,7 +80,17 @@ from ...runtime.plan import AggregateSpec, Plan, RulePlan
 from ...runtime.runs import RunState
 from .aggregates import STATE_CLASSES, bounded_at, bounded_members, share_entries, spec_signature
 from .bindings import Gather, py_values, vec_of
-from .durable import DURABLE_MESSAGE_BYTES, MAX_ID_TRIES, MAX_SIDS, RULESET, SyncHost, fact_id, join_value, shard_of
+from .durable import (
+    DURABLE_MESSAGE_BYTES,
+    MAX_ID_TRIES,
+    MAX_SIDS,
+    RULESET,
+    SyncHost,
+    fact_id,
+    join_value,
+    shard_of,
+    warn_unless_fixed_build,
+)
 from .guard import ReleaseGuard
 from .intake import ScalarIntake
 from .latest import FirstSteps, Hints, Pending, choose_latest
@@ -248,10 +258,8 @@ class RuleRuntime:
             follows = rp.steps[1].follows
             self.join_idx = ex._index[rp.steps[0].stream][follows[1] if follows else rp.steps[0].key]
         # A record that is several steps of a rule is taken as the later step first: it cannot chain with itself
-        # (strictly later), and a latest-chain rule's first step it replaces may still join it. In durable-rules
-        # 2.0.28 a partial chain of two or more facts that meets a fact its join conditions then refuse (a
-        # record that was step j, then step j + 1 on the same key, meeting itself) corrupts memory: a segfault,
-        # then or later, depending on the heap's layout (tests/unit/test_sync_host.py)
+        # (strictly later), and a latest-chain rule's first step it replaces may still join it. A trigger then
+        # never meets a fact of its own record, which its last operand would refuse (durable_rule)
         self.steps_on = {s: sorted(js, reverse=True) for s, js in self.steps_on.items()}
         # repeated steps (runtime/runs.py): per step, per key value, the latest candidates a run can use
         self.run_steps = {j: (sp.runs, sp.distinct is not None, ex._index[sp.stream]["id"],
@@ -265,18 +273,34 @@ class RuleRuntime:
         self.alerts = 0
 
     def durable_rule(self) -> dict:
-        """The rule's durable-rules join (sequences only: a single step is decided in Python)."""
+        """The rule's durable-rules join (sequences only: a single step is decided in Python).
+
+        The last operand of each step's join is one the executor's discipline never refuses. durable-rules
+        2.0.28 (events.c, reduceExpressionSequence) skips to the end of an ``$and`` from one past the operand
+        after a false one, so a false last operand sends it reading past the sequence: a segfault or not,
+        depending on the heap. Measured: it crashes when the last step's join refuses so, about two runs of
+        three; tests/test_durable_discipline.py checks every assert against the operands below.
+        - A middle step ends with ``within``: every held fact is within it of the record being taken
+          (StreamExecutor._expire), both ways; its position can be refused (a held fact sent late, a newer
+          partial chain meeting an older fact), and is not last.
+        - The last step ends with its position against the step before: a trigger is the newest record and
+          is retracted at once, so no partial chain ever meets an older one. Its own ``within`` and a
+          repeated step's run start (``q0``) can refuse, and are not last."""
         r = self.index
         conds = [{"a0": {"$and": [{"r": r}, {"st": 0}]}}]
         for j in range(1, self.k):
             src, field = self.links[j]
+            later = {"$gt": {"q": {f"a{j - 1}": "q"}}}  # strictly later in the total order
+            run_later = {"$gt": {"q0": {f"a{j - 1}": "q"}}}  # a repeated step: its whole run, from its first record
+            within = {"$lte": {"ts": {"$add": {"$l": {"a0": "ts"}, "$r": self.within}}}}  # ts_j - ts_0 <= within
+            ordered = [run_later if j in self.run_steps else later, within]
+            if j == self.k - 1:
+                ordered = [run_later, within, later] if j in self.run_steps else [within, later]
             conds.append({f"a{j}": {"$and": [
                 {"r": r},
                 {"st": j},
                 {"k": {f"a{src}": field}},  # key equality (hash-indexed join)
-                # strictly later in the total order (a repeated step: its whole run, from its first record)
-                {"$gt": {"q0" if j in self.run_steps else "q": {f"a{j - 1}": "q"}}},
-                {"$lte": {"ts": {"$add": {"$l": {"a0": "ts"}, "$r": self.within}}}},  # ts_j - ts_0 <= within
+                *ordered,
             ]}})
         return {"all": conds, "run": self.id}
 
@@ -482,6 +506,7 @@ class StreamExecutor:
         host = SyncHost(actions)
         definition = {RULESET: {r.id: r.durable_rule() for r in self._seq_rules}}
         if definition[RULESET]:
+            warn_unless_fixed_build()
             host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
         self.sids_used: set[str] = set()
         return host
