@@ -27,9 +27,12 @@ _warned_unfixed = False
 
 
 def durable_rules_version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("durable-rules")
+    try:
+        return version("durable-rules")
+    except PackageNotFoundError:  # importable without metadata (a path entry): not a build we know
+        return "of unknown version"
 
 
 def warn_unless_fixed_build() -> None:
