@@ -47,6 +47,7 @@ def warn_unless_fixed_build() -> None:
               "sequence rules can crash the process (a segfault) when the facts of a fired chain are retracted; "
               "install it with `python third_party/durable_rules/install.py` (docs/streaming.md)", file=sys.stderr)
 
+
 def fnv1a32(text: str) -> int:
     """The 32-bit FNV-1a hash durable-rules uses for message ids and sids."""
     h = 0x811C9DC5

@@ -279,7 +279,8 @@ class RuleRuntime:
         2.0.28 (events.c, reduceExpressionSequence) skips to the end of an ``$and`` from one past the operand
         after a false one, so a false last operand sends it reading past the sequence: a segfault or not,
         depending on the heap. Measured: it crashes when the last step's join refuses so, about two runs of
-        three; tests/test_durable_discipline.py checks every assert against the operands below.
+        three. The build of third_party/durable_rules/install.py bounds that loop; this order keeps PyPI's
+        build clear of it too. tests/test_durable_discipline.py checks every assert against the operands below.
         - A middle step ends with ``within``: every held fact is within it of the record being taken
           (StreamExecutor._expire), both ways; its position can be refused (a held fact sent late, a newer
           partial chain meeting an older fact), and is not last.
