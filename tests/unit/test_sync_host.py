@@ -188,3 +188,21 @@ def test_an_unfixed_durable_rules_is_said_once(monkeypatch, capsys):
     monkeypatch.setattr(durable, "durable_rules_version", lambda: durable.FIXED_BUILD)
     durable.warn_unless_fixed_build()
     assert capsys.readouterr().err == ""
+
+
+def test_the_build_install_py_makes_is_the_one_the_executor_asks_for():
+    """install.py's version and local label, the executor's FIXED_BUILD and setup.cfg's pin name one build: a bump
+    of one without the others would warn on every run, or install a build that setup.cfg then replaces."""
+    import importlib.util
+    import pathlib
+    import re
+
+    from fraudrules.executors.stream import durable
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("install_durable", root / "third_party/durable_rules/install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)  # defines names only; main() runs under __main__
+    assert f"{install.VERSION}+{install.LOCAL}" == durable.FIXED_BUILD
+    pins = re.findall(r"^\s*durable-rules==(\S+)\s*$", (root / "setup.cfg").read_text(), re.M)
+    assert pins == [install.VERSION]
