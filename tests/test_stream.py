@@ -177,7 +177,7 @@ def test_random_records_every_rule_kind(records):
 
 def test_a_release_of_everything_buffered_in_parts_equals_batch(samples_records, monkeypatch):
     """With infinite lateness every record waits for the flush, which releases the whole buffer sorted at
-    once (executor._release) in parts of MAX_RELEASE records; the parts, taken in that order, are the
+    once (executor._release_upto) in parts of MAX_RELEASE records; the parts, taken in that order, are the
     batch's alerts. With lateness 300 s the buffer is drained by heappop up to the watermark instead."""
     from fraudrules.executors.stream import executor as ex_module
 
@@ -917,3 +917,43 @@ def test_windows_of_the_same_entries_share_them(tmp_path):
     out.extend(ex2.flush())
     assert [alert_line(a) for a in out] == want
 
+
+def test_no_collection_runs_inside_a_call_and_the_callers_collector_setting_is_kept(samples_records):
+    """A release's temporaries die with it, so the executor defers the collector over each call
+    (runtime/heap.py::defer_collection): with a young generation of 50 containers, a plain loop
+    collects, a feed_many of the sample records does not, and afterwards the collector is as the
+    caller left it -- on, or off."""
+    import gc
+
+    records = samples_records
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    before = gc.get_threshold()
+    gc.callbacks.append(count)
+    try:
+        gc.set_threshold(50, 10, 10)
+        junk = [[i] for i in range(500)]  # the check of the check: this does collect
+        assert collections
+        ex = StreamExecutor(PLAN)
+        inside, alerts = [], []
+        for call, arg in ((ex.feed_many, records), (ex.intake, records[:1]), (ex.flush, None)):
+            gc.collect()  # nothing pending before the call
+            collections.clear()
+            got = call() if arg is None else call(arg)
+            inside.append(len(collections))  # read before anything here allocates (which may collect)
+            alerts += got or []  # intake answers None
+        assert inside == [0, 0, 0] and gc.isenabled()
+        assert alerts  # it did evaluate
+        gc.disable()
+        StreamExecutor(PLAN).feed_many(records[:50])
+        assert not gc.isenabled()  # left off, as the caller had it
+        gc.enable()
+        del junk
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*before)
+        gc.enable()

@@ -73,7 +73,7 @@ from ...runtime.alerts import (
     to_python,
 )
 from ...runtime.evaluate import Evaluator
-from ...runtime.heap import settle_again_if_due
+from ...runtime.heap import collection_deferred, settle_again_if_due
 from ...runtime.keys import row_keys
 from ...runtime.latest import MAX_STREAM_CHAINS, latest_chain_only
 from ...runtime.plan import AggregateSpec, Plan, RulePlan
@@ -723,14 +723,16 @@ class StreamExecutor:
 
     def feed_many(self, records: list) -> list[dict]:
         """Take records in arrival order (normalised together); return the alerts that fired."""
-        self.intake(records)
-        return self.release()
+        with collection_deferred():  # the converted rows and the release's temporaries: one walk after
+            self._intake(records)
+            return self.release()
 
     def intake(self, records: list) -> None:
         """Normalise records and put them in the reorder buffer (or reject them, or count them late).
         Nothing reaches the buffer unless the whole call succeeds: the records are converted first,
         so a caller may retry them one by one after an exception (a poison record, ``watch``)."""
-        self._intake(records)
+        with collection_deferred():
+            self._intake(records)
 
     def release(self) -> list[dict]:
         """Process what the watermark lets through; return the alerts that fired."""
@@ -874,6 +876,10 @@ class StreamExecutor:
             self.late_records.append((record, info))
 
     def _release(self, upto: float) -> list[dict]:
+        with collection_deferred():  # a release's temporaries die with it (runtime/heap.py)
+            return self._release_upto(upto)
+
+    def _release_upto(self, upto: float) -> list[dict]:
         heap = self._heap
         out: list[dict] = []
         if heap and self.max_ts is not None and self.max_ts <= upto:
