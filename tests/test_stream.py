@@ -920,7 +920,7 @@ def test_windows_of_the_same_entries_share_them(tmp_path):
 
 def test_no_collection_runs_inside_a_call_and_the_callers_collector_setting_is_kept(samples_records):
     """A release's temporaries die with it, so the executor defers the collector over each call
-    (runtime/heap.py::defer_collection): with a young generation of 50 containers, a plain loop
+    (runtime/heap.py::collection_deferred): with a young generation of 50 containers, a plain loop
     collects, a feed_many of the sample records does not, and afterwards the collector is as the
     caller left it -- on, or off."""
     import gc

@@ -87,36 +87,25 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
         gc.freeze()
 
 
-def defer_collection() -> bool:
-    """No collection until :func:`resume_after`: a release of many records builds a temporary list, tuple
-    or dict per record and step, which die when it ends; a young collection in the middle walks them all
-    for nothing (at 10,000 records per call most of the collector's CPU). True when this call turned
-    the collector off."""
-    if gc.isenabled():
-        gc.disable()
-        return True
-    return False
-
-
-def resume_after(deferred: bool) -> None:
-    """Undo :func:`defer_collection`: the collector on again if that call turned it off. What survived
-    the release counts towards the next young collection, which comes at the next allocation if due."""
-    if deferred:
-        gc.enable()
-
-
 class collection_deferred:
-    """``with collection_deferred():`` -- :func:`defer_collection` on entry, :func:`resume_after` on exit (the
-    stream executor's calls). A slotted class rather than ``contextlib``: a one-record ``feed`` enters it
-    twice, and contextlib's generator costs several times as much."""
+    """``with collection_deferred():`` -- no collection inside the block (the stream executor's calls): a
+    release of many records builds a temporary list, tuple or dict per record and step, which die when it
+    ends, and a young collection in its middle walks them all for nothing (at 10,000 records per call most of
+    the collector's CPU). The collector goes back on at the end only if this block turned it off; what
+    survived counts towards the next young collection, which comes at the next allocation if due. A slotted
+    class rather than ``contextlib``: a one-record ``feed`` enters it twice, and contextlib's generator costs
+    several times as much."""
 
     __slots__ = ("_off",)
 
     def __enter__(self) -> None:
-        self._off = defer_collection()
+        self._off = gc.isenabled()
+        if self._off:
+            gc.disable()
 
     def __exit__(self, *exc: object) -> None:
-        resume_after(self._off)
+        if self._off:
+            gc.enable()
 
 
 def settle_again_if_due() -> None:
