@@ -957,3 +957,38 @@ def test_no_collection_runs_inside_a_call_and_the_callers_collector_setting_is_k
         gc.callbacks.remove(count)
         gc.set_threshold(*before)
         gc.enable()
+
+
+DISTINCT_RULE = """
+id: T-DISTINCT
+title: One caller reaches many numbers in an hour
+severity: low
+score: 10
+stream: call
+key: caller
+where: distinct(callee, 1h) >= 12
+explain: "{distinct(callee, 1h):.0f} numbers"
+"""
+
+
+def test_distinct_members_are_the_first_ten_in_the_window_with_its_total(tmp_path):
+    """An alert's ``behind`` of a distinct lists the first MEMBERS_SHOWN values of the window in order of first
+    appearance, with the window's total: the stream executor reads the window only up to the tenth value and
+    takes the total from the candidate's own count (executor._members). Repeats come before the tenth value,
+    and the window slides past the first numbers, so a read from the key's first entry or a total counted
+    from the values shown would differ; batch is the oracle."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, {"rule": DISTINCT_RULE})), "CN")
+    caller = "+8613800000001"
+    # minute m calls number m // 2 (each twice in a row), then numbers 0-4 again at the end
+    targets = [m // 2 for m in range(40)] + [0, 1, 2, 3, 4]
+    recs = [{"stream": "call", "id": f"c{m:02d}", "ts": f"2026-03-01T10:{m:02d}:00Z", "caller": caller,
+             "callee": f"+86139000000{n:02d}", "direction": "out", "duration": 30} for m, n in enumerate(targets)]
+    recs[40:] = [{**r, "ts": f"2026-03-01T11:{20 + k:02d}:00Z"} for k, r in enumerate(recs[40:])]
+    want = batch_lines(plan, recs)
+    for chunk in (1, 7, 1000):
+        got, _ = stream_lines(plan, recs, chunk=chunk)
+        assert got == want
+    behind = [json.loads(x)["conditions"][0]["behind"]["distinct(callee, 1h)"] for x in want]
+    assert behind[0] == {"total": 12, "values": [f"+86139000000{n:02d}" for n in range(10)]}
+    # the last alert's window, (10:24, 11:24], holds minutes 25-39 (numbers 12-19) and numbers 0-4 again
+    assert behind[-1] == {"total": 13, "values": [f"+86139000000{n:02d}" for n in [*range(12, 20), 0, 1]]}

@@ -495,14 +495,23 @@ class _Distinct(_Cursor):
         for i in range(cur[HEAD], min(k, cur[TAIL])):
             _forget(seen, ent[i][1])
 
-    def members(self, key, ts: int, q: int, limit: int) -> tuple[int, list]:
-        """(distinct values counted, the first ``limit`` in order of first appearance)."""
+    def members(self, key, ts: int, q: int, limit: int, total: int | None = None) -> tuple[int, list]:
+        """(distinct values counted, the first ``limit`` in order of first appearance). ``total``: the count
+        at this record when the caller has it (a candidate's own value of this aggregate); the window is then
+        read only up to its ``limit``-th distinct value, not whole (a busy key holds thousands)."""
         ent = self.keys.get(key)
         if ent is None:
             return 0, []
         lo, hi = _span(ent, self.w, ts, q, 2)
-        first = list(dict.fromkeys(map(_VALUE, ent[lo:hi])))
-        return len(first), first[:limit]
+        if total is None:
+            first = list(dict.fromkeys(map(_VALUE, ent[lo:hi])))
+            return len(first), first[:limit]
+        seen: dict = {}
+        for i in range(lo, hi):
+            seen[ent[i][1]] = None
+            if len(seen) == limit:
+                break
+        return total, list(seen)
 
     def dump(self):
         return [[k, ent[self._dump_from(k):]] for k, ent in self.keys.items()]  # (ts, value, q): the layout

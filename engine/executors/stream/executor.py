@@ -958,7 +958,7 @@ class StreamExecutor:
                     if j and j == rule.k - 1 and not self._joinable(rule, j, values):
                         continue  # a trigger with no held fact to join: no chain ends here (no candidate)
                     aggs = {spec: sb.agg_py[spec][li] for spec in rule.step_specs[j]}
-                    cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q), run)
+                    cand = Candidate(values, ts, q, aggs, self._members(rule.listed_specs[j], values, ts, q, aggs), run)
                     if j < rule.k - 1:
                         self._hold(rule, j, cand)
                     else:
@@ -1105,12 +1105,17 @@ class StreamExecutor:
             out.append((okey, None, alert))
         return out
 
-    def _members(self, listed: list[tuple[AggregateSpec, int]], values: tuple, ts: int, q: int) -> dict:
-        """What each count/distinct of a candidate counted, while the batch's entries are still held."""
+    def _members(self, listed: list[tuple[AggregateSpec, int]], values: tuple, ts: int, q: int,
+                 aggs: dict) -> dict:
+        """What each count/distinct of a candidate counted, while the batch's entries are still held. A distinct
+        over its plain window takes its count from the candidate's value of it (``aggs``): the same read."""
         out = {}
         for spec, key_idx in listed:
             state = self._aggs[spec]
-            total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN)
+            if spec.func == "distinct" and spec.bound is None:
+                total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN, int(aggs[spec][0]))
+            else:
+                total, first = state.members(values[key_idx], ts, q, MEMBERS_SHOWN)
             if spec.func == "distinct" and not _ONLY_TEXT(map(type, first)):
                 first = to_python(vec_of(first, _kind_of_values(first)))  # JSON values as batch's to_python gives
             out[spec] = (total, first)
