@@ -46,6 +46,12 @@ def show_value(value: object) -> str:
     return repr(text)
 
 
+def duplicate_id_reason(stream: str, rid: object) -> str:
+    """The reject reason of a record whose id an earlier record of its stream has, in every reader and executor
+    (alert ids hash the triggering record's id, so a second record with it is refused)."""
+    return f"id: duplicate id {show_value(rid)} (an earlier record of stream {stream!r} has it)"
+
+
 # printable ASCII but ' and \\: what repr() only wraps in quotes
 _PLAIN_RE2 = r"^[\x20-\x26\x28-\x5b\x5d-\x7e]*$"
 

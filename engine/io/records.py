@@ -64,7 +64,7 @@ from ..errors import InputError
 from ..pack.streams import Schema, StreamSpec
 from ..runtime.heap import trim_thread_heaps
 from .arrow import vec_to_arrow
-from .convert import Normalised, dict_rows_to_columns, json_kind, normalise_native, show_value
+from .convert import Normalised, dict_rows_to_columns, duplicate_id_reason, json_kind, normalise_native
 from .raw import RawChunk, SlowPathNeeded
 from .read_csv import CsvReader
 from .read_jsonl import JsonlReader
@@ -297,8 +297,7 @@ class _InputResult:
             if len(rows):
                 texts = id_vec.take(rows).values  # those rows' text alone, not the column's objects
                 self.rejects.add(chunk.line[rows], np.array(
-                    [f"id: duplicate id {show_value(text)} (an earlier record of stream {self.stream!r} has it)"
-                     for text in texts], dtype=object))
+                    [duplicate_id_reason(self.stream, text) for text in texts], dtype=object))
             bad = bad | dup
             keep &= ~dup
         self.stats.read += chunk.read

@@ -35,7 +35,7 @@ from ..executors.spark import Family, evaluate_group, group_output_schema, plan_
 from ..executors.spark.partition import ROUTE_COLUMNS, column_name, records_batch, with_decision
 from ..executors.spark.routing import ALL
 from ..io.arrow import arrow_to_columns, arrow_to_vec
-from ..io.convert import show_value
+from ..io.convert import duplicate_id_reason
 from ..io.output_set import OutputSet, staged_path
 from ..io.records import _read_one
 from ..io.sinks import write_json
@@ -180,8 +180,7 @@ def _dup_reasons(batches):
     for b in batches:
         ids = b.column(b.schema.get_field_index("_id")).to_pylist()
         streams = b.column(b.schema.get_field_index("_stream")).to_pylist()
-        reasons = [f"id: duplicate id {show_value(i)} (an earlier record of stream {s!r} has it)"
-                   for i, s in zip(ids, streams)]
+        reasons = [duplicate_id_reason(s, i) for i, s in zip(ids, streams)]
         yield pa.RecordBatch.from_arrays([b.column(b.schema.get_field_index("_input")),
                                           b.column(b.schema.get_field_index("_line")),
                                           pa.array(reasons, pa.string())],

@@ -60,7 +60,7 @@ from durable.engine import MessageNotHandledException, MessageObservedException
 from ...columns.types import PhysicalKind
 from ...columns.vec import physical_kind
 from ...errors import FraudRulesError
-from ...io.convert import show_value
+from ...io.convert import duplicate_id_reason
 from ...io.records import records_from_dicts
 from ...runtime.alerts import (
     LISTED_AGGREGATES,
@@ -848,8 +848,7 @@ class StreamExecutor:
             if self.seen_ids is not None:
                 rid = row[self._index[stream]["id"]]
                 if not self.seen_ids.add(stream, rid):
-                    self._reject(valid[idx], f"id: duplicate id {show_value(rid)} (an earlier record of stream "
-                                             f"{stream!r} has it)")  # the words of batch's reason
+                    self._reject(valid[idx], duplicate_id_reason(stream, rid))  # the words of batch's reason
                     continue
             arrival = self.next_arrival
             self.next_arrival += 1
