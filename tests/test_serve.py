@@ -173,6 +173,33 @@ def test_a_record_behind_the_watermark_is_answered_late_and_counted(tmp_path):
         assert "fraudrules_late_records_total 1" in c.get("/metrics", headers=AUTH).text
 
 
+def test_a_retried_record_is_never_applied_twice(tmp_path):
+    """A record sent again (a client's retry after a lost answer) is the duplicate id ``score`` rejects: at the
+    watermark's ts it is refused with 422 and the reason rejects.csv gives, twice in one request likewise (and
+    the request applies nothing); behind the watermark it is answered late. Either way the count rule sees
+    each payment once, and fires at the fourth distinct one, as batch does on the same records."""
+    pack = make_pack(tmp_path, {"count": COUNT_RULE})
+    c, svc = client(tmp_path, rules=pack)
+    dup = "id: duplicate id 'p1' (an earlier record of stream 'payment' has it)"
+    with c:
+        assert c.post("/v1/records", json=pay(0), headers=AUTH).json()["rules"] == []
+        assert c.post("/v1/records", json=pay(1), headers=AUTH).json()["rules"] == []
+        r = c.post("/v1/records", json=pay(1), headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"] == [{"index": 0, "id": "p1", "reason": dup}]
+        r = c.post("/v1/records", json={"records": [pay(2), pay(2)]}, headers=AUTH)
+        assert r.status_code == 422 and [e["index"] for e in r.json()["errors"]] == [1]
+        assert "duplicate id 'p2'" in r.json()["errors"][0]["reason"] and svc.next_seq == 2
+        assert c.post("/v1/records", json=pay(2), headers=AUTH).json()["rules"] == []
+        late = c.post("/v1/records", json=pay(1), headers=AUTH).json()  # p2 came since: behind the watermark
+        assert late["status"] == "late" and late["decision"] is None
+        # same id, same ts, another stream: another record
+        assert c.post("/v1/records", json={"stream": "sms", "id": "p2", "ts": pay(2)["ts"], "sender": "+8613800000001",
+                                           "receiver": "+8613800000002"}, headers=AUTH).json()["status"] == "decided"
+        fourth = c.post("/v1/records", json=pay(3), headers=AUTH).json()
+        assert fourth["rules"] == ["T-COUNT-001"] and fourth["alerts"][0]["explain"] == "A1: 4 payments in an hour"
+        assert "fraudrules_rejects_total 2" in c.get("/metrics", headers=AUTH).text
+
+
 def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
     pack = make_pack(tmp_path, {"count": COUNT_RULE})
     c, svc = client(tmp_path, rules=pack)
@@ -293,6 +320,33 @@ def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     srv = Server(pack, state, "--checkpoint-every", "1h")
     try:  # restarted from the checkpoint this time
         assert srv.post(pay(5))["rules"] == ["T-COUNT-001"]
+    finally:
+        srv.kill()
+
+
+def test_a_retry_after_kill_9_or_a_restart_is_refused_as_a_duplicate(tmp_path):
+    """The ids at the watermark come back from the log after kill -9, and after a clean stop (checkpoint):
+    the retry of a record whose answer was lost is refused, not counted twice."""
+    pack = make_pack(tmp_path, {"count": COUNT_RULE})
+    state = tmp_path / "state"
+    srv = Server(pack, state, "--checkpoint-every", "1h")
+    try:
+        assert [srv.post(pay(i))["rules"] for i in range(2)] == [[], []]
+    finally:
+        srv.kill()
+    srv = Server(pack, state, "--checkpoint-every", "1h")
+    try:
+        r = srv.http.post("/v1/records", json=pay(1))
+        assert r.status_code == 422 and "duplicate id 'p1'" in r.json()["errors"][0]["reason"]
+        assert srv.post(pay(2))["rules"] == []
+        assert srv.post(pay(3))["rules"] == ["T-COUNT-001"]  # the fourth payment, not the third
+    finally:
+        srv.kill(signal.SIGTERM)
+    srv = Server(pack, state, "--checkpoint-every", "1h")
+    try:  # from the checkpoint and the log after it
+        r = srv.http.post("/v1/records", json=pay(3))
+        assert r.status_code == 422 and "duplicate id 'p3'" in r.json()["errors"][0]["reason"]
+        assert srv.post(pay(4))["rules"] == ["T-COUNT-001"]
     finally:
         srv.kill()
 

@@ -39,6 +39,7 @@ from typing import Any
 from ..errors import FraudRulesError, RuleError, RuleErrors
 from ..executors.stream import StreamExecutor
 from ..executors.stream.intake import ScalarIntake
+from ..io.convert import duplicate_id_reason
 from ..io.records import records_from_dicts
 from ..pack.loader import load_pack
 from ..runtime.heap import resettle_heap
@@ -49,6 +50,13 @@ from .wal import WriteAheadLog, read_log
 CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
 EVALUATION_ERROR = "evaluation error:"  # the executor's reason for a record whose evaluation raised
 REPLAY_CHUNK = 4096
+
+
+def retry_key(rec: dict) -> tuple[Any, str]:
+    """What makes a record the same record again, for :meth:`DecisionService.validate`: its stream and its id as
+    sent (a retry sends the same JSON)."""
+    rid = rec.get("id")
+    return rec.get("stream"), rid if isinstance(rid, str) else json.dumps(rid, sort_keys=True)
 
 
 def horizon_ns(plan: Plan) -> int:
@@ -88,6 +96,9 @@ class DecisionService:
         self.next_seq = 0
         self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
         self.max_ts: int | None = None
+        # (stream, id) of the records applied at max_ts: a retry of one of them is refused as a duplicate (a
+        # retry of an older record is behind the watermark, answered late and applied to nothing)
+        self.at_top: set[tuple[Any, str]] = set()
         self._late: list[dict] = []
         self._rejected: list[tuple[Any, str]] = []
         self._ckpt_lock: asyncio.Lock | None = None
@@ -188,6 +199,9 @@ class DecisionService:
     def _retain(self, seq: int, ts: int, rec: dict) -> None:
         if self.max_ts is not None and ts < self.max_ts:
             return  # late: it changed nothing but counters
+        if self.max_ts is None or ts > self.max_ts:
+            self.at_top.clear()
+        self.at_top.add(retry_key(rec))
         self.max_ts = ts
         self.retained.append((seq, ts, rec))
         floor = ts - self._retain_ns(self.plan)
@@ -221,17 +235,24 @@ class DecisionService:
 
     # -- requests --------------------------------------------------------------------------------
     def validate(self, records: list) -> list[dict]:
-        """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}]."""
+        """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}].
+        A record the service applied at the watermark's ts, sent again (a client's retry after a lost answer,
+        or twice in one request), is a duplicate id, as in ``score``: applying it again would count it twice."""
         assert self.plan is not None and self.intake is not None
         schema = self.plan.schema
         bad = []
+        # the watermark and the ids at it as the request's records, applied in order, would leave them
+        top, moved, added = self.max_ts, False, set()
         for i, rec in enumerate(records):
             reason = None
+            ts = None
             if not isinstance(rec, dict):
                 reason = "not a JSON object"
             elif rec.get("stream") not in schema.streams:
                 reason = f"unknown or missing stream {rec.get('stream')!r} (streams: {', '.join(schema.streams)})"
-            elif self.intake.convert(rec) is None:  # not clean for the scalar path: ask the vectorised one
+            elif (got := self.intake.convert(rec)) is not None:
+                ts = got[1]
+            else:  # not clean for the scalar path: ask the vectorised one
                 try:
                     rs = records_from_dicts([rec], schema, region=self.opts.region)
                 except (FraudRulesError, TypeError, ValueError) as exc:
@@ -239,6 +260,17 @@ class DecisionService:
                 else:
                     if rs.rejects:
                         reason = rs.rejects[0].reason
+                    else:
+                        (table,) = rs.tables.values()
+                        ts = int(table.columns["ts"].values[0])
+            if ts is not None and (top is None or ts >= top):  # not late: it will be applied
+                key = retry_key(rec)
+                if ts == top and (key in added or (not moved and key in self.at_top)):
+                    reason = duplicate_id_reason(rec["stream"], rec.get("id"))
+                else:
+                    if top is None or ts > top:
+                        top, moved, added = ts, True, set()
+                    added.add(key)
             if reason is not None:
                 bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
         return bad
