@@ -379,7 +379,7 @@ def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_row
         err.print(f"[red]error:[/red] --engine spark writes Parquet datasets, not --format {fmt}")
         sys.exit(EXIT_USAGE)
     if importlib.util.find_spec("pyspark") is None:
-        err.print("[red]error:[/red] --engine spark needs pyspark: pip install 'fraudrules[spark]'")
+        err.print("[red]error:[/red] --engine spark needs pyspark: " + escape("pip install 'fraudrules[spark]'"))
         sys.exit(EXIT_USAGE)
     from .jobs.score import check_rejects, summary
     from .jobs.spark_job import score_spark, spark_session

@@ -174,3 +174,18 @@ def test_bad_rows_land_in_rejects_csv_and_the_summary_reconciles(tmp_path):
     assert (only["read"], only["scored"], only["rejected"], only["reconciles"]) == (7, 2, 5, True)
     scored = pd.read_json(out / "scored.jsonl", lines=True)
     assert scored["id"].tolist() == ["p1", "p7"]
+
+
+def test_spark_without_pyspark_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
+    """The hint is printed through rich, whose markup would eat ``[spark]`` and advise a plain install."""
+    import importlib.util
+
+    from fraudrules.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(["score", str(REPO / "samples"), "--engine", "spark", "--out", str(tmp_path / "o")],
+                  standalone_mode=False)
+    assert exit_info.value.code == 2
+    assert "pip install 'fraudrules[spark]'" in capsys.readouterr().err
