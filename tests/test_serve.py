@@ -297,9 +297,16 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+def refused_as_duplicate(srv: Server, rec: dict) -> bool:
+    r = srv.http.post("/v1/records", json=rec)
+    return r.status_code == 422 and f"duplicate id '{rec['id']}'" in r.json()["errors"][0]["reason"]
+
+
 def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     """Two payments, kill -9 (no checkpoint since: the log alone carries them), restart, two more:
-    the count rule fires at the fourth exactly as it does without a crash."""
+    the count rule fires at the fourth exactly as it does without a crash. A retry of the last record
+    before each restart (its answer lost) is refused as a duplicate: the ids at the watermark come back
+    from the log, and from the checkpoint and the log, so it is not counted twice."""
     pack = make_pack(tmp_path, {"count": COUNT_RULE})
     state = tmp_path / "state"
     srv = Server(pack, state, "--checkpoint-every", "1h")
@@ -309,6 +316,7 @@ def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
         srv.kill()
     srv = Server(pack, state, "--checkpoint-every", "1h")
     try:
+        assert refused_as_duplicate(srv, pay(1))
         third = srv.post(pay(2))
         fourth = srv.post(pay(3))
         other = srv.post(pay(4, account="B2"))
@@ -319,34 +327,8 @@ def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     assert (state / "checkpoint.json").exists()
     srv = Server(pack, state, "--checkpoint-every", "1h")
     try:  # restarted from the checkpoint this time
+        assert refused_as_duplicate(srv, pay(4, account="B2"))
         assert srv.post(pay(5))["rules"] == ["T-COUNT-001"]
-    finally:
-        srv.kill()
-
-
-def test_a_retry_after_kill_9_or_a_restart_is_refused_as_a_duplicate(tmp_path):
-    """The ids at the watermark come back from the log after kill -9, and after a clean stop (checkpoint):
-    the retry of a record whose answer was lost is refused, not counted twice."""
-    pack = make_pack(tmp_path, {"count": COUNT_RULE})
-    state = tmp_path / "state"
-    srv = Server(pack, state, "--checkpoint-every", "1h")
-    try:
-        assert [srv.post(pay(i))["rules"] for i in range(2)] == [[], []]
-    finally:
-        srv.kill()
-    srv = Server(pack, state, "--checkpoint-every", "1h")
-    try:
-        r = srv.http.post("/v1/records", json=pay(1))
-        assert r.status_code == 422 and "duplicate id 'p1'" in r.json()["errors"][0]["reason"]
-        assert srv.post(pay(2))["rules"] == []
-        assert srv.post(pay(3))["rules"] == ["T-COUNT-001"]  # the fourth payment, not the third
-    finally:
-        srv.kill(signal.SIGTERM)
-    srv = Server(pack, state, "--checkpoint-every", "1h")
-    try:  # from the checkpoint and the log after it
-        r = srv.http.post("/v1/records", json=pay(3))
-        assert r.status_code == 422 and "duplicate id 'p3'" in r.json()["errors"][0]["reason"]
-        assert srv.post(pay(4))["rules"] == ["T-COUNT-001"]
     finally:
         srv.kill()
 
