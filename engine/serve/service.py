@@ -59,6 +59,12 @@ def retry_key(rec: dict) -> tuple[Any, str]:
     return rec.get("stream"), rid if isinstance(rid, str) else json.dumps(rid, sort_keys=True)
 
 
+def _only_ts(rs: Any) -> int:
+    """The ts of the one record that ``records_from_dicts`` read (a RecordSet of one table, one row)."""
+    (table,) = rs.tables.values()
+    return int(table.columns["ts"].values[0])
+
+
 def horizon_ns(plan: Plan) -> int:
     """How far back in event time the pack's state reaches: the longest window (with an is_new inside its where=,
     both windows), within or suppress."""
@@ -261,8 +267,7 @@ class DecisionService:
                     if rs.rejects:
                         reason = rs.rejects[0].reason
                     else:
-                        (table,) = rs.tables.values()
-                        ts = int(table.columns["ts"].values[0])
+                        ts = _only_ts(rs)
             if ts is not None and (top is None or ts >= top):  # not late: it will be applied
                 key = retry_key(rec)
                 if ts == top and (key in added or (not moved and key in self.at_top)):
@@ -280,9 +285,7 @@ class DecisionService:
         got = self.intake.convert(rec)
         if got is not None:
             return got[1]
-        rs = records_from_dicts([rec], self.plan.schema, region=self.opts.region)
-        (table,) = rs.tables.values()
-        return int(table.columns["ts"].values[0])
+        return _only_ts(records_from_dicts([rec], self.plan.schema, region=self.opts.region))
 
     def decide(self, records: list[dict]) -> tuple[list[dict], int]:
         """Feed valid records one by one; their answers and the log ticket to wait for."""
