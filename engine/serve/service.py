@@ -98,6 +98,7 @@ class DecisionService:
         self.plan: Plan | None = None
         self.ex: StreamExecutor | None = None
         self.intake: ScalarIntake | None = None
+        self.retain_ns = 0  # event time of decided records kept for a reload (--retain, else the pack's horizon)
         self.wal: WriteAheadLog | None = None
         self.next_seq = 0
         self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
@@ -126,10 +127,12 @@ class DecisionService:
             f"serve: warning: {rec.get('stream')} record {rec.get('id')!r} not applied: {reason}")
         return ex
 
-    def _retain_ns(self, plan: Plan) -> int:
-        if self.opts.retain is not None:
-            return int(self.opts.retain * 1e9)
-        return horizon_ns(plan)
+    def _install(self, plan: Plan, ex: StreamExecutor) -> None:
+        """Make ``plan`` and its executor the running ones, with what derives from the plan: the intake and the
+        event time retained (computed here once: it walks every aggregate, and every applied record reads it)."""
+        self.plan, self.ex = plan, ex
+        self.intake = ScalarIntake(plan.schema, self.opts.region)
+        self.retain_ns = int(self.opts.retain * 1e9) if self.opts.retain is not None else horizon_ns(plan)
 
     def open(self) -> dict[str, Any]:
         """Load the pack, then recover: the checkpoint, then the log after it. Synchronous."""
@@ -160,8 +163,7 @@ class DecisionService:
         if entries and entries[0]["seq"] > start and not rebuilt:
             raise FraudRulesError(f"{state_dir}: the log starts at record {entries[0]['seq']} but the checkpoint "
                                   f"ends at {start}: records are missing; refusing to start")
-        self.plan, self.ex = plan, ex
-        self.intake = ScalarIntake(plan.schema, self.opts.region)
+        self._install(plan, ex)
         replay = [e for e in entries if rebuilt or e["seq"] >= start]
         self._replay(ex, [(e["ts"], e["rec"]) for e in replay])
         self.next_seq = max(start, entries[-1]["seq"] + 1 if entries else 0)
@@ -210,7 +212,7 @@ class DecisionService:
         self.at_top.add(retry_key(rec))
         self.max_ts = ts
         self.retained.append((seq, ts, rec))
-        floor = ts - self._retain_ns(self.plan)
+        floor = ts - self.retain_ns
         r = self.retained
         while r and r[0][1] < floor:
             r.popleft()
@@ -361,7 +363,7 @@ class DecisionService:
             await asyncio.to_thread(_write_atomic, self.checkpoint_path, text)
             self._ckpt_seq = seq
             self.metrics.checkpoints += 1
-            floor = None if self.max_ts is None else self.max_ts - self._retain_ns(self.plan)
+            floor = None if self.max_ts is None else self.max_ts - self.retain_ns
             self.wal.prune(seq, floor)
 
     async def reload(self) -> dict[str, Any]:
@@ -383,8 +385,7 @@ class DecisionService:
         ex = self._new_executor(plan)
         self._replay(ex, [(ts, rec) for _, ts, rec in self.retained])  # no await: requests wait, then see it
         old = self.plan.digest
-        self.plan, self.ex = plan, ex
-        self.intake = ScalarIntake(plan.schema, self.opts.region)
+        self._install(plan, ex)
         self.metrics.reloads["ok"] += 1
         resettle_heap()  # a frozen heap (the serve command's) would keep the old executor's cycles
         await self.checkpoint()
