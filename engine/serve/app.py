@@ -39,6 +39,9 @@ from starlette.responses import PlainTextResponse, Response
 from .service import DecisionService
 
 MAX_BODY = 1 << 20  # bytes
+# the request line and headers: h11 answers 400 and closes past this many bytes. uvicorn's faster parser
+# (httptools) has no such bound, so the server is pinned to h11 whatever is installed
+MAX_HEAD = 16 << 10
 MIN_TOKEN = 16
 
 
@@ -181,5 +184,6 @@ def run_server(service: DecisionService, token: str, host: str, port: int, *, ma
 
     app = create_app(service, token, max_body=max_body)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10, server_header=False)
+                            timeout_graceful_shutdown=10, server_header=False, http="h11",
+                            h11_max_incomplete_event_size=MAX_HEAD)
     uvicorn.Server(config).run()
