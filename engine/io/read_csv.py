@@ -27,6 +27,7 @@ from .raw import (
     runs_buffer,
     utf8_ok,
 )
+from .threads import map_ahead
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -99,8 +100,9 @@ class CsvReader:
         row = 0
         blocks, self._blocks = self._blocks, iter(())
         try:
-            for block, line in blocks:
-                for chunk in self._block_chunks(block, line, row):
+            # blocks parsed two at a time (Arrow releases the GIL), then cut into chunks in file order
+            for (block, line), parsed in map_ahead(lambda b: self._fast_table(b[0]), blocks):
+                for chunk in self._block_chunks(block, line, row, parsed):
                     row += chunk.read
                     yield chunk
         except LongRecord:  # an open quote that never closes, say: the csv module reads it record by record
@@ -168,26 +170,42 @@ class CsvReader:
         except LongRecord:
             raise SlowPathNeeded() from None
 
-    def _block_chunks(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk]:
-        if not data or not self.header or not data.strip(b"\n"):
+    @staticmethod
+    def _blank(data: bytes) -> bool:
+        return not data or not data.strip(b"\n")
+
+    def _block_chunks(self, data: bytes, first_line: int, first_row: int,
+                      parsed: tuple[pa.Table, int] | None) -> Iterator[RawChunk]:
+        if not self.header or self._blank(data):
             return  # nothing, or blank lines only (a file of them is read a block at a time)
+        if parsed is not None:
+            yield from self._fast(parsed, first_line, first_row)
+            return
         buf = np.frombuffer(data, dtype=np.uint8)
         nl = np.flatnonzero(buf == 10)  # every physical line end
-        if b"\r" in data:
-            cr = np.flatnonzero(buf == 13)
-            if cr[-1] == len(data) - 1 or not (buf[cr + 1] == 10).all():
-                raise SlowPathNeeded()  # a bare CR line end: only the slow path counts lines as Arrow reads them
-        parts = self._fast(data, buf, nl, first_line, first_row)
-        if parts is None:
-            parts = self._general(data, buf, nl, first_line, first_row)
+        if self._bare_cr(data, buf):
+            raise SlowPathNeeded()  # a bare CR line end: only the slow path counts lines as Arrow reads them
+        parts = self._general(data, buf, nl, first_line, first_row)
         if parts is None:
             raise SlowPathNeeded()
         yield from parts
 
-    def _fast(self, data: bytes, buf: np.ndarray, nls: np.ndarray, first_line: int, first_row: int
-              ) -> Iterator[RawChunk] | None:
-        """One-line records, no blank lines, valid UTF-8: one Arrow pass, a row per line."""
-        if data[:1] in (b"\n", b"\r"):
+    @staticmethod
+    def _bare_cr(data: bytes, buf: np.ndarray) -> bool:
+        if b"\r" not in data:
+            return False
+        cr = np.flatnonzero(buf == 13)
+        return bool(cr[-1] == len(data) - 1 or not (buf[cr + 1] == 10).all())
+
+    def _fast_table(self, data: bytes) -> tuple[pa.Table, int] | None:
+        """One-line records, no blank lines, valid UTF-8: one Arrow pass, a row per line; the table and its
+        line count, or None (the block then goes by record boundaries, ``_general``, or the slow path).
+        Depends on the block alone, so blocks are parsed on several threads."""
+        if not self.header or self._blank(data) or data[:1] in (b"\n", b"\r"):
+            return None
+        buf = np.frombuffer(data, dtype=np.uint8)
+        nls = np.flatnonzero(buf == 10)
+        if self._bare_cr(data, buf):
             return None
         gaps = np.diff(nls)
         if (gaps == 1).any() or ((gaps == 2) & (buf[nls[1:] - 1] == 13)).any():
@@ -204,6 +222,10 @@ class CsvReader:
             return None
         if invalid or table.num_rows != nlines:
             return None
+        return table, nlines
+
+    def _fast(self, parsed: tuple[pa.Table, int], first_line: int, first_row: int) -> Iterator[RawChunk]:
+        table, nlines = parsed
 
         def plan() -> Iterator[RawChunk]:
             for lo in range(0, nlines, self.chunk_rows):
