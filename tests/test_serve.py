@@ -173,31 +173,47 @@ def test_a_record_behind_the_watermark_is_answered_late_and_counted(tmp_path):
         assert "fraudrules_late_records_total 1" in c.get("/metrics", headers=AUTH).text
 
 
-def test_a_retried_record_is_never_applied_twice(tmp_path):
-    """A record sent again (a client's retry after a lost answer) is the duplicate id ``score`` rejects: at the
-    watermark's ts it is refused with 422 and the reason rejects.csv gives, twice in one request likewise (and
-    the request applies nothing); behind the watermark it is answered late. Either way the count rule sees
-    each payment once, and fires at the fourth distinct one, as batch does on the same records."""
+def test_a_retried_record_gets_its_answer_again_and_is_never_applied_twice(tmp_path, monkeypatch):
+    """A record sent again (a client's retry after a lost answer) gets the answer it had, marked replayed, and is
+    neither applied nor logged again, at the watermark or behind it. A record sent twice in one request, or the same
+    id with other fields, or a retry whose answer is no longer kept, is the duplicate id ``score`` rejects at the
+    watermark's ts (422 with the reason rejects.csv gives), and late behind it. The count rule sees each payment
+    once, and fires at the fourth distinct one, as batch does on the same records."""
+    from fraudrules.serve import service as service_module
+
     pack = make_pack(tmp_path, {"count": COUNT_RULE})
     c, svc = client(tmp_path, rules=pack)
     dup = "id: duplicate id 'p1' (an earlier record of stream 'payment' has it)"
     with c:
         assert c.post("/v1/records", json=pay(0), headers=AUTH).json()["rules"] == []
-        assert c.post("/v1/records", json=pay(1), headers=AUTH).json()["rules"] == []
-        r = c.post("/v1/records", json=pay(1), headers=AUTH)
+        first = c.post("/v1/records", json=pay(1), headers=AUTH).json()
+        again = c.post("/v1/records", json=dict(reversed(list(pay(1).items()))), headers=AUTH)  # keys reordered
+        assert again.status_code == 200 and again.json() == first | {"replayed": True} and svc.next_seq == 2
+        r = c.post("/v1/records", json=pay(1) | {"amount": 999}, headers=AUTH)  # the same id, another record
         assert r.status_code == 422 and r.json()["errors"] == [{"index": 0, "id": "p1", "reason": dup}]
         r = c.post("/v1/records", json={"records": [pay(2), pay(2)]}, headers=AUTH)
         assert r.status_code == 422 and [e["index"] for e in r.json()["errors"]] == [1]
         assert "duplicate id 'p2'" in r.json()["errors"][0]["reason"] and svc.next_seq == 2
         assert c.post("/v1/records", json=pay(2), headers=AUTH).json()["rules"] == []
-        late = c.post("/v1/records", json=pay(1), headers=AUTH).json()  # p2 came since: behind the watermark
-        assert late["status"] == "late" and late["decision"] is None
+        # p2 came since: p1 is behind the watermark, and its retry still gets its answer
+        r = c.post("/v1/records", json={"records": [pay(1), pay(0)]}, headers=AUTH).json()["results"]
+        assert r[0] == first | {"replayed": True} and r[1]["status"] == "decided" and r[1]["replayed"]
+        late = c.post("/v1/records", json=pay(1) | {"amount": 999}, headers=AUTH).json()
+        assert late["status"] == "late" and late["decision"] is None and "replayed" not in late
+        assert svc.next_seq == 4  # the late record is logged (applied to nothing); the retries are not
         # same id, same ts, another stream: another record
         assert c.post("/v1/records", json={"stream": "sms", "id": "p2", "ts": pay(2)["ts"], "sender": "+8613800000001",
                                            "receiver": "+8613800000002"}, headers=AUTH).json()["status"] == "decided"
         fourth = c.post("/v1/records", json=pay(3), headers=AUTH).json()
         assert fourth["rules"] == ["T-COUNT-001"] and fourth["alerts"][0]["explain"] == "A1: 4 payments in an hour"
-        assert "fraudrules_rejects_total 2" in c.get("/metrics", headers=AUTH).text
+        # answers no longer kept: the retry at the watermark's ts is refused, not applied
+        monkeypatch.setattr(service_module, "ANSWERS_KEPT", 1)
+        assert c.post("/v1/records", json=pay(4, minute=3) | {"id": "p4"}, headers=AUTH).json()["status"] == "decided"
+        r = c.post("/v1/records", json=pay(3), headers=AUTH)
+        assert r.status_code == 422 and "duplicate id 'p3'" in r.json()["errors"][0]["reason"]
+        metrics = c.get("/metrics", headers=AUTH).text
+        assert 'fraudrules_records_total{stream="payment",status="replayed"} 3' in metrics
+        assert "fraudrules_rejects_total 3" in metrics
 
 
 def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):

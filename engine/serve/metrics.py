@@ -77,7 +77,8 @@ class Metrics:
             out.append(f"{name}_sum {_num(h.sum)}")
             out.append(f"{name}_count {h.n}")
 
-        family("fraudrules_records_total", "counter", "Records accepted, by stream and status (decided or late).",
+        family("fraudrules_records_total", "counter",
+               "Records accepted, by stream and status (decided, late, or replayed: a retry given its kept answer).",
                [((("stream", s), ("status", st)), n) for (s, st), n in sorted(self.records.items())])
         family("fraudrules_decisions_total", "counter", "Decisions given, by decision.",
                [((("decision", d),), n) for d, n in sorted(self.decisions.items())])

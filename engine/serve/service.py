@@ -22,6 +22,13 @@ sequences and suppression resume. A checkpoint rotates the log; segments
 are deleted once they are older than both the checkpoint and the retention
 (``retain``, default: the pack's horizon), because a rule reload rebuilds the
 new pack's state from the retained records.
+
+**Retries.** A client that lost an answer sends the record again. The last
+``ANSWERS_KEPT`` answers are kept in memory: the same record again (its stream,
+id and fields) gets the answer it had, marked ``"replayed": true``, and is not
+applied. A retry whose answer is no longer kept (older, or answered before a
+restart) is the duplicate id ``score`` rejects at the watermark's ts, and late
+behind it (``validate``).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import asyncio
 import json
 import os
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +55,7 @@ from .metrics import Metrics
 from .wal import WriteAheadLog, read_log
 
 CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
+ANSWERS_KEPT = 10_000  # the newest answers, for retries; in memory only (~0.5 KB an answer, ~5 KB with an alert)
 EVALUATION_ERROR = "evaluation error:"  # the executor's reason for a record whose evaluation raised
 REPLAY_CHUNK = 4096
 
@@ -106,6 +114,8 @@ class DecisionService:
         # (stream, id) of the records applied at max_ts: a retry of one of them is refused as a duplicate (a
         # retry of an older record is behind the watermark, answered late and applied to nothing)
         self.at_top: set[tuple[Any, str]] = set()
+        # retry_key -> (the record, its answer, its log ticket) of the last ANSWERS_KEPT records decided or late
+        self.answers: OrderedDict[tuple[Any, str], tuple[dict, dict, int]] = OrderedDict()
         self._late: list[dict] = []
         self._rejected: list[tuple[Any, str]] = []
         self._ckpt_lock: asyncio.Lock | None = None
@@ -245,13 +255,16 @@ class DecisionService:
     def validate(self, records: list) -> list[dict]:
         """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}].
         A record the service applied at the watermark's ts, sent again (a client's retry after a lost answer,
-        or twice in one request), is a duplicate id, as in ``score``: applying it again would count it twice."""
+        or twice in one request), is a duplicate id, as in ``score``: applying it again would count it twice;
+        unless its answer is still kept (``_answered``), which the retry then gets again."""
         assert self.plan is not None and self.intake is not None
         schema = self.plan.schema
         bad = []
         # the watermark and the ids at it as the request's records, applied in order, would leave them
         top, moved, added = self.max_ts, False, set()
         for i, rec in enumerate(records):
+            if self._answered(rec) is not None:
+                continue  # a retry of a record answered before: its answer again, nothing applied
             reason = None
             ts = None
             if not isinstance(rec, dict):
@@ -282,6 +295,22 @@ class DecisionService:
                 bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
         return bad
 
+    def _answered(self, rec: Any) -> tuple[dict, int] | None:
+        """The answer given to this very record (same stream, id and fields) and its log ticket, if kept."""
+        if not isinstance(rec, dict):
+            return None
+        kept = self.answers.get(retry_key(rec))
+        if kept is None or kept[0] != rec:
+            return None
+        return kept[1], kept[2]
+
+    def _keep_answer(self, rec: dict, answer: dict, ticket: int) -> None:
+        key = retry_key(rec)
+        self.answers.pop(key, None)  # a reused id (another record): the newest answer is the one kept
+        self.answers[key] = (rec, answer, ticket)
+        while len(self.answers) > ANSWERS_KEPT:
+            self.answers.popitem(last=False)
+
     def _ts_of(self, rec: dict) -> int:
         assert self.intake is not None and self.plan is not None
         got = self.intake.convert(rec)
@@ -299,6 +328,13 @@ class DecisionService:
         m = self.metrics
         for rec in records:
             t0 = time.perf_counter()
+            answered = self._answered(rec)
+            if answered is not None:  # a retry: validate() let it through for this
+                answer, kept_ticket = answered
+                results.append({**answer, "replayed": True})
+                ticket = max(ticket, kept_ticket)  # its first request may still wait for the fsync
+                m.records[(rec["stream"], "replayed")] += 1
+                continue
             ts = self._ts_of(rec)
             self._late.clear()
             ex.match_log = []
@@ -328,6 +364,7 @@ class DecisionService:
                 results.append({"id": rec.get("id"), "stream": stream, "status": "late", "risk_score": None,
                                 "decision": None, "rules": [], "alerts": [],
                                 "reason": f"ts is {info['behind_s']:g}s behind the watermark"})
+                self._keep_answer(rec, results[-1], ticket)
                 continue
             self._retain(seq, ts, rec)
             matched = sorted({rules[i].id for _, i in ex.match_log})
@@ -340,6 +377,7 @@ class DecisionService:
                 m.alerts[a["rule_id"]] += 1
             results.append({"id": rec.get("id"), "stream": stream, "status": "decided", "risk_score": score,
                             "decision": decision, "rules": matched, "alerts": alerts})
+            self._keep_answer(rec, results[-1], ticket)
             m.decide_seconds.observe(time.perf_counter() - t0)
         return results, ticket
 
