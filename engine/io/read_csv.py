@@ -172,7 +172,8 @@ class CsvReader:
 
     @staticmethod
     def _blank(data: bytes) -> bool:
-        return not data or not data.strip(b"\n")
+        """Nothing but line ends; the first byte decides most blocks without copying the block (strip does)."""
+        return not data or (data[:1] == b"\n" and not data.strip(b"\n"))
 
     def _block_chunks(self, data: bytes, first_line: int, first_row: int,
                       parsed: tuple[pa.Table, int] | None) -> Iterator[RawChunk]:
@@ -201,8 +202,8 @@ class CsvReader:
         """One-line records, no blank lines, valid UTF-8: one Arrow pass, a row per line; the table and its
         line count, or None (the block then goes by record boundaries, ``_general``, or the slow path).
         Depends on the block alone, so blocks are parsed on several threads."""
-        if not self.header or self._blank(data) or data[:1] in (b"\n", b"\r"):
-            return None
+        if not self.header or not data or data[:1] in (b"\n", b"\r"):
+            return None  # a blank block starts with a line end too
         buf = np.frombuffer(data, dtype=np.uint8)
         nls = np.flatnonzero(buf == 10)
         if self._bare_cr(data, buf):
