@@ -243,6 +243,37 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
 
 
+def test_kept_answers_survive_a_restart_and_a_log_without_answers_still_opens(tmp_path, monkeypatch):
+    """The answers kept at a clean stop come back from the checkpoint, the newest ANSWERS_KEPT of them, and a
+    retry gets its answer after the restart; an older retry is behind the watermark (late, applied to nothing).
+    A log written before answers were logged opens, and a retry then is refused as a duplicate, as before."""
+    from fraudrules.serve import service as service_module
+
+    pack = make_pack(tmp_path, {"count": COUNT_RULE})
+    c, svc = client(tmp_path, rules=pack)
+    with c:  # leaving it stops the service: a checkpoint with the answers
+        answers = [c.post("/v1/records", json=pay(i), headers=AUTH).json() for i in range(4)]
+    assert answers[3]["rules"] == ["T-COUNT-001"]
+    _, entries = read_log(tmp_path / "state")
+    assert [e["ans"] for e in entries] == answers  # each logged with its record
+    monkeypatch.setattr(service_module, "ANSWERS_KEPT", 2)
+    c, svc = client(tmp_path, rules=pack)
+    assert list(svc.answers) == [("payment", "p2"), ("payment", "p3")]
+    with c:
+        assert c.post("/v1/records", json=pay(3), headers=AUTH).json() == answers[3] | {"replayed": True}
+        assert c.post("/v1/records", json=pay(1), headers=AUTH).json()["status"] == "late"
+        assert c.post("/v1/records", json=pay(4), headers=AUTH).json()["rules"] == ["T-COUNT-001"]  # p3 once
+    old = tmp_path / "old" / "state"
+    old.mkdir(parents=True)
+    (old / "wal-0000000000000000.log").write_bytes(b"".join(encode_entry(e["seq"], e["ts"], e["rec"])
+                                                            for e in entries))
+    c, svc = client(tmp_path / "old", rules=pack)
+    assert not svc.answers and svc.next_seq == 4
+    with c:
+        r = c.post("/v1/records", json=pay(3), headers=AUTH)
+        assert r.status_code == 422 and "duplicate id 'p3'" in r.json()["errors"][0]["reason"]
+
+
 def test_wal_torn_tail_is_cut_and_corruption_elsewhere_refused(tmp_path):
     folder = tmp_path / "w"
     folder.mkdir()
@@ -352,18 +383,21 @@ def test_the_server_bounds_the_request_head(tmp_path):
 def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     """Two payments, kill -9 (no checkpoint since: the log alone carries them), restart, two more:
     the count rule fires at the fourth exactly as it does without a crash. A retry of the last record
-    before each restart (its answer lost) is refused as a duplicate: the ids at the watermark come back
-    from the log, and from the checkpoint and the log, so it is not counted twice."""
+    before each restart gets the answer it had, from the log and then from the checkpoint, and is not
+    counted twice; the same id with other fields is refused as a duplicate (the ids at the watermark come
+    back too)."""
     pack = make_pack(tmp_path, {"count": COUNT_RULE})
     state = tmp_path / "state"
     srv = Server(pack, state, "--checkpoint-every", "1h")
     try:
-        assert [srv.post(pay(i))["rules"] for i in range(2)] == [[], []]
+        first = [srv.post(pay(i)) for i in range(2)]
     finally:
         srv.kill()
+    assert [a["rules"] for a in first] == [[], []]
     srv = Server(pack, state, "--checkpoint-every", "1h")
     try:
-        assert refused_as_duplicate(srv, pay(1))
+        assert [srv.post(pay(i)) for i in range(2)] == [a | {"replayed": True} for a in first]
+        assert refused_as_duplicate(srv, pay(1) | {"amount": 999})
         third = srv.post(pay(2))
         fourth = srv.post(pay(3))
         other = srv.post(pay(4, account="B2"))
@@ -373,8 +407,10 @@ def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     assert fourth["alerts"][0]["explain"] == "A1: 4 payments in an hour"
     assert (state / "checkpoint.json").exists()
     srv = Server(pack, state, "--checkpoint-every", "1h")
-    try:  # restarted from the checkpoint this time
-        assert refused_as_duplicate(srv, pay(4, account="B2"))
+    try:  # restarted from the checkpoint this time (the log after it is empty)
+        assert srv.post(pay(3)) == fourth | {"replayed": True}
+        assert srv.post(pay(4, account="B2")) == other | {"replayed": True}
+        assert refused_as_duplicate(srv, pay(4, account="B2") | {"amount": 999})
         assert srv.post(pay(5))["rules"] == ["T-COUNT-001"]
     finally:
         srv.kill()

@@ -24,11 +24,12 @@ are deleted once they are older than both the checkpoint and the retention
 new pack's state from the retained records.
 
 **Retries.** A client that lost an answer sends the record again. The last
-``ANSWERS_KEPT`` answers are kept in memory: the same record again (its stream,
-id and fields) gets the answer it had, marked ``"replayed": true``, and is not
-applied. A retry whose answer is no longer kept (older, or answered before a
-restart) is the duplicate id ``score`` rejects at the watermark's ts, and late
-behind it (``validate``).
+``ANSWERS_KEPT`` answers are kept: the same record again (its stream, id and
+fields) gets the answer it had, marked ``"replayed": true``, and is not applied.
+Each answer is logged with its record and the kept ones are in the checkpoint,
+so a restart keeps them: a crash is when clients lose answers. A retry whose
+answer is no longer kept (older) is the duplicate id ``score`` rejects at the
+watermark's ts, and late behind it (``validate``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from .metrics import Metrics
 from .wal import WriteAheadLog, read_log
 
 CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
-ANSWERS_KEPT = 10_000  # the newest answers, for retries; in memory only (~0.5 KB an answer, ~5 KB with an alert)
+ANSWERS_KEPT = 10_000  # the newest answers, for retries (~0.5 KB an answer, ~5 KB with an alert)
 EVALUATION_ERROR = "evaluation error:"  # the executor's reason for a record whose evaluation raised
 REPLAY_CHUNK = 4096
 
@@ -174,6 +175,7 @@ class DecisionService:
             raise FraudRulesError(f"{state_dir}: the log starts at record {entries[0]['seq']} but the checkpoint "
                                   f"ends at {start}: records are missing; refusing to start")
         self._install(plan, ex)
+        self._restore_answers(ckpt, entries)
         replay = [e for e in entries if rebuilt or e["seq"] >= start]
         self._replay(ex, [(e["ts"], e["rec"]) for e in replay])
         self.next_seq = max(start, entries[-1]["seq"] + 1 if entries else 0)
@@ -185,6 +187,21 @@ class DecisionService:
         self.log(f"serve: state {state_dir}: checkpoint at record {info['checkpoint_seq']}, replayed "
                  f"{len(replay):,} records from the log, next record {self.next_seq:,}")
         return info
+
+    def _restore_answers(self, ckpt: dict | None, entries: list[dict]) -> None:
+        """The answers kept at the checkpoint, then those logged after it (whatever pack decided them: a retry
+        gets the answer it was given)."""
+        kept = ckpt.get("answers", []) if ckpt is not None else []
+        pairs = isinstance(kept, list) and all(
+            isinstance(k, list) and len(k) == 2 and isinstance(k[0], dict) and isinstance(k[1], dict) for k in kept)
+        if not pairs:
+            raise FraudRulesError(f"{self.checkpoint_path}: its answers are not [record, answer] pairs")
+        for rec, answer in kept:
+            self._keep_answer(rec, answer, 0)
+        after = int(ckpt["seq"]) if ckpt is not None else 0
+        for e in entries:
+            if e["seq"] >= after and isinstance(e.get("ans"), dict):  # entries of older versions have none
+                self._keep_answer(e["rec"], e["ans"], 0)
 
     def _replay(self, ex: StreamExecutor, items: list[tuple[int, dict]]) -> None:
         """Feed records as they were fed at arrival, alerts discarded. Runs of non-decreasing ts go
@@ -355,7 +372,6 @@ class DecisionService:
                 continue
             seq = self.next_seq
             self.next_seq += 1
-            ticket = wal.append(seq, ts, rec)
             stream = rec["stream"]
             if self._late:
                 info = self._late[0]
@@ -364,6 +380,7 @@ class DecisionService:
                 results.append({"id": rec.get("id"), "stream": stream, "status": "late", "risk_score": None,
                                 "decision": None, "rules": [], "alerts": [],
                                 "reason": f"ts is {info['behind_s']:g}s behind the watermark"})
+                ticket = wal.append(seq, ts, rec, results[-1])
                 self._keep_answer(rec, results[-1], ticket)
                 continue
             self._retain(seq, ts, rec)
@@ -377,6 +394,7 @@ class DecisionService:
                 m.alerts[a["rule_id"]] += 1
             results.append({"id": rec.get("id"), "stream": stream, "status": "decided", "risk_score": score,
                             "decision": decision, "rules": matched, "alerts": alerts})
+            ticket = wal.append(seq, ts, rec, results[-1])
             self._keep_answer(rec, results[-1], ticket)
             m.decide_seconds.observe(time.perf_counter() - t0)
         return results, ticket
@@ -394,7 +412,8 @@ class DecisionService:
         async with self._ckpt_lock:
             seq = self.next_seq
             state = {"kind": CHECKPOINT_KIND, "seq": seq, "rule_pack": self.plan.digest,
-                     "executor": self.ex.state_dict()}
+                     "executor": self.ex.state_dict(),
+                     "answers": [[rec, answer] for rec, answer, _ in self.answers.values()]}
             text = json.dumps(state, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             self.wal.rotate(seq)  # records from here on go to a segment the checkpoint does not cover
             await self.wal.durable()

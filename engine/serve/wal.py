@@ -2,7 +2,9 @@
 
 Format: segment files ``wal-<first seq, 16 digits>.log`` in the state folder.
 Each entry is one line ``<length> <crc32 hex> <json>\\n``; the JSON is
-``{"seq": n, "ts": ns, "rec": {...}}`` (the record as received). Length and
+``{"seq": n, "ts": ns, "rec": {...}, "ans": {...}}``: the record as received and the answer it got (so
+that a retry after a restart gets it again; entries written before answers were logged have no
+``ans``). Length and
 CRC catch a torn or corrupted entry: at the end of the *last* segment that is
 what a crash mid-write leaves, and the tail is cut there (such an entry was
 never acknowledged, since acknowledgement waits for its fsync); anywhere else
@@ -34,9 +36,10 @@ _PREFIX = "wal-"
 _SUFFIX = ".log"
 
 
-def encode_entry(seq: int, ts: int, rec: dict) -> bytes:
-    payload = json.dumps({"seq": seq, "ts": ts, "rec": rec}, ensure_ascii=False, separators=(",", ":"),
-                         allow_nan=False).encode("utf-8")
+def encode_entry(seq: int, ts: int, rec: dict, answer: dict | None = None) -> bytes:
+    entry = {"seq": seq, "ts": ts, "rec": rec} if answer is None else {"seq": seq, "ts": ts, "rec": rec, "ans": answer}
+    # records (validated) and alerts (runtime.alerts) hold finite numbers only
+    payload = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     return b"%d %08x " % (len(payload), zlib.crc32(payload)) + payload + b"\n"
 
 
@@ -136,9 +139,9 @@ class WriteAheadLog:
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._committer())
 
-    def append(self, seq: int, ts: int, rec: dict) -> int:
+    def append(self, seq: int, ts: int, rec: dict, answer: dict | None = None) -> int:
         """Queue one entry; returns the ticket to wait for."""
-        self._queue.append(encode_entry(seq, ts, rec))
+        self._queue.append(encode_entry(seq, ts, rec, answer))
         seg = self.segments[-1]
         seg.note(seq, ts)
         self._queued += 1
