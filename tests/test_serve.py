@@ -243,6 +243,33 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
 
 
+def test_an_id_reused_within_the_retention_is_refused_and_event_time_alone_decides(tmp_path):
+    """A record whose id an applied record of its stream has, at most the retention (here the pack's horizon,
+    1h) before it, is refused as ``score`` refuses it; one further back is applied (serve remembers the ids of
+    the records it retains, not every id). One record per request and one request give the same answers."""
+    pack = make_pack(tmp_path, {"count": COUNT_RULE})
+    first = pay(0)  # 10:00
+    within = pay(1, minute=59) | {"id": "p0"}  # 10:59: 59 minutes later
+    beyond = pay(2) | {"id": "p0", "ts": "2026-03-01T11:01:00+08:00"}  # 61 minutes later
+    dup = "id: duplicate id 'p0' (an earlier record of stream 'payment' has it)"
+    c, svc = client(tmp_path / "one", rules=pack)
+    assert svc.retain_ns == 3600 * 10**9
+    with c:
+        assert c.post("/v1/records", json=first, headers=AUTH).json()["status"] == "decided"
+        r = c.post("/v1/records", json=within, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"] == [{"index": 0, "id": "p0", "reason": dup}]
+        assert c.post("/v1/records", json=beyond, headers=AUTH).json()["status"] == "decided"
+        r = c.post("/v1/records", json=beyond | {"id": "p9"}, headers=AUTH)
+        assert r.json()["status"] == "decided" and r.json()["rules"] == []  # 10:00 left the hour: 2 payments
+    c, svc = client(tmp_path / "batch", rules=pack)
+    with c:
+        r = c.post("/v1/records", json={"records": [first, within]}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"] == [{"index": 1, "id": "p0", "reason": dup}]
+        r = c.post("/v1/records", json={"records": [first, beyond]}, headers=AUTH)
+        assert [a["status"] for a in r.json()["results"]] == ["decided", "decided"]
+        assert svc.next_seq == 2 and list(svc.retained_ids) == [("payment", "p0")]
+
+
 def test_kept_answers_survive_a_restart_and_a_log_without_answers_still_opens(tmp_path, monkeypatch):
     """The answers kept at a clean stop come back from the checkpoint, the newest ANSWERS_KEPT of them, and a
     retry gets its answer after the restart; an older retry is behind the watermark (late, applied to nothing).

@@ -112,9 +112,9 @@ class DecisionService:
         self.next_seq = 0
         self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
         self.max_ts: int | None = None
-        # (stream, id) of the records applied at max_ts: a retry of one of them is refused as a duplicate (a
-        # retry of an older record is behind the watermark, answered late and applied to nothing)
-        self.at_top: set[tuple[Any, str]] = set()
+        # retry_key -> the newest ts of the retained records with it: a record with one of these ids is refused
+        # as a duplicate (``validate``), as ``score`` refuses it, within the retention
+        self.retained_ids: dict[tuple[Any, str], int] = {}
         # retry_key -> (the record, its answer, its log ticket) of the last ANSWERS_KEPT records decided or late
         self.answers: OrderedDict[tuple[Any, str], tuple[dict, dict, int]] = OrderedDict()
         self._late: list[dict] = []
@@ -234,15 +234,15 @@ class DecisionService:
     def _retain(self, seq: int, ts: int, rec: dict) -> None:
         if self.max_ts is not None and ts < self.max_ts:
             return  # late: it changed nothing but counters
-        if self.max_ts is None or ts > self.max_ts:
-            self.at_top.clear()
-        self.at_top.add(retry_key(rec))
         self.max_ts = ts
         self.retained.append((seq, ts, rec))
+        self.retained_ids[retry_key(rec)] = ts
         floor = ts - self.retain_ns
-        r = self.retained
+        r, ids = self.retained, self.retained_ids
         while r and r[0][1] < floor:
-            r.popleft()
+            key = retry_key(r.popleft()[2])
+            if ids.get(key, floor) < floor:  # not if a later record took the id (a log of an older version)
+                del ids[key]
 
     async def start(self) -> None:
         assert self.wal is not None
@@ -271,14 +271,17 @@ class DecisionService:
     # -- requests --------------------------------------------------------------------------------
     def validate(self, records: list) -> list[dict]:
         """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}].
-        A record the service applied at the watermark's ts, sent again (a client's retry after a lost answer,
-        or twice in one request), is a duplicate id, as in ``score``: applying it again would count it twice;
-        unless its answer is still kept (``_answered``), which the retry then gets again."""
+        A record whose id (with its stream) an applied record within the retention has, the same record sent
+        again (a client's retry after a lost answer, or twice in one request) or another one, is a duplicate id,
+        as in ``score``: alert ids hash the record's id, and a retry applied again would count twice; unless its
+        answer is still kept (``_answered``), which the retry then gets again. Whether it is a duplicate depends
+        on event time alone (the earlier record at most the retention before it), not on the requests that
+        carried them."""
         assert self.plan is not None and self.intake is not None
         schema = self.plan.schema
         bad = []
-        # the watermark and the ids at it as the request's records, applied in order, would leave them
-        top, moved, added = self.max_ts, False, set()
+        # the watermark and the ids as the request's records, applied in order, would leave them
+        top, added = self.max_ts, {}
         for i, rec in enumerate(records):
             if self._answered(rec) is not None:
                 continue  # a retry of a record answered before: its answer again, nothing applied
@@ -302,12 +305,12 @@ class DecisionService:
                         ts = _only_ts(rs)
             if ts is not None and (top is None or ts >= top):  # not late: it will be applied
                 key = retry_key(rec)
-                if ts == top and (key in added or (not moved and key in self.at_top)):
+                before = added.get(key, self.retained_ids.get(key))
+                if before is not None and before >= ts - self.retain_ns:
                     reason = duplicate_id_reason(rec["stream"], rec.get("id"))
                 else:
-                    if top is None or ts > top:
-                        top, moved, added = ts, True, set()
-                    added.add(key)
+                    top = ts
+                    added[key] = ts
             if reason is not None:
                 bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
         return bad
