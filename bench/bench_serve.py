@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,6 +127,13 @@ async def level(port: int, token: str, source, n: int, concurrency: int, limit_s
             "p99_ms": round(float(np.percentile(a, 99)) * 1e3, 2), "errors": errors, "statuses": statuses}
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=12_000, help="requests per concurrency level")
@@ -170,6 +178,13 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        logged = sum(f.stat().st_size for f in (state / "state").glob("wal-*.log"))
+        ckpt_bytes = _size(state / "state" / "checkpoint.json")
+        shutil.rmtree(state, ignore_errors=True)  # the server has exited: nothing writes there any more
+    applied = sum(r["statuses"].get(s, 0) for r in rows for s in ("decided", "late"))
+    print(f"state folder at the end: write-ahead log {logged / 1e6:.1f} MB"
+          + (f" ({logged / applied:.0f} bytes a record)" if applied else "")
+          + (f", checkpoint {ckpt_bytes / 1e6:.1f} MB" if ckpt_bytes else ""))
     print()
     print("| client concurrency | requests | seconds | requests/s | p50 ms | p99 ms | late answers | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -384,7 +384,7 @@ def _start_chromium(profile: Path, attempts: int = 3) -> tuple[subprocess.Popen,
 
     One CI run saw chromium not write its port within 30 s, with nothing to say why: each attempt now keeps
     its own stderr, and the failure shows their tails. HOME and XDG point into the profile so a read-only or
-    missing home cannot stop it.
+    missing home cannot stop it, and TMPDIR into its parent, which the caller removes.
     """
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
@@ -395,7 +395,9 @@ def _start_chromium(profile: Path, attempts: int = 3) -> tuple[subprocess.Popen,
         shutil.rmtree(profile, ignore_errors=True)
         profile.mkdir(parents=True)
         env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-               "XDG_CACHE_HOME": str(profile / "cache")}
+               "XDG_CACHE_HOME": str(profile / "cache"),
+               # its singleton socket folder too, which a kill -9 leaves behind: the caller removes this one
+               "TMPDIR": str(profile.parent)}
         log = profile.with_name(f"{profile.name}-attempt{attempt}.log")
         with open(log, "wb") as err:
             proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
