@@ -411,8 +411,7 @@ def test_kill_9_loses_no_acknowledged_record_windows_resume(tmp_path):
     """Two payments, kill -9 (no checkpoint since: the log alone carries them), restart, two more:
     the count rule fires at the fourth exactly as it does without a crash. A retry of the last record
     before each restart gets the answer it had, from the log and then from the checkpoint, and is not
-    counted twice; the same id with other fields is refused as a duplicate (the ids at the watermark come
-    back too)."""
+    counted twice; the same id with other fields is refused as a duplicate (the ids come back too)."""
     pack = make_pack(tmp_path, {"count": COUNT_RULE})
     state = tmp_path / "state"
     srv = Server(pack, state, "--checkpoint-every", "1h")

@@ -28,8 +28,9 @@ new pack's state from the retained records.
 fields) gets the answer it had, marked ``"replayed": true``, and is not applied.
 Each answer is logged with its record and the kept ones are in the checkpoint,
 so a restart keeps them: a crash is when clients lose answers. A retry whose
-answer is no longer kept (older) is the duplicate id ``score`` rejects at the
-watermark's ts, and late behind it (``validate``).
+answer is no longer kept (older) is a duplicate id, as ``score`` refuses it: the
+ids of the retained records are kept with them (``validate``); behind the
+watermark it is late, applied to nothing.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ class DecisionService:
         r, ids = self.retained, self.retained_ids
         while r and r[0][1] < floor:
             key = retry_key(r.popleft()[2])
-            if ids.get(key, floor) < floor:  # not if a later record took the id (a log of an older version)
+            if ids.get(key, floor) < floor:  # not if a later record has the id (reused beyond the retention)
                 del ids[key]
 
     async def start(self) -> None:
