@@ -1,7 +1,8 @@
 """HTTP load test of ``fraudrules serve`` over 127.0.0.1 only (not a unit test).
 
 Starts ``fraudrules serve`` as a subprocess on a free loopback port with a
-fresh state folder, then posts one record per request at each client
+fresh state folder, then posts one record per request (``--batch N``: N records a
+request, as ``{"records": [...]}``) at each client
 concurrency level (keep-alive connections on raw asyncio sockets), bounded by a request count and a time
 limit per level, and stops the server at the end. Records are the samples
 in the batch total order, replayed with their ``ts`` shifted by whole
@@ -12,6 +13,8 @@ share is reported.
 
 Run (20,000 requests at each level):
   python bench/bench_serve.py --requests 20000 --concurrency 1 16
+Batches of 100 records a request, 2,000 requests a level:
+  python bench/bench_serve.py --requests 2000 --batch 100 --concurrency 1 4
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class Conn:
         self.writer.close()
 
 
-async def level(port: int, token: str, source, n: int, concurrency: int, limit_s: float) -> dict:
+async def level(port: int, token: str, source, n: int, concurrency: int, limit_s: float, batch: int = 1) -> dict:
     lat: list[float] = []
     statuses: dict[str, int] = {}
     errors = 0
@@ -106,15 +109,19 @@ async def level(port: int, token: str, source, n: int, concurrency: int, limit_s
         nonlocal sent, errors
         while sent < n and time.monotonic() < deadline:
             sent += 1
-            body = json.dumps(next(source)).encode()
+            if batch == 1:
+                body = json.dumps(next(source)).encode()
+            else:
+                body = json.dumps({"records": [next(source) for _ in range(batch)]}).encode()
             t0 = time.perf_counter()
             code, data = await asyncio.wait_for(conn.post(body), 30)
             lat.append(time.perf_counter() - t0)
             if code != 200:
                 errors += 1
             else:
-                st = json.loads(data)["status"]
-                statuses[st] = statuses.get(st, 0) + 1
+                got = json.loads(data)
+                for answer in got["results"] if batch > 1 else [got]:
+                    statuses[answer["status"]] = statuses.get(answer["status"], 0) + 1
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
@@ -122,8 +129,9 @@ async def level(port: int, token: str, source, n: int, concurrency: int, limit_s
     for c in conns:
         c.close()
     a = np.asarray(lat)
-    return {"concurrency": concurrency, "requests": len(lat), "seconds": round(secs, 2),
-            "req_per_s": round(len(lat) / secs), "p50_ms": round(float(np.percentile(a, 50)) * 1e3, 2),
+    return {"concurrency": concurrency, "batch": batch, "requests": len(lat), "seconds": round(secs, 2),
+            "req_per_s": round(len(lat) / secs), "records_per_s": round(len(lat) * batch / secs),
+            "p50_ms": round(float(np.percentile(a, 50)) * 1e3, 2),
             "p99_ms": round(float(np.percentile(a, 99)) * 1e3, 2), "errors": errors, "statuses": statuses}
 
 
@@ -139,6 +147,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=12_000, help="requests per concurrency level")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds per level at most")
+    ap.add_argument("--batch", type=int, default=1, help="records a request (1: a record object; more: "
+                                                         "{\"records\": [...]}, at most serve's --max-batch)")
     ap.add_argument("--rules", default=str(REPO / "rules"))
     args = ap.parse_args()
     from fraudrules.io.records import parse_inputs
@@ -169,7 +179,7 @@ def main() -> None:
                 raise SystemExit("serve did not start")
             time.sleep(0.1)
         for c in args.concurrency:
-            rows.append(asyncio.run(level(port, token, source, args.requests, c, args.time_limit)))
+            rows.append(asyncio.run(level(port, token, source, args.requests, c, args.time_limit, args.batch)))
             print(json.dumps(rows[-1]), flush=True)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -186,12 +196,13 @@ def main() -> None:
           + (f" ({logged / applied:.0f} bytes a record)" if applied else "")
           + (f", checkpoint {ckpt_bytes / 1e6:.1f} MB" if ckpt_bytes else ""))
     print()
-    print("| client concurrency | requests | seconds | requests/s | p50 ms | p99 ms | late answers | errors |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| client concurrency | records a request | requests | seconds | requests/s | records/s | p50 ms | p99 ms "
+          "| late answers | errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         late = r["statuses"].get("late", 0)
-        print(f"| {r['concurrency']} | {r['requests']:,} | {r['seconds']:.1f} | {r['req_per_s']:,} | {r['p50_ms']:.2f} "
-              f"| {r['p99_ms']:.2f} | {late:,} | {r['errors']} |")
+        print(f"| {r['concurrency']} | {r['batch']} | {r['requests']:,} | {r['seconds']:.1f} | {r['req_per_s']:,} "
+              f"| {r['records_per_s']:,} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {late:,} | {r['errors']} |")
 
 
 if __name__ == "__main__":

@@ -270,6 +270,23 @@ def test_an_id_reused_within_the_retention_is_refused_and_event_time_alone_decid
         assert svc.next_seq == 2 and list(svc.retained_ids) == [("payment", "p0")]
 
 
+def test_a_record_is_typed_once_and_decided_as_before(tmp_path, monkeypatch):
+    """check() types each record (the intake's convert), and deciding hands that row to the executor instead of
+    typing it twice more; the count rule still fires at the fourth payment."""
+    from fraudrules.executors.stream.intake import ScalarIntake
+
+    typed: list = []
+    convert = ScalarIntake.convert
+    monkeypatch.setattr(ScalarIntake, "convert", lambda self, rec: typed.append(rec.get("id")) or convert(self, rec))
+    pack = make_pack(tmp_path, {"count": COUNT_RULE})
+    c, svc = client(tmp_path, rules=pack)
+    with c:
+        r = c.post("/v1/records", json={"records": [pay(i) for i in range(4)]}, headers=AUTH).json()["results"]
+        one = c.post("/v1/records", json=pay(4), headers=AUTH).json()
+    assert [a["rules"] for a in r] == [[], [], [], ["T-COUNT-001"]] and one["rules"] == ["T-COUNT-001"]
+    assert typed == ["p0", "p1", "p2", "p3", "p4"]
+
+
 def test_kept_answers_survive_a_restart_and_a_log_without_answers_still_opens(tmp_path, monkeypatch):
     """The answers kept at a clean stop come back from the checkpoint, the newest ANSWERS_KEPT of them, and a
     retry gets its answer after the restart; an older retry is behind the watermark (late, applied to nothing).

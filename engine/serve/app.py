@@ -158,13 +158,14 @@ def create_app(service: DecisionService, token: str, *, max_body: int = MAX_BODY
                            "errors": [{"index": 0, "id": None, "reason": "not a JSON object"}]}, 422)
         if len(recs) > service.opts.max_batch:
             return answer({"detail": f"{len(recs)} records: a batch holds at most {service.opts.max_batch}"}, 413)
-        bad = service.validate(recs)
+        checked = service.check(recs)
+        bad = checked.bad
         if bad:
             metrics.rejects += len(bad)
             return answer({"detail": f"{len(bad)} of {len(recs)} records rejected; none was applied",
                            "errors": bad}, 422)
         try:
-            results = await service.submit(recs)
+            results = await service.submit(checked)
         except Exception as exc:  # the log failed: nothing may be acknowledged
             return answer({"detail": f"not recorded: {exc}"}, 503)
         failed = [{"index": i, "id": r["id"], "reason": r["reason"]} for i, r in enumerate(results)

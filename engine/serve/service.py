@@ -29,7 +29,7 @@ fields) gets the answer it had, marked ``"replayed": true``, and is not applied.
 Each answer is logged with its record and the kept ones are in the checkpoint,
 so a restart keeps them: a crash is when clients lose answers. A retry whose
 answer is no longer kept (older) is a duplicate id, as ``score`` refuses it: the
-ids of the retained records are kept with them (``validate``); behind the
+ids of the retained records are kept with them (``check``); behind the
 watermark it is late, applied to nothing.
 """
 
@@ -63,7 +63,7 @@ REPLAY_CHUNK = 4096
 
 
 def retry_key(rec: dict) -> tuple[Any, str]:
-    """What makes a record the same record again, for :meth:`DecisionService.validate`: its stream and its id as
+    """What makes a record the same record again, for :meth:`DecisionService.check`: its stream and its id as
     sent (a retry sends the same JSON)."""
     rid = rec.get("id")
     return rec.get("stream"), rid if isinstance(rid, str) else json.dumps(rid, sort_keys=True)
@@ -85,6 +85,17 @@ def horizon_ns(plan: Plan) -> int:
         if rp.absent is not None:  # a chain waits this much longer for its absent record
             spans.append((rp.within_ns or 0) + rp.absent.within_ns)
     return max(spans, default=0)
+
+
+@dataclass
+class Checked:
+    """A request's records as :meth:`DecisionService.check` found them."""
+
+    records: list
+    bad: list[dict]  # the records that would be rejected: [{index, id, reason}], as rejects.csv words them
+    # per record, the intake's (stream, ts, row) when it typed the record, so that deciding does not type it
+    # again; None for a record it declined (typed by the vectorised path), a retry, or a bad record
+    typed: list[tuple[str, int, tuple] | None]
 
 
 @dataclass
@@ -114,7 +125,7 @@ class DecisionService:
         self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
         self.max_ts: int | None = None
         # retry_key -> the newest ts of the retained records with it: a record with one of these ids is refused
-        # as a duplicate (``validate``), as ``score`` refuses it, within the retention
+        # as a duplicate (``check``), as ``score`` refuses it, within the retention
         self.retained_ids: dict[tuple[Any, str], int] = {}
         # retry_key -> (the record, its answer, its log ticket) of the last ANSWERS_KEPT records decided or late
         self.answers: OrderedDict[tuple[Any, str], tuple[dict, dict, int]] = OrderedDict()
@@ -270,8 +281,10 @@ class DecisionService:
                     self.log(f"serve: checkpoint failed: {exc!r}")
 
     # -- requests --------------------------------------------------------------------------------
-    def validate(self, records: list) -> list[dict]:
-        """The records that would be rejected, with the reasons rejects.csv gives: [{index, id, reason}].
+    def check(self, records: list) -> Checked:
+        """The records that would be rejected, with the reasons rejects.csv gives (``bad``: [{index, id, reason}]),
+        and each good record as the intake typed it (``typed``), for :meth:`submit`.
+
         A record whose id (with its stream) an applied record within the retention has, the same record sent
         again (a client's retry after a lost answer, or twice in one request) or another one, is a duplicate id,
         as in ``score``: alert ids hash the record's id, and a retry applied again would count twice; unless its
@@ -281,6 +294,7 @@ class DecisionService:
         assert self.plan is not None and self.intake is not None
         schema = self.plan.schema
         bad = []
+        typed: list[tuple[str, int, tuple] | None] = [None] * len(records)
         # the watermark and the ids as the request's records, applied in order, would leave them
         top, added = self.max_ts, {}
         for i, rec in enumerate(records):
@@ -294,6 +308,7 @@ class DecisionService:
                 reason = f"unknown or missing stream {rec.get('stream')!r} (streams: {', '.join(schema.streams)})"
             elif (got := self.intake.convert(rec)) is not None:
                 ts = got[1]
+                typed[i] = got
             else:  # not clean for the scalar path: ask the vectorised one
                 try:
                     rs = records_from_dicts([rec], schema, region=self.opts.region)
@@ -313,8 +328,9 @@ class DecisionService:
                     top = ts
                     added[key] = ts
             if reason is not None:
+                typed[i] = None
                 bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
-        return bad
+        return Checked(records, bad, typed)
 
     def _answered(self, rec: Any) -> tuple[dict, int] | None:
         """The answer given to this very record (same stream, id and fields) and its log ticket, if kept."""
@@ -339,32 +355,32 @@ class DecisionService:
             return got[1]
         return _only_ts(records_from_dicts([rec], self.plan.schema, region=self.opts.region))
 
-    def decide(self, records: list[dict]) -> tuple[list[dict], int]:
-        """Feed valid records one by one; their answers and the log ticket to wait for."""
+    def decide(self, checked: Checked) -> tuple[list[dict], int]:
+        """Feed the checked records (none bad) one by one; their answers and the log ticket to wait for."""
         ex, plan, wal = self.ex, self.plan, self.wal
         assert ex is not None and plan is not None and wal is not None
         rules = plan.rules
         results = []
         ticket = 0
         m = self.metrics
-        for rec in records:
+        for rec, got in zip(checked.records, checked.typed):
             t0 = time.perf_counter()
             answered = self._answered(rec)
-            if answered is not None:  # a retry: validate() let it through for this
+            if answered is not None:  # a retry: check() let it through for this
                 answer, kept_ticket = answered
                 results.append({**answer, "replayed": True})
                 ticket = max(ticket, kept_ticket)  # its first request may still wait for the fsync
                 m.records[(rec["stream"], "replayed")] += 1
                 continue
-            ts = self._ts_of(rec)
+            ts = got[1] if got is not None else self._ts_of(rec)
             self._late.clear()
             ex.match_log = []
             top = ex.max_ts
-            alerts = ex.feed(rec)
+            alerts = ex.feed_converted(rec, got) if got is not None else ex.feed(rec)
             if self._rejected:
                 (_, reason), = self._rejected
                 self._rejected.clear()
-                if not reason.startswith(EVALUATION_ERROR):  # validate() let it through: a bug, never a silent drop
+                if not reason.startswith(EVALUATION_ERROR):  # check() let it through: a bug, never a silent drop
                     raise FraudRulesError(f"record {rec.get('id')!r} passed validation but the executor rejected it")
                 # its evaluation raised: the executor rolled its effects back (guard.py); its ts must not
                 # move the watermark either, as a replay of the log (which will not hold it) would not
@@ -403,9 +419,13 @@ class DecisionService:
             m.decide_seconds.observe(time.perf_counter() - t0)
         return results, ticket
 
-    async def submit(self, records: list[dict]) -> list[dict]:
-        """Decide, then wait until the records are on disk (the answer may only go out after that)."""
-        results, ticket = self.decide(records)
+    async def submit(self, records: list[dict] | Checked) -> list[dict]:
+        """Decide records that :meth:`check` found good, then wait until they are on disk (the answer may only
+        go out after that)."""
+        checked = records if isinstance(records, Checked) else self.check(records)
+        if checked.bad:
+            raise FraudRulesError(f"{len(checked.bad)} records would be rejected: check() them first")
+        results, ticket = self.decide(checked)
         assert self.wal is not None
         await self.wal.durable(ticket)
         return results

@@ -727,6 +727,15 @@ class StreamExecutor:
             self._intake(records)
             return self.release()
 
+    def feed_converted(self, record: dict, converted: tuple[str, int, tuple]) -> list[dict]:
+        """:meth:`feed` of a record that a ScalarIntake of this executor's schema and region has typed already
+        (``converted``: what its ``convert`` gave, never None): ``serve`` types each record once, to check it,
+        and the executor does not type it again."""
+        with collection_deferred():
+            self.counters["records_in"] += 1
+            self._arrive([record], [(0, *converted)])
+            return self.release()
+
     def intake(self, records: list) -> None:
         """Normalise records and put them in the reorder buffer (or reject them, or count them late).
         Nothing reaches the buffer unless the whole call succeeds: the records are converted first,
