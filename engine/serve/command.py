@@ -51,8 +51,9 @@ def read_token(token_file: str | None) -> str:
 @click.option("--checkpoint-every", default="60s", show_default=True,
               help="How often to checkpoint the executor state (the log after it is replayed on start).")
 @click.option("--retain", default=None,
-              help="Event time of records kept to rebuild state on a rule reload (default: the pack's longest "
-                   "window, within or suppress).")
+              help="Event time of records kept, in memory and in the log, to rebuild state on a rule reload and to "
+                   "refuse a reused id (default: the pack's longest window, within or suppress; set it lower "
+                   "for many records a day).")
 @click.option("--wal-window", default="0s", show_default=True,
               help="How long a group commit waits for more requests before its fsync (requests that arrive "
                    "during an fsync are committed together by the next one in any case).")
