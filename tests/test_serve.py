@@ -7,6 +7,7 @@ Every wait is bounded; every server started here is killed in ``finally``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fraudrules.io.records import parse_inputs
 from fraudrules.jobs.watch import ordered_records
@@ -268,6 +271,46 @@ def test_an_id_reused_within_the_retention_is_refused_and_event_time_alone_decid
         r = c.post("/v1/records", json={"records": [first, beyond]}, headers=AUTH)
         assert [a["status"] for a in r.json()["results"]] == ["decided", "decided"]
         assert svc.next_seq == 2 and list(svc.retained_ids) == [("payment", "p0")]
+
+
+def _outcome(answer: dict) -> tuple:
+    return answer["status"], answer["risk_score"], tuple(answer["rules"])
+
+
+def _one_by_one(c: TestClient, recs: list[dict]) -> list[tuple]:
+    out = []
+    for rec in recs:
+        r = c.post("/v1/records", json=rec, headers=AUTH)
+        out.append(("duplicate id",) if r.status_code == 422 and "duplicate id" in r.text else _outcome(r.json()))
+    return out
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 45)), min_size=1, max_size=20),
+       cuts=st.lists(st.integers(1, 5), min_size=20, max_size=20))
+def test_duplicate_ids_and_decisions_do_not_depend_on_how_records_are_grouped(tmp_path_factory, steps, cuts):
+    """Payments with ids from a pool of five, minutes apart (the retention is the count rule's hour), sent one
+    per request and in requests of 1-5: every record gets the same outcome (refused as a duplicate id, or its
+    status, score and rules). A request refused whole is sent again one record at a time, as a client does."""
+    pack = make_pack(tmp_path_factory.mktemp("pack"), {"count": COUNT_RULE})
+    start = dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    recs, minute = [], 0
+    for n, (pid, gap) in enumerate(steps):
+        minute += gap
+        recs.append({"stream": "payment", "id": f"p{pid}", "ts": (start + dt.timedelta(minutes=minute)).isoformat(),
+                     "payer_account": "A1", "amount": 100 + n})  # no two alike: a retry is another test's
+    c, _ = client(tmp_path_factory.mktemp("one"), rules=pack)
+    with c:
+        alone = _one_by_one(c, recs)
+    c, _ = client(tmp_path_factory.mktemp("grouped"), rules=pack)
+    grouped: list[tuple] = []
+    with c:
+        i = k = 0
+        while i < len(recs):
+            chunk, i, k = recs[i: i + cuts[k]], i + cuts[k], k + 1
+            r = c.post("/v1/records", json={"records": chunk}, headers=AUTH)
+            grouped += [_outcome(a) for a in r.json()["results"]] if r.status_code == 200 else _one_by_one(c, chunk)
+    assert grouped == alone
 
 
 def test_a_record_is_typed_once_and_decided_as_before(tmp_path, monkeypatch):
