@@ -264,7 +264,7 @@ def test_serve_a_logged_record_that_raises_on_replay_is_left_out_and_the_service
     assert info["replayed"] == cut and svc.next_seq == cut
     assert [m for m in logged if "warning" in m] == [
         f"serve: warning: payment record '{OUTFLOW}' not applied: evaluation error: KeyError: 'boom on {OUTFLOW}'"]
-    later, _ = svc.decide(records[cut:])
+    later, _ = svc.decide(svc.check(records[cut:]))
     got = [alert_line(a) for r in later for a in r["alerts"]]
     rest = {r["id"] for r in records[cut:]}
     assert got == [line for line in batch_lines(PLAN, without(records, OUTFLOW))
