@@ -93,8 +93,11 @@ class Checked:
 
     records: list
     bad: list[dict]  # the records that would be rejected: [{index, id, reason}], as rejects.csv words them
-    # per record, the intake's (stream, ts, row) when it typed the record, so that deciding does not type it
-    # again; None for a record it declined (typed by the vectorised path), a retry, or a bad record
+    # per record, what deciding it needs and check() found already (None where it does not apply):
+    kept: list[tuple[dict, int] | None]  # the answer given to this very record before, and its log ticket
+    ts: list[int | None]  # its ts
+    # the intake's (stream, ts, row), so that the executor does not type it again; None for a record the
+    # intake declined (typed by the vectorised path), a retry, or a bad record
     typed: list[tuple[str, int, tuple] | None]
 
 
@@ -294,11 +297,13 @@ class DecisionService:
         assert self.plan is not None and self.intake is not None
         schema = self.plan.schema
         bad = []
+        kept = [self._answered(rec) for rec in records]
         typed: list[tuple[str, int, tuple] | None] = [None] * len(records)
+        tss: list[int | None] = [None] * len(records)
         # the watermark and the ids as the request's records, applied in order, would leave them
         top, added = self.max_ts, {}
         for i, rec in enumerate(records):
-            if self._answered(rec) is not None:
+            if kept[i] is not None:
                 continue  # a retry of a record answered before: its answer again, nothing applied
             reason = None
             ts = None
@@ -330,7 +335,9 @@ class DecisionService:
             if reason is not None:
                 typed[i] = None
                 bad.append({"index": i, "id": rec.get("id") if isinstance(rec, dict) else None, "reason": reason})
-        return Checked(records, bad, typed)
+            else:
+                tss[i] = ts
+        return Checked(records, bad, kept, tss, typed)
 
     def _answered(self, rec: Any) -> tuple[dict, int] | None:
         """The answer given to this very record (same stream, id and fields) and its log ticket, if kept."""
@@ -348,13 +355,6 @@ class DecisionService:
         while len(self.answers) > ANSWERS_KEPT:
             self.answers.popitem(last=False)
 
-    def _ts_of(self, rec: dict) -> int:
-        assert self.intake is not None and self.plan is not None
-        got = self.intake.convert(rec)
-        if got is not None:
-            return got[1]
-        return _only_ts(records_from_dicts([rec], self.plan.schema, region=self.opts.region))
-
     def decide(self, checked: Checked) -> tuple[list[dict], int]:
         """Feed the checked records (none bad) one by one; their answers and the log ticket to wait for."""
         ex, plan, wal = self.ex, self.plan, self.wal
@@ -363,16 +363,14 @@ class DecisionService:
         results = []
         ticket = 0
         m = self.metrics
-        for rec, got in zip(checked.records, checked.typed):
+        for rec, answered, ts, got in zip(checked.records, checked.kept, checked.ts, checked.typed):
             t0 = time.perf_counter()
-            answered = self._answered(rec)
             if answered is not None:  # a retry: check() let it through for this
                 answer, kept_ticket = answered
                 results.append({**answer, "replayed": True})
                 ticket = max(ticket, kept_ticket)  # its first request may still wait for the fsync
                 m.records[(rec["stream"], "replayed")] += 1
                 continue
-            ts = got[1] if got is not None else self._ts_of(rec)
             self._late.clear()
             ex.match_log = []
             top = ex.max_ts
