@@ -918,6 +918,77 @@ def test_windows_of_the_same_entries_share_them(tmp_path):
     assert [alert_line(a) for a in out] == want
 
 
+CURSOR_SHARED_RULES = {
+    "spread": """\
+id: T-SHARE-X
+title: Amounts far apart in an hour, or a high median in half an hour
+score: 40
+stream: payment
+key: payer_account
+where: max(amount, 1h) - min(amount, 1h) >= 300 or median(amount, 30m) >= 300
+explain: "{payer_account}: {min(amount, 1h)} to {max(amount, 1h)}, median {median(amount, 30m)}"
+""",
+    "payees": """\
+id: T-SHARE-D
+title: Many payees in ten minutes or in two hours
+score: 30
+stream: payment
+key: payer_account
+where: distinct(payee_account, 10m) >= 3 or distinct(payee_account, 2h) >= 7
+""",
+    "stddev": """\
+id: T-SHARE-V
+title: Amounts that vary over two hours, small on average in the last hour
+score: 20
+stream: payment
+key: payer_account
+where: stddev(amount, 2h) > 120 and avg(amount, 1h) < 250
+""",
+}
+
+
+def test_cursor_windows_of_the_same_entries_share_them(tmp_path):
+    """share_entries for the states that keep a cursor per key: min(1h) and median(30m) read max(1h)'s
+    entries, distinct(10m) reads distinct(2h)'s, and avg(1h) reads stddev(2h)'s. The leader trims and drops
+    entries and keys under the followers' cursors, so the records run six hours with keys that go quiet longer
+    than every window and come back: the alerts equal batch's at every micro-batch size, one record at a time,
+    and across a checkpoint taken mid-stream."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, CURSOR_SHARED_RULES)), "CN")
+    rng = random.Random(11)
+    recs = []
+    for i in range(700):
+        minute = i * 360 // 700
+        payer = rng.choice("AB" if 150 <= minute < 290 else "ABCD")  # C and D: quiet for over two hours
+        ts = f"2026-03-01T{8 + minute // 60:02d}:{minute % 60:02d}:00Z"
+        recs.append({"stream": "payment", "id": f"p{i}", "ts": ts,
+                     "payer_account": payer, "payee_account": f"B{rng.randrange(12)}",
+                     "amount": rng.choice([20, 50, 100, 150, 250, 400, 600]), "currency": "CNY"})
+    want = batch_lines(plan, recs)
+    assert {json.loads(line)["rule_id"] for line in want} == {"T-SHARE-X", "T-SHARE-D", "T-SHARE-V"}
+    ex = StreamExecutor(plan)
+    state_of = {(spec.func, spec.window_ns // NS_MIN): state for spec, state in ex._aggs.items()}
+    assert state_of[("min", 60)].leader is state_of[("max", 60)]
+    assert state_of[("median", 30)].leader is state_of[("max", 60)]
+    assert state_of[("distinct", 10)].leader is state_of[("distinct", 120)]
+    assert state_of[("avg", 60)].leader is state_of[("stddev", 120)]
+    for chunk in (1, 5, 64, 1000):
+        got, _ = stream_lines(plan, recs, chunk=chunk)
+        assert got == want, chunk
+    ex = StreamExecutor(plan)
+    out = []
+    for i in range(0, 350, 9):
+        out.extend(ex.feed_many(recs[i:min(i + 9, 350)]))
+    state = json.loads(json.dumps(ex.state_dict()))
+    ex2 = StreamExecutor(plan)
+    ex2.load_state(state)
+    again = {(s.func, s.window_ns // NS_MIN): st for s, st in ex2._aggs.items()}
+    assert again[("min", 60)].keys is again[("max", 60)].keys  # linked again to the loaded entries
+    for i in range(350, len(recs), 9):
+        out.extend(ex2.feed_many(recs[i:i + 9]))
+    out.extend(ex2.flush())
+    assert [alert_line(a) for a in out] == want
+
+
 def test_no_collection_runs_inside_a_call_and_the_callers_collector_setting_is_kept(samples_records):
     """A release's temporaries die with it, so the executor defers the collector over each call
     (runtime/heap.py::collection_deferred): with a young generation of 50 containers, a plain loop

@@ -85,10 +85,10 @@ def _itself(x: Any) -> Any:
     return x
 
 
-def _drop_front(keys: dict, newest: Callable[[Any], float], lo: int, cursors: dict | None) -> None:
+def _drop_front(keys: dict, newest: Callable[[Any], float], lo: int, cursors: tuple[dict, ...] = ()) -> None:
     """Drop the keys at the front of ``keys`` (ordered by their last entry) whose newest entry is at or before
-    ``lo``, with their cursors. A dict's scan from the front skips the slots of keys taken out since it was last
-    resized: one pass in C per call, and a call per release."""
+    ``lo``, with their cursors (those of every state that reads these entries). A dict's scan from the front skips
+    the slots of keys taken out since it was last resized: one pass in C per call, and a call per release."""
     dead = []
     for k, st in keys.items():
         if newest(st) > lo:
@@ -96,8 +96,8 @@ def _drop_front(keys: dict, newest: Callable[[Any], float], lo: int, cursors: di
         dead.append(k)
     for k in dead:
         del keys[k]
-        if cursors is not None:
-            cursors.pop(k, None)
+        for of_state in cursors:
+            of_state.pop(k, None)
 
 
 class _Agg:
@@ -122,6 +122,8 @@ class _Agg:
         # the state whose entries this one reads (share_entries): it adds and drops them; None: its own
         self.leader: _Agg | None = None
         self.cursors: dict | None = None  # a cursor state's per-key cursors (_Cursor), dropped with their key
+        # the cursor states whose cursors index this state's entries: itself, and its followers (share_entries)
+        self.cursor_states: list[_Agg] = []
 
     # -- a record's input ----------------------------------------------------------------------
     def entry(self, passes: bool, value: Any, rid: Any) -> tuple[bool, Any]:
@@ -141,7 +143,7 @@ class _Agg:
     def expire(self, now: int) -> None:
         if self.leader is not None:  # its leader keeps the entries at least as long
             return
-        _drop_front(self.keys, self._newest, now - self.keep, self.cursors)
+        _drop_front(self.keys, self._newest, now - self.keep, tuple(st.cursors for st in self.cursor_states))
 
     def _newest(self, st: Any) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -220,20 +222,6 @@ class _Windowed(_Agg):
     def at(self, key: Any, ts: int, q: int) -> tuple[Any, bool]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-
-def _span(ent: list, w: int, ts: int, q: int, qpos: int = 1) -> tuple[int, int]:
-    """Indexes [lo, hi) of the entries in (ts - w, ts] at or before position q (entry[qpos])."""
-    lo = bisect_right(ent, ts - w, key=_TS)
-    hi = len(ent)
-    if hi and ent[-1][qpos] > q:
-        hi = bisect_right(ent, q, lo=lo, key=_Q2 if qpos == 2 else _Q1)
-    return lo, hi
-
-
-# --- count, sum, avg, stddev: a list of entries per key, two bisections per read -----------------
-
-
-class _Listed(_Windowed):
     def own(self) -> Iterator[tuple[Any, list]]:
         """(key, entries) of what this state's windows still to come may read: all of them, or for a follower
         of a longer window (share_entries) those after its own ``trim_lo``. Checkpoints and stats see this,
@@ -252,6 +240,22 @@ class _Listed(_Windowed):
 
     def live_keys(self) -> int:
         return sum(1 for _ in self.own())
+
+
+def _span(ent: list, w: int, ts: int, q: int, qpos: int = 1) -> tuple[int, int]:
+    """Indexes [lo, hi) of the entries in (ts - w, ts] at or before position q (entry[qpos])."""
+    lo = bisect_right(ent, ts - w, key=_TS)
+    hi = len(ent)
+    if hi and ent[-1][qpos] > q:
+        hi = bisect_right(ent, q, lo=lo, key=_Q2 if qpos == 2 else _Q1)
+    return lo, hi
+
+
+# --- count, sum, avg, stddev: a list of entries per key, two bisections per read -----------------
+
+
+class _Listed(_Windowed):
+    """count, sum, avg, stddev: the value at a record from the entry list alone."""
 
 
 class _Count(_Listed):
@@ -373,22 +377,29 @@ class _Cursor(_Windowed):
     def __init__(self, spec: AggregateSpec):
         super().__init__(spec)
         self.cursors: dict = {}
+        self.cursor_states = [self]
 
     def _trimming(self, key: Any, ent: list, k: int) -> None:
-        cur = self.cursors.get(key)
-        if cur is not None:
-            self._dropping(ent, cur, k)
-            cur[HEAD] = max(cur[HEAD], k) - k
-            cur[TAIL] = max(cur[TAIL], k) - k
+        for state in self.cursor_states:  # its own cursor, and those of the states that read its entries
+            cur = state.cursors.get(key)
+            if cur is not None:
+                state._dropping(ent, cur, k)
+                cur[HEAD] = max(cur[HEAD], k) - k
+                cur[TAIL] = max(cur[TAIL], k) - k
 
     def _dropping(self, ent: list, cur: list, k: int) -> None:
         """The first ``k`` entries go: take those in the window out of the tally."""
 
-    def _dump_from(self, key: Any) -> int:
-        """The first entry a checkpoint keeps: the cursor's head, unless entries behind it may still be read
-        by a bounded aggregate of an earlier step (keep > w)."""
-        cur = self.cursors.get(key)
-        return cur[HEAD] if cur is not None and self.keep == self.w else 0
+    def _dumped_lists(self) -> Iterator[tuple[Any, list]]:
+        """(key, entries) a checkpoint keeps: from the cursor's head, unless entries behind it may still be read
+        by a bounded aggregate of an earlier step (keep > w); a follower's own window's (:meth:`own`)."""
+        if self.leader is not None:
+            yield from self.own()
+            return
+        cursors, tight = self.cursors, self.keep == self.w
+        for k, ent in self.keys.items():
+            cur = cursors.get(k) if tight else None
+            yield k, ent[cur[HEAD]:] if cur is not None and cur[HEAD] else ent
 
     def _loaded(self, keys: dict) -> None:
         self.keys, self.cursors = keys, {}
@@ -448,7 +459,7 @@ class _Extreme(_Cursor):
         return dq[0][1], False
 
     def dump(self):
-        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self._dumped_lists()]
 
 
 class _Min(_Extreme):
@@ -514,7 +525,7 @@ class _Distinct(_Cursor):
         return total, list(seen)
 
     def dump(self):
-        return [[k, ent[self._dump_from(k):]] for k, ent in self.keys.items()]  # (ts, value, q): the layout
+        return [[k, list(ent)] for k, ent in self._dumped_lists()]  # (ts, value, q): the layout
 
     def load(self, data):
         self._loaded({k: [(int(t), v, int(q)) for t, v, q in entries] for k, entries in data})
@@ -556,8 +567,7 @@ class _Median(_Cursor):
             del window[bisect_left(window, ent[i][2])]
 
     def dump(self):
-        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent[self._dump_from(k):]]]
-                for k, ent in self.keys.items()]
+        return [[k, [self._dumped(e[0], e[2], e[1]) for e in ent]] for k, ent in self._dumped_lists()]
 
 
 def _forget(seen: dict, v: Any) -> None:
@@ -585,7 +595,7 @@ class _IsNew(_Eager):
         return passes, value  # earlier rows count when they pass where=; the row itself need not
 
     def expire(self, now: int) -> None:
-        _drop_front(self.keys, _itself, now - self.w, None)
+        _drop_front(self.keys, _itself, now - self.w)
 
     def entries(self) -> int:
         return len(self.keys)
@@ -691,34 +701,57 @@ def bounded_members(state: _Agg, key: Any, bound: int, inclusive: bool, ts: int,
     return max(hi - lo, 0), [e[2] for e in ent[lo:min(hi, lo + limit)]]
 
 
+# the entry layout of each lazy aggregate: states of one layout (and the same records and payload) can read one
+# list; a stddev's entries extend those of sum and avg (two running totals of squares after them)
+_LAYOUTS: dict[type, type] = {}
+
+
 def _entries_signature(spec: AggregateSpec, state: _Agg) -> tuple | None:
-    """What decides a listed state's entries, whatever its window: the same for two states means the same
-    records go in with the same payload. None: a state that keeps its own (a cursor's reads move with its
-    window; an eager or nested state is stepped, not read)."""
-    if not isinstance(state, _Listed) or spec.inner or spec.bound is not None:
+    """What decides a lazy state's entries, whatever its window: the same for two states means the same
+    records go in with the same payload. None: a state that keeps its own (an eager or nested state is
+    stepped, not read; a bounded one reads another's)."""
+    layout = _LAYOUTS.get(type(state))
+    if layout is None or spec.inner or spec.bound is not None:
         return None
-    layout = _Scaled if type(state) in (_Sum, _Avg) else type(state)  # sum and avg keep the same entries
     return (layout, spec.stream, spec.key, spec.over, spec.over_key, expr_signature(spec.value),
             expr_signature(spec.where))
 
 
 def share_entries(states: dict[AggregateSpec, _Agg]) -> None:
-    """Let listed states whose entries are the same (count(1h) and count(24h) of one key and where=, a
-    sum and an avg) read one list per key: the one that keeps entries longest adds and drops them, the
-    others read it through their own window. Velocity rules ask the same count over several windows, and
-    every add is Python work per record. Called once the states' ``keep`` is final, and after a load (the
-    followers' own loaded entries are a subset of their leader's, which kept them at least as long)."""
+    """Let lazy states whose entries are the same (count(1h) and count(24h) of one key and where=, a sum
+    and an avg, a min and a max, distinct(1h) and distinct(24h)) read one list per key: the one that keeps
+    entries longest adds and drops them, the others read it through their own window (a cursor state
+    through its own cursors, which the leader moves back as it trims and drops with their key). A sum or an
+    avg reads a stddev's entries when that stddev keeps them at least as long. Velocity rules ask the same
+    aggregate over several windows, and every add is Python work per record. Called once the states' ``keep``
+    is final, and after a load (the followers' own loaded entries are a subset of their leader's, which kept
+    them at least as long)."""
     groups: dict[tuple, list[_Agg]] = {}
     for spec, state in states.items():
         sig = _entries_signature(spec, state)
         if sig is not None:
             groups.setdefault(sig, []).append(state)
+    for sig, group in list(groups.items()):
+        if sig[0] is _Stddev:
+            scaled = groups.get((_Scaled, *sig[1:]))
+            if scaled and max(st.keep for st in group) >= max(st.keep for st in scaled):
+                group.extend(scaled)  # the first of the longest is then a stddev
+                del groups[(_Scaled, *sig[1:])]
     for group in groups.values():
         leader = max(group, key=lambda st: st.keep)  # the first of the longest: specs come sorted
+        leader.leader = None
+        if leader.cursors is not None:
+            leader.cursor_states = [leader]
         for state in group:
             if state is not leader:
                 state.leader, state.keys = leader, leader.keys
+                if state.cursors is not None:  # its cursors indexed its own entries
+                    state.cursors = {}
+                    leader.cursor_states.append(state)
 
+
+_LAYOUTS.update({_Count: _Count, _Sum: _Scaled, _Avg: _Scaled, _Stddev: _Stddev, _Min: _Extreme, _Max: _Extreme,
+                 _Median: _Extreme, _Distinct: _Distinct})
 
 STATE_CLASSES: dict[str, type[_Agg]] = {
     "count": _Count, "sum": _Sum, "avg": _Avg, "min": _Min, "max": _Max, "distinct": _Distinct, "is_new": _IsNew,
