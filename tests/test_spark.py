@@ -283,6 +283,38 @@ def test_engines_can_change_between_days(spark, sample_days, tmp_path):
     assert _days(spark, sample_days, "lsls", tmp_path / "mixed") == want
 
 
+def test_spark_rejects_an_id_the_store_holds_as_a_local_run_does(spark, sample_days, tmp_path):
+    """A record of a new day that reuses the id of a payment the store holds is a duplicate id on Spark as in a
+    local run (store.context.KnownIds): the same reject, alerts and store after it, the counts reconciled."""
+    from fraudrules.jobs.score import score_job
+    from fraudrules.jobs.spark_job import alert_lines, score_spark
+
+    reused = tmp_path / "reused"
+    reused.mkdir()
+    for f in sample_days[2].iterdir():
+        shutil.copy(f, reused / f.name)
+    day1 = pd.read_csv(sample_days[1] / "payment.csv", dtype=str, keep_default_na=False)
+    day2 = pd.read_csv(reused / "payment.csv", dtype=str, keep_default_na=False)
+    day2.loc[3, "id"] = day1["id"].iloc[-1]
+    day2.to_csv(reused / "payment.csv", index=False)
+    for root in (tmp_path / "spark", tmp_path / "local"):
+        _days(spark, sample_days[:2], "ll", root)
+    specs = parse_inputs([str(reused)], PACK.schema)
+    result, _ = score_spark(spark, PACK, specs, tmp_path / "spark" / "o", history=tmp_path / "spark" / "hist")
+    _, paths = score_job(ROOT / "rules", specs, tmp_path / "local" / "o", pack=PACK,
+                         history=tmp_path / "local" / "hist")
+    rejects = pd.read_parquet(tmp_path / "spark" / "o" / "rejects")
+    assert list(rejects["line"]) == [5] and "duplicate id" in rejects["reason"][0]
+    assert list(rejects["reason"]) == list(pd.read_csv(paths["rejects"], dtype=str)["reason"])
+    assert alert_lines(tmp_path / "spark" / "o") == paths["alerts"].read_bytes()
+    payment = next(s for s in result.records.inputs if s.stream == "payment")
+    assert payment.rejected == 1 and payment.read == payment.scored + payment.rejected + payment.filtered + payment.late
+    on_spark, local = _store(tmp_path / "spark" / "hist"), _store(tmp_path / "local" / "hist")
+    assert (on_spark.high_water, on_spark.next_order) == (local.high_water, local.next_order)
+    for stream, table in local.records.items():
+        assert on_spark.records[stream].equals(table), stream
+
+
 def test_spark_reports_late_records_and_refuses_a_rerun(spark, sample_days, tmp_path):
     from fraudrules.jobs.spark_job import score_spark
     from fraudrules.store.history import HistoryError

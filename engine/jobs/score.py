@@ -39,7 +39,7 @@ from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.plan import Plan, RulePlan, compile_pack, names_read
 from ..runtime.scoring import StreamScores, add_matches, new_scores, scored_frame
-from ..store.context import Context, LateRecord
+from ..store.context import Context, KnownIds, LateRecord
 from ..store.horizon import Horizon, rule_groups
 from ..store.reach import reached
 
@@ -481,7 +481,8 @@ def _score_read(plan: Plan, read: TimeChunks, progress: Progress | None, context
         # rules' indexes grow the C heap, which would not reuse it: 50 MB less at the peak at 1M
         release_memory()
         result = score_records(plan, records, progress=progress, context=context, timings=timings,
-                               jobs=jobs, spend=on_scored is not None)
+                               jobs=jobs, spend=on_scored is not None,
+                               known=KnownIds(context) if context is not None else None)
         del records
         if on_scored is not None and result.scored is not None:
             # the writer needs the stats and rejects, not the records: freed before it renders
@@ -500,6 +501,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
 
     t0 = time.perf_counter()
     ctx = context if context is not None else Context(plan_horizon(plan))
+    known = KnownIds(context) if context is not None else None  # the store's ids, for every chunk
     alerts: list[Alerts] = []
     matches: Counter = Counter()
     suppressed: Counter = Counter()
@@ -508,7 +510,7 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
     kept: list[pd.DataFrame] = []
     n = 0
     for n, records in enumerate(read.chunks(), start=1):
-        part = score_records(plan, records, context=ctx, jobs=jobs)
+        part = score_records(plan, records, context=ctx, jobs=jobs, known=known)
         ctx = part.context_after
         alerts.append(part.alerts)
         matches.update(part.matches)
@@ -524,7 +526,8 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
         # the chunk's records and scored frame are done with: not held while the next is read and scored
         del part, records
     timings["evaluate"] = time.perf_counter() - t0
-    records = RecordSet({}, read.inputs, read.rejects)
+    rejects = read.rejects if known is None else known.into(read.rejects, [s.path for s in read.inputs])
+    records = RecordSet({}, read.inputs, rejects)
     scored = pd.concat(kept, ignore_index=True) if kept else None
     joined = Alerts.joined(alerts, _ALERT_FOLDER)  # the run's folder: score() made it, in --spill-dir if given
     return ScoreResult(plan, records, joined, dict(matches), dict(suppressed), scored, timings,
@@ -534,9 +537,10 @@ def _score_chunks(plan: Plan, read: TimeChunks, progress: Progress | None, conte
 
 def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None = None,
                   context: Context | None = None, timings: dict[str, float] | None = None,
-                  jobs: int = 1, spend: bool = False) -> ScoreResult:
+                  jobs: int = 1, spend: bool = False, known: KnownIds | None = None) -> ScoreResult:
     """Score records already read: alone, or after ``context`` (docs/design.md §8). With ``spend`` (no
-    context), the result's records keep their ids alone: the caller reads only their stats."""
+    context), the result's records keep their ids alone: the caller reads only their stats. ``known``: the ids
+    of a history store's records; a record (not late) that has one is rejected as a duplicate id."""
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     if context is None:
@@ -546,6 +550,9 @@ def score_records(plan: Plan, records: RecordSet, *, progress: Progress | None =
                            decision_counts=_decisions(scored))
     total = records.total  # before late rows leave: the next order position counts every record read
     records, late = context.split_late(records)
+    if known is not None:  # a record that reuses an id of an earlier run: rejected, as one run rejects it
+        records, reused = known.split(records)
+        total -= reused  # as one run, which rejects it at the read, the order does not count it
     alerts, matches, suppressed, scored = evaluate(plan, records, progress, context=context, jobs=jobs)
     after = context.advance(records, alerts, plan.schema, total)
     timings["evaluate"] = time.perf_counter() - t0

@@ -26,9 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..columns.hashing import text_hashes
 from ..columns.vec import Vec, concat
 from ..io.arrow import TS_TYPE, TextAfterArrow, arrow_to_columns, arrow_to_vec, columns_to_arrow
-from ..io.tables import RecordSet, Table
+from ..io.convert import duplicate_id_reason
+from ..io.records import id_hashes
+from ..io.tables import RecordSet, Rejects, Table
 from ..pack.streams import Schema
 from ..runtime.alerts import alert_fields
 from .horizon import Horizon
@@ -203,6 +206,72 @@ class Context:
 def iso_to_ns(text: str) -> int:
     """An alert's ISO UTC time (runtime.alerts.iso_utc) back to integer nanoseconds, exactly."""
     return int(np.datetime64(text.rstrip("Z"), "ns").astype(np.int64))
+
+
+class KnownIds:
+    """The ids of a context's records (a history store's), per stream, as sorted 64-bit hashes compared as the
+    read compares ids (io.records.SeenIds): a new record whose id one of them has is a "duplicate id", as one
+    run over the earlier inputs and this one rejects it (docs/design.md §3). The context holds each stream's
+    records inside its span of the high-water mark (and none of a stream no rule reads), so an id reused
+    further back than that is not seen."""
+
+    def __init__(self, context: Context) -> None:
+        self.by_stream = {stream: np.unique(text_hashes(table.column("id")))
+                          for stream, table in context.records.items() if table.num_rows}
+        self.rejected: list[Rejects] = []  # what split() rejected, every call's
+
+    def into(self, rejects: Rejects, names: list[str]) -> Rejects:
+        """``rejects`` (a read's, in input and line order) with everything :meth:`split` rejected, in that order."""
+        return _in_order([rejects, *self.rejected], names)
+
+    def split(self, records: RecordSet) -> tuple[RecordSet, int]:
+        """``records`` without those whose id is known, which join the rejects (kept in input and line order,
+        the input's counts reconciled); and how many they were."""
+        tables = dict(records.tables)
+        names = [s.path for s in records.inputs]
+        inputs, lines, reasons = [], [], []
+        gone: list[np.ndarray] = []
+        for stream, table in records.tables.items():
+            known = self.by_stream.get(stream)
+            if known is None or not table.n:
+                continue
+            hashes = id_hashes(table.columns["id"])
+            at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+            dup = known[at] == hashes
+            if not dup.any():
+                continue
+            ids = table.columns["id"]
+            for i in np.flatnonzero(dup).tolist():
+                inp = int(table.input_index[i])
+                records.inputs[inp].scored -= 1
+                records.inputs[inp].rejected += 1
+                inputs.append(names[inp])
+                lines.append(int(table.line[i]))
+                reasons.append(duplicate_id_reason(stream, ids.values[i]))
+            gone.append(table.seq[dup])
+            keep = np.flatnonzero(~dup)
+            tables[stream] = Table(stream, {k: v.take(keep) for k, v in table.columns.items()}, table.seq[keep],
+                                   table.input_index[keep], table.line[keep])
+        if not lines:
+            return records, 0
+        # the places in the order close up behind them, as one run numbers only the records its read keeps
+        gone_seq = np.sort(np.concatenate(gone))
+        for stream, table in tables.items():
+            tables[stream] = Table(stream, table.columns, table.seq - np.searchsorted(gone_seq, table.seq),
+                                   table.input_index, table.line)
+        new = Rejects(np.array(inputs, dtype=object), np.array(lines, dtype=np.int64), np.array(reasons, dtype=object))
+        self.rejected.append(new)
+        return RecordSet(tables, records.inputs, _in_order([records.rejects, new], names)), len(lines)
+
+
+def _in_order(parts: list[Rejects], names: list[str]) -> Rejects:
+    """The rejects of ``parts`` as one, in the order of their inputs (``names``) and lines."""
+    if sum(1 for p in parts if len(p)) <= 1:
+        return Rejects.joined(parts)
+    both = Rejects.joined(parts)
+    rank = {name: k for k, name in enumerate(names)}
+    order = np.lexsort((both.line, np.array([rank.get(x, -1) for x in both.input.tolist()], dtype=np.int64)))
+    return Rejects(both.input[order], both.line[order], both.reason[order])
 
 
 def prune(table: pa.Table, high_water: int | None, span_ns: int) -> pa.Table:
