@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..columns.hashing import text_hashes
-from ..columns.vec import Vec, concat
+from ..columns.vec import Vec, concat, search_sorted, sorted_distinct
 from ..io.arrow import TS_TYPE, TextAfterArrow, arrow_to_columns, arrow_to_vec, columns_to_arrow
 from ..io.convert import duplicate_id_reason
 from ..io.records import id_hashes
@@ -216,7 +216,8 @@ class KnownIds:
     further back than that is not seen."""
 
     def __init__(self, context: Context) -> None:
-        self.by_stream = {stream: np.unique(text_hashes(table.column("id")))
+        # sorted_distinct, not np.unique: numpy 2.3 and later hash before sorting (5.7 s against 0.05 s for 5M)
+        self.by_stream = {stream: sorted_distinct(text_hashes(table.column("id")))
                           for stream, table in context.records.items() if table.num_rows}
         self.rejected: list[Rejects] = []  # what split() rejected, every call's
 
@@ -236,7 +237,7 @@ class KnownIds:
             if known is None or not table.n:
                 continue
             hashes = id_hashes(table.columns["id"])
-            at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+            at = np.minimum(search_sorted(known, hashes), len(known) - 1)
             dup = known[at] == hashes
             if not dup.any():
                 continue
