@@ -868,6 +868,15 @@ where: count(1h, where=amount >= 200) >= 2
 }
 
 
+def _fed_up_to(plan, recs: list[dict], cut: int, step: int) -> tuple[list[dict], dict]:
+    """The alerts of ``recs[:cut]`` fed ``step`` at a time, and the executor's checkpoint after them (through JSON)."""
+    ex = StreamExecutor(plan)
+    out = []
+    for i in range(0, cut, step):
+        out.extend(ex.feed_many(recs[i:min(i + step, cut)]))
+    return out, json.loads(json.dumps(ex.state_dict()))
+
+
 def test_windows_of_the_same_entries_share_them(tmp_path):
     """aggregates.share_entries: count(10m) reads count(1h)'s entries, sum(30m) and avg(2h) one list, a
     count with another where= its own. The alerts equal batch's at every micro-batch size and one record
@@ -894,11 +903,7 @@ def test_windows_of_the_same_entries_share_them(tmp_path):
     for chunk in (1, 3, 1000):
         got, _ = stream_lines(plan, recs, chunk=chunk)
         assert got == want, chunk
-    ex = StreamExecutor(plan)
-    out = []
-    for i in range(0, 80, 7):
-        out.extend(ex.feed_many(recs[i:min(i + 7, 80)]))
-    state = json.loads(json.dumps(ex.state_dict()))
+    out, state = _fed_up_to(plan, recs, 80, 7)
     # a follower's checkpoint holds its own window's entries, not its leader's: what the last release
     # (records 77-79) and later ones may still read
     oldest = {}
@@ -974,11 +979,7 @@ def test_cursor_windows_of_the_same_entries_share_them(tmp_path):
     for chunk in (1, 5, 64, 1000):
         got, _ = stream_lines(plan, recs, chunk=chunk)
         assert got == want, chunk
-    ex = StreamExecutor(plan)
-    out = []
-    for i in range(0, 350, 9):
-        out.extend(ex.feed_many(recs[i:min(i + 9, 350)]))
-    state = json.loads(json.dumps(ex.state_dict()))
+    out, state = _fed_up_to(plan, recs, 350, 9)
     ex2 = StreamExecutor(plan)
     ex2.load_state(state)
     again = {(s.func, s.window_ns // NS_MIN): st for s, st in ex2._aggs.items()}
