@@ -118,10 +118,11 @@ class Context:
             if not is_late.any():
                 tables[stream] = table
                 continue
-            for i in np.flatnonzero(is_late):
-                inp = int(table.input_index[i])
-                late.append(LateRecord(names[inp] if 0 <= inp < len(names) else "", int(table.line[i]), stream,
-                                       str(table.columns["id"].values[i]), int(table.ts()[i])))
+            rows = np.flatnonzero(is_late)
+            ids = table.columns["id"].take(rows).values  # these rows' texts only (a coded column's .values: all)
+            for inp, line, rid, ts in zip(table.input_index[rows].tolist(), table.line[rows].tolist(), ids,
+                                          table.ts()[rows].tolist()):
+                late.append(LateRecord(names[inp] if 0 <= inp < len(names) else "", line, stream, str(rid), ts))
                 records.inputs[inp].scored -= 1
                 records.inputs[inp].late += 1
             keep = np.flatnonzero(~is_late)
@@ -241,15 +242,16 @@ class KnownIds:
             dup = known[at] == hashes
             if not dup.any():
                 continue
-            ids = table.columns["id"]
-            for i in np.flatnonzero(dup).tolist():
-                inp = int(table.input_index[i])
-                records.inputs[inp].scored -= 1
-                records.inputs[inp].rejected += 1
-                inputs.append(names[inp])
-                lines.append(int(table.line[i]))
-                reasons.append(duplicate_id_reason(stream, ids.values[i]))
-            gone.append(table.seq[dup])
+            rows = np.flatnonzero(dup)
+            for inp, n in enumerate(np.bincount(table.input_index[rows], minlength=len(names)).tolist()):
+                if n:
+                    records.inputs[inp].scored -= n
+                    records.inputs[inp].rejected += n
+            inputs.extend(names[inp] for inp in table.input_index[rows].tolist())
+            lines.extend(table.line[rows].tolist())
+            # the texts of these rows only: a coded id column would make a str of every row for .values
+            reasons.extend(duplicate_id_reason(stream, rid) for rid in table.columns["id"].take(rows).values)
+            gone.append(table.seq[rows])
             keep = np.flatnonzero(~dup)
             tables[stream] = Table(stream, {k: v.take(keep) for k, v in table.columns.items()}, table.seq[keep],
                                    table.input_index[keep], table.line[keep])
