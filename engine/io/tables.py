@@ -39,6 +39,11 @@ class Table:
     def ts(self) -> np.ndarray:
         return self.columns["ts"].values
 
+    def take(self, rows: np.ndarray) -> Table:
+        """The records at positions ``rows`` (ascending keeps the total order), every column with them."""
+        return Table(self.stream, {k: v.take(rows) for k, v in self.columns.items()}, self.seq[rows],
+                     self.input_index[rows], self.line[rows])
+
 
 @dataclass
 class InputStats:

@@ -125,9 +125,7 @@ class Context:
                 late.append(LateRecord(names[inp] if 0 <= inp < len(names) else "", line, stream, str(rid), ts))
                 records.inputs[inp].scored -= 1
                 records.inputs[inp].late += 1
-            keep = np.flatnonzero(~is_late)
-            tables[stream] = Table(stream, {k: v.take(keep) for k, v in table.columns.items()}, table.seq[keep],
-                                   table.input_index[keep], table.line[keep])
+            tables[stream] = table.take(np.flatnonzero(~is_late))
         late.sort(key=lambda r: (names.index(r.input) if r.input in names else -1, r.line))
         return RecordSet(tables, records.inputs, records.rejects), late
 
@@ -252,9 +250,7 @@ class KnownIds:
             # the texts of these rows only: a coded id column would make a str of every row for .values
             reasons.extend(duplicate_id_reason(stream, rid) for rid in table.columns["id"].take(rows).values)
             gone.append(table.seq[rows])
-            keep = np.flatnonzero(~dup)
-            tables[stream] = Table(stream, {k: v.take(keep) for k, v in table.columns.items()}, table.seq[keep],
-                                   table.input_index[keep], table.line[keep])
+            tables[stream] = table.take(np.flatnonzero(~dup))
         if not lines:
             return records, 0
         # the places in the order close up behind them, as one run numbers only the records its read keeps
@@ -272,8 +268,10 @@ def _in_order(parts: list[Rejects], names: list[str]) -> Rejects:
     if sum(1 for p in parts if len(p)) <= 1:
         return Rejects.joined(parts)
     both = Rejects.joined(parts)
-    rank = {name: k for k, name in enumerate(names)}
-    order = np.lexsort((both.line, np.array([rank.get(x, -1) for x in both.input.tolist()], dtype=np.int64)))
+    rank = np.full(len(both), -1, dtype=np.int64)
+    for k, name in enumerate(names):  # a comparison over the rejects per input, not a lookup per reject
+        rank[both.input == name] = k
+    order = np.lexsort((both.line, rank))
     return Rejects(both.input[order], both.line[order], both.reason[order])
 
 

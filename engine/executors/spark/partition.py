@@ -141,8 +141,7 @@ def _rows_for(records: RecordSet, role_bits: dict[str, np.ndarray], mask: int
         if len(keep) == t.n:
             tables[stream], bits[stream] = t, role_bits[stream]
         elif len(keep):
-            tables[stream] = Table(stream, {k: v.take(keep) for k, v in t.columns.items()}, t.seq[keep],
-                                   t.input_index[keep], t.line[keep])
+            tables[stream] = t.take(keep)
             bits[stream] = role_bits[stream][keep]
     return RecordSet(tables, records.inputs, records.rejects), bits
 
