@@ -337,6 +337,7 @@ def _score_spark(spark: SparkSession, plan: Plan, inputs: list[InputSpec], out: 
     dup_rejects = dups.mapInArrow(_dup_reasons, DUP_REJECTS)
     records = recs if dups.isEmpty() else recs.join(dups.select("_input", "_line"), ["_input", "_line"], "left_anti")
     everything, late, evaluated = records, None, records
+    cached = [dups, read]  # unpersisted at the end
     if context is not None and context.high_water is not None:
         # at or before the store's high-water mark: too late to be scored in order (as Context.split_late)
         late = records.filter(F.col("_ts") <= context.high_water).select("_input", "_line", "_stream", "_id", "_ts")
@@ -345,8 +346,10 @@ def _score_spark(spark: SparkSession, plan: Plan, inputs: list[InputSpec], out: 
         kept_rows = spark.createDataFrame(_context_rows(plan, context, wide))
         # a record (not late) that reuses the id of a record the store holds: a duplicate id, as one run over both
         # rejects it (as store.context.KnownIds for a local run); left out of the order, as the read's duplicates
-        again = records.select("_input", "_line", "_id", "_stream").join(kept_rows.select("_stream", "_id"),
-                                                                          ["_stream", "_id"], "left_semi")
+        again = (records.select("_input", "_line", "_id", "_stream")
+                 .join(kept_rows.select("_stream", "_id"), ["_stream", "_id"], "left_semi")
+                 .persist(StorageLevel.MEMORY_AND_DISK))  # read by the check, two anti joins and the reasons
+        cached.append(again)
         if not again.isEmpty():
             records = records.join(again.select("_input", "_line"), ["_input", "_line"], "left_anti")
             everything = everything.join(again.select("_input", "_line"), ["_input", "_line"], "left_anti")
@@ -445,7 +448,7 @@ def _score_spark(spark: SparkSession, plan: Plan, inputs: list[InputSpec], out: 
         t0 = time.perf_counter()
         result.context_after = _context_after(spark, plan, context, everything, records, matches)
         timings["history"] = time.perf_counter() - t0
-    for df in (matches, scored, rejects, dups, read):
+    for df in (matches, scored, rejects, *cached):
         df.unpersist()
     if outset is not None:
         write_json(summary(result), outset.path("summary.json"), staged_path)
