@@ -1,80 +1,28 @@
-"""The expression language: grammar, syntax tree and parser.
+"""The expression language: syntax tree and parser.
 
-Expressions are parsed with a real LALR parser (lark) into small frozen
-dataclasses. Nothing here evaluates anything, and the grammar has no
-attribute access beyond ``alias.field``, no names with leading underscores,
-no lambdas and no calls on anything but a bare function name, so a rule can
-never reach Python objects.
+Expressions parse into small frozen dataclasses. Nothing here evaluates anything, and the grammar (a real
+LALR grammar, ``lang.lalr``) has no attribute access beyond ``alias.field``, no names with leading
+underscores, no lambdas and no calls on anything but a bare function name, so a rule can never reach Python
+objects.
+
+Two parsers read the one grammar. ``_Descent``, a recursive descent over a regular-expression lexer, parses
+the expressions rules are made of, about twenty times faster than lark and without lark's import. Anything
+it is unsure of (a syntax error, a keyword where a name could be, nesting near the limits) goes to
+``lang.lalr``, the lark parser, which says what is wrong and where. The descent gives up rather than guess,
+so both always give the same tree (``tests/unit/test_descent.py``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-from .hints import unexpected_char_hint, unexpected_token_hint
 
 MAX_EXPR_CHARS = 10_000
 MAX_EXPR_DEPTH = 64
 MAX_NUMBER_CHARS = 32  # a number or duration literal: int() of 5,000 digits raises, and no rule needs more
 
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-_GRAMMAR = r"""
-?start: expr
-?expr: ternary
-?ternary: or_expr
-        | or_expr "if" or_expr "else" ternary      -> cond
-?or_expr: and_expr
-        | or_expr "or" and_expr                     -> or_
-?and_expr: not_expr
-         | and_expr "and" not_expr                  -> and_
-?not_expr: "not" not_expr                           -> not_
-         | comparison
-?comparison: sum
-           | sum COMP_OP sum                        -> compare
-           | sum "in" container                     -> in_
-           | sum "not" "in" container               -> not_in
-?sum: product
-    | sum ADD_OP product                            -> binary
-?product: unary
-        | product MUL_OP unary                      -> binary
-?unary: "-" unary                                   -> neg
-      | atom
-?atom: DURATION                                     -> duration
-     | NUMBER                                       -> number
-     | STRING                                       -> string
-     | "true"                                       -> true
-     | "false"                                      -> false
-     | "null"                                       -> null
-     | NAME "(" [arguments] ")"                     -> call
-     | NAME "." NAME "(" [arguments] ")"            -> qualified_call
-     | NAME "." NAME                                -> qualified
-     | "$" NAME                                     -> param
-     | NAME                                         -> name
-     | "(" expr ")"
-container: "[" [expr ("," expr)*] "]"               -> list_literal
-         | "@" NAME                                 -> named_list
-arguments: argument ("," argument)*
-?argument: expr
-         | NAME "=" expr                            -> kwarg
-         | NAME "=" "[" NAME ("," NAME)* "]"        -> kwarg_fields
-COMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
-ADD_OP: "+" | "-"
-MUL_OP: "*" | "/" | "%"
-DURATION.3: /[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)(?![A-Za-z0-9_])/
-NUMBER.2: /[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/
-STRING: /"([^"\\\n]|\\.)*"/ | /'([^'\\\n]|\\.)*'/
-NAME: /[A-Za-z][A-Za-z0-9_]*/
-%ignore /[ \t\r\n]+/
-%ignore /#[^\n]*/
-"""
-
-_PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
-
 
 class ExprSyntaxError(Exception):
     """A syntax error at a character offset of the expression text."""
@@ -201,13 +149,8 @@ COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
 
 
-def _span(meta) -> dict[str, int]:
-    if getattr(meta, "empty", True):
-        return {"start": 0, "end": 0}
-    return {"start": meta.start_pos, "end": meta.end_pos}
-
-
-def _unquote(token: str) -> str:
+def unquote(token: str) -> str:
+    """The text of a string literal (its quotes and escapes undone)."""
     body = token[1:-1]
     out, i = [], 0
     escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
@@ -232,110 +175,8 @@ def parse_duration(text: str) -> float | None:
     return None
 
 
-@v_args(meta=True)
-class _Build(Transformer):
-    def duration(self, meta, children):
-        tok = children[0]
-        return Literal(parse_duration(str(tok)), "duration", **_span(meta))
-
-    def number(self, meta, children):
-        text = str(children[0])
-        value: object = float(text) if any(c in text for c in ".eE") else int(text)
-        return Literal(value, "number", **_span(meta))
-
-    def string(self, meta, children):
-        return Literal(_unquote(str(children[0])), "string", **_span(meta))
-
-    def true(self, meta, children):
-        return Literal(True, "bool", **_span(meta))
-
-    def false(self, meta, children):
-        return Literal(False, "bool", **_span(meta))
-
-    def null(self, meta, children):
-        return Literal(None, "null", **_span(meta))
-
-    def name(self, meta, children):
-        return Field(str(children[0]), **_span(meta))
-
-    def qualified(self, meta, children):
-        if str(children[0]) == PARAMS_ALIAS:
-            return Param(str(children[1]), **_span(meta))
-        return Field(str(children[1]), alias=str(children[0]), **_span(meta))
-
-    def param(self, meta, children):
-        return Param(str(children[0]), **_span(meta))
-
-    def call(self, meta, children, alias: str | None = None):
-        name, arguments = children
-        args: list[Expr] = []
-        kwargs: list[tuple[str, Expr]] = []
-        for arg in arguments or []:
-            if isinstance(arg, tuple):
-                kwargs.append(arg)
-            else:
-                if kwargs:
-                    raise ExprSyntaxError("positional argument after keyword argument", arg.start)
-                args.append(arg)
-        return Call(str(name), tuple(args), tuple(kwargs), alias=alias, **_span(meta))
-
-    def qualified_call(self, meta, children):
-        alias, name, arguments = children
-        if str(alias) == PARAMS_ALIAS:
-            raise ExprSyntaxError(f"params.{name}(...) is not a call: params hold values, read as ${name}",
-                                  _span(meta)["start"])
-        return self.call(meta, [name, arguments], alias=str(alias))
-
-    def arguments(self, meta, children):
-        return children
-
-    def kwarg(self, meta, children):
-        return (str(children[0]), children[1])
-
-    def kwarg_fields(self, meta, children):
-        # ``key=[payer_account, payee_account]``: field names (a window over several key fields)
-        fields = tuple(Field(str(t), start=t.start_pos, end=t.end_pos) for t in children[1:])
-        start = children[1].start_pos - 1
-        return (str(children[0]), ListRef(items=fields, start=start, end=_span(meta)["end"]))
-
-    def list_literal(self, meta, children):
-        return ListRef(items=tuple(c for c in children if c is not None), **_span(meta))
-
-    def named_list(self, meta, children):
-        return ListRef(name=str(children[0]), **_span(meta))
-
-    def neg(self, meta, children):
-        return Unary("-", children[0], **_span(meta))
-
-    def not_(self, meta, children):
-        return Unary("not", children[0], **_span(meta))
-
-    def binary(self, meta, children):
-        left, op, right = children
-        return Binary(str(op), left, right, **_span(meta))
-
-    def compare(self, meta, children):
-        left, op, right = children
-        return Binary(str(op), left, right, **_span(meta))
-
-    def and_(self, meta, children):
-        return Binary("and", children[0], children[1], **_span(meta))
-
-    def or_(self, meta, children):
-        return Binary("or", children[0], children[1], **_span(meta))
-
-    def in_(self, meta, children):
-        return InList(children[0], children[1], False, **_span(meta))
-
-    def not_in(self, meta, children):
-        return InList(children[0], children[1], True, **_span(meta))
-
-    def cond(self, meta, children):
-        then, test, other = children
-        return Cond(then, test, other, **_span(meta))
-
-
-def _depth(expr: Expr) -> int:
+def depth(expr: Expr) -> int:
+    """Levels of the tree (one node: 1), counted without recursion."""
     stack, best = [(expr, 1)], 0
     while stack:
         node, d = stack.pop()
@@ -365,62 +206,279 @@ def parse_expr(text: str) -> Expr:
         raise ExprSyntaxError("empty expression", 0)
     if _paren_depth(text) > MAX_EXPR_DEPTH:
         raise ExprSyntaxError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels", 0)
+    expr = descend(text)
+    if expr is not None:
+        return expr
+    from .lalr import parse_lalr  # an error to describe, or a text outside the descent's subset
+
+    return parse_lalr(text)
+
+
+# --- the recursive descent ---------------------------------------------------------------------
+#
+# The lexer matches as lark's does: its terminals in lark's order (DURATION, priority 3, before NUMBER, 2;
+# then the longest operators first), whitespace and comments skipped. A name spelt as a keyword is the
+# keyword. lark's contextual lexer may read one as a name where no keyword can stand (``x.in``): the descent
+# gives up there, and lark decides.
+
+_LEXEME = re.compile(r"""
+    (?:[ \t\r\n]+|\#[^\n]*)*
+    (?:
+      (?P<duration>[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w)(?![A-Za-z0-9_]))
+    | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+    | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+    | (?P<name>[A-Za-z][A-Za-z0-9_]*)
+    | (?P<op>==|!=|<=|>=|[-+*/%<>()\[\],.$@=])
+    | (?P<end>\Z)
+    )""", re.VERBOSE)
+_KEYWORDS = frozenset({"if", "else", "or", "and", "not", "in", "true", "false", "null"})
+_LITERAL_WORDS = {"true": (True, "bool"), "false": (False, "bool"), "null": (None, "null")}
+_DESCENT_DEPTH = 40  # deeper trees go to lark, whose own bound (MAX_EXPR_DEPTH * 2 parse-tree levels) then applies
+
+
+class _GiveUp(Exception):
+    """Not an expression the descent parses: lark parses it, or says what is wrong."""
+
+
+def _lex(text: str) -> list[tuple[str, str, int, int]]:
+    """(kind, text, start, end) per token, ending with ("end", "", n, n). kind: duration, number, string, name,
+    a keyword, or an operator's own text."""
+    out = []
+    pos = 0
+    match = _LEXEME.match
+    while True:
+        m = match(text, pos)
+        if m is None:
+            raise _GiveUp
+        kind = m.lastgroup
+        start, pos = m.span(kind)
+        word = m.group(kind)
+        if kind == "op":
+            kind = word
+        elif kind == "name" and word in _KEYWORDS:
+            kind = word
+        elif kind in ("number", "duration") and len(word) > MAX_NUMBER_CHARS:
+            raise _GiveUp
+        out.append((kind, word, start, pos))
+        if kind == "end":
+            return out
+        if pos == start:  # pragma: no cover - every alternative but the end consumes
+            raise _GiveUp
+
+
+def descend(text: str) -> Expr | None:
+    """``text`` parsed by the recursive descent; None when it leaves the text to lark (see the module's doc)."""
     try:
-        tree = _PARSER.parse(text)
-    except UnexpectedCharacters as exc:
-        message = _describe_char(text, exc.pos_in_stream)
-        hint = unexpected_char_hint(text, exc.pos_in_stream)
-        raise ExprSyntaxError(f"{message}; {hint}" if hint else message, exc.pos_in_stream) from None
-    except UnexpectedToken as exc:
-        tok: Token = exc.token
-        pos = tok.start_pos if tok.start_pos is not None and tok.type != "$END" else len(text.rstrip())
-        what = "end of expression" if tok.type == "$END" else f"{tok.value!r}"
-        hint, at = ("", pos) if tok.type == "$END" else unexpected_token_hint(text, pos, str(tok.value))
-        if at != pos:  # the mistake is an earlier word, which the parser took for a name
-            what, pos = repr(text[at:pos].strip()), at
-        raise ExprSyntaxError(f"unexpected {what}; {hint}" if hint else f"unexpected {what}", pos) from None
-    except UnexpectedEOF:
-        raise ExprSyntaxError("unexpected end of expression", len(text)) from None
-    except UnexpectedInput as exc:  # pragma: no cover - the three above cover LALR
-        raise ExprSyntaxError("syntax error", getattr(exc, "pos_in_stream", 0) or 0) from None
-    _check_tree(tree)
-    try:
-        expr = _Build().transform(tree)
-    except Exception as exc:  # lark wraps transformer errors
-        inner = getattr(exc, "orig_exc", exc)
-        if isinstance(inner, ExprSyntaxError):
-            raise inner from None
-        raise
-    if _depth(expr) > MAX_EXPR_DEPTH * 2:
-        raise ExprSyntaxError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels", 0)
-    return expr
+        parser = _Descent(_lex(text))
+        node = parser.ternary()[0]
+        if parser.kind() != "end":
+            raise _GiveUp
+    except _GiveUp:
+        return None
+    return node if depth(node) <= _DESCENT_DEPTH else None
 
 
-def _check_tree(tree: Tree) -> None:
-    """Bound the parse tree before the (recursive) transformer sees it: 2,000 ``not`` or a chain
-    of 5,000 ``+`` have no parentheses to count, and would exhaust Python's stack."""
-    stack: list[tuple[Tree | Token, int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, Token):
-            if node.type in ("NUMBER", "DURATION") and len(node) > MAX_NUMBER_CHARS:
-                raise ExprSyntaxError(f"number literal longer than {MAX_NUMBER_CHARS} characters",
-                                      node.start_pos or 0)
-            continue
-        if depth > MAX_EXPR_DEPTH * 2:
-            meta = node.meta
-            raise ExprSyntaxError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels",
-                                  0 if getattr(meta, "empty", True) else meta.start_pos)
-        stack.extend((child, depth + 1) for child in node.children if child is not None)
+_Parsed = tuple[Expr, int, int]  # a node and its container: the span of its outermost parentheses, else its own
 
 
-def _describe_char(text: str, pos: int) -> str:
-    ch = text[pos] if pos < len(text) else ""
-    if ch == "_" or (ch.isalpha() and pos > 0 and text[pos - 1] == "_"):
-        return "names must start with a letter (no leading underscore)"
-    if ch in "\"'":
-        return "unterminated string"
-    return f"unexpected character {ch!r}"
+class _Descent:
+    """One method per level of the grammar (``lang.lalr._GRAMMAR``), each returning ``_Parsed``. A node's
+    span runs from its first part's container to its last part's, as lark's ``propagate_positions`` sets it:
+    ``-(a + b)`` ends after ")", while ``a + b`` inside it does not."""
+
+    def __init__(self, tokens: list[tuple[str, str, int, int]]):
+        self.tokens = tokens
+        self.i = 0
+        self.nesting = 0
+
+    def kind(self, ahead: int = 0) -> str:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)][0]
+
+    def take(self, kind: str | None = None) -> tuple[str, str, int, int]:
+        tok = self.tokens[self.i]
+        if kind is not None and tok[0] != kind:
+            raise _GiveUp
+        if tok[0] != "end":
+            self.i += 1
+        return tok
+
+    def nest(self) -> None:
+        self.nesting += 1
+        if self.nesting > _DESCENT_DEPTH:
+            raise _GiveUp
+
+    def ternary(self) -> _Parsed:
+        then = self.or_expr()
+        if self.kind() != "if":
+            return then
+        self.take()
+        test = self.or_expr()
+        self.take("else")
+        self.nest()
+        other = self.ternary()
+        self.nesting -= 1
+        return Cond(then[0], test[0], other[0], start=then[1], end=other[2]), then[1], other[2]
+
+    def or_expr(self) -> _Parsed:
+        left = self.and_expr()
+        while self.kind() == "or":
+            self.take()
+            right = self.and_expr()
+            left = self._binary("or", left, right)
+        return left
+
+    def and_expr(self) -> _Parsed:
+        left = self.not_expr()
+        while self.kind() == "and":
+            self.take()
+            right = self.not_expr()
+            left = self._binary("and", left, right)
+        return left
+
+    def not_expr(self) -> _Parsed:
+        if self.kind() != "not":
+            return self.comparison()
+        start = self.take()[2]
+        self.nest()
+        operand = self.not_expr()
+        self.nesting -= 1
+        return Unary("not", operand[0], start=start, end=operand[2]), start, operand[2]
+
+    def comparison(self) -> _Parsed:
+        left = self.sum()
+        kind = self.kind()
+        if kind in COMPARISONS:
+            self.take()
+            return self._binary(kind, left, self.sum())
+        negate = kind == "not" and self.kind(1) == "in"
+        if kind != "in" and not negate:
+            return left
+        self.take()
+        if negate:
+            self.take()
+        container = self.container()
+        return InList(left[0], container, negate, start=left[1], end=container.end), left[1], container.end
+
+    def sum(self) -> _Parsed:
+        left = self.product()
+        while (kind := self.kind()) in ("+", "-"):
+            self.take()
+            left = self._binary(kind, left, self.product())
+        return left
+
+    def product(self) -> _Parsed:
+        left = self.unary()
+        while (kind := self.kind()) in ("*", "/", "%"):
+            self.take()
+            left = self._binary(kind, left, self.unary())
+        return left
+
+    @staticmethod
+    def _binary(op: str, left: _Parsed, right: _Parsed) -> _Parsed:
+        return Binary(op, left[0], right[0], start=left[1], end=right[2]), left[1], right[2]
+
+    def unary(self) -> _Parsed:
+        if self.kind() != "-":
+            return self.atom()
+        start = self.take()[2]
+        self.nest()
+        operand = self.unary()
+        self.nesting -= 1
+        return Unary("-", operand[0], start=start, end=operand[2]), start, operand[2]
+
+    def atom(self) -> _Parsed:
+        kind, word, start, end = self.take()
+        node: Expr
+        if kind == "name":
+            return self.named(word, start, end)
+        if kind == "duration":
+            node = Literal(parse_duration(word), "duration", start=start, end=end)
+        elif kind == "number":
+            node = Literal(float(word) if any(c in word for c in ".eE") else int(word), "number", start=start,
+                           end=end)
+        elif kind == "string":
+            node = Literal(unquote(word), "string", start=start, end=end)
+        elif kind in _LITERAL_WORDS:
+            value, what = _LITERAL_WORDS[kind]
+            node = Literal(value, what, start=start, end=end)
+        elif kind == "$":
+            name = self.take("name")
+            node, end = Param(name[1], start=start, end=name[3]), name[3]
+        elif kind == "(":
+            self.nest()
+            inner = self.ternary()
+            self.nesting -= 1
+            return inner[0], start, self.take(")")[3]
+        else:
+            raise _GiveUp
+        return node, start, end
+
+    def named(self, word: str, start: int, end: int) -> _Parsed:
+        """A field, ``alias.field``, ``params.name`` or a call, after its first name."""
+        if self.kind() == "(":
+            return self.call(word, None, start)
+        if self.kind() != ".":
+            return Field(word, start=start, end=end), start, end
+        self.take()
+        name = self.take("name")
+        if self.kind() == "(":
+            if word == PARAMS_ALIAS:
+                raise _GiveUp  # an error lark's path words
+            return self.call(name[1], word, start)
+        node = Param(name[1], start=start, end=name[3]) if word == PARAMS_ALIAS else \
+            Field(name[1], alias=word, start=start, end=name[3])
+        return node, start, name[3]
+
+    def call(self, name: str, alias: str | None, start: int) -> _Parsed:
+        self.take("(")
+        args: list[Expr] = []
+        kwargs: list[tuple[str, Expr]] = []
+        self.nest()
+        if self.kind() != ")":
+            while True:
+                if self.kind() == "name" and self.kind(1) == "=":
+                    kwargs.append(self.kwarg())
+                elif kwargs:
+                    raise _GiveUp  # a positional argument after a keyword one: lark's path says so
+                else:
+                    args.append(self.ternary()[0])
+                if self.kind() != ",":
+                    break
+                self.take()
+        self.nesting -= 1
+        end = self.take(")")[3]
+        return Call(name, tuple(args), tuple(kwargs), alias=alias, start=start, end=end), start, end
+
+    def kwarg(self) -> tuple[str, Expr]:
+        name = self.take()[1]
+        self.take("=")
+        if self.kind() != "[":
+            return name, self.ternary()[0]
+        self.take()
+        fields = [self.take("name")]  # ``key=[payer_account, payee_account]``: field names
+        while self.kind() == ",":
+            self.take()
+            fields.append(self.take("name"))
+        end = self.take("]")[3]
+        items = tuple(Field(f[1], start=f[2], end=f[3]) for f in fields)
+        return name, ListRef(items=items, start=fields[0][2] - 1, end=end)
+
+    def container(self) -> ListRef:
+        kind, _, start, _ = self.take()
+        if kind == "@":
+            name = self.take("name")
+            return ListRef(name=name[1], start=start, end=name[3])
+        if kind != "[":
+            raise _GiveUp
+        items: list[Expr] = []
+        if self.kind() != "]":
+            self.nest()
+            items.append(self.ternary()[0])
+            while self.kind() == ",":
+                self.take()
+                items.append(self.ternary()[0])
+            self.nesting -= 1
+        return ListRef(items=tuple(items), start=start, end=self.take("]")[3])
 
 
 def conjuncts(expr: Expr) -> list[Expr]:
