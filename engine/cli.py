@@ -1020,11 +1020,13 @@ def _finite(value: float) -> float:
 
 def _region_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A region phonenumbers knows (CN, GB, US); CHN or a typo would silently normalise nothing."""
-    import phonenumbers
-
     if value is None:
         return None
     region = value.strip().upper()
+    if region == "CN":  # the default: phonenumbers' import (~15 ms) waits until a number needs it
+        return region
+    import phonenumbers
+
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise click.BadParameter(f"{value!r} is not a region code phonenumbers knows: two letters, e.g. CN, GB, "
                                  f"US")

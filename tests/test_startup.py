@@ -108,16 +108,38 @@ def test_modules_score_imports_leave_the_phone_parser_out():
     assert "phonenumbers" not in modules
 
 
+def one_rule_pack(folder: Path, where: str) -> Path:
+    """A pack of the shipped streams and one payment rule, ``where`` its condition."""
+    folder.mkdir()
+    (folder / "streams.yaml").write_text((REPO / "rules" / "streams.yaml").read_text())
+    (folder / "r.yaml").write_text(f"id: T-1\ntitle: t\nscore: 10\nstream: payment\nkey: payer_account\n"
+                                   f"where: {where}\n")
+    return folder
+
+
+def test_score_of_numbers_written_as_e164_leaves_the_phone_parser_out(tmp_path):
+    # the default --region (CN) is known without asking phonenumbers (~15 ms, before the read could start);
+    # numbers of other countries, and lists of numbers, still load it (columns/numbering.py, columns/phones.py)
+    head, *rows = (REPO / "samples" / "call.csv").read_text().splitlines()
+    mobiles = [r for r in rows if all(n.startswith("+861") and len(n) == 14 for n in r.split(",")[2:4])]
+    assert len(mobiles) > 100
+    data = tmp_path / "call.csv"
+    data.write_text("\n".join([head, *mobiles[:300]]) + "\n")
+    rules = one_rule_pack(tmp_path / "rules", "amount >= 10")
+    code, modules = loaded(["score", str(data), "--rules", str(rules), "--out", str(tmp_path / "out"), "-q"])
+    assert code == 0 and (tmp_path / "out" / "scored.jsonl").stat().st_size > 0
+    assert "pyarrow" in modules and "phonenumbers" not in modules
+    code, modules = loaded(["score", str(data), "--rules", str(rules), "--out", str(tmp_path / "gb"), "-q",
+                            "--region", "GB"])
+    assert code == 0 and "phonenumbers" in modules  # another region is checked against phonenumbers' list
+
+
 def test_a_pack_that_parses_leaves_lark_out_and_an_error_brings_it(tmp_path):
     # lark (~0.07 s of imports and tables) parses only what the recursive descent leaves to it (lang/expr.py):
     # the shipped pack has nothing left, and a syntax error is described by lark
     code, modules = loaded(["lint", "--rules", str(REPO / "rules")])
     assert code == 0 and "lark" not in modules
-    bad = tmp_path / "rules"
-    bad.mkdir()
-    (bad / "streams.yaml").write_text((REPO / "rules" / "streams.yaml").read_text())
-    (bad / "r.yaml").write_text("id: T-1\ntitle: t\nscore: 10\nstream: payment\nkey: payer_account\n"
-                                "where: amount >= 10 AND amount < 20\n")
+    bad = one_rule_pack(tmp_path / "rules", "amount >= 10 AND amount < 20")
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["lint", "--rules", str(bad)])], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     report = json.loads(proc.stderr.strip().splitlines()[-1])
