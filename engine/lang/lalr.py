@@ -11,7 +11,8 @@ from __future__ import annotations
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .expr import (
+from .hints import unexpected_char_hint, unexpected_token_hint
+from .tree import (
     MAX_EXPR_DEPTH,
     MAX_NUMBER_CHARS,
     PARAMS_ALIAS,
@@ -30,7 +31,6 @@ from .expr import (
     parse_duration,
     unquote,
 )
-from .hints import unexpected_char_hint, unexpected_token_hint
 
 _GRAMMAR = r"""
 ?start: expr
