@@ -1,9 +1,9 @@
 """The expression language: its parser, and what the engine asks of a parsed expression.
 
-Expressions parse into small frozen dataclasses (``lang.tree``, imported through this module). Nothing here evaluates anything, and the grammar (a real
-LALR grammar, ``lang.lalr``) has no attribute access beyond ``alias.field``, no names with leading
-underscores, no lambdas and no calls on anything but a bare function name, so a rule can never reach Python
-objects.
+Expressions parse into small frozen dataclasses (``lang.tree``, imported through this module). Nothing here
+evaluates anything, and the grammar (a real LALR grammar, ``lang.lalr``) has no attribute access beyond
+``alias.field``, no names with leading underscores, no lambdas and no calls on anything but a bare function
+name, so a rule can never reach Python objects.
 
 Two parsers read the one grammar. ``_Descent``, a recursive descent over a regular-expression lexer, parses
 the expressions rules are made of, about twenty times faster than lark and without lark's import. Anything
