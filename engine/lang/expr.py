@@ -7,10 +7,10 @@ name, so a rule can never reach Python objects.
 
 Two parsers read the one grammar. ``_Descent``, a recursive descent over a regular-expression lexer, parses
 the expressions rules are made of, six times faster than lark (4.7 against 29 ms CPU for the shipped pack's
-235 expressions) and without lark's import (~0.07 s). Anything
-it is unsure of (a syntax error, a keyword where a name could be, nesting near the limits) goes to
-``lang.lalr``, the lark parser, which says what is wrong and where. The descent gives up rather than guess,
-so both always give the same tree (``tests/unit/test_descent.py``).
+235 expressions) and without lark's import (~0.07 s). Anything it is unsure of (a syntax error, a keyword
+where a name could be, nesting near the limits) goes to ``lang.lalr``, the lark parser, which says what is
+wrong and where. The descent gives up rather than guess, so both always give the same tree
+(``tests/unit/test_descent.py``).
 """
 
 from __future__ import annotations
