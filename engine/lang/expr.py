@@ -16,6 +16,7 @@ wrong and where. The descent gives up rather than guess, so both always give the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .tree import (
     ARITHMETIC,
@@ -185,29 +186,13 @@ class _Descent:
         return Cond(then[0], test[0], other[0], start=then[1], end=other[2]), then[1], other[2]
 
     def or_expr(self) -> _Parsed:
-        left = self.and_expr()
-        while self.kind() == "or":
-            self.take()
-            right = self.and_expr()
-            left = self._binary("or", left, right)
-        return left
+        return self._chain(("or",), self.and_expr)
 
     def and_expr(self) -> _Parsed:
-        left = self.not_expr()
-        while self.kind() == "and":
-            self.take()
-            right = self.not_expr()
-            left = self._binary("and", left, right)
-        return left
+        return self._chain(("and",), self.not_expr)
 
     def not_expr(self) -> _Parsed:
-        if self.kind() != "not":
-            return self.comparison()
-        start = self.take()[2]
-        self.nest()
-        operand = self.not_expr()
-        self.nesting -= 1
-        return Unary("not", operand[0], start=start, end=operand[2]), start, operand[2]
+        return self._prefixed("not", self.not_expr, self.comparison)
 
     def comparison(self) -> _Parsed:
         left = self.sum()
@@ -225,31 +210,35 @@ class _Descent:
         return InList(left[0], container, negate, start=left[1], end=container.end), left[1], container.end
 
     def sum(self) -> _Parsed:
-        left = self.product()
-        while (kind := self.kind()) in ("+", "-"):
-            self.take()
-            left = self._binary(kind, left, self.product())
-        return left
+        return self._chain(("+", "-"), self.product)
 
     def product(self) -> _Parsed:
-        left = self.unary()
-        while (kind := self.kind()) in ("*", "/", "%"):
+        return self._chain(("*", "/", "%"), self.unary)
+
+    def unary(self) -> _Parsed:
+        return self._prefixed("-", self.unary, self.atom)
+
+    def _chain(self, ops: tuple[str, ...], operand: Callable[[], _Parsed]) -> _Parsed:
+        """A left-associative level: ``operand (op operand)*``."""
+        left = operand()
+        while (kind := self.kind()) in ops:
             self.take()
-            left = self._binary(kind, left, self.unary())
+            left = self._binary(kind, left, operand())
         return left
 
     @staticmethod
     def _binary(op: str, left: _Parsed, right: _Parsed) -> _Parsed:
         return Binary(op, left[0], right[0], start=left[1], end=right[2]), left[1], right[2]
 
-    def unary(self) -> _Parsed:
-        if self.kind() != "-":
-            return self.atom()
+    def _prefixed(self, op: str, itself: Callable[[], _Parsed], below: Callable[[], _Parsed]) -> _Parsed:
+        """``op`` applied to this level again (``not not x``, ``- -x``), or the level below."""
+        if self.kind() != op:
+            return below()
         start = self.take()[2]
         self.nest()
-        operand = self.unary()
+        operand = itself()
         self.nesting -= 1
-        return Unary("-", operand[0], start=start, end=operand[2]), start, operand[2]
+        return Unary(op, operand[0], start=start, end=operand[2]), start, operand[2]
 
     def atom(self) -> _Parsed:
         kind, word, start, end = self.take()
