@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
+import os
+import stat
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,10 +70,14 @@ def read_pieces(path: Path, size: int, head: Callable[[], bytes | bytearray] = b
     buffer after ``head()`` (what the caller carries over from the piece before): one copy of the file's bytes,
     where reading a bytes object and joining it to the carry made three."""
     with open_binary(path) as fh:
+        left = _bytes_left(fh)
         first = True
         while True:
             carry = head()
-            buf = bytearray(len(carry) + max(size, 3))
+            # a regular file's size caps the buffer: a small file or the end of a big one gets no buffer of
+            # ``size`` (bytearray(n) writes n zeros, a page fault per 4 KB); one byte more shows the end
+            want = max(size, 3) if left is None or left < 0 else min(max(size, 3), left + 1)
+            buf = bytearray(len(carry) + want)
             buf[:len(carry)] = carry
             view = memoryview(buf)
             got = len(carry)
@@ -85,6 +92,8 @@ def read_pieces(path: Path, size: int, head: Callable[[], bytes | bytearray] = b
             finally:
                 view.release()
             new = got - len(carry)
+            if left is not None:
+                left -= new  # below 0 when the file grew while read: sizes are then ``size`` again
             del buf[got:]
             if first:
                 first = False
@@ -96,6 +105,17 @@ def read_pieces(path: Path, size: int, head: Callable[[], bytes | bytearray] = b
             if not new:
                 return
             yield buf
+
+
+def _bytes_left(fh: BinaryIO) -> int | None:
+    """Bytes from here to the end of a regular file; None for a decompressor or anything else."""
+    if not isinstance(fh, io.BufferedReader):
+        return None
+    try:
+        st = os.fstat(fh.fileno())
+        return st.st_size - fh.tell() if stat.S_ISREG(st.st_mode) else None
+    except (OSError, ValueError):
+        return None
 
 
 def newlines(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
