@@ -25,6 +25,22 @@ def test_fast_jsonl_is_byte_identical_to_pandas(tmp_path):
     assert (tmp_path / "s.jsonl").read_bytes() == _pandas(frame)
 
 
+def test_a_small_frame_is_written_in_two_slices_a_thread(tmp_path, monkeypatch):
+    """A frame smaller than a slice is cut in two slices a thread, not rendered whole (its text, held two or three
+    times over while rendered, was the peak of a 100k-record run), and its bytes stay pandas'."""
+    from fraudrules.io import sinks
+
+    monkeypatch.setattr(sinks, "JSONL_MIN_SLICE_ROWS", 10)
+    sizes: list[int] = []
+    real = sinks.jsonl_buffer
+    monkeypatch.setattr(sinks, "jsonl_buffer", lambda part: sizes.append(len(part)) or real(part))
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(1000)], "line": np.arange(1000) + 2})
+    write_frame(frame, tmp_path / "s.jsonl", "jsonl")
+    assert (tmp_path / "s.jsonl").read_bytes() == _pandas(frame)
+    threads = sinks.ahead_threads()
+    assert len(sizes) == 2 * threads and sum(sizes) == 1000
+
+
 @pytest.mark.parametrize("spread", [3, 50, 20_000, 2**62])
 def test_integers_of_many_rows_few_or_many_values_match_pandas(spread):
     """Integers of more rows than a sample: coded when few distinct values, else each written as it is."""
@@ -151,7 +167,8 @@ def test_a_categorical_column_writes_the_file_its_text_would(tmp_path, fmt):
 def test_a_frame_written_in_slices_is_pandas_bytes_in_order(tmp_path, monkeypatch):
     from fraudrules.io import sinks
 
-    monkeypatch.setattr(sinks, "JSONL_SLICE_ROWS", 7)  # 1,000 rows: 143 slices, each coded on its own
+    monkeypatch.setattr(sinks, "JSONL_SLICE_ROWS", 7)  # 1,000 rows: slices of 7 rows a core, each coded on its own
+    monkeypatch.setattr(sinks, "JSONL_MIN_SLICE_ROWS", 1)
     rng = np.random.default_rng(7)
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(1000)], "stream": rng.choice(["call", "sms"], 1000),
                           "line": np.arange(1000) + 2, "rules": rng.choice(["", "TF-A", 'q"uote'], 1000)})

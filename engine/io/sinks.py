@@ -273,6 +273,7 @@ _NEEDS_ESCAPE_RE = re.compile(_NEEDS_ESCAPE)
 # a column with at most this share of distinct values is rendered once per distinct value
 _LOW_CARDINALITY = 0.125
 JSONL_SLICE_ROWS = 1 << 18
+JSONL_MIN_SLICE_ROWS = 1 << 14  # a slice's fixed cost: an Arrow call or two per column
 
 
 def _pandas_jsonl(frame: pd.DataFrame) -> str:
@@ -482,7 +483,11 @@ class FrameWriter:
         self._fh.flush()  # the text so far (a header, nothing else today) before the bytes
         # a slice at a time: buffers of tens of MB that the allocator reuses, not one of the whole file;
         # slices are rendered on every core (Arrow joins the text, the GIL released), written in order
-        rows = max(1, JSONL_SLICE_ROWS // ahead_threads())  # as much rendered text in flight as on one core
+        threads = ahead_threads()
+        # as much rendered text in flight as on one core, and a smaller frame in two slices a thread: rendering
+        # holds a slice's text two or three times over, and a frame of 100k records was one slice, the peak of
+        # its run
+        rows = max(JSONL_MIN_SLICE_ROWS, min(JSONL_SLICE_ROWS // threads, -(-len(frame) // (2 * threads))))
         starts = iter(range(0, len(frame), rows))
         for _, buf in map_ahead(lambda start: jsonl_buffer(frame.iloc[start: start + rows]), starts):
             at = self._fh.buffer.tell()
