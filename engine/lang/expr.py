@@ -87,16 +87,17 @@ def parse_expr(text: str) -> Expr:
 # keyword. lark's contextual lexer may read one as a name where no keyword can stand (``x.in``): the descent
 # gives up there, and lark decides.
 
+# Python's re backtracks: white space and comments are skipped by a pattern of their own, which nothing follows
+# that can fail (inside the token pattern, "(?:[ ]+|#...)*" then a failing token took exponential time in the
+# spaces before it), and each token alternative gives back at most its own characters
+_SKIP = re.compile(r"(?:[ \t\r\n]+|\#[^\n]*)*")
 _LEXEME = re.compile(r"""
-    (?:[ \t\r\n]+|\#[^\n]*)*
-    (?:
       (?P<duration>[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w)(?![A-Za-z0-9_]))
     | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
     | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
     | (?P<name>[A-Za-z][A-Za-z0-9_]*)
     | (?P<op>==|!=|<=|>=|[-+*/%<>()\[\],.$@=])
-    | (?P<end>\Z)
-    )""", re.VERBOSE)
+    | (?P<end>\Z)""", re.VERBOSE)
 _KEYWORDS = frozenset({"if", "else", "or", "and", "not", "in", "true", "false", "null"})
 _LITERAL_WORDS = {"true": (True, "bool"), "false": (False, "bool"), "null": (None, "null")}
 _DESCENT_DEPTH = 40  # deeper trees go to lark, whose own bound (MAX_EXPR_DEPTH * 2 parse-tree levels) then applies
@@ -111,9 +112,9 @@ def _lex(text: str) -> list[tuple[str, str, int, int]]:
     a keyword, or an operator's own text."""
     out = []
     pos = 0
-    match = _LEXEME.match
+    match, skip = _LEXEME.match, _SKIP.match
     while True:
-        m = match(text, pos)
+        m = match(text, skip(text, pos).end())
         if m is None:
             raise _GiveUp
         kind = m.lastgroup

@@ -9,6 +9,8 @@ errors at those offsets. The dataclasses leave start and end out of ``==``, so t
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,23 @@ def test_generated_texts_mostly_take_the_descent():
 
     run()
     assert sum(taken) > 100, f"{sum(taken)} of {len(taken)}"
+
+
+@pytest.mark.parametrize("text", [
+    "a + " + " " * 5000 + "!",  # spaces, then no token: "(?:[ ]+|#...)*" before the tokens split them 2**n ways
+    "a + " + "# #" * 3000 + "\n!",  # a comment of many "#", then no token
+    "x" + " \t" * 4000 + "?",
+    '"' + "\\\\" * 4000,  # an unterminated string of escapes
+    "1" * 31 + "." + " " * 5000 + "@",
+])
+def test_the_lexer_is_linear_on_texts_made_to_make_a_regex_backtrack(text):
+    """Rule text is untrusted. Python's re backtracks: a pattern with a repeat inside a repeat takes exponential time
+    on these. In a subprocess, so that such a lexer fails the test at the timeout (an hour's worth of steps at 5,000
+    spaces: it would never finish) instead of hanging the run; the descent gives each of them to lark, whose error
+    is the answer."""
+    probe = ("import sys\nfrom fraudrules.lang.expr import ExprSyntaxError, descend, parse_expr\n"
+             "text = sys.stdin.read()\nassert descend(text) is None\n"
+             "try:\n    parse_expr(text)\nexcept ExprSyntaxError as e:\n    print(e.offset)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], input=text, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) >= 0  # lark's error, at an offset in the text
