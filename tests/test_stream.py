@@ -839,6 +839,66 @@ def test_a_key_holding_fewer_entries_than_a_check_needs_is_not_read(tmp_path):
             assert read and ("distinct", "Z") not in read and ("count", "Z") not in read, read
 
 
+STAGED_RULES = {
+    "first": """\
+id: T-STAGE-A
+title: Three payees in an hour, none of them paid 500 or more
+score: 50
+stream: payment
+key: payer_account
+where: distinct(payee_account, 1h) >= 3 and max(amount, 1h) < 500
+explain: "{payer_account}: {distinct(payee_account, 1h)} payees, largest {max(amount, 1h)}"
+""",
+    "second": """\
+id: T-STAGE-B
+title: The same max read first, by another rule
+score: 20
+stream: payment
+key: payer_account
+where: max(amount, 1h) >= 50 and count(1h) >= 2
+""",
+}
+
+
+STAGED_IDS = {"first": "T-STAGE-A", "second": "T-STAGE-B"}
+
+
+def test_a_conjunct_is_read_only_where_the_conjuncts_before_it_hold(tmp_path):
+    """rows.py step 4: the conjuncts that read aggregates go one after the other. With T-STAGE-A alone, its max is
+    read only at the records whose distinct passed: never at Z's, whose two payees fail it, and at A's from the
+    third payee on. With T-STAGE-B too, the same max state is read by B's first conjunct and A's second, at records
+    behind the cursor the other moved. The alerts equal batch's at every micro-batch size, both ways."""
+    def pay(rid: str, minute: int, payer: str, payee: str, amount: float = 100) -> dict:
+        return {"stream": "payment", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "payer_account": payer,
+                "payee_account": payee, "amount": amount, "currency": "CNY"}
+
+    recs = ([pay(f"a{i}", i, "A", f"B{i}") for i in range(4)]  # distinct reaches 3 at a2, max 100 < 500: alerts
+            + [pay(f"z{i}", 10 + i, "Z", f"B{i % 2}") for i in range(5)]  # two payees: A's max is never read here
+            + [pay(f"c{i}", 20 + i, "C", f"B{i}", 600 if i == 0 else 60) for i in range(4)])  # max 600: fails A
+    for names in (["first"], ["first", "second"]):
+        plan = compile_pack(load_pack(make_pack(tmp_path / "-".join(names),
+                                                {n: STAGED_RULES[n] for n in names})), "CN")
+        want = batch_lines(plan, recs)
+        assert {json.loads(line)["rule_id"] for line in want} == {STAGED_IDS[n] for n in names}
+        assert {json.loads(line)["key"] for line in want if json.loads(line)["rule_id"] == "T-STAGE-A"} == {"A"}
+        for chunk in (1, 2, 3, 1000):
+            ex = StreamExecutor(plan)
+            read: list[tuple[str, str]] = []
+            for spec, state in ex._aggs.items():
+                def at(key, ts, q, _at=state.at, _func=spec.func, _read=read):
+                    _read.append((_func, key))
+                    return _at(key, ts, q)
+                state.at = at
+            got = []
+            for i in range(0, len(recs), chunk):
+                got.extend(ex.feed_many(recs[i:i + chunk]))
+            got.extend(ex.flush())
+            assert [alert_line(a) for a in got] == want, (names, chunk)
+            if names == ["first"] and chunk == 1000:  # one release: every read at its batch's step 4
+                assert read.count(("distinct", "Z")) == 5 and ("max", "Z") not in read, read
+                assert read.count(("max", "A")) == 2 and read.count(("max", "C")) == 2, read
+
+
 SHARED_RULES = {
     "counts": """\
 id: T-SHARE-C

@@ -12,9 +12,9 @@ records in a release is to the rules (a step's candidate, an ``unless`` record) 
    is computed only at the records that pass the prefilter of a step that reads it or shows it
    (aggregates.py computes lazily). Most records of a release pass no prefilter.
 3. A conjunct ``count(...) >= n`` or ``distinct(...) >= n`` (``_floor``) first drops the records whose key holds
-   fewer than n entries in that state: no window of the key counts more, and most keys hold a few. The
-   lazy values a step's check reads are then computed at the records left.
-4. The conjuncts that read aggregates are evaluated on those records.
+   fewer than n entries in that state: no window of the key counts more, and most keys hold a few.
+4. The conjuncts that read aggregates are evaluated one after the other, in the rule's order: the lazy values
+   a conjunct reads are computed only at the records the conjuncts before it left.
 
 Expressions are evaluated over columns with the vectorised :class:`~engine.runtime.evaluate.Evaluator`
 when the stream has more than ``scalar_max`` records in the release (numpy's fixed costs shared),
@@ -309,11 +309,13 @@ class _SpecPlan:
 
 
 class _StepPlan:
-    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots", "floors")
+    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots", "floors",
+                 "stages")
 
     def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
                  check: Callable | None, slots: list[int], check_slots: set[int],
-                 floors: tuple[tuple[int, FloorTest, float], ...] = ()):
+                 floors: tuple[tuple[int, FloorTest, float], ...] = (),
+                 stages: tuple[tuple[Callable, tuple[int, ...]], ...] = ()):
         self.rule = rule
         self.step = step
         self.kidx = kidx
@@ -326,6 +328,9 @@ class _StepPlan:
         # (slot, test, n) per conjunct ``count(...) >= n`` or ``distinct(...) >= n`` (and alike, _floor): a record
         # whose key holds entries ``e`` with ``not test(e, n)`` cannot pass the check, whatever its window
         self.floors = floors
+        # ``check`` a conjunct at a time, as (closure, the aggregates it reads), in the rule's order: a batch
+        # computes the lazy values of a conjunct only at the records the conjuncts before it left
+        self.stages = stages
 
 
 class _StreamPlan:
@@ -413,12 +418,14 @@ class ReleaseSteps:
             for j, sp in enumerate(rule.rp.steps):
                 p, c = plan_of(sp.stream), compilers[sp.stream]
                 pre, pre_fns, checks, check_slots = [], [], [], set()
-                floors = []
+                floors, stages = [], []
                 for conj in conjuncts(sp.local) if sp.local is not None else []:
                     calls = [n for n in conj.walk() if isinstance(n, Call) and n in sp.aggregates]
                     if calls:
                         checks.append(c.truth(conj, sp.aggregates))
-                        check_slots.update(slots[sp.aggregates[n]] for n in calls)
+                        reads = tuple(dict.fromkeys(slots[sp.aggregates[n]] for n in calls))
+                        stages.append((checks[-1], reads))
+                        check_slots.update(reads)
                         floor = _floor(conj, sp.aggregates)
                         if floor is not None:
                             floors.append((slots[sp.aggregates[floor[0]]], floor[1], floor[2]))
@@ -427,7 +434,8 @@ class ReleaseSteps:
                         pre_fns.append(c.truth(conj))
                 p.steps.append(_StepPlan(rule.index, j, ex._index[sp.stream][sp.key], pre,
                                          _all_of(pre_fns) if pre_fns else None, _all_of(checks) if checks else None,
-                                         [slots[s] for s in rule.step_specs[j]], check_slots, tuple(floors)))
+                                         [slots[s] for s in rule.step_specs[j]], check_slots, tuple(floors),
+                                         tuple(stages)))
             u = rule.rp.unless
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
@@ -519,25 +527,29 @@ class ReleaseSteps:
             if st.floors and pres[k]:
                 for slot, test, least in st.floors:
                     agg = by_slot[slot]
-                    held, kidx = agg.state.held, agg.kidx
-                    pres[k] = [i for i in pres[k] if test(held(rows[i][kidx]), least)]
-        # 4. lazy aggregates where a step's check reads them, at the records left; the rest when a candidate
-        # asks (_Column)
-        lazy: dict[int, list[list[int]]] = {}
-        for st, pre in zip(plan.steps, pres):
-            if pre:
-                for slot in st.check_slots:
-                    if by_slot[slot].state.lazy:
-                        lazy.setdefault(slot, []).append(pre)
-        for slot, lists in lazy.items():
-            by_slot[slot].read_at(b, _union(lists), cols[slot])
-        # 5. the conjuncts that read aggregates, at the records that passed the rest
-        flagged: dict[tuple[int, int], list[int]] = {}
-        for st, pre in zip(plan.steps, pres):
-            check = st.check
-            if check is not None:
-                pre = [i for i in pre if check(rows[i], _RowAggs(cols, i))]
-            flagged[(st.rule, st.step)] = pre
+                    held, kidx = agg.state.keys.get, agg.kidx  # a key's entries: no window of it counts more
+                    pres[k] = [i for i in pres[k] if test(len(held(rows[i][kidx], ())), least)]
+        # 4. the conjuncts that read aggregates, the j-th of every step together: the lazy values they read at the
+        # records the conjuncts before them left (a record that fails ``distinct(...) >= 3`` is not read the max
+        # of the next conjunct), each state at ascending records; the rest when a candidate asks (_Column)
+        for j in range(max((len(st.stages) for st in plan.steps), default=0)):
+            lazy: dict[int, list[list[int]]] = {}
+            for st, pre in zip(plan.steps, pres):
+                if pre and j < len(st.stages):
+                    for slot in st.stages[j][1]:
+                        if by_slot[slot].state.lazy:
+                            lazy.setdefault(slot, []).append(pre)
+            for slot, lists in lazy.items():
+                need = _union(lists)
+                pairs = cols[slot]
+                if j:  # an earlier conjunct may have read this aggregate at some of them
+                    need = [i for i in need if pairs[i] is None]
+                by_slot[slot].read_at(b, need, pairs)
+            for k, st in enumerate(plan.steps):
+                if pres[k] and j < len(st.stages):
+                    test = st.stages[j][0]
+                    pres[k] = [i for i in pres[k] if test(rows[i], _RowAggs(cols, i))]
+        flagged: dict[tuple[int, int], list[int]] = {(st.rule, st.step): pre for st, pre in zip(plan.steps, pres)}
         unless: dict[int, list[int]] = {}
         for ri, kidx, e in plan.unless:
             if b.sb is not None:  # over columns: a key and the condition
