@@ -309,28 +309,23 @@ class _SpecPlan:
 
 
 class _StepPlan:
-    __slots__ = ("rule", "step", "kidx", "pre", "pre_fn", "check", "slots", "check_slots", "need_slots", "floors",
-                 "stages")
+    __slots__ = ("rule", "step", "kidx", "pre", "slots", "stages", "need_slots", "floors")
 
-    def __init__(self, rule: int, step: int, kidx: int, pre: list[int], pre_fn: Callable | None,
-                 check: Callable | None, slots: list[int], check_slots: set[int],
-                 floors: tuple[tuple[int, FloorTest, float], ...] = (),
-                 stages: tuple[tuple[Callable, tuple[int, ...]], ...] = ()):
+    def __init__(self, rule: int, step: int, kidx: int, pre: list[int], slots: list[int],
+                 stages: tuple[tuple[Callable, tuple[int, ...]], ...],
+                 floors: tuple[tuple[int, FloorTest, float], ...] = ()):
         self.rule = rule
         self.step = step
         self.kidx = kidx
         self.pre = pre  # conditions on the record's fields alone (expression numbers)
-        self.pre_fn = pre_fn  # the same as one closure (None: there are none)
-        self.check = check  # the conjuncts that read aggregates, as one closure (None: there are none)
         self.slots = slots  # the aggregates a candidate of the step keeps
-        self.check_slots = check_slots  # those ``check`` reads
-        self.need_slots: tuple[int, ...] = ()  # computed at a candidate: check_slots and the eager ones (ReleaseSteps)
+        # the conjuncts that read aggregates, as (closure, the aggregates it reads), in the rule's order: they are
+        # tested one after the other, and the lazy values of one are computed only where the ones before it held
+        self.stages = stages
+        self.need_slots: tuple[int, ...] = ()  # stepped at a candidate: the eager ones (ReleaseSteps)
         # (slot, test, n) per conjunct ``count(...) >= n`` or ``distinct(...) >= n`` (and alike, _floor): a record
         # whose key holds entries ``e`` with ``not test(e, n)`` cannot pass the check, whatever its window
         self.floors = floors
-        # ``check`` a conjunct at a time, as (closure, the aggregates it reads), in the rule's order: a batch
-        # computes the lazy values of a conjunct only at the records the conjuncts before it left
-        self.stages = stages
 
 
 class _StreamPlan:
@@ -354,19 +349,6 @@ class _StreamPlan:
             self._index[k] = len(self.exprs)
             self.exprs.append((expr, closure))
         return self._index[k]
-
-
-def _all_of(tests: list[Callable]) -> Callable:
-    if len(tests) == 1:
-        return tests[0]
-
-    def all_hold(v, a):
-        for t in tests:
-            if not t(v, a):
-                return False
-        return True
-
-    return all_hold
 
 
 class ReleaseSteps:
@@ -417,25 +399,19 @@ class ReleaseSteps:
         for rule in ex._rules:
             for j, sp in enumerate(rule.rp.steps):
                 p, c = plan_of(sp.stream), compilers[sp.stream]
-                pre, pre_fns, checks, check_slots = [], [], [], set()
-                floors, stages = [], []
+                pre, stages, floors = [], [], []
                 for conj in conjuncts(sp.local) if sp.local is not None else []:
                     calls = [n for n in conj.walk() if isinstance(n, Call) and n in sp.aggregates]
                     if calls:
-                        checks.append(c.truth(conj, sp.aggregates))
-                        reads = tuple(dict.fromkeys(slots[sp.aggregates[n]] for n in calls))
-                        stages.append((checks[-1], reads))
-                        check_slots.update(reads)
+                        stages.append((c.truth(conj, sp.aggregates),
+                                       tuple(dict.fromkeys(slots[sp.aggregates[n]] for n in calls))))
                         floor = _floor(conj, sp.aggregates)
                         if floor is not None:
                             floors.append((slots[sp.aggregates[floor[0]]], floor[1], floor[2]))
                     else:
                         pre.append(p.expr("truth", conj, c))
-                        pre_fns.append(c.truth(conj))
                 p.steps.append(_StepPlan(rule.index, j, ex._index[sp.stream][sp.key], pre,
-                                         _all_of(pre_fns) if pre_fns else None, _all_of(checks) if checks else None,
-                                         [slots[s] for s in rule.step_specs[j]], check_slots, tuple(floors),
-                                         tuple(stages)))
+                                         [slots[s] for s in rule.step_specs[j]], tuple(stages), tuple(floors)))
             u = rule.rp.unless
             if u is not None:
                 p, c = plan_of(u.stream), compilers[u.stream]
@@ -446,7 +422,7 @@ class ReleaseSteps:
                 p.unless.append((-1 - rule.index, ex._index[a.stream][a.key], p.expr("truth", a.where, c)))
         for p in self.plans.values():
             for st in p.steps:
-                st.need_slots = tuple(s for s in st.slots if s in st.check_slots or not self._by_slot[s].state.lazy)
+                st.need_slots = tuple(s for s in st.slots if not self._by_slot[s].state.lazy)
 
     def has_sources(self, stream: str) -> bool:
         """Whether ``stream``'s records feed an ``agg(..., stream=, key=)`` read by another stream."""
@@ -648,8 +624,17 @@ class ReleaseSteps:
                 if slot in need:
                     cols[slot] = [pair]
         for st, ok in zip(plan.steps, steps_ok):
-            if ok and st.check is not None:
-                ok = bool(st.check(row, _RowAggs(cols, 0)))
+            if ok:  # a conjunct's lazy values are read when the conjuncts before it held, as batch() does
+                aggs = _RowAggs(cols, 0)
+                for test, reads in st.stages:
+                    for slot in reads:
+                        if cols[slot] is None:
+                            agg = by_slot[slot]
+                            key = row[agg.kidx]
+                            cols[slot] = [agg.state.null_result if key is None else agg.state.at(key, t, q)]
+                    if not test(row, aggs):
+                        ok = False
+                        break
             passed[(st.rule, st.step)] = ok
         for ri, kidx, e in plan.unless:
             if row[kidx] is None:
