@@ -511,7 +511,8 @@ class _Distinct(_Cursor):
     def members(self, key, ts: int, q: int, limit: int, total: int | None = None) -> tuple[int, list]:
         """(distinct values counted, the first ``limit`` in order of first appearance). ``total``: the count
         at this record when the caller has it (a candidate's own value of this aggregate); the window is then
-        read only up to its ``limit``-th distinct value, not whole (a busy key holds thousands)."""
+        read only up to its ``min(limit, total)``-th distinct value, not whole (a busy key holds thousands of
+        entries, often of a few values: once all ``total`` are seen, no other is left)."""
         ent = self.keys.get(key)
         if ent is None:
             return 0, []
@@ -519,11 +520,13 @@ class _Distinct(_Cursor):
         if total is None:
             first = list(dict.fromkeys(map(_VALUE, ent[lo:hi])))
             return len(first), first[:limit]
+        want = min(limit, total)
         seen: dict = {}
-        for i in range(lo, hi):
-            seen[ent[i][1]] = None
-            if len(seen) == limit:
-                break
+        if want > 0:
+            for i in range(lo, hi):
+                seen[ent[i][1]] = None
+                if len(seen) == want:
+                    break
         return total, list(seen)
 
     def dump(self):
