@@ -810,11 +810,7 @@ def test_a_key_holding_fewer_entries_than_a_check_needs_is_not_read(tmp_path):
     two payments never is), the alerts equal batch's at every micro-batch size, and the payer with exactly three
     payees still alerts (the bound is inclusive). A sum takes no bound: 3 x 100 >= 250 at three entries."""
     plan = compile_pack(load_pack(make_pack(tmp_path, {n: r for n, r in FLOOR_RULES.items()})), "CN")
-
-    def pay(rid: str, minute: int, payer: str, payee: str, amount: float = 100) -> dict:
-        return {"stream": "payment", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "payer_account": payer,
-                "payee_account": payee, "amount": amount, "currency": "CNY"}
-
+    pay = _payment
     recs = ([pay(f"a{i}", i, "A", f"B{i}") for i in range(3)]  # three payees: distinct reaches 3 at a2
             + [pay(f"b{i}", 10 + i, "Z", "B1") for i in range(2)]  # two payments: under every bound
             + [pay(f"c{i}", 20 + i, "C", "B1", 100 if i < 2 else 7) for i in range(4)])
@@ -822,21 +818,31 @@ def test_a_key_holding_fewer_entries_than_a_check_needs_is_not_read(tmp_path):
     rules = {json.loads(line)["rule_id"] for line in want}
     assert {"T-FLOOR-D", "T-FLOOR-C", "T-FLOOR-S"} <= rules
     for chunk in (2, 3, 1000):
-        ex = StreamExecutor(plan)
-        read: list[tuple[str, object]] = []
-        for spec, state in ex._aggs.items():
-            if spec.func in ("count", "distinct"):
-                def at(key, ts, q, _at=state.at, _func=spec.func, _read=read):
-                    _read.append((_func, key))
-                    return _at(key, ts, q)
-                state.at = at
-        got = []
-        for i in range(0, len(recs), chunk):
-            got.extend(ex.feed_many(recs[i:i + chunk]))
-        got.extend(ex.flush())
-        assert [alert_line(a) for a in got] == want, chunk
+        got, read = _fed_counting_reads(plan, recs, chunk)
+        assert got == want, chunk
         if chunk == 1000:  # one release: every entry is in before the bounds are read
             assert read and ("distinct", "Z") not in read and ("count", "Z") not in read, read
+
+
+def _payment(rid: str, minute: int, payer: str, payee: str, amount: float = 100) -> dict:
+    return {"stream": "payment", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "payer_account": payer,
+            "payee_account": payee, "amount": amount, "currency": "CNY"}
+
+
+def _fed_counting_reads(plan, recs: list[dict], chunk: int) -> tuple[list[str], list[tuple[str, object]]]:
+    """The alert lines of ``recs`` fed ``chunk`` at a time, and (function, key) of every read of a window state."""
+    ex = StreamExecutor(plan)
+    read: list[tuple[str, object]] = []
+    for spec, state in ex._aggs.items():
+        def at(key, ts, q, _at=state.at, _func=spec.func, _read=read):
+            _read.append((_func, key))
+            return _at(key, ts, q)
+        state.at = at
+    got = []
+    for i in range(0, len(recs), chunk):
+        got.extend(ex.feed_many(recs[i:i + chunk]))
+    got.extend(ex.flush())
+    return [alert_line(a) for a in got], read
 
 
 STAGED_RULES = {
@@ -868,10 +874,7 @@ def test_a_conjunct_is_read_only_where_the_conjuncts_before_it_hold(tmp_path):
     its max is read only at the records whose distinct passed: never at Z's, whose two payees fail it, and at A's
     from the third payee on. With T-STAGE-B too, the same max state is read by B's first conjunct and A's second,
     at records behind the cursor the other moved. The alerts equal batch's at every micro-batch size, both ways."""
-    def pay(rid: str, minute: int, payer: str, payee: str, amount: float = 100) -> dict:
-        return {"stream": "payment", "id": rid, "ts": f"2026-03-01T10:{minute:02d}:00Z", "payer_account": payer,
-                "payee_account": payee, "amount": amount, "currency": "CNY"}
-
+    pay = _payment
     recs = ([pay(f"a{i}", i, "A", f"B{i}") for i in range(4)]  # distinct reaches 3 at a2, max 100 < 500: alerts
             + [pay(f"z{i}", 10 + i, "Z", f"B{i % 2}") for i in range(5)]  # two payees: A's max is never read here
             + [pay(f"c{i}", 20 + i, "C", f"B{i}", 600 if i == 0 else 60) for i in range(4)])  # max 600: fails A
@@ -882,18 +885,8 @@ def test_a_conjunct_is_read_only_where_the_conjuncts_before_it_hold(tmp_path):
         assert {json.loads(line)["rule_id"] for line in want} == {STAGED_IDS[n] for n in names}
         assert {json.loads(line)["key"] for line in want if json.loads(line)["rule_id"] == "T-STAGE-A"} == {"A"}
         for chunk in (1, 2, 3, 1000):
-            ex = StreamExecutor(plan)
-            read: list[tuple[str, str]] = []
-            for spec, state in ex._aggs.items():
-                def at(key, ts, q, _at=state.at, _func=spec.func, _read=read):
-                    _read.append((_func, key))
-                    return _at(key, ts, q)
-                state.at = at
-            got = []
-            for i in range(0, len(recs), chunk):
-                got.extend(ex.feed_many(recs[i:i + chunk]))
-            got.extend(ex.flush())
-            assert [alert_line(a) for a in got] == want, (names, chunk)
+            got, read = _fed_counting_reads(plan, recs, chunk)
+            assert got == want, (names, chunk)
             if names == ["first"] and chunk in (1, 1000):  # one release of all (batch()), or one a record (_one())
                 assert read.count(("distinct", "Z")) == 5 and ("max", "Z") not in read, (chunk, read)
                 assert read.count(("max", "A")) == 2 and read.count(("max", "C")) == 2, (chunk, read)
