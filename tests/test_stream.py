@@ -162,6 +162,21 @@ def test_generated_100k_records_10k_keys_stream_equals_batch(generated, generate
     assert 0 < s["sids"] <= 256
 
 
+def test_the_second_pack_streams_as_batch_scores(tmp_path):
+    """bench/packs/other, the pack the engine was not tuned for (median, stddev, min/max over one IMEI,
+    since_prev, is_new inside count's where=, a sum over another stream, several aggregate conjuncts in one
+    check), on generated records with many fraud cases: the stream's alerts equal batch's, one record a call
+    (the single-record path), 13 and 1,000 a call."""
+    plan = compile_pack(load_pack(REPO / "bench" / "packs" / "other"), "CN")
+    generate(tmp_path, customers=300, days=4, seed=3, case_rate=0.02)
+    recs = ordered_records(parse_inputs([str(tmp_path)], plan.schema), plan.schema)
+    want = batch_lines(plan, recs)
+    assert len({json.loads(line)["rule_id"] for line in want}) >= 8, "too few rules fire to compare"
+    for chunk in (1, 13, 1000):
+        got, _ = stream_lines(plan, recs, chunk=chunk)
+        assert got == want, chunk
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(records=record_lists())
 def test_random_records_every_rule_kind(records):
