@@ -97,6 +97,32 @@ def test_lazy_state_reads_in_any_order_equal_a_brute_force_window(func, seed):
     assert held <= sum(len(v) for v in kept.values())
 
 
+@pytest.mark.parametrize("func", LAZY)
+@pytest.mark.parametrize("gap", [1, 7])
+def test_a_busy_key_drops_its_front_in_bunches_and_holds_a_bounded_list(func, gap):
+    """A key that takes an entry at every tick of a long stream (a busy key) keeps its window and at most 31
+    entries more, or a third of what the window holds, whichever is more; and it drops them in bunches, not one
+    at each add: a drop at every add would shift the whole list each time. Each add checks, before appending,
+    that fewer than 32 entries, and fewer than a quarter of the list, lie at or before the trim bound."""
+    state = STATE_CLASSES[func](AggregateSpec(func, "s", "k", W, None, None))
+    drops = []
+    state._trimming = lambda key, ent, k: drops.append(k)  # type: ignore[method-assign]
+    for q in range(3000):
+        ts = q * gap
+        state.trim_lo = ts - W  # a release of one record: every entry at or before ts - W is out
+        payload = state.entry(True, str(q % 5) if func == "distinct" else float(q % 9), f"r{q}")[1]
+        state.add("k", ts, q, payload)
+        ent = state.keys["k"]
+        out = sum(1 for e in ent[:-1] if e[0] <= state.trim_lo)
+        assert out < 32 and 4 * out < len(ent) - 1 or len(ent) == 1, (q, out, len(ent))
+    in_window = W // gap + (1 if W % gap else 0)
+    assert len(state.keys["k"]) <= max(in_window + 32, in_window * 4 // 3 + 2)
+    assert drops and min(drops) >= min(32, (in_window + 3) // 4)  # a bunch at a time
+    assert state.at("k", 2999 * gap, 2999) == oracle(
+        func, [(q * gap, q, str(q % 5) if func == "distinct" else float(q % 9)) for q in range(3000)],
+        2999 * gap, 2999)
+
+
 @pytest.mark.parametrize("func", ["min", "max", "distinct", "median"])
 def test_a_key_read_then_expired_then_back_is_read_afresh(func):
     """A cursor state keeps a cursor per key read; when the key's entries all leave (expire), its cursor goes

@@ -178,11 +178,15 @@ class _Windowed(_Agg):
         return (ts, q, x)
 
     def _trim_at(self, ent: list) -> int:
-        """How many entries at the front no window still to come holds, when worth dropping (else 0)."""
-        k = bisect_right(ent, self.trim_lo, key=_TS)
-        if k < 32 and 4 * k < len(ent):
-            return 0  # dropping a few from the front of a long list costs more than keeping them a while
-        return k
+        """How many entries at the front no window still to come holds, when worth dropping (else 0): at least
+        32 of them, or a quarter of the list. Dropping a few from the front of a long list costs more than
+        keeping them a while. Entries are in ts order, so one entry says whether that many are out, and the
+        bisection runs only when they are: a busy key's front falls out one entry per add, and a bisection
+        at every add to find one or two cost more than the adds themselves."""
+        lo = self.trim_lo
+        if ent[min(32, (len(ent) + 3) // 4) - 1][0] > lo:
+            return 0
+        return bisect_right(ent, lo, key=_TS)
 
     def step(self, key: Any, ts: int, counts: bool, x: Any) -> tuple[Any, bool]:
         """One record, fed in total order (tests): add it if it counts, then read the value at it."""
