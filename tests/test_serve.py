@@ -7,6 +7,7 @@ Every wait is bounded; every server started here is killed in ``finally``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -244,6 +245,122 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         metrics = c.get("/metrics", headers=AUTH).text
         assert 'fraudrules_reloads_total{result="failed"} 1' in metrics
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
+
+
+def _pay_at(i: int, minutes: int, account: str) -> dict:
+    ts = dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))) + dt.timedelta(minutes=minutes)
+    return {"stream": "payment", "id": f"p{i}", "ts": ts.isoformat(), "payer_account": account, "amount": 100 + i}
+
+
+def _aggregates(svc: DecisionService) -> list:
+    """The window entries of a service's executor (what a reload rebuilds) that a record at its watermark can
+    still read: expiry runs every so many records, so older ones may or may not be there yet."""
+    floor = svc.ex.max_ts - 3600 * 10**9  # the count rule's hour
+    return [[sig, [[k, live] for k, entries in keys if (live := [e for e in entries if e[0] > floor])]]
+            for sig, keys in svc.ex.state_dict()["aggregates"]]
+
+
+def _fed_in_order(pack: Path, state: Path, recs: list[dict]) -> list:
+    """The window state of a fresh service that was given ``recs`` one request each, in order."""
+    c, svc = client(state, rules=pack)
+    with c:
+        for rec in recs:
+            assert c.post("/v1/records", json=rec, headers=AUTH).status_code == 200
+        return _aggregates(svc)
+
+
+def test_a_reload_rebuilds_from_the_retained_records_read_back_from_the_log(tmp_path):
+    """Payments over three hours (the pack's horizon and so the retention: 1h), over several log segments (each
+    reload checkpoints and starts a new one), one of them late: a reload feeds the new pack the records of the
+    last hour that were applied, read back from the log, and a restart then a reload gives the same. The service
+    keeps their ids and event times in memory, not the records; the state equals the new pack's fed the
+    retained records in order."""
+    pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
+    recs = [_pay_at(i, 10 * i, f"A{i % 2}") for i in range(18)]  # 10:00 to 12:50
+    late = _pay_at(99, 10 * 12 - 5, "A0")  # 11:55, sent after 12:50: answered late, applied to nothing
+    c, svc = client(tmp_path / "live", rules=pack)
+    with c:
+        for k, rec in enumerate(recs):
+            assert c.post("/v1/records", json=rec, headers=AUTH).json()["status"] == "decided"
+            if k in (5, 11):  # a new pack, a checkpoint, a new log segment
+                score = 41 + k
+                (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", f"score: {score}"))
+                assert c.post("/v1/admin/reload", headers=AUTH).json()["reloaded"]
+        assert c.post("/v1/records", json=late, headers=AUTH).json()["status"] == "late"
+        assert len(svc.wal.segments) >= 3
+        assert all(type(ts) is int and type(key) is tuple for ts, key in svc.retained)
+        retained = [r for r in recs if r["ts"] >= recs[-1]["ts"].replace("12:50", "11:50")]
+        assert len(retained) == 7 and len(svc.retained) == 7
+        (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 90"))
+        r = c.post("/v1/admin/reload", headers=AUTH).json()
+        assert r["reloaded"] and r["replayed"] == 7
+        live = _aggregates(svc)
+    assert live == _fed_in_order(pack, tmp_path / "oracle", retained)
+    (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 91"))
+    c, svc = client(tmp_path / "live", rules=pack)  # the checkpoint is of another pack: rebuilt from the log
+    with c:
+        assert len(svc.retained) == 7
+        (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 92"))
+        r = c.post("/v1/admin/reload", headers=AUTH).json()
+        assert r["reloaded"] and r["replayed"] == 7
+        assert _aggregates(svc) == live
+
+
+def test_a_reload_whose_records_cannot_be_read_back_keeps_the_running_pack(tmp_path):
+    """A log segment that a reload must read back is corrupt (a flipped byte): the reload is refused with why
+    (422), the running pack and its windows stay, and the failure is counted."""
+    pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
+    c, svc = client(tmp_path, rules=pack)
+    with c:
+        for i in range(3):
+            assert c.post("/v1/records", json=pay(i), headers=AUTH).json()["rules"] == []
+        (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 50"))
+        assert c.post("/v1/admin/reload", headers=AUTH).json()["reloaded"]  # checkpoint: a new segment
+        first = svc.wal.segments[0].path
+        data = bytearray(first.read_bytes())
+        data[len(data) // 2] ^= 1
+        first.write_bytes(bytes(data))
+        running = svc.plan.digest
+        (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 60"))
+        r = c.post("/v1/admin/reload", headers=AUTH)
+        assert r.status_code == 422 and not r.json()["reloaded"]
+        (error,) = r.json()["errors"]
+        assert "could not be rebuilt from the log" in error and "corrupt write-ahead log entry" in error, error
+        assert svc.plan.digest == running
+        r3 = c.post("/v1/records", json=pay(3), headers=AUTH).json()
+        assert r3["rules"] == ["T-COUNT-001"] and r3["risk_score"] == 50
+        assert 'fraudrules_reloads_total{result="failed"} 1' in c.get("/metrics", headers=AUTH).text
+
+
+def test_a_reload_while_requests_arrive_loses_and_repeats_none(tmp_path):
+    """Requests already decided when a reload starts, and requests that arrive during it: the reload reads the
+    log back once every record applied is on disk, and the requests that come meanwhile wait, then go to the new
+    pack. Its window state then equals the new pack's fed every record in order: none left out of the rebuild
+    (decided but not yet written when the reload began) and none fed twice."""
+    pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
+    recs = [_pay_at(i, i, f"A{i % 3}") for i in range(40)]
+
+    async def run() -> tuple[dict, list, list]:
+        svc = DecisionService(ServeOptions(rules=pack, state_dir=tmp_path / "live"), log=lambda m: None)
+        svc.open()
+        await svc.start()
+        try:
+            for rec in recs[:20]:
+                await svc.submit([rec])
+            (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 70"))
+            before = [asyncio.create_task(svc.submit([rec])) for rec in recs[20:30]]
+            reload = asyncio.create_task(svc.reload())
+            during = [asyncio.create_task(svc.submit([rec])) for rec in recs[30:]]
+            answers = await asyncio.gather(*before, *during)
+            return await reload, answers, _aggregates(svc)
+        finally:
+            await svc.stop()
+
+    result, answers, live = asyncio.run(run())
+    assert result["reloaded"] and result["replayed"] == 30
+    assert [a[0]["status"] for a in answers] == ["decided"] * 20
+    assert {a[0]["risk_score"] for a in answers[10:]} == {70}  # count(1h) >= 4 at every one: the new score
+    assert live == _fed_in_order(pack, tmp_path / "oracle", recs)
 
 
 def test_an_id_reused_within_the_retention_is_refused_and_event_time_alone_decides(tmp_path):

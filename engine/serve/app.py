@@ -158,7 +158,7 @@ def create_app(service: DecisionService, token: str, *, max_body: int = MAX_BODY
                            "errors": [{"index": 0, "id": None, "reason": "not a JSON object"}]}, 422)
         if len(recs) > service.opts.max_batch:
             return answer({"detail": f"{len(recs)} records: a batch holds at most {service.opts.max_batch}"}, 413)
-        checked = service.check(recs)
+        checked = await service.admit(recs)  # after a reload that is reading the log back, if one is
         bad = checked.bad
         if bad:
             metrics.rejects += len(bad)

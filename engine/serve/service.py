@@ -40,7 +40,7 @@ import json
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ from ..pack.loader import load_pack
 from ..runtime.heap import resettle_heap
 from ..runtime.plan import Plan, compile_pack
 from .metrics import Metrics
-from .wal import WriteAheadLog, read_log
+from .wal import Segment, WriteAheadLog, entries_since, log_entries
 
 CHECKPOINT_KIND = "fraudrules-serve-checkpoint"
 ANSWERS_KEPT = 10_000  # the newest answers, for retries (~0.5 KB an answer, ~5 KB with an alert)
@@ -135,6 +135,9 @@ class DecisionService:
         self._late: list[dict] = []
         self._rejected: list[tuple[Any, str]] = []
         self._ckpt_lock: asyncio.Lock | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        # set but while a reload reads the retained records back from the log: requests wait at admit()
+        self._admitting: asyncio.Event | None = None
         self._ckpt_seq = -1  # seq of the last checkpoint
         self._task: asyncio.Task | None = None
         self.started = time.time()
@@ -174,7 +177,6 @@ class DecisionService:
                 raise FraudRulesError(f"{self.checkpoint_path}: cannot read the checkpoint: {exc}") from None
             if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
                 raise FraudRulesError(f"{self.checkpoint_path}: not a serve checkpoint")
-        segments, entries = read_log(state_dir)
         start = 0
         rebuilt = False
         if ckpt is not None:
@@ -185,27 +187,43 @@ class DecisionService:
             else:  # the pack changed since (a reload, then a restart): rebuild from the retained log
                 rebuilt = True
                 self.log(f"checkpoint {self.checkpoint_path} was taken with another rule pack: rebuilding the "
-                         f"state from the {len(entries):,} records in the log")
-        if entries and entries[0]["seq"] > start and not rebuilt:
-            raise FraudRulesError(f"{state_dir}: the log starts at record {entries[0]['seq']} but the checkpoint "
-                                  f"ends at {start}: records are missing; refusing to start")
+                         f"state from the records in the log")
         self._install(plan, ex)
-        self._restore_answers(ckpt, entries)
-        replay = [e for e in entries if rebuilt or e["seq"] >= start]
-        self._replay(ex, [(e["ts"], e["rec"]) for e in replay])
-        self.next_seq = max(start, entries[-1]["seq"] + 1 if entries else 0)
-        for e in entries:
-            self._retain(e["seq"], e["ts"], e["rec"])
+        self._restore_answers(ckpt)
+        segments: list[Segment] = []
+        last: list[int] = []  # the seq of the last entry read
+        after = int(ckpt["seq"]) if ckpt is not None else 0
+
+        def recovered() -> Iterator[tuple[int, dict]]:
+            """The log in one pass, a segment in memory at a time: each entry's answer kept (those logged after
+            the checkpoint) and its id retained, and the records after the checkpoint (all, when rebuilding)
+            fed again."""
+            for e in log_entries(state_dir, segments):
+                seq = e["seq"]
+                if not last and seq > start and not rebuilt:
+                    raise FraudRulesError(f"{state_dir}: the log starts at record {seq} but the checkpoint "
+                                          f"ends at {start}: records are missing")
+                last[:] = [seq]
+                if seq >= after and isinstance(e.get("ans"), dict):  # entries of older versions have none
+                    self._keep_answer(e["rec"], e["ans"], 0)  # a retry gets the answer it was given
+                self._retain(e["ts"], e["rec"])
+                if rebuilt or seq >= start:
+                    yield e["ts"], e["rec"]
+
+        try:
+            replayed = self._replay(ex, recovered())
+        except FraudRulesError as exc:
+            raise FraudRulesError(f"{exc}; refusing to start") from None
+        self.next_seq = max(start, last[0] + 1 if last else 0)
         self.wal = WriteAheadLog(state_dir, segments, self.next_seq, window=self.opts.wal_window)
         info = {"rule_pack": plan.digest, "checkpoint_seq": start if ckpt is not None else None,
-                "replayed": len(replay), "next_seq": self.next_seq, "rebuilt": rebuilt}
+                "replayed": replayed, "next_seq": self.next_seq, "rebuilt": rebuilt}
         self.log(f"serve: state {state_dir}: checkpoint at record {info['checkpoint_seq']}, replayed "
-                 f"{len(replay):,} records from the log, next record {self.next_seq:,}")
+                 f"{replayed:,} records from the log, next record {self.next_seq:,}")
         return info
 
-    def _restore_answers(self, ckpt: dict | None, entries: list[dict]) -> None:
-        """The answers kept at the checkpoint, then those logged after it (whatever pack decided them: a retry
-        gets the answer it was given)."""
+    def _restore_answers(self, ckpt: dict | None) -> None:
+        """The answers kept at the checkpoint (those logged after it are taken as the log is read: ``open``)."""
         kept = ckpt.get("answers", []) if ckpt is not None else []
         pairs = isinstance(kept, list) and all(
             isinstance(k, list) and len(k) == 2 and isinstance(k[0], dict) and isinstance(k[1], dict) for k in kept)
@@ -213,17 +231,15 @@ class DecisionService:
             raise FraudRulesError(f"{self.checkpoint_path}: its answers are not [record, answer] pairs")
         for rec, answer in kept:
             self._keep_answer(rec, answer, 0)
-        after = int(ckpt["seq"]) if ckpt is not None else 0
-        for e in entries:
-            if e["seq"] >= after and isinstance(e.get("ans"), dict):  # entries of older versions have none
-                self._keep_answer(e["rec"], e["ans"], 0)
 
-    def _replay(self, ex: StreamExecutor, items: list[tuple[int, dict]]) -> None:
-        """Feed records as they were fed at arrival, alerts discarded. Runs of non-decreasing ts go
+    def _replay(self, ex: StreamExecutor, items: Iterable[tuple[int, dict]]) -> int:
+        """Feed records as they were fed at arrival, alerts discarded; how many. Runs of non-decreasing ts go
         together (same result as one by one at lateness 0); a record behind them goes alone (late)."""
         top = ex.max_ts
         run: list[dict] = []
+        fed = 0
         for ts, rec in items:
+            fed += 1
             if top is not None and ts < top:
                 if run:
                     ex.feed_many(run)
@@ -245,23 +261,47 @@ class DecisionService:
         self._rejected.clear()
         if rejected:
             raise FraudRulesError(f"a logged record was rejected on replay: {'; '.join(rejected[:3])}")
+        return fed
 
-    def _retain(self, seq: int, ts: int, rec: dict) -> None:
+    def _retain(self, ts: int, rec: dict) -> None:
+        """A record applied: its id is refused for the retention (``check``), and a reload feeds it again (read
+        back from the log by :meth:`_retained_records`, which picks the same records)."""
         if self.max_ts is not None and ts < self.max_ts:
             return  # late: it changed nothing but counters
         self.max_ts = ts
-        self.retained.append((seq, ts, rec))
-        self.retained_ids[retry_key(rec)] = ts
+        key = retry_key(rec)
+        self.retained.append((ts, key))
+        self.retained_ids[key] = ts
         floor = ts - self.retain_ns
         r, ids = self.retained, self.retained_ids
-        while r and r[0][1] < floor:
-            key = retry_key(r.popleft()[2])
+        while r and r[0][0] < floor:
+            key = r.popleft()[1]
             if ids.get(key, floor) < floor:  # not if a later record has the id (reused beyond the retention)
                 del ids[key]
+
+    def _retained_records(self) -> Iterator[tuple[int, dict]]:
+        """(ts, record) of the records :meth:`_retain` holds, read back from the log, in their order: the
+        entries not behind an earlier one (late) and at most the retention before the newest. A segment whose
+        records are all older is not read. The log must be on disk (``WriteAheadLog.settle``)."""
+        assert self.wal is not None
+        if self.max_ts is None:
+            return
+        floor = self.max_ts - self.retain_ns
+        top = None
+        for e in entries_since(self.wal.segments, floor):
+            ts = e["ts"]
+            if top is not None and ts < top:
+                continue  # answered late: applied to nothing
+            top = ts
+            if ts >= floor:
+                yield ts, e["rec"]
 
     async def start(self) -> None:
         assert self.wal is not None
         self._ckpt_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
+        self._admitting = asyncio.Event()
+        self._admitting.set()
         self.wal.start()
         await self.checkpoint()  # recovery is complete: start the next log segment from here
         if self.opts.checkpoint_every > 0:
@@ -284,6 +324,13 @@ class DecisionService:
                     self.log(f"serve: checkpoint failed: {exc!r}")
 
     # -- requests --------------------------------------------------------------------------------
+    async def admit(self, records: list) -> Checked:
+        """:meth:`check`, once no reload is reading the log back: a request waits for it here, then is checked
+        and (:meth:`submit`) decided by the pack it swapped in, with no wait between the two."""
+        if self._admitting is not None and not self._admitting.is_set():
+            await self._admitting.wait()
+        return self.check(records)
+
     def check(self, records: list) -> Checked:
         """The records that would be rejected, with the reasons rejects.csv gives (``bad``: [{index, id, reason}]),
         and each good record as the intake typed it (``typed``), for :meth:`submit`.
@@ -401,7 +448,7 @@ class DecisionService:
                 ticket = wal.append(seq, ts, rec, results[-1])
                 self._keep_answer(rec, results[-1], ticket)
                 continue
-            self._retain(seq, ts, rec)
+            self._retain(ts, rec)
             matched = sorted({rules[i].id for _, i in ex.match_log})
             score = min(100, sum(rules[i].rule.score for i in {i for _, i in ex.match_log}
                                  if not rules[i].rule.shadow))
@@ -420,7 +467,7 @@ class DecisionService:
     async def submit(self, records: list[dict] | Checked) -> list[dict]:
         """Decide records that :meth:`check` found good, then wait until they are on disk (the answer may only
         go out after that)."""
-        checked = records if isinstance(records, Checked) else self.check(records)
+        checked = records if isinstance(records, Checked) else await self.admit(records)
         if checked.bad:
             raise FraudRulesError(f"{len(checked.bad)} records would be rejected: check() them first")
         results, ticket = self.decide(checked)
@@ -446,33 +493,54 @@ class DecisionService:
             self.wal.prune(seq, floor)
 
     async def reload(self) -> dict[str, Any]:
-        """Load and check the pack again; swap only if it loads. Never leaves the service without a pack."""
+        """Load and check the pack again; swap only if it loads and its state rebuilds from the retained records.
+        Never leaves the service without a pack. One reload at a time."""
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> dict[str, Any]:
         t0 = time.perf_counter()
+        assert self.plan is not None and self.wal is not None
         try:
             plan = compile_pack(load_pack(self.opts.rules, tests=False), self.opts.region)
         except (RuleErrors, RuleError) as exc:
-            errors = [str(e) for e in exc.errors] if isinstance(exc, RuleErrors) else [str(exc)]
-            self.metrics.reloads["failed"] += 1
-            self.log("serve: reload refused, the running pack stays:\n  " + "\n  ".join(errors))
-            return {"reloaded": False, "rule_pack": self.plan.digest, "errors": errors}
+            return self._refused([str(e) for e in exc.errors] if isinstance(exc, RuleErrors) else [str(exc)])
         except (FraudRulesError, OSError) as exc:
-            self.metrics.reloads["failed"] += 1
-            self.log(f"serve: reload refused, the running pack stays: {exc}")
-            return {"reloaded": False, "rule_pack": self.plan.digest, "errors": [str(exc)]}
+            return self._refused([str(exc)])
         if plan.digest == self.plan.digest:
             return {"reloaded": False, "rule_pack": plan.digest, "errors": [], "unchanged": True}
         ex = self._new_executor(plan)
-        self._replay(ex, [(ts, rec) for _, ts, rec in self.retained])  # no await: requests wait, then see it
-        old = self.plan.digest
-        self._install(plan, ex)
+        if self._admitting is not None:
+            self._admitting.clear()  # new requests wait (admit) while the log is read back
+        try:
+            await self.wal.settle()  # every record applied so far is on disk, none in flight
+            # from here to the swap, no await: no request is decided in between, and none is lost
+            try:
+                replayed = self._replay(ex, self._retained_records())
+            except (FraudRulesError, OSError) as exc:
+                return self._refused([f"the new pack's state could not be rebuilt from the log: {exc}"])
+            old = self.plan.digest
+            self._install(plan, ex)
+        finally:
+            if self._admitting is not None:
+                self._admitting.set()
         self.metrics.reloads["ok"] += 1
         resettle_heap()  # a frozen heap (the serve command's) would keep the old executor's cycles
         await self.checkpoint()
         secs = time.perf_counter() - t0
         self.log(f"serve: reloaded {self.opts.rules}: rule pack {old[:12]} -> {plan.digest[:12]}, "
-                 f"{len(plan.rules)} rules, state rebuilt from {len(self.retained):,} retained records in {secs:.2f}s")
+                 f"{len(plan.rules)} rules, state rebuilt from {replayed:,} retained records in {secs:.2f}s")
         return {"reloaded": True, "rule_pack": plan.digest, "previous": old, "rules": len(plan.rules),
-                "replayed": len(self.retained), "seconds": round(secs, 3), "errors": []}
+                "replayed": replayed, "seconds": round(secs, 3), "errors": []}
+
+    def _refused(self, errors: list[str]) -> dict[str, Any]:
+        """A reload that did not swap: counted, logged, and answered with why."""
+        assert self.plan is not None
+        self.metrics.reloads["failed"] += 1
+        self.log("serve: reload refused, the running pack stays:\n  " + "\n  ".join(errors))
+        return {"reloaded": False, "rule_pack": self.plan.digest, "errors": errors}
 
     def gauges(self) -> dict[str, tuple[str, float]]:
         st = self.ex.stats if self.ex is not None else {}

@@ -84,33 +84,55 @@ def _segment_path(folder: Path, first_seq: int) -> Path:
     return folder / f"{_PREFIX}{first_seq:016d}{_SUFFIX}"
 
 
-def read_log(folder: Path) -> tuple[list[Segment], list[dict]]:
-    """Every entry of every segment, in order; a torn tail of the last segment is cut off."""
+def log_entries(folder: Path, segments: list[Segment]) -> Iterator[dict]:
+    """Every entry of every segment of ``folder``, in order, one segment in memory at a time; each segment read
+    is appended to ``segments`` (complete once the iteration ends). A torn tail of the last segment is cut off
+    (never acknowledged: acknowledgement waits for its fsync); a bad entry anywhere else raises."""
     paths = sorted(p for p in folder.glob(f"{_PREFIX}*{_SUFFIX}"))
-    segments: list[Segment] = []
-    entries: list[dict] = []
+    last_seq: int | None = None
     for k, path in enumerate(paths):
         seg = Segment(path, int(path.name[len(_PREFIX): -len(_SUFFIX)]))
-        data = path.read_bytes()
-        pos = 0
-        while pos < len(data):
-            got = _decode(data, pos)
-            if got is None:
-                if k != len(paths) - 1:
-                    raise FraudRulesError(f"{path}: corrupt write-ahead log entry at byte {pos} (not the tail "
-                                          f"of the last segment): refusing to start")
-                with open(path, "r+b") as fh:  # a torn tail: never acknowledged
-                    fh.truncate(pos)
-                    os.fsync(fh.fileno())
-                break
-            entry, pos = got
-            seq = int(entry["seq"])
-            if entries and seq != entries[-1]["seq"] + 1:
-                raise FraudRulesError(f"{path}: write-ahead log sequence jumps from {entries[-1]['seq']} to {seq}")
-            seg.note(seq, int(entry["ts"]))
-            entries.append(entry)
         segments.append(seg)
+        for entry in _segment_entries(path, repair=k == len(paths) - 1):
+            seq = int(entry["seq"])
+            if last_seq is not None and seq != last_seq + 1:
+                raise FraudRulesError(f"{path}: write-ahead log sequence jumps from {last_seq} to {seq}")
+            last_seq = seq
+            seg.note(seq, int(entry["ts"]))
+            yield entry
+
+
+def _segment_entries(path: Path, repair: bool) -> Iterator[dict]:
+    """The entries of one segment file; ``repair``: it is the last, and a torn tail is cut off, not an error."""
+    data = path.read_bytes()
+    pos = 0
+    while pos < len(data):
+        got = _decode(data, pos)
+        if got is None:
+            if not repair:
+                raise FraudRulesError(f"{path}: corrupt write-ahead log entry at byte {pos} (not the tail "
+                                      f"of the last segment)")
+            with open(path, "r+b") as fh:
+                fh.truncate(pos)
+                os.fsync(fh.fileno())
+            return
+        entry, pos = got
+        yield entry
+
+
+def read_log(folder: Path) -> tuple[list[Segment], list[dict]]:
+    """:func:`log_entries` all at once (tests and small logs)."""
+    segments: list[Segment] = []
+    entries = list(log_entries(folder, segments))
     return segments, entries
+
+
+def entries_since(segments: list[Segment], ts_floor: int) -> Iterator[dict]:
+    """The entries of ``segments`` (a log whose every entry is on disk: :meth:`WriteAheadLog.settle`), in order,
+    but those of segments whose records are all older than ``ts_floor``, which are not read."""
+    for seg in segments:
+        if seg.max_ts is not None and seg.max_ts >= ts_floor:
+            yield from _segment_entries(seg.path, repair=False)
 
 
 class WriteAheadLog:
@@ -172,6 +194,12 @@ class WriteAheadLog:
         assert self._wake is not None
         self._wake.set()
         await fut
+
+    async def settle(self) -> None:
+        """Wait until every entry queued is on disk and none is being written: the segments can then be read.
+        Whoever calls this keeps new entries from being queued meanwhile, or it may wait for them too."""
+        while self._durable < self._queued:
+            await self.durable()
 
     def prune(self, keep_from_seq: int, ts_floor: int | None) -> int:
         """Delete whole segments before ``keep_from_seq`` whose records are all older than ``ts_floor``."""
@@ -249,9 +277,3 @@ class WriteAheadLog:
         os.fdatasync(self._fh.fileno())
         self.fsyncs += 1
         self.bytes += len(buf)
-
-
-def entries_from(entries: list[dict], seq: int) -> Iterator[dict]:
-    for e in entries:
-        if e["seq"] >= seq:
-            yield e
