@@ -21,7 +21,8 @@ written atomically) and replays the log after it, so windows, ``is_new``,
 sequences and suppression resume. A checkpoint rotates the log; segments
 are deleted once they are older than both the checkpoint and the retention
 (``retain``, default: the pack's horizon), because a rule reload rebuilds the
-new pack's state from the retained records.
+new pack's state from the retained records, which it reads back from the log
+(only their ids and event times are held in memory).
 
 **Retries.** A client that lost an answer sends the record again. The last
 ``ANSWERS_KEPT`` answers are kept: the same record again (its stream, id and
@@ -29,8 +30,8 @@ fields) gets the answer it had, marked ``"replayed": true``, and is not applied.
 Each answer is logged with its record and the kept ones are in the checkpoint,
 so a restart keeps them: a crash is when clients lose answers. A retry whose
 answer is no longer kept (older) is a duplicate id, as ``score`` refuses it: the
-ids of the retained records are kept with them (``check``); behind the
-watermark it is late, applied to nothing.
+ids of the retained records are kept (``check``); behind the watermark it is
+late, applied to nothing.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class DecisionService:
         self.retain_ns = 0  # event time of decided records kept for a reload (--retain, else the pack's horizon)
         self.wal: WriteAheadLog | None = None
         self.next_seq = 0
-        self.retained: deque = deque()  # (seq, ts, record) of decided records inside the retention
+        # (ts, retry key) of the records applied inside the retention; the records themselves are in the log
+        self.retained: deque = deque()
         self.max_ts: int | None = None
         # retry_key -> the newest ts of the retained records with it: a record with one of these ids is refused
         # as a duplicate (``check``), as ``score`` refuses it, within the retention
