@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
@@ -274,6 +275,20 @@ def test_edges() -> None:
             for amount in (0.0, 1.0, -1.0, 1e-9, 0.5e-9, 1.5e-9, 1e10, -1e10):
                 r = (amount, 0.0, ts, other, True, "web", "+8613800000001")
                 check(parse_expr(text), [r, r], [{COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}] * 2)
+
+
+def test_an_overflow_is_null_on_both_paths_and_numpy_says_nothing() -> None:
+    """``amount * amount`` past float64's range is null, as ``x / 0`` is, record by record and over columns, and
+    numpy prints no RuntimeWarning on the user's stderr (CI's log showed one from a fuzzed expression)."""
+    rows = [(1e200, 0.0, 0, 0, True, "web", "x"), (2.0, 0.0, 0, 0, True, "web", "x")]
+    aggs = [{COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = Evaluator(LISTS).compute(parse_expr("amount * amount"), BatchEnv(rows, aggs))
+        truth = Evaluator(LISTS).truth(parse_expr("amount * amount > 1"), BatchEnv(rows, aggs))
+    assert value.to_python(0) is None and value.to_python(1) == 4.0
+    assert truth.tolist() == [False, True]
+    check(parse_expr("amount * amount > 1"), rows, aggs)
 
 
 def test_a_wrong_answer_is_caught() -> None:

@@ -392,7 +392,7 @@ def _arith(op: str, a: Vec, b: Vec, null: np.ndarray) -> Vec:
         return Vec(np.where(null, 0, out).astype(np.int64), null)
     av = a.values.astype(np.float64)
     bv = b.values.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a result that is not finite is null
         if op == "+":
             out = av + bv
         elif op == "-":
