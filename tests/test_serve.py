@@ -53,9 +53,10 @@ explain: "{payer_account}: {count(1h)} payments in an hour"
 
 
 def pay(i: int, account: str = "A1", minute: int | None = None) -> dict:
-    m = i if minute is None else minute
-    return {"stream": "payment", "id": f"p{i}", "ts": f"2026-03-01T10:{m:02d}:00+08:00", "payer_account": account,
-            "amount": 100 + i}
+    """Payment ``p<i>`` of ``account``, ``minute`` (default ``i``) minutes after 2026-03-01 10:00 +08:00."""
+    start = dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    ts = start + dt.timedelta(minutes=i if minute is None else minute)
+    return {"stream": "payment", "id": f"p{i}", "ts": ts.isoformat(), "payer_account": account, "amount": 100 + i}
 
 
 @pytest.fixture(scope="module")
@@ -247,11 +248,6 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
 
 
-def _pay_at(i: int, minutes: int, account: str) -> dict:
-    ts = dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))) + dt.timedelta(minutes=minutes)
-    return {"stream": "payment", "id": f"p{i}", "ts": ts.isoformat(), "payer_account": account, "amount": 100 + i}
-
-
 def _aggregates(svc: DecisionService) -> list:
     """The window entries of a service's executor (what a reload rebuilds) that a record at its watermark can
     still read: expiry runs every so many records, so older ones may or may not be there yet."""
@@ -276,8 +272,8 @@ def test_a_reload_rebuilds_from_the_retained_records_read_back_from_the_log(tmp_
     keeps their ids and event times in memory, not the records; the state equals the new pack's fed the
     retained records in order."""
     pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
-    recs = [_pay_at(i, 10 * i, f"A{i % 2}") for i in range(18)]  # 10:00 to 12:50
-    late = _pay_at(99, 10 * 12 - 5, "A0")  # 11:55, sent after 12:50: answered late, applied to nothing
+    recs = [pay(i, f"A{i % 2}", minute=10 * i) for i in range(18)]  # 10:00 to 12:50
+    late = pay(99, "A0", minute=10 * 12 - 5)  # 11:55, sent after 12:50: answered late, applied to nothing
     c, svc = client(tmp_path / "live", rules=pack)
     with c:
         for k, rec in enumerate(recs):
@@ -338,7 +334,7 @@ def test_a_reload_while_requests_arrive_loses_and_repeats_none(tmp_path):
     pack. Its window state then equals the new pack's fed every record in order: none left out of the rebuild
     (decided but not yet written when the reload began) and none fed twice."""
     pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
-    recs = [_pay_at(i, i, f"A{i % 3}") for i in range(40)]
+    recs = [pay(i, f"A{i % 3}") for i in range(40)]
 
     async def run() -> tuple[dict, list, list]:
         svc = DecisionService(ServeOptions(rules=pack, state_dir=tmp_path / "live"), log=lambda m: None)

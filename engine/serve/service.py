@@ -193,19 +193,20 @@ class DecisionService:
         self._install(plan, ex)
         self._restore_answers(ckpt)
         segments: list[Segment] = []
-        last: list[int] = []  # the seq of the last entry read
+        last: int | None = None  # the seq of the last entry read
         after = int(ckpt["seq"]) if ckpt is not None else 0
 
         def recovered() -> Iterator[tuple[int, dict]]:
             """The log in one pass, a segment in memory at a time: each entry's answer kept (those logged after
             the checkpoint) and its id retained, and the records after the checkpoint (all, when rebuilding)
             fed again."""
+            nonlocal last
             for e in log_entries(state_dir, segments):
                 seq = e["seq"]
-                if not last and seq > start and not rebuilt:
+                if last is None and seq > start and not rebuilt:
                     raise FraudRulesError(f"{state_dir}: the log starts at record {seq} but the checkpoint "
                                           f"ends at {start}: records are missing")
-                last[:] = [seq]
+                last = seq
                 if seq >= after and isinstance(e.get("ans"), dict):  # entries of older versions have none
                     self._keep_answer(e["rec"], e["ans"], 0)  # a retry gets the answer it was given
                 self._retain(e["ts"], e["rec"])
@@ -216,7 +217,7 @@ class DecisionService:
             replayed = self._replay(ex, recovered())
         except FraudRulesError as exc:
             raise FraudRulesError(f"{exc}; refusing to start") from None
-        self.next_seq = max(start, last[0] + 1 if last else 0)
+        self.next_seq = max(start, last + 1 if last is not None else 0)
         self.wal = WriteAheadLog(state_dir, segments, self.next_seq, window=self.opts.wal_window)
         info = {"rule_pack": plan.digest, "checkpoint_seq": start if ckpt is not None else None,
                 "replayed": replayed, "next_seq": self.next_seq, "rebuilt": rebuilt}
