@@ -328,6 +328,26 @@ def test_a_reload_whose_records_cannot_be_read_back_keeps_the_running_pack(tmp_p
         assert 'fraudrules_reloads_total{result="failed"} 1' in c.get("/metrics", headers=AUTH).text
 
 
+def test_a_reload_when_the_log_has_failed_keeps_the_running_pack(tmp_path):
+    """The log failed (its disk): the reload cannot have the retained records on disk, so it is refused with the
+    log's error, and the running pack stays."""
+    pack = make_pack(tmp_path / "pack", {"count": COUNT_RULE})
+    c, svc = client(tmp_path, rules=pack)
+    with c:
+        assert c.post("/v1/records", json=pay(0), headers=AUTH).status_code == 200
+        running = svc.plan.digest
+        (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 60"))
+        svc.wal._error, svc.wal._queued = OSError("no space left on device"), svc.wal._queued + 1  # one not written
+        try:
+            r = c.post("/v1/admin/reload", headers=AUTH)
+        finally:
+            svc.wal._error, svc.wal._queued = None, svc.wal._queued - 1
+        assert r.status_code == 422 and not r.json()["reloaded"]
+        (error,) = r.json()["errors"]
+        assert "could not be rebuilt from the log" in error and "no space left on device" in error, error
+        assert svc.plan.digest == running
+
+
 def test_a_reload_while_requests_arrive_loses_and_repeats_none(tmp_path):
     """Requests already decided when a reload starts, and requests that arrive during it: the reload reads the
     log back once every record applied is on disk, and the requests that come meanwhile wait, then go to the new

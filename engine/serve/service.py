@@ -518,11 +518,11 @@ class DecisionService:
         if self._admitting is not None:
             self._admitting.clear()  # new requests wait (admit) while the log is read back
         try:
-            await self.wal.settle()  # every record applied so far is on disk, none in flight
-            # from here to the swap, no await: no request is decided in between, and none is lost
             try:
+                await self.wal.settle()  # every record applied so far is on disk, none in flight
+                # from here to the swap, no await: no request is decided in between, and none is lost
                 replayed = self._replay(ex, self._retained_records())
-            except (FraudRulesError, OSError) as exc:
+            except (FraudRulesError, OSError) as exc:  # the log failed, or cannot be read back
                 return self._refused([f"the new pack's state could not be rebuilt from the log: {exc}"])
             old = self.plan.digest
             self._install(plan, ex)
