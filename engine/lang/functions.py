@@ -162,7 +162,8 @@ def _local(args: list[Vec], tz: object) -> pd.DatetimeIndex:
     # east of UTC; hours and days begin on whole seconds, so flooring to microseconds changes neither
     import pandas as pd
 
-    micros = args[0].values.astype("datetime64[ns]").astype("datetime64[us]")
+    with np.errstate(invalid="ignore"):  # a null row's filler need not be a time: its hour is dropped
+        micros = args[0].values.astype("datetime64[ns]").astype("datetime64[us]")
     return pd.DatetimeIndex(micros).tz_localize("UTC").tz_convert(str(tz))
 
 

@@ -50,3 +50,20 @@ def test_numbers_as_text_are_ints_without_point_and_floats_as_numpy_writes_them(
             assert text == str(int(v))
         else:
             assert text == str(np.float64(v).astype(str))
+
+
+def test_a_clock_over_a_column_with_an_unrepresentable_null_filler_is_quiet():
+    """hour() and weekday() over a column whose null rows hold a value that is no time (inf, 1e300: what a
+    float filler can be) give those rows null and the others their hour, and numpy prints no RuntimeWarning
+    on the user's stderr (CI's log showed 'invalid value encountered in cast' from a fuzzed expression)."""
+    import warnings
+
+    from fraudrules.lang.functions import FUNCTIONS
+
+    ts = Vec(np.array([np.inf, 1e300, 3600e9 * 5], dtype=np.float64), np.array([True, True, False]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hour = FUNCTIONS["hour"].apply([ts], "UTC")
+        weekday = FUNCTIONS["weekday"].apply([ts], "UTC")
+    assert hour.null.tolist() == [True, True, False] and hour.values[2] == 5.0
+    assert weekday.null.tolist() == [True, True, False] and weekday.values[2] == 4.0  # 1970-01-01: a Thursday
