@@ -271,6 +271,11 @@ class _SpecPlan:
                 pairs[i] = pair
         return pairs
 
+    def pair_at(self, row: tuple, ts: int, q: int) -> tuple[Any, bool]:
+        """A lazy state's pair at one record (:meth:`read_at` for a batch, its loop kept inline there)."""
+        key = row[self.kidx]
+        return self.state.null_result if key is None else self.state.at(key, ts, q)
+
     def read_at(self, b: _Batch, need: list[int], pairs: list) -> None:
         """A lazy state's pairs at the records ``need`` (ascending) of a batch fed to it, into ``pairs``."""
         state, kidx, rows, ts, qs = self.state, self.kidx, b.rows, b.ts, b.qs
@@ -610,7 +615,7 @@ class ReleaseSteps:
                         state.trim_lo = t - state.keep
                         state.add(key, t, q, x)
                 if slot in need:
-                    cols[slot] = [state.null_result if key is None else state.at(key, t, q)]
+                    cols[slot] = [agg.pair_at(row, t, q)]
             elif passes or slot in need:
                 if key is None:
                     pair = state.null_result
@@ -629,9 +634,7 @@ class ReleaseSteps:
                 for test, reads in st.stages:
                     for slot in reads:
                         if cols[slot] is None:
-                            agg = by_slot[slot]
-                            key = row[agg.kidx]
-                            cols[slot] = [agg.state.null_result if key is None else agg.state.at(key, t, q)]
+                            cols[slot] = [by_slot[slot].pair_at(row, t, q)]
                     if not test(row, aggs):
                         ok = False
                         break
