@@ -293,6 +293,23 @@ def test_a_busy_key_past_the_chain_cap_is_an_error_not_a_silent_cut():
     assert stream_lines(records, chunk=1) == batch_lines(records)
 
 
+def test_a_checkpoint_counts_the_partial_chains_as_the_run_that_wrote_it():
+    """A call is a candidate of five of R-SEQ8's steps, taken as the later step first, so that it cannot chain
+    with itself. A checkpoint must hold them again in that order: held as the earlier step first, each call
+    counted among the partial chains its own later steps end, and a restart refused steps (past the cap) that
+    the run without one took, and lost its alerts (found by hypothesis, seed 35)."""
+    records = [call(f"c{i}", i) for i in range(5)] + [sms(f"s{i}", 5 + i) for i in range(2)] + \
+        [call(f"d{i}", 7 + i) for i in range(2)] + [pay("p1", 9)]
+    with mock.patch.object(fraudrules.executors.stream.executor, "MAX_STREAM_CHAINS", 40):
+        capped: list[int] = []
+        straight = stream_lines(records, chunk=1, capped=capped)
+        assert capped == [0] and straight == batch_lines(records) and straight, "the cap must not bind straight"
+        for stop in range(1, len(records)):
+            capped = []
+            assert stream_lines(records, chunk=1, stop=stop, capped=capped) == straight, stop
+            assert capped[-1] == 0, (stop, capped)
+
+
 # --- lint -------------------------------------------------------------------------------------------
 
 SEQ = """

@@ -1471,7 +1471,10 @@ class StreamExecutor:
                     n, distinct = r.run_steps[j][:2]
                     for k, entries in states:
                         r.run_state[j][_key(k)] = RunState(n, distinct, [tuple(e) for e in entries])
-                for j, q, ts, values, aggs, members, *run in rs["cands"]:
+                # held again in the order the records were taken: by position, and a record that is several
+                # steps as the later step first (RuleRuntime.steps_on), or its earlier step would count among
+                # the partial chains its later step ends (frames) and a busy key would pass the chain cap
+                for j, q, ts, values, aggs, members, *run in sorted(rs["cands"], key=_taken_order):
                     self._hold(r, j, _candidate(r, j, q, ts, values, aggs, members, *run))
                 r.absent_idx = OrderedDict((_key(k), [(int(q), int(t)) for q, t in lst])
                                            for k, lst in rs.get("absent", []))
@@ -1498,6 +1501,11 @@ def _note(idx: OrderedDict, key: Any, q: int, ts: int, lo: int | None) -> None:
     lst.append((q, ts))
     if lo is not None and lst[0][1] < lo:
         lst[:] = [e for e in lst if e[1] >= lo]
+
+
+def _taken_order(cand: list) -> tuple[int, int]:
+    """A checkpointed candidate ``[j, q, ...]``'s place in the order _process held it: (q, -j)."""
+    return int(cand[1]), -int(cand[0])
 
 
 def _candidate(r: RuleRuntime, j: int, q: int, ts: int, values: list, aggs: list, members: list,
