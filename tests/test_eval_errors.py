@@ -34,21 +34,27 @@ def records() -> list[dict]:
     return ordered_records(parse_inputs([str(SAMPLES)], PACK.schema), PACK.schema)
 
 
+def raising_hold(rid: str):
+    """``StreamExecutor._hold`` that raises once record ``rid`` is held as a step (state already changed: its
+    run, its join counts, the facts it lets durable-rules assert)."""
+    real = executor_mod.StreamExecutor._hold
+
+    def hold(self, rule, j, cand):
+        out = real(self, rule, j, cand)
+        if cand.values[0] == rid:
+            raise ZeroDivisionError(f"boom on {rid}")
+        return out
+
+    return hold
+
+
 def poison(monkeypatch, where: str, rid: str) -> None:
     """Make evaluation raise on record ``rid``: in ``_hold`` after the record is held as an earlier step
-    (state already changed: its run, its join counts, the facts it lets durable-rules assert), or in
-    ``_trigger`` (the last step, after the windows took the record). Not in ``_assert_cand``: a first
-    step is asserted only when a later record joins it, so a raise there would land on that record."""
+    (raising_hold), or in ``_trigger`` (the last step, after the windows took the record). Not in
+    ``_assert_cand``: a first step is asserted only when a later record joins it, so a raise there would land
+    on that record."""
     if where == "assert":
-        real = executor_mod.StreamExecutor._hold
-
-        def hold(self, rule, j, cand):
-            out = real(self, rule, j, cand)
-            if cand.values[0] == rid:
-                raise ZeroDivisionError(f"boom on {rid}")
-            return out
-
-        monkeypatch.setattr(executor_mod.StreamExecutor, "_hold", hold)
+        monkeypatch.setattr(executor_mod.StreamExecutor, "_hold", raising_hold(rid))
     else:
         real = executor_mod.StreamExecutor._trigger
 

@@ -30,6 +30,7 @@ from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import make_pack
 from tests.reference import reference_matches
+from tests.test_eval_errors import raising_hold
 from tests.test_properties import record_lists, ts_text
 
 PACK_DIR = pathlib.Path(__file__).parent / "packs" / "runs"
@@ -159,13 +160,6 @@ def test_a_rollback_leaves_the_stream_as_if_the_record_that_raised_never_came(re
     assume(records)
     rid = records[pick % len(records)]["id"]
     rest = [r for r in records if r["id"] != rid]
-    real = fraudrules.executors.stream.executor.StreamExecutor._hold
-
-    def hold(self, rule, j, cand):
-        real(self, rule, j, cand)
-        if cand.values[0] == rid:
-            raise ZeroDivisionError(f"boom on {rid}")
-
     with mock.patch.object(fraudrules.executors.stream.executor, "MAX_STREAM_CHAINS", 60):
         capped: list[int] = []
         want = stream_lines(rest, chunk=chunk, capped=capped)
@@ -173,7 +167,7 @@ def test_a_rollback_leaves_the_stream_as_if_the_record_that_raised_never_came(re
         assert want == batch_lines(rest)
         ex = StreamExecutor(PLAN, lateness=0)
         ex.on_eval_error = lambda rec, reason: None
-        with mock.patch.object(fraudrules.executors.stream.executor.StreamExecutor, "_hold", hold):
+        with mock.patch.object(fraudrules.executors.stream.executor.StreamExecutor, "_hold", raising_hold(rid)):
             got = []
             for i in range(0, len(records), chunk):
                 got.extend(ex.feed_many(records[i: i + chunk]))
