@@ -118,6 +118,15 @@ def test_usage_errors_exit_2(tmp_path):
     assert proc.returncode == 2 and "stream" in proc.stderr and "Traceback" not in proc.stderr
 
 
+
+
+def test_a_missing_rule_pack_says_how_to_name_one(tmp_path):
+    """Run outside the repository, --rules' default (./rules) is not there: the error names the folder it looked
+    for and the option, not only that something was not found."""
+    proc = run("score", SAMPLES, "--out", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("rules: error: rule pack folder not found") and "--rules" in proc.stderr
+    assert not (tmp_path / "out").exists()
 @pytest.mark.parametrize("memory_rows", [[], ["--memory-rows", "3000"]])
 def test_a_spill_folder_that_cannot_be_made_exits_2_with_its_name(tmp_path, memory_rows):
     """``--spill-dir`` under a file: the run's alert folder (and, in chunks, the records' spill) cannot be

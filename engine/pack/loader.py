@@ -692,7 +692,9 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
     root = Path(root)
     errors: list[RuleError] = []
     if not root.is_dir():
-        raise RuleErrors([RuleError("rule pack folder not found", SourceLocation(str(root)))])
+        # the commands' --rules defaults to ./rules: say what a pack is and how to name another
+        raise RuleErrors([RuleError("rule pack folder not found (a pack is a folder with streams.yaml and the "
+                                    "rule files; the commands take it with --rules)", SourceLocation(str(root)))])
     streams_path = root / "streams.yaml"
     if not streams_path.exists():
         raise RuleErrors([RuleError("rule pack has no streams.yaml", SourceLocation(str(root)))])
