@@ -225,9 +225,12 @@ def main() -> None:
 @click.option("--accept-rejects", is_flag=True,
               help="Score inputs even when more than half of their records are rejected (else exit 2; an input "
                    "past 1,000,000 rejects, most of what it read, stops the read there).")
+@click.option("--allow-empty", is_flag=True,
+              help="Exit 0 when the run scores no record: every input empty, or each record late or left out by "
+                   "the mapping (else exit 2, and the history store does not change).")
 @tuning_options
 def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run, history_wait,
-          memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files,
+          memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, allow_empty, param_sets, list_files,
           engine="batch", spark_master=None) -> None:
     """Score record files: every record gets a risk score and a decision.
 
@@ -255,8 +258,8 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
         if engine == "batch" else None
     try:
         _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
-               history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets,
-               list_files, engine, spark_master)
+               history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, allow_empty,
+               param_sets, list_files, engine, spark_master)
     finally:  # a run that stopped before scoring (a bad rule, a usage error): the read stops too
         if reading is not None:
             reading.cancel()
@@ -288,8 +291,8 @@ def _start_read(rules: str, inputs: tuple[str, ...], map_file: str | None, regio
 
 
 def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, history, replace_run,
-           history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, param_sets, list_files,
-           engine, spark_master) -> None:
+           history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, allow_empty, param_sets,
+           list_files, engine, spark_master) -> None:
     from .io.mapping import load_mapping
     from .io.records import parse_inputs
     from .jobs.score import score_job, summary
@@ -313,7 +316,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
         sys.exit(EXIT_USAGE)
     if engine == "spark":
         _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, spark_master,
-                     fail_on_alerts, accept_rejects, history=Path(history) if history else None,
+                     fail_on_alerts, accept_rejects, allow_empty, history=Path(history) if history else None,
                      replace_run=replace_run, wait=history_wait)
     # what is loaded by now (modules, grammar, the pack: ~175k objects) lives to the end: the full
     # collections of a run (one per input read, at least) then skip it, ~0.3 s CPU at 1M records
@@ -328,7 +331,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
                          history=Path(history) if history else None, replace_run=replace_run, wait=history_wait,
                          memory_rows=memory_rows, spill_dir=Path(spill_dir) if spill_dir else None, jobs=jobs,
                          started=reading,
-                         max_reject_share=_max_reject_share(accept_rejects))
+                         max_reject_share=_max_reject_share(accept_rejects), allow_empty=allow_empty)
 
     try:
         if show_progress:
@@ -357,6 +360,9 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
         if len(result.alerts) > 50:
             out.print(f"... and {len(result.alerts) - 50} more alerts" + (f" in {paths['alerts']}" if out_dir else ""))
     _print_summary(summary(result), elapsed)
+    for stats in result.records.inputs:  # the run scored others' records; this one held none
+        if not stats.read:
+            err.print(f"[yellow]warning:[/yellow] {escape(stats.path)} holds no records")
     if result.late:
         err.print(f"[yellow]warning:[/yellow] {len(result.late):,} records are at or before the history's "
                   f"high-water mark and were not scored; they are listed in {paths['late']}")
@@ -367,7 +373,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
 
 
 def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, master,
-                 fail_on_alerts, accept_rejects, **history) -> None:
+                 fail_on_alerts, accept_rejects, allow_empty, **history) -> None:
     """``score --engine spark`` (docs/spark.md); pyspark is imported only here. Always exits."""
     import importlib.util
 
@@ -381,7 +387,7 @@ def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_row
     if importlib.util.find_spec("pyspark") is None:
         err.print("[red]error:[/red] --engine spark needs pyspark: " + escape("pip install 'fraudrules[spark]'"))
         sys.exit(EXIT_USAGE)
-    from .jobs.score import check_rejects, summary
+    from .jobs.score import check_rejects, check_scored, summary
     from .jobs.spark_job import score_spark, spark_session
 
     started = time.perf_counter()
@@ -393,6 +399,8 @@ def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_row
         err.print(f"wrote {escape(', '.join(paths.values()))}")
         if not accept_rejects:
             check_rejects(result.records.inputs, MAX_REJECT_SHARE, paths["rejects"])
+        if not allow_empty:
+            check_scored(result.records.inputs, paths.get("late"))
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -118,6 +119,40 @@ def test_usage_errors_exit_2(tmp_path):
     assert proc.returncode == 2 and "stream" in proc.stderr and "Traceback" not in proc.stderr
 
 
+
+
+@pytest.mark.parametrize("content", ["", "id,ts,caller,callee\n"], ids=["no-bytes", "header-only"])
+def test_a_run_of_empty_inputs_exits_2_unless_allowed(tmp_path, content):
+    """A day's export that came out empty is far more often a failure upstream than a day without calls: the run
+    writes its (empty) outputs but must not exit 0 as if it had scored something."""
+    (tmp_path / "call.csv").write_text(content)
+    proc = run("score", tmp_path / "call.csv", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "nothing was scored: the inputs hold no records" in proc.stderr and "call.csv: empty" in proc.stderr
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["records"]["read"] == 0
+    allowed = run("score", tmp_path / "call.csv", "--out", tmp_path / "out2", "--allow-empty")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_nothing_scored_counts_what_became_of_the_records_and_leaves_rejects_to_their_own_check():
+    from fraudrules.io.tables import InputStats
+    from fraudrules.jobs.score import NothingScoredError, check_scored
+
+    late = InputStats("a/call.csv", "call", "csv", read=7, late=5, filtered=2)
+    with pytest.raises(NothingScoredError, match=r"of the 7 records read, 5 were at or before the history's "
+                                                 r"high-water mark \(listed in o/late.csv\), 2 were left out"):
+        check_scored([late, InputStats("a/sms.csv", "sms", "csv")], Path("o/late.csv"))
+    check_scored([late, InputStats("a/sms.csv", "sms", "csv", read=1, scored=1)])  # one record scored: not empty
+    check_scored([InputStats("a/call.csv", "call", "csv", read=3, rejected=3)])  # check_rejects' to judge
+
+
+def test_an_empty_input_beside_others_is_a_warning(tmp_path):
+    shutil.copy(SAMPLES / "call.csv", tmp_path / "call.csv")
+    (tmp_path / "sms.csv").write_text("id,ts,sender,receiver,direction\n")
+    proc = run("score", tmp_path, "--out", tmp_path / "out", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {tmp_path / 'sms.csv'} holds no records" in proc.stderr.replace("\n", "")
+    assert "call.csv holds no records" not in proc.stderr
 
 
 def test_a_missing_rule_pack_says_how_to_name_one(tmp_path):

@@ -220,6 +220,38 @@ def test_late_records_are_reported_not_scored(pack, sample_frames, tmp_path) -> 
     assert not set(old["id"]) & set(scored["id"])
 
 
+def test_a_run_whose_records_are_all_late_exits_2_and_leaves_the_store(pack, sample_frames, tmp_path) -> None:
+    """Day one again under new ids (a re-export) scores nothing: every record is late. Exit 0 would tell a daily
+    job that the day was scored; the store must not take an empty run either, or the day could not be replaced."""
+    first, second = write_slices(sample_frames, [pd.Timestamp("2026-03-02", tz="UTC")], tmp_path / "days")
+    args = [*CLI, "score", "--history", str(tmp_path / "hist"), "-q"]
+    for i, folder in enumerate((first, second)):
+        done = subprocess.run([*args, str(folder), "--out", str(tmp_path / f"o{i}")], cwd=REPO, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr
+    again = tmp_path / "again"
+    again.mkdir()
+    calls = pd.read_csv(first / "call.csv", dtype=str, keep_default_na=False)
+    calls["id"] = "re-" + calls["id"]
+    calls.to_csv(again / "call.csv", index=False)
+    manifest = (tmp_path / "hist" / "manifest.json").read_bytes()
+    refused = subprocess.run([*args, str(again), "--out", str(tmp_path / "o2")], cwd=REPO, capture_output=True,
+                             text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert f"nothing was scored: of the {len(calls):,} records read, {len(calls):,} were at or before" in refused.stderr
+    assert "--allow-empty" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(pd.read_csv(tmp_path / "o2" / "late.csv")) == len(calls)
+    assert (tmp_path / "hist" / "manifest.json").read_bytes() == manifest
+    with HistoryStore(tmp_path / "hist") as store:
+        assert [r["run"] for r in store.runs] == [1, 2]
+    allowed = subprocess.run([*args, str(again), "--out", str(tmp_path / "o3"), "--allow-empty"], cwd=REPO,
+                             capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"{len(calls):,} records are at or before the history's high-water mark" in allowed.stderr
+    with HistoryStore(tmp_path / "hist") as store:
+        assert [r["run"] for r in store.runs] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_an_id_an_earlier_run_scored_is_rejected_as_one_run_rejects_it(pack, sample_frames, tmp_path,
                                                                        chunked) -> None:

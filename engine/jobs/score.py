@@ -595,13 +595,15 @@ def summary(result: ScoreResult) -> dict[str, Any]:
 def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | None, fmt: str = "jsonl", *,
               history: Path | None = None, replace_run: bool = False, wait: float = 0.0,
               pack: RulePack | None = None, rule_ids: set[str] | None = None, region: str = "CN",
-              max_reject_share: float | None = None, **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
+              max_reject_share: float | None = None, allow_empty: bool = True,
+              **kwargs: Any) -> tuple[ScoreResult, dict[str, Path]]:
     """``fraudrules score``: score, write the outputs as they come, then commit to the history store.
 
     The store changes only after every output file is in place, and then in one atomic step: a run
     that dies before that leaves it as it was, and running it again gives the same bytes. With
     ``max_reject_share``, an input with a larger share of rejects fails the run (RejectsError) after
-    the outputs are written (rejects.csv says why) and before the store changes.
+    the outputs are written (rejects.csv says why) and before the store changes. ``allow_empty=False``: a run
+    that scored no record fails the same way (NothingScoredError), and the store does not change.
     """
     pack = pack or load_pack(rules_dir, tests=False)
     plan = compile_pack(pack, region, rule_ids)
@@ -620,6 +622,8 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
         paths = outputs.finish(result) if outputs is not None else {}
         if max_reject_share is not None:
             check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
+        if not allow_empty:
+            check_scored(result.records.inputs, paths.get("late"))
         if run is not None:
             run.commit(result)
     finally:
@@ -674,6 +678,30 @@ def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path
     where = f"; the reasons are in {rejects_file}" if rejects_file else "; run with --out to see why in rejects.csv"
     raise RejectsError(f"more than {max_share:.0%} of the records were rejected: {listed}{where}. A wrong "
                        f"file, stream or mapping? --accept-rejects scores such inputs anyway")
+
+
+class NothingScoredError(InputError):
+    """A run that scored no record: more likely an export that failed upstream, or a day the history store
+    has scored already, than a day without records."""
+
+
+def check_scored(inputs: list[InputStats], late_file: Path | None = None) -> None:
+    """NothingScoredError when no input had a record to score: each was empty, or its records were late or
+    left out by the mapping. Rejects are :func:`check_rejects`' to judge (``--accept-rejects`` accepts a run of
+    nothing else), so a run that rejected a record is not empty."""
+    if any(s.scored or s.rejected for s in inputs):
+        return
+    read = sum(s.read for s in inputs)
+    if not read:
+        what = "the inputs hold no records (" + "; ".join(f"{s.path}: empty" for s in inputs) + ")"
+    else:
+        parts = [f"{n:,} {label}" for n, label in (
+            (sum(s.late for s in inputs), "were at or before the history's high-water mark"
+             + (f" (listed in {late_file})" if late_file else "")),
+            (sum(s.filtered for s in inputs), "were left out by the mapping's where")) if n]
+        what = f"of the {read:,} records read, " + ", ".join(parts)
+    raise NothingScoredError(f"nothing was scored: {what}. An export that failed, or a day scored already? "
+                             f"--allow-empty accepts a run without records")
 
 
 def late_frame(late: list[LateRecord]) -> pd.DataFrame:
