@@ -387,20 +387,18 @@ def _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_row
     if importlib.util.find_spec("pyspark") is None:
         err.print("[red]error:[/red] --engine spark needs pyspark: " + escape("pip install 'fraudrules[spark]'"))
         sys.exit(EXIT_USAGE)
-    from .jobs.score import check_rejects, check_scored, summary
+    from .jobs.score import summary
     from .jobs.spark_job import score_spark, spark_session
 
     started = time.perf_counter()
     spark = spark_session(master)
     try:
         result, paths = score_spark(spark, pack, specs, out_dir, mapping=mapping, region=region,
-                                    rule_ids=set(rule_ids) or None, chunk_rows=chunk_rows, **history)
+                                    rule_ids=set(rule_ids) or None, chunk_rows=chunk_rows,
+                                    max_reject_share=_max_reject_share(accept_rejects), allow_empty=allow_empty,
+                                    **history)
         _print_summary(summary(result), time.perf_counter() - started)
         err.print(f"wrote {escape(', '.join(paths.values()))}")
-        if not accept_rejects:
-            check_rejects(result.records.inputs, MAX_REJECT_SHARE, paths["rejects"])
-        if not allow_empty:
-            check_scored(result.records.inputs, paths.get("late"))
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
     except FraudRulesError as exc:

@@ -316,8 +316,9 @@ def test_spark_rejects_an_id_the_store_holds_as_a_local_run_does(spark, sample_d
 
 
 def test_spark_reports_late_records_and_refuses_a_rerun(spark, sample_days, tmp_path):
+    from fraudrules.jobs.score import NothingScoredError
     from fraudrules.jobs.spark_job import score_spark
-    from fraudrules.store.history import HistoryError
+    from fraudrules.store.history import HistoryError, HistoryStore
 
     _days(spark, sample_days[:2], "ll", tmp_path)
     late_day = tmp_path / "late"  # day 2 with two records of day 1 in it: at or before the high-water mark
@@ -339,6 +340,19 @@ def test_spark_reports_late_records_and_refuses_a_rerun(spark, sample_days, tmp_
     with pytest.raises(HistoryError, match="already"):
         score_spark(spark, PACK, specs, tmp_path / "o2", history=tmp_path / "hist")
     assert not (tmp_path / "o2").exists()
+    # day 1's calls again under new ids: every record late, so nothing scored; as a local run, the outputs are
+    # written and the store does not take the run
+    again = tmp_path / "again"
+    again.mkdir()
+    call.assign(id="re-" + call["id"]).to_csv(again / "call.csv", index=False)
+    with HistoryStore(tmp_path / "hist") as store:
+        runs = list(store.runs)
+    with pytest.raises(NothingScoredError, match=f"of the {len(call):,} records read, {len(call):,} were at or before"):
+        score_spark(spark, PACK, parse_inputs([str(again)], PACK.schema), tmp_path / "o3", history=tmp_path / "hist",
+                    allow_empty=False)
+    assert len(pd.read_parquet(tmp_path / "o3" / "late")) == len(call)
+    with HistoryStore(tmp_path / "hist") as store:
+        assert store.runs == runs and len(runs) == 3  # two days, and the day with two late records
 
 
 def test_cli_spark_with_history_refuses_an_input_already_committed(sample_days, tmp_path):

@@ -620,10 +620,7 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
                 outputs.abort(exc)
             raise
         paths = outputs.finish(result) if outputs is not None else {}
-        if max_reject_share is not None:
-            check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
-        if not allow_empty:
-            check_scored(result.records.inputs, paths.get("late"))
+        check_run(result, paths, max_reject_share, allow_empty)
         if run is not None:
             run.commit(result)
     finally:
@@ -702,6 +699,16 @@ def check_scored(inputs: list[InputStats], late_file: Path | None = None) -> Non
         what = f"of the {read:,} records read, " + ", ".join(parts)
     raise NothingScoredError(f"nothing was scored: {what}. An export that failed, or a day scored already? "
                              f"--allow-empty accepts a run without records")
+
+
+def check_run(result: ScoreResult, paths: dict, max_reject_share: float | None, allow_empty: bool) -> None:
+    """The checks of a run whose outputs are written, before it commits to a history store (every engine's):
+    the share of rejects (unless ``max_reject_share`` is None), and that it scored a record (unless
+    ``allow_empty``). ``paths``: the outputs written, by kind, for the messages to point at."""
+    if max_reject_share is not None:
+        check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
+    if not allow_empty:
+        check_scored(result.records.inputs, paths.get("late"))
 
 
 def late_frame(late: list[LateRecord]) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from ..pack.model import RulePack
 from ..runtime.plan import Plan, compile_pack
 from ..runtime.scoring import decisions
 from ..store.context import ORDER, Context, LateRecord
-from .score import SCORE_OUTPUTS, HistoryRun, ScoreResult, late_frame, summary
+from .score import SCORE_OUTPUTS, HistoryRun, ScoreResult, check_run, late_frame, summary
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -199,13 +199,15 @@ def _spark_schema(schema: pa.Schema):
 def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], out_dir: Path | str, *,
                 mapping: Mapping | None = None, region: str = "CN", rule_ids: set[str] | None = None,
                 chunk_rows: int = 1_000_000, buckets: int | None = None, history: Path | None = None,
-                replace_run: bool = False, wait: float = 0.0) -> tuple[ScoreResult, dict[str, str]]:
+                replace_run: bool = False, wait: float = 0.0, max_reject_share: float | None = None,
+                allow_empty: bool = True) -> tuple[ScoreResult, dict[str, str]]:
     """Score ``inputs`` on ``spark``; write ``out_dir``/{alerts,scored,rejects} (Parquet) and summary.json.
 
     A local ``out_dir`` gets the four as one set, like a local run's (io.output_set, docs/design.md §6):
     Spark writes its datasets into the staging folder, and the set is committed when all are there.
     With ``history``, the run continues from the history store and commits to it after its outputs,
-    exactly as a local ``score --history`` does (docs/design.md §8), plus a ``late`` dataset."""
+    exactly as a local ``score --history`` does (docs/design.md §8), plus a ``late`` dataset. The run's checks
+    (``max_reject_share``, ``allow_empty``: jobs.score.check_run) come after the outputs, before that commit."""
     out = str(out_dir)
     plan = compile_pack(pack, region, rule_ids)
     options = dict(mapping=mapping, region=region, chunk_rows=chunk_rows, buckets=buckets)
@@ -213,7 +215,9 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
         if history is not None:
             raise InputError("--history with --engine spark needs a local --out: the run commits its outputs "
                              "and the store together on this machine")
-        return _score_spark(spark, plan, inputs, out, None, context=None, **options)
+        result, paths = _score_spark(spark, plan, inputs, out, None, context=None, **options)
+        check_run(result, paths, max_reject_share, allow_empty)
+        return result, paths
     run = HistoryRun(history, inputs, plan, replace_run, wait) if history is not None else None
     try:
         outputs = [*OUTPUTS, "late"] if run is not None else list(OUTPUTS)
@@ -225,13 +229,14 @@ def score_spark(spark: SparkSession, pack: RulePack, inputs: list[InputSpec], ou
         except BaseException:
             outset.abort()
             raise
+        paths = {**{name: str(outset.target(name)) for name in outputs}, "summary": str(outset.target("summary.json"))}
+        check_run(result, paths, max_reject_share, allow_empty)
         if run is not None:
             run.commit(result)
     finally:
         if run is not None:
             run.close()
-    paths = {name: str(outset.target(name)) for name in outputs}
-    return result, {**paths, "summary": str(outset.target("summary.json"))}
+    return result, paths
 
 
 def _context_rows(plan: Plan, context: Context, wide: pa.Schema) -> pa.Table:
