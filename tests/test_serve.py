@@ -142,10 +142,17 @@ def test_bad_records_422_with_the_rejects_reason_and_counted(tmp_path):
         assert r.json()["errors"][0]["reason"] == "ts: bad timestamp 'yesterday'"
         assert "unknown or missing stream 'fax'" in r.json()["errors"][1]["reason"]
         assert c.post("/v1/records", content=b"{not json", headers=AUTH).status_code == 400
+        # nesting deeper than Python's parser recurses: bad JSON like any other, not a 500
+        r = c.post("/v1/records", content=b"[" * 100_000, headers=AUTH)
+        assert r.status_code == 400 and r.json() == {"detail": "invalid JSON: nested too deeply"}
+        r = c.post("/v1/records", content=b'{"records": {"stream": "payment"}}', headers=AUTH)
+        assert r.status_code == 422
+        assert r.json()["errors"] == [{"index": 0, "id": None, "reason": "records is an object"}]
         assert svc.next_seq == 0
         metrics = c.get("/metrics", headers=AUTH).text
-        assert "fraudrules_rejects_total 3" in metrics
-        assert 'fraudrules_http_requests_total{endpoint="records",code="422"} 2' in metrics
+        assert "fraudrules_rejects_total 4" in metrics
+        assert 'fraudrules_http_requests_total{endpoint="records",code="422"} 3' in metrics
+        assert 'fraudrules_http_requests_total{endpoint="records",code="400"} 2' in metrics
 
 
 def test_decisions_equal_batch_score_on_the_samples(tmp_path, samples_records, batch_scored):

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -427,6 +427,16 @@ def json_kind(ftype: str, lenient: bool) -> str:
 
 _WANT = {"text": "text", "number": "a number", "bool": "true/false", "timestamp": "a timestamp string",
          "any": "a single value"}
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` of untrusted text (a record line, a message, a request body). Python's parser recurses
+    once per level of nesting, so ``[[[...`` 100,000 deep raises RecursionError: here that is a ValueError
+    ("nested too deeply"), as any other invalid JSON is, and every caller rejects it with the same reason."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def json_type(v: object) -> str:

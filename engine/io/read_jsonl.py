@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from ..errors import InputError
-from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type
+from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type, loads_json
 from .raw import (
     BLOCK_BYTES,
     LONG_RECORD_BYTES,
@@ -161,15 +160,12 @@ class JsonlReader:
                 for i in np.flatnonzero(good):
                     raw = data[starts[lo + i]: ends[lo + i]]
                     try:
-                        obj = json.loads(raw)
+                        obj = loads_json(raw)
                     except ValueError as exc:
                         msg = getattr(exc, "msg", str(exc))
                         col = getattr(exc, "colno", None)
                         where = f" (column {col})" if col else ""
                         rejects.append((int(lines[lo + i]), f"invalid JSON: {msg}{where}"))
-                        continue
-                    except RecursionError:  # Python's parser recurses per level of nesting
-                        rejects.append((int(lines[lo + i]), "invalid JSON: nested too deeply"))
                         continue
                     if not isinstance(obj, dict):
                         rejects.append((int(lines[lo + i]), f"not a JSON object (got {json_type(obj)})"))

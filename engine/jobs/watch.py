@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import FraudRulesError, InputError
 from ..executors.stream import StreamExecutor
+from ..io.convert import loads_json
 from ..io.files import fsync_dir
 from ..lang.expr import DURATION_UNITS
 from ..runtime.alerts import alert_line, iso_utc
@@ -291,12 +292,9 @@ class StreamRun:
                 self._reject_line(pos, "an empty message", "")
             return None
         try:
-            obj = json.loads(text)
+            obj = loads_json(text)
         except ValueError as exc:
             self._reject_line(pos, f"invalid JSON: {exc}", text)
-            return None
-        except RecursionError:
-            self._reject_line(pos, "invalid JSON: nested too deeply", text)
             return None
         if not isinstance(obj, dict):
             self._reject_line(pos, "not a JSON object", text)

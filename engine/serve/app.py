@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
+from ..io.convert import json_type, loads_json
 from .service import DecisionService
 
 MAX_BODY = 1 << 20  # bytes
@@ -145,11 +146,15 @@ def create_app(service: DecisionService, token: str, *, max_body: int = MAX_BODY
         except _TooLarge:
             return answer({"detail": f"request body larger than {max_body} bytes"}, 413)
         try:
-            data = json.loads(body)
+            data = loads_json(body)
         except ValueError as exc:
             return answer({"detail": f"invalid JSON: {exc}"}, 400)
-        if isinstance(data, dict) and "stream" not in data and isinstance(data.get("records"), list):
+        if isinstance(data, dict) and "stream" not in data and "records" in data:
             recs, batch = data["records"], True
+            if not isinstance(recs, list):  # not a record without a stream: a batch of the wrong shape
+                metrics.rejects += 1
+                return answer({"detail": "expected {\"records\": [...]}: records must be a list of record objects",
+                               "errors": [{"index": 0, "id": None, "reason": f"records is {json_type(recs)}"}]}, 422)
         elif isinstance(data, dict):
             recs, batch = [data], False
         else:
