@@ -233,3 +233,26 @@ def test_spark_without_pyspark_names_the_extra_to_install(tmp_path, monkeypatch,
                   standalone_mode=False)
     assert exit_info.value.code == 2
     assert "pip install 'fraudrules[spark]'" in capsys.readouterr().err
+
+
+def test_the_tuning_examples_of_the_help_and_the_docs_name_params_of_the_shipped_pack(tmp_path):
+    """Every ``--set RULE.param=`` and ``--sweep RULE.param=`` shown to a user must work as written on the shipped
+    pack; TF-MULE-001 is the example everywhere, so it declares the params the examples tune."""
+    import re
+
+    from fraudrules.pack.loader import load_pack
+
+    params = {r.id: set(r.params) for r in load_pack(REPO / "rules").rules}
+    shown = set()
+    for doc in ("engine/cli.py", "README.md", "docs/rules.md"):
+        shown |= set(re.findall(r"--(?:set|sweep) (TF-[A-Z]+-\d+)\.(\w+)=", (REPO / doc).read_text(encoding="utf-8")))
+    assert shown >= {("TF-MULE-001", "min_payers"), ("TF-MULE-001", "window")}
+    assert {(rule, p) for rule, p in shown if p not in params.get(rule, ())} == set()
+
+    def mule_alerts(*args):
+        proc = run("score", SAMPLES, "--out", tmp_path / "out", "-q", "--rule", "TF-MULE-001", *args)
+        assert proc.returncode == 0, proc.stderr
+        return (tmp_path / "out" / "alerts.jsonl").read_text().count("\n")
+
+    # the params are the rule's thresholds: raising the floor fires fewer, as the example expects
+    assert mule_alerts() > mule_alerts("--set", "TF-MULE-001.min_payers=8") > 0
