@@ -94,6 +94,17 @@ def test_unused_lists_and_macros_are_warnings(tmp_path):
     assert has(found, "macro overseas() is not used", "warning")
 
 
+def test_linting_some_files_does_not_call_what_the_other_rules_use_unused(tmp_path):
+    """``fraudrules lint rules/payments/x.yaml`` loads that rule alone: a list that another rule reads (or no rule
+    does) cannot be judged from it, and twelve warnings about the shipped lists buried the one finding."""
+    pack = make_pack(tmp_path, {"uses": rule(id="R-1", where="payee_account in @watched"), "other": rule(id="R-2")},
+                     {"watched": "kind: exact\nvalues: [a]\n", "spare": "kind: exact\nvalues: [b]\n"}, macros=True)
+    one = [str(f) for f in lint_pack(pack, [pack / "other.yaml"])]
+    assert not has(one, "is not used by any rule"), one
+    whole = [str(f) for f in lint_pack(pack)]
+    assert has(whole, "list @spare is not used", "warning") and not has(whole, "list @watched")
+
+
 def test_experimental_rules_need_no_tests(tmp_path):
     assert findings(tmp_path, {"r": rule(status="experimental", extra="")}) == []
 

@@ -735,7 +735,7 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
         seen[rule.id] = rule
         rules.append(rule)
 
-    pack = RulePack(root, schema, rules, lists, macros, policy, pack_digest(root))
+    pack = RulePack(root, schema, rules, lists, macros, policy, pack_digest(root), partial=only is not None)
     if check:
         errors.extend(check_pack(pack))
     if errors:

@@ -216,6 +216,8 @@ class RulePack:
     macros: dict[str, Macro]
     policy: Policy
     digest: str  # sha256 over every file of the pack
+    # only some of its rule files were loaded (load_pack's ``only``): what no loaded rule uses may be used by others
+    partial: bool = False
     # what is costly to derive from the pack, built once: list matchers by (id of the list, region),
     # each kept with its list. Packs made from this one with dataclasses.replace share it.
     cache: dict = field(default_factory=dict, repr=False, compare=False)
