@@ -432,6 +432,15 @@ def _print_summary(s: dict, elapsed: float) -> None:
               f"{s['alerts']:,} alerts ({sev}); decisions: {dec}")
 
 
+def _pack_as_path(paths: tuple[str, ...], rules: str) -> tuple[tuple[str, ...], str]:
+    """``lint DIR`` and ``test DIR`` where DIR is a whole pack (it holds streams.yaml) and --rules is not given:
+    DIR is the pack, as ``--rules DIR`` (else the default ./rules would be the pack, and DIR not in it)."""
+    source = click.get_current_context().get_parameter_source("rules")
+    if len(paths) == 1 and source == click.core.ParameterSource.DEFAULT and (Path(paths[0]) / "streams.yaml").is_file():
+        return (), paths[0]
+    return paths, rules
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
@@ -445,8 +454,11 @@ def lint(paths, rules) -> None:
     Examples:
       fraudrules lint                    # the whole pack in rules/
       fraudrules lint rules/payments/structuring.yaml
+      fraudrules lint bench/packs/other/ # another pack: a folder that holds streams.yaml
     """
     from .pack.lint import lint_and_load
+
+    paths, rules = _pack_as_path(paths, rules)
 
     findings, pack = lint_and_load(Path(rules), [Path(p) for p in paths])
     for f in findings:
@@ -480,8 +492,11 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
       fraudrules test
       fraudrules test rules/telecom/wangiri.yaml
       fraudrules test rules/payments/mule_fan_in.yaml --set TF-MULE-001.min_payers=8
+      fraudrules test ../rules-v1/        # another pack: a folder that holds streams.yaml
     """
     from .jobs.rule_tests import EXECUTORS, run_rule_tests
+
+    paths, rules = _pack_as_path(paths, rules)
 
     root = Path(rules).resolve()
     for p in paths:  # a file outside the pack would select no rule, and 0 rules would pass

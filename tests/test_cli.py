@@ -256,3 +256,20 @@ def test_the_tuning_examples_of_the_help_and_the_docs_name_params_of_the_shipped
 
     # the params are the rule's thresholds: raising the floor fires fewer, as the example expects
     assert mule_alerts() > mule_alerts("--set", "TF-MULE-001.min_payers=8") > 0
+
+
+@pytest.mark.parametrize("command", ["lint", "test"])
+def test_a_pack_folder_given_as_the_path_is_the_pack(tmp_path, command):
+    """``fraudrules lint my-pack/`` checks that pack, as ``--rules my-pack/`` does, rather than looking for the
+    folder's files in ./rules; with --rules given, a path stays a path (test runs only rules of that pack)."""
+    pack = tmp_path / "my-pack"
+    shutil.copytree(REPO / "rules", pack)
+    (pack / "payments" / "structuring.yaml").write_text(
+        (pack / "payments" / "structuring.yaml").read_text().replace("where: >-\n  ", "where: >-\n  amout > 1 and ", 1))
+    proc = run(command, pack, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "structuring.yaml" in proc.stderr and "unknown field 'amout'" in proc.stderr
+    assert "rule pack folder not found" not in proc.stderr
+    if command == "test":
+        proc = run(command, pack, "--rules", REPO / "rules", cwd=tmp_path)
+        assert proc.returncode == 2 and "is not in the rule pack" in proc.stderr
