@@ -353,8 +353,8 @@ def test_jsonl_with_numbers_written_as_strings_stays_on_arrow_and_agrees_with_pe
              for i, a in enumerate(["1.5", "abc", "", " 7 ", "1e400", "nan", "12", None, "-3.25", "0x10"])]
     path = write(tmp_path, "payment.jsonl", "\n".join(lines) + "\n")
     loads = []
-    real_loads = read_jsonl.json.loads
-    monkeypatch.setattr(read_jsonl.json, "loads", lambda raw, **kw: loads.append(raw) or real_loads(raw, **kw))
+    real_loads = json.loads  # what the per-line path calls (through io.convert.loads_json)
+    monkeypatch.setattr(json, "loads", lambda raw, **kw: loads.append(raw) or real_loads(raw, **kw))
     fast = read(path)
     assert loads == []  # no line parsed one by one
     monkeypatch.setattr(read_jsonl.JsonlReader, "_arrow", lambda self, buffer: (_ for _ in ()).throw(
