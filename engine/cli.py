@@ -235,7 +235,9 @@ def score(inputs, rules, map_file, out_dir, fmt, region, rule_ids, chunk_rows, h
     """Score record files: every record gets a risk score and a decision.
 
     INPUTS are files given as STREAM=PATH, files named after their stream
-    (call.csv, payment.parquet, sms.jsonl, ...), or folders of such files.
+    (call.csv, payment.parquet, sms.jsonl, call_2026-03-01.csv, ...), or
+    folders of such files (a data file named after no stream is skipped, with
+    a warning).
 
     \b
     Examples:
@@ -294,7 +296,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
            history_wait, memory_rows, spill_dir, jobs, fail_on_alerts, quiet, accept_rejects, allow_empty, param_sets,
            list_files, engine, spark_master) -> None:
     from .io.mapping import load_mapping
-    from .io.records import parse_inputs
+    from .io.records import parse_inputs, skipped_in_folders
     from .jobs.score import score_job, summary
     from .runtime.alerts import alert_fields
 
@@ -314,6 +316,9 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
     if history and not out_dir:
         err.print("[red]error:[/red] --history needs --out: a run commits to the history only after its outputs")
         sys.exit(EXIT_USAGE)
+    for skipped in skipped_in_folders(list(inputs), specs):  # data a folder holds that this run does not score
+        err.print(f"[yellow]warning:[/yellow] {escape(str(skipped))} is not read: its name is no stream's (call.csv, "
+                  f"call_2026-03-01.csv; or give it as STREAM=PATH)")
     if engine == "spark":
         _score_spark(pack, specs, mapping, out_dir, fmt, region, rule_ids, chunk_rows, spark_master,
                      fail_on_alerts, accept_rejects, allow_empty, history=Path(history) if history else None,

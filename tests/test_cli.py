@@ -155,6 +155,18 @@ def test_an_empty_input_beside_others_is_a_warning(tmp_path):
     assert "call.csv holds no records" not in proc.stderr
 
 
+def test_a_data_file_a_folder_holds_but_no_stream_reads_is_a_warning(tmp_path):
+    shutil.copy(SAMPLES / "call.csv", tmp_path / "call_2026-03-01.csv")
+    shutil.copy(SAMPLES / "payment.csv", tmp_path / "payments_2026-03-01.csv")  # plural: no stream's name
+    proc = run("score", tmp_path, "--out", tmp_path / "out", "-q")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stderr.replace("\n", "")
+    assert f"warning: {tmp_path / 'payments_2026-03-01.csv'} is not read" in text
+    assert "call_2026-03-01.csv is not read" not in text
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [(Path(i["path"]).name, i["stream"]) for i in summary["inputs"]] == [("call_2026-03-01.csv", "call")]
+
+
 def test_a_missing_rule_pack_says_how_to_name_one(tmp_path):
     """Run outside the repository, --rules' default (./rules) is not there: the error names the folder it looked
     for and the option, not only that something was not found."""

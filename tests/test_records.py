@@ -691,6 +691,29 @@ def test_stream_path_and_directory_inputs(tmp_path):
     assert rs.tables["call"].seq.tolist() == [0]
 
 
+def test_daily_exports_named_after_a_stream_and_a_date_are_that_streams(tmp_path):
+    """Operators name a day's file call_2026-03-01.csv or SMS-20260301.jsonl.gz: a folder of them is read by
+    stream in name order, and a data file named after no stream is listed, not dropped without a word."""
+    d = tmp_path / "day"
+    d.mkdir()
+    for name in ("call_2026-03-01.csv", "call_2026-03-02.csv", "sim_event.0301.csv", "payments_0301.csv",
+                 "labels.csv", "callers.csv"):
+        write(d, name, "id,ts\n")
+    with gzip.open(d / "SMS-20260301.jsonl.gz", "wt") as fh:
+        fh.write('{"id": "s1", "ts": "2026-03-01T09:00:00Z"}\n')
+    specs = parse_inputs([str(d)], SCHEMA)
+    assert [(s.path.name, s.stream, s.format) for s in specs] == [
+        ("SMS-20260301.jsonl.gz", "sms", "jsonl"), ("call_2026-03-01.csv", "call", "csv"),
+        ("call_2026-03-02.csv", "call", "csv"), ("sim_event.0301.csv", "sim_event", "csv")]
+    assert [p.name for p in rec.skipped_in_folders([str(d)], specs)] == ["callers.csv", "labels.csv",
+                                                                          "payments_0301.csv"]
+    assert [s.stream for s in parse_inputs([str(d / "call_2026-03-02.csv")], SCHEMA)] == ["call"]
+    # the longest stream name a file's name starts with, then a separator
+    assert rec.stream_of_name("sim_event_0301", ["sim", "sim_event"]) == "sim_event"
+    assert rec.stream_of_name("sim_0301", ["sim", "sim_event"]) == "sim"
+    assert rec.stream_of_name("simulated", ["sim"]) is None
+
+
 def test_inputs_that_cannot_be_read_are_input_errors(tmp_path):
     other = write(tmp_path, "export.csv", "id,ts\n")
     with pytest.raises(InputError, match="cannot tell which stream"):

@@ -50,7 +50,7 @@ depend on the path taken, on the block size or on ``chunk_rows``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +100,38 @@ def _split_ext(path: Path) -> tuple[str, str | None]:
     return path.stem, None
 
 
+_NAME_SEPARATORS = ("_", "-", ".")
+
+
+def stream_of_name(stem: str, streams: Iterable[str]) -> str | None:
+    """The stream a file is named after: its stem is the stream's name, or starts with it and a separator
+    (``call_2026-03-01``, ``payment-20260301``, ``SMS.part1``: daily exports carry a date), in any case.
+    The longest name wins (``sim_event_0301`` is sim_event's even beside a stream named ``sim``)."""
+    lower = stem.lower()
+    best = None
+    for name in streams:
+        n = name.lower()
+        if (lower == n or (lower.startswith(n) and lower[len(n):len(n) + 1] in _NAME_SEPARATORS)) \
+                and (best is None or len(name) > len(best)):
+            best = name
+    return best
+
+
+def skipped_in_folders(args: list[str], specs: list[InputSpec]) -> list[Path]:
+    """The data files (.csv, .jsonl, .parquet ...) in the folders among ``args`` that ``specs`` do not read: named
+    after no stream, so :func:`parse_inputs` left them out. A caller says so: a day's payment file named
+    ``payments_0301.csv`` would otherwise go unscored without a word."""
+    read = {spec.path for spec in specs}
+    out = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            out.extend(child for child in sorted(path.iterdir(), key=lambda p: p.name)
+                       if child.is_file() and not child.name.startswith(".") and _split_ext(child)[1] is not None
+                       and child not in read)
+    return out
+
+
 def _format_of(path: Path, mapping: Mapping | None = None) -> str:
     if mapping is not None and mapping.format:
         return mapping.format
@@ -115,8 +147,9 @@ def parse_inputs(args: list[str], schema: Schema, *, mapping: Mapping | None = N
 
     - ``STREAM=PATH``: PATH read natively into STREAM.
     - a directory: its files named after streams (``call.csv``,
-      ``payment.parquet``, ``sms.jsonl`` ...), sorted by name; other files
-      (``labels.csv``, ``README``) are skipped.
+      ``payment.parquet``, ``sms.jsonl``, ``call_2026-03-01.csv`` ...: :func:`stream_of_name`),
+      sorted by name; other files (``labels.csv``, ``README``) are skipped
+      (:func:`skipped_in_folders` lists the data files among them).
     - a file: with a ``mapping``, read through it (stream None); without, its
       name must be a stream's (``call.csv``) or it is an InputError.
 
@@ -167,21 +200,23 @@ def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> l
                 if child.name.startswith(".") or not child.is_file():
                     continue
                 stem, fmt = _split_ext(child)
-                if fmt is not None and stem in streams:
-                    found.append(InputSpec(child, stem, fmt))
+                stream = stream_of_name(stem, streams) if fmt is not None else None
+                if stream is not None:
+                    found.append(InputSpec(child, stream, fmt))
             if not found:
-                raise InputError(f"{path}: no files named after a stream (expected e.g. "
-                                 f"call.csv, payment.parquet, sms.jsonl; streams: {', '.join(streams)})")
+                raise InputError(f"{path}: no files named after a stream (expected e.g. call.csv, "
+                                 f"call_2026-03-01.csv, payment.parquet, sms.jsonl; streams: {', '.join(streams)})")
             specs.extend(found)
         elif path.is_file():
             if mapping is not None:
                 specs.append(InputSpec(path, None, _format_of(path, mapping)))
                 continue
-            stem, fmt = _split_ext(path)
-            if stem not in streams:
+            stream = stream_of_name(_split_ext(path)[0], streams)
+            if stream is None:
                 raise InputError(f"{path}: cannot tell which stream this is: name the file after a stream "
-                                 f"({', '.join(streams)}), write STREAM={path}, or give a mapping file")
-            specs.append(InputSpec(path, stem, _format_of(path)))
+                                 f"({', '.join(streams)}, or e.g. call_2026-03-01.csv), write STREAM={path}, "
+                                 f"or give a mapping file")
+            specs.append(InputSpec(path, stream, _format_of(path)))
         else:
             raise InputError(f"{path}: no such file or directory")
     return specs
