@@ -46,7 +46,10 @@ def parse_ts(value: object) -> Ts | None:
     if isinstance(value, dt.datetime):
         d = value
     else:
-        d = dt.datetime.fromisoformat(str(value).strip())
+        text = str(value).strip()
+        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat takes no Z (3.11 does)
+            text = text[:-1] + "+00:00"
+        d = dt.datetime.fromisoformat(text)
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone.utc)
     delta = d - _EPOCH
