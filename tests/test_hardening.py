@@ -122,6 +122,24 @@ def test_hostile_json_values_are_rejects_with_reasons(tmp_path):
     assert rs.inputs[0].read == 14 and rs.inputs[0].scored == 10
 
 
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_json_nesting_has_one_bound_on_every_python(as_bytes):
+    """Python 3.11's parser gives up at ~1,000 levels and 3.12's does not: the bound is the engine's own, so a line
+    is the same reject on every machine. Brackets inside strings are text, not nesting."""
+    from fraudrules.io.convert import MAX_JSON_DEPTH, loads_json
+
+    def parse(s: str):
+        return loads_json(s.encode() if as_bytes else s)
+
+    n = MAX_JSON_DEPTH - 1  # the object itself is the first level
+    assert parse('{"a": ' + "[" * n + "]" * n + "}") == json.loads('{"a": ' + "[" * n + "]" * n + "}")
+    for deeper in ('{"a": ' + "[" * (n + 1) + "]" * (n + 1) + "}", "[" * 150 + "]" * 150, "{" * 5000):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            parse(deeper)
+    brackets_as_text = json.dumps({"a": "[{" * 500, "b": '\\"[[', "c": [[1]]})
+    assert parse(brackets_as_text) == json.loads(brackets_as_text)
+
+
 def test_watch_rejects_what_score_rejects_and_goes_on(tmp_path):
     good = [json.dumps({"stream": "payment", "id": f"q{i}", "ts": f"2026-03-01T00:00:{i:02d}Z"}) for i in range(3)]
     bad = [b'{"stream":"payment","id":"u1","ts":"2026-03-01T00:01:00Z","payer_account":"\xff"}',
