@@ -922,3 +922,27 @@ def test_fuzz_expressions_parse_or_fail_with_a_position(text):
         parse_expr(text)
     except ExprSyntaxError as exc:
         assert 0 <= exc.offset <= len(text)
+
+
+def test_hour_and_weekday_at_the_ends_of_the_timestamp_range(tmp_path):
+    """The first and last nanoseconds int64 holds are valid times: hour() and weekday() read them in any zone
+    (numpy 2.5 overflowed converting the first to microseconds: an internal error, exit 3, found by test_fuzz_csv
+    on a Python 3.12 install)."""
+    from fraudrules.io.records import records_from_dicts
+    from fraudrules.jobs.score import evaluate
+    from fraudrules.runtime.alerts import alert_line
+    from fraudrules.runtime.plan import compile_pack
+    from tests.helpers import make_pack
+
+    pack = make_pack(tmp_path, {"edge": RULE.replace("T-1", "F-EDGE").format(
+        where='hour(ts, "Asia/Shanghai") == 8 and weekday(ts) == 2 and hour(ts) == 0', extra="")})
+    plan = compile_pack(load_pack(pack), "CN")
+    recs = [{"stream": "payment", "id": "first", "ts": "1677-09-21T00:12:43.145224193Z", "payer_account": "A",
+             "amount": 1},
+            {"stream": "payment", "id": "last", "ts": "2262-04-11T23:47:16.854775807Z", "payer_account": "B",
+             "amount": 1}]
+    rs = records_from_dicts(recs, plan.schema, region="CN")
+    assert not rs.rejects
+    alerts = [json.loads(alert_line(a)) for a in evaluate(plan, rs)[0]]
+    # 1677-09-21 was a Tuesday: 00:12 UTC is 08:12 in Shanghai (LMT +08:05:43 before 1901, still hour 8)
+    assert [a["record_id"] for a in alerts] == ["first"]

@@ -163,7 +163,10 @@ def _local(args: list[Vec], tz: object) -> pd.DatetimeIndex:
     import pandas as pd
 
     with np.errstate(invalid="ignore"):  # a null row's filler need not be a time: its hour is dropped
-        micros = args[0].values.astype("datetime64[ns]").astype("datetime64[us]")
+        nanos = args[0].values.astype("datetime64[ns]").view(np.int64)
+    # floor division, not astype("datetime64[us]"): numpy 2.5 raises OverflowError converting the first
+    # nanoseconds of the range (1677-09-21T00:12:43.145224193Z) that way, where 2.4 floors them
+    micros = (nanos // 1000).view("datetime64[us]")
     return pd.DatetimeIndex(micros).tz_localize("UTC").tz_convert(str(tz))
 
 

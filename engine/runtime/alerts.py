@@ -34,7 +34,8 @@ AFTER_ALL = 1 << 62  # an absence alert's total-order place: after every record 
 def iso_utc(ns: np.ndarray) -> list[str]:
     """ISO 8601 UTC strings, with fractions only where a value has them."""
     ns = np.asarray(ns, dtype=np.int64)
-    whole = np.datetime_as_string(ns.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
+    # floor division, not astype("datetime64[s]"): numpy 2.5 overflows converting the range's first nanoseconds
+    whole = np.datetime_as_string((ns // NS).view("datetime64[s]"), unit="s")
     frac = ns % NS
     out = []
     for w, f in zip(whole.tolist(), frac.tolist()):
