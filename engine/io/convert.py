@@ -452,30 +452,28 @@ def loads_json(text: str | bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+_DEPTH_STEP = np.zeros(256, dtype=np.int8)
+_DEPTH_STEP[[ord("["), ord("{")]] = 1
+_DEPTH_STEP[[ord("]"), ord("}")]] = -1
+
+
 def _json_depth(text: str) -> int:
-    """The deepest nesting of arrays and objects in JSON text, brackets inside strings left out; it stops
-    counting past MAX_JSON_DEPTH."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "[" or ch == "{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_JSON_DEPTH:
-                    break
-        elif ch == "]" or ch == "}":
-            depth -= 1
-    return deepest
+    """The deepest nesting of arrays and objects in JSON text, brackets inside strings left out. Over the bytes
+    in numpy, no regex and no loop in Python: a 16 MiB line in a fraction of a second whatever it holds (a
+    backtracking regex for strings is quadratic on a run of escaped quotes)."""
+    b = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    if not len(b):
+        return 0
+    at = np.arange(len(b))
+    # a quote is escaped when an odd run of backslashes ends just before it
+    last_plain = np.maximum.accumulate(np.where(b != ord("\\"), at, -1))
+    run_before = np.empty(len(b), dtype=np.int64)
+    run_before[0] = 0
+    run_before[1:] = at[:-1] - last_plain[:-1]
+    quote = (b == ord('"')) & (run_before % 2 == 0)
+    opened = np.cumsum(quote) - quote  # quotes before each byte: odd inside a string
+    step = np.where(opened % 2 == 0, _DEPTH_STEP[b], 0)
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
 
 
 def json_type(v: object) -> str:
