@@ -946,3 +946,27 @@ def test_hour_and_weekday_at_the_ends_of_the_timestamp_range(tmp_path):
     alerts = [json.loads(alert_line(a)) for a in evaluate(plan, rs)[0]]
     # 1677-09-21 was a Tuesday: 00:12 UTC is 08:12 in Shanghai (LMT +08:05:43 before 1901, still hour 8)
     assert [a["record_id"] for a in alerts] == ["first"]
+
+
+def _depth_of(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth_of, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth_of, value.values()), default=0)
+    return 0
+
+
+_TRICKY_TEXT = st.text(st.sampled_from('[]{}"\\,:aé\n'), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | _TRICKY_TEXT,
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY_TEXT, inner, max_size=4),
+                    max_leaves=40),
+       st.booleans())
+def test_json_depth_counts_nesting_and_not_brackets_in_strings(value, ascii_only):
+    """io.convert's depth over the bytes (escaped quotes, strings, brackets as arrays) against a walk of the
+    parsed value: the bound rejects by nesting, never by what a string holds."""
+    from fraudrules.io.convert import _json_depth
+
+    assert _json_depth(json.dumps(value, ensure_ascii=ascii_only)) == _depth_of(value)
