@@ -117,19 +117,23 @@ def stream_of_name(stem: str, streams: Iterable[str]) -> str | None:
     return best
 
 
+def _data_files(folder: Path) -> Iterator[tuple[Path, str, str]]:
+    """(file, stem, format) of each data file (.csv, .jsonl, .parquet ...) of a folder, in name order; hidden
+    files, subfolders and other files left out."""
+    for child in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not child.name.startswith(".") and child.is_file():
+            stem, fmt = _split_ext(child)
+            if fmt is not None:
+                yield child, stem, fmt
+
+
 def skipped_in_folders(args: list[str], specs: list[InputSpec]) -> list[Path]:
-    """The data files (.csv, .jsonl, .parquet ...) in the folders among ``args`` that ``specs`` do not read: named
-    after no stream, so :func:`parse_inputs` left them out. A caller says so: a day's payment file named
-    ``payments_0301.csv`` would otherwise go unscored without a word."""
+    """The data files in the folders among ``args`` that ``specs`` do not read: named after no stream, so
+    :func:`parse_inputs` left them out. A caller says so: a day's payment file named ``payments_0301.csv``
+    would otherwise go unscored without a word."""
     read = {spec.path for spec in specs}
-    out = []
-    for arg in args:
-        path = Path(arg)
-        if path.is_dir():
-            out.extend(child for child in sorted(path.iterdir(), key=lambda p: p.name)
-                       if child.is_file() and not child.name.startswith(".") and _split_ext(child)[1] is not None
-                       and child not in read)
-    return out
+    return [child for arg in args if Path(arg).is_dir() for child, _, _ in _data_files(Path(arg))
+            if child not in read]
 
 
 def _format_of(path: Path, mapping: Mapping | None = None) -> str:
@@ -196,11 +200,8 @@ def _parse_inputs(args: list[str], schema: Schema, mapping: Mapping | None) -> l
         path = Path(arg)
         if path.is_dir():
             found = []
-            for child in sorted(path.iterdir(), key=lambda p: p.name):
-                if child.name.startswith(".") or not child.is_file():
-                    continue
-                stem, fmt = _split_ext(child)
-                stream = stream_of_name(stem, streams) if fmt is not None else None
+            for child, stem, fmt in _data_files(path):
+                stream = stream_of_name(stem, streams)
                 if stream is not None:
                     found.append(InputSpec(child, stream, fmt))
             if not found:
