@@ -1058,6 +1058,31 @@ def test_cursor_windows_of_the_same_entries_share_them(tmp_path):
     assert [alert_line(a) for a in out] == want
 
 
+def test_a_checkpoint_key_whose_window_holds_no_entry_loads_into_the_states_that_share_it(tmp_path):
+    """A cursor state's checkpoint keeps a key's entries from its cursor's head (_dumped_lists), so a key whose
+    window has moved past all of them is written with no entries. Loaded, the leader holds an empty list, and a
+    follower reading it through its own window (own(): checkpoints, stats) took its first entry: an IndexError
+    at the guard's next snapshot, found by test_absent's checkpoint property. The run goes on as if the key
+    were absent."""
+    plan = compile_pack(load_pack(make_pack(tmp_path, CURSOR_SHARED_RULES)), "CN")
+    recs = [{"stream": "payment", "id": f"p{i}", "ts": f"2026-03-01T08:{i:02d}:00Z", "payer_account": "AB"[i % 2],
+             "payee_account": f"B{i % 5}", "amount": 100 + 50 * (i % 7), "currency": "CNY"} for i in range(40)]
+    want, _ = stream_lines(plan, recs, chunk=10)
+    out, state = _fed_up_to(plan, recs, 20, 10)
+    ex = StreamExecutor(plan)
+    leader = next(spec_signature(s) for s, st in ex._aggs.items() if st.cursors is not None and st.leader is None
+                  and any(other.leader is st for other in ex._aggs.values()))
+    for sig, data in state["aggregates"]:
+        if sig == leader:
+            data.append(["gone", []])  # what _dumped_lists writes for a key whose cursor is past its entries
+    ex.load_state(state)
+    assert ex.state_dict()  # every state's own() over the shared, empty list
+    for i in range(20, len(recs), 10):
+        out.extend(ex.feed_many(recs[i:i + 10]))
+    out.extend(ex.flush())
+    assert [alert_line(a) for a in out] == want
+
+
 def test_no_collection_runs_inside_a_call_and_the_callers_collector_setting_is_kept(samples_records):
     """A release's temporaries die with it, so the executor defers the collector over each call
     (runtime/heap.py::collection_deferred): with a young generation of 50 containers, a plain loop

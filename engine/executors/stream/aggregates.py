@@ -234,7 +234,8 @@ class _Windowed(_Agg):
             return
         lo = self.trim_lo
         for k, ent in self.keys.items():
-            at = bisect_right(ent, lo, key=_TS) if ent[0][0] <= lo else 0
+            # a key may hold no entry: a checkpoint keeps a cursor state's entries from its cursor (_dumped_lists)
+            at = bisect_right(ent, lo, key=_TS) if ent and ent[0][0] <= lo else 0
             if at < len(ent):
                 yield k, ent[at:] if at else ent
 
