@@ -85,9 +85,9 @@ def errors(load_rule, text: str) -> list[str]:
     (TWO_STEPS + ABSENT.replace("within: 30m", "within: 0s"),
      "rule.yaml:19:13: error: absent: within must be longer than 0"),
     (TWO_STEPS + ABSENT.replace("stream: call", "stream: calls"),
-     "rule.yaml:16:5: error: absent: unknown stream 'calls' (streams: call, sms, sim_event, payment)"),
+     "rule.yaml:17:13: error: absent: unknown stream 'calls' (streams: call, sms, sim_event, payment)"),
     (TWO_STEPS + ABSENT.replace("key: caller", "key: imsi"),
-     "rule.yaml:16:5: error: step 'back': key imsi (string) joins the previous step's key 'pay' payer_phone (phone): "
+     "rule.yaml:18:10: error: step 'back': key imsi (string) joins the previous step's key 'pay' payer_phone (phone): "
      "these never hold equal values, so the rule can never match (join a phone field to a phone field, e.g. "
      "payer_phone)"),
     (TWO_STEPS + ABSENT.replace("as: back", "as: pay"), "rule.yaml:16:5: error: alias 'pay' is used twice"),
@@ -97,9 +97,9 @@ def errors(load_rule, text: str) -> list[str]:
     (TWO_STEPS + ABSENT.replace("where: callee in @bank_hotlines", "where: count(1h) > 1"),
      "rule.yaml:20:12: error: aggregate count() is not allowed in absent"),
     (TWO_STEPS + ABSENT + "    follows: pay.amout\n",
-     "rule.yaml:16:5: error: absent: follows: stream 'payment' has no field 'amout'"),
+     "rule.yaml:21:14: error: absent: follows: stream 'payment' has no field 'amout'"),
     (TWO_STEPS + ABSENT + "    follows: cal.callee\n",
-     "rule.yaml:16:5: error: absent: follows: unknown alias 'cal' (steps: call, pay)"),
+     "rule.yaml:21:14: error: absent: follows: unknown alias 'cal' (steps: call, pay)"),
     (TWO_STEPS + ABSENT + "    on: pay\n",
      "rule.yaml:21:5: error: unknown key 'on' in absent (allowed: as, follows, key, stream, where, within)"),
     ("  within: 1h\n  steps:\n    - {as: pay, stream: payment, key: payer_phone, where: amount >= 100}\n" + ABSENT,

@@ -698,28 +698,29 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
         spec = pack.schema.streams.get(step.stream)
         if spec is None:
             errors.append(RuleError(f"unknown stream {step.stream!r} (streams: {', '.join(pack.schema.streams)})",
-                                    step.loc))
+                                    step.at("stream")))
             return [], errors
-        errors.extend(key_problems(spec, step.key, step.loc))
+        errors.extend(key_problems(spec, step.key, step.at("key")))
         if step.alias in seen:
             errors.append(RuleError(f"alias {step.alias!r} is used twice", step.loc))
         if step.follows is not None:
             if i == 0:
-                errors.append(RuleError("the first step cannot follow another", step.loc))
+                errors.append(RuleError("the first step cannot follow another", step.at("follows")))
             else:
                 a, f = step.follows
                 if a not in seen:
                     errors.append(RuleError(f"follows: unknown alias {a!r} (earlier steps: {', '.join(seen)})",
-                                            step.loc))
+                                            step.at("follows")))
                 elif f not in seen[a].fields:
-                    errors.append(RuleError(f"follows: stream {seen[a].name!r} has no field {f!r}", step.loc))
+                    errors.append(RuleError(f"follows: stream {seen[a].name!r} has no field {f!r}", step.at("follows")))
                 else:
-                    errors.extend(_key_join(step.loc, (step.alias, spec, step.key), (a, seen[a], f), "follows"))
+                    errors.extend(_key_join(step.at("follows"), (step.alias, spec, step.key), (a, seen[a], f),
+                                            "follows"))
         elif i > 0:
             prev = rule.steps[i - 1]
             prev_spec = pack.schema.streams.get(prev.stream)
             if prev_spec is not None:
-                errors.extend(_key_join(step.loc, (step.alias, spec, step.key), (prev.alias, prev_spec, prev.key),
+                errors.extend(_key_join(step.at("key"), (step.alias, spec, step.key), (prev.alias, prev_spec, prev.key),
                                         "key"))
         errors.extend(_run_problems(step, spec))
         keys[step.alias] = key_field(spec, step.key)
@@ -737,14 +738,14 @@ def rule_scopes(rule: Rule, pack: RulePack) -> tuple[list[Scope], list[RuleError
         u = rule.unless
         spec = pack.schema.streams.get(u.stream)
         if spec is None:
-            errors.append(RuleError(f"unless: unknown stream {u.stream!r}", u.loc))
+            errors.append(RuleError(f"unless: unknown stream {u.stream!r}", u.at("stream")))
         else:
-            errors.extend(key_problems(spec, u.key, u.loc, "unless: "))
+            errors.extend(key_problems(spec, u.key, u.at("key"), "unless: "))
         if u.on not in seen:
-            errors.append(RuleError(f"unless: 'on' names an unknown alias {u.on!r}", u.loc))
+            errors.append(RuleError(f"unless: 'on' names an unknown alias {u.on!r}", u.at("on")))
         elif spec is not None:
             on = next(s for s in rule.steps if s.alias == u.on)
-            errors.extend(_key_join(u.loc, ("unless", spec, u.key), (u.on, seen[u.on], on.key), "unless"))
+            errors.extend(_key_join(u.at("key"), ("unless", spec, u.key), (u.on, seen[u.on], on.key), "unless"))
     if rule.absent is not None:
         errors.extend(_absent_problems(rule, pack, seen))
     return scopes, errors
@@ -776,8 +777,9 @@ def _absent_problems(rule: Rule, pack: RulePack, seen: dict[str, StreamSpec]) ->
     errors: list[RuleError] = []
     spec = pack.schema.streams.get(a.stream)
     if spec is None:
-        return [RuleError(f"absent: unknown stream {a.stream!r} (streams: {', '.join(pack.schema.streams)})", a.loc)]
-    errors.extend(key_problems(spec, a.key, a.loc, "absent: "))
+        return [RuleError(f"absent: unknown stream {a.stream!r} (streams: {', '.join(pack.schema.streams)})",
+                          a.at("stream"))]
+    errors.extend(key_problems(spec, a.key, a.at("key"), "absent: "))
     if a.alias in seen:
         errors.append(RuleError(f"alias {a.alias!r} is used twice", a.loc))
     for step in rule.steps:  # both came in the same release, and their joins were not built together
@@ -790,15 +792,17 @@ def _absent_problems(rule: Rule, pack: RulePack, seen: dict[str, StreamSpec]) ->
     if a.follows is not None:
         src, f = a.follows
         if src not in seen:
-            errors.append(RuleError(f"absent: follows: unknown alias {src!r} (steps: {', '.join(seen)})", a.loc))
+            errors.append(RuleError(f"absent: follows: unknown alias {src!r} (steps: {', '.join(seen)})",
+                                    a.at("follows")))
         elif f not in seen[src].fields:
-            errors.append(RuleError(f"absent: follows: stream {seen[src].name!r} has no field {f!r}", a.loc))
+            errors.append(RuleError(f"absent: follows: stream {seen[src].name!r} has no field {f!r}", a.at("follows")))
         else:
-            errors.extend(_key_join(a.loc, (a.alias, spec, a.key), (src, seen[src], f), "follows"))
+            errors.extend(_key_join(a.at("follows"), (a.alias, spec, a.key), (src, seen[src], f), "follows"))
     elif rule.steps:
         last = rule.steps[-1]
         if last.alias in seen:
-            errors.extend(_key_join(a.loc, (a.alias, spec, a.key), (last.alias, seen[last.alias], last.key), "key"))
+            errors.extend(_key_join(a.at("key"), (a.alias, spec, a.key), (last.alias, seen[last.alias], last.key),
+                                    "key"))
     return errors
 
 

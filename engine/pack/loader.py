@@ -89,6 +89,11 @@ def _key_loc(node: Node, key: str) -> SourceLocation:
     return node.key_locs.get(key, node.loc)
 
 
+def _value_locs(node: Node, *keys: str) -> dict[str, SourceLocation]:
+    """Where each of ``keys`` has its value in the mapping ``node`` (those it has)."""
+    return {k: v.loc for k in keys if isinstance(v := node.get(k), Node)}
+
+
 def _str(node: Node | None, what: str, errors: _Errors, required: bool = False) -> str:
     if node is None:
         if required:
@@ -275,7 +280,8 @@ def _parse_step(node: Node, index: int, errors: _Errors, single: bool = False, w
             a, f = text.split(".")
             follows = (a, f)
     runs, distinct, distinct_loc = _parse_runs(node, single, errors)
-    return Step(alias, stream, key, where, follows, node.loc, runs, distinct, distinct_loc)
+    return Step(alias, stream, key, where, follows, node.loc, runs, distinct, distinct_loc,
+                _value_locs(node, "stream", "key", "follows"))
 
 
 def _parse_runs(node: Node, single: bool, errors: _Errors) -> tuple[int, str | None, SourceLocation | None]:
@@ -320,7 +326,7 @@ def _parse_absent(node: Node, errors: _Errors) -> Absent | None:
         within = None
     if step is None or within is None:
         return None
-    return Absent(step.alias, step.stream, step.key, step.where, within, step.follows, node.loc)
+    return Absent(step.alias, step.stream, step.key, step.where, within, step.follows, node.loc, step.value_locs)
 
 
 def _parse_tests(node: Node | None, errors: _Errors) -> tuple[RuleTest, ...]:
@@ -498,7 +504,8 @@ def parse_rule(node: Node, path: str) -> tuple[Rule | None, list[RuleError]]:
                     if not ustream or not ukey:
                         errors.add("unless needs 'stream' and 'key'", unode.loc)
                     on = _str(unode.get("on"), "on", errors) or (steps[0].alias if steps else "")
-                    unless = Unless(ustream, ukey, parse_expression(unode.get("where"), "where", errors), on, unode.loc)
+                    unless = Unless(ustream, ukey, parse_expression(unode.get("where"), "where", errors), on, unode.loc,
+                                    _value_locs(unode, "stream", "key", "on"))
             if anode is not None:
                 absent = _parse_absent(anode, errors)
     else:

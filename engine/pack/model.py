@@ -65,6 +65,12 @@ class Step:
     runs: int = 1  # a repeated step: at least this many records pass it (docs/design.md §5)
     distinct: str | None = None  # with runs: the run's records have different non-null values of it
     distinct_loc: SourceLocation | None = None
+    # where the stream, key and follows values are written, so errors about them point there, not at the step
+    value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
+
+    def at(self, name: str) -> SourceLocation:
+        """Where the value of ``name`` (stream, key, follows) is written; the step's own place if unknown."""
+        return self.value_locs.get(name, self.loc)
 
     @property
     def is_run(self) -> bool:
@@ -78,6 +84,10 @@ class Unless:
     where: ExprSource | None
     on: str  # alias whose key the unless record must share
     loc: SourceLocation = SourceLocation("")
+    value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
+
+    def at(self, name: str) -> SourceLocation:
+        return self.value_locs.get(name, self.loc)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,10 @@ class Absent:
     within: float  # seconds, > 0
     follows: tuple[str, str] | None = None  # (earlier alias, its field); default: the last step's key
     loc: SourceLocation = SourceLocation("")
+    value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
+
+    def at(self, name: str) -> SourceLocation:
+        return self.value_locs.get(name, self.loc)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,50 @@ def test_an_unknown_field_without_a_close_name_gets_no_suggestion(load_rule):
         "rule.yaml:6:8: error: unknown field 'zzz' in stream 'payment'"]
 
 
+SEQUENCE = """\
+id: T-2
+title: t
+score: 10
+sequence:
+  within: 1h
+  steps:
+    - as: call
+      stream: {stream}
+      key: callee
+    - as: pay
+      stream: payment
+      key: {key}
+      {follows}
+  unless:
+    stream: call
+    key: {unless_key}
+    on: {on}
+"""
+FINE = {"stream": "call", "key": "payer_phone", "follows": "", "unless_key": "caller", "on": "call"}
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"key": "payer_acount"}, "rule.yaml:12:12: error: stream 'payment' has no key field 'payer_acount'; "
+                              "did you mean 'payer_account'?"),
+    ({"key": "payer_account"}, "rule.yaml:12:12: error: step 'pay': key payer_account (string) joins the previous "
+                               "step's key 'call' callee (phone)"),
+    ({"stream": "calls"}, "rule.yaml:8:15: error: unknown stream 'calls' (streams: call, sms, sim_event, payment)"),
+    ({"follows": "follows: call.calee"}, "rule.yaml:13:16: error: follows: stream 'call' has no field 'calee'"),
+    ({"follows": "follows: cal.callee"}, "rule.yaml:13:16: error: follows: unknown alias 'cal'"),
+    ({"unless_key": "calee"}, "rule.yaml:16:10: error: unless: stream 'call' has no key field 'calee'"),
+    ({"on": "cal"}, "rule.yaml:17:9: error: unless: 'on' names an unknown alias 'cal'"),
+])
+def test_errors_about_a_steps_stream_key_or_follows_point_at_that_value(load_rule, change, error):
+    """Not at the step (or, for a single-stream rule, at the rule's first line): at the value to fix."""
+    found = errors(load_rule, SEQUENCE.format(**{**FINE, **change}))
+    assert any(e.startswith(error) for e in found), found
+
+
+def test_a_single_stream_rules_key_error_points_at_its_key(load_rule):
+    assert errors(load_rule, SINGLE.format(where="amount > 1").replace("payer_account", "payer_acount")) == [
+        "rule.yaml:5:6: error: stream 'payment' has no key field 'payer_acount'; did you mean 'payer_account'?"]
+
+
 @pytest.mark.parametrize("where, error", [
     ("count(amount, 1h) > 1", "6:8: error: count() takes 1 argument(s): count(window), optional where=..."),
     ("sum(1h) > 1", "6:8: error: sum() takes 2 argument(s): sum(x, window), optional where=..."),
