@@ -255,6 +255,50 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
 
 
+def test_a_reload_frees_the_durable_rules_memory_of_the_pack_it_replaces(tmp_path, samples_records, monkeypatch):
+    """durable-rules never frees a ruleset or its sessions: each reload kept the old pack's sequence facts in C
+    memory until the process ended. The old executor's host frees them once it is garbage, the refused
+    reload's at once."""
+    import gc
+    import shutil
+
+    from fraudrules.executors.stream import durable as durable_mod
+
+    freed: list[int] = []
+    engine = durable_mod.durable_rules_engine
+    real = engine.delete_ruleset
+    monkeypatch.setattr(engine, "delete_ruleset", lambda handle: (freed.append(handle), real(handle))[1])
+    pack = tmp_path / "pack"
+    shutil.copytree(RULES, pack)
+    gc.collect()  # the executors of earlier tests, freed before this one counts
+    freed.clear()
+    c, svc = client(tmp_path, rules=pack)
+    with c:
+        for i in range(0, 3000, 250):  # within the batch limit
+            batch = {"records": samples_records[i:i + 250]}
+            assert c.post("/v1/records", json=batch, headers=AUTH).status_code == 200
+        first = svc.ex._host.get_ruleset("fraudrules")._handle
+        assert svc.ex.durable_fact_count() > 0
+        rule = pack / "payments" / "drain.yaml"
+        rule.write_text(rule.read_text().replace("score: 30", "score: 31"))
+        assert c.post("/v1/admin/reload", headers=AUTH).json()["reloaded"]
+        gc.collect()
+        assert first in freed
+        second = svc.ex._host.get_ruleset("fraudrules")._handle
+        monkeypatch.setattr(DecisionService, "_replay", lambda self, ex, items: (_ for _ in ()).throw(
+            OSError("the log is gone")))
+        rule.write_text(rule.read_text().replace("score: 31", "score: 32"))
+        before = len(freed)
+        gc.disable()  # the refused executor is freed by the reload itself
+        try:
+            r = c.post("/v1/admin/reload", headers=AUTH)
+        finally:
+            gc.enable()
+        assert r.status_code == 422 and "the log is gone" in r.json()["errors"][0]
+        assert len(freed) == before + 1 and second not in freed
+        assert c.post("/v1/records", json=samples_records[3000], headers=AUTH).json()["status"] == "decided"
+
+
 def _aggregates(svc: DecisionService) -> list:
     """The window entries of a service's executor (what a reload rebuilds) that a record at its watermark can
     still read: expiry runs every so many records, so older ones may or may not be there yet."""

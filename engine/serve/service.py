@@ -523,6 +523,7 @@ class DecisionService:
                 # from here to the swap, no await: no request is decided in between, and none is lost
                 replayed = self._replay(ex, self._retained_records())
             except (FraudRulesError, OSError) as exc:  # the log failed, or cannot be read back
+                ex.close()  # never installed: nothing else holds it
                 return self._refused([f"the new pack's state could not be rebuilt from the log: {exc}"])
             old = self.plan.digest
             self._install(plan, ex)
@@ -530,7 +531,8 @@ class DecisionService:
             if self._admitting is not None:
                 self._admitting.set()
         self.metrics.reloads["ok"] += 1
-        resettle_heap()  # a frozen heap (the serve command's) would keep the old executor's cycles
+        resettle_heap()  # a frozen heap (the serve command's) would keep the old executor's cycles, and so its
+        # durable-rules memory, which is freed when it is collected (durable.py: free_when_dropped)
         await self.checkpoint()
         secs = time.perf_counter() - t0
         self.log(f"serve: reloaded {self.opts.rules}: rule pack {old[:12]} -> {plan.digest[:12]}, "

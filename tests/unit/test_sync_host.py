@@ -116,7 +116,7 @@ def test_a_failing_action_is_abandoned_and_delivered_again():
 
 
 
-# Two shapes that crash PyPI's durable-rules 2.0.28 in fresh interpreters, run with SyncHost as the executor does
+# Shapes that crash PyPI's durable-rules 2.0.28 in fresh interpreters, run with SyncHost as the executor does
 _SHAPES = {
     # a two-step join whose last operand refuses the trigger: reduceExpressionSequence reads past the sequence
     "last operand refused": """
@@ -158,6 +158,30 @@ for rep in range(20):
         host.retract_fact("t", {"id": fid, "sid": "0"})
 print("done")
 """,
+    # sessions that never ran an action, deleted as the executor frees a dropped host's (durable.free_rulesets):
+    # initStateNode leaves their action context as malloc gave it and deleteStateNode frees it (here: heap blocks
+    # of ones freed just before; PyPI's build and 2.0.28+fraudrules.1 died in every run)
+    "sessions that ran no action deleted": """
+import copy
+import durable_rules_engine
+from fraudrules.executors.stream.durable import SyncHost
+rules = {"t": {"pair": {"all": [{"a0": {"$and": [{"st": 0}]}},
+                                {"a1": {"$and": [{"st": 1}, {"k": {"a0": "k"}}]}}], "run": "pair"}}}
+for rep in range(5):
+    junk = [b"\\xff" * n for n in range(20000, 200000, 4000)]
+    del junk
+    host = SyncHost({"pair": lambda matched: None})
+    host.set_rulesets(copy.deepcopy(rules))
+    sids = [str(s) for s in range(24)]
+    for s in sids:
+        host.update_state("t", {"sid": s})
+        host.assert_fact("t", {"id": f"a{s}", "sid": s, "st": 0, "k": "x"})
+    handle = host.get_ruleset("t")._handle
+    for s in sids:
+        durable_rules_engine.delete_state(handle, s)
+    durable_rules_engine.delete_ruleset(handle)
+print("done")
+""",
 }
 
 
@@ -165,7 +189,8 @@ print("done")
 def test_the_installed_durable_rules_survives_what_crashes_pypis_build(shape):
     """The build of third_party/durable_rules/install.py, in 12 fresh interpreters per shape. PyPI's 2.0.28
     crashed 9-20 runs of 20 on the first shape and 2-7 of 10 on the second (docs/streaming.md, "durable-rules
-    limits"), so this fails on it all but certainly: a suite run on the unfixed build says so here."""
+    limits"), and every run of the third (so did 2.0.28+fraudrules.1), so this fails on it all but certainly: a
+    suite run on the unfixed build says so here."""
     died = []
     for _ in range(12):
         done = subprocess.run([sys.executable, "-c", _SHAPES[shape]], capture_output=True, text=True, timeout=60)

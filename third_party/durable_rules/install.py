@@ -1,8 +1,9 @@
-"""Build and install durable-rules 2.0.28 from its PyPI sdist with two memory-safety fixes.
+"""Build and install durable-rules 2.0.28 from its PyPI sdist with three memory-safety fixes.
 
 durable-rules ships only as an sdist, so every install compiles it; this script compiles the same source with
-two loops bounded, and installs it as version ``2.0.28+fraudrules.1`` (PEP 440: ``durable-rules==2.0.28``
-still matches it, so ``pip install -e .`` keeps it). Run it in the virtualenv before installing fraudrules:
+two loops bounded and one field set, and installs it as version ``2.0.28+fraudrules.2`` (PEP 440:
+``durable-rules==2.0.28`` still matches it, so ``pip install -e .`` keeps it). Run it in the virtualenv before
+installing fraudrules:
 
     python third_party/durable_rules/install.py
 
@@ -17,8 +18,14 @@ AddressSanitizer build and gdb):
 2. ``events.c``, ``reduceExpressionSequence``: on a false operand of an ``$and`` it skips to the end starting
    one past the next operand, so a false last operand reads past the sequence (12-20 runs of 20 crashed when
    the last step's join refused so).
+3. ``state.c``, ``initStateNode``: a new session's action context (the text of the last action's messages and
+   state) is left as ``malloc`` gave it, and ``deleteStateNode`` frees it when not NULL. So deleting a session
+   that never ran an action frees whatever pointer the heap held there: glibc aborts the process. durable-rules
+   itself never deletes a session, so the bug lay dormant until the executor gave its sessions' memory back
+   (durable.py, ``free_rulesets``); the test suite aborted within a minute. The fix sets both pointers to NULL,
+   as completing an action leaves them.
 
-Each fix bounds a loop by the array it walks; what the loop finds inside the array is unchanged. Exits
+Fixes 1 and 2 bound a loop by the array it walks; what the loop finds inside the array is unchanged. Exits
 non-zero, saying why, if a source line is not where 2.0.28 has it.
 """
 
@@ -31,13 +38,9 @@ import tarfile
 import tempfile
 
 VERSION = "2.0.28"
-LOCAL = "fraudrules.1"
+LOCAL = "fraudrules.2"
 
 FIXES = {
-    "src/rules/state.c": [(
-        "    for (int i = 0, c = 0; c < frame->messageCount; ++i) {",
-        "    for (int i = 0, c = 0; c < frame->messageCount && i < MAX_MESSAGE_FRAMES; ++i) {",
-    )],
     "src/rules/events.c": [(
         "            while (currentExpression->operator != OP_END) {\n"
         "                ++*i;\n"
@@ -46,6 +49,17 @@ FIXES = {
         "            while (*i < exprs->length && exprs->expressions[*i].operator != OP_END) {\n"
         "                ++*i;\n"
         "            }",
+    )],
+    "src/rules/state.c": [(
+        "    for (int i = 0, c = 0; c < frame->messageCount; ++i) {",
+        "    for (int i = 0, c = 0; c < frame->messageCount && i < MAX_MESSAGE_FRAMES; ++i) {",
+    ), (
+        "    node->factOffset = UNDEFINED_HASH_OFFSET;\n"
+        "    node->lockExpireTime = 0;\n",
+        "    node->factOffset = UNDEFINED_HASH_OFFSET;\n"
+        "    node->lockExpireTime = 0;\n"
+        "    node->context.messages = NULL;\n"
+        "    node->context.stateFact = NULL;\n",
     )],
     "setup.py": [(f"version = '{VERSION}'", f"version = '{VERSION}+{LOCAL}'")],
 }

@@ -6,8 +6,10 @@ live session ids per ruleset; these helpers keep the executor inside both limits
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+import weakref
 import zlib
 from collections.abc import Callable
 from json.encoder import encode_basestring
@@ -20,12 +22,14 @@ MAX_SIDS = 1024  # durable-rules 2.0.28: the 1025th live sid of a ruleset is a M
 RULESET = "fraudrules"
 MAX_ID_TRIES = 16
 DURABLE_MESSAGE_BYTES = 8192  # measured: every stored durable message costs ~8 KB
-# durable-rules 2.0.28 as third_party/durable_rules/install.py builds it, with two loops bounded: PyPI's build
-# reads and writes past a join's frame when a second fact of a fired chain is retracted (docs/streaming.md)
-FIXED_BUILD = "2.0.28+fraudrules.1"
+# durable-rules 2.0.28 as third_party/durable_rules/install.py builds it, with two loops bounded and a session's
+# action context set: PyPI's build reads and writes past a join's frame when a second fact of a fired chain is
+# retracted, and aborts deleting a session that never ran an action (docs/streaming.md)
+FIXED_BUILD = "2.0.28+fraudrules.2"
 _warned_unfixed = False
 
 
+@functools.cache
 def durable_rules_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -85,6 +89,23 @@ def encode_message(msg: dict[str, Any]) -> str:
     return "{" + ", ".join([encode_basestring(k) + ": " + _JSON_SCALAR[type(v)](v) for k, v in msg.items()]) + "}"
 
 
+def free_rulesets(handles: list[int], sids: set[str]) -> None:
+    """Give back what durable-rules' C engine holds for these rulesets: each session's state (its stored
+    messages and join frames), then the ruleset. durable-rules never frees either; each executor a process
+    dropped (a guard's rollback, a ``serve`` reload, an inline test) kept them: 27 MB after 2,000 records of
+    tests/packs/props, and a process could make no more than 131,071 rulesets. Only for rulesets nothing will
+    call again. The sessions only on :data:`FIXED_BUILD`: other builds abort deleting a session that never ran
+    an action (third_party/durable_rules/install.py, fix 3), so there the ruleset alone is freed."""
+    sessions = sids if durable_rules_version() == FIXED_BUILD else ()  # others abort deleting some (install.py)
+    for handle in handles:
+        for sid in sessions:
+            try:
+                durable_rules_engine.delete_state(handle, sid)
+            except durable_rules_engine.error:  # no state for this sid (its first message was refused)
+                pass
+        durable_rules_engine.delete_ruleset(handle)
+
+
 class SyncHost(dr_engine.Host):
     """durable Host without its two timer threads: actions run inside post/assert_fact.
 
@@ -102,6 +123,20 @@ class SyncHost(dr_engine.Host):
 
     def _run(self) -> None:  # no dispatcher or timer threads: durable timers decide nothing
         pass
+
+    def free_when_dropped(self, sids: set[str]) -> None:
+        """Free the C engine's rulesets (:func:`free_rulesets`) with the sessions ``sids`` (a set the caller
+        keeps adding to) once this host is garbage, or at :meth:`free`, whichever comes first. Once garbage,
+        nothing can call them; not at exit, where the process gives everything back anyway."""
+        handles = [rs._handle for rs in self._ruleset_list]
+        self._freer = weakref.finalize(self, free_rulesets, handles, sids)
+        self._freer.atexit = False
+
+    def free(self) -> None:
+        """Free the C engine's rulesets now: the caller drops this host and never calls it again."""
+        freer = getattr(self, "_freer", None)
+        if freer is not None:
+            freer()
 
     def get_action(self, action_name: str) -> Callable:
         return self._named_actions[action_name]  # durable's Ruleset wraps it in a Promise; _direct calls it

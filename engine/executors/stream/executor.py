@@ -510,7 +510,13 @@ class StreamExecutor:
             warn_unless_fixed_build()
             host.set_rulesets(copy.deepcopy(definition))  # Ruleset() deletes "run" from what it gets
         self.sids_used: set[str] = set()
+        host.free_when_dropped(self.sids_used)
         return host
+
+    def close(self) -> None:
+        """Give back durable-rules' C memory of this executor's sequence rules now, not when the executor is
+        garbage (durable.py: free_when_dropped). Nothing may feed it afterwards."""
+        self._host.free()
 
     def _make_action(self, rule: RuleRuntime) -> Callable:
         names = [f"a{j}" for j in range(rule.k)]

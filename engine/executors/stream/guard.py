@@ -145,6 +145,7 @@ class ReleaseGuard:
         ex = self.ex
         self.rollbacks += 1
         keep = {name: ex.__dict__[name] for name in KEEP if name in ex.__dict__}
+        ex.close()  # the host it drops, now: in a settled process its garbage could wait for the next settle
         type(ex).__init__(ex, ex.plan, **self.init)  # fresh evaluation state (a new durable host too)
         assert self.snapshot is not None
         ex.load_state(self.snapshot)
