@@ -115,7 +115,7 @@ sequence:
 
 def test_a_sequence_joining_a_phone_to_an_account_is_an_error(tmp_path):
     found = lint(tmp_path, {"r": SEQ.format(key="payer_account")})
-    message = one(found, "can never match", "r.yaml:12:7: error")
+    message = one(found, "can never match", "r.yaml:14:12: error")  # at the key
     assert "payer_account (string)" in message and "callee (phone)" in message
     assert lint(tmp_path / "ok", {"r": SEQ.format(key="payer_phone")}) == []
 
