@@ -54,8 +54,20 @@ class ExprSource:
         return " ".join(self.text[expr.start : expr.end].split())
 
 
+class _ValuesLocated:
+    """A step, unless or absent: it keeps where its stream, key, follows and on values are written
+    (``value_locs``), so that an error about one points at it, not at the step."""
+
+    loc: SourceLocation
+    value_locs: dict[str, SourceLocation]
+
+    def at(self, name: str) -> SourceLocation:
+        """Where the value of ``name`` is written; the step's own place if it has none."""
+        return self.value_locs.get(name, self.loc)
+
+
 @dataclass(frozen=True)
-class Step:
+class Step(_ValuesLocated):
     alias: str
     stream: str
     key: str
@@ -65,12 +77,7 @@ class Step:
     runs: int = 1  # a repeated step: at least this many records pass it (docs/design.md §5)
     distinct: str | None = None  # with runs: the run's records have different non-null values of it
     distinct_loc: SourceLocation | None = None
-    # where the stream, key and follows values are written, so errors about them point there, not at the step
     value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
-
-    def at(self, name: str) -> SourceLocation:
-        """Where the value of ``name`` (stream, key, follows) is written; the step's own place if unknown."""
-        return self.value_locs.get(name, self.loc)
 
     @property
     def is_run(self) -> bool:
@@ -78,7 +85,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Unless:
+class Unless(_ValuesLocated):
     stream: str
     key: str
     where: ExprSource | None
@@ -86,12 +93,9 @@ class Unless:
     loc: SourceLocation = SourceLocation("")
     value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
 
-    def at(self, name: str) -> SourceLocation:
-        return self.value_locs.get(name, self.loc)
-
 
 @dataclass(frozen=True)
-class Absent:
+class Absent(_ValuesLocated):
     """The step that must NOT happen (``sequence: absent:``): no record of ``stream`` whose ``key`` joins
     the chain and that passes ``where`` after the last positive step, up to ``within`` after it."""
 
@@ -103,9 +107,6 @@ class Absent:
     follows: tuple[str, str] | None = None  # (earlier alias, its field); default: the last step's key
     loc: SourceLocation = SourceLocation("")
     value_locs: dict[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
-
-    def at(self, name: str) -> SourceLocation:
-        return self.value_locs.get(name, self.loc)
 
 
 @dataclass(frozen=True)
