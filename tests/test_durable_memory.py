@@ -14,10 +14,10 @@ import pytest
 
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream import durable as durable_mod
-from fraudrules.executors.stream import executor as executor_mod
 from fraudrules.executors.stream.durable import RULESET
 from fraudrules.io.records import parse_inputs
 from fraudrules.jobs.watch import ordered_records
+from tests.test_eval_errors import raise_in_process
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_stream import PACK, PLAN, SAMPLES
 
@@ -68,15 +68,7 @@ def test_a_dropped_executor_frees_its_rulesets_and_every_session(records, freed)
 
 
 def test_a_rollback_frees_the_host_it_replaces_without_waiting_for_the_collector(records, freed, monkeypatch):
-    rid = records[3000]["id"]
-    real = executor_mod.StreamExecutor._process
-
-    def process(self, batch):
-        if any(e[3][0] == rid for e in batch):
-            raise OverflowError("boom")
-        return real(self, batch)
-
-    monkeypatch.setattr(executor_mod.StreamExecutor, "_process", process)
+    raise_in_process(monkeypatch, records[3000]["id"])
     ex = StreamExecutor(PLAN, on_reject=lambda rec, reason: None)
     first = _handle(ex)
     gc.disable()  # only the guard's own call can free it now

@@ -104,11 +104,8 @@ def test_a_warning_line_goes_to_stderr_by_default(records, monkeypatch, capsys):
     assert err == [f"warning: payment record '{OUTFLOW}' rejected: evaluation error: KeyError: 'boom on {OUTFLOW}'"]
 
 
-def test_snapshots_taken_between_releases_roll_back_to_the_right_place(records, monkeypatch):
-    """With a snapshot every few records, the rollback starts from a later snapshot plus its journal."""
-    monkeypatch.setattr(guard_mod, "JOURNAL_RECORDS", 37)
-    rid = records[5000]["id"]
-    want = batch_lines(PLAN, without(records, rid))
+def raise_in_process(monkeypatch, rid: str) -> None:
+    """Every release batch that holds record ``rid`` raises (so the guard rolls back and bisects to it)."""
     real = executor_mod.StreamExecutor._process
 
     def process(self, batch):
@@ -117,6 +114,14 @@ def test_snapshots_taken_between_releases_roll_back_to_the_right_place(records, 
         return real(self, batch)
 
     monkeypatch.setattr(executor_mod.StreamExecutor, "_process", process)
+
+
+def test_snapshots_taken_between_releases_roll_back_to_the_right_place(records, monkeypatch):
+    """With a snapshot every few records, the rollback starts from a later snapshot plus its journal."""
+    monkeypatch.setattr(guard_mod, "JOURNAL_RECORDS", 37)
+    rid = records[5000]["id"]
+    want = batch_lines(PLAN, without(records, rid))
+    raise_in_process(monkeypatch, rid)
     ex = StreamExecutor(PLAN)
     got = []
     for i in range(0, len(records), 300):
