@@ -205,3 +205,16 @@ def test_a_pack_loaded_without_its_tests_still_refuses_bad_yaml_there(tmp_path, 
     with pytest.raises(RuleErrors) as caught:
         load_pack(pack, tests=False)
     assert message in str(caught.value) and where in str(caught.value)
+
+
+def test_a_regex_that_does_not_compile_is_one_located_error_and_nothing_else_on_stderr(tmp_path):
+    """RE2 logged each pattern it refused to stderr itself (an absl warning and a re2.cc line, from C++, so only
+    a subprocess sees them), and the message quoted its bytes (b'...')."""
+    pack = make_pack(tmp_path, {"r": rule(where='matches(payee_account, "^[A-Z]{2}[4d-9]+7$")', extra="")})
+    done = subprocess.run([sys.executable, "-m", "fraudrules", "lint", str(pack)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 2 and lines[1] == "1 error(s), 0 warning(s)", lines
+    assert lines[0].endswith("r.yaml:8:31: error: matches(): regex does not compile (RE2 syntax): invalid character "
+                             "class range: d-9"), lines

@@ -324,9 +324,12 @@ def _prepare_regex(consts: list[object]) -> object:
     try:
         options = _re.Options()
         options.max_mem = 8 << 20  # bounded automaton size
+        options.log_errors = False  # else RE2 also logs each bad pattern to stderr, beside the located error
         return _re.compile(pattern, options)
-    except Exception as exc:  # re2.error
-        raise TypeProblem(f"regex does not compile (RE2 syntax): {exc}", 1) from None
+    except Exception as exc:  # re2.error, whose message is bytes
+        why = exc.args[0] if exc.args else exc
+        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
+        raise TypeProblem(f"regex does not compile (RE2 syntax): {why}", 1) from None
 
 
 # Below this many distinct values a Python loop over RE2 costs less than building an Arrow array.
