@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from fraudrules.errors import InputError
 from fraudrules.io import records as rec
 from fraudrules.io.convert import NUMBER_RE
+from fraudrules.io.read_csv import UNCLOSED_QUOTE
 from fraudrules.io.records import InputSpec, parse_inputs, read_inputs, records_from_dicts
 from fraudrules.lang.functions import parse_timestamps
 from fraudrules.pack.streams import load_schema
@@ -26,6 +27,7 @@ from fraudrules.pack.streams import load_schema
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
 PAY_HEADER = "id,ts,payer_account,amount,currency"
+UNCLOSED_QUOTE_WITHIN = "malformed CSV: a quoted field opened on this line is not closed within 131,072 characters"
 
 
 def ns(iso: str) -> int:
@@ -598,8 +600,48 @@ def test_an_unclosed_quote_is_read_by_the_slow_path_in_bounded_blocks(tmp_path, 
     part = _read_in_blocks(parse_inputs([str(path)], SCHEMA), monkeypatch, 16, None)
     same_tables(whole, part)
     assert rejects(part) == rejects(whole)
-    t = part.tables["payment"]  # the open quote runs to the end of the file, as the csv module reads it
-    assert t.n == 201 and t.columns["payer_account"].values[-1].startswith("open\nq0,")
+    t = part.tables["payment"]  # the open quote costs its own line, and the lines after it are read
+    assert t.n == 400 and t.columns["id"].values[-1] == "q199" and t.line.tolist()[200] == 203
+    assert rejects(part) == [(202, UNCLOSED_QUOTE)]
+
+
+@pytest.mark.parametrize("rows", [30, 6_000])  # 6,000 rows: past the csv module's field limit (131,072 characters)
+@pytest.mark.parametrize("field", [0, 2, 4])
+def test_a_stray_quote_costs_its_own_row_and_every_other_row_is_read(tmp_path, rows, field):
+    """A quote at the start of a field that never closes would make the rest of the file one quoted value: one
+    reject for every row up to the end (or to the field limit, after which the csv module read on from inside
+    a row). Only its own line is rejected now; the rows after it are read as they are written."""
+    lines = [f"p{i},2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,A{i},{i}.5,CNY" for i in range(rows)]
+    bad = rows // 3
+    fields = lines[bad].split(",")
+    fields[field] = '"' + fields[field]
+    lines[bad] = ",".join(fields)
+    rs = read(write(tmp_path, "payment.csv", PAY_HEADER + "\n" + "\n".join(lines) + "\n"))
+    assert rejects(rs) == [(bad + 2, UNCLOSED_QUOTE if rows < 1000 else UNCLOSED_QUOTE_WITHIN)]
+    t = rs.tables["payment"]
+    assert t.columns["id"].values.tolist() == [f"p{i}" for i in range(rows) if i != bad]
+    assert t.line.tolist() == [i + 2 for i in range(rows) if i != bad]
+
+
+def test_a_record_over_several_lines_with_the_wrong_column_count_is_its_first_lines_reject(tmp_path):
+    """Quotes that pair up (the block path's record ends) around lines that then make a record of the wrong
+    width: the first line is the reject, the lines in between are read on their own."""
+    content = (PAY_HEADER + "\n" + "p1,2026-03-01T10:00:00Z,A,1,CNY\n" + 'p2,"2026-03-01T10:00:01Z,A,2,CNY\n'
+               + "p3,2026-03-01T10:00:02Z,A,3,CNY\n" + 'p4,2026-03-01T10:00:03Z,A",4,CNY\n'
+               + "p5,2026-03-01T10:00:04Z,A,5,CNY\n")
+    rs = read(write(tmp_path, "payment.csv", content))
+    assert rejects(rs) == [(3, "expected 5 columns, got 4")]
+    t = rs.tables["payment"]
+    assert t.columns["id"].values.tolist() == ["p1", "p3", "p4", "p5"] and t.line.tolist() == [2, 4, 5, 6]
+    assert t.columns["payer_account"].values.tolist()[2] == 'A"'  # a quote inside a value is text
+
+
+def test_a_quoted_value_over_several_lines_is_still_one_record(tmp_path):
+    content = PAY_HEADER + "\n" + 'p1,2026-03-01T10:00:00Z,"A\nB, C",1,CNY\n' + "p2,2026-03-01T10:00:01Z,A,2,CNY\n"
+    rs = read(write(tmp_path, "payment.csv", content))
+    assert rejects(rs) == []
+    t = rs.tables["payment"]
+    assert t.columns["payer_account"].values.tolist() == ["A\nB, C", "A"] and t.line.tolist() == [2, 4]
 
 
 @pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])

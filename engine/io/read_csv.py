@@ -6,7 +6,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -265,6 +265,9 @@ class CsvReader:
         ncols = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
         want = len(self.header)
         bad_cols = (ncols != want) & ~bad_utf8
+        if quoted_newlines and bad_cols.any() and (np.searchsorted(nl, ends[bad_cols]) >
+                                                    np.searchsorted(nl, starts[bad_cols])).any():
+            return None  # a bad record over several lines: the slow path rejects its first line alone (csv_records)
 
         def plan() -> Iterator[RawChunk]:
             for lo in range(0, nrec, self.chunk_rows):
@@ -272,7 +275,7 @@ class CsvReader:
                 sl = slice(lo, hi)
                 good = ~bad_utf8[sl] & ~bad_cols[sl]
                 rejects = [(int(lines[lo + i]), "invalid UTF-8") for i in np.flatnonzero(bad_utf8[sl])]
-                rejects += [(int(lines[lo + i]), f"expected {want} columns, got {int(ncols[lo + i])}")
+                rejects += [(int(lines[lo + i]), width_reason(want, int(ncols[lo + i])))
                             for i in np.flatnonzero(bad_cols[sl])]
                 ngood = int(good.sum())
                 columns: dict[str, pa.Array] = {}
@@ -308,23 +311,11 @@ class CsvReader:
         """(first physical line, fields or None, reason) per record; blank lines skipped."""
         fh = open_binary(self.path)
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.reader(text)
-        prev = 0
         with text:
-            while True:
-                try:
-                    fields = next(reader)
-                    reason = ""
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    fields, reason = None, f"malformed CSV: {exc}"
-                except READ_ERRORS as exc:
-                    raise InputError(f"{self.path}: cannot read: {exc}") from None
-                start, prev = prev + 1, reader.line_num
-                if fields is not None and not fields:
-                    continue  # a blank line
-                yield start, fields, reason
+            try:
+                yield from csv_records(text, lambda: len(self.header) or None)
+            except READ_ERRORS as exc:
+                raise InputError(f"{self.path}: cannot read: {exc}") from None
 
     def _slow_chunks(self) -> Iterator[RawChunk]:
         if not self.header:
@@ -339,7 +330,7 @@ class CsvReader:
                 if fields is not None and _SURROGATE.search("".join(fields)):
                     fields, reason = None, "invalid UTF-8"
                 elif fields is not None and len(fields) != len(self.header):
-                    reason = f"expected {len(self.header)} columns, got {len(fields)}"
+                    reason = width_reason(len(self.header), len(fields))
                     fields = None
                 part.append((start, fields, reason))
                 if len(part) >= size:
@@ -352,6 +343,86 @@ class CsvReader:
                            np.array([row + k + 1 for k, _ in good], dtype=np.int64),
                            [(r[0], r[2]) for r in part if r[1] is None])
             row += len(part)
+
+
+class _Lines:
+    """The physical lines a ``csv.reader`` takes from a text, kept (``taken``) until the record they make is
+    known; ``ended``: the reader asked for a line past the last one."""
+
+    __slots__ = ("_source", "taken", "ended")
+
+    def __init__(self, source: Iterator[str]):
+        self._source, self.taken, self.ended = source, [], False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._source)
+        except StopIteration:
+            self.ended = True
+            raise
+        self.taken.append(line)
+        return line
+
+
+UNCLOSED_QUOTE = "malformed CSV: a quoted field opened on this line is never closed"
+
+
+def width_reason(want: int, got: int) -> str:
+    return f"expected {want} columns, got {got}"
+
+
+def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(first physical line, fields or None, reason) per record of a CSV text (lines with their ends); blank
+    lines skipped. ``width()``: the header's column count once known, else None.
+
+    A quoted field may span lines (RFC 4180), so a stray quote at the start of a field would take every line
+    up to the next quote into one bad record. A record that spans lines and then is refused by the csv module
+    (its field limit), ends the file inside its quote, or has not ``width()`` fields, is therefore its first
+    line's reject alone, and the other lines it took are read again, each as a record of its own line. Each
+    line is read at most twice, and every line is a record, a blank or a reject."""
+    source = iter(text)
+    lines = _Lines(source)
+    reader = csv.reader(lines)
+    line = 0  # physical lines before the record being read
+    while True:
+        lines.taken.clear()
+        try:
+            fields, reason = next(reader), ""
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            fields, reason = None, f"malformed CSV: {exc}"
+        taken = lines.taken
+        unclosed = fields is not None and lines.ended  # the quote still open when the lines ran out
+        want = width()
+        spread = len(taken) > 1 and (fields is None or unclosed or (want is not None and len(fields) != want))
+        if not spread:
+            start, line = line + 1, line + len(taken)
+            if unclosed:
+                yield start, None, UNCLOSED_QUOTE
+            elif fields is None or fields:
+                yield start, fields, reason
+            continue
+        if fields is None and "field limit" in reason:
+            reason = f"{UNCLOSED_QUOTE[:-len('never closed')]}not closed within {csv.field_size_limit():,} characters"
+        yield line + 1, None, reason or (UNCLOSED_QUOTE if unclosed else width_reason(want or 0, len(fields or ())))
+        for again in taken[1:]:  # each on its own now
+            line += 1
+            one = _Lines(iter((again,)))
+            try:
+                fields, reason = next(csv.reader(one), []), ""
+            except csv.Error as exc:
+                fields, reason = None, f"malformed CSV: {exc}"
+            if fields is not None and one.ended:
+                yield line + 1, None, UNCLOSED_QUOTE
+            elif fields is None or fields:
+                yield line + 1, fields, reason
+        line += 1
+        lines = _Lines(source)  # a fresh reader: the last one's state is the bad record's
+        reader = csv.reader(lines)
 
 
 SLOW_CHUNK_ROWS = 65_536  # Python lists of str cost ~100 B a value: keep the slow path's chunks small
