@@ -198,8 +198,11 @@ def test_bad_source_values_and_null_required_targets_are_rejected(tmp_path):
 def test_a_source_column_missing_from_the_file_is_an_input_error(tmp_path):
     path = tmp_path / "calls.csv"
     path.write_text("user,other,direction,duration,timestamp,antenna\n")
-    with pytest.raises(InputError, match=r"source column 'antenna_id' \(used by cell_id in .*cellyzer.yaml\) is "
-                                         r"not in the file .*did you mean 'antenna'"):
+    # it points at the mapping's first use of the column, which is what the analyst edits
+    line = next(n for n, text in enumerate(CELLYZER_MAP.read_text().splitlines(), 1) if "cell_id: antenna_id" in text)
+    col = CELLYZER_MAP.read_text().splitlines()[line - 1].index("antenna_id") + 1
+    with pytest.raises(InputError, match=rf"cellyzer.yaml:{line}:{col}: source column 'antenna_id' \(used by "
+                                         r"cell_id\) is not in .*calls.csv \(columns: .*did you mean 'antenna'"):
         read_mapped(CELLYZER_MAP, path)
 
 

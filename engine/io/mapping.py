@@ -68,6 +68,7 @@ class Mapping:
     columns: tuple[str, ...] = ()  # source columns used, in order of first use
     uses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # target field -> source columns it uses
     description: str = ""
+    first_use: dict[str, SourceLocation] = field(default_factory=dict)  # source column -> where it is first read
 
     def source_type(self, column: str) -> LogicalType:
         return self.types.get(column, LogicalType.STRING)
@@ -83,9 +84,9 @@ class Mapping:
                 close = difflib.get_close_matches(col, header, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise InputError(
-                    f"{input_name}: source column {col!r} (used by {', '.join(users)} in {self.path}) is not in "
-                    f"the file (columns: {', '.join(header) or 'none'}){hint}; a text constant needs quotes "
-                    f"inside the YAML, e.g. '\"{col}\"'")
+                    f"{self.first_use.get(col, self.path)}: source column {col!r} (used by {', '.join(users)}) is "
+                    f"not in {input_name} (columns: {', '.join(header) or 'none'}){hint}; a text constant needs "
+                    f"quotes inside the YAML, e.g. '\"{col}\"'")
 
     def apply(self, chunk: RawChunk, target: StreamSpec, region: str) -> Normalised:
         """Evaluate the field expressions over one chunk and type the results."""
@@ -302,6 +303,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
     # the source "stream": every plain name used, typed by source.types (default string)
     columns: list[str] = []
     uses: dict[str, tuple[str, ...]] = {}
+    first_use: dict[str, SourceLocation] = {}
     for name, src in list(fields.items()) + ([("", where)] if where is not None else []):
         used = []
         for node in src.ast.walk():
@@ -311,6 +313,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                                             src.location(node)))
                 elif node.name not in RESERVED and node.name not in used:
                     used.append(node.name)
+                    first_use.setdefault(node.name, src.location(node))
         if name:
             uses[name] = tuple(used)
         columns.extend(c for c in used if c not in columns)
@@ -338,5 +341,5 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         raise RuleErrors(errors)
     assert target is not None
     return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt, types=types,
-                   where=where, columns=tuple(columns), uses=uses,
+                   where=where, columns=tuple(columns), uses=uses, first_use=first_use,
                    description=str(desc_node.value) if desc_node is not None else "")
