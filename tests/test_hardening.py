@@ -81,6 +81,12 @@ def test_the_wall_clock_words_are_rejected_in_records_and_through_mapping_files(
     with pytest.raises(RuleError, match="would read the wall clock") as info:
         load_mapping(m, SCHEMA)
     assert (info.value.location.line, info.value.location.col) == (4, 17)
+    # so is a constant that is no timestamp, which would reject every record at the read
+    m = write(tmp_path / "map3.yaml", 'stream: payment\nfields:\n  id: ref\n'
+                                      '  ts: timestamp("2026-03-01T00:id:00+08:00") + number(step) * 1h\n')
+    with pytest.raises(RuleError, match="is null at every record: the text is not a timestamp") as info:
+        load_mapping(m, SCHEMA)
+    assert (info.value.location.line, info.value.location.col) == (4, 17)
 
 
 def test_numbers_beyond_1e15_are_rejected_and_a_1e305_amount_cannot_overflow_a_window_sum(tmp_path):

@@ -438,6 +438,15 @@ def _number(args: list[Vec], const: object) -> Vec:
     return Vec(np.where(bad, 0.0, arr), bad)
 
 
+def constant_timestamp_problem(text: str) -> str:
+    """Why ``timestamp(text)`` of this constant text is null at every record ("" when it is a timestamp): the
+    checker refuses such a literal, which would make each comparison with it false and its rule silent."""
+    code = timestamp_problems(np.array([text], dtype=object), np.zeros(1, dtype=bool), None)[1][0]
+    if code == TS_OUT_OF_RANGE:
+        return "the instant is out of range (int64 nanoseconds hold 1677-09-21 to 2262-04-11)"
+    return "" if code == TS_OK else "the text is not a timestamp"
+
+
 def _timestamp(args: list[Vec], const: object) -> Vec:
     return parse_timestamps(args[0].filled_strings(), args[0].null, None)
 

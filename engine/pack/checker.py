@@ -30,7 +30,7 @@ from ..lang.expr import (
     conjuncts,
     unparse,
 )
-from ..lang.functions import FUNCTIONS, TypeProblem, compatible, is_numeric, is_stringy
+from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timestamp_problem, is_numeric, is_stringy
 from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
 from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step, is_composite, key_parts
 from .streams import FieldSpec, StreamSpec
@@ -430,6 +430,12 @@ class Checker:
             self._err(src, wall, f"{node.name}({unparse(wall)}) would read the wall clock, so no two runs would "
                                  f"agree; write the instant, e.g. \"2026-03-01T00:00:00+08:00\"")
             return None
+        if node.name == "timestamp" and isinstance(wall, Literal) and isinstance(wall.value, str):
+            problem = constant_timestamp_problem(wall.value)
+            if problem:  # null at every record: each comparison with it false, and the rule silent
+                self._err(src, wall, f"timestamp({unparse(wall)}) is null at every record: {problem}; write an "
+                                     f"ISO 8601 instant, e.g. \"2026-03-01T00:00:00+08:00\"")
+                return None
         fn = FUNCTIONS.get(node.name)
         if fn is None:
             known = sorted(set(FUNCTIONS) | set(AGGREGATES) | set(self.macros))

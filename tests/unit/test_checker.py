@@ -39,6 +39,24 @@ def test_type_errors_carry_file_line_col(load_rule, where, error):
     assert errors(load_rule, SINGLE.format(where=where)) == [error]
 
 
+@pytest.mark.parametrize("literal, why", [
+    ('"2026-03-01T00:id:00+08:00"', "the text is not a timestamp"),
+    ('"2026-13-01T00:00:00Z"', "the text is not a timestamp"),
+    ('"2262-05-01T00:00:00Z"', "the instant is out of range (int64 nanoseconds hold 1677-09-21 to 2262-04-11)"),
+])
+def test_a_timestamp_literal_that_never_parses_is_an_error_at_it(load_rule, literal, why):
+    """It would be null at every record: each comparison with it false, and the rule silent."""
+    assert errors(load_rule, SINGLE.format(where=f"ts >= timestamp({literal})")) == [
+        f"rule.yaml:6:24: error: timestamp({literal}) is null at every record: {why}; write an ISO 8601 instant, "
+        f'e.g. "2026-03-01T00:00:00+08:00"']
+
+
+@pytest.mark.parametrize("literal", ['"2026-03-01T00:00:00+08:00"', '"2026-03-01"', '"2026-03-01 10:00:00"',
+                                     '"2262-04-10T00:00:00Z"'])
+def test_a_timestamp_literal_that_parses_loads(load_rule, literal):
+    assert load_rule(SINGLE.format(where=f"ts >= timestamp({literal})")) is not None
+
+
 def test_an_error_in_a_folded_block_points_into_its_line(load_rule):
     rule = SINGLE.format(where=">-\n  amount >= 10\n  and amout > 1")
     assert errors(load_rule, rule) == [
