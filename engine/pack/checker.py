@@ -8,8 +8,10 @@ is a RuleError at the file:line:col of the offending sub-expression.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
+from ..columns.phones import DEFAULT_REGION, normalise_one
 from ..columns.types import LogicalType
 from ..errors import RuleError
 from ..lang.aggregates import AGGREGATES, MAX_ANY_FIELDS, MIN_ANY_FIELDS, NESTABLE, SOURCE_KWARGS, window_bound
@@ -34,6 +36,8 @@ from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timest
 from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
 from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step, is_composite, key_parts
 from .streams import FieldSpec, StreamSpec
+
+_E164 = re.compile(r"\+[0-9]+")  # the form a phone field holds; a +number kept as written looks the same
 
 MAX_MACRO_DEPTH = 8
 # Bounds on an expression once its macros are expanded: the depth bound alone lets a macro that
@@ -229,6 +233,9 @@ class Checker:
                     self._err(src, node, f"'{node.op}' does not order true/false")
                 self._check_enum_literal(node.left, node.right, src, scope)
                 self._check_enum_literal(node.right, node.left, src, scope)
+                if node.op in ("==", "!="):
+                    self._check_phone_literal(lt, node.right, src)
+                    self._check_phone_literal(rt, node.left, src)
                 self._check_bare_seconds(node, lt, rt, src, scope)
                 return LogicalType.BOOL
             if node.op in ARITHMETIC:
@@ -364,6 +371,19 @@ class Checker:
             self._err(src, lit, f"{lit.value!r} is not a value of {field_node.dotted} ({', '.join(values)})"
                                 + enum_hint(lit.value, values))
 
+    def _check_phone_literal(self, field_type: LogicalType | None, lit: Expr, src: ExprSource) -> None:
+        """A phone field holds a valid number in E.164 (``+8613800138000``), whatever way its record wrote it: a
+        literal the reader would rewrite never equals one, and its rule would silently never match."""
+        if field_type != LogicalType.PHONE or not isinstance(lit, Literal) or lit.kind != "string":
+            return
+        text = str(lit.value)
+        if _E164.fullmatch(text):
+            return  # already the form records hold (or a +number kept as written): no parse needed
+        e164 = normalise_one(text, DEFAULT_REGION)
+        if e164 != text:
+            self._err(src, lit, f"phone fields hold valid numbers in E.164, so {text!r} never equals one; write "
+                                f"{e164!r} (read in region {DEFAULT_REGION})")
+
     def _arith(self, node: Binary, lt: LogicalType, rt: LogicalType, src: ExprSource) -> LogicalType | None:
         op = node.op
         ts = LogicalType.TIMESTAMP
@@ -410,6 +430,8 @@ class Checker:
             it = self._infer(item, src, scope, params, depth, in_aggregate)
             if operand_type is not None and it is not None and not compatible(operand_type, it):
                 self._err(src, item, f"list item of type {it} cannot match a {operand_type}")
+            else:
+                self._check_phone_literal(operand_type, item, src)
 
     def _call(self, node: Call, src: ExprSource, scope: Scope, params: dict[str, LogicalType], depth: int,
               in_aggregate: bool) -> LogicalType | None:

@@ -57,6 +57,26 @@ def test_a_timestamp_literal_that_parses_loads(load_rule, literal):
     assert load_rule(SINGLE.format(where=f"ts >= timestamp({literal})")) is not None
 
 
+@pytest.mark.parametrize("where, col, text, e164", [
+    ('payer_phone == "13800138000"', 23, "13800138000", "+8613800138000"),
+    ("'\"+86 138-0013-8002\" != payer_phone'", 9, "+86 138-0013-8002", "+8613800138002"),  # YAML-quoted
+    ('payer_phone in ["+8613800138000", "138 0013 8001"]', 42, "138 0013 8001", "+8613800138001"),
+    ('payer_phone == "008613800138000"', 23, "008613800138000", "+8613800138000"),
+])
+def test_a_phone_literal_the_reader_would_rewrite_is_an_error_at_it(load_rule, where, col, text, e164):
+    """A phone field holds a valid number in E.164 whatever way the record wrote it: the rule would never match."""
+    assert errors(load_rule, SINGLE.format(where=where)) == [
+        f"rule.yaml:6:{col}: error: phone fields hold valid numbers in E.164, so {text!r} never equals one; "
+        f"write {e164!r} (read in region CN)"]
+
+
+@pytest.mark.parametrize("where", ['payer_phone == "+8613800138000"', 'payer_phone == "95588"',
+                                   'payer_phone in ["+8613800138000", "10086"]', 'payer_account == "13800138000"'])
+def test_phone_literals_in_the_form_records_hold_load(load_rule, where):
+    """E.164 itself, a short code (not a valid number: records keep it as written), and text fields."""
+    assert load_rule(SINGLE.format(where=where)) is not None
+
+
 def test_an_error_in_a_folded_block_points_into_its_line(load_rule):
     rule = SINGLE.format(where=">-\n  amount >= 10\n  and amout > 1")
     assert errors(load_rule, rule) == [
