@@ -54,10 +54,11 @@ def _type_names() -> dict[object, str]:
     }
 
 
+DEFAULT_REGION = "CN"  # the region of numbers written without +, where no --region says otherwise
+
 # What a number written by hand may hold: digits, a leading +, and the separators people type.
 # phonenumbers would also read letters as keypad digits (1-800-FLOWERS), so "+86138ABCD0001"
 # would become a real subscriber's number; such text is kept as written instead.
-DEFAULT_REGION = "CN"  # the region of numbers written without +, where no --region says otherwise
 _DIALABLE = re.compile(r"\+?[0-9 ()./-]+")
 
 
