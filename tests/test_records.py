@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -301,6 +302,34 @@ def test_csv_jsonl_and_parquet_give_identical_tables(tmp_path):
     assert results[0].tables["payment"].line.tolist() == [3, 2, 4]  # CSV: header is line 1
     assert results[1].tables["payment"].line.tolist() == [2, 1, 3]  # JSON Lines: physical line
     assert results[2].tables["payment"].line.tolist() == [2, 1, 3]  # Parquet: row number
+
+
+_ODD = ["", " ", "abc", "NaN", "inf", "1e999", "-0", "1,5", " 12 ", "1e15", "1e16", "0x10", "٣", "é", "\u202e", '"',
+        'a,"b', "2026-13-01T00:00:00Z", "2026-03-01", "2026-03-01T10:00:00+25:00", "now", "9999-12-31T00:00:00Z",
+        "+86 138-0013-8000", "13800138000", "95588", "+86138ABCD0001", "p1"]
+_CALL_FIELDS = ("id", "ts", "caller", "duration", "answered", "direction")
+_GOOD = {"id": "c{i}", "ts": "2026-03-01T10:{m:02d}:00+08:00", "caller": "+86138001380{m:02d}", "duration": "{m}",
+         "answered": "true", "direction": "out"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(odd=st.lists(st.tuples(st.integers(0, 19), st.sampled_from(_CALL_FIELDS), st.sampled_from(_ODD)), max_size=12))
+def test_the_same_rows_as_csv_and_as_json_lines_read_alike(tmp_path_factory, odd):
+    """Rows with odd values, written by Python's csv module and as JSON text: the same records, values and reject
+    reasons (lines differ by the header), whatever the values, quotes and commas included."""
+    rows = [{f: v.format(i=i, m=i % 60) for f, v in _GOOD.items()} for i in range(20)]
+    for i, name, value in odd:
+        rows[i][name] = value
+    d = tmp_path_factory.mktemp("same")
+    with open(d / "call.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(_CALL_FIELDS)
+        w.writerows([r[f] for f in _CALL_FIELDS] for r in rows)
+    with open(d / "call.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    a, b = read(f"call={d / 'call.csv'}"), read(f"call={d / 'call.jsonl'}")
+    same_tables(a, b, with_lines=False)
+    assert [(line - 1, reason) for line, reason in rejects(a)] == rejects(b)
 
 
 def test_jsonl_bad_lines_and_wrong_types_are_rejected(tmp_path):
