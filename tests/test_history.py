@@ -252,6 +252,39 @@ def test_a_run_whose_records_are_all_late_exits_2_and_leaves_the_store(pack, sam
         assert [r["run"] for r in store.runs] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("damage", ["flip", "cut", "missing", "last_alerts"])
+def test_a_damaged_store_file_is_an_error_that_names_it(pack, sample_frames, tmp_path, damage) -> None:
+    """A store file that was cut short, went missing, or had a byte of a page changed on disk: exit 2 naming the
+    file, not an internal error, and never windows read from wrong bytes (pages carry CRCs, checked at the read)."""
+    import pyarrow.parquet as pq
+
+    first, second = write_slices(sample_frames, [pd.Timestamp("2026-03-02", tz="UTC")], tmp_path / "days")
+    args = [*CLI, "score", "--history", str(tmp_path / "hist"), "-q"]
+    done = subprocess.run([*args, str(first), "--out", str(tmp_path / "o0")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "hist" / "manifest.json").read_text())
+    rel = (manifest["state"]["last_alerts"] if damage == "last_alerts"
+           else next(f for f in manifest["state"]["records"]["call"] if "day=2026-03-01" in f))
+    path = tmp_path / "hist" / rel
+    data = bytearray(path.read_bytes())
+    if damage == "flip":  # a byte inside the last data page of the first column: a page CRC catches it
+        chunk = pq.ParquetFile(path).metadata.row_group(0).column(0)
+        at = chunk.data_page_offset + chunk.total_compressed_size - 2
+        data[at] ^= 0x5A
+        path.write_bytes(bytes(data))
+    elif damage == "cut":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        path.unlink()
+    before = (tmp_path / "hist" / "manifest.json").read_bytes()
+    refused = subprocess.run([*args, str(second), "--out", str(tmp_path / "o1")], cwd=REPO, capture_output=True,
+                             text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert f"the history store is damaged: {path} " in refused.stderr
+    assert "Traceback" not in refused.stderr and "internal error" not in refused.stderr
+    assert (tmp_path / "hist" / "manifest.json").read_bytes() == before
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_an_id_an_earlier_run_scored_is_rejected_as_one_run_rejects_it(pack, sample_frames, tmp_path,
                                                                        chunked) -> None:

@@ -60,10 +60,32 @@ def file_digest(path: Path) -> str:
 def _write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, row_group_size=64 * 1024)
+    # page CRCs: a flipped byte in a page is then a damaged store at the next read, not a silently wrong window
+    pq.write_table(table, tmp, row_group_size=64 * 1024, write_page_checksum=True)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+_VERIFIED = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+    page_checksum_verification=True))  # pages written without a CRC (stores before it) are read as they are
+STORE_READ_ERRORS = (OSError, pa.ArrowException)  # a file missing, cut short, or whose bytes do not decode
+
+
+def _damaged(root: Path, paths: list[str], exc: Exception) -> HistoryError:
+    """The error for a store file that cannot be read: the first of ``paths`` that fails on its own, named."""
+    bad, why = paths[0] if len(paths) == 1 else None, exc
+    if bad is None:
+        for path in paths:
+            try:
+                pq.read_table(path, page_checksum_verification=True)
+            except STORE_READ_ERRORS as one:
+                bad, why = path, one
+                break
+    where = bad if bad is not None else f"one of {len(paths)} files"
+    what = "is missing" if isinstance(why, FileNotFoundError) else f"cannot be read ({why})"
+    return HistoryError(f"{root}: the history store is damaged: {where} {what}. Restore the folder from a backup, "
+                        "or score into a new history (manifest.json lists the runs it holds)")
 
 
 def _day(ns: int) -> str:
@@ -179,7 +201,11 @@ class HistoryStore:
         high_water = state["high_water"]
         ctx = Context(horizon, high_water=high_water, next_order=state["next_order"])
         if state["last_alerts"]:
-            ctx.last_alerts = pq.read_table(self.root / state["last_alerts"], schema=LAST_ALERT_SCHEMA)
+            path = str(self.root / state["last_alerts"])
+            try:
+                ctx.last_alerts = pq.read_table(path, schema=LAST_ALERT_SCHEMA, page_checksum_verification=True)
+            except STORE_READ_ERRORS as exc:
+                raise _damaged(self.root, [path], exc) from None
         stored = state.get("columns", {})
         for stream in horizon.kept_streams():
             files = state["records"].get(stream, [])
@@ -195,9 +221,12 @@ class HistoryStore:
             paths = [str(self.root / f) for f in files if f.split("day=")[1][:10] >= first_day]
             if not paths:
                 continue
-            dataset = ds.dataset(paths, format="parquet")
-            table = dataset.to_table(columns=[*want, ORDER],
-                                     filter=ds.field("ts") >= pa.scalar(cutoff, pa.int64()).cast(TS_TYPE))
+            try:
+                dataset = ds.dataset(paths, format=_VERIFIED)
+                table = dataset.to_table(columns=[*want, ORDER],
+                                         filter=ds.field("ts") >= pa.scalar(cutoff, pa.int64()).cast(TS_TYPE))
+            except STORE_READ_ERRORS as exc:
+                raise _damaged(self.root, paths, exc) from None
             ctx.records[stream] = table.sort_by(ORDER)
         return ctx
 
