@@ -30,6 +30,7 @@ from ..lang.expr import (
     Param,
     Unary,
     conjuncts,
+    literal_comparison,
     unparse,
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timestamp_problem, is_numeric, is_stringy
@@ -176,7 +177,46 @@ class Checker:
         t = self._infer(src.ast, src, scope, {}, 0, in_aggregate=False)
         if t is not None and want_bool and t not in TRUTH and len(self.errors) == before:
             self._err(src, src.ast, f"{scope.what} must be true/false, not {t}")
+        if len(self.errors) == before:
+            self._never_true(src.ast, src)
         return t
+
+    def _never_true(self, node: Expr, src: ExprSource, in_chain: bool = False) -> None:
+        """Each chain of ``and`` (``a and b and c``, wherever it sits) whose comparisons of one expression with
+        number literals no value meets, such as ``hour(ts) >= 22 and hour(ts) < 6``: never true, and the rule
+        silent."""
+        is_and = isinstance(node, Binary) and node.op == "and"
+        if is_and and not in_chain:
+            self._empty_range(conjuncts(node), src)
+        for child in node.children():
+            self._never_true(child, src, is_and)
+
+    def _empty_range(self, parts: list[Expr], src: ExprSource) -> None:
+        # per expression (its text): the tightest lower and upper bound so far, (value, strict, the comparison)
+        lows: dict[str, tuple[float, bool, Expr]] = {}
+        highs: dict[str, tuple[float, bool, Expr]] = {}
+        for part in parts:
+            got = literal_comparison(part, ("number", "duration"))
+            if got is None or got[2] == "!=" or isinstance(got[1].value, bool):
+                continue
+            other, lit, op = got
+            key, value = unparse(other), float(lit.value)  # type: ignore[arg-type]
+            lo, hi = lows.get(key), highs.get(key)
+            if op in (">", ">=", "==") and (lo is None or value > lo[0] or (value == lo[0] and op == ">")):
+                lo = lows[key] = (value, op == ">", part)
+            if op in ("<", "<=", "==") and (hi is None or value < hi[0] or (value == hi[0] and op == "<")):
+                hi = highs[key] = (value, op == "<", part)
+            if lo is None or hi is None or lo[0] < hi[0] or (lo[0] == hi[0] and not (lo[1] or hi[1])):
+                continue
+            first = lo[2] if hi[2] is part else hi[2]
+            hint = ""
+            if isinstance(other, Call) and other.name in ("hour", "weekday"):
+                hint = (f"; a range that wraps around (22h to 6h) is an 'or': ({key} >= 22 or {key} < 6)"
+                        if other.name == "hour" else "; a range that wraps around is an 'or' of its two ends")
+            self._err(src, part, f"'{src.snippet(first)}' and '{src.snippet(part)}' never hold together, so the "
+                                 f"condition is never true and the rule never fires{hint}")
+            lows.pop(key)
+            highs.pop(key)  # one error per expression
 
     def _err(self, src: ExprSource, node: Expr, message: str) -> None:
         self.errors.append(RuleError(message, src.location(node)))

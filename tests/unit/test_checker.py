@@ -77,6 +77,35 @@ def test_phone_literals_in_the_form_records_hold_load(load_rule, where):
     assert load_rule(SINGLE.format(where=where)) is not None
 
 
+NIGHT = 'hour(ts, "Asia/Shanghai")'
+
+
+@pytest.mark.parametrize("where, col, first, second", [
+    (f"'{NIGHT} >= 22 and {NIGHT} < 6'", 45, f"{NIGHT} >= 22", f"{NIGHT} < 6"),
+    ("amount > 100 and amount <= 100", 25, "amount > 100", "amount <= 100"),
+    ("amount == 5 and channel == \"web\" and 5 < amount", 45, "amount == 5", "5 < amount"),
+    ("(amount > 10 and amount < 5) or amount > 1", 25, "amount > 10", "amount < 5"),
+    ("not (duration_ok and amount >= 1e6 and amount < 1e3)", 0, "", ""),
+])
+def test_an_and_that_no_value_meets_is_an_error_at_its_second_bound(load_rule, where, col, first, second):
+    """A night window written as an 'and' (22h to 6h) or any empty range: the rule would never fire."""
+    if not col:  # an unknown field: only the type error, not a second one about the range
+        assert [e for e in errors(load_rule, SINGLE.format(where=where)) if "never hold" in e] == []
+        return
+    message = (f"rule.yaml:6:{col}: error: '{first}' and '{second}' never hold together, so the condition is "
+               f"never true and the rule never fires")
+    if "hour" in first:
+        message += f"; a range that wraps around (22h to 6h) is an 'or': ({NIGHT} >= 22 or {NIGHT} < 6)"
+    assert errors(load_rule, SINGLE.format(where=where)) == [message]
+
+
+@pytest.mark.parametrize("where", ["amount >= 100 and amount <= 100", "amount > 10 and amount < 20 and amount > 15",
+                                   f"'{NIGHT} >= 22 or {NIGHT} < 6'", "amount > 10 and amount != 10",
+                                   "amount > 10 and balance_before < 5", "amount > 10 or amount < 5"])
+def test_ranges_that_some_value_meets_load(load_rule, where):
+    assert load_rule(SINGLE.format(where=where)) is not None
+
+
 def test_an_error_in_a_folded_block_points_into_its_line(load_rule):
     rule = SINGLE.format(where=">-\n  amount >= 10\n  and amout > 1")
     assert errors(load_rule, rule) == [
