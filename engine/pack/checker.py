@@ -18,6 +18,7 @@ from ..lang.aggregates import AGGREGATES, MAX_ANY_FIELDS, MIN_ANY_FIELDS, NESTAB
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
+    MIRRORED,
     PARAMS_ALIAS,
     Binary,
     Call,
@@ -30,7 +31,6 @@ from ..lang.expr import (
     Param,
     Unary,
     conjuncts,
-    literal_comparison,
     unparse,
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timestamp_problem, is_numeric, is_stringy
@@ -41,6 +41,7 @@ from .streams import FieldSpec, StreamSpec
 _E164 = re.compile(r"\+[0-9]+")  # the form a phone field holds; a +number kept as written looks the same
 
 MAX_MACRO_DEPTH = 8
+
 # Bounds on an expression once its macros are expanded: the depth bound alone lets a macro that
 # uses another ten times, eight levels down, expand to 10**8 nodes (in the checker and the plan).
 MAX_EXPANDED_NODES = 20_000
@@ -48,6 +49,27 @@ MAX_EXPANDED_DEPTH = 128
 
 
 _NEG = float("-inf")
+
+
+def _number_value(node: Expr) -> float | None:
+    """A number or duration literal's value, ``-`` before one included; None for anything else."""
+    sign = 1.0
+    if isinstance(node, Unary) and node.op == "-":
+        sign, node = -1.0, node.operand
+    if isinstance(node, Literal) and node.kind in ("number", "duration") and not isinstance(node.value, bool):
+        return sign * float(node.value)  # type: ignore[arg-type]
+    return None
+
+
+def _number_comparison(node: Expr) -> tuple[Expr, float, str] | None:
+    """(the other side, the number, the comparison with the number on the right) of ``x op 5`` or ``5 op x``."""
+    if not isinstance(node, Binary) or node.op not in MIRRORED:
+        return None
+    for num, other, op in ((node.right, node.left, node.op), (node.left, node.right, MIRRORED[node.op])):
+        value = _number_value(num)
+        if value is not None and _number_value(other) is None:
+            return other, value, op
+    return None
 
 
 @dataclass(frozen=True)
@@ -195,28 +217,36 @@ class Checker:
         # per expression (its text): the tightest lower and upper bound so far, (value, strict, the comparison)
         lows: dict[str, tuple[float, bool, Expr]] = {}
         highs: dict[str, tuple[float, bool, Expr]] = {}
+        nots: dict[str, dict[float, Expr]] = {}  # the values ``!=`` leaves out
+        reported: set[str] = set()
         for part in parts:
-            got = literal_comparison(part, ("number", "duration"))
-            if got is None or got[2] == "!=" or isinstance(got[1].value, bool):
+            got = _number_comparison(part)
+            if got is None:
                 continue
-            other, lit, op = got
-            key, value = unparse(other), float(lit.value)  # type: ignore[arg-type]
+            other, value, op = got
+            key = unparse(other)
+            if key in reported:
+                continue
+            if op == "!=":
+                nots.setdefault(key, {}).setdefault(value, part)
             lo, hi = lows.get(key), highs.get(key)
             if op in (">", ">=", "==") and (lo is None or value > lo[0] or (value == lo[0] and op == ">")):
                 lo = lows[key] = (value, op == ">", part)
             if op in ("<", "<=", "==") and (hi is None or value < hi[0] or (value == hi[0] and op == "<")):
                 hi = highs[key] = (value, op == "<", part)
-            if lo is None or hi is None or lo[0] < hi[0] or (lo[0] == hi[0] and not (lo[1] or hi[1])):
+            if lo is None or hi is None or lo[0] < hi[0]:
                 continue
-            first = lo[2] if hi[2] is part else hi[2]
+            point = lo[0] == hi[0] and not (lo[1] or hi[1])  # a single value is left: empty if ``!=`` takes it
+            if point and lo[0] not in nots.get(key, {}):
+                continue
+            first = nots[key][lo[0]] if point and part is not nots[key][lo[0]] else lo[2] if hi[2] is part else hi[2]
             hint = ""
             if isinstance(other, Call) and other.name in ("hour", "weekday"):
                 hint = (f"; a range that wraps around (22h to 6h) is an 'or': ({key} >= 22 or {key} < 6)"
                         if other.name == "hour" else "; a range that wraps around is an 'or' of its two ends")
             self._err(src, part, f"'{src.snippet(first)}' and '{src.snippet(part)}' never hold together, so the "
                                  f"condition is never true and the rule never fires{hint}")
-            lows.pop(key)
-            highs.pop(key)  # one error per expression
+            reported.add(key)  # one error per expression
 
     def _err(self, src: ExprSource, node: Expr, message: str) -> None:
         self.errors.append(RuleError(message, src.location(node)))

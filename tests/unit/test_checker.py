@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudrules.columns.types import LogicalType
 from fraudrules.errors import RuleErrors, SourceLocation
@@ -10,6 +14,7 @@ from fraudrules.lang.expr import parse_expr
 from fraudrules.pack.checker import Checker, Scope
 from fraudrules.pack.model import ExprSource
 from fraudrules.pack.source import Node
+from fraudrules.pack.streams import load_schema
 
 SINGLE = """\
 id: T-1
@@ -104,6 +109,28 @@ def test_an_and_that_no_value_meets_is_an_error_at_its_second_bound(load_rule, w
                                    "amount > 10 and balance_before < 5", "amount > 10 or amount < 5"])
 def test_ranges_that_some_value_meets_load(load_rule, where):
     assert load_rule(SINGLE.format(where=where)) is not None
+
+
+_PAYMENT = load_schema(Path(__file__).resolve().parents[2] / "rules" / "streams.yaml").streams["payment"]
+_OPS = {"<": lambda x, c: x < c, "<=": lambda x, c: x <= c, ">": lambda x, c: x > c, ">=": lambda x, c: x >= c,
+        "==": lambda x, c: x == c, "!=": lambda x, c: x != c}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_OPS)), st.integers(-3, 3), st.booleans()), min_size=1, max_size=5))
+def test_the_empty_range_error_agrees_with_values_tried_one_by_one(comparisons):
+    """Oracle: ``amount op c and ...`` holds for no value exactly when it holds at none of the literals, the points
+    between and beyond them (each comparison changes its answer only at its literal). The check errs then, and
+    only then; ``mirrored`` writes the literal on the left (``3 > amount``)."""
+    mirror = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+    text = " and ".join(f"{c} {mirror[op]} amount" if left else f"amount {op} {c}" for op, c, left in comparisons)
+    edges = sorted({c for _, c, _ in comparisons})
+    tries = [edges[0] - 1, edges[-1] + 1, *edges, *((a + b) / 2 for a, b in zip(edges, edges[1:]))]
+    empty = not any(all(_OPS[op](x, c) for op, c, _ in comparisons) for x in tries)
+    checker = Checker(None)
+    src = ExprSource(text, parse_expr(text), Node(text, SourceLocation("t.yaml", 1, 1), raw=text))
+    checker.check(src, Scope(_PAYMENT))
+    assert [("never hold together" in str(e)) for e in checker.errors] == ([True] if empty else []), text
 
 
 def test_an_error_in_a_folded_block_points_into_its_line(load_rule):
