@@ -70,8 +70,10 @@ class _Console(Console):
             return super().render_str(text, **{**kwargs, "markup": False})
 
 
-err = _Console(stderr=True, highlight=False, soft_wrap=True)
-out = _Console(highlight=False, soft_wrap=True)
+# emoji off: rich reads ":100:" and ":id:" as emoji codes, and a rule error at line 100 (file.yaml:100:7) or a
+# timestamp written 00:id:00 in a message printed as a picture instead of its text
+err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = _Console(highlight=False, soft_wrap=True, emoji=False)
 if not err.is_terminal:  # logs and CI: tables at full width, not folded at 80 columns
     err.width = 160
 if not out.is_terminal:

@@ -207,6 +207,18 @@ def test_a_pack_loaded_without_its_tests_still_refuses_bad_yaml_there(tmp_path, 
     assert message in str(caught.value) and where in str(caught.value)
 
 
+def test_errors_print_as_text_where_rich_would_see_emoji_codes(tmp_path):
+    """rich reads ':100:' and ':id:' as emoji codes: an error at line 100 printed 'r.yaml💯7', and a timestamp
+    written 00:id:00 printed with a picture in it. The CLI's consoles print text as it is."""
+    where = 'ts >= timestamp("2026-03-01T00:id:00+08:00")'
+    padded = "#\n" * 92 + rule(where=where, extra="")  # the where line is the rule's 8th: line 100
+    pack = make_pack(tmp_path, {"r": padded})
+    done = subprocess.run([sys.executable, "-m", "fraudrules", "lint", str(pack)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "r.yaml:100:24: error: timestamp(\"2026-03-01T00:id:00+08:00\") is null at every record" in done.stderr
+
+
 def test_a_regex_that_does_not_compile_is_one_located_error_and_nothing_else_on_stderr(tmp_path):
     """RE2 logged each pattern it refused to stderr itself (an absl warning and a re2.cc line, from C++, so only
     a subprocess sees them), and the message quoted its bytes (b'...')."""
