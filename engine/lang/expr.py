@@ -347,14 +347,40 @@ def conjuncts(expr: Expr) -> list[Expr]:
 MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
+def _sides(node: Expr) -> tuple[tuple[Expr, Expr, str], ...]:
+    """A comparison read both ways, as (one side, the other, the comparison with the first side on the
+    right): the right side first; nothing for anything but a comparison."""
+    if not isinstance(node, Binary) or node.op not in MIRRORED:
+        return ()
+    return (node.right, node.left, node.op), (node.left, node.right, MIRRORED[node.op])
+
+
 def literal_comparison(node: Expr, kinds: tuple[str, ...]) -> tuple[Expr, Literal, str] | None:
     """A comparison with a literal of one of ``kinds`` on one side (the right one first), as (the other side,
     the literal, the comparison with the literal on the right); None for anything else."""
-    if not isinstance(node, Binary) or node.op not in MIRRORED:
-        return None
-    for lit, other, op in ((node.right, node.left, node.op), (node.left, node.right, MIRRORED[node.op])):
+    for lit, other, op in _sides(node):
         if isinstance(lit, Literal) and lit.kind in kinds:
             return other, lit, op
+    return None
+
+
+def number_value(node: Expr) -> float | None:
+    """A number or duration literal's value, ``-`` before one included; None for anything else."""
+    sign = 1.0
+    if isinstance(node, Unary) and node.op == "-":
+        sign, node = -1.0, node.operand
+    if isinstance(node, Literal) and node.kind in ("number", "duration") and not isinstance(node.value, bool):
+        return sign * float(node.value)  # type: ignore[arg-type]
+    return None
+
+
+def number_comparison(node: Expr) -> tuple[Expr, float, str] | None:
+    """(the other side, the number, the comparison with the number on the right) of ``x op 5`` or ``5 op x``,
+    a negative number included; None when neither or both sides are numbers."""
+    for num, other, op in _sides(node):
+        value = number_value(num)
+        if value is not None and number_value(other) is None:
+            return other, value, op
     return None
 
 

@@ -18,7 +18,6 @@ from ..lang.aggregates import AGGREGATES, MAX_ANY_FIELDS, MIN_ANY_FIELDS, NESTAB
 from ..lang.expr import (
     ARITHMETIC,
     COMPARISONS,
-    MIRRORED,
     PARAMS_ALIAS,
     Binary,
     Call,
@@ -31,6 +30,7 @@ from ..lang.expr import (
     Param,
     Unary,
     conjuncts,
+    number_comparison,
     unparse,
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timestamp_problem, is_numeric, is_stringy
@@ -49,27 +49,6 @@ MAX_EXPANDED_DEPTH = 128
 
 
 _NEG = float("-inf")
-
-
-def _number_value(node: Expr) -> float | None:
-    """A number or duration literal's value, ``-`` before one included; None for anything else."""
-    sign = 1.0
-    if isinstance(node, Unary) and node.op == "-":
-        sign, node = -1.0, node.operand
-    if isinstance(node, Literal) and node.kind in ("number", "duration") and not isinstance(node.value, bool):
-        return sign * float(node.value)  # type: ignore[arg-type]
-    return None
-
-
-def _number_comparison(node: Expr) -> tuple[Expr, float, str] | None:
-    """(the other side, the number, the comparison with the number on the right) of ``x op 5`` or ``5 op x``."""
-    if not isinstance(node, Binary) or node.op not in MIRRORED:
-        return None
-    for num, other, op in ((node.right, node.left, node.op), (node.left, node.right, MIRRORED[node.op])):
-        value = _number_value(num)
-        if value is not None and _number_value(other) is None:
-            return other, value, op
-    return None
 
 
 @dataclass(frozen=True)
@@ -220,7 +199,7 @@ class Checker:
         nots: dict[str, dict[float, Expr]] = {}  # the values ``!=`` leaves out
         reported: set[str] = set()
         for part in parts:
-            got = _number_comparison(part)
+            got = number_comparison(part)
             if got is None:
                 continue
             other, value, op = got
