@@ -57,19 +57,55 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def footer_digest(path: str | Path) -> str:
+    """SHA-256 of a Parquet file's footer (its schema, row groups, offsets and statistics, with the length and
+    magic after it). Page CRCs do not cover the footer, and a changed byte there can still decode: a row
+    group's min/max read as another value would prune the wrong rows under the ``ts`` filter."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size < 12:
+            raise OSError(f"{size} bytes, shorter than any Parquet file")
+        fh.seek(size - 8)
+        tail = fh.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length + 12 > size:
+            raise OSError("no Parquet footer at its end")
+        fh.seek(size - 8 - length)
+        return hashlib.sha256(fh.read(length + 8)).hexdigest()
+
+
+def _write_parquet(table: pa.Table, path: Path) -> str:
+    """Write ``table`` durably at ``path``; its footer digest, for the manifest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     # page CRCs: a flipped byte in a page is then a damaged store at the next read, not a silently wrong window
     pq.write_table(table, tmp, row_group_size=64 * 1024, write_page_checksum=True)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+    digest = footer_digest(tmp)
     os.replace(tmp, path)
+    return digest
 
 
 _VERIFIED = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(
     page_checksum_verification=True))  # pages written without a CRC (stores before it) are read as they are
 STORE_READ_ERRORS = (OSError, pa.ArrowException)  # a file missing, cut short, or whose bytes do not decode
+
+
+def _check_footers(root: Path, rels: list[str], footers: dict[str, str]) -> None:
+    """Every file of ``rels`` whose footer digest the manifest holds must still have it (stores written before
+    the digests hold none, and are read as they are)."""
+    for rel in rels:
+        want = footers.get(rel)
+        if want is None:
+            continue
+        path = str(root / rel)
+        try:
+            got = footer_digest(path)
+        except STORE_READ_ERRORS as exc:
+            raise _damaged(root, [path], exc) from None
+        if got != want:
+            raise _damaged(root, [path], ValueError("its footer is not the one the manifest recorded"))
 
 
 def _damaged(root: Path, paths: list[str], exc: Exception) -> HistoryError:
@@ -200,7 +236,9 @@ class HistoryStore:
         state = self.manifest["state"]
         high_water = state["high_water"]
         ctx = Context(horizon, high_water=high_water, next_order=state["next_order"])
+        footers = state.get("footers", {})
         if state["last_alerts"]:
+            _check_footers(self.root, [state["last_alerts"]], footers)
             path = str(self.root / state["last_alerts"])
             try:
                 ctx.last_alerts = pq.read_table(path, schema=LAST_ALERT_SCHEMA, page_checksum_verification=True)
@@ -218,9 +256,11 @@ class HistoryStore:
                                    "this history does not keep; start a new history for the changed pack")
             cutoff = high_water - horizon.span(stream)
             first_day = _day(cutoff)
-            paths = [str(self.root / f) for f in files if f.split("day=")[1][:10] >= first_day]
-            if not paths:
+            rels = [f for f in files if f.split("day=")[1][:10] >= first_day]
+            if not rels:
                 continue
+            _check_footers(self.root, rels, footers)
+            paths = [str(self.root / f) for f in rels]
             try:
                 dataset = ds.dataset(paths, format=_VERIFIED)
                 table = dataset.to_table(columns=[*want, ORDER],
@@ -234,6 +274,8 @@ class HistoryStore:
     def commit(self, before: Context, after: Context, inputs: list[RunInput], summary: dict[str, Any]) -> None:
         """Persist ``after`` (the context once this run's records are in) as the next state, atomically."""
         state = self.manifest["state"]
+        old_footers = state.get("footers", {})
+        footers: dict[str, str] = {}
         run_no = (self.runs[-1]["run"] + 1) if self.runs else 1
         tag = f"run-{run_no:06d}"
         records: dict[str, list[str]] = {}
@@ -243,20 +285,21 @@ class HistoryStore:
             columns[stream] = [c for c in table.column_names if c != ORDER]
             new_rows = table.filter(pc.greater_equal(table.column(ORDER), before.next_order))
             kept = [f for f in old_files if _file_may_hold(f, after.high_water, after.horizon.span(stream))]
+            footers.update((f, old_footers[f]) for f in kept if f in old_footers)
             if new_rows.num_rows:
                 day = pc.strftime(new_rows.column("ts"), format="%Y-%m-%d")
                 for d in sorted(set(day.to_pylist())):
                     part = new_rows.filter(pc.equal(day, d))
                     rel = f"records/stream={stream}/day={d}/{tag}.parquet"
-                    _write_parquet(part, self.root / rel)
+                    footers[rel] = _write_parquet(part, self.root / rel)
                     kept.append(rel)
             records[stream] = kept
         last_rel = None
         if after.last_alerts.num_rows:
             last_rel = f"alerts/last-{run_no:06d}.parquet"
-            _write_parquet(after.last_alerts, self.root / last_rel)
+            footers[last_rel] = _write_parquet(after.last_alerts, self.root / last_rel)
         new_state = {"high_water": after.high_water, "next_order": after.next_order, "records": records,
-                     "columns": columns, "last_alerts": last_rel,
+                     "columns": columns, "last_alerts": last_rel, "footers": footers,
                      "horizon": {s: after.horizon.span(s) for s in after.horizon.kept_streams()}}
         run = {"run": run_no, "inputs": [i.__dict__ for i in inputs],
                "high_water": _iso(after.high_water), **summary}
