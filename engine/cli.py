@@ -88,13 +88,14 @@ def _fail_rules(exc: RuleErrors | RuleError) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _load_pack(rules: str, tests: bool = False):
+def _load_pack(rules: str, tests: bool = False, region: str = "CN"):
     """The pack, or exit 2 with its errors. ``tests``: read and check the rules' inline tests too (lint and test
-    do; the commands that only evaluate rules skip them, most of a pack's YAML: pack.loader.load_pack)."""
+    do; the commands that only evaluate rules skip them, most of a pack's YAML: pack.loader.load_pack).
+    ``region``: the run's --region, in which phone literals are checked."""
     from .pack.loader import load_pack
 
     try:
-        return load_pack(rules, tests=tests)
+        return load_pack(rules, tests=tests, region=region)
     except (RuleErrors, RuleError) as exc:
         _fail_rules(exc)
 
@@ -302,7 +303,7 @@ def _score(reading, inputs, rules, map_file, out_dir, fmt, region, rule_ids, chu
     from .jobs.score import score_job, summary
     from .runtime.alerts import alert_fields
 
-    pack = _tuned(_load_pack(rules), param_sets, list_files)
+    pack = _tuned(_load_pack(rules, region=region), param_sets, list_files)
     _check_rule_ids(pack, rule_ids)
     if reading is not None and reading.schema == pack.schema:  # what the read started from holds
         mapping, specs = reading.mapping, reading.inputs
@@ -452,7 +453,10 @@ def _pack_as_path(paths: tuple[str, ...], rules: str) -> tuple[tuple[str, ...], 
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--rules", "rules", default=DEFAULT_RULES, show_default=True, type=click.Path(file_okay=False),
               help="Rule pack folder (streams, lists, macros) the files belong to.")
-def lint(paths, rules) -> None:
+@click.option("--region", default="CN", show_default=True,
+              help="The region score/watch/serve will read numbers written without + in: phone literals are "
+                   "checked as they read them.")
+def lint(paths, rules, region) -> None:
     """Check rule files: schema, types, lists, durations, regexes, templates.
 
     Errors are printed as file:line:col: message. Exit 2 on any error.
@@ -462,12 +466,13 @@ def lint(paths, rules) -> None:
       fraudrules lint                    # the whole pack in rules/
       fraudrules lint rules/payments/structuring.yaml
       fraudrules lint bench/packs/other/ # another pack: a folder that holds streams.yaml
+      fraudrules lint --region US        # a pack run with --region US
     """
     from .pack.lint import lint_and_load
 
     paths, rules = _pack_as_path(paths, rules)
 
-    findings, pack = lint_and_load(Path(rules), [Path(p) for p in paths])
+    findings, pack = lint_and_load(Path(rules), [Path(p) for p in paths], region)
     for f in findings:
         err.print(str(f), markup=False)
     errors = [f for f in findings if f.severity == "error"]
@@ -480,7 +485,7 @@ def lint(paths, rules) -> None:
         from .store.horizon import plan_horizon
 
         err.print("history horizon (what score --history keeps per stream):")
-        for line in plan_horizon(compile_pack(pack)).describe():
+        for line in plan_horizon(compile_pack(pack, region)).describe():
             err.print(f"  {line}", markup=False, highlight=False)
 
 
@@ -510,7 +515,7 @@ def test_cmd(paths, rules, executor, region, param_sets, list_files) -> None:
         if root != Path(p).resolve() and root not in Path(p).resolve().parents:
             _usage(f"{p} is not in the rule pack {rules}/: test runs rules of the pack given by --rules "
                    f"(e.g. fraudrules test {p} --rules DIR, where DIR holds streams.yaml)")
-    pack = _tuned(_load_pack(rules, tests=True), param_sets, list_files)
+    pack = _tuned(_load_pack(rules, tests=True, region=region), param_sets, list_files)
     wanted = {str(Path(p).resolve()) for p in paths}
     selected = [r for r in pack.rules
                 if not wanted or str(Path(r.path).resolve()) in wanted
@@ -622,7 +627,7 @@ def regress(inputs, rules, expected, update, region, against) -> None:
 
     if against and update:
         _usage("--update rewrites the golden file; it does not combine with --against")
-    pack = _load_pack(rules)
+    pack = _load_pack(rules, region=region)
     try:
         specs = parse_inputs(list(inputs) or ["samples"], pack.schema)
         result = run_score(rules, specs, region=region, pack=pack)
@@ -665,7 +670,7 @@ def _regress_against(against: str, rules: str, inputs: list[str], region: str, a
             old_dir = pack_at(against, Path(rules), Path(tmp))
         except FraudRulesError as exc:
             _usage(str(exc))
-        old = _load_pack(str(old_dir))
+        old = _load_pack(str(old_dir), region=region)
         try:
             before = run_score(old_dir, parse_inputs(inputs, old.schema), region=region, pack=old).alerts
         except FraudRulesError as exc:
@@ -713,9 +718,9 @@ def backtest(inputs, labels_file, rules, baseline, map_file, region, json_out, s
     from .jobs.score import evaluate
     from .runtime.plan import compile_pack
 
-    packs = {"current": _tuned(_load_pack(rules), param_sets, list_files)}
+    packs = {"current": _tuned(_load_pack(rules, region=region), param_sets, list_files)}
     if baseline:
-        base = _load_pack(baseline)
+        base = _load_pack(baseline, region=region)
         # --list describes the data, so it holds for both packs (where the baseline has that list);
         # --set tunes the current pack's rules only
         shared_lists = tuple(spec for spec in list_files if spec.partition("=")[0].strip() in base.lists)
@@ -912,7 +917,7 @@ def watch(input_path, rules, out_file, lateness, map_file, region, rule_ids, fol
     if follow and input_path == "-":
         err.print("[red]error:[/red] --follow needs a file (stdin is followed anyway)")
         sys.exit(EXIT_USAGE)
-    pack = _load_pack(rules)
+    pack = _load_pack(rules, region=region)
     try:
         mapping = None
         if map_file:

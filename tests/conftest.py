@@ -58,10 +58,11 @@ def pack_dir(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def load_rule(pack_dir) -> Callable[..., RulePack]:
-    """``load_rule(rule_text, lists=None)``: the pack of one rule file, ``rule.yaml`` (raises RuleErrors)."""
+    """``load_rule(rule_text, lists=None, region="CN")``: the pack of one rule file, ``rule.yaml`` (raises
+    RuleErrors), checked for runs in ``region``."""
 
-    def load(rule_text: str, lists: dict[str, str] | None = None) -> RulePack:
-        return load_pack(pack_dir({"rule": rule_text}, lists))
+    def load(rule_text: str, lists: dict[str, str] | None = None, region: str = "CN") -> RulePack:
+        return load_pack(pack_dir({"rule": rule_text}, lists), region=region)
 
     return load
 

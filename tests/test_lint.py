@@ -230,3 +230,28 @@ def test_a_regex_that_does_not_compile_is_one_located_error_and_nothing_else_on_
     assert len(lines) == 2 and lines[1] == "1 error(s), 0 warning(s)", lines
     assert lines[0].endswith("r.yaml:8:31: error: matches(): regex does not compile (RE2 syntax): invalid character "
                              "class range: d-9"), lines
+
+
+def test_lint_and_test_check_phone_literals_in_the_runs_region(tmp_path):
+    """A pack run with --region US may compare with '13800138000': no valid US number, so records keep it as
+    written, and the rule fires on them. Lint with the default region (CN) says it would never match."""
+    tests = """
+tests:
+  - name: pos
+    records:
+      - {stream: payment, id: p1, ts: "2026-03-01T10:00:00Z", payer_account: A, payer_phone: "13800138000"}
+    expect: [p1]
+  - name: neg
+    records:
+      - {stream: payment, id: p1, ts: "2026-03-01T10:00:00Z", payer_account: A, payer_phone: "+12025550123"}
+    expect: []
+"""
+    pack = make_pack(tmp_path, {"r": rule(where='payer_phone == "13800138000"', extra=tests)})
+    assert _cli("lint", pack, "--region", "US").returncode == 0
+    ran = _cli("test", "--rules", pack, "--region", "US")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "4 passed, 0 failed" in ran.stderr  # two tests on each executor
+    refused = _cli("lint", pack)
+    assert refused.returncode == 2
+    assert ("r.yaml:8:23: error: phone fields hold valid numbers in E.164, so '13800138000' never equals one; write "
+            "'+8613800138000' (read in region CN)") in refused.stderr

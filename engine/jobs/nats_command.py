@@ -55,7 +55,7 @@ def run_nats_watch(*, rules: str, out_file: str, lateness: str, region: str, rul
     except ValueError as exc:
         _fail(str(exc))
     try:
-        plan = compile_pack(load_pack(rules, tests=False), region, set(rule_ids) or None)
+        plan = compile_pack(load_pack(rules, tests=False, region=region), region, set(rule_ids) or None)
     except (RuleErrors, RuleError) as exc:
         for e in exc.errors if isinstance(exc, RuleErrors) else [exc]:
             click.echo(str(e), err=True)

@@ -447,7 +447,7 @@ def score(rules_dir: Path | str, inputs: list[InputSpec], *, mapping=None, regio
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    pack = pack or load_pack(rules_dir, tests=False)
+    pack = pack or load_pack(rules_dir, tests=False, region=region)
     plan = plan or compile_pack(pack, region, rule_ids)
     timings["load rules"] = time.perf_counter() - t0
     jobs = default_jobs(len(plan.rules)) if jobs is None else jobs
@@ -605,7 +605,7 @@ def score_job(rules_dir: Path | str, inputs: list[InputSpec], out_dir: Path | No
     the outputs are written (rejects.csv says why) and before the store changes. ``allow_empty=False``: a run
     that scored no record fails the same way (NothingScoredError), and the store does not change.
     """
-    pack = pack or load_pack(rules_dir, tests=False)
+    pack = pack or load_pack(rules_dir, tests=False, region=region)
     plan = compile_pack(pack, region, rule_ids)
     run = HistoryRun(history, inputs, plan, replace_run, wait) if history is not None else None
     try:

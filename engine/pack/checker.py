@@ -155,6 +155,7 @@ BOUNDS_WHERE = "a window can start at an earlier step (ts > alias.ts) only in a 
 
 class Checker:
     def __init__(self, pack: RulePack | None, lists=None, macros=None):
+        self.region = pack.region if pack else DEFAULT_REGION  # phone literals are read as the run reads numbers
         self.lists = pack.lists if pack else (lists or {})
         self.streams: dict[str, StreamSpec] = pack.schema.streams if pack else {}
         self.macros: dict[str, Macro] = pack.macros if pack else (macros or {})
@@ -428,10 +429,10 @@ class Checker:
         text = str(lit.value)
         if _E164.fullmatch(text):
             return  # already the form records hold (or a +number kept as written): no parse needed
-        e164 = normalise_one(text, DEFAULT_REGION)
+        e164 = normalise_one(text, self.region)
         if e164 != text:
             self._err(src, lit, f"phone fields hold valid numbers in E.164, so {text!r} never equals one; write "
-                                f"{e164!r} (read in region {DEFAULT_REGION})")
+                                f"{e164!r} (read in region {self.region})")
 
     def _arith(self, node: Binary, lt: LogicalType, rt: LogicalType, src: ExprSource) -> LogicalType | None:
         op = node.op

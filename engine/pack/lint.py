@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from ..columns.phones import DEFAULT_REGION
 from ..columns.types import LogicalType
 from ..errors import RuleError, RuleErrors
 from ..lang.expr import Binary, Call, Literal, Param
@@ -225,9 +226,11 @@ def lint_pack(root: Path, paths: list[Path] | None = None) -> list[RuleError]:
     return lint_and_load(root, paths)[0]
 
 
-def lint_and_load(root: Path, paths: list[Path] | None = None) -> tuple[list[RuleError], RulePack | None]:
+def lint_and_load(root: Path, paths: list[Path] | None = None,
+                  region: str = DEFAULT_REGION) -> tuple[list[RuleError], RulePack | None]:
     """:func:`lint_pack`, and the pack it loaded (None when it did not load), for a caller that goes on with
-    it: ``fraudrules lint`` describes the whole pack's history horizon without loading it a second time."""
+    it: ``fraudrules lint`` describes the whole pack's history horizon without loading it a second time.
+    ``region``: the runs' --region, in which phone literals are checked."""
     only = None
     if paths:
         from .loader import rule_files
@@ -238,7 +241,7 @@ def lint_and_load(root: Path, paths: list[Path] | None = None) -> tuple[list[Rul
                          (rule_files(p) if p.is_dir() else [p]))
         only = files
     try:
-        pack = load_pack(root, only=only)
+        pack = load_pack(root, only=only, region=region)
     except RuleErrors as exc:
         return exc.errors, None
     findings: list[RuleError] = []

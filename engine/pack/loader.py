@@ -20,6 +20,7 @@ import hashlib
 import io
 from pathlib import Path
 
+from ..columns.phones import DEFAULT_REGION
 from ..errors import RuleError, RuleErrors, SourceLocation
 from ..lang.expr import PARAMS_ALIAS, ExprSyntaxError, parse_duration, parse_expr
 from ..lang.formats import MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, format_spec_problem
@@ -686,7 +687,7 @@ def _optional_file(path: Path, parse, default, errors: list[RuleError]):
 
 
 def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool = True,
-              tests: bool = True) -> RulePack:
+              tests: bool = True, region: str = DEFAULT_REGION) -> RulePack:
     """Load a rule pack; raises RuleErrors listing every problem found.
 
     ``only`` restricts the rules to the given files (the pack's streams,
@@ -694,7 +695,8 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
     the rules' inline ``tests:`` are parsed as YAML only, not read or checked,
     and every rule has none (``score``, ``watch``, ``serve``: they evaluate
     rules and never run their tests, which are most of a pack's YAML and
-    about a third of its load; ``lint`` and ``test`` read them).
+    about a third of its load; ``lint`` and ``test`` read them). ``region``: the run's
+    ``--region``, in which the rules' phone literals are checked.
     """
     root = Path(root)
     errors: list[RuleError] = []
@@ -742,7 +744,8 @@ def load_pack(root: Path | str, *, only: list[Path] | None = None, check: bool =
         seen[rule.id] = rule
         rules.append(rule)
 
-    pack = RulePack(root, schema, rules, lists, macros, policy, pack_digest(root), partial=only is not None)
+    pack = RulePack(root, schema, rules, lists, macros, policy, pack_digest(root), partial=only is not None,
+                    region=region)
     if check:
         errors.extend(check_pack(pack))
     if errors:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..columns.phones import DEFAULT_REGION
 from ..errors import SourceLocation
 from ..lang.expr import Expr, Literal, unparse
 from .source import Node
@@ -233,6 +234,9 @@ class RulePack:
     digest: str  # sha256 over every file of the pack
     # only some of its rule files were loaded (load_pack's ``only``): what no loaded rule uses may be used by others
     partial: bool = False
+    # the region of numbers written without + that the pack was checked for (--region): a phone literal must be
+    # what the reader makes of it there
+    region: str = DEFAULT_REGION
     # what is costly to derive from the pack, built once: list matchers by (id of the list, region),
     # each kept with its list. Packs made from this one with dataclasses.replace share it.
     cache: dict = field(default_factory=dict, repr=False, compare=False)

@@ -169,7 +169,7 @@ class DecisionService:
         """Load the pack, then recover: the checkpoint, then the log after it. Synchronous."""
         state_dir = self.opts.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        plan = compile_pack(load_pack(self.opts.rules, tests=False), self.opts.region)
+        plan = compile_pack(load_pack(self.opts.rules, tests=False, region=self.opts.region), self.opts.region)
         ex = self._new_executor(plan)
         ckpt = None
         if self.checkpoint_path.exists():
@@ -507,7 +507,7 @@ class DecisionService:
         t0 = time.perf_counter()
         assert self.plan is not None and self.wal is not None
         try:
-            plan = compile_pack(load_pack(self.opts.rules, tests=False), self.opts.region)
+            plan = compile_pack(load_pack(self.opts.rules, tests=False, region=self.opts.region), self.opts.region)
         except (RuleErrors, RuleError) as exc:
             return self._refused([str(e) for e in exc.errors] if isinstance(exc, RuleErrors) else [str(exc)])
         except (FraudRulesError, OSError) as exc:

@@ -82,6 +82,18 @@ def test_phone_literals_in_the_form_records_hold_load(load_rule, where):
     assert load_rule(SINGLE.format(where=where)) is not None
 
 
+def test_phone_literals_are_checked_in_the_region_the_run_reads_numbers_in(load_rule):
+    """--region US: a Chinese mobile written without +86 is no valid US number, so records keep it as written and
+    the literal can equal one; a US national number is what the reader rewrites there."""
+    kept = load_rule(SINGLE.format(where='payer_phone == "13800138000"'), region="US")
+    assert kept.region == "US"
+    with pytest.raises(RuleErrors) as caught:
+        load_rule(SINGLE.format(where='payer_phone == "2025550123"'), region="US")
+    assert [str(e)[str(e).index("rule.yaml"):] for e in caught.value.errors] == [
+        "rule.yaml:6:23: error: phone fields hold valid numbers in E.164, so '2025550123' never equals one; "
+        "write '+12025550123' (read in region US)"]
+
+
 NIGHT = 'hour(ts, "Asia/Shanghai")'
 
 
