@@ -4,7 +4,7 @@ The read rejects a record whose id an earlier record of its stream has (io.recor
 compares ids by a 64-bit hash; hashing a block's ids through Python objects (pandas' ``hash_array``)
 held the GIL for about 0.4 s per million rows, on the one thread that keeps the read's blocks in order.
 Here each text is cut into 8-byte words, mixed word by word (the multiply and xor-shift steps of
-splitmix64), and finished with its length, all as uint64 array arithmetic.
+splitmix64) from a seed of its length, all as uint64 array arithmetic.
 
 The hash of a text depends on its UTF-8 bytes alone: not on the Arrow type (string, large_string,
 a slice of either), nor on the block or the rows around it. It is not keyed, so it is no defence
@@ -80,7 +80,9 @@ def _slice_hashes(arr: pa.Array) -> np.ndarray:
     # aligned words shifted together
     words = np.zeros(len(data) // _WORD_BYTES + 2, dtype="<u8")
     words.view(np.uint8)[: len(data)] = data
-    h = lengths.astype(np.uint64) * _GOLDEN
+    # seeded with (length + 1): a seed of length * golden made "" 0, a fixed point of the mix, and "\x00"
+    # too, as its one word (0, plus golden) cancelled its seed
+    h = (lengths.astype(np.uint64) + np.uint64(1)) * _GOLDEN
     word = 0
     long_rows: np.ndarray | None = None
     while True:
