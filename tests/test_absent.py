@@ -226,6 +226,52 @@ def test_checkpoint_with_a_pending_deadline_explicitly():
     assert not _deadline_pending(ex2)
 
 
+BOUNDED_AT_THE_LAST_STEP = """\
+  within: 1h
+  steps:
+    - as: swap
+      stream: sim_event
+      key: msisdn
+      where: event == "swap"
+    - as: pay
+      stream: payment
+      key: payer_phone
+      where: count(3m, where=ts > swap.ts) >= 2
+  absent:
+    as: back
+    stream: call
+    key: caller
+    within: 5m
+    where: callee in @bank_hotlines
+explain: "{pay.count(3m, where=ts > swap.ts)} payments since the swap"
+"""
+
+
+def test_a_window_from_an_earlier_step_is_read_at_the_deadline_whatever_expired(load_rule):
+    """An absence's alert is built at its deadline, ``within`` after its last step, and a window bounded by an
+    earlier step (``where=ts > swap.ts``) is read from its entries then. They must outlive their own window
+    by that much: the stream's alert once said 0 payments here, fed the five records at once or resumed
+    from a checkpoint, as the state let go of the payments once their 3m had passed (found by
+    tests/test_random_rules.py)."""
+    pack = load_rule(RULE.format(sequence=BOUNDED_AT_THE_LAST_STEP),
+                     {"bank_hotlines": "kind: exact\nvalues: ['95588']\n"})
+    plan = compile_pack(pack, "CN")
+    records = [rec("sim_event", "s1", 0, msisdn=SUB, event="swap"),
+               rec("payment", "p1", 1, payer_phone=SUB, amount=100),
+               rec("payment", "p2", 2, payer_phone=SUB, amount=100),  # the trigger: D at minute 7
+               rec("payment", "p3", 6, payer_phone=CALLER, amount=1),  # p1 and p2 are out of the 3m window
+               rec("sms", "x1", 30, sender=CALLER, receiver=SUB)]  # event time passes D
+    want = batch_lines(plan, records)
+    assert [json.loads(line)["explain"] for line in want] == ["2 payments since the swap"]
+    for chunk in (1, 5):
+        assert stream_lines(plan, records, lateness=0, chunk=chunk)[0] == want, chunk
+    ex = StreamExecutor(plan, lateness=0)
+    out = ex.feed_many(records[:3]) + ex.feed_many(records[3:4])
+    ex2 = StreamExecutor(plan, lateness=0)
+    ex2.load_state(json.loads(json.dumps(ex.state_dict())))
+    assert [alert_line(a) for a in out + ex2.feed_many(records[4:]) + ex2.flush()] == want
+
+
 def test_end_of_input_fires_up_to_the_largest_ts_only():
     ex = StreamExecutor(PLAN, lateness=math.inf)
     out = ex.feed_many(CASE[:3]) + ex.flush()  # the largest ts is D itself: not passed

@@ -457,14 +457,19 @@ class StreamExecutor:
                 self._routes.setdefault(s, []).append(r)
         self._specs = sorted(plan.aggregates(), key=spec_signature)
         self._aggs = {spec: STATE_CLASSES[spec.func](spec) for spec in self._specs}
-        for rp in plan.rules:  # a bounded aggregate at a step before the last is read when the chain completes
+        for rp in plan.rules:
+            # a bounded aggregate is read from its entries when the alert is built: at a step before the last,
+            # when the chain completes (up to ``within`` later); under ``absent:``, at the deadline (up to the
+            # absent within later again), its last step's too
             last = rp.steps[-1].alias
+            late = rp.absent.within_ns if rp.absent is not None else 0
             for sp in rp.steps:
                 calls = [*sp.aggregates.items(), *(rp.explain_aggregates.items() if sp.alias == last else ())]
                 for call, spec in calls:
-                    if spec.bound is not None and (call.alias or sp.alias) != last:
+                    reach = late + (0 if (call.alias or sp.alias) == last else rp.within_ns or 0)
+                    if spec.bound is not None and reach:
                         state = self._aggs[spec.base]
-                        state.keep = max(state.keep, state.w + (rp.within_ns or 0))
+                        state.keep = max(state.keep, state.w + reach)
         share_entries(self._aggs)  # once every keep is final
         self._specs_by_stream: dict[str, list[AggregateSpec]] = {}
         for spec in self._specs:
