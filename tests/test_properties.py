@@ -34,7 +34,7 @@ import fraudrules.executors.batch
 from fraudrules.executors.batch import BatchExecutor
 from fraudrules.io.records import records_from_dicts
 from fraudrules.pack.loader import load_pack
-from fraudrules.runtime.plan import compile_pack
+from fraudrules.runtime.plan import Plan, compile_pack
 
 try:  # the repository's convention (python -m pytest from the root, as tests.helpers)
     from tests.reference import reference_matches
@@ -102,10 +102,10 @@ def record_lists(draw) -> list[dict]:
     return [{**r, "id": f"{r['stream'][:2]}{i}"} for i, r in enumerate(recs)]
 
 
-def engine_matches(records: list[dict]) -> dict[str, list[tuple[tuple[str, ...], bool]]]:
-    rs = records_from_dicts(records, PACK.schema, region="CN")
+def engine_matches(records: list[dict], plan: Plan = PLAN) -> dict[str, list[tuple[tuple[str, ...], bool]]]:
+    rs = records_from_dicts(records, plan.schema, region="CN")
     assert not rs.rejects, [(r.line, r.reason) for r in rs.rejects]
-    ex = BatchExecutor(PLAN, rs)
+    ex = BatchExecutor(plan, rs)
     out = {}
     for rm in ex.run():
         steps = rm.rule.steps
@@ -120,9 +120,9 @@ def engine_matches(records: list[dict]) -> dict[str, list[tuple[tuple[str, ...],
     return out
 
 
-def assert_agree(records: list[dict]) -> None:
-    got = engine_matches(records)
-    want = reference_matches(PLAN, records)
+def assert_agree(records: list[dict], plan: Plan = PLAN) -> None:
+    got = engine_matches(records, plan)
+    want = reference_matches(plan, records)
     assert set(got) == set(want)
     problems = []
     for rule_id in sorted(want):

@@ -1,0 +1,303 @@
+"""Random rules over the property-test streams (tests/packs/props), for tests/test_random_rules.py.
+
+A rule here is YAML text built from the language of docs/rules.md §3: comparisons, lists, null tests,
+arithmetic, ``hour``/``weekday``/``coalesce``/conditional values, every window aggregate with and without
+``where=`` (``is_new`` nested in one), another key field or another stream (``key=``, ``stream=``, a key of
+two fields), bounded aggregates (``where=ts > step.ts``), an earlier step's aggregates, sequences of two to
+four steps with ``follows``, ``unless`` and ``absent``, keys of two fields, ``suppress`` and ``explain``.
+The fields and their values are those of the record pools of tests/test_properties.py, so that rules
+and records meet often.
+
+Choices come from a :class:`Chooser` over ``random.Random``: hypothesis's ``st.randoms()`` in the tests
+(a failure is reproduced from hypothesis's database or its printed seed), or a seeded one for a long
+fuzz run by hand::
+
+    python -m tests.rulegen 7        # the pack of seed 7, as YAML
+
+Rules are meant to be valid; the few that lint refuses (two comparisons that never hold together, an
+``is_new`` at an earlier step) are left out by the test, which checks that the refusal has a location.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from tests.test_properties import FIELDS
+
+T = TypeVar("T")
+
+KIND = {
+    "caller": "phone", "callee": "phone", "sender": "phone", "receiver": "phone", "msisdn": "phone",
+    "payer_phone": "phone", "payer_account": "text", "payee_account": "text", "device_id": "text",
+    "channel": "text", "currency": "text", "direction": "enum", "event": "enum", "duration": "num",
+    "amount": "num", "answered": "bool",
+}
+KEYS = {"call": ["caller", "callee"], "sms": ["sender", "receiver"], "sim_event": ["msisdn"],
+        "payment": ["payer_account", "payee_account", "payer_phone", "device_id"]}
+PAIR_KEY = "[payer_account, device_id]"  # the one key of two fields: payment's
+PHONES = ["+8613800000001", "+8613800000002", "+85523900111", "95588", "+88213000123"]
+WINDOWS = ["3m", "5m", "9m", "10m", "15m", "30m", "1h", "2h"]
+AGGREGATE_NAMES = ("count", "distinct", "sum", "avg", "min", "max", "median", "stddev", "is_new", "since_prev")
+VALUES = {name: [v for v in pool if v is not None] for fields in FIELDS.values() for name, pool in fields.items()}
+
+
+class Chooser(Protocol):
+    def choice(self, seq: Sequence[T]) -> T: ...
+    def chance(self, p: float) -> bool: ...
+    def integer(self, lo: int, hi: int) -> int: ...
+
+
+class RandomChooser:
+    """A chooser over ``random.Random``: hypothesis's ``st.randoms()`` in the tests (its draws then shrink),
+    a seeded one by hand."""
+
+    def __init__(self, r: random.Random):
+        self._r = r
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return self._r.choice(seq)
+
+    def chance(self, p: float) -> bool:
+        return self._r.random() < p
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self._r.randint(lo, hi)
+
+
+def fields_of(stream: str, kind: str | None = None) -> list[str]:
+    return [f for f in FIELDS[stream] if kind is None or KIND[f] == kind]
+
+
+class RuleGen:
+    def __init__(self, c: Chooser):
+        self.c = c
+        self.key_kind: str | None = None  # the kind of the step's key, for key=/stream= (None: a pair)
+        self.prev: list[tuple[str, str]] = []  # earlier steps: (alias, stream)
+
+    # -- values --------------------------------------------------------------------------------
+    def literal(self, field: str) -> str:
+        kind = KIND[field]
+        if kind == "phone":
+            return f'"{self.c.choice(PHONES)}"'
+        if kind in ("text", "enum"):
+            return f'"{self.c.choice(VALUES[field])}"'
+        if field == "duration":
+            return self.c.choice(["0", "14", "15", "30s", "60", "1m", "61", "600", "10m"])
+        return self.c.choice(["0.1", "0.3", "50", "99.99", "100", "150", "250", "1000", "5000", "100.005"])
+
+    # -- conditions ----------------------------------------------------------------------------
+    def condition(self, stream: str, depth: int = 0, aggregates: bool = True, cross: bool = True) -> str:
+        c = self.c
+        if depth >= 2 or c.chance(0.4):
+            return self.atom(stream, aggregates, cross)
+        op = c.choice(["and", "and", "or"])
+        text = (f"({self.condition(stream, depth + 1, aggregates, cross)} {op} "
+                f"{self.condition(stream, depth + 1, aggregates, cross)})")
+        return f"not {text}" if c.chance(0.15) else text
+
+    def atom(self, stream: str, aggregates: bool = True, cross: bool = True) -> str:
+        c = self.c
+        roll = c.integer(0, 99)
+        if aggregates and roll < 40:
+            return self.aggregate(stream)
+        if cross and self.prev and roll < 55:
+            return self.cross_step(stream)
+        if roll >= 95:
+            return self.function(stream)
+        field = c.choice(fields_of(stream))
+        kind = KIND[field]
+        if kind == "bool":
+            return field if c.chance(0.5) else f"not {field}"
+        if c.chance(0.1):
+            return f"is_null({field})"
+        if kind == "num":
+            op = c.choice(["==", "!=", "<", "<=", ">", ">="])
+            if c.chance(0.15):
+                return f"{field} % 7 {op} {c.integer(0, 6)}"
+            return f"{field} {op} {self.literal(field)}"
+        if kind == "phone" and c.chance(0.3):
+            return f"{field} {c.choice(['in', 'not in'])} @{c.choice(['bank_hotlines', 'irsf_ranges'])}"
+        if kind == "phone" and c.chance(0.2):
+            return f'country({field}) {c.choice(["==", "!="])} "CN"'
+        if field in ("payer_account", "payee_account") and c.chance(0.3):
+            return f"{field} {c.choice(['in', 'not in'])} @mule_accounts"
+        if c.chance(0.2):
+            return f"{field} in [{self.literal(field)}, {self.literal(field)}]"
+        return f"{field} {c.choice(['==', '!='])} {self.literal(field)}"
+
+    def function(self, stream: str) -> str:
+        c = self.c
+        own = {"payment": ['coalesce(amount, 0) > 99', '(amount if channel == "web" else amount * 2) >= 200'],
+               "call": ['coalesce(duration, 15) >= 15', '(duration if answered else 0) > 30']}
+        return c.choice([f'hour(ts, "Asia/Shanghai") {c.choice(["<", ">=", "=="])} {c.integer(16, 20)}',
+                         'weekday(ts, "Asia/Kathmandu") == 7', *own.get(stream, ["true"])])
+
+    def cross_step(self, stream: str) -> str:
+        """A condition on this record and an earlier step's."""
+        c = self.c
+        alias, earlier = c.choice(self.prev)
+        field = c.choice(fields_of(stream))
+        same = [g for g in fields_of(earlier) if KIND[g] == KIND[field] and KIND[field] != "bool"]
+        if not same:
+            return f"{alias}.ts <= ts"
+        other = c.choice(same)
+        if KIND[field] != "num":
+            return f"{field} {c.choice(['==', '!='])} {alias}.{other}"
+        op = c.choice(["==", "!=", "<", "<=", ">", ">="])
+        if c.chance(0.5):
+            return f"{field} {op} {c.choice(['0.5', '1', '2'])} * {alias}.{other}"
+        return f"{field} {op} {alias}.{other}"
+
+    # -- aggregates ----------------------------------------------------------------------------
+    def aggregate(self, stream: str, bounded: bool = True) -> str:
+        """A comparison of a window aggregate of ``stream``'s records; the aggregate call comes first
+        unless the comparison scales it against a number field of ``stream``."""
+        c = self.c
+        window = c.choice(WINDOWS)
+        options, over = "", stream
+        if self.key_kind and c.chance(0.25):  # another key field, or another stream with the key's kind
+            over, key = c.choice([(s, f) for s in FIELDS for f in KEYS[s] if KIND[f] == self.key_kind])
+            more = [f for f in KEYS[over] if KIND[f] == self.key_kind and f != key]
+            if more and c.chance(0.2):
+                key = f"[{key}, {c.choice(more)}]"
+            options = (f", stream={over}" if over != stream else "") + f", key={key}"
+        if c.chance(0.4):
+            inner = self.condition(over, 1, aggregates=False, cross=False)
+            if not options and c.chance(0.15):
+                inner = f"is_new({c.choice(fields_of(over))}, {c.choice(WINDOWS)})"
+            if bounded and not options and self.prev and c.chance(0.4):
+                inner = f"ts {c.choice(['>', '>='])} {c.choice(self.prev)[0]}.ts" + (
+                    f" and {inner}" if c.chance(0.5) else "")
+            options += f", where={inner}"
+        numbers = fields_of(over, "num")
+        name = c.choice(["count", "count", "distinct", *([] if over != stream or "key=" in options else
+                                                          ["is_new", "since_prev"]),
+                         *(["sum", "avg", "min", "max", "median", "stddev"] if numbers else [])])
+        if name == "count":
+            return f"count({window}{options}) {c.choice(['>=', '>', '==', '<'])} {c.integer(1, 4)}"
+        if name == "distinct":
+            field = c.choice([f for f in fields_of(over) if KIND[f] != "num"])
+            return f"distinct({field}, {window}{options}) {c.choice(['>=', '<'])} {c.integer(1, 3)}"
+        if name == "is_new":
+            return f"{'not ' if c.chance(0.3) else ''}is_new({c.choice(fields_of(over))}, {window}{options})"
+        if name == "since_prev":
+            if c.chance(0.3):
+                return f"is_null(since_prev({window}{options}))"
+            return f"since_prev({window}{options}) {c.choice(['>=', '<', '=='])} {c.choice(['0s', '3m', '6m', '10m'])}"
+        field = c.choice(numbers)
+        call = f"{name}({field}, {window}{options})"
+        own = fields_of(stream, "num")
+        if own and c.chance(0.3):
+            return f"{c.choice(own)} {c.choice(['>=', '<'])} {c.choice(['0.5', '1', '2'])} * {call}"
+        return f"{call} {c.choice(['>=', '<', '>', '=='])} {self.literal(field)}"
+
+    def earlier_step_aggregate(self) -> str:
+        """``alias.count(...) >= k``: an aggregate of an earlier step's record."""
+        alias, earlier = self.c.choice(self.prev)
+        saved = self.prev, self.key_kind
+        self.prev, self.key_kind = [], None
+        try:
+            text = self.aggregate(earlier, bounded=False)
+        finally:
+            self.prev, self.key_kind = saved
+        if any(text.startswith(f) for f in fields_of(earlier)):  # scaled against this record's field
+            text = text[text.index("* ") + 2:] + " >= 0"
+        negated = text.startswith("not ")
+        if text.startswith("is_null(") or negated:
+            head = "is_null(" if not negated else "not "
+            return head + alias + "." + text[len(head):]
+        return alias + "." + text
+
+    def explain(self, stream: str) -> str:
+        """``{field}`` or ``{aggregate(...)}`` pieces: the alert's text carries values both executors compute."""
+        pieces = []
+        for _ in range(2):
+            if self.c.chance(0.5):
+                text = self.aggregate(stream, bounded=False)
+                name = next(n for n in AGGREGATE_NAMES if n + "(" in text)
+                start = text.index(name + "(")
+                depth = 0
+                for end in range(start, len(text)):
+                    depth += {"(": 1, ")": -1}.get(text[end], 0)
+                    if depth == 0 and text[end] == ")":
+                        break
+                pieces.append(text[start:end + 1])
+            else:
+                pieces.append(self.c.choice(fields_of(stream)))
+        return "explain: '" + " and ".join(f"{{{p}}}" for p in pieces) + "'\n"
+
+    # -- rules ---------------------------------------------------------------------------------
+    def rule(self, rule_id: str) -> str:
+        c = self.c
+        head = f"id: {rule_id}\ntitle: random rule {rule_id}\nseverity: medium\nscore: {c.integer(0, 50)}\n"
+        body = self.single() if c.chance(0.45) else self.sequence()
+        if c.chance(0.3):
+            body += f"suppress: {c.choice(['3m', '10m', '30m'])}\n"
+        return head + body
+
+    def single(self) -> str:
+        c = self.c
+        stream = c.choice(list(FIELDS))
+        key = c.choice(KEYS[stream])
+        self.key_kind, self.prev = KIND[key], []
+        if stream == "payment" and c.chance(0.15):
+            key, self.key_kind = PAIR_KEY, None
+        body = f"stream: {stream}\nkey: {key}\nwhere: >-\n  {self.condition(stream)}\n"
+        return body + (self.explain(stream) if c.chance(0.3) else "")
+
+    def sequence(self) -> str:
+        c = self.c
+        steps: list[str] = []
+        self.prev = []
+        kinds: list[str] = []  # each step's key kind
+        for j in range(c.choice([2, 2, 3, 4])):
+            alias = f"s{j}"
+            stream = c.choice(list(FIELDS))
+            follows = ""
+            if j and c.chance(0.35):  # follow a field of the step before with the kind of this step's key
+                key = c.choice(KEYS[stream])
+                same = [g for g in fields_of(self.prev[-1][1]) if KIND[g] == KIND[key]]
+                if same:
+                    follows = f"      follows: {self.prev[-1][0]}.{c.choice(same)}\n"
+            if not follows:  # join the key of the step before: a key of the same kind
+                keys = [k for k in KEYS[stream] if not j or KIND[k] == kinds[-1]]
+                if not keys:
+                    stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[-1] for k in KEYS[s])])
+                    keys = [k for k in KEYS[stream] if KIND[k] == kinds[-1]]
+                key = c.choice(keys)
+            self.key_kind = KIND[key]
+            where = self.condition(stream, 1) if c.chance(0.9) else "true"
+            if self.prev and c.chance(0.3):
+                where = f"({where}) {c.choice(['and', 'or'])} {self.earlier_step_aggregate()}"
+            steps.append(f"    - as: {alias}\n      stream: {stream}\n      key: {key}\n{follows}"
+                         f"      where: >-\n        {where}\n")
+            self.prev.append((alias, stream))
+            kinds.append(KIND[key])
+        text = f"sequence:\n  within: {c.choice(['10m', '30m', '1h'])}\n  steps:\n" + "".join(steps)
+        self.prev = []
+        if c.chance(0.2):  # no record of the last step's key within a while after it
+            stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[-1] for k in KEYS[s])])
+            key = c.choice([k for k in KEYS[stream] if KIND[k] == kinds[-1]])
+            return text + (f"  absent:\n    as: gone\n    stream: {stream}\n    key: {key}\n"
+                           f"    within: {c.choice(['3m', '9m', '20m'])}\n"
+                           f"    where: >-\n      {self.condition(stream, 1, aggregates=False)}\n")
+        if c.chance(0.3):  # cancelled by a record of the key of a step before the last, after that step
+            on = c.integer(0, len(steps) - 2)
+            stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[on] for k in KEYS[s])])
+            key = c.choice([k for k in KEYS[stream] if KIND[k] == kinds[on]])
+            text += (f"  unless:\n    stream: {stream}\n    key: {key}\n    on: s{on}\n"
+                     f"    where: >-\n      {self.condition(stream, 1, aggregates=False)}\n")
+        return text
+
+
+def rule_texts(c: Chooser) -> list[str]:
+    """One to four rules, as the files of a pack."""
+    gen = RuleGen(c)
+    return [gen.rule(f"R-{i}") for i in range(c.integer(1, 4))]
+
+
+if __name__ == "__main__":
+    print("\n---\n".join(rule_texts(RandomChooser(random.Random(int(sys.argv[1]))))))

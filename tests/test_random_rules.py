@@ -1,0 +1,155 @@
+"""Random rules on random records: the executors agree with the reference and with each other.
+
+tests/test_properties.py checks the fixed rules of tests/packs/props; here the rules are drawn too
+(tests/rulegen.py: every aggregate, with ``where=``, ``key=``, ``stream=`` and bounds on earlier steps,
+sequences of two to four steps with ``follows``, ``unless`` and ``absent``, keys of two fields,
+suppression, explain texts), so that combinations nobody wrote a rule for are checked as well:
+
+- the batch executor, in its three join and aggregate paths, finds the matches of tests/reference.py;
+- the stream executor, record by record and over columns, in micro-batches of any size and stopped
+  midway with its state through JSON, writes batch's alert bytes;
+- time slices scored one after the other on a history store write one run's alerts and scores (§8).
+
+A rule that lint refuses must say where (``file:line:col``); the example is then not compared.
+A failure prints the rules (those of one seed: they do not shrink) and the shrunk records;
+``python -m tests.rulegen SEED`` prints the rules of a seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pandas as pd
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import fraudrules.executors.batch
+from fraudrules.errors import FraudRulesError
+from fraudrules.io.records import parse_inputs
+from fraudrules.jobs.score import score_job
+from fraudrules.pack.loader import load_pack
+from fraudrules.pack.model import RulePack
+from fraudrules.runtime.plan import Plan, compile_pack
+from tests.helpers import assert_resume_is_uninterrupted
+from tests.rulegen import RandomChooser, rule_texts
+from tests.test_history import SCORED_KEYS, write_slices
+from tests.test_properties import FIELDS, SLOTS, assert_agree, record
+from tests.test_stream import batch_lines, stream_lines
+
+PROPS = Path(__file__).parent / "packs" / "props"
+LOCATED = re.compile(r"r\d\.yaml:\d+:\d+: error: ")
+SLOW = dict(deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def rule_packs() -> st.SearchStrategy[list[str]]:
+    """The rules of a seed (``python -m tests.rulegen SEED`` prints them): hypothesis's own random draws lean
+    to their simplest values, which made rules too alike to find what the seeded ones find."""
+    return st.integers(0, 2**32 - 1).map(lambda seed: rule_texts(RandomChooser(random.Random(seed))))
+
+
+@st.composite
+def record_lists(draw) -> list[dict]:
+    """Records of tests/test_properties.py's pools, more and denser than its ``record_lists``: up to 150
+    within nine minutes, so that the windows, chains and suppressions of random rules fill up."""
+    size = draw(st.sampled_from([5, 20, 40, 80, 150]))
+    slots = draw(st.sampled_from([3, 10, SLOTS]))
+    recs = draw(st.lists(record(slots), min_size=size, max_size=size))
+    return [{**r, "id": f"{r['stream'][:2]}{i}"} for i, r in enumerate(recs)]
+
+
+def written_pack(texts: list[str], folder: Path) -> RulePack | None:
+    """The pack of ``texts`` on the props streams and lists, or None when lint refuses a rule (with its
+    location, which is checked)."""
+    shutil.copy(PROPS / "streams.yaml", folder / "streams.yaml")
+    shutil.copytree(PROPS / "lists", folder / "lists")
+    (folder / "rules").mkdir()
+    for i, text in enumerate(texts):
+        (folder / "rules" / f"r{i}.yaml").write_text(text, encoding="utf-8")
+    try:
+        return load_pack(folder)
+    except FraudRulesError as e:
+        assert LOCATED.search(str(e)), str(e)
+        return None
+
+
+def plan_of(texts: list[str]) -> Plan | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pack = written_pack(texts, Path(tmp))
+    return None if pack is None else compile_pack(pack, "CN")
+
+
+@settings(max_examples=150, **SLOW)
+@given(texts=rule_packs(), records=record_lists())
+def test_random_rules_batch_agrees_with_reference(texts: list[str], records: list[dict]) -> None:
+    plan = plan_of(texts)
+    assume(plan is not None)
+    assert_agree(records, plan)
+    for name, value in (("MAX_PAIRS_PER_BLOCK", 3), ("NARROW_SHARE", 0)):  # the large-input join; narrow reads
+        with mock.patch.object(fraudrules.executors.batch, name, value):
+            assert_agree(records, plan)
+
+
+@settings(max_examples=100, **SLOW)
+@given(texts=rule_packs(), records=record_lists(), chunk=st.sampled_from([1, 7, 1000]), cut=st.floats(0, 1))
+def test_random_rules_stream_writes_the_batch_alerts(texts: list[str], records: list[dict], chunk: int,
+                                                      cut: float) -> None:
+    plan = plan_of(texts)
+    assume(plan is not None)
+    want = batch_lines(plan, records)
+    for scalar_max in (10**9, 0):  # record by record (runtime/scalar.py), and over columns
+        got, _ = stream_lines(plan, records, lateness=float("inf"), chunk=chunk, shards=3, scalar_max=scalar_max)
+        assert got == want, scalar_max
+    assert_resume_is_uninterrupted(plan, records, cut)
+
+
+def _csv_frames(records: list[dict]) -> dict[str, pd.DataFrame]:
+    """The records as each stream's CSV file would hold them, in their order."""
+    def cell(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return "" if v is None else str(v)
+
+    frames = {}
+    for stream, fields in FIELDS.items():
+        columns = ["id", "ts", *fields]
+        rows = [[cell(r.get(c)) for c in columns] for r in records if r["stream"] == stream]
+        frames[stream] = pd.DataFrame(rows, columns=columns, dtype=str)
+    return frames
+
+
+def _scored(paths: dict) -> pd.DataFrame:
+    return pd.read_json(paths["scored"], lines=True, dtype=False).reindex(columns=SCORED_KEYS).astype(str)
+
+
+@settings(max_examples=25, **SLOW)
+@given(texts=rule_packs(), records=record_lists(),
+       cuts=st.lists(st.floats(0.05, 0.95), min_size=1, max_size=3), chunked=st.booleans())
+def test_random_rules_daily_runs_on_a_store_write_one_runs_answer(texts: list[str], records: list[dict],
+                                                                 cuts: list[float], chunked: bool) -> None:
+    """``cuts``: where the slices end, as shares of the records' time span."""
+    ts = pd.to_datetime(pd.Series([r["ts"] for r in records], dtype=object), utc=True, format="ISO8601")
+    assume(len(records) > 1 and ts.max() > ts.min())
+    bounds = sorted({ts.min() + (ts.max() - ts.min()) * share for share in cuts})
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pack").mkdir()
+        pack = written_pack(texts, root / "pack")
+        assume(pack is not None)
+        frames = _csv_frames(records)
+        whole = write_slices(frames, [], root / "whole")[0]
+        _, paths = score_job(root / "pack", parse_inputs([str(whole)], pack.schema), root / "one", pack=pack)
+        want_alerts, want_scored = paths["alerts"].read_text(encoding="utf-8").splitlines(), _scored(paths)
+        alerts, scored = [], []
+        for i, folder in enumerate(write_slices(frames, bounds, root / "slices")):
+            _, paths = score_job(root / "pack", parse_inputs([str(folder)], pack.schema), root / f"out{i}",
+                                 pack=pack, history=root / "store",
+                                 **({"memory_rows": 7, "chunk_rows": 3} if chunked else {}))
+            alerts += paths["alerts"].read_text(encoding="utf-8").splitlines()
+            scored.append(_scored(paths))
+        assert alerts == want_alerts
+        assert pd.concat(scored, ignore_index=True).equals(want_scored)
