@@ -4,13 +4,13 @@ A rule here is YAML text built from the language of docs/rules.md §3: compariso
 arithmetic, ``hour``/``weekday``/``coalesce``/conditional values, every window aggregate with and without
 ``where=`` (``is_new`` nested in one), another key field or another stream (``key=``, ``stream=``, a key of
 two fields), bounded aggregates (``where=ts > step.ts``), an earlier step's aggregates, sequences of two to
-four steps with ``follows``, ``unless`` and ``absent``, keys of two fields, ``suppress`` and ``explain``.
+four steps with ``follows``, repeated steps (``runs``, ``distinct``), ``unless`` and ``absent``, keys of
+two fields, ``suppress`` and ``explain``.
 The fields and their values are those of the record pools of tests/test_properties.py, so that rules
 and records meet often.
 
-Choices come from a :class:`Chooser` over ``random.Random``: hypothesis's ``st.randoms()`` in the tests
-(a failure is reproduced from hypothesis's database or its printed seed), or a seeded one for a long
-fuzz run by hand::
+Choices come from a :class:`Chooser` over ``random.Random``, seeded by hypothesis in the tests, or by
+hand for a longer fuzz run::
 
     python -m tests.rulegen 7        # the pack of seed 7, as YAML
 
@@ -269,10 +269,17 @@ class RuleGen:
                     keys = [k for k in KEYS[stream] if KIND[k] == kinds[-1]]
                 key = c.choice(keys)
             self.key_kind = KIND[key]
+            run = ""
+            if c.chance(0.15):  # a repeated step: its where reads its own record only
+                run = f"      runs: {c.integer(2, 3)}\n"
+                if c.chance(0.5):
+                    run += f"      distinct: {c.choice([f for f in fields_of(stream) if KIND[f] != 'num'])}\n"
+            earlier, self.prev = self.prev, [] if run else self.prev
             where = self.condition(stream, 1) if c.chance(0.9) else "true"
             if self.prev and c.chance(0.3):
                 where = f"({where}) {c.choice(['and', 'or'])} {self.earlier_step_aggregate()}"
-            steps.append(f"    - as: {alias}\n      stream: {stream}\n      key: {key}\n{follows}"
+            self.prev = earlier
+            steps.append(f"    - as: {alias}\n      stream: {stream}\n      key: {key}\n{follows}{run}"
                          f"      where: >-\n        {where}\n")
             self.prev.append((alias, stream))
             kinds.append(KIND[key])

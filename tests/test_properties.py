@@ -103,20 +103,22 @@ def record_lists(draw) -> list[dict]:
 
 
 def engine_matches(records: list[dict], plan: Plan = PLAN) -> dict[str, list[tuple[tuple[str, ...], bool]]]:
+    """Per rule: (the chain's record ids, a run's records in place of its step, emitted), in trigger order."""
     rs = records_from_dicts(records, plan.schema, region="CN")
     assert not rs.rejects, [(r.line, r.reason) for r in rs.rejects]
     ex = BatchExecutor(plan, rs)
     out = {}
     for rm in ex.run():
         steps = rm.rule.steps
-        ids = [ex.tables[sp.stream].columns["id"].values for sp in steps]
+        cols = []
+        for sp, rows in zip(steps, rm.rows):
+            ids = ex.tables[sp.stream].columns["id"].values
+            members = ex.runs.members(sp, rows) if sp.is_run else rows[:, None]
+            cols.append([tuple(str(ids[r]) for r in row) for row in members])
         seq = ex.tables[steps[-1].stream].seq
-        rows = sorted(
-            (int(seq[rm.rows[-1][i]]), tuple(str(ids[j][rm.rows[j][i]]) for j in range(len(steps))),
-             bool(rm.emitted[i]))
-            for i in range(rm.n)
-        )
-        out[rm.rule.id] = [(chain, emitted) for _, chain, emitted in rows]
+        got = sorted((int(seq[rm.rows[-1][i]]), sum((c[i] for c in cols), ()), bool(rm.emitted[i]))
+                     for i in range(rm.n))
+        out[rm.rule.id] = [(chain, emitted) for _, chain, emitted in got]
     return out
 
 

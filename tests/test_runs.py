@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 import fraudrules.executors.batch
 import fraudrules.executors.stream.executor
 from fraudrules.errors import FraudRulesError
-from fraudrules.executors.batch import BatchExecutor
 from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import records_from_dicts
 from fraudrules.jobs.score import evaluate
@@ -31,33 +30,13 @@ from fraudrules.runtime.plan import compile_pack
 from tests.helpers import make_pack
 from tests.reference import reference_matches
 from tests.test_eval_errors import raising_hold
-from tests.test_properties import record_lists, ts_text
+from tests.test_properties import engine_matches, record_lists, ts_text
 
 PACK_DIR = pathlib.Path(__file__).parent / "packs" / "runs"
 PACK = load_pack(PACK_DIR)
 PLAN = compile_pack(PACK, "CN")
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def batch_matches(records: list[dict], plan=PLAN) -> dict[str, list[tuple[tuple[str, ...], bool]]]:
-    """Per rule: (the chain's record ids, a run's records in place of its step, emitted), in trigger order."""
-    rs = records_from_dicts(records, plan.schema, region="CN")
-    assert not rs.rejects, [(r.line, r.reason) for r in rs.rejects]
-    ex = BatchExecutor(plan, rs)
-    out = {}
-    for rm in ex.run():
-        steps = rm.rule.steps
-        cols = []
-        for sp, rows in zip(steps, rm.rows):
-            ids = ex.tables[sp.stream].columns["id"].values
-            members = ex.runs.members(sp, rows) if sp.is_run else rows[:, None]
-            cols.append([tuple(str(ids[r]) for r in row) for row in members])
-        seq = ex.tables[steps[-1].stream].seq
-        got = sorted((int(seq[rm.rows[-1][i]]), sum((c[i] for c in cols), ()), bool(rm.emitted[i]))
-                     for i in range(rm.n))
-        out[rm.rule.id] = [(chain, emitted) for _, chain, emitted in got]
-    return out
 
 
 def batch_lines(records: list[dict], plan=PLAN) -> list[str]:
@@ -125,7 +104,7 @@ def dense(draw) -> list[dict]:
 
 
 def assert_agree(records: list[dict]) -> None:
-    got, want = batch_matches(records), reference_matches(PLAN, records)
+    got, want = engine_matches(records, PLAN), reference_matches(PLAN, records)
     problems = [f"{rid}: batch {got[rid]}, reference {want[rid]}" for rid in sorted(want) if got[rid] != want[rid]]
     assert not problems, "\n".join(problems)
 
@@ -252,7 +231,7 @@ CASES = {
 def test_boundaries(name):
     records, rule_id, want = CASES[name]
     assert [c for c, _ in reference_matches(PLAN, records)[rule_id]] == want
-    assert [c for c, _ in batch_matches(records)[rule_id]] == want
+    assert [c for c, _ in engine_matches(records, PLAN)[rule_id]] == want
     lines = batch_lines(records)
     assert stream_lines(ordered(records), chunk=1) == lines
 
@@ -269,7 +248,7 @@ def test_a_null_distinct_value_is_in_no_run_and_leaves_no_state():
     out += ex.flush()
     assert not ex.rejected_records
     assert [alert_line(a) for a in out] == batch_lines(records)
-    assert [c for c, _ in batch_matches(records)["R-RUN-MIDDLE"]] == [("w1", "s3", "s4", "p1")]
+    assert [c for c, _ in engine_matches(records, PLAN)["R-RUN-MIDDLE"]] == [("w1", "s3", "s4", "p1")]
 
 
 def test_an_eight_step_sequence_fires_on_both_executors():
@@ -277,10 +256,10 @@ def test_an_eight_step_sequence_fires_on_both_executors():
                call("c5", 6, duration=5), pay("p1", 7)]
     want = [("c1", "c2", "c3", "s1", "s2", "c4", "c5", "p1")]
     assert [c for c, _ in reference_matches(PLAN, records)["R-SEQ8"]] == want
-    assert [c for c, _ in batch_matches(records)["R-SEQ8"]] == want
+    assert [c for c, _ in engine_matches(records, PLAN)["R-SEQ8"]] == want
     assert stream_lines(records, chunk=1) == batch_lines(records)
     records[6] = call("c5", 6, duration=4)  # s7.duration >= s1.duration fails
-    assert batch_matches(records)["R-SEQ8"] == []
+    assert engine_matches(records, PLAN)["R-SEQ8"] == []
 
 
 def test_the_alert_lists_every_record_of_the_run():
@@ -306,7 +285,7 @@ def test_a_busy_key_past_the_chain_cap_is_an_error_not_a_silent_cut():
         [call(f"d{i}", 7 + i) for i in range(2)] + [pay("p1", 9)]
     with mock.patch.object(fraudrules.executors.batch, "MAX_CHAINS", 5):
         with pytest.raises(FraudRulesError, match="R-SEQ8: more than 5 partial chains at step .* on one key"):
-            batch_matches(records)
+            engine_matches(records, PLAN)
     ex = StreamExecutor(PLAN, lateness=0)
     said: list[tuple[str, str]] = []
     ex.on_chain_cap = lambda rid, reason: said.append((rid, reason))
@@ -320,7 +299,7 @@ def test_a_busy_key_past_the_chain_cap_is_an_error_not_a_silent_cut():
     assert not ex.rejected_records  # the records stay whole: R-RUN-FIRST still sees every call
     assert ex.stats["by_rule"]["R-RUN-FIRST"]["matches"] == 1
     # under the cap both executors find the chain
-    assert [c for c, _ in batch_matches(records)["R-SEQ8"]] == [("c2", "c3", "c4", "s0", "s1", "d0", "d1", "p1")]
+    assert [c for c, _ in engine_matches(records, PLAN)["R-SEQ8"]] == [("c2", "c3", "c4", "s0", "s1", "d0", "d1", "p1")]
     assert stream_lines(records, chunk=1) == batch_lines(records)
 
 
