@@ -119,6 +119,47 @@ def test_routing_of_the_shipped_pack():
     assert multi["P-MULTIKEY-SEQ"] == (("payment", "payer_account"),)
 
 
+RUN_FOLLOWED_BY_ANOTHER_FIELD = """\
+id: R-RUN-FOLLOWED
+title: three missed calls from one number, then a SIM event of the last number it called
+score: 10
+sequence:
+  within: 10m
+  steps:
+    - as: rings
+      stream: call
+      key: caller
+      runs: 3
+      where: not answered
+    - as: sim
+      stream: sim_event
+      key: msisdn
+      follows: rings.callee
+      where: event == "swap"
+"""
+
+
+def test_a_repeated_step_routed_by_a_follows_field_runs_in_one_group(pack_dir):
+    """``follows: rings.callee`` reads the run's last call: the run's other calls share its caller, not its
+    callee, so routing them by callee split the run over groups and lost the alert (found by
+    tests/test_random_rules.py). Such a rule runs in one group."""
+    from fraudrules.pack.loader import load_pack
+    from fraudrules.runtime.plan import compile_pack
+
+    plan = compile_pack(load_pack(pack_dir({"rule": RUN_FOLLOWED_BY_ANOTHER_FIELD})), "CN")
+    calls = [("c1", "+8613800000001"), ("c2", "+8613800000002"), ("c3", "+8613900000003")]
+    records = [{"stream": "call", "id": rid, "ts": f"2026-03-01T09:0{i}:00Z", "caller": "+85523900111",
+                "callee": callee, "answered": False} for i, (rid, callee) in enumerate(calls)]
+    records.append({"stream": "sim_event", "id": "s1", "ts": "2026-03-01T09:05:00Z", "msisdn": "+8613900000003",
+                    "event": "swap"})
+    want = batch_lines(plan, records)
+    assert [json.loads(line)["record_id"] for line in want] == ["s1"]
+    rs = records_from_dicts(records, plan.schema, region="CN")
+    for buckets in (1, 2, 5):
+        assert shuffled_lines(plan, rs, buckets, inline=True) == want, buckets
+    assert "repeated step 'rings'" in plan_routing(plan).reasons["R-RUN-FOLLOWED"]
+
+
 @pytest.mark.parametrize("buckets", [1, 3, 17])
 def test_simulated_shuffle_equals_batch_on_samples(buckets):
     rs = read_inputs(parse_inputs([str(SAMPLES)], PACK.schema), PACK.schema)

@@ -17,8 +17,9 @@ Records that came for another role may form chains that end in another key: the 
 drops every match whose trigger did not come for the last step's role (``Family.trigger_bit``).
 
 A rule whose shape does not route (an aggregate on a step that is routed by a ``follows`` field, a
-step whose key is not joined to the alert key, an ``unless`` on such a step) runs in one group with
-every record of its streams: correct, but not spread over the cluster. ``Routing.single`` lists them.
+repeated step routed so, a step whose key is not joined to the alert key, an ``unless`` on such a step)
+runs in one group with every record of its streams: correct, but not spread over the cluster.
+``Routing.single`` lists them.
 A key of several fields (``key: [payer_account, device_id]``) is routed by its first field.
 """
 
@@ -100,6 +101,8 @@ def rule_roles(rp: RulePlan) -> tuple[list[tuple[str, str]], int] | str:
         if not fields:
             return f"step {sp.alias!r} is not joined to the alert key"
         route.append(sp.key if sp.key in fields else fields[0])
+        if sp.is_run and route[i] != sp.key:  # only the run's last record carries the follows field
+            return f"repeated step {sp.alias!r} is routed by {route[i]!r}, which its run's records need not share"
     specs = rp_specs(rp)
     for spec in specs:
         at = [i for i, sp in enumerate(steps) if sp.stream == spec.stream and sp.key == spec.key]
