@@ -8,6 +8,8 @@ suppression, explain texts), so that combinations nobody wrote a rule for are ch
 - the batch executor, in its three join and aggregate paths, finds the matches of tests/reference.py;
 - the stream executor, record by record and over columns, in micro-batches of any size and stopped
   midway with its state through JSON, writes batch's alert bytes;
+- the groups the Spark job routes records to (docs/spark.md), in a shuffle simulated in Python, give
+  batch's alerts;
 - time slices scored one after the other on a history store write one run's alerts and scores (§8).
 
 A rule that lint refuses must say where (``file:line:col``); the example is then not compared.
@@ -30,7 +32,7 @@ from hypothesis import strategies as st
 
 import fraudrules.executors.batch
 from fraudrules.errors import FraudRulesError
-from fraudrules.io.records import parse_inputs
+from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job
 from fraudrules.pack.loader import load_pack
 from fraudrules.pack.model import RulePack
@@ -39,6 +41,7 @@ from tests.helpers import assert_resume_is_uninterrupted
 from tests.rulegen import RandomChooser, rule_texts
 from tests.test_history import SCORED_KEYS, write_slices
 from tests.test_properties import FIELDS, SLOTS, assert_agree, record
+from tests.test_spark import shuffled_lines
 from tests.test_stream import batch_lines, stream_lines
 
 PROPS = Path(__file__).parent / "packs" / "props"
@@ -105,6 +108,19 @@ def test_random_rules_stream_writes_the_batch_alerts(texts: list[str], records: 
         got, _ = stream_lines(plan, records, lateness=float("inf"), chunk=chunk, shards=3, scalar_max=scalar_max)
         assert got == want, scalar_max
     assert_resume_is_uninterrupted(plan, records, cut)
+
+
+@settings(max_examples=60, **SLOW)
+@given(texts=rule_packs(), records=record_lists())
+def test_random_rules_in_key_groups_as_spark_routes_them_give_the_batch_alerts(texts: list[str],
+                                                                               records: list[dict]) -> None:
+    """The Spark job's routing (engine/executors/spark/routing.py) in a shuffle simulated in Python."""
+    plan = plan_of(texts)
+    assume(plan is not None)
+    want = batch_lines(plan, records)
+    rs = records_from_dicts(records, plan.schema, region="CN")
+    for buckets in (1, 2, 5):
+        assert shuffled_lines(plan, rs, buckets, inline=True) == want, buckets
 
 
 def _csv_frames(records: list[dict]) -> dict[str, pd.DataFrame]:
