@@ -5,7 +5,7 @@ arithmetic, ``hour``/``weekday``/``coalesce``/conditional values, every window a
 ``where=`` (``is_new`` nested in one), another key field or another stream (``key=``, ``stream=``, a key of
 two fields), bounded aggregates (``where=ts > step.ts``), an earlier step's aggregates, sequences of two to
 four steps with ``follows``, repeated steps (``runs``, ``distinct``), ``unless`` and ``absent``, keys of
-two fields, ``suppress`` and ``explain``.
+two fields (a rule's, a sequence's steps'), ``suppress`` and ``explain``.
 The fields and their values are those of the record pools of tests/test_properties.py, so that rules
 and records meet often.
 
@@ -164,6 +164,7 @@ class RuleGen:
             if more and c.chance(0.2):
                 key = f"[{key}, {c.choice(more)}]"
             options = (f", stream={over}" if over != stream else "") + f", key={key}"
+        starts = False  # a window that starts at an earlier step (is_new cannot: it asks about the whole window)
         if c.chance(0.4):
             inner = self.condition(over, 1, aggregates=False, cross=False)
             if not options and c.chance(0.15):
@@ -171,10 +172,11 @@ class RuleGen:
             if bounded and not options and self.prev and c.chance(0.4):
                 inner = f"ts {c.choice(['>', '>='])} {c.choice(self.prev)[0]}.ts" + (
                     f" and {inner}" if c.chance(0.5) else "")
+                starts = True
             options += f", where={inner}"
         numbers = fields_of(over, "num")
         name = c.choice(["count", "count", "distinct", *([] if over != stream or "key=" in options else
-                                                          ["is_new", "since_prev"]),
+                                                          ["since_prev"] if starts else ["is_new", "since_prev"]),
                          *(["sum", "avg", "min", "max", "median", "stddev"] if numbers else [])])
         if name == "count":
             return f"count({window}{options}) {c.choice(['>=', '>', '==', '<'])} {c.integer(1, 4)}"
@@ -252,23 +254,26 @@ class RuleGen:
         c = self.c
         steps: list[str] = []
         self.prev = []
-        kinds: list[str] = []  # each step's key kind
+        kinds: list[str] = []  # each step's key kind ("pair": PAIR_KEY)
+        pairs = c.chance(0.1)  # every step a payment keyed by the pair, joined field by field
         for j in range(c.choice([2, 2, 3, 4])):
             alias = f"s{j}"
-            stream = c.choice(list(FIELDS))
+            stream = "payment" if pairs else c.choice(list(FIELDS))
             follows = ""
-            if j and c.chance(0.35):  # follow a field of the step before with the kind of this step's key
+            if pairs:
+                key = PAIR_KEY
+            elif j and c.chance(0.35):  # follow a field of the step before with the kind of this step's key
                 key = c.choice(KEYS[stream])
                 same = [g for g in fields_of(self.prev[-1][1]) if KIND[g] == KIND[key]]
                 if same:
                     follows = f"      follows: {self.prev[-1][0]}.{c.choice(same)}\n"
-            if not follows:  # join the key of the step before: a key of the same kind
+            if not follows and not pairs:  # join the key of the step before: a key of the same kind
                 keys = [k for k in KEYS[stream] if not j or KIND[k] == kinds[-1]]
                 if not keys:
                     stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[-1] for k in KEYS[s])])
                     keys = [k for k in KEYS[stream] if KIND[k] == kinds[-1]]
                 key = c.choice(keys)
-            self.key_kind = KIND[key]
+            self.key_kind = None if pairs else KIND[key]  # no key= nor stream= on a pair's step
             run = ""
             if c.chance(0.15):  # a repeated step: its where reads its own record only
                 run = f"      runs: {c.integer(2, 3)}\n"
@@ -282,22 +287,28 @@ class RuleGen:
             steps.append(f"    - as: {alias}\n      stream: {stream}\n      key: {key}\n{follows}{run}"
                          f"      where: >-\n        {where}\n")
             self.prev.append((alias, stream))
-            kinds.append(KIND[key])
+            kinds.append("pair" if pairs else KIND[key])
         text = f"sequence:\n  within: {c.choice(['10m', '30m', '1h'])}\n  steps:\n" + "".join(steps)
         self.prev = []
-        if c.chance(0.2):  # no record of the last step's key within a while after it
-            stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[-1] for k in KEYS[s])])
-            key = c.choice([k for k in KEYS[stream] if KIND[k] == kinds[-1]])
+        if c.chance(0.2) and "runs:" not in text:  # no record of the last step's key a while after it (§9: no run)
+            stream, key = self.keyed_like(kinds[-1])
             return text + (f"  absent:\n    as: gone\n    stream: {stream}\n    key: {key}\n"
                            f"    within: {c.choice(['3m', '9m', '20m'])}\n"
                            f"    where: >-\n      {self.condition(stream, 1, aggregates=False)}\n")
         if c.chance(0.3):  # cancelled by a record of the key of a step before the last, after that step
             on = c.integer(0, len(steps) - 2)
-            stream = c.choice([s for s in FIELDS if any(KIND[k] == kinds[on] for k in KEYS[s])])
-            key = c.choice([k for k in KEYS[stream] if KIND[k] == kinds[on]])
+            stream, key = self.keyed_like(kinds[on])
             text += (f"  unless:\n    stream: {stream}\n    key: {key}\n    on: s{on}\n"
                      f"    where: >-\n      {self.condition(stream, 1, aggregates=False)}\n")
         return text
+
+
+    def keyed_like(self, kind: str) -> tuple[str, str]:
+        """A stream and a key of ``kind`` (a step's), for an ``unless`` or ``absent`` joined to that step."""
+        if kind == "pair":
+            return "payment", PAIR_KEY
+        stream = self.c.choice([s for s in FIELDS if any(KIND[k] == kind for k in KEYS[s])])
+        return stream, self.c.choice([k for k in KEYS[stream] if KIND[k] == kind])
 
 
 def rule_texts(c: Chooser) -> list[str]:
