@@ -507,6 +507,48 @@ def test_horizon_of_the_shipped_pack(pack) -> None:
     assert set(h.columns("call")) >= {"id", "ts", "caller", "callee", "duration"}
 
 
+RUN_LAST = """\
+id: T-RUN-LAST
+title: An outgoing call, then three answered calls back to that number from different callers
+score: 10
+sequence:
+  within: 1h
+  steps:
+    - as: out
+      stream: call
+      key: caller
+      where: direction == "out"
+    - as: back
+      stream: call
+      key: callee
+      runs: 3
+      distinct: caller
+      where: answered
+"""
+
+
+def test_a_repeated_last_step_reaches_back_within(pack_dir, tmp_path) -> None:
+    """The records of a run that ends a sequence, but its last, may lie up to ``within`` before the trigger:
+    the store keeps them and the fields they are checked on. It kept none of a last step's fields but for
+    its windows, so the run's records read from the store failed ``answered`` and a run cut by a day lost
+    its alert (found by tests/test_random_rules.py)."""
+    pack = load_pack(pack_dir({"rule": RUN_LAST}))
+    rows = [("o1", "09:00", "+8613800000001", "+85523900111", "out", "false"),
+            *[(f"b{i}", f"09:1{i}", caller, "+8613800000001", "in", "true")
+              for i, caller in enumerate(["+85523900111", "+447700900123", "+88213000123"])]]
+    frames = {"call": pd.DataFrame([(rid, f"2026-03-01T{hm}:00Z", *rest) for rid, hm, *rest in rows],
+                                   columns=["id", "ts", "caller", "callee", "direction", "answered"])}
+    whole = write_slices(frames, [], tmp_path / "whole")[0]
+    _, paths = score_job(REPO / "rules", parse_inputs([str(whole)], pack.schema), tmp_path / "one", pack=pack)
+    want = paths["alerts"].read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["record_id"] for line in want] == ["b2"]
+    bounds = [pd.Timestamp("2026-03-01T09:11:30Z")]  # between the run's second record and its last
+    alerts, _ = score_slices(pack, write_slices(frames, bounds, tmp_path / "days"), tmp_path / "hist", tmp_path)
+    assert alerts == want
+    horizon = plan_horizon(compile_pack(pack, "CN"))
+    assert horizon.span("call") == 3600 * 10**9 and {"answered", "caller"} <= set(horizon.columns("call"))
+
+
 def test_rule_groups_cover_each_rules_own_horizon(pack) -> None:
     """A continued run evaluates rules group by group over the context narrowed to the group's
     horizon: each rule's own reach and columns must be inside its group's."""

@@ -102,8 +102,10 @@ def rule_horizon(rp: RulePlan, h: dict[str, StreamHorizon]) -> None:
     for i, sp in enumerate(rp.steps):
         sh = h.setdefault(sp.stream, StreamHorizon())
         sh.columns |= {*key_parts(sp.key)}  # a key of several fields: its fields (derived again on reading)
-        if i < len(rp.steps) - 1:  # earlier steps of a chain may lie up to `within` before its trigger
-            sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
+        if i < len(rp.steps) - 1 or sp.is_run:
+            # earlier steps of a chain may lie up to `within` before its trigger, and so may the records of a
+            # repeated last step before its last (the trigger)
+            sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross]) | ({sp.distinct} if sp.distinct else set())
             sh.widen(within, f"{rp.id}: step {sp.alias!r} within {human(within)}")
         elif late:  # an absence's last step is read in a later run too
             sh.columns |= set(sp.fields) | _fields([sp.local, sp.cross])
