@@ -40,7 +40,6 @@ KEYS = {"call": ["caller", "callee"], "sms": ["sender", "receiver"], "sim_event"
 PAIR_KEY = "[payer_account, device_id]"  # the one key of two fields: payment's
 PHONES = ["+8613800000001", "+8613800000002", "+85523900111", "95588", "+88213000123"]
 WINDOWS = ["3m", "5m", "9m", "10m", "15m", "30m", "1h", "2h"]
-AGGREGATE_NAMES = ("count", "distinct", "sum", "avg", "min", "max", "median", "stddev", "is_new", "since_prev")
 VALUES = {name: [v for v in pool if v is not None] for fields in FIELDS.values() for name, pool in fields.items()}
 
 
@@ -152,9 +151,8 @@ class RuleGen:
         return f"{field} {op} {alias}.{other}"
 
     # -- aggregates ----------------------------------------------------------------------------
-    def aggregate(self, stream: str, bounded: bool = True) -> str:
-        """A comparison of a window aggregate of ``stream``'s records; the aggregate call comes first
-        unless the comparison scales it against a number field of ``stream``."""
+    def aggregate_call(self, stream: str, bounded: bool = True) -> tuple[str, str, str | None]:
+        """(name, call, value field) of a window aggregate of ``stream``'s records: ``count(3m, where=...)``."""
         c = self.c
         window = c.choice(WINDOWS)
         options, over = "", stream
@@ -178,20 +176,31 @@ class RuleGen:
         name = c.choice(["count", "count", "distinct", *([] if over != stream or "key=" in options else
                                                           ["since_prev"] if starts else ["is_new", "since_prev"]),
                          *(["sum", "avg", "min", "max", "median", "stddev"] if numbers else [])])
-        if name == "count":
-            return f"count({window}{options}) {c.choice(['>=', '>', '==', '<'])} {c.integer(1, 4)}"
+        if name in ("count", "since_prev"):
+            return name, f"{name}({window}{options})", None
         if name == "distinct":
             field = c.choice([f for f in fields_of(over) if KIND[f] != "num"])
-            return f"distinct({field}, {window}{options}) {c.choice(['>=', '<'])} {c.integer(1, 3)}"
+        else:
+            field = c.choice(fields_of(over) if name == "is_new" else numbers)
+        return name, f"{name}({field}, {window}{options})", field
+
+    def aggregate(self, stream: str, bounded: bool = True, alias: str = "") -> str:
+        """A comparison of a window aggregate of ``stream``'s records (``alias``: read at that earlier step's
+        record, ``s0.count(3m) >= 2``)."""
+        c = self.c
+        name, call, field = self.aggregate_call(stream, bounded)
+        call = f"{alias}.{call}" if alias else call
+        if name == "count":
+            return f"{call} {c.choice(['>=', '>', '==', '<'])} {c.integer(1, 4)}"
+        if name == "distinct":
+            return f"{call} {c.choice(['>=', '<'])} {c.integer(1, 3)}"
         if name == "is_new":
-            return f"{'not ' if c.chance(0.3) else ''}is_new({c.choice(fields_of(over))}, {window}{options})"
+            return f"{'not ' if c.chance(0.3) else ''}{call}"
         if name == "since_prev":
             if c.chance(0.3):
-                return f"is_null(since_prev({window}{options}))"
-            return f"since_prev({window}{options}) {c.choice(['>=', '<', '=='])} {c.choice(['0s', '3m', '6m', '10m'])}"
-        field = c.choice(numbers)
-        call = f"{name}({field}, {window}{options})"
-        own = fields_of(stream, "num")
+                return f"is_null({call})"
+            return f"{call} {c.choice(['>=', '<', '=='])} {c.choice(['0s', '3m', '6m', '10m'])}"
+        own = [] if alias else fields_of(stream, "num")  # scaled against a number of this record
         if own and c.chance(0.3):
             return f"{c.choice(own)} {c.choice(['>=', '<'])} {c.choice(['0.5', '1', '2'])} * {call}"
         return f"{call} {c.choice(['>=', '<', '>', '=='])} {self.literal(field)}"
@@ -202,33 +211,14 @@ class RuleGen:
         saved = self.prev, self.key_kind
         self.prev, self.key_kind = [], None
         try:
-            text = self.aggregate(earlier, bounded=False)
+            return self.aggregate(earlier, bounded=False, alias=alias)
         finally:
             self.prev, self.key_kind = saved
-        if any(text.startswith(f) for f in fields_of(earlier)):  # scaled against this record's field
-            text = text[text.index("* ") + 2:] + " >= 0"
-        negated = text.startswith("not ")
-        if text.startswith("is_null(") or negated:
-            head = "is_null(" if not negated else "not "
-            return head + alias + "." + text[len(head):]
-        return alias + "." + text
 
     def explain(self, stream: str) -> str:
         """``{field}`` or ``{aggregate(...)}`` pieces: the alert's text carries values both executors compute."""
-        pieces = []
-        for _ in range(2):
-            if self.c.chance(0.5):
-                text = self.aggregate(stream, bounded=False)
-                name = next(n for n in AGGREGATE_NAMES if n + "(" in text)
-                start = text.index(name + "(")
-                depth = 0
-                for end in range(start, len(text)):
-                    depth += {"(": 1, ")": -1}.get(text[end], 0)
-                    if depth == 0 and text[end] == ")":
-                        break
-                pieces.append(text[start:end + 1])
-            else:
-                pieces.append(self.c.choice(fields_of(stream)))
+        pieces = [self.aggregate_call(stream, bounded=False)[1] if self.c.chance(0.5) else
+                  self.c.choice(fields_of(stream)) for _ in range(2)]
         return "explain: '" + " and ".join(f"{{{p}}}" for p in pieces) + "'\n"
 
     # -- rules ---------------------------------------------------------------------------------
