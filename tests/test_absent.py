@@ -181,6 +181,20 @@ def test_stream_with_lateness_equals_batch(records, lateness, chunk):
     assert got == want
 
 
+def test_a_deadline_waits_for_the_watermark_not_the_newest_record():
+    """With lateness, records newer than the watermark are held, not yet processed: a deadline between the
+    watermark and the newest ts must wait, or a callback that arrives late but in time is missed."""
+    callback = rec("call", "c2", 35, caller=SUB, callee="95588", direction="out", duration=60)
+    later = rec("sms", "s9", 60, sender="+8613900000009", receiver="+8613900000010", direction="out")
+    records = [*CASE[:2], callback, later]
+    assert not any("TF-NOCALLBACK-001" in line for line in batch_lines(PLAN, records))
+    arrival = [*CASE[:2], later, callback]  # the callback 25 minutes behind the newest record
+    for chunk in (1, 4):
+        got, ex = stream_lines(PLAN, arrival, lateness=30 * 60, chunk=chunk)
+        assert not ex.late_records
+        assert got == batch_lines(PLAN, records), chunk
+
+
 def tie_keeping_jitter(records: list[dict], lateness_s: float, seed: int) -> list[dict]:
     """An arrival order at most ``lateness_s`` behind the newest ts, in which records of one ts keep
     their input order (the stream orders ties by arrival, batch by input position)."""
