@@ -1,4 +1,5 @@
-"""Random rules over the property-test streams (tests/packs/props), for tests/test_random_rules.py.
+"""Random rules over the property-test streams (tests/packs/props), for tests/test_random_rules.py and
+tests/test_spark.py; also the packs they are written to and the records they are run on.
 
 A rule here is YAML text built from the language of docs/rules.md §3: comparisons, lists, null tests,
 arithmetic, ``hour``/``weekday``/``coalesce``/conditional values, every window aggregate with and without
@@ -21,11 +22,22 @@ Rules are meant to be valid; the few that lint refuses (two comparisons that nev
 from __future__ import annotations
 
 import random
+import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, TypeVar
 
-from tests.test_properties import FIELDS
+import pandas as pd
+from hypothesis import strategies as st
+
+from fraudrules.errors import FraudRulesError
+from fraudrules.pack.loader import load_pack
+from fraudrules.pack.model import RulePack
+from fraudrules.runtime.plan import Plan, compile_pack
+from tests.test_properties import FIELDS, SLOTS, record
 
 T = TypeVar("T")
 
@@ -283,7 +295,7 @@ class RuleGen:
         if c.chance(0.2) and "runs:" not in text:  # no record of the last step's key a while after it (§9: no run)
             stream, key = self.keyed_like(kinds[-1])
             return text + (f"  absent:\n    as: gone\n    stream: {stream}\n    key: {key}\n"
-                           f"    within: {c.choice(['3m', '9m', '20m'])}\n"
+                           f"    within: {c.choice(['1m', '3m', '9m', '20m'])}\n"
                            f"    where: >-\n      {self.condition(stream, 1, aggregates=False)}\n")
         if c.chance(0.3):  # cancelled by a record of the key of a step before the last, after that step
             on = c.integer(0, len(steps) - 2)
@@ -305,6 +317,64 @@ def rule_texts(c: Chooser) -> list[str]:
     """One to four rules, as the files of a pack."""
     gen = RuleGen(c)
     return [gen.rule(f"R-{i}") for i in range(c.integer(1, 4))]
+
+
+# -- packs and records for the tests -----------------------------------------------------------------
+
+PROPS = Path(__file__).parent / "packs" / "props"
+LOCATED = re.compile(r"r\d\.yaml:\d+:\d+: error: ")
+
+
+def rule_packs() -> st.SearchStrategy[list[str]]:
+    """The rules of a seed (``python -m tests.rulegen SEED`` prints them): hypothesis's own random draws lean
+    to their simplest values, which made rules too alike to find what the seeded ones find."""
+    return st.integers(0, 2**32 - 1).map(lambda seed: rule_texts(RandomChooser(random.Random(seed))))
+
+
+@st.composite
+def dense_record_lists(draw) -> list[dict]:
+    """Records of tests/test_properties.py's pools, more and denser than its ``record_lists``: up to 150
+    within nine minutes, so that the windows, chains and suppressions of random rules fill up."""
+    size = draw(st.sampled_from([5, 20, 40, 80, 150]))
+    slots = draw(st.sampled_from([3, 10, SLOTS]))
+    recs = draw(st.lists(record(slots), min_size=size, max_size=size))
+    return [{**r, "id": f"{r['stream'][:2]}{i}"} for i, r in enumerate(recs)]
+
+
+def written_pack(texts: list[str], folder: Path) -> RulePack | None:
+    """The pack of ``texts`` on the props streams and lists, or None when lint refuses a rule (with its
+    location, which is checked)."""
+    shutil.copy(PROPS / "streams.yaml", folder / "streams.yaml")
+    shutil.copytree(PROPS / "lists", folder / "lists")
+    (folder / "rules").mkdir()
+    for i, text in enumerate(texts):
+        (folder / "rules" / f"r{i}.yaml").write_text(text, encoding="utf-8")
+    try:
+        return load_pack(folder)
+    except FraudRulesError as e:
+        assert LOCATED.search(str(e)), str(e)
+        return None
+
+
+def plan_of(texts: list[str]) -> Plan | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pack = written_pack(texts, Path(tmp))
+    return None if pack is None else compile_pack(pack, "CN")
+
+
+def csv_frames(records: list[dict]) -> dict[str, pd.DataFrame]:
+    """The records as each stream's CSV file would hold them, in their order."""
+    def cell(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return "" if v is None else str(v)
+
+    frames = {}
+    for stream, fields in FIELDS.items():
+        columns = ["id", "ts", *fields]
+        rows = [[cell(r.get(c)) for c in columns] for r in records if r["stream"] == stream]
+        frames[stream] = pd.DataFrame(rows, columns=columns, dtype=str)
+    return frames
 
 
 if __name__ == "__main__":

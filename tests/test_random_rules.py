@@ -6,8 +6,9 @@ sequences of two to four steps with ``follows``, ``unless`` and ``absent``, keys
 suppression, explain texts), so that combinations nobody wrote a rule for are checked as well:
 
 - the batch executor, in its three join and aggregate paths, finds the matches of tests/reference.py;
-- the stream executor, record by record and over columns, in micro-batches of any size and stopped
-  midway with its state through JSON, writes batch's alert bytes;
+- the stream executor, record by record and over columns, in micro-batches of any size, with records
+  arriving out of order within the lateness, and stopped midway with its state through JSON, writes
+  batch's alert bytes;
 - the groups the Spark job routes records to (docs/spark.md), in a shuffle simulated in Python, give
   batch's alerts;
 - time slices scored one after the other on a history store write one run's alerts and scores (§8).
@@ -19,9 +20,6 @@ A failure prints the rules (those of one seed: they do not shrink) and the shrun
 
 from __future__ import annotations
 
-import random
-import re
-import shutil
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -31,63 +29,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fraudrules.executors.batch
-from fraudrules.errors import FraudRulesError
 from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job
-from fraudrules.pack.loader import load_pack
-from fraudrules.pack.model import RulePack
-from fraudrules.runtime.plan import Plan, compile_pack
 from tests.helpers import assert_resume_is_uninterrupted
-from tests.rulegen import RandomChooser, rule_texts
+from tests.rulegen import csv_frames, dense_record_lists, plan_of, rule_packs, written_pack
+from tests.test_absent import tie_keeping_jitter
 from tests.test_history import SCORED_KEYS, write_slices
-from tests.test_properties import FIELDS, SLOTS, assert_agree, record
+from tests.test_properties import assert_agree
 from tests.test_spark import shuffled_lines
 from tests.test_stream import batch_lines, stream_lines
 
-PROPS = Path(__file__).parent / "packs" / "props"
-LOCATED = re.compile(r"r\d\.yaml:\d+:\d+: error: ")
 SLOW = dict(deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def rule_packs() -> st.SearchStrategy[list[str]]:
-    """The rules of a seed (``python -m tests.rulegen SEED`` prints them): hypothesis's own random draws lean
-    to their simplest values, which made rules too alike to find what the seeded ones find."""
-    return st.integers(0, 2**32 - 1).map(lambda seed: rule_texts(RandomChooser(random.Random(seed))))
-
-
-@st.composite
-def record_lists(draw) -> list[dict]:
-    """Records of tests/test_properties.py's pools, more and denser than its ``record_lists``: up to 150
-    within nine minutes, so that the windows, chains and suppressions of random rules fill up."""
-    size = draw(st.sampled_from([5, 20, 40, 80, 150]))
-    slots = draw(st.sampled_from([3, 10, SLOTS]))
-    recs = draw(st.lists(record(slots), min_size=size, max_size=size))
-    return [{**r, "id": f"{r['stream'][:2]}{i}"} for i, r in enumerate(recs)]
-
-
-def written_pack(texts: list[str], folder: Path) -> RulePack | None:
-    """The pack of ``texts`` on the props streams and lists, or None when lint refuses a rule (with its
-    location, which is checked)."""
-    shutil.copy(PROPS / "streams.yaml", folder / "streams.yaml")
-    shutil.copytree(PROPS / "lists", folder / "lists")
-    (folder / "rules").mkdir()
-    for i, text in enumerate(texts):
-        (folder / "rules" / f"r{i}.yaml").write_text(text, encoding="utf-8")
-    try:
-        return load_pack(folder)
-    except FraudRulesError as e:
-        assert LOCATED.search(str(e)), str(e)
-        return None
-
-
-def plan_of(texts: list[str]) -> Plan | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        pack = written_pack(texts, Path(tmp))
-    return None if pack is None else compile_pack(pack, "CN")
-
-
 @settings(max_examples=150, **SLOW)
-@given(texts=rule_packs(), records=record_lists())
+@given(texts=rule_packs(), records=dense_record_lists())
 def test_random_rules_batch_agrees_with_reference(texts: list[str], records: list[dict]) -> None:
     plan = plan_of(texts)
     assume(plan is not None)
@@ -98,20 +54,26 @@ def test_random_rules_batch_agrees_with_reference(texts: list[str], records: lis
 
 
 @settings(max_examples=100, **SLOW)
-@given(texts=rule_packs(), records=record_lists(), chunk=st.sampled_from([1, 7, 1000]), cut=st.floats(0, 1))
+@given(texts=rule_packs(), records=dense_record_lists(), chunk=st.sampled_from([1, 7, 1000]), cut=st.floats(0, 1),
+       lateness=st.sampled_from([0, 180, 900]), arrival_seed=st.integers(0, 2**16))
 def test_random_rules_stream_writes_the_batch_alerts(texts: list[str], records: list[dict], chunk: int,
-                                                      cut: float) -> None:
+                                                      cut: float, lateness: int, arrival_seed: int) -> None:
     plan = plan_of(texts)
     assume(plan is not None)
     want = batch_lines(plan, records)
     for scalar_max in (10**9, 0):  # record by record (runtime/scalar.py), and over columns
         got, _ = stream_lines(plan, records, lateness=float("inf"), chunk=chunk, shards=3, scalar_max=scalar_max)
         assert got == want, scalar_max
+    # out of order, but never more than the lateness behind the newest record: nothing late, batch's alerts
+    arrival = tie_keeping_jitter(records, lateness, seed=arrival_seed)
+    got, ex = stream_lines(plan, arrival, lateness=lateness, chunk=chunk)
+    assert not ex.late_records
+    assert got == want, f"arrival jittered within {lateness} s"
     assert_resume_is_uninterrupted(plan, records, cut)
 
 
 @settings(max_examples=60, **SLOW)
-@given(texts=rule_packs(), records=record_lists())
+@given(texts=rule_packs(), records=dense_record_lists())
 def test_random_rules_in_key_groups_as_spark_routes_them_give_the_batch_alerts(texts: list[str],
                                                                                records: list[dict]) -> None:
     """The Spark job's routing (engine/executors/spark/routing.py) in a shuffle simulated in Python."""
@@ -123,27 +85,12 @@ def test_random_rules_in_key_groups_as_spark_routes_them_give_the_batch_alerts(t
         assert shuffled_lines(plan, rs, buckets, inline=True) == want, buckets
 
 
-def _csv_frames(records: list[dict]) -> dict[str, pd.DataFrame]:
-    """The records as each stream's CSV file would hold them, in their order."""
-    def cell(v: object) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return "" if v is None else str(v)
-
-    frames = {}
-    for stream, fields in FIELDS.items():
-        columns = ["id", "ts", *fields]
-        rows = [[cell(r.get(c)) for c in columns] for r in records if r["stream"] == stream]
-        frames[stream] = pd.DataFrame(rows, columns=columns, dtype=str)
-    return frames
-
-
 def _scored(paths: dict) -> pd.DataFrame:
     return pd.read_json(paths["scored"], lines=True, dtype=False).reindex(columns=SCORED_KEYS).astype(str)
 
 
 @settings(max_examples=25, **SLOW)
-@given(texts=rule_packs(), records=record_lists(),
+@given(texts=rule_packs(), records=dense_record_lists(),
        cuts=st.lists(st.floats(0.05, 0.95), min_size=1, max_size=3), chunked=st.booleans())
 def test_random_rules_daily_runs_on_a_store_write_one_runs_answer(texts: list[str], records: list[dict],
                                                                  cuts: list[float], chunked: bool) -> None:
@@ -156,7 +103,7 @@ def test_random_rules_daily_runs_on_a_store_write_one_runs_answer(texts: list[st
         (root / "pack").mkdir()
         pack = written_pack(texts, root / "pack")
         assume(pack is not None)
-        frames = _csv_frames(records)
+        frames = csv_frames(records)
         whole = write_slices(frames, [], root / "whole")[0]
         _, paths = score_job(root / "pack", parse_inputs([str(whole)], pack.schema), root / "one", pack=pack)
         want_alerts, want_scored = paths["alerts"].read_text(encoding="utf-8").splitlines(), _scored(paths)

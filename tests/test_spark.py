@@ -5,8 +5,8 @@ Three levels, each against the local run as the oracle:
 - a simulated shuffle in plain Python (no Spark): records routed by ``executors.spark.routing`` into
   buckets, each bucket evaluated by ``evaluate_group``; hypothesis over ``tests/packs/props`` (follows
   of a non-key field, unless, 2-4 steps, suppression, is_new) and samples with several bucket counts;
-- ``score_spark`` on a local[2] session: samples, and generated data with rejects, duplicate ids and
-  three input formats;
+- ``score_spark`` on a local[2] session: samples, generated data with rejects, duplicate ids and
+  three input formats, and random rules (tests/rulegen.py) on random records;
 - a real standalone cluster (a master and two workers on 127.0.0.1 from the installed PySpark), the job
   submitted with ``spark-submit cli.py score --engine spark``.
 """
@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -29,7 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from fraudrules.executors.spark import evaluate_group, plan_routing, record_schema
 from fraudrules.executors.spark.partition import records_batch, with_decision
@@ -38,6 +40,7 @@ from fraudrules.io.records import parse_inputs, read_inputs, records_from_dicts
 from fraudrules.jobs.score import evaluate
 from fraudrules.runtime.alerts import alert_line, key_texts
 from fraudrules.synth.generate import generate
+from tests.rulegen import csv_frames, dense_record_lists, rule_packs, written_pack
 from tests.test_properties import record_lists
 from tests.test_stream import PACK, PLAN, PROPS_PLAN, batch_lines
 
@@ -177,11 +180,11 @@ def local_run(args: list[str], out: Path) -> Path:
     return out
 
 
-def assert_same_outputs(spark_out: Path, local_out: Path) -> None:
+def assert_same_outputs(spark_out: Path, local_out: Path, min_alerts: int = 10) -> None:
     from fraudrules.jobs.spark_job import alert_lines, read_dataset
 
     want = (local_out / "alerts.jsonl").read_bytes()
-    assert want.count(b"\n") > 10
+    assert want.count(b"\n") >= min_alerts
     assert alert_lines(spark_out) == want
     assert json.loads((spark_out / "summary.json").read_text()) == json.loads((local_out / "summary.json").read_text())
     local = pd.read_json(local_out / "scored.jsonl", lines=True, dtype=False)
@@ -257,6 +260,29 @@ def test_local_spark_generated_with_rejects_and_formats(spark, tmp_path, generat
     assert any("duplicate id" in r for r in reasons) and len(reasons) >= 4
     for s in result.records.inputs:
         assert s.read == s.scored + s.rejected + s.filtered
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(texts=rule_packs(), records=dense_record_lists(), buckets=st.sampled_from([1, 2, 5]))
+def test_random_rules_on_local_spark_are_the_local_bytes(spark, texts: list[str], records: list[dict],
+                                                         buckets: int) -> None:
+    """Rules drawn by tests/rulegen.py, run by the Spark job itself (tests/test_random_rules.py runs many
+    more through its routing in the simulated shuffle): the local run's alerts, scores and summary. Only
+    examples with an alert reach Spark, whose job takes seconds."""
+    from fraudrules.jobs.score import score_job
+    from fraudrules.jobs.spark_job import score_spark
+    from tests.test_history import write_slices
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pack").mkdir()
+        pack = written_pack(texts, root / "pack")
+        assume(pack is not None)
+        specs = parse_inputs([str(write_slices(csv_frames(records), [], root / "in")[0])], pack.schema)
+        _, paths = score_job(root / "pack", specs, root / "local", pack=pack)
+        assume(paths["alerts"].stat().st_size > 0)
+        score_spark(spark, pack, specs, root / "spark", buckets=buckets)
+        assert_same_outputs(root / "spark", root / "local", min_alerts=1)
 
 
 # --- the history store (docs/design.md §8): Spark and local runs continue each other ------------------
