@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import textwrap
 from pathlib import Path
@@ -68,6 +69,36 @@ def alerts_of_both_executors(pack, records: list[dict]) -> list[dict]:
         ex = StreamExecutor(plan, lateness=0.0, scalar_max=scalar_max)
         assert [alert_line(a) for a in ex.feed_many(records) + ex.flush()] == want, scalar_max
     return [json.loads(line) for line in want]
+
+
+def cut_by_ts(records: list[dict], schema, cuts: list[int]) -> list[list[dict]]:
+    """``records`` cut into slices of event time, each in list order: the first up to the ``cuts[0]``-th
+    distinct ts (counted from 0, and clipped), the next up to the ``cuts[1]``-th, and so on."""
+    ts = input_ts(records, schema)
+    stamps = sorted(set(ts.values()))
+    if not stamps:
+        return [records]
+    bounds = [-math.inf, *sorted({stamps[min(c, len(stamps) - 1)] for c in cuts}), math.inf]
+    return [[r for i, r in enumerate(records) if lo < ts[i] <= hi] for lo, hi in zip(bounds, bounds[1:])]
+
+
+def sliced_results(plan, parts: list[list[dict]]) -> list:
+    """Each part scored in turn with the Context the part before left (docs/design.md §8): what chunks and
+    daily runs do, in memory, without a store. Each part must be later than the one before (none late)."""
+    from fraudrules.io.records import records_from_dicts
+    from fraudrules.jobs.score import score_records
+    from fraudrules.store.context import Context
+    from fraudrules.store.horizon import plan_horizon
+
+    ctx, results = Context(plan_horizon(plan)), []
+    for part in parts:
+        if not part:
+            continue
+        result = score_records(plan, records_from_dicts(part, plan.schema, region="CN"), context=ctx)
+        assert not result.late
+        ctx = result.context_after
+        results.append(result)
+    return results
 
 
 def input_ts(records: list[dict], schema) -> dict[int, int]:

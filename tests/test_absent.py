@@ -27,9 +27,7 @@ from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job, score_records
 from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
-from fraudrules.store.context import Context
-from fraudrules.store.horizon import plan_horizon
-from tests.helpers import input_ts
+from tests.helpers import cut_by_ts, input_ts, sliced_results
 from tests.test_history import REPO, write_slices
 from tests.test_properties import PLAN as PROPS_PLAN
 from tests.test_properties import record_lists
@@ -297,22 +295,8 @@ def test_end_of_input_fires_up_to_the_largest_ts_only():
 
 def _split_lines(records: list[dict], bound: int) -> list[str]:
     """Alert lines of ``records`` scored as two slices, the second continuing the first's Context."""
-    rs = records_from_dicts(records, PROPS_PLAN.schema, region="CN")
-    ts = {}
-    for t in rs.tables.values():
-        for line, v in zip(t.line.tolist(), t.columns["ts"].values.tolist()):
-            ts[line - 1] = v
-    stamps = sorted(set(ts.values()))
-    cut = stamps[min(bound, len(stamps) - 1)] if stamps else 0
-    parts = [[r for i, r in enumerate(records) if ts[i] <= cut], [r for i, r in enumerate(records) if ts[i] > cut]]
-    ctx = Context(plan_horizon(PROPS_PLAN))
-    lines = []
-    for part in parts:
-        result = score_records(PROPS_PLAN, records_from_dicts(part, PROPS_PLAN.schema, region="CN"), context=ctx)
-        assert not result.late
-        ctx = result.context_after
-        lines += [alert_line(a) for a in result.alerts]
-    return lines
+    parts = cut_by_ts(records, PROPS_PLAN.schema, [bound])
+    return [alert_line(a) for result in sliced_results(PROPS_PLAN, parts) for a in result.alerts]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

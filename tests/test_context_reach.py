@@ -17,8 +17,7 @@ from fraudrules.jobs import score as score_mod
 from fraudrules.jobs.score import score_records
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
-from fraudrules.store.context import Context
-from fraudrules.store.horizon import plan_horizon
+from tests.helpers import sliced_results
 
 DORM = """\
 id: T-DORM
@@ -155,16 +154,9 @@ def _records(events: list[tuple[int, int, int, int, int, bool]]) -> list[dict]:
     return [r for k, (t, r) in enumerate(out) if k == 0 or t != out[k - 1][0]]
 
 
-def _alerts(plan, schema, records: list[dict], cuts: list[int]) -> list[dict]:
-    ctx = Context(plan_horizon(plan))
-    alerts: list[dict] = []
-    for lo, hi in zip([0, *cuts], [*cuts, len(records)]):
-        if lo == hi:
-            continue
-        res = score_records(plan, records_from_dicts(records[lo:hi], schema), context=ctx)
-        ctx = res.context_after
-        alerts += res.alerts
-    return alerts
+def _alerts(plan, records: list[dict], cuts: list[int]) -> list[dict]:
+    parts = [records[lo:hi] for lo, hi in zip([0, *cuts], [*cuts, len(records)])]
+    return [a for result in sliced_results(plan, parts) for a in result.alerts]
 
 
 events = st.lists(st.tuples(st.integers(0, 500), st.integers(3600, DAY_S - 1), st.integers(0, 9),
@@ -185,7 +177,7 @@ def test_reached_context_gives_the_alerts_of_one_run(pack_dir, names, evs, data)
     records = _records(evs)
     one = score_records(plan, records_from_dicts(records, pack.schema)).alerts
     cuts = sorted(set(data.draw(st.lists(st.integers(1, len(records)), max_size=4))))
-    assert _alerts(plan, pack.schema, records, cuts) == one
+    assert _alerts(plan, records, cuts) == one
 
 
 def test_a_dormancy_count_sees_rows_only_the_context_holds(pack_dir, monkeypatch):
@@ -211,7 +203,7 @@ def test_a_dormancy_count_sees_rows_only_the_context_holds(pack_dir, monkeypatch
         return out
 
     monkeypatch.setattr(score_mod, "reached", spy)
-    assert _alerts(plan, pack.schema, records, [len(records) - 2]) == one
+    assert _alerts(plan, records, [len(records) - 2]) == one
     before, after = seen["T-DORM"][-1]
     assert before == len(records) - 2 and after == 1  # p000 alone: the others are other accounts'
     assert seen["T-NEW"][-1] == (before, 1)  # the phone of A1 (A4 pays 200, below the trigger's amount)
@@ -224,7 +216,7 @@ def test_an_unless_record_in_the_context_still_cancels(pack_dir):
     plan = compile_pack(pack, "CN")
     records = _records([(0, 7200, 1, 2, 1000, False), (10, 7200, 7, 1, 200, False), (20, 7200, 1, 3, 1500, False)])
     assert score_records(plan, records_from_dicts(records, pack.schema)).alerts == []
-    assert _alerts(plan, pack.schema, records, [2]) == []
+    assert _alerts(plan, records, [2]) == []
     without = load_pack(pack_dir({"unless": UNLESS.split("  unless:")[0]}))
     assert [a["rule_id"] for a in score_records(compile_pack(without, "CN"),
                                                 records_from_dicts(records, without.schema)).alerts] == ["T-UNLESS"]

@@ -22,7 +22,7 @@ from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
-from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack
+from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack, sliced_results
 from tests.reference import parse_ts
 from tests.test_properties import PACK as PROPS_PACK
 from tests.test_properties import record_lists
@@ -209,11 +209,7 @@ def test_an_earlier_steps_other_stream_aggregate_at_a_carried_record():
     """``pay.count(30m, stream=call, key=caller)`` is evaluated at the payment, and the payment can be
     context from an earlier run: its index must be queried at context rows too, not only at the new
     records that trigger (a hypothesis example of tests/test_absent.py found this: the alert was lost)."""
-    from fraudrules.io.records import records_from_dicts
-    from fraudrules.jobs.score import score_records
     from fraudrules.runtime.alerts import alert_line
-    from fraudrules.store.context import Context
-    from fraudrules.store.horizon import plan_horizon
 
     plan = compile_pack(PROPS_PACK, "CN", {"P-OTHERSEQ"})
     first = [
@@ -226,12 +222,7 @@ def test_an_earlier_steps_other_stream_aggregate_at_a_carried_record():
                "duration": 30, "answered": False}]
 
     def lines(parts: list[list[dict]]) -> list[str]:
-        ctx, out = Context(plan_horizon(plan)), []
-        for part in parts:
-            result = score_records(plan, records_from_dicts(part, plan.schema, region="CN"), context=ctx)
-            ctx = result.context_after
-            out += [alert_line(a) for a in result.alerts]
-        return out
+        return [alert_line(a) for result in sliced_results(plan, parts) for a in result.alerts]
 
     one = lines([first + second])
     assert len(one) == 1 and '"record_id":"c2"' in one[0] and '"pay.count(30m, stream=call, key=caller)":1' in one[0]

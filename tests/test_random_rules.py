@@ -11,7 +11,8 @@ suppression, explain texts), so that combinations nobody wrote a rule for are ch
   batch's alert bytes;
 - the groups the Spark job routes records to (docs/spark.md), in a shuffle simulated in Python, give
   batch's alerts;
-- time slices scored one after the other on a history store write one run's alerts and scores (§8).
+- time slices scored one after the other, each after the context the one before left, in memory and on a
+  history store, write one run's alerts and scores (§8).
 
 A rule that lint refuses must say where (``file:line:col``); the example is then not compared.
 A failure prints the rules (those of one seed: they do not shrink) and the shrunk records;
@@ -30,8 +31,9 @@ from hypothesis import strategies as st
 
 import fraudrules.executors.batch
 from fraudrules.io.records import parse_inputs, records_from_dicts
-from fraudrules.jobs.score import score_job
-from tests.helpers import assert_resume_is_uninterrupted
+from fraudrules.jobs.score import score_job, score_records
+from fraudrules.runtime.alerts import alert_line
+from tests.helpers import assert_resume_is_uninterrupted, cut_by_ts, sliced_results
 from tests.rulegen import csv_frames, dense_record_lists, plan_of, rule_packs, written_pack
 from tests.test_absent import tie_keeping_jitter
 from tests.test_history import SCORED_KEYS, write_slices
@@ -83,6 +85,22 @@ def test_random_rules_in_key_groups_as_spark_routes_them_give_the_batch_alerts(t
     rs = records_from_dicts(records, plan.schema, region="CN")
     for buckets in (1, 2, 5):
         assert shuffled_lines(plan, rs, buckets, inline=True) == want, buckets
+
+
+@settings(max_examples=150, **SLOW)
+@given(texts=rule_packs(), records=dense_record_lists(), cuts=st.lists(st.integers(0, 40), min_size=1, max_size=4))
+def test_random_rules_in_slices_continuing_a_context_give_one_runs_answer(texts: list[str], records: list[dict],
+                                                                       cuts: list[int]) -> None:
+    """The reach of a pack (store/horizon.py: how far back, which columns) in memory, where many examples
+    fit: slices scored in turn, each after the Context the slice before left, give one run's alerts and
+    each record's score. The store test below does the same through files and a history store."""
+    plan = plan_of(texts)
+    assume(plan is not None)
+    one = score_records(plan, records_from_dicts(records, plan.schema, region="CN"))
+    results = sliced_results(plan, cut_by_ts(records, plan.schema, cuts))
+    assert [alert_line(a) for r in results for a in r.alerts] == [alert_line(a) for a in one.alerts]
+    scored = pd.concat([r.scored for r in results], ignore_index=True)
+    assert scored[SCORED_KEYS].astype(str).equals(one.scored[SCORED_KEYS].astype(str))
 
 
 def _scored(paths: dict) -> pd.DataFrame:
