@@ -319,6 +319,47 @@ def rule_texts(c: Chooser) -> list[str]:
     return [gen.rule(f"R-{i}") for i in range(c.integer(1, 4))]
 
 
+# Pieces an analyst's edit may leave in a rule: names, calls, operators, numbers past any bound, keys of
+# the language in the wrong place, an alias no step has.
+EDITS = ["count(3m)", "sum(amount, 1h)", "s0", "s1.", "s9.ts", "and", "or", "not", "(", ")", "==", ">=", "1", "-1",
+         "0", "99999999999999999999", "1e308", "3m", "0s", "400d", '"x"', "@bank_hotlines", "@nope", "null", "true",
+         "is_new(caller, 1h)", "key=caller", "where=", ",", "ts", "amount", "caller", "payee_account",
+         "since_prev(5m)", "distinct(callee, 1h)", "stream=sms", "runs: 2", "follows: s0.caller", "within: 0s",
+         "within: 1h", "absent:", "unless:", "on: s1", "- as: s9", "key: [caller, callee]", "{", "'", "&a", "*a"]
+
+
+YAML_KEY = re.compile(r"^\s*(- )?[a-z_]+:")  # a line of the rule's structure; the others are conditions
+TOKEN = re.compile(r'(@?[A-Za-z_][\w.]*|"[^"]*"|\d+(?:\.\d+)?[smhd]?)')
+
+
+def mutated(text: str, c: Chooser) -> str:
+    """``text`` after one to three edits: a line deleted or repeated, a word of a line or a name, number or
+    text inside a condition replaced by one of ``EDITS``, or a word cut short. Most results are wrong, some
+    are other valid rules."""
+    lines = text.split("\n")
+    conditions = [i for i, line in enumerate(lines) if line.strip() and not YAML_KEY.match(line)]
+    for _ in range(c.integer(1, 3)):
+        edit, i = c.integer(0, 5), c.integer(0, len(lines) - 1)
+        if edit == 0 and len(lines) > 2:
+            del lines[i]
+            conditions = [j - (j > i) for j in conditions if j != i]
+        elif edit == 1:
+            lines.insert(i, lines[c.integer(0, len(lines) - 1)])
+            conditions = [j + (j >= i) for j in conditions]
+        elif edit == 4 and conditions:
+            i = c.choice(conditions)
+            pieces = TOKEN.split(lines[i])  # odd places: the tokens
+            if len(pieces) > 1:
+                pieces[2 * c.integer(0, len(pieces) // 2 - 1) + 1] = c.choice(EDITS)
+                lines[i] = "".join(pieces)
+        else:
+            words = re.split(r"(\s+)", lines[i])
+            j = c.integer(0, len(words) - 1)
+            words[j] = c.choice(EDITS) if edit < 5 else words[j][: c.integer(0, len(words[j]))]
+            lines[i] = "".join(words)
+    return "\n".join(lines)
+
+
 # -- packs and records for the tests -----------------------------------------------------------------
 
 PROPS = Path(__file__).parent / "packs" / "props"
@@ -329,6 +370,15 @@ def rule_packs() -> st.SearchStrategy[list[str]]:
     """The rules of a seed (``python -m tests.rulegen SEED`` prints them): hypothesis's own random draws lean
     to their simplest values, which made rules too alike to find what the seeded ones find."""
     return st.integers(0, 2**32 - 1).map(lambda seed: rule_texts(RandomChooser(random.Random(seed))))
+
+
+def mutated_rule_packs() -> st.SearchStrategy[list[str]]:
+    """The rules of a seed, each edited by :func:`mutated` (most of them) or left as drawn."""
+    def pack(seed: int) -> list[str]:
+        c = RandomChooser(random.Random(seed))
+        return [mutated(text, c) if c.chance(0.7) else text for text in rule_texts(c)]
+
+    return st.integers(0, 2**32 - 1).map(pack)
 
 
 @st.composite

@@ -14,7 +14,8 @@ suppression, explain texts), so that combinations nobody wrote a rule for are ch
 - time slices scored one after the other, each after the context the one before left, in memory and on a
   history store, write one run's alerts and scores (§8).
 
-A rule that lint refuses must say where (``file:line:col``); the example is then not compared.
+A rule that lint refuses must say where (``file:line:col``); the example is then not compared. Rules
+edited as an analyst might slip (a line lost, a word replaced) must be refused so, or run alike.
 A failure prints the rules (those of one seed: they do not shrink) and the shrunk records;
 ``python -m tests.rulegen SEED`` prints the rules of a seed.
 """
@@ -34,7 +35,7 @@ from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job, score_records
 from fraudrules.runtime.alerts import alert_line
 from tests.helpers import assert_resume_is_uninterrupted, cut_by_ts, sliced_results
-from tests.rulegen import csv_frames, dense_record_lists, plan_of, rule_packs, written_pack
+from tests.rulegen import csv_frames, dense_record_lists, mutated_rule_packs, plan_of, rule_packs, written_pack
 from tests.test_absent import tie_keeping_jitter
 from tests.test_history import SCORED_KEYS, write_slices
 from tests.test_properties import assert_agree
@@ -53,6 +54,20 @@ def test_random_rules_batch_agrees_with_reference(texts: list[str], records: lis
     for name, value in (("MAX_PAIRS_PER_BLOCK", 3), ("NARROW_SHARE", 0)):  # the large-input join; narrow reads
         with mock.patch.object(fraudrules.executors.batch, name, value):
             assert_agree(records, plan)
+
+
+@settings(max_examples=200, **SLOW)
+@given(texts=mutated_rule_packs(), records=dense_record_lists())
+def test_edited_rules_are_refused_where_they_are_wrong_or_run_alike(texts: list[str], records: list[dict]) -> None:
+    """A drawn pack after an analyst's slips (a line lost or repeated, a word replaced or cut short): lint
+    refuses it at ``file:line:col`` (``written_pack`` checks the location), and no other exception
+    escapes; what lint accepts runs as the reference says, and the stream writes batch's bytes."""
+    plan = plan_of(texts)
+    if plan is None:  # refused, where it is wrong: the example is done
+        return
+    assert_agree(records, plan)
+    got, _ = stream_lines(plan, records, lateness=float("inf"), chunk=7)
+    assert got == batch_lines(plan, records)
 
 
 @settings(max_examples=100, **SLOW)
