@@ -11,22 +11,27 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fraudrules.io.records import parse_inputs
+from fraudrules.io.records import parse_inputs, records_from_dicts
+from fraudrules.jobs.score import score_records
 from fraudrules.jobs.watch import ordered_records
 from fraudrules.pack.loader import load_pack
+from fraudrules.runtime.alerts import alert_line
+from fraudrules.runtime.plan import compile_pack
 from fraudrules.serve.app import create_app
 from fraudrules.serve.service import DecisionService, ServeOptions
 from fraudrules.serve.wal import encode_entry, read_log
@@ -36,6 +41,8 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx itse
     from starlette.testclient import TestClient
 
 from tests.helpers import REPO, RULES, make_pack
+from tests.reference import parse_ts
+from tests.rulegen import dense_record_lists, rule_packs, written_pack
 
 TOKEN = "t0k3n-for-tests-only-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -495,6 +502,42 @@ def test_duplicate_ids_and_decisions_do_not_depend_on_how_records_are_grouped(tm
             r = c.post("/v1/records", json={"records": chunk}, headers=AUTH)
             grouped += [_outcome(a) for a in r.json()["results"]] if r.status_code == 200 else _one_by_one(c, chunk)
     assert grouped == alone
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(texts=rule_packs(), records=dense_record_lists(), cut=st.floats(0, 1), size=st.sampled_from([1, 7, 50]))
+def test_random_rules_served_across_a_crash_answer_as_batch_scores(texts, records, cut, size):
+    """Rules drawn by tests/rulegen.py, records in event-time order in requests of ``size``; at ``cut`` the
+    state folder is copied as a kill -9 would leave it (every answered record logged, the checkpoint the
+    one taken at start), and a second service on the copy decides the rest from its log. Every record
+    gets batch's risk score, decision and rules, and the answers' alerts are batch's, in its order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pack").mkdir()
+        pack = written_pack(texts, root / "pack")
+        assume(pack is not None)
+        plan = compile_pack(pack, "CN")
+        ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+        batch = score_records(plan, records_from_dicts(ordered, plan.schema))
+        scored = {(r.stream, r.id): (r.risk_score, r.decision, r.rules) for r in batch.scored.itertuples()}
+        k = int(cut * len(ordered))
+        results: list[dict] = []
+
+        def send(c: TestClient, part: list[dict]) -> None:
+            for i in range(0, len(part), size):
+                answer = c.post("/v1/records", json={"records": part[i: i + size]}, headers=AUTH)
+                results.extend(answer.json()["results"])
+
+        c, _ = client(root / "first", rules=root / "pack")
+        with c:
+            send(c, ordered[:k])
+            shutil.copytree(root / "first" / "state", root / "after" / "state")  # the crash image
+        c, _ = client(root / "after", rules=root / "pack")
+        with c:
+            send(c, ordered[k:])
+        assert len(results) == len(ordered)
+        same_as_batch(results, scored)
+        assert [alert_line(a) for r in results for a in r["alerts"]] == [alert_line(a) for a in batch.alerts]
 
 
 def test_a_record_is_typed_once_and_decided_as_before(tmp_path, monkeypatch):
