@@ -31,10 +31,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fraudrules.executors.batch
+from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job, score_records
 from fraudrules.runtime.alerts import alert_line
 from tests.helpers import assert_resume_is_uninterrupted, cut_by_ts, sliced_results
+from tests.reference import parse_ts
 from tests.rulegen import csv_frames, dense_record_lists, mutated_rule_packs, plan_of, rule_packs, written_pack
 from tests.test_absent import tie_keeping_jitter
 from tests.test_history import SCORED_KEYS, write_slices
@@ -116,6 +118,28 @@ def test_random_rules_in_slices_continuing_a_context_give_one_runs_answer(texts:
     assert [alert_line(a) for r in results for a in r.alerts] == [alert_line(a) for a in one.alerts]
     scored = pd.concat([r.scored for r in results], ignore_index=True)
     assert scored[SCORED_KEYS].astype(str).equals(one.scored[SCORED_KEYS].astype(str))
+
+
+@settings(max_examples=100, **SLOW)
+@given(texts=rule_packs(), records=dense_record_lists(), cut=st.integers(0, 40))
+def test_random_rules_stream_primed_from_a_context_gives_the_later_slices_alerts(texts: list[str],
+                                                                                records: list[dict],
+                                                                                cut: int) -> None:
+    """``watch --history`` in memory: a stream executor primed with the context a batch run left (its kept
+    records and columns, its last alerts, its high-water mark: StreamExecutor.prime) writes, on the records
+    after it, the alerts batch writes for them when it continues from that context."""
+    plan = plan_of(texts)
+    assume(plan is not None)
+    first, later = cut_by_ts(records, plan.schema, [cut])
+    assume(first and later)
+    before, after = sliced_results(plan, [first, later])
+    context = before.context_after
+    ex = StreamExecutor(plan, lateness=0.0)
+    ex.prime(context.records_in_order(), context.prior_alerts(), context.high_water)
+    ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(later))]
+    got = ex.feed_many(ordered) + ex.flush()
+    assert not ex.late_records
+    assert [alert_line(a) for a in got] == [alert_line(a) for a in after.alerts]
 
 
 def _scored(paths: dict) -> pd.DataFrame:
