@@ -1,5 +1,6 @@
-"""Random rules over the property-test streams (tests/packs/props), for tests/test_random_rules.py and
-tests/test_spark.py; also the packs they are written to and the records they are run on.
+"""Random rules over the property-test streams (tests/packs/props), for tests/test_random_rules.py,
+tests/test_spark.py and tests/test_serve.py; also the packs they are written to, the records they are run
+on, and the same rules after an analyst's slips (:func:`mutated`).
 
 A rule here is YAML text built from the language of docs/rules.md §3: comparisons, lists, null tests,
 arithmetic, ``hour``/``weekday``/``coalesce``/conditional values, every window aggregate with and without
