@@ -12,7 +12,10 @@ suppression, explain texts), so that combinations nobody wrote a rule for are ch
 - the groups the Spark job routes records to (docs/spark.md), in a shuffle simulated in Python, give
   batch's alerts;
 - time slices scored one after the other, each after the context the one before left, in memory and on a
-  history store, write one run's alerts and scores (§8).
+  history store, write one run's alerts and scores (§8);
+- a stream primed with a batch run's context (``watch --history``) writes the later records' alerts.
+
+tests/test_spark.py and tests/test_serve.py run drawn packs through the Spark job and the decision API.
 
 A rule that lint refuses must say where (``file:line:col``); the example is then not compared. Rules
 edited as an analyst might slip (a line lost, a word replaced) must be refused so, or run alike.
