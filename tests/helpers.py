@@ -25,6 +25,14 @@ def make_pack(tmp: Path, rules: dict[str, str], lists: dict[str, str] | None = N
     return pack
 
 
+def in_event_time_order(records: list[dict]) -> list[dict]:
+    """``records`` (copies) in the total order: by ts, ties in list order, as a stream must be fed them at
+    lateness 0."""
+    from tests.reference import parse_ts
+
+    return [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+
+
 def assert_resume_is_uninterrupted(plan, records: list[dict], cut: float) -> None:
     """The stream executor stopped at ``cut`` (a share of the records), its state through JSON into a fresh
     one, writes the alerts of an uninterrupted run, which equal batch's. In the total order with no
@@ -35,9 +43,7 @@ def assert_resume_is_uninterrupted(plan, records: list[dict], cut: float) -> Non
     from fraudrules.io.records import records_from_dicts
     from fraudrules.jobs.score import evaluate
     from fraudrules.runtime.alerts import alert_line
-    from tests.reference import parse_ts
-
-    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    ordered = in_event_time_order(records)
     want = StreamExecutor(plan, lateness=0.0)
     want_lines = [alert_line(a) for a in want.feed_many(ordered) + want.flush()]
     assert want_lines == [alert_line(a) for a in evaluate(plan, records_from_dicts(ordered, plan.schema))[0]]

@@ -26,8 +26,7 @@ from fraudrules.executors.stream import StreamExecutor
 from fraudrules.executors.stream.durable import SyncHost
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.plan import compile_pack
-from tests.helpers import make_pack
-from tests.reference import parse_ts
+from tests.helpers import in_event_time_order, make_pack
 from tests.test_properties import record_lists
 from tests.test_stream import CYCLE_RULES, _payments
 
@@ -99,7 +98,7 @@ def _run_watched(plan, records: list[dict], chunk: int) -> Discipline:
             seen[0].live.pop(fact["id"], None)
             return super().retract_fact(ruleset_name, fact, complete)
 
-    ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    ordered = in_event_time_order(records)
     original = executor_module.SyncHost
     executor_module.SyncHost = Watching
     try:

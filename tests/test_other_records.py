@@ -22,8 +22,13 @@ from fraudrules.jobs.score import evaluate
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime.alerts import alert_line
 from fraudrules.runtime.plan import compile_pack
-from tests.helpers import alerts_of_both_executors, assert_resume_is_uninterrupted, make_pack, sliced_results
-from tests.reference import parse_ts
+from tests.helpers import (
+    alerts_of_both_executors,
+    assert_resume_is_uninterrupted,
+    in_event_time_order,
+    make_pack,
+    sliced_results,
+)
 from tests.test_properties import PACK as PROPS_PACK
 from tests.test_properties import record_lists
 
@@ -254,7 +259,7 @@ def test_other_records_aggregates_at_the_undecided_rows_alone(records):
     the source records of their keys (AggregateStore.get_at), as it does for the explain and members of
     alerts. Forced at every use, the alerts are the stream executor's, byte for byte."""
     plan = compile_pack(PROPS_PACK, "CN", FOREIGN_RULES)
-    ordered = [dict(r) for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+    ordered = in_event_time_order(records)
     ex = StreamExecutor(plan, lateness=0.0)
     want = [alert_line(a) for a in ex.feed_many(ordered) + ex.flush()]
     assert _batch_lines(plan, ordered, 0) == want

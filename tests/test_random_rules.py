@@ -38,8 +38,7 @@ from fraudrules.executors.stream import StreamExecutor
 from fraudrules.io.records import parse_inputs, records_from_dicts
 from fraudrules.jobs.score import score_job, score_records
 from fraudrules.runtime.alerts import alert_line
-from tests.helpers import assert_resume_is_uninterrupted, cut_by_ts, sliced_results
-from tests.reference import parse_ts
+from tests.helpers import assert_resume_is_uninterrupted, cut_by_ts, in_event_time_order, sliced_results
 from tests.rulegen import csv_frames, dense_record_lists, mutated_rule_packs, plan_of, rule_packs, written_pack
 from tests.test_absent import tie_keeping_jitter
 from tests.test_history import SCORED_KEYS, write_slices
@@ -139,7 +138,7 @@ def test_random_rules_stream_primed_from_a_context_gives_the_later_slices_alerts
     context = before.context_after
     ex = StreamExecutor(plan, lateness=0.0)
     ex.prime(context.records_in_order(), context.prior_alerts(), context.high_water)
-    ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(later))]
+    ordered = in_event_time_order(later)
     got = ex.feed_many(ordered) + ex.flush()
     assert not ex.late_records
     assert [alert_line(a) for a in got] == [alert_line(a) for a in after.alerts]

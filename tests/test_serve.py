@@ -40,8 +40,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx itse
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from tests.helpers import REPO, RULES, make_pack
-from tests.reference import parse_ts
+from tests.helpers import REPO, RULES, in_event_time_order, make_pack
 from tests.rulegen import dense_record_lists, rule_packs, written_pack
 
 TOKEN = "t0k3n-for-tests-only-0123456789"
@@ -517,7 +516,7 @@ def test_random_rules_served_across_a_crash_answer_as_batch_scores(texts, record
         pack = written_pack(texts, root / "pack")
         assume(pack is not None)
         plan = compile_pack(pack, "CN")
-        ordered = [r for _, _, r in sorted((parse_ts(r["ts"]), i, r) for i, r in enumerate(records))]
+        ordered = in_event_time_order(records)
         batch = score_records(plan, records_from_dicts(ordered, plan.schema))
         scored = {(r.stream, r.id): (r.risk_score, r.decision, r.rules) for r in batch.scored.itertuples()}
         k = int(cut * len(ordered))
