@@ -1017,15 +1017,24 @@ stream: payment
 key: payer_account
 where: stddev(amount, 2h) > 120 and avg(amount, 1h) < 250
 """,
+    "stddev_short": """\
+id: T-SHARE-W
+title: Amounts that vary in half an hour, with much paid in over two hours
+score: 20
+stream: payment
+key: payee_account
+where: stddev(amount, 30m) > 150 and avg(amount, 10m) >= 300 and sum(amount, 2h) >= 4000
+""",
 }
 
 
 def test_cursor_windows_of_the_same_entries_share_them(tmp_path):
     """share_entries for the states that keep a cursor per key: min(1h) and median(30m) read max(1h)'s
-    entries, distinct(10m) reads distinct(2h)'s, and avg(1h) reads stddev(2h)'s. The leader trims and drops
-    entries and keys under the followers' cursors, so the records run six hours with keys that go quiet longer
-    than every window and come back: the alerts equal batch's at every micro-batch size, one record at a time,
-    and across a checkpoint taken mid-stream."""
+    entries, distinct(10m) reads distinct(2h)'s, and avg(1h) reads stddev(2h)'s. A stddev(30m) keeps its own
+    entries, apart from a longer sum(2h) of its key, whose entries lack the squares (avg(10m) reads the sum's).
+    The leader trims and drops entries and keys under the followers' cursors, so the records run six hours with
+    keys that go quiet longer than every window and come back: the alerts equal batch's at every micro-batch
+    size, one record at a time, and across a checkpoint taken mid-stream."""
     plan = compile_pack(load_pack(make_pack(tmp_path, CURSOR_SHARED_RULES)), "CN")
     rng = random.Random(11)
     recs = []
@@ -1037,9 +1046,11 @@ def test_cursor_windows_of_the_same_entries_share_them(tmp_path):
                      "payer_account": payer, "payee_account": f"B{rng.randrange(12)}",
                      "amount": rng.choice([20, 50, 100, 150, 250, 400, 600]), "currency": "CNY"})
     want = batch_lines(plan, recs)
-    assert {json.loads(line)["rule_id"] for line in want} == {"T-SHARE-X", "T-SHARE-D", "T-SHARE-V"}
+    assert {json.loads(line)["rule_id"] for line in want} == {"T-SHARE-X", "T-SHARE-D", "T-SHARE-V", "T-SHARE-W"}
     ex = StreamExecutor(plan)
     state_of = {(spec.func, spec.window_ns // NS_MIN): state for spec, state in ex._aggs.items()}
+    assert state_of[("stddev", 30)].leader is None and state_of[("sum", 120)].leader is None
+    assert state_of[("avg", 10)].leader is state_of[("sum", 120)]
     assert state_of[("min", 60)].leader is state_of[("max", 60)]
     assert state_of[("median", 30)].leader is state_of[("max", 60)]
     assert state_of[("distinct", 10)].leader is state_of[("distinct", 120)]
