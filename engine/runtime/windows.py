@@ -40,8 +40,8 @@ SUM_SCALE = 10_000
 
 def factorize(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     """Integer codes for values (dense, in first-seen order); -1 where null."""
-    codes, _ = pd.factorize(pd.Series(values, dtype=values.dtype if values.dtype != object else object),
-                            use_na_sentinel=True)
+    # dtype given: pandas would infer a string dtype from object text
+    codes, _ = pd.factorize(pd.Series(values, dtype=values.dtype), use_na_sentinel=True)
     codes = codes.astype(np.int64)
     codes[null] = -1
     return codes
