@@ -151,6 +151,49 @@ def test_lint_of_the_whole_pack_loads_it_once(monkeypatch):
     assert len(loads) == 1
 
 
+def _experimental(rule_id: str, stream: str, key: str, where: str, more: str = "") -> str:
+    """A rule without inline cases, which lint accepts from an experimental rule only."""
+    return (f"id: {rule_id}\nstatus: experimental\ntitle: {rule_id}\nscore: 10\nstream: {stream}\nkey: {key}\n"
+            f"where: {where}\n{more}")
+
+
+HORIZON_RULES = {
+    "long": _experimental("T-LONG", "payment", "payer_account", "count(60d) == 1 and count(400d) >= 2"),
+    # as far back as T-LONG: the reason lint names stays the first rule's
+    "long2": _experimental("T-LONG2", "payment", "payer_account", "count(400d) >= 2"),
+    "short": _experimental("T-SHORT", "payment", "payer_account", "sum(amount, 26h) >= 5000", "suppress: 90m\n"),
+    "calls": _experimental("T-CALLS", "call", "caller", "count(90s) >= 5"),
+    "sms": _experimental("T-SMS", "sms", "sender", 'not startswith(sender, "+86")'),
+}
+
+
+def test_lint_says_how_far_back_a_store_keeps_each_stream_and_which_rule_sets_it(tmp_path):
+    """The analyst's view of ``score --history``: per stream the span in its largest whole units, the
+    columns kept, and the first rule that reaches that far; a stream no rule looks back at keeps nothing."""
+    from click.testing import CliRunner
+
+    from fraudrules import cli
+
+    pack = make_pack(tmp_path, HORIZON_RULES)
+    result = CliRunner().invoke(cli.main, ["lint", "--rules", str(pack)])
+    assert result.exit_code == 0, result.output
+    assert result.output.split("history horizon (what score --history keeps per stream):\n")[1].splitlines() == [
+        "  call: 1m 30s back, 3 columns (caller, id, ts); widest: T-CALLS: count() over 1m 30s",
+        "  payment: 400d back, 4 columns (amount, id, payer_account, ts); widest: T-LONG: count() over 400d",
+        "  sms: nothing (no rule looks back at earlier sms records)",
+        "  last alert per (rule, key): 1h 30m back (the longest suppress)",
+    ]
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (1, "1s"), (59, "59s"), (60, "1m"), (3_599, "59m 59s"),
+                                           (3_600, "1h"), (86_399, "23h 59m 59s"), (86_400, "1d"),
+                                           (93_784, "1d 2h 3m 4s"), (400 * 86_400, "400d")])
+def test_a_span_is_written_in_its_largest_whole_units(seconds, text):
+    from fraudrules.store.horizon import human
+
+    assert human(seconds * 10**9 + 999_999_999) == text  # what is under a second is not shown
+
+
 # --- what the commands that only evaluate rules read of a pack ---------------------------------------------
 
 
