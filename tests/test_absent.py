@@ -326,6 +326,23 @@ def test_two_slices_where_every_asked_key_is_null():
     assert _split_lines(records, 10) == batch_lines(PROPS_PLAN, records)
 
 
+def test_a_chain_a_whole_within_back_is_kept_for_its_deadline(load_rule):
+    """The store keeps an absence's first step for the sequence's within plus the absence's: the call (minute 0)
+    and the transfer (minute 50, within 1h) are in the first slice, whose newest record is at minute 55; the
+    deadline (minute 80) passes in the second slice, which must still hold the call, 55 minutes back, to write
+    the chain. A horizon of within minus the absence's 30m would have dropped it."""
+    pack = load_rule(RULE.format(sequence=TWO_STEPS + ABSENT), {"bank_hotlines": "kind: exact\nvalues: ['95588']\n"})
+    plan = compile_pack(pack, "CN")
+    other = "+8613800000009"
+    records = [rec("call", "c1", 0, caller=CALLER, callee=SUB, direction="in", duration=60),
+               rec("payment", "p1", 50, payer_phone=SUB, payer_account="A1", amount=500),
+               rec("payment", "p2", 55, payer_phone=other, payer_account="A2", amount=1),
+               rec("payment", "p3", 100, payer_phone=other, payer_account="A2", amount=1)]
+    want = batch_lines(plan, records)
+    assert [[e["id"] for e in json.loads(line)["evidence"]] for line in want] == [["c1", "p1"]]
+    assert [alert_line(a) for r in sliced_results(plan, [records[:3], records[3:]]) for a in r.alerts] == want
+
+
 def test_runs_cut_between_a_transfer_and_its_deadline(tmp_path):
     """Samples in two runs with a store, cut at 16:00 on 1 March: TF-NOCALLBACK-001's transfer
     p000000737 (15:40:53) is in the first run, its deadline (16:10:53) passes in the second."""
