@@ -220,3 +220,35 @@ def test_an_unless_record_in_the_context_still_cancels(pack_dir):
     without = load_pack(pack_dir({"unless": UNLESS.split("  unless:")[0]}))
     assert [a["rule_id"] for a in score_records(compile_pack(without, "CN"),
                                                 records_from_dicts(records, without.schema)).alerts] == ["T-UNLESS"]
+
+
+FANIN = """\
+id: T-FANIN
+title: An account paid twice in 30 days, then paying out within 40 days
+score: 10
+sequence:
+  within: 40d
+  steps:
+    - as: fanin
+      stream: payment
+      key: payee_account
+      where: amount >= 500 and count(30d) >= 2
+    - as: out
+      stream: payment
+      key: payer_account
+      where: amount >= 1000
+"""
+
+
+def test_an_earlier_steps_window_reaches_back_its_within_and_its_window(pack_dir):
+    """The fan-in step's count is read at its record (day 25), which lies up to the within (40 days) before the
+    trigger (day 62): the context must hold payments to A1 another 30 days back from there, day 0 among
+    them, though the first slice's newest record is at day 60. Kept only 30 days back, the count at day 25
+    is 1 and the alert is lost."""
+    pack = load_pack(pack_dir({"fanin": FANIN}))
+    plan = compile_pack(pack, "CN")
+    records = _records([(0, 7200, 5, 1, 600, False), (25, 7200, 6, 1, 600, False), (60, 7200, 7, 8, 200, False),
+                        (62, 7200, 1, 9, 1500, False)])
+    one = score_records(plan, records_from_dicts(records, pack.schema)).alerts
+    assert [[e["id"] for e in a["evidence"]] for a in one] == [["p001", "p003"]]
+    assert _alerts(plan, records, [3]) == one
