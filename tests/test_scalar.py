@@ -291,6 +291,21 @@ def test_an_overflow_is_null_on_both_paths_and_numpy_says_nothing() -> None:
     check(parse_expr("amount * amount > 1"), rows, aggs)
 
 
+def test_inline_lists_of_texts_and_numbers_hold_their_members() -> None:
+    """``x in [...]`` written in the rule: the random expressions rarely draw a value that is in their list, so
+    these rows are: a member, a non-member and null, for texts and numbers, plain and negated."""
+    aggs = {COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}
+    rows = [(100.0, 0.0, 5, 7, True, "web", "x"), (3.0, 0.0, 5, 7, True, "sms", "x"),
+            (None, 0.0, 5, 7, True, None, "x")]
+    for text, want in [('channel in ["web", "app"]', [True, False, False]),
+                       ('channel not in ["web", "app"]', [False, True, False]),
+                       ("amount in [100, 2.5]", [True, False, False]),
+                       ("amount not in [100, 2.5]", [False, True, False])]:
+        check(parse_expr(text), rows, [aggs] * 3)
+        compiler = ScalarCompiler(Evaluator(LISTS), INDEX, FIELDS)
+        assert [compiler.truth(parse_expr(text), AGG_CALLS)(r, aggs) for r in rows] == want, text
+
+
 def test_a_wrong_answer_is_caught() -> None:
     """The oracle comparison is not vacuous: a scalar result off by one ulp fails."""
     e = parse_expr("amount / 3")
