@@ -90,9 +90,8 @@ def mutant(tree: ast.Module, point: tuple[int, str, int, int]) -> tuple[str, str
     return ast.unparse(copied), what
 
 
-def _import_path(checkout: Path) -> str:
-    """A folder holding ``fraudrules`` -> the checkout's engine/, so that the tests import the mutant."""
-    folder = Path(tempfile.mkdtemp(prefix="mutants-"))
+def _import_path(checkout: Path, folder: Path) -> str:
+    """``folder`` with ``fraudrules`` -> the checkout's engine/ in it, so that the tests import the mutant."""
     (folder / "fraudrules").symlink_to(checkout / "engine")
     return str(folder)
 
@@ -120,7 +119,8 @@ def main() -> int:
     points = mutation_points(tree)
     chosen = sorted(random.Random(a.seed).sample(points, a.sample) if 0 < a.sample < len(points) else points,
                     key=lambda p: p[3])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([_import_path(checkout), str(checkout)])}
+    import_dir = tempfile.TemporaryDirectory(prefix="mutants-")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([_import_path(checkout, Path(import_dir.name)), str(checkout)])}
     lines = source.splitlines()
     survivors = 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # through the finally below
@@ -153,6 +153,7 @@ def main() -> int:
                     f.write(json.dumps(row) + "\n")
     finally:
         path.write_text(source)
+        import_dir.cleanup()
     print(f"{survivors} of {len(chosen)} mutants survived", flush=True)
     return 1 if survivors else 0
 
