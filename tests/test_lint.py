@@ -17,6 +17,7 @@ from fraudrules.pack.lint import lint_pack
 from fraudrules.pack.loader import load_pack, rule_files
 from fraudrules.runtime.plan import compile_pack
 from tests.helpers import REPO, make_pack
+from tests.test_traps import rule as experimental_rule
 
 BASE = """
 id: {id}
@@ -151,19 +152,13 @@ def test_lint_of_the_whole_pack_loads_it_once(monkeypatch):
     assert len(loads) == 1
 
 
-def _experimental(rule_id: str, stream: str, key: str, where: str, more: str = "") -> str:
-    """A rule without inline cases, which lint accepts from an experimental rule only."""
-    return (f"id: {rule_id}\nstatus: experimental\ntitle: {rule_id}\nscore: 10\nstream: {stream}\nkey: {key}\n"
-            f"where: {where}\n{more}")
-
-
-HORIZON_RULES = {
-    "long": _experimental("T-LONG", "payment", "payer_account", "count(60d) == 1 and count(400d) >= 2"),
+HORIZON_RULES = {  # experimental rules (test_traps.rule): lint asks no inline cases of them
+    "long": experimental_rule("count(60d) == 1 and count(400d) >= 2", id="T-LONG"),
     # as far back as T-LONG: the reason lint names stays the first rule's
-    "long2": _experimental("T-LONG2", "payment", "payer_account", "count(400d) >= 2"),
-    "short": _experimental("T-SHORT", "payment", "payer_account", "sum(amount, 26h) >= 5000", "suppress: 90m\n"),
-    "calls": _experimental("T-CALLS", "call", "caller", "count(90s) >= 5"),
-    "sms": _experimental("T-SMS", "sms", "sender", 'not startswith(sender, "+86")'),
+    "long2": experimental_rule("count(400d) >= 2", id="T-LONG2"),
+    "short": experimental_rule("sum(amount, 26h) >= 5000", id="T-SHORT", extra="suppress: 90m"),
+    "calls": experimental_rule("count(90s) >= 5", id="T-CALLS", stream="call", key="caller"),
+    "sms": experimental_rule('not startswith(sender, "+86")', id="T-SMS", stream="sms", key="sender"),
 }
 
 

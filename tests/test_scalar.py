@@ -297,12 +297,12 @@ def test_inline_lists_of_texts_and_numbers_hold_their_members() -> None:
     aggs = {COUNT: (1.0, False), TOTAL: (1.0, False), FIRST: (True, False)}
     rows = [(100.0, 0.0, 5, 7, True, "web", "x"), (3.0, 0.0, 5, 7, True, "sms", "x"),
             (None, 0.0, 5, 7, True, None, "x")]
+    compiler = ScalarCompiler(Evaluator(LISTS), INDEX, FIELDS)
     for text, want in [('channel in ["web", "app"]', [True, False, False]),
                        ('channel not in ["web", "app"]', [False, True, False]),
                        ("amount in [100, 2.5]", [True, False, False]),
                        ("amount not in [100, 2.5]", [False, True, False])]:
         check(parse_expr(text), rows, [aggs] * 3)
-        compiler = ScalarCompiler(Evaluator(LISTS), INDEX, FIELDS)
         assert [compiler.truth(parse_expr(text), AGG_CALLS)(r, aggs) for r in rows] == want, text
 
 
