@@ -272,7 +272,9 @@ _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 _NEEDS_ESCAPE_RE = re.compile(_NEEDS_ESCAPE)
 # a column with at most this share of distinct values is rendered once per distinct value
 _LOW_CARDINALITY = 0.125
-JSONL_SLICE_ROWS = 1 << 18
+# rows rendered at once across the cores (half a slice each on two): a slice's text is held two or three times
+# while it renders, so 131k-row slices were the peak of a 400k-record run (230 MB, 216 at 65k), and no faster
+JSONL_SLICE_ROWS = 1 << 16
 JSONL_MIN_SLICE_ROWS = 1 << 14  # a slice's fixed cost: an Arrow call or two per column
 
 
