@@ -18,7 +18,7 @@ from fraudrules.io.records import parse_inputs, read_inputs
 from fraudrules.pack.loader import load_pack
 from fraudrules.runtime import alert_json
 from fraudrules.runtime.alert_json import json_literals, unstamped_alerts
-from fraudrules.runtime.alerts import LISTED_AGGREGATES, UnstampedAlerts, iter_alerts, to_python
+from fraudrules.runtime.alerts import LISTED_AGGREGATES, UnstampedAlerts, iter_alerts, key_texts, to_python
 from fraudrules.runtime.plan import compile_pack
 from fraudrules.synth.generate import generate
 from tests.helpers import REPO, RULES
@@ -72,6 +72,24 @@ def test_texts_are_what_json_dumps_writes_whatever_their_column(pairs):
     plain_none = Vec(np.array([*texts, None], dtype=object), np.array([*null, False], dtype=bool))
     assert _literals(plain_none) == [_dumps(x) for x in to_python(plain_none)]
     assert _literals(mixed) == [_dumps(x) for x in to_python(mixed)]
+
+
+
+def test_key_texts_are_the_alert_keys_of_every_kind_of_column():
+    """Batch carries suppression across slices by the ``key`` texts of earlier alerts (executors/batch.py), and
+    backtests match labels to keys the same way: key_texts must give, for a column of any kind, the text an alert
+    writes as its key, "" for null. A number key is "5", never 5.0 or the float itself."""
+    cases = [
+        (Vec(np.array(["A1", "", "B2"], dtype=object), np.array([False, True, False])), ["A1", "", "B2"]),
+        (Vec(np.array([5.0, 2.5, 0.0, -3.0]), np.array([False, False, True, False])), ["5", "2.5", "", "-3"]),
+        (Vec(np.array([0, 1_500_000_000], dtype=np.int64), np.array([False, False])),
+         ["1970-01-01T00:00:00Z", "1970-01-01T00:00:01.5Z"]),
+        (Vec(np.array([True, False, True]), np.array([False, False, True])), ["True", "False", ""]),
+    ]
+    for vec, want in cases:
+        got = key_texts(vec).tolist()
+        assert got == want
+        assert got == ["" if x is None else str(x) for x in to_python(vec)]  # what iter_alerts writes as "key"
 
 
 def _data_sets(tmp: Path) -> list[tuple[str, list[str], str | None]]:
