@@ -29,7 +29,7 @@ from ..runtime.bindings import Bindings
 from ..runtime.evaluate import Evaluator
 from ..runtime.heap import trim_thread_heaps
 from ..runtime.keys import with_keys
-from ..runtime.latest import MAX_CHAINS, expand_pairs, latest_chain_only, latest_passing
+from ..runtime.latest import MAX_CHAINS, MAX_PAIRS_PER_BLOCK, expand_pairs, latest_chain_only, latest_passing
 from ..runtime.plan import AggregateSpec, Plan, RulePlan, StepPlan
 from ..runtime.runs import latest_runs
 from ..runtime.windows import (
@@ -49,7 +49,6 @@ from ..runtime.windows import (
     sorted_ranks,
 )
 
-MAX_PAIRS_PER_BLOCK = 4_000_000
 # AggregateStore.get_at: an aggregate asked at no more than 1/NARROW_SHARE of its stream's rows is computed
 # at those alone
 NARROW_SHARE = 4
