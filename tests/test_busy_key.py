@@ -244,3 +244,21 @@ def test_checkpoint_inside_a_busy_key(tmp_path):
         out.extend(ex2.feed_many(recs[i: i + 97]))
     out.extend(ex2.flush())
     assert [alert_line(a) for a in out] == want
+
+
+# AT_MOST with both sides negated: ``-1.5 * inflow.amount`` decreases as the inflow's amount grows, so neither the
+# least nor the greatest live inflow tells that none passes (runtime/latest.py ``_first_field``: k * field, k > 0)
+NEGATED = AT_MOST.replace("where: amount <= 1.5 * inflow.amount", "where: -1 * amount >= -1.5 * inflow.amount")
+
+
+def test_a_bound_that_falls_as_the_first_step_grows_has_no_hopeless_test(tmp_path):
+    from fraudrules.runtime.latest import hopeless_tests
+
+    assert NEGATED != AT_MOST
+    (rp,) = (plan := _plan(NEGATED, tmp_path / "rule")).rules
+    assert hopeless_tests(rp, plan.schema)[0] == []
+    records = busy(200, seed=3, accounts=2)
+    negated = _agree(NEGATED, records, tmp_path / "negated")
+    at_most = _agree(AT_MOST, records, tmp_path / "at_most")
+    assert [json.loads(line)["evidence"] for line in negated] == [json.loads(line)["evidence"] for line in at_most]
+    assert len(negated) > 50
