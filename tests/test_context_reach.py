@@ -258,13 +258,20 @@ def test_an_earlier_steps_window_reaches_back_its_within_and_its_window(pack_dir
     trigger (day 62): the context must hold payments to A1 another 30 days back from there, day 0 among
     them, though the first slice's newest record is at day 60. Kept only 30 days back, the count at day 25
     is 1 and the alert is lost."""
-    pack = load_pack(pack_dir({"fanin": FANIN}))
+    events = [(0, 7200, 5, 1, 600, False), (25, 7200, 6, 1, 600, False), (60, 7200, 7, 8, 200, False),
+              (62, 7200, 1, 9, 1500, False)]
+    _cut_keeps_the_alert(pack_dir, FANIN, events, ["p001", "p003"], cut=3)
+
+
+def _cut_keeps_the_alert(pack_dir, rule: str, events: list[tuple], evidence: list[str], cut: int) -> None:
+    """One run of ``events`` gives one alert of ``rule``, with ``evidence``; two runs cut before record ``cut``
+    give the same."""
+    pack = load_pack(pack_dir({"rule": rule}))
     plan = compile_pack(pack, "CN")
-    records = _records([(0, 7200, 5, 1, 600, False), (25, 7200, 6, 1, 600, False), (60, 7200, 7, 8, 200, False),
-                        (62, 7200, 1, 9, 1500, False)])
+    records = _records(events)
     one = score_records(plan, records_from_dicts(records, pack.schema)).alerts
-    assert [[e["id"] for e in a["evidence"]] for a in one] == [["p001", "p003"]]
-    assert _alerts(plan, records, [3]) == one
+    assert [[e["id"] for e in a["evidence"]] for a in one] == [evidence]
+    assert _alerts(plan, records, [cut]) == one
 
 
 def test_a_window_over_another_key_is_read_at_an_absences_last_step_in_the_context(pack_dir):
@@ -272,10 +279,6 @@ def test_a_window_over_another_key_is_read_at_an_absences_last_step_in_the_conte
     (day 20) is in the first slice; the second slice's record (day 30) passes its deadline (day 25), so the
     alert comes in the second run, where the window is read at a context row. Read only at the new records,
     as a last step's window may be when new records alone trigger, it is null there and the alert is lost."""
-    pack = load_pack(pack_dir({"fed": FED_QUIET}))
-    plan = compile_pack(pack, "CN")
-    records = _records([(0, 7200, 2, 1, 800, False), (10, 7200, 1, 3, 800, False), (20, 7200, 1, 4, 1500, False),
-                        (30, 7200, 7, 8, 200, False)])
-    one = score_records(plan, records_from_dicts(records, pack.schema)).alerts
-    assert [[e["id"] for e in a["evidence"]] for a in one] == [["p001", "p002"]]
-    assert _alerts(plan, records, [3]) == one
+    events = [(0, 7200, 2, 1, 800, False), (10, 7200, 1, 3, 800, False), (20, 7200, 1, 4, 1500, False),
+              (30, 7200, 7, 8, 200, False)]
+    _cut_keeps_the_alert(pack_dir, FED_QUIET, events, ["p001", "p002"], cut=3)
