@@ -273,7 +273,7 @@ _NEEDS_ESCAPE_RE = re.compile(_NEEDS_ESCAPE)
 # a column with at most this share of distinct values is rendered once per distinct value
 _LOW_CARDINALITY = 0.125
 # rows rendered at once across the cores (half a slice each on two): a slice's text is held two or three times
-# while it renders, so 131k-row slices were the peak of a 400k-record run (230 MB, 216 at 65k), and no faster
+# while it renders, so 131k-row slices were the peak of a 400k-record run (230 MB; 216 at 65k, written as fast)
 JSONL_SLICE_ROWS = 1 << 16
 JSONL_MIN_SLICE_ROWS = 1 << 14  # a slice's fixed cost: an Arrow call or two per column
 

@@ -74,7 +74,6 @@ def test_texts_are_what_json_dumps_writes_whatever_their_column(pairs):
     assert _literals(mixed) == [_dumps(x) for x in to_python(mixed)]
 
 
-
 def test_key_texts_are_the_alert_keys_of_every_kind_of_column():
     """Batch carries suppression across slices by the ``key`` texts of earlier alerts (executors/batch.py), and
     backtests match labels to keys the same way: key_texts must give, for a column of any kind, the text an alert
