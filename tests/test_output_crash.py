@@ -186,7 +186,20 @@ def test_a_kill_at_random_moments_leaves_the_old_or_the_new_set(tmp_path, sets):
     assert killed, "every run ended before its kill: the test would prove nothing"
 
 
-def test_an_interrupt_leaves_the_old_or_the_new_set_and_no_staging_folder(tmp_path, sets):
+@pytest.fixture
+def interruptible():
+    """A Ctrl-C can reach the runs this test starts. A job started with ``&`` where the shell has no job control
+    (a CI runner may start the suite so) inherits SIGINT ignored; an interpreter that starts with it ignored keeps
+    it so, as a background job should, and every run would finish (exit 0) whatever the test sends. A handler
+    in this process, unlike an ignore, is reset to the default in a child when it starts."""
+    was = signal.getsignal(signal.SIGINT)
+    if was == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, was)
+
+
+def test_an_interrupt_leaves_the_old_or_the_new_set_and_no_staging_folder(tmp_path, sets, interruptible):
     """Ctrl-C while the run works or commits: exit 130 (or 0 when it had finished), the old or the new
     set, and the staging folder deleted on the way out (the abort path, not the next run's clean-up)."""
     rnd = random.Random(130)

@@ -125,18 +125,23 @@ def main() -> int:
     survivors = 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # through the finally below
     print(f"{a.module}: {len(points)} places, {len(chosen)} mutants", flush=True)
+    last_output: list[bytes] = [b""]  # what the last test run printed (shown when the unchanged module fails)
+
     def tests_pass() -> bool | None:
         """True: the tests pass on the module as written now; None: they ran out of time."""
         try:
-            return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *a.tests],
-                                  cwd=checkout, env=env, capture_output=True, timeout=a.timeout).returncode == 0
+            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *a.tests],
+                                 cwd=checkout, env=env, capture_output=True, timeout=a.timeout)
         except subprocess.TimeoutExpired:
             return None
+        last_output[0] = run.stdout + run.stderr
+        return run.returncode == 0
 
     try:
         path.write_text(ast.unparse(tree))  # no mutant yet: a failure here would count every mutant killed
         if not tests_pass():
             print("the tests fail (or time out) on the module unparsed but unchanged: nothing to learn", flush=True)
+            print(last_output[0].decode(errors="replace")[-3000:], flush=True)
             return 2
         for point in chosen:
             text, what = mutant(tree, point)
