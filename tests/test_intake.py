@@ -9,6 +9,7 @@ draws records from valid and invalid spellings of every field type.
 
 from __future__ import annotations
 
+import datetime
 import functools
 
 from hypothesis import HealthCheck, example, given, settings
@@ -145,6 +146,34 @@ def test_timestamp_parser_edges():
     assert timestamp_ns("2026-03-01T10:00:00+08:00") == timestamp_ns("2026-03-01T02:00:00Z")
     assert timestamp_ns("2024-02-29") is not None and timestamp_ns("2023-02-29") is None
     assert timestamp_ns("2026-03-01T10:00:00.5Z") == timestamp_ns("2026-03-01T10:00:00Z") + 500_000_000
+
+
+def _calendar_ns(y: int, mo: int, d: int) -> int | None:
+    """Nanoseconds of midnight UTC of a date by the standard library's calendar, None when it is no date."""
+    try:
+        return int(datetime.datetime(y, mo, d, tzinfo=datetime.timezone.utc).timestamp()) * 1_000_000_000
+    except ValueError:
+        return None
+
+
+def test_month_ends_and_leap_days_follow_the_calendar_on_every_path():
+    """The last days of every month, in leap and common years and in the century years (2000 is a leap year;
+    1900, 2100 and 2200 are not), on each way a timestamp is read: by position (the usual shape), by the full
+    pattern (a fraction, a date alone) and over numpy (a column), against the standard library's calendar."""
+    texts, want = [], []
+    for y in (1900, 1904, 1999, 2000, 2023, 2024, 2100, 2104, 2200):
+        for mo in range(1, 13):
+            for d in (28, 29, 30, 31, 32):
+                midnight = _calendar_ns(y, mo, d)
+                text = f"{y:04d}-{mo:02d}-{d:02d}T06:07:08Z"
+                at = None if midnight is None else midnight + (6 * 3600 + 7 * 60 + 8) * 1_000_000_000
+                assert timestamp_ns(text) == at, text
+                assert timestamp_ns(text[:10]) == midnight, text[:10]
+                assert timestamp_ns(text[:19] + ".25+08:00") == (
+                    None if at is None else at + 250_000_000 - 8 * 3600 * 1_000_000_000), text
+                texts.append(text)
+                want.append(_NO if at is None else at)
+    assert _timestamps(texts, _ts_converter) == want
 
 
 def test_feed_of_one_record_rejects_with_the_vectorised_reason():

@@ -71,15 +71,19 @@ _MISS = object()
 _offset_memo: dict[str, int | None] = {}  # "", "Z", "+08:00"... -> seconds to subtract, None when not one
 
 
-def _day_of(text: str) -> int | None:
-    """Days of a "YYYY-MM-DD" text (digits checked by the caller), None outside what _ISO takes."""
-    y, mo, d = int(text[:4]), int(text[5:7]), int(text[8:10])
+def _date_days(y: int, mo: int, d: int) -> int | None:
+    """Days since 1970-01-01 of a date, None when it is no date or outside the years the engine takes."""
     if not 1900 <= y <= 2200 or not 1 <= mo <= 12 or d < 1:
         return None
     leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
     if d > _DAYS[mo - 1] + (mo == 2 and leap):
         return None
     return _days_from_civil(y, mo, d)
+
+
+def _day_of(text: str) -> int | None:
+    """Days of a "YYYY-MM-DD" text (digits checked by the caller), None outside what _ISO takes."""
+    return _date_days(int(text[:4]), int(text[5:7]), int(text[8:10]))
 
 
 def _offset_of(text: str) -> int | None:
@@ -148,13 +152,10 @@ def _timestamp_ns_full(text: str) -> int | None:
     m = _ISO.fullmatch(text)
     if m is None:
         return None
-    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    if not 1900 <= y <= 2200 or not 1 <= mo <= 12 or d < 1:
+    days = _date_days(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    if days is None:
         return None
-    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-    if d > _DAYS[mo - 1] + (mo == 2 and leap):
-        return None
-    secs = _days_from_civil(y, mo, d) * 86400
+    secs = days * 86400
     frac = 0
     if m.group(4) is not None:
         h, mi = int(m.group(4)), int(m.group(5))
