@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -284,6 +285,22 @@ def test_json_numbers_and_booleans_by_column_equal_record_by_record(values):
     for rec, row in zip(recs, got):  # and what the vectorised path gives, for the records convert takes
         if row is not None:
             assert row == vectorised(rec)
+
+
+@pytest.mark.parametrize("field", ["s", "p", "e", "ts"])
+@pytest.mark.parametrize("column", [[True, False, None], [True, True], [7, 2.5, None], [False, 3]])
+def test_json_numbers_and_booleans_in_fields_of_text_are_what_convert_makes_of_them(field, column):
+    """A whole column of JSON booleans or numbers where the field takes a text (a string, phone, enum or
+    timestamp): convert_many reads no such column at once, so each record gets convert's answer, and a
+    record either path takes is the vectorised path's."""
+    base = {"stream": "t", "ts": "2026-03-01T10:00:00Z", "s": "x", "p": "13800000001", "e": "in"}
+    recs = [{**base, "id": f"r{k}", field: v} for k, v in enumerate(column)]
+    got = SCALAR.convert_many(recs)
+    assert got == [SCALAR.convert(r) for r in recs]
+    for rec, row in zip(recs, got):
+        if row is not None:
+            assert row == vectorised(rec)
+    assert any(row is None for row in got)  # a boolean or a number is no text: the vectorised path decides
 
 
 def test_column_intake_with_every_name_some_names_and_an_unknown_one():
