@@ -250,11 +250,32 @@ def test_stale_staging_folders_are_deleted_and_live_ones_kept(tmp_path, referenc
         assert result.exit_code == 0, result.output
         kept = {what for what, folder in made.items() if folder.exists()}
         assert kept == {"live", "other host, young"}
+        assert live.poll() is None  # asked whether it lives, not signalled
         assert (tmp_path / f".{out.name}.mine").is_dir() and (out / ".hidden").read_text() == "mine too\n"
         assert files(out) == reference
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_folder_fsync_the_file_system_refuses_is_taken_as_it_is_and_a_files_is_an_error(tmp_path, monkeypatch):
+    """Some file systems cannot fsync a folder (EINVAL, ENOTSUP): they promise no more, and the commit goes on.
+    The same error on a file, or another error on a folder, is a failed write."""
+    folder, file = tmp_path / "d", tmp_path / "f"
+    folder.mkdir()
+    file.write_text("x\n")
+    for code in (errno.EINVAL, errno.ENOTSUP, errno.EIO):
+        def refuse(fd, code=code):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(output_set.os, "fsync", refuse)
+        if code == errno.EIO:
+            with pytest.raises(OSError):
+                output_set.fsync_path(folder)
+        else:
+            output_set.fsync_path(folder)
+        with pytest.raises(OSError):
+            output_set.fsync_path(file)
 
 
 def test_the_exchange_primitive_swaps_two_folders(tmp_path):
