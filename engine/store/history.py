@@ -42,7 +42,6 @@ from .horizon import Horizon
 
 FORMAT = "fraudrules-history"
 VERSION = 1
-DAY_NS = 86_400 * 10**9
 
 
 class HistoryError(FraudRulesError):

@@ -8,8 +8,11 @@ the reasons of a column equal to those of its rows converted one at a time.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +109,52 @@ def test_rejects_read_as_a_sequence_of_reject():
     assert rejects == rows and rejects != rows[:1] and Rejects() == []
     joined = Rejects.joined([Rejects(), rejects, Rejects.of(rows[:1])])
     assert list(joined) == rows + rows[:1]
+
+
+def _reasons(conv, n: int) -> dict[int, str]:
+    problems = Problems(n)
+    problems.add(conv.bad, conv.reason)
+    bad = np.flatnonzero(conv.bad)
+    return dict(zip(bad.tolist(), problems.reasons(bad).tolist()))
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_typed_timestamps_take_every_instant_int64_nanoseconds_hold_and_reject_the_rest(unit):
+    """A Parquet or JSON reader's typed timestamps and dates: an instant int64 nanoseconds can hold is its
+    nanoseconds since 1970 (the standard library's calendar says which), one beyond is rejected with why."""
+    epoch = dt.datetime(1970, 1, 1)
+    instants = [dt.datetime(2026, 3, 1, 10, 0, 35), dt.datetime(1970, 1, 1), dt.datetime(1677, 9, 22),
+                dt.datetime(2262, 4, 11), dt.datetime(2262, 4, 12), dt.datetime(2300, 1, 1),
+                dt.datetime(1600, 6, 1), dt.datetime(1677, 9, 21), None]
+    if unit == "ns":  # an ns column holds no instant beyond int64 nanoseconds
+        instants = [x for x in instants if x is None or dt.datetime(1677, 9, 22) <= x <= dt.datetime(2262, 4, 11)]
+    spec = FieldSpec("ts", "timestamp")
+    columns = {"timestamp": pa.array(instants, pa.timestamp(unit))}
+    if unit == "s":
+        columns["date32"] = pa.array([None if x is None else x.date() for x in instants], pa.date32())
+        columns["date64"] = pa.array([None if x is None else x.date() for x in instants], pa.date64())
+    for kind, arr in columns.items():
+        conv = convert_column(arr, spec, "CN")
+        reasons = _reasons(conv, len(instants))
+        for i, x in enumerate(instants):
+            if x is None:
+                assert conv.vec.null[i] and not conv.bad[i]
+                continue
+            if kind != "timestamp":
+                x = dt.datetime(x.year, x.month, x.day)
+            ns = (x - epoch) // dt.timedelta(microseconds=1) * 1000
+            fits = -(2**63) <= ns <= 2**63 - 1
+            assert bool(conv.bad[i]) == (not fits), (kind, x)
+            if fits:
+                assert not conv.vec.null[i] and int(conv.vec.values[i]) == ns, (kind, x)
+            else:
+                assert conv.vec.null[i] and reasons[i].startswith("ts: timestamp out of range"), (kind, reasons[i])
+
+
+@pytest.mark.parametrize("ftype, want", [("string", "text"), ("phone", "text"), ("enum", "text"),
+                                         ("float", "a number"), ("int", "a number"), ("bool", "true/false")])
+def test_typed_timestamps_in_a_field_of_another_type_are_rejected(ftype, want):
+    arr = pa.array([dt.datetime(2026, 3, 1), None], pa.timestamp("s"))
+    conv = convert_column(arr, FieldSpec("f", ftype, ("a", "b") if ftype == "enum" else None), "CN")
+    assert conv.bad.tolist() == [True, False] and conv.vec.null.tolist() == [True, True]
+    assert _reasons(conv, 2)[0].startswith(f"f: expected {want}, got a timestamp"), _reasons(conv, 2)
