@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fraudrules.columns.phones import country_one, type_one
@@ -54,6 +55,27 @@ def test_is_round_agrees_with_decimal_arithmetic(x_units, u_units, places):
     u = Decimal(u_units).scaleb(-places)
     assert is_round([float(x)], [float(u)]) == [x % u == 0] == [is_round_one(float(x), float(u))]
 
+
+
+def _multiple_as_printed(x: float, u: float) -> bool:
+    """The documented answer, exactly: both numbers as the decimals they print as, as fractions."""
+    return Fraction(Decimal(repr(x))) % Fraction(Decimal(repr(u))) == 0
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(2**44, 2**56) | st.integers(-(2**56), 2**56), st.sampled_from([1, 2, 3, 5, 7, 25]),
+       st.integers(0, 15))
+@example(3591223391355505, 5, 2)  # 35912233913555.05 by 0.05
+@example(4219693051537543, 1, 12)  # 4219.693051537543 by 1e-12
+@example(4413751678032175, 1, 4)  # 441375167803.2175 by 0.0001
+def test_is_round_agrees_with_exact_arithmetic_where_the_scaled_value_nears_float_precision(scaled, u_units, places):
+    """x with up to 15 decimals, whose value in units of its last decimal lies near 2^53: the float shortcut
+    (x times 10^decimals, rounded) is off by one there, so is_round must not trust it; both bodies give the
+    exact answer."""
+    x = float(Decimal(scaled).scaleb(-places))
+    u = float(Decimal(u_units).scaleb(-places))
+    want = _multiple_as_printed(x, u)
+    assert is_round([x], [u]) == [want] == [is_round_one(x, u)], (x, u)
 
 def _both(pack, records: list[dict]) -> list[dict]:
     """The alerts of both executors, which must be equal line for line."""

@@ -188,14 +188,21 @@ def _decimal(v: float) -> Decimal:
     return Decimal(repr(float(v)))
 
 
+# x * 10^k rounded is x's value in units of its k-th decimal only while the product's error, up to |product|
+# * 2^-52 (x's own rounding and the multiplication's), stays under 1/2: below 2^50 it is under 1/4, and two
+# numbers of k decimals cannot then be the same float. At 2^51-2^53 the shortcut was off by one for some x
+# (35912233913555.05 was no multiple of 0.05); products that large take the exact way.
+_ROUND_EXACT = 2.0 ** 50
+
+
 def _is_round(args: list[Vec], const: object) -> Vec:
     """x is a multiple of unit, both read as the decimals they print as (docs/rules.md), so that
     ``is_round(12.34, 0.01)`` holds as the exact sums do; a remainder of binary fractions would not.
 
     Per distinct unit of k decimals, x is scaled by 10^k: it is a multiple when the scaled value
     is an integer that gives x back (x has no more decimals than the unit) and the integer
-    remainder by the scaled unit is 0. Values too large for exact float integers (2^53) fall back
-    to ``decimal``."""
+    remainder by the scaled unit is 0. Values whose scaled value is too large for that to be exact
+    (:data:`_ROUND_EXACT`) fall back to ``decimal``."""
     x, unit = args
     n = len(x)
     ok = np.zeros(n, dtype=bool)
@@ -212,7 +219,7 @@ def _is_round(args: list[Vec], const: object) -> Vec:
             scale = 10.0 ** k
             with np.errstate(over="ignore", invalid="ignore"):
                 big = np.round(vals * scale)
-                fast = np.abs(big) < 2.0 ** 53
+                fast = np.abs(big) < _ROUND_EXACT
                 exact = (big / scale) == vals
                 ok[rows] = fast & exact & (np.fmod(big, scaled_u) == 0)
             slow = rows[~fast]
@@ -241,7 +248,7 @@ def is_round_at(x: float, unit: tuple[Decimal, int, float]) -> bool:
         product = x * scale
         if math.isfinite(product):
             big = float(round(product))  # half to even, as np.round
-            if abs(big) < 2.0 ** 53:
+            if abs(big) < _ROUND_EXACT:
                 return big / scale == x and math.fmod(big, scaled_u) == 0
     return _multiple(_decimal(x), du)
 
