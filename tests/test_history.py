@@ -655,7 +655,20 @@ def test_store_keeps_only_read_columns_and_prunes_old_days(pack, tmp_path) -> No
     days = sorted({f.parent.name for f in files})
     # a 1h horizon needs one day back; the store keeps that day and the one its newest run pruned
     assert len(days) <= 3, days
+    # each run's entry in the manifest says how far its records reached: the newest record scored by then
+    runs = json.loads((tmp_path / "hist" / "manifest.json").read_text())["runs"]
+    newest = [max((t for t in frames["call"]["ts"] if pd.Timestamp(t) < cut), default=None)
+              for cut in [pd.Timestamp("2026-03-01", tz="UTC") + pd.Timedelta(days=d) for d in range(1, 11)]]
+    want = [pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ") for t in newest[:len(folders)]]
+    assert [r["high_water"] for r in runs] == want
 
+
+
+def test_a_runs_high_water_in_the_manifest_is_exact_to_the_microsecond() -> None:
+    from fraudrules.store.history import _iso
+
+    assert _iso(1772335235123456789) == "2026-03-01T03:20:35.123456Z"  # not rounded up through a float
+    assert _iso(-1) == "1969-12-31T23:59:59.999999Z" and _iso(0) == "1970-01-01T00:00:00Z" and _iso(None) is None
 
 # --- a stream that takes over from daily batch ---------------------------------------------------
 

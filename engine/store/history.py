@@ -319,7 +319,9 @@ def _empty_state() -> dict[str, Any]:
 def _iso(ns: int | None) -> str | None:
     if ns is None:
         return None
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    # whole seconds and microseconds apart: ns / 1e9 as a float is off in the last microsecond digits
+    at = dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc) + dt.timedelta(microseconds=ns % 10**9 // 1000)
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def _file_may_hold(rel: str, high_water: int | None, span_ns: int) -> bool:
