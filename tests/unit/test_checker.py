@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fraudrules.columns.types import LogicalType
 from fraudrules.errors import RuleErrors, SourceLocation
 from fraudrules.lang.expr import parse_expr
+from fraudrules.lang.functions import FUNCTIONS
 from fraudrules.pack.checker import Checker, Scope
 from fraudrules.pack.model import ExprSource
 from fraudrules.pack.source import Node
@@ -399,3 +400,39 @@ def test_bounded_and_nested_aggregates_load(load_rule):
                                "and out.sum(amount, 1h, where=fanin.ts <= ts) > 5",
                         explain="{out.count(1h, where=ts >= fanin.ts)} since")
     assert load_rule(rule).rules[0].id == "T-3"
+
+
+# Each function's arguments as docs/design.md ("Functions") and docs/rules.md write them: the least and the most.
+DOCUMENTED_ARITY = {
+    "abs": (1, 1), "coalesce": (2, 2), "concat": (1, 16), "contains": (2, 2), "country": (1, 1), "endswith": (2, 2),
+    "greatest": (2, 2), "hour": (1, 2), "is_null": (1, 1), "is_round": (2, 2), "least": (2, 2), "length": (1, 1),
+    "lower": (1, 1), "matches": (2, 2), "minutes": (1, 1), "number": (1, 1), "number_type": (1, 1),
+    "parse_time": (2, 2), "startswith": (2, 2), "string": (1, 1), "timestamp": (1, 1), "upper": (1, 1),
+    "weekday": (1, 2),
+}
+
+
+def test_every_function_has_its_documented_arity():
+    assert set(DOCUMENTED_ARITY) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_ARITY))
+def test_a_call_with_too_few_or_too_many_arguments_is_an_error_at_it(load_rule, name):
+    """One argument fewer than the least, or one more than the most, is refused at the call with how many it
+    takes; the counts in between pass the arity check (their types are another matter)."""
+    least, most = DOCUMENTED_ARITY[name]
+    takes = least if least == most else f"{least} to {most}"
+
+    def arity_errors(n: int) -> list[str]:
+        call = f"{name}({', '.join(['amount'] * n)})"
+        try:
+            load_rule(SINGLE.format(where=f"is_null({call})"))
+        except RuleErrors as exc:
+            return [str(e)[str(e).index("rule.yaml"):] for e in exc.errors if "argument(s)" in str(e)]
+        return []
+
+    for n in (least - 1, most + 1):
+        if n >= 0:
+            assert arity_errors(n) == [f"rule.yaml:6:16: error: {name}() takes {takes} argument(s), got {n}"]
+    for n in {least, most}:
+        assert arity_errors(n) == []
