@@ -61,6 +61,14 @@ def test_problems_join_each_rows_reasons_in_order(n, data):
     assert [problems.reason(int(i)) for i in rows] == want
 
 
+def _reasons(conv, n: int) -> dict[int, str]:
+    """The reject reason of each bad row of a converted column, by row, as a run formats them."""
+    problems = Problems(n)
+    problems.add(conv.bad, conv.reason)
+    bad = np.flatnonzero(conv.bad)
+    return dict(zip(bad.tolist(), problems.reasons(bad).tolist()))
+
+
 CELL = st.one_of(st.none(), st.sampled_from(["", "  ", "2026-03-01T00:00:35+08:00", "2026-02-28 16:00:35",
                                             "1772294435", "now", "9999-01-01T00:00:00Z", "12", "1.5", "1e16",
                                             "nan", "yes", "x'y", "true"]), st.text(max_size=12))
@@ -73,10 +81,7 @@ def test_a_column_rejects_what_its_rows_reject_alone(values, ftype):
     each row the value, the verdict and the reason that row gets converted on its own."""
     spec = FieldSpec("f", ftype)
     whole = convert_column(pa.array(values, pa.string()), spec, "CN")
-    bad = np.flatnonzero(whole.bad)
-    problems = Problems(len(values))
-    problems.add(whole.bad, whole.reason)
-    reasons = dict(zip(bad.tolist(), problems.reasons(bad).tolist()))
+    reasons = _reasons(whole, len(values))
     for i, value in enumerate(values):
         alone = convert_column(pa.array([value], pa.string()), spec, "CN")
         assert bool(alone.bad[0]) == bool(whole.bad[i]), (i, value)
@@ -109,13 +114,6 @@ def test_rejects_read_as_a_sequence_of_reject():
     assert rejects == rows and rejects != rows[:1] and Rejects() == []
     joined = Rejects.joined([Rejects(), rejects, Rejects.of(rows[:1])])
     assert list(joined) == rows + rows[:1]
-
-
-def _reasons(conv, n: int) -> dict[int, str]:
-    problems = Problems(n)
-    problems.add(conv.bad, conv.reason)
-    bad = np.flatnonzero(conv.bad)
-    return dict(zip(bad.tolist(), problems.reasons(bad).tolist()))
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
