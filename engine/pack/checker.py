@@ -35,12 +35,22 @@ from ..lang.expr import (
 )
 from ..lang.functions import FUNCTIONS, TypeProblem, compatible, constant_timestamp_problem, is_numeric, is_stringy
 from ..lang.hints import FUNCTION_ALIASES, enum_hint, literal_word_hint, name_hint
-from .model import MAX_RETENTION, ExprSource, Macro, ParamDef, Rule, RulePack, Step, is_composite, key_parts
+from .model import (
+    MAX_MACRO_DEPTH,
+    MAX_RETENTION,
+    ExprSource,
+    Macro,
+    ParamDef,
+    Rule,
+    RulePack,
+    Step,
+    is_composite,
+    key_parts,
+)
 from .streams import FieldSpec, StreamSpec
 
 _E164 = re.compile(r"\+[0-9]+")  # the form a phone field holds; a +number kept as written looks the same
 
-MAX_MACRO_DEPTH = 8
 
 # Bounds on an expression once its macros are expanded: the depth bound alone lets a macro that
 # uses another ten times, eight levels down, expand to 10**8 nodes (in the checker and the plan).
@@ -115,11 +125,10 @@ def expanded_shape(expr: Expr, macros: dict[str, Macro], params: tuple[str, ...]
             stack.extend((k, False) for k in kids)
             continue
         shapes = [done[id(k)] for k in kids]
-        if isinstance(node, Call) and node.name in macros and depth < MAX_MACRO_DEPTH:
+        if isinstance(node, Call) and node.alias is None and node.name in macros and depth < MAX_MACRO_DEPTH:
             macro = macros[node.name]
             key = (macro.name, depth)
-            if key not in memo:
-                memo[key] = _Shape(0)  # a cycle meets itself: counted as nothing, MAX_MACRO_DEPTH reports it
+            if key not in memo:  # keyed by depth too, so a macro that uses itself stops at MAX_MACRO_DEPTH
                 memo[key] = expanded_shape(macro.body.ast, macros, macro.params, depth + 1, memo)
             done[id(node)] = _apply(memo[key], macro.params, shapes[: len(node.args)])
         else:

@@ -18,6 +18,7 @@ from .streams import Schema
 MAX_RETENTION = 400 * 86400.0  # longest window or suppression a rule may ask for
 MAX_STEPS = 8  # steps of a sequence
 MAX_RUNS = 100  # records of a repeated step (runs: n): a run's evidence lists each of them
+MAX_MACRO_DEPTH = 8  # macros inside macros: the checker refuses deeper, the plan expands no deeper
 
 # A key of several fields (``key: [payer_account, device_id]``) is held as one name, the parts joined by
 # KEY_SEP: no field name can hold it (field names are identifiers), so it never meets a real field. Each

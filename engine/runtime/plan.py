@@ -13,7 +13,18 @@ from dataclasses import dataclass, field, replace
 
 from ..lang.aggregates import AGGREGATES, ANY_SEP, SOURCE_KWARGS, window_bound
 from ..lang.expr import Binary, Call, Cond, Expr, Field, InList, ListRef, Literal, Param, Unary, conjuncts, unparse
-from ..pack.model import Macro, NamedList, ParamDef, Policy, Rule, RulePack, Step, is_composite, key_parts
+from ..pack.model import (
+    MAX_MACRO_DEPTH,
+    Macro,
+    NamedList,
+    ParamDef,
+    Policy,
+    Rule,
+    RulePack,
+    Step,
+    is_composite,
+    key_parts,
+)
 from ..pack.streams import Schema
 from .evaluate import ListMatcher
 
@@ -280,7 +291,7 @@ def _rebuild(node: Expr, fn) -> Expr:
 
 def expand_macros(expr: Expr, macros: dict[str, Macro], depth: int = 0) -> Expr:
     def visit(node: Expr) -> Expr | None:
-        if isinstance(node, Call) and node.alias is None and node.name in macros and depth < 8:
+        if isinstance(node, Call) and node.alias is None and node.name in macros and depth < MAX_MACRO_DEPTH:
             macro = macros[node.name]
             bound = dict(zip(macro.params, node.args))
 
