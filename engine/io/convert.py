@@ -20,7 +20,7 @@ from ..lang.functions import TS_OUT_OF_RANGE, TS_WALL_CLOCK, timestamp_problems
 from ..lang.hints import enum_hint
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
 from .arrow import text_objects, text_vec
-from .raw import RawChunk
+from .raw import RawChunk, one_array
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -190,7 +190,7 @@ def convert_column(arr: pa.Array | pa.ChunkedArray | None, spec: FieldSpec, regi
         assert n is not None
         return Conv(Vec.nulls(ftype, n), no_bad(n), lambda i: "")
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        arr = one_array(arr)
     n = len(arr)
     t = arr.type
     if pa.types.is_dictionary(t):

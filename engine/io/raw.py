@@ -12,16 +12,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 # --- raw readers ------------------------------------------------------------------------
 
@@ -49,8 +45,16 @@ class SlowPathNeeded(Exception):
 
 BLOCK_BYTES = 1 << 23  # bytes of a file parsed at a time: the reader's memory does not grow with the file (8 MB:
 # three blocks are in flight, parsed, queued and normalised; 16 MB held 20 MB more at the read's peak, no faster)
+# Arrow's own parse block: a block of the file parses to one chunk per column, or to several when a long
+# record held over makes the block longer than this (one_array joins them)
+ARROW_BLOCK_BYTES = 1 << 24
 READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # decompressed as they are read
+
+
+def one_array(col: pa.ChunkedArray) -> pa.Array:
+    """A parsed column as one array: its chunk, or its chunks joined (a copy) when it has several."""
+    return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
 
 def open_binary(path: Path) -> BinaryIO:

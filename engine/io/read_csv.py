@@ -16,12 +16,14 @@ import pyarrow.csv as pa_csv
 
 from ..errors import InputError
 from .raw import (
+    ARROW_BLOCK_BYTES,
     BLOCK_BYTES,
     READ_ERRORS,
     LongRecord,
     RawChunk,
     SlowPathNeeded,
     bad_utf8_records,
+    one_array,
     open_binary,
     record_blocks,
     runs_buffer,
@@ -128,7 +130,7 @@ class CsvReader:
 
         return pa_csv.read_csv(
             pa.BufferReader(buffer),
-            read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 24, use_threads=False),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=newlines_in_values, invalid_row_handler=handler),
             convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in include},
                                                   include_columns=include, check_utf8=False),
@@ -138,7 +140,7 @@ class CsvReader:
         out = {}
         for name, i in self._selection().items():
             col = table.column(f"c{i}").slice(lo, hi - lo)
-            out[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            out[name] = one_array(col)
         return out
 
     def _open(self) -> None:

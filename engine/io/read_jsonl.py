@@ -14,12 +14,14 @@ import pyarrow.json as pa_json
 from ..errors import InputError
 from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type, loads_json
 from .raw import (
+    ARROW_BLOCK_BYTES,
     BLOCK_BYTES,
     LONG_RECORD_BYTES,
     LongRecord,
     RawChunk,
     bad_utf8_records,
     last_line_end,
+    one_array,
     record_blocks,
     runs_buffer,
     utf8_ok,
@@ -74,7 +76,7 @@ class JsonlReader:
     @staticmethod
     def _read(buffer: pa.Buffer, schema: pa.Schema) -> pa.Table:
         return pa_json.read_json(pa.BufferReader(buffer),
-                                 read_options=pa_json.ReadOptions(block_size=1 << 24, use_threads=False),
+                                 read_options=pa_json.ReadOptions(block_size=ARROW_BLOCK_BYTES, use_threads=False),
                                  parse_options=pa_json.ParseOptions(explicit_schema=schema,
                                                                     unexpected_field_behavior="ignore"))
 
@@ -113,7 +115,7 @@ class JsonlReader:
                 cols = {}
                 for name in table.column_names:
                     col = table.column(name).slice(lo, hi - lo)
-                    cols[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+                    cols[name] = one_array(col)
                 local = np.arange(lo, hi, dtype=np.int64)
                 yield RawChunk(cols, hi - lo, local + first_line, local + first_row + 1)
 
