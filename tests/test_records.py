@@ -699,6 +699,21 @@ def test_jsonl_read_in_small_blocks_keeps_exact_lines(tmp_path_factory, monkeypa
     assert (t.line.tolist() if t is not None else []) == [int(i[1:]) + 1 for i in ids]
 
 
+def test_a_json_line_past_the_record_limit_is_an_input_error_that_names_the_limit(tmp_path, monkeypatch):
+    """A line no block can end (a file that is one huge line, say): the read stops with the limit it passed,
+    max(8 blocks, LONG_RECORD_BYTES), not with memory growing as the line does."""
+    from fraudrules.errors import InputError
+    from fraudrules.io import raw
+
+    ok = b"".join(b'{"id": "r%d", "ts": "2026-03-01T10:00:00Z", "amount": %d}\n' % (i, i) for i in range(20))
+    long_line = b'{"id": "x", "ts": "2026-03-01T10:00:00Z", "note": "' + b"z" * 400 + b'"}\n'
+    path = write(tmp_path, "payment.jsonl", ok + long_line + ok.replace(b'"r', b'"s'))
+    monkeypatch.setattr(raw, "LONG_RECORD_BYTES", 64)
+    with pytest.raises(InputError, match=r"payment.jsonl: a line longer than 128 bytes; JSON Lines holds one record"):
+        _read_in_blocks(parse_inputs([str(path)], SCHEMA), monkeypatch, 16, None)
+    monkeypatch.setattr(raw, "LONG_RECORD_BYTES", 512)  # the same line under the limit: read, field ignored
+    assert _read_in_blocks(parse_inputs([str(path)], SCHEMA), monkeypatch, 16, None).tables["payment"].n == 41
+
 def test_an_unclosed_quote_is_read_by_the_slow_path_in_bounded_blocks(tmp_path, monkeypatch):
     """A quote that never closes leaves no record end to cut at: the csv module reads the rest."""
     from fraudrules.io import raw

@@ -135,6 +135,10 @@ LONG_RECORD_BYTES = 1 << 27  # a record (a line of JSON) may be this long
 class LongRecord(Exception):
     """No record end within the byte limit: the reader cannot cut this input into blocks."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit  # bytes
+
 
 def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max_lines: int | None = None
                   ) -> Iterator[tuple[bytearray, int]]:
@@ -182,7 +186,7 @@ def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max
             held[0] = buf[start:]
         del buf
         if len(held[0]) > limit:
-            raise LongRecord()
+            raise LongRecord(limit)
     if held[0]:
         yield bytearray(held[0]), line
 

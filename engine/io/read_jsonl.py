@@ -16,7 +16,6 @@ from .convert import ARROW_JSON_TYPES, dict_rows_to_columns, json_type, loads_js
 from .raw import (
     ARROW_BLOCK_BYTES,
     BLOCK_BYTES,
-    LONG_RECORD_BYTES,
     LongRecord,
     RawChunk,
     bad_utf8_records,
@@ -56,9 +55,9 @@ class JsonlReader:
                 for chunk in parts:
                     row += chunk.read
                     yield chunk
-        except LongRecord:
-            raise InputError(f"{self.path}: a line longer than {LONG_RECORD_BYTES >> 20} MB; JSON Lines "
-                             f"holds one record per line") from None
+        except LongRecord as exc:
+            raise InputError(f"{self.path}: a line longer than {exc.limit:,} bytes; JSON Lines holds one record "
+                             f"per line") from None
 
     def _arrow(self, buffer: pa.Buffer) -> pa.Table:
         """The block's lines typed by Arrow: JSON numbers and booleans under the typed schema, or, where
@@ -153,7 +152,7 @@ class JsonlReader:
                     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                         table = None
                 if table is not None or not ngood:
-                    cols = {c: table.column(c).combine_chunks() for c in table.column_names} if table else {}
+                    cols = {c: one_array(table.column(c)) for c in table.column_names} if table else {}
                     yield RawChunk(cols, ngood, lines[sl][good], rows[good], rejects)
                     continue
                 # per-line parsing of this chunk only: find the bad lines and type the rest
