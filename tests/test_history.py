@@ -264,16 +264,26 @@ def test_late_records_are_reported_not_scored(pack, sample_frames, tmp_path) -> 
     calls = sample_frames["call"]
     t = _ts(calls)
     old = calls[t < bounds[0]].tail(2)
-    (second / "call.csv").write_text(
-        pd.concat([old, pd.read_csv(second / "call.csv", dtype=str, keep_default_na=False)])
-        .to_csv(index=False))
+    day_two_calls = pd.read_csv(second / "call.csv", dtype=str, keep_default_na=False)
+    (second / "call.csv").write_text(pd.concat([day_two_calls.head(1), old, day_two_calls.iloc[1:]])
+                                     .to_csv(index=False))
+    # and a payment file that starts with one of day one: late records of two inputs, the later input's on an
+    # earlier line
+    pays = sample_frames["payment"]
+    old_pay = pays[_ts(pays) < bounds[0]].tail(1)
+    day_two = pd.read_csv(second / "payment.csv", dtype=str, keep_default_na=False)
+    (second / "payment.csv").write_text(pd.concat([old_pay, day_two]).to_csv(index=False))
     result, paths = score_job(REPO / "rules", parse_inputs([str(second)], pack.schema), tmp_path / "o2", pack=pack,
                               history=tmp_path / "hist")
     late = pd.read_csv(paths["late"], dtype=str)
-    assert sorted(late["id"]) == sorted(old["id"])
-    assert set(late["line"]) == {"2", "3"}
-    assert "high-water" in late["reason"][0]
     summary = json.loads(paths["summary"].read_text())
+    inputs = [i["path"] for i in summary["inputs"]]
+    # in the order of the inputs, then of their lines, as rejects are
+    assert [(inputs.index(p), int(n)) for p, n in zip(late["input"], late["line"])] == sorted(
+        [(inputs.index(str(second / "call.csv")), 3), (inputs.index(str(second / "call.csv")), 4),
+         (inputs.index(str(second / "payment.csv")), 2)])
+    assert sorted(late["id"]) == sorted([*old["id"], *old_pay["id"]])
+    assert "high-water" in late["reason"][0]
     call = next(i for i in summary["inputs"] if i["stream"] == "call")
     assert call["late"] == 2 and call["reconciles"]
     assert call["read"] == call["scored"] + call["rejected"] + call["late"]

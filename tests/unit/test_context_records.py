@@ -1,0 +1,27 @@
+"""store/context.Context.records_in_order: the rows a stream executor is primed with (``watch --history``)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from fraudrules.io.arrow import TS_TYPE
+from fraudrules.store.context import ORDER, Context
+
+T0 = 1_772_359_200_000_000_000  # 2026-03-01T10:00:00Z
+
+
+def _table(ids: list[str], ts: list[int], order: list[int], **fields: list) -> pa.Table:
+    return pa.table({"id": ids, "ts": pa.array(ts, pa.int64()).cast(TS_TYPE), **fields,
+                     ORDER: pa.array(order, pa.int64())})
+
+
+def test_every_row_of_every_stream_in_the_total_order_and_nulls_left_out():
+    payments = _table(["p0", "p2"], [T0, T0 + 2_000_000], [0, 2], amount=[1.5, None])
+    calls = _table(["c1"], [T0 + 1_000_000], [1], callee=["+8613800000001"])  # a stream of one row
+    empty = _table([], [], [], content=pa.array([], pa.string()))
+    context = Context(None, {"payment": payments, "call": calls, "sms": empty})
+    assert context.records_in_order() == [
+        {"stream": "payment", "ts": "2026-03-01T10:00:00Z", "id": "p0", "amount": 1.5},
+        {"stream": "call", "ts": "2026-03-01T10:00:00.001Z", "id": "c1", "callee": "+8613800000001"},
+        {"stream": "payment", "ts": "2026-03-01T10:00:00.002Z", "id": "p2"},
+    ]
