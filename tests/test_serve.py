@@ -585,6 +585,16 @@ def test_kept_answers_survive_a_restart_and_a_log_without_answers_still_opens(tm
     with c:
         r = c.post("/v1/records", json=pay(3), headers=AUTH)
         assert r.status_code == 422 and "duplicate id 'p3'" in r.json()["errors"][0]["reason"]
+    # a crash before the first checkpoint leaves the log alone: every answer in it is kept, the first one too
+    crashed = tmp_path / "crashed" / "state"
+    crashed.mkdir(parents=True)
+    (crashed / "wal-0000000000000000.log").write_bytes(b"".join(encode_entry(e["seq"], e["ts"], e["rec"], e["ans"])
+                                                                for e in entries))
+    monkeypatch.setattr(service_module, "ANSWERS_KEPT", 10)
+    c, svc = client(tmp_path / "crashed", rules=pack)
+    assert list(svc.answers) == [("payment", f"p{i}") for i in range(4)] and svc.next_seq == 4
+    with c:
+        assert c.post("/v1/records", json=pay(0), headers=AUTH).json() == answers[0] | {"replayed": True}
 
 
 def test_wal_torn_tail_is_cut_and_corruption_elsewhere_refused(tmp_path):
@@ -783,3 +793,16 @@ def test_the_core_imports_without_the_serve_and_nats_extras():
     proc = subprocess.run([sys.executable, "-c", code, "x"], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, FRAUDRULES_TOKEN=TOKEN))
     assert proc.returncode == 2 and "needs the 'serve' extra" in proc.stderr, proc.stderr
+
+
+def test_the_default_retention_reaches_back_a_chain_and_the_wait_for_its_absence(load_rule):
+    """A reload rebuilds the new pack's state from the records the log retains: for a sequence with an absence,
+    its steps' within and then the absence's (a chain started 1h30m back can still alert), by default."""
+    from fraudrules.serve.service import horizon_ns
+    from tests.test_absent import ABSENT, RULE, TWO_STEPS
+
+    pack = load_rule(RULE.format(sequence=TWO_STEPS + ABSENT), {"bank_hotlines": "kind: exact\nvalues: ['95588']\n"})
+    assert horizon_ns(compile_pack(pack)) == (3600 + 1800) * 10**9
+    longer = load_rule(RULE.format(sequence=TWO_STEPS.replace("within: 1h", "within: 3h") + ABSENT),
+                       {"bank_hotlines": "kind: exact\nvalues: ['95588']\n"})
+    assert horizon_ns(compile_pack(longer)) == (3 * 3600 + 1800) * 10**9
