@@ -25,3 +25,17 @@ def test_every_row_of_every_stream_in_the_total_order_and_nulls_left_out():
         {"stream": "call", "ts": "2026-03-01T10:00:00.001Z", "id": "c1", "callee": "+8613800000001"},
         {"stream": "payment", "ts": "2026-03-01T10:00:00.002Z", "id": "p2"},
     ]
+
+
+def test_advance_takes_the_high_water_mark_given_when_no_row_is_kept():
+    """Spark collects only the rows a later run can reach, and passes the slice's largest ts: with no row to
+    keep (no rule looks back), the mark still moves to it, so the next run finds this slice's records late."""
+    from fraudrules.io.tables import RecordSet
+    from fraudrules.store.horizon import Horizon
+
+    context = Context(Horizon({}, 0), high_water=T0, next_order=5)
+    after = context.advance(RecordSet({}, [], []), [], None, 3, high_water=T0 + 60 * 10**9)
+    assert (after.high_water, after.next_order, after.rows) == (T0 + 60 * 10**9, 8, 0)
+    assert context.advance(RecordSet({}, [], []), [], None, 0).high_water == T0  # nothing scored: unchanged
+    first = Context(Horizon({}, 0)).advance(RecordSet({}, [], []), [], None, 3, high_water=T0)  # the first run
+    assert (first.high_water, first.next_order) == (T0, 3)
