@@ -251,14 +251,20 @@ def test_hot_reload_failure_keeps_the_old_pack_and_success_swaps(tmp_path):
         assert r3["rules"] == ["T-COUNT-001"] and r3["risk_score"] == 40
         (pack / "broken.yaml").unlink()
         (pack / "count.yaml").write_text(COUNT_RULE.replace("score: 40", "score: 75"))
+        started = time.perf_counter()
         r = c.post("/v1/admin/reload", headers=AUTH)
+        took = time.perf_counter() - started
         assert r.status_code == 200 and r.json()["reloaded"] and r.json()["replayed"] == 4
+        assert 0 <= r.json()["seconds"] <= round(took, 3) + 0.001  # the rebuild's own time, within the request's
         assert svc.plan.digest != old
         r4 = c.post("/v1/records", json=pay(4), headers=AUTH).json()  # the new pack sees the earlier records
         assert r4["rules"] == ["T-COUNT-001"] and r4["risk_score"] == 75 and r4["decision"] == "block"
         metrics = c.get("/metrics", headers=AUTH).text
         assert 'fraudrules_reloads_total{result="failed"} 1' in metrics
         assert 'fraudrules_reloads_total{result="ok"} 1' in metrics
+        assert "\nfraudrules_checkpoints_total 2\n" in metrics  # at the start (recovery done) and the reload's
+        entries = svc.ex.stats["state_entries"]
+        assert entries > 0 and f"\nfraudrules_state_entries {entries}\n" in metrics  # the 1h window's five payments
 
 
 def test_a_reload_frees_the_durable_rules_memory_of_the_pack_it_replaces(tmp_path, samples_records, monkeypatch):
