@@ -39,3 +39,22 @@ def test_advance_takes_the_high_water_mark_given_when_no_row_is_kept():
     assert context.advance(RecordSet({}, [], []), [], None, 0).high_water == T0  # nothing scored: unchanged
     first = Context(Horizon({}, 0)).advance(RecordSet({}, [], []), [], None, 3, high_water=T0)  # the first run
     assert (first.high_water, first.next_order) == (T0, 3)
+
+
+def test_rejects_of_several_parts_are_joined_in_input_then_line_order():
+    """The read's rejects and the ids a history store already had (KnownIds), as rejects.csv lists them."""
+    import numpy as np
+
+    from fraudrules.io.tables import Rejects
+    from fraudrules.store.context import _in_order
+
+    def rejects(*rows: tuple[str, int]) -> Rejects:
+        return Rejects(np.array([r[0] for r in rows], dtype=object), np.array([r[1] for r in rows], dtype=np.int64),
+                       np.array([f"{r[0]}:{r[1]}" for r in rows], dtype=object))
+
+    read = rejects(("a.csv", 7), ("b.csv", 2))
+    known = rejects(("a.csv", 9), ("b.csv", 1), ("a.csv", 3))
+    joined = _in_order([read, known], ["a.csv", "b.csv"])
+    assert [(r.input, r.line) for r in joined] == [("a.csv", 3), ("a.csv", 7), ("a.csv", 9), ("b.csv", 1),
+                                                   ("b.csv", 2)]
+    assert [r.reason for r in joined] == [f"{r.input}:{r.line}" for r in joined]
