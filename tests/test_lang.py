@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -93,14 +92,43 @@ def test_unknown_keys_and_bad_values_are_reported_together(tmp_path):
 
 
 def test_catastrophic_regex_cannot_hang_the_engine():
-    # (a+)+$ takes exponential time in backtracking engines on 'aaaa...b'.
+    """(a+)+$ takes exponential time in a backtracking engine on 'aaaa...b': 5,000 characters would not finish,
+    so this test would hang, not fail. The engine is RE2 (linear time): the checker refuses what only
+    backtracking engines have, a backreference (test_errors_carry_file_line_col). Both paths the values can
+    take: few distinct values (a loop over RE2) and many (Arrow's kernel, RE2 too). No timing threshold: the
+    machines are noisy."""
+    from fraudrules.lang import functions
+
     evil = "a" * 5000 + "b"
-    env = ColumnsEnv({"s": Vec(np.array([evil] * 3, dtype=object), np.zeros(3, dtype=bool))}, 3)
-    started = time.perf_counter()
-    result = Evaluator().compute(parse_expr('matches(s, "(a+)+$")'), env)
-    elapsed = time.perf_counter() - started
-    assert not result.values.any()
-    assert elapsed < 5  # RE2 is linear; a backtracking engine would not finish
+    for n in (3, functions._ARROW_REGEX_MIN + 5):
+        values = np.array([evil] * (n - 1) + ["a" * 40], dtype=object)
+        values[1:-1] = [evil + str(i) for i in range(n - 2)]  # distinct: many values take the Arrow path
+        env = ColumnsEnv({"s": Vec(values, np.zeros(n, dtype=bool))}, n)
+        result = Evaluator().compute(parse_expr('matches(s, "(a+)+$")'), env)
+        assert result.values.tolist() == [False] * (n - 1) + [True]
+
+
+def test_parentheses_nest_as_deep_as_the_bound_and_no_deeper():
+    from fraudrules.lang.tree import MAX_EXPR_DEPTH
+
+    deepest = "(" * MAX_EXPR_DEPTH + "amount" + ")" * MAX_EXPR_DEPTH + " > 0"
+    assert parse_expr(deepest) == parse_expr("amount > 0")
+    with pytest.raises(ExprSyntaxError) as info:
+        parse_expr(" (" + deepest + ")")
+    assert (info.value.message, info.value.offset) == (f"expression nested deeper than {MAX_EXPR_DEPTH} levels", 0)
+
+
+@pytest.mark.parametrize("written, shown", [("1w", "1w"), ("7d", "1w"), ("8d", "8d"), ("24h", "1d"), ("60s", "1m"),
+                                            ("90s", "90s"), ("1s", "1s"), ("500ms", "0.5s")])
+def test_durations_print_in_their_largest_whole_unit(written, shown):
+    """The text an alert gives for a condition that holds (its leaves), and tuning for a duration param."""
+    assert unparse(parse_expr(f"count({written}) > 1")) == f"count({shown}) > 1"
+
+
+@pytest.mark.parametrize("text", ["a + b + c", "a - (b - c)", "a * (b + c)", "-(a + b)", "not (p and q) or r",
+                                  "a / b / c", "a / (b * c)", "x if a > 1 else -y"])
+def test_unparse_writes_parentheses_only_where_they_change_the_meaning(text):
+    assert unparse(parse_expr(text)) == text
 
 
 def test_unparse_round_trips():
