@@ -267,10 +267,13 @@ def test_nats_poison_messages_are_rejects_terminated_never_redelivered_and_a_bad
     asyncio.run(_setup(nats_server, published))
     out, state, log, rejects = tmp_path / "alerts.jsonl", tmp_path / "nats.state", tmp_path / "c.log", \
         tmp_path / "rejects.jsonl"
+    started = time.monotonic()
     proc = _run(consumer(nats_server, out, state, log, "0.2s", "--rejects", str(rejects)), log)
+    took = time.monotonic() - started
     assert proc.returncode == 0, log.read_text()
     summary = json.loads(log.read_text().strip().splitlines()[-1])
     assert summary["stream_seq"] == len(published) and summary["reconciles"]
+    assert 0 < summary["seconds"] <= took  # the consumer's own time, inside the process's
     assert summary["rejected"] == summary["terminated"] == len(poison)
 
     lines = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
@@ -396,3 +399,44 @@ def test_nats_a_record_whose_evaluation_raises_is_rejected_and_a_restart_goes_on
     assert [m for m in logged if m.startswith("warning:")] != []
     want = batch_lines(PLAN, [r for r in records if r["id"] != rid])
     assert (tmp_path / "alerts.jsonl").read_text().splitlines() == want
+
+
+# --- without a server ------------------------------------------------------------------------------
+
+
+class _Msg:
+    """What _decode reads of a JetStream message: its data and its stream sequence."""
+
+    def __init__(self, seq: int, rid: str):
+        from types import SimpleNamespace
+
+        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
+        self.data = json.dumps({"stream": "payment", "id": rid, "ts": f"2026-03-01T10:00:{seq:02d}Z",
+                                "payer_account": "A", "amount": 1}).encode()
+
+
+def test_a_message_at_or_before_the_last_sequence_fed_is_a_redelivery_and_skipped(tmp_path):
+    """JetStream redelivers a message whose ack wait expired while the consumer runs: the one just fed (the
+    same sequence) as well as older ones. Fed again, it would be rejected as a duplicate id."""
+    job = nats_source.NatsWatchJob(PLAN, nats_source.NatsOptions(
+        url="nats://127.0.0.1:1", subject="records.>", durable="d", out=tmp_path / "a.jsonl",
+        state=tmp_path / "state.json"), log=lambda msg: None)
+    held: list = []
+    records, _ = job._decode([_Msg(1, "p1"), _Msg(2, "p2"), _Msg(2, "p2"), _Msg(1, "p1"), _Msg(3, "p3")], held)
+    assert [r["id"] for r in records] == ["p1", "p2", "p3"]
+    assert (job.duplicates, job.last_seq, len(held)) == (2, 3, 5)  # every message held, to be acknowledged
+
+
+@pytest.mark.parametrize("seq, problem", [(0, None), (7, None), (-1, "stream_seq: expected a count"),
+                                          (True, "stream_seq: expected a count"), (1.0, "stream_seq: expected")])
+def test_a_checkpoint_taken_before_any_message_is_a_valid_checkpoint(tmp_path, seq, problem):
+    """A consumer stopped before the first record arrived checkpoints stream_seq 0, and starts from it again."""
+    job = nats_source.NatsWatchJob(PLAN, nats_source.NatsOptions(
+        url="nats://127.0.0.1:1", subject="records.>", durable="d", out=tmp_path / "a.jsonl",
+        state=tmp_path / "state.json"), log=lambda msg: None)
+    job.checkpoint()
+    state = read_checkpoint(tmp_path / "state.json", nats_source.STATE_KIND, nats_source.STATE_VERSION,
+                            nats_source._state_problem)
+    assert state["stream_seq"] == 0
+    got = nats_source._state_problem(state | {"stream_seq": seq})
+    assert (got is None) if problem is None else got.startswith(problem), got
