@@ -972,6 +972,22 @@ def test_canonical_cn_mobile_fast_path_equals_the_parser():
     assert not fast_null.any()
 
 
+@pytest.mark.parametrize("text, want", [
+    ("+86 138 0013 8000", "+8613800138000"),
+    ("+86" + " " * 26 + "13800138000", "+8613800138000"),  # 40 characters: the longest text read as a number
+    ("+86" + " " * 27 + "13800138000", "+86" + " " * 27 + "13800138000"),  # 41: kept as written
+    ("+1 800 FLOWERS", "+1 800 FLOWERS"),  # phonenumbers reads letters as keypad digits (valid there); not dialable
+    ("(010) 6552-9988", "+861065529988"),  # brackets, dots, slashes and hyphens are dialable
+])
+def test_only_short_dialable_text_is_read_as_a_number(text, want):
+    """A phone value is parsed only when it is at most 40 characters of digits, spaces, ( ) . / - and a leading +
+    (docs/design.md §3): the work per value stays small, and text with letters is never turned into digits."""
+    from fraudrules.columns import phones
+
+    assert phones.normalise_one(text, "CN") == want
+    values = np.array([text], dtype=object)
+    assert phones.normalise(values, np.zeros(1, dtype=bool), "CN")[0].tolist() == [want]
+
 def _country_codes() -> list[str]:
     from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
