@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,10 +21,6 @@ from ..lang.hints import enum_hint
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, StreamSpec
 from .arrow import text_objects, text_vec
 from .raw import RawChunk, one_array
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 # Numbers beyond this magnitude are rejected: sums of them would lose their cents (float64 holds

@@ -8,7 +8,6 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -30,10 +29,6 @@ from .raw import (
     utf8_ok,
 )
 from .threads import map_ahead
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 # CSV -----------------------------------------------------------------------------------
 

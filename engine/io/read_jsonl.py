@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,9 +25,6 @@ from .raw import (
     utf8_ok,
 )
 from .threads import map_ahead
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 
 class JsonlReader:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -12,10 +11,6 @@ import pyarrow as pa
 from ..errors import InputError
 from .raw import RawChunk
 from .read_csv import check_header
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 # Parquet -------------------------------------------------------------------------------
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
 
 from ..columns.vec import Vec
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 FORMATS = ("csv", "jsonl", "parquet")
 
