@@ -1,4 +1,5 @@
-"""The CSV reader, block by block: pyarrow in one pass when it can, numpy record boundaries when it must."""
+"""The CSV reader, block by block: pyarrow in one pass when it can, numpy record boundaries when it must, and
+Python's csv module for a block, or a file, that neither reads as the csv module would."""
 
 from __future__ import annotations
 
@@ -53,17 +54,106 @@ def check_header(header: list[str], path: Path) -> list[str]:
 
 
 def csv_record_end(buf: bytes) -> int:
-    """``cut`` for CSV blocks: just after the last newline preceded by an even number of quotes
-    (outside a quoted value when the quotes are well formed), else after the last newline (the
-    block's parse then decides: Arrow reads a stray quote inside a value as text)."""
+    """``cut`` for CSV blocks: just after the last newline outside a quoted value (``quote_toggles``), else
+    after the last newline (the block's parse then decides, or the slow path does)."""
     last = buf.rfind(b"\n")
     if last < 0 or b'"' not in buf:
         return last + 1
     arr = np.frombuffer(buf, dtype=np.uint8)
-    quotes = np.flatnonzero(arr == 34)
+    toggles = quote_toggles(buf, arr)
     nls = np.flatnonzero(arr == 10)
-    even = nls[np.searchsorted(quotes, nls) % 2 == 0]
+    even = nls[np.searchsorted(toggles, nls) % 2 == 0]
     return int(even[-1]) + 1 if len(even) else last + 1
+
+
+# Where quotes are irregular, the csv module's state machine runs in Python from the irregular quote's record to
+# the next record end, and the vectorised scan takes over again; past this many such records in one buffer it
+# runs to the buffer's end (a file of stray quotes costs one pass over its quotes, never a scan per record)
+MAX_IRREGULAR_RECORDS = 64
+
+
+def quote_toggles(data: bytes | bytearray, arr: np.ndarray) -> np.ndarray:
+    """The offsets of the quotes that open or close a quoted field, as Python's csv module reads ``data`` (the
+    default dialect, ``data`` starting at a record start): a quote opens a field only at the field's start,
+    inside one a doubled quote is a quote of the text, and any other quote is text (``5" screen``). A newline
+    or comma is inside a quoted field when an odd number of toggles precede it.
+
+    Where the quotes are regular (RFC 4180, ``_first_irregular``) every quote toggles, found in one vectorised
+    pass; a stray quote costs a Python step per quote of its own record only."""
+    quotes = np.flatnonzero(arr == 34)
+    n = len(arr)
+    parts: list[np.ndarray] = []
+    i, base, rounds = 0, 0, 0  # quotes[i:] are not settled yet; ``base``: the record start before quotes[i]
+    while i < len(quotes):
+        q = quotes[i:]
+        f = _first_irregular(arr, q)
+        if f == len(q):
+            parts.append(q)
+            break
+        # the record of q[f] starts after the last newline before it outside a quoted field (the quotes
+        # before q[f] are regular, so a newline between a closing quote and the next opening one is outside)
+        k = f - f % 2
+        while True:
+            lo = int(q[k - 1]) + 1 if k > 0 else base
+            nl = data.rfind(b"\n", lo, int(q[k]))
+            if nl >= 0 or k == 0:
+                break
+            k -= 2
+        parts.append(q[:k])
+        toggles: list[int] = []
+        inside = False
+        j = i + k
+        rounds += 1
+        while j < len(quotes):  # the csv module's state machine, quote by quote
+            p = int(quotes[j])
+            if inside:
+                if p + 1 < n and data[p + 1] == 34:
+                    j += 2  # a doubled quote: text
+                    continue
+                toggles.append(p)
+                inside = False
+            elif p == 0 or data[p - 1] in _FIELD_START:
+                toggles.append(p)
+                inside = True
+            j += 1
+            if not inside and j > i + f and rounds <= MAX_IRREGULAR_RECORDS:
+                nl = data.find(b"\n", p + 1, int(quotes[j]) if j < len(quotes) else n)
+                if nl >= 0:  # the record ends: the regular scan goes on from the next one
+                    base = nl + 1
+                    break
+        parts.append(np.array(toggles, dtype=np.int64))
+        i = j
+    return np.concatenate(parts) if len(parts) > 1 else (parts[0] if parts else quotes)
+
+
+_FIELD_START = (44, 10, 13)  # the byte before a quote that opens a field: a comma or a line end
+_SEPARATOR = np.zeros(256, dtype=bool)  # by byte: a comma or a line end (one gather tests a quote's neighbour)
+_SEPARATOR[list(_FIELD_START)] = True
+
+
+def _first_irregular(arr: np.ndarray, q: np.ndarray) -> int:
+    """The index in ``q`` (quotes from a record start) of the first quote that breaks RFC 4180's pattern, else
+    ``len(q)``. Taking quotes in pairs, each first one must start a field (after a comma, a line end, or the
+    closing quote of a doubled pair), and each second one end it (before a comma, a line end, the buffer's end,
+    or the opening quote of a doubled pair). Before that index, every quote opens or closes a quoted field."""
+    n = len(arr)
+    opening, closing = q[0::2], q[1::2]
+    # a byte table per neighbour, then the rare exceptions on the few quotes it refuses
+    bad_open = np.flatnonzero(~_SEPARATOR[arr[opening - 1]])  # opening 0 reads the last byte: forgiven below
+    if len(bad_open):
+        at = opening[bad_open]
+        doubled = np.zeros(len(at), dtype=bool)  # ``""``: right after the pair before's closing quote
+        later = bad_open > 0
+        doubled[later] = closing[bad_open[later] - 1] == at[later] - 1
+        bad_open = bad_open[(at != 0) & ~doubled]
+    bad_close = np.flatnonzero(~_SEPARATOR[np.take(arr, closing + 1, mode="clip")])
+    if len(bad_close):
+        at = closing[bad_close]
+        after = bad_close + 1  # the next pair's opening quote, right after: ``""``
+        followed = (after < len(opening)) & (opening[np.minimum(after, len(opening) - 1)] == at + 1)
+        bad_close = bad_close[(at != n - 1) & ~followed]
+    return min(2 * int(bad_open[0]) if len(bad_open) else len(q),
+               2 * int(bad_close[0]) + 1 if len(bad_close) else len(q))
 
 
 _BLANK_LINES = re.compile(rb"(?:[ \t\r\x0b\x0c]*\n)*")
@@ -72,10 +162,12 @@ _BLANK_LINES = re.compile(rb"(?:[ \t\r\x0b\x0c]*\n)*")
 class CsvReader:
     """A CSV input: the header, and chunks of rows as Arrow text columns.
 
-    The file is read a block at a time (``block_bytes``, cut at record ends), and each block is
-    parsed on its own: by Arrow in one pass when its records are clean one-line records, else with
-    record boundaries from numpy, else (SlowPathNeeded, the whole input again) by Python's csv
-    module, also streaming. Lines are physical lines of the file whatever the block size."""
+    The file is read a block at a time (``block_bytes``, cut where the csv module ends a record:
+    ``quote_toggles``), and each block is parsed on its own: by Arrow in one pass when its records are
+    clean one-line records, else with record boundaries from numpy, else (a record over lines of the
+    wrong width) by Python's csv module, that block alone. A bare CR line end, or a quote still open
+    at a block's end, sends the whole input again through the csv module (SlowPathNeeded), also
+    streaming. Lines are physical lines of the file whatever the block size."""
 
     def __init__(self, path: Path, requested: list[str], chunk_rows: int, *, slow: bool = False,
                  block_bytes: int = BLOCK_BYTES):
@@ -150,10 +242,10 @@ class CsvReader:
                 first_nl = block.find(b"\n", skip)
                 if b'"' in block:
                     # the header's own end: the first newline with an even number of quotes before it
-                    arr = np.frombuffer(block, dtype=np.uint8)[skip:]
-                    quotes = np.flatnonzero(arr == 34)
+                    rest = block[skip:]  # a copy, of the first block only
+                    arr = np.frombuffer(rest, dtype=np.uint8)
                     nls = np.flatnonzero(arr == 10)
-                    even = nls[np.searchsorted(quotes, nls) % 2 == 0]
+                    even = nls[np.searchsorted(quote_toggles(rest, arr), nls) % 2 == 0]
                     first_nl = skip + int(even[0]) if len(even) else -1
                 head_end = len(block) if first_nl < 0 else first_nl
                 raw = block[skip:head_end]
@@ -184,9 +276,7 @@ class CsvReader:
         if self._bare_cr(data, buf):
             raise SlowPathNeeded()  # a bare CR line end: only the slow path counts lines as Arrow reads them
         parts = self._general(data, buf, nl, first_line, first_row)
-        if parts is None:
-            raise SlowPathNeeded()
-        yield from parts
+        yield from parts if parts is not None else self._block_records(data, first_line, first_row)
 
     @staticmethod
     def _bare_cr(data: bytes, buf: np.ndarray) -> bool:
@@ -235,13 +325,13 @@ class CsvReader:
 
     def _general(self, data: bytes, buf: np.ndarray, nl: np.ndarray, first_line: int, first_row: int
                  ) -> Iterator[RawChunk] | None:
-        """Record boundaries from numpy (quote parity), then Arrow per chunk."""
+        """Record boundaries from numpy (the quotes that toggle a quoted field), then Arrow per chunk."""
         quotes = None
         quoted_newlines = False
         if b'"' in data:
-            quotes = np.flatnonzero(buf == 34)
-            if len(quotes) % 2 or not _quotes_well_formed(buf, quotes):
-                return None
+            quotes = quote_toggles(data, buf)
+            if len(quotes) % 2:
+                return None  # the file ends inside a quoted value: the slow path rejects its line
             parity = np.searchsorted(quotes, nl) % 2
             term = nl[parity == 0]
             quoted_newlines = bool(parity.any())
@@ -315,12 +405,30 @@ class CsvReader:
                 raise InputError(f"{self.path}: cannot read: {exc}") from None
 
     def _slow_chunks(self) -> Iterator[RawChunk]:
-        if not self.header:
-            return
+        if self.header:
+            yield from self._record_chunks(self._records, 0)
+
+    def _block_records(self, data: bytes, first_line: int, first_row: int) -> Iterator[RawChunk]:
+        """A block the vectorised paths decline (a record over several lines of the wrong width), read by the
+        csv module alone. It starts and ends where the csv module's reading of the file has a record end
+        (``quote_toggles``), so its records are the file's; unless a record in it ends inside a quote or breaks
+        the csv module's field limit, after which the file's reading depends on what follows the block: then
+        the whole input goes by the slow path."""
+        text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
+
+        def records() -> Iterator[tuple[int, list[str] | None, str]]:
+            for line, fields, reason in csv_records(text, lambda: len(self.header)):
+                if fields is None and reason.startswith(MALFORMED):
+                    raise SlowPathNeeded()
+                yield line + first_line - 1, fields, reason
+
+        return self._record_chunks(records(), first_row)
+
+    def _record_chunks(self, records: Iterator[tuple[int, list[str] | None, str]], row: int
+                       ) -> Iterator[RawChunk]:
+        """Chunks of records from ``csv_records``; ``row``: the records before the first."""
         sel = self._selection()
         size = min(self.chunk_rows, SLOW_CHUNK_ROWS)
-        row = 0
-        records = self._records
         while True:
             part: list[tuple[int, list[str] | None, str]] = []
             for start, fields, reason in records:
@@ -364,7 +472,8 @@ class _Lines:
         return line
 
 
-UNCLOSED_QUOTE = "malformed CSV: a quoted field opened on this line is never closed"
+MALFORMED = "malformed CSV"  # the reasons of records the csv module could not read, or ended inside a quote
+UNCLOSED_QUOTE = f"{MALFORMED}: a quoted field opened on this line is never closed"
 
 
 def width_reason(want: int, got: int) -> str:
@@ -391,7 +500,7 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
         except StopIteration:
             return
         except csv.Error as exc:
-            fields, reason = None, f"malformed CSV: {exc}"
+            fields, reason = None, f"{MALFORMED}: {exc}"
         taken = lines.taken
         unclosed = fields is not None and lines.ended  # the quote still open when the lines ran out
         want = width()
@@ -412,7 +521,7 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
             try:
                 fields, reason = next(csv.reader(one), []), ""
             except csv.Error as exc:
-                fields, reason = None, f"malformed CSV: {exc}"
+                fields, reason = None, f"{MALFORMED}: {exc}"
             if fields is not None and one.ended:
                 yield line + 1, None, UNCLOSED_QUOTE
             elif fields is None or fields:
@@ -424,19 +533,3 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
 
 SLOW_CHUNK_ROWS = 65_536  # Python lists of str cost ~100 B a value: keep the slow path's chunks small
 _SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def _quotes_well_formed(buf: np.ndarray, q: np.ndarray) -> bool:
-    """Every quote opens a field, closes one, or is half of a doubled quote.
-
-    Under this condition a newline is a record end exactly when an even number
-    of quotes precede it, which is how Arrow (and RFC 4180) read the file.
-    """
-    n = len(buf)
-    seps = np.array([44, 10, 13], dtype=np.uint8)
-    opening, closing = q[0::2], q[1::2]
-    prev = buf[np.clip(opening - 1, 0, None)]
-    prev_ok = (opening == 0) | np.isin(prev, seps) | ((prev == 34) & np.isin(opening - 1, closing))
-    nxt = buf[np.clip(closing + 1, None, n - 1)]
-    next_ok = (closing == n - 1) | np.isin(nxt, seps) | ((nxt == 34) & np.isin(closing + 1, opening))
-    return bool(prev_ok.all() and next_ok.all())
