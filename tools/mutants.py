@@ -96,6 +96,14 @@ def _import_path(checkout: Path, folder: Path) -> str:
     return str(folder)
 
 
+def _line_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: lines as FIRST-LAST, e.g. 55-140") from None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="example: python tools/mutants.py --checkout /tmp/mut engine/store/reach.py "
@@ -106,6 +114,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds a test run may take (then: killed)")
     ap.add_argument("--log", type=Path, help="append one JSON line per mutant")
+    ap.add_argument("--lines", type=_line_range, help="only places on these lines, FIRST-LAST (new code, say)")
     ap.add_argument("tests", nargs="+", help="pytest arguments, after --")
     a = ap.parse_args()
     checkout = a.checkout.resolve()
@@ -117,6 +126,8 @@ def main() -> int:
     source = path.read_text()
     tree = ast.parse(source)
     points = mutation_points(tree)
+    if a.lines:
+        points = [pt for pt in points if a.lines[0] <= pt[3] <= a.lines[1]]
     chosen = sorted(random.Random(a.seed).sample(points, a.sample) if 0 < a.sample < len(points) else points,
                     key=lambda p: p[3])
     import_dir = tempfile.TemporaryDirectory(prefix="mutants-")
