@@ -419,6 +419,15 @@ def test_parquet_values_that_do_not_convert_are_rejected_with_row_numbers(tmp_pa
     assert t.ts().tolist() == [1_000_000_000]
 
 
+@pytest.mark.parametrize("chunk_rows", [3, 7, 100])
+def test_a_parquet_file_without_any_stream_column_rejects_each_row_by_its_number(tmp_path, chunk_rows):
+    """No column to read: the rows are counted from the file's metadata, in chunks, each with its row number."""
+    pq.write_table(pa.table({"note": [f"n{i}" for i in range(7)]}), tmp_path / "payment.parquet", row_group_size=2)
+    rs = read(tmp_path / "payment.parquet", chunk_rows=chunk_rows)
+    assert rejects(rs) == [(i, "missing column id; missing column ts") for i in range(1, 8)]
+    assert rs.inputs[0].read == 7 and rs.tables["payment"].n == 0
+
+
 def test_parquet_column_of_an_unusable_type_rejects_its_rows(tmp_path):
     table = pa.table({"id": ["p1", "p2"], "ts": ["2026-03-01T10:00:00Z"] * 2, "amount": [True, None]})
     pq.write_table(table, tmp_path / "payment.parquet")
