@@ -7,6 +7,7 @@ expression over the source columns, in the rule expression language::
     region: CN                      # default phone region of this source
     source:
       format: csv                   # else from the file name
+      delimiter: ";"                # CSV only; a comma by default (quote it in YAML: "|", "\t")
       types: {step: int, amount: float}   # source column types (default string)
     fields:
       id: concat("ps-", row)
@@ -53,7 +54,10 @@ from .tables import FORMATS
 SOURCE_TYPES = tuple(t for t in FIELD_TYPES if t != LogicalType.ENUM)  # a source column's declared type
 RESERVED = {"row": LogicalType.FLOAT, "line": LogicalType.FLOAT}
 _TOP_KEYS = {"stream", "region", "source", "fields", "where", "description"}
-_SOURCE_KEYS = {"format", "types"}
+_SOURCE_KEYS = {"format", "types", "delimiter"}
+# a CSV source's field delimiter: one ASCII punctuation character or a tab, never the quote (a switch's CDR
+# export is often "|"- or ";"-separated)
+DELIMITERS = frozenset("\t!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Mapping:
     fields: dict[str, ExprSource]  # target field -> expression, in the file's order
     region: str | None = None
     format: str | None = None
+    delimiter: str | None = None  # a CSV source's field delimiter (None: a comma)
     types: dict[str, LogicalType] = field(default_factory=dict)  # declared source column types
     where: ExprSource | None = None
     columns: tuple[str, ...] = ()  # source columns used, in order of first use
@@ -242,7 +247,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
             errors.append(RuleError(f"region {region_node.value!r} is not a region code phonenumbers knows "
                                     f"(e.g. CN, GB, US)", region_node.loc))
 
-    fmt = None
+    fmt = delimiter = None
     types: dict[str, str] = {}
     source_node = root.get("source")
     if source_node is not None:
@@ -251,7 +256,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         else:
             for key in source_node.value:
                 if key not in _SOURCE_KEYS:
-                    errors.append(RuleError(f"unknown key {key!r} in source (allowed: format, types)",
+                    errors.append(RuleError(f"unknown key {key!r} in source (allowed: format, types, delimiter)",
                                             _loc(source_node, key)))
             fnode = source_node.get("format")
             if fnode is not None:
@@ -260,6 +265,15 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                                             fnode.loc))
                 else:
                     fmt = fnode.value
+            dnode = source_node.get("delimiter")
+            if dnode is not None:
+                if not (isinstance(dnode.value, str) and dnode.value in DELIMITERS):
+                    errors.append(RuleError(f"source delimiter must be one punctuation character or a tab, quoted "
+                                            f"(e.g. \";\", \"|\", \"\\t\"), not {dnode.value!r}", dnode.loc))
+                elif fmt not in (None, "csv"):
+                    errors.append(RuleError(f"a delimiter is for CSV sources, and this one is {fmt}", dnode.loc))
+                else:
+                    delimiter = dnode.value
             tnode = source_node.get("types")
             if tnode is not None:
                 if not isinstance(tnode.value, dict):
@@ -340,6 +354,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
             raise errors[0]
         raise RuleErrors(errors)
     assert target is not None
-    return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt, types=types,
+    return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt,
+                   delimiter=delimiter, types=types,
                    where=where, columns=tuple(columns), uses=uses, first_use=first_use,
                    description=str(desc_node.value) if desc_node is not None else "")

@@ -4,6 +4,7 @@ Python's csv module for a block, or a file, that neither reads as the csv module
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import re
@@ -34,12 +35,12 @@ from .threads import map_ahead
 # CSV -----------------------------------------------------------------------------------
 
 
-def _parse_header(raw: bytes, path: Path) -> list[str]:
+def _parse_header(raw: bytes, path: Path, delimiter: str) -> list[str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: the header line is not valid UTF-8") from None
-    rows = list(csv.reader([text.rstrip("\r\n")]))
+    rows = list(csv.reader([text.rstrip("\r\n")], delimiter=delimiter))
     return check_header([h.strip() for h in rows[0]] if rows else [], path)
 
 
@@ -53,20 +54,23 @@ def check_header(header: list[str], path: Path) -> list[str]:
     return header
 
 
-def csv_record_end(buf: bytes) -> int:
+DELIMITER = ","  # between the fields of a CSV record; a mapping may name another (``;``, ``|``, a tab)
+
+
+def csv_record_end(buf: bytes, delimiter: str = DELIMITER) -> int:
     """``cut`` for CSV blocks: just after the last newline outside a quoted value (``quote_toggles``), else
     after the last newline (the block's parse then decides, or the slow path does)."""
     last = buf.rfind(b"\n")
     if last < 0 or b'"' not in buf:
         return last + 1
     arr = np.frombuffer(buf, dtype=np.uint8)
-    toggles = quote_toggles(arr)
+    toggles = quote_toggles(arr, delimiter)
     nls = np.flatnonzero(arr == 10)
     even = nls[np.searchsorted(toggles, nls) % 2 == 0]
     return int(even[-1]) + 1 if len(even) else last + 1
 
 
-def quote_toggles(arr: np.ndarray) -> np.ndarray:
+def quote_toggles(arr: np.ndarray, delimiter: str = DELIMITER) -> np.ndarray:
     """The offsets of the quotes where a quoted field opens or closes, as Python's csv module reads the bytes
     ``arr`` (the default dialect, from a record start). A newline or comma is inside a quoted field when an odd
     number of toggles precede it. A quote opens a field only at the field's start, inside one a doubled quote
@@ -80,14 +84,15 @@ def quote_toggles(arr: np.ndarray) -> np.ndarray:
     last run that left, and a run toggles where the state changes. Most files hold regular quotes only
     (RFC 4180: ``_regular``), where every quote toggles: that check alone costs a fifth of the runs'."""
     quotes = np.flatnonzero(arr == 34)
-    if not len(quotes) or _regular(arr, quotes):
+    separator = _separators(delimiter)
+    if not len(quotes) or _regular(arr, quotes, separator):
         return quotes
     first = np.ones(len(quotes), dtype=bool)  # each run's first quote
     first[1:] = quotes[1:] != quotes[:-1] + 1
     at = np.flatnonzero(first)
     starts = quotes[at]
     odd = (np.diff(np.append(at, len(quotes))) & 1).astype(bool)
-    field_start = _SEPARATOR[arr[starts - 1]]  # the run at offset 0 reads the last byte: set below
+    field_start = separator[arr[starts - 1]]  # the run at offset 0 reads the last byte: set below
     field_start[0] |= starts[0] == 0
     flips = np.cumsum(odd & field_start)
     leaves = odd & ~field_start
@@ -98,11 +103,23 @@ def quote_toggles(arr: np.ndarray) -> np.ndarray:
     return starts[changed]
 
 
-_SEPARATOR = np.zeros(256, dtype=bool)  # the byte before a quote that opens a field: a comma or a line end
-_SEPARATOR[[44, 10, 13]] = True
+@functools.cache
+def _separators(delimiter: str) -> np.ndarray:
+    """By byte: whether a quote after it opens a field (the delimiter or a line end); one gather tests a quote's
+    neighbour."""
+    table = np.zeros(256, dtype=bool)
+    table[[ord(delimiter), 10, 13]] = True
+    return table
 
 
-def _regular(arr: np.ndarray, q: np.ndarray) -> bool:
+@functools.cache
+def _blank_lines(delimiter: str) -> re.Pattern[bytes]:
+    """Lines of white space before the header, skipped; a tab is a field's end where it is the delimiter."""
+    space = re.escape(" \t\r\x0b\x0c".replace(delimiter, "").encode())
+    return re.compile(rb"(?:[" + space + rb"]*\n)*")
+
+
+def _regular(arr: np.ndarray, q: np.ndarray, separator: np.ndarray) -> bool:
     """Whether the quotes ``q`` (from a record start) follow RFC 4180's pattern, so that each opens or closes a
     quoted field. Taken in pairs, each first quote starts a field (after a comma, a line end, or the closing
     quote of a doubled pair), and each second one ends it (before a comma, a line end, the end of the bytes,
@@ -110,7 +127,7 @@ def _regular(arr: np.ndarray, q: np.ndarray) -> bool:
     n = len(arr)
     opening, closing = q[0::2], q[1::2]
     # a byte table per neighbour, then the rare exceptions on the few quotes it refuses
-    bad_open = np.flatnonzero(~_SEPARATOR[arr[opening - 1]])  # opening 0 reads the last byte: forgiven below
+    bad_open = np.flatnonzero(~separator[arr[opening - 1]])  # opening 0 reads the last byte: forgiven below
     if len(bad_open):
         at = opening[bad_open]
         doubled = np.zeros(len(at), dtype=bool)  # ``""``: right after the pair before's closing quote
@@ -118,7 +135,7 @@ def _regular(arr: np.ndarray, q: np.ndarray) -> bool:
         doubled[later] = closing[bad_open[later] - 1] == at[later] - 1
         if not ((at == 0) | doubled).all():
             return False
-    bad_close = np.flatnonzero(~_SEPARATOR[np.take(arr, closing + 1, mode="clip")])
+    bad_close = np.flatnonzero(~separator[np.take(arr, closing + 1, mode="clip")])
     if len(bad_close):
         at = closing[bad_close]
         after = bad_close + 1  # the next pair's opening quote, right after: ``""``
@@ -126,9 +143,6 @@ def _regular(arr: np.ndarray, q: np.ndarray) -> bool:
         if not ((at == n - 1) | followed).all():
             return False
     return True
-
-
-_BLANK_LINES = re.compile(rb"(?:[ \t\r\x0b\x0c]*\n)*")
 
 
 class CsvReader:
@@ -142,8 +156,9 @@ class CsvReader:
     streaming. Lines are physical lines of the file whatever the block size."""
 
     def __init__(self, path: Path, requested: list[str], chunk_rows: int, *, slow: bool = False,
-                 block_bytes: int = BLOCK_BYTES):
+                 block_bytes: int = BLOCK_BYTES, delimiter: str = DELIMITER):
         self.path, self.chunk_rows, self.block_bytes = path, chunk_rows, block_bytes
+        self.delimiter = delimiter
         self.requested = requested
         self.header: list[str] = []
         self._blocks: Iterator[tuple[bytes, int]] = iter(())
@@ -190,7 +205,8 @@ class CsvReader:
         return pa_csv.read_csv(
             pa.BufferReader(buffer),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES, use_threads=False),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=newlines_in_values, invalid_row_handler=handler),
+            parse_options=pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=newlines_in_values,
+                                              invalid_row_handler=handler),
             convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in include},
                                                   include_columns=include, check_utf8=False),
         )
@@ -204,10 +220,11 @@ class CsvReader:
 
     def _open(self) -> None:
         """Find the header: the first record after any blank lines."""
-        blocks = record_blocks(self.path, self.block_bytes, csv_record_end)
+        blocks = record_blocks(self.path, self.block_bytes,
+                               functools.partial(csv_record_end, delimiter=self.delimiter))
         try:
             for block, line in blocks:
-                skip = _BLANK_LINES.match(block).end()
+                skip = _blank_lines(self.delimiter).match(block).end()
                 if skip == len(block) or block[skip:].isspace():
                     continue  # blank so far (a file of blanks has no header, and no records)
                 line += block.count(b"\n", 0, skip)
@@ -216,13 +233,13 @@ class CsvReader:
                     # the header's own end: the first newline with an even number of quotes before it
                     arr = np.frombuffer(block, dtype=np.uint8)[skip:]
                     nls = np.flatnonzero(arr == 10)
-                    even = nls[np.searchsorted(quote_toggles(arr), nls) % 2 == 0]
+                    even = nls[np.searchsorted(quote_toggles(arr, self.delimiter), nls) % 2 == 0]
                     first_nl = skip + int(even[0]) if len(even) else -1
                 head_end = len(block) if first_nl < 0 else first_nl
                 raw = block[skip:head_end]
                 if b"\r" in raw[:-1] or (raw.endswith(b"\r") and first_nl < 0):
                     raise SlowPathNeeded()  # a bare CR line end: the csv module counts those lines
-                self.header = _parse_header(raw[:-1] if raw.endswith(b"\r") else raw, self.path)
+                self.header = _parse_header(raw[:-1] if raw.endswith(b"\r") else raw, self.path, self.delimiter)
                 body = block[head_end + 1:] if first_nl >= 0 else b""
                 body_line = line + block.count(b"\n", skip, head_end + 1)
                 self._blocks = itertools.chain([(body, body_line)], blocks)
@@ -300,7 +317,7 @@ class CsvReader:
         quotes = None
         quoted_newlines = False
         if b'"' in data:
-            quotes = quote_toggles(buf)
+            quotes = quote_toggles(buf, self.delimiter)
             if len(quotes) % 2:
                 return None  # the file ends inside a quoted value: the slow path rejects its line
             parity = np.searchsorted(quotes, nl) % 2
@@ -317,7 +334,7 @@ class CsvReader:
         lines = np.searchsorted(nl, starts) + first_line
         nrec = len(starts)
         bad_utf8 = bad_utf8_records(data, buf, starts, ends)
-        commas = np.flatnonzero(buf == 44)
+        commas = np.flatnonzero(buf == ord(self.delimiter))  # the delimiters, a comma by default
         if quotes is not None:
             commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
         ncols = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
@@ -371,7 +388,7 @@ class CsvReader:
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
         with text:
             try:
-                yield from csv_records(text, lambda: len(self.header) or None)
+                yield from csv_records(text, lambda: len(self.header) or None, self.delimiter)
             except READ_ERRORS as exc:
                 raise InputError(f"{self.path}: cannot read: {exc}") from None
 
@@ -388,7 +405,7 @@ class CsvReader:
         text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
 
         def records() -> Iterator[tuple[int, list[str] | None, str]]:
-            for line, fields, reason in csv_records(text, lambda: len(self.header)):
+            for line, fields, reason in csv_records(text, lambda: len(self.header), self.delimiter):
                 if fields is None and reason.startswith(MALFORMED):
                     raise SlowPathNeeded()
                 yield line + first_line - 1, fields, reason
@@ -451,7 +468,8 @@ def width_reason(want: int, got: int) -> str:
     return f"expected {want} columns, got {got}"
 
 
-def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterator[tuple[int, list[str] | None, str]]:
+def csv_records(text: Iterable[str], width: Callable[[], int | None], delimiter: str = DELIMITER
+                ) -> Iterator[tuple[int, list[str] | None, str]]:
     """(first physical line, fields or None, reason) per record of a CSV text (lines with their ends); blank
     lines skipped. ``width()``: the header's column count once known, else None.
 
@@ -462,7 +480,7 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
     line is read at most twice, and every line is a record, a blank or a reject."""
     source = iter(text)
     lines = _Lines(source)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     line = 0  # physical lines before the record being read
     while True:
         lines.taken.clear()
@@ -490,7 +508,7 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
             line += 1
             one = _Lines(iter((again,)))
             try:
-                fields, reason = next(csv.reader(one), []), ""
+                fields, reason = next(csv.reader(one, delimiter=delimiter), []), ""
             except csv.Error as exc:
                 fields, reason = None, f"{MALFORMED}: {exc}"
             if fields is not None and one.ended:
@@ -499,7 +517,7 @@ def csv_records(text: Iterable[str], width: Callable[[], int | None]) -> Iterato
                 yield line + 1, fields, reason
         line += 1
         lines = _Lines(source)  # a fresh reader: the last one's state is the bad record's
-        reader = csv.reader(lines)
+        reader = csv.reader(lines, delimiter=delimiter)
 
 
 SLOW_CHUNK_ROWS = 65_536  # Python lists of str cost ~100 B a value: keep the slow path's chunks small

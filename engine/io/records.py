@@ -66,7 +66,7 @@ from ..runtime.heap import trim_thread_heaps
 from .arrow import vec_to_arrow
 from .convert import Normalised, dict_rows_to_columns, duplicate_id_reason, json_kind, normalise_native
 from .raw import RawChunk, SlowPathNeeded
-from .read_csv import CsvReader
+from .read_csv import DELIMITER, CsvReader
 from .read_jsonl import JsonlReader
 from .read_parquet import ParquetReader
 from .spill import Spill
@@ -432,13 +432,13 @@ class _SortedRuns:
 
 
 def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, str], chunk_rows: int, *,
-            slow: bool = False):
+            slow: bool = False, delimiter: str | None = None):
     if fmt == "parquet":
         if not spec.path.is_file():
             raise InputError(f"{spec.path}: no such file")
         return ParquetReader(spec.path, requested, chunk_rows)
     if fmt == "csv":
-        return CsvReader(spec.path, requested, chunk_rows, slow=slow)
+        return CsvReader(spec.path, requested, chunk_rows, slow=slow, delimiter=delimiter or DELIMITER)
     if fmt == "jsonl":
         return JsonlReader(spec.path, kinds, chunk_rows)
     raise InputError(f"{spec.path}: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -484,7 +484,8 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
 
     def attempt(slow: bool) -> _InputResult:
         result = _InputResult(InputStats(str(spec.path), stream, fmt), stream)
-        src = _source(spec, fmt, requested, kinds, chunk_rows, slow=slow)
+        src = _source(spec, fmt, requested, kinds, chunk_rows, slow=slow,
+                      delimiter=mapping.delimiter if spec.stream is None and mapping is not None else None)
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))

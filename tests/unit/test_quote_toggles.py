@@ -33,9 +33,9 @@ def _record_ends(text: str) -> list[int]:
     return sorted(set(ends))
 
 
-def _ends_by_toggles(data: bytes) -> list[int]:
+def _ends_by_toggles(data: bytes, find=quote_toggles) -> list[int]:
     arr = np.frombuffer(data, dtype=np.uint8)
-    toggles = quote_toggles(arr)
+    toggles = find(arr)
     quotes = np.flatnonzero(arr == 34)
     assert np.isin(toggles, quotes).all() and (np.diff(toggles) > 0).all()
     newlines = np.flatnonzero(arr == 10)
@@ -53,10 +53,8 @@ def test_record_ends_are_the_csv_modules(text, runs_only):
     regular records go through it whenever one record in the buffer is irregular)."""
     if "\r" in text.replace("\r\n", ""):
         return  # a bare CR made by joining pieces: the slow path's, never this scan's
-    with pytest.MonkeyPatch.context() as m:
-        if runs_only:
-            m.setattr(read_csv, "_regular", lambda arr, q: False)
-        assert _ends_by_toggles(text.encode()) == _record_ends(text)
+    toggles = _runs_only if runs_only else quote_toggles
+    assert _ends_by_toggles(text.encode(), toggles) == _record_ends(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -88,3 +86,34 @@ def test_many_stray_quotes_give_the_csv_modules_ends():
     text = b"\n".join(rows) + b"\n"
     assert _ends_by_toggles(text) == _record_ends(text.decode())
     assert len(_record_ends(text.decode())) == 300
+
+
+def _runs_only(arr: np.ndarray) -> np.ndarray:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(read_csv, "_regular", lambda arr, q, separator: False)
+        return quote_toggles(arr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_the_rfc_4180_check_never_calls_irregular_quotes_regular(text):
+    """The check that skips the runs' state machine: where it says every quote toggles, the state machine
+    agrees (it may be cautious, never wrong)."""
+    arr = np.frombuffer(text.encode(), dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 34)
+    if read_csv._regular(arr, quotes, read_csv._separators(",")):
+        # the same bytes inside a quoted field (two toggles side by side, as ``""`` may give, change nothing)
+        others = np.flatnonzero(arr != 34)
+        assert (np.searchsorted(_runs_only(arr), others) % 2 == np.searchsorted(quotes, others) % 2).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet='ab ,"\n;', max_size=5), min_size=1, max_size=4), max_size=8),
+       st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]), st.sampled_from(["\n", "\r\n"]))
+def test_what_a_csv_writer_writes_is_regular(rows, quoting, eol):
+    """A writer's quotes (RFC 4180) pass the check, so a clean file never pays for the state machine."""
+    out = io.StringIO()
+    csv.writer(out, quoting=quoting, lineterminator=eol).writerows(rows)
+    arr = np.frombuffer(out.getvalue().encode(), dtype=np.uint8)
+    quotes = np.flatnonzero(arr == 34)
+    assert read_csv._regular(arr, quotes, read_csv._separators(","))
