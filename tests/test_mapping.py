@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fraudrules.columns.phones import normalise_one
@@ -466,3 +466,88 @@ def test_the_lines_a_spread_record_leaves_are_read_with_the_delimiter(tmp_path):
     assert [(r.line, r.reason) for r in rs.rejects] == [(3, "expected 5 columns, got 3"),
                                                         (4, "expected 5 columns, got 2")]
     assert rs.tables["payment"].columns["id"].values.tolist() == ["r0", "r2"]
+
+
+# --- text encodings other than UTF-8 --------------------------------------------------------------
+
+
+ENCODED_MAP = DELIMITED_MAP.replace("      delimiter: {delimiter}\n", "      encoding: {encoding}\n")
+# text each encoding holds: simplified Chinese for GBK and GB 18030, traditional for Big5, accents for latin-1
+_ALPHABETS = {"gbk": "张三李四银行,\"\n a", "gb18030": "张三李四银行€,\"\n a", "big5": "張三李四銀行,\"\n a",
+              "latin-1": "éàüß,\"\n a"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(_ALPHABETS)).flatmap(lambda enc: st.tuples(
+    st.just(enc), st.lists(st.tuples(st.sampled_from(["row", "row", "stray", "short", "blank"]),
+                                     st.tuples(st.text(alphabet=_ALPHABETS[enc], max_size=6),
+                                               st.text(alphabet=_ALPHABETS[enc], max_size=6))), max_size=20))),
+       st.integers(1, 9), st.integers(16, 300))
+# a quoted value over lines after a stray quote, a block's end inside it: the cut waits for the value to end
+@example(drawn=("gb18030", [("row", ("", "")), ("row", ("", "")), ("stray", ("", "a\n€€€"))]), piece=1, block=16)
+def test_a_mapping_reads_a_legacy_encoding_as_its_utf8_twin(tmp_path_factory, monkeypatch, drawn, piece, block):
+    """A GBK (Big5, GB 18030, latin-1) file through a map that names its encoding gives the tables, lines and
+    rejects of the same rows in UTF-8; read in small pieces, so that characters split between two reads and
+    blocks, by the vectorised paths and by the csv module."""
+    import functools
+
+    from fraudrules.io import raw
+    from fraudrules.io import records as rec
+    from fraudrules.io.read_csv import CsvReader
+
+    encoding, rows = drawn
+    folder = tmp_path_factory.mktemp("encoded")
+    legacy = write_map(folder, ENCODED_MAP.format(encoding=encoding))
+    utf8 = folder / "utf8.yaml"
+    utf8.write_text(legacy.read_text().replace(f"encoding: {encoding}", "encoding: utf-8"))
+    text = _delimited(rows, ",").decode()
+    (folder / "legacy.csv").write_bytes(text.encode(encoding))
+    (folder / "utf8.csv").write_bytes(text.encode())
+
+    def dump(rs):
+        t = rs.tables.get("payment")
+        cols = {} if t is None else {k: v.values.tolist() for k, v in t.columns.items()}
+        return cols, (t.line.tolist() if t is not None else []), [(r.line, r.reason) for r in rs.rejects]
+
+    want = dump(read_mapped(utf8, folder / "utf8.csv")[1])
+    with monkeypatch.context() as m:
+        m.setattr(raw.Transcoded, "PIECE", piece)
+        m.setattr(rec, "CsvReader", functools.partial(CsvReader, block_bytes=block))
+        assert dump(read_mapped(legacy, folder / "legacy.csv", chunk_rows=3)[1]) == want
+        original = rec._source
+        m.setattr(rec, "_source", lambda *a, **k: original(*a, **{**k, "slow": True}))
+        assert dump(read_mapped(legacy, folder / "legacy.csv")[1]) == want
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_bytes_the_encoding_lacks_reject_their_row_and_never_pass_as_utf8(tmp_path, monkeypatch, slow):
+    """Big5 has no character C3 80, but those bytes are UTF-8's "À": passed through as they are, the row
+    would read as text that is not in the file. It is rejected, as a row of GBK that holds 0xFF is."""
+    from fraudrules.io import records as rec
+
+    if slow:
+        original = rec._source
+        monkeypatch.setattr(rec, "_source", lambda *a, **k: original(*a, **{**k, "slow": True}))
+    for encoding, bad in (("big5", b"a\xc3\x80b"), ("gbk", b"a\xffb")):
+        path = write_map(tmp_path, ENCODED_MAP.format(encoding=encoding))
+        good = [("row", (who, "n")) for who in ("張三" if encoding == "big5" else "张三", "B")]
+        data = bytearray(_delimited(good + [("row", ("X", "n"))], ",").decode().encode(encoding))
+        data[data.rindex(b"X")] = bad[0]
+        data[data.rindex(bad[:1]) + 1: data.rindex(bad[:1]) + 1] = bad[1:]
+        (tmp_path / "in.csv").write_bytes(bytes(data))
+        _, rs = read_mapped(path, tmp_path / "in.csv")
+        assert [(r.line, r.reason) for r in rs.rejects] == [(4, f"invalid {encoding}")]
+        assert rs.tables["payment"].columns["payer_account"].values.tolist() == [good[0][1][0], "B"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("encoding: rot13", "source encoding 'rot13' is not a text encoding"),
+    ("encoding: klingon", "source encoding 'klingon' is not a text encoding"),
+    ("format: jsonl\n      encoding: gbk", "an encoding is for CSV sources, and this one is jsonl"),
+])
+def test_a_bad_encoding_is_located(tmp_path, text, message):
+    path = write_map(tmp_path, ENCODED_MAP.format(encoding="X").replace("encoding: X", text))
+    with pytest.raises(RuleError, match=message) as info:
+        load_mapping(path, SCHEMA)
+    assert str(info.value.location).startswith(f"{path}:{3 + text.count(chr(10))}:")

@@ -757,6 +757,17 @@ def test_a_stray_quote_or_a_bad_record_over_lines_costs_its_block_not_the_file(t
     assert len(block_reads) == 1 and block_reads[0] <= 202  # only the block of the bad record
 
 
+@pytest.mark.parametrize("block", [None, 64])
+def test_a_file_that_ends_inside_a_quote_after_a_stray_one_rejects_that_line(tmp_path, monkeypatch, block):
+    """Two quotes, an even count, but only the second opens a value, which the file's end leaves open: the csv
+    module rejects the line, where Arrow's one pass would close the value at the end and read the row."""
+    path = write(tmp_path, "payment.csv", _stray_rows(["row"] * 3) + b'r3,2026-03-01T11:00:00Z,A 5" x,1,"CNY\n')
+    specs = parse_inputs([str(path)], SCHEMA)
+    rs = _read_in_blocks(specs, monkeypatch, block, None)
+    assert rejects(rs) == rejects(_slow_read(specs)) == [(5, UNCLOSED_QUOTE)]
+    assert rs.tables["payment"].n == 3
+
+
 def test_a_block_ending_inside_a_quote_sends_the_file_to_the_slow_path(tmp_path, monkeypatch):
     """A quote opened at the end of the file: how the csv module reads on from it depends on lines after the
     block, so the block cannot be read on its own."""

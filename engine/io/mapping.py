@@ -8,6 +8,7 @@ expression over the source columns, in the rule expression language::
     source:
       format: csv                   # else from the file name
       delimiter: ";"                # CSV only; a comma by default (quote it in YAML: "|", "\t")
+      encoding: gbk                 # CSV only; UTF-8 by default (Excel on a Chinese Windows writes GBK)
       types: {step: int, amount: float}   # source column types (default string)
     fields:
       id: concat("ps-", row)
@@ -48,13 +49,13 @@ from ..pack.source import Node, load_yaml_file
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
 from ..runtime.evaluate import ColumnsEnv, Evaluator
 from .convert import Normalised, Problems, convert_column, show_value, typed_text
-from .raw import RawChunk
+from .raw import RawChunk, text_encoding
 from .tables import FORMATS
 
 SOURCE_TYPES = tuple(t for t in FIELD_TYPES if t != LogicalType.ENUM)  # a source column's declared type
 RESERVED = {"row": LogicalType.FLOAT, "line": LogicalType.FLOAT}
 _TOP_KEYS = {"stream", "region", "source", "fields", "where", "description"}
-_SOURCE_KEYS = {"format", "types", "delimiter"}
+_SOURCE_KEYS = {"format", "types", "delimiter", "encoding"}
 # a CSV source's field delimiter: one ASCII punctuation character or a tab, never the quote (a switch's CDR
 # export is often "|"- or ";"-separated)
 DELIMITERS = frozenset("\t!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -68,6 +69,7 @@ class Mapping:
     region: str | None = None
     format: str | None = None
     delimiter: str | None = None  # a CSV source's field delimiter (None: a comma)
+    encoding: str | None = None  # a CSV source's text encoding (None: UTF-8)
     types: dict[str, LogicalType] = field(default_factory=dict)  # declared source column types
     where: ExprSource | None = None
     columns: tuple[str, ...] = ()  # source columns used, in order of first use
@@ -247,7 +249,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
             errors.append(RuleError(f"region {region_node.value!r} is not a region code phonenumbers knows "
                                     f"(e.g. CN, GB, US)", region_node.loc))
 
-    fmt = delimiter = None
+    fmt = delimiter = encoding = None
     types: dict[str, str] = {}
     source_node = root.get("source")
     if source_node is not None:
@@ -256,7 +258,8 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         else:
             for key in source_node.value:
                 if key not in _SOURCE_KEYS:
-                    errors.append(RuleError(f"unknown key {key!r} in source (allowed: format, types, delimiter)",
+                    errors.append(RuleError(f"unknown key {key!r} in source (allowed: format, types, delimiter, "
+                                            f"encoding)",
                                             _loc(source_node, key)))
             fnode = source_node.get("format")
             if fnode is not None:
@@ -274,6 +277,17 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                     errors.append(RuleError(f"a delimiter is for CSV sources, and this one is {fmt}", dnode.loc))
                 else:
                     delimiter = dnode.value
+            enode = source_node.get("encoding")
+            if enode is not None:
+                name = text_encoding(enode.value) if isinstance(enode.value, str) else None
+                if name is None:
+                    errors.append(RuleError(f"source encoding {enode.value!r} is not a text encoding Python knows "
+                                            f"(e.g. utf-8, gbk, gb18030, big5, latin-1)", enode.loc))
+                elif fmt not in (None, "csv"):
+                    errors.append(RuleError(f"an encoding is for CSV sources, and this one is {fmt} (JSON Lines "
+                                            f"and Parquet hold UTF-8)", enode.loc))
+                else:
+                    encoding = name
             tnode = source_node.get("types")
             if tnode is not None:
                 if not isinstance(tnode.value, dict):
@@ -355,6 +369,6 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         raise RuleErrors(errors)
     assert target is not None
     return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt,
-                   delimiter=delimiter, types=types,
+                   delimiter=delimiter, encoding=encoding, types=types,
                    where=where, columns=tuple(columns), uses=uses, first_use=first_use,
                    description=str(desc_node.value) if desc_node is not None else "")

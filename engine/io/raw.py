@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -57,23 +58,76 @@ def one_array(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
 
-def open_binary(path: Path) -> BinaryIO:
+def open_binary(path: Path, encoding: str | None = None) -> BinaryIO:
     """The file's bytes, decompressed as they are read when the name ends in ``.gz``, ``.bz2`` or
-    ``.xz``."""
+    ``.xz``; with an ``encoding`` (GBK, say), transcoded to UTF-8 as they are read (``Transcoded``)."""
     try:
         for ext, opener in COMPRESSED.items():
             if path.name.lower().endswith(ext):
-                return opener(path, "rb")
-        return open(path, "rb")
+                fh = opener(path, "rb")
+                break
+        else:
+            fh = open(path, "rb")
     except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
+    return fh if encoding is None else Transcoded(fh, encoding)
 
 
-def read_pieces(path: Path, size: int, head: Callable[[], bytes | bytearray] = bytes) -> Iterator[bytearray]:
-    """The file's (decompressed) bytes in pieces of ``size``, without a leading UTF-8 BOM, each read into a new
-    buffer after ``head()`` (what the caller carries over from the piece before): one copy of the file's bytes,
-    where reading a bytes object and joining it to the carry made three."""
-    with open_binary(path) as fh:
+def text_encoding(name: str) -> str | None:
+    """Python's name of a text encoding a source may be written in (``GBK``, ``gb18030``, ``latin-1``), or
+    None if it is none (``rot13`` and ``base64`` are codecs, not text encodings)."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError):
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+# A byte the source's encoding does not have becomes 0xFF, which UTF-8 never holds, so its row is rejected as
+# text that does not decode; passed through as it is, it could make valid UTF-8 with the byte after it.
+codecs.register_error("fraudrules.undecodable", lambda exc: ("\udcff" * (exc.end - exc.start), exc.end))
+
+
+class Transcoded(io.RawIOBase):
+    """A file in another text encoding, read as UTF-8: decoded incrementally (a character split between two
+    reads is whole in the output), so every reader after it sees the UTF-8 it parses, and cuts, quotes and
+    delimiters keep their bytes whatever the encoding's multibyte characters hold."""
+
+    PIECE = 1 << 20
+
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="fraudrules.undecodable")
+        self._out = b""
+        self._pos = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        while self._pos >= len(self._out) and not self._done:
+            data = self._raw.read(self.PIECE)
+            self._done = not data
+            self._out = self._decoder.decode(data, final=self._done).encode("utf-8", "surrogateescape")
+            self._pos = 0
+        n = min(len(buffer), len(self._out) - self._pos)
+        buffer[:n] = self._out[self._pos: self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def read_pieces(path: Path, size: int, head: Callable[[], bytes | bytearray] = bytes,
+                encoding: str | None = None) -> Iterator[bytearray]:
+    """The file's (decompressed, transcoded) bytes in pieces of ``size``, without a leading UTF-8 BOM, each read
+    into a new buffer after ``head()`` (what the caller carries over from the piece before): one copy of the
+    file's bytes, where reading a bytes object and joining it to the carry made three."""
+    with open_binary(path, encoding) as fh:
         left = _bytes_left(fh)
         first = True
         while True:
@@ -140,8 +194,8 @@ class LongRecord(Exception):
         self.limit = limit  # bytes
 
 
-def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max_lines: int | None = None
-                  ) -> Iterator[tuple[bytearray, int]]:
+def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max_lines: int | None = None,
+                  encoding: str | None = None) -> Iterator[tuple[bytearray, int]]:
     """The file as blocks of about ``block_bytes`` and at most about ``max_lines`` lines that end
     at a record end, each with the physical line (1-based) it starts on. ``cut(buf)`` is the offset
     just after the last record end in ``buf`` (0: none). The last block ends at the end of the file.
@@ -154,7 +208,7 @@ def record_blocks(path: Path, block_bytes: int, cut: Callable[[bytes], int], max
     max_lines = BLOCK_LINES if max_lines is None else max_lines
     held: list[bytes | bytearray] = [b""]  # what the last piece left after its last record end
     line = 1
-    for buf in read_pieces(path, block_bytes, lambda: held[0]):
+    for buf in read_pieces(path, block_bytes, lambda: held[0], encoding):
         pos = cut(buf)
         lines = newlines(buf, 0, pos) if pos > 0 else 0
         if pos <= 0:

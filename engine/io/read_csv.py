@@ -28,6 +28,7 @@ from .raw import (
     open_binary,
     record_blocks,
     runs_buffer,
+    text_encoding,
     utf8_ok,
 )
 from .threads import map_ahead
@@ -35,11 +36,11 @@ from .threads import map_ahead
 # CSV -----------------------------------------------------------------------------------
 
 
-def _parse_header(raw: bytes, path: Path, delimiter: str) -> list[str]:
+def _parse_header(raw: bytes, path: Path, delimiter: str, encoding: str | None) -> list[str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{path}: the header line is not valid UTF-8") from None
+        raise InputError(f"{path}: the header line is not valid {encoding or 'UTF-8'}") from None
     rows = list(csv.reader([text.rstrip("\r\n")], delimiter=delimiter))
     return check_header([h.strip() for h in rows[0]] if rows else [], path)
 
@@ -58,8 +59,9 @@ DELIMITER = ","  # between the fields of a CSV record; a mapping may name anothe
 
 
 def csv_record_end(buf: bytes, delimiter: str = DELIMITER) -> int:
-    """``cut`` for CSV blocks: just after the last newline outside a quoted value (``quote_toggles``), else
-    after the last newline (the block's parse then decides, or the slow path does)."""
+    """``cut`` for CSV blocks: just after the last newline outside a quoted value (``quote_toggles``), else 0:
+    the buffer grows until the value ends (a block never ends inside one), or up to the record limit, past
+    which the csv module reads the file (a quote never closed)."""
     last = buf.rfind(b"\n")
     if last < 0 or b'"' not in buf:
         return last + 1
@@ -67,7 +69,7 @@ def csv_record_end(buf: bytes, delimiter: str = DELIMITER) -> int:
     toggles = quote_toggles(arr, delimiter)
     nls = np.flatnonzero(arr == 10)
     even = nls[np.searchsorted(toggles, nls) % 2 == 0]
-    return int(even[-1]) + 1 if len(even) else last + 1
+    return int(even[-1]) + 1 if len(even) else 0
 
 
 def quote_toggles(arr: np.ndarray, delimiter: str = DELIMITER) -> np.ndarray:
@@ -156,9 +158,12 @@ class CsvReader:
     streaming. Lines are physical lines of the file whatever the block size."""
 
     def __init__(self, path: Path, requested: list[str], chunk_rows: int, *, slow: bool = False,
-                 block_bytes: int = BLOCK_BYTES, delimiter: str = DELIMITER):
+                 block_bytes: int = BLOCK_BYTES, delimiter: str = DELIMITER, encoding: str | None = None):
         self.path, self.chunk_rows, self.block_bytes = path, chunk_rows, block_bytes
         self.delimiter = delimiter
+        # a source in another text encoding is transcoded to UTF-8 as it is read (``raw.Transcoded``)
+        self.encoding = None if encoding is None or text_encoding(encoding) == "utf-8" else encoding
+        self.undecodable = f"invalid {self.encoding or 'UTF-8'}"  # the reject reason of a row that does not decode
         self.requested = requested
         self.header: list[str] = []
         self._blocks: Iterator[tuple[bytes, int]] = iter(())
@@ -221,7 +226,7 @@ class CsvReader:
     def _open(self) -> None:
         """Find the header: the first record after any blank lines."""
         blocks = record_blocks(self.path, self.block_bytes,
-                               functools.partial(csv_record_end, delimiter=self.delimiter))
+                               functools.partial(csv_record_end, delimiter=self.delimiter), encoding=self.encoding)
         try:
             for block, line in blocks:
                 skip = _blank_lines(self.delimiter).match(block).end()
@@ -239,7 +244,8 @@ class CsvReader:
                 raw = block[skip:head_end]
                 if b"\r" in raw[:-1] or (raw.endswith(b"\r") and first_nl < 0):
                     raise SlowPathNeeded()  # a bare CR line end: the csv module counts those lines
-                self.header = _parse_header(raw[:-1] if raw.endswith(b"\r") else raw, self.path, self.delimiter)
+                self.header = _parse_header(raw[:-1] if raw.endswith(b"\r") else raw, self.path, self.delimiter,
+                                            self.encoding)
                 body = block[head_end + 1:] if first_nl >= 0 else b""
                 body_line = line + block.count(b"\n", skip, head_end + 1)
                 self._blocks = itertools.chain([(body, body_line)], blocks)
@@ -288,8 +294,8 @@ class CsvReader:
             return None  # blank lines: Arrow skips them, so rows would not be lines
         if not utf8_ok(data):
             return None
-        if b'"' in data and np.count_nonzero(buf == 34) % 2:
-            return None  # a quote left open at the block's end: Arrow would close it there, the file later
+        if b'"' in data and len(quote_toggles(buf, self.delimiter)) % 2:
+            return None  # a quote left open at the file's end: Arrow would close it there, the csv module never
         nlines = len(nls) + (0 if data.endswith(b"\n") else 1)
         invalid: list = []
         try:
@@ -349,7 +355,7 @@ class CsvReader:
                 hi = min(nrec, lo + self.chunk_rows)
                 sl = slice(lo, hi)
                 good = ~bad_utf8[sl] & ~bad_cols[sl]
-                rejects = [(int(lines[lo + i]), "invalid UTF-8") for i in np.flatnonzero(bad_utf8[sl])]
+                rejects = [(int(lines[lo + i]), self.undecodable) for i in np.flatnonzero(bad_utf8[sl])]
                 rejects += [(int(lines[lo + i]), width_reason(want, int(ncols[lo + i])))
                             for i in np.flatnonzero(bad_cols[sl])]
                 ngood = int(good.sum())
@@ -384,7 +390,7 @@ class CsvReader:
 
     def _slow_records(self) -> Iterator[tuple[int, list[str] | None, str]]:
         """(first physical line, fields or None, reason) per record; blank lines skipped."""
-        fh = open_binary(self.path)
+        fh = open_binary(self.path, self.encoding)
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
         with text:
             try:
@@ -421,7 +427,7 @@ class CsvReader:
             part: list[tuple[int, list[str] | None, str]] = []
             for start, fields, reason in records:
                 if fields is not None and _SURROGATE.search("".join(fields)):
-                    fields, reason = None, "invalid UTF-8"
+                    fields, reason = None, self.undecodable
                 elif fields is not None and len(fields) != len(self.header):
                     reason = width_reason(len(self.header), len(fields))
                     fields = None

@@ -432,13 +432,14 @@ class _SortedRuns:
 
 
 def _source(spec: InputSpec, fmt: str, requested: list[str], kinds: dict[str, str], chunk_rows: int, *,
-            slow: bool = False, delimiter: str | None = None):
+            slow: bool = False, delimiter: str | None = None, encoding: str | None = None):
     if fmt == "parquet":
         if not spec.path.is_file():
             raise InputError(f"{spec.path}: no such file")
         return ParquetReader(spec.path, requested, chunk_rows)
     if fmt == "csv":
-        return CsvReader(spec.path, requested, chunk_rows, slow=slow, delimiter=delimiter or DELIMITER)
+        return CsvReader(spec.path, requested, chunk_rows, slow=slow, delimiter=delimiter or DELIMITER,
+                         encoding=encoding)
     if fmt == "jsonl":
         return JsonlReader(spec.path, kinds, chunk_rows)
     raise InputError(f"{spec.path}: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -484,8 +485,9 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
 
     def attempt(slow: bool) -> _InputResult:
         result = _InputResult(InputStats(str(spec.path), stream, fmt), stream)
+        mapped = mapping if spec.stream is None else None  # a mapping's source options apply to its inputs
         src = _source(spec, fmt, requested, kinds, chunk_rows, slow=slow,
-                      delimiter=mapping.delimiter if spec.stream is None and mapping is not None else None)
+                      delimiter=mapped.delimiter if mapped else None, encoding=mapped.encoding if mapped else None)
         if spec.stream is None:
             assert mapping is not None
             mapping.check_columns(src.header, str(spec.path))
