@@ -551,3 +551,70 @@ def test_a_bad_encoding_is_located(tmp_path, text, message):
     with pytest.raises(RuleError, match=message) as info:
         load_mapping(path, SCHEMA)
     assert str(info.value.location).startswith(f"{path}:{3 + text.count(chr(10))}:")
+
+
+# --- columns whose names are not plain names -------------------------------------------------------
+
+
+CHINESE_MAP = """
+    stream: payment
+    source:
+      encoding: gbk
+      rename: {交易流水号: ref, 交易时间: at, 付款账号: payer, "Amount (CNY)": amount}
+      types: {amount: float}
+    fields:
+      id: ref
+      ts: timestamp(at)
+      payer_account: payer
+      amount: amount
+      currency: '"CNY"'
+    """
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_rename_gives_columns_of_a_chinese_export_plain_names(tmp_path, fmt):
+    """A bank's export with Chinese column names (in GBK, as Excel saves it) maps through plain names; the
+    reasons of rejects name the file's column."""
+    header = ["交易流水号", "交易时间", "付款账号", "Amount (CNY)"]
+    rows = [["T1", "2026-03-01T10:00:00Z", "张三", "12.5"], ["T2", "2026-03-01T10:00:01Z", "李四", "abc"]]
+    text = CHINESE_MAP
+    if fmt == "csv":
+        (tmp_path / "export.csv").write_bytes(
+            "\n".join(",".join(r) for r in [header, *rows]).encode("gbk") + b"\n")
+    else:
+        text = text.replace("      encoding: gbk\n", "")
+        (tmp_path / "export.jsonl").write_text(
+            "".join(json.dumps(dict(zip(header, r)), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path = write_map(tmp_path, text)
+    _, rs = read_mapped(path, tmp_path / f"export.{fmt}")
+    t = rs.tables["payment"]
+    assert t.columns["id"].values.tolist() == ["T1"] and t.columns["payer_account"].values.tolist() == ["张三"]
+    assert t.columns["amount"].values.tolist() == [12.5]
+    line = 3 if fmt == "csv" else 2
+    assert [(r.line, r.reason) for r in rs.rejects] == [(line, "Amount (CNY): 'abc' is not a number")]
+
+
+def test_a_renamed_column_missing_from_the_file_is_named_as_the_file_names_it(tmp_path):
+    path = write_map(tmp_path, CHINESE_MAP.replace("      encoding: gbk\n", ""))
+    (tmp_path / "export.csv").write_text("交易流水号,交易时间,付款账户,Amount (CNY)\nT1,2026-03-01T10:00:00Z,A,1\n")
+    with pytest.raises(InputError, match=r"source column '付款账号' \(renamed payer\) \(used by payer_account\) is "
+                                         r"not in .*; did you mean '付款账户'\?"):
+        read_mapped(path, tmp_path / "export.csv")
+
+
+@pytest.mark.parametrize("rename, line, message", [
+    ("{交易时间: 时间}", 3, "rename '交易时间' to a plain name"),
+    ("{a b: x y}", 3, "not 'x y'"),
+    ("{x: row}", 3, "not 'row'"),
+    ("{x: a.b}", 3, "not 'a.b'"),
+    ("{x: a, y: a}", 3, "two columns are renamed 'a': 'x' and 'y'"),
+    ("[x, y]", 3, "source rename must be a mapping"),
+])
+def test_a_bad_rename_is_located(tmp_path, rename, line, message):
+    path = write_map(tmp_path, CHINESE_MAP.replace(
+        "{交易流水号: ref, 交易时间: at, 付款账号: payer, \"Amount (CNY)\": amount}", rename))
+    with pytest.raises((RuleError, RuleErrors)) as info:
+        load_mapping(path, SCHEMA)
+    errors = info.value.errors if isinstance(info.value, RuleErrors) else [info.value]
+    assert any(str(e.location).startswith(f"{path}:{line + 1}:") and message in e.message for e in errors), \
+        [str(e) for e in errors]

@@ -9,6 +9,7 @@ expression over the source columns, in the rule expression language::
       format: csv                   # else from the file name
       delimiter: ";"                # CSV only; a comma by default (quote it in YAML: "|", "\t")
       encoding: gbk                 # CSV only; UTF-8 by default (Excel on a Chinese Windows writes GBK)
+      rename: {交易时间: at, "Transaction ID": txn}   # plain names for columns whose own are not
       types: {step: int, amount: float}   # source column types (default string)
     fields:
       id: concat("ps-", row)
@@ -48,14 +49,14 @@ from ..pack.model import ExprSource
 from ..pack.source import Node, load_yaml_file
 from ..pack.streams import REQUIRED_FIELDS, FieldSpec, Schema, StreamSpec
 from ..runtime.evaluate import ColumnsEnv, Evaluator
-from .convert import Normalised, Problems, convert_column, show_value, typed_text
+from .convert import Normalised, Problems, convert_column, json_kind, show_value, typed_text
 from .raw import RawChunk, text_encoding
 from .tables import FORMATS
 
 SOURCE_TYPES = tuple(t for t in FIELD_TYPES if t != LogicalType.ENUM)  # a source column's declared type
 RESERVED = {"row": LogicalType.FLOAT, "line": LogicalType.FLOAT}
 _TOP_KEYS = {"stream", "region", "source", "fields", "where", "description"}
-_SOURCE_KEYS = {"format", "types", "delimiter", "encoding"}
+_SOURCE_KEYS = {"format", "types", "delimiter", "encoding", "rename"}
 # a CSV source's field delimiter: one ASCII punctuation character or a tab, never the quote (a switch's CDR
 # export is often "|"- or ";"-separated)
 DELIMITERS = frozenset("\t!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -70,6 +71,7 @@ class Mapping:
     format: str | None = None
     delimiter: str | None = None  # a CSV source's field delimiter (None: a comma)
     encoding: str | None = None  # a CSV source's text encoding (None: UTF-8)
+    renamed: dict[str, str] = field(default_factory=dict)  # a plain name expressions use -> the file's column
     types: dict[str, LogicalType] = field(default_factory=dict)  # declared source column types
     where: ExprSource | None = None
     columns: tuple[str, ...] = ()  # source columns used, in order of first use
@@ -80,18 +82,33 @@ class Mapping:
     def source_type(self, column: str) -> LogicalType:
         return self.types.get(column, LogicalType.STRING)
 
+    def source_name(self, column: str) -> str:
+        """The file's name of a source column the expressions use (``rename`` gives one a plain name)."""
+        return self.renamed.get(column, column)
+
+    def read_columns(self) -> list[str]:
+        """The file's columns the mapping reads, in order of first use."""
+        return list(dict.fromkeys(self.source_name(c) for c in self.columns))
+
+    def json_kinds(self) -> dict[str, str]:
+        """By the file's column name: how a JSON value of each column is read (a text column takes any)."""
+        return {self.source_name(c): json_kind(self.source_type(c), self.source_type(c) == LogicalType.STRING)
+                for c in self.columns}
+
     def check_columns(self, header: list[str] | None, input_name: str) -> None:
         """Every source column used must be in the file (JSON Lines has no header: missing keys are null)."""
         if header is None:
             return
         have = set(header)
         for col in self.columns:
-            if col not in have:
+            name = self.source_name(col)
+            if name not in have:
                 users = [f for f, cols in self.uses.items() if col in cols] or ["where"]
-                close = difflib.get_close_matches(col, header, n=1)
+                close = difflib.get_close_matches(name, header, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
+                shown = repr(name) if name == col else f"{name!r} (renamed {col})"
                 raise InputError(
-                    f"{self.first_use.get(col, self.path)}: source column {col!r} (used by {', '.join(users)}) is "
+                    f"{self.first_use.get(col, self.path)}: source column {shown} (used by {', '.join(users)}) is "
                     f"not in {input_name} (columns: {', '.join(header) or 'none'}){hint}; a text constant needs "
                     f"quotes inside the YAML, e.g. '\"{col}\"'")
 
@@ -104,9 +121,10 @@ class Mapping:
         env_cols: dict[str, Vec] = {}
         for col in self.columns:
             ctype = self.source_type(col)
-            if col in chunk.pre:
-                problems.add(*chunk.pre[col])
-            conv = convert_column(chunk.columns.get(col), FieldSpec(col, ctype), region, n,
+            name = self.source_name(col)  # the reasons name the file's column
+            if name in chunk.pre:
+                problems.add(*chunk.pre[name])
+            conv = convert_column(chunk.columns.get(name), FieldSpec(name, ctype), region, n,
                                   lenient=ctype == LogicalType.STRING)
             problems.add(conv.bad, conv.reason)
             env_cols[col] = conv.vec
@@ -141,13 +159,39 @@ class Mapping:
         def reason(i: int) -> str:
             shown = []
             for c in cols:
-                arr = chunk.columns.get(c)
+                arr = chunk.columns.get(self.source_name(c))
                 value = None if arr is None or not arr[i].is_valid else typed_text(arr, i)
-                shown.append(f"{c}={show_value(value) if value is not None else 'null'}")
+                shown.append(f"{self.source_name(c)}={show_value(value) if value is not None else 'null'}")
             where = f" ({', '.join(shown)})" if shown else ""
             return f"{name}: {text} is null{where}"
 
         return reason
+
+
+def _renames(node: Node, errors: list[RuleError]) -> dict[str, str]:
+    """``rename: {file column: plain name}`` -> plain name: file column. A column named in another script
+    (交易时间) or with spaces (``Transaction ID``) cannot be a name in an expression; renamed, it can."""
+    if not isinstance(node.value, dict):
+        errors.append(RuleError("source rename must be a mapping: the file's column: a plain name", node.loc))
+        return {}
+    renamed: dict[str, str] = {}
+    for column, target in node.value.items():
+        name = target.value
+        parsed = None
+        if isinstance(name, str):
+            try:
+                parsed = parse_expr(name)
+            except ExprSyntaxError:
+                pass
+        if not (isinstance(parsed, Field) and parsed.alias is None and parsed.name == name) or name in RESERVED:
+            errors.append(RuleError(f"rename {column!r} to a plain name (letters, digits and _, a letter first; "
+                                    f"not row or line), not {name!r}", target.loc))
+        elif name in renamed:
+            errors.append(RuleError(f"two columns are renamed {name!r}: {renamed[name]!r} and {column!r}",
+                                    target.loc))
+        else:
+            renamed[name] = str(column)
+    return renamed
 
 
 def _to_arrow(vec: Vec, target_type: LogicalType) -> pa.Array:
@@ -250,6 +294,7 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                                     f"(e.g. CN, GB, US)", region_node.loc))
 
     fmt = delimiter = encoding = None
+    renamed: dict[str, str] = {}
     types: dict[str, str] = {}
     source_node = root.get("source")
     if source_node is not None:
@@ -288,6 +333,9 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
                                             f"and Parquet hold UTF-8)", enode.loc))
                 else:
                     encoding = name
+            rnode = source_node.get("rename")
+            if rnode is not None:
+                renamed = _renames(rnode, errors)
             tnode = source_node.get("types")
             if tnode is not None:
                 if not isinstance(tnode.value, dict):
@@ -369,6 +417,6 @@ def load_mapping(path: Path | str, schema: Schema) -> Mapping:
         raise RuleErrors(errors)
     assert target is not None
     return Mapping(path=str(path), stream=target.name, fields=fields, region=region, format=fmt,
-                   delimiter=delimiter, encoding=encoding, types=types,
+                   delimiter=delimiter, encoding=encoding, renamed=renamed, types=types,
                    where=where, columns=tuple(columns), uses=uses, first_use=first_use,
                    description=str(desc_node.value) if desc_node is not None else "")

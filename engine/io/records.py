@@ -471,8 +471,8 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
             raise InputError(f"{spec.path}: no stream given and no mapping file")
         stream = mapping.stream
         fmt = mapping.format or spec.format
-        requested = list(mapping.columns)
-        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in requested}
+        requested = mapping.read_columns()
+        kinds = mapping.json_kinds()
         region = mapping.region or region
     else:
         if spec.stream not in schema.streams:

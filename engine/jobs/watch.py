@@ -354,15 +354,14 @@ class StreamRun:
 
     def _map(self, rows: list[dict], lines_of: dict[int, int]) -> list[dict]:
         """Source rows through the mapping file -> records of its stream (as JSON values)."""
-        from ..io.convert import dict_rows_to_columns, json_kind
+        from ..io.convert import dict_rows_to_columns
         from ..io.raw import RawChunk
 
         mapping = self.mapping
         if not rows:
             return []
         n = len(rows)
-        kinds = {c: json_kind(mapping.source_type(c), mapping.source_type(c) == "string") for c in mapping.columns}
-        cols, pre = dict_rows_to_columns(rows, kinds, n)
+        cols, pre = dict_rows_to_columns(rows, mapping.json_kinds(), n)
         line = np.array([lines_of[id(r)] for r in rows], dtype=np.int64)
         chunk = RawChunk(cols, n, line, line.copy(), [], pre)
         spec = self.plan.schema.streams[mapping.stream]
