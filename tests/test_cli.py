@@ -146,6 +146,31 @@ def test_nothing_scored_counts_what_became_of_the_records_and_leaves_rejects_to_
     check_scored([InputStats("a/call.csv", "call", "csv", read=3, rejected=3)])  # check_rejects' to judge
 
 
+def test_the_rejects_check_names_each_inputs_commonest_reason_and_its_likely_cause():
+    import numpy as np
+
+    from fraudrules.io.tables import InputStats, Rejects
+    from fraudrules.jobs.score import RejectsError, check_rejects
+
+    def rejects(*rows):
+        return Rejects(np.array([r[0] for r in rows], dtype=object), np.arange(2, 2 + len(rows)),
+                       np.array([r[1] for r in rows], dtype=object))
+
+    inputs = [InputStats("a.csv", "call", "csv", read=4, rejected=4), InputStats("b.csv", "call", "csv", read=3,
+                                                                                 rejected=2, scored=1)]
+    found = rejects(("a.csv", "expected 5 columns, got 1"), ("a.csv", "expected 5 columns, got 1"),
+                    ("a.csv", "ts: bad timestamp 'x'"), ("a.csv", "expected 5 columns, got 1"),
+                    ("b.csv", "ts: bad timestamp 'x'"), ("b.csv", "ts: bad timestamp 'x'"))
+    with pytest.raises(RejectsError) as info:
+        check_rejects(inputs, 0.5, None, found)
+    message = str(info.value)
+    assert ("a.csv: 4 of 4 (100%), 3 of them 'expected 5 columns, got 1' (the fields may be separated by another "
+            "character, which a mapping names: source: {delimiter: \";\"})") in message
+    assert "b.csv: 2 of 3 (67%), 2 of them \"ts: bad timestamp 'x'\"; run with --out" in message  # no hint fits
+    with pytest.raises(RejectsError, match=r"a.csv: 4 of 4 \(100%\); b.csv"):  # without the rejects: the counts
+        check_rejects(inputs, 0.5)
+
+
 def test_an_empty_input_beside_others_is_a_warning(tmp_path):
     shutil.copy(SAMPLES / "call.csv", tmp_path / "call.csv")
     (tmp_path / "sms.csv").write_text("id,ts,sender,receiver,direction\n")
@@ -203,6 +228,24 @@ def test_rule_tests_exit_1_on_a_failing_case_with_expected_and_actual(tmp_path):
 def test_help_shows_an_example(command):
     proc = run(command, "--help")
     assert proc.returncode == 0 and "Example" in proc.stdout
+
+
+def test_a_run_that_rejects_most_rows_says_their_commonest_reason_and_what_it_likely_means(tmp_path):
+    """A GBK export read as UTF-8: every row with a Chinese character is rejected, and the error says so,
+    with the mapping key that reads it. With the key, the same file scores."""
+    rows = [f"r{i},2026-03-01T10:00:{i:02d}Z,{'张三' if i % 4 else 'A'},{i}.5" for i in range(12)]
+    (tmp_path / "export.csv").write_bytes(("ref,at,who,amount\n" + "\n".join(rows) + "\n").encode("gbk"))
+    body = ("stream: payment\nsource:\n  {key}types: {{amount: float}}\nfields:\n  id: ref\n  ts: timestamp(at)\n"
+            "  payer_account: who\n  amount: amount\n  currency: '\"CNY\"'\n")
+    (tmp_path / "map.yaml").write_text(body.format(key=""))
+    proc = run("score", tmp_path / "export.csv", "--map", tmp_path / "map.yaml", "--out", tmp_path / "out", "-q")
+    assert proc.returncode == 2
+    assert ("export.csv: 9 of 12 (75%), 9 of them 'invalid UTF-8' (the file may be in another encoding, which a "
+            "mapping names: source: {encoding: gbk})") in proc.stderr, proc.stderr
+    (tmp_path / "map.yaml").write_text(body.format(key="encoding: gbk\n  "))
+    proc = run("score", tmp_path / "export.csv", "--map", tmp_path / "map.yaml", "--out", tmp_path / "out2", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out2" / "summary.json").read_text())["inputs"][0]["scored"] == 12
 
 
 def test_bad_rows_land_in_rejects_csv_and_the_summary_reconciles(tmp_path):

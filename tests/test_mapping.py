@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import textwrap
@@ -39,6 +40,26 @@ def read_mapped(map_path, *files, **kw):
 
 def by_id(table) -> dict[str, int]:
     return {v: i for i, v in enumerate(table.columns["id"].values.tolist())}
+
+
+@contextlib.contextmanager
+def csv_module_only():
+    """Every CSV read through Python's csv module: the oracle of the vectorised paths."""
+    from fraudrules.io import records as rec
+
+    original = rec._source
+    rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+    try:
+        yield
+    finally:
+        rec._source = original
+
+
+def dump(rs) -> tuple:
+    """The payment table's columns and lines, and the rejects, as plain Python."""
+    t = rs.tables.get("payment")
+    cols = {} if t is None else {k: v.values.tolist() for k, v in t.columns.items()}
+    return cols, (t.line.tolist() if t is not None else []), [(r.line, r.reason) for r in rs.rejects]
 
 
 def source_rows(path) -> pd.DataFrame:
@@ -89,15 +110,12 @@ def test_mapped_reading_does_not_depend_on_chunk_rows():
 
 
 
-def test_mapped_rows_are_numbered_alike_on_the_record_by_record_path(monkeypatch):
+def test_mapped_rows_are_numbered_alike_on_the_record_by_record_path():
     """A CSV the vectorised path cannot read exactly (a bare CR, a quote left open) goes through Python's csv
     module: its `row` (PaySim's ids are built from it) and lines are those the vectorised path gives."""
-    from fraudrules.io import records as rec
-
     _, fast = read_mapped(PAYSIM_MAP, DATA / "paysim_head.csv")
-    original = rec._source
-    monkeypatch.setattr(rec, "_source", lambda *a, **k: original(*a, **{**k, "slow": True}))
-    _, slow = read_mapped(PAYSIM_MAP, DATA / "paysim_head.csv", chunk_rows=7)
+    with csv_module_only():
+        _, slow = read_mapped(PAYSIM_MAP, DATA / "paysim_head.csv", chunk_rows=7)
     a, b = fast.tables["payment"], slow.tables["payment"]
     assert a.columns["id"].values.tolist() == b.columns["id"].values.tolist()
     assert a.line.tolist() == b.line.tolist() and a.seq.tolist() == b.seq.tolist()
@@ -365,8 +383,6 @@ def test_a_mapping_reads_any_delimiter_as_the_same_rows_with_commas(tmp_path_fac
     delimiter give the same tables, lines and rejects, by the vectorised paths and by the csv module. Lines
     a spread record leaves to be read alone are other text with another delimiter: there the csv module,
     reading the whole file, is the oracle."""
-    from fraudrules.io import records as rec
-
     folder = tmp_path_factory.mktemp("delimited")
     tab = '"\\t"' if delimiter == "\t" else f'"{delimiter}"'
     other = write_map(folder, DELIMITED_MAP.format(delimiter=tab))
@@ -375,18 +391,9 @@ def test_a_mapping_reads_any_delimiter_as_the_same_rows_with_commas(tmp_path_fac
     (folder / "other.csv").write_bytes(_delimited(rows, delimiter))
     (folder / "comma.csv").write_bytes(_delimited(rows, ","))
 
-    def dump(rs):
-        t = rs.tables.get("payment")
-        cols = {} if t is None else {k: v.values.tolist() for k, v in t.columns.items()}
-        return cols, (t.line.tolist() if t is not None else []), [(r.line, r.reason) for r in rs.rejects]
-
     _, got = read_mapped(other, folder / "other.csv", chunk_rows=chunk)
-    original = rec._source
-    try:
-        rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+    with csv_module_only():
         _, slow = read_mapped(other, folder / "other.csv")
-    finally:
-        rec._source = original
     assert dump(got) == dump(slow)
     if not any(kind == "spread" for kind, _ in rows):
         _, want = read_mapped(comma, folder / "comma.csv")
@@ -438,20 +445,13 @@ def test_a_delimiter_is_for_csv_sources(tmp_path):
 def test_a_line_of_tabs_before_a_tab_separated_header_is_a_record_not_a_blank(tmp_path):
     """White space before the header is skipped, but a tab that separates fields makes a record of empty ones,
     the header as the csv module reads the file: every path then finds the map's columns missing alike."""
-    from fraudrules.io import records as rec
-
     path = write_map(tmp_path, DELIMITED_MAP.format(delimiter='"\\t"'))
     data = tmp_path / "tabs.csv"
     data.write_bytes(b"\t\t\n" + _delimited([("row", ("A", "n"))], "\t"))
     with pytest.raises(InputError, match="ref"):
         read_mapped(path, data)
-    original = rec._source
-    try:
-        rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
-        with pytest.raises(InputError, match="ref"):
-            read_mapped(path, data)
-    finally:
-        rec._source = original
+    with csv_module_only(), pytest.raises(InputError, match="ref"):
+        read_mapped(path, data)
     data.write_bytes(b"  \n" + _delimited([("row", ("A", "n"))], "\t"))  # spaces alone: a blank line
     assert read_mapped(path, data)[1].tables["payment"].line.tolist() == [3]
 
@@ -505,40 +505,30 @@ def test_a_mapping_reads_a_legacy_encoding_as_its_utf8_twin(tmp_path_factory, mo
     (folder / "legacy.csv").write_bytes(text.encode(encoding))
     (folder / "utf8.csv").write_bytes(text.encode())
 
-    def dump(rs):
-        t = rs.tables.get("payment")
-        cols = {} if t is None else {k: v.values.tolist() for k, v in t.columns.items()}
-        return cols, (t.line.tolist() if t is not None else []), [(r.line, r.reason) for r in rs.rejects]
-
     want = dump(read_mapped(utf8, folder / "utf8.csv")[1])
     with monkeypatch.context() as m:
         m.setattr(raw.Transcoded, "PIECE", piece)
         m.setattr(rec, "CsvReader", functools.partial(CsvReader, block_bytes=block))
         assert dump(read_mapped(legacy, folder / "legacy.csv", chunk_rows=3)[1]) == want
-        original = rec._source
-        m.setattr(rec, "_source", lambda *a, **k: original(*a, **{**k, "slow": True}))
-        assert dump(read_mapped(legacy, folder / "legacy.csv")[1]) == want
+        with csv_module_only():
+            assert dump(read_mapped(legacy, folder / "legacy.csv")[1]) == want
 
 
 @pytest.mark.parametrize("slow", [False, True])
-def test_bytes_the_encoding_lacks_reject_their_row_and_never_pass_as_utf8(tmp_path, monkeypatch, slow):
+def test_bytes_the_encoding_lacks_reject_their_row_and_never_pass_as_utf8(tmp_path, slow):
     """Big5 has no character C3 80, but those bytes are UTF-8's "À": passed through as they are, the row
     would read as text that is not in the file. It is rejected, as a row of GBK that holds 0xFF is."""
-    from fraudrules.io import records as rec
-
-    if slow:
-        original = rec._source
-        monkeypatch.setattr(rec, "_source", lambda *a, **k: original(*a, **{**k, "slow": True}))
-    for encoding, bad in (("big5", b"a\xc3\x80b"), ("gbk", b"a\xffb")):
-        path = write_map(tmp_path, ENCODED_MAP.format(encoding=encoding))
-        good = [("row", (who, "n")) for who in ("張三" if encoding == "big5" else "张三", "B")]
-        data = bytearray(_delimited(good + [("row", ("X", "n"))], ",").decode().encode(encoding))
-        data[data.rindex(b"X")] = bad[0]
-        data[data.rindex(bad[:1]) + 1: data.rindex(bad[:1]) + 1] = bad[1:]
-        (tmp_path / "in.csv").write_bytes(bytes(data))
-        _, rs = read_mapped(path, tmp_path / "in.csv")
-        assert [(r.line, r.reason) for r in rs.rejects] == [(4, f"invalid {encoding}")]
-        assert rs.tables["payment"].columns["payer_account"].values.tolist() == [good[0][1][0], "B"]
+    with csv_module_only() if slow else contextlib.nullcontext():
+        for encoding, bad in (("big5", b"a\xc3\x80b"), ("gbk", b"a\xffb")):
+            path = write_map(tmp_path, ENCODED_MAP.format(encoding=encoding))
+            good = [("row", (who, "n")) for who in ("張三" if encoding == "big5" else "张三", "B")]
+            data = bytearray(_delimited(good + [("row", ("X", "n"))], ",").decode().encode(encoding))
+            data[data.rindex(b"X")] = bad[0]
+            data[data.rindex(bad[:1]) + 1: data.rindex(bad[:1]) + 1] = bad[1:]
+            (tmp_path / "in.csv").write_bytes(bytes(data))
+            _, rs = read_mapped(path, tmp_path / "in.csv")
+            assert [(r.line, r.reason) for r in rs.rejects] == [(4, f"invalid {encoding}")]
+            assert rs.tables["payment"].columns["payer_account"].values.tolist() == [good[0][1][0], "B"]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -618,3 +608,12 @@ def test_a_bad_rename_is_located(tmp_path, rename, line, message):
     errors = info.value.errors if isinstance(info.value, RuleErrors) else [info.value]
     assert any(str(e.location).startswith(f"{path}:{line + 1}:") and message in e.message for e in errors), \
         [str(e) for e in errors]
+
+
+@pytest.mark.parametrize("separator, shown", [(";", '";"'), ("\t", '"\\t"'), ("|", '"|"')])
+def test_a_header_of_one_column_holding_another_separator_says_which(tmp_path, separator, shown):
+    path = write_map(tmp_path, DELIMITED_MAP.format(delimiter='","'))
+    (tmp_path / "in.csv").write_text(separator.join(["ref", "at", "who", "amount"]) + "\n")
+    with pytest.raises(InputError) as info:
+        read_mapped(path, tmp_path / "in.csv")
+    assert f"the header looks separated by {shown}: source: {{delimiter: {shown}}}" in str(info.value)

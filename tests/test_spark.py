@@ -262,6 +262,35 @@ def test_local_spark_generated_with_rejects_and_formats(spark, tmp_path, generat
         assert s.read == s.scored + s.rejected + s.filtered
 
 
+# a bank's export: Chinese column names, "|" between fields, GBK (Excel on a Chinese Windows)
+_EXPORT_NAMES = {"id": "交易流水号", "ts": "交易时间", "payer_account": "付款账号", "payee_account": "收款账号",
+                 "payee_bank": "收款银行", "amount": "金额", "currency": "币种", "channel": "渠道"}
+_RENAMES = ", ".join(f"{v}: {k}" for k, v in _EXPORT_NAMES.items())
+_FIELDS = "".join(f"  {k}: {'timestamp(ts)' if k == 'ts' else k}\n" for k in _EXPORT_NAMES)
+_EXPORT_MAP = (f'stream: payment\nsource:\n  delimiter: "|"\n  encoding: gbk\n  rename: {{{_RENAMES}}}\n'
+               f"  types: {{amount: float}}\nfields:\n{_FIELDS}")
+
+
+def test_a_mapped_gbk_pipe_export_on_spark_is_the_local_bytes(spark, tmp_path):
+    """A mapping's source options (delimiter, encoding, rename) travel with it to Spark's workers: the
+    outputs are a local run's, byte for byte, with a reject whose reason names the file's column."""
+    from fraudrules.io.mapping import load_mapping
+    from fraudrules.jobs.spark_job import score_spark
+
+    pay = pd.read_csv(SAMPLES / "payment.csv", dtype=str, keep_default_na=False)[list(_EXPORT_NAMES)]
+    pay.loc[5, "amount"] = "五百"  # a reject, in the file's own words
+    pay.rename(columns=_EXPORT_NAMES).to_csv(tmp_path / "export.csv", sep="|", index=False, encoding="gbk")
+    (tmp_path / "map.yaml").write_text(_EXPORT_MAP, encoding="utf-8")
+    mapping = load_mapping(tmp_path / "map.yaml", PACK.schema)
+    export = str(tmp_path / "export.csv")
+    specs = parse_inputs([export], PACK.schema, mapping=mapping)
+    score_spark(spark, PACK, specs, tmp_path / "spark", mapping=mapping, buckets=3)
+    local = local_run([export, "--map", str(tmp_path / "map.yaml")], tmp_path / "local")
+    assert_same_outputs(tmp_path / "spark", local, min_alerts=1)
+    reasons = pd.read_csv(local / "rejects.csv")["reason"].tolist()
+    assert reasons == ["金额: '五百' is not a number"]
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(texts=rule_packs(), records=dense_record_lists(), buckets=st.sampled_from([1, 2, 5]))
 def test_random_rules_on_local_spark_are_the_local_bytes(spark, texts: list[str], records: list[dict],

@@ -106,6 +106,10 @@ class Mapping:
                 users = [f for f, cols in self.uses.items() if col in cols] or ["where"]
                 close = difflib.get_close_matches(name, header, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
+                other = [d for d in ";|\t" if len(header) == 1 and d in header[0]]
+                if other:  # one column that holds another separator than the one read
+                    quoted = '"\\t"' if other[0] == "\t" else f'"{other[0]}"'
+                    hint = f"; the header looks separated by {quoted}: source: {{delimiter: {quoted}}}"
                 shown = repr(name) if name == col else f"{name!r} (renamed {col})"
                 raise InputError(
                     f"{self.first_use.get(col, self.path)}: source column {shown} (used by {', '.join(users)}) is "

@@ -28,7 +28,7 @@ from ..io.output_set import OutputSet, staged_path
 from ..io.records import InputSpec, PendingRead, RecordSet, TimeChunks, read_time_chunks
 from ..io.sinks import FORMATS, FrameWriter, write_alerts, write_frame, write_json
 from ..io.spill import SpillFolder
-from ..io.tables import InputStats, Table
+from ..io.tables import InputStats, Rejects, Table
 from ..io.threads import cores
 from ..pack.loader import load_pack
 from ..pack.model import RulePack
@@ -666,15 +666,39 @@ class RejectsError(InputError):
     """Most records of an input were rejected: more likely the wrong file or mapping than bad rows."""
 
 
-def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path | None = None) -> None:
-    """RejectsError when an input rejected more than ``max_share`` of the records it read."""
+def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path | None = None,
+                  rejects: Rejects | None = None) -> None:
+    """RejectsError when an input rejected more than ``max_share`` of the records it read; with the run's
+    ``rejects``, the message gives each such input's most common reason, and what it most likely means."""
     bad = [s for s in inputs if s.read and s.rejected > max_share * s.read]
     if not bad:
         return
-    listed = "; ".join(f"{s.path}: {s.rejected:,} of {s.read:,} ({s.rejected / s.read:.0%})" for s in bad)
+    listed = "; ".join(f"{s.path}: {s.rejected:,} of {s.read:,} ({s.rejected / s.read:.0%})"
+                       f"{_most_common_reason(rejects, s.path)}" for s in bad)
     where = f"; the reasons are in {rejects_file}" if rejects_file else "; run with --out to see why in rejects.csv"
     raise RejectsError(f"more than {max_share:.0%} of the records were rejected: {listed}{where}. A wrong "
                        f"file, stream or mapping? --accept-rejects scores such inputs anyway")
+
+
+# a reason most rows of a file share, and what it most likely means
+_REJECT_HINTS = (
+    ("invalid UTF-8", "the file may be in another encoding, which a mapping names: source: {encoding: gbk}"),
+    ("expected ", "the fields may be separated by another character, which a mapping names: "
+                  "source: {delimiter: \";\"}"),
+)
+REASONS_COUNTED = 1_000_000  # the rows of an input whose reasons are counted for the message
+
+
+def _most_common_reason(rejects: Rejects | None, path: str) -> str:
+    if rejects is None or not len(rejects):
+        return ""
+    reasons = rejects.reason[rejects.input == path][:REASONS_COUNTED]
+    if not len(reasons):
+        return ""
+    reason, count = Counter(reasons.tolist()).most_common(1)[0]
+    hint = next((h for prefix, h in _REJECT_HINTS if reason.startswith(prefix)
+                 and (prefix != "expected " or reason.endswith(", got 1"))), None)
+    return f", {count:,} of them {reason!r}" + (f" ({hint})" if hint else "")
 
 
 class NothingScoredError(InputError):
@@ -706,7 +730,7 @@ def check_run(result: ScoreResult, paths: dict, max_reject_share: float | None, 
     the share of rejects (unless ``max_reject_share`` is None), and that it scored a record (unless
     ``allow_empty``). ``paths``: the outputs written, by kind, for the messages to point at."""
     if max_reject_share is not None:
-        check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"))
+        check_rejects(result.records.inputs, max_reject_share, paths.get("rejects"), result.records.rejects)
     if not allow_empty:
         check_scored(result.records.inputs, paths.get("late"))
 
