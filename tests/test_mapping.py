@@ -571,15 +571,18 @@ def test_rename_gives_columns_of_a_chinese_export_plain_names(tmp_path, fmt):
     if fmt == "csv":
         (tmp_path / "export.csv").write_bytes(
             "\n".join(",".join(r) for r in [header, *rows]).encode("gbk") + b"\n")
-    else:
+    else:  # an account number as a JSON number, or true: a text column takes any single value as its text
         text = text.replace("      encoding: gbk\n", "")
+        rows[0][2] = 6222021234
+        rows.append(["T3", "2026-03-01T10:00:02Z", True, 3])
         (tmp_path / "export.jsonl").write_text(
             "".join(json.dumps(dict(zip(header, r)), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     path = write_map(tmp_path, text)
     _, rs = read_mapped(path, tmp_path / f"export.{fmt}")
     t = rs.tables["payment"]
-    assert t.columns["id"].values.tolist() == ["T1"] and t.columns["payer_account"].values.tolist() == ["张三"]
-    assert t.columns["amount"].values.tolist() == [12.5]
+    assert t.columns["id"].values.tolist() == (["T1"] if fmt == "csv" else ["T1", "T3"])
+    assert t.columns["payer_account"].values.tolist() == (["张三"] if fmt == "csv" else ["6222021234", "true"])
+    assert t.columns["amount"].values.tolist() == ([12.5] if fmt == "csv" else [12.5, 3.0])
     line = 3 if fmt == "csv" else 2
     assert [(r.line, r.reason) for r in rs.rejects] == [(line, "Amount (CNY): 'abc' is not a number")]
 
