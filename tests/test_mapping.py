@@ -620,3 +620,19 @@ def test_a_header_of_one_column_holding_another_separator_says_which(tmp_path, s
     with pytest.raises(InputError) as info:
         read_mapped(path, tmp_path / "in.csv")
     assert f"the header looks separated by {shown}: source: {{delimiter: {shown}}}" in str(info.value)
+
+
+def test_a_null_required_field_shows_its_expression_cut_to_60_characters_and_its_first_three_columns(tmp_path):
+    path = write_map(tmp_path, """
+        stream: payment
+        fields:
+          id: 'a if c == "a-needle-of-some-length" else (b if d == "another" else null)'
+          ts: timestamp(at)
+          currency: '"CNY"'
+        """)
+    (tmp_path / "in.csv").write_text("a,b,c,d,at\nA1,B1,zz,yy,2026-03-01T10:00:00Z\n"
+                                     "A2,B2,a-needle-of-some-length,yy,2026-03-01T10:00:00Z\n")
+    _, rs = read_mapped(path, tmp_path / "in.csv")
+    assert [(r.line, r.reason) for r in rs.rejects] == [
+        (2, "id: a if c == \"a-needle-of-some-length\" else (b if d == \"anot... is null (a='A1', c='zz', b='B1')")]
+    assert rs.tables["payment"].columns["id"].values.tolist() == ["A2"]
