@@ -483,9 +483,10 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         kinds = {name: json_kind(f.type, False) for name, f in sspec.fields.items()}
     target = schema.streams[stream]
 
+    mapped = mapping if spec.stream is None else None  # a mapping's source options apply to its inputs
+
     def attempt(slow: bool) -> _InputResult:
         result = _InputResult(InputStats(str(spec.path), stream, fmt), stream)
-        mapped = mapping if spec.stream is None else None  # a mapping's source options apply to its inputs
         src = _source(spec, fmt, requested, kinds, chunk_rows, slow=slow,
                       delimiter=mapped.delimiter if mapped else None, encoding=mapped.encoding if mapped else None)
         if spec.stream is None:

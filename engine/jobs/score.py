@@ -7,6 +7,7 @@ parses options and prints.
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -666,6 +667,16 @@ class RejectsError(InputError):
     """Most records of an input were rejected: more likely the wrong file or mapping than bad rows."""
 
 
+# a reason most rows of a file share, and what it most likely means
+_REJECT_HINTS = (
+    (re.compile("invalid UTF-8"), "the file may be in another encoding, which a mapping names: "
+                                  "source: {encoding: gbk}"),
+    (re.compile(r"expected \d+ columns, got 1"), "the fields may be separated by another character, which a "
+                                                 "mapping names: source: {delimiter: \";\"}"),
+)
+REASONS_COUNTED = 1_000_000  # the rows of an input whose reasons are counted for the message
+
+
 def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path | None = None,
                   rejects: Rejects | None = None) -> None:
     """RejectsError when an input rejected more than ``max_share`` of the records it read; with the run's
@@ -680,15 +691,6 @@ def check_rejects(inputs: list[InputStats], max_share: float, rejects_file: Path
                        f"file, stream or mapping? --accept-rejects scores such inputs anyway")
 
 
-# a reason most rows of a file share, and what it most likely means
-_REJECT_HINTS = (
-    ("invalid UTF-8", "the file may be in another encoding, which a mapping names: source: {encoding: gbk}"),
-    ("expected ", "the fields may be separated by another character, which a mapping names: "
-                  "source: {delimiter: \";\"}"),
-)
-REASONS_COUNTED = 1_000_000  # the rows of an input whose reasons are counted for the message
-
-
 def _most_common_reason(rejects: Rejects | None, path: str) -> str:
     if rejects is None or not len(rejects):
         return ""
@@ -696,8 +698,7 @@ def _most_common_reason(rejects: Rejects | None, path: str) -> str:
     if not len(reasons):
         return ""
     reason, count = Counter(reasons.tolist()).most_common(1)[0]
-    hint = next((h for prefix, h in _REJECT_HINTS if reason.startswith(prefix)
-                 and (prefix != "expected " or reason.endswith(", got 1"))), None)
+    hint = next((h for pattern, h in _REJECT_HINTS if pattern.fullmatch(reason)), None)
     return f", {count:,} of them {reason!r}" + (f" ({hint})" if hint else "")
 
 
