@@ -410,7 +410,8 @@ class CsvReader:
         (``quote_toggles``), so its records are the file's; unless a record in it ends inside a quote or breaks
         the csv module's field limit, after which the file's reading depends on what follows the block: then
         the whole input goes by the slow path."""
-        text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
+        # decoded as the csv module reads it (a StringIO of the whole block held it as 4 bytes a character)
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline="")
 
         def records() -> Iterator[tuple[int, list[str] | None, str]]:
             for line, fields, reason in csv_records(text, lambda: len(self.header), self.delimiter):

@@ -516,8 +516,10 @@ def _read_one(spec: InputSpec, schema: Schema, region: str, mapping: Mapping | N
         return result
 
     try:
-        result = attempt(False)
+        result: _InputResult | None = attempt(False)
     except SlowPathNeeded:
+        result = None
+    if result is None:  # outside the handler: the failed attempt's frames (its blocks) are freed first
         result = attempt(True)
     if ids is not None:
         ids.commit(result)
