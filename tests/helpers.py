@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,6 +25,20 @@ def make_pack(tmp: Path, rules: dict[str, str], lists: dict[str, str] | None = N
     for name, text in rules.items():
         (pack / f"{name}.yaml").write_text(textwrap.dedent(text))
     return pack
+
+
+@contextlib.contextmanager
+def csv_module_only() -> Iterator[None]:
+    """Every CSV read through Python's csv module (the readers' slow path): the oracle of the vectorised
+    paths."""
+    from fraudrules.io import records as rec
+
+    original = rec._source
+    rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+    try:
+        yield
+    finally:
+        rec._source = original
 
 
 def in_event_time_order(records: list[dict]) -> list[dict]:

@@ -18,6 +18,7 @@ from fraudrules.errors import InputError, RuleError, RuleErrors
 from fraudrules.io.mapping import load_mapping
 from fraudrules.io.records import parse_inputs, read_inputs
 from fraudrules.pack.streams import load_schema
+from tests.helpers import csv_module_only
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
@@ -40,19 +41,6 @@ def read_mapped(map_path, *files, **kw):
 
 def by_id(table) -> dict[str, int]:
     return {v: i for i, v in enumerate(table.columns["id"].values.tolist())}
-
-
-@contextlib.contextmanager
-def csv_module_only():
-    """Every CSV read through Python's csv module: the oracle of the vectorised paths."""
-    from fraudrules.io import records as rec
-
-    original = rec._source
-    rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
-    try:
-        yield
-    finally:
-        rec._source = original
 
 
 def dump(rs) -> tuple:

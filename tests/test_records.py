@@ -24,6 +24,7 @@ from fraudrules.io.read_csv import UNCLOSED_QUOTE
 from fraudrules.io.records import InputSpec, parse_inputs, read_inputs, records_from_dicts
 from fraudrules.lang.functions import parse_timestamps
 from fraudrules.pack.streams import load_schema
+from tests.helpers import csv_module_only
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "rules" / "streams.yaml")
@@ -607,12 +608,8 @@ def test_vectorised_csv_paths_agree_with_pythons_csv_module(tmp_path_factory, ro
     path.write_bytes(content)
     specs = parse_inputs([str(path)], SCHEMA)
     fast = read_inputs(specs, SCHEMA, chunk_rows=chunk)
-    original = rec._source
-    try:
-        rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+    with csv_module_only():
         slow = read_inputs(specs, SCHEMA, chunk_rows=chunk)
-    finally:
-        rec._source = original
     same_tables(fast, slow)
     assert rejects(fast) == rejects(slow)
     check_reconciles(fast)
@@ -683,12 +680,8 @@ def test_csv_read_in_small_blocks_keeps_exact_lines_and_rows(tmp_path_factory, m
 
 def _slow_read(specs, chunk: int = 1_000_000):
     """read_inputs through Python's csv module alone: the oracle of every vectorised CSV path."""
-    original = rec._source
-    try:
-        rec._source = lambda *a, **k: original(*a, **{**k, "slow": True})
+    with csv_module_only():
         return read_inputs(specs, SCHEMA, chunk_rows=chunk)
-    finally:
-        rec._source = original
 
 
 def _stray_rows(kinds: list[str]) -> bytes:
